@@ -1,0 +1,33 @@
+# keyrotor: `make demo` runs a real rotation locally, `make test` runs every check.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/bin:$(PATH)
+GOTEST_TIMEOUT ?= 18m
+
+.PHONY: all tools build test vet lint-asl check-terraform demo faults bench clean
+
+all: build
+
+tools:
+	@scripts/install-tools.sh
+
+build:
+	@scripts/build-functions.sh
+	@if [ -f cmd/keyrotor/main.go ]; then go build -o bin/keyrotor ./cmd/keyrotor; fi
+
+vet:
+	go vet ./...
+
+lint-asl: tools
+	@scripts/lint-asl.sh
+
+check-terraform: tools
+	@if [ -x scripts/check-terraform.sh ]; then scripts/check-terraform.sh; fi
+
+test: tools build vet lint-asl check-terraform
+	go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+
+demo: tools build
+	go run ./cmd/keyrotor demo
+
+clean:
+	rm -rf build bin/keyrotor
