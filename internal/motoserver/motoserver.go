@@ -1,0 +1,194 @@
+// Package motoserver runs a moto server (AWS IAM, STS, SSM, KMS, Step Functions) on a free
+// loopback port for tests, and builds aws.Config values that talk to it.
+package motoserver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+)
+
+// InstallHint is what to run when moto_server is missing.
+const InstallHint = "pip install 'moto[server]==5.2.1'"
+
+// Region and AccountID are moto's defaults; every ARN it returns uses them.
+const (
+	Region    = "us-east-1"
+	AccountID = "123456789012"
+)
+
+// Options configures Start.
+type Options struct {
+	// Auth turns on moto's SigV4 verification and IAM policy evaluation. Start then creates an
+	// administrator user (name AdminUserName) whose key is returned in Server.Admin; every other
+	// request must be signed with a key moto issued.
+	Auth bool
+}
+
+// AdminUserName is the user Start creates when Options.Auth is set.
+const AdminUserName = "keyrotor-test-admin"
+
+// Server is a running moto_server process.
+type Server struct {
+	// Endpoint is the base URL, e.g. http://127.0.0.1:41234.
+	Endpoint string
+	// Admin are credentials allowed to do everything: a real moto key when Options.Auth is
+	// set, otherwise static test credentials (moto accepts any when auth is off).
+	Admin aws.Credentials
+
+	cmd    *exec.Cmd
+	output *lockedWriter
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Start runs `moto_server -H 127.0.0.1 -p <free port>` and waits until it answers.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		return nil, fmt.Errorf("moto_server is not on PATH; install it with: %s", InstallHint)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.Env = os.Environ()
+	if opts.Auth {
+		// The first three actions (create admin user, its policy, its key) run unauthenticated.
+		cmd.Env = append(cmd.Env, "INITIAL_NO_AUTH_ACTION_COUNT=3")
+	}
+	// moto logs request lines only; kept to explain a failed start.
+	out := &lockedWriter{w: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start moto_server: %w", err)
+	}
+	s := &Server{
+		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
+		Admin:    aws.Credentials{AccessKeyID: "AKIAKEYROTORTEST", SecretAccessKey: "test", Source: "motoserver"},
+		cmd:      cmd,
+		output:   out,
+		done:     make(chan struct{}),
+	}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	if err := s.waitReady(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if opts.Auth {
+		if err := s.bootstrapAdmin(ctx); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Stop ends the moto_server process; safe to call more than once.
+func (s *Server) Stop() {
+	s.once.Do(func() {
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	})
+}
+
+// Config returns an aws.Config for the server signed with creds.
+func (s *Server) Config(creds aws.Credentials) aws.Config {
+	return Config(s.Endpoint, creds)
+}
+
+// AdminConfig returns an aws.Config for the server signed with the admin credentials.
+func (s *Server) AdminConfig() aws.Config { return s.Config(s.Admin) }
+
+// Config returns an aws.Config whose every service client uses endpoint as its base endpoint
+// (the same thing AWS_ENDPOINT_URL does) and the given static credentials.
+func Config(endpoint string, creds aws.Credentials) aws.Config {
+	return aws.Config{
+		Region:       Region,
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken),
+		HTTPClient:   &http.Client{Timeout: 30 * time.Second},
+	}
+}
+
+func (s *Server) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/moto-api/", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("moto_server exited before it was ready: %s", s.output.String())
+		case <-ctx.Done():
+			return fmt.Errorf("moto_server at %s not ready: %w", s.Endpoint, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Server) bootstrapAdmin(ctx context.Context) error {
+	client := iam.NewFromConfig(s.AdminConfig())
+	if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(AdminUserName)}); err != nil {
+		return fmt.Errorf("create moto admin user: %w", err)
+	}
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`
+	if _, err := client.PutUserPolicy(ctx, &iam.PutUserPolicyInput{
+		UserName: aws.String(AdminUserName), PolicyName: aws.String("admin"), PolicyDocument: aws.String(policy),
+	}); err != nil {
+		return fmt.Errorf("attach moto admin policy: %w", err)
+	}
+	key, err := client.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(AdminUserName)})
+	if err != nil {
+		return fmt.Errorf("create moto admin key: %w", err)
+	}
+	s.Admin = aws.Credentials{
+		AccessKeyID: aws.ToString(key.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(key.AccessKey.SecretAccessKey),
+		Source: "motoserver",
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// lockedWriter lets stdout and stderr of the process share one buffer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}
