@@ -1,0 +1,473 @@
+// Package faultproxy is an HTTP proxy put in front of moto server. It records every AWS call
+// (who made it and with which parameters), makes keys created through it fail authentication
+// for a while (IAM's propagation delay), and injects faults chosen per service, action and
+// call number: throttling, server errors, AccessDenied, hangs, and responses lost after the
+// work was done. It also rewrites moto's authentication errors into the shape AWS uses, which
+// the Go SDK can decode.
+package faultproxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fault is what the proxy answers instead of (or after) forwarding a call.
+type Fault string
+
+const (
+	// Throttle answers 400 Throttling (query protocols) / ThrottlingException (JSON protocols).
+	Throttle Fault = "Throttle"
+	// ServerError answers HTTP 500 InternalFailure.
+	ServerError Fault = "ServerError"
+	// AccessDenied answers AccessDenied (query, 403) / AccessDeniedException (JSON, 400),
+	// naming the action like AWS does.
+	AccessDenied Fault = "AccessDenied"
+	// Hang never answers; the request ends when the client gives up (or the proxy closes).
+	Hang Fault = "Hang"
+	// Pass forwards the call unchanged; with Rule.Report it observes a call without failing it.
+	Pass Fault = "Pass"
+)
+
+// Rule selects calls and says what to do with them. The zero Service/Action match anything.
+type Rule struct {
+	Service string // SigV4 service name: iam, sts, ssm, kms, states
+	Action  string // API action, e.g. CreateAccessKey
+	// Skip lets this many matching calls through untouched; then the rule fires for Times calls
+	// (0: for every later matching call). Rule{Action: "PutParameter", Skip: 1, Times: 1}
+	// hits exactly the second PutParameter.
+	Skip, Times int
+	Fault       Fault
+	// AfterBackend forwards the call to moto first and then answers with Fault: the work is
+	// done but the caller sees a failure (a lost response).
+	AfterBackend bool
+	// Report, if set, is called with each call the rule fires on, after it was answered.
+	Report func(Call)
+}
+
+// Call is one recorded AWS request. It never holds a secret access key.
+type Call struct {
+	Seq         int
+	Time        time.Time
+	Service     string
+	Action      string
+	AccessKeyID string         // the signer's key, from the SigV4 Authorization header
+	Params      map[string]any // query/form values (string or []string) or the JSON body, secrets redacted
+	Status      int
+	ErrorCode   string // AWS error code of the answer, "" on success
+	Fault       Fault  // the injected fault, "" if none
+}
+
+// Proxy is a running fault proxy.
+type Proxy struct {
+	// URL is the proxy's endpoint, to be used as the SDK's base endpoint.
+	URL string
+
+	backend  *url.URL
+	server   *http.Server
+	client   *http.Client
+	closing  chan struct{}
+	closeMux sync.Once
+
+	mu      sync.Mutex
+	rules   []*ruleState
+	calls   []Call
+	keys    map[string]time.Time // access key id → when CreateAccessKey returned it
+	secrets []string             // secrets seen in CreateAccessKey responses, for redaction
+	delay   time.Duration
+	now     func() time.Time
+}
+
+type ruleState struct {
+	Rule
+	seen int
+}
+
+// Start listens on a free loopback port and forwards to backend (moto's endpoint).
+func Start(backend string) (*Proxy, error) {
+	u, err := url.Parse(backend)
+	if err != nil {
+		return nil, fmt.Errorf("parse backend %q: %w", backend, err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	p := &Proxy{
+		URL:     "http://" + l.Addr().String(),
+		backend: u,
+		client:  &http.Client{Timeout: 60 * time.Second},
+		closing: make(chan struct{}),
+		keys:    map[string]time.Time{},
+		now:     time.Now,
+	}
+	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = p.server.Serve(l) }()
+	return p, nil
+}
+
+// Close stops the proxy, releasing hung requests.
+func (p *Proxy) Close() {
+	p.closeMux.Do(func() {
+		close(p.closing)
+		_ = p.server.Close()
+	})
+}
+
+// SetPropagationDelay makes every key created through the proxy from now on fail with
+// InvalidClientTokenId until d after its creation, as a new IAM key does while it propagates.
+func (p *Proxy) SetPropagationDelay(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay = d
+}
+
+// AddRule appends a rule; for each call the first rule that fires decides.
+func (p *Proxy) AddRule(r Rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = append(p.rules, &ruleState{Rule: r})
+}
+
+// ClearRules removes all rules.
+func (p *Proxy) ClearRules() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = nil
+}
+
+// Calls returns the calls recorded so far, oldest first.
+func (p *Proxy) Calls() []Call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Call(nil), p.calls...)
+}
+
+// ResetCalls forgets the recorded calls.
+func (p *Proxy) ResetCalls() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = nil
+}
+
+// request is what the proxy understands of an incoming AWS call.
+type request struct {
+	service, action, accessKeyID string
+	json                         bool // awsJson protocol (X-Amz-Target) rather than query
+	params                       map[string]any
+}
+
+var credentialRE = regexp.MustCompile(`Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/`)
+
+func parseRequest(r *http.Request, body []byte) request {
+	var req request
+	if m := credentialRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		req.accessKeyID, req.service = m[1], m[2]
+	}
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		req.json = true
+		req.action = target[strings.LastIndex(target, ".")+1:]
+		var params map[string]any
+		if json.Unmarshal(body, &params) == nil {
+			req.params = params
+		}
+		return req
+	}
+	values := r.URL.Query()
+	if form, err := url.ParseQuery(string(body)); err == nil {
+		for k, v := range form {
+			values[k] = append(values[k], v...)
+		}
+	}
+	req.action = values.Get("Action")
+	req.params = map[string]any{}
+	for k, v := range values {
+		if len(v) == 1 {
+			req.params[k] = v[0]
+		} else {
+			req.params[k] = v
+		}
+	}
+	return req
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	req := parseRequest(r, body)
+	call := Call{Time: p.now(), Service: req.service, Action: req.action, AccessKeyID: req.accessKeyID}
+
+	p.mu.Lock()
+	rule := p.matchLocked(req)
+	notYetValid := p.notYetValidLocked(req.accessKeyID)
+	p.mu.Unlock()
+
+	var resp *response
+	switch {
+	case notYetValid:
+		resp = authError(req, "InvalidClientTokenId", "The security token included in the request is invalid.")
+	case rule != nil && rule.Fault == Hang && !rule.AfterBackend:
+		call.Fault = Hang
+		p.hang(r.Context())
+		call.Status, call.ErrorCode = 0, "ClientGaveUp"
+		p.record(req, call, rule)
+		return
+	case rule != nil && rule.Fault != Pass && !rule.AfterBackend:
+		call.Fault = rule.Fault
+		resp = faultResponse(req, rule.Fault)
+	default:
+		resp, err = p.forward(r, body)
+		if err != nil {
+			resp = &response{status: http.StatusBadGateway, header: http.Header{}, body: []byte(err.Error())}
+			break
+		}
+		resp = normalizeAuthError(req, resp)
+		if req.service == "iam" && req.action == "CreateAccessKey" && resp.status == http.StatusOK {
+			p.learnKey(resp.body)
+		}
+		if rule != nil && rule.AfterBackend && rule.Fault != Pass {
+			call.Fault = rule.Fault
+			if rule.Fault == Hang {
+				p.hang(r.Context())
+				call.ErrorCode = "ClientGaveUp"
+				p.record(req, call, rule)
+				return
+			}
+			resp = faultResponse(req, rule.Fault)
+		}
+	}
+	call.Status, call.ErrorCode = resp.status, resp.errorCode
+	for k, v := range resp.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.status)
+	_, _ = w.Write(resp.body)
+	p.record(req, call, rule)
+}
+
+func (p *Proxy) hang(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-p.closing:
+	}
+}
+
+func (p *Proxy) record(req request, call Call, rule *ruleState) {
+	p.mu.Lock()
+	call.Params = p.redactLocked(req.params)
+	call.Seq = len(p.calls) + 1
+	p.calls = append(p.calls, call)
+	p.mu.Unlock()
+	if rule != nil && rule.Report != nil {
+		rule.Report(call)
+	}
+}
+
+func (p *Proxy) matchLocked(req request) *ruleState {
+	for _, r := range p.rules {
+		if (r.Service != "" && r.Service != req.service) || (r.Action != "" && r.Action != req.action) {
+			continue
+		}
+		r.seen++
+		if r.seen <= r.Skip || (r.Times > 0 && r.seen > r.Skip+r.Times) {
+			continue
+		}
+		return r
+	}
+	return nil
+}
+
+func (p *Proxy) notYetValidLocked(accessKeyID string) bool {
+	created, ok := p.keys[accessKeyID]
+	return ok && p.now().Before(created.Add(p.delay))
+}
+
+func (p *Proxy) learnKey(body []byte) {
+	var out struct {
+		ID     string `xml:"CreateAccessKeyResult>AccessKey>AccessKeyId"`
+		Secret string `xml:"CreateAccessKeyResult>AccessKey>SecretAccessKey"`
+	}
+	if xml.Unmarshal(body, &out) != nil || out.ID == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.keys[out.ID] = p.now()
+	if out.Secret != "" {
+		p.secrets = append(p.secrets, out.Secret, base64.StdEncoding.EncodeToString([]byte(out.Secret)))
+	}
+}
+
+// Redacted replaces every secret value in recorded parameters.
+const Redacted = "[redacted]"
+
+// secretParams are parameters that carry a secret or a value derived from one.
+var secretParams = map[string]bool{"SecretAccessKey": true, "Plaintext": true, "Value": true}
+
+func (p *Proxy) redactLocked(params map[string]any) map[string]any {
+	if params == nil {
+		return nil
+	}
+	out := make(map[string]any, len(params))
+	for k, v := range params {
+		if secretParams[k] {
+			out[k] = Redacted
+			continue
+		}
+		out[k] = p.redactValueLocked(v)
+	}
+	return out
+}
+
+func (p *Proxy) redactValueLocked(v any) any {
+	switch v := v.(type) {
+	case string:
+		for _, s := range p.secrets {
+			v = strings.ReplaceAll(v, s, Redacted)
+		}
+		return v
+	case []string:
+		out := make([]string, len(v))
+		for i, s := range v {
+			out[i] = p.redactValueLocked(s).(string)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, s := range v {
+			out[i] = p.redactValueLocked(s)
+		}
+		return out
+	case map[string]any:
+		return p.redactLocked(v)
+	default:
+		return v
+	}
+}
+
+type response struct {
+	status    int
+	header    http.Header
+	body      []byte
+	errorCode string
+}
+
+func (p *Proxy) forward(r *http.Request, body []byte) (*response, error) {
+	target := *p.backend
+	target.Path, target.RawQuery = r.URL.Path, r.URL.RawQuery
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, target.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build backend request: %w", err)
+	}
+	for k, v := range r.Header {
+		out.Header[k] = v
+	}
+	// SigV4 signs the Host header; moto must see the one the client signed.
+	out.Host = r.Host
+	resp, err := p.client.Do(out)
+	if err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read backend response: %w", err)
+	}
+	header := resp.Header.Clone()
+	header.Del("Content-Length")
+	header.Del("Connection")
+	return &response{status: resp.StatusCode, header: header, body: data, errorCode: errorCode(data)}, nil
+}
+
+var codeRE = regexp.MustCompile(`<Code>([^<]+)</Code>|"__type"\s*:\s*"(?:[^"#]*#)?([^"]+)"`)
+
+func errorCode(body []byte) string {
+	m := codeRE.FindSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return string(m[1]) + string(m[2])
+}
+
+// jsonAuthCodes are the codes AWS's JSON-protocol services use for moto's query-style ones.
+var jsonAuthCodes = map[string]string{
+	"InvalidClientTokenId":  "UnrecognizedClientException",
+	"SignatureDoesNotMatch": "InvalidSignatureException",
+	"AccessDenied":          "AccessDeniedException",
+}
+
+// normalizeAuthError rewrites moto's `<ErrorResponse><Errors><Error>` authentication answers,
+// which the Go SDK cannot decode, into the error shape of the request's protocol.
+func normalizeAuthError(req request, resp *response) *response {
+	if resp.status < 400 || !bytes.Contains(resp.body, []byte("<Errors><Error>")) {
+		return resp
+	}
+	var e struct {
+		Code    string `xml:"Errors>Error>Code"`
+		Message string `xml:"Errors>Error>Message"`
+	}
+	if xml.Unmarshal(resp.body, &e) != nil || e.Code == "" {
+		return resp
+	}
+	return authError(req, e.Code, e.Message)
+}
+
+func authError(req request, code, message string) *response {
+	if req.json {
+		if c, ok := jsonAuthCodes[code]; ok {
+			code = c
+		}
+		return errorResponse(req, http.StatusBadRequest, code, message)
+	}
+	return errorResponse(req, http.StatusForbidden, code, message)
+}
+
+func faultResponse(req request, f Fault) *response {
+	switch f {
+	case Throttle:
+		code := "Throttling"
+		if req.json {
+			code = "ThrottlingException"
+		}
+		return errorResponse(req, http.StatusBadRequest, code, "Rate exceeded")
+	case AccessDenied:
+		msg := fmt.Sprintf("User: %s is not authorized to perform: %s:%s", req.accessKeyID, req.service, req.action)
+		return authError(req, "AccessDenied", msg)
+	default:
+		return errorResponse(req, http.StatusInternalServerError, "InternalFailure", "injected server error")
+	}
+}
+
+func errorResponse(req request, status int, code, message string) *response {
+	header := http.Header{"X-Amzn-Requestid": {"keyrotor-faultproxy"}}
+	var body []byte
+	if req.json {
+		header.Set("Content-Type", "application/x-amz-json-1.1")
+		header.Set("X-Amzn-Errortype", code)
+		body, _ = json.Marshal(map[string]string{"__type": code, "message": message})
+	} else {
+		header.Set("Content-Type", "text/xml")
+		var b bytes.Buffer
+		b.WriteString("<ErrorResponse><Error><Type>Sender</Type><Code>")
+		_ = xml.EscapeText(&b, []byte(code))
+		b.WriteString("</Code><Message>")
+		_ = xml.EscapeText(&b, []byte(message))
+		b.WriteString("</Message></Error><RequestId>keyrotor-faultproxy</RequestId></ErrorResponse>")
+		body = b.Bytes()
+	}
+	return &response{status: status, header: header, body: body, errorCode: code}
+}
