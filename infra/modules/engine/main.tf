@@ -1,0 +1,341 @@
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  account_id = data.aws_caller_identity.current.account_id
+  build_dir  = coalesce(var.build_dir, "${path.module}/../../../build")
+
+  # The state machine's ARN is built from its name so that the trigger function (which the state
+  # machine does not invoke) can know it without a dependency cycle.
+  state_machine_name = "${var.name}-rotate"
+  state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
+
+  functions = {
+    createkey = {
+      description = "keyrotor: validate input, take the lock, create the new access key and seal its secret"
+      timeout     = 60
+      environment = { KEYROTOR_KMS_KEY_ID = aws_kms_key.secrets.arn }
+    }
+    storeparam = {
+      description = "keyrotor: unseal the new secret and store it as a SecureString parameter; restore on rollback"
+      timeout     = 60
+      environment = { KEYROTOR_KMS_KEY_ID = aws_kms_key.secrets.arn }
+    }
+    verifykey = {
+      description = "keyrotor: read the parameter as a consumer does and verify the new key with STS"
+      timeout     = 60
+      environment = {}
+    }
+    deleteoldkeys = {
+      description = "keyrotor: deactivate and delete old keys, roll back a new key, release the lock"
+      timeout     = 60
+      environment = {}
+    }
+    trigger = {
+      description = "keyrotor: Terraform and CLI entry; start a rotation and wait until the key is verified, or remove the managed keys"
+      timeout     = 900
+      environment = { KEYROTOR_STATE_MACHINE_ARN = local.state_machine_arn }
+    }
+  }
+  step_functions = ["createkey", "storeparam", "verifykey", "deleteoldkeys"]
+
+  # Variables of every policies/<function>.json.tftpl; internal/iampolicy passes the same set.
+  function_policy_vars = {
+    partition          = local.partition
+    region             = local.region
+    account_id         = local.account_id
+    parameter_prefix   = var.parameter_prefix
+    user_path          = var.managed_user_path
+    kms_key_arn        = aws_kms_key.secrets.arn
+    state_machine_name = local.state_machine_name
+  }
+
+  create_topic = var.alarm_topic_arn == null
+  topic_arn    = local.create_topic ? one(aws_sns_topic.alerts[*].arn) : var.alarm_topic_arn
+  traced_roles = var.tracing_enabled ? toset(concat(keys(local.functions), ["state-machine"])) : toset([])
+}
+
+# ---- KMS: one key for secrets (seal + SecureString), one for logs and alerts ----
+
+resource "aws_kms_key" "secrets" {
+  description             = "keyrotor ${var.name}: seals new secrets between steps and encrypts rotated SecureString parameters"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy = templatefile("${path.module}/policies/secrets-key.json.tftpl", {
+    partition           = local.partition
+    region              = local.region
+    account_id          = local.account_id
+    parameter_prefix    = var.parameter_prefix
+    state_machine_name  = local.state_machine_name
+    createkey_role_arn  = aws_iam_role.function["createkey"].arn
+    storeparam_role_arn = aws_iam_role.function["storeparam"].arn
+    verifykey_role_arn  = aws_iam_role.function["verifykey"].arn
+    reader_arns         = var.parameter_reader_arns
+  })
+  tags = var.tags
+}
+
+resource "aws_kms_alias" "secrets" {
+  name          = "alias/${var.name}-secrets"
+  target_key_id = aws_kms_key.secrets.key_id
+}
+
+resource "aws_kms_key" "observability" {
+  description             = "keyrotor ${var.name}: encrypts log groups and the alert topic"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy = templatefile("${path.module}/policies/observability-key.json.tftpl", {
+    partition  = local.partition
+    region     = local.region
+    account_id = local.account_id
+    name       = var.name
+  })
+  tags = var.tags
+}
+
+resource "aws_kms_alias" "observability" {
+  name          = "alias/${var.name}-observability"
+  target_key_id = aws_kms_key.observability.key_id
+}
+
+# ---- Functions: one role and one log group each ----
+
+resource "aws_iam_role" "function" {
+  for_each = local.functions
+
+  name        = "${var.name}-${each.key}"
+  description = "keyrotor ${each.key} function"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "lambda.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+
+  name = "${var.name}-${each.key}"
+  role = aws_iam_role.function[each.key].id
+  policy = templatefile("${path.module}/policies/${each.key}.json.tftpl", merge(local.function_policy_vars, {
+    log_group_arn = aws_cloudwatch_log_group.function[each.key].arn
+  }))
+}
+
+resource "aws_iam_role_policy" "xray" {
+  for_each = local.traced_roles
+
+  name   = "${var.name}-xray"
+  role   = each.key == "state-machine" ? aws_iam_role.state_machine.id : aws_iam_role.function[each.key].id
+  policy = templatefile("${path.module}/policies/xray.json.tftpl", {})
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.functions
+
+  name              = "/aws/lambda/${var.name}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.observability.arn
+  tags              = var.tags
+}
+
+resource "aws_lambda_function" "function" {
+  for_each = local.functions
+
+  function_name    = "${var.name}-${each.key}"
+  description      = each.value.description
+  role             = aws_iam_role.function[each.key].arn
+  filename         = "${local.build_dir}/${each.key}.zip"
+  source_code_hash = filebase64sha256("${local.build_dir}/${each.key}.zip")
+  handler          = "bootstrap"
+  runtime          = "provided.al2023"
+  architectures    = ["arm64"]
+  memory_size      = var.lambda_memory_mb
+  timeout          = each.value.timeout
+
+  environment {
+    variables = merge({ KEYROTOR_PARAMETER_PREFIX = var.parameter_prefix }, each.value.environment)
+  }
+
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.function[each.key].name
+    application_log_level = "INFO"
+    system_log_level      = "WARN"
+  }
+
+  tracing_config {
+    mode = var.tracing_enabled ? "Active" : "PassThrough"
+  }
+
+  tags       = var.tags
+  depends_on = [aws_iam_role_policy.function]
+}
+
+# ---- The rotation state machine ----
+
+resource "aws_iam_role" "state_machine" {
+  name        = "${var.name}-state-machine"
+  description = "keyrotor rotation state machine"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "states.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "state_machine" {
+  name = "${var.name}-state-machine"
+  role = aws_iam_role.state_machine.id
+  policy = templatefile("${path.module}/policies/statemachine.json.tftpl", {
+    step_function_arns = [for fn in local.step_functions : aws_lambda_function.function[fn].arn]
+  })
+}
+
+resource "aws_cloudwatch_log_group" "state_machine" {
+  name              = "/aws/vendedlogs/states/${local.state_machine_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.observability.arn
+  tags              = var.tags
+}
+
+resource "aws_sfn_state_machine" "rotate" {
+  name     = local.state_machine_name
+  role_arn = aws_iam_role.state_machine.arn
+  type     = "STANDARD"
+  definition = templatefile("${path.module}/../../../statemachine/rotate.asl.json", {
+    create_key_function_arn      = aws_lambda_function.function["createkey"].arn
+    store_parameter_function_arn = aws_lambda_function.function["storeparam"].arn
+    verify_key_function_arn      = aws_lambda_function.function["verifykey"].arn
+    delete_old_keys_function_arn = aws_lambda_function.function["deleteoldkeys"].arn
+  })
+
+  # ERROR level without execution data: history and logs never carry state, sealed or not.
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    include_execution_data = false
+    level                  = "ERROR"
+  }
+
+  tracing_configuration {
+    enabled = var.tracing_enabled
+  }
+
+  tags       = var.tags
+  depends_on = [aws_iam_role_policy.state_machine]
+}
+
+# ---- Alerts: failed executions and alarms go to one topic ----
+
+resource "aws_sns_topic" "alerts" {
+  count = local.create_topic ? 1 : 0
+
+  name              = "${var.name}-alerts"
+  kms_master_key_id = aws_kms_key.observability.arn
+  tags              = var.tags
+}
+
+resource "aws_sns_topic_policy" "alerts" {
+  count = local.create_topic ? 1 : 0
+
+  arn = aws_sns_topic.alerts[0].arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "RotationFailedEvents"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = "sns:Publish"
+        Resource  = aws_sns_topic.alerts[0].arn
+        Condition = { ArnEquals = { "aws:SourceArn" = aws_cloudwatch_event_rule.rotation_failed.arn } }
+      },
+      {
+        Sid       = "Alarms"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = "sns:Publish"
+        Resource  = aws_sns_topic.alerts[0].arn
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+      },
+    ]
+  })
+}
+
+resource "aws_cloudwatch_event_rule" "rotation_failed" {
+  name        = "${var.name}-rotation-failed"
+  description = "keyrotor: a rotation execution failed, timed out or was aborted"
+  event_pattern = jsonencode({
+    source        = ["aws.states"]
+    "detail-type" = ["Step Functions Execution Status Change"]
+    detail = {
+      status          = ["FAILED", "TIMED_OUT", "ABORTED"]
+      stateMachineArn = [aws_sfn_state_machine.rotate.arn]
+    }
+  })
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "rotation_failed" {
+  rule      = aws_cloudwatch_event_rule.rotation_failed.name
+  target_id = "alerts"
+  arn       = local.topic_arn
+
+  # Only names and status travel: the event's input/output fields are never forwarded.
+  input_transformer {
+    input_paths = {
+      execution = "$.detail.executionArn"
+      status    = "$.detail.status"
+    }
+    input_template = "\"keyrotor: rotation <execution> ended <status>. Its Fail state's cause (Step Functions console, execution history) says what to do.\""
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "executions" {
+  for_each = toset(["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"])
+
+  alarm_name          = "${var.name}-rotate-${each.key}"
+  alarm_description   = "keyrotor: rotation ${each.key} on ${local.state_machine_name}"
+  namespace           = "AWS/States"
+  metric_name         = each.key
+  dimensions          = { StateMachineArn = aws_sfn_state_machine.rotate.arn }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.topic_arn]
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_errors" {
+  for_each = local.functions
+
+  alarm_name          = "${var.name}-${each.key}-errors"
+  alarm_description   = "keyrotor: ${each.key} returned errors"
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.function[each.key].function_name }
+  statistic           = "Sum"
+  period              = 900
+  evaluation_periods  = 1
+  threshold           = var.function_error_alarm_threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.topic_arn]
+  tags                = var.tags
+}

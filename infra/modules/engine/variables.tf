@@ -1,0 +1,116 @@
+variable "name" {
+  type        = string
+  description = "Prefix of every resource the engine creates: functions are <name>-<function>, the state machine <name>-rotate."
+  default     = "keyrotor"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,39}$", var.name))
+    error_message = "name must start with a letter and hold at most 40 letters, digits or hyphens (it prefixes IAM role names, which are limited to 64 characters)."
+  }
+}
+
+variable "build_dir" {
+  type        = string
+  description = "Directory holding the Lambda zips built by `make build` (<build_dir>/<function>.zip). Null means the build/ directory of this repository."
+  default     = null
+}
+
+variable "parameter_prefix" {
+  type        = string
+  description = "SSM parameter path under which keyrotor may write keys; every rotated parameter must start with it."
+  default     = "/keyrotor/"
+
+  validation {
+    condition     = can(regex("^/([A-Za-z0-9_.-]+/)+$", var.parameter_prefix))
+    error_message = "parameter_prefix must be an SSM path that starts and ends with \"/\", such as \"/keyrotor/\"."
+  }
+}
+
+variable "managed_user_path" {
+  type        = string
+  description = "IAM path of the users whose keys keyrotor may manage (in addition to the keyrotor:managed=true tag). \"/\" allows every path."
+  default     = "/"
+
+  validation {
+    condition     = can(regex("^/([A-Za-z0-9_+=,.@-]+/)*$", var.managed_user_path))
+    error_message = "managed_user_path must be an IAM path that starts and ends with \"/\", such as \"/\" or \"/keyrotor/\"."
+  }
+}
+
+variable "parameter_reader_arns" {
+  type        = list(string)
+  description = "IAM role ARNs of consumers that read rotated parameters; the KMS key policy lets them decrypt through SSM only, for parameters under parameter_prefix."
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.parameter_reader_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
+    error_message = "parameter_reader_arns must hold IAM role ARNs (arn:aws:iam::<account>:role/<name>)."
+  }
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of the functions' and the state machine's CloudWatch log groups, in days."
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch Logs' retention values: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "tracing_enabled" {
+  type        = bool
+  description = "Enable AWS X-Ray tracing for the functions and the state machine."
+  default     = false
+}
+
+variable "alarm_topic_arn" {
+  type        = string
+  description = "SNS topic for failed-rotation events and alarms. Null creates a KMS-encrypted topic <name>-alerts."
+  default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>) or null."
+  }
+}
+
+variable "lambda_memory_mb" {
+  type        = number
+  description = "Memory of each function, in MB."
+  default     = 256
+
+  validation {
+    condition     = var.lambda_memory_mb >= 128 && var.lambda_memory_mb <= 10240 && floor(var.lambda_memory_mb) == var.lambda_memory_mb
+    error_message = "lambda_memory_mb must be a whole number between 128 and 10240."
+  }
+}
+
+variable "kms_deletion_window_days" {
+  type        = number
+  description = "Waiting period before the engine's KMS keys are deleted after destroy, in days."
+  default     = 30
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30
+    error_message = "kms_deletion_window_days must be between 7 and 30."
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every taggable resource."
+  default     = {}
+}
+
+variable "function_error_alarm_threshold" {
+  type        = number
+  description = "Errors of one function within 15 minutes that raise its alarm. Retried errors count too (KeyNotYetValid while IAM propagates a new key), so keep it above a handful."
+  default     = 5
+
+  validation {
+    condition     = var.function_error_alarm_threshold >= 1
+    error_message = "function_error_alarm_threshold must be at least 1."
+  }
+}

@@ -1,0 +1,56 @@
+package iampolicy
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Document is an IAM policy or KMS key policy.
+type Document struct {
+	Version   string      `json:"Version"`
+	Statement []Statement `json:"Statement"`
+}
+
+// Statement is one policy statement. Principal is kept as written (string or object).
+type Statement struct {
+	Sid       string                           `json:"Sid,omitempty"`
+	Effect    string                           `json:"Effect"`
+	Principal json.RawMessage                  `json:"Principal,omitempty"`
+	Action    StringList                       `json:"Action,omitempty"`
+	NotAction StringList                       `json:"NotAction,omitempty"`
+	Resource  StringList                       `json:"Resource,omitempty"`
+	Condition map[string]map[string]StringList `json:"Condition,omitempty"`
+}
+
+// StringList is a policy value that may be written as one string or a list of strings.
+type StringList []string
+
+// UnmarshalJSON accepts "a" or ["a", "b"].
+func (l *StringList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*l = StringList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return fmt.Errorf("policy value must be a string or a list of strings: %s", b)
+	}
+	*l = many
+	return nil
+}
+
+// StatementBySid returns the statement with the given Sid.
+func (d Document) StatementBySid(sid string) (Statement, bool) {
+	for _, s := range d.Statement {
+		if s.Sid == sid {
+			return s, true
+		}
+	}
+	return Statement{}, false
+}
+
+// JSON renders the document compactly, as IAM stores it.
+func (d Document) JSON() ([]byte, error) {
+	return json.Marshal(d)
+}

@@ -1,0 +1,154 @@
+package iampolicy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Functions are the engine's Lambdas, by directory name under functions/. The engine module
+// deploys each as "<name>-<function>" with a role of the same name and a policy rendered from
+// infra/modules/engine/policies/<function>.json.tftpl.
+var Functions = []string{"createkey", "storeparam", "verifykey", "deleteoldkeys", "trigger"}
+
+// StepFunctions are the functions the state machine invokes (all but trigger).
+var StepFunctions = []string{"createkey", "storeparam", "verifykey", "deleteoldkeys"}
+
+// Engine describes one deployment of the engine module; its methods name resources exactly as
+// infra/modules/engine does.
+type Engine struct {
+	Root            string   // repository root (holds infra/); see FindRoot
+	Name            string   // the module's name variable, e.g. "keyrotor"
+	Partition       string   // e.g. "aws"
+	Region          string   // e.g. "us-east-1"
+	AccountID       string   // 12 digits
+	ParameterPrefix string   // e.g. "/keyrotor/"
+	UserPath        string   // managed users' IAM path, e.g. "/"
+	KMSKeyID        string   // the secrets key's id
+	ReaderARNs      []string // consumer roles allowed to decrypt parameters
+}
+
+// PolicyDir is the engine module's policy template directory.
+func (e Engine) PolicyDir() string {
+	return filepath.Join(e.Root, "infra", "modules", "engine", "policies")
+}
+
+// FunctionName is the deployed Lambda name of fn.
+func (e Engine) FunctionName(fn string) string { return e.Name + "-" + fn }
+
+// RoleARN is the execution role of fn.
+func (e Engine) RoleARN(fn string) string {
+	return fmt.Sprintf("arn:%s:iam::%s:role/%s-%s", e.Partition, e.AccountID, e.Name, fn)
+}
+
+// FunctionARN is the ARN of fn.
+func (e Engine) FunctionARN(fn string) string {
+	return fmt.Sprintf("arn:%s:lambda:%s:%s:function:%s", e.Partition, e.Region, e.AccountID, e.FunctionName(fn))
+}
+
+// LogGroupARN is fn's log group (without the trailing ":*").
+func (e Engine) LogGroupARN(fn string) string {
+	return fmt.Sprintf("arn:%s:logs:%s:%s:log-group:/aws/lambda/%s", e.Partition, e.Region, e.AccountID, e.FunctionName(fn))
+}
+
+// StateMachineName is the rotation state machine's name.
+func (e Engine) StateMachineName() string { return e.Name + "-rotate" }
+
+// StateMachineARN is the rotation state machine's ARN.
+func (e Engine) StateMachineARN() string {
+	return fmt.Sprintf("arn:%s:states:%s:%s:stateMachine:%s", e.Partition, e.Region, e.AccountID, e.StateMachineName())
+}
+
+// ExecutionARN is the ARN of an execution of the rotation state machine.
+func (e Engine) ExecutionARN(name string) string {
+	return fmt.Sprintf("arn:%s:states:%s:%s:execution:%s:%s", e.Partition, e.Region, e.AccountID, e.StateMachineName(), name)
+}
+
+// KMSKeyARN is the secrets key's ARN.
+func (e Engine) KMSKeyARN() string {
+	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", e.Partition, e.Region, e.AccountID, e.KMSKeyID)
+}
+
+// ParameterARN is the ARN of the SSM parameter name (which starts with "/").
+func (e Engine) ParameterARN(name string) string {
+	return fmt.Sprintf("arn:%s:ssm:%s:%s:parameter%s", e.Partition, e.Region, e.AccountID, name)
+}
+
+// UserARN is the ARN of a managed user under UserPath.
+func (e Engine) UserARN(name string) string {
+	return fmt.Sprintf("arn:%s:iam::%s:user%s%s", e.Partition, e.AccountID, e.UserPath, name)
+}
+
+// FunctionPolicyVars are the variables the engine module passes to every function policy
+// template (locals.function_policy_vars merged with the function's log_group_arn).
+func (e Engine) FunctionPolicyVars(fn string) Vars {
+	return Vars{
+		"partition":          e.Partition,
+		"region":             e.Region,
+		"account_id":         e.AccountID,
+		"parameter_prefix":   e.ParameterPrefix,
+		"user_path":          e.UserPath,
+		"kms_key_arn":        e.KMSKeyARN(),
+		"state_machine_name": e.StateMachineName(),
+		"log_group_arn":      e.LogGroupARN(fn),
+	}
+}
+
+// SecretsKeyPolicyVars are the variables of the secrets key policy template.
+func (e Engine) SecretsKeyPolicyVars() Vars {
+	readers := e.ReaderARNs
+	if readers == nil {
+		readers = []string{}
+	}
+	return Vars{
+		"partition":           e.Partition,
+		"region":              e.Region,
+		"account_id":          e.AccountID,
+		"parameter_prefix":    e.ParameterPrefix,
+		"state_machine_name":  e.StateMachineName(),
+		"createkey_role_arn":  e.RoleARN("createkey"),
+		"storeparam_role_arn": e.RoleARN("storeparam"),
+		"verifykey_role_arn":  e.RoleARN("verifykey"),
+		"reader_arns":         readers,
+	}
+}
+
+// FunctionPolicy renders fn's execution role policy.
+func (e Engine) FunctionPolicy(fn string) (Document, error) {
+	return RenderDocument(filepath.Join(e.PolicyDir(), fn+".json.tftpl"), e.FunctionPolicyVars(fn))
+}
+
+// SecretsKeyPolicy renders the key policy of the KMS key that seals secrets and encrypts the
+// SecureString parameters.
+func (e Engine) SecretsKeyPolicy() (Document, error) {
+	return RenderDocument(filepath.Join(e.PolicyDir(), "secrets-key.json.tftpl"), e.SecretsKeyPolicyVars())
+}
+
+// FindRoot walks up from dir to the repository root: the directory holding go.mod and
+// infra/modules/engine.
+func FindRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("find keyrotor root: %w", err)
+	}
+	for {
+		if isRoot(dir) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("find keyrotor root: no parent directory holds go.mod and infra/modules/engine; run from inside the keyrotor checkout")
+		}
+		dir = parent
+	}
+}
+
+func isRoot(dir string) bool {
+	for _, p := range []string{"go.mod", filepath.Join("infra", "modules", "engine")} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,134 @@
+package iampolicy
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func testEngine(t *testing.T) Engine {
+	t.Helper()
+	root, err := FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Engine{Root: root, Name: "keyrotor", Partition: "aws", Region: "eu-west-1", AccountID: "111122223333",
+		ParameterPrefix: "/keyrotor/", UserPath: "/", KMSKeyID: "1234abcd-12ab-34cd-56ef-1234567890ab"}
+}
+
+func TestFunctionPoliciesRenderToDocumentsWithNamedStatements(t *testing.T) {
+	e := testEngine(t)
+	for _, fn := range Functions {
+		t.Run(fn, func(t *testing.T) {
+			doc, err := e.FunctionPolicy(fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if doc.Version != "2012-10-17" || len(doc.Statement) == 0 {
+				t.Fatalf("unexpected document %+v", doc)
+			}
+			for _, s := range doc.Statement {
+				if s.Sid == "" || s.Effect != "Allow" || len(s.Action) == 0 || len(s.Resource) == 0 {
+					t.Errorf("statement %+v: every statement needs a Sid, Allow, actions and resources", s)
+				}
+				for _, r := range s.Resource {
+					if strings.Contains(r, "${") || r == "*" {
+						t.Errorf("statement %s resource %q is unrendered or a wildcard", s.Sid, r)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsKeyPolicyAddsConsumersOnlyWhenGiven(t *testing.T) {
+	e := testEngine(t)
+	tests := []struct {
+		name    string
+		readers []string
+		want    bool
+	}{
+		{"no readers", nil, false},
+		{"one reader", []string{"arn:aws:iam::111122223333:role/signer"}, true},
+		{"two readers", []string{"arn:aws:iam::111122223333:role/a", "arn:aws:iam::111122223333:role/b"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.ReaderARNs = tt.readers
+			doc, err := e.SecretsKeyPolicy()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, ok := doc.StatementBySid("ConsumersReadParameters")
+			if ok != tt.want {
+				t.Fatalf("ConsumersReadParameters present = %v, want %v", ok, tt.want)
+			}
+			for _, r := range tt.readers {
+				if !strings.Contains(string(s.Principal), r) {
+					t.Errorf("principal %s lacks %s", s.Principal, r)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsKeyPolicyGrantsEncryptAndDecryptOnlyToEngineRoles(t *testing.T) {
+	e := testEngine(t)
+	doc, err := e.SecretsKeyPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range doc.Statement {
+		uses := slices.ContainsFunc(s.Action, func(a string) bool {
+			return a == "kms:*" || strings.HasPrefix(a, "kms:Encrypt") || strings.HasPrefix(a, "kms:Decrypt") ||
+				strings.HasPrefix(a, "kms:GenerateDataKey") || strings.HasPrefix(a, "kms:ReEncrypt") || strings.HasPrefix(a, "kms:CreateGrant")
+		})
+		root := strings.Contains(string(s.Principal), ":root")
+		if uses && root {
+			t.Errorf("statement %s lets the account root use the key for data", s.Sid)
+		}
+	}
+}
+
+func TestRenderFileRejectsMissingVariables(t *testing.T) {
+	e := testEngine(t)
+	vars := e.FunctionPolicyVars("createkey")
+	delete(vars, "kms_key_arn")
+	_, err := RenderFile(filepath.Join(e.PolicyDir(), "createkey.json.tftpl"), vars)
+	if err == nil || !strings.Contains(err.Error(), "kms_key_arn") {
+		t.Fatalf("want an error naming kms_key_arn, got %v", err)
+	}
+}
+
+func TestRenderFileEvaluatesTerraformFunctions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.tftpl")
+	src := `${jsonencode(flatten([for a in arns : [a, "${a}:*"]]))}%{ if length(arns) > 1 } many%{ endif }`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := RenderFile(path, Vars{"arns": []string{"x", "y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `["x","x:*","y","y:*"] many`; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestEngineNamesMatchTheModule(t *testing.T) {
+	e := testEngine(t)
+	tests := map[string]string{
+		e.RoleARN("createkey"):        "arn:aws:iam::111122223333:role/keyrotor-createkey",
+		e.StateMachineARN():           "arn:aws:states:eu-west-1:111122223333:stateMachine:keyrotor-rotate",
+		e.ParameterARN("/keyrotor/a"): "arn:aws:ssm:eu-west-1:111122223333:parameter/keyrotor/a",
+		e.LogGroupARN("trigger"):      "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/keyrotor-trigger",
+		e.UserARN("s3-signer"):        "arn:aws:iam::111122223333:user/s3-signer",
+	}
+	for got, want := range tests {
+		if got != want {
+			t.Errorf("got %s, want %s", got, want)
+		}
+	}
+}
