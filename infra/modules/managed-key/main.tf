@@ -1,0 +1,119 @@
+data "aws_iam_user" "existing" {
+  count     = var.create_user ? 0 : 1
+  user_name = var.user_name
+}
+
+locals {
+  parameter_name = coalesce(var.parameter_name, "${var.parameter_prefix}${var.user_name}")
+  user_name      = var.create_user ? aws_iam_user.managed[0].name : data.aws_iam_user.existing[0].user_name
+  schedule_name  = substr("keyrotor-${replace(var.user_name, "/[^A-Za-z0-9_.-]/", "-")}", 0, 64)
+
+  # The execution input of docs/steps.md; the schedule and the trigger start the same rotation.
+  rotation = {
+    userName        = local.user_name
+    parameterName   = local.parameter_name
+    graceSeconds    = var.grace_seconds
+    inactiveSeconds = var.inactive_seconds
+    format          = var.format
+  }
+}
+
+resource "aws_iam_user" "managed" {
+  count = var.create_user ? 1 : 0
+
+  name = var.user_name
+  path = var.user_path
+  tags = merge(var.tags, { "keyrotor:managed" = "true" })
+}
+
+resource "terraform_data" "checks" {
+  input = local.parameter_name
+
+  lifecycle {
+    precondition {
+      condition     = startswith(local.parameter_name, var.parameter_prefix) && !endswith(local.parameter_name, ".lock")
+      error_message = "parameter_name ${local.parameter_name} must lie under the engine's parameter_prefix ${var.parameter_prefix} (and not end with .lock): the engine's roles may touch no other parameter."
+    }
+    precondition {
+      condition     = var.create_user || try(data.aws_iam_user.existing[0].tags["keyrotor:managed"], "") == "true"
+      error_message = "User ${var.user_name} lacks the tag keyrotor:managed=true, so keyrotor may not touch its keys. Tag it (aws iam tag-user --user-name ${var.user_name} --tags Key=keyrotor:managed,Value=true) or set create_user = true."
+    }
+  }
+}
+
+# ---- Apply-time rotation: the trigger starts an execution and returns once the key is verified;
+# destroy deletes the managed keys and the parameter. Only ids and names come back. ----
+
+resource "aws_lambda_invocation" "rotate" {
+  function_name   = var.trigger_function_name
+  lifecycle_scope = "CRUD"
+  terraform_key   = "tf"
+  input = jsonencode({
+    rotation      = local.rotation
+    rotationToken = var.rotation_token
+  })
+
+  depends_on = [terraform_data.checks]
+}
+
+# ---- Scheduled rotation ----
+
+resource "aws_sqs_queue" "dead_letter" {
+  name                      = "${local.schedule_name}-dlq"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+  tags                      = var.tags
+}
+
+resource "aws_iam_role" "scheduler" {
+  name        = "${local.schedule_name}-scheduler"
+  description = "keyrotor: lets EventBridge Scheduler start rotations of ${var.user_name}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "scheduler.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = split(":", var.state_machine_arn)[4] } }
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name = "${local.schedule_name}-scheduler"
+  role = aws_iam_role.scheduler.id
+  policy = templatefile("${path.module}/policies/scheduler.json.tftpl", {
+    state_machine_arn     = var.state_machine_arn
+    dead_letter_queue_arn = aws_sqs_queue.dead_letter.arn
+  })
+}
+
+resource "aws_scheduler_schedule" "rotate" {
+  name                         = local.schedule_name
+  description                  = "keyrotor: rotate the access key of ${var.user_name} into ${local.parameter_name}"
+  schedule_expression          = var.schedule_expression
+  schedule_expression_timezone = var.schedule_timezone
+  state                        = var.schedule_enabled ? "ENABLED" : "DISABLED"
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = var.state_machine_arn
+    role_arn = aws_iam_role.scheduler.arn
+    input    = jsonencode(local.rotation)
+
+    retry_policy {
+      maximum_retry_attempts       = var.retry_max_attempts
+      maximum_event_age_in_seconds = var.maximum_event_age_seconds
+    }
+
+    dead_letter_config {
+      arn = aws_sqs_queue.dead_letter.arn
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.scheduler, aws_lambda_invocation.rotate]
+}

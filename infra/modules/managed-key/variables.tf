@@ -1,0 +1,157 @@
+variable "user_name" {
+  type        = string
+  description = "IAM user whose access key keyrotor rotates."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_+=,.@-]{1,64}$", var.user_name))
+    error_message = "user_name must be an IAM user name: 1 to 64 letters, digits or _+=,.@- characters."
+  }
+}
+
+variable "create_user" {
+  type        = bool
+  description = "Create the IAM user (tagged keyrotor:managed=true). False uses an existing user by name, which must already carry that tag."
+  default     = true
+}
+
+variable "user_path" {
+  type        = string
+  description = "IAM path of the user when create_user is true; it must fall under the engine's managed_user_path."
+  default     = "/"
+
+  validation {
+    condition     = can(regex("^/([A-Za-z0-9_+=,.@-]+/)*$", var.user_path))
+    error_message = "user_path must be an IAM path that starts and ends with \"/\"."
+  }
+}
+
+variable "state_machine_arn" {
+  type        = string
+  description = "The engine's rotation state machine (module.engine.state_machine_arn)."
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[A-Za-z0-9_-]+$", var.state_machine_arn))
+    error_message = "state_machine_arn must be a Step Functions state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>)."
+  }
+}
+
+variable "trigger_function_name" {
+  type        = string
+  description = "The engine's trigger function (module.engine.trigger_function_name), invoked on apply and destroy."
+}
+
+variable "parameter_prefix" {
+  type        = string
+  description = "The engine's parameter prefix (module.engine.parameter_prefix)."
+  default     = "/keyrotor/"
+
+  validation {
+    condition     = can(regex("^/([A-Za-z0-9_.-]+/)+$", var.parameter_prefix))
+    error_message = "parameter_prefix must be an SSM path that starts and ends with \"/\"."
+  }
+}
+
+variable "parameter_name" {
+  type        = string
+  description = "SSM parameter that holds the current key. Null means <parameter_prefix><user_name>. It must lie under parameter_prefix."
+  default     = null
+
+  validation {
+    condition     = var.parameter_name == null || can(regex("^/[A-Za-z0-9_./-]+[A-Za-z0-9_-]$", var.parameter_name))
+    error_message = "parameter_name must be an SSM parameter path such as \"/keyrotor/s3-signer\" (it must not end with \"/\" or \".lock\")."
+  }
+}
+
+variable "format" {
+  type        = string
+  description = "Parameter value: \"json\" stores {\"AccessKeyId\",\"SecretAccessKey\"}, \"raw\" the secret alone."
+  default     = "json"
+
+  validation {
+    condition     = contains(["json", "raw"], var.format)
+    error_message = "format must be \"json\" or \"raw\"."
+  }
+}
+
+variable "grace_seconds" {
+  type        = number
+  description = "Seconds between verifying the new key and deactivating the old one (consumers pick up the new key meanwhile)."
+  default     = 3600
+
+  validation {
+    condition     = var.grace_seconds >= 0 && var.grace_seconds <= 604800 && floor(var.grace_seconds) == var.grace_seconds
+    error_message = "grace_seconds must be a whole number from 0 to 604800 (7 days)."
+  }
+}
+
+variable "inactive_seconds" {
+  type        = number
+  description = "Seconds an old key stays deactivated before it is deleted (a window to reactivate it by hand)."
+  default     = 86400
+
+  validation {
+    condition     = var.inactive_seconds >= 0 && var.inactive_seconds <= 2592000 && floor(var.inactive_seconds) == var.inactive_seconds
+    error_message = "inactive_seconds must be a whole number from 0 to 2592000 (30 days)."
+  }
+}
+
+variable "schedule_expression" {
+  type        = string
+  description = "When to rotate: an EventBridge Scheduler expression, rate(30 days), cron(0 3 1 * ? *) or at(2030-01-01T03:00:00)."
+  default     = "rate(30 days)"
+
+  validation {
+    condition = (
+      can(regex("^rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)$", var.schedule_expression)) ||
+      can(regex("^cron\\(\\S+ \\S+ \\S+ \\S+ \\S+ \\S+\\)$", var.schedule_expression)) ||
+      can(regex("^at\\([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\)$", var.schedule_expression))
+    )
+    error_message = "schedule_expression must be rate(<n> minutes|hours|days), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss), for example rate(30 days)."
+  }
+}
+
+variable "schedule_timezone" {
+  type        = string
+  description = "IANA time zone of cron() and at() schedule expressions."
+  default     = "UTC"
+}
+
+variable "schedule_enabled" {
+  type        = bool
+  description = "Whether the rotation schedule is enabled (the apply-time rotation happens either way)."
+  default     = true
+}
+
+variable "retry_max_attempts" {
+  type        = number
+  description = "How often the scheduler retries a failed StartExecution before sending it to the dead-letter queue."
+  default     = 10
+
+  validation {
+    condition     = var.retry_max_attempts >= 0 && var.retry_max_attempts <= 185
+    error_message = "retry_max_attempts must be between 0 and 185."
+  }
+}
+
+variable "maximum_event_age_seconds" {
+  type        = number
+  description = "How long the scheduler keeps retrying one start, in seconds."
+  default     = 3600
+
+  validation {
+    condition     = var.maximum_event_age_seconds >= 60 && var.maximum_event_age_seconds <= 86400
+    error_message = "maximum_event_age_seconds must be between 60 and 86400."
+  }
+}
+
+variable "rotation_token" {
+  type        = string
+  description = "Change this value to rotate the key on the next apply (any string, for example a date)."
+  default     = ""
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every taggable resource (the user also gets keyrotor:managed=true)."
+  default     = {}
+}
