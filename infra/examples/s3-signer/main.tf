@@ -1,0 +1,122 @@
+data "aws_partition" "current" {}
+
+locals {
+  consumer_zip  = coalesce(var.consumer_zip, "${path.module}/../../../build/s3-signer-consumer.zip")
+  consumer_name = "keyrotor-s3-signer-consumer"
+}
+
+# The signer: a user that may only read the bucket's objects. keyrotor manages its key.
+resource "aws_iam_user" "signer" {
+  name = var.signer_user_name
+  tags = { "keyrotor:managed" = "true" }
+}
+
+resource "aws_iam_user_policy" "signer" {
+  name = "read-objects"
+  user = aws_iam_user.signer.name
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = "s3:GetObject"
+      Resource = "arn:${data.aws_partition.current.partition}:s3:::${var.bucket_name}/*"
+    }]
+  })
+}
+
+module "engine" {
+  source = "../../modules/engine"
+
+  parameter_reader_arns = [aws_iam_role.consumer.arn]
+}
+
+module "signer_key" {
+  source = "../../modules/managed-key"
+
+  user_name             = aws_iam_user.signer.name
+  create_user           = false
+  state_machine_arn     = module.engine.state_machine_arn
+  trigger_function_name = module.engine.trigger_function_name
+  parameter_prefix      = module.engine.parameter_prefix
+  schedule_expression   = var.rotation_schedule
+  grace_seconds         = 900
+
+  depends_on = [aws_iam_user_policy.signer]
+}
+
+# The consumer: a Lambda that reads the parameter at run time and presigns GET URLs.
+resource "aws_iam_role" "consumer" {
+  name = local.consumer_name
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "lambda.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "consumer" {
+  name = local.consumer_name
+  role = aws_iam_role.consumer.id
+  # Lambda names log streams at run time, so only the stream part of this one log group is a
+  # wildcard (WriteOwnLogs); every other statement names its resource.
+  #tfsec:ignore:aws-iam-no-policy-wildcards
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ReadSigningKey"
+        Effect   = "Allow"
+        Action   = "ssm:GetParameter"
+        Resource = module.signer_key.parameter_arn
+      },
+      {
+        Sid       = "DecryptSigningKey"
+        Effect    = "Allow"
+        Action    = "kms:Decrypt"
+        Resource  = module.engine.kms_key_arn
+        Condition = { StringEquals = { "kms:EncryptionContext:PARAMETER_ARN" = module.signer_key.parameter_arn } }
+      },
+      {
+        Sid      = "WriteOwnLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = "${aws_cloudwatch_log_group.consumer.arn}:log-stream:*"
+      },
+    ]
+  })
+}
+
+resource "aws_cloudwatch_log_group" "consumer" {
+  name              = "/aws/lambda/${local.consumer_name}"
+  retention_in_days = 30
+}
+
+resource "aws_lambda_function" "consumer" {
+  function_name    = local.consumer_name
+  description      = "keyrotor example: presigns S3 GET URLs with the rotated signer key"
+  role             = aws_iam_role.consumer.arn
+  filename         = local.consumer_zip
+  source_code_hash = filebase64sha256(local.consumer_zip)
+  handler          = "bootstrap"
+  runtime          = "provided.al2023"
+  architectures    = ["arm64"]
+  timeout          = 10
+
+  environment {
+    variables = { SIGNER_PARAMETER_NAME = module.signer_key.parameter_name }
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.consumer.name
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  depends_on = [aws_iam_role_policy.consumer]
+}
