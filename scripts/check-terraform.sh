@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Checks keyrotor's Terraform without Terraform (the AWS provider cannot be downloaded offline):
+#   1. Go tests over the parsed HCL (internal/infracheck): terraform fmt form via hclwrite,
+#      no secret in state or outputs, one role per Lambda, the ASL deployed, templatefile vars;
+#      and the policy templates themselves (internal/iampolicy).
+#   2. tflint with its bundled terraform ruleset (infra/.tflint.hcl; no plugin download).
+#   3. tfsec: zero HIGH or CRITICAL findings; lower ones are listed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for tool in bin/tflint bin/tfsec; do
+  [ -x "$tool" ] || { echo "check-terraform: $tool is missing; run: make tools" >&2; exit 1; }
+done
+
+echo "check-terraform: go test ./internal/infracheck ./internal/iampolicy"
+go test -count=1 ./internal/infracheck/ ./internal/iampolicy/
+
+echo "check-terraform: tflint"
+bin/tflint --chdir=infra --recursive --config="$PWD/infra/.tflint.hcl" --format=compact
+
+echo "check-terraform: tfsec (failing on HIGH and CRITICAL)"
+out=$(mktemp); trap 'rm -f "$out"' EXIT
+bin/tfsec infra --no-color --no-module-downloads --format json --soft-fail >"$out" 2>/dev/null
+python3 - "$out" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1])).get("results") or []
+counts = {}
+blocking = []
+for r in results:
+    sev = r["severity"]
+    counts[sev] = counts.get(sev, 0) + 1
+    if sev in ("HIGH", "CRITICAL"):
+        loc = r["location"]
+        blocking.append(f'  {sev} {r["long_id"]}: {r["description"]} ({loc["filename"]}:{loc["start_line"]})')
+summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+print(f"tfsec: findings: {summary}")
+if blocking:
+    print("tfsec: HIGH/CRITICAL findings must be fixed (or ignored with #tfsec:ignore:<id> under a comment giving the reason):")
+    print("\n".join(blocking))
+    sys.exit(1)
+PY
+echo "check-terraform: ok"
