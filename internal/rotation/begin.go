@@ -1,0 +1,70 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+)
+
+// ManagedTagKey/ManagedTagValue is the opt-in tag: keyrotor touches only users carrying it.
+const (
+	ManagedTagKey   = "keyrotor:managed"
+	ManagedTagValue = "true"
+)
+
+type userTagLister interface {
+	iam.ListUserTagsAPIClient
+}
+
+// Begin validates and defaults the input, checks the user opted in and the parameter is
+// keyrotor's (or absent), and takes the lock. Nothing changes if any check fails.
+func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
+	r, err := s.Config.withDefaults(req.Rotation)
+	if err != nil {
+		return req.Rotation, err
+	}
+	if err := s.checkManaged(ctx, r.UserName); err != nil {
+		return req.Rotation, err
+	}
+	st, err := readParameterState(ctx, s.SSM, r.ParameterName, false)
+	if err != nil {
+		return req.Rotation, err
+	}
+	if st.foreign() {
+		return req.Rotation, parameterConflict(r.ParameterName)
+	}
+	keys, err := listKeys(ctx, s.IAM, r.UserName)
+	if err != nil {
+		return req.Rotation, err
+	}
+	if err := s.acquireLock(ctx, stepLogger(s.Logger, req), r.ParameterName, req.ExecutionID, otherKeys(keys, "")); err != nil {
+		return req.Rotation, err
+	}
+	r.LockID = req.ExecutionID
+	return r, nil
+}
+
+func (s *Steps) checkManaged(ctx context.Context, user string) error {
+	pages := iam.NewListUserTagsPaginator(s.IAM, &iam.ListUserTagsInput{UserName: aws.String(user)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		var noUser *iamtypes.NoSuchEntityException
+		if errors.As(err, &noUser) {
+			return newError(UserNotFound, err, "IAM user %s does not exist; check userName", user)
+		}
+		if err != nil {
+			return classify(err, "read tags of user "+user)
+		}
+		for _, t := range page.Tags {
+			if aws.ToString(t.Key) == ManagedTagKey && aws.ToString(t.Value) == ManagedTagValue {
+				return nil
+			}
+		}
+	}
+	return newError(UserNotManaged, nil,
+		"IAM user %s is not tagged %s=%s; keyrotor rotates only users that opted in — tag the user to allow it",
+		user, ManagedTagKey, ManagedTagValue)
+}

@@ -1,0 +1,119 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awstransport "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// Error names: the Lambda errorType the state machine's Retry and Catch match on.
+const (
+	InvalidInput       = "InvalidInput"
+	UserNotFound       = "UserNotFound"
+	UserNotManaged     = "UserNotManaged"
+	RotationInProgress = "RotationInProgress"
+	TooManyActiveKeys  = "TooManyActiveKeys"
+	ParameterConflict  = "ParameterConflict"
+	KeyNotYetValid     = "KeyNotYetValid"
+	VerificationFailed = "VerificationFailed"
+	AccessDenied       = "AccessDenied"
+	Throttled          = "Throttled"
+	ServiceUnavailable = "ServiceUnavailable"
+	// UnexpectedError names any other failure.
+	UnexpectedError = "UnexpectedError"
+)
+
+// Error is a rotation failure with a stable name and a message a person can act on.
+type Error struct {
+	Name    string
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func newError(name string, cause error, format string, args ...any) *Error {
+	return &Error{Name: name, Message: fmt.Sprintf(format, args...), Err: cause}
+}
+
+// ErrorName is the stable name of err: its *Error's Name, or UnexpectedError.
+func ErrorName(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Name
+	}
+	return UnexpectedError
+}
+
+// accessDeniedCodes are the codes AWS uses when a policy does not allow a call.
+var accessDeniedCodes = map[string]bool{
+	"AccessDenied": true, "AccessDeniedException": true, "UnauthorizedOperation": true,
+}
+
+// iamPrefixes maps SDK service ids to IAM action prefixes, so AccessDenied names what to grant.
+var iamPrefixes = map[string]string{"IAM": "iam", "SSM": "ssm", "KMS": "kms", "STS": "sts", "SFN": "states"}
+
+// classify turns an AWS SDK error into a named Error when it is throttling, a server-side or
+// network failure, or a missing permission; other errors are wrapped with what was being done.
+func classify(err error, doing string) error {
+	if err == nil {
+		return nil
+	}
+	var named *Error
+	if errors.As(err, &named) {
+		return err
+	}
+	action := ""
+	var opErr *smithy.OperationError
+	if errors.As(err, &opErr) {
+		action = iamPrefixes[opErr.ServiceID] + ":" + opErr.OperationName
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		code := apiErr.ErrorCode()
+		if _, ok := retry.DefaultThrottleErrorCodes[code]; ok {
+			return newError(Throttled, err, "%s: AWS throttled %s", doing, action)
+		}
+		if accessDeniedCodes[code] {
+			return newError(AccessDenied, err, "%s: not allowed to call %s; grant %s to this function's role", doing, action, action)
+		}
+	}
+	var respErr *awstransport.ResponseError
+	if errors.As(err, &respErr) && respErr.HTTPStatusCode() >= 500 {
+		return newError(ServiceUnavailable, err, "%s: AWS failed (HTTP %d) on %s", doing, respErr.HTTPStatusCode(), action)
+	}
+	var netErr net.Error
+	var sendErr *smithyhttp.RequestSendError
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) || errors.As(err, &sendErr) {
+		return newError(ServiceUnavailable, err, "%s: no answer from AWS for %s", doing, action)
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// hasCode reports whether err is an AWS API error with one of the codes.
+func hasCode(err error, codes ...string) bool {
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	for _, c := range codes {
+		if strings.EqualFold(apiErr.ErrorCode(), c) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,110 @@
+package rotation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Rollback is the end of every failure path once a key may exist: it deletes the key(s) this
+// execution created unless the parameter holds one, releases the lock and sets failure.
+func (s *Steps) Rollback(ctx context.Context, req Request) (Rotation, error) {
+	return s.abandon(ctx, req)
+}
+
+// Release ends a failure before CreateKey finished: it releases the lock (if ours) and sets
+// failure. A key an interrupted CreateKey left behind is deleted like Rollback does.
+func (s *Steps) Release(ctx context.Context, req Request) (Rotation, error) {
+	return s.abandon(ctx, req)
+}
+
+func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
+	r := req.Rotation
+	if err := requireFields(req.Action, "userName", r.UserName, "parameterName", r.ParameterName); err != nil {
+		return r, err
+	}
+	log := stepLogger(s.Logger, req)
+	var done []string
+	l, err := readLock(ctx, s.SSM, r.ParameterName)
+	if err != nil {
+		return r, err
+	}
+	ours := l != nil && l.ExecutionID == req.ExecutionID
+
+	st, err := readParameterState(ctx, s.SSM, r.ParameterName, false)
+	if err != nil {
+		return r, err
+	}
+	var created []string
+	if r.NewAccessKeyID != "" {
+		created = append(created, r.NewAccessKeyID)
+	}
+	if ours {
+		keys, err := listKeys(ctx, s.IAM, r.UserName)
+		if err != nil {
+			return r, err
+		}
+		if l.NewAccessKeyID != "" && !contains(created, l.NewAccessKeyID) && containsKey(keys, l.NewAccessKeyID) {
+			created = append(created, l.NewAccessKeyID)
+		}
+		for _, id := range strayKeys(keys, l, st.heldKey, append(created, r.PreviousAccessKeyIDs...)) {
+			created = append(created, id)
+		}
+	}
+	for _, id := range created {
+		if id == st.heldKey {
+			log.Warn("parameter holds the new key; keeping it", "accessKeyId", id)
+			done = append(done, fmt.Sprintf("Kept the new key %s because parameter %s holds it; restore the parameter's previous version, then delete the key.", id, r.ParameterName))
+			continue
+		}
+		if err := deleteKey(ctx, s.IAM, r.UserName, id); err != nil {
+			return r, err
+		}
+		log.Info("new key deleted", "accessKeyId", id)
+		done = append(done, fmt.Sprintf("Deleted the new key %s.", id))
+	}
+	switch {
+	case st.heldKey != "" && !contains(created, st.heldKey):
+		done = append(done, fmt.Sprintf("Parameter %s holds key %s, as before.", r.ParameterName, st.heldKey))
+	case !st.exists:
+		done = append(done, fmt.Sprintf("Parameter %s does not exist.", r.ParameterName))
+	}
+	released, err := releaseLock(ctx, s.SSM, r.ParameterName, req.ExecutionID)
+	if err != nil {
+		return r, err
+	}
+	if released {
+		done = append(done, "Released the lock.")
+	}
+	r.Failure = failureOf(r, done)
+	log.Info("rotation rolled back", "error", r.Failure.Error, "lockReleased", released)
+	return r, nil
+}
+
+// failureOf explains the caught error and what the rollback did, for a person.
+func failureOf(r Rotation, done []string) *Failure {
+	name, msg := "RotationFailed", "the rotation failed"
+	if r.Error != nil {
+		name, msg = r.Error.Error, causeMessage(r.Error.Cause)
+	}
+	cause := fmt.Sprintf("Rotation of IAM user %s failed (%s): %s.", r.UserName, name, strings.TrimSuffix(msg, "."))
+	if len(done) > 0 {
+		cause += " " + strings.Join(done, " ")
+	}
+	return &Failure{Error: name, Cause: cause}
+}
+
+// causeMessage extracts errorMessage from a Lambda error Cause; other causes pass as they are.
+func causeMessage(cause string) string {
+	var lambdaErr struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if json.Unmarshal([]byte(cause), &lambdaErr) == nil && lambdaErr.ErrorMessage != "" {
+		return lambdaErr.ErrorMessage
+	}
+	if cause == "" {
+		return "no cause given"
+	}
+	return cause
+}

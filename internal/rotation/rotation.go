@@ -1,0 +1,181 @@
+// Package rotation is keyrotor's domain: the steps of an access key rotation (begin, create,
+// store, verify, deactivate, delete and the rollback paths), each idempotent, over narrow
+// interfaces of the IAM, SSM, KMS, STS and Step Functions clients. docs/steps.md is the
+// contract these types implement.
+package rotation
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Request is the event every rotation Task state sends.
+type Request struct {
+	Action      string   `json:"action"`
+	ExecutionID string   `json:"executionId"`
+	Rotation    Rotation `json:"rotation"`
+}
+
+// Rotation is the rotation document that travels through the state machine; each step returns
+// it updated. It never holds a plaintext secret.
+type Rotation struct {
+	UserName        string `json:"userName"`
+	ParameterName   string `json:"parameterName,omitempty"`
+	GraceSeconds    *int   `json:"graceSeconds,omitempty"`
+	InactiveSeconds *int   `json:"inactiveSeconds,omitempty"`
+	Format          string `json:"format,omitempty"`
+
+	LockID                   string   `json:"lockId,omitempty"`
+	NewAccessKeyID           string   `json:"newAccessKeyId,omitempty"`
+	SealedSecret             string   `json:"sealedSecret,omitempty"`
+	PreviousAccessKeyIDs     []string `json:"previousAccessKeyIds,omitempty"`
+	PreviousParameterVersion int64    `json:"previousParameterVersion"`
+	ParameterVersion         int64    `json:"parameterVersion"`
+	VerifiedAt               string   `json:"verifiedAt,omitempty"`
+	STSCalls                 int      `json:"stsCalls"`
+	StillInUse               bool     `json:"stillInUse"`
+	ExtendSeconds            int      `json:"extendSeconds"`
+	Extensions               int      `json:"extensions"`
+	DeactivatedAccessKeyIDs  []string `json:"deactivatedAccessKeyIds,omitempty"`
+	DeletedAccessKeyIDs      []string `json:"deletedAccessKeyIds,omitempty"`
+
+	Error   *CaughtError `json:"error,omitempty"`
+	Failure *Failure     `json:"failure,omitempty"`
+}
+
+// CaughtError is what the state machine's Catch puts at $.error.
+type CaughtError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// Failure is what the final Fail state reports (ErrorPath $.failure.error, CausePath $.failure.cause).
+type Failure struct {
+	Error string `json:"error"`
+	Cause string `json:"cause"`
+}
+
+// Formats of the stored parameter value.
+const (
+	FormatJSON = "json" // {"AccessKeyId": ..., "SecretAccessKey": ...}
+	FormatRaw  = "raw"  // the secret access key alone
+)
+
+// Input defaults and bounds (docs/steps.md).
+const (
+	DefaultGraceSeconds    = 3600
+	MaxGraceSeconds        = 604800
+	DefaultInactiveSeconds = 86400
+	MaxInactiveSeconds     = 2592000
+	// MaxExtensions bounds how often deactivation is postponed while an old key is in use.
+	MaxExtensions = 3
+	// minExtendSeconds keeps a grace extension meaningful when graceSeconds is tiny.
+	minExtendSeconds = 60
+)
+
+// Config is the engine's configuration, read from the function's environment.
+type Config struct {
+	KMSKeyID        string // KEYROTOR_KMS_KEY_ID: seals secrets and encrypts the SecureString
+	ParameterPrefix string // KEYROTOR_PARAMETER_PREFIX, default /keyrotor/
+	// PropagationWindow (KEYROTOR_PROPAGATION_SECONDS, default 120) is how long after its
+	// creation a key refused by STS counts as still propagating (KeyNotYetValid) rather than
+	// wrong (VerificationFailed).
+	PropagationWindow time.Duration
+}
+
+// Environment variable names.
+const (
+	EnvKMSKeyID            = "KEYROTOR_KMS_KEY_ID"
+	EnvParameterPrefix     = "KEYROTOR_PARAMETER_PREFIX"
+	EnvPropagationSeconds  = "KEYROTOR_PROPAGATION_SECONDS"
+	DefaultParameterPrefix = "/keyrotor/"
+	defaultPropagation     = 120 * time.Second
+)
+
+// ConfigFromEnv reads Config; needKMS says whether the caller seals or stores secrets.
+func ConfigFromEnv(needKMS bool) (Config, error) {
+	c := Config{
+		KMSKeyID:          os.Getenv(EnvKMSKeyID),
+		ParameterPrefix:   os.Getenv(EnvParameterPrefix),
+		PropagationWindow: defaultPropagation,
+	}
+	if c.ParameterPrefix == "" {
+		c.ParameterPrefix = DefaultParameterPrefix
+	}
+	if !strings.HasPrefix(c.ParameterPrefix, "/") || !strings.HasSuffix(c.ParameterPrefix, "/") {
+		return c, fmt.Errorf("%s=%q must start and end with '/', e.g. /keyrotor/", EnvParameterPrefix, c.ParameterPrefix)
+	}
+	if needKMS && c.KMSKeyID == "" {
+		return c, fmt.Errorf("%s is not set; set it to the engine's KMS key id or ARN", EnvKMSKeyID)
+	}
+	if v := os.Getenv(EnvPropagationSeconds); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return c, fmt.Errorf("%s=%q must be a whole number of seconds", EnvPropagationSeconds, v)
+		}
+		c.PropagationWindow = time.Duration(n) * time.Second
+	}
+	return c, nil
+}
+
+var (
+	userNameRE  = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	paramNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.\-/]+$`)
+)
+
+// withDefaults validates the execution input and fills in defaults.
+func (c Config) withDefaults(r Rotation) (Rotation, error) {
+	var problems []string
+	if r.UserName == "" {
+		problems = append(problems, `userName is required (the IAM user whose key to rotate)`)
+	} else if !userNameRE.MatchString(r.UserName) {
+		problems = append(problems, fmt.Sprintf("userName %q is not a valid IAM user name", r.UserName))
+	}
+	if r.ParameterName == "" && r.UserName != "" {
+		r.ParameterName = c.ParameterPrefix + r.UserName
+	}
+	switch {
+	case r.ParameterName == "":
+	case !strings.HasPrefix(r.ParameterName, c.ParameterPrefix):
+		problems = append(problems, fmt.Sprintf("parameterName %q must be under %s", r.ParameterName, c.ParameterPrefix))
+	case !paramNameRE.MatchString(r.ParameterName) || len(r.ParameterName) > 1000:
+		problems = append(problems, fmt.Sprintf("parameterName %q may use only a-z A-Z 0-9 _ . - /", r.ParameterName))
+	case strings.HasSuffix(r.ParameterName, lockSuffix):
+		problems = append(problems, fmt.Sprintf("parameterName %q must not end in %s (keyrotor's lock names)", r.ParameterName, lockSuffix))
+	}
+	r.GraceSeconds = defaulted(r.GraceSeconds, DefaultGraceSeconds)
+	if g := *r.GraceSeconds; g < 0 || g > MaxGraceSeconds {
+		problems = append(problems, fmt.Sprintf("graceSeconds %d must be between 0 and %d", g, MaxGraceSeconds))
+	}
+	r.InactiveSeconds = defaulted(r.InactiveSeconds, DefaultInactiveSeconds)
+	if s := *r.InactiveSeconds; s < 0 || s > MaxInactiveSeconds {
+		problems = append(problems, fmt.Sprintf("inactiveSeconds %d must be between 0 and %d", s, MaxInactiveSeconds))
+	}
+	if r.Format == "" {
+		r.Format = FormatJSON
+	}
+	if r.Format != FormatJSON && r.Format != FormatRaw {
+		problems = append(problems, fmt.Sprintf("format %q must be %q or %q", r.Format, FormatJSON, FormatRaw))
+	}
+	if len(problems) > 0 {
+		return r, newError(InvalidInput, nil, "invalid rotation input: %s", strings.Join(problems, "; "))
+	}
+	return r, nil
+}
+
+func defaulted(v *int, def int) *int {
+	if v != nil {
+		return v
+	}
+	return &def
+}
+
+// stepLogger carries the fields every log line of a step has.
+func stepLogger(l *slog.Logger, req Request) *slog.Logger {
+	return l.With("execution", req.ExecutionID, "user", req.Rotation.UserName, "step", req.Action)
+}

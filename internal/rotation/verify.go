@@ -1,0 +1,96 @@
+package rotation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+)
+
+type parameterReader interface {
+	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+}
+
+// Verify reads the parameter exactly as a consumer does and calls sts:GetCallerIdentity with
+// the key in it. A refused key is KeyNotYetValid (retryable) within the propagation window
+// after its creation, VerificationFailed after it, or when it authenticates as someone else.
+func (s *Steps) Verify(ctx context.Context, req Request) (Rotation, error) {
+	r := req.Rotation
+	if err := requireFields("verify", "userName", r.UserName, "parameterName", r.ParameterName, "newAccessKeyId", r.NewAccessKeyID); err != nil {
+		return r, err
+	}
+	log := stepLogger(s.Logger, req).With("accessKeyId", r.NewAccessKeyID)
+	l, err := ownLock(ctx, s.SSM, r.ParameterName, req.ExecutionID)
+	if err != nil {
+		return r, err
+	}
+	id, secret, err := s.readAsConsumer(ctx, r)
+	if err != nil {
+		return r, err
+	}
+	r.STSCalls++
+	out, err := s.CallerIdentity(ctx, id, secret)
+	if hasCode(err, "InvalidClientTokenId", "SignatureDoesNotMatch") {
+		if l.KeyCreatedAt != nil && s.now().Before(l.KeyCreatedAt.Add(s.Config.PropagationWindow)) {
+			log.Info("new key not yet accepted by STS", "stsCalls", r.STSCalls)
+			return r, newError(KeyNotYetValid, err, "STS does not accept key %s yet (IAM propagation); retry", id)
+		}
+		return r, newError(VerificationFailed, err,
+			"STS refuses key %s read from %s although it was created more than %s ago: the stored secret is wrong",
+			id, r.ParameterName, s.Config.PropagationWindow)
+	}
+	if err != nil {
+		return r, classify(err, "call sts:GetCallerIdentity with the new key")
+	}
+	if got := aws.ToString(out.Arn); !isUserARN(got, r.UserName) {
+		return r, newError(VerificationFailed, nil,
+			"key %s read from %s authenticates as %s, not as IAM user %s", id, r.ParameterName, got, r.UserName)
+	}
+	r.VerifiedAt = s.now().UTC().Format(time.RFC3339)
+	log.Info("new key verified", "arn", aws.ToString(out.Arn), "stsCalls", r.STSCalls)
+	return r, nil
+}
+
+// readAsConsumer gets the parameter with decryption and parses it by format.
+func (s *Steps) readAsConsumer(ctx context.Context, r Rotation) (string, SecretKey, error) {
+	out, err := s.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(r.ParameterName), WithDecryption: aws.Bool(true)})
+	var notFound *ssmtypes.ParameterNotFound
+	if errors.As(err, &notFound) {
+		return "", SecretKey{}, newError(VerificationFailed, err, "parameter %s does not exist; it was deleted after StoreParameter", r.ParameterName)
+	}
+	if err != nil {
+		return "", SecretKey{}, classify(err, "read parameter "+r.ParameterName+" as a consumer")
+	}
+	value := aws.ToString(out.Parameter.Value)
+	if r.Format == FormatRaw {
+		return r.NewAccessKeyID, SecretKey{value: value}, nil
+	}
+	var k storedKey
+	if err := json.Unmarshal([]byte(value), &k); err != nil || k.AccessKeyID == "" || k.SecretAccessKey == "" {
+		// The value may be a secret: never include it or the parser's message about it.
+		return "", SecretKey{}, newError(VerificationFailed, nil,
+			`parameter %s (version %d) is not JSON {"AccessKeyId","SecretAccessKey"} as format %q requires`,
+			r.ParameterName, out.Parameter.Version, r.Format)
+	}
+	if k.AccessKeyID != r.NewAccessKeyID {
+		return "", SecretKey{}, newError(VerificationFailed, nil,
+			"parameter %s holds key %s, not the new key %s: something else wrote it during the rotation",
+			r.ParameterName, k.AccessKeyID, r.NewAccessKeyID)
+	}
+	return k.AccessKeyID, SecretKey{value: k.SecretAccessKey}, nil
+}
+
+// isUserARN reports whether a caller ARN is IAM user name (with any path).
+func isUserARN(s, user string) bool {
+	a, err := arn.Parse(s)
+	if err != nil || a.Service != "iam" || !strings.HasPrefix(a.Resource, "user/") {
+		return false
+	}
+	return a.Resource[strings.LastIndex(a.Resource, "/")+1:] == user
+}
