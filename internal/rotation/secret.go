@@ -8,6 +8,9 @@ type SecretKey struct{ value string }
 
 const redacted = "[redacted]"
 
+// NewSecretKey wraps a secret access key.
+func NewSecretKey(secret string) SecretKey { return SecretKey{value: secret} }
+
 func (s SecretKey) reveal() string             { return s.value }
 func (SecretKey) String() string               { return redacted }
 func (SecretKey) GoString() string             { return redacted }
