@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -27,6 +28,9 @@ func (s *Steps) Actions() map[string]Step {
 	}
 }
 
+// deadlineMargin is kept free at the end of an invocation to report a failure.
+const deadlineMargin = 500 * time.Millisecond
+
 // Handler is a Lambda handler serving the named actions. It decodes the event strictly and
 // returns failures as messages.InvokeResponse_Error, whose Type (the errorType that Step
 // Functions Retry/Catch match) is the error's stable name.
@@ -37,6 +41,13 @@ func (s *Steps) Handler(actions ...string) func(ctx context.Context, event json.
 		served[a] = all[a]
 	}
 	return func(ctx context.Context, event json.RawMessage) (*Rotation, error) {
+		// Stop AWS calls shortly before the Lambda is killed, so a hung call ends as a named
+		// ServiceUnavailable the state machine can retry, not as a bare States.Timeout.
+		if deadline, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline.Add(-deadlineMargin))
+			defer cancel()
+		}
 		req, err := decodeRequest(event)
 		if err == nil {
 			step, ok := served[req.Action]

@@ -305,6 +305,7 @@ func TestAWSFailuresAreNamed(t *testing.T) {
 		{faultproxy.Throttle, rotation.Throttled, "iam:ListUserTags"},
 		{faultproxy.ServerError, rotation.ServiceUnavailable, "HTTP 500"},
 		{faultproxy.AccessDenied, rotation.AccessDenied, "grant iam:ListUserTags"},
+		{faultproxy.Hang, rotation.ServiceUnavailable, "no answer from AWS for iam:ListUserTags"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.fault), func(t *testing.T) {
@@ -312,7 +313,13 @@ func TestAWSFailuresAreNamed(t *testing.T) {
 			f.createUser()
 			world.proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "ListUserTags", Fault: tt.fault})
 			t.Cleanup(world.proxy.ClearRules)
-			_, err := f.run("begin", f.execution(), rotation.Rotation{UserName: f.user})
+			exec := f.execution()
+			if tt.fault == faultproxy.Hang {
+				ctx, cancel := context.WithTimeout(f.ctx, 500*time.Millisecond) // as the Lambda's deadline would
+				defer cancel()
+				f.ctx = ctx
+			}
+			_, err := f.run("begin", exec, rotation.Rotation{UserName: f.user})
 			if errorName(err) != tt.wantName || !strings.Contains(err.Error(), tt.wantText) {
 				t.Errorf("begin: %v (%s), want %s mentioning %q", err, errorName(err), tt.wantName, tt.wantText)
 			}
