@@ -1,0 +1,405 @@
+package leastprivilege
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
+)
+
+const (
+	managedUser   = "s3-signer"
+	unmanagedUser = "alice"
+	parameter     = "/keyrotor/s3-signer"
+	lockParameter = parameter + ".lock"
+	foreignParam  = "/app/db-password"
+	newKey        = "AKIANEWKEY0000000001"
+	oldKey        = "AKIAOLDKEY0000000001"
+	aliceKey      = "AKIAALICE00000000001"
+)
+
+type fixture struct {
+	engine   iampolicy.Engine
+	account  Account
+	policies Policies
+	reader   string // a consumer role listed in parameter_reader_arns
+	deployer string // an administrator with every IAM permission
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	root, err := iampolicy.FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fixture{
+		reader:   "arn:aws:iam::111122223333:role/s3-signer-consumer",
+		deployer: "arn:aws:iam::111122223333:role/administrator",
+	}
+	f.engine = iampolicy.Engine{Root: root, Name: "keyrotor", Partition: "aws", Region: "eu-west-1", AccountID: "111122223333",
+		ParameterPrefix: "/keyrotor/", UserPath: "/", KMSKeyID: "1234abcd-12ab-34cd-56ef-1234567890ab", ReaderARNs: []string{f.reader}}
+	keyARN := f.engine.KMSKeyARN()
+	f.account = Account{
+		Partition: "aws", Region: "eu-west-1", AccountID: "111122223333", UserPath: "/",
+		UserTags: func(user string) map[string]string {
+			if user == managedUser {
+				return map[string]string{"keyrotor:managed": "true", "team": "reports"}
+			}
+			return map[string]string{"team": "payments"}
+		},
+		KeyOwner: func(id string) string {
+			if id == aliceKey {
+				return unmanagedUser
+			}
+			return managedUser
+		},
+		ParameterKey: func(name string) string {
+			if strings.HasSuffix(name, ".lock") {
+				return ""
+			}
+			return keyARN
+		},
+	}
+	f.policies = Policies{Identity: map[string][]NamedPolicy{}, Resource: map[string]iampolicy.Document{}}
+	for _, fn := range iampolicy.Functions {
+		doc, err := f.engine.FunctionPolicy(fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.policies.Identity[f.engine.RoleARN(fn)] = []NamedPolicy{{Name: fn, Document: doc}}
+	}
+	keyPolicy, err := f.engine.SecretsKeyPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.policies.Resource[keyARN] = keyPolicy
+	// The example consumer's policy (infra/examples/s3-signer) and an all-powerful administrator.
+	f.policies.Identity[f.reader] = []NamedPolicy{{Name: "consumer", Document: iampolicy.Document{Version: "2012-10-17", Statement: []iampolicy.Statement{
+		{Sid: "ReadSigningKey", Effect: "Allow", Action: iampolicy.StringList{"ssm:GetParameter"}, Resource: iampolicy.StringList{f.engine.ParameterARN(parameter)}},
+		{Sid: "DecryptSigningKey", Effect: "Allow", Action: iampolicy.StringList{"kms:Decrypt"}, Resource: iampolicy.StringList{keyARN},
+			Condition: map[string]map[string]iampolicy.StringList{"StringEquals": {"kms:EncryptionContext:PARAMETER_ARN": {f.engine.ParameterARN(parameter)}}}},
+	}}}}
+	f.policies.Identity[f.deployer] = []NamedPolicy{{Name: "administrator", Document: iampolicy.Document{Version: "2012-10-17", Statement: []iampolicy.Statement{
+		{Sid: "Everything", Effect: "Allow", Action: iampolicy.StringList{"*"}, Resource: iampolicy.StringList{"*"}},
+	}}}}
+	return f
+}
+
+// req is one API request a function makes, in the form the fault proxy records it.
+type req struct {
+	who     string // function name, or "reader" / "deployer"
+	service string
+	action  string
+	params  map[string]any
+}
+
+func (f fixture) principal(who string) string {
+	switch who {
+	case "reader":
+		return f.reader
+	case "deployer":
+		return f.deployer
+	}
+	return f.engine.RoleARN(who)
+}
+
+func (f fixture) calls(t *testing.T, reqs []req) []Call {
+	t.Helper()
+	calls, _ := f.callsOf(t, reqs)
+	return calls
+}
+
+// callsOf returns the calls of reqs and, for each call, the index of its request.
+func (f fixture) callsOf(t *testing.T, reqs []req) ([]Call, []int) {
+	t.Helper()
+	var out []Call
+	var from []int
+	for n, r := range reqs {
+		cs, err := f.account.FromRequest(f.principal(r.who), r.service, r.action, r.params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range cs {
+			if cs[i].Note == "" {
+				cs[i].Note = r.who
+			} else {
+				cs[i].Note = r.who + ", " + cs[i].Note
+			}
+		}
+		out = append(out, cs...)
+		for range cs {
+			from = append(from, n)
+		}
+	}
+	return out, from
+}
+
+// runtimeLogs are the calls the Lambda runtime makes with each function's role.
+func (f fixture) runtimeLogs() []Call {
+	var out []Call
+	for _, fn := range iampolicy.Functions {
+		stream := f.engine.LogGroupARN(fn) + ":log-stream:2026/11/24/[$LATEST]0123456789abcdef"
+		for _, action := range []string{"logs:CreateLogStream", "logs:PutLogEvents"} {
+			out = append(out, Call{Principal: f.engine.RoleARN(fn), Action: action, Resource: stream, Note: fn + ", Lambda runtime"})
+		}
+	}
+	return out
+}
+
+func sealContext(f fixture, user, key, execution string) map[string]any {
+	return map[string]any{"user": user, "accessKeyId": key, "execution": f.engine.ExecutionARN(execution)}
+}
+
+// allowedRequests are the requests each function makes in a rotation (internal/rotation: Begin,
+// Create, Store, Restore, Verify, Deactivate, Delete, Rollback, Release; functions/trigger),
+// plus a consumer reading the key and the deployer administering the key.
+func allowedRequests(f fixture) []req {
+	keyARN := f.engine.KMSKeyARN()
+	user := map[string]any{"UserName": managedUser}
+	lock := map[string]any{"Name": lockParameter}
+	history := map[string]any{"Name": parameter, "WithDecryption": false}
+	return []req{
+		// createkey: begin — tag check, parameter ownership, lock (stale lock broken)
+		{"createkey", "iam", "ListUserTags", user},
+		{"createkey", "ssm", "GetParameterHistory", history},
+		{"createkey", "ssm", "PutParameter", map[string]any{"Name": lockParameter, "Type": "String", "Overwrite": false}},
+		{"createkey", "ssm", "GetParameter", lock},
+		{"createkey", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("earlier")}},
+		{"createkey", "ssm", "DeleteParameter", lock},
+		// createkey: create — make room, create, seal, record in the lock
+		{"createkey", "iam", "ListAccessKeys", user},
+		{"createkey", "iam", "DeleteAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": oldKey}},
+		{"createkey", "iam", "CreateAccessKey", user},
+		{"createkey", "kms", "Encrypt", map[string]any{"KeyId": keyARN, "EncryptionContext": sealContext(f, managedUser, newKey, "exec-1")}},
+		// storeparam: store — own lock, history, unseal, SecureString
+		{"storeparam", "ssm", "GetParameter", lock},
+		{"storeparam", "ssm", "GetParameterHistory", history},
+		{"storeparam", "kms", "Decrypt", map[string]any{"KeyId": keyARN, "EncryptionContext": sealContext(f, managedUser, newKey, "exec-1")}},
+		{"storeparam", "ssm", "PutParameter", map[string]any{"Name": parameter, "Type": "SecureString", "KeyId": keyARN, "Overwrite": true}},
+		// storeparam: restore — read decrypted history, put the previous value back or delete
+		{"storeparam", "ssm", "GetParameterHistory", map[string]any{"Name": parameter, "WithDecryption": true}},
+		{"storeparam", "ssm", "DeleteParameter", map[string]any{"Name": parameter}},
+		// verifykey: own lock, read as a consumer (STS is called with the new key, not the role)
+		{"verifykey", "ssm", "GetParameter", lock},
+		{"verifykey", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
+		// deleteoldkeys: deactivate, delete, rollback, release
+		{"deleteoldkeys", "ssm", "GetParameter", lock},
+		{"deleteoldkeys", "iam", "GetAccessKeyLastUsed", map[string]any{"AccessKeyId": oldKey}},
+		{"deleteoldkeys", "iam", "UpdateAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": oldKey, "Status": "Inactive"}},
+		{"deleteoldkeys", "ssm", "GetParameterHistory", history},
+		{"deleteoldkeys", "iam", "ListAccessKeys", user},
+		{"deleteoldkeys", "iam", "DeleteAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": oldKey}},
+		{"deleteoldkeys", "ssm", "DeleteParameter", lock},
+		// trigger: start and wait; on destroy remove the managed keys and the parameter
+		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": f.engine.StateMachineARN()}},
+		{"trigger", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
+		{"trigger", "iam", "ListAccessKeys", user},
+		{"trigger", "iam", "DeleteAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": newKey}},
+		{"trigger", "ssm", "DeleteParameter", map[string]any{"Name": parameter}},
+		// a consumer listed in parameter_reader_arns; the deployer administering the key
+		{"reader", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
+		{"deployer", "kms", "DescribeKey", map[string]any{"KeyId": keyARN}},
+	}
+}
+
+// deniedRequests are calls outside each role's scope.
+func deniedRequests(f fixture) []req {
+	keyARN := f.engine.KMSKeyARN()
+	alice := map[string]any{"UserName": unmanagedUser, "AccessKeyId": aliceKey}
+	sealed := map[string]any{"KeyId": keyARN, "EncryptionContext": sealContext(f, managedUser, newKey, "exec-1")}
+	return []req{
+		// users without keyrotor:managed=true
+		{"createkey", "iam", "CreateAccessKey", alice},
+		{"createkey", "iam", "ListAccessKeys", alice},
+		{"createkey", "iam", "DeleteAccessKey", alice},
+		{"deleteoldkeys", "iam", "UpdateAccessKey", map[string]any{"UserName": unmanagedUser, "AccessKeyId": aliceKey, "Status": "Inactive"}},
+		{"deleteoldkeys", "iam", "DeleteAccessKey", alice},
+		{"deleteoldkeys", "iam", "GetAccessKeyLastUsed", map[string]any{"AccessKeyId": aliceKey}},
+		{"trigger", "iam", "DeleteAccessKey", alice},
+		// parameters outside the prefix (also one that merely starts like it)
+		{"createkey", "ssm", "PutParameter", map[string]any{"Name": foreignParam, "Type": "String"}},
+		{"createkey", "ssm", "DeleteParameter", map[string]any{"Name": "/keyrotor-other/lock"}},
+		{"storeparam", "ssm", "PutParameter", map[string]any{"Name": foreignParam, "Type": "SecureString", "KeyId": keyARN}},
+		{"verifykey", "ssm", "GetParameter", map[string]any{"Name": foreignParam, "WithDecryption": true}},
+		{"deleteoldkeys", "ssm", "DeleteParameter", map[string]any{"Name": foreignParam}},
+		{"trigger", "ssm", "DeleteParameter", map[string]any{"Name": foreignParam}},
+		{"reader", "ssm", "GetParameter", map[string]any{"Name": "/keyrotor/other-user", "WithDecryption": true}},
+		// the sealed secret: only createkey seals, only storeparam unseals, nobody else
+		{"createkey", "kms", "Decrypt", sealed},
+		{"verifykey", "kms", "Decrypt", sealed},
+		{"deleteoldkeys", "kms", "Decrypt", sealed},
+		{"trigger", "kms", "Decrypt", sealed},
+		{"reader", "kms", "Decrypt", sealed},
+		{"deployer", "kms", "Decrypt", sealed},
+		{"deployer", "kms", "Encrypt", sealed},
+		{"storeparam", "kms", "Encrypt", sealed},
+		{"createkey", "kms", "Encrypt", map[string]any{"KeyId": keyARN, "EncryptionContext": map[string]any{"user": managedUser, "execution": "arn:aws:states:eu-west-1:111122223333:execution:another-machine:x"}}},
+		{"createkey", "kms", "Encrypt", map[string]any{"KeyId": keyARN, "EncryptionContext": map[string]any{"execution": f.engine.ExecutionARN("exec-1"), "purpose": "anything"}}},
+		// other state machines
+		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": "arn:aws:states:eu-west-1:111122223333:stateMachine:payments"}},
+		{"createkey", "states", "DescribeExecution", map[string]any{"executionArn": "arn:aws:states:eu-west-1:111122223333:execution:payments:x"}},
+	}
+}
+
+func TestEveryCallOfARotationIsAllowedAndEveryStatementIsNeeded(t *testing.T) {
+	f := newFixture(t)
+	ev, err := NewEvaluator(f.engine.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := append(f.calls(t, allowedRequests(f)), f.runtimeLogs()...)
+	decisions, err := ev.Evaluate(context.Background(), calls, f.policies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table strings.Builder
+	fmt.Fprintln(&table, "| by | action | resource | result | decisive statements |")
+	fmt.Fprintln(&table, "| --- | --- | --- | --- | --- |")
+	for _, d := range decisions {
+		fmt.Fprintf(&table, "| %s | %s | %s | %s | %s |\n", d.Call.Note, d.Call.Action, d.Call.Resource, d.Result, refs(d.Decisive))
+		if !d.Allowed() {
+			t.Errorf("%s: %s on %s is %s", d.Call.Note, d.Call.Action, d.Call.Resource, d.Result)
+		}
+	}
+	t.Log("\n" + table.String())
+
+	for _, u := range Coverage(decisions, f.policies) {
+		if u.Statement.Policy == "consumer" || u.Statement.Policy == "administrator" {
+			continue // the test's own principals, not keyrotor's policies
+		}
+		if !u.Decisive() {
+			t.Errorf("statement %s decides no call: remove it or add the call that needs it", u.Statement)
+			continue
+		}
+		// Administration is granted by patterns to people, not exercised action by action.
+		if u.Statement.Sid == "KeyAdministration" {
+			continue
+		}
+		if unused := u.UnusedActions(); len(unused) > 0 {
+			t.Errorf("statement %s grants %v, which no call needs", u.Statement, unused)
+		}
+	}
+}
+
+func TestCallsOutsideTheScopeAreDenied(t *testing.T) {
+	f := newFixture(t)
+	ev, err := NewEvaluator(f.engine.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := deniedRequests(f)
+	calls, from := f.callsOf(t, reqs)
+	decisions, err := ev.Evaluate(context.Background(), calls, f.policies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A request fails when any call it needs is denied: a SecureString write outside the prefix
+	// is refused at ssm:PutParameter and at SSM's kms:Encrypt alike.
+	denied := make([]bool, len(reqs))
+	var table strings.Builder
+	for i, d := range decisions {
+		fmt.Fprintf(&table, "| %s | %s | %s | %s |\n", d.Call.Note, d.Call.Action, d.Call.Resource, d.Result)
+		if !d.Allowed() {
+			denied[from[i]] = true
+		}
+	}
+	t.Log("\n" + table.String())
+	for n, r := range reqs {
+		if !denied[n] {
+			t.Errorf("%s %s:%s %v is allowed, want denied", r.who, r.service, r.action, r.params)
+		}
+	}
+}
+
+func TestEvaluateRejectsCallsIAMWouldNotRecognise(t *testing.T) {
+	f := newFixture(t)
+	ev, err := NewEvaluator(f.engine.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := f.engine.RoleARN("createkey")
+	tests := []struct {
+		name string
+		call Call
+		want string
+	}{
+		{"unknown action", Call{Principal: role, Action: "iam:CreateAccessKeys", Resource: f.engine.UserARN(managedUser)}, "invalid.action"},
+		{"resource of the wrong type", Call{Principal: role, Action: "iam:CreateAccessKey", Resource: f.engine.ParameterARN(parameter)}, "no.resource.types"},
+		{"context key of another service", Call{Principal: role, Action: "iam:CreateAccessKey", Resource: f.engine.UserARN(managedUser), Context: map[string][]string{"kms:ViaService": {"ssm.eu-west-1.amazonaws.com"}}}, "do not apply"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ev.Evaluate(context.Background(), []Call{tt.call}, f.policies)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFromRequestAddsTheKMSCallSSMMakesForSecureStrings(t *testing.T) {
+	f := newFixture(t)
+	role := f.engine.RoleARN("storeparam")
+	tests := []struct {
+		name    string
+		action  string
+		params  map[string]any
+		actions []string
+	}{
+		{"SecureString write", "PutParameter", map[string]any{"Name": parameter, "Type": "SecureString", "KeyId": f.engine.KMSKeyID}, []string{"ssm:PutParameter", "kms:Encrypt"}},
+		{"String write", "PutParameter", map[string]any{"Name": lockParameter, "Type": "String"}, []string{"ssm:PutParameter"}},
+		{"decrypted read", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}, []string{"ssm:GetParameter", "kms:Decrypt"}},
+		{"decrypted read from a query", "GetParameterHistory", map[string]any{"Name": parameter, "WithDecryption": "true"}, []string{"ssm:GetParameterHistory", "kms:Decrypt"}},
+		{"encrypted read", "GetParameterHistory", map[string]any{"Name": parameter, "WithDecryption": false}, []string{"ssm:GetParameterHistory"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls, err := f.account.FromRequest(role, "ssm", tt.action, tt.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var actions []string
+			for _, c := range calls {
+				actions = append(actions, c.Action)
+			}
+			if !slices.Equal(actions, tt.actions) {
+				t.Fatalf("calls %v, want %v", actions, tt.actions)
+			}
+			if len(calls) == 2 {
+				kms := calls[1]
+				if kms.Resource != f.engine.KMSKeyARN() || kms.Context["kms:EncryptionContext:PARAMETER_ARN"][0] != f.engine.ParameterARN(parameter) || kms.Context["kms:ViaService"][0] != "ssm.eu-west-1.amazonaws.com" {
+					t.Errorf("KMS call %+v", kms)
+				}
+			}
+		})
+	}
+}
+
+func TestActionMatchesIAMPatterns(t *testing.T) {
+	tests := []struct {
+		pattern, action string
+		want            bool
+	}{
+		{"kms:Decrypt", "kms:decrypt", true},
+		{"kms:Describe*", "kms:DescribeKey", true},
+		{"kms:Get*", "kms:Decrypt", false},
+		{"*", "iam:CreateAccessKey", true},
+		{"ssm:GetParameter", "ssm:GetParameterHistory", false},
+	}
+	for _, tt := range tests {
+		if got := ActionMatches(tt.pattern, tt.action); got != tt.want {
+			t.Errorf("ActionMatches(%q, %q) = %v, want %v", tt.pattern, tt.action, got, tt.want)
+		}
+	}
+}
+
+func refs(rs []StatementRef) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.String()
+	}
+	return strings.Join(out, ", ")
+}
