@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -48,7 +49,7 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 		if l.NewAccessKeyID != "" && !contains(created, l.NewAccessKeyID) && containsKey(keys, l.NewAccessKeyID) {
 			created = append(created, l.NewAccessKeyID)
 		}
-		for _, id := range strayKeys(keys, l, st.heldKey, append(created, r.PreviousAccessKeyIDs...)) {
+		for _, id := range strayKeys(keys, l, st.heldKey, slices.Concat(created, r.PreviousAccessKeyIDs)) {
 			created = append(created, id)
 		}
 	}
