@@ -154,7 +154,8 @@ func sealContext(f fixture, user, key, execution string) map[string]any {
 }
 
 // allowedRequests are the requests each function makes in a rotation (internal/rotation: Begin,
-// Create, Store, Restore, Verify, Deactivate, Delete, Rollback, Release; functions/trigger),
+// Create, Store, Restore, Verify, Deactivate, Delete, Rollback, Release; functions/trigger/entry:
+// rotate, awaitVerified, remove),
 // plus a consumer reading the key and the deployer administering the key.
 func allowedRequests(f fixture) []req {
 	keyARN := f.engine.KMSKeyARN()
@@ -198,7 +199,9 @@ func allowedRequests(f fixture) []req {
 		{"trigger", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"trigger", "iam", "ListAccessKeys", user},
 		{"trigger", "iam", "DeleteAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": newKey}},
+		{"trigger", "states", "GetExecutionHistory", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"trigger", "ssm", "DeleteParameter", map[string]any{"Name": parameter}},
+		{"trigger", "ssm", "DeleteParameter", map[string]any{"Name": lockParameter}},
 		// a consumer listed in parameter_reader_arns; the deployer administering the key
 		{"reader", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
 		{"deployer", "kms", "DescribeKey", map[string]any{"KeyId": keyARN}},

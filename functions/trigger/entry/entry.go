@@ -1,0 +1,364 @@
+// Package entry is keyrotor's entry for Terraform (aws_lambda_invocation with lifecycle_scope
+// CRUD) and the CLI: create/update start a rotation and return once its new key is verified;
+// delete removes the user's managed keys and the parameter. Only ids and names come back.
+package entry
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+)
+
+// VerifyStateName is the state whose successful exit means the new key works (docs/steps.md).
+const VerifyStateName = "VerifyKey"
+
+// lockSuffix names a parameter's lock (docs/steps.md).
+const lockSuffix = ".lock"
+
+// Input is the execution input of docs/steps.md.
+type Input struct {
+	UserName        string `json:"userName"`
+	ParameterName   string `json:"parameterName,omitempty"`
+	GraceSeconds    *int   `json:"graceSeconds,omitempty"`
+	InactiveSeconds *int   `json:"inactiveSeconds,omitempty"`
+	Format          string `json:"format,omitempty"`
+}
+
+// Event is what Terraform sends: the module's input plus, with lifecycle_scope CRUD, "tf".
+// Without "tf" (the CLI), the action is create.
+type Event struct {
+	Rotation      Input  `json:"rotation"`
+	RotationToken string `json:"rotationToken,omitempty"` // changed to force a rotation; unused otherwise
+	TF            *TF    `json:"tf,omitempty"`
+}
+
+// TF is what the AWS provider adds for lifecycle_scope CRUD.
+type TF struct {
+	Action    string          `json:"action"` // create, update or delete
+	PrevInput json.RawMessage `json:"prev_input,omitempty"`
+}
+
+// Result is what Terraform stores: never a secret.
+type Result struct {
+	AccessKeyID   string `json:"access_key_id"`
+	ParameterName string `json:"parameter_name"`
+	ParameterARN  string `json:"parameter_arn"`
+	ExecutionARN  string `json:"execution_arn,omitempty"`
+}
+
+// Executions is the part of the Step Functions client the trigger uses.
+type Executions interface {
+	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, opts ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
+	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, opts ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
+	sfn.GetExecutionHistoryAPIClient
+}
+
+// KeyRemover is the part of the IAM client that destroy uses.
+type KeyRemover interface {
+	iam.ListAccessKeysAPIClient
+	DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, opts ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
+}
+
+// ParameterRemover is the part of the SSM client that destroy uses.
+type ParameterRemover interface {
+	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
+}
+
+// Trigger starts and awaits rotations, and removes what they made.
+type Trigger struct {
+	StateMachineARN string
+	ParameterPrefix string
+	Executions      Executions
+	IAM             KeyRemover
+	SSM             ParameterRemover
+	Logger          *slog.Logger
+	// PollInterval is the first wait between checks of a running execution; it doubles up to
+	// MaxPollInterval.
+	PollInterval, MaxPollInterval time.Duration
+	// DeadlineMargin is left of the invocation's deadline to answer "still running".
+	DeadlineMargin time.Duration
+	Now            func() time.Time
+}
+
+// Error is a failure with a stable name (the Lambda errorType).
+type Error struct {
+	Name    string
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Error names.
+const (
+	InvalidInput         = "InvalidInput"
+	RotationFailed       = "RotationFailed"
+	RotationStillRunning = "RotationStillRunning"
+	AWSError             = "AWSError"
+)
+
+var (
+	userNameRE       = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	executionNameBad = regexp.MustCompile(`[^A-Za-z0-9_-]`)
+)
+
+// Handle serves one invocation.
+func (t *Trigger) Handle(ctx context.Context, ev Event) (Result, error) {
+	action := "create"
+	if ev.TF != nil && ev.TF.Action != "" {
+		action = ev.TF.Action
+	}
+	in, err := t.defaulted(ev.Rotation)
+	if err != nil {
+		return Result{}, err
+	}
+	log := t.Logger.With("user", in.UserName, "parameter", in.ParameterName, "action", action)
+	switch action {
+	case "create", "update":
+		res, err := t.rotate(ctx, log, in)
+		if err != nil {
+			return Result{}, err
+		}
+		if action == "update" {
+			if err := t.removeRenamedParameter(ctx, log, ev.TF.PrevInput, in); err != nil {
+				return Result{}, err
+			}
+		}
+		return res, nil
+	case "delete":
+		return t.remove(ctx, log, in)
+	}
+	return Result{}, &Error{Name: InvalidInput, Message: fmt.Sprintf("tf.action %q is not create, update or delete", action)}
+}
+
+func (t *Trigger) defaulted(in Input) (Input, error) {
+	if !userNameRE.MatchString(in.UserName) {
+		return in, &Error{Name: InvalidInput, Message: fmt.Sprintf(`rotation.userName %q is not an IAM user name; send {"rotation": {"userName": "s3-signer"}}`, in.UserName)}
+	}
+	if in.ParameterName == "" {
+		in.ParameterName = t.ParameterPrefix + in.UserName
+	}
+	if !strings.HasPrefix(in.ParameterName, t.ParameterPrefix) || strings.HasSuffix(in.ParameterName, lockSuffix) {
+		return in, &Error{Name: InvalidInput, Message: fmt.Sprintf("rotation.parameterName %q must lie under %s and not end in %s", in.ParameterName, t.ParameterPrefix, lockSuffix)}
+	}
+	return in, nil
+}
+
+func (t *Trigger) rotate(ctx context.Context, log *slog.Logger, in Input) (Result, error) {
+	input, err := json.Marshal(in)
+	if err != nil {
+		return Result{}, fmt.Errorf("encode execution input: %w", err)
+	}
+	name, err := t.executionName(in.UserName)
+	if err != nil {
+		return Result{}, err
+	}
+	out, err := t.Executions.StartExecution(ctx, &sfn.StartExecutionInput{
+		StateMachineArn: aws.String(t.StateMachineARN), Name: aws.String(name), Input: aws.String(string(input)),
+	})
+	if err != nil {
+		return Result{}, &Error{Name: AWSError, Message: fmt.Sprintf("start rotation of %s on %s: %v", in.UserName, t.StateMachineARN, err), Err: err}
+	}
+	execARN := aws.ToString(out.ExecutionArn)
+	log = log.With("execution", execARN)
+	log.Info("rotation started")
+	id, err := t.awaitVerified(ctx, log, execARN)
+	if err != nil {
+		return Result{}, err
+	}
+	log.Info("new key verified", "accessKeyId", id)
+	paramARN, err := t.parameterARN(in.ParameterName)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{AccessKeyID: id, ParameterName: in.ParameterName, ParameterARN: paramARN, ExecutionARN: execARN}, nil
+}
+
+func (t *Trigger) executionName(user string) (string, error) {
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("execution name: %w", err)
+	}
+	u := executionNameBad.ReplaceAllString(user, "-")
+	if len(u) > 48 {
+		u = u[:48]
+	}
+	return "tf-" + u + "-" + t.now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:]), nil
+}
+
+// awaitVerified polls the execution until VerifyKey has exited successfully (or the execution
+// ended) and returns the verified AccessKeyId.
+func (t *Trigger) awaitVerified(ctx context.Context, log *slog.Logger, execARN string) (string, error) {
+	wait := t.PollInterval
+	for {
+		d, err := t.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(execARN)})
+		if err != nil {
+			return "", &Error{Name: AWSError, Message: fmt.Sprintf("describe rotation %s: %v", execARN, err), Err: err}
+		}
+		switch d.Status {
+		case sfntypes.ExecutionStatusSucceeded:
+			if id := verifiedKey(aws.ToString(d.Output)); id != "" {
+				return id, nil
+			}
+			return "", &Error{Name: RotationFailed, Message: fmt.Sprintf("rotation %s succeeded without a verified key in its output", execARN)}
+		case sfntypes.ExecutionStatusFailed, sfntypes.ExecutionStatusTimedOut, sfntypes.ExecutionStatusAborted:
+			return "", &Error{Name: RotationFailed, Message: fmt.Sprintf("rotation %s ended %s: %s: %s",
+				execARN, d.Status, aws.ToString(d.Error), aws.ToString(d.Cause))}
+		}
+		id, err := t.verifiedInHistory(ctx, execARN)
+		if err != nil {
+			return "", err
+		}
+		if id != "" {
+			return id, nil
+		}
+		if deadline, ok := ctx.Deadline(); ok && t.now().Add(wait+t.DeadlineMargin).After(deadline) {
+			return "", &Error{Name: RotationStillRunning, Message: fmt.Sprintf(
+				"rotation %s has not verified its key before this invocation's deadline; it continues — apply again once it has finished (Step Functions console)", execARN)}
+		}
+		log.Debug("waiting for verification", "wait", wait.String())
+		select {
+		case <-ctx.Done():
+			return "", &Error{Name: RotationStillRunning, Message: fmt.Sprintf("stopped waiting for rotation %s: %v", execARN, ctx.Err()), Err: ctx.Err()}
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, t.MaxPollInterval)
+	}
+}
+
+// verifiedInHistory looks for VerifyKey's successful exit, newest events first.
+func (t *Trigger) verifiedInHistory(ctx context.Context, execARN string) (string, error) {
+	pages := sfn.NewGetExecutionHistoryPaginator(t.Executions, &sfn.GetExecutionHistoryInput{
+		ExecutionArn: aws.String(execARN), ReverseOrder: true, IncludeExecutionData: aws.Bool(true),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return "", &Error{Name: AWSError, Message: fmt.Sprintf("read history of rotation %s: %v", execARN, err), Err: err}
+		}
+		for _, e := range page.Events {
+			x := e.StateExitedEventDetails
+			if x == nil || aws.ToString(x.Name) != VerifyStateName {
+				continue
+			}
+			if id := verifiedKey(aws.ToString(x.Output)); id != "" {
+				return id, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// verifiedKey reads newAccessKeyId from a rotation document that VerifyKey has stamped.
+func verifiedKey(doc string) string {
+	var r struct {
+		NewAccessKeyID string `json:"newAccessKeyId"`
+		VerifiedAt     string `json:"verifiedAt"`
+	}
+	if json.Unmarshal([]byte(doc), &r) != nil || r.VerifiedAt == "" {
+		return ""
+	}
+	return r.NewAccessKeyID
+}
+
+func (t *Trigger) parameterARN(name string) (string, error) {
+	sm, err := arn.Parse(t.StateMachineARN)
+	if err != nil {
+		return "", &Error{Name: InvalidInput, Message: fmt.Sprintf("KEYROTOR_STATE_MACHINE_ARN %q is not an ARN", t.StateMachineARN), Err: err}
+	}
+	return arn.ARN{Partition: sm.Partition, Service: "ssm", Region: sm.Region, AccountID: sm.AccountID, Resource: "parameter" + name}.String(), nil
+}
+
+// remove deletes every key of the (managed) user, the parameter and its lock. What is already
+// gone is skipped, so a repeated destroy succeeds.
+func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Result, error) {
+	pages := iam.NewListAccessKeysPaginator(t.IAM, &iam.ListAccessKeysInput{UserName: aws.String(in.UserName)})
+	var ids []string
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		var gone *iamtypes.NoSuchEntityException
+		if errors.As(err, &gone) {
+			log.Info("user already deleted")
+			break
+		}
+		if err != nil {
+			return Result{}, &Error{Name: AWSError, Message: fmt.Sprintf("list keys of %s (it must still carry keyrotor:managed=true): %v", in.UserName, err), Err: err}
+		}
+		for _, k := range page.AccessKeyMetadata {
+			ids = append(ids, aws.ToString(k.AccessKeyId))
+		}
+	}
+	for _, id := range ids {
+		_, err := t.IAM.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(in.UserName), AccessKeyId: aws.String(id)})
+		var gone *iamtypes.NoSuchEntityException
+		if err != nil && !errors.As(err, &gone) {
+			return Result{}, &Error{Name: AWSError, Message: fmt.Sprintf("delete key %s of %s: %v", id, in.UserName, err), Err: err}
+		}
+		log.Info("managed key deleted", "accessKeyId", id)
+	}
+	if err := t.deleteParameter(ctx, log, in.ParameterName); err != nil {
+		return Result{}, err
+	}
+	paramARN, err := t.parameterARN(in.ParameterName)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ParameterName: in.ParameterName, ParameterARN: paramARN}, nil
+}
+
+func (t *Trigger) deleteParameter(ctx context.Context, log *slog.Logger, name string) error {
+	for _, n := range []string{name, name + lockSuffix} {
+		_, err := t.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(n)})
+		var gone *ssmtypes.ParameterNotFound
+		if errors.As(err, &gone) {
+			continue
+		}
+		if err != nil {
+			return &Error{Name: AWSError, Message: fmt.Sprintf("delete parameter %s: %v", n, err), Err: err}
+		}
+		log.Info("parameter deleted", "deleted", n)
+	}
+	return nil
+}
+
+// removeRenamedParameter deletes the parameter an update moved away from, once the new one
+// holds a verified key.
+func (t *Trigger) removeRenamedParameter(ctx context.Context, log *slog.Logger, prevInput json.RawMessage, in Input) error {
+	if len(prevInput) == 0 {
+		return nil
+	}
+	var prev Event
+	if err := json.Unmarshal(prevInput, &prev); err != nil {
+		return nil // not an input this trigger wrote: nothing of ours to clean up
+	}
+	old, err := t.defaulted(prev.Rotation)
+	if err != nil || old.ParameterName == in.ParameterName {
+		return nil
+	}
+	log.Info("parameter renamed; deleting the old one", "oldParameter", old.ParameterName)
+	return t.deleteParameter(ctx, log, old.ParameterName)
+}
+
+func (t *Trigger) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,298 @@
+package entry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/keyrotor/keyrotor/internal/motoserver"
+)
+
+const machine = "arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor-rotate"
+
+// sealedMarker stands for the sealed secret in state outputs; it must never leave the trigger.
+const sealedMarker = "AQICAHhSEALEDSECRETCIPHERTEXT"
+
+// scriptedExecutions plays the Step Functions API for one execution: each DescribeExecution
+// returns the next scripted status, and the history holds the events scripted so far.
+type scriptedExecutions struct {
+	mu       sync.Mutex
+	started  []sfn.StartExecutionInput
+	statuses []execution
+	polls    int
+}
+
+type execution struct {
+	status  sfntypes.ExecutionStatus
+	output  string // execution output when SUCCEEDED
+	history []sfntypes.HistoryEvent
+	errName string
+	cause   string
+}
+
+func (s *scriptedExecutions) current() execution {
+	if s.polls >= len(s.statuses) {
+		return s.statuses[len(s.statuses)-1]
+	}
+	return s.statuses[s.polls]
+}
+
+func (s *scriptedExecutions) StartExecution(_ context.Context, in *sfn.StartExecutionInput, _ ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.started = append(s.started, *in)
+	return &sfn.StartExecutionOutput{ExecutionArn: aws.String("arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:" + aws.ToString(in.Name))}, nil
+}
+
+func (s *scriptedExecutions) DescribeExecution(_ context.Context, in *sfn.DescribeExecutionInput, _ ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.polls++
+	e := s.current()
+	out := &sfn.DescribeExecutionOutput{ExecutionArn: in.ExecutionArn, Status: e.status}
+	if e.output != "" {
+		out.Output = aws.String(e.output)
+	}
+	if e.errName != "" {
+		out.Error, out.Cause = aws.String(e.errName), aws.String(e.cause)
+	}
+	return out, nil
+}
+
+func (s *scriptedExecutions) GetExecutionHistory(_ context.Context, in *sfn.GetExecutionHistoryInput, _ ...func(*sfn.Options)) (*sfn.GetExecutionHistoryOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	events := append([]sfntypes.HistoryEvent(nil), s.current().history...)
+	if in.ReverseOrder {
+		for i, j := 0, len(events)-1; i < j; i, j = i+1, j-1 {
+			events[i], events[j] = events[j], events[i]
+		}
+	}
+	return &sfn.GetExecutionHistoryOutput{Events: events}, nil
+}
+
+func exited(state, output string) sfntypes.HistoryEvent {
+	return sfntypes.HistoryEvent{Type: sfntypes.HistoryEventTypeTaskStateExited,
+		StateExitedEventDetails: &sfntypes.StateExitedEventDetails{Name: aws.String(state), Output: aws.String(output)}}
+}
+
+func doc(key, verifiedAt string) string {
+	b, _ := json.Marshal(map[string]any{"userName": "s3-signer", "newAccessKeyId": key, "sealedSecret": sealedMarker, "verifiedAt": verifiedAt})
+	return string(b)
+}
+
+func newTrigger(ex Executions, logs *bytes.Buffer) *Trigger {
+	return &Trigger{
+		StateMachineARN: machine, ParameterPrefix: "/keyrotor/", Executions: ex,
+		Logger:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		PollInterval: time.Millisecond, MaxPollInterval: 2 * time.Millisecond, DeadlineMargin: 5 * time.Second,
+	}
+}
+
+func TestCreateReturnsOnceTheKeyIsVerified(t *testing.T) {
+	created := exited("CreateKey", doc("AKIANEW", ""))
+	stored := exited("StoreParameter", doc("AKIANEW", ""))
+	tests := []struct {
+		name     string
+		statuses []execution
+		wantKey  string
+		wantErr  string
+	}{
+		{"verified while the grace period runs", []execution{
+			{status: sfntypes.ExecutionStatusRunning, history: []sfntypes.HistoryEvent{created}},
+			{status: sfntypes.ExecutionStatusRunning, history: []sfntypes.HistoryEvent{created, stored}},
+			{status: sfntypes.ExecutionStatusRunning, history: []sfntypes.HistoryEvent{created, stored, exited(VerifyStateName, doc("AKIANEW", "2026-11-24T12:00:00Z"))}},
+		}, "AKIANEW", ""},
+		{"finished before the first look", []execution{
+			{status: sfntypes.ExecutionStatusSucceeded, output: doc("AKIANEW", "2026-11-24T12:00:00Z")},
+		}, "AKIANEW", ""},
+		{"verification failed and rolled back", []execution{
+			{status: sfntypes.ExecutionStatusRunning, history: []sfntypes.HistoryEvent{created}},
+			{status: sfntypes.ExecutionStatusFailed, errName: "VerificationFailed", cause: "STS refuses key AKIANEW read from /keyrotor/s3-signer; the previous value was restored"},
+		}, "", "ended FAILED: VerificationFailed: STS refuses key AKIANEW"},
+		{"user not managed", []execution{
+			{status: sfntypes.ExecutionStatusFailed, errName: "UserNotManaged", cause: "IAM user s3-signer is not tagged keyrotor:managed=true"},
+		}, "", "UserNotManaged: IAM user s3-signer is not tagged"},
+		{"succeeded without verification", []execution{
+			{status: sfntypes.ExecutionStatusSucceeded, output: doc("AKIANEW", "")},
+		}, "", "without a verified key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ex := &scriptedExecutions{statuses: tt.statuses}
+			var logs bytes.Buffer
+			res, err := newTrigger(ex, &logs).Handle(context.Background(), Event{
+				Rotation: Input{UserName: "s3-signer"}, TF: &TF{Action: "create"},
+			})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want an error containing %q", err, tt.wantErr)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := Result{AccessKeyID: tt.wantKey, ParameterName: "/keyrotor/s3-signer",
+					ParameterARN: "arn:aws:ssm:us-east-1:123456789012:parameter/keyrotor/s3-signer",
+					ExecutionARN: "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:" + aws.ToString(ex.started[0].Name)}
+				if res != want {
+					t.Fatalf("got %+v, want %+v", res, want)
+				}
+			}
+			if len(ex.started) != 1 || aws.ToString(ex.started[0].StateMachineArn) != machine {
+				t.Fatalf("started %+v", ex.started)
+			}
+			var input map[string]any
+			if err := json.Unmarshal([]byte(aws.ToString(ex.started[0].Input)), &input); err != nil || input["userName"] != "s3-signer" || input["parameterName"] != "/keyrotor/s3-signer" {
+				t.Errorf("execution input %s", aws.ToString(ex.started[0].Input))
+			}
+			out, _ := json.Marshal(res)
+			if strings.Contains(logs.String(), sealedMarker) || strings.Contains(string(out), sealedMarker) || (err != nil && strings.Contains(err.Error(), sealedMarker)) {
+				t.Fatal("the sealed secret left the trigger")
+			}
+		})
+	}
+}
+
+func TestCreateGivesUpBeforeTheInvocationDeadline(t *testing.T) {
+	ex := &scriptedExecutions{statuses: []execution{{status: sfntypes.ExecutionStatusRunning}}}
+	var logs bytes.Buffer
+	// The margin (5s) exceeds what is left, so the first check that finds no verification answers.
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(2*time.Second))
+	defer cancel()
+	_, err := newTrigger(ex, &logs).Handle(ctx, Event{Rotation: Input{UserName: "s3-signer"}})
+	var e *Error
+	if !errors.As(err, &e) || e.Name != RotationStillRunning || !strings.Contains(err.Error(), "it continues") {
+		t.Fatalf("got %v, want %s", err, RotationStillRunning)
+	}
+	if ex.polls != 1 {
+		t.Errorf("polled %d times, want 1", ex.polls)
+	}
+}
+
+func TestBadInputIsRefusedBeforeAnythingStarts(t *testing.T) {
+	tests := []struct {
+		name string
+		ev   Event
+		want string
+	}{
+		{"no user", Event{}, "is not an IAM user name"},
+		{"user with a space", Event{Rotation: Input{UserName: "s3 signer"}}, "is not an IAM user name"},
+		{"parameter outside the prefix", Event{Rotation: Input{UserName: "s3-signer", ParameterName: "/app/key"}}, "must lie under /keyrotor/"},
+		{"parameter named like a lock", Event{Rotation: Input{UserName: "s3-signer", ParameterName: "/keyrotor/x.lock"}}, "not end in .lock"},
+		{"unknown tf action", Event{Rotation: Input{UserName: "s3-signer"}, TF: &TF{Action: "read"}}, "is not create, update or delete"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ex := &scriptedExecutions{statuses: []execution{{status: sfntypes.ExecutionStatusRunning}}}
+			var logs bytes.Buffer
+			_, err := newTrigger(ex, &logs).Handle(context.Background(), tt.ev)
+			var e *Error
+			if !errors.As(err, &e) || e.Name != InvalidInput || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %s containing %q", err, InvalidInput, tt.want)
+			}
+			if len(ex.started) != 0 {
+				t.Fatal("an execution was started")
+			}
+		})
+	}
+}
+
+// The destroy path runs against moto's IAM and SSM.
+func TestDeleteRemovesTheManagedKeysAndTheParameter(t *testing.T) {
+	ctx := context.Background()
+	srv, err := motoserver.Start(ctx, motoserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	cfg := srv.AdminConfig()
+	iamc, ssmc := iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
+	if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("s3-signer")}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("s3-signer")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []struct{ name, value string }{{"/keyrotor/s3-signer", `{"AccessKeyId":"x","SecretAccessKey":"y"}`}, {"/keyrotor/s3-signer.lock", `{}`}, {"/keyrotor/other", "z"}} {
+		if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(p.name), Value: aws.String(p.value), Type: ssmtypes.ParameterTypeString}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	tr := newTrigger(&scriptedExecutions{}, &logs)
+	tr.IAM, tr.SSM = iamc, ssmc
+	ev := Event{Rotation: Input{UserName: "s3-signer"}, TF: &TF{Action: "delete"}}
+
+	for _, round := range []string{"first destroy", "repeated destroy"} {
+		res, err := tr.Handle(ctx, ev)
+		if err != nil {
+			t.Fatalf("%s: %v", round, err)
+		}
+		if res.ParameterName != "/keyrotor/s3-signer" || res.AccessKeyID != "" {
+			t.Errorf("%s: result %+v", round, res)
+		}
+	}
+	keys, err := iamc.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("s3-signer")})
+	if err != nil || len(keys.AccessKeyMetadata) != 0 {
+		t.Fatalf("keys left: %v %v", keys, err)
+	}
+	for _, p := range []struct {
+		name string
+		kept bool
+	}{{"/keyrotor/s3-signer", false}, {"/keyrotor/s3-signer.lock", false}, {"/keyrotor/other", true}} {
+		_, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(p.name)})
+		if kept := err == nil; kept != p.kept {
+			t.Errorf("parameter %s kept = %v, want %v (%v)", p.name, kept, p.kept, err)
+		}
+	}
+
+	// A user that is already gone is not an error either.
+	ev.Rotation.UserName = "deleted-user"
+	if _, err := tr.Handle(ctx, ev); err != nil {
+		t.Fatalf("destroy of a deleted user: %v", err)
+	}
+}
+
+func TestUpdateDeletesTheParameterItMovedAwayFrom(t *testing.T) {
+	ctx := context.Background()
+	srv, err := motoserver.Start(ctx, motoserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	ssmc := ssm.NewFromConfig(srv.AdminConfig())
+	if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/keyrotor/s3-signer"), Value: aws.String("old"), Type: ssmtypes.ParameterTypeString}); err != nil {
+		t.Fatal(err)
+	}
+	ex := &scriptedExecutions{statuses: []execution{{status: sfntypes.ExecutionStatusSucceeded, output: doc("AKIANEW", "2026-11-24T12:00:00Z")}}}
+	var logs bytes.Buffer
+	tr := newTrigger(ex, &logs)
+	tr.SSM = ssmc
+	prev, _ := json.Marshal(Event{Rotation: Input{UserName: "s3-signer"}})
+	res, err := tr.Handle(ctx, Event{Rotation: Input{UserName: "s3-signer", ParameterName: "/keyrotor/signer/v2"}, TF: &TF{Action: "update", PrevInput: prev}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ParameterName != "/keyrotor/signer/v2" {
+		t.Errorf("result %+v", res)
+	}
+	if _, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/keyrotor/s3-signer")}); err == nil {
+		t.Error("the old parameter is still there")
+	}
+}
