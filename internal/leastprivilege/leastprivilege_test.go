@@ -31,24 +31,31 @@ type fixture struct {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
+	return newFixtureWith(t, func(*iampolicy.Engine) {})
+}
+
+// newFixtureWith renders the policies of an engine adjusted from the default one.
+func newFixtureWith(t *testing.T, adjust func(*iampolicy.Engine)) fixture {
+	t.Helper()
 	root, err := iampolicy.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fixture{
-		reader:   "arn:aws:iam::111122223333:role/s3-signer-consumer",
-		deployer: "arn:aws:iam::111122223333:role/administrator",
-	}
+	var f fixture
 	f.engine = iampolicy.Engine{Root: root, Name: "keyrotor", Partition: "aws", Region: "eu-west-1", AccountID: "111122223333",
-		ParameterPrefix: "/keyrotor/", UserPath: "/", KMSKeyID: "1234abcd-12ab-34cd-56ef-1234567890ab", ReaderARNs: []string{f.reader}}
+		ParameterPrefix: "/keyrotor/", UserPath: "/", KMSKeyID: "1234abcd-12ab-34cd-56ef-1234567890ab"}
+	adjust(&f.engine)
+	f.reader = "arn:aws:iam::" + f.engine.AccountID + ":role/s3-signer-consumer"
+	f.deployer = "arn:aws:iam::" + f.engine.AccountID + ":role/administrator"
+	f.engine.ReaderARNs = []string{f.reader}
 	keyARN := f.engine.KMSKeyARN()
 	f.account = Account{
-		Partition: "aws", Region: "eu-west-1", AccountID: "111122223333", UserPath: "/",
+		Partition: f.engine.Partition, Region: f.engine.Region, AccountID: f.engine.AccountID, UserPath: f.engine.UserPath,
 		UserTags: func(user string) map[string]string {
-			if user == managedUser {
-				return map[string]string{"keyrotor:managed": "true", "team": "reports"}
+			if user == unmanagedUser {
+				return map[string]string{"team": "payments"}
 			}
-			return map[string]string{"team": "payments"}
+			return map[string]string{"keyrotor:managed": "true", "team": "reports"}
 		},
 		KeyOwner: func(id string) string {
 			if id == aliceKey {
@@ -249,11 +256,19 @@ func deniedRequests(f fixture) []req {
 
 func TestEveryCallOfARotationIsAllowedAndEveryStatementIsNeeded(t *testing.T) {
 	f := newFixture(t)
+	calls := append(f.calls(t, allowedRequests(f)), f.runtimeLogs()...)
+	assertAllowedAndEveryStatementNeeded(t, f, calls)
+}
+
+// assertAllowedAndEveryStatementNeeded evaluates calls, logs them as a table and requires each
+// to be allowed, every statement of the functions' policies and the key policy to decide some
+// call, and every action a statement lists to be needed by one.
+func assertAllowedAndEveryStatementNeeded(t *testing.T, f fixture, calls []Call) {
+	t.Helper()
 	ev, err := NewEvaluator(f.engine.Root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := append(f.calls(t, allowedRequests(f)), f.runtimeLogs()...)
 	decisions, err := ev.Evaluate(context.Background(), calls, f.policies)
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +279,7 @@ func TestEveryCallOfARotationIsAllowedAndEveryStatementIsNeeded(t *testing.T) {
 	for _, d := range decisions {
 		fmt.Fprintf(&table, "| %s | %s | %s | %s | %s |\n", d.Call.Note, d.Call.Action, d.Call.Resource, d.Result, refs(d.Decisive))
 		if !d.Allowed() {
-			t.Errorf("%s: %s on %s is %s", d.Call.Note, d.Call.Action, d.Call.Resource, d.Result)
+			t.Errorf("%s: %s on %s (context %v) is %s", d.Call.Note, d.Call.Action, d.Call.Resource, d.Call.Context, d.Result)
 		}
 	}
 	t.Log("\n" + table.String())

@@ -1,0 +1,238 @@
+package leastprivilege
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/keyrotor/keyrotor/functions/trigger/entry"
+	"github.com/keyrotor/keyrotor/internal/faultproxy"
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/internal/rotation"
+)
+
+// recording runs keyrotor's real steps and trigger against moto behind the fault proxy, each
+// function signed with its own key, so that the proxy's record says which function made which
+// call.
+type recording struct {
+	t       *testing.T
+	ctx     context.Context
+	proxy   *faultproxy.Proxy
+	admin   aws.Config
+	conf    rotation.Config
+	steps   map[string]*rotation.Steps
+	keyOf   map[string]string // access key id → function
+	creds   map[string]aws.Credentials
+	machine string
+}
+
+func startRecording(t *testing.T) (*recording, func()) {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := motoserver.Start(ctx, motoserver.Options{Auth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := faultproxy.Start(srv.Endpoint)
+	if err != nil {
+		srv.Stop()
+		t.Fatal(err)
+	}
+	stop := func() { proxy.Close(); srv.Stop() }
+	r := &recording{t: t, ctx: ctx, proxy: proxy, admin: motoserver.Config(proxy.URL, srv.Admin),
+		steps: map[string]*rotation.Steps{}, keyOf: map[string]string{}, creds: map[string]aws.Credentials{}}
+	key, err := kms.NewFromConfig(r.admin).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("keyrotor secrets")})
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	sm, err := sfn.NewFromConfig(r.admin).CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
+		Name:       aws.String("keyrotor-rotate"),
+		Definition: aws.String(`{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":86400,"End":true}}}`),
+		RoleArn:    aws.String("arn:aws:iam::" + motoserver.AccountID + ":role/keyrotor-state-machine"),
+	})
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	r.machine = aws.ToString(sm.StateMachineArn)
+	r.conf = rotation.Config{KMSKeyID: aws.ToString(key.KeyMetadata.KeyId), ParameterPrefix: "/keyrotor/", PropagationWindow: time.Minute}
+	logs := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	for _, fn := range iampolicy.Functions {
+		// moto checks only actions; the policies under test are evaluated exactly afterwards.
+		creds := r.user("fn-"+fn, false, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)
+		r.keyOf[creds.AccessKeyID], r.creds[fn] = fn, creds
+		r.steps[fn] = rotation.NewSteps(motoserver.Config(proxy.URL, creds), r.conf, logs)
+	}
+	return r, stop
+}
+
+// user creates an IAM user (tagged keyrotor:managed=true when managed) and returns a key.
+func (r *recording) user(name string, managed bool, policy string) aws.Credentials {
+	r.t.Helper()
+	client := iam.NewFromConfig(r.admin)
+	in := &iam.CreateUserInput{UserName: aws.String(name)}
+	if managed {
+		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
+	}
+	if _, err := client.CreateUser(r.ctx, in); err != nil {
+		r.t.Fatal(err)
+	}
+	if policy != "" {
+		if _, err := client.PutUserPolicy(r.ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String("p"), PolicyDocument: aws.String(policy)}); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	out, err := client.CreateAccessKey(r.ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return aws.Credentials{AccessKeyID: aws.ToString(out.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(out.AccessKey.SecretAccessKey)}
+}
+
+func (r *recording) execution() string {
+	r.t.Helper()
+	out, err := sfn.NewFromConfig(r.admin).StartExecution(r.ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(r.machine)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return aws.ToString(out.ExecutionArn)
+}
+
+// run runs the actions in order, each by the function that serves it.
+func (r *recording) run(exec string, doc rotation.Rotation, actions ...string) rotation.Rotation {
+	r.t.Helper()
+	for _, action := range actions {
+		fn := functionOf[action]
+		out, err := r.steps[fn].Actions()[action](r.ctx, rotation.Request{Action: action, ExecutionID: exec, Rotation: doc})
+		if err != nil {
+			r.t.Fatalf("%s (%s): %v", action, fn, err)
+		}
+		doc = out
+	}
+	return doc
+}
+
+// functionOf says which function serves each action (docs/steps.md).
+var functionOf = map[string]string{
+	"begin": "createkey", "create": "createkey", "store": "storeparam", "restore": "storeparam",
+	"verify": "verifykey", "deactivate": "deleteoldkeys", "delete": "deleteoldkeys",
+	"rollback": "deleteoldkeys", "release": "deleteoldkeys",
+}
+
+func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.T) {
+	r, stop := startRecording(t)
+	defer stop()
+	ctx := r.ctx
+
+	// signer: two keys (one inactive, deleted to make room), its parameter written by an
+	// earlier rotation, and a stale lock left by a stopped execution.
+	signerKey := r.user("s3-signer", true, "")
+	iamc := iam.NewFromConfig(r.admin)
+	spare, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("s3-signer")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iamc.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("s3-signer"), AccessKeyId: spare.AccessKey.AccessKeyId, Status: iamtypes.StatusTypeInactive}); err != nil {
+		t.Fatal(err)
+	}
+	value, _ := json.Marshal(map[string]string{"AccessKeyId": signerKey.AccessKeyID, "SecretAccessKey": signerKey.SecretAccessKey})
+	if _, err := ssm.NewFromConfig(r.admin).PutParameter(ctx, &ssm.PutParameterInput{
+		Name: aws.String(parameter), Value: aws.String(string(value)), Type: ssmtypes.ParameterTypeSecureString,
+		KeyId: aws.String(r.conf.KMSKeyID), Description: aws.String("keyrotor:" + signerKey.AccessKeyID),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r.proxy.ResetCalls()
+
+	stale := r.execution()
+	r.run(stale, rotation.Rotation{UserName: "s3-signer"}, "begin")
+	if _, err := sfn.NewFromConfig(r.admin).StopExecution(ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(stale)}); err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	// A whole rotation, then one rolled back after StoreParameter, then one released early.
+	r.run(r.execution(), rotation.Rotation{UserName: "s3-signer", GraceSeconds: &zero, InactiveSeconds: &zero},
+		"begin", "create", "store", "verify", "deactivate", "delete")
+	r.run(r.execution(), rotation.Rotation{UserName: "s3-signer"}, "begin", "create", "store", "restore", "rollback")
+	exec := r.execution()
+	r.run(exec, r.run(exec, rotation.Rotation{UserName: "s3-signer"}, "begin"), "release")
+	// fresh: a first rotation rolled back, so restore deletes the parameter it created.
+	r.user("fresh", true, "")
+	r.run(r.execution(), rotation.Rotation{UserName: "fresh"}, "begin", "create", "store", "restore", "rollback")
+
+	// The trigger: start (moto never runs the machine, so it gives up at its deadline), then
+	// destroy fresh's keys and parameter.
+	tc := motoserver.Config(r.proxy.URL, r.creds["trigger"])
+	trig := &entry.Trigger{StateMachineARN: r.machine, ParameterPrefix: "/keyrotor/", Executions: sfn.NewFromConfig(tc),
+		IAM: iam.NewFromConfig(tc), SSM: ssm.NewFromConfig(tc), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		PollInterval: time.Millisecond, MaxPollInterval: time.Millisecond, DeadlineMargin: time.Hour}
+	deadline, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var still *entry.Error
+	if _, err := trig.Handle(deadline, entry.Event{Rotation: entry.Input{UserName: "s3-signer"}}); !errors.As(err, &still) || still.Name != entry.RotationStillRunning {
+		t.Fatalf("trigger create on moto: %v, want %s", err, entry.RotationStillRunning)
+	}
+	if _, err := trig.Handle(ctx, entry.Event{Rotation: entry.Input{UserName: "fresh"}, TF: &entry.TF{Action: "delete"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	f := newFixtureWith(t, func(e *iampolicy.Engine) {
+		e.Region, e.AccountID, e.KMSKeyID = motoserver.Region, motoserver.AccountID, r.conf.KMSKeyID
+	})
+	var calls []Call
+	byFunction := map[string]int{}
+	for _, c := range r.proxy.Calls() {
+		fn, ok := r.keyOf[c.AccessKeyID]
+		if !ok {
+			// Made with the admin key (setup) or with the new key itself (sts:GetCallerIdentity).
+			if c.AccessKeyID != motoAdminKey(r) && c.Service+":"+c.Action != "sts:GetCallerIdentity" {
+				t.Errorf("unexpected call %s:%s with key %s", c.Service, c.Action, c.AccessKeyID)
+			}
+			continue
+		}
+		cs, err := f.account.FromRequest(f.engine.RoleARN(fn), c.Service, c.Action, c.Params)
+		if err != nil {
+			t.Fatalf("recorded call %d (%s): %v", c.Seq, fn, err)
+		}
+		for i := range cs {
+			cs[i].Note = strings.TrimSuffix(fn+", recorded; "+cs[i].Note, "; ")
+		}
+		calls = append(calls, cs...)
+		byFunction[fn]++
+	}
+	for _, fn := range iampolicy.Functions {
+		if byFunction[fn] == 0 {
+			t.Errorf("no call of %s was recorded", fn)
+		}
+	}
+	t.Logf("recorded calls per function: %v", byFunction)
+	calls = append(calls, f.runtimeLogs()...)
+	calls = append(calls, f.calls(t, []req{
+		{"reader", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
+		{"deployer", "kms", "DescribeKey", map[string]any{"KeyId": f.engine.KMSKeyARN()}},
+	})...)
+	assertAllowedAndEveryStatementNeeded(t, f, calls)
+}
+
+func motoAdminKey(r *recording) string {
+	creds, err := r.admin.Credentials.Retrieve(r.ctx)
+	if err != nil {
+		return ""
+	}
+	return creds.AccessKeyID
+}
