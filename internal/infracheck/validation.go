@@ -1,0 +1,71 @@
+package infracheck
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+)
+
+// validationFunctions are the Terraform functions keyrotor's variable validations use.
+var validationFunctions = map[string]function.Function{
+	"can":      tryfunc.CanFunc,
+	"regex":    stdlib.RegexFunc,
+	"contains": stdlib.ContainsFunc,
+	"floor":    stdlib.FloorFunc,
+	"length":   stdlib.LengthFunc,
+	"alltrue":  allTrueFunc,
+}
+
+// allTrueFunc is Terraform's alltrue, which cty's stdlib lacks.
+var allTrueFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "list", Type: cty.List(cty.Bool)}},
+	Type:   function.StaticReturnType(cty.Bool),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		for it := args[0].ElementIterator(); it.Next(); {
+			_, v := it.Element()
+			if v.IsNull() || v.False() {
+				return cty.False, nil
+			}
+		}
+		return cty.True, nil
+	},
+})
+
+// Validate evaluates the validation blocks of variable name with value, as Terraform does at
+// plan time, and returns the error messages of the conditions that fail.
+func (m *Module) Validate(name string, value cty.Value) ([]string, error) {
+	vars := m.Find("variable", name)
+	if len(vars) != 1 {
+		return nil, fmt.Errorf("variable %s is declared %d times", name, len(vars))
+	}
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{name: value})},
+		Functions: validationFunctions,
+	}
+	var failed []string
+	for _, b := range vars[0].Body.Blocks {
+		if b.Type != "validation" {
+			continue
+		}
+		cond, diags := b.Body.Attributes["condition"].Expr.Value(ctx)
+		if diags.HasErrors() {
+			return nil, fmt.Errorf("variable %s: evaluate condition: %w", name, diags)
+		}
+		if cond.Type() != cty.Bool || cond.IsNull() {
+			return nil, fmt.Errorf("variable %s: condition is not a bool", name)
+		}
+		if cond.True() {
+			continue
+		}
+		msg, diags := b.Body.Attributes["error_message"].Expr.Value(ctx)
+		if diags.HasErrors() || msg.Type() != cty.String {
+			return nil, fmt.Errorf("variable %s: error_message: %w", name, diags)
+		}
+		failed = append(failed, msg.AsString())
+	}
+	return failed, nil
+}
