@@ -3,6 +3,7 @@ package leastprivilege
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -420,4 +421,43 @@ func refs(rs []StatementRef) string {
 		out[i] = r.String()
 	}
 	return strings.Join(out, ", ")
+}
+
+func TestSchedulerMayOnlyStartTheRotationMachineAndDeadLetter(t *testing.T) {
+	f := newFixture(t)
+	ev, err := NewEvaluator(f.engine.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		role = "arn:aws:iam::111122223333:role/keyrotor-s3-signer-scheduler"
+		dlq  = "arn:aws:sqs:eu-west-1:111122223333:keyrotor-s3-signer-dlq"
+	)
+	doc, err := iampolicy.RenderDocument(filepath.Join(f.engine.Root, "infra", "modules", "managed-key", "policies", "scheduler.json.tftpl"),
+		iampolicy.Vars{"state_machine_arn": f.engine.StateMachineARN(), "dead_letter_queue_arn": dlq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Policies{Identity: map[string][]NamedPolicy{role: {{Name: "scheduler", Document: doc}}}}
+	calls := []Call{
+		{Principal: role, Action: "states:StartExecution", Resource: f.engine.StateMachineARN()},
+		{Principal: role, Action: "sqs:SendMessage", Resource: dlq},
+		{Principal: role, Action: "states:StartExecution", Resource: "arn:aws:states:eu-west-1:111122223333:stateMachine:payments"},
+		{Principal: role, Action: "sqs:SendMessage", Resource: "arn:aws:sqs:eu-west-1:111122223333:orders"},
+		{Principal: role, Action: "states:StopExecution", Resource: f.engine.ExecutionARN("exec-1")},
+	}
+	decisions, err := ev.Evaluate(context.Background(), calls, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, true, false, false, false} {
+		if got := decisions[i].Allowed(); got != want {
+			t.Errorf("%s on %s: allowed = %v, want %v", calls[i].Action, calls[i].Resource, got, want)
+		}
+	}
+	for _, u := range Coverage(decisions, p) {
+		if unused := u.UnusedActions(); len(unused) > 0 {
+			t.Errorf("statement %s grants %v, which no call needs", u.Statement, unused)
+		}
+	}
 }
