@@ -415,3 +415,64 @@ func keys(v iampolicy.Vars) []string {
 		}
 	})
 }
+
+func TestScheduleRetriesDeadLettersAndStartsTheRotationInput(t *testing.T) {
+	_, mods := load(t)
+	m := mods[managedKeyDir]
+	schedules := m.Find("resource", "aws_scheduler_schedule")
+	if len(schedules) != 1 {
+		t.Fatalf("managed-key declares %d schedules, want 1", len(schedules))
+	}
+	s := schedules[0]
+	block := func(b *hclsyntax.Block, typ string) *hclsyntax.Block {
+		for _, c := range b.Body.Blocks {
+			if c.Type == typ {
+				return c
+			}
+		}
+		return nil
+	}
+	window := block(s, "flexible_time_window")
+	if window == nil || m.Text(window.Body.Attributes["mode"].Expr.Range()) != `"OFF"` {
+		t.Error(`flexible_time_window.mode must be "OFF": a rotation starts when scheduled`)
+	}
+	target := block(s, "target")
+	if target == nil {
+		t.Fatal("the schedule has no target")
+	}
+	for attr, want := range map[string]string{"arn": "var.state_machine_arn", "input": "jsonencode(local.rotation)", "role_arn": "aws_iam_role.scheduler.arn"} {
+		if a := target.Body.Attributes[attr]; a == nil || m.Text(a.Expr.Range()) != want {
+			t.Errorf("target.%s must be %s", attr, want)
+		}
+	}
+	if block(target, "retry_policy") == nil {
+		t.Error("the target has no retry_policy")
+	}
+	if dl := block(target, "dead_letter_config"); dl == nil || m.Text(dl.Body.Attributes["arn"].Expr.Range()) != "aws_sqs_queue.dead_letter.arn" {
+		t.Error("the target must dead-letter to aws_sqs_queue.dead_letter")
+	}
+	// The schedule and the trigger start the same execution input (docs/steps.md).
+	rotation, ok := m.Local("rotation")
+	if !ok {
+		t.Fatal("managed-key has no local.rotation")
+	}
+	keys, err := m.ObjectKeys(rotation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"format", "graceSeconds", "inactiveSeconds", "parameterName", "userName"}; !slices.Equal(keys, want) {
+		t.Errorf("local.rotation has %v, the execution input is %v", keys, want)
+	}
+	inv := m.Find("resource", "aws_lambda_invocation", "rotate")[0]
+	carried := false
+	if call, ok := inv.Body.Attributes["input"].Expr.(*hclsyntax.FunctionCallExpr); ok && call.Name == "jsonencode" {
+		if obj, ok := call.Args[0].(*hclsyntax.ObjectConsExpr); ok {
+			for _, item := range obj.Items {
+				carried = carried || (hcl.ExprAsKeyword(item.KeyExpr) == "rotation" && m.Text(item.ValueExpr.Range()) == "local.rotation")
+			}
+		}
+	}
+	if !carried {
+		t.Error("the trigger's input must be jsonencode({rotation = local.rotation, ...})")
+	}
+}
