@@ -3,6 +3,7 @@ package iampolicy
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 )
 
 // Document is an IAM policy or KMS key policy.
@@ -53,4 +54,24 @@ func (d Document) StatementBySid(sid string) (Statement, bool) {
 // JSON renders the document compactly, as IAM stores it.
 func (d Document) JSON() ([]byte, error) {
 	return json.Marshal(d)
+}
+
+// AllowedActions lists the actions the document's Allow statements grant, sorted and unique:
+// what a role may call, e.g. for a policy that moto enforces by action only.
+func (d Document) AllowedActions() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range d.Statement {
+		if s.Effect != "Allow" {
+			continue
+		}
+		for _, a := range s.Action {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -132,3 +132,21 @@ func TestEngineNamesMatchTheModule(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowedActionsListWhatEachFunctionMayCall(t *testing.T) {
+	e := testEngine(t)
+	tests := map[string][]string{
+		"verifykey": {"kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter"},
+		"trigger": {"iam:DeleteAccessKey", "iam:ListAccessKeys", "logs:CreateLogStream", "logs:PutLogEvents",
+			"ssm:DeleteParameter", "states:DescribeExecution", "states:GetExecutionHistory", "states:StartExecution"},
+	}
+	for fn, want := range tests {
+		doc, err := e.FunctionPolicy(fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := doc.AllowedActions(); !slices.Equal(got, want) {
+			t.Errorf("%s: got %v, want %v", fn, got, want)
+		}
+	}
+}
