@@ -6,7 +6,9 @@ data "aws_iam_user" "existing" {
 locals {
   parameter_name = coalesce(var.parameter_name, "${var.parameter_prefix}${var.user_name}")
   user_name      = var.create_user ? aws_iam_user.managed[0].name : data.aws_iam_user.existing[0].user_name
-  schedule_name  = substr("keyrotor-${replace(var.user_name, "/[^A-Za-z0-9_.-]/", "-")}", 0, 64)
+  # Shared by the schedule, its role ("-scheduler") and its queue ("-dlq"): at most 50
+  # characters that all three accept (SQS allows only letters, digits, - and _).
+  schedule_name = substr("keyrotor-${replace(var.user_name, "/[^A-Za-z0-9_-]/", "-")}", 0, 50)
 
   # The execution input of docs/steps.md; the schedule and the trigger start the same rotation.
   rotation = {
