@@ -249,6 +249,7 @@ func deniedRequests(f fixture) []req {
 		{"storeparam", "kms", "Encrypt", sealed},
 		{"createkey", "kms", "Encrypt", map[string]any{"KeyId": keyARN, "EncryptionContext": map[string]any{"user": managedUser, "execution": "arn:aws:states:eu-west-1:111122223333:execution:another-machine:x"}}},
 		{"createkey", "kms", "Encrypt", map[string]any{"KeyId": keyARN, "EncryptionContext": map[string]any{"execution": f.engine.ExecutionARN("exec-1"), "purpose": "anything"}}},
+		{"createkey", "kms", "Encrypt", map[string]any{"KeyId": keyARN}},
 		// other state machines
 		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": "arn:aws:states:eu-west-1:111122223333:stateMachine:payments"}},
 		{"createkey", "states", "DescribeExecution", map[string]any{"executionArn": "arn:aws:states:eu-west-1:111122223333:execution:payments:x"}},
@@ -459,5 +460,39 @@ func TestSchedulerMayOnlyStartTheRotationMachineAndDeadLetter(t *testing.T) {
 		if unused := u.UnusedActions(); len(unused) > 0 {
 			t.Errorf("statement %s grants %v, which no call needs", u.Statement, unused)
 		}
+	}
+}
+
+func TestManagedUserPathNarrowsWhichUsersKeysMayBeTouched(t *testing.T) {
+	f := newFixtureWith(t, func(e *iampolicy.Engine) { e.UserPath = "/service-users/" })
+	ev, err := NewEvaluator(f.engine.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path string
+		want bool
+	}{
+		{"/service-users/", true},
+		{"/service-users/reports/", true},
+		{"/", false},
+		{"/people/", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			a := f.account
+			a.UserPath = tt.path
+			calls, err := a.FromRequest(f.engine.RoleARN("createkey"), "iam", "CreateAccessKey", map[string]any{"UserName": managedUser})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := ev.Evaluate(context.Background(), calls, f.policies)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d[0].Allowed() != tt.want {
+				t.Fatalf("CreateAccessKey on %s: %s, want allowed = %v", calls[0].Resource, d[0].Result, tt.want)
+			}
+		})
 	}
 }
