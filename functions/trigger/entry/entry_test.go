@@ -19,6 +19,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 const machine = "arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor-rotate"
@@ -294,5 +295,29 @@ func TestUpdateDeletesTheParameterItMovedAwayFrom(t *testing.T) {
 	}
 	if _, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/keyrotor/s3-signer")}); err == nil {
 		t.Error("the old parameter is still there")
+	}
+}
+
+// VerifyKey's output is internal/rotation's document; the trigger reads it by those names.
+func TestVerifiedKeyReadsTheRotationDocument(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  rotation.Rotation
+		want string
+	}{
+		{"verified", rotation.Rotation{UserName: "s3-signer", NewAccessKeyID: "AKIANEW", SealedSecret: sealedMarker, VerifiedAt: "2026-11-24T12:00:00Z"}, "AKIANEW"},
+		{"stored, not yet verified", rotation.Rotation{UserName: "s3-signer", NewAccessKeyID: "AKIANEW", SealedSecret: sealedMarker}, ""},
+		{"rolled back", rotation.Rotation{UserName: "s3-signer", NewAccessKeyID: "AKIANEW", Failure: &rotation.Failure{Error: "VerificationFailed"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := json.Marshal(tt.doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := verifiedKey(string(b)); got != tt.want {
+				t.Fatalf("verifiedKey = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
