@@ -53,10 +53,10 @@ type instance struct {
 	stopOnce sync.Once
 	lastUsed time.Time // guarded by function.mu
 
-	mu        sync.Mutex
-	current   *invocation
-	initLines []string
-	initErr   *outcome
+	mu      sync.Mutex
+	current *invocation
+	between []string
+	initErr *outcome
 }
 
 // startInstance starts the function's bootstrap with a Runtime API of its own on 127.0.0.1.
@@ -104,8 +104,9 @@ func startInstance(fn *function) (*instance, error) {
 	return inst, nil
 }
 
-// emit records one line: to the host's sink, and to the invocation under way (or, before the
-// first event, to the init output that the first invocation's tail starts with).
+// emit records one line: to the host's sink, and to the invocation under way. Lines written
+// between invocations (init output, or output after a response) go out untagged and start the
+// next invocation's tail, as they would in its CloudWatch stream.
 func (inst *instance) emit(text string) {
 	text = inst.redact.apply(text)
 	inst.mu.Lock()
@@ -115,9 +116,9 @@ func (inst *instance) emit(text string) {
 		line.RequestID = inv.requestID
 		inv.tail.add(text)
 	} else {
-		inst.initLines = append(inst.initLines, text)
-		if len(inst.initLines) > 200 {
-			inst.initLines = inst.initLines[1:]
+		inst.between = append(inst.between, text)
+		if len(inst.between) > 200 {
+			inst.between = inst.between[1:]
 		}
 	}
 	inst.fn.host.sink(line)
@@ -235,10 +236,10 @@ func (inst *instance) awaitInit(ctx context.Context, requestID string) (outcome,
 func (inst *instance) begin(inv *invocation) time.Time {
 	inst.logs.flush() // output written so far belongs to init, not to this request
 	inst.mu.Lock()
-	for _, l := range inst.initLines {
+	for _, l := range inst.between {
 		inv.tail.add(l)
 	}
-	inst.initLines = nil
+	inst.between = nil
 	inst.current = inv
 	inst.mu.Unlock()
 	inst.emit(fmt.Sprintf("START RequestId: %s Version: $LATEST", inv.requestID))

@@ -298,15 +298,19 @@ func TestNamedErrorIsReturnedAndTheInstanceStaysWarm(t *testing.T) {
 
 func TestInitFailuresAreReportedWithTheirType(t *testing.T) {
 	tests := []struct {
-		name, wantType, wantMessage string
-		env                         map[string]string
+		name, wantType, wantMessage, wantStatus string
+		env                                     map[string]string
 	}{
-		{"process exits before asking for an event", "Runtime.ExitError", "Runtime exited with error: exit status 1", nil},
-		{"runtime posts init/error", "ConfigError", "configuration missing", map[string]string{"INITFAIL_POST": "1"}},
+		{"process exits before asking for an event", "Runtime.ExitError", "Runtime exited with error: exit status 1",
+			"Status: error\tError Type: Runtime.ExitError", nil},
+		{"runtime posts init/error", "ConfigError", "configuration missing",
+			"Status: error\tError Type: ConfigError", map[string]string{"INITFAIL_POST": "1"}},
+		{"init outlasts InitTimeout", "Sandbox.Timedout", "Task timed out after 0.20 seconds",
+			"Status: timeout", map[string]string{"INITFAIL_HANG": "1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, _ := newHost(t, lambdahost.Options{})
+			h, _ := newHost(t, lambdahost.Options{InitTimeout: 200 * time.Millisecond})
 			deploy(t, h, lambdahost.Function{Name: "initfail", Env: tt.env})
 			for range 2 { // every invocation retries init, as Lambda does
 				res := invoke(t, h, "initfail", `{}`)
@@ -314,7 +318,7 @@ func TestInitFailuresAreReportedWithTheirType(t *testing.T) {
 					t.Errorf("got %q %q %q, want %s containing %q", res.FunctionError, res.ErrorType, res.ErrorMessage, tt.wantType, tt.wantMessage)
 				}
 				logs := strings.Join(res.Logs, "\n")
-				for _, want := range []string{"initfail: configuration missing", "INIT_REPORT Init Duration:", "Phase: init\tStatus: error\tError Type: " + tt.wantType} {
+				for _, want := range []string{"initfail: configuration missing", "INIT_REPORT Init Duration:", "Phase: init\t" + tt.wantStatus} {
 					if !strings.Contains(logs, want) {
 						t.Errorf("logs lack %q:\n%s", want, logs)
 					}
@@ -465,5 +469,36 @@ func TestBadDeploymentsAndUnknownFunctionsGetClearErrors(t *testing.T) {
 	_, err := h.Invoke(context.Background(), "nope", []byte(`{}`))
 	if !errors.Is(err, lambdahost.ErrFunctionNotFound) || !strings.Contains(err.Error(), "function:nope") {
 		t.Errorf("Invoke of an unknown function: %v", err)
+	}
+}
+
+func TestCallerCancellationAbandonsTheInvocationAndItsInstance(t *testing.T) {
+	h, _ := newHost(t, lambdahost.Options{})
+	deploy(t, h, lambdahost.Function{Name: "sleeper", Timeout: time.Minute})
+	warm := pidOf(t, invoke(t, h, "sleeper", `{"SleepMS":1}`))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := h.Invoke(ctx, "sleeper", []byte(`{"SleepMS":60000}`)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Invoke with an expired context: %v, want context.DeadlineExceeded", err)
+	}
+	if !processGone(warm) {
+		t.Errorf("abandoned instance %d still runs", warm)
+	}
+	if next := invoke(t, h, "sleeper", `{"SleepMS":1}`); next.InitDuration == 0 {
+		t.Errorf("invocation after an abandoned one was not a cold start")
+	}
+}
+
+func TestLogToWritesOneTaggedLinePerLogLine(t *testing.T) {
+	var buf strings.Builder
+	h := lambdahost.New(lambdahost.Options{LogSink: lambdahost.LogTo(&buf)})
+	t.Cleanup(func() { _ = h.Close() })
+	deploy(t, h, lambdahost.Function{Name: "echo"})
+	res := invoke(t, h, "echo", `{"message":"to a writer"}`)
+	out := buf.String()
+	for _, want := range []string{" echo - echo init\n", " echo " + res.RequestID + ` echo got "to a writer"` + "\n", " echo " + res.RequestID + " REPORT RequestId: " + res.RequestID} {
+		if !strings.Contains(out, want) {
+			t.Errorf("LogTo output lacks %q:\n%s", want, out)
+		}
 	}
 }
