@@ -1,0 +1,73 @@
+package lambdahost_test
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/keyrotor/keyrotor/internal/lambdahost"
+	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/internal/rotation"
+)
+
+// TestHostsKeyrotorCreateKeyAgainstMoto runs the real createkey bootstrap under the host, with
+// moto credentials passed in Env, and proves its errors, JSON logs and secret handling.
+func TestHostsKeyrotorCreateKeyAgainstMoto(t *testing.T) {
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		t.Skip("moto_server not installed: " + motoserver.InstallHint)
+	}
+	ctx := context.Background()
+	moto, err := motoserver.Start(ctx, motoserver.Options{Auth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(moto.Stop)
+	if _, err := iam.NewFromConfig(moto.AdminConfig()).CreateUser(ctx, &iam.CreateUserInput{
+		UserName: aws.String("signer"),
+		Tags:     []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "bootstrap")
+	if out, err := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, "../../functions/createkey").CombinedOutput(); err != nil {
+		t.Fatalf("build createkey: %v\n%s", err, out)
+	}
+
+	h, rec := newHost(t, lambdahost.Options{})
+	home := t.TempDir()
+	deploy(t, h, lambdahost.Function{Name: "keyrotor-createkey", Path: bin, Env: map[string]string{
+		"AWS_ENDPOINT_URL":            moto.Endpoint,
+		"AWS_ACCESS_KEY_ID":           moto.Admin.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY":       moto.Admin.SecretAccessKey,
+		"AWS_CONFIG_FILE":             filepath.Join(home, "config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "credentials"),
+		rotation.EnvKMSKeyID:          "alias/keyrotor",
+	}})
+	execution := "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:hosted"
+
+	missing := invoke(t, h, "keyrotor-createkey", `{"action":"begin","executionId":"`+execution+`","rotation":{"userName":"nobody"}}`)
+	if missing.FunctionError != "Unhandled" || missing.ErrorType != rotation.UserNotFound {
+		t.Errorf("begin for a missing user: %s %s %s", missing.FunctionError, missing.ErrorType, missing.Payload)
+	}
+	begun := invoke(t, h, "keyrotor-createkey", `{"action":"begin","executionId":"`+execution+`","rotation":{"userName":"signer"}}`)
+	var r rotation.Rotation
+	if err := json.Unmarshal(begun.Payload, &r); err != nil || begun.FunctionError != "" || r.LockID != execution {
+		t.Errorf("begin: %s %s", begun.ErrorType, begun.Payload)
+	}
+	if begun.InitDuration != 0 {
+		t.Errorf("second invocation was a cold start")
+	}
+	if logs := strings.Join(rec.forRequest(begun.RequestID), "\n"); !strings.Contains(logs, `"step":"begin"`) {
+		t.Errorf("no JSON step log tagged with request %s:\n%s", begun.RequestID, logs)
+	}
+	if strings.Contains(rec.all(), moto.Admin.SecretAccessKey) {
+		t.Errorf("the function's secret access key reached the captured logs")
+	}
+}
