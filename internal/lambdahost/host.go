@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -177,7 +176,7 @@ func (h *Host) Deploy(fn Function) (string, error) {
 	f := &function{
 		host:     h,
 		cfg:      fn,
-		arn:      fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", h.opts.Region, h.opts.AccountID, fn.Name),
+		arn:      h.arnOf(fn.Name),
 		tokens:   make(chan struct{}, fn.MaxConcurrency),
 		busy:     map[*instance]bool{},
 		deployed: time.Now(),
@@ -247,20 +246,8 @@ func (h *Host) Close() error {
 	return nil
 }
 
-// Functions lists the deployed functions, sorted by name.
-func (h *Host) Functions() []Function {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]Function, 0, len(h.funcs))
-	for _, f := range h.funcs {
-		out = append(out, f.cfg)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// ARN is the function ARN Deploy returned for name.
-func (h *Host) ARN(name string) string {
+// arnOf is the function ARN of name in this host's region and account.
+func (h *Host) arnOf(name string) string {
 	return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", h.opts.Region, h.opts.AccountID, name)
 }
 
@@ -285,7 +272,7 @@ func (h *Host) lookup(nameOrArn string) (*function, error) {
 	}
 	f, ok := h.funcs[name]
 	if !ok || (strings.HasPrefix(nameOrArn, "arn:") && !strings.HasPrefix(nameOrArn, f.arn)) {
-		return nil, fmt.Errorf("%w: %s", ErrFunctionNotFound, h.ARN(name))
+		return nil, fmt.Errorf("%w: %s", ErrFunctionNotFound, h.arnOf(name))
 	}
 	return f, nil
 }
@@ -297,9 +284,15 @@ func (f *function) acquire() (*instance, bool, error) {
 	if f.retired {
 		return nil, false, fmt.Errorf("invoke %s: host is closed", f.cfg.Name)
 	}
-	if n := len(f.idle); n > 0 {
+	for n := len(f.idle); n > 0; n-- {
 		inst := f.idle[n-1]
 		f.idle = f.idle[:n-1]
+		select {
+		case <-inst.exited: // died while idle
+			go inst.dispose()
+			continue
+		default:
+		}
 		f.busy[inst] = true
 		return inst, false, nil
 	}

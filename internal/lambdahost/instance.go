@@ -26,7 +26,9 @@ type invocation struct {
 	deadline  time.Time
 	traceID   string
 	result    chan outcome
-	tail      tail
+	// nextCalled is closed when the runtime polls /next after being handed this invocation.
+	nextCalled chan struct{}
+	tail       tail
 }
 
 // outcome is what the runtime posted for an invocation.
@@ -55,6 +57,7 @@ type instance struct {
 
 	mu      sync.Mutex
 	current *invocation
+	handed  *invocation // the last invocation /next returned, until the runtime polls again
 	between []string
 	initErr *outcome
 }
@@ -127,7 +130,7 @@ func (inst *instance) emit(text string) {
 // invoke runs one event to completion. cold says this is the instance's first event.
 func (inst *instance) invoke(ctx context.Context, requestID string, payload []byte, cold bool) (*Result, bool) {
 	res := &Result{RequestID: requestID, ExecutedVersion: "$LATEST"}
-	inv := &invocation{requestID: requestID, payload: payload, traceID: newTraceID(), result: make(chan outcome, 1)}
+	inv := &invocation{requestID: requestID, payload: payload, traceID: newTraceID(), result: make(chan outcome, 1), nextCalled: make(chan struct{})}
 	inv.tail.max = inst.fn.host.opts.TailBytes
 
 	if cold {
@@ -147,28 +150,21 @@ func (inst *instance) invoke(ctx context.Context, requestID string, payload []by
 
 	var out outcome
 	healthy := true
-	handed := false
-	for !handed {
-		select {
-		case inst.queue <- inv:
-			handed = true
-		case <-inst.exited:
-			out, healthy = inst.exitOutcome(requestID), false
-			handed = true
-		case <-timer.C:
-			out, healthy = inst.timeoutOutcome(requestID), false
-			handed = true
-		case <-ctx.Done():
-			out, healthy = cancelledOutcome(ctx, requestID), false
-			handed = true
-		}
+	select {
+	case inst.queue <- inv:
+	case <-inst.exited:
+		out, healthy = inst.exitOutcome(requestID), false
+	case <-timer.C:
+		out, healthy = inst.timeoutOutcome(requestID), false
+	case <-ctx.Done():
+		out, healthy = cancelledOutcome(ctx, requestID), false
 	}
 	if healthy {
 		select {
 		case out = <-inv.result:
 		case <-inst.exited:
 			select {
-			case out = <-inv.result: // posted just before exiting, as after a panic
+			case out = <-inv.result: // posted just before exiting
 			default:
 				out, healthy = inst.exitOutcome(requestID), false
 			}
@@ -189,7 +185,21 @@ func (inst *instance) invoke(ctx context.Context, requestID string, payload []by
 	}
 	inst.logs.flush()
 	inst.finish(inv, res, out, end)
-	return res, healthy
+	// As in Lambda, the invocation is complete once the runtime asks for the next event; a
+	// runtime that exits instead (aws-lambda-go does after a panic) is not reused.
+	reusable := healthy
+	if healthy {
+		select {
+		case <-inv.nextCalled:
+		case <-inst.exited:
+			reusable = false
+		case <-timer.C:
+			reusable = false
+		case <-ctx.Done():
+			reusable = false
+		}
+	}
+	return res, reusable
 }
 
 // awaitInit waits for the runtime's first /next; false means init failed and the instance is dead.

@@ -502,3 +502,17 @@ func TestLogToWritesOneTaggedLinePerLogLine(t *testing.T) {
 		}
 	}
 }
+
+func TestPanicReportsItsErrorAndTheNextInvocationStartsCold(t *testing.T) {
+	h, _ := newHost(t, lambdahost.Options{})
+	deploy(t, h, lambdahost.Function{Name: "crasher"})
+	first := pidOf(t, invoke(t, h, "crasher", `{}`))
+	res := invoke(t, h, "crasher", `{"Panic":true}`)
+	if res.FunctionError != "Unhandled" || res.ErrorType != "string" || res.ErrorMessage != "keyrotor test panic" {
+		t.Fatalf("panic gave %q %q %q, want the error aws-lambda-go posted", res.FunctionError, res.ErrorType, res.ErrorMessage)
+	}
+	next := invoke(t, h, "crasher", `{}`)
+	if pid := pidOf(t, next); pid == first || next.InitDuration == 0 {
+		t.Errorf("after a panic: pid %d (was %d), init duration %v; want a cold start", pid, first, next.InitDuration)
+	}
+}

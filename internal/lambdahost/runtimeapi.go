@@ -51,9 +51,16 @@ func (inst *instance) next(w http.ResponseWriter, r *http.Request) {
 		inst.readyAt = time.Now()
 		close(inst.ready)
 	}
+	if inst.handed != nil {
+		close(inst.handed.nextCalled)
+		inst.handed = nil
+	}
 	inst.mu.Unlock()
 	select {
 	case inv := <-inst.queue:
+		inst.mu.Lock()
+		inst.handed = inv
+		inst.mu.Unlock()
 		h := w.Header()
 		h.Set(headerRequestID, inv.requestID)
 		h.Set(headerDeadline, strconv.FormatInt(inv.deadline.UnixMilli(), 10))

@@ -1,5 +1,6 @@
-// Command crasher is a test Lambda whose process exits in the middle of an invocation when the
-// event asks it to, and answers with its process id otherwise.
+// Command crasher is a test Lambda whose process exits in the middle of an invocation, or panics
+// (aws-lambda-go reports the panic, then exits), when the event asks it to, and answers with its
+// process id otherwise.
 package main
 
 import (
@@ -10,7 +11,10 @@ import (
 )
 
 func main() {
-	lambda.Start(func(e struct{ Crash bool }) (int, error) {
+	lambda.Start(func(e struct{ Crash, Panic bool }) (int, error) {
+		if e.Panic {
+			panic("keyrotor test panic")
+		}
 		if e.Crash {
 			fmt.Println("crashing now")
 			os.Exit(3)
