@@ -364,6 +364,7 @@ func peakRSSMB(pid int) int {
 func newRequestID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80 // a version 4 UUID, as Lambda's request ids are
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }

@@ -56,6 +56,8 @@ func TestHostsKeyrotorCreateKeyAgainstMoto(t *testing.T) {
 	if missing.FunctionError != "Unhandled" || missing.ErrorType != rotation.UserNotFound {
 		t.Errorf("begin for a missing user: %s %s %s", missing.FunctionError, missing.ErrorType, missing.Payload)
 	}
+	t.Logf("createkey cold start: init duration %v, duration %v, billed %v, max memory %d MB",
+		missing.InitDuration, missing.Duration, missing.BilledDuration, missing.MaxMemoryUsedMB)
 	begun := invoke(t, h, "keyrotor-createkey", `{"action":"begin","executionId":"`+execution+`","rotation":{"userName":"signer"}}`)
 	var r rotation.Rotation
 	if err := json.Unmarshal(begun.Payload, &r); err != nil || begun.FunctionError != "" || r.LockID != execution {

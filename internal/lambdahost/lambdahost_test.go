@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -489,17 +490,28 @@ func TestCallerCancellationAbandonsTheInvocationAndItsInstance(t *testing.T) {
 	}
 }
 
-func TestLogToWritesOneTaggedLinePerLogLine(t *testing.T) {
+func TestLogToWritesOneJSONRecordPerLine(t *testing.T) {
 	var buf strings.Builder
-	h := lambdahost.New(lambdahost.Options{LogSink: lambdahost.LogTo(&buf)})
+	h := lambdahost.New(lambdahost.Options{LogSink: lambdahost.LogTo(slog.New(slog.NewJSONHandler(&buf, nil)))})
 	t.Cleanup(func() { _ = h.Close() })
 	deploy(t, h, lambdahost.Function{Name: "echo"})
-	res := invoke(t, h, "echo", `{"message":"to a writer"}`)
-	out := buf.String()
-	for _, want := range []string{" echo - echo init\n", " echo " + res.RequestID + ` echo got "to a writer"` + "\n", " echo " + res.RequestID + " REPORT RequestId: " + res.RequestID} {
-		if !strings.Contains(out, want) {
-			t.Errorf("LogTo output lacks %q:\n%s", want, out)
+	res := invoke(t, h, "echo", `{"message":"to a logger"}`)
+	var records []struct{ Msg, Function, RequestID string }
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var r struct{ Msg, Function, RequestID string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("not a JSON record: %q", line)
 		}
+		records = append(records, r)
+	}
+	want := map[string]string{"echo init": "", `echo got "to a logger"`: res.RequestID, "END RequestId: " + res.RequestID: res.RequestID}
+	for _, r := range records {
+		if id, ok := want[r.Msg]; ok && r.Function == "echo" && r.RequestID == id {
+			delete(want, r.Msg)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("records lack %v:\n%s", want, buf.String())
 	}
 }
 

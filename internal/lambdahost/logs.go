@@ -3,11 +3,11 @@ package lambdahost
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
-	"io"
+	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -20,17 +20,13 @@ type LogLine struct {
 	Text      string
 }
 
-// LogTo returns a log sink that writes each line to w as "TIME FUNCTION REQUESTID TEXT".
-func LogTo(w io.Writer) func(LogLine) {
-	var mu sync.Mutex
+// LogTo returns a log sink that writes each line as a log/slog record (message: the line;
+// attributes: function, requestId) timed when the line was captured.
+func LogTo(logger *slog.Logger) func(LogLine) {
 	return func(l LogLine) {
-		id := l.RequestID
-		if id == "" {
-			id = "-"
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(w, "%s %s %s %s\n", l.Time.UTC().Format("2006-01-02T15:04:05.000Z"), l.Function, id, l.Text)
+		r := slog.NewRecord(l.Time, slog.LevelInfo, l.Text, 0)
+		r.AddAttrs(slog.String("function", l.Function), slog.String("requestId", l.RequestID))
+		_ = logger.Handler().Handle(context.Background(), r)
 	}
 }
 
