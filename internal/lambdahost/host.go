@@ -75,6 +75,9 @@ type Result struct {
 // ErrFunctionNotFound is returned (wrapped) by Invoke for a name no Deploy registered.
 var ErrFunctionNotFound = errors.New("function not found")
 
+// errRetired says a deployment was replaced or closed after Invoke looked it up.
+var errRetired = errors.New("deployment retired")
+
 // Host runs deployed functions. It is safe for concurrent use.
 type Host struct {
 	opts   Options
@@ -204,10 +207,20 @@ func (h *Host) Deploy(fn Function) (string, error) {
 // optionally qualified with $LATEST) and waits for its result. Function failures are reported
 // in the Result; the error is for a missing function, a closed host or a cancelled ctx.
 func (h *Host) Invoke(ctx context.Context, nameOrArn string, payload []byte) (*Result, error) {
-	f, err := h.lookup(nameOrArn)
-	if err != nil {
-		return nil, err
+	for {
+		f, err := h.lookup(nameOrArn)
+		if err != nil {
+			return nil, err
+		}
+		res, err := f.invoke(ctx, payload)
+		if errors.Is(err, errRetired) {
+			continue // redeployed meanwhile: run on the new deployment
+		}
+		return res, err
 	}
+}
+
+func (f *function) invoke(ctx context.Context, payload []byte) (*Result, error) {
 	select {
 	case f.tokens <- struct{}{}:
 	case <-ctx.Done():
@@ -282,7 +295,7 @@ func (f *function) acquire() (*instance, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.retired {
-		return nil, false, fmt.Errorf("invoke %s: host is closed", f.cfg.Name)
+		return nil, false, errRetired
 	}
 	for n := len(f.idle); n > 0; n-- {
 		inst := f.idle[n-1]
