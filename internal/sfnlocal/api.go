@@ -1,0 +1,114 @@
+// Package sfnlocal is a local Step Functions engine: it interprets Amazon States Language
+// definitions in JSONPath mode and records an execution history shaped as AWS shapes it.
+// It never logs; everything it has to say goes into the history.
+package sfnlocal
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"time"
+)
+
+// TaskRequest is what a Task state asks its invoker to do.
+type TaskRequest struct {
+	Resource     string          // the Resource as written in the definition
+	Input        json.RawMessage // the effective input (after InputPath and Parameters)
+	StateName    string
+	TaskToken    string // set for .waitForTaskToken resources
+	Timeout      time.Duration
+	Heartbeat    time.Duration
+	ExecutionArn string
+}
+
+// TaskInvoker runs the work of Task states.
+type TaskInvoker interface {
+	InvokeTask(ctx context.Context, req TaskRequest) (json.RawMessage, error)
+}
+
+// TaskInvokerFunc adapts a function to TaskInvoker.
+type TaskInvokerFunc func(ctx context.Context, req TaskRequest) (json.RawMessage, error)
+
+// InvokeTask calls f.
+func (f TaskInvokerFunc) InvokeTask(ctx context.Context, req TaskRequest) (json.RawMessage, error) {
+	return f(ctx, req)
+}
+
+// TaskFailure is a named task failure (a Lambda's errorType and its error document); Retry and
+// Catch match on Error. Go does not allow a type to have both a field and a method named
+// Error, so TaskFailure itself cannot be an error: an invoker returns f.Err() (or
+// NewTaskFailure(name, cause)), a *TaskError. Any other error an invoker returns is recorded
+// as States.TaskFailed with the error text as Cause.
+type TaskFailure struct {
+	Error string
+	Cause string
+}
+
+// Err returns f as an error an invoker can return.
+func (f TaskFailure) Err() error { return &TaskError{Failure: f} }
+
+// NewTaskFailure returns the error an invoker returns for a named task failure.
+func NewTaskFailure(errorName, cause string) error {
+	return &TaskError{Failure: TaskFailure{Error: errorName, Cause: cause}}
+}
+
+// TaskError carries a TaskFailure through the error interface.
+type TaskError struct{ Failure TaskFailure }
+
+func (e *TaskError) Error() string {
+	if e.Failure.Cause == "" {
+		return e.Failure.Error
+	}
+	return e.Failure.Error + ": " + e.Failure.Cause
+}
+
+// Options configure one execution.
+type Options struct {
+	Tasks TaskInvoker
+	Clock Clock // nil: RealClock
+
+	ExecutionArn, StateMachineArn, Name, RoleArn string
+
+	// OnEvent is called as each event is appended (live history for the API server). It is
+	// called with the history lock held, in event order; it must not call back into the run.
+	OnEvent func(HistoryEvent)
+
+	// Rand drives JitterStrategy FULL, States.MathRandom without a seed and task tokens.
+	// nil: a randomly seeded source. Tests pass rand.New(rand.NewPCG(1, 2)).
+	Rand *rand.Rand
+
+	// Region is reported in taskScheduledEventDetails; default us-east-1 (or the region in
+	// ExecutionArn).
+	Region string
+}
+
+// Execution is the outcome of Run.
+type Execution struct {
+	Status    string // SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+	Output    json.RawMessage
+	Error     string
+	Cause     string
+	History   []HistoryEvent
+	StartDate time.Time
+	StopDate  time.Time
+}
+
+// Execution statuses.
+const (
+	StatusRunning   = "RUNNING"
+	StatusSucceeded = "SUCCEEDED"
+	StatusFailed    = "FAILED"
+	StatusTimedOut  = "TIMED_OUT"
+	StatusAborted   = "ABORTED"
+)
+
+// StatePath returns the names of the states entered, in order (top level and nested).
+func (e *Execution) StatePath() []string {
+	var names []string
+	for _, ev := range e.History {
+		if d, ok := ev.Details.(*StateEnteredEventDetails); ok {
+			names = append(names, d.Name)
+		}
+	}
+	return names
+}
