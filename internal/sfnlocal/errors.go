@@ -1,0 +1,85 @@
+package sfnlocal
+
+import (
+	"context"
+	"errors"
+)
+
+// Error names the engine raises (the States.* names AWS uses).
+const (
+	ErrAll                             = "States.ALL"
+	ErrRuntime                         = "States.Runtime"
+	ErrTimeout                         = "States.Timeout"
+	ErrHeartbeatTimeout                = "States.HeartbeatTimeout"
+	ErrTaskFailed                      = "States.TaskFailed"
+	ErrPermissions                     = "States.Permissions"
+	ErrDataLimitExceeded               = "States.DataLimitExceeded"
+	ErrNoChoiceMatched                 = "States.NoChoiceMatched"
+	ErrIntrinsicFailure                = "States.IntrinsicFailure"
+	ErrResultPathMatchFailure          = "States.ResultPathMatchFailure"
+	ErrBranchFailed                    = "States.BranchFailed"
+	ErrExceedToleratedFailureThreshold = "States.ExceedToleratedFailureThreshold"
+)
+
+// stateError is a failure of a state: an error name and a cause, as Retry/Catch and
+// ExecutionFailed see it.
+type stateError struct {
+	Name  string
+	Cause string
+}
+
+func (e *stateError) Error() string {
+	if e.Cause == "" {
+		return e.Name
+	}
+	return e.Name + ": " + e.Cause
+}
+
+// terminal errors cannot be retried or caught, not even by States.ALL.
+func (e *stateError) terminal() bool {
+	return e.Name == ErrRuntime || e.Name == ErrDataLimitExceeded
+}
+
+// matchesError reports whether an ErrorEquals list matches the error name.
+func matchesError(list []string, name string) bool {
+	for _, e := range list {
+		switch {
+		case e == name, e == ErrAll:
+			return true
+		case e == ErrTaskFailed && name != ErrTimeout:
+			// States.TaskFailed matches any error except States.Timeout.
+			return true
+		}
+	}
+	return false
+}
+
+// StopCause is the error and cause StopExecution gives; see Stop.
+type StopCause struct {
+	Error string
+	Cause string
+}
+
+// stopError adapts StopCause (whose Error field blocks an Error method) to error.
+type stopError struct{ s StopCause }
+
+func (e *stopError) Error() string { return "execution stopped: " + e.s.Error }
+
+// Stop returns a cancellation cause for context.WithCancelCause that records errorName and
+// cause in the ExecutionAborted event, as StopExecution does.
+func Stop(errorName, cause string) error { return &stopError{StopCause{Error: errorName, Cause: cause}} }
+
+func stopDetails(ctx context.Context) *ErrorCauseDetails {
+	var se *stopError
+	if errors.As(context.Cause(ctx), &se) {
+		return &ErrorCauseDetails{Error: se.s.Error, Cause: se.s.Cause}
+	}
+	return &ErrorCauseDetails{}
+}
+
+var (
+	errExecutionTimedOut = errors.New("execution timed out")
+	errTaskTimedOut      = errors.New("task timed out")
+	errHeartbeatTimedOut = errors.New("task heartbeat timed out")
+	errSiblingFailed     = errors.New("a sibling branch or iteration failed")
+)

@@ -1,0 +1,171 @@
+package sfnlocal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+)
+
+// defaultMapConcurrency bounds an inline Map with MaxConcurrency 0 ("as many as possible"),
+// as AWS does for inline Map (40).
+const defaultMapConcurrency = 40
+
+// runMap runs the ItemProcessor once per item of ItemsPath, at most MaxConcurrency at a
+// time, and outputs the results in item order.
+func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (any, error) {
+	eff, err := r.inputPath(st, raw, ctxObj)
+	if err != nil {
+		return nil, err
+	}
+	itemsVal := eff
+	if st.itemsPath != nil {
+		v, ok := st.itemsPath.get(eff, ctxObj)
+		if !ok {
+			return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The JSONPath '%s' specified for the field 'ItemsPath' could not be found in the input '%s'", st.itemsPath.raw, encodeJSON(eff))}
+		}
+		itemsVal = v
+	}
+	items, ok := itemsVal.([]any)
+	if !ok {
+		return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The Map state's items (ItemsPath) must be an array, got %s", typeName(itemsVal))}
+	}
+	limit := st.maxConcurrency
+	if st.maxConcurrencyPath != nil {
+		n, err := nonNegativeFromPath(st.maxConcurrencyPath, eff, ctxObj, "MaxConcurrencyPath")
+		if err != nil {
+			return nil, err
+		}
+		limit = int(n)
+	}
+	if limit <= 0 {
+		limit = defaultMapConcurrency
+	}
+	tolerance := st.hasToleratedCount || st.hasToleratedPct || st.toleratedCountPath != nil || st.toleratedPctPath != nil
+	tolCount, tolPct := math.Inf(1), math.Inf(1)
+	if st.hasToleratedCount {
+		tolCount = float64(st.toleratedCount)
+	}
+	if st.toleratedCountPath != nil {
+		if tolCount, err = nonNegativeFromPath(st.toleratedCountPath, eff, ctxObj, "ToleratedFailureCountPath"); err != nil {
+			return nil, err
+		}
+	}
+	if st.hasToleratedPct {
+		tolPct = st.toleratedPct
+	}
+	if st.toleratedPctPath != nil {
+		v, ok := st.toleratedPctPath.get(eff, ctxObj)
+		f, isNum := v.(float64)
+		if !ok || !isNum || f < 0 || f > 100 {
+			return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The ToleratedFailurePercentagePath '%s' does not reference a number from 0 to 100 in the input '%s'", st.toleratedPctPath.raw, encodeJSON(eff))}
+		}
+		tolPct = f
+	}
+
+	// Item inputs are built before any iteration starts, so a bad ItemSelector fails the
+	// state without running anything.
+	inputs := make([]any, len(items))
+	for i, item := range items {
+		if st.itemSelector == nil {
+			inputs[i] = item
+			continue
+		}
+		ic := make(map[string]any, len(ctxObj)+1)
+		for k, v := range ctxObj {
+			ic[k] = v
+		}
+		ic["Map"] = map[string]any{"Item": map[string]any{"Index": float64(i), "Value": item}}
+		v, err := st.itemSelector.eval(r.env(eff, ic), "ItemSelector")
+		if err != nil {
+			return nil, err
+		}
+		inputs[i] = v
+	}
+
+	th.add("MapStateStarted", &MapStateStartedEventDetails{Length: len(items)})
+	mctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	outputs := make([]any, len(items))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		failErr  *stateError
+		failures int
+		lasts    = make([]int64, len(items))
+		sem      = make(chan struct{}, limit)
+	)
+	exceeded := func() bool {
+		if float64(failures) > tolCount {
+			return true
+		}
+		return len(items) > 0 && float64(failures)*100/float64(len(items)) > tolPct
+	}
+	for i := range items {
+		select {
+		case sem <- struct{}{}:
+		case <-mctx.Done():
+		}
+		if mctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			it := &thread{r: r, last: th.last}
+			it.add("MapIterationStarted", &MapIterationEventDetails{Name: st.name, Index: i})
+			out, err := r.runScope(mctx, it, st.processor, inputs[i])
+			defer func() { lasts[i] = it.last }()
+			if err == nil {
+				it.add("MapIterationSucceeded", &MapIterationEventDetails{Name: st.name, Index: i})
+				outputs[i] = out
+				return
+			}
+			var se *stateError
+			if !errors.As(err, &se) {
+				it.add("MapIterationAborted", &MapIterationEventDetails{Name: st.name, Index: i})
+				return
+			}
+			it.add("MapIterationFailed", &MapIterationEventDetails{Name: st.name, Index: i})
+			mu.Lock()
+			defer mu.Unlock()
+			failures++
+			outputs[i] = map[string]any{"Error": se.Name, "Cause": se.Cause}
+			if failErr != nil {
+				return
+			}
+			switch {
+			case !tolerance:
+				failErr = se
+			case exceeded():
+				failErr = &stateError{Name: ErrExceedToleratedFailureThreshold, Cause: fmt.Sprintf("The Map state %q failed because %d of %d iterations failed, more than it tolerates", st.name, failures, len(items))}
+			default:
+				return
+			}
+			cancel(errSiblingFailed)
+		}()
+	}
+	wg.Wait()
+	th.last = maxID(lasts, th.last)
+	if ctx.Err() != nil {
+		r.recordAborted(th, st)
+		return nil, ctx.Err()
+	}
+	if failErr != nil {
+		th.add("MapStateFailed", nil)
+		return nil, failErr
+	}
+	th.add("MapStateSucceeded", nil)
+	return r.finishResult(st, raw, outputs, ctxObj)
+}
+
+func nonNegativeFromPath(p *jsonPath, eff any, ctxObj map[string]any, field string) (float64, error) {
+	v, ok := p.get(eff, ctxObj)
+	f, isNum := v.(float64)
+	if !ok || !isNum || !isInteger(f) || f < 0 {
+		return 0, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The %s '%s' does not reference a non-negative integer in the input '%s'", field, p.raw, encodeJSON(eff))}
+	}
+	return f, nil
+}

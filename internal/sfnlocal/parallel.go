@@ -1,0 +1,72 @@
+package sfnlocal
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// runParallel runs every branch on the state's effective input at once. The output is the
+// array of branch outputs in branch order; the first branch to fail fails the state and
+// cancels the others.
+func (r *runner) runParallel(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (any, error) {
+	eff, err := r.effectiveInput(st, raw, ctxObj)
+	if err != nil {
+		return nil, err
+	}
+	th.add("ParallelStateStarted", nil)
+	bctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	outputs := make([]any, len(st.branches))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr *stateError
+		lasts    = make([]int64, len(st.branches))
+	)
+	for i, br := range st.branches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bt := &thread{r: r, last: th.last}
+			out, err := r.runScope(bctx, bt, br, eff)
+			lasts[i] = bt.last
+			if err != nil {
+				var se *stateError
+				if errors.As(err, &se) {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = se
+						cancel(errSiblingFailed)
+					}
+					mu.Unlock()
+				}
+				return
+			}
+			outputs[i] = out
+		}()
+	}
+	wg.Wait()
+	th.last = maxID(lasts, th.last)
+	if ctx.Err() != nil {
+		r.recordAborted(th, st)
+		return nil, ctx.Err()
+	}
+	if firstErr != nil {
+		th.add("ParallelStateFailed", &ErrorCauseDetails{Error: firstErr.Name, Cause: firstErr.Cause})
+		return nil, firstErr
+	}
+	th.add("ParallelStateSucceeded", nil)
+	return r.finishResult(st, raw, outputs, ctxObj)
+}
+
+func maxID(ids []int64, floor int64) int64 {
+	m := floor
+	for _, id := range ids {
+		if id > m {
+			m = id
+		}
+	}
+	return m
+}

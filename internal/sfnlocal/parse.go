@@ -1,0 +1,861 @@
+package sfnlocal
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// StateMachine is a parsed, validated definition, compiled so that running it does no
+// parsing: paths, payload templates, intrinsic calls and choice rules are prepared once.
+type StateMachine struct {
+	StartAt        string
+	Comment        string
+	TimeoutSeconds int // 0: none
+	Version        string
+
+	root       *scope
+	definition []byte
+}
+
+// Definition returns the definition the machine was parsed from.
+func (sm *StateMachine) Definition() []byte { return append([]byte(nil), sm.definition...) }
+
+// StateNames returns the names of the top-level states, sorted.
+func (sm *StateMachine) StateNames() []string { return append([]string(nil), sm.root.order...) }
+
+type scope struct {
+	startAt string
+	states  map[string]*state
+	order   []string
+}
+
+// ioPath is InputPath/OutputPath: absent means $, null means {}.
+type ioPath struct {
+	null bool
+	path *jsonPath // nil with null false: $
+}
+
+// resultPathSpec is ResultPath: absent means $ (the result replaces the input), null
+// discards the result.
+type resultPathSpec struct {
+	discard bool
+	path    *referencePath // nil: $
+}
+
+type state struct {
+	name, typ string
+	next      string
+	end       bool
+
+	inputPath, outputPath ioPath
+	resultPath            resultPathSpec
+	parameters            *payloadTemplate
+	resultSelector        *payloadTemplate
+
+	// Pass
+	result    any
+	hasResult bool
+
+	// Task
+	resource          string
+	timeoutSeconds    int
+	timeoutPath       *jsonPath
+	heartbeatSeconds  int
+	heartbeatPath     *jsonPath
+	retry             []*retrier
+	catch             []*catcher
+
+	// Choice
+	choices     []*choiceRule
+	defaultNext string
+
+	// Wait
+	waitSeconds       int
+	hasWaitSeconds    bool
+	waitTimestamp     time.Time
+	hasWaitTimestamp  bool
+	waitSecondsPath   *jsonPath
+	waitTimestampPath *jsonPath
+
+	// Fail
+	errorName, cause     string
+	errorPath, causePath *valueSource
+
+	// Parallel
+	branches []*scope
+
+	// Map
+	itemsPath             *jsonPath
+	itemSelector          *payloadTemplate
+	processor             *scope
+	maxConcurrency        int
+	maxConcurrencyPath    *jsonPath
+	toleratedPct          float64
+	hasToleratedPct       bool
+	toleratedPctPath      *jsonPath
+	toleratedCount        int
+	hasToleratedCount     bool
+	toleratedCountPath    *jsonPath
+}
+
+type retrier struct {
+	errorEquals    []string
+	interval       float64 // seconds
+	maxAttempts    int
+	backoffRate    float64
+	maxDelay       float64 // seconds, 0: none
+	jitterFull     bool
+}
+
+type catcher struct {
+	errorEquals []string
+	next        string
+	resultPath  resultPathSpec
+}
+
+// ParseError says which state and field of a definition is wrong.
+type ParseError struct {
+	State string // "" for top-level fields
+	Field string
+	Msg   string
+}
+
+func (e *ParseError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid state machine definition: ")
+	if e.State != "" {
+		fmt.Fprintf(&b, "state %q: ", e.State)
+	}
+	if e.Field != "" {
+		fmt.Fprintf(&b, "field %s: ", e.Field)
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Parse validates and compiles a definition. Its error names the state and field at fault.
+func Parse(definition []byte) (*StateMachine, error) {
+	var top any
+	if err := json.Unmarshal(definition, &top); err != nil {
+		return nil, &ParseError{Msg: fmt.Sprintf("not valid JSON: %v", err)}
+	}
+	m, ok := top.(map[string]any)
+	if !ok {
+		return nil, &ParseError{Msg: "the definition must be a JSON object"}
+	}
+	sm := &StateMachine{definition: append([]byte(nil), definition...)}
+	p := &parser{}
+	if err := p.allowed("", m, "top level", "Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage"); err != nil {
+		return nil, err
+	}
+	if ql, ok := m["QueryLanguage"]; ok && ql != "JSONPath" {
+		return nil, &ParseError{Field: "QueryLanguage", Msg: fmt.Sprintf("%v is not supported: the local engine runs JSONPath definitions only", ql)}
+	}
+	sm.Comment, _ = m["Comment"].(string)
+	sm.Version, _ = m["Version"].(string)
+	if v, ok := m["TimeoutSeconds"]; ok {
+		n, err := positiveInt(v)
+		if err != nil {
+			return nil, &ParseError{Field: "TimeoutSeconds", Msg: err.Error()}
+		}
+		sm.TimeoutSeconds = n
+	}
+	root, err := p.scope(m, "")
+	if err != nil {
+		return nil, err
+	}
+	sm.root = root
+	sm.StartAt = root.startAt
+	return sm, nil
+}
+
+type parser struct{}
+
+func (p *parser) allowed(stateName string, m map[string]any, what string, fields ...string) error {
+	for k := range m {
+		found := false
+		for _, f := range fields {
+			if f == k {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return &ParseError{State: stateName, Field: k, Msg: fmt.Sprintf("is not a field of %s (allowed: %s)", what, strings.Join(fields, ", "))}
+		}
+	}
+	return nil
+}
+
+// scope parses a StartAt/States pair (the machine, a Parallel branch or a Map processor).
+// owner names the enclosing state for error messages.
+func (p *parser) scope(m map[string]any, owner string) (*scope, error) {
+	where := func(f string) string {
+		if owner == "" {
+			return f
+		}
+		return owner + "." + f
+	}
+	startAt, ok := m["StartAt"].(string)
+	if !ok || startAt == "" {
+		return nil, &ParseError{State: owner, Field: where("StartAt"), Msg: "is missing (name the first state)"}
+	}
+	rawStates, ok := m["States"].(map[string]any)
+	if !ok || len(rawStates) == 0 {
+		return nil, &ParseError{State: owner, Field: where("States"), Msg: "is missing or empty (an object of named states)"}
+	}
+	sc := &scope{startAt: startAt, states: map[string]*state{}}
+	for name := range rawStates {
+		sc.order = append(sc.order, name)
+	}
+	sort.Strings(sc.order)
+	for _, name := range sc.order {
+		if len(name) > 80 {
+			return nil, &ParseError{State: name, Msg: "state names are limited to 80 characters"}
+		}
+		sm, ok := rawStates[name].(map[string]any)
+		if !ok {
+			return nil, &ParseError{State: name, Msg: "must be a JSON object"}
+		}
+		st, err := p.state(name, sm)
+		if err != nil {
+			return nil, err
+		}
+		sc.states[name] = st
+	}
+	if _, ok := sc.states[startAt]; !ok {
+		return nil, &ParseError{State: owner, Field: where("StartAt"), Msg: fmt.Sprintf("%q names no state in States", startAt)}
+	}
+	if err := sc.checkTransitions(); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+func (sc *scope) targets(st *state) []struct{ field, to string } {
+	var out []struct{ field, to string }
+	add := func(f, to string) {
+		if to != "" {
+			out = append(out, struct{ field, to string }{f, to})
+		}
+	}
+	add("Next", st.next)
+	add("Default", st.defaultNext)
+	for i, c := range st.choices {
+		add(fmt.Sprintf("Choices[%d].Next", i), c.next)
+	}
+	for i, c := range st.catch {
+		add(fmt.Sprintf("Catch[%d].Next", i), c.next)
+	}
+	return out
+}
+
+func (sc *scope) checkTransitions() error {
+	for _, name := range sc.order {
+		for _, t := range sc.targets(sc.states[name]) {
+			if _, ok := sc.states[t.to]; !ok {
+				return &ParseError{State: name, Field: t.field, Msg: fmt.Sprintf("%q names no state in this scope", t.to)}
+			}
+		}
+	}
+	reached := map[string]bool{sc.startAt: true}
+	queue := []string{sc.startAt}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for _, t := range sc.targets(sc.states[n]) {
+			if !reached[t.to] {
+				reached[t.to] = true
+				queue = append(queue, t.to)
+			}
+		}
+	}
+	for _, name := range sc.order {
+		if !reached[name] {
+			return &ParseError{State: name, Msg: "is not reachable from StartAt " + fmt.Sprintf("%q", sc.startAt)}
+		}
+	}
+	// Every state must be able to reach an end, or executions could never finish.
+	canEnd := map[string]bool{}
+	for changed := true; changed; {
+		changed = false
+		for _, name := range sc.order {
+			if canEnd[name] {
+				continue
+			}
+			st := sc.states[name]
+			ok := st.end || st.typ == "Succeed" || st.typ == "Fail"
+			for _, t := range sc.targets(st) {
+				ok = ok || canEnd[t.to]
+			}
+			if ok {
+				canEnd[name] = true
+				changed = true
+			}
+		}
+	}
+	for _, name := range sc.order {
+		if !canEnd[name] {
+			return &ParseError{State: name, Msg: "no path from this state reaches an end (End: true, a Succeed or a Fail state)"}
+		}
+	}
+	return nil
+}
+
+var stateFields = map[string][]string{
+	"Pass":     {"Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "Result"},
+	"Task":     {"Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Resource", "TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath", "Retry", "Catch", "Credentials"},
+	"Choice":   {"InputPath", "OutputPath", "Choices", "Default"},
+	"Wait":     {"Next", "End", "InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath"},
+	"Succeed":  {"InputPath", "OutputPath"},
+	"Fail":     {"Error", "ErrorPath", "Cause", "CausePath"},
+	"Parallel": {"Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Branches", "Retry", "Catch"},
+	"Map":      {"Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "ItemsPath", "ItemSelector", "ItemProcessor", "Iterator", "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailurePercentage", "ToleratedFailurePercentagePath", "ToleratedFailureCount", "ToleratedFailureCountPath", "Retry", "Catch", "Label"},
+}
+
+func (p *parser) state(name string, m map[string]any) (*state, error) {
+	perr := func(field, format string, a ...any) error {
+		return &ParseError{State: name, Field: field, Msg: fmt.Sprintf(format, a...)}
+	}
+	typ, ok := m["Type"].(string)
+	if !ok {
+		return nil, perr("Type", "is missing (one of Task, Pass, Choice, Wait, Succeed, Fail, Parallel, Map)")
+	}
+	fields, ok := stateFields[typ]
+	if !ok {
+		return nil, perr("Type", "%q is not a state type (one of Task, Pass, Choice, Wait, Succeed, Fail, Parallel, Map)", typ)
+	}
+	for _, unsupported := range []string{"ItemReader", "ResultWriter", "ItemBatcher"} {
+		if _, ok := m[unsupported]; ok && typ == "Map" {
+			return nil, perr(unsupported, "distributed Map features are not supported by the local engine")
+		}
+	}
+	if err := p.allowed(name, m, "a "+typ+" state", append([]string{"Type", "Comment"}, fields...)...); err != nil {
+		return nil, err
+	}
+	st := &state{name: name, typ: typ}
+
+	// Transitions.
+	next, hasNext := m["Next"]
+	end, hasEnd := m["End"]
+	switch typ {
+	case "Choice", "Succeed", "Fail":
+	default:
+		if hasNext {
+			s, ok := next.(string)
+			if !ok || s == "" {
+				return nil, perr("Next", "must be a state name")
+			}
+			st.next = s
+		}
+		if hasEnd {
+			b, ok := end.(bool)
+			if !ok {
+				return nil, perr("End", "must be a boolean")
+			}
+			st.end = b
+		}
+		if st.next != "" && st.end {
+			return nil, perr("Next", "a state cannot have both Next and End: true")
+		}
+		if st.next == "" && !st.end {
+			return nil, perr("Next", "is missing: a %s state needs Next or End: true", typ)
+		}
+	}
+
+	var err error
+	if st.inputPath, err = p.ioPath(name, m, "InputPath"); err != nil {
+		return nil, err
+	}
+	if st.outputPath, err = p.ioPath(name, m, "OutputPath"); err != nil {
+		return nil, err
+	}
+	if v, ok := m["ResultPath"]; ok {
+		if st.resultPath, err = resultPathOf(v); err != nil {
+			return nil, perr("ResultPath", "%v", err)
+		}
+	}
+	if v, ok := m["Parameters"]; ok {
+		if st.parameters, err = compileTemplate(v, "Parameters"); err != nil {
+			return nil, perr("Parameters", "%v", err)
+		}
+	}
+	if v, ok := m["ResultSelector"]; ok {
+		if st.resultSelector, err = compileTemplate(v, "ResultSelector"); err != nil {
+			return nil, perr("ResultSelector", "%v", err)
+		}
+	}
+	if st.retry, err = p.retriers(name, m); err != nil {
+		return nil, err
+	}
+	if st.catch, err = p.catchers(name, m); err != nil {
+		return nil, err
+	}
+
+	switch typ {
+	case "Pass":
+		st.result, st.hasResult = m["Result"]
+	case "Task":
+		res, ok := m["Resource"].(string)
+		if !ok || res == "" {
+			return nil, perr("Resource", "is missing (the ARN of the Lambda function or service integration)")
+		}
+		st.resource = res
+		if st.timeoutSeconds, st.timeoutPath, err = p.intOrPath(name, m, "TimeoutSeconds"); err != nil {
+			return nil, err
+		}
+		if st.heartbeatSeconds, st.heartbeatPath, err = p.intOrPath(name, m, "HeartbeatSeconds"); err != nil {
+			return nil, err
+		}
+		if st.heartbeatSeconds > 0 && st.timeoutSeconds > 0 && st.heartbeatSeconds >= st.timeoutSeconds {
+			return nil, perr("HeartbeatSeconds", "must be smaller than TimeoutSeconds (%d)", st.timeoutSeconds)
+		}
+	case "Choice":
+		raw, ok := m["Choices"].([]any)
+		if !ok || len(raw) == 0 {
+			return nil, perr("Choices", "is missing or empty (a non-empty array of choice rules)")
+		}
+		for i, r := range raw {
+			rule, err := compileChoiceRule(r, true, fmt.Sprintf("Choices[%d]", i))
+			if err != nil {
+				return nil, &ParseError{State: name, Msg: err.Error()}
+			}
+			st.choices = append(st.choices, rule)
+		}
+		if v, ok := m["Default"]; ok {
+			s, ok := v.(string)
+			if !ok || s == "" {
+				return nil, perr("Default", "must be a state name")
+			}
+			st.defaultNext = s
+		}
+	case "Wait":
+		n := 0
+		if v, ok := m["Seconds"]; ok {
+			n++
+			s, err := nonNegativeInt(v)
+			if err != nil {
+				return nil, perr("Seconds", "%v", err)
+			}
+			st.waitSeconds, st.hasWaitSeconds = s, true
+		}
+		if v, ok := m["Timestamp"]; ok {
+			n++
+			s, _ := v.(string)
+			t, err := parseTimestamp(s)
+			if err != nil {
+				return nil, perr("Timestamp", "%q is not an RFC 3339 timestamp", s)
+			}
+			st.waitTimestamp, st.hasWaitTimestamp = t, true
+		}
+		if _, ok := m["SecondsPath"]; ok {
+			n++
+			if st.waitSecondsPath, err = p.path(name, m, "SecondsPath"); err != nil {
+				return nil, err
+			}
+		}
+		if _, ok := m["TimestampPath"]; ok {
+			n++
+			if st.waitTimestampPath, err = p.path(name, m, "TimestampPath"); err != nil {
+				return nil, err
+			}
+		}
+		if n != 1 {
+			return nil, perr("Seconds", "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath (found %d)", n)
+		}
+	case "Fail":
+		if err := p.exclusive(name, m, "Error", "ErrorPath"); err != nil {
+			return nil, err
+		}
+		if err := p.exclusive(name, m, "Cause", "CausePath"); err != nil {
+			return nil, err
+		}
+		if v, ok := m["Error"]; ok {
+			if st.errorName, ok = v.(string); !ok {
+				return nil, perr("Error", "must be a string")
+			}
+		}
+		if v, ok := m["Cause"]; ok {
+			if st.cause, ok = v.(string); !ok {
+				return nil, perr("Cause", "must be a string")
+			}
+		}
+		if _, ok := m["ErrorPath"]; ok {
+			if st.errorPath, err = p.pathOrIntrinsic(name, m, "ErrorPath"); err != nil {
+				return nil, err
+			}
+		}
+		if _, ok := m["CausePath"]; ok {
+			if st.causePath, err = p.pathOrIntrinsic(name, m, "CausePath"); err != nil {
+				return nil, err
+			}
+		}
+	case "Parallel":
+		raw, ok := m["Branches"].([]any)
+		if !ok || len(raw) == 0 {
+			return nil, perr("Branches", "is missing or empty (an array of {StartAt, States})")
+		}
+		for i, b := range raw {
+			bm, ok := b.(map[string]any)
+			if !ok {
+				return nil, perr(fmt.Sprintf("Branches[%d]", i), "must be an object with StartAt and States")
+			}
+			if err := p.allowed(name, bm, fmt.Sprintf("Branches[%d]", i), "StartAt", "States", "Comment"); err != nil {
+				return nil, err
+			}
+			sc, err := p.scope(bm, name)
+			if err != nil {
+				return nil, fmt.Errorf("in Branches[%d] of %q: %w", i, name, err)
+			}
+			st.branches = append(st.branches, sc)
+		}
+	case "Map":
+		if _, ok := m["ItemsPath"]; ok {
+			if st.itemsPath, err = p.path(name, m, "ItemsPath"); err != nil {
+				return nil, err
+			}
+		}
+		if err := p.exclusive(name, m, "ItemSelector", "Parameters"); err != nil {
+			return nil, err
+		}
+		// Parameters on a Map is the legacy name of ItemSelector.
+		if v, ok := m["ItemSelector"]; ok {
+			if st.itemSelector, err = compileTemplate(v, "ItemSelector"); err != nil {
+				return nil, perr("ItemSelector", "%v", err)
+			}
+		} else if st.parameters != nil {
+			st.itemSelector, st.parameters = st.parameters, nil
+		}
+		if err := p.exclusive(name, m, "ItemProcessor", "Iterator"); err != nil {
+			return nil, err
+		}
+		procField := "ItemProcessor"
+		proc, ok := m["ItemProcessor"].(map[string]any)
+		if !ok {
+			procField = "Iterator"
+			proc, ok = m["Iterator"].(map[string]any)
+		}
+		if !ok {
+			return nil, perr("ItemProcessor", "is missing (an object with StartAt and States)")
+		}
+		if err := p.allowed(name, proc, procField, "StartAt", "States", "Comment", "ProcessorConfig"); err != nil {
+			return nil, err
+		}
+		if pc, ok := proc["ProcessorConfig"].(map[string]any); ok {
+			if mode, ok := pc["Mode"]; ok && mode != "INLINE" {
+				return nil, perr(procField+".ProcessorConfig.Mode", "%v is not supported by the local engine (only INLINE)", mode)
+			}
+		}
+		if st.processor, err = p.scope(proc, name); err != nil {
+			return nil, fmt.Errorf("in %s of %q: %w", procField, name, err)
+		}
+		if st.maxConcurrency, st.maxConcurrencyPath, err = p.intOrPathZero(name, m, "MaxConcurrency"); err != nil {
+			return nil, err
+		}
+		if err := p.exclusive(name, m, "ToleratedFailurePercentage", "ToleratedFailurePercentagePath"); err != nil {
+			return nil, err
+		}
+		if v, ok := m["ToleratedFailurePercentage"]; ok {
+			f, ok := v.(float64)
+			if !ok || f < 0 || f > 100 {
+				return nil, perr("ToleratedFailurePercentage", "must be a number from 0 to 100")
+			}
+			st.toleratedPct, st.hasToleratedPct = f, true
+		}
+		if _, ok := m["ToleratedFailurePercentagePath"]; ok {
+			if st.toleratedPctPath, err = p.path(name, m, "ToleratedFailurePercentagePath"); err != nil {
+				return nil, err
+			}
+		}
+		if st.toleratedCount, st.toleratedCountPath, err = p.intOrPathZero(name, m, "ToleratedFailureCount"); err != nil {
+			return nil, err
+		}
+		_, st.hasToleratedCount = m["ToleratedFailureCount"]
+	}
+	return st, nil
+}
+
+func (p *parser) exclusive(name string, m map[string]any, a, b string) error {
+	_, hasA := m[a]
+	_, hasB := m[b]
+	if hasA && hasB {
+		return &ParseError{State: name, Field: a, Msg: fmt.Sprintf("cannot be used together with %s", b)}
+	}
+	return nil
+}
+
+func (p *parser) ioPath(name string, m map[string]any, field string) (ioPath, error) {
+	v, ok := m[field]
+	if !ok {
+		return ioPath{}, nil
+	}
+	if v == nil {
+		return ioPath{null: true}, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return ioPath{}, &ParseError{State: name, Field: field, Msg: "must be a path string or null"}
+	}
+	path, err := compilePath(s)
+	if err != nil {
+		return ioPath{}, &ParseError{State: name, Field: field, Msg: err.Error()}
+	}
+	return ioPath{path: path}, nil
+}
+
+func resultPathOf(v any) (resultPathSpec, error) {
+	if v == nil {
+		return resultPathSpec{discard: true}, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return resultPathSpec{}, errors.New("must be a reference path string or null")
+	}
+	if s == "$" {
+		return resultPathSpec{}, nil
+	}
+	rp, err := compileReferencePath(s)
+	if err != nil {
+		return resultPathSpec{}, err
+	}
+	return resultPathSpec{path: rp}, nil
+}
+
+func (p *parser) path(name string, m map[string]any, field string) (*jsonPath, error) {
+	s, ok := m[field].(string)
+	if !ok {
+		return nil, &ParseError{State: name, Field: field, Msg: "must be a path string"}
+	}
+	path, err := compilePath(s)
+	if err != nil {
+		return nil, &ParseError{State: name, Field: field, Msg: err.Error()}
+	}
+	return path, nil
+}
+
+// pathOrIntrinsic accepts ErrorPath/CausePath: a path, or an intrinsic function that the
+// Fail state evaluates (wrapped as a path-like call).
+func (p *parser) pathOrIntrinsic(name string, m map[string]any, field string) (*valueSource, error) {
+	s, ok := m[field].(string)
+	if !ok {
+		return nil, &ParseError{State: name, Field: field, Msg: "must be a path string"}
+	}
+	if isIntrinsic(s) {
+		c, err := compileIntrinsic(s)
+		if err != nil {
+			return nil, &ParseError{State: name, Field: field, Msg: err.Error()}
+		}
+		return &valueSource{raw: s, call: c}, nil
+	}
+	path, err := p.path(name, m, field)
+	if err != nil {
+		return nil, err
+	}
+	return &valueSource{raw: s, path: path}, nil
+}
+
+// valueSource is a field whose value comes from a path or an intrinsic function.
+type valueSource struct {
+	raw  string
+	path *jsonPath
+	call *intrinsicCall
+}
+
+func (p *parser) intOrPath(name string, m map[string]any, field string) (int, *jsonPath, error) {
+	if err := p.exclusive(name, m, field, field+"Path"); err != nil {
+		return 0, nil, err
+	}
+	if v, ok := m[field]; ok {
+		n, err := positiveInt(v)
+		if err != nil {
+			return 0, nil, &ParseError{State: name, Field: field, Msg: err.Error()}
+		}
+		return n, nil, nil
+	}
+	if _, ok := m[field+"Path"]; ok {
+		path, err := p.path(name, m, field+"Path")
+		return 0, path, err
+	}
+	return 0, nil, nil
+}
+
+func (p *parser) intOrPathZero(name string, m map[string]any, field string) (int, *jsonPath, error) {
+	if err := p.exclusive(name, m, field, field+"Path"); err != nil {
+		return 0, nil, err
+	}
+	if v, ok := m[field]; ok {
+		n, err := nonNegativeInt(v)
+		if err != nil {
+			return 0, nil, &ParseError{State: name, Field: field, Msg: err.Error()}
+		}
+		return n, nil, nil
+	}
+	if _, ok := m[field+"Path"]; ok {
+		path, err := p.path(name, m, field+"Path")
+		return 0, path, err
+	}
+	return 0, nil, nil
+}
+
+func positiveInt(v any) (int, error) {
+	f, ok := v.(float64)
+	if !ok || !isInteger(f) || f < 1 || f > 99999999 {
+		return 0, fmt.Errorf("must be a positive integer (at most 99999999), got %s", encodeJSON(v))
+	}
+	return int(f), nil
+}
+
+func nonNegativeInt(v any) (int, error) {
+	f, ok := v.(float64)
+	if !ok || !isInteger(f) || f < 0 || f > 99999999 {
+		return 0, fmt.Errorf("must be a non-negative integer (at most 99999999), got %s", encodeJSON(v))
+	}
+	return int(f), nil
+}
+
+func parseTimestamp(s string) (time.Time, error) {
+	// AWS requires an uppercase T and Z (or an offset); time.RFC3339 accepts fractions too.
+	if !strings.Contains(s, "T") {
+		return time.Time{}, errors.New("not a timestamp")
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+func (p *parser) retriers(name string, m map[string]any) ([]*retrier, error) {
+	v, ok := m["Retry"]
+	if !ok {
+		return nil, nil
+	}
+	raw, ok := v.([]any)
+	if !ok {
+		return nil, &ParseError{State: name, Field: "Retry", Msg: "must be an array of retriers"}
+	}
+	var out []*retrier
+	for i, r := range raw {
+		field := fmt.Sprintf("Retry[%d]", i)
+		perr := func(f, format string, a ...any) error {
+			return &ParseError{State: name, Field: field + "." + f, Msg: fmt.Sprintf(format, a...)}
+		}
+		rm, ok := r.(map[string]any)
+		if !ok {
+			return nil, &ParseError{State: name, Field: field, Msg: "must be an object"}
+		}
+		if err := p.allowed(name, rm, field, "ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment"); err != nil {
+			return nil, err
+		}
+		errs, err := errorEquals(rm["ErrorEquals"], i == len(raw)-1)
+		if err != nil {
+			return nil, perr("ErrorEquals", "%v", err)
+		}
+		rt := &retrier{errorEquals: errs, interval: 1, maxAttempts: 3, backoffRate: 2}
+		if v, ok := rm["IntervalSeconds"]; ok {
+			n, err := positiveInt(v)
+			if err != nil {
+				return nil, perr("IntervalSeconds", "%v", err)
+			}
+			rt.interval = float64(n)
+		}
+		if v, ok := rm["MaxAttempts"]; ok {
+			n, err := nonNegativeInt(v)
+			if err != nil {
+				return nil, perr("MaxAttempts", "%v", err)
+			}
+			rt.maxAttempts = n
+		}
+		if v, ok := rm["BackoffRate"]; ok {
+			f, ok := v.(float64)
+			if !ok || f < 1 || math.IsInf(f, 0) {
+				return nil, perr("BackoffRate", "must be a number of at least 1.0, got %s", encodeJSON(v))
+			}
+			rt.backoffRate = f
+		}
+		if v, ok := rm["MaxDelaySeconds"]; ok {
+			n, err := positiveInt(v)
+			if err != nil {
+				return nil, perr("MaxDelaySeconds", "%v", err)
+			}
+			rt.maxDelay = float64(n)
+		}
+		if v, ok := rm["JitterStrategy"]; ok {
+			switch v {
+			case "FULL":
+				rt.jitterFull = true
+			case "NONE":
+			default:
+				return nil, perr("JitterStrategy", "must be FULL or NONE, got %s", encodeJSON(v))
+			}
+		}
+		out = append(out, rt)
+	}
+	return out, nil
+}
+
+func (p *parser) catchers(name string, m map[string]any) ([]*catcher, error) {
+	v, ok := m["Catch"]
+	if !ok {
+		return nil, nil
+	}
+	raw, ok := v.([]any)
+	if !ok {
+		return nil, &ParseError{State: name, Field: "Catch", Msg: "must be an array of catchers"}
+	}
+	var out []*catcher
+	for i, r := range raw {
+		field := fmt.Sprintf("Catch[%d]", i)
+		cm, ok := r.(map[string]any)
+		if !ok {
+			return nil, &ParseError{State: name, Field: field, Msg: "must be an object"}
+		}
+		if err := p.allowed(name, cm, field, "ErrorEquals", "Next", "ResultPath", "Comment"); err != nil {
+			return nil, err
+		}
+		errs, err := errorEquals(cm["ErrorEquals"], i == len(raw)-1)
+		if err != nil {
+			return nil, &ParseError{State: name, Field: field + ".ErrorEquals", Msg: err.Error()}
+		}
+		c := &catcher{errorEquals: errs}
+		next, ok := cm["Next"].(string)
+		if !ok || next == "" {
+			return nil, &ParseError{State: name, Field: field + ".Next", Msg: "is missing (the state to go to)"}
+		}
+		c.next = next
+		if v, ok := cm["ResultPath"]; ok {
+			if c.resultPath, err = resultPathOf(v); err != nil {
+				return nil, &ParseError{State: name, Field: field + ".ResultPath", Msg: err.Error()}
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func errorEquals(v any, last bool) ([]string, error) {
+	raw, ok := v.([]any)
+	if !ok || len(raw) == 0 {
+		return nil, errors.New("is missing or empty (a non-empty array of error names)")
+	}
+	var out []string
+	for _, e := range raw {
+		s, ok := e.(string)
+		if !ok || s == "" {
+			return nil, fmt.Errorf("%s is not an error name", encodeJSON(e))
+		}
+		out = append(out, s)
+	}
+	for _, s := range out {
+		if s == ErrAll {
+			if len(out) != 1 {
+				return nil, errors.New("States.ALL must appear alone in its ErrorEquals")
+			}
+			if !last {
+				return nil, errors.New("States.ALL must be in the last retrier/catcher")
+			}
+		}
+	}
+	return out, nil
+}

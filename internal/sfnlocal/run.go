@@ -1,0 +1,539 @@
+package sfnlocal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MaxPayloadBytes is the Step Functions payload quota (256 KiB) on execution input, state
+// input after Parameters, task results and state output.
+const MaxPayloadBytes = 256 * 1024
+
+// runner holds what one execution shares across its states, branches and iterations.
+type runner struct {
+	sm     *StateMachine
+	opts   Options
+	clock  Clock
+	hist   *history
+	parent context.Context // the caller's context: cancelled means aborted
+
+	rndMu sync.Mutex
+	rnd   *rand.Rand
+
+	execCtx map[string]any // $$.Execution and $$.StateMachine
+	region  string
+}
+
+// thread is one sequential line of events (the execution, a branch, an iteration); it
+// chains previousEventId.
+type thread struct {
+	r    *runner
+	last int64
+}
+
+func (t *thread) add(typ string, details any) int64 {
+	t.last = t.r.hist.add(t.last, typ, details)
+	return t.last
+}
+
+// Run executes sm with input. It returns when the execution ends: SUCCEEDED, FAILED,
+// TIMED_OUT (the machine's TimeoutSeconds) or ABORTED (ctx cancelled; see Stop).
+func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Options) *Execution {
+	clock := opts.Clock
+	if clock == nil {
+		clock = RealClock()
+	}
+	r := &runner{
+		sm:     sm,
+		opts:   opts,
+		clock:  clock,
+		hist:   &history{clock: clock, onEvent: opts.OnEvent},
+		parent: ctx,
+		rnd:    opts.Rand,
+		region: opts.Region,
+	}
+	if r.rnd == nil {
+		r.rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if r.region == "" {
+		r.region = arnRegion(opts.ExecutionArn)
+	}
+	exec := &Execution{StartDate: clock.Now()}
+
+	inputText := strings.TrimSpace(string(input))
+	if inputText == "" {
+		inputText = "{}"
+	}
+	in, decodeErr := decodeJSON([]byte(inputText))
+	if decodeErr == nil {
+		inputText = encodeJSON(in)
+	}
+	r.execCtx = r.buildExecContext(in, exec.StartDate)
+	th := &thread{r: r}
+	th.add("ExecutionStarted", &ExecutionStartedEventDetails{Input: inputText, InputDetails: notTruncated, RoleArn: opts.RoleArn})
+
+	finish := func() *Execution {
+		exec.StopDate = clock.Now()
+		exec.History = r.hist.snapshot()
+		return exec
+	}
+	fail := func(se *stateError) *Execution {
+		exec.Status, exec.Error, exec.Cause = StatusFailed, se.Name, se.Cause
+		r.hist.add(r.hist.lastID(), "ExecutionFailed", &ErrorCauseDetails{Error: se.Name, Cause: se.Cause})
+		return finish()
+	}
+	if decodeErr != nil {
+		return fail(&stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The execution input is not valid JSON: %v", decodeErr)})
+	}
+	if len(inputText) > MaxPayloadBytes {
+		return fail(&stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The execution input of %d bytes exceeds the quota of %d bytes", len(inputText), MaxPayloadBytes)})
+	}
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if sm.TimeoutSeconds > 0 {
+		stop := afterFunc(clock, time.Duration(sm.TimeoutSeconds)*time.Second, func() { cancel(errExecutionTimedOut) })
+		defer stop()
+	}
+
+	out, err := r.runScope(runCtx, th, sm.root, in)
+	var se *stateError
+	switch {
+	case ctx.Err() != nil:
+		exec.Status = StatusAborted
+		d := stopDetails(ctx)
+		exec.Error, exec.Cause = d.Error, d.Cause
+		r.hist.add(r.hist.lastID(), "ExecutionAborted", d)
+		return finish()
+	case errors.Is(context.Cause(runCtx), errExecutionTimedOut):
+		exec.Status, exec.Error = StatusTimedOut, ErrTimeout
+		exec.Cause = fmt.Sprintf("The execution ran longer than the state machine's TimeoutSeconds (%d)", sm.TimeoutSeconds)
+		r.hist.add(r.hist.lastID(), "ExecutionTimedOut", &ErrorCauseDetails{Error: exec.Error, Cause: exec.Cause})
+		return finish()
+	case errors.As(err, &se):
+		return fail(se)
+	case err != nil:
+		return fail(&stateError{Name: ErrRuntime, Cause: err.Error()})
+	}
+	outText := encodeJSON(out)
+	exec.Status, exec.Output = StatusSucceeded, json.RawMessage(outText)
+	th.add("ExecutionSucceeded", &ExecutionSucceededEventDetails{Output: outText, OutputDetails: notTruncated})
+	return finish()
+}
+
+func (h *history) lastID() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return int64(len(h.events))
+}
+
+func arnRegion(arn string) string {
+	parts := strings.Split(arn, ":")
+	if len(parts) > 3 && parts[3] != "" {
+		return parts[3]
+	}
+	return "us-east-1"
+}
+
+func arnName(arn string) string {
+	if i := strings.LastIndexByte(arn, ':'); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
+}
+
+func (r *runner) buildExecContext(input any, start time.Time) map[string]any {
+	name := r.opts.Name
+	if name == "" {
+		name = arnName(r.opts.ExecutionArn)
+	}
+	smName := arnName(r.opts.StateMachineArn)
+	return map[string]any{
+		"Execution": map[string]any{
+			"Id":           r.opts.ExecutionArn,
+			"Input":        input,
+			"Name":         name,
+			"RoleArn":      r.opts.RoleArn,
+			"StartTime":    formatTime(start),
+			"RedriveCount": float64(0),
+		},
+		"StateMachine": map[string]any{
+			"Id":   r.opts.StateMachineArn,
+			"Name": smName,
+		},
+	}
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// stateContext builds $$ for one state (and one attempt of it).
+func (r *runner) stateContext(st *state, entered time.Time, retryCount int, token string) map[string]any {
+	c := make(map[string]any, len(r.execCtx)+2)
+	for k, v := range r.execCtx {
+		c[k] = v
+	}
+	c["State"] = map[string]any{
+		"EnteredTime": formatTime(entered),
+		"Name":        st.name,
+		"RetryCount":  float64(retryCount),
+	}
+	if token != "" {
+		c["Task"] = map[string]any{"Token": token}
+	}
+	return c
+}
+
+func (r *runner) random() *rand.Rand { return r.rnd }
+
+func (r *runner) float64() float64 {
+	r.rndMu.Lock()
+	defer r.rndMu.Unlock()
+	return r.rnd.Float64()
+}
+
+func (r *runner) env(input any, ctxObj map[string]any) *intrinsicEnv {
+	return &intrinsicEnv{input: input, ctx: ctxObj, rand: r.lockedRand}
+}
+
+// lockedRand hands intrinsics a rand that is safe to use from concurrent branches.
+func (r *runner) lockedRand() *rand.Rand {
+	r.rndMu.Lock()
+	seed1, seed2 := r.rnd.Uint64(), r.rnd.Uint64()
+	r.rndMu.Unlock()
+	return rand.New(rand.NewPCG(seed1, seed2))
+}
+
+// runScope runs states from sc.startAt until one ends the scope.
+func (r *runner) runScope(ctx context.Context, th *thread, sc *scope, input any) (any, error) {
+	name, cur := sc.startAt, input
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out, next, err := r.runState(ctx, th, sc.states[name], cur)
+		if err != nil {
+			return nil, err
+		}
+		if next == "" {
+			return out, nil
+		}
+		name, cur = next, out
+	}
+}
+
+// runState runs one state and returns its output and the next state ("" when it ends the
+// scope).
+func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any) (any, string, error) {
+	entered := r.clock.Now()
+	th.add(st.typ+"StateEntered", &StateEnteredEventDetails{Name: st.name, Input: encodeJSON(raw), InputDetails: notTruncated})
+	ctxObj := r.stateContext(st, entered, 0, "")
+	var (
+		out any
+		err error
+	)
+	switch st.typ {
+	case "Pass":
+		out, err = r.runPass(st, raw, ctxObj)
+	case "Succeed":
+		out, err = r.runSucceed(st, raw, ctxObj)
+	case "Fail":
+		return nil, "", r.runFail(st, raw, ctxObj)
+	case "Choice":
+		var next string
+		out, next, err = r.runChoice(st, raw, ctxObj)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := r.exit(th, st, out); err != nil {
+			return nil, "", err
+		}
+		return out, next, nil
+	case "Wait":
+		out, err = r.runWait(ctx, th, st, raw, ctxObj)
+	case "Task", "Parallel", "Map":
+		return r.runWithRetry(ctx, th, st, raw, entered)
+	default:
+		err = &stateError{Name: ErrRuntime, Cause: "unknown state type " + st.typ}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if err := r.exit(th, st, out); err != nil {
+		return nil, "", err
+	}
+	return out, st.next, nil
+}
+
+// exit records <Type>StateExited, enforcing the payload quota on the output.
+func (r *runner) exit(th *thread, st *state, out any) error {
+	text := encodeJSON(out)
+	if len(text) > MaxPayloadBytes {
+		return &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
+	}
+	th.add(st.typ+"StateExited", &StateExitedEventDetails{Name: st.name, Output: text, OutputDetails: notTruncated})
+	return nil
+}
+
+func (r *runner) inputPath(st *state, raw any, ctxObj map[string]any) (any, error) {
+	return applyIOPath(st.inputPath, raw, ctxObj, "InputPath")
+}
+
+func (r *runner) outputPath(st *state, v any, ctxObj map[string]any) (any, error) {
+	return applyIOPath(st.outputPath, v, ctxObj, "OutputPath")
+}
+
+func applyIOPath(p ioPath, v any, ctxObj map[string]any, field string) (any, error) {
+	switch {
+	case p.null:
+		return map[string]any{}, nil
+	case p.path == nil:
+		return v, nil
+	}
+	out, ok := p.path.get(v, ctxObj)
+	if !ok {
+		return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("Invalid path '%s' : The JSONPath '%s' specified for the field '%s' could not be found in the input '%s'", p.path.raw, p.path.raw, field, encodeJSON(pathRoot(p.path, v, ctxObj)))}
+	}
+	return out, nil
+}
+
+func applyResultPath(rp resultPathSpec, raw, result any) (any, error) {
+	switch {
+	case rp.discard:
+		return raw, nil
+	case rp.path == nil:
+		return result, nil
+	}
+	out, err := rp.path.set(raw, result)
+	if err != nil {
+		return nil, &stateError{Name: ErrResultPathMatchFailure, Cause: fmt.Sprintf("Unable to apply ResultPath '%s' to input '%s': %v", rp.path.raw, encodeJSON(raw), err)}
+	}
+	return out, nil
+}
+
+// finishResult applies ResultSelector, ResultPath and OutputPath to a state's result.
+func (r *runner) finishResult(st *state, raw, result any, ctxObj map[string]any) (any, error) {
+	if st.resultSelector != nil {
+		v, err := st.resultSelector.eval(r.env(result, ctxObj), "ResultSelector")
+		if err != nil {
+			return nil, err
+		}
+		result = v
+	}
+	out, err := applyResultPath(st.resultPath, raw, result)
+	if err != nil {
+		return nil, err
+	}
+	return r.outputPath(st, out, ctxObj)
+}
+
+func (r *runner) effectiveInput(st *state, raw any, ctxObj map[string]any) (any, error) {
+	eff, err := r.inputPath(st, raw, ctxObj)
+	if err != nil {
+		return nil, err
+	}
+	if st.parameters != nil {
+		return st.parameters.eval(r.env(eff, ctxObj), "Parameters")
+	}
+	return eff, nil
+}
+
+func (r *runner) runPass(st *state, raw any, ctxObj map[string]any) (any, error) {
+	eff, err := r.effectiveInput(st, raw, ctxObj)
+	if err != nil {
+		return nil, err
+	}
+	result := eff
+	if st.hasResult {
+		result = st.result
+	}
+	out, err := applyResultPath(st.resultPath, raw, result)
+	if err != nil {
+		return nil, err
+	}
+	return r.outputPath(st, out, ctxObj)
+}
+
+func (r *runner) runSucceed(st *state, raw any, ctxObj map[string]any) (any, error) {
+	eff, err := r.inputPath(st, raw, ctxObj)
+	if err != nil {
+		return nil, err
+	}
+	return r.outputPath(st, eff, ctxObj)
+}
+
+func (r *runner) runFail(st *state, raw any, ctxObj map[string]any) error {
+	se := &stateError{Name: st.errorName, Cause: st.cause}
+	eval := func(src *valueSource, field string) (string, error) {
+		var v any
+		if src.call != nil {
+			x, err := src.call.eval(r.env(raw, ctxObj))
+			if err != nil {
+				return "", err
+			}
+			v = x
+		} else {
+			x, ok := src.path.get(raw, ctxObj)
+			if !ok {
+				return "", &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The JSONPath '%s' specified for the field '%s' could not be found in the input '%s'", src.raw, field, encodeJSON(pathRoot(src.path, raw, ctxObj)))}
+			}
+			v = x
+		}
+		s, ok := v.(string)
+		if !ok {
+			return "", &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The value of %s ('%s') must be a string, got %s", field, src.raw, encodeJSON(v))}
+		}
+		return s, nil
+	}
+	if st.errorPath != nil {
+		s, err := eval(st.errorPath, "ErrorPath")
+		if err != nil {
+			return err
+		}
+		se.Name = s
+	}
+	if st.causePath != nil {
+		s, err := eval(st.causePath, "CausePath")
+		if err != nil {
+			return err
+		}
+		se.Cause = s
+	}
+	return se
+}
+
+func (r *runner) runChoice(st *state, raw any, ctxObj map[string]any) (any, string, error) {
+	eff, err := r.inputPath(st, raw, ctxObj)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	for _, rule := range st.choices {
+		ok, err := rule.eval(eff, ctxObj)
+		if err != nil {
+			return nil, "", err
+		}
+		if ok {
+			next = rule.next
+			break
+		}
+	}
+	if next == "" {
+		next = st.defaultNext
+	}
+	if next == "" {
+		return nil, "", &stateError{Name: ErrNoChoiceMatched, Cause: fmt.Sprintf("No Matches! (state %q has no Default)", st.name)}
+	}
+	out, err := r.outputPath(st, eff, ctxObj)
+	return out, next, err
+}
+
+func (r *runner) runWait(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (any, error) {
+	eff, err := r.inputPath(st, raw, ctxObj)
+	if err != nil {
+		return nil, err
+	}
+	var d time.Duration
+	switch {
+	case st.hasWaitSeconds:
+		d = time.Duration(st.waitSeconds) * time.Second
+	case st.hasWaitTimestamp:
+		d = st.waitTimestamp.Sub(r.clock.Now())
+	case st.waitSecondsPath != nil:
+		v, ok := st.waitSecondsPath.get(eff, ctxObj)
+		f, isNum := v.(float64)
+		if !ok || !isNum || !isInteger(f) || f < 0 {
+			return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The SecondsPath parameter '%s' does not reference a non-negative integer in the input '%s'", st.waitSecondsPath.raw, encodeJSON(eff))}
+		}
+		d = time.Duration(f) * time.Second
+	case st.waitTimestampPath != nil:
+		v, ok := st.waitTimestampPath.get(eff, ctxObj)
+		s, _ := v.(string)
+		t, perr := parseTimestamp(s)
+		if !ok || perr != nil {
+			return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The TimestampPath parameter '%s' does not reference a valid ISO-8601 timestamp in the input '%s'", st.waitTimestampPath.raw, encodeJSON(eff))}
+		}
+		d = t.Sub(r.clock.Now())
+	}
+	if d > 0 {
+		if err := r.clock.Sleep(ctx, d); err != nil {
+			r.recordAborted(th, st)
+			return nil, err
+		}
+	} else if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return r.outputPath(st, eff, ctxObj)
+}
+
+// recordAborted records <Type>StateAborted when the execution is being stopped.
+func (r *runner) recordAborted(th *thread, st *state) {
+	if r.parent.Err() != nil {
+		th.add(st.typ+"StateAborted", nil)
+	}
+}
+
+// runWithRetry runs a Task, Parallel or Map state with its Retry and Catch.
+func (r *runner) runWithRetry(ctx context.Context, th *thread, st *state, raw any, entered time.Time) (any, string, error) {
+	attempts := make([]int, len(st.retry))
+	retryCount := 0
+	for {
+		ctxObj := r.stateContext(st, entered, retryCount, "")
+		var (
+			out any
+			err error
+		)
+		switch st.typ {
+		case "Task":
+			out, err = r.runTask(ctx, th, st, raw, ctxObj)
+		case "Parallel":
+			out, err = r.runParallel(ctx, th, st, raw, ctxObj)
+		case "Map":
+			out, err = r.runMap(ctx, th, st, raw, ctxObj)
+		}
+		if err == nil {
+			if err := r.exit(th, st, out); err != nil {
+				return nil, "", err
+			}
+			return out, st.next, nil
+		}
+		var se *stateError
+		if !errors.As(err, &se) {
+			r.recordAborted(th, st)
+			return nil, "", err // cancelled
+		}
+		if se.terminal() {
+			return nil, "", se
+		}
+		if i, ok := pickRetrier(st.retry, se.Name); ok && attempts[i] < st.retry[i].maxAttempts {
+			delay := r.retryDelay(st.retry[i], attempts[i])
+			attempts[i]++
+			retryCount++
+			if err := r.clock.Sleep(ctx, delay); err != nil {
+				r.recordAborted(th, st)
+				return nil, "", err
+			}
+			continue
+		}
+		for _, c := range st.catch {
+			if !matchesError(c.errorEquals, se.Name) {
+				continue
+			}
+			errOut := map[string]any{"Error": se.Name, "Cause": se.Cause}
+			out, err := applyResultPath(c.resultPath, raw, errOut)
+			if err != nil {
+				return nil, "", err
+			}
+			if err := r.exit(th, st, out); err != nil {
+				return nil, "", err
+			}
+			return out, c.next, nil
+		}
+		return nil, "", se
+	}
+}

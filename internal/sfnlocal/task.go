@@ -1,0 +1,250 @@
+package sfnlocal
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+var lambdaFunctionARN = regexp.MustCompile(`^arn:[a-z-]+:lambda:[^:]*:[^:]*:function:`)
+
+// isLambdaResource reports whether a Task's Resource is a Lambda function ARN (the direct
+// integration, recorded as LambdaFunction* events).
+func isLambdaResource(resource string) bool { return lambdaFunctionARN.MatchString(resource) }
+
+// resourceTypeOf splits a service-integration ARN into AWS's resourceType and resource:
+// arn:aws:states:::lambda:invoke → ("lambda", "invoke").
+func resourceTypeOf(resource string) (string, string) {
+	parts := strings.SplitN(resource, ":", 7)
+	if len(parts) >= 7 && parts[2] == "states" && parts[3] == "" && parts[4] == "" {
+		return parts[5], parts[6]
+	}
+	if len(parts) >= 6 {
+		if parts[2] == "states" && strings.HasPrefix(parts[5], "activity") {
+			return "activity", arnName(resource)
+		}
+		return parts[2], strings.Join(parts[5:], ":")
+	}
+	return "unknown", resource
+}
+
+func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (any, error) {
+	token := ""
+	if strings.HasSuffix(st.resource, ".waitForTaskToken") {
+		token = newTaskToken()
+		ctxObj["Task"] = map[string]any{"Token": token}
+	}
+	eff, err := r.effectiveInput(st, raw, ctxObj)
+	if err != nil {
+		return nil, err
+	}
+	inText := encodeJSON(eff)
+	if len(inText) > MaxPayloadBytes {
+		return nil, &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' has an input of %d bytes after Parameters, above the quota of %d bytes", st.name, len(inText), MaxPayloadBytes)}
+	}
+	timeout, err := r.secondsOrPath(st.timeoutSeconds, st.timeoutPath, eff, ctxObj, "TimeoutSecondsPath")
+	if err != nil {
+		return nil, err
+	}
+	heartbeat, err := r.secondsOrPath(st.heartbeatSeconds, st.heartbeatPath, eff, ctxObj, "HeartbeatSecondsPath")
+	if err != nil {
+		return nil, err
+	}
+
+	lambda := isLambdaResource(st.resource)
+	rtype, rname := resourceTypeOf(st.resource)
+	if lambda {
+		th.add("LambdaFunctionScheduled", &LambdaFunctionScheduledEventDetails{Resource: st.resource, Input: inText, InputDetails: notTruncated, TimeoutInSeconds: int64(timeout / time.Second)})
+		th.add("LambdaFunctionStarted", nil)
+	} else {
+		th.add("TaskScheduled", &TaskScheduledEventDetails{ResourceType: rtype, Resource: rname, Region: r.region, Parameters: inText, TimeoutInSeconds: int64(timeout / time.Second), HeartbeatInSeconds: int64(heartbeat / time.Second)})
+		th.add("TaskStarted", &TaskStartedEventDetails{ResourceType: rtype, Resource: rname})
+	}
+
+	req := TaskRequest{
+		Resource: st.resource, Input: json.RawMessage(inText), StateName: st.name, TaskToken: token,
+		Timeout: timeout, Heartbeat: heartbeat, ExecutionArn: r.opts.ExecutionArn,
+	}
+	result, se := r.invoke(ctx, req)
+	if se == nil && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if se != nil {
+		var failure *stateError
+		if !errors.As(se, &failure) {
+			return nil, se // cancelled
+		}
+		timedOut := failure.Name == ErrTimeout || failure.Name == ErrHeartbeatTimeout
+		switch {
+		case lambda && timedOut:
+			th.add("LambdaFunctionTimedOut", &ErrorCauseDetails{Error: failure.Name, Cause: failure.Cause})
+		case lambda:
+			th.add("LambdaFunctionFailed", &ErrorCauseDetails{Error: failure.Name, Cause: failure.Cause})
+		case timedOut:
+			th.add("TaskTimedOut", &TaskErrorEventDetails{ResourceType: rtype, Resource: rname, Error: failure.Name, Cause: failure.Cause})
+		default:
+			th.add("TaskFailed", &TaskErrorEventDetails{ResourceType: rtype, Resource: rname, Error: failure.Name, Cause: failure.Cause})
+		}
+		return nil, failure
+	}
+	outText := strings.TrimSpace(string(result))
+	if outText == "" {
+		outText = "null"
+	}
+	var value any
+	if err := json.Unmarshal([]byte(outText), &value); err != nil {
+		failure := &stateError{Name: ErrTaskFailed, Cause: fmt.Sprintf("The task returned a result that is not JSON: %v", err)}
+		if lambda {
+			th.add("LambdaFunctionFailed", &ErrorCauseDetails{Error: failure.Name, Cause: failure.Cause})
+		} else {
+			th.add("TaskFailed", &TaskErrorEventDetails{ResourceType: rtype, Resource: rname, Error: failure.Name, Cause: failure.Cause})
+		}
+		return nil, failure
+	}
+	outText = encodeJSON(value)
+	if len(outText) > MaxPayloadBytes {
+		return nil, &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
+	}
+	if lambda {
+		th.add("LambdaFunctionSucceeded", &OutputDetails{Output: outText, OutputDetails: notTruncated})
+	} else {
+		if strings.Contains(rname, ".sync") || strings.HasSuffix(rname, ".waitForTaskToken") {
+			th.add("TaskSubmitted", &TaskOutputEventDetails{ResourceType: rtype, Resource: rname, Output: outText, OutputDetails: notTruncated})
+		}
+		th.add("TaskSucceeded", &TaskOutputEventDetails{ResourceType: rtype, Resource: rname, Output: outText, OutputDetails: notTruncated})
+	}
+	return r.finishResult(st, raw, value, ctxObj)
+}
+
+func (r *runner) secondsOrPath(n int, p *jsonPath, eff any, ctxObj map[string]any, field string) (time.Duration, error) {
+	if p == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	v, ok := p.get(eff, ctxObj)
+	f, isNum := v.(float64)
+	if !ok || !isNum || !isInteger(f) || f < 1 {
+		return 0, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The %s '%s' does not reference a positive integer in the input '%s'", field, p.raw, encodeJSON(eff))}
+	}
+	return time.Duration(f) * time.Second, nil
+}
+
+type heartbeatKey struct{}
+
+// heartbeat resets a task's HeartbeatSeconds timer.
+type heartbeat struct {
+	mu    sync.Mutex
+	reset func()
+}
+
+// Heartbeat tells the engine that the task running with ctx is alive (SendTaskHeartbeat):
+// its HeartbeatSeconds timer starts again. It reports false when ctx belongs to no task
+// with HeartbeatSeconds.
+func Heartbeat(ctx context.Context) bool {
+	hb, ok := ctx.Value(heartbeatKey{}).(*heartbeat)
+	if !ok {
+		return false
+	}
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	hb.reset()
+	return true
+}
+
+type taskResult struct {
+	out json.RawMessage
+	err error
+}
+
+// invoke calls the task invoker under the task's TimeoutSeconds and HeartbeatSeconds. The
+// invoker's context is cancelled when either runs out (in the engine's clock); an invoker
+// that ignores its context is abandoned at that moment. Errors are *stateError, or the
+// context's error when the execution is being stopped.
+func (r *runner) invoke(ctx context.Context, req TaskRequest) (json.RawMessage, error) {
+	if r.opts.Tasks == nil {
+		return nil, &stateError{Name: ErrTaskFailed, Cause: fmt.Sprintf("No task invoker is configured to run %s", req.Resource)}
+	}
+	tctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if req.Timeout > 0 {
+		if _, real := r.clock.(realClock); real {
+			var cancelDeadline context.CancelFunc
+			tctx, cancelDeadline = context.WithDeadlineCause(tctx, time.Now().Add(req.Timeout), errTaskTimedOut)
+			defer cancelDeadline()
+		} else {
+			stop := afterFunc(r.clock, req.Timeout, func() { cancel(errTaskTimedOut) })
+			defer stop()
+		}
+	}
+	if req.Heartbeat > 0 {
+		hb := &heartbeat{}
+		var stop func() bool
+		hb.reset = func() {
+			if stop != nil {
+				stop()
+			}
+			stop = afterFunc(r.clock, req.Heartbeat, func() { cancel(errHeartbeatTimedOut) })
+		}
+		hb.reset()
+		defer func() {
+			hb.mu.Lock()
+			stop()
+			hb.mu.Unlock()
+		}()
+		tctx = context.WithValue(tctx, heartbeatKey{}, hb)
+	}
+	done := make(chan taskResult, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- taskResult{err: fmt.Errorf("task invoker panicked: %v", p)}
+			}
+		}()
+		out, err := r.opts.Tasks.InvokeTask(tctx, req)
+		done <- taskResult{out, err}
+	}()
+	var res taskResult
+	select {
+	case res = <-done:
+	case <-tctx.Done():
+		// Give an invoker that honours its context the chance to report first.
+		select {
+		case res = <-done:
+		case <-time.After(50 * time.Millisecond):
+			res = taskResult{err: tctx.Err()}
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	switch cause := context.Cause(tctx); {
+	case errors.Is(cause, errTaskTimedOut):
+		return nil, &stateError{Name: ErrTimeout, Cause: fmt.Sprintf("The task did not finish within TimeoutSeconds (%d)", int(req.Timeout/time.Second))}
+	case errors.Is(cause, errHeartbeatTimedOut):
+		return nil, &stateError{Name: ErrHeartbeatTimeout, Cause: fmt.Sprintf("The task sent no heartbeat within HeartbeatSeconds (%d)", int(req.Heartbeat/time.Second))}
+	}
+	if res.err != nil {
+		var te *TaskError
+		if errors.As(res.err, &te) {
+			name := te.Failure.Error
+			if name == "" {
+				name = ErrTaskFailed
+			}
+			return nil, &stateError{Name: name, Cause: te.Failure.Cause}
+		}
+		return nil, &stateError{Name: ErrTaskFailed, Cause: res.err.Error()}
+	}
+	return res.out, nil
+}
+
+func newTaskToken() string {
+	var b [48]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
