@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
+	"sort"
 	"time"
 )
 
@@ -91,6 +93,13 @@ type Execution struct {
 	History   []HistoryEvent
 	StartDate time.Time
 	StopDate  time.Time
+
+	path []pathEntry // states entered, keyed by position (see thread.enter)
+}
+
+type pathEntry struct {
+	key  []int
+	name string
 }
 
 // Execution statuses.
@@ -102,8 +111,20 @@ const (
 	StatusAborted   = "ABORTED"
 )
 
-// StatePath returns the names of the states entered, in order (top level and nested).
+// StatePath returns the names of the states entered, in order (top level and nested). The
+// states of a Parallel's branches are listed branch by branch in branch order, and a Map's
+// iterations in item order, so the path does not depend on scheduling. For an Execution
+// built by hand (no run behind it) the names come from the history in event order.
 func (e *Execution) StatePath() []string {
+	if len(e.path) > 0 {
+		entries := append([]pathEntry(nil), e.path...)
+		sort.SliceStable(entries, func(i, j int) bool { return slices.Compare(entries[i].key, entries[j].key) < 0 })
+		names := make([]string, len(entries))
+		for i, en := range entries {
+			names[i] = en.name
+		}
+		return names
+	}
 	var names []string
 	for _, ev := range e.History {
 		if d, ok := ev.Details.(*StateEnteredEventDetails); ok {

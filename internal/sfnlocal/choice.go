@@ -33,7 +33,7 @@ var comparisonOps = map[string]string{ // operator → operand kind
 	"StringLessThanEquals": "string", "StringGreaterThanEquals": "string", "StringMatches": "string",
 	"NumericEquals": "number", "NumericLessThan": "number", "NumericGreaterThan": "number",
 	"NumericLessThanEquals": "number", "NumericGreaterThanEquals": "number",
-	"BooleanEquals": "boolean",
+	"BooleanEquals":   "boolean",
 	"TimestampEquals": "timestamp", "TimestampLessThan": "timestamp", "TimestampGreaterThan": "timestamp",
 	"TimestampLessThanEquals": "timestamp", "TimestampGreaterThanEquals": "timestamp",
 	"IsNull": "boolean", "IsPresent": "boolean", "IsNumeric": "boolean", "IsString": "boolean",

@@ -67,7 +67,9 @@ func (e *stopError) Error() string { return "execution stopped: " + e.s.Error }
 
 // Stop returns a cancellation cause for context.WithCancelCause that records errorName and
 // cause in the ExecutionAborted event, as StopExecution does.
-func Stop(errorName, cause string) error { return &stopError{StopCause{Error: errorName, Cause: cause}} }
+func Stop(errorName, cause string) error {
+	return &stopError{StopCause{Error: errorName, Cause: cause}}
+}
 
 func stopDetails(ctx context.Context) *ErrorCauseDetails {
 	var se *stopError

@@ -114,7 +114,7 @@ func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctx
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			it := &thread{r: r, last: th.last}
+			it := th.child(i)
 			it.add("MapIterationStarted", &MapIterationEventDetails{Name: st.name, Index: i})
 			out, err := r.runScope(mctx, it, st.processor, inputs[i])
 			defer func() { lasts[i] = it.last }()

@@ -29,7 +29,7 @@ func (r *runner) runParallel(ctx context.Context, th *thread, st *state, raw any
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bt := &thread{r: r, last: th.last}
+			bt := th.child(i)
 			out, err := r.runScope(bctx, bt, br, eff)
 			lasts[i] = bt.last
 			if err != nil {

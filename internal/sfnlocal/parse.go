@@ -62,13 +62,13 @@ type state struct {
 	hasResult bool
 
 	// Task
-	resource          string
-	timeoutSeconds    int
-	timeoutPath       *jsonPath
-	heartbeatSeconds  int
-	heartbeatPath     *jsonPath
-	retry             []*retrier
-	catch             []*catcher
+	resource         string
+	timeoutSeconds   int
+	timeoutPath      *jsonPath
+	heartbeatSeconds int
+	heartbeatPath    *jsonPath
+	retry            []*retrier
+	catch            []*catcher
 
 	// Choice
 	choices     []*choiceRule
@@ -90,26 +90,26 @@ type state struct {
 	branches []*scope
 
 	// Map
-	itemsPath             *jsonPath
-	itemSelector          *payloadTemplate
-	processor             *scope
-	maxConcurrency        int
-	maxConcurrencyPath    *jsonPath
-	toleratedPct          float64
-	hasToleratedPct       bool
-	toleratedPctPath      *jsonPath
-	toleratedCount        int
-	hasToleratedCount     bool
-	toleratedCountPath    *jsonPath
+	itemsPath          *jsonPath
+	itemSelector       *payloadTemplate
+	processor          *scope
+	maxConcurrency     int
+	maxConcurrencyPath *jsonPath
+	toleratedPct       float64
+	hasToleratedPct    bool
+	toleratedPctPath   *jsonPath
+	toleratedCount     int
+	hasToleratedCount  bool
+	toleratedCountPath *jsonPath
 }
 
 type retrier struct {
-	errorEquals    []string
-	interval       float64 // seconds
-	maxAttempts    int
-	backoffRate    float64
-	maxDelay       float64 // seconds, 0: none
-	jitterFull     bool
+	errorEquals []string
+	interval    float64 // seconds
+	maxAttempts int
+	backoffRate float64
+	maxDelay    float64 // seconds, 0: none
+	jitterFull  bool
 }
 
 type catcher struct {

@@ -28,6 +28,9 @@ type runner struct {
 
 	execCtx map[string]any // $$.Execution and $$.StateMachine
 	region  string
+
+	pathMu sync.Mutex
+	path   []pathEntry
 }
 
 // thread is one sequential line of events (the execution, a branch, an iteration); it
@@ -35,6 +38,30 @@ type runner struct {
 type thread struct {
 	r    *runner
 	last int64
+
+	// prefix and entered order the states this thread enters so that StatePath is
+	// deterministic: a Parallel's branches are listed in branch order, a Map's iterations in
+	// item order, whatever order they ran in.
+	prefix  []int
+	entered int
+}
+
+// child returns the thread of branch/iteration i of the state this thread is in.
+func (t *thread) child(i int) *thread {
+	p := make([]int, 0, len(t.prefix)+2)
+	p = append(p, t.prefix...)
+	p = append(p, t.entered, i)
+	return &thread{r: t.r, last: t.last, prefix: p}
+}
+
+func (t *thread) enter(name string) {
+	t.entered++
+	key := make([]int, 0, len(t.prefix)+1)
+	key = append(key, t.prefix...)
+	key = append(key, t.entered)
+	t.r.pathMu.Lock()
+	t.r.path = append(t.r.path, pathEntry{key: key, name: name})
+	t.r.pathMu.Unlock()
 }
 
 func (t *thread) add(typ string, details any) int64 {
@@ -81,6 +108,9 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 	finish := func() *Execution {
 		exec.StopDate = clock.Now()
 		exec.History = r.hist.snapshot()
+		r.pathMu.Lock()
+		exec.path = append([]pathEntry(nil), r.path...)
+		r.pathMu.Unlock()
 		return exec
 	}
 	fail := func(se *stateError) *Execution {
@@ -231,6 +261,7 @@ func (r *runner) runScope(ctx context.Context, th *thread, sc *scope, input any)
 // scope).
 func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any) (any, string, error) {
 	entered := r.clock.Now()
+	th.enter(st.name)
 	th.add(st.typ+"StateEntered", &StateEnteredEventDetails{Name: st.name, Input: encodeJSON(raw), InputDetails: notTruncated})
 	ctxObj := r.stateContext(st, entered, 0, "")
 	var (
