@@ -3,13 +3,19 @@ package ssmcreds_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/internal/motoserver"
 )
@@ -39,7 +45,53 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	moto.srv, moto.kmsKeyID = srv, aws.ToString(key.KeyMetadata.KeyId)
+	if err := prepareExample(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "prepare the example:", err)
+		return 1
+	}
 	return m.Run()
+}
+
+// prepareExample gives Example what a deployed consumer has: a default AWS configuration from
+// the environment (here moto's endpoint and admin key, standing in for the Lambda role), a
+// signer user whose key keyrotor keeps in /keyrotor/s3-signer, and an object to read.
+func prepareExample(ctx context.Context) error {
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL": moto.srv.Endpoint, "AWS_REGION": motoserver.Region,
+		"AWS_ACCESS_KEY_ID": moto.srv.Admin.AccessKeyID, "AWS_SECRET_ACCESS_KEY": moto.srv.Admin.SecretAccessKey,
+		"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
+	admin := moto.srv.AdminConfig()
+	iamc := iam.NewFromConfig(admin)
+	if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("s3-signer")}); err != nil {
+		return err
+	}
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::reports/*"}]}`
+	if _, err := iamc.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("s3-signer"), PolicyName: aws.String("read"), PolicyDocument: aws.String(policy)}); err != nil {
+		return err
+	}
+	key, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("s3-signer")})
+	if err != nil {
+		return err
+	}
+	id := aws.ToString(key.AccessKey.AccessKeyId)
+	value, _ := json.Marshal(map[string]string{"AccessKeyId": id, "SecretAccessKey": aws.ToString(key.AccessKey.SecretAccessKey)})
+	if _, err := ssm.NewFromConfig(admin).PutParameter(ctx, &ssm.PutParameterInput{
+		Name: aws.String("/keyrotor/s3-signer"), Value: aws.String(string(value)), Type: ssmtypes.ParameterTypeSecureString,
+		KeyId: aws.String(moto.kmsKeyID), Description: aws.String("keyrotor:" + id),
+	}); err != nil {
+		return err
+	}
+	s3c := s3.NewFromConfig(admin)
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("reports")}); err != nil {
+		return err
+	}
+	_, err = s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("reports"), Key: aws.String("2026/q3.txt"), Body: strings.NewReader("quarterly report")})
+	return err
 }
 
 // syncBuffer collects log output written from several goroutines.
