@@ -90,3 +90,17 @@ func wantFailed(t testing.TB, ex *Execution, errName, causePart string) {
 func pass(fields string) string {
 	return `{"StartAt":"P","States":{"P":{"Type":"Pass",` + fields + `,"End":true}}}`
 }
+
+type (
+	ctxT = context.Context
+	rawT = json.RawMessage
+)
+
+func mustField(t testing.TB, raw json.RawMessage, key string) json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%s is not an object: %v", raw, err)
+	}
+	return m[key]
+}
