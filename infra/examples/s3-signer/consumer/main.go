@@ -1,5 +1,5 @@
 // Command consumer is the s3-signer example's Lambda: it returns a presigned S3 GET URL signed
-// with the key keyrotor rotates into SIGNER_PARAMETER_NAME.
+// with the key keyrotor rotates into SIGNER_PARAMETER_NAME, read at run time through ssmcreds.
 package main
 
 import (
@@ -12,21 +12,24 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/keyrotor/keyrotor/infra/examples/s3-signer/consumer/presigner"
+	"github.com/keyrotor/keyrotor/ssmcreds"
 )
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	parameter := os.Getenv("SIGNER_PARAMETER_NAME")
+	if parameter == "" {
+		log.Error("SIGNER_PARAMETER_NAME is not set: set it to the managed-key module's parameter_name")
+		os.Exit(1)
+	}
+	// The Lambda role's credentials read the parameter; only the presigner signs with its key.
 	cfg, err := config.LoadDefaultConfig(context.Background())
 	if err != nil {
 		log.Error("load AWS config", "error", err)
 		os.Exit(1)
 	}
-	p := &presigner.Presigner{
-		SSM:       ssm.NewFromConfig(cfg),
-		Parameter: os.Getenv("SIGNER_PARAMETER_NAME"),
-		Region:    cfg.Region,
-		Endpoint:  os.Getenv("SIGNER_S3_ENDPOINT"),
-	}
+	creds := ssmcreds.New(ssm.NewFromConfig(cfg), parameter, func(o *ssmcreds.Options) { o.Logger = log })
+	p := presigner.New(cfg, creds, os.Getenv("SIGNER_S3_ENDPOINT"))
 	lambda.Start(func(ctx context.Context, req presigner.Request) (presigner.Response, error) {
 		resp, err := p.Presign(ctx, req)
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/ssmcreds"
 )
 
 // signedS3 sends an S3 request signed with the admin key (the SDK's S3 client is not a
@@ -45,7 +46,7 @@ func signedS3(t *testing.T, srv *motoserver.Server, method, path string, body []
 	return resp
 }
 
-func TestPresignedURLFetchesTheObjectWithTheStoredKey(t *testing.T) {
+func TestPresignedURLFetchesTheObjectAndFollowsARotation(t *testing.T) {
 	ctx := context.Background()
 	// moto answers presigned S3 URLs with a 500 when its auth is on, so auth stays off here and
 	// the signature is checked by an independent SigV4 computation (verifyPresigned).
@@ -70,7 +71,7 @@ func TestPresignedURLFetchesTheObjectWithTheStoredKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := aws.ToString(key.AccessKey.SecretAccessKey)
-	value, _ := json.Marshal(storedKey{AccessKeyID: aws.ToString(key.AccessKey.AccessKeyId), SecretAccessKey: secret})
+	value, _ := json.Marshal(map[string]string{"AccessKeyId": aws.ToString(key.AccessKey.AccessKeyId), "SecretAccessKey": secret})
 	ssmc := ssm.NewFromConfig(admin)
 	if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/keyrotor/s3-signer"), Type: ssmtypes.ParameterTypeSecureString, Value: aws.String(string(value))}); err != nil {
 		t.Fatal(err)
@@ -83,10 +84,19 @@ func TestPresignedURLFetchesTheObjectWithTheStoredKey(t *testing.T) {
 		}
 	}
 
-	p := &Presigner{SSM: ssmc, Parameter: "/keyrotor/s3-signer", Region: motoserver.Region, Endpoint: srv.Endpoint}
+	// The provider's clock runs a TTL behind, so every key it returns has already expired and
+	// each Presign reads the parameter again, as the first one after the TTL does.
+	creds := ssmcreds.New(ssmc, "/keyrotor/s3-signer", func(o *ssmcreds.Options) {
+		o.Now = func() time.Time { return time.Now().Add(-ssmcreds.DefaultTTL - time.Minute) }
+	})
+	p := New(motoserver.Config(srv.Endpoint, aws.Credentials{}), creds, srv.Endpoint)
+	before := time.Now().UTC().Truncate(time.Second)
 	got, err := p.Presign(ctx, Request{Bucket: "reports", Key: "2026/q3 report.txt", ExpiresSeconds: 60})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if after := time.Now().UTC(); got.ExpiresAt.Before(before.Add(time.Minute)) || got.ExpiresAt.After(after.Add(time.Minute)) {
+		t.Errorf("expiresAt %s, want 60 s after signing (between %s and %s)", got.ExpiresAt, before, after)
 	}
 	if got.AccessKeyID != aws.ToString(key.AccessKey.AccessKeyId) {
 		t.Errorf("signed with %s, want the stored key %s", got.AccessKeyID, aws.ToString(key.AccessKey.AccessKeyId))
@@ -110,6 +120,27 @@ func TestPresignedURLFetchesTheObjectWithTheStoredKey(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || string(body) != "quarterly" {
 		t.Fatalf("GET presigned URL: %s %q, want 200 \"quarterly\"", resp.Status, body)
+	}
+
+	// A rotation stores a new key; the next URL is signed with it, without a restart.
+	rotated, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("s3-signer")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newID, newSecret := aws.ToString(rotated.AccessKey.AccessKeyId), aws.ToString(rotated.AccessKey.SecretAccessKey)
+	value, _ = json.Marshal(map[string]string{"AccessKeyId": newID, "SecretAccessKey": newSecret})
+	if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/keyrotor/s3-signer"), Type: ssmtypes.ParameterTypeSecureString, Value: aws.String(string(value)), Overwrite: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	next, err := p.Presign(ctx, Request{Bucket: "reports", Key: "2026/q3 report.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.AccessKeyID != newID {
+		t.Errorf("after the rotation signed with %s, want the new key %s", next.AccessKeyID, newID)
+	}
+	if err := verifyPresigned(next.URL, newSecret); err != nil {
+		t.Fatalf("URL after the rotation is not signed with the new secret: %v", err)
 	}
 }
 
@@ -151,7 +182,11 @@ func hmacSHA256(key []byte, data string) []byte {
 type parameterValue string
 
 func (v parameterValue) GetParameter(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
-	return &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{Value: aws.String(string(v))}}, nil
+	return &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{Value: aws.String(string(v)), Version: 1}}, nil
+}
+
+func (v parameterValue) GetParameterHistory(context.Context, *ssm.GetParameterHistoryInput, ...func(*ssm.Options)) (*ssm.GetParameterHistoryOutput, error) {
+	return &ssm.GetParameterHistoryOutput{Parameters: []ssmtypes.ParameterHistory{{Version: 1, Description: aws.String("keyrotor:AKIAEXAMPLE")}}}, nil
 }
 
 func TestPresignRejectsBadInputWithoutLeakingTheValue(t *testing.T) {
@@ -165,12 +200,12 @@ func TestPresignRejectsBadInputWithoutLeakingTheValue(t *testing.T) {
 	}{
 		{"missing bucket", good, Request{Key: "k"}, "bucket and key are required"},
 		{"expiry beyond a week", good, Request{Bucket: "b", Key: "k", ExpiresSeconds: MaxExpiresSeconds + 1}, "between 1 and"},
-		{"raw secret in parameter", parameterValue(secret), Request{Bucket: "b", Key: "k"}, "does not hold a JSON key"},
+		{"raw secret in parameter", parameterValue(secret), Request{Bucket: "b", Key: "k"}, "parameter /keyrotor/s3-signer (version 1) is not JSON"},
 		{"json without secret", parameterValue(`{"AccessKeyId":"AKIAEXAMPLE"}`), Request{Bucket: "b", Key: "k"}, "lacks AccessKeyId or SecretAccessKey"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := &Presigner{SSM: tt.value, Parameter: "/keyrotor/s3-signer", Region: "eu-west-1"}
+			p := New(aws.Config{Region: "eu-west-1"}, ssmcreds.New(tt.value, "/keyrotor/s3-signer"), "")
 			_, err := p.Presign(context.Background(), tt.req)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("got %v, want an error containing %q", err, tt.wantErr)
