@@ -225,6 +225,29 @@ func aslScenarios() []Scenario {
 			Want:  &Want{Path: []string{"Each", "Work", "Work", "Caught"}, Status: "SUCCEEDED"},
 		},
 		{
+			Name: "map/iteration-failing-later-does-not-hide-earlier-iterations",
+			Definition: raw(`{"StartAt": "Each", "States": {
+			  "Each": {"Type": "Map", "ItemsPath": "$.items",
+			    "ItemProcessor": {"StartAt": "Check", "States": {
+			      "Check": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericGreaterThan": 2, "Next": "Slow"}], "Default": "Fine"},
+			      "Slow": {"Type": "Wait", "Seconds": 1, "Next": "TooBig"},
+			      "TooBig": {"Type": "Fail", "Error": "Item.TooBig", "Cause": "over 2"},
+			      "Fine": {"Type": "Pass", "End": true}}},
+			    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}], "End": true},
+			  "Caught": {"Type": "Pass", "End": true}}}`),
+			Input: raw(`{"items": [1, 2, 3]}`),
+			// All iterations start at once; the third fails a second later, after the others finished.
+			Want: &Want{Status: "SUCCEEDED"},
+		},
+		{
+			Name: "pass/null-inputpath-and-outputpath",
+			Definition: raw(`{"StartAt": "NoInput", "States": {
+			  "NoInput": {"Type": "Pass", "InputPath": null, "ResultPath": "$.seen", "Next": "NoOutput"},
+			  "NoOutput": {"Type": "Pass", "OutputPath": null, "End": true}}}`),
+			Input: raw(`{"a": 1}`),
+			Want:  &Want{Path: []string{"NoInput", "NoOutput"}, Status: "SUCCEEDED"},
+		},
+		{
 			Name: "map/empty-items",
 			Definition: raw(`{"StartAt": "Each", "States": {
 			  "Each": {"Type": "Map", "ItemsPath": "$.none", "ItemProcessor": {"StartAt": "Never", "States": {"Never": {"Type": "Pass", "End": true}}}, "End": true}}}`),

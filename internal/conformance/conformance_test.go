@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -62,7 +63,7 @@ func allScenarios(t *testing.T) []Scenario {
 // TestEnginesAgree runs every scenario in internal/sfnlocal and in aws-local-stepfunctions and
 // compares state paths, task inputs and final status/output/error.
 func TestEnginesAgree(t *testing.T) {
-	tools, err := findNodeTools()
+	tools, err := findNodeTools(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +93,14 @@ func TestEnginesAgree(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Without `make tools` the test must fail and say so, not skip.
+func TestMissingNodeToolsNameMakeTools(t *testing.T) {
+	_, err := findNodeTools(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "make tools") || !strings.Contains(err.Error(), "node") {
+		t.Fatalf("findNodeTools in an empty tree: %v; want an error naming the missing node binary and `make tools`", err)
 	}
 }
 

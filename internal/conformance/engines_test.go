@@ -79,8 +79,9 @@ func runSfnlocal(ctx context.Context, sc Scenario) outcome {
 // nodeTools are the paths runNode needs; missing ones mean `make tools` has not run.
 type nodeTools struct{ node, engine, runner string }
 
-func findNodeTools() (nodeTools, error) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+// findNodeTools looks for Node 22 and aws-local-stepfunctions under the repository root.
+func findNodeTools(root string) (nodeTools, error) {
+	root, err := filepath.Abs(root)
 	if err != nil {
 		return nodeTools{}, err
 	}

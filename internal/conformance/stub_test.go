@@ -101,3 +101,7 @@ func (s *stubs) InvokeTask(_ context.Context, req sfnlocal.TaskRequest) (json.Ra
 	}
 	return nil, sfnlocal.NewTaskFailure("Stub.Invalid", "stub result has none of output, error, merge, echo")
 }
+
+func taskRequest(state, input string) sfnlocal.TaskRequest {
+	return sfnlocal.TaskRequest{StateName: state, Resource: fn, Input: json.RawMessage(input)}
+}
