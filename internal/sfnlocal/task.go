@@ -58,8 +58,7 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ct
 		return nil, err
 	}
 
-	lambda := isLambdaResource(st.resource)
-	rtype, rname := resourceTypeOf(st.resource)
+	lambda, rtype, rname := st.isLambda, st.resourceType, st.resourceName
 	if lambda {
 		th.add("LambdaFunctionScheduled", &LambdaFunctionScheduledEventDetails{Resource: st.resource, Input: inText, InputDetails: notTruncated, TimeoutInSeconds: int64(timeout / time.Second)})
 		th.add("LambdaFunctionStarted", nil)
@@ -199,6 +198,11 @@ func (r *runner) invoke(ctx context.Context, req TaskRequest) (json.RawMessage, 
 		}()
 		tctx = context.WithValue(tctx, heartbeatKey{}, hb)
 	}
+	if req.Timeout <= 0 && req.Heartbeat <= 0 {
+		// Nothing to enforce: call inline (an invoker must honour ctx for aborts).
+		out, err := r.opts.Tasks.InvokeTask(tctx, req)
+		return r.taskOutcome(ctx, tctx, req, taskResult{out, err})
+	}
 	done := make(chan taskResult, 1)
 	go func() {
 		defer func() {
@@ -220,6 +224,10 @@ func (r *runner) invoke(ctx context.Context, req TaskRequest) (json.RawMessage, 
 			res = taskResult{err: tctx.Err()}
 		}
 	}
+	return r.taskOutcome(ctx, tctx, req, res)
+}
+
+func (r *runner) taskOutcome(ctx, tctx context.Context, req TaskRequest, res taskResult) (json.RawMessage, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}

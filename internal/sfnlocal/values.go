@@ -26,6 +26,9 @@ func decodeJSON(b []byte) (any, error) {
 }
 
 func encodeJSON(v any) string {
+	if b, ok := appendJSON(make([]byte, 0, 256), v); ok {
+		return string(b)
+	}
 	b, err := marshalNoEscape(v)
 	if err != nil {
 		return "null"
