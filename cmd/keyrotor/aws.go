@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+)
+
+// stateMachineName is the rotation state machine's name under infra/modules/engine's default
+// name (and locally).
+const stateMachineName = "keyrotor-rotate"
+
+// envStateMachine names the rotation state machine when --state-machine is not given.
+const envStateMachine = "KEYROTOR_STATE_MACHINE_ARN"
+
+// loadAWS reads the default credential chain; AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SFN point
+// it at a local engine (`keyrotor local up` prints them).
+func loadAWS(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New("no AWS region is configured: set AWS_REGION (or a region in your AWS profile)")
+	}
+	return cfg, nil
+}
+
+// resolveStateMachine finds the rotation state machine: the flag, then
+// KEYROTOR_STATE_MACHINE_ARN, then the one named keyrotor-rotate.
+func resolveStateMachine(ctx context.Context, client *sfn.Client, flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if env := os.Getenv(envStateMachine); env != "" {
+		return env, nil
+	}
+	p := sfn.NewListStateMachinesPaginator(client, &sfn.ListStateMachinesInput{})
+	var names []string
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("find the %s state machine (ListStateMachines): %w", stateMachineName, err)
+		}
+		for _, m := range page.StateMachines {
+			if aws.ToString(m.Name) == stateMachineName {
+				return aws.ToString(m.StateMachineArn), nil
+			}
+			names = append(names, aws.ToString(m.Name))
+		}
+	}
+	return "", fmt.Errorf("no state machine named %s here (found: %v); deploy infra/modules/engine, "+
+		"start `keyrotor local up` and export what it prints, or pass --state-machine ARN (or set %s)",
+		stateMachineName, names, envStateMachine)
+}
+
+// fetchHistory returns the whole history, oldest first.
+func fetchHistory(ctx context.Context, client *sfn.Client, arn string) ([]sfntypes.HistoryEvent, error) {
+	var events []sfntypes.HistoryEvent
+	p := sfn.NewGetExecutionHistoryPaginator(client, &sfn.GetExecutionHistoryInput{
+		ExecutionArn: aws.String(arn), MaxResults: 1000,
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read the history of %s: %w", arn, err)
+		}
+		events = append(events, page.Events...)
+	}
+	slices.SortFunc(events, func(a, b sfntypes.HistoryEvent) int { return int(a.Id - b.Id) })
+	return events, nil
+}
+
+// follow polls the history until the execution ends, calling update after every poll.
+func follow(ctx context.Context, client *sfn.Client, arn string, update func(*timeline)) (*timeline, error) {
+	t := &timeline{}
+	interval := 100 * time.Millisecond
+	for {
+		events, err := fetchHistory(ctx, client, arn)
+		if err != nil {
+			return t, err
+		}
+		before := t.lastID
+		t.add(events)
+		if update != nil {
+			update(t)
+		}
+		if t.finished() {
+			return t, nil
+		}
+		select {
+		case <-ctx.Done():
+			return t, ctx.Err()
+		case <-time.After(interval):
+		}
+		interval = min(interval*2, time.Second)
+		if t.lastID != before {
+			interval = 100 * time.Millisecond
+		}
+	}
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/spf13/cobra"
+
+	"github.com/keyrotor/keyrotor/internal/lambdahost"
+	"github.com/keyrotor/keyrotor/internal/localenv"
+	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/internal/schedule"
+)
+
+func newLocalCmd(stdout, stderr io.Writer) *cobra.Command {
+	local := &cobra.Command{
+		Use:   "local",
+		Short: "Run keyrotor's engine on this machine (moto as AWS, the real Lambdas and state machine)",
+	}
+	var (
+		expr, user, delay string
+		build, logs       bool
+	)
+	up := &cobra.Command{
+		Use:   "up",
+		Short: "Start the local engine and print the environment to export; Ctrl-C stops it",
+		Long: `Starts moto (IAM, STS, SSM, KMS with authorization on) behind the fault proxy, deploys the built
+Lambda bootstraps (build/host/<fn>/bootstrap, from 'make build') each with its own role's
+credentials, and serves the Step Functions and Lambda APIs with statemachine/rotate.asl.json
+deployed as keyrotor-rotate. It prints the variables to export so that keyrotor, the AWS CLI
+and the SDKs use it.
+
+--user creates that IAM user (tagged keyrotor:managed=true, with one key) unless it exists;
+--schedule then starts a rotation of it at each fire time of an EventBridge Scheduler
+expression: rate(5 minutes), cron(0 3 * * ? *), at(2030-01-01T00:00:00).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var sched schedule.Schedule
+			if expr != "" {
+				if user == "" {
+					return usagef("--schedule needs --user: the managed user to rotate on that schedule")
+				}
+				var err error
+				if sched, err = schedule.Parse(expr, nil); err != nil {
+					return usagef("--schedule: %v", err)
+				}
+			}
+			if user != "" {
+				if err := checkUser(user); err != nil {
+					return err
+				}
+			}
+			propagation, err := parseDelay(delay)
+			if err != nil {
+				return err
+			}
+			return localUp(cmd.Context(), stdout, stderr, upOptions{user: user, sched: sched, build: build, logs: logs, propagation: propagation})
+		},
+	}
+	fl := up.Flags()
+	fl.StringVar(&expr, "schedule", "", "rotate --user on this EventBridge Scheduler expression")
+	fl.StringVar(&user, "user", "", "managed IAM user to create (if missing) and to rotate on --schedule")
+	fl.StringVar(&delay, "propagation-delay", "0s", "new keys fail authentication this long, as while IAM propagates")
+	fl.BoolVar(&build, "build", false, "build the Lambda bootstraps first (otherwise run 'make build')")
+	fl.BoolVar(&logs, "logs", false, "print the functions' log lines (JSON) on stderr")
+	local.AddCommand(up)
+	return local
+}
+
+func parseDelay(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d > 10*time.Minute {
+		return 0, usagef("--propagation-delay %q: want a duration between 0s and 10m, e.g. 2s", s)
+	}
+	return d, nil
+}
+
+type upOptions struct {
+	user        string
+	sched       schedule.Schedule
+	build, logs bool
+	propagation time.Duration
+}
+
+func localUp(ctx context.Context, stdout, stderr io.Writer, o upOptions) error {
+	opts := localenv.Options{Build: o.build, PropagationDelay: o.propagation}
+	if o.logs {
+		opts.LogSink = lambdahost.LogTo(slog.New(slog.NewJSONHandler(stderr, nil)))
+		opts.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
+	}
+	fmt.Fprintln(stderr, "starting the local keyrotor engine…")
+	env, err := localenv.Up(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	if o.user != "" {
+		exists, err := env.UserExists(ctx, o.user)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: o.user, Keys: 1}); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "created IAM user %s (tagged keyrotor:managed=true, one access key)\n", o.user)
+		}
+	}
+	printUp(stdout, env)
+	if o.sched != nil {
+		go runSchedule(ctx, stdout, env, o.sched, o.user)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stderr, "\nstopping the local keyrotor engine…")
+	return nil
+}
+
+func printUp(w io.Writer, env *localenv.Env) {
+	fmt.Fprintf(w, "keyrotor local engine is up\n")
+	fmt.Fprintf(w, "  AWS (moto, through the fault proxy)  %s\n", env.AWSEndpoint)
+	fmt.Fprintf(w, "  Step Functions and Lambda            %s\n", env.Endpoint)
+	fmt.Fprintf(w, "  state machine                        %s\n", env.StateMachineARN)
+	fmt.Fprintf(w, "  KMS key                              %s\n", env.KMSKeyARN)
+	fmt.Fprintf(w, "Use it from another shell (local moto credentials, not AWS ones):\n")
+	fmt.Fprintf(w, "export %s\n", strings.Join(env.Environ(), " "))
+	fmt.Fprintf(w, "then: keyrotor rotate --user USER --wait   (create a managed user with\n")
+	fmt.Fprintf(w, "  aws iam create-user --user-name USER --tags Key=%s,Value=%s)\n", rotation.ManagedTagKey, rotation.ManagedTagValue)
+	fmt.Fprintf(w, "Press Ctrl-C to stop.\n")
+}
+
+// runSchedule starts a rotation of user at each fire time, as the deployed EventBridge
+// Scheduler schedule would, and reports how each ended.
+func runSchedule(ctx context.Context, w io.Writer, env *localenv.Env, s schedule.Schedule, user string) {
+	client := env.SFN()
+	input := rotationInput{UserName: user}
+	now := time.Now()
+	for {
+		next, ok := s.Next(now)
+		if !ok {
+			fmt.Fprintf(w, "schedule %s has no more fire times\n", s)
+			return
+		}
+		fmt.Fprintf(w, "schedule %s: next rotation of %s at %s\n", s, user, next.UTC().Format(time.RFC3339))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(next)):
+		}
+		now = next
+		arn, err := startRotation(ctx, client, env.StateMachineARN, input)
+		if err != nil {
+			fmt.Fprintf(w, "schedule %s: %v\n", s, err)
+			continue
+		}
+		fmt.Fprintf(w, "schedule %s: started %s\n", s, arn)
+		go reportScheduled(ctx, w, client, arn)
+	}
+}
+
+func reportScheduled(ctx context.Context, w io.Writer, client *sfn.Client, arn string) {
+	t, err := follow(ctx, client, arn, nil)
+	if err != nil {
+		return
+	}
+	if t.Status == "SUCCEEDED" {
+		o := parseOutput(t.Output)
+		fmt.Fprintf(w, "rotation %s succeeded: new access key %s in %s\n", arn, o.NewAccessKeyID, o.ParameterName)
+		return
+	}
+	fmt.Fprintf(w, "rotation %s %s: %s: %s\n", arn, strings.ToLower(t.Status), t.Error, t.Cause)
+}
+
+// describeExecution is DescribeExecution's status and output.
+func describeExecution(ctx context.Context, client *sfn.Client, arn string) (string, rotationOutput, error) {
+	out, err := client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	if err != nil {
+		return "", rotationOutput{}, err
+	}
+	var o rotationOutput
+	_ = json.Unmarshal([]byte(aws.ToString(out.Output)), &o)
+	return string(out.Status), o, nil
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/spf13/cobra"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
+)
+
+// rotationInput is the execution input (docs/steps.md); unset fields take Begin's defaults.
+type rotationInput struct {
+	UserName        string `json:"userName"`
+	ParameterName   string `json:"parameterName,omitempty"`
+	GraceSeconds    *int   `json:"graceSeconds,omitempty"`
+	InactiveSeconds *int   `json:"inactiveSeconds,omitempty"`
+	Format          string `json:"format,omitempty"`
+}
+
+type rotateFlags struct {
+	user, parameter, grace, inactive, format, stateMachine string
+	wait                                                   bool
+}
+
+func (f rotateFlags) input() (rotationInput, error) {
+	in := rotationInput{UserName: f.user, ParameterName: f.parameter, Format: f.format}
+	if err := checkUser(f.user); err != nil {
+		return in, err
+	}
+	if err := checkParameter(f.parameter); err != nil {
+		return in, err
+	}
+	if f.format != "" && f.format != rotation.FormatJSON && f.format != rotation.FormatRaw {
+		return in, usagef("--format %q: want json ({\"AccessKeyId\",\"SecretAccessKey\"}) or raw (the secret alone)", f.format)
+	}
+	if f.grace != "" {
+		n, err := parseSeconds("grace", f.grace, rotation.MaxGraceSeconds)
+		if err != nil {
+			return in, err
+		}
+		in.GraceSeconds = &n
+	}
+	if f.inactive != "" {
+		n, err := parseSeconds("inactive", f.inactive, rotation.MaxInactiveSeconds)
+		if err != nil {
+			return in, err
+		}
+		in.InactiveSeconds = &n
+	}
+	return in, nil
+}
+
+func newRotateCmd(stdout, stderr io.Writer) *cobra.Command {
+	var f rotateFlags
+	cmd := &cobra.Command{
+		Use:   "rotate --user USER [--wait]",
+		Short: "Start a rotation of a managed user's access key (and follow it with --wait)",
+		Long: `Starts an execution of the keyrotor-rotate state machine for --user. With --wait it follows the
+execution's history live (a progress display on a terminal, one line per state otherwise),
+prints the new AccessKeyId on success, or the failure's cause and exits 1.
+
+The state machine is --state-machine, else $KEYROTOR_STATE_MACHINE_ARN, else the one named
+keyrotor-rotate. Waits take seconds (3600) or durations (90s, 15m, 1h, 2d).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := f.input()
+			if err != nil {
+				return err
+			}
+			return rotate(cmd.Context(), stdout, stderr, in, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.user, "user", "", "IAM user to rotate (tagged keyrotor:managed=true)")
+	fl.StringVar(&f.parameter, "parameter", "", "SSM parameter that holds the key (default /keyrotor/<user>)")
+	fl.StringVar(&f.grace, "grace", "", "wait between verification and deactivating old keys (default 1h)")
+	fl.StringVar(&f.inactive, "inactive", "", "wait between deactivation and deletion of old keys (default 1d)")
+	fl.StringVar(&f.format, "format", "", "parameter value: json (default) or raw")
+	fl.BoolVar(&f.wait, "wait", false, "follow the execution until it ends")
+	fl.StringVar(&f.stateMachine, "state-machine", "", "ARN of the rotation state machine")
+	return cmd
+}
+
+func rotate(ctx context.Context, stdout, stderr io.Writer, in rotationInput, f rotateFlags) error {
+	cfg, err := loadAWS(ctx)
+	if err != nil {
+		return err
+	}
+	client := sfn.NewFromConfig(cfg)
+	machine, err := resolveStateMachine(ctx, client, f.stateMachine)
+	if err != nil {
+		return err
+	}
+	arn, err := startRotation(ctx, client, machine, in)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "started %s\n", arn)
+	if !f.wait {
+		fmt.Fprintf(stdout, "follow it with: keyrotor history %s\n", arn)
+		return nil
+	}
+	t, err := follow(ctx, client, arn, newProgress(stdout).update)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("stopped following; the rotation goes on: keyrotor history %s", arn)
+		}
+		return err
+	}
+	return reportEnd(stdout, t)
+}
+
+// reportEnd prints the outcome: the new key on success, the Fail cause otherwise.
+func reportEnd(stdout io.Writer, t *timeline) error {
+	if t.Status == "SUCCEEDED" {
+		o := parseOutput(t.Output)
+		fmt.Fprintf(stdout, "rotated %s: new access key %s is in %s (version %d)", o.UserName, o.NewAccessKeyID, o.ParameterName, o.ParameterVersion)
+		if v := t.verifySeconds(); v >= 0 {
+			fmt.Fprintf(stdout, ", verified %.1fs after its creation", v)
+		}
+		fmt.Fprintln(stdout)
+		if len(o.DeletedAccessKeyIDs) > 0 {
+			fmt.Fprintf(stdout, "old keys deleted: %s\n", strings.Join(o.DeletedAccessKeyIDs, ", "))
+		}
+		fmt.Fprintf(stdout, "%d states, %d state transitions, %d Lambda invocations, %.1fs\n",
+			len(t.Runs), t.transitions(), t.Invocations, t.Stopped.Sub(t.Started).Seconds())
+		return nil
+	}
+	return &failedError{msg: fmt.Sprintf("rotation %s: %s\n%s", strings.ToLower(t.Status), t.Error, t.Cause)}
+}
+
+// executionNameRE keeps what Step Functions allows in an execution name.
+var executionNameRE = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+func startRotation(ctx context.Context, client *sfn.Client, machine string, in rotationInput) (string, error) {
+	input, err := json.Marshal(in)
+	if err != nil {
+		return "", err
+	}
+	name := "cli-" + executionNameRE.ReplaceAllString(in.UserName, "-")
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	name += "-" + time.Now().UTC().Format("20060102T150405.000Z")
+	name = strings.ReplaceAll(name, ".", "-")
+	out, err := client.StartExecution(ctx, &sfn.StartExecutionInput{
+		StateMachineArn: aws.String(machine), Name: aws.String(name), Input: aws.String(string(input)),
+	})
+	if err != nil {
+		return "", fmt.Errorf("start a rotation of %s on %s: %w", in.UserName, machine, err)
+	}
+	return aws.ToString(out.ExecutionArn), nil
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/spf13/cobra"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
+)
+
+func newStatusCmd(stdout, stderr io.Writer) *cobra.Command {
+	var user, parameter string
+	cmd := &cobra.Command{
+		Use:   "status --user USER",
+		Short: "Show a managed user's keys, the parameter's version and key, and a running rotation",
+		Long: `Shows the user's access keys (status, age, last use), the parameter's version and which key it
+holds, and the rotation holding the parameter's lock, if any. It reads no secret: the parameter
+is described, never read, and the key it holds comes from its description.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkUser(user); err != nil {
+				return err
+			}
+			if err := checkParameter(parameter); err != nil {
+				return err
+			}
+			if parameter == "" {
+				parameter = rotation.DefaultParameterPrefix + user
+			}
+			return status(cmd.Context(), stdout, user, parameter)
+		},
+	}
+	cmd.Flags().StringVar(&user, "user", "", "IAM user")
+	cmd.Flags().StringVar(&parameter, "parameter", "", "SSM parameter that holds the key (default /keyrotor/<user>)")
+	return cmd
+}
+
+// keyStatus is one of the user's access keys.
+type keyStatus struct {
+	ID          string
+	Status      string
+	Created     time.Time
+	LastUsed    time.Time // zero: never
+	LastService string
+}
+
+// userStatus is what status reports; it has no field that could hold a secret.
+type userStatus struct {
+	User, ARN        string
+	Managed          bool
+	Keys             []keyStatus
+	Parameter        string
+	ParameterFound   bool
+	ParameterVersion int64
+	ParameterChanged time.Time
+	HeldKey          string
+	LockHolder       string // execution ARN in the lock, "" if unlocked
+	LockStatus       string // that execution's status, if it could be read
+}
+
+func readStatus(ctx context.Context, cfg aws.Config, user, parameter string) (*userStatus, error) {
+	iamc, ssmc := iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
+	s := &userStatus{User: user, Parameter: parameter}
+	u, err := iamc.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
+	var noUser *iamtypes.NoSuchEntityException
+	if errors.As(err, &noUser) {
+		return nil, &failedError{msg: fmt.Sprintf("IAM user %s does not exist", user)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read IAM user %s: %w", user, err)
+	}
+	s.ARN = aws.ToString(u.User.Arn)
+	tags, err := iamc.ListUserTags(ctx, &iam.ListUserTagsInput{UserName: aws.String(user)})
+	if err != nil {
+		return nil, fmt.Errorf("read the tags of %s: %w", user, err)
+	}
+	for _, t := range tags.Tags {
+		if aws.ToString(t.Key) == rotation.ManagedTagKey && aws.ToString(t.Value) == rotation.ManagedTagValue {
+			s.Managed = true
+		}
+	}
+	keys, err := iamc.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(user)})
+	if err != nil {
+		return nil, fmt.Errorf("list the access keys of %s: %w", user, err)
+	}
+	for _, k := range keys.AccessKeyMetadata {
+		ks := keyStatus{ID: aws.ToString(k.AccessKeyId), Status: string(k.Status), Created: aws.ToTime(k.CreateDate)}
+		used, err := iamc.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: k.AccessKeyId})
+		if err != nil {
+			return nil, fmt.Errorf("read when %s was last used: %w", ks.ID, err)
+		}
+		if lu := used.AccessKeyLastUsed; lu != nil {
+			ks.LastUsed, ks.LastService = aws.ToTime(lu.LastUsedDate), aws.ToString(lu.ServiceName)
+		}
+		s.Keys = append(s.Keys, ks)
+	}
+	// DescribeParameters returns metadata only: the value never crosses the wire.
+	params, err := ssmc.DescribeParameters(ctx, &ssm.DescribeParametersInput{
+		ParameterFilters: []ssmtypes.ParameterStringFilter{{Key: aws.String("Name"), Option: aws.String("Equals"), Values: []string{parameter}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describe parameter %s: %w", parameter, err)
+	}
+	for _, p := range params.Parameters {
+		if aws.ToString(p.Name) == parameter {
+			s.ParameterFound, s.ParameterVersion, s.ParameterChanged = true, p.Version, aws.ToTime(p.LastModifiedDate)
+			if id, ok := strings.CutPrefix(aws.ToString(p.Description), "keyrotor:"); ok {
+				s.HeldKey = id
+			}
+		}
+	}
+	lock, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(parameter + ".lock")})
+	var notFound *ssmtypes.ParameterNotFound
+	switch {
+	case errors.As(err, &notFound):
+	case err != nil:
+		return nil, fmt.Errorf("read the lock %s.lock: %w", parameter, err)
+	default:
+		var l struct {
+			ExecutionID string `json:"executionId"`
+		}
+		_ = json.Unmarshal([]byte(aws.ToString(lock.Parameter.Value)), &l)
+		s.LockHolder = l.ExecutionID
+		if s.LockHolder == "" {
+			s.LockHolder = "(unreadable lock)"
+		} else if ex, err := sfn.NewFromConfig(cfg).DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(l.ExecutionID)}); err == nil {
+			s.LockStatus = string(ex.Status)
+		} else {
+			s.LockStatus = "unknown (" + err.Error() + ")"
+		}
+	}
+	return s, nil
+}
+
+func status(ctx context.Context, stdout io.Writer, user, parameter string) error {
+	cfg, err := loadAWS(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := readStatus(ctx, cfg, user, parameter)
+	if err != nil {
+		return err
+	}
+	printStatus(stdout, s, time.Now())
+	return nil
+}
+
+func printStatus(w io.Writer, s *userStatus, now time.Time) {
+	managed := "managed (keyrotor:managed=true)"
+	if !s.Managed {
+		managed = "NOT managed: add the tag keyrotor:managed=true before rotating"
+	}
+	fmt.Fprintf(w, "user       %s  %s\n", s.ARN, managed)
+	if len(s.Keys) == 0 {
+		fmt.Fprintln(w, "keys       none")
+	}
+	for i, k := range s.Keys {
+		label := "keys"
+		if i > 0 {
+			label = ""
+		}
+		used := "never used"
+		if !k.LastUsed.IsZero() {
+			used = "last used " + age(now.Sub(k.LastUsed)) + " ago"
+			if k.LastService != "" && k.LastService != "N/A" {
+				used += " (" + k.LastService + ")"
+			}
+		}
+		held := ""
+		if k.ID == s.HeldKey {
+			held = "  ← in parameter"
+		}
+		fmt.Fprintf(w, "%-10s %s  %-8s  age %-6s  %s%s\n", label, k.ID, k.Status, age(now.Sub(k.Created)), used, held)
+	}
+	switch {
+	case !s.ParameterFound:
+		fmt.Fprintf(w, "parameter  %s  does not exist yet (the first rotation creates it)\n", s.Parameter)
+	case s.HeldKey == "":
+		fmt.Fprintf(w, "parameter  %s  version %d, changed %s ago, not written by keyrotor\n", s.Parameter, s.ParameterVersion, age(now.Sub(s.ParameterChanged)))
+	default:
+		fmt.Fprintf(w, "parameter  %s  version %d, changed %s ago, holds %s\n", s.Parameter, s.ParameterVersion, age(now.Sub(s.ParameterChanged)), s.HeldKey)
+	}
+	switch {
+	case s.LockHolder == "":
+		fmt.Fprintln(w, "rotation   none running")
+	case s.LockStatus == "RUNNING":
+		fmt.Fprintf(w, "rotation   running: %s\n", s.LockHolder)
+	default:
+		fmt.Fprintf(w, "rotation   none running; stale lock of %s (%s), broken by the next rotation\n", s.LockHolder, s.LockStatus)
+	}
+}
+
+// age writes a duration the way a person reads an age: 42s, 7m, 5h, 12d.
+func age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+}

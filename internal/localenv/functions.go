@@ -1,0 +1,185 @@
+package localenv
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/keyrotor/keyrotor/internal/lambdahost"
+	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/internal/rotation"
+)
+
+// trustPolicy is a function role's trust policy. The engine module trusts
+// lambda.amazonaws.com; locally the Lambda service's AssumeRole is made by moto's
+// administrator, and moto checks trust policies, so it is trusted as well.
+func trustPolicy() string {
+	admin := fmt.Sprintf("arn:aws:iam::%s:user/%s", AccountID, motoserver.AdminUserName)
+	return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com","AWS":"` +
+		admin + `"},"Action":"sts:AssumeRole"}]}`
+}
+
+// RolePolicy is the policy Up attaches to fn's role: the action list of the policy that
+// infra/modules/engine renders for fn, on every resource. moto checks actions and matches every
+// resource as "*", so this is what it can enforce; resources and conditions are checked
+// exactly by internal/leastprivilege.
+func (e *Env) RolePolicy(fn string) (string, error) {
+	doc, err := e.Engine.FunctionPolicy(fn)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []map[string]any{{
+			"Sid": "EngineModuleActions", "Effect": "Allow", "Action": doc.AllowedActions(), "Resource": "*",
+		}},
+	})
+	return string(b), err
+}
+
+func (e *Env) createRoles(ctx context.Context) error {
+	client := iam.NewFromConfig(e.Moto.AdminConfig())
+	for _, fn := range Functions {
+		policy, err := e.RolePolicy(fn)
+		if err != nil {
+			return fmt.Errorf("local engine: role of %s: %w", fn, err)
+		}
+		role := e.Engine.FunctionName(fn)
+		if _, err := client.CreateRole(ctx, &iam.CreateRoleInput{
+			RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(trustPolicy()),
+			Description: aws.String("keyrotor " + fn + " function"),
+		}); err != nil {
+			return fmt.Errorf("local engine: create role %s: %w", role, err)
+		}
+		if _, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+			RoleName: aws.String(role), PolicyName: aws.String(role), PolicyDocument: aws.String(policy),
+		}); err != nil {
+			return fmt.Errorf("local engine: attach the policy of role %s: %w", role, err)
+		}
+	}
+	return nil
+}
+
+// assume returns fresh AssumeRole credentials of fn's role.
+func (e *Env) assume(ctx context.Context, fn string) (aws.Credentials, error) {
+	out, err := sts.NewFromConfig(e.Moto.AdminConfig()).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn:         aws.String(e.Engine.RoleARN(fn)),
+		RoleSessionName: aws.String(e.Engine.FunctionName(fn)),
+		DurationSeconds: aws.Int32(int32(e.opts.CredentialLifetime / time.Second)),
+	})
+	if err != nil {
+		return aws.Credentials{}, fmt.Errorf("local engine: assume role %s: %w", e.Engine.RoleARN(fn), err)
+	}
+	c := out.Credentials
+	return aws.Credentials{
+		AccessKeyID: aws.ToString(c.AccessKeyId), SecretAccessKey: aws.ToString(c.SecretAccessKey),
+		SessionToken: aws.ToString(c.SessionToken), CanExpire: true, Expires: aws.ToTime(c.Expiration),
+	}, nil
+}
+
+// FunctionEnv is fn's environment (without credentials): the engine module's variables plus
+// the endpoint overrides that point the SDK at the local engine.
+func (e *Env) FunctionEnv(fn string) map[string]string {
+	env := map[string]string{
+		"AWS_ENDPOINT_URL":          e.AWSEndpoint,
+		"AWS_ENDPOINT_URL_SFN":      e.Endpoint,
+		"AWS_ENDPOINT_URL_LAMBDA":   e.Endpoint,
+		rotation.EnvParameterPrefix: e.ParameterPrefix,
+		// Files that do not exist: the user's ~/.aws must not leak into a function.
+		"AWS_CONFIG_FILE":             filepath.Join(e.home, "config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(e.home, "credentials"),
+		"AWS_EC2_METADATA_DISABLED":   "true",
+	}
+	switch fn {
+	case "createkey", "storeparam":
+		env[rotation.EnvKMSKeyID] = e.KMSKeyARN
+	case "verifykey":
+		if e.opts.PropagationSeconds > 0 {
+			env[rotation.EnvPropagationSeconds] = strconv.Itoa(e.opts.PropagationSeconds)
+		}
+	case "trigger":
+		env["KEYROTOR_STATE_MACHINE_ARN"] = e.Engine.StateMachineARN()
+	}
+	return env
+}
+
+// deploy (re)deploys fn with creds as its own role's credentials.
+func (e *Env) deploy(fn string, creds aws.Credentials) error {
+	env := e.FunctionEnv(fn)
+	env["AWS_ACCESS_KEY_ID"] = creds.AccessKeyID
+	env["AWS_SECRET_ACCESS_KEY"] = creds.SecretAccessKey
+	env["AWS_SESSION_TOKEN"] = creds.SessionToken
+	timeout := e.opts.FunctionTimeout
+	if fn == "trigger" {
+		timeout = 900 * time.Second
+	}
+	arn, err := e.Lambda.Deploy(lambdahost.Function{
+		Name: e.Engine.FunctionName(fn), Path: BootstrapPath(e.root, fn), Env: env,
+		SecretEnv: []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"},
+		Timeout:   timeout, MemoryMB: 128, MaxConcurrency: 60,
+	})
+	if err != nil {
+		return fmt.Errorf("local engine: %w", err)
+	}
+	e.credMu.Lock()
+	e.FunctionARNs[fn] = arn
+	e.creds[fn] = creds
+	e.credMu.Unlock()
+	return nil
+}
+
+func (e *Env) deployAll(ctx context.Context) error {
+	for _, fn := range Functions {
+		creds, err := e.assume(ctx, fn)
+		if err != nil {
+			return err
+		}
+		if err := e.deploy(fn, creds); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RefreshCredentials gives every function a new AssumeRole session by redeploying it; running
+// invocations finish on the old one. Up calls it before the sessions expire.
+func (e *Env) RefreshCredentials(ctx context.Context) error {
+	return e.deployAll(ctx)
+}
+
+// FunctionCredentials returns the access key id fn currently signs with (to tell its calls
+// apart in Proxy.Calls) and when its session expires.
+func (e *Env) FunctionCredentials(fn string) (accessKeyID string, expires time.Time) {
+	e.credMu.Lock()
+	defer e.credMu.Unlock()
+	c := e.creds[fn]
+	return c.AccessKeyID, c.Expires
+}
+
+func (e *Env) refreshLoop() {
+	defer e.bg.Done()
+	every := e.opts.CredentialLifetime * 3 / 4
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := e.RefreshCredentials(ctx); err != nil {
+				e.log.Error("refresh function credentials", "error", err.Error())
+			} else {
+				e.log.Info("function credentials refreshed")
+			}
+			cancel()
+		}
+	}
+}

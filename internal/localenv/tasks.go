@@ -1,0 +1,105 @@
+package localenv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/lambdahost"
+	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+)
+
+// lambdaInvokeResource is the optimized Lambda integration; its Parameters carry FunctionName
+// and Payload and its result wraps the function's answer in Payload.
+const lambdaInvokeResource = "arn:aws:states:::lambda:invoke"
+
+// InvokeTask runs a Task state's Lambda on the host: `arn:aws:lambda:…:function:<name>`
+// (direct) or `arn:aws:states:::lambda:invoke`. A function error becomes a task failure named
+// by the function's errorType with the function's error document as Cause, as Step Functions
+// reports it.
+func (e *Env) InvokeTask(ctx context.Context, req sfnlocal.TaskRequest) (json.RawMessage, error) {
+	resource := req.Resource
+	payload := []byte(req.Input)
+	wrap := false
+	switch {
+	case strings.HasPrefix(resource, lambdaInvokeResource):
+		var p struct {
+			FunctionName string          `json:"FunctionName"`
+			Payload      json.RawMessage `json:"Payload"`
+		}
+		if err := json.Unmarshal(req.Input, &p); err != nil || p.FunctionName == "" {
+			return nil, sfnlocal.NewTaskFailure("States.Runtime",
+				fmt.Sprintf("state %s: %s needs Parameters with FunctionName and Payload", req.StateName, lambdaInvokeResource))
+		}
+		resource, payload, wrap = p.FunctionName, p.Payload, true
+		if len(payload) == 0 {
+			payload = []byte("{}")
+		}
+	case strings.HasPrefix(resource, "arn:aws:lambda:") && strings.Contains(resource, ":function:"):
+	default:
+		return nil, sfnlocal.NewTaskFailure("States.Runtime",
+			fmt.Sprintf("state %s: resource %s is not served by the local engine (it runs Lambda functions and the states:startExecution integrations)", req.StateName, resource))
+	}
+	res, err := e.Lambda.Invoke(ctx, resource, payload)
+	if err != nil {
+		if errors.Is(err, lambdahost.ErrFunctionNotFound) {
+			return nil, sfnlocal.NewTaskFailure("Lambda.ResourceNotFoundException", err.Error())
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, sfnlocal.NewTaskFailure("Lambda.ServiceException", err.Error())
+	}
+	if res.FunctionError != "" {
+		name := res.ErrorType
+		if name == "" {
+			name = "Lambda.Unknown"
+		}
+		return nil, sfnlocal.NewTaskFailure(name, string(res.Payload))
+	}
+	if wrap {
+		return json.Marshal(map[string]any{
+			"ExecutedVersion": res.ExecutedVersion, "Payload": json.RawMessage(res.Payload), "StatusCode": 200,
+			"SdkHttpMetadata": map[string]any{"HttpStatusCode": 200},
+		})
+	}
+	return res.Payload, nil
+}
+
+// DefinitionVars are the variables infra/modules/engine passes to templatefile for the
+// rotation definition.
+func DefinitionVars(engine iampolicy.Engine) iampolicy.Vars {
+	return iampolicy.Vars{
+		"create_key_function_arn":      engine.FunctionARN("createkey"),
+		"store_parameter_function_arn": engine.FunctionARN("storeparam"),
+		"verify_key_function_arn":      engine.FunctionARN("verifykey"),
+		"delete_old_keys_function_arn": engine.FunctionARN("deleteoldkeys"),
+	}
+}
+
+// RenderDefinition renders statemachine/rotate.asl.json the way Terraform's templatefile does.
+func RenderDefinition(root string, engine iampolicy.Engine) (string, error) {
+	def, err := iampolicy.RenderFile(filepath.Join(root, ASLPath), DefinitionVars(engine))
+	if err != nil {
+		return "", fmt.Errorf("render %s: %w", ASLPath, err)
+	}
+	return def, nil
+}
+
+func (e *Env) createStateMachine(ctx context.Context) error {
+	def, err := RenderDefinition(e.root, e.Engine)
+	if err != nil {
+		return fmt.Errorf("local engine: %w", err)
+	}
+	roleArn := fmt.Sprintf("arn:aws:iam::%s:role/%s-state-machine", AccountID, Name)
+	arn, err := e.StepFunctions.CreateStateMachine(ctx, e.Engine.StateMachineName(), def, roleArn)
+	if err != nil {
+		return fmt.Errorf("local engine: create state machine %s from %s: %w", e.Engine.StateMachineName(), ASLPath, err)
+	}
+	e.StateMachineARN, e.Definition = arn, def
+	return nil
+}

@@ -1,0 +1,77 @@
+package localenv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
+)
+
+// ManagedUser describes a user CreateManagedUser makes.
+type ManagedUser struct {
+	Name string
+	// Keys is how many access keys the user gets before any rotation (0-2).
+	Keys int
+	// Parameter, if set, receives the first key as a previous rotation would have stored it
+	// (SecureString with the engine's key, JSON value, description "keyrotor:<id>").
+	Parameter string
+	// Unmanaged leaves off the keyrotor:managed=true tag.
+	Unmanaged bool
+}
+
+// CreateManagedUser creates the user as the administrator (through the proxy) and returns the
+// ids of its keys. The secrets of those keys are used only to seed the parameter and dropped.
+func (e *Env) CreateManagedUser(ctx context.Context, u ManagedUser) ([]string, error) {
+	if u.Keys < 0 || u.Keys > 2 {
+		return nil, fmt.Errorf("create user %s: IAM allows 0-2 access keys, not %d", u.Name, u.Keys)
+	}
+	if u.Parameter != "" && u.Keys == 0 {
+		return nil, fmt.Errorf("create user %s: a seeded parameter needs a key (Keys ≥ 1)", u.Name)
+	}
+	cfg := e.AdminConfig()
+	iamc := iam.NewFromConfig(cfg)
+	in := &iam.CreateUserInput{UserName: aws.String(u.Name)}
+	if !u.Unmanaged {
+		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
+	}
+	if _, err := iamc.CreateUser(ctx, in); err != nil {
+		return nil, fmt.Errorf("create user %s: %w", u.Name, err)
+	}
+	var ids []string
+	for i := range u.Keys {
+		out, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(u.Name)})
+		if err != nil {
+			return nil, fmt.Errorf("create access key of %s: %w", u.Name, err)
+		}
+		id := aws.ToString(out.AccessKey.AccessKeyId)
+		ids = append(ids, id)
+		if i == 0 && u.Parameter != "" {
+			value, _ := json.Marshal(map[string]string{"AccessKeyId": id, "SecretAccessKey": aws.ToString(out.AccessKey.SecretAccessKey)})
+			if _, err := ssm.NewFromConfig(cfg).PutParameter(ctx, &ssm.PutParameterInput{
+				Name: aws.String(u.Parameter), Value: aws.String(string(value)), Type: ssmtypes.ParameterTypeSecureString,
+				KeyId: aws.String(e.KMSKeyARN), Description: aws.String("keyrotor:" + id), Overwrite: aws.Bool(true),
+			}); err != nil {
+				return nil, fmt.Errorf("seed parameter %s: %w", u.Parameter, err)
+			}
+		}
+	}
+	return ids, nil
+}
+
+// UserExists says whether the IAM user exists.
+func (e *Env) UserExists(ctx context.Context, name string) (bool, error) {
+	_, err := iam.NewFromConfig(e.AdminConfig()).GetUser(ctx, &iam.GetUserInput{UserName: aws.String(name)})
+	var noUser *iamtypes.NoSuchEntityException
+	if errors.As(err, &noUser) {
+		return false, nil
+	}
+	return err == nil, err
+}
