@@ -1,6 +1,7 @@
 package sfnlocal
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 )
@@ -23,6 +24,32 @@ func TestEncodeJSONMatchesEncodingJSON(t *testing.T) {
 		}
 		if string(fast) != string(slow) {
 			t.Errorf("appendJSON(%#v) = %s, encoding/json gives %s", v, fast, slow)
+		}
+	}
+}
+
+func TestDecodeFastMatchesEncodingJSON(t *testing.T) {
+	inputs := []string{
+		`null`, `true`, `false`, `0`, `-0.5`, `1e3`, `1E-7`, `123456789012345678`, `""`, `"a\"b\\c\/d\n\t\r\b\f"`, `"\u00e9\u2713"`, `"\ud83d\udd11"`, `"\ud83d"`,
+		`"é ✓ 🔑"`, "\"bad \xff\"", `[]`, `[1,"a",null,[true,{}]]`, `{}`, ` { "b" : 1 , "a" : { "z" : [ ] } } `, `{"a":1,"a":2}`,
+	}
+	for _, in := range inputs {
+		got, err := decodeFast([]byte(in))
+		if err != nil {
+			t.Errorf("decodeFast(%s): %v", in, err)
+			continue
+		}
+		var want any
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatal(err)
+		}
+		if !deepEqual(got, want) {
+			t.Errorf("decodeFast(%s) = %#v, encoding/json gives %#v", in, got, want)
+		}
+	}
+	for _, bad := range []string{`{`, `[1,]`, `{"a"}`, `01`, `1.`, `"\x"`, `tru`, `1 2`, "\"a\x01\""} {
+		if _, err := decodeFast([]byte(bad)); err == nil {
+			t.Errorf("decodeFast(%q) accepted invalid JSON", bad)
 		}
 	}
 }

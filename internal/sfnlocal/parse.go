@@ -52,6 +52,10 @@ type state struct {
 	next      string
 	end       bool
 
+	// usesContext: the state refers to $$ somewhere, so the engine builds the context object
+	// for it (most states do not, and building it for every state costs).
+	usesContext bool
+
 	inputPath, outputPath ioPath
 	resultPath            resultPathSpec
 	parameters            *payloadTemplate
@@ -342,6 +346,7 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 		return nil, err
 	}
 	st := &state{name: name, typ: typ}
+	st.usesContext = strings.Contains(encodeJSON(m), "$$") || (typ == "Task" && strings.HasSuffix(fmt.Sprint(m["Resource"]), ".waitForTaskToken"))
 
 	// Transitions.
 	next, hasNext := m["Next"]

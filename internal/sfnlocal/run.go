@@ -241,32 +241,40 @@ func (r *runner) lockedRand() *rand.Rand {
 
 // runScope runs states from sc.startAt until one ends the scope.
 func (r *runner) runScope(ctx context.Context, th *thread, sc *scope, input any) (any, error) {
-	name, cur := sc.startAt, input
+	name, cur, curText := sc.startAt, input, ""
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		out, next, err := r.runState(ctx, th, sc.states[name], cur)
+		out, outText, next, err := r.runState(ctx, th, sc.states[name], cur, curText)
 		if err != nil {
 			return nil, err
 		}
 		if next == "" {
 			return out, nil
 		}
-		name, cur = next, out
+		// The output text recorded on exit is the next state's input text.
+		name, cur, curText = next, out, outText
 	}
 }
 
-// runState runs one state and returns its output and the next state ("" when it ends the
-// scope).
-func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any) (any, string, error) {
+// runState runs one state and returns its output (and its JSON text) and the next state
+// ("" when it ends the scope). rawText is raw's JSON text when the caller has it.
+func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any, rawText string) (any, string, string, error) {
 	entered := r.clock.Now()
 	th.enter(st.name)
-	th.add(st.typ+"StateEntered", &StateEnteredEventDetails{Name: st.name, Input: encodeJSON(raw), InputDetails: notTruncated})
-	ctxObj := r.stateContext(st, entered, 0, "")
+	if rawText == "" {
+		rawText = encodeJSON(raw)
+	}
+	th.add(st.typ+"StateEntered", &StateEnteredEventDetails{Name: st.name, Input: rawText, InputDetails: notTruncated})
+	var ctxObj map[string]any
+	if st.usesContext {
+		ctxObj = r.stateContext(st, entered, 0, "")
+	}
 	var (
-		out any
-		err error
+		out  any
+		next = st.next
+		err  error
 	)
 	switch st.typ {
 	case "Pass":
@@ -274,17 +282,9 @@ func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any) (
 	case "Succeed":
 		out, err = r.runSucceed(st, raw, ctxObj)
 	case "Fail":
-		return nil, "", r.runFail(st, raw, ctxObj)
+		return nil, "", "", r.runFail(st, raw, ctxObj)
 	case "Choice":
-		var next string
 		out, next, err = r.runChoice(st, raw, ctxObj)
-		if err != nil {
-			return nil, "", err
-		}
-		if err := r.exit(th, st, out); err != nil {
-			return nil, "", err
-		}
-		return out, next, nil
 	case "Wait":
 		out, err = r.runWait(ctx, th, st, raw, ctxObj)
 	case "Task", "Parallel", "Map":
@@ -293,22 +293,30 @@ func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any) (
 		err = &stateError{Name: ErrRuntime, Cause: "unknown state type " + st.typ}
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	if err := r.exit(th, st, out); err != nil {
-		return nil, "", err
+	text, err := r.exit(th, st, out)
+	if err != nil {
+		return nil, "", "", err
 	}
-	return out, st.next, nil
+	return out, text, next, nil
 }
 
 // exit records <Type>StateExited, enforcing the payload quota on the output.
-func (r *runner) exit(th *thread, st *state, out any) error {
-	text := encodeJSON(out)
+func (r *runner) exit(th *thread, st *state, out any) (string, error) {
+	return r.exitText(th, st, out, "")
+}
+
+// exitText is exit with the output's JSON text when the caller has it.
+func (r *runner) exitText(th *thread, st *state, out any, text string) (string, error) {
+	if text == "" {
+		text = encodeJSON(out)
+	}
 	if len(text) > MaxPayloadBytes {
-		return &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
+		return "", &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
 	}
 	th.add(st.typ+"StateExited", &StateExitedEventDetails{Name: st.name, Output: text, OutputDetails: notTruncated})
-	return nil
+	return text, nil
 }
 
 func (r *runner) inputPath(st *state, raw any, ctxObj map[string]any) (any, error) {
@@ -510,36 +518,41 @@ func (r *runner) recordAborted(th *thread, st *state) {
 }
 
 // runWithRetry runs a Task, Parallel or Map state with its Retry and Catch.
-func (r *runner) runWithRetry(ctx context.Context, th *thread, st *state, raw any, entered time.Time) (any, string, error) {
+func (r *runner) runWithRetry(ctx context.Context, th *thread, st *state, raw any, entered time.Time) (any, string, string, error) {
 	attempts := make([]int, len(st.retry))
 	retryCount := 0
 	for {
-		ctxObj := r.stateContext(st, entered, retryCount, "")
+		var ctxObj map[string]any
+		if st.usesContext {
+			ctxObj = r.stateContext(st, entered, retryCount, "")
+		}
 		var (
-			out any
-			err error
+			out   any
+			known string // out's JSON text, when already at hand
+			err   error
 		)
 		switch st.typ {
 		case "Task":
-			out, err = r.runTask(ctx, th, st, raw, ctxObj)
+			out, known, err = r.runTask(ctx, th, st, raw, ctxObj)
 		case "Parallel":
 			out, err = r.runParallel(ctx, th, st, raw, ctxObj)
 		case "Map":
 			out, err = r.runMap(ctx, th, st, raw, ctxObj)
 		}
 		if err == nil {
-			if err := r.exit(th, st, out); err != nil {
-				return nil, "", err
+			text, err := r.exitText(th, st, out, known)
+			if err != nil {
+				return nil, "", "", err
 			}
-			return out, st.next, nil
+			return out, text, st.next, nil
 		}
 		var se *stateError
 		if !errors.As(err, &se) {
 			r.recordAborted(th, st)
-			return nil, "", err // cancelled
+			return nil, "", "", err // cancelled
 		}
 		if se.terminal() {
-			return nil, "", se
+			return nil, "", "", se
 		}
 		if i, ok := pickRetrier(st.retry, se.Name); ok && attempts[i] < st.retry[i].maxAttempts {
 			delay := r.retryDelay(st.retry[i], attempts[i])
@@ -547,7 +560,7 @@ func (r *runner) runWithRetry(ctx context.Context, th *thread, st *state, raw an
 			retryCount++
 			if err := r.clock.Sleep(ctx, delay); err != nil {
 				r.recordAborted(th, st)
-				return nil, "", err
+				return nil, "", "", err
 			}
 			continue
 		}
@@ -558,13 +571,14 @@ func (r *runner) runWithRetry(ctx context.Context, th *thread, st *state, raw an
 			errOut := map[string]any{"Error": se.Name, "Cause": se.Cause}
 			out, err := applyResultPath(c.resultPath, raw, errOut)
 			if err != nil {
-				return nil, "", err
+				return nil, "", "", err
 			}
-			if err := r.exit(th, st, out); err != nil {
-				return nil, "", err
+			text, err := r.exit(th, st, out)
+			if err != nil {
+				return nil, "", "", err
 			}
-			return out, c.next, nil
+			return out, text, c.next, nil
 		}
-		return nil, "", se
+		return nil, "", "", se
 	}
 }

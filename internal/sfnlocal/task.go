@@ -1,6 +1,7 @@
 package sfnlocal
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -35,7 +36,10 @@ func resourceTypeOf(resource string) (string, string) {
 	return "unknown", resource
 }
 
-func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (any, error) {
+// runTask runs one attempt of a Task state. Besides the output it returns the output's JSON
+// text when it is the task's result unchanged (no ResultSelector/ResultPath/OutputPath), so
+// the text need not be encoded again.
+func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (any, string, error) {
 	token := ""
 	if strings.HasSuffix(st.resource, ".waitForTaskToken") {
 		token = newTaskToken()
@@ -43,19 +47,19 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ct
 	}
 	eff, err := r.effectiveInput(st, raw, ctxObj)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	inText := encodeJSON(eff)
 	if len(inText) > MaxPayloadBytes {
-		return nil, &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' has an input of %d bytes after Parameters, above the quota of %d bytes", st.name, len(inText), MaxPayloadBytes)}
+		return nil, "", &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' has an input of %d bytes after Parameters, above the quota of %d bytes", st.name, len(inText), MaxPayloadBytes)}
 	}
 	timeout, err := r.secondsOrPath(st.timeoutSeconds, st.timeoutPath, eff, ctxObj, "TimeoutSecondsPath")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	heartbeat, err := r.secondsOrPath(st.heartbeatSeconds, st.heartbeatPath, eff, ctxObj, "HeartbeatSecondsPath")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 
 	lambda, rtype, rname := st.isLambda, st.resourceType, st.resourceName
@@ -73,12 +77,12 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ct
 	}
 	result, se := r.invoke(ctx, req)
 	if se == nil && ctx.Err() != nil {
-		return nil, ctx.Err()
+		return nil, "", ctx.Err()
 	}
 	if se != nil {
 		var failure *stateError
 		if !errors.As(se, &failure) {
-			return nil, se // cancelled
+			return nil, "", se // cancelled
 		}
 		timedOut := failure.Name == ErrTimeout || failure.Name == ErrHeartbeatTimeout
 		switch {
@@ -91,25 +95,31 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ct
 		default:
 			th.add("TaskFailed", &TaskErrorEventDetails{ResourceType: rtype, Resource: rname, Error: failure.Name, Cause: failure.Cause})
 		}
-		return nil, failure
+		return nil, "", failure
 	}
-	outText := strings.TrimSpace(string(result))
-	if outText == "" {
-		outText = "null"
+	resultBytes := bytes.TrimSpace(result)
+	if len(resultBytes) == 0 {
+		resultBytes = []byte("null")
 	}
-	var value any
-	if err := json.Unmarshal([]byte(outText), &value); err != nil {
+	value, err := decodeFast(resultBytes)
+	if err != nil {
 		failure := &stateError{Name: ErrTaskFailed, Cause: fmt.Sprintf("The task returned a result that is not JSON: %v", err)}
 		if lambda {
 			th.add("LambdaFunctionFailed", &ErrorCauseDetails{Error: failure.Name, Cause: failure.Cause})
 		} else {
 			th.add("TaskFailed", &TaskErrorEventDetails{ResourceType: rtype, Resource: rname, Error: failure.Name, Cause: failure.Cause})
 		}
-		return nil, failure
+		return nil, "", failure
 	}
-	outText = encodeJSON(value)
+	// The history keeps the task's result as it sent it (key order included), compacted.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, resultBytes); err != nil {
+		compact.Reset()
+		compact.WriteString(encodeJSON(value))
+	}
+	outText := compact.String()
 	if len(outText) > MaxPayloadBytes {
-		return nil, &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
+		return nil, "", &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
 	}
 	if lambda {
 		th.add("LambdaFunctionSucceeded", &OutputDetails{Output: outText, OutputDetails: notTruncated})
@@ -119,7 +129,11 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ct
 		}
 		th.add("TaskSucceeded", &TaskOutputEventDetails{ResourceType: rtype, Resource: rname, Output: outText, OutputDetails: notTruncated})
 	}
-	return r.finishResult(st, raw, value, ctxObj)
+	if st.resultSelector == nil && st.resultPath.path == nil && !st.resultPath.discard && st.outputPath.path == nil && !st.outputPath.null {
+		return value, outText, nil
+	}
+	out, err := r.finishResult(st, raw, value, ctxObj)
+	return out, "", err
 }
 
 func (r *runner) secondsOrPath(n int, p *jsonPath, eff any, ctxObj map[string]any, field string) (time.Duration, error) {

@@ -15,14 +15,10 @@ import (
 // only for history and task requests.
 
 func decodeJSON(b []byte) (any, error) {
-	var v any
 	if len(bytes.TrimSpace(b)) == 0 {
 		return map[string]any{}, nil
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return decodeFast(b)
 }
 
 func encodeJSON(v any) string {
