@@ -54,7 +54,7 @@ func (r *runner) runParallel(ctx context.Context, th *thread, st *state, raw any
 		return nil, ctx.Err()
 	}
 	if firstErr != nil {
-		th.add("ParallelStateFailed", &ErrorCauseDetails{Error: firstErr.Name, Cause: firstErr.Cause})
+		th.add("ParallelStateFailed", nil) // AWS records no details here; the error goes on up
 		return nil, firstErr
 	}
 	th.add("ParallelStateSucceeded", nil)
