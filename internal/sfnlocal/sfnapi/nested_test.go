@@ -1,0 +1,168 @@
+package sfnapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/keyrotor/keyrotor/internal/sfnlocal/sfnapi"
+)
+
+// childDef is the per-user machine a fleet runs: it echoes a document built from its input.
+var childDef = `{"StartAt":"Rotate","States":{"Rotate":{"Type":"Task","Resource":"` + lambdaArn("echo") + `",
+	"Parameters":{"userName.$":"$.userName","rotated":true},"End":true}}}`
+
+func parentDef(resource, childArn string) string {
+	return `{"StartAt":"Child","States":{"Child":{"Type":"Task","Resource":"` + resource + `",
+		"Parameters":{"StateMachineArn":"` + childArn + `","Input":{"userName.$":"$.userName"},"Name.$":"$.userName"},"End":true}}}`
+}
+
+func TestNestedExecutions(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	childArn := h.create(t, "rotate", childDef)
+	failingArn := h.create(t, "rotate-fails", failDef)
+
+	cases := []struct {
+		name, resource, child, user string
+		check                       func(t *testing.T, parent sfnapi.Execution, childExec string)
+	}{
+		{"sync:2 returns the child's output as JSON", sfnapi.ResourceStartExecutionSync2, childArn, "alice", func(t *testing.T, p sfnapi.Execution, c string) {
+			var out struct {
+				ExecutionArn, Name, Status, StateMachineArn string
+				Input, Output                               map[string]any
+				StartDate, StopDate                         int64
+			}
+			if err := json.Unmarshal(p.Output, &out); err != nil {
+				t.Fatalf("parent output %s: %v", p.Output, err)
+			}
+			if p.Status != "SUCCEEDED" || out.Status != "SUCCEEDED" || out.ExecutionArn != c || out.Name != "alice" || out.StateMachineArn != childArn {
+				t.Errorf("parent %s, output %s", p.Status, p.Output)
+			}
+			if out.Output["userName"] != "alice" || out.Output["rotated"] != true || out.Input["userName"] != "alice" {
+				t.Errorf("Output/Input are not the child's JSON documents: %s", p.Output)
+			}
+			if out.StartDate != start.UnixMilli() || out.StopDate < out.StartDate {
+				t.Errorf("dates %d → %d, want epoch milliseconds from %d", out.StartDate, out.StopDate, start.UnixMilli())
+			}
+		}},
+		{"sync returns the child's output as a string", sfnapi.ResourceStartExecutionSync, childArn, "bob", func(t *testing.T, p sfnapi.Execution, c string) {
+			var out struct{ Output, Input, Status string }
+			if err := json.Unmarshal(p.Output, &out); err != nil {
+				t.Fatalf("parent output %s: %v", p.Output, err)
+			}
+			if out.Status != "SUCCEEDED" {
+				t.Errorf("status %s", out.Status)
+			}
+			jsonEqual(t, out.Output, `{"userName":"bob","rotated":true}`)
+			jsonEqual(t, out.Input, `{"userName":"bob"}`)
+		}},
+		{"plain start returns the child's ARN and the child runs on", sfnapi.ResourceStartExecution, childArn, "carol", func(t *testing.T, p sfnapi.Execution, c string) {
+			var out map[string]any
+			if err := json.Unmarshal(p.Output, &out); err != nil {
+				t.Fatal(err)
+			}
+			if out["ExecutionArn"] != c || out["StartDate"] == nil || out["Output"] != nil {
+				t.Errorf("parent output %s", p.Output)
+			}
+			if x := h.wait(t, c); x.Status != "SUCCEEDED" {
+				t.Errorf("child %s", x.Status)
+			}
+		}},
+		{"a failed child fails the task with States.TaskFailed and the child's error in the cause", sfnapi.ResourceStartExecutionSync2, failingArn, "dave", func(t *testing.T, p sfnapi.Execution, c string) {
+			if p.Status != "FAILED" || p.Error != "States.TaskFailed" {
+				t.Fatalf("parent %s %s", p.Status, p.Error)
+			}
+			var cause struct{ ExecutionArn, Status, Error, Cause string }
+			if err := json.Unmarshal([]byte(p.Cause), &cause); err != nil {
+				t.Fatalf("cause %q is not the child's description: %v", p.Cause, err)
+			}
+			if cause.ExecutionArn != c || cause.Status != "FAILED" || cause.Error != "VerificationFailed" || !strings.Contains(cause.Cause, "another user") {
+				t.Errorf("cause %s", p.Cause)
+			}
+		}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			parentArn := h.create(t, "fleet-"+string(rune('a'+i)), parentDef(tc.resource, tc.child))
+			x, err := h.srv.StartExecution(ctx, parentArn, "", `{"userName":"`+tc.user+`"}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := h.wait(t, x)
+			childName := tc.child[strings.LastIndex(tc.child, ":")+1:]
+			tc.check(t, p, "arn:aws:states:us-east-1:123456789012:execution:"+childName+":"+tc.user)
+		})
+	}
+}
+
+// A fleet machine maps the rotation machine over users as .sync:2 children.
+func TestFleetMapRunsChildrenPerUser(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	childArn := h.create(t, "rotate", childDef)
+	fleetArn := h.create(t, "fleet", `{"StartAt":"Each","States":{"Each":{"Type":"Map","ItemsPath":"$.users","MaxConcurrency":2,
+		"Iterator":{"StartAt":"Rotate","States":{"Rotate":{"Type":"Task","Resource":"`+sfnapi.ResourceStartExecutionSync2+`",
+			"Parameters":{"StateMachineArn":"`+childArn+`","Input":{"userName.$":"$"},"Name.$":"$"},
+			"ResultSelector":{"user.$":"$.Output.userName","status.$":"$.Status"},"End":true}}},"End":true}}}`)
+	users := []string{"u1", "u2", "u3", "u4", "u5"}
+	in, _ := json.Marshal(map[string]any{"users": users})
+	x, err := h.srv.StartExecution(ctx, fleetArn, "fleet-1", string(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := h.wait(t, x)
+	if p.Status != "SUCCEEDED" {
+		t.Fatalf("fleet %s %s %s", p.Status, p.Error, p.Cause)
+	}
+	var results []struct{ User, Status string }
+	if err := json.Unmarshal(p.Output, &results); err != nil {
+		t.Fatalf("fleet output %s: %v", p.Output, err)
+	}
+	if len(results) != len(users) {
+		t.Fatalf("fleet output %s", p.Output)
+	}
+	for i, r := range results {
+		if r.User != users[i] || r.Status != "SUCCEEDED" {
+			t.Errorf("result %d: %+v", i, r)
+		}
+	}
+	list, err := h.client.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(childArn), StatusFilter: types.ExecutionStatusSucceeded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Executions) != len(users) {
+		t.Errorf("%d succeeded child executions, want %d", len(list.Executions), len(users))
+	}
+}
+
+// Stopping a parent that waits on a .sync:2 child stops the child too.
+func TestStoppingParentAbortsSyncChild(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	blockArn := h.create(t, "block", blockDef)
+	parentArn := h.create(t, "parent", parentDef(sfnapi.ResourceStartExecutionSync2, blockArn))
+	x, err := h.srv.StartExecution(ctx, parentArn, "p", `{"userName":"erin"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := h.awaitBlocked(t)
+	if want := "arn:aws:states:us-east-1:123456789012:execution:block:erin"; child != want {
+		t.Fatalf("blocked %s, want %s", child, want)
+	}
+	if _, err := h.srv.StopExecution(ctx, x, "Operator.Stop", "fleet cancelled"); err != nil {
+		t.Fatal(err)
+	}
+	if p := h.wait(t, x); p.Status != "ABORTED" {
+		t.Errorf("parent %s", p.Status)
+	}
+	c := h.wait(t, child)
+	if c.Status != "ABORTED" || !strings.Contains(c.Cause, x) {
+		t.Errorf("child %s %q, want ABORTED naming the parent", c.Status, c.Cause)
+	}
+}

@@ -1,0 +1,201 @@
+// Package sfnapi serves the Step Functions API (AWS JSON 1.0, X-Amz-Target
+// AWSStepFunctions.<Op>) over the local engine in internal/sfnlocal, so that the aws-sdk-go-v2
+// sfn client and `aws stepfunctions --endpoint-url` work against it unchanged. Executions run
+// in goroutines; their history is the engine's live event stream. Child executions started
+// by `arn:aws:states:::states:startExecution[.sync[:2]]` Tasks are served by the same server.
+//
+// SigV4 signatures are accepted without checking: the server is a local stand-in for a
+// service whose authorization is tested elsewhere (moto, iam-simulate).
+package sfnapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Tasks runs the Task states of every execution, except the startExecution integrations,
+	// which this server serves itself.
+	Tasks sfnlocal.TaskInvoker
+	// Clock is the time of executions and API dates (nil: the wall clock).
+	Clock sfnlocal.Clock
+	// Region and AccountID go into the ARNs (us-east-1, 123456789012).
+	Region, AccountID string
+	// Logger receives one JSON-able record per execution start/end and per failed request
+	// (nil: discarded). Execution input and output are never logged.
+	Logger *slog.Logger
+}
+
+// Server is a local Step Functions API endpoint. Its zero value is not usable; call New.
+type Server struct {
+	opts  Options
+	clock sfnlocal.Clock
+	log   *slog.Logger
+	tasks sfnlocal.TaskInvoker // Options.Tasks with the startExecution integrations in front
+
+	base   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	closed     bool
+	seq        int64
+	machines   map[string]*machine   // by ARN
+	executions map[string]*execution // by ARN
+}
+
+// maxBody bounds a request: a definition may be 1 MiB and an input 256 KiB, JSON-escaped.
+const maxBody = 4 << 20
+
+// New returns a server with no state machines.
+func New(opts Options) *Server {
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.AccountID == "" {
+		opts.AccountID = "123456789012"
+	}
+	s := &Server{
+		opts:       opts,
+		clock:      opts.Clock,
+		log:        opts.Logger,
+		machines:   map[string]*machine{},
+		executions: map[string]*execution{},
+	}
+	if s.clock == nil {
+		s.clock = sfnlocal.RealClock()
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.tasks = &nestedInvoker{s: s, next: opts.Tasks}
+	s.base, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// TaskInvoker returns the invoker executions of this server use: Options.Tasks, with the
+// startExecution integrations served by this server.
+func (s *Server) TaskInvoker() sfnlocal.TaskInvoker { return s.tasks }
+
+// Close aborts every running execution and waits for them to end. Later StartExecution calls
+// fail with ServiceUnavailable; the recorded executions stay readable.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+}
+
+type handler func(s *Server, ctx context.Context, body []byte) (any, error)
+
+var ops = map[string]handler{
+	"CreateStateMachine":               (*Server).httpCreateStateMachine,
+	"UpdateStateMachine":               (*Server).httpUpdateStateMachine,
+	"DescribeStateMachine":             (*Server).httpDescribeStateMachine,
+	"ListStateMachines":                (*Server).httpListStateMachines,
+	"DeleteStateMachine":               (*Server).httpDeleteStateMachine,
+	"StartExecution":                   (*Server).httpStartExecution,
+	"DescribeExecution":                (*Server).httpDescribeExecution,
+	"ListExecutions":                   (*Server).httpListExecutions,
+	"GetExecutionHistory":              (*Server).httpGetExecutionHistory,
+	"StopExecution":                    (*Server).httpStopExecution,
+	"DescribeStateMachineForExecution": (*Server).httpDescribeStateMachineForExecution,
+}
+
+// ServeHTTP implements the AWS JSON 1.0 protocol of Step Functions.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := newUUID()
+	w.Header().Set("x-amzn-RequestId", reqID)
+	target := r.Header.Get("X-Amz-Target")
+	op, ok := strings.CutPrefix(target, "AWSStepFunctions.")
+	h := ops[op]
+	var err error
+	var out any
+	switch {
+	case r.Method != http.MethodPost:
+		err = apiErr(CodeUnknownOperation, "%s is not supported: the Step Functions API takes POST requests", r.Method)
+	case !ok || h == nil:
+		supported := make([]string, 0, len(ops))
+		for name := range ops {
+			supported = append(supported, name)
+		}
+		slices.Sort(supported)
+		err = apiErr(CodeUnknownOperation, "X-Amz-Target %q is not an operation of this server; send AWSStepFunctions.<Operation>, one of %s", target, strings.Join(supported, ", "))
+	default:
+		var body []byte
+		body, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		switch {
+		case err != nil:
+			err = apiErr(CodeSerializationException, "reading the request body: %v", err)
+		case len(body) > maxBody:
+			err = apiErr(CodeValidationException, "the request body exceeds %d bytes", maxBody)
+		default:
+			if len(strings.TrimSpace(string(body))) == 0 {
+				body = []byte("{}")
+			}
+			out, err = h(s, r.Context(), body)
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	if err != nil {
+		var ae *Error
+		if !errors.As(err, &ae) {
+			ae = &Error{Code: "InternalFailure", Message: err.Error()}
+			s.log.Error("sfn api request failed", "op", op, "requestId", reqID, "error", err.Error())
+			w.Header().Set("X-Amzn-ErrorType", ae.Code)
+			w.WriteHeader(http.StatusInternalServerError)
+		} else {
+			s.log.Info("sfn api request rejected", "op", op, "requestId", reqID, "code", ae.Code)
+			w.Header().Set("X-Amzn-ErrorType", ae.Code)
+			w.WriteHeader(ae.status())
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"__type": ae.Code, "message": ae.Message})
+		return
+	}
+	b, merr := json.Marshal(out)
+	if merr != nil {
+		w.Header().Set("X-Amzn-ErrorType", "InternalFailure")
+		w.WriteHeader(http.StatusInternalServerError)
+		_ = json.NewEncoder(w).Encode(map[string]string{"__type": "InternalFailure", "message": merr.Error()})
+		return
+	}
+	_, _ = w.Write(b)
+}
+
+// decode reads an operation's request; fields it does not know are ignored, as AWS does.
+func decode(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return apiErr(CodeSerializationException, "the request body is not the JSON this operation takes: %v", err)
+	}
+	return nil
+}
+
+func required(field, value string) error {
+	if value == "" {
+		return apiErr(CodeValidationException, "1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+	}
+	return nil
+}
+
+func (s *Server) now() time.Time { return s.clock.Now() }
+
+func (s *Server) machineArn(name string) string {
+	return fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", s.opts.Region, s.opts.AccountID, name)
+}
+
+func (s *Server) executionArn(machineName, name string) string {
+	return fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", s.opts.Region, s.opts.AccountID, machineName, name)
+}
