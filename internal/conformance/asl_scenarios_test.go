@@ -324,6 +324,79 @@ func aslScenarios() []Scenario {
 			Want:       &Want{Path: []string{"Call"}, Status: "FAILED", Error: "Lambda.Unknown", Cause: "unhandled"},
 		},
 		{
+			Name: "map/output-in-item-order-resultselector",
+			Definition: raw(`{"StartAt": "Each", "States": {
+			  "Each": {"Type": "Map", "ItemsPath": "$.delays", "MaxConcurrency": 3,
+			    "ItemSelector": {"delay.$": "$$.Map.Item.Value", "at.$": "$$.Map.Item.Index"},
+			    "ItemProcessor": {"StartAt": "Sleep", "States": {
+			      "Sleep": {"Type": "Wait", "SecondsPath": "$.delay", "Next": "Report"},
+			      "Report": {"Type": "Pass", "Parameters": {"index.$": "$.at"}, "End": true}}},
+			    "ResultSelector": {"all.$": "$[*].index", "first.$": "$[0]"}, "ResultPath": "$.out", "End": true}}}`),
+			Input: raw(`{"delays": [3, 1, 2]}`),
+			Want:  &Want{Status: "SUCCEEDED"},
+		},
+		{
+			Name: "paths/jsonpath-wildcards-slices-filters",
+			Definition: raw(`{"StartAt": "Select", "States": {
+			  "Select": {"Type": "Pass", "Parameters": {
+			    "names.$": "$.items[*].name",
+			    "tail.$": "$.items[1:]",
+			    "big.$": "$.items[?(@.n > 1)].name",
+			    "last.$": "$.items[-1:]",
+			    "deep.$": "$..n"
+			  }, "End": true}}}`),
+			Input: raw(`{"items": [{"name": "a", "n": 1}, {"name": "b", "n": 2}, {"name": "c", "n": 3}]}`),
+			Want:  &Want{Status: "SUCCEEDED"},
+		},
+		{
+			Name: "task/runtime-error-in-parameters-is-not-caught",
+			Definition: raw(`{"StartAt": "Call", "States": {
+			  "Call": {"Type": "Task", "Resource": "` + fn + `", "Parameters": {"x.$": "$.absent"},
+			    "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}],
+			    "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "End": true},
+			  "Caught": {"Type": "Succeed"}}}`),
+			Input:       raw(`{}`),
+			Tasks:       map[string][]Result{"Call": {out(`{}`)}},
+			IgnoreCause: true,
+			Want:        &Want{Path: []string{"Call"}, Status: "FAILED", Error: "States.Runtime", Calls: map[string]int{"Call": 0}},
+		},
+		{
+			Name: "context/execution-and-state-machine-fields",
+			Definition: raw(`{"StartAt": "Ctx", "States": {
+			  "Ctx": {"Type": "Pass", "Parameters": {"id.$": "$$.Execution.Id", "name.$": "$$.Execution.Name",
+			    "role.$": "$$.Execution.RoleArn", "input.$": "$$.Execution.Input", "sm.$": "$$.StateMachine.Id"}, "End": true}}}`),
+			Input: raw(`{"given": [1, "two"]}`),
+			Want:  &Want{Status: "SUCCEEDED"},
+		},
+		{
+			Name: "intrinsics/hash-algorithms-ranges-and-nesting",
+			Definition: raw(`{"StartAt": "More", "States": {
+			  "More": {"Type": "Pass", "Parameters": {
+			    "sha1.$": "States.Hash($.s, 'SHA-1')",
+			    "sha384.$": "States.Hash($.s, 'SHA-384')",
+			    "sha512.$": "States.Hash($.s, 'SHA-512')",
+			    "down.$": "States.ArrayRange(10, 1, -3)",
+			    "nested.$": "States.ArrayGetItem(States.ArrayPartition(States.ArrayRange(1, 6, 1), 4), 1)",
+			    "formatted.$": "States.Format('{}-{}', States.MathAdd(1, 2), States.ArrayLength($.list))",
+			    "json.$": "States.JsonToString($.list)"
+			  }, "End": true}}}`),
+			Input: raw(`{"s": "keyrotor", "list": [1, "a", null, true]}`),
+			Want:  &Want{Status: "SUCCEEDED"},
+		},
+		{
+			Name: "choice/string-matches-escaped-wildcard",
+			Definition: raw(`{"StartAt": "Match", "States": {
+			  "Match": {"Type": "Choice", "Choices": [
+			    {"Variable": "$.file", "StringMatches": "log-\\*.txt", "Next": "Literal"},
+			    {"Variable": "$.file", "StringMatches": "log-*.txt", "Next": "Wildcard"}
+			  ], "Default": "Neither"},
+			  "Literal": {"Type": "Pass", "End": true},
+			  "Wildcard": {"Type": "Pass", "End": true},
+			  "Neither": {"Type": "Pass", "End": true}}}`),
+			Input: raw(`{"file": "log-2026.txt"}`),
+			Want:  &Want{Path: []string{"Match", "Wildcard"}, Status: "SUCCEEDED"},
+		},
+		{
 			Name:        "paths/missing-input-path-is-a-runtime-error",
 			Definition:  raw(`{"StartAt": "Shape", "States": {"Shape": {"Type": "Pass", "Parameters": {"x.$": "$.nothing"}, "End": true}}}`),
 			Input:       raw(`{}`),

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Scenario is one execution that both engines run with the same task stubs.
@@ -69,13 +70,26 @@ func TestEnginesAgree(t *testing.T) {
 	}
 	scenarios := allScenarios(t)
 	ctx := context.Background()
+	start := time.Now()
 	node, err := runNode(ctx, tools, scenarios)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("aws-local-stepfunctions ran %d scenarios in %v", len(scenarios), time.Since(start).Round(time.Millisecond))
+	for _, o := range node {
+		if o.Millis > 500 {
+			t.Logf("aws-local-stepfunctions took %d ms for %s", o.Millis, o.Name)
+		}
+	}
+	slowest, slowestTook := "", time.Duration(0)
+	defer func() { t.Logf("slowest in sfnlocal: %s, %v", slowest, slowestTook.Round(time.Millisecond)) }()
 	scenariosRun = len(scenarios)
 	for _, sc := range scenarios {
+		began := time.Now()
 		local := runSfnlocal(ctx, sc)
+		if took := time.Since(began); took > slowestTook {
+			slowest, slowestTook = sc.Name, took
+		}
 		other, ok := node[sc.Name]
 		if !ok {
 			t.Errorf("%s: the Node runner returned no result", sc.Name)

@@ -24,6 +24,7 @@ type outcome struct {
 	Path    []string        `json:"path"`
 	Calls   []call          `json:"calls"`
 	Problem string          `json:"problem"` // the engine refused the definition or broke down
+	Millis  int             `json:"ms"`      // how long the Node runner took for it
 }
 
 const (
