@@ -299,8 +299,10 @@ func TestExecutionOutcomes(t *testing.T) {
 			}
 		})
 	}
-	if strings.Contains(h.logs.String(), "s3-signer") {
-		t.Errorf("execution input reached the logs:\n%s", h.logs.String())
+	for _, secret := range []string{"s3-signer", "test-secret"} {
+		if strings.Contains(h.logs.String(), secret) {
+			t.Errorf("%q (execution input or the client's secret key) reached the logs:\n%s", secret, h.logs.String())
+		}
 	}
 	if !strings.Contains(h.logs.String(), `"msg":"execution ended"`) {
 		t.Errorf("no execution-ended record in the logs:\n%s", h.logs.String())
@@ -573,5 +575,77 @@ func TestCloseAbortsRunningExecutions(t *testing.T) {
 	}
 	if _, err := h.srv.StartExecution(ctx, arn, "", ""); !sfnapi.IsCode(err, sfnapi.CodeServiceUnavailable) {
 		t.Errorf("start after Close: %v, want ServiceUnavailable", err)
+	}
+}
+
+// History pages stay consistent while the live history of a running execution grows.
+func TestHistoryOfARunningExecutionPagesAcrossGrowth(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	arn := h.create(t, "block", blockDef)
+	x, err := h.srv.StartExecution(ctx, arn, "live", `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.awaitBlocked(t)
+	fwd, err := h.client.GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x), MaxResults: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := h.client.GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x), MaxResults: 2, ReverseOrder: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fwd.Events) != 2 || fwd.Events[0].Type != types.HistoryEventTypeExecutionStarted || fwd.NextToken == nil {
+		t.Fatalf("first page while running: %d events, first %s, token %v", len(fwd.Events), fwd.Events[0].Type, fwd.NextToken)
+	}
+	runningLen := rev.Events[0].Id
+	if _, err := h.srv.StopExecution(ctx, x, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := h.srv.History(ctx, x)
+	if int64(len(all)) <= runningLen {
+		t.Fatalf("stopping added no events (%d before, %d after)", runningLen, len(all))
+	}
+
+	ids := []int64{fwd.Events[0].Id, fwd.Events[1].Id}
+	for token := fwd.NextToken; token != nil; {
+		out, err := h.client.GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x), MaxResults: 2, NextToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range out.Events {
+			ids = append(ids, e.Id)
+		}
+		token = out.NextToken
+	}
+	for i, id := range ids {
+		if id != int64(i+1) {
+			t.Fatalf("forward ids across the stop %v, want 1..%d", ids, len(all))
+		}
+	}
+	if len(ids) != len(all) || all[len(all)-1].Type != "ExecutionAborted" {
+		t.Errorf("forward pages ended at %d of %d events (last %s)", len(ids), len(all), all[len(all)-1].Type)
+	}
+
+	// Reverse pages continue downwards from where they started.
+	ids = []int64{rev.Events[0].Id, rev.Events[1].Id}
+	for token := rev.NextToken; token != nil; {
+		out, err := h.client.GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x), MaxResults: 2, ReverseOrder: true, NextToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range out.Events {
+			ids = append(ids, e.Id)
+		}
+		token = out.NextToken
+	}
+	for i, id := range ids {
+		if id != runningLen-int64(i) {
+			t.Fatalf("reverse ids %v, want %d..1", ids, runningLen)
+		}
+	}
+	if int64(len(ids)) != runningLen {
+		t.Errorf("reverse pages gave %d events, want %d", len(ids), runningLen)
 	}
 }

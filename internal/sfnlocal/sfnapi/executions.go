@@ -259,6 +259,31 @@ func (s *Server) stop(ctx context.Context, e *execution, errCode, cause string) 
 	return e.stopDate
 }
 
+// ListExecutions returns the executions of a state machine, newest first, optionally only
+// those with the given status.
+func (s *Server) ListExecutions(ctx context.Context, stateMachineArn, status string) ([]Execution, error) {
+	if _, _, _, err := arnParts(stateMachineArn, "stateMachine"); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.machineLocked(stateMachineArn); err != nil {
+		return nil, err
+	}
+	var all []*execution
+	for _, e := range s.executions {
+		if e.machine.arn == stateMachineArn && (status == "" || e.status == status) {
+			all = append(all, e)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].seq > all[j].seq })
+	out := make([]Execution, len(all))
+	for i, e := range all {
+		out[i] = e.snapshotLocked()
+	}
+	return out, nil
+}
+
 // wire shapes
 
 type dataDetails struct {

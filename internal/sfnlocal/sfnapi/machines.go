@@ -2,6 +2,7 @@ package sfnapi
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -179,7 +180,7 @@ func (s *Server) DeleteStateMachine(ctx context.Context, arn string) error {
 	}
 	s.mu.Unlock()
 	for _, e := range running {
-		s.stop(ctx, e, "States.Aborted", "the state machine was deleted")
+		s.stop(ctx, e, "", fmt.Sprintf("state machine %s was deleted", arn))
 	}
 	return nil
 }

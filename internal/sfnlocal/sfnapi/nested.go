@@ -89,7 +89,7 @@ func (s *Server) startChild(ctx context.Context, req sfnlocal.TaskRequest) (json
 	case <-ctx.Done():
 		// The parent stopped waiting (it was aborted or the Task timed out): AWS stops the
 		// child of a .sync integration too.
-		s.stop(ctx, child, "States.Aborted", fmt.Sprintf("the parent execution %s stopped waiting for this execution", req.ExecutionArn))
+		s.stop(ctx, child, "", fmt.Sprintf("the parent execution %s stopped waiting for this execution", req.ExecutionArn))
 		return nil, context.Cause(ctx)
 	}
 	s.mu.Lock()

@@ -18,8 +18,12 @@ var childDef = `{"StartAt":"Rotate","States":{"Rotate":{"Type":"Task","Resource"
 	"Parameters":{"userName.$":"$.userName","rotated":true},"End":true}}}`
 
 func parentDef(resource, childArn string) string {
+	return parentDefInput(resource, childArn, `{"userName.$":"$.userName"}`)
+}
+
+func parentDefInput(resource, childArn, input string) string {
 	return `{"StartAt":"Child","States":{"Child":{"Type":"Task","Resource":"` + resource + `",
-		"Parameters":{"StateMachineArn":"` + childArn + `","Input":{"userName.$":"$.userName"},"Name.$":"$.userName"},"End":true}}}`
+		"Parameters":{"StateMachineArn":"` + childArn + `","Input":` + input + `,"Name.$":"$.userName"},"End":true}}}`
 }
 
 func TestNestedExecutions(t *testing.T) {
@@ -30,9 +34,10 @@ func TestNestedExecutions(t *testing.T) {
 
 	cases := []struct {
 		name, resource, child, user string
+		input                       string // the Input parameter, default {"userName.$":"$.userName"}
 		check                       func(t *testing.T, parent sfnapi.Execution, childExec string)
 	}{
-		{"sync:2 returns the child's output as JSON", sfnapi.ResourceStartExecutionSync2, childArn, "alice", func(t *testing.T, p sfnapi.Execution, c string) {
+		{"sync:2 returns the child's output as JSON", sfnapi.ResourceStartExecutionSync2, childArn, "alice", "", func(t *testing.T, p sfnapi.Execution, c string) {
 			var out struct {
 				ExecutionArn, Name, Status, StateMachineArn string
 				Input, Output                               map[string]any
@@ -51,7 +56,7 @@ func TestNestedExecutions(t *testing.T) {
 				t.Errorf("dates %d → %d, want epoch milliseconds from %d", out.StartDate, out.StopDate, start.UnixMilli())
 			}
 		}},
-		{"sync returns the child's output as a string", sfnapi.ResourceStartExecutionSync, childArn, "bob", func(t *testing.T, p sfnapi.Execution, c string) {
+		{"sync returns the child's output as a string", sfnapi.ResourceStartExecutionSync, childArn, "bob", "", func(t *testing.T, p sfnapi.Execution, c string) {
 			var out struct{ Output, Input, Status string }
 			if err := json.Unmarshal(p.Output, &out); err != nil {
 				t.Fatalf("parent output %s: %v", p.Output, err)
@@ -62,7 +67,16 @@ func TestNestedExecutions(t *testing.T) {
 			jsonEqual(t, out.Output, `{"userName":"bob","rotated":true}`)
 			jsonEqual(t, out.Input, `{"userName":"bob"}`)
 		}},
-		{"plain start returns the child's ARN and the child runs on", sfnapi.ResourceStartExecution, childArn, "carol", func(t *testing.T, p sfnapi.Execution, c string) {
+		{"a string Input is the child's input text", sfnapi.ResourceStartExecutionSync2, childArn, "frank", `"{\"userName\":\"frank\",\"n\":1}"`, func(t *testing.T, p sfnapi.Execution, c string) {
+			var out struct{ Input, Output map[string]any }
+			if err := json.Unmarshal(p.Output, &out); err != nil {
+				t.Fatalf("parent output %s: %v", p.Output, err)
+			}
+			if out.Input["userName"] != "frank" || out.Input["n"] != 1.0 || out.Output["userName"] != "frank" {
+				t.Errorf("parent output %s", p.Output)
+			}
+		}},
+		{"plain start returns the child's ARN and the child runs on", sfnapi.ResourceStartExecution, childArn, "carol", "", func(t *testing.T, p sfnapi.Execution, c string) {
 			var out map[string]any
 			if err := json.Unmarshal(p.Output, &out); err != nil {
 				t.Fatal(err)
@@ -74,7 +88,7 @@ func TestNestedExecutions(t *testing.T) {
 				t.Errorf("child %s", x.Status)
 			}
 		}},
-		{"a failed child fails the task with States.TaskFailed and the child's error in the cause", sfnapi.ResourceStartExecutionSync2, failingArn, "dave", func(t *testing.T, p sfnapi.Execution, c string) {
+		{"a failed child fails the task with States.TaskFailed and the child's error in the cause", sfnapi.ResourceStartExecutionSync2, failingArn, "dave", "", func(t *testing.T, p sfnapi.Execution, c string) {
 			if p.Status != "FAILED" || p.Error != "States.TaskFailed" {
 				t.Fatalf("parent %s %s", p.Status, p.Error)
 			}
@@ -89,7 +103,11 @@ func TestNestedExecutions(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			parentArn := h.create(t, "fleet-"+string(rune('a'+i)), parentDef(tc.resource, tc.child))
+			def := parentDef(tc.resource, tc.child)
+			if tc.input != "" {
+				def = parentDefInput(tc.resource, tc.child, tc.input)
+			}
+			parentArn := h.create(t, "fleet-"+string(rune('a'+i)), def)
 			x, err := h.srv.StartExecution(ctx, parentArn, "", `{"userName":"`+tc.user+`"}`)
 			if err != nil {
 				t.Fatal(err)
@@ -138,6 +156,19 @@ func TestFleetMapRunsChildrenPerUser(t *testing.T) {
 	}
 	if len(list.Executions) != len(users) {
 		t.Errorf("%d succeeded child executions, want %d", len(list.Executions), len(users))
+	}
+	children, err := h.srv.ListExecutions(ctx, childArn, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, c := range children {
+		names[c.Name] = c.Status == "SUCCEEDED"
+	}
+	for _, u := range users {
+		if !names[u] {
+			t.Errorf("no succeeded child named %s among %v", u, names)
+		}
 	}
 }
 
