@@ -80,6 +80,31 @@ func aslScenarios() []Scenario {
 			Want:        &Want{Path: []string{"Pick"}, Status: "FAILED", Error: "States.NoChoiceMatched"},
 		},
 		{
+			Name: "choice/type-mismatch-is-no-match",
+			Definition: raw(`{"StartAt": "Pick", "States": {
+			  "Pick": {"Type": "Choice", "Choices": [
+			    {"Variable": "$.n", "StringEquals": "1", "Next": "AsString"},
+			    {"Variable": "$.s", "NumericEquals": 1, "Next": "AsNumber"},
+			    {"Variable": "$.s", "BooleanEquals": true, "Next": "AsBoolean"}
+			  ], "Default": "NoMatch"},
+			  "AsString": {"Type": "Pass", "End": true},
+			  "AsNumber": {"Type": "Pass", "End": true},
+			  "AsBoolean": {"Type": "Pass", "End": true},
+			  "NoMatch": {"Type": "Pass", "End": true}}}`),
+			Input: raw(`{"n": 1, "s": "1"}`),
+			Want:  &Want{Path: []string{"Pick", "NoMatch"}, Status: "SUCCEEDED"},
+		},
+		{
+			Name: "choice/missing-variable-is-a-runtime-error",
+			Definition: raw(`{"StartAt": "Pick", "States": {
+			  "Pick": {"Type": "Choice", "Choices": [{"Variable": "$.absent", "StringEquals": "x", "Next": "X"}], "Default": "Other"},
+			  "X": {"Type": "Pass", "End": true},
+			  "Other": {"Type": "Pass", "End": true}}}`),
+			Input:       raw(`{}`),
+			IgnoreCause: true,
+			Want:        &Want{Path: []string{"Pick"}, Status: "FAILED", Error: "States.Runtime"},
+		},
+		{
 			Name: "wait/seconds-timestamp-and-paths",
 			Definition: raw(`{"StartAt": "S", "States": {
 			  "S": {"Type": "Wait", "Seconds": 5, "Next": "SP"},
@@ -334,6 +359,15 @@ func aslScenarios() []Scenario {
 			    "ResultSelector": {"all.$": "$[*].index", "first.$": "$[0]"}, "ResultPath": "$.out", "End": true}}}`),
 			Input: raw(`{"delays": [3, 1, 2]}`),
 			Want:  &Want{Status: "SUCCEEDED"},
+		},
+		{
+			Name: "paths/task-array-result-and-outputpath-index",
+			Definition: raw(`{"StartAt": "Call", "States": {
+			  "Call": {"Type": "Task", "Resource": "` + fn + `", "OutputPath": "$[1]", "Next": "Use"},
+			  "Use": {"Type": "Pass", "Parameters": {"got.$": "$.v", "has.$": "States.ArrayContains($.objs, $.probe)", "uniq.$": "States.ArrayUnique($.objs)"}, "End": true}}}`),
+			Input: raw(`{}`),
+			Tasks: map[string][]Result{"Call": {out(`[{"v": 0}, {"v": 1, "objs": [{"a": 1}, {"a": 1}, {"a": 2}], "probe": {"a": 2}}]`)}},
+			Want:  &Want{Path: []string{"Call", "Use"}, Status: "SUCCEEDED"},
 		},
 		{
 			Name: "paths/jsonpath-wildcards-slices-filters",
