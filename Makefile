@@ -29,5 +29,10 @@ test: tools build vet lint-asl check-terraform
 demo: tools build
 	go run ./cmd/keyrotor demo
 
+# bench measures keyrotor on this machine and writes bench/results.json, bench/BENCHMARKS.md and
+# bench/verify-latency.svg (a few minutes; `go run ./cmd/keyrotor bench --size tiny` for a check).
+bench: tools build
+	go run ./cmd/keyrotor bench --json
+
 clean:
 	rm -rf build bin/keyrotor

@@ -1,0 +1,340 @@
+// Package bench measures keyrotor against the targets of its benchmarks: verification latency
+// under IAM propagation delay, cost per rotation, Lambda package size and init time, local
+// engine speed against aws-local-stepfunctions, and the local end-to-end rotation time. Every
+// figure is measured or computed in the run (published prices are the only constants) and
+// written to results.json, BENCHMARKS.md and an SVG plot.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/localenv"
+)
+
+// Size chooses how long the benchmarks run.
+type Size string
+
+const (
+	// Full is the published run: D = 0, 2, 8, 15 s, seconds of engine timing, several samples.
+	Full Size = "full"
+	// Tiny runs every benchmark with the least work that still measures it (D = 0, 1 s, one
+	// sample each): for the test that checks `make bench` works, not for figures.
+	Tiny Size = "tiny"
+)
+
+// ParseSize accepts "full" or "tiny".
+func ParseSize(s string) (Size, error) {
+	switch Size(s) {
+	case Full, Tiny:
+		return Size(s), nil
+	}
+	return "", fmt.Errorf("unknown benchmark size %q: use full or tiny", s)
+}
+
+// plan is what a size means.
+type plan struct {
+	delays        []time.Duration
+	e2eRuns       int
+	initSamples   int
+	engineWarmup  int
+	engineMinRuns int
+	engineMinTime time.Duration
+}
+
+func planFor(s Size) plan {
+	if s == Tiny {
+		return plan{
+			delays: []time.Duration{0, time.Second}, e2eRuns: 1, initSamples: 1,
+			engineWarmup: 5, engineMinRuns: 20, engineMinTime: 200 * time.Millisecond,
+		}
+	}
+	return plan{
+		delays:  []time.Duration{0, 2 * time.Second, 8 * time.Second, 15 * time.Second},
+		e2eRuns: 5, initSamples: 7,
+		engineWarmup: 300, engineMinRuns: 1000, engineMinTime: 4 * time.Second,
+	}
+}
+
+// Options configure Run.
+type Options struct {
+	// Root is the repository root; empty: found from the working directory.
+	Root string
+	Size Size
+	// OutDir receives results.json, BENCHMARKS.md and verify-latency.svg; empty: <Root>/bench.
+	OutDir string
+	// Logger receives progress records (nil: discarded).
+	Logger *slog.Logger
+}
+
+// Results is results.json. The first keys are the ones compared across commits.
+type Results struct {
+	Verify                 []VerifyPoint `json:"verify"`
+	TransitionsPerRotation int           `json:"transitions_per_rotation"`
+	LambdaInvocations      int           `json:"lambda_invocations_per_rotation"`
+	CostPer1000USD         float64       `json:"cost_per_1000_rotations_usd"`
+	CostPerKeyMonthUSD     float64       `json:"cost_per_key_month_usd"`
+	SecretsManagerUSD      float64       `json:"secrets_manager_cost_per_key_month_usd"`
+	Functions              []Function    `json:"functions"`
+	EngineSpeedup          float64       `json:"engine_speedup_vs_aws_local_stepfunctions"`
+	E2ERotationS           float64       `json:"e2e_rotation_s"`
+	// MakeTestS is `make test`'s wall time when a run recorded it (see makeTestSeconds).
+	MakeTestS    *float64 `json:"make_test_s"`
+	MakeTestNote string   `json:"make_test_note"`
+
+	Cost    Cost        `json:"cost"`
+	Engine  EngineSpeed `json:"engine"`
+	E2E     E2E         `json:"e2e"`
+	Targets []Target    `json:"targets"`
+
+	Machine   Machine `json:"machine"`
+	GoVersion string  `json:"go_version"`
+	Date      string  `json:"date"`
+	Commit    string  `json:"commit,omitempty"`
+	Size      Size    `json:"size"`
+	// Seconds is how long the whole benchmark took.
+	Seconds float64 `json:"seconds"`
+}
+
+// E2E is the local end-to-end rotation (D = 0, no waits) through the deployed state machine.
+type E2E struct {
+	Runs []float64 `json:"runs_s"` // the first run starts every function cold
+	// MedianS is the headline figure; ColdS is the first run.
+	MedianS float64 `json:"median_s"`
+	ColdS   float64 `json:"cold_s"`
+	// AWSWarmupS is the untimed first round of moto calls before the runs: moto loads a
+	// service's backend on its first call (SSM's takes seconds), which is the emulator starting,
+	// not a rotation.
+	AWSWarmupS float64 `json:"aws_emulator_warmup_s"`
+}
+
+// Target is one issue-8 target and whether this run met it.
+type Target struct {
+	Name     string `json:"name"`
+	Target   string `json:"target"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+}
+
+// Machine describes where the figures were measured.
+type Machine struct {
+	CPU   string `json:"cpu"`
+	Cores int    `json:"cores"`
+	OS    string `json:"os"`
+	Arch  string `json:"arch"`
+}
+
+// Run measures everything, writes the files and returns the results.
+func Run(ctx context.Context, opts Options) (*Results, error) {
+	began := time.Now()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Size == "" {
+		opts.Size = Full
+	}
+	root, err := findRoot(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	out := opts.OutDir
+	if out == "" {
+		out = filepath.Join(root, "bench")
+	}
+	p := planFor(opts.Size)
+	r := &Results{
+		Size: opts.Size, GoVersion: runtime.Version(), Date: began.UTC().Format(time.RFC3339),
+		Machine: machine(), Commit: gitCommit(ctx, root),
+	}
+
+	log.Info("bench: Lambda packages and init durations")
+	if r.Functions, err = measureFunctions(ctx, root, p.initSamples); err != nil {
+		return nil, err
+	}
+	log.Info("bench: engine speed, sfnlocal and aws-local-stepfunctions")
+	if r.Engine, err = measureEngines(ctx, root, p.engineWarmup, p.engineMinRuns, p.engineMinTime); err != nil {
+		return nil, err
+	}
+	r.EngineSpeedup = r.Engine.Speedup
+
+	log.Info("bench: starting the local engine")
+	env, err := localenv.Up(ctx, localenv.Options{Root: root})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer env.Close()
+	if r.E2E.AWSWarmupS, err = warmAWS(ctx, env); err != nil {
+		return nil, err
+	}
+
+	var cold rotationRun
+	for i := range p.e2eRuns {
+		log.Info("bench: end-to-end rotation", "run", i+1)
+		run, err := rotate(ctx, env, fmt.Sprintf("bench-e2e-%d", i+1), 0)
+		if err != nil {
+			return nil, fmt.Errorf("bench: end-to-end rotation %d: %w", i+1, err)
+		}
+		if i == 0 {
+			cold = run
+		} else if run.transitions != cold.transitions || run.lambdaInvocations != cold.lambdaInvocations {
+			return nil, fmt.Errorf("bench: happy-path rotations differ: %d transitions/%d invocations, then %d/%d",
+				cold.transitions, cold.lambdaInvocations, run.transitions, run.lambdaInvocations)
+		}
+		r.E2E.Runs = append(r.E2E.Runs, run.seconds)
+	}
+	r.E2E.ColdS, r.E2E.MedianS = r.E2E.Runs[0], median(r.E2E.Runs)
+	r.E2ERotationS = r.E2E.MedianS
+
+	for _, d := range p.delays {
+		log.Info("bench: verify latency", "delaySeconds", d.Seconds())
+		run, err := rotate(ctx, env, fmt.Sprintf("bench-verify-%gs", d.Seconds()), d)
+		if err != nil {
+			return nil, fmt.Errorf("bench: verify latency at D = %s: %w", d, err)
+		}
+		r.Verify = append(r.Verify, run.verify)
+	}
+
+	// A daily rotation starts its functions cold in AWS too, so the cold run's billed
+	// durations (init included, as provided.al2023 bills it) price it.
+	mem, err := engineMemoryMB(root)
+	if err != nil {
+		return nil, err
+	}
+	r.Cost = costModel(cold.transitions, cold.lambdaInvocations, cold.billedMS, mem)
+	r.TransitionsPerRotation, r.LambdaInvocations = cold.transitions, cold.lambdaInvocations
+	r.CostPer1000USD, r.CostPerKeyMonthUSD, r.SecretsManagerUSD = r.Cost.Per1000USD, r.Cost.PerKeyMonthUSD, r.Cost.SecretsManager
+
+	r.MakeTestS, r.MakeTestNote = makeTestSeconds(root)
+	r.Targets = targets(r)
+	r.Seconds = time.Since(began).Seconds()
+	if err := write(out, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// makeTestFile is where a timed `make test` may leave its wall time in seconds.
+const makeTestFile = "build/make-test.seconds"
+
+// makeTestSeconds reads `make test`'s recorded wall time; the benchmark does not run make test
+// itself (it would run the benchmark's own test, and everyone's, for many minutes).
+func makeTestSeconds(root string) (*float64, string) {
+	b, err := os.ReadFile(filepath.Join(root, makeTestFile))
+	if err != nil {
+		return nil, "not measured: no run of `make test` recorded its wall time in " + makeTestFile + " (the Makefile's test target does not write it)"
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+	if err != nil || v <= 0 {
+		return nil, fmt.Sprintf("not measured: %s holds %q, not a number of seconds", makeTestFile, strings.TrimSpace(string(b)))
+	}
+	return &v, "wall time of the last `make test` that wrote " + makeTestFile
+}
+
+func targets(r *Results) []Target {
+	var ts []Target
+	add := func(name, target, measured string, met bool) {
+		ts = append(ts, Target{Name: name, Target: target, Measured: measured, Met: met})
+	}
+	for _, v := range r.Verify {
+		add(fmt.Sprintf("verify at D = %g s", v.DelayS), fmt.Sprintf("≤ %.1f s, ≤ %d STS calls", v.DelayS+verifySlackS, verifyMaxSTSCalls),
+			fmt.Sprintf("%.2f s, %d STS calls", v.VerifiedS, v.STSCalls), v.WithinTarget)
+	}
+	add("state transitions per rotation", fmt.Sprintf("≤ %d", transitionsTarget), strconv.Itoa(r.TransitionsPerRotation), r.TransitionsPerRotation <= transitionsTarget)
+	for _, f := range r.Functions {
+		add("bootstrap size "+f.Name, "< 8 MB (8,388,608 bytes)", fmt.Sprintf("%s bytes (%.2f MB)", commas(f.SizeBytes), float64(f.SizeBytes)/(1<<20)), f.SizeBytes < bootstrapMaxBytes)
+		add("init duration "+f.Name, fmt.Sprintf("< %d ms", initTargetMS), fmt.Sprintf("%.1f ms", f.InitMS), f.InitMS < initTargetMS)
+	}
+	add("engine speed vs aws-local-stepfunctions", fmt.Sprintf("≥ %d×", engineSpeedupGoal), fmt.Sprintf("%.1f×", r.EngineSpeedup), r.EngineSpeedup >= engineSpeedupGoal)
+	add("local end-to-end rotation", fmt.Sprintf("< %d s", e2eRotationTargetS), fmt.Sprintf("%.2f s", r.E2ERotationS), r.E2ERotationS < e2eRotationTargetS)
+	return ts
+}
+
+func write(dir string, r *Results) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"results.json":       append(js, '\n'),
+		"BENCHMARKS.md":      []byte(markdown(r)),
+		"verify-latency.svg": []byte(verifySVG(r.Verify)),
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return fmt.Errorf("bench: write %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func findRoot(root string) (string, error) {
+	if root == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", fmt.Errorf("bench: %w", err)
+		}
+		root = wd
+	}
+	found, err := iampolicy.FindRoot(root)
+	if err != nil {
+		return "", fmt.Errorf("bench: %w", err)
+	}
+	return found, nil
+}
+
+func machine() Machine {
+	m := Machine{Cores: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPU: "unknown"}
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return m
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			m.CPU = strings.TrimSpace(v)
+			break
+		}
+	}
+	return m
+}
+
+// gitCommit names the measured tree, with "+dirty" when it has uncommitted changes.
+func gitCommit(ctx context.Context, root string) string {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	commit := strings.TrimSpace(string(out))
+	if st, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		commit += "+dirty"
+	}
+	return commit
+}
+
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunTinyWritesAllFigures runs every benchmark at the tiny size (what `make test` checks of
+// `make bench`) and checks the files and that each figure is a measurement, not a placeholder.
+// It asserts nothing about speed.
+func TestRunTinyWritesAllFigures(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, Options{Root: "../..", Size: Tiny, OutDir: dir})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("results.json is not a JSON object: %v", err)
+	}
+	for _, key := range []string{
+		"verify", "transitions_per_rotation", "lambda_invocations_per_rotation", "cost_per_1000_rotations_usd",
+		"cost_per_key_month_usd", "secrets_manager_cost_per_key_month_usd", "functions",
+		"engine_speedup_vs_aws_local_stepfunctions", "e2e_rotation_s", "make_test_s", "machine", "go_version", "date",
+	} {
+		if _, ok := doc[key]; !ok {
+			t.Errorf("results.json has no key %q", key)
+		}
+	}
+
+	if len(r.Verify) != 2 {
+		t.Fatalf("verify has %d points, want one per tiny delay (0 s, 1 s)", len(r.Verify))
+	}
+	for _, v := range r.Verify {
+		// The key cannot be verified before it is valid, and each attempt is one STS call.
+		if v.VerifiedS < v.DelayS || v.STSCalls < 1 || v.FirstAttemptS <= 0 || v.FirstAttemptS > v.VerifiedS {
+			t.Errorf("implausible verify point %+v", v)
+		}
+	}
+	if r.Verify[1].STSCalls < 2 {
+		t.Errorf("at D = 1 s the first attempt must be refused, got %d STS calls", r.Verify[1].STSCalls)
+	}
+	// The happy path: Begin … Rotated, one Lambda per Task state.
+	if r.TransitionsPerRotation != 10 || r.LambdaInvocations != 6 {
+		t.Errorf("happy path: %d transitions, %d invocations; want 10 and 6", r.TransitionsPerRotation, r.LambdaInvocations)
+	}
+	if r.Cost.BilledMSPerRotation <= 0 || r.CostPer1000USD <= 0 || r.CostPerKeyMonthUSD <= 0 {
+		t.Errorf("cost not computed: %+v", r.Cost)
+	}
+	if r.SecretsManagerUSD <= secretsManagerPerSecretMonthUSD {
+		t.Errorf("Secrets Manager cost %v lacks its rotation Lambda and API calls", r.SecretsManagerUSD)
+	}
+	if len(r.Functions) != len(Functions) {
+		t.Fatalf("%d functions measured, want %d", len(r.Functions), len(Functions))
+	}
+	for _, f := range r.Functions {
+		if f.SizeBytes <= 0 || f.InitMS <= 0 || !f.Stripped {
+			t.Errorf("function %+v: size, init or stripping not measured", f)
+		}
+	}
+	if r.Engine.StatesEntered != 10 || !r.Engine.SamePathOutput || r.EngineSpeedup <= 0 {
+		t.Errorf("engine speed: %+v", r.Engine)
+	}
+	if r.E2ERotationS <= 0 || len(r.E2E.Runs) != 1 {
+		t.Errorf("end-to-end: %+v", r.E2E)
+	}
+	if r.Machine.Cores <= 0 || r.GoVersion == "" || r.Date == "" {
+		t.Errorf("machine/go/date missing: %+v %q %q", r.Machine, r.GoVersion, r.Date)
+	}
+
+	md, err := os.ReadFile(filepath.Join(dir, "BENCHMARKS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## 1. Verification", "## 2. Transitions", "## 3. Lambda packages", "## 4. Local engine speed", "## 5. Local end-to-end", "verify-latency.svg", "## Reaching the targets"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("BENCHMARKS.md lacks %q", want)
+		}
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "verify-latency.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(svg), "<svg") || strings.Count(string(svg), "<circle") != 2 {
+		t.Errorf("the plot does not show the two measured points:\n%s", svg)
+	}
+}

@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/keyrotor/keyrotor/internal/lambdahost"
+)
+
+// Functions are the Lambda packages `make build` produces (functions/<name>).
+var Functions = []string{"createkey", "storeparam", "verifykey", "deleteoldkeys", "trigger"}
+
+// Function is one Lambda package: the arm64 bootstrap Terraform deploys and the cold-start
+// init duration of the same function built for this machine, under internal/lambdahost.
+type Function struct {
+	Name      string `json:"name"`
+	SizeBytes int64  `json:"size_bytes"`
+	// Stripped says the arm64 ELF has no symbol table (built with -ldflags "-s -w").
+	Stripped bool    `json:"stripped"`
+	InitMS   float64 `json:"init_ms"` // median over InitSamples cold starts
+	InitMin  float64 `json:"init_min_ms"`
+	InitMax  float64 `json:"init_max_ms"`
+	Samples  int     `json:"init_samples"`
+}
+
+// initEnv is enough configuration for every function's init (configuration from the
+// environment, the SDK's static credentials) without any AWS endpoint being reachable:
+// init makes no AWS call, and the measuring invocation fails fast on its bad input.
+func initEnv() map[string]string {
+	return map[string]string{
+		"AWS_ACCESS_KEY_ID":           "AKIABENCHMARKINIT000",
+		"AWS_SECRET_ACCESS_KEY":       "bench-init-not-a-secret",
+		"AWS_ENDPOINT_URL":            "http://127.0.0.1:9",
+		"AWS_CONFIG_FILE":             os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"KEYROTOR_KMS_KEY_ID":         "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
+		"KEYROTOR_STATE_MACHINE_ARN":  "arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor-rotate",
+	}
+}
+
+// measureFunctions reads each arm64 package's size and measures samples cold starts of the
+// host build through the Runtime API (a fresh deployment each time, so each start is cold).
+func measureFunctions(ctx context.Context, root string, samples int) ([]Function, error) {
+	host := lambdahost.New(lambdahost.Options{InitTimeout: 10 * time.Second})
+	defer host.Close()
+	var out []Function
+	for _, name := range Functions {
+		f := Function{Name: name, Samples: samples}
+		arm := filepath.Join(root, "build", "arm64", name, "bootstrap")
+		st, err := os.Stat(arm)
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w (run `make build`)", name, err)
+		}
+		f.SizeBytes = st.Size()
+		if f.Stripped, err = stripped(arm); err != nil {
+			return nil, fmt.Errorf("function %s: %w", name, err)
+		}
+		hostBin := filepath.Join(root, "build", "host", name, "bootstrap")
+		if _, err := os.Stat(hostBin); err != nil {
+			return nil, fmt.Errorf("function %s: %w (run `make build`)", name, err)
+		}
+		var inits []float64
+		for i := range samples {
+			if _, err := host.Deploy(lambdahost.Function{
+				Name: "bench-" + name, Path: hostBin, Env: initEnv(), Timeout: 10 * time.Second, MemoryMB: 256, MaxConcurrency: 1,
+			}); err != nil {
+				return nil, fmt.Errorf("function %s: %w", name, err)
+			}
+			// The event is refused by the handler; init has run by then, and that is what is timed.
+			res, err := host.Invoke(ctx, "bench-"+name, []byte(`{"action":"bench-init"}`))
+			if err != nil {
+				return nil, fmt.Errorf("function %s: cold start %d: %w", name, i+1, err)
+			}
+			if res.InitDuration <= 0 {
+				return nil, fmt.Errorf("function %s: cold start %d reported no init duration (%s: %s)", name, i+1, res.ErrorType, res.ErrorMessage)
+			}
+			inits = append(inits, float64(res.InitDuration.Microseconds())/1000)
+		}
+		f.InitMS = median(inits)
+		f.InitMin, f.InitMax = slices.Min(inits), slices.Max(inits)
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// stripped reports whether an ELF binary carries no symbol table.
+func stripped(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("read ELF %s: %w", path, err)
+	}
+	defer f.Close()
+	_, err = f.Symbols()
+	if errors.Is(err, elf.ErrNoSymbols) {
+		return true, nil
+	}
+	return false, err
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}

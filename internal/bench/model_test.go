@@ -1,0 +1,184 @@
+package bench
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyrotor/keyrotor/internal/faultproxy"
+	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+)
+
+func events(types ...string) []sfnlocal.HistoryEvent {
+	var evs []sfnlocal.HistoryEvent
+	t0 := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	for i, typ := range types {
+		ev := sfnlocal.HistoryEvent{Type: typ, ID: int64(i + 1), Timestamp: t0.Add(time.Duration(i) * time.Second)}
+		if typ == "TaskStateExited" {
+			ev.Details = &sfnlocal.StateExitedEventDetails{Name: "VerifyKey"}
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+func TestCountHistoryBillsEveryStateAndEveryRetry(t *testing.T) {
+	tests := []struct {
+		name              string
+		events            []sfnlocal.HistoryEvent
+		transitions, invs int
+	}{
+		{"task, wait, choice, succeed", events("ExecutionStarted", "TaskStateEntered", "LambdaFunctionScheduled", "LambdaFunctionSucceeded", "TaskStateExited",
+			"WaitStateEntered", "WaitStateExited", "ChoiceStateEntered", "ChoiceStateExited", "SucceedStateEntered", "ExecutionSucceeded"), 4, 1},
+		{"a task retried twice", events("TaskStateEntered", "LambdaFunctionScheduled", "LambdaFunctionFailed",
+			"LambdaFunctionScheduled", "LambdaFunctionFailed", "LambdaFunctionScheduled", "LambdaFunctionSucceeded", "TaskStateExited"), 3, 3},
+		{"a service integration task is not a Lambda invocation", events("TaskStateEntered", "TaskScheduled", "TaskSucceeded", "TaskStateExited"), 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := countHistory(tt.events)
+			if c.transitions != tt.transitions || c.lambdaInvocations != tt.invs {
+				t.Errorf("got %d transitions, %d invocations; want %d, %d", c.transitions, c.lambdaInvocations, tt.transitions, tt.invs)
+			}
+		})
+	}
+}
+
+func TestCountHistoryFindsVerifyKeyExit(t *testing.T) {
+	evs := events("TaskStateEntered", "LambdaFunctionScheduled", "LambdaFunctionSucceeded", "TaskStateExited")
+	if c := countHistory(evs); !c.verifyExit.Equal(evs[3].Timestamp) {
+		t.Errorf("verify exit %v, want %v", c.verifyExit, evs[3].Timestamp)
+	}
+	evs[3].Details = &sfnlocal.StateExitedEventDetails{Name: "StoreParameter"}
+	if c := countHistory(evs); !c.verifyExit.IsZero() {
+		t.Errorf("another state's exit was taken for VerifyKey's")
+	}
+}
+
+func TestCreatedAtTakesTheUsersLastSuccessfulCreateAccessKey(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	calls := []faultproxy.Call{
+		{Time: t0, Service: "iam", Action: "CreateAccessKey", Params: map[string]any{"UserName": "u"}},
+		{Time: t0.Add(time.Second), Service: "iam", Action: "CreateAccessKey", Params: map[string]any{"UserName": "other"}},
+		{Time: t0.Add(2 * time.Second), Service: "iam", Action: "CreateAccessKey", Params: map[string]any{"UserName": "u"}},
+		{Time: t0.Add(3 * time.Second), Service: "iam", Action: "CreateAccessKey", Params: map[string]any{"UserName": "u"}, ErrorCode: "LimitExceeded"},
+	}
+	got, err := createdAt(calls, "u")
+	if err != nil || !got.Equal(t0.Add(2*time.Second)) {
+		t.Errorf("createdAt = %v, %v; want %v", got, err, t0.Add(2*time.Second))
+	}
+	if _, err := createdAt(calls, "nobody"); err == nil || !strings.Contains(err.Error(), "nobody") {
+		t.Errorf("no call for the user: err = %v, want one naming the user", err)
+	}
+}
+
+func TestCostModelAddsUpItsParts(t *testing.T) {
+	tests := []struct {
+		name             string
+		transitions, inv int
+		billedMS         float64
+		memoryMB         int
+	}{
+		{"happy path", 10, 6, 300, 256},
+		{"retried verification", 15, 11, 900, 128},
+		{"no lambda time", 10, 6, 0, 256},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := costModel(tt.transitions, tt.inv, tt.billedMS, tt.memoryMB)
+			near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-12*math.Max(1, math.Abs(b)) }
+			if !near(c.PerRotationUSD, c.StepFunctionsUSD+c.LambdaUSD) || !near(c.Per1000USD, 1000*c.PerRotationUSD) ||
+				!near(c.PerKeyMonthUSD, c.RotationsPerMonth*c.PerRotationUSD) {
+				t.Errorf("parts do not add up: %+v", c)
+			}
+			if !near(c.GBSecondsPerRot, tt.billedMS/1000*float64(tt.memoryMB)/1024) {
+				t.Errorf("GB-seconds %v for %v ms at %d MB", c.GBSecondsPerRot, tt.billedMS, tt.memoryMB)
+			}
+			if c.RotationsPerMonth < 30 || c.RotationsPerMonth > 31 {
+				t.Errorf("a daily schedule rotates %v times a month", c.RotationsPerMonth)
+			}
+			if c.SecretsManager <= secretsManagerPerSecretMonthUSD {
+				t.Errorf("Secrets Manager %v lacks its rotation costs", c.SecretsManager)
+			}
+		})
+	}
+	if a, b := costModel(10, 6, 300, 256), costModel(11, 6, 300, 256); b.PerRotationUSD <= a.PerRotationUSD {
+		t.Errorf("one more transition made a rotation no dearer")
+	}
+}
+
+func TestEngineMemoryMBReadsTheVariableDefault(t *testing.T) {
+	tests := []struct {
+		name, hcl string
+		want      int
+		wantErr   string
+	}{
+		{"default", `variable "lambda_memory_mb" {
+  type    = number
+  default = 512
+}
+variable "other" { default = 1 }`, 512, ""},
+		{"no default", `variable "lambda_memory_mb" { type = number }`, 0, "has no default"},
+		{"not a number", `variable "lambda_memory_mb" { default = "big" }`, 0, "not a number"},
+		{"missing", `variable "other" { default = 1 }`, 0, "declares no variable lambda_memory_mb"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			dir := filepath.Join(root, "infra", "modules", "engine")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "variables.tf"), []byte(tt.hcl), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := engineMemoryMB(root)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("err = %v, want one saying %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("engineMemoryMB = %d, %v; want %d", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseSizeRefusesUnknownSizes(t *testing.T) {
+	for _, s := range []string{"full", "tiny"} {
+		if got, err := ParseSize(s); err != nil || string(got) != s {
+			t.Errorf("ParseSize(%q) = %q, %v", s, got, err)
+		}
+	}
+	if _, err := ParseSize("huge"); err == nil || !strings.Contains(err.Error(), "full or tiny") {
+		t.Errorf("ParseSize(huge): err = %v, want one naming the sizes", err)
+	}
+}
+
+func TestVerifySVGMarksMissedTargets(t *testing.T) {
+	svg := verifySVG([]VerifyPoint{
+		{DelayS: 0, VerifiedS: 0.1, STSCalls: 1, WithinTarget: true},
+		{DelayS: 15, VerifiedS: 16.2, STSCalls: 9, WithinTarget: false},
+	})
+	if strings.Count(svg, "<circle") != 2 || !strings.Contains(svg, "16.20 s, 9 STS") || !strings.Contains(svg, `fill="#c62828"/>`) {
+		t.Errorf("plot lacks the points, their labels or the missed-target colour:\n%s", svg)
+	}
+}
+
+func TestClosingNotesExplainConflictingVerifyTargets(t *testing.T) {
+	r := &Results{Verify: []VerifyPoint{{DelayS: 15, VerifiedS: 15.1, STSCalls: 9}}, EngineSpeedup: 12, E2ERotationS: 0.5}
+	notes := strings.Join(closingNotes(r), "\n")
+	// 15 s at most 1.5 s apart: ⌈15/1.5⌉ + 1 = 11 calls.
+	if !strings.Contains(notes, "at least 11 calls") {
+		t.Errorf("notes do not give the least number of calls:\n%s", notes)
+	}
+	r.Verify = []VerifyPoint{{DelayS: 2, VerifiedS: 3, STSCalls: 3, WithinTarget: true}}
+	if notes := strings.Join(closingNotes(r), "\n"); strings.Contains(notes, "conflict") {
+		t.Errorf("notes claim a conflict at D = 2 s:\n%s", notes)
+	}
+}
