@@ -7,8 +7,10 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 )
 
 type aslState struct {
@@ -207,4 +209,56 @@ func mustJSON(v any) json.RawMessage {
 		panic(err)
 	}
 	return b
+}
+
+// sfnlocal runs VerifyKey's retry schedule as the README documents it: on a virtual clock, a
+// key STS accepts D seconds after the first attempt is verified at the documented time after
+// the documented number of calls.
+func TestVerifyKeyScheduleRunsAsDocumentedInSfnlocal(t *testing.T) {
+	sm, err := sfnlocal.Parse(rotationDefinition(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		d, verifiedAfter time.Duration
+		calls            int
+	}{
+		{0, 0, 1}, {2 * time.Second, 3 * time.Second, 3}, {8 * time.Second, 9 * time.Second, 6}, {15 * time.Second, 15 * time.Second, 9},
+	} {
+		t.Run(tc.d.String(), func(t *testing.T) {
+			clock := sfnlocal.NewVirtualClock(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC))
+			base := newStubs(map[string][]Result{
+				"Begin":     {merge(map[string]any{"parameterName": "/keyrotor/u", "graceSeconds": 0, "inactiveSeconds": 0})},
+				"CreateKey": {merge(map[string]any{"newAccessKeyId": "AKIANEW"})}, "StoreParameter": {merge(map[string]any{"parameterVersion": 1})},
+				"DeactivateOldKeys": {merge(map[string]any{"stillInUse": false})}, "DeleteOldKeys": {merge(map[string]any{})},
+			})
+			var first, verified time.Time
+			calls := 0
+			invoker := sfnlocal.TaskInvokerFunc(func(ctx context.Context, req sfnlocal.TaskRequest) (json.RawMessage, error) {
+				if req.StateName != "VerifyKey" {
+					return base.InvokeTask(ctx, req)
+				}
+				calls++
+				now := clock.Now()
+				if first.IsZero() {
+					first = now
+				}
+				if now.Sub(first) < tc.d {
+					return nil, sfnlocal.NewTaskFailure("KeyNotYetValid", lambdaCause("KeyNotYetValid", "not yet"))
+				}
+				verified = now
+				return json.Marshal(map[string]any{"userName": "u", "parameterName": "/keyrotor/u", "graceSeconds": 0,
+					"inactiveSeconds": 0, "newAccessKeyId": "AKIANEW", "verifiedAt": now.Format(time.RFC3339), "stillInUse": false})
+			})
+			ex := sfnlocal.Run(context.Background(), sm, json.RawMessage(`{"userName": "u"}`), sfnlocal.Options{
+				Tasks: invoker, Clock: clock, ExecutionArn: executionArn("schedule"),
+			})
+			if ex.Status != sfnlocal.StatusSucceeded {
+				t.Fatalf("execution %s %s %s", ex.Status, ex.Error, ex.Cause)
+			}
+			if got := verified.Sub(first); got != tc.verifiedAfter || calls != tc.calls {
+				t.Errorf("verified %v after the first attempt with %d STS calls; README says %v with %d", got, calls, tc.verifiedAfter, tc.calls)
+			}
+		})
+	}
 }
