@@ -1,0 +1,385 @@
+package localenv_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/keyrotor/keyrotor/internal/faultproxy"
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/localenv"
+	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+)
+
+// env is one local engine shared by the package's tests (one moto per test package).
+var env *localenv.Env
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		fmt.Println("skipping localenv tests: moto_server not installed:", motoserver.InstallHint)
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var err error
+	// The wall clock: IAM propagation (the proxy's delay) runs in real time, so retry backoffs
+	// must too. Rotations use zero waits.
+	env, err = localenv.Up(ctx, localenv.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer env.Close()
+	return m.Run()
+}
+
+var userSeq atomic.Int64
+
+// rotateUser creates a managed user with one key and runs one rotation of it to its end.
+func rotateUser(t *testing.T, input map[string]any) (string, *sfn.DescribeExecutionOutput) {
+	t.Helper()
+	ctx := context.Background()
+	user := fmt.Sprintf("le-user-%d", userSeq.Add(1))
+	if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1}); err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]any{"userName": user, "graceSeconds": 0, "inactiveSeconds": 0}
+	for k, v := range input {
+		in[k] = v
+	}
+	b, _ := json.Marshal(in)
+	client := env.SFN()
+	start, err := client.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(env.StateMachineARN), Input: aws.String(string(b))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return user, waitExecution(t, aws.ToString(start.ExecutionArn))
+}
+
+func waitExecution(t *testing.T, arn string) *sfn.DescribeExecutionOutput {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		out, err := env.SFN().DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Status != sfntypes.ExecutionStatusRunning {
+			return out
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("execution %s still running", arn)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func TestRotationRunsThroughTheDeployedStateMachine(t *testing.T) {
+	user, out := rotateUser(t, nil)
+	if out.Status != sfntypes.ExecutionStatusSucceeded {
+		t.Fatalf("rotation of %s: %s %s %s", user, out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))
+	}
+	var doc rotation.Rotation
+	if err := json.Unmarshal([]byte(aws.ToString(out.Output)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := iam.NewFromConfig(env.AdminConfig()).ListAccessKeys(context.Background(), &iam.ListAccessKeysInput{UserName: aws.String(user)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys.AccessKeyMetadata) != 1 || aws.ToString(keys.AccessKeyMetadata[0].AccessKeyId) != doc.NewAccessKeyID {
+		t.Errorf("after the rotation %s has %d keys, want only the new %s", user, len(keys.AccessKeyMetadata), doc.NewAccessKeyID)
+	}
+}
+
+func TestRefusedRotationEndsInFailWithTheLambdasErrorName(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		input     string
+		wantError string
+	}{
+		{"missing user", `{"userName":"le-nobody"}`, rotation.UserNotFound},
+		{"parameter outside the prefix", `{"userName":"le-nobody","parameterName":"/elsewhere/x"}`, rotation.InvalidInput},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start, err := env.SFN().StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(env.StateMachineARN), Input: aws.String(tc.input)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := waitExecution(t, aws.ToString(start.ExecutionArn))
+			if out.Status != sfntypes.ExecutionStatusFailed || aws.ToString(out.Error) != tc.wantError || aws.ToString(out.Cause) == "" {
+				t.Errorf("got %s %q %q, want FAILED %s with a cause", out.Status, aws.ToString(out.Error), aws.ToString(out.Cause), tc.wantError)
+			}
+		})
+	}
+}
+
+// Every function signs with its own role's session, and calls only actions of its own policy.
+func TestFunctionsCallAWSOnlyWithTheirOwnRolesActions(t *testing.T) {
+	env.Proxy.ResetCalls()
+	if _, out := rotateUser(t, nil); out.Status != sfntypes.ExecutionStatusSucceeded {
+		t.Fatalf("rotation: %s %s", aws.ToString(out.Error), aws.ToString(out.Cause))
+	}
+	byKey := map[string]string{}
+	for _, fn := range localenv.Functions {
+		id, expires := env.FunctionCredentials(fn)
+		if !strings.HasPrefix(id, "ASIA") || time.Until(expires) < 10*time.Minute {
+			t.Errorf("%s signs with %s expiring %v, want an AssumeRole session", fn, id, expires)
+		}
+		byKey[id] = fn
+	}
+	seen := map[string]bool{}
+	for _, c := range env.Proxy.Calls() {
+		fn, ok := byKey[c.AccessKeyID]
+		if !ok {
+			continue // the test's own admin calls, or the consumer's new key
+		}
+		seen[fn] = true
+		doc, err := env.Engine.FunctionPolicy(fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if action := c.Service + ":" + c.Action; !slices.Contains(doc.AllowedActions(), action) {
+			t.Errorf("%s called %s, which its policy does not grant", fn, action)
+		}
+	}
+	for _, fn := range iampolicy.StepFunctions {
+		if !seen[fn] {
+			t.Errorf("no AWS call signed by %s's role session was seen", fn)
+		}
+	}
+}
+
+func TestRolesCarryTheEngineModulesActions(t *testing.T) {
+	client := iam.NewFromConfig(env.AdminConfig())
+	for _, fn := range localenv.Functions {
+		out, err := client.GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{
+			RoleName: aws.String(env.Engine.FunctionName(fn)), PolicyName: aws.String(env.Engine.FunctionName(fn)),
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", fn, err)
+		}
+		doc, err := env.Engine.FunctionPolicy(fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := url.QueryUnescape(aws.ToString(out.PolicyDocument)) // IAM returns it URL-encoded
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, action := range doc.AllowedActions() {
+			if !strings.Contains(text, `"`+action+`"`) {
+				t.Errorf("role %s lacks %s", fn, action)
+			}
+		}
+	}
+}
+
+func TestDefinitionHasEveryPlaceholderFilledWithADeployedFunction(t *testing.T) {
+	if strings.Contains(env.Definition, "${") {
+		t.Fatalf("a placeholder is left in the deployed definition")
+	}
+	var def struct {
+		States map[string]struct {
+			Type, Resource string
+		}
+	}
+	if err := json.Unmarshal([]byte(env.Definition), &def); err != nil {
+		t.Fatal(err)
+	}
+	deployed := map[string]bool{}
+	for _, arn := range env.FunctionARNs {
+		deployed[arn] = true
+	}
+	tasks := 0
+	for name, s := range def.States {
+		if s.Type != "Task" {
+			continue
+		}
+		tasks++
+		if !deployed[s.Resource] {
+			t.Errorf("state %s invokes %s, which is not deployed", name, s.Resource)
+		}
+	}
+	if tasks == 0 {
+		t.Fatal("the definition has no Task states")
+	}
+}
+
+func TestInvokeTaskReportsAFunctionErrorAsTheLambdasNamedFailure(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, resource, input, wantError string
+	}{
+		{"direct", env.FunctionARNs["createkey"],
+			`{"action":"begin","executionId":"arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:x","rotation":{"userName":"le-missing"}}`,
+			rotation.UserNotFound},
+		{"optimized integration", "arn:aws:states:::lambda:invoke",
+			`{"FunctionName":"` + env.FunctionARNs["createkey"] + `","Payload":{"action":"begin","executionId":"arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:y","rotation":{"userName":"le-missing"}}}`,
+			rotation.UserNotFound},
+		{"unknown function", "arn:aws:lambda:us-east-1:123456789012:function:nope", `{}`, "Lambda.ResourceNotFoundException"},
+		{"unserved resource", "arn:aws:states:::sqs:sendMessage", `{}`, "States.Runtime"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := env.InvokeTask(ctx, sfnlocal.TaskRequest{Resource: tc.resource, Input: json.RawMessage(tc.input), StateName: "Begin"})
+			var te *sfnlocal.TaskError
+			if !errors.As(err, &te) || te.Failure.Error != tc.wantError {
+				t.Fatalf("got %v, want task failure %s", err, tc.wantError)
+			}
+			if tc.wantError == rotation.UserNotFound {
+				var doc struct{ ErrorType, ErrorMessage string }
+				if json.Unmarshal([]byte(te.Failure.Cause), &doc) != nil || doc.ErrorType != tc.wantError || doc.ErrorMessage == "" {
+					t.Errorf("cause is not the Lambda's error document: %s", te.Failure.Cause)
+				}
+			}
+		})
+	}
+}
+
+func TestRefreshedCredentialsAreNewSessionsTheFunctionsUse(t *testing.T) {
+	before, _ := env.FunctionCredentials("createkey")
+	if err := env.RefreshCredentials(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := env.FunctionCredentials("createkey")
+	if after == before || !strings.HasPrefix(after, "ASIA") {
+		t.Fatalf("createkey signs with %s after the refresh, %s before", after, before)
+	}
+	env.Proxy.ResetCalls()
+	if _, out := rotateUser(t, nil); out.Status != sfntypes.ExecutionStatusSucceeded {
+		t.Fatalf("rotation after the refresh: %s %s", aws.ToString(out.Error), aws.ToString(out.Cause))
+	}
+	used := false
+	for _, c := range env.Proxy.Calls() {
+		if c.AccessKeyID == before {
+			t.Errorf("a call was signed with the replaced session %s", before)
+		}
+		used = used || c.AccessKeyID == after
+	}
+	if !used {
+		t.Errorf("no call was signed with the new session %s", after)
+	}
+}
+
+func TestPropagationDelayIsRetriedAsKeyNotYetValid(t *testing.T) {
+	env.Proxy.SetPropagationDelay(1500 * time.Millisecond)
+	defer env.Proxy.SetPropagationDelay(0)
+	user, out := rotateUser(t, nil)
+	if out.Status != sfntypes.ExecutionStatusSucceeded {
+		t.Fatalf("rotation of %s: %s %s", user, aws.ToString(out.Error), aws.ToString(out.Cause))
+	}
+	h, err := env.SFN().GetExecutionHistory(context.Background(), &sfn.GetExecutionHistoryInput{ExecutionArn: out.ExecutionArn, MaxResults: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retried := 0
+	for _, ev := range h.Events {
+		if d := ev.LambdaFunctionFailedEventDetails; d != nil && aws.ToString(d.Error) == rotation.KeyNotYetValid {
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Errorf("the new key was refused for 1.5 s but VerifyKey never failed with %s", rotation.KeyNotYetValid)
+	}
+}
+
+func TestFaultRulesReachTheFunctions(t *testing.T) {
+	// CreateAccessKey throttled for the SDK's three attempts: CreateKey fails Throttled once and
+	// the state machine's Retry succeeds. Skip lets the test's own CreateAccessKey (the user's
+	// old key) through.
+	env.Proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "CreateAccessKey", Skip: 1, Times: 3, Fault: faultproxy.Throttle})
+	defer env.Proxy.ClearRules()
+	_, out := rotateUser(t, nil)
+	if out.Status != sfntypes.ExecutionStatusSucceeded {
+		t.Fatalf("rotation: %s %s", aws.ToString(out.Error), aws.ToString(out.Cause))
+	}
+	h, err := env.SFN().GetExecutionHistory(context.Background(), &sfn.GetExecutionHistoryInput{ExecutionArn: out.ExecutionArn, MaxResults: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs []string
+	for _, ev := range h.Events {
+		if d := ev.LambdaFunctionFailedEventDetails; d != nil {
+			errs = append(errs, aws.ToString(d.Error))
+		}
+	}
+	if !slices.Contains(errs, rotation.Throttled) {
+		t.Errorf("failed attempts %v, want a %s the Retry absorbed", errs, rotation.Throttled)
+	}
+}
+
+func TestUpWithoutBuiltFunctionsSaysToRunMakeBuild(t *testing.T) {
+	root := t.TempDir()
+	for _, dir := range []string{"infra/modules/engine"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "go.mod"), []byte("module x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := localenv.Up(context.Background(), localenv.Options{Root: root})
+	if !errors.Is(err, localenv.ErrNotBuilt) || !strings.Contains(err.Error(), "make build") {
+		t.Fatalf("got %v, want ErrNotBuilt naming make build", err)
+	}
+}
+
+// A virtual clock makes the rotation's day-long waits cost no real time.
+func TestVirtualClockRunsLongWaitsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	clock := sfnlocal.NewVirtualClock(time.Now())
+	venv, err := localenv.Up(ctx, localenv.Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer venv.Close()
+	if _, err := venv.CreateManagedUser(ctx, localenv.ManagedUser{Name: "le-virtual", Keys: 1, Parameter: "/keyrotor/le-virtual"}); err != nil {
+		t.Fatal(err)
+	}
+	start, err := venv.SFN().StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(venv.StateMachineARN),
+		Input: aws.String(`{"userName":"le-virtual","graceSeconds":3600,"inactiveSeconds":86400}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out *sfn.DescribeExecutionOutput
+	for {
+		out, err = venv.SFN().DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: start.ExecutionArn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Status != sfntypes.ExecutionStatusRunning {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out.Status != sfntypes.ExecutionStatusSucceeded {
+		t.Fatalf("rotation: %s %s %s", out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))
+	}
+	if slept := clock.Slept(); slept < 90000*time.Second {
+		t.Errorf("the virtual clock slept %v, want at least the 3600 s + 86400 s waits", slept)
+	}
+}
