@@ -12,6 +12,13 @@ import (
 // (map[string]any, []any, float64, string, bool, nil) without reflection. On malformed input
 // it defers to encoding/json for the error message.
 func decodeFast(b []byte) (any, error) {
+	v, _, err := decodeCompact(b)
+	return v, err
+}
+
+// decodeCompact is decodeFast that also reports whether b was already compact (no
+// whitespace between tokens), so its text can go into the history as is.
+func decodeCompact(b []byte) (any, bool, error) {
 	d := decoder{b: b}
 	d.skipSpace()
 	v, ok := d.value(0)
@@ -22,16 +29,17 @@ func decodeFast(b []byte) (any, error) {
 	if !ok {
 		var x any
 		if err := json.Unmarshal(b, &x); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return x, nil // encoding/json accepts what this decoder does not; trust it
+		return x, false, nil // encoding/json accepts what this decoder does not; trust it
 	}
-	return v, nil
+	return v, !d.spaced, nil
 }
 
 type decoder struct {
-	b []byte
-	i int
+	b      []byte
+	i      int
+	spaced bool // whitespace was skipped somewhere
 }
 
 const maxDecodeDepth = 10000
@@ -43,6 +51,7 @@ func (d *decoder) skipSpace() {
 		switch d.b[d.i] {
 		case ' ', '\t', '\n', '\r':
 			d.i++
+			d.spaced = true
 		default:
 			return
 		}

@@ -55,6 +55,9 @@ type state struct {
 	// usesContext: the state refers to $$ somewhere, so the engine builds the context object
 	// for it (most states do not, and building it for every state costs).
 	usesContext bool
+	// usesStateContext: it refers to more than $$.Execution and $$.StateMachine (which are
+	// the same for every state and can be shared).
+	usesStateContext bool
 
 	inputPath, outputPath ioPath
 	resultPath            resultPathSpec
@@ -337,6 +340,11 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 	if !ok {
 		return nil, perr("Type", "%q is not a state type (one of Task, Pass, Choice, Wait, Succeed, Fail, Parallel, Map)", typ)
 	}
+	for _, unsupported := range []string{"Assign", "Arguments", "Output"} {
+		if _, ok := m[unsupported]; ok {
+			return nil, perr(unsupported, "variables and JSONata fields are not supported by the local engine (JSONPath mode without Assign)")
+		}
+	}
 	for _, unsupported := range []string{"ItemReader", "ResultWriter", "ItemBatcher"} {
 		if _, ok := m[unsupported]; ok && typ == "Map" {
 			return nil, perr(unsupported, "distributed Map features are not supported by the local engine")
@@ -346,7 +354,10 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 		return nil, err
 	}
 	st := &state{name: name, typ: typ}
-	st.usesContext = strings.Contains(encodeJSON(m), "$$") || (typ == "Task" && strings.HasSuffix(fmt.Sprint(m["Resource"]), ".waitForTaskToken"))
+	st.usesContext, st.usesStateContext = contextUse(encodeJSON(m))
+	if typ == "Task" && strings.HasSuffix(fmt.Sprint(m["Resource"]), ".waitForTaskToken") {
+		st.usesContext, st.usesStateContext = true, true
+	}
 
 	// Transitions.
 	next, hasNext := m["Next"]
@@ -868,4 +879,22 @@ func errorEquals(v any, last bool) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// contextUse reports whether a state's definition text refers to the context object at all,
+// and whether to anything beyond $$.Execution and $$.StateMachine.
+func contextUse(def string) (uses, beyondExecution bool) {
+	for i := strings.Index(def, "$$"); i >= 0; {
+		uses = true
+		rest := def[i+2:]
+		if !strings.HasPrefix(rest, ".Execution") && !strings.HasPrefix(rest, ".StateMachine") {
+			return true, true
+		}
+		j := strings.Index(rest, "$$")
+		if j < 0 {
+			break
+		}
+		i = i + 2 + j
+	}
+	return uses, false
 }

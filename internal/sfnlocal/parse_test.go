@@ -98,3 +98,23 @@ func TestParseAcceptsEveryStateType(t *testing.T) {
 		t.Errorf("StateNames has %d names, want 8", got)
 	}
 }
+
+func TestContextUseDetection(t *testing.T) {
+	cases := []struct {
+		def          string
+		uses, beyond bool
+	}{
+		{`{"Type":"Pass"}`, false, false},
+		{`{"Parameters":{"id.$":"$$.Execution.Id","sm.$":"$$.StateMachine.Name"}}`, true, false},
+		{`{"Parameters":{"id.$":"$$.Execution.Id","n.$":"$$.State.RetryCount"}}`, true, true},
+		{`{"Parameters":{"c.$":"$$"}}`, true, true},
+		{`{"ItemSelector":{"v.$":"$$.Map.Item.Value"}}`, true, true},
+		{`{"Parameters":{"t.$":"$$.Task.Token"}}`, true, true},
+	}
+	for _, tc := range cases {
+		uses, beyond := contextUse(tc.def)
+		if uses != tc.uses || beyond != tc.beyond {
+			t.Errorf("contextUse(%s) = %v, %v; want %v, %v", tc.def, uses, beyond, tc.uses, tc.beyond)
+		}
+	}
+}

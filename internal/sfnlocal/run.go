@@ -80,7 +80,7 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 		sm:     sm,
 		opts:   opts,
 		clock:  clock,
-		hist:   &history{clock: clock, onEvent: opts.OnEvent},
+		hist:   &history{clock: clock, onEvent: opts.OnEvent, events: make([]HistoryEvent, 0, 64)},
 		parent: ctx,
 		rnd:    opts.Rand,
 		region: opts.Region,
@@ -135,6 +135,7 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 	out, err := r.runScope(runCtx, th, sm.root, in)
 	var se *stateError
 	switch {
+	case err == nil:
 	case ctx.Err() != nil:
 		exec.Status = StatusAborted
 		d := stopDetails(ctx)
@@ -202,6 +203,18 @@ func (r *runner) buildExecContext(input any, start time.Time) map[string]any {
 
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
+// contextFor returns $$ for one attempt of a state: nil when the state does not use it, the
+// shared execution part when that is all it uses (read-only), else a fresh full one.
+func (r *runner) contextFor(st *state, entered time.Time, retryCount int) map[string]any {
+	switch {
+	case st.usesStateContext:
+		return r.stateContext(st, entered, retryCount, "")
+	case st.usesContext:
+		return r.execCtx
+	}
+	return nil
+}
+
 // stateContext builds $$ for one state (and one attempt of it).
 func (r *runner) stateContext(st *state, entered time.Time, retryCount int, token string) map[string]any {
 	c := make(map[string]any, len(r.execCtx)+2)
@@ -218,8 +231,6 @@ func (r *runner) stateContext(st *state, entered time.Time, retryCount int, toke
 	}
 	return c
 }
-
-func (r *runner) random() *rand.Rand { return r.rnd }
 
 func (r *runner) float64() float64 {
 	r.rndMu.Lock()
@@ -267,10 +278,7 @@ func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any, r
 		rawText = encodeJSON(raw)
 	}
 	th.add(st.typ+"StateEntered", &StateEnteredEventDetails{Name: st.name, Input: rawText, InputDetails: notTruncated})
-	var ctxObj map[string]any
-	if st.usesContext {
-		ctxObj = r.stateContext(st, entered, 0, "")
-	}
+	ctxObj := r.contextFor(st, entered, 0)
 	var (
 		out  any
 		next = st.next
@@ -522,10 +530,7 @@ func (r *runner) runWithRetry(ctx context.Context, th *thread, st *state, raw an
 	attempts := make([]int, len(st.retry))
 	retryCount := 0
 	for {
-		var ctxObj map[string]any
-		if st.usesContext {
-			ctxObj = r.stateContext(st, entered, retryCount, "")
-		}
+		ctxObj := r.contextFor(st, entered, retryCount)
 		var (
 			out   any
 			known string // out's JSON text, when already at hand

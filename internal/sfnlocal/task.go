@@ -101,7 +101,7 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ct
 	if len(resultBytes) == 0 {
 		resultBytes = []byte("null")
 	}
-	value, err := decodeFast(resultBytes)
+	value, compacted, err := decodeCompact(resultBytes)
 	if err != nil {
 		failure := &stateError{Name: ErrTaskFailed, Cause: fmt.Sprintf("The task returned a result that is not JSON: %v", err)}
 		if lambda {
@@ -112,12 +112,15 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ct
 		return nil, "", failure
 	}
 	// The history keeps the task's result as it sent it (key order included), compacted.
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, resultBytes); err != nil {
-		compact.Reset()
-		compact.WriteString(encodeJSON(value))
+	outText := string(resultBytes)
+	if !compacted {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, resultBytes); err != nil {
+			compact.Reset()
+			compact.WriteString(encodeJSON(value))
+		}
+		outText = compact.String()
 	}
-	outText := compact.String()
 	if len(outText) > MaxPayloadBytes {
 		return nil, "", &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
 	}
@@ -183,6 +186,11 @@ func (r *runner) invoke(ctx context.Context, req TaskRequest) (json.RawMessage, 
 	if r.opts.Tasks == nil {
 		return nil, &stateError{Name: ErrTaskFailed, Cause: fmt.Sprintf("No task invoker is configured to run %s", req.Resource)}
 	}
+	if req.Timeout <= 0 && req.Heartbeat <= 0 {
+		// Nothing to enforce: call inline (an invoker must honour ctx for aborts).
+		out, err := r.opts.Tasks.InvokeTask(ctx, req)
+		return r.taskOutcome(ctx, ctx, req, taskResult{out, err})
+	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if req.Timeout > 0 {
@@ -211,11 +219,6 @@ func (r *runner) invoke(ctx context.Context, req TaskRequest) (json.RawMessage, 
 			hb.mu.Unlock()
 		}()
 		tctx = context.WithValue(tctx, heartbeatKey{}, hb)
-	}
-	if req.Timeout <= 0 && req.Heartbeat <= 0 {
-		// Nothing to enforce: call inline (an invoker must honour ctx for aborts).
-		out, err := r.opts.Tasks.InvokeTask(tctx, req)
-		return r.taskOutcome(ctx, tctx, req, taskResult{out, err})
 	}
 	done := make(chan taskResult, 1)
 	go func() {
