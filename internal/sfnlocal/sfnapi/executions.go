@@ -29,9 +29,6 @@ type execution struct {
 	output         json.RawMessage
 	errCode, cause string
 	events         []sfnlocal.HistoryEvent
-	stopped        bool // StopExecution (or a deletion) asked it to end
-	stopErr        string
-	stopCause      string
 }
 
 // Execution is an execution as DescribeExecution shows it, for Go callers.
@@ -135,7 +132,7 @@ func (s *Server) run(ctx context.Context, e *execution, sm *sfnlocal.StateMachin
 		Region:          s.opts.Region,
 		OnEvent: func(ev sfnlocal.HistoryEvent) {
 			s.mu.Lock()
-			e.events = append(e.events, e.patchLocked(ev))
+			e.events = append(e.events, ev)
 			s.mu.Unlock()
 		},
 	})
@@ -143,34 +140,18 @@ func (s *Server) run(ctx context.Context, e *execution, sm *sfnlocal.StateMachin
 	e.status = res.Status
 	e.output = res.Output
 	e.errCode, e.cause = res.Error, res.Cause
-	if e.stopped && res.Status == sfnlocal.StatusAborted {
-		e.errCode, e.cause = e.stopErr, e.stopCause
-	}
 	e.stopDate = res.StopDate
 	if e.stopDate.IsZero() {
 		e.stopDate = s.now()
 	}
 	// The returned history is the complete one; the live stream may have been cut short.
 	if len(res.History) >= len(e.events) {
-		events := make([]sfnlocal.HistoryEvent, len(res.History))
-		for i, ev := range res.History {
-			events[i] = e.patchLocked(ev)
-		}
-		e.events = events
+		e.events = res.History
 	}
 	status, errCode := e.status, e.errCode
 	s.mu.Unlock()
 	close(e.done)
 	s.log.Info("execution ended", "executionArn", e.arn, "status", status, "error", errCode)
-}
-
-// patchLocked puts the error and cause given to StopExecution into the ExecutionAborted
-// event, which the engine writes without knowing them.
-func (e *execution) patchLocked(ev sfnlocal.HistoryEvent) sfnlocal.HistoryEvent {
-	if ev.Type == "ExecutionAborted" && e.stopped && (e.stopErr != "" || e.stopCause != "") {
-		ev.Details = &sfnlocal.ErrorCauseDetails{Error: e.stopErr, Cause: e.stopCause}
-	}
-	return ev
 }
 
 func (s *Server) execution(arn string) (*execution, error) {
@@ -244,11 +225,9 @@ func (s *Server) stop(ctx context.Context, e *execution, errCode, cause string) 
 		s.mu.Unlock()
 		return d
 	}
-	if !e.stopped {
-		e.stopped, e.stopErr, e.stopCause = true, errCode, cause
-	}
 	s.mu.Unlock()
-	e.cancel(fmt.Errorf("execution stopped: %s", strings.TrimPrefix(errCode+": "+cause, ": ")))
+	// The engine records this error and cause in the ExecutionAborted event.
+	e.cancel(sfnlocal.Stop(errCode, cause))
 	select {
 	case <-e.done:
 	case <-ctx.Done():
