@@ -2,8 +2,8 @@ package sfnapi_test
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 
