@@ -3,13 +3,18 @@ package ssmcreds
 import (
 	"context"
 	"errors"
+	"regexp"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// Invalidator is a credentials cache that can drop what it holds; *aws.CredentialsCache is one.
-type Invalidator interface {
+// Cache is a credentials cache that can drop what it holds; *aws.CredentialsCache (what New
+// returns) is one.
+type Cache interface {
+	aws.CredentialsProvider
 	Invalidate()
 }
 
@@ -36,6 +41,8 @@ func IsAuthFailure(err error) bool {
 // invalidates creds, and the SDK's retryer retries the request — signed with the key read
 // afresh from the parameter. Each operation retries for this reason at most once, so a key
 // that is really wrong fails fast instead of re-reading the parameter on every attempt.
+// When several requests in flight are refused the same key, only a refusal of the key the
+// cache still holds invalidates it, so the key read afresh is not thrown away again.
 //
 // It sits inside the SDK's retry loop ("Retry" finalize middleware), so the retry uses the
 // client's own retryer, backoff and retry quota; with aws.NopRetryer the cache is still
@@ -43,7 +50,7 @@ func IsAuthFailure(err error) bool {
 //
 // Add it only to clients signed with creds; a client signed with other credentials (such as
 // the SSM client that reads the parameter) must not invalidate them.
-func InvalidateOnAuthFailure(creds Invalidator) func(*middleware.Stack) error {
+func InvalidateOnAuthFailure(creds Cache) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
 		// The stack is built per operation call, so the middleware's state is per operation.
 		m := &authFailureMiddleware{creds: creds}
@@ -55,7 +62,7 @@ func InvalidateOnAuthFailure(creds Invalidator) func(*middleware.Stack) error {
 }
 
 type authFailureMiddleware struct {
-	creds   Invalidator
+	creds   Cache
 	retried bool
 }
 
@@ -68,12 +75,32 @@ func (m *authFailureMiddleware) HandleFinalize(ctx context.Context, in middlewar
 	if err == nil || !IsAuthFailure(err) {
 		return out, md, err
 	}
-	m.creds.Invalidate()
+	if m.holdsRefusedKey(ctx, in.Request) {
+		m.creds.Invalidate()
+	}
 	if m.retried {
 		return out, md, err
 	}
 	m.retried = true
 	return out, md, &authFailureError{err: err}
+}
+
+var credentialKeyID = regexp.MustCompile(`Credential=([^/,\s]+)/`)
+
+// holdsRefusedKey reports whether the cache still holds the key the refused attempt was
+// signed with (read from its Authorization header, which the signer set on this request).
+// When unsure, it says yes: an extra parameter read is better than keeping a refused key.
+func (m *authFailureMiddleware) holdsRefusedKey(ctx context.Context, request any) bool {
+	req, ok := request.(*smithyhttp.Request)
+	if !ok {
+		return true
+	}
+	match := credentialKeyID.FindStringSubmatch(req.Header.Get("Authorization"))
+	if match == nil {
+		return true
+	}
+	cached, err := m.creds.Retrieve(ctx)
+	return err != nil || cached.AccessKeyID == match[1]
 }
 
 // authFailureError marks a refused attempt retryable (the SDK's retry.RetryableError check)

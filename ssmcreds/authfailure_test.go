@@ -126,7 +126,7 @@ func TestAuthFailureInvalidatesAndRetriesOnce(t *testing.T) {
 			defer srv.Close()
 			fake := &fakeSSM{versions: []version{{jsonKey("AKIAFIRST", testSecret), ""}, {jsonKey("AKIASECOND", testSecret), ""}}}
 			creds := ssmcreds.New(fake, testParam)
-			invalidations := &countingInvalidator{cache: creds}
+			invalidations := &countingInvalidator{CredentialsCache: creds}
 			client := s3.New(s3.Options{
 				Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
 				Credentials: creds, Retryer: tt.retryer(),
@@ -175,5 +175,78 @@ func TestAuthFailureInvalidatesAndRetriesOnce(t *testing.T) {
 				t.Errorf("next operation signed with %v, want [%s]", script.keys, wantNext)
 			}
 		})
+	}
+}
+
+// keyedS3 refuses every request signed with a deleted key and holds requests for the object
+// "held" until released, so a test can order what concurrent requests see.
+type keyedS3 struct {
+	deleted  string
+	arrived  chan struct{}
+	release  chan struct{}
+	mu       sync.Mutex
+	attempts []string // "object:key" per attempt
+}
+
+func (s *keyedS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := ""
+	if m := credentialKey.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		key = m[1]
+	}
+	object := strings.TrimPrefix(r.URL.Path, "/reports/")
+	s.mu.Lock()
+	s.attempts = append(s.attempts, object+":"+key)
+	s.mu.Unlock()
+	if object == "held" && key == s.deleted {
+		s.arrived <- struct{}{}
+		<-s.release
+	}
+	if key == s.deleted {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, `<Error><Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>`)
+		return
+	}
+	_, _ = io.WriteString(w, "object")
+}
+
+func TestALateRefusalOfAReplacedKeyKeepsTheNewKey(t *testing.T) {
+	srv := &keyedS3{deleted: "AKIAFIRST", arrived: make(chan struct{}), release: make(chan struct{})}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	fake := &fakeSSM{versions: []version{{jsonKey("AKIAFIRST", testSecret), ""}, {jsonKey("AKIASECOND", testSecret), ""}}}
+	creds := ssmcreds.New(fake, testParam)
+	invalidations := &countingInvalidator{CredentialsCache: creds}
+	noDelay := retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+	client := s3.New(s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(hs.URL), UsePathStyle: true, Credentials: creds,
+		Retryer:    retry.NewStandard(func(o *retry.StandardOptions) { o.Backoff = noDelay }),
+		APIOptions: []func(*middleware.Stack) error{ssmcreds.InvalidateOnAuthFailure(invalidations)},
+	})
+	ctx := context.Background()
+
+	// The held request is signed with the old key and waits at the server while another
+	// request is refused, invalidates the cache, and succeeds with the re-read key.
+	held := make(chan error, 1)
+	go func() {
+		_, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String("held")})
+		held <- err
+	}()
+	<-srv.arrived
+	if _, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String("prompt")}); err != nil {
+		t.Fatalf("prompt request: %v", err)
+	}
+	close(srv.release)
+	if err := <-held; err != nil {
+		t.Fatalf("held request: %v", err)
+	}
+
+	want := "[held:AKIAFIRST prompt:AKIAFIRST prompt:AKIASECOND held:AKIASECOND]"
+	if got := fmt.Sprint(srv.attempts); got != want {
+		t.Errorf("attempts %s, want %s", got, want)
+	}
+	if invalidations.n.Load() != 1 || fake.gets != 2 {
+		t.Errorf("%d invalidations and %d parameter reads, want 1 and 2: the late refusal of the old key must not drop the new one",
+			invalidations.n.Load(), fake.gets)
 	}
 }

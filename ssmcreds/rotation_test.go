@@ -38,11 +38,11 @@ func (c *countingSSM) GetParameter(ctx context.Context, in *ssm.GetParameterInpu
 
 // countingInvalidator counts invalidations of the consumer's credentials cache.
 type countingInvalidator struct {
-	cache *aws.CredentialsCache
-	n     atomic.Int64
+	*aws.CredentialsCache
+	n atomic.Int64
 }
 
-func (c *countingInvalidator) Invalidate() { c.n.Add(1); c.cache.Invalidate() }
+func (c *countingInvalidator) Invalidate() { c.n.Add(1); c.CredentialsCache.Invalidate() }
 
 // consumerStats is what the consumer loop saw.
 type consumerStats struct {
@@ -51,6 +51,7 @@ type consumerStats struct {
 	failed             int // operations that returned an error (after the SDK's retries)
 	retries            int // attempts beyond the first, over all operations
 	authFailedAttempts int // attempts refused with an authentication failure
+	maxAttempts        int // most attempts one operation took
 	failures           []string
 }
 
@@ -65,6 +66,7 @@ func (s *consumerStats) record(md middleware.Metadata, err error) {
 	}
 	results, _ := retry.GetAttemptResults(md)
 	s.retries += max(len(results.Results)-1, 0)
+	s.maxAttempts = max(s.maxAttempts, len(results.Results))
 	for _, r := range results.Results {
 		if ssmcreds.IsAuthFailure(r.Err) {
 			s.authFailedAttempts++
@@ -83,15 +85,20 @@ func TestConsumerFollowsThreeRotationsWithoutFailedRequests(t *testing.T) {
 	tests := []struct {
 		name   string
 		format string
+		// workers send requests concurrently; with more than one, several requests in flight
+		// may meet a deleted key, each retried once.
+		workers int
 	}{
-		{"json format", rotation.FormatJSON},
-		{"raw format", rotation.FormatRaw},
+		{"json format", rotation.FormatJSON, 1},
+		{"raw format", rotation.FormatRaw, 1},
+		{"json format, 4 concurrent workers", rotation.FormatJSON, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			admin := moto.srv.AdminConfig()
-			user, bucket := "signer-"+tt.format, "reports-"+tt.format
+			user := fmt.Sprintf("signer-%s-%d", tt.format, tt.workers)
+			bucket := fmt.Sprintf("reports-%s-%d", tt.format, tt.workers)
 			param := rotation.DefaultParameterPrefix + user
 			iamc := iam.NewFromConfig(admin)
 			if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user), Tags: []iamtypes.Tag{
@@ -147,7 +154,7 @@ func TestConsumerFollowsThreeRotationsWithoutFailedRequests(t *testing.T) {
 				o.TTL = time.Hour // longer than the test: only an auth failure makes it re-read
 				o.Logger = slog.New(slog.NewJSONHandler(consumerLogs, nil))
 			})
-			invalidations := &countingInvalidator{cache: creds}
+			invalidations := &countingInvalidator{CredentialsCache: creds}
 			consumerCfg := moto.srv.Config(aws.Credentials{})
 			client := s3.NewFromConfig(consumerCfg, func(o *s3.Options) {
 				o.UsePathStyle = true
@@ -155,23 +162,22 @@ func TestConsumerFollowsThreeRotationsWithoutFailedRequests(t *testing.T) {
 				o.APIOptions = append(o.APIOptions, ssmcreds.InvalidateOnAuthFailure(invalidations))
 			})
 
-			// The consumer puts and gets objects until stopped (bounded). The driver below
-			// waits for a few of its iterations after every step, so requests meet every
-			// phase of each rotation.
+			// The consumer's workers put and get objects until stopped (bounded). The driver
+			// below waits for a few of their iterations after every step, so requests meet
+			// every phase of each rotation.
 			stats := &consumerStats{}
 			var iterations atomic.Int64
 			progressed := make(chan struct{}, 1)
 			stop, stopped := make(chan struct{}), make(chan struct{})
-			const maxIterations = 5000
-			go func() {
-				defer close(stopped)
+			const maxIterations = 5000 // per worker
+			work := func(w int) {
 				for i := 0; i < maxIterations; i++ {
 					select {
 					case <-stop:
 						return
 					default:
 					}
-					key, body := fmt.Sprintf("signed/%d", i), fmt.Sprintf("payload %d", i)
+					key, body := fmt.Sprintf("signed/%d/%d", w, i), fmt.Sprintf("payload %d/%d", w, i)
 					put, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(body)})
 					var md middleware.Metadata
 					if put != nil {
@@ -197,7 +203,12 @@ func TestConsumerFollowsThreeRotationsWithoutFailedRequests(t *testing.T) {
 					default:
 					}
 				}
-			}()
+			}
+			var workers sync.WaitGroup
+			for w := range tt.workers {
+				workers.Go(func() { work(w) })
+			}
+			go func() { workers.Wait(); close(stopped) }()
 			waitIterations := func(n int64) {
 				t.Helper()
 				target := iterations.Load() + n
@@ -231,19 +242,27 @@ func TestConsumerFollowsThreeRotationsWithoutFailedRequests(t *testing.T) {
 
 			stats.mu.Lock()
 			defer stats.mu.Unlock()
-			t.Logf("format %s: 3 rotations (deactivation postponed %d times while the old key was in use): %d S3 requests, %d failed, %d retried, %d attempts refused as unauthenticated, %d cache invalidations, %d parameter reads",
-				tt.format, extensions, stats.requests, stats.failed, stats.retries, stats.authFailedAttempts, invalidations.n.Load(), reader.reads.Load())
+			refused, inv, reads := stats.authFailedAttempts, int(invalidations.n.Load()), int(reader.reads.Load())
+			t.Logf("format %s, %d worker(s): 3 rotations (deactivation postponed %d times while the old key was in use): %d S3 requests, %d failed, %d retried (at most %d attempts per request), %d attempts refused as unauthenticated, %d cache invalidations, %d parameter reads",
+				tt.format, tt.workers, extensions, stats.requests, stats.failed, stats.retries, stats.maxAttempts, refused, inv, reads)
 			if stats.failed != 0 {
 				t.Errorf("%d requests failed, want 0: %s", stats.failed, strings.Join(stats.failures, "; "))
 			}
-			// Each deletion is met by exactly one refused attempt (the consumer is sequential),
-			// which invalidates the cache and is retried once with the re-read key.
-			if stats.authFailedAttempts != 3 || stats.retries != 3 || invalidations.n.Load() != 3 {
-				t.Errorf("refused attempts %d, retries %d, invalidations %d; want 3 each (one per deleted key)",
-					stats.authFailedAttempts, stats.retries, invalidations.n.Load())
+			if stats.maxAttempts > 2 || stats.retries != refused {
+				t.Errorf("at most %d attempts per request and %d retries for %d refused attempts; want every retry to follow a refused key, once per request",
+					stats.maxAttempts, stats.retries, refused)
 			}
-			if got := reader.reads.Load(); got != 4 {
-				t.Errorf("parameter read %d times, want 4 (once at start, once after each deletion)", got)
+			if tt.workers == 1 {
+				// Each deletion is met by exactly one refused attempt, which invalidates the
+				// cache and is retried once with the re-read key.
+				if refused != 3 || inv != 3 || reads != 4 {
+					t.Errorf("refused attempts %d, invalidations %d, parameter reads %d; want 3, 3 and 4 (once at start, once after each deletion)", refused, inv, reads)
+				}
+			} else if refused < 3 || refused > 3*tt.workers || inv < 3 || inv > refused || reads < 4 || reads > 1+inv {
+				// Each deletion meets at most one request per worker; a refusal of a key the
+				// cache no longer holds does not invalidate it again.
+				t.Errorf("refused attempts %d, invalidations %d, parameter reads %d; want 3 ≤ refused ≤ %d, 3 ≤ invalidations ≤ refused, 4 ≤ reads ≤ 1 + invalidations",
+					refused, inv, reads, 3*tt.workers)
 			}
 			if min := int(3 * 6 * 3 * 2); stats.requests < min {
 				t.Errorf("only %d requests, want at least %d (3 iterations of 2 after every step)", stats.requests, min)
