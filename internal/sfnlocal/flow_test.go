@@ -82,10 +82,13 @@ func TestParallel(t *testing.T) {
 	})
 	t.Run("a failing branch fails the state and cancels the others", func(t *testing.T) {
 		var cancelled atomic.Bool
+		blocking := make(chan struct{})
 		tasks := TaskInvokerFunc(func(ctx context.Context, req TaskRequest) (rawT, error) {
 			if req.StateName == "Fails" {
+				<-blocking // fail only once the other branch is busy
 				return nil, NewTaskFailure("Boom", "branch 1")
 			}
+			close(blocking)
 			<-ctx.Done()
 			cancelled.Store(true)
 			return nil, ctx.Err()
