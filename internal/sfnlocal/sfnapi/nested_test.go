@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -172,28 +173,80 @@ func TestFleetMapRunsChildrenPerUser(t *testing.T) {
 	}
 }
 
-// Stopping a parent that waits on a .sync:2 child stops the child too.
-func TestStoppingParentAbortsSyncChild(t *testing.T) {
+// A parent that stops waiting on a .sync:2 child — stopped, or its Task timed out — stops
+// the child too.
+func TestParentThatStopsWaitingAbortsSyncChild(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	blockArn := h.create(t, "block", blockDef)
-	parentArn := h.create(t, "parent", parentDef(sfnapi.ResourceStartExecutionSync2, blockArn))
-	x, err := h.srv.StartExecution(ctx, parentArn, "p", `{"userName":"erin"}`)
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name, definition string
+		end              func(t *testing.T, parent string)
+		status, errName  string
+	}{
+		{"parent stopped", parentDef(sfnapi.ResourceStartExecutionSync2, blockArn), func(t *testing.T, parent string) {
+			if _, err := h.srv.StopExecution(ctx, parent, "Operator.Stop", "fleet cancelled"); err != nil {
+				t.Fatal(err)
+			}
+		}, "ABORTED", "Operator.Stop"},
+		{"parent task timed out", `{"StartAt":"Child","States":{"Child":{"Type":"Task","Resource":"` + sfnapi.ResourceStartExecutionSync2 + `","TimeoutSeconds":600,
+			"Parameters":{"StateMachineArn":"` + blockArn + `","Input":{},"Name.$":"$.userName"},"End":true}}}`, func(t *testing.T, parent string) {
+			h.clock.Advance(601 * time.Second)
+		}, "FAILED", "States.Timeout"},
 	}
-	child := h.awaitBlocked(t)
-	if want := "arn:aws:states:us-east-1:123456789012:execution:block:erin"; child != want {
-		t.Fatalf("blocked %s, want %s", child, want)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			parentArn := h.create(t, "parent-"+string(rune('a'+i)), tc.definition)
+			user := "user-" + string(rune('a'+i))
+			x, err := h.srv.StartExecution(ctx, parentArn, "", `{"userName":"`+user+`"}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			child := h.awaitBlocked(t)
+			if want := "arn:aws:states:us-east-1:123456789012:execution:block:" + user; child != want {
+				t.Fatalf("blocked %s, want %s", child, want)
+			}
+			tc.end(t, x)
+			if p := h.wait(t, x); p.Status != tc.status || p.Error != tc.errName {
+				t.Errorf("parent %s %s, want %s %s", p.Status, p.Error, tc.status, tc.errName)
+			}
+			c := h.wait(t, child)
+			if c.Status != "ABORTED" || !strings.Contains(c.Cause, x) {
+				t.Errorf("child %s %q, want ABORTED naming the parent", c.Status, c.Cause)
+			}
+		})
 	}
-	if _, err := h.srv.StopExecution(ctx, x, "Operator.Stop", "fleet cancelled"); err != nil {
-		t.Fatal(err)
+}
+
+// A child that cannot start fails the parent's Task with the error Step Functions gives its
+// own service integration: StepFunctions.<Exception>Exception.
+func TestChildStartErrorsFailTheTask(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	childArn := h.create(t, "rotate", childDef)
+	cases := []struct {
+		name, child, user string
+		runs              int // the parent runs this often with the same input; the last run is checked
+		errName, cause    string
+	}{
+		{"unknown child machine", machineArn("absent"), "gina", 1, "StepFunctions.StateMachineDoesNotExistException", "absent"},
+		{"child name already used by an ended execution", childArn, "hank", 2, "StepFunctions.ExecutionAlreadyExistsException", "hank"},
+		{"child name that is not a valid name", childArn, "a b", 1, "StepFunctions.InvalidNameException", "a b"},
 	}
-	if p := h.wait(t, x); p.Status != "ABORTED" {
-		t.Errorf("parent %s", p.Status)
-	}
-	c := h.wait(t, child)
-	if c.Status != "ABORTED" || !strings.Contains(c.Cause, x) {
-		t.Errorf("child %s %q, want ABORTED naming the parent", c.Status, c.Cause)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			parentArn := h.create(t, "parent-"+string(rune('a'+i)), parentDef(sfnapi.ResourceStartExecutionSync2, tc.child))
+			var p sfnapi.Execution
+			for run := 0; run < tc.runs; run++ {
+				x, err := h.srv.StartExecution(ctx, parentArn, "", `{"userName":"`+tc.user+`"}`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p = h.wait(t, x)
+			}
+			if p.Status != "FAILED" || p.Error != tc.errName || !strings.Contains(p.Cause, tc.cause) || !strings.Contains(p.Cause, "Service: AWSStepFunctions") {
+				t.Errorf("parent %s %q %q, want FAILED %s with a cause naming %q", p.Status, p.Error, p.Cause, tc.errName, tc.cause)
+			}
+		})
 	}
 }
