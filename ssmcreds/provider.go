@@ -38,6 +38,10 @@ const (
 // consumer has moved to the new key before the old one is deactivated.
 const DefaultTTL = 5 * time.Minute
 
+// RefreshRetryInterval is how long a key is kept after a failed re-read before the parameter
+// is read again.
+const RefreshRetryInterval = time.Minute
+
 // descriptionPrefix is how internal/rotation marks the key a parameter version holds.
 const descriptionPrefix = "keyrotor:"
 
@@ -66,7 +70,9 @@ var (
 
 // Provider reads a keyrotor parameter on every Retrieve. It does not cache: wrap it in an
 // aws.CredentialsCache (New does), which serves the key until it expires after the TTL or
-// until Invalidate.
+// until Invalidate. When a read after the TTL fails (SSM throttled or unreachable), the cache
+// keeps the key it has for another RefreshRetryInterval instead of failing every request; a
+// key dropped by Invalidate is never kept.
 type Provider struct {
 	client    Client
 	parameter string
@@ -139,6 +145,20 @@ func (p *Provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 		CanExpire:       true,
 		Expires:         p.options.Now().Add(p.options.TTL),
 	}, nil
+}
+
+// HandleFailToRefresh is called by aws.CredentialsCache when Retrieve fails: it keeps the
+// previous key (if the cache still had one) for RefreshRetryInterval.
+func (p *Provider) HandleFailToRefresh(ctx context.Context, previous aws.Credentials, err error) (aws.Credentials, error) {
+	if previous.AccessKeyID == "" || !previous.HasKeys() {
+		return aws.Credentials{}, err
+	}
+	previous.Expires = p.options.Now().Add(RefreshRetryInterval)
+	if p.options.Logger != nil {
+		p.options.Logger.WarnContext(ctx, "re-reading keyrotor parameter failed; keeping the current key",
+			"parameter", p.parameter, "accessKeyId", previous.AccessKeyID, "retryIn", RefreshRetryInterval.String(), "error", err.Error())
+	}
+	return previous, nil
 }
 
 // readError explains a failed GetParameter. SDK errors never carry the value.

@@ -35,10 +35,12 @@ type fakeSSM struct {
 	histErr  error
 	// historyPageSize splits the history into pages, to prove the provider pages through it.
 	historyPageSize int
-	gets            int
+	gets            int // successful GetParameter calls
+	calls           int // all GetParameter calls
 }
 
 func (f *fakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	f.calls++
 	if f.getErr != nil {
 		return nil, f.getErr
 	}
@@ -263,5 +265,57 @@ func TestInvalidateMakesTheCacheReadTheRotatedKey(t *testing.T) {
 	}
 	if fake.gets != 2 {
 		t.Errorf("%d reads, want 2", fake.gets)
+	}
+}
+
+func TestAFailedReReadKeepsTheCurrentKeyButNotAnInvalidatedOne(t *testing.T) {
+	throttled := &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}
+	tests := []struct {
+		name       string
+		invalidate bool
+		wantKey    string
+		wantErr    bool
+	}{
+		{name: "expired key kept for another interval", wantKey: "AKIAFIRST"},
+		{name: "invalidated key not kept", invalidate: true, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := &syncBuffer{}
+			fake := &fakeSSM{versions: []version{{jsonKey("AKIAFIRST", testSecret), ""}}}
+			// The clock runs more than a TTL behind, so every key read has already expired.
+			behind := -ssmcreds.DefaultTTL - ssmcreds.RefreshRetryInterval - time.Minute
+			creds := ssmcreds.New(fake, testParam, func(o *ssmcreds.Options) {
+				o.Now = func() time.Time { return time.Now().Add(behind) }
+				o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+			})
+			ctx := context.Background()
+			if _, err := creds.Retrieve(ctx); err != nil {
+				t.Fatal(err)
+			}
+			fake.getErr = throttled
+			if tt.invalidate {
+				creds.Invalidate()
+			}
+			got, err := creds.Retrieve(ctx)
+			if tt.wantErr {
+				if err == nil || !errors.Is(err, throttled) || !strings.Contains(err.Error(), testParam) {
+					t.Fatalf("got key %q, err %v; want the read error naming %s", got.AccessKeyID, err, testParam)
+				}
+				return
+			}
+			if err != nil || got.AccessKeyID != tt.wantKey {
+				t.Fatalf("got key %q, err %v; want %s kept", got.AccessKeyID, err, tt.wantKey)
+			}
+			if !strings.Contains(logs.String(), "keeping the current key") || !strings.Contains(logs.String(), "ThrottlingException") {
+				t.Errorf("no warning naming the failure: %s", logs.String())
+			}
+			if strings.Contains(logs.String(), testSecret) {
+				t.Error("the secret appears in the log")
+			}
+			if fake.calls != 2 {
+				t.Errorf("%d reads, want 2", fake.calls)
+			}
+		})
 	}
 }
