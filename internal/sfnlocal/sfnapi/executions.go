@@ -14,6 +14,9 @@ import (
 // maxInput is Step Functions' payload quota (256 KiB).
 const maxInput = 256 * 1024
 
+// stopWait bounds how long StopExecution waits for the engine to record the abort.
+const stopWait = 10 * time.Second
+
 type execution struct {
 	arn, name string
 	machine   machine // the revision this execution started with
@@ -122,20 +125,7 @@ func (s *Server) run(ctx context.Context, e *execution, sm *sfnlocal.StateMachin
 	defer s.wg.Done()
 	defer e.cancel(nil)
 	s.log.Info("execution started", "executionArn", e.arn, "stateMachineArn", e.machine.arn)
-	res := sfnlocal.Run(ctx, sm, json.RawMessage(e.input), sfnlocal.Options{
-		Tasks:           s.tasks,
-		Clock:           s.clock,
-		ExecutionArn:    e.arn,
-		StateMachineArn: e.machine.arn,
-		Name:            e.name,
-		RoleArn:         e.machine.roleArn,
-		Region:          s.opts.Region,
-		OnEvent: func(ev sfnlocal.HistoryEvent) {
-			s.mu.Lock()
-			e.events = append(e.events, ev)
-			s.mu.Unlock()
-		},
-	})
+	res := s.runEngine(ctx, e, sm)
 	s.mu.Lock()
 	e.status = res.Status
 	e.output = res.Output
@@ -152,6 +142,35 @@ func (s *Server) run(ctx context.Context, e *execution, sm *sfnlocal.StateMachin
 	s.mu.Unlock()
 	close(e.done)
 	s.log.Info("execution ended", "executionArn", e.arn, "status", status, "error", errCode)
+}
+
+// runEngine runs the execution in the engine; a panic in the engine fails the execution
+// instead of the process.
+func (s *Server) runEngine(ctx context.Context, e *execution, sm *sfnlocal.StateMachine) (res *sfnlocal.Execution) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("engine panicked", "executionArn", e.arn, "panic", fmt.Sprint(p))
+			s.mu.Lock()
+			events := e.events
+			s.mu.Unlock()
+			res = &sfnlocal.Execution{Status: sfnlocal.StatusFailed, Error: "States.Runtime",
+				Cause: fmt.Sprintf("the local Step Functions engine failed: %v", p), History: events, StopDate: s.now()}
+		}
+	}()
+	return sfnlocal.Run(ctx, sm, json.RawMessage(e.input), sfnlocal.Options{
+		Tasks:           s.tasks,
+		Clock:           s.clock,
+		ExecutionArn:    e.arn,
+		StateMachineArn: e.machine.arn,
+		Name:            e.name,
+		RoleArn:         e.machine.roleArn,
+		Region:          s.opts.Region,
+		OnEvent: func(ev sfnlocal.HistoryEvent) {
+			s.mu.Lock()
+			e.events = append(e.events, ev)
+			s.mu.Unlock()
+		},
+	})
 }
 
 func (s *Server) execution(arn string) (*execution, error) {
@@ -228,9 +247,13 @@ func (s *Server) stop(ctx context.Context, e *execution, errCode, cause string) 
 	s.mu.Unlock()
 	// The engine records this error and cause in the ExecutionAborted event.
 	e.cancel(sfnlocal.Stop(errCode, cause))
+	// Wait for the ABORTED status, as AWS reports it at once — but not for ever on a task
+	// invoker that ignores its context.
 	select {
 	case <-e.done:
 	case <-ctx.Done():
+		return s.now()
+	case <-time.After(stopWait):
 		return s.now()
 	}
 	s.mu.Lock()

@@ -114,6 +114,8 @@ func (h *harness) invoke(ctx context.Context, req sfnlocal.TaskRequest) (json.Ra
 		return req.Input, nil
 	case lambdaArn("fail"):
 		return nil, sfnlocal.NewTaskFailure("VerificationFailed", `{"errorType":"VerificationFailed","errorMessage":"the new key belongs to another user"}`)
+	case lambdaArn("panic"):
+		panic("stub invoker bug")
 	case lambdaArn("block"):
 		h.started <- req.ExecutionArn
 		<-ctx.Done()
