@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/spf13/cobra"
 
@@ -175,15 +173,4 @@ func reportScheduled(ctx context.Context, w io.Writer, client *sfn.Client, arn s
 		return
 	}
 	fmt.Fprintf(w, "rotation %s %s: %s: %s\n", arn, strings.ToLower(t.Status), t.Error, t.Cause)
-}
-
-// describeExecution is DescribeExecution's status and output.
-func describeExecution(ctx context.Context, client *sfn.Client, arn string) (string, rotationOutput, error) {
-	out, err := client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
-	if err != nil {
-		return "", rotationOutput{}, err
-	}
-	var o rotationOutput
-	_ = json.Unmarshal([]byte(aws.ToString(out.Output)), &o)
-	return string(out.Status), o, nil
 }
