@@ -64,3 +64,21 @@ func TestProtocol(t *testing.T) {
 		})
 	}
 }
+
+// Responses carry definitions as written: no HTML escaping of <, > and &.
+func TestResponsesAreNotHTMLEscaped(t *testing.T) {
+	h := newHarness(t)
+	def := `{"Comment":"keys <rotated> & verified","StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}`
+	arn := h.create(t, "escaping", def)
+	req, _ := http.NewRequest("POST", h.url, strings.NewReader(`{"stateMachineArn":"`+arn+`"}`))
+	req.Header.Set("X-Amz-Target", "AWSStepFunctions.DescribeStateMachine")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `keys <rotated> & verified`) {
+		t.Errorf("definition escaped in %s", body)
+	}
+}

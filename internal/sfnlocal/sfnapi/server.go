@@ -9,6 +9,7 @@
 package sfnapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -165,14 +166,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"__type": ae.Code, "message": ae.Message})
 		return
 	}
-	b, merr := json.Marshal(out)
-	if merr != nil {
+	// Encoded as AWS does, without HTML escaping (definitions hold "<", ">" and "&" as is).
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if merr := enc.Encode(out); merr != nil {
 		w.Header().Set("X-Amzn-ErrorType", "InternalFailure")
 		w.WriteHeader(http.StatusInternalServerError)
 		_ = json.NewEncoder(w).Encode(map[string]string{"__type": "InternalFailure", "message": merr.Error()})
 		return
 	}
-	_, _ = w.Write(b)
+	_, _ = w.Write(b.Bytes())
 }
 
 // decode reads an operation's request; fields it does not know are ignored, as AWS does.
