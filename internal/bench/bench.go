@@ -45,25 +45,23 @@ func ParseSize(s string) (Size, error) {
 
 // plan is what a size means.
 type plan struct {
-	delays        []time.Duration
-	e2eRuns       int
-	initSamples   int
-	engineWarmup  int
-	engineMinRuns int
-	engineMinTime time.Duration
+	delays      []time.Duration
+	e2eRuns     int
+	initSamples int
+	engine      enginePlan
 }
 
 func planFor(s Size) plan {
 	if s == Tiny {
 		return plan{
 			delays: []time.Duration{0, time.Second}, e2eRuns: 1, initSamples: 1,
-			engineWarmup: 5, engineMinRuns: 20, engineMinTime: 200 * time.Millisecond,
+			engine: enginePlan{warmup: 5, rounds: 1, minRuns: 20, roundTime: 200 * time.Millisecond},
 		}
 	}
 	return plan{
 		delays:  []time.Duration{0, 2 * time.Second, 8 * time.Second, 15 * time.Second},
 		e2eRuns: 5, initSamples: 7,
-		engineWarmup: 300, engineMinRuns: 1000, engineMinTime: 4 * time.Second,
+		engine: enginePlan{warmup: 500, rounds: 6, minRuns: 200, roundTime: 750 * time.Millisecond},
 	}
 }
 
@@ -164,7 +162,7 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		return nil, err
 	}
 	log.Info("bench: engine speed, sfnlocal and aws-local-stepfunctions")
-	if r.Engine, err = measureEngines(ctx, root, p.engineWarmup, p.engineMinRuns, p.engineMinTime); err != nil {
+	if r.Engine, err = measureEngines(ctx, root, p.engine); err != nil {
 		return nil, err
 	}
 	r.EngineSpeedup = r.Engine.Speedup

@@ -1,15 +1,18 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"syscall"
 	"time"
 
 	"github.com/keyrotor/keyrotor/internal/sfnlocal"
@@ -37,29 +40,50 @@ var (
 )
 
 // EngineSpeed compares internal/sfnlocal with aws-local-stepfunctions on the same workflow.
+// Speedup compares executions per CPU-second (user+system time of each engine's process, all
+// threads: GC and JIT included), which a shared machine's load disturbs far less than
+// wall-clock rates; WallSpeedup is the wall-clock ratio.
 type EngineSpeed struct {
-	Workflow       string   `json:"workflow"`
-	StatesEntered  int      `json:"states_entered"`
-	Sfnlocal       Timing   `json:"sfnlocal"`
-	AWSLocal       Timing   `json:"aws_local_stepfunctions"`
-	Speedup        float64  `json:"speedup"`
-	SamePathOutput bool     `json:"same_path_and_output"`
-	Path           []string `json:"path"`
+	Workflow       string    `json:"workflow"`
+	StatesEntered  int       `json:"states_entered"`
+	Sfnlocal       Timing    `json:"sfnlocal"`
+	AWSLocal       Timing    `json:"aws_local_stepfunctions"`
+	Speedup        float64   `json:"speedup"`
+	WallSpeedup    float64   `json:"wall_speedup"`
+	Rounds         int       `json:"rounds"`
+	RoundSpeedups  []float64 `json:"round_speedups"`
+	SamePathOutput bool      `json:"same_path_and_output"`
+	Path           []string  `json:"path"`
 }
 
-// Timing is one engine's sequential run of many executions.
+// Timing is one engine's sequential executions, summed over the rounds.
 type Timing struct {
-	Executions    int     `json:"executions"`
-	Seconds       float64 `json:"seconds"`
-	ExecPerSecond float64 `json:"executions_per_second"`
+	Executions       int     `json:"executions"`
+	Seconds          float64 `json:"seconds"`
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	ExecPerSecond    float64 `json:"executions_per_second"`
+	ExecPerCPUSecond float64 `json:"executions_per_cpu_second"`
 }
 
-func timing(runs int, seconds float64) Timing {
-	t := Timing{Executions: runs, Seconds: seconds}
-	if seconds > 0 {
-		t.ExecPerSecond = float64(runs) / seconds
+func (t *Timing) add(runs int, seconds, cpu float64) {
+	t.Executions += runs
+	t.Seconds += seconds
+	t.CPUSeconds += cpu
+	if t.Seconds > 0 {
+		t.ExecPerSecond = float64(t.Executions) / t.Seconds
 	}
-	return t
+	if t.CPUSeconds > 0 {
+		t.ExecPerCPUSecond = float64(t.Executions) / t.CPUSeconds
+	}
+}
+
+// processCPU is this process's user+system time so far.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // nodePaths are Node 22 and aws-local-stepfunctions as `make tools` installs them.
@@ -74,10 +98,17 @@ func nodePaths(root string) (node, engine string, err error) {
 	return node, engine, nil
 }
 
-// measureEngines runs the workflow sequentially in sfnlocal, then in aws-local-stepfunctions,
-// each for at least minRuns executions and minTime after warmup executions.
-func measureEngines(ctx context.Context, root string, warmup, minRuns int, minTime time.Duration) (EngineSpeed, error) {
-	res := EngineSpeed{Workflow: "internal/bench/workflow.asl.json"}
+// enginePlan is how long the engines are timed.
+type enginePlan struct {
+	warmup, rounds, minRuns int
+	roundTime               time.Duration
+}
+
+// measureEngines times the workflow in sfnlocal and in aws-local-stepfunctions (one Node
+// process) in alternating rounds, so that a change in the machine's load hits both alike;
+// each engine runs its executions one after another after a warm-up.
+func measureEngines(ctx context.Context, root string, p enginePlan) (EngineSpeed, error) {
+	res := EngineSpeed{Workflow: "internal/bench/workflow.asl.json", Rounds: p.rounds}
 	sm, err := sfnlocal.Parse(workflowASL)
 	if err != nil {
 		return res, fmt.Errorf("engine speed: parse the workflow: %w", err)
@@ -101,79 +132,161 @@ func measureEngines(ctx context.Context, root string, warmup, minRuns int, minTi
 	}
 	res.Path = first.StatePath()
 	res.StatesEntered = len(res.Path)
-	for range warmup {
+	for range p.warmup {
 		sfnlocal.Run(ctx, sm, workflowInput, opts)
 	}
-	runs, start := 0, time.Now()
-	for runs < minRuns || time.Since(start) < minTime {
-		if ex := sfnlocal.Run(ctx, sm, workflowInput, opts); ex.Status != sfnlocal.StatusSucceeded {
-			return res, fmt.Errorf("engine speed: sfnlocal execution %d ended %s", runs, ex.Status)
-		}
-		runs++
-	}
-	res.Sfnlocal = timing(runs, time.Since(start).Seconds())
 
-	node, err := runNodeEngine(ctx, root, warmup, minRuns, minTime)
+	node, err := startNodeEngine(ctx, root, p.warmup)
 	if err != nil {
 		return res, err
 	}
-	res.AWSLocal = timing(node.Runs, node.Seconds)
-	res.SamePathOutput = reflect.DeepEqual(node.Path, res.Path) && jsonEqual(node.Output, first.Output)
+	defer node.close()
+	res.SamePathOutput = reflect.DeepEqual(node.path, res.Path) && jsonEqual(node.output, first.Output)
 	if !res.SamePathOutput {
 		return res, fmt.Errorf("engine speed: the engines disagree on the workflow: sfnlocal %v → %s, aws-local-stepfunctions %v → %s",
-			res.Path, first.Output, node.Path, node.Output)
+			res.Path, first.Output, node.path, node.output)
+	}
+
+	for round := range p.rounds {
+		runs, cpu0, start := 0, processCPU(), time.Now()
+		for runs < p.minRuns || time.Since(start) < p.roundTime {
+			if ex := sfnlocal.Run(ctx, sm, workflowInput, opts); ex.Status != sfnlocal.StatusSucceeded {
+				return res, fmt.Errorf("engine speed: sfnlocal execution ended %s", ex.Status)
+			}
+			runs++
+		}
+		goSecs, goCPU := time.Since(start).Seconds(), processCPU()-cpu0
+		res.Sfnlocal.add(runs, goSecs, goCPU)
+
+		nr, err := node.round(p.minRuns, p.roundTime)
+		if err != nil {
+			return res, fmt.Errorf("engine speed: round %d: %w", round+1, err)
+		}
+		res.AWSLocal.add(nr.Runs, nr.Seconds, nr.CPUSeconds)
+		if goCPU > 0 && nr.CPUSeconds > 0 {
+			res.RoundSpeedups = append(res.RoundSpeedups, (float64(runs)/goCPU)/(float64(nr.Runs)/nr.CPUSeconds))
+		}
+	}
+	if res.AWSLocal.ExecPerCPUSecond > 0 {
+		res.Speedup = res.Sfnlocal.ExecPerCPUSecond / res.AWSLocal.ExecPerCPUSecond
 	}
 	if res.AWSLocal.ExecPerSecond > 0 {
-		res.Speedup = res.Sfnlocal.ExecPerSecond / res.AWSLocal.ExecPerSecond
+		res.WallSpeedup = res.Sfnlocal.ExecPerSecond / res.AWSLocal.ExecPerSecond
+	}
+	if res.Speedup <= 0 {
+		return res, fmt.Errorf("engine speed: no CPU time measured (sfnlocal %+v, aws-local-stepfunctions %+v)", res.Sfnlocal, res.AWSLocal)
 	}
 	return res, nil
 }
 
-type nodeResult struct {
-	Runs    int             `json:"runs"`
-	Seconds float64         `json:"seconds"`
-	Output  json.RawMessage `json:"output"`
-	Path    []string        `json:"path"`
+// nodeEngine is the running Node side of the comparison.
+type nodeEngine struct {
+	cmd    *exec.Cmd
+	dir    string
+	stdin  io.WriteCloser
+	out    *bufio.Scanner
+	stderr *bytes.Buffer
+	output json.RawMessage
+	path   []string
 }
 
-func runNodeEngine(ctx context.Context, root string, warmup, minRuns int, minTime time.Duration) (nodeResult, error) {
-	var res nodeResult
-	node, engine, err := nodePaths(root)
+func startNodeEngine(ctx context.Context, root string, warmup int) (*nodeEngine, error) {
+	nodeBin, engine, err := nodePaths(root)
 	if err != nil {
-		return res, fmt.Errorf("engine speed: %w", err)
+		return nil, fmt.Errorf("engine speed: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "keyrotor-bench-")
 	if err != nil {
-		return res, fmt.Errorf("engine speed: %w", err)
+		return nil, fmt.Errorf("engine speed: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	n := &nodeEngine{dir: dir, stderr: &bytes.Buffer{}}
 	script := filepath.Join(dir, "engine.mjs")
 	if err := os.WriteFile(script, engineRunner, 0o644); err != nil {
-		return res, fmt.Errorf("engine speed: %w", err)
+		n.close()
+		return nil, fmt.Errorf("engine speed: %w", err)
 	}
-	job, err := json.Marshal(map[string]any{
-		"definition": json.RawMessage(workflowASL), "input": workflowInput, "tasks": workflowTasks,
-		"warmup": warmup, "minRuns": minRuns, "minMillis": minTime.Milliseconds(),
-	})
+	n.cmd = exec.CommandContext(ctx, nodeBin, script, engine)
+	n.cmd.Stderr = n.stderr
+	if n.stdin, err = n.cmd.StdinPipe(); err != nil {
+		n.close()
+		return nil, fmt.Errorf("engine speed: %w", err)
+	}
+	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {
-		return res, err
+		n.close()
+		return nil, fmt.Errorf("engine speed: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script, engine)
-	cmd.Stdin = bytes.NewReader(job)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return res, fmt.Errorf("engine speed: node %s: %w\n%s", script, err, stderr.String())
+	n.out = bufio.NewScanner(stdout)
+	n.out.Buffer(make([]byte, 0, 64*1024), 16<<20)
+	if err := n.cmd.Start(); err != nil {
+		n.close()
+		return nil, fmt.Errorf("engine speed: start node: %w", err)
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		return res, fmt.Errorf("engine speed: the Node runner answered something that is not its result: %w\n%s", err, stderr.String())
+	var first struct {
+		Output json.RawMessage `json:"output"`
+		Path   []string        `json:"path"`
 	}
-	if res.Runs <= 0 || res.Seconds <= 0 {
-		return res, fmt.Errorf("engine speed: the Node runner timed no executions: %s", stdout.String())
+	if err := n.exchange(map[string]any{
+		"definition": json.RawMessage(workflowASL), "input": workflowInput, "tasks": workflowTasks, "warmup": warmup,
+	}, &first); err != nil {
+		n.close()
+		return nil, err
 	}
-	return res, nil
+	n.output, n.path = first.Output, first.Path
+	return n, nil
+}
+
+// exchange sends one JSON line and decodes the answer line.
+func (n *nodeEngine) exchange(msg, answer any) error {
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	if _, err := n.stdin.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("engine speed: write to node: %w\n%s", err, n.stderr.String())
+	}
+	if !n.out.Scan() {
+		return fmt.Errorf("engine speed: node answered nothing (%v)\n%s", n.out.Err(), n.stderr.String())
+	}
+	if err := json.Unmarshal(n.out.Bytes(), answer); err != nil {
+		return fmt.Errorf("engine speed: node answered something that is not JSON: %w: %s", err, n.out.Bytes())
+	}
+	return nil
+}
+
+// nodeRound is one timed round on the Node side.
+type nodeRound struct {
+	Runs       int     `json:"runs"`
+	Seconds    float64 `json:"seconds"`
+	CPUSeconds float64 `json:"cpuSeconds"`
+}
+
+func (n *nodeEngine) round(minRuns int, minTime time.Duration) (nodeRound, error) {
+	var r nodeRound
+	if err := n.exchange(map[string]any{"minRuns": minRuns, "minMillis": minTime.Milliseconds()}, &r); err != nil {
+		return r, err
+	}
+	if r.Runs <= 0 || r.Seconds <= 0 || r.CPUSeconds <= 0 {
+		return r, fmt.Errorf("node timed no executions (%d in %v s, %v CPU-s)", r.Runs, r.Seconds, r.CPUSeconds)
+	}
+	return r, nil
+}
+
+func (n *nodeEngine) close() {
+	if n.stdin != nil {
+		_ = n.stdin.Close() // ends the runner's loop
+	}
+	if n.cmd != nil && n.cmd.Process != nil {
+		done := make(chan struct{})
+		go func() { _ = n.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = n.cmd.Process.Kill()
+			<-done
+		}
+	}
+	_ = os.RemoveAll(n.dir)
 }
 
 func jsonEqual(a, b json.RawMessage) bool {
