@@ -9,15 +9,15 @@ import (
 // tenStates is a 10-state workflow shaped like the rotation: tasks with Parameters and
 // ResultPath, a Choice, a Wait, Passes.
 const tenStates = `{"StartAt":"Begin","States":{
-  "Begin":{"Type":"Task","Resource":"arn:aws:lambda:eu-west-1:123456789012:function:createkey","Parameters":{"action":"begin","executionId.$":"$$.Execution.Id","rotation.$":"$"},"ResultPath":"$","Retry":[{"ErrorEquals":["Throttled"],"MaxAttempts":3}],"Next":"Create"},
-  "Create":{"Type":"Task","Resource":"arn:aws:lambda:eu-west-1:123456789012:function:createkey","Parameters":{"action":"create","executionId.$":"$$.Execution.Id","rotation.$":"$"},"ResultPath":"$","Next":"Store"},
-  "Store":{"Type":"Task","Resource":"arn:aws:lambda:eu-west-1:123456789012:function:storeparam","Parameters":{"action":"store","executionId.$":"$$.Execution.Id","rotation.$":"$"},"ResultPath":"$","Next":"Verify"},
-  "Verify":{"Type":"Task","Resource":"arn:aws:lambda:eu-west-1:123456789012:function:verifykey","Parameters":{"action":"verify","executionId.$":"$$.Execution.Id","rotation.$":"$"},"ResultPath":"$","Next":"Grace"},
+  "Begin":{"Type":"Task","Resource":"arn:aws:lambda:eu-west-1:123456789012:function:createkey","Parameters":{"action":"begin","executionId.$":"$$.Execution.Id","rotation.$":"$"},"Retry":[{"ErrorEquals":["Throttled"],"MaxAttempts":3}],"Next":"Create"},
+  "Create":{"Type":"Task","Resource":"arn:aws:lambda:eu-west-1:123456789012:function:createkey","Parameters":{"action":"create","executionId.$":"$$.Execution.Id","rotation.$":"$"},"Next":"Store"},
+  "Store":{"Type":"Task","Resource":"arn:aws:lambda:eu-west-1:123456789012:function:storeparam","Parameters":{"action":"store","executionId.$":"$$.Execution.Id","rotation.$":"$"},"Next":"Verify"},
+  "Verify":{"Type":"Task","Resource":"arn:aws:lambda:eu-west-1:123456789012:function:verifykey","Parameters":{"action":"verify","executionId.$":"$$.Execution.Id","rotation.$":"$"},"Next":"Grace"},
   "Grace":{"Type":"Wait","SecondsPath":"$.graceSeconds","Next":"InUse"},
   "InUse":{"Type":"Choice","Choices":[{"Variable":"$.stillInUse","BooleanEquals":true,"Next":"Grace"}],"Default":"Deactivate"},
-  "Deactivate":{"Type":"Task","Resource":"arn:aws:lambda:eu-west-1:123456789012:function:deleteoldkeys","Parameters":{"action":"deactivate","executionId.$":"$$.Execution.Id","rotation.$":"$"},"ResultPath":"$","Next":"Mark"},
+  "Deactivate":{"Type":"Task","Resource":"arn:aws:lambda:eu-west-1:123456789012:function:deleteoldkeys","Parameters":{"action":"deactivate","executionId.$":"$$.Execution.Id","rotation.$":"$"},"Next":"Mark"},
   "Mark":{"Type":"Pass","Result":{"done":true},"ResultPath":"$.marker","Next":"Delete"},
-  "Delete":{"Type":"Task","Resource":"arn:aws:lambda:eu-west-1:123456789012:function:deleteoldkeys","Parameters":{"action":"delete","executionId.$":"$$.Execution.Id","rotation.$":"$"},"ResultPath":"$","Next":"Done"},
+  "Delete":{"Type":"Task","Resource":"arn:aws:lambda:eu-west-1:123456789012:function:deleteoldkeys","Parameters":{"action":"delete","executionId.$":"$$.Execution.Id","rotation.$":"$"},"Next":"Done"},
   "Done":{"Type":"Succeed"}}}`
 
 // stubRotation returns the rotation document it was sent.

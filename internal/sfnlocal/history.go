@@ -189,6 +189,13 @@ func (h *history) add(prev int64, typ string, details any) int64 {
 	return ev.ID
 }
 
+// handOver returns the events without copying them: the run is over and appends no more.
+func (h *history) handOver() []HistoryEvent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.events
+}
+
 func (h *history) snapshot() []HistoryEvent {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -80,7 +80,7 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 		sm:     sm,
 		opts:   opts,
 		clock:  clock,
-		hist:   &history{clock: clock, onEvent: opts.OnEvent, events: make([]HistoryEvent, 0, 64)},
+		hist:   &history{clock: clock, onEvent: opts.OnEvent, events: make([]HistoryEvent, 0, 48)},
 		parent: ctx,
 		rnd:    opts.Rand,
 		region: opts.Region,
@@ -107,7 +107,7 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 
 	finish := func() *Execution {
 		exec.StopDate = clock.Now()
-		exec.History = r.hist.snapshot()
+		exec.History = r.hist.handOver()
 		r.pathMu.Lock()
 		exec.path = append([]pathEntry(nil), r.path...)
 		r.pathMu.Unlock()
