@@ -12,5 +12,7 @@
 //
 // The parameter is read with the consumer's own credentials (its role), typically from
 // config.LoadDefaultConfig; only the client that should sign with the rotated key gets the
-// ssmcreds credentials. The secret access key never appears in errors or logs.
+// ssmcreds credentials. That role needs ssm:GetParameter on the parameter and kms:Decrypt on
+// its KMS key (for format raw also ssm:GetParameterHistory). The secret access key never
+// appears in errors or logs.
 package ssmcreds
