@@ -652,3 +652,39 @@ func TestHistoryOfARunningExecutionPagesAcrossGrowth(t *testing.T) {
 		t.Errorf("reverse pages gave %d events, want %d", len(ids), runningLen)
 	}
 }
+
+func TestExecutionNameRules(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	arn := h.create(t, "names", passDef)
+	cases := []struct {
+		name  string
+		valid bool
+	}{
+		{"rotate-s3_signer.v2", true},
+		{"größe-ü", true},
+		{strings.Repeat("n", 80), true},
+		{strings.Repeat("n", 81), false},
+		{"a b", false},
+		{"a\tb", false},
+		{"a\u00a0b", false},
+		{"a\u0085b", false},
+		{"a\x7fb", false},
+		{"a:b", false},
+		{"a*b", false},
+		{"a{b", false},
+		{"a/b", false},
+		{"a$b", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := h.srv.StartExecution(ctx, arn, tc.name, "")
+			switch {
+			case tc.valid && err != nil:
+				t.Errorf("rejected: %v", err)
+			case !tc.valid && !sfnapi.IsCode(err, sfnapi.CodeInvalidName):
+				t.Errorf("got %v, want InvalidName", err)
+			}
+		})
+	}
+}

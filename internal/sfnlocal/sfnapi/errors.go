@@ -10,21 +10,21 @@ import (
 // SDK client decodes it as its typed error (e.g. *types.StateMachineDoesNotExist) and the AWS
 // CLI prints it as "An error occurred (<Code>)".
 const (
-	CodeExecutionAlreadyExists     = "ExecutionAlreadyExists"
-	CodeExecutionDoesNotExist      = "ExecutionDoesNotExist"
-	CodeInvalidArn                 = "InvalidArn"
-	CodeInvalidDefinition          = "InvalidDefinition"
-	CodeInvalidExecutionInput      = "InvalidExecutionInput"
-	CodeInvalidName                = "InvalidName"
-	CodeInvalidToken               = "InvalidToken"
-	CodeMissingRequiredParameter   = "MissingRequiredParameter"
-	CodeStateMachineAlreadyExists  = "StateMachineAlreadyExists"
-	CodeStateMachineDoesNotExist   = "StateMachineDoesNotExist"
-	CodeStateMachineTypeNotSupport = "StateMachineTypeNotSupported"
-	CodeValidationException        = "ValidationException"
-	CodeSerializationException     = "SerializationException"
-	CodeUnknownOperation           = "UnknownOperationException"
-	CodeServiceUnavailable         = "ServiceUnavailable"
+	CodeExecutionAlreadyExists       = "ExecutionAlreadyExists"
+	CodeExecutionDoesNotExist        = "ExecutionDoesNotExist"
+	CodeInvalidArn                   = "InvalidArn"
+	CodeInvalidDefinition            = "InvalidDefinition"
+	CodeInvalidExecutionInput        = "InvalidExecutionInput"
+	CodeInvalidName                  = "InvalidName"
+	CodeInvalidToken                 = "InvalidToken"
+	CodeMissingRequiredParameter     = "MissingRequiredParameter"
+	CodeStateMachineAlreadyExists    = "StateMachineAlreadyExists"
+	CodeStateMachineDoesNotExist     = "StateMachineDoesNotExist"
+	CodeStateMachineTypeNotSupported = "StateMachineTypeNotSupported"
+	CodeValidationException          = "ValidationException"
+	CodeSerializationException       = "SerializationException"
+	CodeUnknownOperation             = "UnknownOperationException"
+	CodeServiceUnavailable           = "ServiceUnavailable"
 )
 
 // Error is a Step Functions API error: the exception name and a message saying what was

@@ -68,7 +68,7 @@ func (s *Server) createStateMachine(name, definition, roleArn, typ string) (*mac
 	switch typ {
 	case "", typeStandard:
 	case "EXPRESS":
-		return nil, apiErr(CodeStateMachineTypeNotSupport, "this local Step Functions serves STANDARD state machines only; create %q with type STANDARD", name)
+		return nil, apiErr(CodeStateMachineTypeNotSupported, "this local Step Functions serves STANDARD state machines only; create %q with type STANDARD", name)
 	default:
 		return nil, apiErr(CodeValidationException, "1 validation error detected: Value '%s' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, EXPRESS]", typ)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -44,12 +45,10 @@ func checkName(kind, name string) *Error {
 	}
 	for _, r := range name {
 		switch {
-		case r <= 0x20, r >= 0x7f && r <= 0x9f:
+		case unicode.IsSpace(r) || unicode.IsControl(r): // IsControl covers U+0000-001F and U+007F-009F
 			return apiErr(CodeInvalidName, "Invalid Name: '%s' (a %s name must not contain white space or control characters)", name, kind)
 		case strings.ContainsRune("<>{}[]?*\"#%\\^|~`$&,;:/", r):
-			return apiErr(CodeInvalidName, "Invalid Name: '%s' (a %s name must not contain %q; allowed are letters, digits, '-' and '_' among others)", name, kind, r)
-		case r == '\u00a0' || r == '\u2028' || r == '\u2029' || r == '\u3000':
-			return apiErr(CodeInvalidName, "Invalid Name: '%s' (a %s name must not contain white space)", name, kind)
+			return apiErr(CodeInvalidName, "Invalid Name: '%s' (a %s name must not contain %q; letters, digits, '-' and '_' are safe)", name, kind, r)
 		}
 	}
 	return nil
