@@ -1,6 +1,3 @@
-// Package sfnlocal is a local Step Functions engine: it interprets Amazon States Language
-// definitions in JSONPath mode and records an execution history shaped as AWS shapes it.
-// It never logs; everything it has to say goes into the history.
 package sfnlocal
 
 import (

@@ -1,0 +1,46 @@
+// Package sfnlocal is keyrotor's local Step Functions engine: it interprets Amazon States
+// Language definitions in JSONPath mode and records an execution history named and shaped
+// as AWS names and shapes it, so the rotation state machine runs the same locally (tests,
+// demos, accounts without AWS) as in production. It never logs; all it has to say goes into
+// the history. It uses the standard library only.
+//
+// Parse validates and compiles a definition once (paths, payload templates, intrinsic calls
+// and choice rules); Run executes it with a TaskInvoker doing the work of Task states and a
+// Clock — RealClock, or a VirtualClock under which Waits, retry backoffs and timeouts cost no
+// real time.
+//
+// Supported:
+//   - States: Task, Pass (Result), Choice (every String/Numeric/Boolean/Timestamp comparison
+//     and its *Path form, StringMatches with * and \ escapes, And/Or/Not, IsPresent/IsNull/
+//     IsString/IsNumeric/IsBoolean/IsTimestamp, Default, States.NoChoiceMatched), Wait
+//     (Seconds/Timestamp/SecondsPath/TimestampPath), Succeed, Fail (Error/Cause/ErrorPath/
+//     CausePath, the latter also as intrinsic functions), Parallel, inline Map (ItemsPath,
+//     ItemSelector or legacy Parameters, ItemProcessor or legacy Iterator, MaxConcurrency
+//     [Path], ToleratedFailureCount/Percentage[Path] → States.ExceedToleratedFailureThreshold,
+//     $$.Map.Item.Index/Value).
+//   - InputPath, Parameters, ResultSelector, ResultPath (null, nested creation), OutputPath;
+//     JSONPath with names, indexes (negative too), wildcards, slices, unions, recursive
+//     descent and filters; the context object ($$.Execution.Id/Input/Name/RoleArn/StartTime,
+//     $$.State.Name/EnteredTime/RetryCount, $$.StateMachine.Id/Name, $$.Task.Token).
+//   - Every intrinsic function of JSONPath mode, nested, with quoted strings and escapes;
+//     bad arguments raise States.IntrinsicFailure.
+//   - Retry (ErrorEquals with States.ALL/States.TaskFailed, IntervalSeconds, MaxAttempts,
+//     BackoffRate, MaxDelaySeconds, JitterStrategy FULL|NONE) and Catch (ResultPath of
+//     {Error, Cause}); States.Runtime and States.DataLimitExceeded are terminal as in AWS.
+//   - TimeoutSeconds[Path] and HeartbeatSeconds[Path] on Task (States.Timeout /
+//     States.HeartbeatTimeout; an invoker keeps a task alive with Heartbeat(ctx)), the
+//     machine's TimeoutSeconds (TIMED_OUT), aborts through ctx (ABORTED; Stop gives the
+//     StopExecution error and cause), the 256 KiB payload quota.
+//   - History: ExecutionStarted/Succeeded/Failed/Aborted/TimedOut, <Type>StateEntered/
+//     Exited/Aborted, LambdaFunction* events for Lambda function ARNs and Task* events for
+//     service integrations, ParallelState*, MapState*, MapIteration*, with ids and
+//     previousEventId chained per branch and details under AWS's keys.
+//
+// Not supported (Parse rejects them with a clear error): JSONata, variables (Assign),
+// distributed Map (ItemReader, ResultWriter, ItemBatcher, Mode DISTRIBUTED), Activity
+// semantics beyond running the resource through the TaskInvoker.
+//
+// Service integrations are not emulated: the invoker receives the Resource as written and
+// returns its result (for arn:aws:states:::lambda:invoke it is the invoker's choice to wrap
+// the payload as AWS does).
+package sfnlocal
