@@ -688,3 +688,29 @@ func TestExecutionNameRules(t *testing.T) {
 		})
 	}
 }
+
+// Deleting a state machine aborts its running executions; their records stay readable.
+func TestDeleteStateMachineAbortsItsExecutions(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	arn := h.create(t, "block", blockDef)
+	x, err := h.srv.StartExecution(ctx, arn, "doomed", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.awaitBlocked(t)
+	if _, err := h.client.DeleteStateMachine(ctx, &sfn.DeleteStateMachineInput{StateMachineArn: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := h.client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(x)})
+	if err != nil {
+		t.Fatalf("describe after delete: %v", err)
+	}
+	if d.Status != types.ExecutionStatusAborted || !strings.Contains(aws.ToString(d.Cause), "deleted") {
+		t.Errorf("execution %s %q, want ABORTED because the machine was deleted", d.Status, aws.ToString(d.Cause))
+	}
+	var gone *types.StateMachineDoesNotExist
+	if _, err := h.client.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(arn)}); !errors.As(err, &gone) {
+		t.Errorf("start after delete: %v, want StateMachineDoesNotExist", err)
+	}
+}

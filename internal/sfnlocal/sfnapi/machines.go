@@ -31,7 +31,13 @@ type StateMachine struct {
 	RevisionID                                   string
 }
 
+// maxDefinition is Step Functions' limit on a definition's length.
+const maxDefinition = 1 << 20
+
 func checkDefinition(definition string) error {
+	if len(definition) > maxDefinition {
+		return apiErr(CodeValidationException, "1 validation error detected: Value at 'definition' failed to satisfy constraint: Member must have length less than or equal to %d (it has %d)", maxDefinition, len(definition))
+	}
 	if _, err := sfnlocal.Parse([]byte(definition)); err != nil {
 		return apiErr(CodeInvalidDefinition, "Invalid State Machine Definition: '%v'", err)
 	}
