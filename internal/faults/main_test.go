@@ -1,0 +1,64 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyrotor/keyrotor/internal/invariants"
+)
+
+// The package's tests share engines (each starts its own moto) and so never run in parallel.
+var benches struct {
+	sync.Mutex
+	byTimeout map[time.Duration]*Bench
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, b := range benches.byTimeout {
+		_ = b.Close()
+	}
+	os.Exit(code)
+}
+
+// bench returns the shared engine whose functions time out after timeout.
+func bench(t *testing.T, timeout time.Duration) *Bench {
+	t.Helper()
+	benches.Lock()
+	defer benches.Unlock()
+	if b := benches.byTimeout[timeout]; b != nil {
+		return b
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := NewBench(ctx, Options{FunctionTimeout: timeout})
+	if err != nil {
+		t.Fatalf("start the local engine: %v", err)
+	}
+	if benches.byTimeout == nil {
+		benches.byTimeout = map[time.Duration]*Bench{}
+	}
+	benches.byTimeout[timeout] = b
+	return b
+}
+
+// generalTimeout is the step functions' timeout outside the fault matrix.
+const generalTimeout = 20 * time.Second
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func describe(vs []invariants.Violation) string {
+	s := ""
+	for _, v := range vs {
+		s += fmt.Sprintf("\n  %s", v)
+	}
+	return s
+}
