@@ -49,11 +49,11 @@ var DenialSetups = map[string]string{
 // NotEnforcedLocally explains the granted actions no local rotation can be refused: moto
 // does not serve or does not check them. internal/leastprivilege proves them with iam-simulate.
 var NotEnforcedLocally = map[string]string{
-	"logs:CreateLogStream":    "Lambda's own log delivery; the local host captures logs itself",
-	"logs:PutLogEvents":       "Lambda's own log delivery; the local host captures logs itself",
+	"logs:CreateLogStream":     "Lambda's own log delivery; the local host captures logs itself",
+	"logs:PutLogEvents":        "Lambda's own log delivery; the local host captures logs itself",
 	"states:DescribeExecution": "served by the local Step Functions API, which does not evaluate IAM",
-	"storeparam kms:Encrypt":  "SSM calls KMS for the SecureString on the caller's behalf; moto does not check it",
-	"verifykey kms:Decrypt":   "SSM calls KMS to decrypt on the caller's behalf; moto does not check it",
+	"storeparam kms:Encrypt":   "SSM calls KMS for the SecureString on the caller's behalf; moto does not check it",
+	"verifykey kms:Decrypt":    "SSM calls KMS to decrypt on the caller's behalf; moto does not check it",
 }
 
 // NotEnforced returns why fn's action cannot be refused locally ("" if it can).
