@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 )
@@ -155,7 +156,11 @@ func serviceFailure(err error) error {
 	if !errors.As(err, &ae) {
 		return err
 	}
-	return sfnlocal.NewTaskFailure("StepFunctions."+ae.Code+"Exception",
+	name := ae.Code
+	if !strings.HasSuffix(name, "Exception") {
+		name += "Exception" // the SDK's exception class: ExecutionAlreadyExists → ExecutionAlreadyExistsException
+	}
+	return sfnlocal.NewTaskFailure("StepFunctions."+name,
 		fmt.Sprintf("%s (Service: AWSStepFunctions; Status Code: %d; Error Code: %s; Request ID: %s; Proxy: null)",
 			ae.Message, ae.status(), ae.Code, newUUID()))
 }

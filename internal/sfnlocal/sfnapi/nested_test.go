@@ -232,6 +232,7 @@ func TestChildStartErrorsFailTheTask(t *testing.T) {
 		{"unknown child machine", machineArn("absent"), "gina", 1, "StepFunctions.StateMachineDoesNotExistException", "absent"},
 		{"child name already used by an ended execution", childArn, "hank", 2, "StepFunctions.ExecutionAlreadyExistsException", "hank"},
 		{"child name that is not a valid name", childArn, "a b", 1, "StepFunctions.InvalidNameException", "a b"},
+		{"no StateMachineArn parameter", "", "ivan", 1, "StepFunctions.ValidationException", "stateMachineArn"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
