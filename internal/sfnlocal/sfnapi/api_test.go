@@ -714,3 +714,37 @@ func TestDeleteStateMachineAbortsItsExecutions(t *testing.T) {
 		t.Errorf("start after delete: %v, want StateMachineDoesNotExist", err)
 	}
 }
+
+// Concurrent starts of one name and input make one execution and all get its ARN.
+func TestConcurrentStartsOfOneNameMakeOneExecution(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	arn := h.create(t, "block", blockDef)
+	const n = 16
+	arns := make(chan string, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			out, err := h.client.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(arn), Name: aws.String("once"), Input: aws.String(`{"userName":"a"}`)})
+			if err != nil {
+				errs <- err
+				return
+			}
+			arns <- aws.ToString(out.ExecutionArn)
+		}()
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			t.Errorf("start: %v", err)
+		case got := <-arns:
+			if want := "arn:aws:states:us-east-1:123456789012:execution:block:once"; got != want {
+				t.Errorf("start gave %s, want %s", got, want)
+			}
+		}
+	}
+	list, err := h.srv.ListExecutions(ctx, arn, "")
+	if err != nil || len(list) != 1 {
+		t.Errorf("%d executions (%v), want 1", len(list), err)
+	}
+}
