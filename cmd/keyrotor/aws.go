@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/smithy-go/logging"
 )
 
 // stateMachineName is the rotation state machine's name under infra/modules/engine's default
@@ -28,6 +29,9 @@ func loadAWS(ctx context.Context) (aws.Config, error) {
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	// The SDK's only unsolicited log line is a connection-reuse warning after a closed idle
+	// connection (aws/aws-sdk-go-v2#2737), noise in a CLI's output; errors are returned anyway.
+	cfg.Logger = logging.Nop{}
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("no AWS region is configured: set AWS_REGION (or a region in your AWS profile)")
 	}

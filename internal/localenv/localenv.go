@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/keyrotor/keyrotor/internal/faultproxy"
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
@@ -251,7 +252,11 @@ func (e *Env) AdminConfig() aws.Config { return motoserver.Config(e.AWSEndpoint,
 
 // SFN is a Step Functions client of the local endpoint, as the administrator.
 func (e *Env) SFN() *sfn.Client {
-	return sfn.NewFromConfig(e.AdminConfig(), func(o *sfn.Options) { o.BaseEndpoint = aws.String(e.Endpoint) })
+	return sfn.NewFromConfig(e.AdminConfig(), func(o *sfn.Options) {
+		o.BaseEndpoint = aws.String(e.Endpoint)
+		// Polling clients may meet the SDK's connection-reuse warning (aws/aws-sdk-go-v2#2737).
+		o.Logger = logging.Nop{}
+	})
 }
 
 // Environ is the environment an SDK, the AWS CLI or the keyrotor CLI needs to work against
