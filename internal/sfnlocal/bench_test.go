@@ -59,3 +59,39 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// passChoiceTask is a 10-state workflow of Pass, Task and Choice states whose stubs answer
+// fixed documents, run on the real clock: nothing but the engine is timed.
+const passChoiceTask = `{"StartAt":"Prepare","States":{
+  "Prepare":{"Type":"Pass","Parameters":{"userName.$":"$.userName","attempt":0},"ResultPath":"$.context","Next":"Create"},
+  "Create":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:123456789012:function:create","Parameters":{"action":"create","userName.$":"$.userName"},"ResultPath":"$.created","Next":"Created"},
+  "Created":{"Type":"Choice","Choices":[{"Variable":"$.created.ok","BooleanEquals":true,"Next":"Describe"}],"Default":"Failed"},
+  "Describe":{"Type":"Pass","Parameters":{"keyId.$":"$.created.keyId","user.$":"$.context.userName"},"ResultPath":"$.key","Next":"Store"},
+  "Store":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:123456789012:function:store","Parameters":{"action":"store","keyId.$":"$.key.keyId"},"ResultPath":"$.stored","Next":"Stored"},
+  "Stored":{"Type":"Choice","Choices":[{"Variable":"$.stored.version","NumericGreaterThan":0,"Next":"Verify"}],"Default":"Failed"},
+  "Verify":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:123456789012:function:verify","Parameters":{"action":"verify","keyId.$":"$.key.keyId","version.$":"$.stored.version"},"ResultPath":"$.verified","Next":"Verified"},
+  "Verified":{"Type":"Choice","Choices":[{"Variable":"$.verified.ok","BooleanEquals":true,"Next":"Summarize"}],"Default":"Failed"},
+  "Summarize":{"Type":"Pass","Parameters":{"userName.$":"$.userName","keyId.$":"$.key.keyId","version.$":"$.stored.version"},"Next":"Done"},
+  "Done":{"Type":"Succeed"},
+  "Failed":{"Type":"Fail","Error":"BenchFailed"}}}`
+
+var fixedResults = map[string]json.RawMessage{
+	"Create": json.RawMessage(`{"ok":true,"keyId":"AKIAEXAMPLE0000000001"}`),
+	"Store":  json.RawMessage(`{"version":3}`),
+	"Verify": json.RawMessage(`{"ok":true}`),
+}
+
+func BenchmarkRunPassChoiceTaskRealClock(b *testing.B) {
+	sm := mustParse(b, passChoiceTask)
+	tasks := TaskInvokerFunc(func(_ context.Context, req TaskRequest) (json.RawMessage, error) {
+		return fixedResults[req.StateName], nil
+	})
+	input := json.RawMessage(`{"userName":"s3-signer"}`)
+	opts := Options{Tasks: tasks, ExecutionArn: testExecArn, StateMachineArn: testSMArn, Name: "run"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ex := Run(context.Background(), sm, input, opts); ex.Status != StatusSucceeded {
+			b.Fatalf("status %s: %s %s", ex.Status, ex.Error, ex.Cause)
+		}
+	}
+}

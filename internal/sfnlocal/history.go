@@ -172,7 +172,10 @@ type history struct {
 // add appends an event after prev (the id of the event that led to it in the same thread)
 // and returns the new event's id.
 func (h *history) add(prev int64, typ string, details any) int64 {
-	now := h.clock.Now()
+	return h.addAt(h.clock.Now(), prev, typ, details)
+}
+
+func (h *history) addAt(now time.Time, prev int64, typ string, details any) int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ev := HistoryEvent{

@@ -48,9 +48,10 @@ type resultPathSpec struct {
 }
 
 type state struct {
-	name, typ string
-	next      string
-	end       bool
+	name, typ                 string
+	enteredEvent, exitedEvent string // "<Type>StateEntered", "<Type>StateExited"
+	next                      string
+	end                       bool
 
 	// usesContext: the state refers to $$ somewhere, so the engine builds the context object
 	// for it (most states do not, and building it for every state costs).
@@ -58,6 +59,9 @@ type state struct {
 	// usesStateContext: it refers to more than $$.Execution and $$.StateMachine (which are
 	// the same for every state and can be shared).
 	usesStateContext bool
+	// passthrough: the state's output is its input unchanged (no paths, Parameters or Result
+	// alter it), so the input's JSON text serves as the output's.
+	passthrough bool
 
 	inputPath, outputPath ioPath
 	resultPath            resultPathSpec
@@ -353,7 +357,7 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 	if err := p.allowed(name, m, "a "+typ+" state", append([]string{"Type", "Comment"}, fields...)...); err != nil {
 		return nil, err
 	}
-	st := &state{name: name, typ: typ}
+	st := &state{name: name, typ: typ, enteredEvent: typ + "StateEntered", exitedEvent: typ + "StateExited"}
 	st.usesContext, st.usesStateContext = contextUse(encodeJSON(m))
 	if typ == "Task" && strings.HasSuffix(fmt.Sprint(m["Resource"]), ".waitForTaskToken") {
 		st.usesContext, st.usesStateContext = true, true
@@ -597,6 +601,13 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 			return nil, err
 		}
 		_, st.hasToleratedCount = m["ToleratedFailureCount"]
+	}
+	plainIO := st.inputPath == (ioPath{}) && st.outputPath == (ioPath{})
+	switch typ {
+	case "Choice", "Succeed", "Wait":
+		st.passthrough = plainIO
+	case "Pass":
+		st.passthrough = plainIO && st.parameters == nil && !st.hasResult && st.resultPath.path == nil
 	}
 	return st, nil
 }

@@ -65,7 +65,12 @@ func (t *thread) enter(name string) {
 }
 
 func (t *thread) add(typ string, details any) int64 {
-	t.last = t.r.hist.add(t.last, typ, details)
+	return t.addAt(t.r.clock.Now(), typ, details)
+}
+
+// addAt is add with the event's time already read from the clock.
+func (t *thread) addAt(at time.Time, typ string, details any) int64 {
+	t.last = t.r.hist.addAt(at, t.last, typ, details)
 	return t.last
 }
 
@@ -132,7 +137,7 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 		defer stop()
 	}
 
-	out, err := r.runScope(runCtx, th, sm.root, in)
+	out, outText, err := r.runScopeText(runCtx, th, sm.root, in, inputText)
 	var se *stateError
 	switch {
 	case err == nil:
@@ -152,7 +157,9 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 	case err != nil:
 		return fail(&stateError{Name: ErrRuntime, Cause: err.Error()})
 	}
-	outText := encodeJSON(out)
+	if outText == "" {
+		outText = encodeJSON(out)
+	}
 	exec.Status, exec.Output = StatusSucceeded, json.RawMessage(outText)
 	th.add("ExecutionSucceeded", &ExecutionSucceededEventDetails{Output: outText, OutputDetails: notTruncated})
 	return finish()
@@ -252,17 +259,24 @@ func (r *runner) lockedRand() *rand.Rand {
 
 // runScope runs states from sc.startAt until one ends the scope.
 func (r *runner) runScope(ctx context.Context, th *thread, sc *scope, input any) (any, error) {
-	name, cur, curText := sc.startAt, input, ""
+	out, _, err := r.runScopeText(ctx, th, sc, input, "")
+	return out, err
+}
+
+// runScopeText is runScope that takes the input's JSON text (if known) and also returns the
+// output's.
+func (r *runner) runScopeText(ctx context.Context, th *thread, sc *scope, input any, inputText string) (any, string, error) {
+	name, cur, curText := sc.startAt, input, inputText
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		out, outText, next, err := r.runState(ctx, th, sc.states[name], cur, curText)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if next == "" {
-			return out, nil
+			return out, outText, nil
 		}
 		// The output text recorded on exit is the next state's input text.
 		name, cur, curText = next, out, outText
@@ -277,7 +291,7 @@ func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any, r
 	if rawText == "" {
 		rawText = encodeJSON(raw)
 	}
-	th.add(st.typ+"StateEntered", &StateEnteredEventDetails{Name: st.name, Input: rawText, InputDetails: notTruncated})
+	th.addAt(entered, st.enteredEvent, &StateEnteredEventDetails{Name: st.name, Input: rawText, InputDetails: notTruncated})
 	ctxObj := r.contextFor(st, entered, 0)
 	var (
 		out  any
@@ -303,7 +317,11 @@ func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any, r
 	if err != nil {
 		return nil, "", "", err
 	}
-	text, err := r.exit(th, st, out)
+	known := ""
+	if st.passthrough {
+		known = rawText // the output is the input, unchanged
+	}
+	text, err := r.exitText(th, st, out, known)
 	if err != nil {
 		return nil, "", "", err
 	}
@@ -323,7 +341,7 @@ func (r *runner) exitText(th *thread, st *state, out any, text string) (string, 
 	if len(text) > MaxPayloadBytes {
 		return "", &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
 	}
-	th.add(st.typ+"StateExited", &StateExitedEventDetails{Name: st.name, Output: text, OutputDetails: notTruncated})
+	th.add(st.exitedEvent, &StateExitedEventDetails{Name: st.name, Output: text, OutputDetails: notTruncated})
 	return text, nil
 }
 
