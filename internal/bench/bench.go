@@ -85,6 +85,7 @@ type Results struct {
 	CostPerKeyMonthUSD     float64       `json:"cost_per_key_month_usd"`
 	SecretsManagerUSD      float64       `json:"secrets_manager_cost_per_key_month_usd"`
 	Functions              []Function    `json:"functions"`
+	SizeFloors             []SizeFloor   `json:"bootstrap_size_floors"`
 	EngineSpeedup          float64       `json:"engine_speedup_vs_aws_local_stepfunctions"`
 	E2ERotationS           float64       `json:"e2e_rotation_s"`
 	// MakeTestS is `make test`'s wall time when a run recorded it (see makeTestSeconds).
@@ -159,6 +160,9 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 
 	log.Info("bench: Lambda packages and init durations")
 	if r.Functions, err = measureFunctions(ctx, root, p.initSamples); err != nil {
+		return nil, err
+	}
+	if r.SizeFloors, err = measureSizeFloors(ctx, root); err != nil {
 		return nil, err
 	}
 	log.Info("bench: engine speed, sfnlocal and aws-local-stepfunctions")

@@ -70,6 +70,14 @@ func TestRunTinyWritesAllFigures(t *testing.T) {
 			t.Errorf("function %+v: size, init or stripping not measured", f)
 		}
 	}
+	if len(r.SizeFloors) != len(sizeFloors) {
+		t.Errorf("size floors: %+v", r.SizeFloors)
+	}
+	for _, f := range r.SizeFloors {
+		if f.SizeBytes <= 0 {
+			t.Errorf("size floor %+v not measured", f)
+		}
+	}
 	if r.Engine.StatesEntered != 10 || !r.Engine.SamePathOutput || r.EngineSpeedup <= 0 {
 		t.Errorf("engine speed: %+v", r.Engine)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"time"
@@ -21,6 +22,8 @@ var Functions = []string{"createkey", "storeparam", "verifykey", "deleteoldkeys"
 type Function struct {
 	Name      string `json:"name"`
 	SizeBytes int64  `json:"size_bytes"`
+	// ZipBytes is build/<fn>.zip, the deployment package.
+	ZipBytes int64 `json:"zip_bytes"`
 	// Stripped says the arm64 ELF has no symbol table (built with -ldflags "-s -w").
 	Stripped bool    `json:"stripped"`
 	InitMS   float64 `json:"init_ms"` // median over InitSamples cold starts
@@ -59,6 +62,11 @@ func measureFunctions(ctx context.Context, root string, samples int) ([]Function
 			return nil, fmt.Errorf("function %s: %w (run `make build`)", name, err)
 		}
 		f.SizeBytes = st.Size()
+		zip, err := os.Stat(filepath.Join(root, "build", name+".zip"))
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w (run `make build`)", name, err)
+		}
+		f.ZipBytes = zip.Size()
 		if f.Stripped, err = stripped(arm); err != nil {
 			return nil, fmt.Errorf("function %s: %w", name, err)
 		}
@@ -115,4 +123,47 @@ func median(xs []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// SizeFloor is a minimal Lambda (testdata/sizefloor/<Name>) built exactly as `make build`
+// builds the functions: what any bootstrap of that kind weighs at least.
+type SizeFloor struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	SizeBytes   int64  `json:"size_bytes"`
+}
+
+var sizeFloors = []SizeFloor{
+	{Name: "defaultconfig", Description: "aws-lambda-go + config.LoadDefaultConfig + the STS client"},
+	{Name: "envcredentials", Description: "aws-lambda-go + the STS client with credentials from the environment (no config package)"},
+}
+
+// buildFlags are scripts/build-functions.sh's.
+var buildFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w"}
+
+// measureSizeFloors builds the minimal Lambdas for linux/arm64 and reads their sizes.
+func measureSizeFloors(ctx context.Context, root string) ([]SizeFloor, error) {
+	dir, err := os.MkdirTemp("", "keyrotor-bench-floor-")
+	if err != nil {
+		return nil, fmt.Errorf("size floor: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	var out []SizeFloor
+	for _, f := range sizeFloors {
+		bin := filepath.Join(dir, f.Name)
+		args := append(append([]string{"build"}, buildFlags...), "-o", bin, "./internal/bench/testdata/sizefloor/"+f.Name)
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("size floor %s: go build: %w\n%s", f.Name, err, b)
+		}
+		st, err := os.Stat(bin)
+		if err != nil {
+			return nil, fmt.Errorf("size floor %s: %w", f.Name, err)
+		}
+		f.SizeBytes = st.Size()
+		out = append(out, f)
+	}
+	return out, nil
 }

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"encoding/xml"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -165,8 +167,16 @@ func TestVerifySVGMarksMissedTargets(t *testing.T) {
 		{DelayS: 0, VerifiedS: 0.1, STSCalls: 1, WithinTarget: true},
 		{DelayS: 15, VerifiedS: 16.2, STSCalls: 9, WithinTarget: false},
 	})
-	if strings.Count(svg, "<circle") != 2 || !strings.Contains(svg, "16.20 s, 9 STS") || !strings.Contains(svg, `fill="#c62828"/>`) {
+	if strings.Count(svg, "<circle") != 2 || !strings.Contains(svg, "16.20 s, 9 STS calls") || !strings.Contains(svg, `fill="#c62828"/>`) {
 		t.Errorf("plot lacks the points, their labels or the missed-target colour:\n%s", svg)
+	}
+	dec := xml.NewDecoder(strings.NewReader(svg))
+	for {
+		if _, err := dec.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("the plot is not well-formed XML: %v", err)
+		}
 	}
 }
 
