@@ -44,6 +44,41 @@ func (e *Env) RolePolicy(fn string) (string, error) {
 	return string(b), err
 }
 
+// SetRoleActions replaces the policy of fn's role with one granting exactly actions (on every
+// resource), e.g. to show what a function does without one of its actions. moto applies it
+// to the function's next call; ResetRolePolicy puts the engine module's actions back.
+func (e *Env) SetRoleActions(ctx context.Context, fn string, actions []string) error {
+	statement := map[string]any{"Effect": "Allow", "Action": actions, "Resource": "*"}
+	if len(actions) == 0 {
+		// A policy needs a statement; this one grants nothing.
+		statement = map[string]any{"Effect": "Deny", "Action": "*", "Resource": "*"}
+	}
+	b, err := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{statement}})
+	if err != nil {
+		return err
+	}
+	return e.putRolePolicy(ctx, fn, string(b))
+}
+
+// ResetRolePolicy gives fn's role the engine module's action list again.
+func (e *Env) ResetRolePolicy(ctx context.Context, fn string) error {
+	policy, err := e.RolePolicy(fn)
+	if err != nil {
+		return err
+	}
+	return e.putRolePolicy(ctx, fn, policy)
+}
+
+func (e *Env) putRolePolicy(ctx context.Context, fn, policy string) error {
+	role := e.Engine.FunctionName(fn)
+	if _, err := iam.NewFromConfig(e.Moto.AdminConfig()).PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+		RoleName: aws.String(role), PolicyName: aws.String(role), PolicyDocument: aws.String(policy),
+	}); err != nil {
+		return fmt.Errorf("put the policy of role %s: %w", role, err)
+	}
+	return nil
+}
+
 func (e *Env) createRoles(ctx context.Context) error {
 	client := iam.NewFromConfig(e.Moto.AdminConfig())
 	for _, fn := range Functions {
@@ -58,10 +93,8 @@ func (e *Env) createRoles(ctx context.Context) error {
 		}); err != nil {
 			return fmt.Errorf("local engine: create role %s: %w", role, err)
 		}
-		if _, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
-			RoleName: aws.String(role), PolicyName: aws.String(role), PolicyDocument: aws.String(policy),
-		}); err != nil {
-			return fmt.Errorf("local engine: attach the policy of role %s: %w", role, err)
+		if err := e.putRolePolicy(ctx, fn, policy); err != nil {
+			return fmt.Errorf("local engine: %w", err)
 		}
 	}
 	return nil

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/keyrotor/keyrotor/internal/faultproxy"
@@ -188,6 +189,12 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err := e.createRoles(ctx); err != nil {
 		l.Close()
 		return nil, err
+	}
+	// moto loads SSM's public parameters on the first SSM call (about a second); take that
+	// here rather than in the first rotation's Begin.
+	if _, err := ssm.NewFromConfig(e.Moto.AdminConfig()).DescribeParameters(ctx, &ssm.DescribeParametersInput{MaxResults: aws.Int32(1)}); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("local engine: warm up SSM: %w", err)
 	}
 
 	e.Lambda = lambdahost.New(lambdahost.Options{Region: Region, AccountID: AccountID, LogSink: e.sinkLine})

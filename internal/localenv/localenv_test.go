@@ -383,3 +383,26 @@ func TestVirtualClockRunsLongWaitsAtOnce(t *testing.T) {
 		t.Errorf("the virtual clock slept %v, want at least the 3600 s + 86400 s waits", slept)
 	}
 }
+
+func TestRemovingAnActionFromARoleFailsTheRotationWithAccessDenied(t *testing.T) {
+	ctx := context.Background()
+	doc, err := env.Engine.FunctionPolicy("createkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := slices.DeleteFunc(doc.AllowedActions(), func(a string) bool { return a == "iam:CreateAccessKey" })
+	if err := env.SetRoleActions(ctx, "createkey", actions); err != nil {
+		t.Fatal(err)
+	}
+	_, out := rotateUser(t, nil)
+	if err := env.ResetRolePolicy(ctx, "createkey"); err != nil {
+		t.Fatal(err)
+	}
+	if out.Status != sfntypes.ExecutionStatusFailed || aws.ToString(out.Error) != rotation.AccessDenied ||
+		!strings.Contains(aws.ToString(out.Cause), "CreateAccessKey") {
+		t.Errorf("without iam:CreateAccessKey: %s %q %q; want FAILED AccessDenied naming CreateAccessKey", out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))
+	}
+	if _, out := rotateUser(t, nil); out.Status != sfntypes.ExecutionStatusSucceeded {
+		t.Errorf("with the policy reset: %s %s", aws.ToString(out.Error), aws.ToString(out.Cause))
+	}
+}
