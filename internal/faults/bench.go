@@ -63,10 +63,15 @@ func NewBench(ctx context.Context, opts Options) (*Bench, error) {
 	if opts.FunctionTimeout <= 0 {
 		opts.FunctionTimeout = 20 * time.Second
 	}
-	env, err := localenv.Up(ctx, localenv.Options{
+	lopts := localenv.Options{
 		Clock:           sfnlocal.NewVirtualClock(time.Now()),
 		FunctionTimeout: opts.FunctionTimeout,
-	})
+	}
+	env, err := localenv.Up(ctx, lopts)
+	if errors.Is(err, localenv.ErrNotBuilt) {
+		lopts.Build = true
+		env, err = localenv.Up(ctx, lopts)
+	}
 	if err != nil {
 		return nil, err
 	}
