@@ -180,4 +180,3 @@ func TestCheckFindsEachBrokenInvariant(t *testing.T) {
 		})
 	}
 }
-
