@@ -223,8 +223,10 @@ func (d *decoder) str() (string, bool) {
 		}
 		d.i++
 	}
-	var out []byte
-	out = append(out, d.b[start:d.i]...)
+	// Slow path from the start of the string: escapes and invalid UTF-8 (which becomes
+	// U+FFFD, as encoding/json has it).
+	d.i = start
+	out := make([]byte, 0, 16)
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		switch {

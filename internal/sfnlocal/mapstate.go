@@ -116,7 +116,7 @@ func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctx
 			defer func() { <-sem }()
 			it := th.child(i)
 			it.add("MapIterationStarted", &MapIterationEventDetails{Name: st.name, Index: i})
-			out, err := r.runScope(mctx, it, st.processor, inputs[i])
+			out, err := r.runBranch(mctx, it, st.processor, inputs[i])
 			defer func() { lasts[i] = it.last }()
 			if err == nil {
 				it.add("MapIterationSucceeded", &MapIterationEventDetails{Name: st.name, Index: i})

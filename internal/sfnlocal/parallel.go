@@ -3,6 +3,7 @@ package sfnlocal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -30,7 +31,7 @@ func (r *runner) runParallel(ctx context.Context, th *thread, st *state, raw any
 		go func() {
 			defer wg.Done()
 			bt := th.child(i)
-			out, err := r.runScope(bctx, bt, br, eff)
+			out, err := r.runBranch(bctx, bt, br, eff)
 			lasts[i] = bt.last
 			if err != nil {
 				var se *stateError
@@ -69,4 +70,15 @@ func maxID(ids []int64, floor int64) int64 {
 		}
 	}
 	return m
+}
+
+// runBranch runs a branch or iteration on its own goroutine; a panic there fails it with
+// States.Runtime rather than taking the process down.
+func (r *runner) runBranch(ctx context.Context, th *thread, sc *scope, input any) (out any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("the local engine failed: %v", p)}
+		}
+	}()
+	return r.runScope(ctx, th, sc, input)
 }

@@ -188,8 +188,7 @@ func (r *runner) invoke(ctx context.Context, req TaskRequest) (json.RawMessage, 
 	}
 	if req.Timeout <= 0 && req.Heartbeat <= 0 {
 		// Nothing to enforce: call inline (an invoker must honour ctx for aborts).
-		out, err := r.opts.Tasks.InvokeTask(ctx, req)
-		return r.taskOutcome(ctx, ctx, req, taskResult{out, err})
+		return r.taskOutcome(ctx, ctx, req, r.callInvoker(ctx, req))
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -221,15 +220,7 @@ func (r *runner) invoke(ctx context.Context, req TaskRequest) (json.RawMessage, 
 		tctx = context.WithValue(tctx, heartbeatKey{}, hb)
 	}
 	done := make(chan taskResult, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- taskResult{err: fmt.Errorf("task invoker panicked: %v", p)}
-			}
-		}()
-		out, err := r.opts.Tasks.InvokeTask(tctx, req)
-		done <- taskResult{out, err}
-	}()
+	go func() { done <- r.callInvoker(tctx, req) }()
 	var res taskResult
 	select {
 	case res = <-done:
@@ -242,6 +233,17 @@ func (r *runner) invoke(ctx context.Context, req TaskRequest) (json.RawMessage, 
 		}
 	}
 	return r.taskOutcome(ctx, tctx, req, res)
+}
+
+// callInvoker runs the invoker; a panic in it fails the task instead of the process.
+func (r *runner) callInvoker(ctx context.Context, req TaskRequest) (res taskResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = taskResult{err: fmt.Errorf("task invoker panicked: %v", p)}
+		}
+	}()
+	out, err := r.opts.Tasks.InvokeTask(ctx, req)
+	return taskResult{out, err}
 }
 
 func (r *runner) taskOutcome(ctx, tctx context.Context, req TaskRequest, res taskResult) (json.RawMessage, error) {

@@ -174,3 +174,12 @@ func TestNoInvokerFailsTheTask(t *testing.T) {
 	ex, _ := runDef(t, taskWithRetry(`[]`), `{}`, nil)
 	wantFailed(t, ex, ErrTaskFailed, "No task invoker")
 }
+
+func TestPanickingInvokerFailsTheTask(t *testing.T) {
+	tasks := TaskInvokerFunc(func(context.Context, TaskRequest) (rawT, error) { panic("boom") })
+	for _, fields := range []string{``, `"TimeoutSeconds":5,`} {
+		def := `{"StartAt":"M","States":{"M":{"Type":"Map","ItemProcessor":{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"` + testLambda + `",` + fields + `"End":true}}},"End":true}}}`
+		ex, _ := runDef(t, def, `[1]`, tasks)
+		wantFailed(t, ex, ErrTaskFailed, "task invoker panicked: boom")
+	}
+}
