@@ -192,3 +192,32 @@ func TestClosingNotesExplainConflictingVerifyTargets(t *testing.T) {
 		t.Errorf("notes claim a conflict at D = 2 s:\n%s", notes)
 	}
 }
+
+func TestMedianVerifyTakesTheMedianRotationAndKeepsAll(t *testing.T) {
+	tests := []struct {
+		name     string
+		verified []float64
+		want     float64
+	}{
+		{"one", []float64{2.1}, 2.1},
+		{"three", []float64{3.4, 2.1, 9.0}, 3.4},
+		{"two takes the faster", []float64{3.4, 2.1}, 2.1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var pts []VerifyPoint
+			for i, v := range tt.verified {
+				pts = append(pts, VerifyPoint{DelayS: 2, VerifiedS: v, STSCalls: i + 1})
+			}
+			m := medianVerify(pts)
+			if m.VerifiedS != tt.want || len(m.Samples) != len(pts) {
+				t.Fatalf("median %v with %d samples; want %v with %d", m.VerifiedS, len(m.Samples), tt.want, len(pts))
+			}
+			for i, s := range m.Samples {
+				if s.VerifiedS != tt.verified[i] || s.STSCalls != i+1 {
+					t.Errorf("sample %d = %+v, want the %d-th rotation in measurement order", i, s, i+1)
+				}
+			}
+		})
+	}
+}

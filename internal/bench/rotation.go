@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +50,26 @@ type VerifyPoint struct {
 	Transitions       int     `json:"transitions"`
 	LambdaInvocations int     `json:"lambda_invocations"`
 	WithinTarget      bool    `json:"within_target"`
+	// Samples are all rotations at this D (the point is their median by VerifiedS).
+	Samples []VerifySample `json:"samples,omitempty"`
+}
+
+// VerifySample is one rotation at a given D.
+type VerifySample struct {
+	VerifiedS     float64 `json:"verified_s"`
+	STSCalls      int     `json:"sts_calls"`
+	FirstAttemptS float64 `json:"first_attempt_s"`
+}
+
+// medianVerify returns the rotation with the median verification time, listing all of them.
+func medianVerify(points []VerifyPoint) VerifyPoint {
+	sorted := slices.Clone(points)
+	slices.SortStableFunc(sorted, func(a, b VerifyPoint) int { return cmp.Compare(a.VerifiedS, b.VerifiedS) })
+	m := sorted[(len(sorted)-1)/2]
+	for _, p := range points {
+		m.Samples = append(m.Samples, VerifySample{VerifiedS: p.VerifiedS, STSCalls: p.STSCalls, FirstAttemptS: p.FirstAttemptS})
+	}
+	return m
 }
 
 // rotationRun is what one measured rotation yielded.
