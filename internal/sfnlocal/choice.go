@@ -202,23 +202,40 @@ func compileGlob(s string) []globPart {
 	return parts
 }
 
+// globMatch matches greedily: the first literal is a prefix, the last a suffix, the ones
+// between are found leftmost in order — linear, whatever the number of stars.
 func globMatch(parts []globPart, s string) bool {
 	if len(parts) == 0 {
 		return s == ""
 	}
-	p := parts[0]
-	if !p.star {
-		if !strings.HasPrefix(s, p.lit) {
+	if len(parts) == 1 && !parts[0].star {
+		return s == parts[0].lit
+	}
+	lo, hi := 0, len(parts)
+	start, end := 0, len(s)
+	if !parts[0].star {
+		if !strings.HasPrefix(s, parts[0].lit) {
 			return false
 		}
-		return globMatch(parts[1:], s[len(p.lit):])
+		start, lo = len(parts[0].lit), 1
 	}
-	for i := 0; i <= len(s); i++ {
-		if globMatch(parts[1:], s[i:]) {
-			return true
+	if last := parts[hi-1]; !last.star {
+		if end-start < len(last.lit) || !strings.HasSuffix(s, last.lit) {
+			return false
 		}
+		end, hi = end-len(last.lit), hi-1
 	}
-	return false
+	for _, p := range parts[lo:hi] {
+		if p.star {
+			continue
+		}
+		k := strings.Index(s[start:end], p.lit)
+		if k < 0 {
+			return false
+		}
+		start += k + len(p.lit)
+	}
+	return true
 }
 
 // eval tests the rule against the state's effective input.

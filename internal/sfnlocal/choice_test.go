@@ -2,6 +2,7 @@ package sfnlocal
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -134,4 +135,23 @@ func TestChoiceFirstMatchWinsAndOutputPathApplies(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+func TestGlobMatch(t *testing.T) {
+	cases := []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"", "", true}, {"", "a", false}, {"abc", "abc", true}, {"abc", "abcd", false},
+		{"*", "", true}, {"*", "anything", true}, {"a*", "a", true}, {"*a", "ba", true}, {"*a", "ab", false},
+		{"a*b", "ab", true}, {"a*b", "axxb", true}, {"a*b", "a", false}, {"ab*ba", "aba", false}, {"ab*ba", "abba", true},
+		{"*.log", "keyrotor.log", true}, {"log-*-2026*", "log-eu-west-1-2026-03", true},
+		{"a*a*a*a*a*a*a*a*b", strings.Repeat("a", 200), false},
+		{`a\*b`, "a*b", true}, {`a\*b`, "axb", false}, {`a\\*`, `a\bc`, true},
+	}
+	for _, tc := range cases {
+		if got := globMatch(compileGlob(tc.pattern), tc.s); got != tc.want {
+			t.Errorf("StringMatches %q on %q = %v, want %v", tc.pattern, tc.s, got, tc.want)
+		}
+	}
 }
