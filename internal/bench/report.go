@@ -214,6 +214,9 @@ func verifySVG(points []VerifyPoint) string {
 	for _, p := range points {
 		maxX = math.Max(maxX, p.DelayS)
 		maxY = math.Max(maxY, math.Max(p.VerifiedS, p.DelayS+verifySlackS))
+		for _, s := range p.Samples {
+			maxY = math.Max(maxY, s.VerifiedS)
+		}
 	}
 	maxX = math.Ceil(maxX + 1)
 	maxY = math.Ceil(maxY + 1)
@@ -252,6 +255,13 @@ func verifySVG(points []VerifyPoint) string {
 		w(`<polyline points="%s" fill="none" stroke="#1565c0" stroke-width="2"/>`+"\n", strings.Join(path, " "))
 	}
 	for _, p := range points {
+		if len(p.Samples) > 1 {
+			for _, s := range p.Samples {
+				w(`<circle cx="%.1f" cy="%.1f" r="2.5" fill="none" stroke="#1565c0" stroke-opacity="0.6"/>`+"\n", px(p.DelayS), py(s.VerifiedS))
+			}
+		}
+	}
+	for _, p := range points {
 		color := "#1565c0"
 		if !p.WithinTarget {
 			color = "#c62828"
@@ -266,7 +276,7 @@ func verifySVG(points []VerifyPoint) string {
 	}
 	// Legend.
 	lx, ly := float64(left+12), float64(top+14)
-	w(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#1565c0" stroke-width="2"/><text x="%.1f" y="%.1f">measured (red point: a target missed)</text>`+"\n", lx, ly, lx+24, ly, lx+30, ly+4)
+	w(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#1565c0" stroke-width="2"/><text x="%.1f" y="%.1f">measured median (red: a target missed; rings: every rotation)</text>`+"\n", lx, ly, lx+24, ly, lx+30, ly+4)
 	w(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#c62828" stroke-dasharray="6,4"/><text x="%.1f" y="%.1f">target: D + %.1f s</text>`+"\n", lx, ly+18, lx+24, ly+18, lx+30, ly+22, verifySlackS)
 	w(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999" stroke-dasharray="2,3"/><text x="%.1f" y="%.1f">key becomes valid: D</text>`+"\n", lx, ly+36, lx+24, ly+36, lx+30, ly+40)
 	w("</svg>\n")
