@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // decodeFast decodes JSON into the same values encoding/json produces for an any
@@ -19,7 +20,10 @@ func decodeFast(b []byte) (any, error) {
 // decodeCompact is decodeFast that also reports whether b was already compact (no
 // whitespace between tokens), so its text can go into the history as is.
 func decodeCompact(b []byte) (any, bool, error) {
-	d := decoder{b: b}
+	// Strings without escapes point into one private copy of the text instead of being
+	// allocated one by one; the copy is never written, so they stay valid.
+	text := string(b)
+	d := decoder{b: unsafe.Slice(unsafe.StringData(text), len(text)), text: text}
 	d.skipSpace()
 	v, ok := d.value(0)
 	if ok {
@@ -37,6 +41,7 @@ func decodeCompact(b []byte) (any, bool, error) {
 }
 
 type decoder struct {
+	text   string // the input, immutable; b aliases it
 	b      []byte
 	i      int
 	spaced bool // whitespace was skipped somewhere
@@ -210,10 +215,10 @@ func (d *decoder) str() (string, bool) {
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		if c == '"' {
-			s := d.b[start:d.i]
+			s := d.text[start:d.i]
 			d.i++
-			if utf8.Valid(s) {
-				return string(s), true
+			if utf8.ValidString(s) {
+				return s, true
 			}
 			d.i = start
 			break
