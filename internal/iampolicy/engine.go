@@ -10,7 +10,7 @@ import (
 // Functions are the engine's Lambdas, by directory name under functions/. The engine module
 // deploys each as "<name>-<function>" with a role of the same name and a policy rendered from
 // infra/modules/engine/policies/<function>.json.tftpl.
-var Functions = []string{"createkey", "storeparam", "verifykey", "deleteoldkeys", "trigger"}
+var Functions = []string{"createkey", "storeparam", "verifykey", "deleteoldkeys", "trigger", "listusers"}
 
 // StepFunctions are the functions the state machine invokes (all but trigger).
 var StepFunctions = []string{"createkey", "storeparam", "verifykey", "deleteoldkeys"}
@@ -93,6 +93,32 @@ func (e Engine) FunctionPolicyVars(fn string) Vars {
 		"state_machine_name": e.StateMachineName(),
 		"log_group_arn":      e.LogGroupARN(fn),
 	}
+}
+
+// FleetStateMachineName is the fleet state machine's name.
+func (e Engine) FleetStateMachineName() string { return e.Name + "-rotate-fleet" }
+
+// FleetStateMachineARN is the fleet state machine's ARN.
+func (e Engine) FleetStateMachineARN() string {
+	return fmt.Sprintf("arn:%s:states:%s:%s:stateMachine:%s", e.Partition, e.Region, e.AccountID, e.FleetStateMachineName())
+}
+
+// FleetPolicyVars are the variables of the fleet state machine's role policy template
+// (policies/fleet.json.tftpl).
+func (e Engine) FleetPolicyVars() Vars {
+	return Vars{
+		"partition":               e.Partition,
+		"region":                  e.Region,
+		"account_id":              e.AccountID,
+		"list_users_function_arn": e.FunctionARN("listusers"),
+		"state_machine_name":      e.StateMachineName(),
+	}
+}
+
+// FleetPolicy renders the fleet state machine's role policy: invoke listusers, run the
+// rotation state machine as .sync child executions.
+func (e Engine) FleetPolicy() (Document, error) {
+	return RenderDocument(filepath.Join(e.PolicyDir(), "fleet.json.tftpl"), e.FleetPolicyVars())
 }
 
 // SecretsKeyPolicyVars are the variables of the secrets key policy template.

@@ -34,6 +34,9 @@ func TestFunctionPoliciesRenderToDocumentsWithNamedStatements(t *testing.T) {
 					t.Errorf("statement %+v: every statement needs a Sid, Allow, actions and resources", s)
 				}
 				for _, r := range s.Resource {
+					if r == "*" && slices.Equal(s.Action, StringList{"iam:ListUsers"}) {
+						continue // iam:ListUsers has no resource type: IAM authorizes it on "*" only
+					}
 					if strings.Contains(r, "${") || r == "*" {
 						t.Errorf("statement %s resource %q is unrendered or a wildcard", s.Sid, r)
 					}
@@ -137,6 +140,7 @@ func TestAllowedActionsListWhatEachFunctionMayCall(t *testing.T) {
 	e := testEngine(t)
 	tests := map[string][]string{
 		"verifykey": {"kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter"},
+		"listusers": {"iam:ListUserTags", "iam:ListUsers", "logs:CreateLogStream", "logs:PutLogEvents"},
 		"trigger": {"iam:DeleteAccessKey", "iam:ListAccessKeys", "logs:CreateLogStream", "logs:PutLogEvents",
 			"ssm:DeleteParameter", "states:DescribeExecution", "states:GetExecutionHistory", "states:StartExecution"},
 	}
@@ -148,5 +152,36 @@ func TestAllowedActionsListWhatEachFunctionMayCall(t *testing.T) {
 		if got := doc.AllowedActions(); !slices.Equal(got, want) {
 			t.Errorf("%s: got %v, want %v", fn, got, want)
 		}
+	}
+}
+
+func TestFleetPolicyMayOnlyListUsersAndRunTheRotationMachine(t *testing.T) {
+	e := testEngine(t)
+	doc, err := e.FleetPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		sid      string
+		actions  []string
+		resource string
+	}{
+		{"ListManagedUsers", []string{"lambda:InvokeFunction"}, "arn:aws:lambda:eu-west-1:111122223333:function:keyrotor-listusers"},
+		{"StartRotations", []string{"states:StartExecution"}, "arn:aws:states:eu-west-1:111122223333:stateMachine:keyrotor-rotate"},
+		{"FollowRotations", []string{"states:DescribeExecution", "states:StopExecution"}, "arn:aws:states:eu-west-1:111122223333:execution:keyrotor-rotate:*"},
+		{"SyncCompletionRule", []string{"events:PutTargets", "events:PutRule", "events:DescribeRule"}, "arn:aws:events:eu-west-1:111122223333:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"},
+	}
+	for _, tt := range tests {
+		s, ok := doc.StatementBySid(tt.sid)
+		if !ok {
+			t.Errorf("fleet policy has no statement %s", tt.sid)
+			continue
+		}
+		if !slices.Equal([]string(s.Action), tt.actions) || s.Resource[0] != tt.resource {
+			t.Errorf("statement %s grants %v on %v, want %v on %s first", tt.sid, s.Action, s.Resource, tt.actions, tt.resource)
+		}
+	}
+	if e.FleetStateMachineARN() != "arn:aws:states:eu-west-1:111122223333:stateMachine:keyrotor-rotate-fleet" {
+		t.Errorf("fleet state machine ARN %s", e.FleetStateMachineARN())
 	}
 }

@@ -236,9 +236,9 @@ func TestEveryFunctionIsDeployedWithAPolicyTemplate(t *testing.T) {
 func TestStateMachineIsTheRotationASL(t *testing.T) {
 	root, mods := load(t)
 	m := mods[engineDir]
-	machines := m.Find("resource", "aws_sfn_state_machine")
+	machines := m.Find("resource", "aws_sfn_state_machine", "rotate")
 	if len(machines) != 1 {
-		t.Fatalf("engine declares %d state machines, want 1", len(machines))
+		t.Fatalf("engine declares %d state machines aws_sfn_state_machine.rotate, want 1", len(machines))
 	}
 	sm := machines[0]
 	def, ok := sm.Body.Attributes["definition"].Expr.(*hclsyntax.FunctionCallExpr)
@@ -287,6 +287,7 @@ func TestEveryTemplatefileCallSetsWhatItsTemplateUses(t *testing.T) {
 		goVars[filepath.Join(e.PolicyDir(), fn+".json.tftpl")] = keys(e.FunctionPolicyVars(fn))
 	}
 	goVars[filepath.Join(e.PolicyDir(), "secrets-key.json.tftpl")] = keys(e.SecretsKeyPolicyVars())
+	goVars[filepath.Join(e.PolicyDir(), "fleet.json.tftpl")] = keys(e.FleetPolicyVars())
 
 	used := map[string]bool{}
 	for dir, m := range mods {

@@ -28,6 +28,10 @@ func (a Account) FromRequest(principal, service, action string, params map[strin
 	call := Call{Principal: principal, Action: service + ":" + action, Context: map[string][]string{}}
 	switch service {
 	case "iam":
+		if action == "ListUsers" {
+			call.Resource = "*" // an action without a resource type: IAM authorizes it on "*"
+			return []Call{call}, nil
+		}
 		user := param(params, "UserName")
 		if user == "" && action == "GetAccessKeyLastUsed" && a.KeyOwner != nil {
 			user = a.KeyOwner(param(params, "AccessKeyId"))

@@ -210,6 +210,10 @@ func allowedRequests(f fixture) []req {
 		{"trigger", "states", "GetExecutionHistory", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"trigger", "ssm", "DeleteParameter", map[string]any{"Name": parameter}},
 		{"trigger", "ssm", "DeleteParameter", map[string]any{"Name": lockParameter}},
+		// listusers: one page of users, then each user's tags (the managed tag decides)
+		{"listusers", "iam", "ListUsers", map[string]any{"PathPrefix": "/", "MaxItems": "100"}},
+		{"listusers", "iam", "ListUserTags", user},
+		{"listusers", "iam", "ListUserTags", map[string]any{"UserName": unmanagedUser}},
 		// a consumer listed in parameter_reader_arns; the deployer administering the key
 		{"reader", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
 		{"deployer", "kms", "DescribeKey", map[string]any{"KeyId": keyARN}},
@@ -250,6 +254,11 @@ func deniedRequests(f fixture) []req {
 		{"createkey", "kms", "Encrypt", map[string]any{"KeyId": keyARN, "EncryptionContext": map[string]any{"user": managedUser, "execution": "arn:aws:states:eu-west-1:111122223333:execution:another-machine:x"}}},
 		{"createkey", "kms", "Encrypt", map[string]any{"KeyId": keyARN, "EncryptionContext": map[string]any{"execution": f.engine.ExecutionARN("exec-1"), "purpose": "anything"}}},
 		{"createkey", "kms", "Encrypt", map[string]any{"KeyId": keyARN}},
+		// listusers reads users and tags, nothing else
+		{"listusers", "iam", "CreateAccessKey", map[string]any{"UserName": managedUser}},
+		{"listusers", "iam", "ListAccessKeys", map[string]any{"UserName": managedUser}},
+		{"listusers", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
+		{"listusers", "kms", "Decrypt", sealed},
 		// other state machines
 		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": "arn:aws:states:eu-west-1:111122223333:stateMachine:payments"}},
 		{"createkey", "states", "DescribeExecution", map[string]any{"executionArn": "arn:aws:states:eu-west-1:111122223333:execution:payments:x"}},

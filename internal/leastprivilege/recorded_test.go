@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +190,26 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	}
 	if _, err := trig.Handle(ctx, entry.Event{Rotation: entry.Input{UserName: "fresh"}, TF: &entry.TF{Action: "delete"}}); err != nil {
 		t.Fatal(err)
+	}
+
+	// The fleet's listing, page by page: the managed users, not the functions' own users.
+	lister := &rotation.Lister{IAM: iam.NewFromConfig(motoserver.Config(r.proxy.URL, r.creds["listusers"])), UserPath: "/"}
+	fleet := rotation.Fleet{}
+	for {
+		var err error
+		if fleet, err = lister.List(ctx, rotation.ListRequest{Action: "list", ExecutionID: "fleet-1", Fleet: fleet}); err != nil {
+			t.Fatal(err)
+		}
+		if !fleet.More {
+			break
+		}
+	}
+	var listed []string
+	for _, u := range fleet.Users {
+		listed = append(listed, u.UserName)
+	}
+	if want := []string{"fresh", "s3-signer"}; !slices.Equal(slices.Sorted(slices.Values(listed)), want) {
+		t.Errorf("listusers found %v, want the managed users %v", listed, want)
 	}
 
 	f := newFixtureWith(t, func(e *iampolicy.Engine) {

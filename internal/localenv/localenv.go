@@ -213,6 +213,9 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err := e.createStateMachine(ctx); err != nil {
 		return nil, err
 	}
+	if err := e.createFleetStateMachine(ctx); err != nil {
+		return nil, err
+	}
 	e.bg.Add(1)
 	go e.refreshLoop()
 	log.Info("local keyrotor engine up", "awsEndpoint", e.AWSEndpoint, "endpoint", e.Endpoint, "stateMachineArn", e.StateMachineARN)

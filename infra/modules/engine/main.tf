@@ -39,6 +39,11 @@ locals {
       timeout     = 900
       environment = { KEYROTOR_STATE_MACHINE_ARN = local.state_machine_arn }
     }
+    listusers = {
+      description = "keyrotor: list the IAM users tagged keyrotor:managed=true, one page per call, for the fleet state machine"
+      timeout     = 60
+      environment = { KEYROTOR_USER_PATH = var.managed_user_path }
+    }
   }
   step_functions = ["createkey", "storeparam", "verifykey", "deleteoldkeys"]
 
@@ -55,7 +60,9 @@ locals {
 
   create_topic = var.alarm_topic_arn == null
   topic_arn    = local.create_topic ? one(aws_sns_topic.alerts[*].arn) : var.alarm_topic_arn
-  traced_roles = var.tracing_enabled ? toset(concat(keys(local.functions), ["state-machine"])) : toset([])
+  traced_roles = var.tracing_enabled ? toset(concat(keys(local.functions), ["state-machine", "fleet"])) : toset([])
+
+  fleet_state_machine_name = "${var.name}-rotate-fleet"
 }
 
 # ---- KMS: one key for secrets (seal + SecureString), one for logs and alerts ----
@@ -134,7 +141,7 @@ resource "aws_iam_role_policy" "xray" {
   for_each = local.traced_roles
 
   name   = "${var.name}-xray"
-  role   = each.key == "state-machine" ? aws_iam_role.state_machine.id : aws_iam_role.function[each.key].id
+  role   = each.key == "state-machine" ? aws_iam_role.state_machine.id : each.key == "fleet" ? aws_iam_role.fleet.id : aws_iam_role.function[each.key].id
   policy = templatefile("${path.module}/policies/xray.json.tftpl", {})
 }
 
@@ -238,6 +245,126 @@ resource "aws_sfn_state_machine" "rotate" {
   depends_on = [aws_iam_role_policy.state_machine]
 }
 
+# ---- The fleet state machine: every managed user, one rotation execution each ----
+
+resource "aws_iam_role" "fleet" {
+  name        = "${var.name}-fleet"
+  description = "keyrotor fleet state machine"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "states.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+  tags = var.tags
+}
+
+# Invoke listusers, start/follow/stop rotation executions (.sync), and the managed EventBridge
+# rule through which Step Functions learns that a child execution ended.
+resource "aws_iam_role_policy" "fleet" {
+  name = "${var.name}-fleet"
+  role = aws_iam_role.fleet.id
+  policy = templatefile("${path.module}/policies/fleet.json.tftpl", {
+    partition               = local.partition
+    region                  = local.region
+    account_id              = local.account_id
+    list_users_function_arn = aws_lambda_function.function["listusers"].arn
+    state_machine_name      = local.state_machine_name
+  })
+}
+
+resource "aws_cloudwatch_log_group" "fleet" {
+  name              = "/aws/vendedlogs/states/${local.fleet_state_machine_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.observability.arn
+  tags              = var.tags
+}
+
+resource "aws_sfn_state_machine" "fleet" {
+  name     = local.fleet_state_machine_name
+  role_arn = aws_iam_role.fleet.arn
+  type     = "STANDARD"
+  definition = templatefile("${path.module}/../../../statemachine/rotate-fleet.asl.json", {
+    list_users_function_arn  = aws_lambda_function.function["listusers"].arn
+    rotate_state_machine_arn = aws_sfn_state_machine.rotate.arn
+  })
+
+  # ERROR level without execution data, as the rotation state machine.
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.fleet.arn}:*"
+    include_execution_data = false
+    level                  = "ERROR"
+  }
+
+  tracing_configuration {
+    enabled = var.tracing_enabled
+  }
+
+  tags       = var.tags
+  depends_on = [aws_iam_role_policy.fleet]
+}
+
+# The optional schedule: EventBridge Scheduler starts the fleet with fleet_input.
+resource "aws_iam_role" "fleet_scheduler" {
+  count = var.fleet_schedule == null ? 0 : 1
+
+  name        = "${var.name}-fleet-scheduler"
+  description = "keyrotor: EventBridge Scheduler starts the fleet state machine"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "scheduler.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "fleet_scheduler" {
+  count = var.fleet_schedule == null ? 0 : 1
+
+  name = "${var.name}-fleet-scheduler"
+  role = aws_iam_role.fleet_scheduler[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "StartFleet"
+      Effect   = "Allow"
+      Action   = "states:StartExecution"
+      Resource = aws_sfn_state_machine.fleet.arn
+    }]
+  })
+}
+
+resource "aws_scheduler_schedule" "fleet" {
+  count = var.fleet_schedule == null ? 0 : 1
+
+  name                         = "${var.name}-rotate-fleet"
+  description                  = "keyrotor: rotate every managed user's key"
+  schedule_expression          = var.fleet_schedule
+  schedule_expression_timezone = var.fleet_schedule_timezone
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_sfn_state_machine.fleet.arn
+    role_arn = aws_iam_role.fleet_scheduler[0].arn
+    input    = jsonencode(var.fleet_input)
+
+    retry_policy {
+      maximum_retry_attempts       = 3
+      maximum_event_age_in_seconds = 3600
+    }
+  }
+}
+
 # ---- Alerts: failed executions and alarms go to one topic ----
 
 resource "aws_sns_topic" "alerts" {
@@ -277,13 +404,13 @@ resource "aws_sns_topic_policy" "alerts" {
 
 resource "aws_cloudwatch_event_rule" "rotation_failed" {
   name        = "${var.name}-rotation-failed"
-  description = "keyrotor: a rotation execution failed, timed out or was aborted"
+  description = "keyrotor: a rotation or fleet execution failed, timed out or was aborted"
   event_pattern = jsonencode({
     source        = ["aws.states"]
     "detail-type" = ["Step Functions Execution Status Change"]
     detail = {
       status          = ["FAILED", "TIMED_OUT", "ABORTED"]
-      stateMachineArn = [aws_sfn_state_machine.rotate.arn]
+      stateMachineArn = [aws_sfn_state_machine.rotate.arn, aws_sfn_state_machine.fleet.arn]
     }
   })
   tags = var.tags

@@ -4,7 +4,7 @@ output "state_machine_arn" {
 }
 
 output "function_arns" {
-  description = "ARN of each function, keyed by name: createkey, storeparam, verifykey, deleteoldkeys, trigger."
+  description = "ARN of each function, keyed by name: createkey, storeparam, verifykey, deleteoldkeys, trigger, listusers."
   value       = { for name, fn in aws_lambda_function.function : name => fn.arn }
 }
 
@@ -31,4 +31,9 @@ output "parameter_prefix" {
 output "managed_user_path" {
   description = "The IAM path of users keyrotor may manage."
   value       = var.managed_user_path
+}
+
+output "fleet_state_machine_arn" {
+  description = "ARN of the fleet state machine: rotates every user tagged keyrotor:managed=true, one rotation execution each (keyrotor rotate --all)."
+  value       = aws_sfn_state_machine.fleet.arn
 }

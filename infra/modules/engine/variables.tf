@@ -114,3 +114,46 @@ variable "function_error_alarm_threshold" {
     error_message = "function_error_alarm_threshold must be at least 1."
   }
 }
+
+variable "fleet_schedule" {
+  type        = string
+  description = "When EventBridge Scheduler starts the fleet state machine (every managed user rotated): rate(30 days), cron(0 3 1 * ? *) or at(2030-01-01T03:00:00). Null: no schedule; start the fleet by hand (keyrotor rotate --all)."
+  default     = null
+
+  validation {
+    condition = var.fleet_schedule == null || (
+      can(regex("^rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)$", var.fleet_schedule)) ||
+      can(regex("^cron\\(\\S+ \\S+ \\S+ \\S+ \\S+ \\S+\\)$", var.fleet_schedule)) ||
+      can(regex("^at\\([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\)$", var.fleet_schedule))
+    )
+    error_message = "fleet_schedule must be null, rate(<n> minutes|hours|days), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss), for example rate(30 days)."
+  }
+}
+
+variable "fleet_schedule_timezone" {
+  type        = string
+  description = "IANA time zone of a cron() or at() fleet_schedule."
+  default     = "UTC"
+}
+
+variable "fleet_input" {
+  type = object({
+    maxConcurrency             = optional(number)
+    toleratedFailurePercentage = optional(number)
+    graceSeconds               = optional(number)
+    inactiveSeconds            = optional(number)
+    pathPrefix                 = optional(string)
+  })
+  description = "Execution input of the scheduled fleet (statemachine/README.md): rotations at once (default 10), failure percentage above which the fleet stops (default 100), the rotations' waits (default 3600 and 86400 s), and an IAM path under managed_user_path to narrow the fleet to."
+  default     = {}
+
+  validation {
+    condition = (
+      (var.fleet_input.maxConcurrency == null ? true : var.fleet_input.maxConcurrency >= 1 && var.fleet_input.maxConcurrency <= 1000) &&
+      (var.fleet_input.toleratedFailurePercentage == null ? true : var.fleet_input.toleratedFailurePercentage >= 0 && var.fleet_input.toleratedFailurePercentage <= 100) &&
+      (var.fleet_input.graceSeconds == null ? true : var.fleet_input.graceSeconds >= 0 && var.fleet_input.graceSeconds <= 604800) &&
+      (var.fleet_input.inactiveSeconds == null ? true : var.fleet_input.inactiveSeconds >= 0 && var.fleet_input.inactiveSeconds <= 2592000)
+    )
+    error_message = "fleet_input: maxConcurrency must be 1-1000, toleratedFailurePercentage 0-100, graceSeconds 0-604800 and inactiveSeconds 0-2592000."
+  }
+}

@@ -1,0 +1,189 @@
+package infracheck
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/schedule"
+)
+
+const fleetASL = "statemachine/rotate-fleet.asl.json"
+
+// attr returns the source text of a block's attribute ("" when absent).
+func attr(m *Module, b *hclsyntax.Block, name string) string {
+	a, ok := b.Body.Attributes[name]
+	if !ok {
+		return ""
+	}
+	return m.Text(a.Expr.Range())
+}
+
+func child(b *hclsyntax.Block, typ string) *hclsyntax.Block {
+	for _, c := range b.Body.Blocks {
+		if c.Type == typ {
+			return c
+		}
+	}
+	return nil
+}
+
+func TestFleetStateMachineIsTheFleetASLWithItsOwnRole(t *testing.T) {
+	root, mods := load(t)
+	m := mods[engineDir]
+	machines := m.Find("resource", "aws_sfn_state_machine", "fleet")
+	if len(machines) != 1 {
+		t.Fatalf("engine declares %d aws_sfn_state_machine.fleet, want 1", len(machines))
+	}
+	sm := machines[0]
+	def, ok := sm.Body.Attributes["definition"].Expr.(*hclsyntax.FunctionCallExpr)
+	if !ok || def.Name != "templatefile" {
+		t.Fatal("the fleet's definition must be templatefile(...) of " + fleetASL)
+	}
+	calls, err := m.templateCalls(def, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Clean(calls[0].Path) != filepath.Join(root, fleetASL) {
+		t.Errorf("fleet definition renders %s, want %s", calls[0].Path, filepath.Join(root, fleetASL))
+	}
+	if want := []string{"list_users_function_arn", "rotate_state_machine_arn"}; !slices.Equal(calls[0].Vars, want) {
+		t.Errorf("fleet definition sets %v, docs/steps.md pins %v", calls[0].Vars, want)
+	}
+	for attrName, want := range map[string]string{
+		"role_arn": "aws_iam_role.fleet.arn",
+		"type":     `"STANDARD"`,
+	} {
+		if got := attr(m, sm, attrName); got != want {
+			t.Errorf("aws_sfn_state_machine.fleet.%s = %s, want %s", attrName, got, want)
+		}
+	}
+	logging := child(sm, "logging_configuration")
+	if logging == nil || attr(m, logging, "level") != `"ERROR"` || attr(m, logging, "include_execution_data") != "false" {
+		t.Error(`the fleet needs logging_configuration with level "ERROR" and include_execution_data false`)
+	}
+	if !hasRolePolicy(m, "fleet", false) {
+		t.Error("aws_iam_role.fleet has no aws_iam_role_policy")
+	}
+	// The fleet's role is its own: not the rotation machine's, which may invoke the steps.
+	if attr(m, sm, "role_arn") == attr(m, m.Find("resource", "aws_sfn_state_machine", "rotate")[0], "role_arn") {
+		t.Error("the fleet and the rotation state machine share a role")
+	}
+	outs := m.Find("output", "fleet_state_machine_arn")
+	if len(outs) != 1 || attr(m, outs[0], "value") != "aws_sfn_state_machine.fleet.arn" {
+		t.Error("the engine must output fleet_state_machine_arn = aws_sfn_state_machine.fleet.arn")
+	}
+}
+
+func TestFleetASLRendersToJSONWithItsPlaceholdersOnly(t *testing.T) {
+	root, _ := load(t)
+	path := filepath.Join(root, fleetASL)
+	refs, err := iampolicy.TemplateVariables(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"list_users_function_arn", "rotate_state_machine_arn"}; !slices.Equal(slices.Sorted(slices.Values(refs)), want) {
+		t.Errorf("%s uses %v, docs/steps.md pins %v", fleetASL, refs, want)
+	}
+	out, err := iampolicy.RenderFile(path, iampolicy.Vars{
+		"list_users_function_arn":  "arn:aws:lambda:eu-west-1:111122223333:function:keyrotor-listusers",
+		"rotate_state_machine_arn": "arn:aws:states:eu-west-1:111122223333:stateMachine:keyrotor-rotate",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%s does not render to JSON: %v", fleetASL, err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFleetScheduleIsOptionalAndStartsTheFleet(t *testing.T) {
+	_, mods := load(t)
+	m := mods[engineDir]
+	schedules := m.Find("resource", "aws_scheduler_schedule", "fleet")
+	if len(schedules) != 1 {
+		t.Fatalf("engine declares %d aws_scheduler_schedule.fleet, want 1", len(schedules))
+	}
+	s := schedules[0]
+	if got := attr(m, s, "count"); got != "var.fleet_schedule == null ? 0 : 1" {
+		t.Errorf("the fleet schedule's count is %q: it must exist only when fleet_schedule is set", got)
+	}
+	vars := m.Find("variable", "fleet_schedule")
+	if len(vars) != 1 || attr(m, vars[0], "default") != "null" {
+		t.Error("variable fleet_schedule must default to null (no schedule)")
+	}
+	target := child(s, "target")
+	if target == nil {
+		t.Fatal("the fleet schedule has no target")
+	}
+	for a, want := range map[string]string{"arn": "aws_sfn_state_machine.fleet.arn", "input": "jsonencode(var.fleet_input)", "role_arn": "aws_iam_role.fleet_scheduler[0].arn"} {
+		if got := attr(m, target, a); got != want {
+			t.Errorf("fleet schedule target.%s = %s, want %s", a, got, want)
+		}
+	}
+	if child(target, "retry_policy") == nil {
+		t.Error("the fleet schedule's target has no retry_policy")
+	}
+}
+
+func TestFleetVariablesValidate(t *testing.T) {
+	_, mods := load(t)
+	m := mods[engineDir]
+	input := func(kv map[string]cty.Value) cty.Value {
+		obj := map[string]cty.Value{
+			"maxConcurrency": cty.NullVal(cty.Number), "toleratedFailurePercentage": cty.NullVal(cty.Number),
+			"graceSeconds": cty.NullVal(cty.Number), "inactiveSeconds": cty.NullVal(cty.Number), "pathPrefix": cty.NullVal(cty.String),
+		}
+		for k, v := range kv {
+			obj[k] = v
+		}
+		return cty.ObjectVal(obj)
+	}
+	tests := []struct {
+		name     string
+		variable string
+		value    cty.Value
+		valid    bool
+	}{
+		{"no schedule", "fleet_schedule", cty.NullVal(cty.String), true},
+		{"monthly", "fleet_schedule", cty.StringVal("rate(30 days)"), true},
+		{"words", "fleet_schedule", cty.StringVal("monthly"), false},
+		{"defaults", "fleet_input", input(nil), true},
+		{"all set", "fleet_input", input(map[string]cty.Value{"maxConcurrency": cty.NumberIntVal(50), "toleratedFailurePercentage": cty.NumberIntVal(5), "graceSeconds": cty.NumberIntVal(0), "inactiveSeconds": cty.NumberIntVal(0), "pathPrefix": cty.StringVal("/team/")}), true},
+		{"concurrency 0", "fleet_input", input(map[string]cty.Value{"maxConcurrency": cty.NumberIntVal(0)}), false},
+		{"percentage 101", "fleet_input", input(map[string]cty.Value{"toleratedFailurePercentage": cty.NumberIntVal(101)}), false},
+		{"grace too long", "fleet_input", input(map[string]cty.Value{"graceSeconds": cty.NumberIntVal(604801)}), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			failed, err := m.Validate(tt.variable, tt.value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if valid := len(failed) == 0; valid != tt.valid {
+				t.Fatalf("valid = %v (messages %q), want %v", valid, failed, tt.valid)
+			}
+		})
+	}
+	// fleet_schedule accepts what internal/schedule (EventBridge Scheduler's grammar) accepts.
+	for _, expr := range []string{"rate(30 days)", "rate(0 days)", "cron(0 3 1 * ? *)", "cron(0 3 * * ?)", "at(2030-01-01T03:00:00)", "every day"} {
+		failed, err := m.Validate("fleet_schedule", cty.StringVal(expr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, parseErr := schedule.Parse(expr, nil)
+		if moduleOK, parserOK := len(failed) == 0, parseErr == nil; moduleOK != parserOK {
+			t.Errorf("%s: module accepts %v, internal/schedule accepts %v (%v)", expr, moduleOK, parserOK, parseErr)
+		}
+	}
+}

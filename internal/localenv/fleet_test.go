@@ -1,0 +1,255 @@
+package localenv_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/internal/sfnlocal/sfnapi"
+)
+
+// fleetSummary is the fleet state machine's output.
+type fleetSummary struct {
+	Listed  int      `json:"listed"`
+	Managed int      `json:"managed"`
+	Rotated []string `json:"rotated"`
+	Failed  []struct {
+		User, Error, Cause, Execution string
+	} `json:"failed"`
+	Skipped []struct {
+		User, Status, Error, Cause string
+	} `json:"skipped"`
+	Counts struct{ Rotated, Failed, Skipped int } `json:"counts"`
+}
+
+func fleetUsers(prefix string, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%04d", prefix, i)
+	}
+	return names
+}
+
+// runFleet starts the fleet state machine with input and waits for it to end.
+func runFleet(t testing.TB, input map[string]any) (sfnapi.Execution, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	b, _ := json.Marshal(input)
+	start := time.Now()
+	arn, err := env.StepFunctions.StartExecution(ctx, env.FleetStateMachineARN(), "", string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := env.StepFunctions.Wait(ctx, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x, time.Since(start)
+}
+
+func decodeSummary(t testing.TB, x sfnapi.Execution) fleetSummary {
+	t.Helper()
+	if x.Status != "SUCCEEDED" {
+		t.Fatalf("fleet execution %s: %s %s", x.Status, x.Error, x.Cause)
+	}
+	var s fleetSummary
+	if err := json.Unmarshal(x.Output, &s); err != nil {
+		t.Fatalf("fleet output %s: %v", x.Output, err)
+	}
+	return s
+}
+
+// activeKeys returns the ids of the user's active keys.
+func activeKeys(t testing.TB, user string) []string {
+	t.Helper()
+	out, err := iam.NewFromConfig(env.AdminConfig()).ListAccessKeys(context.Background(), &iam.ListAccessKeysInput{UserName: aws.String(user)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, k := range out.AccessKeyMetadata {
+		if k.Status == iamtypes.StatusTypeActive {
+			ids = append(ids, aws.ToString(k.AccessKeyId))
+		}
+	}
+	return ids
+}
+
+// rotateFleetOf creates n managed users with one key each under path and rotates them with one
+// fleet execution; every user must end with exactly one, new, active key.
+func rotateFleetOf(t testing.TB, path string, n, concurrency int) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	names := fleetUsers(strings.Trim(path, "/"), n)
+	if err := env.CreateFleetUsers(ctx, path, names, 1); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]string{}
+	for _, u := range names {
+		before[u] = activeKeys(t, u)[0]
+	}
+	x, took := runFleet(t, map[string]any{"pathPrefix": path, "graceSeconds": 0, "inactiveSeconds": 0, "maxConcurrency": concurrency})
+	s := decodeSummary(t, x)
+	if s.Managed != n || s.Counts.Rotated != n || len(s.Failed) != 0 || len(s.Skipped) != 0 {
+		t.Fatalf("summary: managed %d, rotated %d, failed %+v, skipped %+v; want all %d rotated", s.Managed, s.Counts.Rotated, s.Failed, s.Skipped, n)
+	}
+	if got := slices.Sorted(slices.Values(s.Rotated)); !slices.Equal(got, names) {
+		t.Fatalf("rotated %d users, not exactly the %d under %s", len(got), n, path)
+	}
+	for _, u := range names {
+		keys := activeKeys(t, u)
+		if len(keys) != 1 || keys[0] == before[u] {
+			t.Fatalf("%s has active keys %v after the fleet, want one new key (old %s)", u, keys, before[u])
+		}
+	}
+	return took
+}
+
+func TestFleetRotatesEveryManagedUserUnderThePath(t *testing.T) {
+	const users = 200
+	took := rotateFleetOf(t, "/fleet-all/", users, 20)
+	t.Logf("fleet of %d users rotated in %s", users, took.Round(time.Millisecond))
+}
+
+// KEYROTOR_FLEET_BENCH=1000 go test -run TestFleetOfManyUsers -v ./internal/localenv/
+func TestFleetOfManyUsers(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("KEYROTOR_FLEET_BENCH"))
+	if n <= 0 {
+		t.Skip("set KEYROTOR_FLEET_BENCH to a number of users to time a fleet of them")
+	}
+	concurrency := 20
+	if c, _ := strconv.Atoi(os.Getenv("KEYROTOR_FLEET_CONCURRENCY")); c > 0 {
+		concurrency = c
+	}
+	took := rotateFleetOf(t, "/fleet-bench/", n, concurrency)
+	t.Logf("fleet of %d users (maxConcurrency %d) rotated in %s", n, concurrency, took.Round(time.Millisecond))
+}
+
+// mixedFleet sets up users under path: healthy ones, some with two active keys
+// (TooManyActiveKeys), one whose parameter is not keyrotor's (ParameterConflict), and one
+// being rotated by a running execution (RotationInProgress: skipped). It returns the names by
+// expected outcome and a function that stops the running rotation.
+func mixedFleet(t *testing.T, path string, healthy int) (ok, tooMany, conflict []string, busy string, stop func()) {
+	t.Helper()
+	ctx := context.Background()
+	prefix := strings.Trim(path, "/")
+	ok = fleetUsers(prefix+"-ok", healthy)
+	tooMany = fleetUsers(prefix+"-twokeys", 3)
+	conflict = fleetUsers(prefix+"-foreign", 1)
+	busy = prefix + "-busy"
+	for _, g := range []struct {
+		names []string
+		keys  int
+	}{{ok, 1}, {tooMany, 2}, {conflict, 1}, {[]string{busy}, 1}} {
+		if err := env.CreateFleetUsers(ctx, path, g.names, g.keys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ssm.NewFromConfig(env.AdminConfig()).PutParameter(ctx, &ssm.PutParameterInput{
+		Name: aws.String(env.ParameterPrefix + conflict[0]), Value: aws.String("someone else's value"),
+		Type: ssmtypes.ParameterTypeString,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A rotation of busy that holds its lock through a long grace wait.
+	b, _ := json.Marshal(map[string]any{"userName": busy, "graceSeconds": 3600, "inactiveSeconds": 0})
+	arn, err := env.StepFunctions.StartExecution(ctx, env.StateMachineARN, "", string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop = func() { _, _ = env.StepFunctions.StopExecution(context.Background(), arn, "", "test done") }
+	deadline := time.Now().Add(time.Minute)
+	for {
+		hist, err := env.StepFunctions.History(ctx, arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(hist, func(e sfnlocal.HistoryEvent) bool { return e.Type == "WaitStateEntered" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatal("the busy user's rotation did not reach its grace wait")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return ok, tooMany, conflict, busy, stop
+}
+
+func TestFleetReportsFailedAndSkippedUsersWhileTheOthersRotate(t *testing.T) {
+	ok, tooMany, conflict, busy, stop := mixedFleet(t, "/fleet-mixed/", 40)
+	defer stop()
+	x, took := runFleet(t, map[string]any{"pathPrefix": "/fleet-mixed/", "graceSeconds": 0, "inactiveSeconds": 0})
+	s := decodeSummary(t, x)
+	t.Logf("mixed fleet of %d users in %s: %d rotated, %d failed, %d skipped", s.Managed, took.Round(time.Millisecond), s.Counts.Rotated, s.Counts.Failed, s.Counts.Skipped)
+
+	if got := slices.Sorted(slices.Values(s.Rotated)); !slices.Equal(got, ok) {
+		t.Errorf("rotated %v, want exactly the %d healthy users", got, len(ok))
+	}
+	wantFailed := map[string]string{}
+	for _, u := range tooMany {
+		wantFailed[u] = rotation.TooManyActiveKeys
+	}
+	wantFailed[conflict[0]] = rotation.ParameterConflict
+	if len(s.Failed) != len(wantFailed) || s.Counts.Failed != len(wantFailed) {
+		t.Errorf("failed %+v, want %v", s.Failed, wantFailed)
+	}
+	for _, f := range s.Failed {
+		if wantFailed[f.User] != f.Error || f.Cause == "" || !strings.Contains(f.Execution, ":execution:"+env.Engine.StateMachineName()+":") {
+			t.Errorf("failed item %+v, want error %q, a cause and the rotation's execution", f, wantFailed[f.User])
+		}
+	}
+	if len(s.Skipped) != 1 || s.Skipped[0].User != busy || s.Skipped[0].Error != rotation.RotationInProgress || s.Skipped[0].Cause == "" {
+		t.Errorf("skipped %+v, want %s skipped with RotationInProgress", s.Skipped, busy)
+	}
+	for _, u := range tooMany {
+		if n := len(activeKeys(t, u)); n != 2 {
+			t.Errorf("%s has %d active keys after its rotation failed, want its 2 untouched", u, n)
+		}
+	}
+}
+
+func TestFleetStopsWhenMoreFailThanTolerated(t *testing.T) {
+	_, _, _, _, stop := mixedFleet(t, "/fleet-strict/", 5)
+	defer stop()
+	x, _ := runFleet(t, map[string]any{"pathPrefix": "/fleet-strict/", "graceSeconds": 0, "inactiveSeconds": 0, "toleratedFailurePercentage": 0, "maxConcurrency": 2})
+	if x.Status != "FAILED" || x.Error != "States.ExceedToleratedFailureThreshold" || !strings.Contains(x.Cause, "toleratedFailurePercentage 0") {
+		t.Fatalf("fleet %s %q %q, want FAILED States.ExceedToleratedFailureThreshold naming the tolerance", x.Status, x.Error, x.Cause)
+	}
+}
+
+func TestFleetRefusesBadInputWithoutRotating(t *testing.T) {
+	tests := []struct {
+		name  string
+		input map[string]any
+		want  string
+	}{
+		{"concurrency zero", map[string]any{"maxConcurrency": 0}, "maxConcurrency 0"},
+		{"percentage over 100", map[string]any{"toleratedFailurePercentage": 101}, "toleratedFailurePercentage 101"},
+		{"path outside", map[string]any{"pathPrefix": "people"}, `pathPrefix "people"`},
+		{"unknown field", map[string]any{"userName": "x"}, "userName"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x, _ := runFleet(t, tt.input)
+			if x.Status != "FAILED" || x.Error != rotation.InvalidInput || !strings.Contains(x.Cause, tt.want) {
+				t.Fatalf("fleet %s %q %q, want FAILED InvalidInput naming %s", x.Status, x.Error, x.Cause, tt.want)
+			}
+		})
+	}
+}
