@@ -150,8 +150,7 @@ func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctx
 	wg.Wait()
 	th.last = maxID(lasts, th.last)
 	if ctx.Err() != nil {
-		r.recordAborted(th, st)
-		return nil, ctx.Err()
+		return nil, ctx.Err() // runWithRetry records the abort
 	}
 	if failErr != nil {
 		th.add("MapStateFailed", nil)

@@ -51,8 +51,7 @@ func (r *runner) runParallel(ctx context.Context, th *thread, st *state, raw any
 	wg.Wait()
 	th.last = maxID(lasts, th.last)
 	if ctx.Err() != nil {
-		r.recordAborted(th, st)
-		return nil, ctx.Err()
+		return nil, ctx.Err() // runWithRetry records the abort
 	}
 	if firstErr != nil {
 		th.add("ParallelStateFailed", nil) // AWS records no details here; the error goes on up
