@@ -61,17 +61,26 @@ func (f rotateFlags) input() (rotationInput, error) {
 
 func newRotateCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f rotateFlags
+	var ff fleetFlags
 	cmd := &cobra.Command{
-		Use:   "rotate --user USER [--wait]",
+		Use:   "rotate --user USER [--wait] | --all [--max-concurrency N] [--tolerated-failure-percentage P] [--wait]",
 		Short: "Start a rotation of a managed user's access key (and follow it with --wait)",
 		Long: `Starts an execution of the keyrotor-rotate state machine for --user. With --wait it follows the
 execution's history live (a progress display on a terminal, one line per state otherwise),
 prints the new AccessKeyId on success, or the failure's cause and exits 1.
 
 The state machine is --state-machine, else $KEYROTOR_STATE_MACHINE_ARN, else the one named
-keyrotor-rotate. Waits take seconds (3600) or durations (90s, 15m, 1h, 2d).`,
+keyrotor-rotate. Waits take seconds (3600) or durations (90s, 15m, 1h, 2d).
+
+With --all it starts the fleet state machine instead (--fleet-state-machine, else
+$KEYROTOR_FLEET_STATE_MACHINE_ARN, else the rotation state machine's ARN + "-fleet"): every
+user tagged keyrotor:managed=true (under --path) is rotated by its own execution; --wait
+prints each user's outcome as it ends and the summary, and exits 1 if any rotation failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ff.all {
+				return rotateAll(cmd.Context(), stdout, f, ff)
+			}
 			in, err := f.input()
 			if err != nil {
 				return err
@@ -87,6 +96,7 @@ keyrotor-rotate. Waits take seconds (3600) or durations (90s, 15m, 1h, 2d).`,
 	fl.StringVar(&f.format, "format", "", "parameter value: json (default) or raw")
 	fl.BoolVar(&f.wait, "wait", false, "follow the execution until it ends")
 	fl.StringVar(&f.stateMachine, "state-machine", "", "ARN of the rotation state machine")
+	addFleetFlags(fl, &ff)
 	return cmd
 }
 

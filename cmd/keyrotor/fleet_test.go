@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+)
+
+func TestRotateAllRotatesEveryManagedUserAndShowsEachOutcome(t *testing.T) {
+	useLocal(t)
+	ctx := context.Background()
+	var healthy []string
+	for i := range 6 {
+		healthy = append(healthy, fmt.Sprintf("cli-fleet-%d", i))
+	}
+	if err := env.CreateFleetUsers(ctx, "/cli-fleet/", healthy, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.CreateFleetUsers(ctx, "/cli-fleet/", []string{"cli-fleet-twokeys"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := cli(t, "rotate", "--all", "--path", "/cli-fleet/", "--grace", "0", "--inactive", "0",
+		"--max-concurrency", "3", "--wait")
+	if code != exitFailed || !strings.Contains(stderr, "1 of 7 rotations failed") {
+		t.Fatalf("rotate --all with one failing user exited %d, want %d with the failure count:\n%s\n%s", code, exitFailed, stdout, stderr)
+	}
+	for _, u := range healthy {
+		if !regexp.MustCompile(`(?m)^✔ ` + u + ` +rotated`).MatchString(stdout) {
+			t.Errorf("no rotated line for %s:\n%s", u, stdout)
+		}
+	}
+	for _, want := range []string{
+		"rotating 7 managed users",
+		"✘ cli-fleet-twokeys",
+		"7 managed users of 7 listed; 6 rotated, 1 failed, 0 skipped",
+		"failed cli-fleet-twokeys: TooManyActiveKeys: ",
+		"keyrotor history arn:aws:states:",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("rotate --all printed no %q:\n%s", want, stdout)
+		}
+	}
+	// Each healthy user's parameter now holds its one active key; nothing secret was printed.
+	iamc, ssmc := iam.NewFromConfig(env.AdminConfig()), ssm.NewFromConfig(env.AdminConfig())
+	for _, u := range healthy {
+		keys, err := iamc.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(u)})
+		if err != nil || len(keys.AccessKeyMetadata) != 1 {
+			t.Fatalf("%s: keys %v (%v), want exactly the new one", u, keys, err)
+		}
+		p, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/keyrotor/" + u), WithDecryption: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var key struct{ AccessKeyId, SecretAccessKey string }
+		if err := json.Unmarshal([]byte(aws.ToString(p.Parameter.Value)), &key); err != nil || key.AccessKeyId != aws.ToString(keys.AccessKeyMetadata[0].AccessKeyId) {
+			t.Fatalf("%s: the parameter does not hold the user's key", u)
+		}
+		if strings.Contains(stdout+stderr, key.SecretAccessKey) {
+			t.Errorf("the secret access key of %s appears in the CLI's output", u)
+		}
+	}
+}
+
+func TestRotateAllSucceedsWhenEveryUserRotates(t *testing.T) {
+	useLocal(t)
+	if err := env.CreateFleetUsers(context.Background(), "/cli-fleet-ok/", []string{"cli-ok-a", "cli-ok-b"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := cli(t, "rotate", "--all", "--path", "/cli-fleet-ok/", "--grace", "0", "--inactive", "0", "--wait")
+	if code != exitOK || !strings.Contains(stdout, "2 rotated, 0 failed, 0 skipped") {
+		t.Fatalf("rotate --all exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, _ = cli(t, "rotate", "--all", "--path", "/cli-fleet-ok/")
+	if code != exitOK || !strings.Contains(stdout, "follow it with: keyrotor history arn:aws:states:") || !strings.Contains(stdout, ":execution:keyrotor-rotate-fleet:cli-fleet-") {
+		t.Fatalf("rotate --all without --wait exited %d:\n%s", code, stdout)
+	}
+}
+
+func TestRotateAllRefusesBadFlagsBeforeStarting(t *testing.T) {
+	useLocal(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"with a user", []string{"--all", "--user", "alice"}, "drop --user"},
+		{"concurrency too high", []string{"--all", "--max-concurrency", "5000"}, "--max-concurrency 5000"},
+		{"percentage over 100", []string{"--all", "--tolerated-failure-percentage", "101"}, "--tolerated-failure-percentage 101"},
+		{"relative path", []string{"--all", "--path", "team"}, `--path "team"`},
+		{"bad grace", []string{"--all", "--grace", "soon"}, "--grace"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := cli(t, append([]string{"rotate"}, tt.args...)...)
+			if code != exitUsage || !strings.Contains(stderr, tt.want) || strings.Contains(stdout, "started") {
+				t.Fatalf("exited %d, want %d naming %q and starting nothing:\n%s\n%s", code, exitUsage, tt.want, stdout, stderr)
+			}
+		})
+	}
+}
