@@ -95,6 +95,9 @@ func (d *decoder) value(depth int) (any, bool) {
 			if !ok {
 				return nil, false
 			}
+			if _, dup := m[k]; dup {
+				d.spaced = true // the text says more than the value: do not reuse it
+			}
 			m[k] = v
 			d.skipSpace()
 			if d.i >= len(d.b) {

@@ -62,6 +62,9 @@ type state struct {
 	// passthrough: the state's output is its input unchanged (no paths, Parameters or Result
 	// alter it), so the input's JSON text serves as the output's.
 	passthrough bool
+	// spliceKey: ResultPath is "$.<spliceKey>", a plain top-level member name, so the output
+	// text can be spliced from the input text (see splicedText).
+	spliceKey string
 
 	inputPath, outputPath ioPath
 	resultPath            resultPathSpec
@@ -601,6 +604,9 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 			return nil, err
 		}
 		_, st.hasToleratedCount = m["ToleratedFailureCount"]
+	}
+	if rp := st.resultPath.path; rp != nil && len(rp.segs) == 1 && rp.segs[0].kind == segName && plainMemberName(rp.segs[0].name) {
+		st.spliceKey = rp.segs[0].name
 	}
 	plainIO := st.inputPath == (ioPath{}) && st.outputPath == (ioPath{})
 	switch typ {

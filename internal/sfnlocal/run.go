@@ -294,13 +294,17 @@ func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any, r
 	th.addAt(entered, st.enteredEvent, &StateEnteredEventDetails{Name: st.name, Input: rawText, InputDetails: notTruncated})
 	ctxObj := r.contextFor(st, entered, 0)
 	var (
-		out  any
-		next = st.next
-		err  error
+		out   any
+		next  = st.next
+		err   error
+		known string // out's JSON text, when at hand
 	)
 	switch st.typ {
 	case "Pass":
-		out, err = r.runPass(st, raw, ctxObj)
+		var text string
+		if out, text, err = r.runPass(st, raw, rawText, ctxObj); text != "" {
+			known = text
+		}
 	case "Succeed":
 		out, err = r.runSucceed(st, raw, ctxObj)
 	case "Fail":
@@ -310,14 +314,13 @@ func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any, r
 	case "Wait":
 		out, err = r.runWait(ctx, th, st, raw, ctxObj)
 	case "Task", "Parallel", "Map":
-		return r.runWithRetry(ctx, th, st, raw, entered)
+		return r.runWithRetry(ctx, th, st, raw, rawText, entered)
 	default:
 		err = &stateError{Name: ErrRuntime, Cause: "unknown state type " + st.typ}
 	}
 	if err != nil {
 		return nil, "", "", err
 	}
-	known := ""
 	if st.passthrough {
 		known = rawText // the output is the input, unchanged
 	}
@@ -408,10 +411,10 @@ func (r *runner) effectiveInput(st *state, raw any, ctxObj map[string]any) (any,
 	return eff, nil
 }
 
-func (r *runner) runPass(st *state, raw any, ctxObj map[string]any) (any, error) {
+func (r *runner) runPass(st *state, raw any, rawText string, ctxObj map[string]any) (any, string, error) {
 	eff, err := r.effectiveInput(st, raw, ctxObj)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	result := eff
 	if st.hasResult {
@@ -419,9 +422,27 @@ func (r *runner) runPass(st *state, raw any, ctxObj map[string]any) (any, error)
 	}
 	out, err := applyResultPath(st.resultPath, raw, result)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return r.outputPath(st, out, ctxObj)
+	if text := r.splicedText(st, raw, rawText, func() string { return encodeJSON(result) }); text != "" {
+		return out, text, nil
+	}
+	out, err = r.outputPath(st, out, ctxObj)
+	return out, "", err
+}
+
+// splicedText returns the output's JSON text for a state whose ResultPath puts the result
+// under one top-level member of its object input ("$.error") and has no OutputPath: the
+// input's text with that member set, which saves encoding the whole document again. It
+// returns "" when that does not apply.
+func (r *runner) splicedText(st *state, raw any, rawText string, resultText func() string) string {
+	if st.spliceKey == "" || rawText == "" || st.outputPath != (ioPath{}) {
+		return ""
+	}
+	if _, ok := raw.(map[string]any); !ok {
+		return ""
+	}
+	return spliceMember(rawText, st.spliceKey, resultText())
 }
 
 func (r *runner) runSucceed(st *state, raw any, ctxObj map[string]any) (any, error) {
@@ -544,7 +565,7 @@ func (r *runner) recordAborted(th *thread, st *state) {
 }
 
 // runWithRetry runs a Task, Parallel or Map state with its Retry and Catch.
-func (r *runner) runWithRetry(ctx context.Context, th *thread, st *state, raw any, entered time.Time) (any, string, string, error) {
+func (r *runner) runWithRetry(ctx context.Context, th *thread, st *state, raw any, rawText string, entered time.Time) (any, string, string, error) {
 	attempts := make([]int, len(st.retry))
 	retryCount := 0
 	for {
@@ -556,7 +577,7 @@ func (r *runner) runWithRetry(ctx context.Context, th *thread, st *state, raw an
 		)
 		switch st.typ {
 		case "Task":
-			out, known, err = r.runTask(ctx, th, st, raw, ctxObj)
+			out, known, err = r.runTask(ctx, th, st, raw, rawText, ctxObj)
 		case "Parallel":
 			out, err = r.runParallel(ctx, th, st, raw, ctxObj)
 		case "Map":

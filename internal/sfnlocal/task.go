@@ -39,7 +39,7 @@ func resourceTypeOf(resource string) (string, string) {
 // runTask runs one attempt of a Task state. Besides the output it returns the output's JSON
 // text when it is the task's result unchanged (no ResultSelector/ResultPath/OutputPath), so
 // the text need not be encoded again.
-func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (any, string, error) {
+func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, rawText string, ctxObj map[string]any) (any, string, error) {
 	token := ""
 	if strings.HasSuffix(st.resource, ".waitForTaskToken") {
 		token = newTaskToken()
@@ -136,7 +136,10 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ct
 		return value, outText, nil
 	}
 	out, err := r.finishResult(st, raw, value, ctxObj)
-	return out, "", err
+	if err != nil || st.resultSelector != nil {
+		return out, "", err
+	}
+	return out, r.splicedText(st, raw, rawText, func() string { return outText }), nil
 }
 
 func (r *runner) secondsOrPath(n int, p *jsonPath, eff any, ctxObj map[string]any, field string) (time.Duration, error) {
