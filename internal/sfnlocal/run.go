@@ -102,8 +102,9 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 	if inputText == "" {
 		inputText = "{}"
 	}
-	in, decodeErr := decodeJSON([]byte(inputText))
-	if decodeErr == nil {
+	// The history keeps the input as given (key order included), compacted.
+	in, compact, decodeErr := decodeCompact([]byte(inputText))
+	if decodeErr == nil && !compact {
 		inputText = encodeJSON(in)
 	}
 	r.execCtx = r.buildExecContext(in, exec.StartDate)

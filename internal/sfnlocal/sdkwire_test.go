@@ -53,7 +53,7 @@ func TestHistoryDecodesWithTheSFNClient(t *testing.T) {
 		t.Errorf("ExecutionFailed details = %+v", last.ExecutionFailedEventDetails)
 	}
 	first := out.Events[0].ExecutionStartedEventDetails
-	if first == nil || aws.ToString(first.Input) != `{"items":[1,2],"x":1}` || aws.ToString(first.RoleArn) == "" {
+	if first == nil || aws.ToString(first.Input) != `{"x":1,"items":[1,2]}` || aws.ToString(first.RoleArn) == "" {
 		t.Errorf("ExecutionStarted details = %+v", first)
 	}
 }
