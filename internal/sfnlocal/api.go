@@ -72,8 +72,10 @@ type Options struct {
 	// called with the history lock held, in event order; it must not call back into the run.
 	OnEvent func(HistoryEvent)
 
-	// Rand drives JitterStrategy FULL, States.MathRandom without a seed and task tokens.
-	// nil: a randomly seeded source. Tests pass rand.New(rand.NewPCG(1, 2)).
+	// Rand drives JitterStrategy FULL and States.MathRandom without a seed. nil: a randomly
+	// seeded source. Tests pass rand.New(rand.NewPCG(1, 2)) for reproducible runs. A Rand
+	// must not be shared by Runs that execute at the same time (rand.Rand is not safe for
+	// concurrent use).
 	Rand *rand.Rand
 
 	// Region is reported in taskScheduledEventDetails; default us-east-1 (or the region in

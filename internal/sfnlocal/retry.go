@@ -27,7 +27,7 @@ func (r *runner) retryDelay(rt *retrier, attempt int) time.Duration {
 		secs = 99999999
 	}
 	if rt.jitterFull {
-		secs *= r.float64()
+		secs *= r.jitterFraction()
 	}
 	return time.Duration(secs * float64(time.Second))
 }

@@ -240,7 +240,7 @@ func (r *runner) stateContext(st *state, entered time.Time, retryCount int, toke
 	return c
 }
 
-func (r *runner) float64() float64 {
+func (r *runner) jitterFraction() float64 {
 	r.rndMu.Lock()
 	defer r.rndMu.Unlock()
 	return r.rnd.Float64()
