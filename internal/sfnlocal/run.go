@@ -110,6 +110,7 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 	r.execCtx = r.buildExecContext(in, exec.StartDate)
 	th := &thread{r: r}
 	th.add("ExecutionStarted", &ExecutionStartedEventDetails{Input: inputText, InputDetails: notTruncated, RoleArn: opts.RoleArn})
+	th.last = 0 // AWS chains the first state's entry to nothing, not to ExecutionStarted
 
 	finish := func() *Execution {
 		exec.StopDate = clock.Now()
