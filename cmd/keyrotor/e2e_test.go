@@ -268,6 +268,7 @@ func TestBadCommandLinesAreRefusedBeforeAnythingStarts(t *testing.T) {
 		{[]string{"local", "up", "--schedule", "rate(5 minutes)"}, "--schedule needs --user"},
 		{[]string{"local", "up", "--user", "u", "--schedule", "every day"}, "want rate(…), cron(…) or at(…)"},
 		{[]string{"local", "up", "--propagation-delay", "forever"}, "--propagation-delay"},
+		{[]string{"local", "up", "--user", "u", "--schedule", "rate(1 day)", "--grace", "-1"}, "between 0 and 604800"},
 		{[]string{"demo", "--grace", "1x"}, "--grace"},
 		{[]string{"rotat"}, "unknown command"},
 	} {

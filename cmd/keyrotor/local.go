@@ -23,8 +23,8 @@ func newLocalCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Run keyrotor's engine on this machine (moto as AWS, the real Lambdas and state machine)",
 	}
 	var (
-		expr, user, delay string
-		build, logs       bool
+		expr, user, delay, grace, inactive string
+		build, logs                        bool
 	)
 	up := &cobra.Command{
 		Use:   "up",
@@ -37,7 +37,8 @@ and the SDKs use it.
 
 --user creates that IAM user (tagged keyrotor:managed=true, with one key) unless it exists;
 --schedule then starts a rotation of it at each fire time of an EventBridge Scheduler
-expression: rate(5 minutes), cron(0 3 * * ? *), at(2030-01-01T00:00:00).`,
+expression: rate(5 minutes), cron(0 3 * * ? *), at(2030-01-01T00:00:00), with --grace and
+--inactive as the managed-key module's grace_seconds and inactive_seconds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var sched schedule.Schedule
@@ -59,12 +60,29 @@ expression: rate(5 minutes), cron(0 3 * * ? *), at(2030-01-01T00:00:00).`,
 			if err != nil {
 				return err
 			}
-			return localUp(cmd.Context(), stdout, stderr, upOptions{user: user, sched: sched, build: build, logs: logs, propagation: propagation})
+			in := rotationInput{UserName: user}
+			if grace != "" {
+				n, err := parseSeconds("grace", grace, rotation.MaxGraceSeconds)
+				if err != nil {
+					return err
+				}
+				in.GraceSeconds = &n
+			}
+			if inactive != "" {
+				n, err := parseSeconds("inactive", inactive, rotation.MaxInactiveSeconds)
+				if err != nil {
+					return err
+				}
+				in.InactiveSeconds = &n
+			}
+			return localUp(cmd.Context(), stdout, stderr, upOptions{input: in, sched: sched, build: build, logs: logs, propagation: propagation})
 		},
 	}
 	fl := up.Flags()
 	fl.StringVar(&expr, "schedule", "", "rotate --user on this EventBridge Scheduler expression")
 	fl.StringVar(&user, "user", "", "managed IAM user to create (if missing) and to rotate on --schedule")
+	fl.StringVar(&grace, "grace", "", "grace wait of the scheduled rotations (default 1h)")
+	fl.StringVar(&inactive, "inactive", "", "inactive wait of the scheduled rotations (default 1d)")
 	fl.StringVar(&delay, "propagation-delay", "0s", "new keys fail authentication this long, as while IAM propagates")
 	fl.BoolVar(&build, "build", false, "build the Lambda bootstraps first (otherwise run 'make build')")
 	fl.BoolVar(&logs, "logs", false, "print the functions' log lines (JSON) on stderr")
@@ -81,7 +99,7 @@ func parseDelay(s string) (time.Duration, error) {
 }
 
 type upOptions struct {
-	user        string
+	input       rotationInput // the scheduled rotations' input; UserName "" for no user
 	sched       schedule.Schedule
 	build, logs bool
 	propagation time.Duration
@@ -99,21 +117,21 @@ func localUp(ctx context.Context, stdout, stderr io.Writer, o upOptions) error {
 		return err
 	}
 	defer env.Close()
-	if o.user != "" {
-		exists, err := env.UserExists(ctx, o.user)
+	if user := o.input.UserName; user != "" {
+		exists, err := env.UserExists(ctx, user)
 		if err != nil {
 			return err
 		}
 		if !exists {
-			if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: o.user, Keys: 1}); err != nil {
+			if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1}); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "created IAM user %s (tagged keyrotor:managed=true, one access key)\n", o.user)
+			fmt.Fprintf(stdout, "created IAM user %s (tagged keyrotor:managed=true, one access key)\n", user)
 		}
 	}
 	printUp(stdout, env)
 	if o.sched != nil {
-		go runSchedule(ctx, stdout, env, o.sched, o.user)
+		go runSchedule(ctx, stdout, env, o.sched, o.input)
 	}
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "\nstopping the local keyrotor engine…")
@@ -133,11 +151,11 @@ func printUp(w io.Writer, env *localenv.Env) {
 	fmt.Fprintf(w, "Press Ctrl-C to stop.\n")
 }
 
-// runSchedule starts a rotation of user at each fire time, as the deployed EventBridge
+// runSchedule starts a rotation with input at each fire time, as the deployed EventBridge
 // Scheduler schedule would, and reports how each ended.
-func runSchedule(ctx context.Context, w io.Writer, env *localenv.Env, s schedule.Schedule, user string) {
+func runSchedule(ctx context.Context, w io.Writer, env *localenv.Env, s schedule.Schedule, input rotationInput) {
 	client := env.SFN()
-	input := rotationInput{UserName: user}
+	user := input.UserName
 	now := time.Now()
 	for {
 		next, ok := s.Next(now)

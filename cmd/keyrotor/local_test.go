@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyrotor/keyrotor/internal/localenv"
+	"github.com/keyrotor/keyrotor/internal/schedule"
+)
+
+// syncBuffer is written by the schedule's goroutines and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestScheduleRotatesTheUserAtItsFireTimeAndReportsTheOutcome(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	user := "e2e-scheduled"
+	if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1}); err != nil {
+		t.Fatal(err)
+	}
+	fire := time.Now().UTC().Add(2 * time.Second).Truncate(time.Second)
+	s, err := schedule.Parse("at("+fire.Format("2006-01-02T15:04:05")+")", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	zero := 0
+	// Returns once the one-time schedule has fired.
+	runSchedule(ctx, &out, env, s, rotationInput{UserName: user, GraceSeconds: &zero, InactiveSeconds: &zero})
+	for !strings.Contains(out.String(), "rotation arn:") && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := out.String()
+	for _, want := range []string{"next rotation of " + user + " at " + fire.Format(time.RFC3339), "started arn:aws:states:", "succeeded: new access key AKIA", "has no more fire times"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("schedule output lacks %q:\n%s", want, got)
+		}
+	}
+}
