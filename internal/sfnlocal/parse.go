@@ -77,8 +77,8 @@ type state struct {
 
 	// Task
 	resource         string
-	isLambda         bool   // a Lambda function ARN: LambdaFunction* events
-	resourceType     string // else: AWS's resourceType/resource split of the ARN
+	kind             taskKind // which history events the task records
+	resourceType     string   // else: AWS's resourceType/resource split of the ARN
 	resourceName     string
 	timeoutSeconds   int
 	timeoutPath      *jsonPath
@@ -432,7 +432,7 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 			return nil, perr("Resource", "is missing (the ARN of the Lambda function or service integration)")
 		}
 		st.resource = res
-		st.isLambda = isLambdaResource(res)
+		st.kind = taskKindOf(res)
 		st.resourceType, st.resourceName = resourceTypeOf(res)
 		if st.timeoutSeconds, st.timeoutPath, err = p.intOrPath(name, m, "TimeoutSeconds"); err != nil {
 			return nil, err

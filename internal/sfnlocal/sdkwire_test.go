@@ -18,7 +18,8 @@ func TestHistoryDecodesWithTheSFNClient(t *testing.T) {
 	def := `{"StartAt":"P","States":{
 	  "P":{"Type":"Pass","Next":"L"},
 	  "L":{"Type":"Task","Resource":"` + testLambda + `","TimeoutSeconds":9,"Retry":[{"ErrorEquals":["E"]}],"Next":"I"},
-	  "I":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Next":"M"},
+	  "I":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Next":"A"},
+	  "A":{"Type":"Task","Resource":"arn:aws:states:eu-west-1:123456789012:activity:approve","Next":"M"},
 	  "M":{"Type":"Map","ItemsPath":"$.items","ItemProcessor":{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":1,"End":true}}},"ResultPath":null,"Next":"Par"},
 	  "Par":{"Type":"Parallel","Branches":[{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.x","IsPresent":true,"Next":"S"}],"Default":"S"},"S":{"Type":"Succeed"}}}],"ResultPath":null,"Next":"F"},
 	  "F":{"Type":"Fail","Error":"Done","Cause":"by design"}}}`
@@ -67,5 +68,6 @@ func hasSDKDetails(e types.HistoryEvent) bool {
 		e.TaskScheduledEventDetails != nil || e.TaskStartedEventDetails != nil || e.TaskSubmittedEventDetails != nil ||
 		e.TaskSucceededEventDetails != nil || e.TaskFailedEventDetails != nil || e.TaskTimedOutEventDetails != nil ||
 		e.MapStateStartedEventDetails != nil || e.MapIterationStartedEventDetails != nil ||
-		e.MapIterationSucceededEventDetails != nil || e.MapIterationFailedEventDetails != nil || e.MapIterationAbortedEventDetails != nil
+		e.MapIterationSucceededEventDetails != nil || e.MapIterationFailedEventDetails != nil || e.MapIterationAbortedEventDetails != nil ||
+		e.ActivityScheduledEventDetails != nil || e.ActivitySucceededEventDetails != nil || e.ActivityFailedEventDetails != nil || e.ActivityTimedOutEventDetails != nil
 }

@@ -8,33 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 )
-
-var lambdaFunctionARN = regexp.MustCompile(`^arn:[a-z-]+:lambda:[^:]*:[^:]*:function:`)
-
-// isLambdaResource reports whether a Task's Resource is a Lambda function ARN (the direct
-// integration, recorded as LambdaFunction* events).
-func isLambdaResource(resource string) bool { return lambdaFunctionARN.MatchString(resource) }
-
-// resourceTypeOf splits a service-integration ARN into AWS's resourceType and resource:
-// arn:aws:states:::lambda:invoke → ("lambda", "invoke").
-func resourceTypeOf(resource string) (string, string) {
-	parts := strings.SplitN(resource, ":", 7)
-	if len(parts) >= 7 && parts[2] == "states" && parts[3] == "" && parts[4] == "" {
-		return parts[5], parts[6]
-	}
-	if len(parts) >= 6 {
-		if parts[2] == "states" && strings.HasPrefix(parts[5], "activity") {
-			return "activity", arnName(resource)
-		}
-		return parts[2], strings.Join(parts[5:], ":")
-	}
-	return "unknown", resource
-}
 
 // runTask runs one attempt of a Task state. Besides the output it returns the output's JSON
 // text when it is the task's result unchanged (no ResultSelector/ResultPath/OutputPath), so
@@ -62,14 +39,7 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 		return nil, "", err
 	}
 
-	lambda, rtype, rname := st.isLambda, st.resourceType, st.resourceName
-	if lambda {
-		th.add("LambdaFunctionScheduled", &LambdaFunctionScheduledEventDetails{Resource: st.resource, Input: inText, InputDetails: notTruncated, TimeoutInSeconds: int64(timeout / time.Second)})
-		th.add("LambdaFunctionStarted", nil)
-	} else {
-		th.add("TaskScheduled", &TaskScheduledEventDetails{ResourceType: rtype, Resource: rname, Region: r.region, Parameters: inText, TimeoutInSeconds: int64(timeout / time.Second), HeartbeatInSeconds: int64(heartbeat / time.Second)})
-		th.add("TaskStarted", &TaskStartedEventDetails{ResourceType: rtype, Resource: rname})
-	}
+	r.recordTaskStarted(th, st, inText, timeout, heartbeat)
 
 	req := TaskRequest{
 		Resource: st.resource, Input: json.RawMessage(inText), StateName: st.name, TaskToken: token,
@@ -84,17 +54,7 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 		if !errors.As(se, &failure) {
 			return nil, "", se // cancelled
 		}
-		timedOut := failure.Name == ErrTimeout || failure.Name == ErrHeartbeatTimeout
-		switch {
-		case lambda && timedOut:
-			th.add("LambdaFunctionTimedOut", &ErrorCauseDetails{Error: failure.Name, Cause: failure.Cause})
-		case lambda:
-			th.add("LambdaFunctionFailed", &ErrorCauseDetails{Error: failure.Name, Cause: failure.Cause})
-		case timedOut:
-			th.add("TaskTimedOut", &TaskErrorEventDetails{ResourceType: rtype, Resource: rname, Error: failure.Name, Cause: failure.Cause})
-		default:
-			th.add("TaskFailed", &TaskErrorEventDetails{ResourceType: rtype, Resource: rname, Error: failure.Name, Cause: failure.Cause})
-		}
+		r.recordTaskFailed(th, st, failure)
 		return nil, "", failure
 	}
 	resultBytes := bytes.TrimSpace(result)
@@ -104,11 +64,7 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 	value, compacted, err := decodeCompact(resultBytes)
 	if err != nil {
 		failure := &stateError{Name: ErrTaskFailed, Cause: fmt.Sprintf("The task returned a result that is not JSON: %v", err)}
-		if lambda {
-			th.add("LambdaFunctionFailed", &ErrorCauseDetails{Error: failure.Name, Cause: failure.Cause})
-		} else {
-			th.add("TaskFailed", &TaskErrorEventDetails{ResourceType: rtype, Resource: rname, Error: failure.Name, Cause: failure.Cause})
-		}
+		r.recordTaskFailed(th, st, failure)
 		return nil, "", failure
 	}
 	// The history keeps the task's result as it sent it (key order included), compacted.
@@ -124,14 +80,7 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 	if len(outText) > MaxPayloadBytes {
 		return nil, "", &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
 	}
-	if lambda {
-		th.add("LambdaFunctionSucceeded", &OutputDetails{Output: outText, OutputDetails: notTruncated})
-	} else {
-		if strings.Contains(rname, ".sync") || strings.HasSuffix(rname, ".waitForTaskToken") {
-			th.add("TaskSubmitted", &TaskOutputEventDetails{ResourceType: rtype, Resource: rname, Output: outText, OutputDetails: notTruncated})
-		}
-		th.add("TaskSucceeded", &TaskOutputEventDetails{ResourceType: rtype, Resource: rname, Output: outText, OutputDetails: notTruncated})
-	}
+	r.recordTaskSucceeded(th, st, outText)
 	if st.resultSelector == nil && st.resultPath.path == nil && !st.resultPath.discard && st.outputPath.path == nil && !st.outputPath.null {
 		return value, outText, nil
 	}

@@ -183,3 +183,21 @@ func TestPanickingInvokerFailsTheTask(t *testing.T) {
 		wantFailed(t, ex, ErrTaskFailed, "task invoker panicked: boom")
 	}
 }
+
+func TestActivityTaskEvents(t *testing.T) {
+	def := `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:eu-west-1:123456789012:activity:approve","HeartbeatSeconds":60,"End":true}}}`
+	ex, _ := runDef(t, def, `{"k":1}`, echo)
+	wantStatus(t, ex, StatusSucceeded)
+	if got := mustJSON(eventTypes(ex)); got != `["ExecutionStarted","TaskStateEntered","ActivityScheduled","ActivityStarted","ActivitySucceeded","TaskStateExited","ExecutionSucceeded"]` {
+		t.Errorf("events %s", got)
+	}
+	b, _ := json.Marshal(ex.History[2])
+	if !strings.Contains(string(b), `"activityScheduledEventDetails":{"resource":"arn:aws:states:eu-west-1:123456789012:activity:approve","input":"{\"k\":1}","inputDetails":{"truncated":false},"heartbeatInSeconds":60}`) {
+		t.Errorf("ActivityScheduled = %s", b)
+	}
+	tasks, _ := failingTask("Rejected")
+	ex, _ = runDef(t, def, `{}`, tasks)
+	if got := eventTypes(ex); got[len(got)-2] != "ActivityFailed" {
+		t.Errorf("events %v", got)
+	}
+}
