@@ -85,10 +85,11 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 		sm:     sm,
 		opts:   opts,
 		clock:  clock,
-		hist:   &history{clock: clock, onEvent: opts.OnEvent, events: make([]HistoryEvent, 0, 48)},
+		hist:   &history{clock: clock, onEvent: opts.OnEvent, events: make([]HistoryEvent, 0, 32)},
 		parent: ctx,
 		rnd:    opts.Rand,
 		region: opts.Region,
+		path:   make([]pathEntry, 0, 16),
 	}
 	if r.rnd == nil {
 		r.rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
@@ -116,7 +117,7 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 		exec.StopDate = clock.Now()
 		exec.History = r.hist.handOver()
 		r.pathMu.Lock()
-		exec.path = append([]pathEntry(nil), r.path...)
+		exec.path = r.path // the run is over: nothing appends to it any more
 		r.pathMu.Unlock()
 		return exec
 	}
