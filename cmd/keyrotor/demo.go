@@ -22,30 +22,36 @@ import (
 
 // demoReport is `keyrotor demo --json`. No field can hold a secret.
 type demoReport struct {
-	Status                string      `json:"status"`
-	User                  string      `json:"user"`
-	UserARN               string      `json:"user_arn"`
-	Parameter             string      `json:"parameter"`
-	ParameterVersion      int64       `json:"parameter_version"`
-	ExecutionARN          string      `json:"execution_arn"`
-	OldAccessKeyIDs       []string    `json:"old_access_key_ids"`
-	NewAccessKeyID        string      `json:"new_access_key_id"`
-	DeletedAccessKeyIDs   []string    `json:"deleted_access_key_ids"`
-	RemainingAccessKeyIDs []string    `json:"remaining_access_key_ids"`
-	ConsumerIdentityARN   string      `json:"consumer_identity_arn"`
-	States                []*stateRun `json:"states"`
-	Transitions           int         `json:"transitions"`
-	LambdaInvocations     int         `json:"lambda_invocations"`
-	STSCalls              int         `json:"sts_calls"`
-	GraceSeconds          int         `json:"grace_seconds"`
-	InactiveSeconds       int         `json:"inactive_seconds"`
-	PropagationDelaySecs  float64     `json:"propagation_delay_seconds"`
-	VerifySeconds         float64     `json:"verify_seconds"`
-	RotationSeconds       float64     `json:"rotation_seconds"`
-	SetupSeconds          float64     `json:"setup_seconds"`
-	DurationSeconds       float64     `json:"duration_seconds"`
-	Error                 string      `json:"error,omitempty"`
-	Cause                 string      `json:"cause,omitempty"`
+	Status               string      `json:"status"`
+	User                 string      `json:"user"`
+	UserARN              string      `json:"user_arn"`
+	Parameter            string      `json:"parameter"`
+	ParameterVersion     int64       `json:"parameter_version"`
+	ExecutionARN         string      `json:"execution_arn"`
+	OldAccessKeyIDs      []string    `json:"old_access_key_ids"`
+	NewAccessKeyID       string      `json:"new_access_key_id"`
+	DeletedAccessKeyIDs  []string    `json:"deleted_access_key_ids"`
+	RemainingAccessKeys  []demoKey   `json:"remaining_access_keys"`
+	ConsumerIdentityARN  string      `json:"consumer_identity_arn"`
+	States               []*stateRun `json:"states"`
+	Transitions          int         `json:"transitions"`
+	LambdaInvocations    int         `json:"lambda_invocations"`
+	STSCalls             int         `json:"sts_calls"`
+	GraceSeconds         int         `json:"grace_seconds"`
+	InactiveSeconds      int         `json:"inactive_seconds"`
+	PropagationDelaySecs float64     `json:"propagation_delay_seconds"`
+	VerifySeconds        float64     `json:"verify_seconds"`
+	RotationSeconds      float64     `json:"rotation_seconds"`
+	SetupSeconds         float64     `json:"setup_seconds"`
+	DurationSeconds      float64     `json:"duration_seconds"`
+	Error                string      `json:"error,omitempty"`
+	Cause                string      `json:"cause,omitempty"`
+}
+
+// demoKey is one of the user's keys after the rotation.
+type demoKey struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
 }
 
 type demoFlags struct {
@@ -185,15 +191,16 @@ func demoRotation(ctx context.Context, stdout io.Writer, env *localenv.Env, r *d
 	if err != nil {
 		return fmt.Errorf("list the keys of %s: %w", r.User, err)
 	}
+	var remaining []string
 	for _, k := range keys.AccessKeyMetadata {
-		r.RemainingAccessKeyIDs = append(r.RemainingAccessKeyIDs, aws.ToString(k.AccessKeyId)+" "+string(k.Status))
-	}
-	for _, id := range old {
-		if slices.ContainsFunc(r.RemainingAccessKeyIDs, func(s string) bool { return strings.HasPrefix(s, id+" ") }) {
-			return &failedError{msg: fmt.Sprintf("old key %s still exists after the rotation", id)}
+		key := demoKey{ID: aws.ToString(k.AccessKeyId), Status: string(k.Status)}
+		r.RemainingAccessKeys = append(r.RemainingAccessKeys, key)
+		remaining = append(remaining, key.ID+" ("+key.Status+")")
+		if slices.Contains(old, key.ID) {
+			return &failedError{msg: fmt.Sprintf("old key %s still exists after the rotation", key.ID)}
 		}
 	}
-	say("old key %s is gone; %s now has: %s", strings.Join(old, ", "), r.User, strings.Join(r.RemainingAccessKeyIDs, ", "))
+	say("old key %s is gone; %s now has: %s", strings.Join(old, ", "), r.User, strings.Join(remaining, ", "))
 	r.Status = "SUCCEEDED"
 	return nil
 }

@@ -306,6 +306,9 @@ func TestDemoJSONReportsARotationThatRetiredTheOldKey(t *testing.T) {
 		len(d.DeletedAccessKeyIDs) != 1 || d.DeletedAccessKeyIDs[0] != d.OldAccessKeyIDs[0] {
 		t.Errorf("demo: status %s, new %s, old %v, deleted %v", d.Status, d.NewAccessKeyID, d.OldAccessKeyIDs, d.DeletedAccessKeyIDs)
 	}
+	if len(d.RemainingAccessKeys) != 1 || d.RemainingAccessKeys[0] != (demoKey{ID: d.NewAccessKeyID, Status: "Active"}) {
+		t.Errorf("demo: after the rotation the user has %v, want only %s Active", d.RemainingAccessKeys, d.NewAccessKeyID)
+	}
 	if d.ConsumerIdentityARN == "" || d.ConsumerIdentityARN != d.UserARN {
 		t.Errorf("demo consumer check: the key authenticated as %q, user is %q", d.ConsumerIdentityARN, d.UserARN)
 	}
