@@ -72,8 +72,6 @@ const (
 	// DefaultToleratedFailurePercentage attempts every user: one user's failure (a key in use
 	// elsewhere, a missing tag) says nothing about the others.
 	DefaultToleratedFailurePercentage = 100
-	// listPageSize is how many IAM users one list call reads: the ListUserTags calls of a page
-	// must fit well within the function's timeout.
 	listPageSize = 100
 	// tagReaders bounds the concurrent ListUserTags calls of one page.
 	tagReaders = 8
@@ -106,6 +104,9 @@ type Lister struct {
 	IAM      FleetIAM
 	UserPath string
 	Logger   *slog.Logger
+	// PageSize is how many IAM users one call reads (0: 100, small enough that the page's
+	// ListUserTags calls fit well within the function's timeout).
+	PageSize int32
 }
 
 // List defaults and validates the fleet's configuration on the first call, then reads one page
@@ -123,7 +124,11 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (Fleet, error) {
 		f.Users = []FleetUser{}
 	}
 	path = f.PathPrefix
-	in := &iam.ListUsersInput{PathPrefix: aws.String(path), MaxItems: aws.Int32(listPageSize)}
+	size := l.PageSize
+	if size <= 0 {
+		size = listPageSize
+	}
+	in := &iam.ListUsersInput{PathPrefix: aws.String(path), MaxItems: aws.Int32(size)}
 	if f.Marker != "" {
 		in.Marker = aws.String(f.Marker)
 	}
