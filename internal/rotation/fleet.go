@@ -72,7 +72,7 @@ const (
 	// DefaultToleratedFailurePercentage attempts every user: one user's failure (a key in use
 	// elsewhere, a missing tag) says nothing about the others.
 	DefaultToleratedFailurePercentage = 100
-	listPageSize = 100
+	listPageSize                      = 100
 	// tagReaders bounds the concurrent ListUserTags calls of one page.
 	tagReaders = 8
 )

@@ -28,7 +28,9 @@ func (p *pagingIAM) ListUsers(ctx context.Context, in *iam.ListUsersInput, opts 
 		return nil, err
 	}
 	p.pages++
-	slices.SortFunc(all.Users, func(a, b iamtypes.User) int { return strings.Compare(aws.ToString(a.UserName), aws.ToString(b.UserName)) })
+	slices.SortFunc(all.Users, func(a, b iamtypes.User) int {
+		return strings.Compare(aws.ToString(a.UserName), aws.ToString(b.UserName))
+	})
 	from := 0
 	if in.Marker != nil {
 		from, _ = strconv.Atoi(aws.ToString(in.Marker))
