@@ -2,16 +2,18 @@ package sfnlocal
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
 // payloadTemplate is a compiled Parameters/ResultSelector/ItemSelector: a JSON value whose
 // object keys ending in ".$" take their value from a path or an intrinsic function.
 type payloadTemplate struct {
-	lit    any // a constant subtree (no .$ inside)
-	fields []templateField
-	items  []*payloadTemplate
-	kind   int // 0 literal, 1 object, 2 array
+	lit     any    // a constant subtree (no .$ inside)
+	litText string // lit's JSON text
+	fields  []templateField
+	items   []*payloadTemplate
+	kind    int // 0 literal, 1 object, 2 array
 }
 
 type templateField struct {
@@ -65,8 +67,10 @@ func compileTemplate(v any, where string) (*payloadTemplate, error) {
 			fields = append(fields, templateField{key: k, raw: k, value: sub})
 		}
 		if !dynamic {
-			return &payloadTemplate{lit: t}, nil
+			return literalTemplate(t), nil
 		}
+		// Fields in the order of their output names, as the encoder sorts members.
+		sort.Slice(fields, func(i, j int) bool { return fields[i].key < fields[j].key })
 		return &payloadTemplate{kind: 1, fields: fields}, nil
 	case []any:
 		dynamic := false
@@ -82,11 +86,15 @@ func compileTemplate(v any, where string) (*payloadTemplate, error) {
 			items[i] = sub
 		}
 		if !dynamic {
-			return &payloadTemplate{lit: t}, nil
+			return literalTemplate(t), nil
 		}
 		return &payloadTemplate{kind: 2, items: items}, nil
 	}
-	return &payloadTemplate{lit: v}, nil
+	return literalTemplate(v), nil
+}
+
+func literalTemplate(v any) *payloadTemplate {
+	return &payloadTemplate{lit: v, litText: encodeJSON(v)}
 }
 
 // eval builds the payload. field names the definition field (Parameters, ResultSelector…)
@@ -130,4 +138,68 @@ func (t *payloadTemplate) eval(env *intrinsicEnv, field string) (any, error) {
 		return out, nil
 	}
 	return t.lit, nil
+}
+
+// appendText writes the payload's JSON text straight from the template, without building
+// the value: a Task only needs the text (for the invoker and the history). inputText is
+// env.input's JSON text when known; a "$" field then copies it instead of encoding the whole
+// input again (the rotation Tasks send "rotation.$": "$").
+func (t *payloadTemplate) appendText(b []byte, env *intrinsicEnv, inputText, field string) ([]byte, error) {
+	switch t.kind {
+	case 1:
+		b = append(b, '{')
+		for i, f := range t.fields {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, f.key)
+			b = append(b, ':')
+			var err error
+			switch {
+			case f.path != nil && !f.path.context && len(f.path.segs) == 0 && inputText != "":
+				b = append(b, inputText...)
+			case f.path != nil:
+				v, ok := f.path.get(env.input, env.ctx)
+				if !ok {
+					return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The JSONPath '%s' specified for the field '%s' could not be found in the input '%s'", f.path.raw, f.raw, encodeJSON(pathRoot(f.path, env.input, env.ctx)))}
+				}
+				b, err = appendValue(b, v)
+			case f.call != nil:
+				var v any
+				if v, err = f.call.eval(env); err == nil {
+					b, err = appendValue(b, v)
+				}
+			default:
+				b, err = f.value.appendText(b, env, inputText, field)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	case 2:
+		b = append(b, '[')
+		for i, it := range t.items {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = it.appendText(b, env, inputText, field); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	}
+	return append(b, t.litText...), nil
+}
+
+func appendValue(b []byte, v any) ([]byte, error) {
+	if out, ok := appendJSON(b, v); ok {
+		return out, nil
+	}
+	text, err := marshalNoEscape(v)
+	if err != nil {
+		return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("a value cannot be encoded as JSON: %v", err)}
+	}
+	return append(b, text...), nil
 }

@@ -22,11 +22,32 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 		token = newTaskToken()
 		ctxObj["Task"] = map[string]any{"Token": token}
 	}
-	eff, err := r.effectiveInput(st, raw, ctxObj)
-	if err != nil {
-		return nil, "", err
+	var (
+		eff    any
+		inText string
+	)
+	if st.parameters != nil && st.timeoutPath == nil && st.heartbeatPath == nil {
+		// Only the text of the effective input is needed: write it from the template.
+		in, err := r.inputPath(st, raw, ctxObj)
+		if err != nil {
+			return nil, "", err
+		}
+		known := ""
+		if st.inputPath == (ioPath{}) {
+			known = rawText
+		}
+		b, err := st.parameters.appendText(make([]byte, 0, len(known)+128), r.env(in, ctxObj), known, "Parameters")
+		if err != nil {
+			return nil, "", err
+		}
+		inText = string(b)
+	} else {
+		var err error
+		if eff, err = r.effectiveInput(st, raw, ctxObj); err != nil {
+			return nil, "", err
+		}
+		inText = encodeJSON(eff)
 	}
-	inText := encodeJSON(eff)
 	if len(inText) > MaxPayloadBytes {
 		return nil, "", &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' has an input of %d bytes after Parameters, above the quota of %d bytes", st.name, len(inText), MaxPayloadBytes)}
 	}
