@@ -37,7 +37,7 @@ func TestScheduleRotatesTheUserAtItsFireTimeAndReportsTheOutcome(t *testing.T) {
 	if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1}); err != nil {
 		t.Fatal(err)
 	}
-	fire := time.Now().UTC().Add(2 * time.Second).Truncate(time.Second)
+	fire := time.Now().UTC().Add(3 * time.Second).Truncate(time.Second)
 	s, err := schedule.Parse("at("+fire.Format("2006-01-02T15:04:05")+")", nil)
 	if err != nil {
 		t.Fatal(err)
