@@ -114,6 +114,10 @@ func localUp(ctx context.Context, stdout, stderr io.Writer, o upOptions) error {
 	fmt.Fprintln(stderr, "starting the local keyrotor engine…")
 	env, err := localenv.Up(ctx, opts)
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "stopped before the engine was up")
+			return nil
+		}
 		return err
 	}
 	defer env.Close()
