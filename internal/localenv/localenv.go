@@ -62,7 +62,10 @@ type Options struct {
 	// PropagationSeconds is the functions' KEYROTOR_PROPAGATION_SECONDS (0: the default 120).
 	PropagationSeconds int
 	// Clock runs the executions' Waits, retry backoffs and timeouts (nil: the wall clock).
-	// sfnlocal.NewVirtualClock makes Wait states and backoffs cost no real time.
+	// sfnlocal.NewVirtualClock makes Wait states and backoffs cost no real time. IAM
+	// propagation (PropagationDelay) and the functions' own clocks stay on real time, so with
+	// a virtual clock VerifyKey's KeyNotYetValid retries are spent within milliseconds: use
+	// the wall clock when a propagation delay matters.
 	Clock sfnlocal.Clock
 	// LogSink receives every line the functions write and every platform line. Lines are
 	// also kept in Env.Logs.
