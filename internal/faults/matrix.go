@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/keyrotor/keyrotor/internal/faultproxy"
@@ -204,7 +205,8 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 		return res, err
 	}
 	machine := ""
-	var fired atomic.Bool
+	var fired, reported atomic.Bool
+	var reporting sync.Mutex
 	rule := faultproxy.Rule{Service: c.Point.Service, Action: c.Point.Action, Skip: c.Point.Nth, Times: 1,
 		Report: func(faultproxy.Call) { fired.Store(true) }}
 	switch c.Kind {
@@ -220,7 +222,16 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 		fn := c.Point.Function
 		rule.Fault = faultproxy.Pass
 		// Report runs before the proxy's handler returns, so the answer is still unsent.
-		rule.Report = func(faultproxy.Call) { fired.Store(b.Kill(fn) > 0) }
+		rule.Report = func(faultproxy.Call) {
+			// The run may end before Kill returns (the host sees the death at once):
+			// RunCase waits for this Report before reading fired.
+			reporting.Lock()
+			defer reporting.Unlock()
+			reported.Store(true)
+			if b.Kill(fn) > 0 {
+				fired.Store(true)
+			}
+		}
 		if c.Kind == CrashRetried {
 			if machine, err = b.retryMachine(ctx); err != nil {
 				return res, err
@@ -239,7 +250,9 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 	if err != nil {
 		return res, err
 	}
+	reporting.Lock()
 	res.Status, res.Error, res.Path, res.Fired = run.Status, run.Error, run.StatePath(), fired.Load()
+	reporting.Unlock()
 	chk, err := b.Checker.Check(ctx, t, before, run.Outcome, invariants.Options{StaleLockHeals: true})
 	if err != nil {
 		return res, err
@@ -247,7 +260,7 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 	res.Violations = chk.Violations
 	if !res.Fired {
 		res.Violations = append(res.Violations, invariants.Violation{Invariant: "matrix",
-			Detail: "the fault was never injected: the run did not reach " + c.Point.Site.String()})
+			Detail: fmt.Sprintf("the fault was never injected at %s (call reached: %v)", c.Point.Site, reported.Load())})
 	}
 	if chk.StaleLock {
 		// Stale-breakable means: the next rotation breaks the lock, ends cleanly (rotated, or
