@@ -24,6 +24,7 @@ func (h *Host) Handler() http.Handler {
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", h.serveInvoke)
 	mux.HandleFunc("GET /2015-03-31/functions/{name}", h.serveGetFunction)
 	mux.HandleFunc("GET /2015-03-31/functions/{$}", h.serveListFunctions)
+	mux.HandleFunc("GET /2015-03-31/functions", h.serveListFunctions) // botocore omits the trailing slash
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "UnknownOperationException",
 			fmt.Sprintf("%s %s is not an operation this local Lambda serves (Invoke, GetFunction, ListFunctions)", r.Method, r.URL.Path))

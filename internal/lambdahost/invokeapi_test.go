@@ -220,4 +220,9 @@ func TestAWSCLIInvokesThroughTheEndpoint(t *testing.T) {
 	if err == nil || !bytes.Contains(stdout, []byte("ResourceNotFoundException")) || !bytes.Contains(stdout, []byte("Function not found")) {
 		t.Errorf("invoke of an unknown function: %v\n%s", err, stdout)
 	}
+
+	stdout, err = aws("lambda", "list-functions")
+	if err != nil || !bytes.Contains(stdout, []byte(`"FunctionName": "echo"`)) {
+		t.Errorf("aws lambda list-functions: %v\n%s", err, stdout)
+	}
 }
