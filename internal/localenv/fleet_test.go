@@ -326,3 +326,17 @@ func TestFleetRefusesBadInputWithoutRotating(t *testing.T) {
 		})
 	}
 }
+
+func TestFleetWithoutManagedUsersSucceedsWithAnEmptySummary(t *testing.T) {
+	// One user under the path, without the opt-in tag: listed, never rotated.
+	if _, err := iam.NewFromConfig(env.AdminConfig()).CreateUser(context.Background(), &iam.CreateUserInput{
+		UserName: aws.String("fleet-none-person"), Path: aws.String("/fleet-none/"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := runFleet(t, map[string]any{"pathPrefix": "/fleet-none/"})
+	s := decodeSummary(t, x)
+	if s.Listed != 1 || s.Managed != 0 || len(s.Rotated) != 0 || len(s.Failed) != 0 || len(s.Skipped) != 0 {
+		t.Fatalf("summary %+v, want 1 user listed and none rotated", s)
+	}
+}
