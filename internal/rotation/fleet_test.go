@@ -142,3 +142,18 @@ func TestListHandlerRefusesOtherEventsByName(t *testing.T) {
 		}
 	}
 }
+
+// The engine module's schedule sends fleet_input as Terraform encodes an object with optional
+// attributes: unset ones are null.
+func TestListAcceptsTheScheduleInputWithNulls(t *testing.T) {
+	h := (&rotation.Lister{IAM: world.iam, UserPath: "/"}).Handler()
+	event := `{"action":"list","executionId":"x","fleet":{"graceSeconds":0,"inactiveSeconds":null,"maxConcurrency":null,"pathPrefix":null,"toleratedFailurePercentage":5}}`
+	out, err := h(context.Background(), json.RawMessage(event))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *out.MaxConcurrency != rotation.DefaultFleetConcurrency || *out.ToleratedFailurePercentage != 5 || out.PathPrefix != "/" ||
+		out.Rotation.GraceSeconds != 0 || out.Rotation.InactiveSeconds != rotation.DefaultInactiveSeconds {
+		t.Fatalf("fleet %+v rotation %+v", out, out.Rotation)
+	}
+}
