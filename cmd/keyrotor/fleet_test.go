@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
-func TestRotateAllRotatesEveryManagedUserAndShowsEachOutcome(t *testing.T) {
+func TestFleetRotateAllRotatesEveryManagedUserAndShowsEachOutcome(t *testing.T) {
 	useLocal(t)
 	ctx := context.Background()
 	var healthy []string
@@ -68,7 +68,7 @@ func TestRotateAllRotatesEveryManagedUserAndShowsEachOutcome(t *testing.T) {
 	}
 }
 
-func TestRotateAllSucceedsWhenEveryUserRotates(t *testing.T) {
+func TestFleetRotateAllSucceedsWhenEveryUserRotates(t *testing.T) {
 	useLocal(t)
 	if err := env.CreateFleetUsers(context.Background(), "/cli-fleet-ok/", []string{"cli-ok-a", "cli-ok-b"}, 1); err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestRotateAllSucceedsWhenEveryUserRotates(t *testing.T) {
 	}
 }
 
-func TestRotateAllRefusesBadFlagsBeforeStarting(t *testing.T) {
+func TestFleetRotateAllRefusesBadFlagsBeforeStarting(t *testing.T) {
 	useLocal(t)
 	tests := []struct {
 		name string
