@@ -147,6 +147,7 @@ func printUp(w io.Writer, env *localenv.Env) {
 	fmt.Fprintf(w, "  AWS (moto, through the fault proxy)  %s\n", env.AWSEndpoint)
 	fmt.Fprintf(w, "  Step Functions and Lambda            %s\n", env.Endpoint)
 	fmt.Fprintf(w, "  state machine                        %s\n", env.StateMachineARN)
+	fmt.Fprintf(w, "  fleet state machine                  %s\n", env.FleetStateMachineARN())
 	fmt.Fprintf(w, "  KMS key                              %s\n", env.KMSKeyARN)
 	fmt.Fprintf(w, "Use it from another shell (local moto credentials, not AWS ones):\n")
 	fmt.Fprintf(w, "export %s\n", strings.Join(env.Environ(), " "))
