@@ -31,6 +31,9 @@
 //     States.HeartbeatTimeout; an invoker keeps a task alive with Heartbeat(ctx)), the
 //     machine's TimeoutSeconds (TIMED_OUT), aborts through ctx (ABORTED; Stop gives the
 //     StopExecution error and cause), the 256 KiB payload quota.
+//   - .sync and .waitForTaskToken integrations: an invoker calls Submitted(ctx, response)
+//     once the job has started, so TaskSubmitted (with the service's response) comes right
+//     after TaskStarted and TaskSucceeded/TaskFailed when the job ends, as on AWS.
 //   - History: ExecutionStarted/Succeeded/Failed/Aborted/TimedOut, <Type>StateEntered/
 //     Exited/Aborted, LambdaFunction* events for Lambda function ARNs, Activity* for activity
 //     ARNs and Task* for service integrations, ParallelState*, MapState*, MapIteration*, with

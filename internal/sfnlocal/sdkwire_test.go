@@ -27,20 +27,8 @@ func TestHistoryDecodesWithTheSFNClient(t *testing.T) {
 	ex, _ := runDef(t, def, `{"x":1,"items":[1,2]}`, tasks)
 	wantFailed(t, ex, "Done", "by design")
 
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-		_ = json.NewEncoder(w).Encode(map[string]any{"events": ex.History})
-	}))
-	defer srv.Close()
-	client := sfn.New(sfn.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Credentials: aws.AnonymousCredentials{}})
-	out, err := client.GetExecutionHistory(context.Background(), &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(testExecArn)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out.Events) != len(ex.History) {
-		t.Fatalf("SDK decoded %d events, want %d", len(out.Events), len(ex.History))
-	}
-	for i, e := range out.Events {
+	events := sdkHistory(t, ex)
+	for i, e := range events {
 		ours := ex.History[i]
 		if string(e.Type) != ours.Type || e.Id != ours.ID || e.PreviousEventId != ours.PreviousEventID || !e.Timestamp.Equal(ours.Timestamp) {
 			t.Errorf("event %d: SDK sees %s id %d prev %d at %v, ours %s %d %d %v", i, e.Type, e.Id, e.PreviousEventId, e.Timestamp, ours.Type, ours.ID, ours.PreviousEventID, ours.Timestamp)
@@ -49,11 +37,11 @@ func TestHistoryDecodesWithTheSFNClient(t *testing.T) {
 			t.Errorf("event %d (%s): the SDK found no details under %s", i, ours.Type, ours.DetailsKey())
 		}
 	}
-	last := out.Events[len(out.Events)-1]
+	last := events[len(events)-1]
 	if last.ExecutionFailedEventDetails == nil || aws.ToString(last.ExecutionFailedEventDetails.Error) != "Done" {
 		t.Errorf("ExecutionFailed details = %+v", last.ExecutionFailedEventDetails)
 	}
-	first := out.Events[0].ExecutionStartedEventDetails
+	first := events[0].ExecutionStartedEventDetails
 	if first == nil || aws.ToString(first.Input) != `{"x":1,"items":[1,2]}` || aws.ToString(first.RoleArn) == "" {
 		t.Errorf("ExecutionStarted details = %+v", first)
 	}
@@ -70,4 +58,24 @@ func hasSDKDetails(e types.HistoryEvent) bool {
 		e.MapStateStartedEventDetails != nil || e.MapIterationStartedEventDetails != nil ||
 		e.MapIterationSucceededEventDetails != nil || e.MapIterationFailedEventDetails != nil || e.MapIterationAbortedEventDetails != nil ||
 		e.ActivityScheduledEventDetails != nil || e.ActivitySucceededEventDetails != nil || e.ActivityFailedEventDetails != nil || e.ActivityTimedOutEventDetails != nil
+}
+
+// sdkHistory serves ex's history as GetExecutionHistory does and returns what the AWS SDK's
+// sfn client decodes from it.
+func sdkHistory(t *testing.T, ex *Execution) []types.HistoryEvent {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		_ = json.NewEncoder(w).Encode(map[string]any{"events": ex.History})
+	}))
+	defer srv.Close()
+	client := sfn.New(sfn.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Credentials: aws.AnonymousCredentials{}})
+	out, err := client.GetExecutionHistory(context.Background(), &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(testExecArn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Events) != len(ex.History) {
+		t.Fatalf("SDK decoded %d events, want %d", len(out.Events), len(ex.History))
+	}
+	return out.Events
 }

@@ -66,7 +66,13 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 		Resource: st.resource, Input: json.RawMessage(inText), StateName: st.name, TaskToken: token,
 		Timeout: timeout, Heartbeat: heartbeat, ExecutionArn: r.opts.ExecutionArn,
 	}
+	var sub *submission
+	if st.kind == kindIntegration {
+		sub = &submission{th: th, st: st}
+		ctx = context.WithValue(ctx, submissionKey{}, sub)
+	}
 	result, se := r.invoke(ctx, req)
+	submitted := sub != nil && sub.close() // from here on only this goroutine records events
 	if se == nil && ctx.Err() != nil {
 		return nil, "", ctx.Err()
 	}
@@ -101,7 +107,7 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 	if len(outText) > MaxPayloadBytes {
 		return nil, "", &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
 	}
-	r.recordTaskSucceeded(th, st, outText)
+	r.recordTaskSucceeded(th, st, outText, submitted)
 	if st.resultSelector == nil && st.resultPath.path == nil && !st.resultPath.discard && st.outputPath.path == nil && !st.outputPath.null {
 		return value, outText, nil
 	}

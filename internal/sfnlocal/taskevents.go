@@ -87,14 +87,16 @@ func (r *runner) recordTaskFailed(th *thread, st *state, failure *stateError) {
 	}
 }
 
-func (r *runner) recordTaskSucceeded(th *thread, st *state, output string) {
+// recordTaskSucceeded records the task's success; submitted says whether its invoker
+// already recorded TaskSubmitted (see Submitted).
+func (r *runner) recordTaskSucceeded(th *thread, st *state, output string, submitted bool) {
 	switch st.kind {
 	case kindLambda:
 		th.add("LambdaFunctionSucceeded", &OutputDetails{Output: output, OutputDetails: notTruncated})
 	case kindActivity:
 		th.add("ActivitySucceeded", &OutputDetails{Output: output, OutputDetails: notTruncated})
 	default:
-		if strings.Contains(st.resourceName, ".sync") || strings.HasSuffix(st.resourceName, ".waitForTaskToken") {
+		if !submitted && (strings.Contains(st.resourceName, ".sync") || strings.HasSuffix(st.resourceName, ".waitForTaskToken")) {
 			th.add("TaskSubmitted", &TaskOutputEventDetails{ResourceType: st.resourceType, Resource: st.resourceName, Output: output, OutputDetails: notTruncated})
 		}
 		th.add("TaskSucceeded", &TaskOutputEventDetails{ResourceType: st.resourceType, Resource: st.resourceName, Output: output, OutputDetails: notTruncated})

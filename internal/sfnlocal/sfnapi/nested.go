@@ -82,9 +82,18 @@ func (s *Server) startChild(ctx context.Context, req sfnlocal.TaskRequest) (json
 	if err != nil {
 		return nil, serviceFailure(err)
 	}
-	if req.Resource == ResourceStartExecution {
-		return json.Marshal(childResult{ExecutionArn: child.arn, StartDate: child.start.UnixMilli()})
+	started, err := json.Marshal(childResult{ExecutionArn: child.arn, StartDate: child.start.UnixMilli()})
+	if err != nil {
+		return nil, fmt.Errorf("encoding the StartExecution response of child execution %s: %w", child.arn, err)
 	}
+	if req.Resource == ResourceStartExecution {
+		return started, nil
+	}
+	// As on AWS, the parent's history shows TaskSubmitted with StartExecution's response as
+	// soon as the child runs, and TaskSucceeded/TaskFailed only when it ends. Submitted fails
+	// only when ctx is no engine Task's (no history to write to) or the Task has already
+	// ended — then ctx is done and the wait below stops the child.
+	_ = sfnlocal.Submitted(ctx, started)
 	select {
 	case <-child.done:
 	case <-ctx.Done():

@@ -251,3 +251,127 @@ func TestChildStartErrorsFailTheTask(t *testing.T) {
 		})
 	}
 }
+
+// taskEvents returns the Task* events (TaskStateEntered/Exited aside) of an execution's
+// history as the sfn SDK client reads it.
+func taskEvents(t *testing.T, h *harness, arn string) []types.HistoryEvent {
+	t.Helper()
+	out, err := h.client.GetExecutionHistory(context.Background(), &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []types.HistoryEvent
+	for _, e := range out.Events {
+		if typ := string(e.Type); strings.HasPrefix(typ, "Task") && !strings.HasPrefix(typ, "TaskState") {
+			events = append(events, e)
+		}
+	}
+	return events
+}
+
+func eventTypeList(events []types.HistoryEvent) []string {
+	var out []string
+	for _, e := range events {
+		out = append(out, string(e.Type))
+	}
+	return out
+}
+
+// checkSubmitted checks a TaskSubmitted event: the integration's names and StartExecution's
+// response for the child, and nothing else.
+func checkSubmitted(t *testing.T, e types.HistoryEvent, resource, child string, childStart time.Time) {
+	t.Helper()
+	d := e.TaskSubmittedEventDetails
+	if e.Type != types.HistoryEventTypeTaskSubmitted || d == nil {
+		t.Fatalf("event %s has no TaskSubmitted details", e.Type)
+	}
+	if aws.ToString(d.ResourceType) != "states" || "arn:aws:states:::states:"+aws.ToString(d.Resource) != resource || d.OutputDetails == nil || d.OutputDetails.Truncated {
+		t.Errorf("TaskSubmitted resource %s / %s, outputDetails %+v; want states / %s", aws.ToString(d.ResourceType), aws.ToString(d.Resource), d.OutputDetails, resource)
+	}
+	var resp map[string]any
+	if err := json.Unmarshal([]byte(aws.ToString(d.Output)), &resp); err != nil {
+		t.Fatalf("TaskSubmitted output %q: %v", aws.ToString(d.Output), err)
+	}
+	if len(resp) != 2 || resp["ExecutionArn"] != child || resp["StartDate"] != float64(childStart.UnixMilli()) {
+		t.Errorf("TaskSubmitted output %s, want StartExecution's {ExecutionArn: %s, StartDate: %d}", aws.ToString(d.Output), child, childStart.UnixMilli())
+	}
+	if !aws.ToTime(e.Timestamp).Equal(childStart) {
+		t.Errorf("TaskSubmitted at %v, want when the child started %v", aws.ToTime(e.Timestamp), childStart)
+	}
+}
+
+// A .sync parent's history reads as on AWS: TaskSubmitted with StartExecution's response
+// when the child starts, TaskSucceeded with the child's description when it ends.
+func TestSyncTaskHistorySubmitsWhenTheChildStarts(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	// The child spends an hour (virtual) between its start and its end.
+	childArn := h.create(t, "slow", `{"StartAt":"Hold","States":{"Hold":{"Type":"Wait","Seconds":3600,"Next":"Done"},"Done":{"Type":"Pass","Result":{"rotated":true},"End":true}}}`)
+	for i, resource := range []string{sfnapi.ResourceStartExecutionSync, sfnapi.ResourceStartExecutionSync2} {
+		t.Run(resource, func(t *testing.T) {
+			user := "sync-" + string(rune('a'+i))
+			parentArn := h.create(t, "parent-"+string(rune('a'+i)), parentDef(resource, childArn))
+			x, err := h.srv.StartExecution(ctx, parentArn, "", `{"userName":"`+user+`"}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := h.wait(t, x); p.Status != "SUCCEEDED" {
+				t.Fatalf("parent %s %s %s", p.Status, p.Error, p.Cause)
+			}
+			child := "arn:aws:states:us-east-1:123456789012:execution:slow:" + user
+			c, err := h.client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(child)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := taskEvents(t, h, x)
+			if got := eventTypeList(events); strings.Join(got, ",") != "TaskScheduled,TaskStarted,TaskSubmitted,TaskSucceeded" {
+				t.Fatalf("task events %v", got)
+			}
+			checkSubmitted(t, events[2], resource, child, aws.ToTime(c.StartDate))
+			done := events[3]
+			if stop := aws.ToTime(c.StopDate); !aws.ToTime(done.Timestamp).Equal(stop) || !stop.Equal(aws.ToTime(c.StartDate).Add(time.Hour)) {
+				t.Errorf("TaskSucceeded at %v, want when the child ended %v (an hour after it started %v)", aws.ToTime(done.Timestamp), stop, aws.ToTime(c.StartDate))
+			}
+			var result struct{ ExecutionArn, Status string }
+			if err := json.Unmarshal([]byte(aws.ToString(done.TaskSucceededEventDetails.Output)), &result); err != nil || result.ExecutionArn != child || result.Status != "SUCCEEDED" {
+				t.Errorf("TaskSucceeded output %s (%v), want the child's description", aws.ToString(done.TaskSucceededEventDetails.Output), err)
+			}
+		})
+	}
+}
+
+// While the child runs, the parent's history already holds TaskSubmitted and nothing after
+// it; the child's end (here: stopped) then fails the Task.
+func TestSyncTaskHistoryWhileTheChildRuns(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	blockArn := h.create(t, "block", blockDef)
+	parentArn := h.create(t, "parent", parentDef(sfnapi.ResourceStartExecutionSync2, blockArn))
+	x, err := h.srv.StartExecution(ctx, parentArn, "", `{"userName":"live"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := h.awaitBlocked(t)
+	// The child's task can begin before the parent records TaskSubmitted: wait for it.
+	var events []types.HistoryEvent
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		events = taskEvents(t, h, x)
+		if len(events) >= 3 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if got := eventTypeList(events); strings.Join(got, ",") != "TaskScheduled,TaskStarted,TaskSubmitted" {
+		t.Fatalf("task events while the child runs %v, want them to end with TaskSubmitted", got)
+	}
+	checkSubmitted(t, events[2], sfnapi.ResourceStartExecutionSync2, child, start)
+	if _, err := h.srv.StopExecution(ctx, child, "Operator.Stop", "not today"); err != nil {
+		t.Fatal(err)
+	}
+	if p := h.wait(t, x); p.Status != "FAILED" || p.Error != "States.TaskFailed" {
+		t.Fatalf("parent %s %s, want FAILED States.TaskFailed", p.Status, p.Error)
+	}
+	events = taskEvents(t, h, x)
+	if got := eventTypeList(events); strings.Join(got, ",") != "TaskScheduled,TaskStarted,TaskSubmitted,TaskFailed" {
+		t.Errorf("task events %v", got)
+	}
+}
