@@ -99,19 +99,9 @@ func (d *decoder) value(depth int) (any, bool) {
 				d.spaced = true // the text says more than the value: do not reuse it
 			}
 			m[k] = v
-			d.skipSpace()
-			if d.i >= len(d.b) {
-				return nil, false
+			if more, ok := d.afterElement('}'); !more {
+				return m, ok
 			}
-			if d.b[d.i] == ',' {
-				d.i++
-				continue
-			}
-			if d.b[d.i] == '}' {
-				d.i++
-				return m, true
-			}
-			return nil, false
 		}
 	case c == '[':
 		d.i++
@@ -128,19 +118,9 @@ func (d *decoder) value(depth int) (any, bool) {
 				return nil, false
 			}
 			a = append(a, v)
-			d.skipSpace()
-			if d.i >= len(d.b) {
-				return nil, false
+			if more, ok := d.afterElement(']'); !more {
+				return a, ok
 			}
-			if d.b[d.i] == ',' {
-				d.i++
-				continue
-			}
-			if d.b[d.i] == ']' {
-				d.i++
-				return a, true
-			}
-			return nil, false
 		}
 	case c == '"':
 		return d.str()
@@ -154,6 +134,24 @@ func (d *decoder) value(depth int) (any, bool) {
 		return d.num()
 	}
 	return nil, false
+}
+
+// afterElement reads what follows a member or element of an object or array: a comma (more
+// to come), the closing bracket (done, ok) or anything else (done, not ok).
+func (d *decoder) afterElement(closing byte) (more, ok bool) {
+	d.skipSpace()
+	if d.i >= len(d.b) {
+		return false, false
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		return true, false
+	case closing:
+		d.i++
+		return false, true
+	}
+	return false, false
 }
 
 func (d *decoder) lit(s string) bool {

@@ -3,6 +3,7 @@ package sfnlocal
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Error names the engine raises (the States.* names AWS uses).
@@ -33,6 +34,13 @@ func (e *stateError) Error() string {
 		return e.Name
 	}
 	return e.Name + ": " + e.Cause
+}
+
+// pathNotFound is the States.Runtime failure of a path that selects nothing from root, the
+// document it was applied to; specifiedFor says where the path stands ("field 'X'" or
+// "intrinsic function 'X'"), as AWS words it.
+func pathNotFound(path, specifiedFor string, root any) *stateError {
+	return &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The JSONPath '%s' specified for the %s could not be found in the input '%s'", path, specifiedFor, encodeJSON(root))}
 }
 
 // terminal errors cannot be retried or caught, not even by States.ALL.

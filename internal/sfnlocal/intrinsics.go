@@ -32,28 +32,6 @@ type intrinsicArg struct {
 	call   *intrinsicCall
 }
 
-// intrinsicArity gives min and max argument counts (-1: unbounded).
-var intrinsicArity = map[string][2]int{
-	"States.Format":         {1, -1},
-	"States.StringToJson":   {1, 1},
-	"States.JsonToString":   {1, 1},
-	"States.Array":          {0, -1},
-	"States.ArrayPartition": {2, 2},
-	"States.ArrayContains":  {2, 2},
-	"States.ArrayRange":     {3, 3},
-	"States.ArrayGetItem":   {2, 2},
-	"States.ArrayLength":    {1, 1},
-	"States.ArrayUnique":    {1, 1},
-	"States.Base64Encode":   {1, 1},
-	"States.Base64Decode":   {1, 1},
-	"States.Hash":           {2, 2},
-	"States.JsonMerge":      {3, 3},
-	"States.MathRandom":     {2, 3},
-	"States.MathAdd":        {2, 2},
-	"States.StringSplit":    {2, 2},
-	"States.UUID":           {0, 0},
-}
-
 func isIntrinsic(s string) bool { return strings.HasPrefix(s, "States.") }
 
 func compileIntrinsic(raw string) (*intrinsicCall, error) {
@@ -87,7 +65,7 @@ func (p *intrinsicParser) call() (*intrinsicCall, error) {
 		return nil, fmt.Errorf("missing (")
 	}
 	name := strings.TrimSpace(p.s[p.i : p.i+open])
-	arity, ok := intrinsicArity[name]
+	fn, ok := intrinsicFuncs[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown function %q", name)
 	}
@@ -119,14 +97,14 @@ func (p *intrinsicParser) call() (*intrinsicCall, error) {
 		}
 	}
 	c.raw = p.s[start:p.i]
-	if len(c.args) < arity[0] || (arity[1] >= 0 && len(c.args) > arity[1]) {
-		want := strconv.Itoa(arity[0])
-		if arity[1] != arity[0] {
-			if arity[1] < 0 {
-				want = "at least " + want
-			} else {
-				want = fmt.Sprintf("%d to %d", arity[0], arity[1])
-			}
+	least, most := len(fn.params)-fn.optional, len(fn.params)
+	if len(c.args) < least || (!fn.variadic && len(c.args) > most) {
+		want := strconv.Itoa(least)
+		switch {
+		case fn.variadic:
+			want = "at least " + want
+		case most != least:
+			want = fmt.Sprintf("%d to %d", least, most)
 		}
 		return nil, fmt.Errorf("%s takes %s arguments, got %d", name, want, len(c.args))
 	}
@@ -220,7 +198,13 @@ func (p *intrinsicParser) arg() (intrinsicArg, error) {
 // intrinsicEnv is what an intrinsic needs at run time.
 type intrinsicEnv struct {
 	input, ctx any
-	rand       func() *mrand.Rand
+	rand       randSource
+}
+
+// randSource gives States.MathRandom without a seed its random numbers (the runner: an
+// interface rather than a func so that handing it to a function costs no allocation).
+type randSource interface {
+	lockedRand() *mrand.Rand
 }
 
 func intrinsicFailure(c *intrinsicCall, format string, a ...any) error {
@@ -228,13 +212,13 @@ func intrinsicFailure(c *intrinsicCall, format string, a ...any) error {
 }
 
 func (c *intrinsicCall) eval(env *intrinsicEnv) (any, error) {
-	args := make([]any, len(c.args))
+	args := make(intrinsicArgs, len(c.args))
 	for i, a := range c.args {
 		switch {
 		case a.path != nil:
 			v, ok := a.path.get(env.input, env.ctx)
 			if !ok {
-				return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The JSONPath '%s' specified for the intrinsic function '%s' could not be found in the input '%s'", a.path.raw, c.raw, encodeJSON(pathRoot(a.path, env.input, env.ctx)))}
+				return nil, pathNotFound(a.path.raw, "intrinsic function '"+c.raw+"'", pathRoot(a.path, env.input, env.ctx))
 			}
 			args[i] = v
 		case a.call != nil:
@@ -247,93 +231,126 @@ func (c *intrinsicCall) eval(env *intrinsicEnv) (any, error) {
 			args[i] = a.lit
 		}
 	}
-	str := func(i int) (string, error) {
-		s, ok := args[i].(string)
-		if !ok {
-			return "", intrinsicFailure(c, "argument %d must be a string, got %s", i+1, typeName(args[i]))
+	fn := intrinsicFuncs[c.name]
+	for i, v := range args {
+		if i < len(fn.params) {
+			if err := fn.params[i].check(c, i, v); err != nil {
+				return nil, err
+			}
 		}
-		return s, nil
 	}
-	arr := func(i int) ([]any, error) {
-		a, ok := args[i].([]any)
-		if !ok {
-			return nil, intrinsicFailure(c, "argument %d must be an array, got %s", i+1, typeName(args[i]))
+	return fn.run(c, args, env.rand)
+}
+
+// paramKind is what a parameter of an intrinsic function accepts. eval checks every
+// argument against its parameter before the function runs, so the functions read their
+// arguments without checking them again.
+type paramKind byte
+
+const (
+	anyParam paramKind = iota
+	stringParam
+	arrayParam
+	integerParam
+	objectParam
+	booleanParam
+)
+
+func (k paramKind) check(c *intrinsicCall, i int, v any) error {
+	var ok bool
+	var want string
+	switch k {
+	case anyParam:
+		return nil
+	case stringParam:
+		_, ok = v.(string)
+		want = "a string"
+	case arrayParam:
+		_, ok = v.([]any)
+		want = "an array"
+	case integerParam:
+		f, isNum := v.(float64)
+		if !isNum || !isInteger(f) {
+			return intrinsicFailure(c, "argument %d must be an integer, got %s", i+1, encodeJSON(v))
 		}
-		return a, nil
+		return nil
+	case objectParam:
+		_, ok = v.(map[string]any)
+		want = "an object"
+	case booleanParam:
+		_, ok = v.(bool)
+		want = "a boolean"
 	}
-	integer := func(i int) (int64, error) {
-		f, ok := args[i].(float64)
-		if !ok || !isInteger(f) {
-			return 0, intrinsicFailure(c, "argument %d must be an integer, got %s", i+1, encodeJSON(args[i]))
-		}
-		return int64(f), nil
+	if !ok {
+		return intrinsicFailure(c, "argument %d must be %s, got %s", i+1, want, typeName(v))
 	}
-	switch c.name {
-	case "States.Format":
-		tmpl, err := str(0)
-		if err != nil {
-			return nil, err
-		}
-		escaped := c.args[0].isStr
+	return nil
+}
+
+// intrinsicArgs are the checked arguments of a call; the accessors convert an argument of
+// the kind its parameter declares.
+type intrinsicArgs []any
+
+func (a intrinsicArgs) str(i int) string         { return a[i].(string) }
+func (a intrinsicArgs) arr(i int) []any          { return a[i].([]any) }
+func (a intrinsicArgs) integer(i int) int64      { return int64(a[i].(float64)) }
+func (a intrinsicArgs) obj(i int) map[string]any { return a[i].(map[string]any) }
+
+// intrinsicFunc is one intrinsic function: the kinds of its parameters, of which the last
+// optional ones may be left out and after which, when variadic, any number of arguments of
+// any kind may follow; and what it does with checked arguments.
+type intrinsicFunc struct {
+	params   []paramKind
+	optional int
+	variadic bool
+	run      func(c *intrinsicCall, a intrinsicArgs, rnd randSource) (any, error)
+}
+
+// maxEncodedInput is AWS's limit on the input of States.Base64Encode/Decode and States.Hash.
+const maxEncodedInput = 10000
+
+var intrinsicFuncs = map[string]intrinsicFunc{
+	"States.Format": {params: []paramKind{stringParam}, variadic: true, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		tmpl, escaped := a.str(0), c.args[0].isStr
 		if escaped {
 			tmpl = c.args[0].rawStr
 		}
-		return formatTemplate(c, tmpl, escaped, args[1:])
-	case "States.StringToJson":
-		s, err := str(0)
+		return formatTemplate(c, tmpl, escaped, a[1:])
+	}},
+	"States.StringToJson": {params: []paramKind{stringParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		v, err := decodeJSON([]byte(a.str(0)))
 		if err != nil {
-			return nil, err
-		}
-		v, err := decodeJSON([]byte(s))
-		if err != nil {
-			return nil, intrinsicFailure(c, "%q is not JSON: %v", s, err)
+			return nil, intrinsicFailure(c, "%q is not JSON: %v", a.str(0), err)
 		}
 		return v, nil
-	case "States.JsonToString":
-		return encodeJSON(args[0]), nil
-	case "States.Array":
-		return append([]any{}, args...), nil
-	case "States.ArrayPartition":
-		a, err := arr(0)
-		if err != nil {
-			return nil, err
-		}
-		n, err := integer(1)
-		if err != nil {
-			return nil, err
-		}
+	}},
+	"States.JsonToString": {params: []paramKind{anyParam}, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		return encodeJSON(a[0]), nil
+	}},
+	"States.Array": {variadic: true, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		return append([]any{}, a...), nil
+	}},
+	"States.ArrayPartition": {params: []paramKind{arrayParam, integerParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		items, n := a.arr(0), int(a.integer(1))
 		if n <= 0 {
 			return nil, intrinsicFailure(c, "the chunk size must be a positive integer, got %d", n)
 		}
 		out := []any{}
-		for i := 0; i < len(a); i += int(n) {
-			out = append(out, append([]any{}, a[i:min(len(a), i+int(n))]...))
+		for i := 0; i < len(items); i += n {
+			out = append(out, append([]any{}, items[i:min(len(items), i+n)]...))
 		}
 		return out, nil
-	case "States.ArrayContains":
-		a, err := arr(0)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range a {
-			if deepEqual(e, args[1]) {
+	}},
+	"States.ArrayContains": {params: []paramKind{arrayParam, anyParam}, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		for _, e := range a.arr(0) {
+			if deepEqual(e, a[1]) {
 				return true, nil
 			}
 		}
 		return false, nil
-	case "States.ArrayRange":
-		start, err := integer(0)
-		if err != nil {
-			return nil, err
-		}
-		end, err := integer(1)
-		if err != nil {
-			return nil, err
-		}
-		step, err := integer(2)
-		if err != nil {
-			return nil, err
-		}
+	}},
+	"States.ArrayRange": {params: []paramKind{integerParam, integerParam, integerParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		start, end, step := a.integer(0), a.integer(1), a.integer(2)
 		if step == 0 {
 			return nil, intrinsicFailure(c, "the step must not be 0")
 		}
@@ -345,33 +362,21 @@ func (c *intrinsicCall) eval(env *intrinsicEnv) (any, error) {
 			out = append(out, float64(v))
 		}
 		return out, nil
-	case "States.ArrayGetItem":
-		a, err := arr(0)
-		if err != nil {
-			return nil, err
+	}},
+	"States.ArrayGetItem": {params: []paramKind{arrayParam, integerParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		items, i := a.arr(0), a.integer(1)
+		if i < 0 || i >= int64(len(items)) {
+			return nil, intrinsicFailure(c, "index %d is outside the array of %d items", i, len(items))
 		}
-		i, err := integer(1)
-		if err != nil {
-			return nil, err
-		}
-		if i < 0 || i >= int64(len(a)) {
-			return nil, intrinsicFailure(c, "index %d is outside the array of %d items", i, len(a))
-		}
-		return a[i], nil
-	case "States.ArrayLength":
-		a, err := arr(0)
-		if err != nil {
-			return nil, err
-		}
-		return float64(len(a)), nil
-	case "States.ArrayUnique":
-		a, err := arr(0)
-		if err != nil {
-			return nil, err
-		}
+		return items[i], nil
+	}},
+	"States.ArrayLength": {params: []paramKind{arrayParam}, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		return float64(len(a.arr(0))), nil
+	}},
+	"States.ArrayUnique": {params: []paramKind{arrayParam}, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
 		out := []any{}
 	next:
-		for _, e := range a {
+		for _, e := range a.arr(0) {
 			for _, seen := range out {
 				if deepEqual(e, seen) {
 					continue next
@@ -380,42 +385,32 @@ func (c *intrinsicCall) eval(env *intrinsicEnv) (any, error) {
 			out = append(out, e)
 		}
 		return out, nil
-	case "States.Base64Encode":
-		s, err := str(0)
+	}},
+	"States.Base64Encode": {params: []paramKind{stringParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		s, err := encodableInput(c, a)
 		if err != nil {
 			return nil, err
-		}
-		if len(s) > 10000 {
-			return nil, intrinsicFailure(c, "the input has more than 10000 characters")
 		}
 		return base64.StdEncoding.EncodeToString([]byte(s)), nil
-	case "States.Base64Decode":
-		s, err := str(0)
+	}},
+	"States.Base64Decode": {params: []paramKind{stringParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		s, err := encodableInput(c, a)
 		if err != nil {
 			return nil, err
-		}
-		if len(s) > 10000 {
-			return nil, intrinsicFailure(c, "the input has more than 10000 characters")
 		}
 		b, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
 			return nil, intrinsicFailure(c, "%q is not base64: %v", s, err)
 		}
 		return string(b), nil
-	case "States.Hash":
-		s, err := str(0)
+	}},
+	"States.Hash": {params: []paramKind{stringParam, stringParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		s, err := encodableInput(c, a)
 		if err != nil {
 			return nil, err
-		}
-		alg, err := str(1)
-		if err != nil {
-			return nil, err
-		}
-		if len(s) > 10000 {
-			return nil, intrinsicFailure(c, "the input has more than 10000 characters")
 		}
 		var h hash.Hash
-		switch alg {
+		switch alg := a.str(1); alg {
 		case "MD5":
 			h = md5.New()
 		case "SHA-1":
@@ -431,79 +426,58 @@ func (c *intrinsicCall) eval(env *intrinsicEnv) (any, error) {
 		}
 		h.Write([]byte(s))
 		return hex.EncodeToString(h.Sum(nil)), nil
-	case "States.JsonMerge":
-		a, ok1 := args[0].(map[string]any)
-		b, ok2 := args[1].(map[string]any)
-		if !ok1 || !ok2 {
-			return nil, intrinsicFailure(c, "the first two arguments must be objects, got %s and %s", typeName(args[0]), typeName(args[1]))
-		}
-		deep, ok := args[2].(bool)
-		if !ok {
-			return nil, intrinsicFailure(c, "argument 3 must be a boolean")
-		}
-		if deep {
+	}},
+	"States.JsonMerge": {params: []paramKind{objectParam, objectParam, booleanParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		if a[2].(bool) {
 			return nil, intrinsicFailure(c, "only shallow merging is supported: pass false as the third argument")
 		}
-		out := make(map[string]any, len(a)+len(b))
-		for k, v := range a {
+		first, second := a.obj(0), a.obj(1)
+		out := make(map[string]any, len(first)+len(second))
+		for k, v := range first {
 			out[k] = v
 		}
-		for k, v := range b {
+		for k, v := range second {
 			out[k] = v
 		}
 		return out, nil
-	case "States.MathRandom":
-		start, err := integer(0)
-		if err != nil {
-			return nil, err
-		}
-		end, err := integer(1)
-		if err != nil {
-			return nil, err
-		}
+	}},
+	"States.MathRandom": {params: []paramKind{integerParam, integerParam, integerParam}, optional: 1, run: func(c *intrinsicCall, a intrinsicArgs, rnd randSource) (any, error) {
+		start, end := a.integer(0), a.integer(1)
 		if end <= start {
 			return nil, intrinsicFailure(c, "the end (%d) must be greater than the start (%d)", end, start)
 		}
-		var r *mrand.Rand
-		if len(args) == 3 {
-			seed, err := integer(2)
-			if err != nil {
-				return nil, err
-			}
-			r = mrand.New(mrand.NewPCG(uint64(seed), 0x6b6579726f746f72))
+		if len(a) == 3 {
+			r := mrand.New(mrand.NewPCG(uint64(a.integer(2)), 0x6b6579726f746f72))
 			return float64(start + r.Int64N(end-start)), nil
 		}
-		return float64(start + env.rand().Int64N(end-start)), nil
-	case "States.MathAdd":
-		a, err := integer(0)
-		if err != nil {
-			return nil, err
-		}
-		b, err := integer(1)
-		if err != nil {
-			return nil, err
-		}
-		return float64(a + b), nil
-	case "States.StringSplit":
-		s, err := str(0)
-		if err != nil {
-			return nil, err
-		}
-		delims, err := str(1)
-		if err != nil {
-			return nil, err
-		}
+		return float64(start + rnd.lockedRand().Int64N(end-start)), nil
+	}},
+	"States.MathAdd": {params: []paramKind{integerParam, integerParam}, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		return float64(a.integer(0) + a.integer(1)), nil
+	}},
+	"States.StringSplit": {params: []paramKind{stringParam, stringParam}, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
 		// Each character of the second argument is a delimiter, as AWS documents.
-		parts := strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(delims, r) })
+		delims := a.str(1)
+		parts := strings.FieldsFunc(a.str(0), func(r rune) bool { return strings.ContainsRune(delims, r) })
 		out := make([]any, len(parts))
 		for i, p := range parts {
 			out[i] = p
 		}
 		return out, nil
-	case "States.UUID":
+	}},
+	"States.UUID": {run: func(*intrinsicCall, intrinsicArgs, randSource) (any, error) {
 		return newUUID(), nil
+	}},
+}
+
+// encodableInput is the first argument of the encoding and hashing functions, within AWS's
+// limit.
+func encodableInput(c *intrinsicCall, a intrinsicArgs) (string, error) {
+	s := a.str(0)
+	if len(s) > maxEncodedInput {
+		return "", intrinsicFailure(c, "the input has more than %d characters", maxEncodedInput)
 	}
-	return nil, intrinsicFailure(c, "unknown function")
+	return s, nil
 }
 
 func formatTemplate(c *intrinsicCall, tmpl string, escaped bool, args []any) (any, error) {

@@ -87,7 +87,10 @@ func TestIntrinsicFailuresOnBadArguments(t *testing.T) {
 		{"Hash unknown algorithm", `States.Hash('x', 'CRC32')`, "not one of"},
 		{"Base64Decode invalid", `States.Base64Decode('***')`, "not base64"},
 		{"JsonMerge deep", `States.JsonMerge($.obj, $.obj, true)`, "only shallow"},
-		{"JsonMerge non-object", `States.JsonMerge($.arr, $.obj, false)`, "must be objects"},
+		{"JsonMerge non-object", `States.JsonMerge($.arr, $.obj, false)`, "argument 1 must be an object, got an array"},
+		{"JsonMerge non-boolean", `States.JsonMerge($.obj, $.obj, 1)`, "argument 3 must be a boolean, got a number"},
+		{"StringSplit non-string", `States.StringSplit($.arr, ',')`, "argument 1 must be a string, got an array"},
+		{"Hash input too long", `States.Hash(States.Format('{}{}{}', States.JsonToString(States.ArrayRange(1000, 1999, 1)), 'x', States.JsonToString(States.ArrayRange(1000, 1999, 1))), 'MD5')`, "more than 10000 characters"},
 		{"MathAdd non-integer", `States.MathAdd(1.5, 1)`, "must be an integer"},
 		{"MathRandom empty range", `States.MathRandom(5, 5)`, "must be greater"},
 	}

@@ -23,7 +23,7 @@ func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctx
 	if st.itemsPath != nil {
 		v, ok := st.itemsPath.get(eff, ctxObj)
 		if !ok {
-			return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The JSONPath '%s' specified for the field 'ItemsPath' could not be found in the input '%s'", st.itemsPath.raw, encodeJSON(eff))}
+			return nil, pathNotFound(st.itemsPath.raw, "field 'ItemsPath'", eff)
 		}
 		itemsVal = v
 	}

@@ -434,10 +434,10 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 		st.resource = res
 		st.kind = taskKindOf(res)
 		st.resourceType, st.resourceName = resourceTypeOf(res)
-		if st.timeoutSeconds, st.timeoutPath, err = p.intOrPath(name, m, "TimeoutSeconds"); err != nil {
+		if st.timeoutSeconds, st.timeoutPath, err = p.intOrPath(name, m, "TimeoutSeconds", 1); err != nil {
 			return nil, err
 		}
-		if st.heartbeatSeconds, st.heartbeatPath, err = p.intOrPath(name, m, "HeartbeatSeconds"); err != nil {
+		if st.heartbeatSeconds, st.heartbeatPath, err = p.intOrPath(name, m, "HeartbeatSeconds", 1); err != nil {
 			return nil, err
 		}
 		if st.heartbeatSeconds > 0 && st.timeoutSeconds > 0 && st.heartbeatSeconds >= st.timeoutSeconds {
@@ -582,7 +582,7 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 		if st.processor, err = p.scope(proc, name); err != nil {
 			return nil, fmt.Errorf("in %s of %q: %w", procField, name, err)
 		}
-		if st.maxConcurrency, st.maxConcurrencyPath, err = p.intOrPathZero(name, m, "MaxConcurrency"); err != nil {
+		if st.maxConcurrency, st.maxConcurrencyPath, err = p.intOrPath(name, m, "MaxConcurrency", 0); err != nil {
 			return nil, err
 		}
 		if err := p.exclusive(name, m, "ToleratedFailurePercentage", "ToleratedFailurePercentagePath"); err != nil {
@@ -600,7 +600,7 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 				return nil, err
 			}
 		}
-		if st.toleratedCount, st.toleratedCountPath, err = p.intOrPathZero(name, m, "ToleratedFailureCount"); err != nil {
+		if st.toleratedCount, st.toleratedCountPath, err = p.intOrPath(name, m, "ToleratedFailureCount", 0); err != nil {
 			return nil, err
 		}
 		_, st.hasToleratedCount = m["ToleratedFailureCount"]
@@ -704,12 +704,14 @@ type valueSource struct {
 	call *intrinsicCall
 }
 
-func (p *parser) intOrPath(name string, m map[string]any, field string) (int, *jsonPath, error) {
+// intOrPath reads field or field+"Path" (at most one may be given): a whole number in
+// [least, 99999999], or the path that gives it at run time.
+func (p *parser) intOrPath(name string, m map[string]any, field string, least int) (int, *jsonPath, error) {
 	if err := p.exclusive(name, m, field, field+"Path"); err != nil {
 		return 0, nil, err
 	}
 	if v, ok := m[field]; ok {
-		n, err := positiveInt(v)
+		n, err := boundedInt(v, least)
 		if err != nil {
 			return 0, nil, &ParseError{State: name, Field: field, Msg: err.Error()}
 		}
@@ -722,36 +724,19 @@ func (p *parser) intOrPath(name string, m map[string]any, field string) (int, *j
 	return 0, nil, nil
 }
 
-func (p *parser) intOrPathZero(name string, m map[string]any, field string) (int, *jsonPath, error) {
-	if err := p.exclusive(name, m, field, field+"Path"); err != nil {
-		return 0, nil, err
-	}
-	if v, ok := m[field]; ok {
-		n, err := nonNegativeInt(v)
-		if err != nil {
-			return 0, nil, &ParseError{State: name, Field: field, Msg: err.Error()}
+func positiveInt(v any) (int, error)    { return boundedInt(v, 1) }
+func nonNegativeInt(v any) (int, error) { return boundedInt(v, 0) }
+
+// boundedInt is v as a whole number in [least, 99999999], the range of the ASL's counts and
+// seconds.
+func boundedInt(v any, least int) (int, error) {
+	f, ok := v.(float64)
+	if !ok || !isInteger(f) || f < float64(least) || f > 99999999 {
+		kind := "positive"
+		if least == 0 {
+			kind = "non-negative"
 		}
-		return n, nil, nil
-	}
-	if _, ok := m[field+"Path"]; ok {
-		path, err := p.path(name, m, field+"Path")
-		return 0, path, err
-	}
-	return 0, nil, nil
-}
-
-func positiveInt(v any) (int, error) {
-	f, ok := v.(float64)
-	if !ok || !isInteger(f) || f < 1 || f > 99999999 {
-		return 0, fmt.Errorf("must be a positive integer (at most 99999999), got %s", encodeJSON(v))
-	}
-	return int(f), nil
-}
-
-func nonNegativeInt(v any) (int, error) {
-	f, ok := v.(float64)
-	if !ok || !isInteger(f) || f < 0 || f > 99999999 {
-		return 0, fmt.Errorf("must be a non-negative integer (at most 99999999), got %s", encodeJSON(v))
+		return 0, fmt.Errorf("must be a %s integer (at most 99999999), got %s", kind, encodeJSON(v))
 	}
 	return int(f), nil
 }

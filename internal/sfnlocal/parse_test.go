@@ -48,6 +48,8 @@ func TestParseRejectsInvalidDefinitionsNamingStateAndField(t *testing.T) {
 		{"ResultPath into context", `{"StartAt":"A","States":{"A":{"Type":"Pass","ResultPath":"$$.x","End":true}}}`, []string{"ResultPath", "context object"}},
 		{"Parameters bad intrinsic", `{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"States.Nope(1)"},"End":true}}}`, []string{"Parameters", "unknown function"}},
 		{"Parameters intrinsic arity", `{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"States.ArrayLength()"},"End":true}}}`, []string{"ArrayLength takes 1 arguments, got 0"}},
+		{"Parameters intrinsic arity with an optional argument", `{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"States.MathRandom(1, 2, 3, 4)"},"End":true}}}`, []string{"MathRandom takes 2 to 3 arguments, got 4"}},
+		{"Parameters intrinsic arity of a variadic function", `{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"States.Format()"},"End":true}}}`, []string{"Format takes at least 1 arguments, got 0"}},
 		{"Parameters neither path nor intrinsic", `{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"hello"},"End":true}}}`, []string{"neither a path"}},
 		{"Parallel branch Next unknown", `{"StartAt":"A","States":{"A":{"Type":"Parallel","End":true,"Branches":[{"StartAt":"B","States":{"B":{"Type":"Pass","Next":"Q"}}}]}}}`, []string{"Branches[0]", `state "B"`, `"Q" names no state`}},
 		{"Map without processor", `{"StartAt":"A","States":{"A":{"Type":"Map","End":true}}}`, []string{`state "A"`, "ItemProcessor", "missing"}},

@@ -108,7 +108,7 @@ func (t *payloadTemplate) eval(env *intrinsicEnv, field string) (any, error) {
 			case f.path != nil:
 				v, ok := f.path.get(env.input, env.ctx)
 				if !ok {
-					return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The JSONPath '%s' specified for the field '%s' could not be found in the input '%s'", f.path.raw, f.raw, encodeJSON(pathRoot(f.path, env.input, env.ctx)))}
+					return nil, pathNotFound(f.path.raw, "field '"+f.raw+"'", pathRoot(f.path, env.input, env.ctx))
 				}
 				out[f.key] = v
 			case f.call != nil:
@@ -161,7 +161,7 @@ func (t *payloadTemplate) appendText(b []byte, env *intrinsicEnv, inputText, fie
 			case f.path != nil:
 				v, ok := f.path.get(env.input, env.ctx)
 				if !ok {
-					return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The JSONPath '%s' specified for the field '%s' could not be found in the input '%s'", f.path.raw, f.raw, encodeJSON(pathRoot(f.path, env.input, env.ctx)))}
+					return nil, pathNotFound(f.path.raw, "field '"+f.raw+"'", pathRoot(f.path, env.input, env.ctx))
 				}
 				b, err = appendValue(b, v)
 			case f.call != nil:

@@ -249,7 +249,7 @@ func (r *runner) jitterFraction() float64 {
 }
 
 func (r *runner) env(input any, ctxObj map[string]any) *intrinsicEnv {
-	return &intrinsicEnv{input: input, ctx: ctxObj, rand: r.lockedRand}
+	return &intrinsicEnv{input: input, ctx: ctxObj, rand: r}
 }
 
 // lockedRand hands intrinsics a rand that is safe to use from concurrent branches.
@@ -368,7 +368,9 @@ func applyIOPath(p ioPath, v any, ctxObj map[string]any, field string) (any, err
 	}
 	out, ok := p.path.get(v, ctxObj)
 	if !ok {
-		return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("Invalid path '%s' : The JSONPath '%s' specified for the field '%s' could not be found in the input '%s'", p.path.raw, p.path.raw, field, encodeJSON(pathRoot(p.path, v, ctxObj)))}
+		se := pathNotFound(p.path.raw, "field '"+field+"'", pathRoot(p.path, v, ctxObj))
+		se.Cause = "Invalid path '" + p.path.raw + "' : " + se.Cause
+		return nil, se
 	}
 	return out, nil
 }
@@ -469,7 +471,7 @@ func (r *runner) runFail(st *state, raw any, ctxObj map[string]any) error {
 		} else {
 			x, ok := src.path.get(raw, ctxObj)
 			if !ok {
-				return "", &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The JSONPath '%s' specified for the field '%s' could not be found in the input '%s'", src.raw, field, encodeJSON(pathRoot(src.path, raw, ctxObj)))}
+				return "", pathNotFound(src.raw, "field '"+field+"'", pathRoot(src.path, raw, ctxObj))
 			}
 			v = x
 		}

@@ -292,30 +292,40 @@ type dataDetails struct {
 	Included bool `json:"included"`
 }
 
+// executionListItem is an execution as ListExecutions lists it; DescribeExecution adds to it.
+type executionListItem struct {
+	ExecutionArn    string `json:"executionArn"`
+	StateMachineArn string `json:"stateMachineArn"`
+	Name            string `json:"name"`
+	Status          string `json:"status"`
+	StartDate       epoch  `json:"startDate"`
+	StopDate        *epoch `json:"stopDate,omitempty"` // once it has ended
+}
+
+func newExecutionListItem(arn, machineArn, name, status string, start, stop time.Time) executionListItem {
+	it := executionListItem{ExecutionArn: arn, StateMachineArn: machineArn, Name: name, Status: status, StartDate: epoch(start)}
+	if status != sfnlocal.StatusRunning {
+		it.StopDate = epochPtr(stop)
+	}
+	return it
+}
+
 type describeExecutionOut struct {
-	ExecutionArn    string       `json:"executionArn"`
-	StateMachineArn string       `json:"stateMachineArn"`
-	Name            string       `json:"name"`
-	Status          string       `json:"status"`
-	StartDate       epoch        `json:"startDate"`
-	StopDate        *epoch       `json:"stopDate,omitempty"`
-	Input           string       `json:"input"`
-	InputDetails    dataDetails  `json:"inputDetails"`
-	Output          *string      `json:"output,omitempty"`
-	OutputDetails   *dataDetails `json:"outputDetails,omitempty"`
-	Error           string       `json:"error,omitempty"`
-	Cause           string       `json:"cause,omitempty"`
-	RedriveCount    int32        `json:"redriveCount"`
-	RedriveStatus   string       `json:"redriveStatus"`
+	executionListItem
+	Input         string       `json:"input"`
+	InputDetails  dataDetails  `json:"inputDetails"`
+	Output        *string      `json:"output,omitempty"`
+	OutputDetails *dataDetails `json:"outputDetails,omitempty"`
+	Error         string       `json:"error,omitempty"`
+	Cause         string       `json:"cause,omitempty"`
+	RedriveCount  int32        `json:"redriveCount"`
+	RedriveStatus string       `json:"redriveStatus"`
 }
 
 func toDescribeOut(x Execution) describeExecutionOut {
-	out := describeExecutionOut{ExecutionArn: x.Arn, StateMachineArn: x.StateMachineArn, Name: x.Name,
-		Status: x.Status, StartDate: epoch(x.StartDate), Input: x.Input,
-		InputDetails: dataDetails{true}, Error: x.Error, Cause: x.Cause, RedriveStatus: "NOT_REDRIVABLE"}
-	if x.Status != sfnlocal.StatusRunning {
-		out.StopDate = epochPtr(x.StopDate)
-	}
+	out := describeExecutionOut{
+		executionListItem: newExecutionListItem(x.Arn, x.StateMachineArn, x.Name, x.Status, x.StartDate, x.StopDate),
+		Input:             x.Input, InputDetails: dataDetails{true}, Error: x.Error, Cause: x.Cause, RedriveStatus: "NOT_REDRIVABLE"}
 	if x.Status == sfnlocal.StatusSucceeded {
 		o := string(x.Output)
 		out.Output, out.OutputDetails = &o, &dataDetails{true}
@@ -423,14 +433,6 @@ func (s *Server) httpListExecutions(ctx context.Context, body []byte) (any, erro
 		}
 		from = t.Next
 	}
-	type item struct {
-		ExecutionArn    string `json:"executionArn"`
-		StateMachineArn string `json:"stateMachineArn"`
-		Name            string `json:"name"`
-		Status          string `json:"status"`
-		StartDate       epoch  `json:"startDate"`
-		StopDate        *epoch `json:"stopDate,omitempty"`
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := s.machineLocked(in.StateMachineArn); err != nil {
@@ -445,19 +447,15 @@ func (s *Server) httpListExecutions(ctx context.Context, body []byte) (any, erro
 	// Newest first, as AWS lists them.
 	sort.Slice(all, func(i, j int) bool { return all[i].seq > all[j].seq })
 	out := struct {
-		Executions []item `json:"executions"`
-		NextToken  string `json:"nextToken,omitempty"`
-	}{Executions: []item{}}
+		Executions []executionListItem `json:"executions"`
+		NextToken  string              `json:"nextToken,omitempty"`
+	}{Executions: []executionListItem{}}
 	for i, e := range all {
 		if i == size {
 			out.NextToken = pageToken{Op: "ListExecutions", Scope: scope, Next: e.seq}.encode()
 			break
 		}
-		it := item{ExecutionArn: e.arn, StateMachineArn: e.machine.arn, Name: e.name, Status: e.status, StartDate: epoch(e.start)}
-		if e.status != sfnlocal.StatusRunning {
-			it.StopDate = epochPtr(e.stopDate)
-		}
-		out.Executions = append(out.Executions, it)
+		out.Executions = append(out.Executions, newExecutionListItem(e.arn, e.machine.arn, e.name, e.status, e.start, e.stopDate))
 	}
 	return out, nil
 }
