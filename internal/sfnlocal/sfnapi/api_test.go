@@ -22,11 +22,7 @@ func TestErrorsDecodeAsTypedSDKErrors(t *testing.T) {
 	ctx := context.Background()
 	passArn := h.create(t, "pass", passDef)
 	blockArn := h.create(t, "block", blockDef)
-	running, err := h.srv.StartExecution(ctx, blockArn, "running", `{"n":1}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.awaitBlocked(t)
+	running := h.startBlocked(t, blockArn, "running", `{"n":1}`)
 	done, _ := h.srv.StartExecution(ctx, passArn, "done", `{}`)
 	h.wait(t, done)
 	missingExec := "arn:aws:states:us-east-1:123456789012:execution:pass:nope"
@@ -490,20 +486,12 @@ func TestGetExecutionHistoryPaginatesBothWays(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var ids []int64
-			pages := 0
-			p := sfn.NewGetExecutionHistoryPaginator(h.client, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x), ReverseOrder: tc.reverse, MaxResults: tc.maxResults})
-			for p.HasMorePages() {
-				out, err := p.NextPage(ctx)
-				if err != nil {
-					t.Fatal(err)
+			pages := h.historyPages(t, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x), ReverseOrder: tc.reverse, MaxResults: tc.maxResults})
+			for _, page := range pages {
+				if tc.maxResults > 0 && len(page) > int(tc.maxResults) {
+					t.Errorf("page of %d events, maxResults %d", len(page), tc.maxResults)
 				}
-				pages++
-				if tc.maxResults > 0 && len(out.Events) > int(tc.maxResults) {
-					t.Errorf("page of %d events, maxResults %d", len(out.Events), tc.maxResults)
-				}
-				for _, e := range out.Events {
-					ids = append(ids, e.Id)
-				}
+				ids = append(ids, page...)
 			}
 			if len(ids) != len(all) {
 				t.Fatalf("%d events over the pages, want %d", len(ids), len(all))
@@ -521,8 +509,8 @@ func TestGetExecutionHistoryPaginatesBothWays(t *testing.T) {
 			if tc.maxResults > 0 {
 				size = int(tc.maxResults)
 			}
-			if want := (len(all) + size - 1) / size; pages != want {
-				t.Errorf("%d pages, want %d", pages, want)
+			if want := (len(all) + size - 1) / size; len(pages) != want {
+				t.Errorf("%d pages, want %d", len(pages), want)
 			}
 		})
 	}
@@ -563,11 +551,7 @@ func TestCloseAbortsRunningExecutions(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	arn := h.create(t, "block", blockDef)
-	x, err := h.srv.StartExecution(ctx, arn, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.awaitBlocked(t)
+	x := h.startBlocked(t, arn, "", "")
 	h.srv.Close()
 	d, err := h.srv.DescribeExecution(ctx, x)
 	if err != nil {
@@ -585,12 +569,7 @@ func TestCloseAbortsRunningExecutions(t *testing.T) {
 func TestHistoryOfARunningExecutionPagesAcrossGrowth(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	arn := h.create(t, "block", blockDef)
-	x, err := h.srv.StartExecution(ctx, arn, "live", `{}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.awaitBlocked(t)
+	x := h.startBlocked(t, h.create(t, "block", blockDef), "live", `{}`)
 	fwd, err := h.client.GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x), MaxResults: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -612,15 +591,8 @@ func TestHistoryOfARunningExecutionPagesAcrossGrowth(t *testing.T) {
 	}
 
 	ids := []int64{fwd.Events[0].Id, fwd.Events[1].Id}
-	for token := fwd.NextToken; token != nil; {
-		out, err := h.client.GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x), MaxResults: 2, NextToken: token})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range out.Events {
-			ids = append(ids, e.Id)
-		}
-		token = out.NextToken
+	for _, page := range h.historyPages(t, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x), MaxResults: 2, NextToken: fwd.NextToken}) {
+		ids = append(ids, page...)
 	}
 	for i, id := range ids {
 		if id != int64(i+1) {
@@ -632,16 +604,12 @@ func TestHistoryOfARunningExecutionPagesAcrossGrowth(t *testing.T) {
 	}
 
 	// Reverse pages continue downwards from where they started.
+	if rev.NextToken == nil {
+		t.Fatalf("reverse first page while running has no next token (%d events)", runningLen)
+	}
 	ids = []int64{rev.Events[0].Id, rev.Events[1].Id}
-	for token := rev.NextToken; token != nil; {
-		out, err := h.client.GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x), MaxResults: 2, ReverseOrder: true, NextToken: token})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range out.Events {
-			ids = append(ids, e.Id)
-		}
-		token = out.NextToken
+	for _, page := range h.historyPages(t, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x), MaxResults: 2, ReverseOrder: true, NextToken: rev.NextToken}) {
+		ids = append(ids, page...)
 	}
 	for i, id := range ids {
 		if id != runningLen-int64(i) {
@@ -694,11 +662,7 @@ func TestDeleteStateMachineAbortsItsExecutions(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	arn := h.create(t, "block", blockDef)
-	x, err := h.srv.StartExecution(ctx, arn, "doomed", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.awaitBlocked(t)
+	x := h.startBlocked(t, arn, "doomed", "")
 	if _, err := h.client.DeleteStateMachine(ctx, &sfn.DeleteStateMachineInput{StateMachineArn: aws.String(arn)}); err != nil {
 		t.Fatal(err)
 	}

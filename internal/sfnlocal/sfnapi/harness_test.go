@@ -156,6 +156,40 @@ func (h *harness) awaitBlocked(t *testing.T) string {
 	}
 }
 
+// startBlocked starts an execution of a blockDef machine and returns its ARN once its block
+// task has begun.
+func (h *harness) startBlocked(t *testing.T, machine, name, input string) string {
+	t.Helper()
+	x, err := h.srv.StartExecution(context.Background(), machine, name, input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.awaitBlocked(t); got != x {
+		t.Fatalf("blocked execution %s, want %s", got, x)
+	}
+	return x
+}
+
+// historyPages reads GetExecutionHistory with the sfn SDK's paginator, from in.NextToken on
+// when it is set, and returns the event ids page by page.
+func (h *harness) historyPages(t *testing.T, in *sfn.GetExecutionHistoryInput) [][]int64 {
+	t.Helper()
+	var pages [][]int64
+	p := sfn.NewGetExecutionHistoryPaginator(h.client, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]int64, len(out.Events))
+		for i, e := range out.Events {
+			ids[i] = e.Id
+		}
+		pages = append(pages, ids)
+	}
+	return pages
+}
+
 func jsonEqual(t *testing.T, got, want string) {
 	t.Helper()
 	var g, w any
