@@ -185,7 +185,7 @@ func TestRotationTaskInputsDecodeAsRotationRequests(t *testing.T) {
 	served := (&rotation.Steps{}).Actions()
 	for _, sc := range rotationScenarios(t) {
 		o := runSfnlocal(context.Background(), sc)
-		if len(o.Calls) == 0 {
+		if len(o.Calls) == 0 && sc.Want.Path[1] != "DescribeInputRejection" {
 			t.Errorf("%s: no task calls", sc.Name)
 		}
 		for _, c := range o.Calls {

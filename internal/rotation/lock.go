@@ -108,7 +108,12 @@ func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, parameterName
 				"another rotation (execution %s) holds %s; wait for it to finish or stop it, then start again",
 				held.ExecutionID, lockName(parameterName))
 		}
-		// Stale: its execution ended without releasing. Delete it and race for it once more.
+		// Stale: its execution ended without releasing. Take over its record of the keys the
+		// user had, so that a key it created counts as a stray of ours and is cleaned up.
+		if held.ExistingAccessKeyIDs != nil {
+			mine.ExistingAccessKeyIDs, mine.AcquiredAt = held.ExistingAccessKeyIDs, held.AcquiredAt
+		}
+		// Delete it and race for it once more.
 		log.Warn("breaking stale lock", "lock", lockName(parameterName), "holder", held.ExecutionID)
 		if _, err := s.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(lockName(parameterName))}); err != nil {
 			var notFound *ssmtypes.ParameterNotFound

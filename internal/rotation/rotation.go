@@ -145,6 +145,9 @@ func (c Config) withDefaults(r Rotation) (Rotation, error) {
 		problems = append(problems, fmt.Sprintf("parameterName %q must be under %s", r.ParameterName, c.ParameterPrefix))
 	case !paramNameRE.MatchString(r.ParameterName) || len(r.ParameterName) > 1000:
 		problems = append(problems, fmt.Sprintf("parameterName %q may use only a-z A-Z 0-9 _ . - /", r.ParameterName))
+	case strings.HasSuffix(r.ParameterName, "/") || strings.Contains(r.ParameterName, "//") ||
+		strings.Contains(r.ParameterName+"/", "/./") || strings.Contains(r.ParameterName+"/", "/../"):
+		problems = append(problems, fmt.Sprintf("parameterName %q must name a parameter under %s without empty, '.' or '..' path segments or a trailing '/'", r.ParameterName, c.ParameterPrefix))
 	case strings.HasSuffix(r.ParameterName, lockSuffix):
 		problems = append(problems, fmt.Sprintf("parameterName %q must not end in %s (keyrotor's lock names)", r.ParameterName, lockSuffix))
 	}
