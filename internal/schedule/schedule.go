@@ -85,7 +85,7 @@ func parseRate(body string) (Schedule, error) {
 
 // Next counts from t: a rate schedule fires one period after it is created or last fired.
 func (r rate) Next(t time.Time) (time.Time, bool) { return t.Add(r.every), true }
-func (r rate) String() string                       { return r.expr }
+func (r rate) String() string                     { return r.expr }
 
 type at struct {
 	when time.Time
