@@ -69,11 +69,8 @@ func (d *decoder) value(depth int) (any, bool) {
 	}
 	switch c := d.b[d.i]; {
 	case c == '{':
-		d.i++
 		m := map[string]any{}
-		d.skipSpace()
-		if d.i < len(d.b) && d.b[d.i] == '}' {
-			d.i++
+		if d.openEmpty('}') {
 			return m, true
 		}
 		for {
@@ -104,11 +101,8 @@ func (d *decoder) value(depth int) (any, bool) {
 			}
 		}
 	case c == '[':
-		d.i++
 		a := []any{}
-		d.skipSpace()
-		if d.i < len(d.b) && d.b[d.i] == ']' {
-			d.i++
+		if d.openEmpty(']') {
 			return a, true
 		}
 		for {
@@ -134,6 +128,18 @@ func (d *decoder) value(depth int) (any, bool) {
 		return d.num()
 	}
 	return nil, false
+}
+
+// openEmpty reads an opening bracket and reports whether the closing one follows at once
+// (then read too): an empty object or array.
+func (d *decoder) openEmpty(closing byte) bool {
+	d.i++
+	d.skipSpace()
+	if d.i < len(d.b) && d.b[d.i] == closing {
+		d.i++
+		return true
+	}
+	return false
 }
 
 // afterElement reads what follows a member or element of an object or array: a comma (more
@@ -172,20 +178,12 @@ func (d *decoder) num() (any, bool) {
 	}
 	if d.b[d.i] == '0' {
 		d.i++
-	} else if d.b[d.i] >= '1' && d.b[d.i] <= '9' {
-		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-			d.i++
-		}
-	} else {
+	} else if !d.digits() {
 		return nil, false
 	}
 	if d.i < len(d.b) && d.b[d.i] == '.' {
 		d.i++
-		n := d.i
-		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-			d.i++
-		}
-		if d.i == n {
+		if !d.digits() {
 			return nil, false
 		}
 	}
@@ -194,11 +192,7 @@ func (d *decoder) num() (any, bool) {
 		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
 			d.i++
 		}
-		n := d.i
-		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-			d.i++
-		}
-		if d.i == n {
+		if !d.digits() {
 			return nil, false
 		}
 	}
@@ -207,6 +201,15 @@ func (d *decoder) num() (any, bool) {
 		return nil, false
 	}
 	return f, true
+}
+
+// digits reads a run of decimal digits and reports whether there was one.
+func (d *decoder) digits() bool {
+	start := d.i
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		d.i++
+	}
+	return d.i > start
 }
 
 func (d *decoder) str() (string, bool) {

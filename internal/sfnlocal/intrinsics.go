@@ -214,22 +214,15 @@ func intrinsicFailure(c *intrinsicCall, format string, a ...any) error {
 func (c *intrinsicCall) eval(env *intrinsicEnv) (any, error) {
 	args := make(intrinsicArgs, len(c.args))
 	for i, a := range c.args {
-		switch {
-		case a.path != nil:
-			v, ok := a.path.get(env.input, env.ctx)
-			if !ok {
-				return nil, pathNotFound(a.path.raw, "intrinsic function '"+c.raw+"'", pathRoot(a.path, env.input, env.ctx))
-			}
-			args[i] = v
-		case a.call != nil:
-			v, err := a.call.eval(env)
-			if err != nil {
-				return nil, err
-			}
-			args[i] = v
-		default:
+		if a.path == nil && a.call == nil {
 			args[i] = a.lit
+			continue
 		}
+		v, err := valueOf(a.path, a.call, env, "intrinsic function", c.raw)
+		if err != nil {
+			return nil, err
+		}
+		args[i] = v
 	}
 	fn := intrinsicFuncs[c.name]
 	for i, v := range args {
@@ -240,6 +233,20 @@ func (c *intrinsicCall) eval(env *intrinsicEnv) (any, error) {
 		}
 	}
 	return fn.run(c, args, env.rand)
+}
+
+// valueOf evaluates a path (when path is set) or an intrinsic call against env. what and
+// name say where it stands (field "x.$", intrinsic function "States.Format(…)") for the
+// failure of a path that selects nothing.
+func valueOf(path *jsonPath, call *intrinsicCall, env *intrinsicEnv, what, name string) (any, error) {
+	if path == nil {
+		return call.eval(env)
+	}
+	v, ok := path.get(env.input, env.ctx)
+	if !ok {
+		return nil, pathNotFound(path.raw, what+" '"+name+"'", pathRoot(path, env.input, env.ctx))
+	}
+	return v, nil
 }
 
 // paramKind is what a parameter of an intrinsic function accepts. eval checks every

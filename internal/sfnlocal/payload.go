@@ -104,26 +104,17 @@ func (t *payloadTemplate) eval(env *intrinsicEnv, field string) (any, error) {
 	case 1:
 		out := make(map[string]any, len(t.fields))
 		for _, f := range t.fields {
-			switch {
-			case f.path != nil:
-				v, ok := f.path.get(env.input, env.ctx)
-				if !ok {
-					return nil, pathNotFound(f.path.raw, "field '"+f.raw+"'", pathRoot(f.path, env.input, env.ctx))
-				}
-				out[f.key] = v
-			case f.call != nil:
-				v, err := f.call.eval(env)
-				if err != nil {
-					return nil, err
-				}
-				out[f.key] = v
-			default:
-				v, err := f.value.eval(env, field)
-				if err != nil {
-					return nil, err
-				}
-				out[f.key] = v
+			var v any
+			var err error
+			if f.path != nil || f.call != nil {
+				v, err = valueOf(f.path, f.call, env, "field", f.raw)
+			} else {
+				v, err = f.value.eval(env, field)
 			}
+			if err != nil {
+				return nil, err
+			}
+			out[f.key] = v
 		}
 		return out, nil
 	case 2:
@@ -158,15 +149,9 @@ func (t *payloadTemplate) appendText(b []byte, env *intrinsicEnv, inputText, fie
 			switch {
 			case f.path != nil && !f.path.context && len(f.path.segs) == 0 && inputText != "":
 				b = append(b, inputText...)
-			case f.path != nil:
-				v, ok := f.path.get(env.input, env.ctx)
-				if !ok {
-					return nil, pathNotFound(f.path.raw, "field '"+f.raw+"'", pathRoot(f.path, env.input, env.ctx))
-				}
-				b, err = appendValue(b, v)
-			case f.call != nil:
+			case f.path != nil || f.call != nil:
 				var v any
-				if v, err = f.call.eval(env); err == nil {
+				if v, err = valueOf(f.path, f.call, env, "field", f.raw); err == nil {
 					b, err = appendValue(b, v)
 				}
 			default:
