@@ -750,26 +750,15 @@ func parseTimestamp(s string) (time.Time, error) {
 }
 
 func (p *parser) retriers(name string, m map[string]any) ([]*retrier, error) {
-	v, ok := m["Retry"]
-	if !ok {
-		return nil, nil
-	}
-	raw, ok := v.([]any)
-	if !ok {
-		return nil, &ParseError{State: name, Field: "Retry", Msg: "must be an array of retriers"}
+	raw, err := p.objectList(name, m, "Retry", "retriers", "ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment")
+	if err != nil {
+		return nil, err
 	}
 	var out []*retrier
-	for i, r := range raw {
+	for i, rm := range raw {
 		field := fmt.Sprintf("Retry[%d]", i)
 		perr := func(f, format string, a ...any) error {
 			return &ParseError{State: name, Field: field + "." + f, Msg: fmt.Sprintf(format, a...)}
-		}
-		rm, ok := r.(map[string]any)
-		if !ok {
-			return nil, &ParseError{State: name, Field: field, Msg: "must be an object"}
-		}
-		if err := p.allowed(name, rm, field, "ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment"); err != nil {
-			return nil, err
 		}
 		errs, err := errorEquals(rm["ErrorEquals"], i == len(raw)-1)
 		if err != nil {
@@ -818,25 +807,38 @@ func (p *parser) retriers(name string, m map[string]any) ([]*retrier, error) {
 	return out, nil
 }
 
-func (p *parser) catchers(name string, m map[string]any) ([]*catcher, error) {
-	v, ok := m["Catch"]
+// objectList reads field (Retry, Catch) of state name: absent, or an array of objects (what
+// names them in errors) with only the allowed members.
+func (p *parser) objectList(name string, m map[string]any, field, what string, allowed ...string) ([]map[string]any, error) {
+	v, ok := m[field]
 	if !ok {
 		return nil, nil
 	}
 	raw, ok := v.([]any)
 	if !ok {
-		return nil, &ParseError{State: name, Field: "Catch", Msg: "must be an array of catchers"}
+		return nil, &ParseError{State: name, Field: field, Msg: "must be an array of " + what}
 	}
-	var out []*catcher
+	out := make([]map[string]any, len(raw))
 	for i, r := range raw {
-		field := fmt.Sprintf("Catch[%d]", i)
-		cm, ok := r.(map[string]any)
-		if !ok {
-			return nil, &ParseError{State: name, Field: field, Msg: "must be an object"}
+		at := fmt.Sprintf("%s[%d]", field, i)
+		if out[i], ok = r.(map[string]any); !ok {
+			return nil, &ParseError{State: name, Field: at, Msg: "must be an object"}
 		}
-		if err := p.allowed(name, cm, field, "ErrorEquals", "Next", "ResultPath", "Comment"); err != nil {
+		if err := p.allowed(name, out[i], at, allowed...); err != nil {
 			return nil, err
 		}
+	}
+	return out, nil
+}
+
+func (p *parser) catchers(name string, m map[string]any) ([]*catcher, error) {
+	raw, err := p.objectList(name, m, "Catch", "catchers", "ErrorEquals", "Next", "ResultPath", "Comment")
+	if err != nil {
+		return nil, err
+	}
+	var out []*catcher
+	for i, cm := range raw {
+		field := fmt.Sprintf("Catch[%d]", i)
 		errs, err := errorEquals(cm["ErrorEquals"], i == len(raw)-1)
 		if err != nil {
 			return nil, &ParseError{State: name, Field: field + ".ErrorEquals", Msg: err.Error()}
