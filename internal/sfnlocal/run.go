@@ -31,6 +31,7 @@ type runner struct {
 
 	pathMu sync.Mutex
 	path   []pathEntry
+	keys   []int // storage of the path entries' keys
 }
 
 // thread is one sequential line of events (the execution, a branch, an iteration); it
@@ -44,6 +45,23 @@ type thread struct {
 	// item order, whatever order they ran in.
 	prefix  []int
 	entered int
+
+	// Every state records these two events: their details come from chunks.
+	enteredDetails chunked[StateEnteredEventDetails]
+	exitedDetails  chunked[StateExitedEventDetails]
+}
+
+// chunked hands out pointers to values stored in chunks, so that one allocation serves
+// several values. A chunk is never appended to beyond its capacity, so the pointers stay
+// valid. Not safe for concurrent use (a thread's events are recorded in sequence).
+type chunked[T any] struct{ chunk []T }
+
+func (c *chunked[T]) alloc(v T) *T {
+	if len(c.chunk) == cap(c.chunk) {
+		c.chunk = make([]T, 0, min(max(2*cap(c.chunk), 4), 64))
+	}
+	c.chunk = append(c.chunk, v)
+	return &c.chunk[len(c.chunk)-1]
 }
 
 // child returns the thread of branch/iteration i of the state this thread is in.
@@ -56,11 +74,16 @@ func (t *thread) child(i int) *thread {
 
 func (t *thread) enter(name string) {
 	t.entered++
-	key := make([]int, 0, len(t.prefix)+1)
-	key = append(key, t.prefix...)
-	key = append(key, t.entered)
 	t.r.pathMu.Lock()
-	t.r.path = append(t.r.path, pathEntry{key: key, name: name})
+	// The keys are cut from one shared buffer (three-index slices: appending to one key
+	// cannot reach the next).
+	n := len(t.prefix) + 1
+	if cap(t.r.keys)-len(t.r.keys) < n {
+		t.r.keys = make([]int, 0, max(64, n))
+	}
+	start := len(t.r.keys)
+	t.r.keys = append(append(t.r.keys, t.prefix...), t.entered)
+	t.r.path = append(t.r.path, pathEntry{key: t.r.keys[start : start+n : start+n], name: name})
 	t.r.pathMu.Unlock()
 }
 
@@ -294,7 +317,7 @@ func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any, r
 	if rawText == "" {
 		rawText = encodeJSON(raw)
 	}
-	th.addAt(entered, st.enteredEvent, &StateEnteredEventDetails{Name: st.name, Input: rawText, InputDetails: notTruncated})
+	th.addAt(entered, st.enteredEvent, th.enteredDetails.alloc(StateEnteredEventDetails{Name: st.name, Input: rawText, InputDetails: notTruncated}))
 	ctxObj := r.contextFor(st, entered, 0)
 	var (
 		out   any
@@ -347,7 +370,7 @@ func (r *runner) exitText(th *thread, st *state, out any, text string) (string, 
 	if len(text) > MaxPayloadBytes {
 		return "", &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
 	}
-	th.add(st.exitedEvent, &StateExitedEventDetails{Name: st.name, Output: text, OutputDetails: notTruncated})
+	th.add(st.exitedEvent, th.exitedDetails.alloc(StateExitedEventDetails{Name: st.name, Output: text, OutputDetails: notTruncated}))
 	return text, nil
 }
 

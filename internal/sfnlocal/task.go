@@ -25,6 +25,7 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 	var (
 		eff    any
 		inText string
+		input  json.RawMessage // the invoker's copy of inText
 	)
 	if st.parameters != nil && st.timeoutPath == nil && st.heartbeatPath == nil {
 		// Only the text of the effective input is needed: write it from the template.
@@ -40,7 +41,7 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 		if err != nil {
 			return nil, "", err
 		}
-		inText = string(b)
+		inText, input = string(b), b // the invoker gets the buffer itself: one copy, not two
 	} else {
 		var err error
 		if eff, err = r.effectiveInput(st, raw, ctxObj); err != nil {
@@ -61,9 +62,12 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 	}
 
 	r.recordTaskStarted(th, st, inText, timeout, heartbeat)
+	if input == nil {
+		input = json.RawMessage(inText)
+	}
 
 	req := TaskRequest{
-		Resource: st.resource, Input: json.RawMessage(inText), StateName: st.name, TaskToken: token,
+		Resource: st.resource, Input: input, StateName: st.name, TaskToken: token,
 		Timeout: timeout, Heartbeat: heartbeat, ExecutionArn: r.opts.ExecutionArn,
 	}
 	var sub *submission
