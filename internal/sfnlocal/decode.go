@@ -22,7 +22,11 @@ func decodeFast(b []byte) (any, error) {
 func decodeCompact(b []byte) (any, bool, error) {
 	// Strings without escapes point into one private copy of the text instead of being
 	// allocated one by one; the copy is never written, so they stay valid.
-	text := string(b)
+	return decodeCompactText(string(b))
+}
+
+// decodeCompactText is decodeCompact of a string, which it shares instead of copying.
+func decodeCompactText(text string) (any, bool, error) {
 	d := decoder{b: unsafe.Slice(unsafe.StringData(text), len(text)), text: text}
 	d.skipSpace()
 	v, ok := d.value(0)
@@ -32,7 +36,7 @@ func decodeCompact(b []byte) (any, bool, error) {
 	}
 	if !ok {
 		var x any
-		if err := json.Unmarshal(b, &x); err != nil {
+		if err := json.Unmarshal([]byte(text), &x); err != nil {
 			return nil, false, err
 		}
 		return x, false, nil // encoding/json accepts what this decoder does not; trust it

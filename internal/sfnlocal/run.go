@@ -46,9 +46,12 @@ type thread struct {
 	prefix  []int
 	entered int
 
-	// Every state records these two events: their details come from chunks.
-	enteredDetails chunked[StateEnteredEventDetails]
-	exitedDetails  chunked[StateExitedEventDetails]
+	// The details of the most frequent events (every state's, a Lambda task's) come from
+	// chunks.
+	enteredDetails  chunked[StateEnteredEventDetails]
+	exitedDetails   chunked[StateExitedEventDetails]
+	lambdaScheduled chunked[LambdaFunctionScheduledEventDetails]
+	lambdaSucceeded chunked[OutputDetails]
 }
 
 // chunked hands out pointers to values stored in chunks, so that one allocation serves
@@ -127,7 +130,7 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 		inputText = "{}"
 	}
 	// The history keeps the input as given (key order included), compacted.
-	in, compact, decodeErr := decodeCompact([]byte(inputText))
+	in, compact, decodeErr := decodeCompactText(inputText)
 	if decodeErr == nil && !compact {
 		inputText = encodeJSON(in)
 	}

@@ -92,14 +92,15 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 	if len(resultBytes) == 0 {
 		resultBytes = []byte("null")
 	}
-	value, compacted, err := decodeCompact(resultBytes)
+	// The history keeps the task's result as it sent it (key order included), compacted;
+	// the decoded strings share its text.
+	outText := string(resultBytes)
+	value, compacted, err := decodeCompactText(outText)
 	if err != nil {
 		failure := &stateError{Name: ErrTaskFailed, Cause: fmt.Sprintf("The task returned a result that is not JSON: %v", err)}
 		r.recordTaskFailed(th, st, failure)
 		return nil, "", failure
 	}
-	// The history keeps the task's result as it sent it (key order included), compacted.
-	outText := string(resultBytes)
 	if !compacted {
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, resultBytes); err != nil {
