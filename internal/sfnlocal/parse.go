@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,10 @@ type StateMachine struct {
 
 	root       *scope
 	definition []byte
+
+	// historyLen is the length of the last run's history: the next run's history starts with
+	// that capacity instead of growing to it.
+	historyLen atomic.Int32
 }
 
 // Definition returns the definition the machine was parsed from.

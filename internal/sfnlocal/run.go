@@ -111,7 +111,7 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 		sm:     sm,
 		opts:   opts,
 		clock:  clock,
-		hist:   &history{clock: clock, onEvent: opts.OnEvent, events: make([]HistoryEvent, 0, 32)},
+		hist:   &history{clock: clock, onEvent: opts.OnEvent, events: make([]HistoryEvent, 0, max(32, sm.historyLen.Load()))},
 		parent: ctx,
 		rnd:    opts.Rand,
 		region: opts.Region,
@@ -142,6 +142,7 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 	finish := func() *Execution {
 		exec.StopDate = clock.Now()
 		exec.History = r.hist.handOver()
+		sm.historyLen.Store(int32(min(len(exec.History), 1<<12))) // a bound, should one run loop long
 		r.pathMu.Lock()
 		exec.path = r.path // the run is over: nothing appends to it any more
 		r.pathMu.Unlock()
