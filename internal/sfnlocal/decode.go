@@ -96,10 +96,10 @@ func (d *decoder) value(depth int) (any, bool) {
 			if !ok {
 				return nil, false
 			}
-			if _, dup := m[k]; dup {
-				d.spaced = true // the text says more than the value: do not reuse it
+			n := len(m)
+			if m[k] = v; len(m) == n {
+				d.spaced = true // a duplicate key: the text says more than the value, do not reuse it
 			}
-			m[k] = v
 			if more, ok := d.afterElement('}'); !more {
 				return m, ok
 			}
@@ -185,6 +185,26 @@ func (d *decoder) num() (any, bool) {
 	} else if !d.digits() {
 		return nil, false
 	}
+	if d.i == len(d.b) || d.b[d.i] != '.' && d.b[d.i] != 'e' && d.b[d.i] != 'E' {
+		// An integer of up to 15 digits is exact in a float64: no need for ParseFloat.
+		if digits := d.b[start:d.i]; len(digits) <= 16 {
+			neg := digits[0] == '-'
+			if neg {
+				digits = digits[1:]
+			}
+			if len(digits) <= 15 {
+				n := int64(0)
+				for _, c := range digits {
+					n = n*10 + int64(c-'0')
+				}
+				f := float64(n)
+				if neg {
+					f = -f
+				}
+				return f, true
+			}
+		}
+	}
 	if d.i < len(d.b) && d.b[d.i] == '.' {
 		d.i++
 		if !d.digits() {
@@ -200,7 +220,7 @@ func (d *decoder) num() (any, bool) {
 			return nil, false
 		}
 	}
-	f, err := strconv.ParseFloat(string(d.b[start:d.i]), 64)
+	f, err := strconv.ParseFloat(d.text[start:d.i], 64)
 	if err != nil {
 		return nil, false
 	}

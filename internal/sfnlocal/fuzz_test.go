@@ -8,7 +8,8 @@ import (
 // The fast decoder and encoder agree with encoding/json on anything (go test runs the seeds;
 // go test -fuzz explores further).
 func FuzzDecodeEncodeMatchEncodingJSON(f *testing.F) {
-	for _, seed := range []string{`{"a":[1,2.5,-3e-9,"x\u00e9\ud83d\udd11",null,true,{}]}`, `"\u2028<>&"`, `[]`, `{"":{"":[]}}`, `1e400`, `"\xff"`, ` { } `} {
+	for _, seed := range []string{`{"a":[1,2.5,-3e-9,"x\u00e9\ud83d\udd11",null,true,{}]}`, `"\u2028<>&"`, `[]`, `{"":{"":[]}}`, `1e400`, `"\xff"`, ` { } `,
+		`[-0,0,7,-15,123456789012345,-123456789012345,1234567890123456,9007199254740993,12345678901234567890]`, `{"a":1,"a":2}`} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
