@@ -40,7 +40,9 @@
 //     ids and previousEventId chained per branch and details under AWS's keys (checked
 //     against the AWS SDK's sfn client).
 //   - Speed: definitions are compiled once; values are decoded once per state and encoded
-//     without reflection; a state's output text is reused as the next state's input text.
+//     without reflection; a state's output text is reused as the next state's input text;
+//     decoded strings share the text they came from; the most frequent events' details are
+//     allocated in chunks, and a history starts as long as the machine's last one.
 //
 // Not supported (Parse rejects them with a clear error): JSONata, variables (Assign),
 // distributed Map (ItemReader, ResultWriter, ItemBatcher, Mode DISTRIBUTED), Activity
