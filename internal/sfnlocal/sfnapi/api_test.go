@@ -219,20 +219,14 @@ func TestStateMachineLifecycle(t *testing.T) {
 		want = append(want, h.create(t, n, passDef))
 	}
 	var got []string
-	pages := 0
-	p := sfn.NewListStateMachinesPaginator(h.client, &sfn.ListStateMachinesInput{MaxResults: 2})
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages++
+	pages := readPages(t, sfn.NewListStateMachinesPaginator(h.client, &sfn.ListStateMachinesInput{MaxResults: 2}))
+	for _, out := range pages {
 		for _, m := range out.StateMachines {
 			got = append(got, aws.ToString(m.StateMachineArn))
 		}
 	}
-	if strings.Join(got, " ") != strings.Join(want, " ") || pages != 3 {
-		t.Errorf("listed %v in %d pages, want %v in 3", got, pages, want)
+	if strings.Join(got, " ") != strings.Join(want, " ") || len(pages) != 3 {
+		t.Errorf("listed %v in %d pages, want %v in 3", got, len(pages), want)
 	}
 
 	if _, err := h.client.DeleteStateMachine(ctx, &sfn.DeleteStateMachineInput{StateMachineArn: aws.String(machineArn("m2"))}); err != nil {
@@ -410,13 +404,8 @@ func TestListExecutionsNewestFirstWithStatusFilter(t *testing.T) {
 		started = append(started, x)
 	}
 	list := func(filter types.ExecutionStatus) (arns []string, pages int) {
-		p := sfn.NewListExecutionsPaginator(h.client, &sfn.ListExecutionsInput{StateMachineArn: aws.String(arn), StatusFilter: filter, MaxResults: 2})
-		for p.HasMorePages() {
-			out, err := p.NextPage(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pages++
+		all := readPages(t, sfn.NewListExecutionsPaginator(h.client, &sfn.ListExecutionsInput{StateMachineArn: aws.String(arn), StatusFilter: filter, MaxResults: 2}))
+		for _, out := range all {
 			for _, e := range out.Executions {
 				arns = append(arns, aws.ToString(e.ExecutionArn))
 				if e.Status != filter && filter != "" {
@@ -424,7 +413,7 @@ func TestListExecutionsNewestFirstWithStatusFilter(t *testing.T) {
 				}
 			}
 		}
-		return arns, pages
+		return arns, len(all)
 	}
 	newestFirst := func(pick string) []string {
 		var out []string

@@ -170,17 +170,32 @@ func (h *harness) startBlocked(t *testing.T, machine, name, input string) string
 	return x
 }
 
-// historyPages reads GetExecutionHistory with the sfn SDK's paginator, from in.NextToken on
-// when it is set, and returns the event ids page by page.
-func (h *harness) historyPages(t *testing.T, in *sfn.GetExecutionHistoryInput) [][]int64 {
+// pager is what the sfn SDK's paginators have in common.
+type pager[O any] interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*sfn.Options)) (O, error)
+}
+
+// readPages reads every page of p.
+func readPages[O any](t *testing.T, p pager[O]) []O {
 	t.Helper()
-	var pages [][]int64
-	p := sfn.NewGetExecutionHistoryPaginator(h.client, in)
+	var pages []O
 	for p.HasMorePages() {
 		out, err := p.NextPage(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
+		pages = append(pages, out)
+	}
+	return pages
+}
+
+// historyPages reads GetExecutionHistory with the sfn SDK's paginator, from in.NextToken on
+// when it is set, and returns the event ids page by page.
+func (h *harness) historyPages(t *testing.T, in *sfn.GetExecutionHistoryInput) [][]int64 {
+	t.Helper()
+	var pages [][]int64
+	for _, out := range readPages(t, sfn.NewGetExecutionHistoryPaginator(h.client, in)) {
 		ids := make([]int64, len(out.Events))
 		for i, e := range out.Events {
 			ids[i] = e.Id
