@@ -114,7 +114,7 @@ func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctx
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			it := th.child(i)
+			it := th.child(i, st.processor)
 			it.add("MapIterationStarted", &MapIterationEventDetails{Name: st.name, Index: i})
 			out, err := r.runBranch(mctx, it, st.processor, inputs[i])
 			defer func() { lasts[i] = it.last }()

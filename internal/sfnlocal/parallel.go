@@ -30,7 +30,7 @@ func (r *runner) runParallel(ctx context.Context, th *thread, st *state, raw any
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bt := th.child(i)
+			bt := th.child(i, br)
 			out, err := r.runBranch(bctx, bt, br, eff)
 			lasts[i] = bt.last
 			if err != nil {

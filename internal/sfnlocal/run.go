@@ -47,7 +47,8 @@ type thread struct {
 	entered int
 
 	// The details of the most frequent events (every state's, a Lambda task's) come from
-	// chunks.
+	// chunks, the first ones of chunk values.
+	chunk           int
 	enteredDetails  chunked[StateEnteredEventDetails]
 	exitedDetails   chunked[StateExitedEventDetails]
 	lambdaScheduled chunked[LambdaFunctionScheduledEventDetails]
@@ -59,21 +60,28 @@ type thread struct {
 // valid. Not safe for concurrent use (a thread's events are recorded in sequence).
 type chunked[T any] struct{ chunk []T }
 
-func (c *chunked[T]) alloc(v T) *T {
+// alloc stores v and returns its address; first is the size of the first chunk, later ones
+// double up to 64.
+func (c *chunked[T]) alloc(v T, first int) *T {
 	if len(c.chunk) == cap(c.chunk) {
-		c.chunk = make([]T, 0, min(max(2*cap(c.chunk), 4), 64))
+		c.chunk = make([]T, 0, min(max(2*cap(c.chunk), first), 64))
 	}
 	c.chunk = append(c.chunk, v)
 	return &c.chunk[len(c.chunk)-1]
 }
 
-// child returns the thread of branch/iteration i of the state this thread is in.
-func (t *thread) child(i int) *thread {
+// child returns the thread of branch/iteration i, which runs sc, of the state this thread
+// is in.
+func (t *thread) child(i int, sc *scope) *thread {
 	p := make([]int, 0, len(t.prefix)+2)
 	p = append(p, t.prefix...)
 	p = append(p, t.entered, i)
-	return &thread{r: t.r, last: t.last, prefix: p}
+	return &thread{r: t.r, last: t.last, prefix: p, chunk: chunkFor(sc)}
 }
+
+// chunkFor is the size of a thread's first chunks of event details: room for each state of
+// the scope it runs once.
+func chunkFor(sc *scope) int { return min(max(len(sc.order), 1), 64) }
 
 func (t *thread) enter(name string) {
 	t.entered++
@@ -82,7 +90,7 @@ func (t *thread) enter(name string) {
 	// cannot reach the next).
 	n := len(t.prefix) + 1
 	if cap(t.r.keys)-len(t.r.keys) < n {
-		t.r.keys = make([]int, 0, max(64, n))
+		t.r.keys = make([]int, 0, max(16, n))
 	}
 	start := len(t.r.keys)
 	t.r.keys = append(append(t.r.keys, t.prefix...), t.entered)
@@ -135,7 +143,7 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 		inputText = encodeJSON(in)
 	}
 	r.execCtx = r.buildExecContext(in, exec.StartDate)
-	th := &thread{r: r}
+	th := &thread{r: r, chunk: chunkFor(sm.root)}
 	th.add("ExecutionStarted", &ExecutionStartedEventDetails{Input: inputText, InputDetails: notTruncated, RoleArn: opts.RoleArn})
 	th.last = 0 // AWS chains the first state's entry to nothing, not to ExecutionStarted
 
@@ -321,7 +329,7 @@ func (r *runner) runState(ctx context.Context, th *thread, st *state, raw any, r
 	if rawText == "" {
 		rawText = encodeJSON(raw)
 	}
-	th.addAt(entered, st.enteredEvent, th.enteredDetails.alloc(StateEnteredEventDetails{Name: st.name, Input: rawText, InputDetails: notTruncated}))
+	th.addAt(entered, st.enteredEvent, th.enteredDetails.alloc(StateEnteredEventDetails{Name: st.name, Input: rawText, InputDetails: notTruncated}, th.chunk))
 	ctxObj := r.contextFor(st, entered, 0)
 	var (
 		out   any
@@ -374,7 +382,7 @@ func (r *runner) exitText(th *thread, st *state, out any, text string) (string, 
 	if len(text) > MaxPayloadBytes {
 		return "", &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
 	}
-	th.add(st.exitedEvent, th.exitedDetails.alloc(StateExitedEventDetails{Name: st.name, Output: text, OutputDetails: notTruncated}))
+	th.add(st.exitedEvent, th.exitedDetails.alloc(StateExitedEventDetails{Name: st.name, Output: text, OutputDetails: notTruncated}, th.chunk))
 	return text, nil
 }
 

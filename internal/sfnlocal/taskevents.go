@@ -57,7 +57,7 @@ type ActivityScheduledEventDetails struct {
 func (r *runner) recordTaskStarted(th *thread, st *state, input string, timeout, heartbeat time.Duration) {
 	switch st.kind {
 	case kindLambda:
-		th.add("LambdaFunctionScheduled", th.lambdaScheduled.alloc(LambdaFunctionScheduledEventDetails{Resource: st.resource, Input: input, InputDetails: notTruncated, TimeoutInSeconds: int64(timeout / time.Second)}))
+		th.add("LambdaFunctionScheduled", th.lambdaScheduled.alloc(LambdaFunctionScheduledEventDetails{Resource: st.resource, Input: input, InputDetails: notTruncated, TimeoutInSeconds: int64(timeout / time.Second)}, min(th.chunk, 4)))
 		th.add("LambdaFunctionStarted", nil)
 	case kindActivity:
 		th.add("ActivityScheduled", &ActivityScheduledEventDetails{Resource: st.resource, Input: input, InputDetails: notTruncated, TimeoutInSeconds: int64(timeout / time.Second), HeartbeatInSeconds: int64(heartbeat / time.Second)})
@@ -92,7 +92,7 @@ func (r *runner) recordTaskFailed(th *thread, st *state, failure *stateError) {
 func (r *runner) recordTaskSucceeded(th *thread, st *state, output string, submitted bool) {
 	switch st.kind {
 	case kindLambda:
-		th.add("LambdaFunctionSucceeded", th.lambdaSucceeded.alloc(OutputDetails{Output: output, OutputDetails: notTruncated}))
+		th.add("LambdaFunctionSucceeded", th.lambdaSucceeded.alloc(OutputDetails{Output: output, OutputDetails: notTruncated}, min(th.chunk, 4)))
 	case kindActivity:
 		th.add("ActivitySucceeded", &OutputDetails{Output: output, OutputDetails: notTruncated})
 	default:
