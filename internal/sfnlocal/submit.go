@@ -13,8 +13,8 @@ import (
 var (
 	// ErrNotInTask: the context is not that of a service-integration Task the engine runs.
 	ErrNotInTask = errors.New("the context belongs to no running service-integration task")
-	// ErrTaskEnded: the task has already ended (e.g. it timed out) or already reported its
-	// submission; nothing is recorded.
+	// ErrTaskEnded: the task has already ended (it timed out, or the execution is being
+	// stopped) or already reported its submission; nothing is recorded.
 	ErrTaskEnded = errors.New("the task has already ended or reported its submission")
 )
 
