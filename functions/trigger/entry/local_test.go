@@ -1,0 +1,472 @@
+package entry_test
+
+// These tests run the built trigger bootstrap (build/host/trigger/bootstrap) on the local
+// engine (internal/localenv: moto with IAM auth, the real step functions, the Step Functions
+// API running statemachine/rotate.asl.json) and send it exactly what Terraform's
+// aws_lambda_invocation sends with lifecycle_scope = "CRUD" and terraform_key = "tf"
+// (infra/modules/managed-key/main.tf). They need `make build` first.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/keyrotor/keyrotor/internal/lambdahost"
+	"github.com/keyrotor/keyrotor/internal/localenv"
+	"github.com/keyrotor/keyrotor/internal/rotation"
+)
+
+var (
+	engineOnce sync.Once
+	engine     *localenv.Env
+	engineErr  error
+	userSeq    atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if engine != nil {
+		engine.Close()
+	}
+	os.Exit(code)
+}
+
+// localEngine starts the one local engine of this package on first use (the wall clock: IAM
+// propagation and the trigger's polling run in real time).
+func localEngine(t *testing.T) *localenv.Env {
+	t.Helper()
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		t.Skip("moto_server is not installed")
+	}
+	engineOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		engine, engineErr = localenv.Up(ctx, localenv.Options{})
+	})
+	if engineErr != nil {
+		t.Fatal(engineErr)
+	}
+	return engine
+}
+
+// tfRotation is the module's local.rotation: every field is always sent.
+type tfRotation struct {
+	UserName        string `json:"userName"`
+	ParameterName   string `json:"parameterName"`
+	GraceSeconds    int    `json:"graceSeconds"`
+	InactiveSeconds int    `json:"inactiveSeconds"`
+	Format          string `json:"format"`
+}
+
+// tfInput is the module's `input = jsonencode({rotation = …, rotationToken = …})`.
+type tfInput struct {
+	Rotation      tfRotation `json:"rotation"`
+	RotationToken string     `json:"rotationToken"`
+}
+
+// tfEvent is what the AWS provider sends for lifecycle_scope CRUD: the input plus
+// "tf": {"action", "prev_input"}; prev_input is null on create, the previous input on update,
+// and the current input on delete.
+func tfEvent(t *testing.T, action string, in tfInput, prev *tfInput) []byte {
+	t.Helper()
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev["tf"] = map[string]any{"action": action, "prev_input": prev}
+	out, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func newUser(t *testing.T, env *localenv.Env, u localenv.ManagedUser) string {
+	t.Helper()
+	u.Name = fmt.Sprintf("tf-trigger-%d", userSeq.Add(1))
+	if u.Parameter == "-" {
+		u.Parameter = env.ParameterPrefix + u.Name
+	}
+	if _, err := env.CreateManagedUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	return u.Name
+}
+
+// invocations keeps every answer the trigger gave, for the secret scan.
+type invocations struct {
+	mu      sync.Mutex
+	answers []*lambdahost.Result
+}
+
+func (iv *invocations) invoke(t *testing.T, env *localenv.Env, payload []byte) *lambdahost.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := env.Lambda.Invoke(ctx, env.FunctionARNs["trigger"], payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv.mu.Lock()
+	iv.answers = append(iv.answers, res)
+	iv.mu.Unlock()
+	return res
+}
+
+// applied decodes a successful answer the way Terraform stores it (result = the payload).
+func applied(t *testing.T, res *lambdahost.Result) map[string]string {
+	t.Helper()
+	if res.FunctionError != "" {
+		t.Fatalf("trigger failed: %s %s: %s", res.FunctionError, res.ErrorType, res.ErrorMessage)
+	}
+	var out map[string]string
+	if err := json.Unmarshal(res.Payload, &out); err != nil {
+		t.Fatalf("result %s: %v", res.Payload, err)
+	}
+	return out
+}
+
+// stored reads the parameter as a consumer would (admin, with decryption); the secret stays in
+// memory, for the scan only.
+func stored(t *testing.T, env *localenv.Env, name string) (id, secret string) {
+	t.Helper()
+	out, err := ssm.NewFromConfig(env.AdminConfig()).GetParameter(context.Background(), &ssm.GetParameterInput{
+		Name: aws.String(name), WithDecryption: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatalf("read parameter %s: %v", name, err)
+	}
+	var v struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal([]byte(aws.ToString(out.Parameter.Value)), &v); err != nil || v.AccessKeyId == "" || v.SecretAccessKey == "" {
+		t.Fatalf("parameter %s does not hold {AccessKeyId, SecretAccessKey}", name)
+	}
+	return v.AccessKeyId, v.SecretAccessKey
+}
+
+type key struct {
+	ID     string
+	Status iamtypes.StatusType
+}
+
+func keysOf(t *testing.T, env *localenv.Env, user string) []key {
+	t.Helper()
+	out, err := iam.NewFromConfig(env.AdminConfig()).ListAccessKeys(context.Background(), &iam.ListAccessKeysInput{UserName: aws.String(user)})
+	if err != nil {
+		t.Fatalf("list keys of %s: %v", user, err)
+	}
+	var keys []key
+	for _, k := range out.AccessKeyMetadata {
+		keys = append(keys, key{aws.ToString(k.AccessKeyId), k.Status})
+	}
+	slices.SortFunc(keys, func(a, b key) int { return strings.Compare(a.ID, b.ID) })
+	return keys
+}
+
+// parameters maps every parameter under the user's names to its version (0: absent).
+func parameters(t *testing.T, env *localenv.Env, names ...string) map[string]int64 {
+	t.Helper()
+	client := ssm.NewFromConfig(env.AdminConfig())
+	out := map[string]int64{}
+	for _, n := range names {
+		for _, name := range []string{n, n + ".lock"} {
+			p, err := client.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(name)})
+			var gone *ssmtypes.ParameterNotFound
+			switch {
+			case errors.As(err, &gone):
+				out[name] = 0
+			case err != nil:
+				t.Fatalf("read parameter %s: %v", name, err)
+			default:
+				out[name] = p.Parameter.Version
+			}
+		}
+	}
+	return out
+}
+
+func describe(t *testing.T, env *localenv.Env, arn string) *sfn.DescribeExecutionOutput {
+	t.Helper()
+	out, err := env.SFN().DescribeExecution(context.Background(), &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	if err != nil {
+		t.Fatalf("describe %s: %v", arn, err)
+	}
+	return out
+}
+
+// awaitEnd waits for an execution (zero waits: a few seconds at most) to end.
+func awaitEnd(t *testing.T, env *localenv.Env, arn string) *sfn.DescribeExecutionOutput {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out := describe(t, env, arn)
+		if out.Status != sfntypes.ExecutionStatusRunning {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("execution %s still running after a minute", arn)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sealedSecrets collects every sealedSecret a step wrote into the execution's history.
+func sealedSecrets(t *testing.T, env *localenv.Env, arn string) []string {
+	t.Helper()
+	pages := sfn.NewGetExecutionHistoryPaginator(env.SFN(), &sfn.GetExecutionHistoryInput{
+		ExecutionArn: aws.String(arn), IncludeExecutionData: aws.Bool(true),
+	})
+	var sealed []string
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Events {
+			if x := e.StateExitedEventDetails; x != nil {
+				var doc rotation.Rotation
+				if json.Unmarshal([]byte(aws.ToString(x.Output)), &doc) == nil && doc.SealedSecret != "" && !slices.Contains(sealed, doc.SealedSecret) {
+					sealed = append(sealed, doc.SealedSecret)
+				}
+			}
+		}
+	}
+	return sealed
+}
+
+// secretScan fails the test if any answer of the trigger, or any line the trigger (or any
+// function, for the plain secret) wrote, holds one of the secrets or sealed secrets.
+func secretScan(t *testing.T, env *localenv.Env, iv *invocations, secrets, sealed []string) {
+	t.Helper()
+	if len(secrets) == 0 || len(sealed) == 0 {
+		t.Fatalf("nothing to scan for: %d secrets, %d sealed secrets", len(secrets), len(sealed))
+	}
+	trigger := env.Engine.FunctionName("trigger")
+	check := func(where, text string, needles []string, what string) {
+		for _, n := range needles {
+			if strings.Contains(text, n) {
+				t.Errorf("%s holds a %s", where, what) // never the text itself: it holds the secret
+			}
+		}
+	}
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	for i, res := range iv.answers {
+		where := fmt.Sprintf("trigger answer %d", i+1)
+		for _, text := range append([]string{string(res.Payload), res.ErrorMessage}, res.Logs...) {
+			check(where, text, secrets, "secret access key")
+			check(where, text, sealed, "sealed secret")
+		}
+	}
+	lines := 0
+	for _, l := range env.Logs() {
+		check(l.Function+" log line", l.Text, secrets, "secret access key")
+		if l.Function == trigger {
+			lines++
+			check("trigger log line", l.Text, sealed, "sealed secret")
+		}
+	}
+	if lines == 0 {
+		t.Error("no trigger log line was captured: the scan proves nothing")
+	}
+}
+
+// The whole Terraform lifecycle of one managed-key module: apply (create), apply with a new
+// rotation_token (update), rename the parameter (update), destroy (delete).
+func TestTerraformLifecycleRunsOnTheLocalEngine(t *testing.T) {
+	env := localEngine(t)
+	ctx := context.Background()
+	user := newUser(t, env, localenv.ManagedUser{}) // create_user = true: a new user, no key
+	in := tfInput{Rotation: tfRotation{
+		UserName: user, ParameterName: env.ParameterPrefix + user, GraceSeconds: 0, InactiveSeconds: 0, Format: "json",
+	}}
+	iv := &invocations{}
+	var secrets, sealed, executions []string
+
+	// step checks one successful create/update answer against what moto and Step Functions hold.
+	step := func(t *testing.T, res *lambdahost.Result, parameter string) map[string]string {
+		t.Helper()
+		out := applied(t, res)
+		wantKeys := []string{"access_key_id", "execution_arn", "parameter_arn", "parameter_name"}
+		if got := slices.Sorted(mapKeys(out)); !slices.Equal(got, wantKeys) {
+			t.Errorf("result has %v, want exactly %v", got, wantKeys)
+		}
+		// Returned once verified: the execution is past VerifyKey, so running its waits or done.
+		exec := describe(t, env, out["execution_arn"])
+		if exec.Status != sfntypes.ExecutionStatusRunning && exec.Status != sfntypes.ExecutionStatusSucceeded {
+			t.Fatalf("execution %s is %s (%s: %s) when the trigger answered", out["execution_arn"], exec.Status, aws.ToString(exec.Error), aws.ToString(exec.Cause))
+		}
+		if aws.ToString(exec.StateMachineArn) != env.StateMachineARN {
+			t.Errorf("execution of %s, want %s", aws.ToString(exec.StateMachineArn), env.StateMachineARN)
+		}
+		id, secret := stored(t, env, parameter)
+		if out["access_key_id"] != id {
+			t.Errorf("access_key_id %s, but the parameter holds %s", out["access_key_id"], id)
+		}
+		if out["parameter_name"] != parameter || out["parameter_arn"] != "arn:aws:ssm:"+localenv.Region+":"+localenv.AccountID+":parameter"+parameter {
+			t.Errorf("parameter %s %s, want %s", out["parameter_name"], out["parameter_arn"], parameter)
+		}
+		if !slices.Contains(keysOf(t, env, user), key{id, iamtypes.StatusTypeActive}) {
+			t.Errorf("%s is not an active key of %s", id, user)
+		}
+		if end := awaitEnd(t, env, out["execution_arn"]); end.Status != sfntypes.ExecutionStatusSucceeded {
+			t.Fatalf("execution ended %s: %s: %s", end.Status, aws.ToString(end.Error), aws.ToString(end.Cause))
+		}
+		// inactiveSeconds 0: the old keys are gone once the execution has ended.
+		if got := keysOf(t, env, user); !slices.Equal(got, []key{{id, iamtypes.StatusTypeActive}}) {
+			t.Errorf("after the rotation %s has keys %v, want only %s", user, got, id)
+		}
+		secrets = append(secrets, secret)
+		sealed = append(sealed, sealedSecrets(t, env, out["execution_arn"])...)
+		executions = append(executions, out["execution_arn"])
+		return out
+	}
+
+	var first map[string]string
+	t.Run("create returns the verified key of the parameter", func(t *testing.T) {
+		first = step(t, iv.invoke(t, env, tfEvent(t, "create", in, nil)), in.Rotation.ParameterName)
+	})
+	if first == nil {
+		t.FailNow()
+	}
+
+	var second map[string]string
+	t.Run("a second create with the same input rotates again", func(t *testing.T) {
+		// Terraform sends create again when the resource is replaced or its state was lost.
+		second = step(t, iv.invoke(t, env, tfEvent(t, "create", in, nil)), in.Rotation.ParameterName)
+		if second["access_key_id"] == first["access_key_id"] || second["execution_arn"] == first["execution_arn"] {
+			t.Errorf("second create answered %v, the same as the first", second)
+		}
+	})
+
+	t.Run("update with a new rotation_token rotates again", func(t *testing.T) {
+		next := in
+		next.RotationToken = "2"
+		out := step(t, iv.invoke(t, env, tfEvent(t, "update", next, &in)), in.Rotation.ParameterName)
+		if out["access_key_id"] == second["access_key_id"] {
+			t.Errorf("update kept key %s", out["access_key_id"])
+		}
+		in = next
+	})
+
+	t.Run("update to a new parameter name moves the key and deletes the old parameter", func(t *testing.T) {
+		next := in
+		next.Rotation.ParameterName = env.ParameterPrefix + user + "/v2"
+		old := in.Rotation.ParameterName
+		step(t, iv.invoke(t, env, tfEvent(t, "update", next, &in)), next.Rotation.ParameterName)
+		got := parameters(t, env, old, next.Rotation.ParameterName)
+		if got[old] != 0 || got[old+".lock"] != 0 || got[next.Rotation.ParameterName] == 0 || got[next.Rotation.ParameterName+".lock"] != 0 {
+			t.Errorf("parameters after the rename (version, 0: absent): %v", got)
+		}
+		in = next
+	})
+
+	t.Run("delete removes the managed keys and the parameter, not the user", func(t *testing.T) {
+		res := iv.invoke(t, env, tfEvent(t, "delete", in, &in))
+		out := applied(t, res)
+		if out["parameter_name"] != in.Rotation.ParameterName || out["access_key_id"] != "" {
+			t.Errorf("delete answered %v", out)
+		}
+		if keys := keysOf(t, env, user); len(keys) != 0 {
+			t.Errorf("%s still has keys %v", user, keys)
+		}
+		for name, v := range parameters(t, env, in.Rotation.ParameterName) {
+			if v != 0 {
+				t.Errorf("parameter %s is still there (version %d)", name, v)
+			}
+		}
+		if ok, err := env.UserExists(ctx, user); err != nil || !ok {
+			t.Errorf("user %s exists = %v (%v), want it kept: Terraform deletes it itself", user, ok, err)
+		}
+		// Destroy is repeatable (a retried apply after a partial failure).
+		if again := iv.invoke(t, env, tfEvent(t, "delete", in, &in)); again.FunctionError != "" {
+			t.Errorf("repeated delete failed: %s %s", again.ErrorType, again.ErrorMessage)
+		}
+	})
+
+	t.Run("neither Terraform state nor the trigger's logs hold a secret", func(t *testing.T) {
+		secretScan(t, env, iv, secrets, sealed)
+	})
+}
+
+func mapKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// A user without keyrotor:managed=true is refused with words that say what to do, and nothing
+// of it changes, whatever Terraform asks.
+func TestUnmanagedUserIsRefusedAndLeftAsItWas(t *testing.T) {
+	env := localEngine(t)
+	user := newUser(t, env, localenv.ManagedUser{Unmanaged: true, Keys: 2, Parameter: "-"})
+	param := env.ParameterPrefix + user
+	in := tfInput{Rotation: tfRotation{UserName: user, ParameterName: param, Format: "json"}}
+	next := in
+	next.RotationToken = "2"
+	iv := &invocations{}
+	for _, tc := range []struct {
+		name  string
+		event []byte
+	}{
+		{"create", tfEvent(t, "create", in, nil)},
+		{"update", tfEvent(t, "update", next, &in)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keysBefore, paramsBefore := keysOf(t, env, user), parameters(t, env, param)
+			res := iv.invoke(t, env, tc.event)
+			if res.FunctionError == "" {
+				t.Fatalf("trigger answered %s for an unmanaged user", res.Payload)
+			}
+			for _, want := range []string{rotation.UserNotManaged, "keyrotor:managed=true", user, "tag"} {
+				if !strings.Contains(res.ErrorMessage, want) {
+					t.Errorf("error %s %q does not name %q", res.ErrorType, res.ErrorMessage, want)
+				}
+			}
+			if got := keysOf(t, env, user); !slices.Equal(got, keysBefore) {
+				t.Errorf("keys changed: %v → %v", keysBefore, got)
+			}
+			if got := parameters(t, env, param); !equalMaps(got, paramsBefore) {
+				t.Errorf("parameters changed: %v → %v", paramsBefore, got)
+			}
+		})
+	}
+	t.Logf("refusal: %s", iv.answers[0].ErrorMessage)
+}
+
+func equalMaps(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
