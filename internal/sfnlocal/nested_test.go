@@ -108,3 +108,23 @@ func TestIndefinitePathResults(t *testing.T) {
 		})
 	}
 }
+
+// The context object reaches states nested in Parallel branches and Map iterations, also
+// when no top-level state refers to $$ itself.
+func TestContextObjectInNestedStates(t *testing.T) {
+	cases := []struct{ name, def, want string }{
+		{"parallel branch", `{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[{"StartAt":"B","States":{"B":{"Type":"Pass","End":true,
+			"Parameters":{"id.$":"$$.Execution.Id","machine.$":"$$.StateMachine.Name"}}}}]}}}`,
+			`[{"id":"` + testExecArn + `","machine":"rotate"}]`},
+		{"map iteration", `{"StartAt":"M","States":{"M":{"Type":"Map","End":true,"ItemProcessor":{"StartAt":"I","States":{"I":{"Type":"Pass","End":true,
+			"Parameters":{"name.$":"$$.Execution.Name","state.$":"$$.State.Name"}}}}}}}`,
+			`[{"name":"exec-1","state":"I"}]`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ex, _ := runDef(t, tc.def, `[1]`, nil)
+			wantStatus(t, ex, StatusSucceeded)
+			jsonEq(t, ex.Output, tc.want)
+		})
+	}
+}

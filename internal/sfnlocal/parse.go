@@ -19,8 +19,9 @@ type StateMachine struct {
 	TimeoutSeconds int // 0: none
 	Version        string
 
-	root       *scope
-	definition []byte
+	root        *scope
+	definition  []byte
+	usesContext bool // some state refers to $$: runs build it
 
 	// historyLen is the length of the last run's history: the next run's history starts with
 	// that capacity instead of growing to it.
@@ -193,10 +194,13 @@ func Parse(definition []byte) (*StateMachine, error) {
 	}
 	sm.root = root
 	sm.StartAt = root.startAt
+	sm.usesContext = p.usesContext
 	return sm, nil
 }
 
-type parser struct{}
+type parser struct {
+	usesContext bool // some state refers to $$
+}
 
 func (p *parser) allowed(stateName string, m map[string]any, what string, fields ...string) error {
 	for k := range m {
@@ -370,6 +374,7 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 	if typ == "Task" && strings.HasSuffix(fmt.Sprint(m["Resource"]), ".waitForTaskToken") {
 		st.usesContext, st.usesStateContext = true, true
 	}
+	p.usesContext = p.usesContext || st.usesContext
 
 	// Transitions.
 	next, hasNext := m["Next"]

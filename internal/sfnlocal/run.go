@@ -142,7 +142,9 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 	if decodeErr == nil && !compact {
 		inputText = encodeJSON(in)
 	}
-	r.execCtx = r.buildExecContext(in, exec.StartDate)
+	if sm.usesContext {
+		r.execCtx = r.buildExecContext(in, exec.StartDate)
+	}
 	th := &thread{r: r, chunk: chunkFor(sm.root)}
 	th.add("ExecutionStarted", &ExecutionStartedEventDetails{Input: inputText, InputDetails: notTruncated, RoleArn: opts.RoleArn})
 	th.last = 0 // AWS chains the first state's entry to nothing, not to ExecutionStarted
