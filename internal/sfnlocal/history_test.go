@@ -117,3 +117,18 @@ func TestStatePathFromAHandBuiltExecution(t *testing.T) {
 		t.Errorf("StatePath = %v", got)
 	}
 }
+
+func TestARNRegion(t *testing.T) {
+	cases := []struct{ arn, want string }{
+		{testExecArn, "eu-west-1"},
+		{"arn:aws:states:ap-south-2", "ap-south-2"},
+		{"arn:aws:states::123456789012:execution:m:x", "us-east-1"},
+		{"arn:aws:states", "us-east-1"},
+		{"", "us-east-1"},
+	}
+	for _, tc := range cases {
+		if got := arnRegion(tc.arn); got != tc.want {
+			t.Errorf("arnRegion(%q) = %q, want %q", tc.arn, got, tc.want)
+		}
+	}
+}

@@ -211,12 +211,24 @@ func (h *history) lastID() int64 {
 	return int64(len(h.events))
 }
 
+// arnRegion is the region field of an ARN (arn:partition:service:region:…), us-east-1 when
+// there is none.
 func arnRegion(arn string) string {
-	parts := strings.Split(arn, ":")
-	if len(parts) > 3 && parts[3] != "" {
-		return parts[3]
+	rest := arn
+	for range 3 {
+		i := strings.IndexByte(rest, ':')
+		if i < 0 {
+			return "us-east-1"
+		}
+		rest = rest[i+1:]
 	}
-	return "us-east-1"
+	if i := strings.IndexByte(rest, ':'); i >= 0 {
+		rest = rest[:i]
+	}
+	if rest == "" {
+		return "us-east-1"
+	}
+	return rest
 }
 
 func arnName(arn string) string {
