@@ -8,11 +8,14 @@ package entry_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -114,23 +117,94 @@ func newUser(t *testing.T, env *localenv.Env, u localenv.ManagedUser) string {
 	return u.Name
 }
 
-// invocations keeps every answer the trigger gave, for the secret scan.
+// invocations sends events to the trigger and keeps every answer, for the secret scan.
 type invocations struct {
+	// viaAPI sends them as Terraform does, through the Lambda Invoke API (the AWS CLI as an
+	// independent client); otherwise straight to the Lambda host.
+	viaAPI  bool
 	mu      sync.Mutex
 	answers []*lambdahost.Result
 }
 
+// clients are the two ways the tests reach the trigger.
+var clients = []struct {
+	name   string
+	viaAPI bool
+}{
+	{"Lambda host", false},
+	{"Lambda Invoke API", true},
+}
+
 func (iv *invocations) invoke(t *testing.T, env *localenv.Env, payload []byte) *lambdahost.Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := env.Lambda.Invoke(ctx, env.FunctionARNs["trigger"], payload)
-	if err != nil {
-		t.Fatal(err)
+	var res *lambdahost.Result
+	if iv.viaAPI {
+		res = invokeAPI(t, env, payload)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		var err error
+		if res, err = env.Lambda.Invoke(ctx, env.FunctionARNs["trigger"], payload); err != nil {
+			t.Fatal(err)
+		}
 	}
 	iv.mu.Lock()
 	iv.answers = append(iv.answers, res)
 	iv.mu.Unlock()
+	return res
+}
+
+// invokeAPI runs `aws lambda invoke` (RequestResponse, log tail) against the local endpoint, as
+// the provider's Invoke call does, and reads its answer into a Result. Nothing it prints is
+// logged: it could hold a secret.
+func invokeAPI(t *testing.T, env *localenv.Env, payload []byte) *lambdahost.Result {
+	t.Helper()
+	if _, err := exec.LookPath("aws"); err != nil {
+		t.Skip("the AWS CLI (aws) is not installed")
+	}
+	dir := t.TempDir()
+	event, answer := filepath.Join(dir, "event.json"), filepath.Join(dir, "answer.json")
+	if err := os.WriteFile(event, payload, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("aws", "lambda", "invoke", "--function-name", env.Engine.FunctionName("trigger"),
+		"--invocation-type", "RequestResponse", "--log-type", "Tail", "--payload", "fileb://"+event,
+		"--cli-read-timeout", "900", "--output", "json", answer)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
+		"AWS_PAGER="}, env.Environ()...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("aws lambda invoke: %v\n%s", err, stderr.String())
+	}
+	var meta struct {
+		StatusCode    int
+		FunctionError string
+		LogResult     string
+	}
+	if err := json.Unmarshal([]byte(stdout.String()), &meta); err != nil || meta.StatusCode != 200 {
+		t.Fatalf("aws lambda invoke answered status %d (%v)", meta.StatusCode, err)
+	}
+	body, err := os.ReadFile(answer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &lambdahost.Result{Payload: body, FunctionError: meta.FunctionError}
+	if meta.LogResult != "" {
+		tail, err := base64.StdEncoding.DecodeString(meta.LogResult)
+		if err != nil {
+			t.Fatalf("LogResult is not base64: %v", err)
+		}
+		res.Logs = strings.Split(string(tail), "\n")
+	}
+	if res.FunctionError != "" {
+		var doc struct{ ErrorType, ErrorMessage string }
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatalf("function error document %s: %v", body, err)
+		}
+		res.ErrorType, res.ErrorMessage = doc.ErrorType, doc.ErrorMessage
+	}
 	return res
 }
 
@@ -273,6 +347,9 @@ func secretScan(t *testing.T, env *localenv.Env, iv *invocations, secrets, seale
 	defer iv.mu.Unlock()
 	for i, res := range iv.answers {
 		where := fmt.Sprintf("trigger answer %d", i+1)
+		if len(res.Logs) == 0 {
+			t.Errorf("%s came without the invocation's log tail: the scan proves nothing", where)
+		}
 		for _, text := range append([]string{string(res.Payload), res.ErrorMessage}, res.Logs...) {
 			check(where, text, secrets, "secret access key")
 			check(where, text, sealed, "sealed secret")
@@ -294,13 +371,18 @@ func secretScan(t *testing.T, env *localenv.Env, iv *invocations, secrets, seale
 // The whole Terraform lifecycle of one managed-key module: apply (create), apply with a new
 // rotation_token (update), rename the parameter (update), destroy (delete).
 func TestTerraformLifecycleRunsOnTheLocalEngine(t *testing.T) {
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) { terraformLifecycle(t, &invocations{viaAPI: c.viaAPI}) })
+	}
+}
+
+func terraformLifecycle(t *testing.T, iv *invocations) {
 	env := localEngine(t)
 	ctx := context.Background()
 	user := newUser(t, env, localenv.ManagedUser{}) // create_user = true: a new user, no key
 	in := tfInput{Rotation: tfRotation{
 		UserName: user, ParameterName: env.ParameterPrefix + user, GraceSeconds: 0, InactiveSeconds: 0, Format: "json",
 	}}
-	iv := &invocations{}
 	var secrets, sealed, executions []string
 
 	// step checks one successful create/update answer against what moto and Step Functions hold.
@@ -308,7 +390,7 @@ func TestTerraformLifecycleRunsOnTheLocalEngine(t *testing.T) {
 		t.Helper()
 		out := applied(t, res)
 		wantKeys := []string{"access_key_id", "execution_arn", "parameter_arn", "parameter_name"}
-		if got := slices.Sorted(mapKeys(out)); !slices.Equal(got, wantKeys) {
+		if got := slices.Sorted(maps.Keys(out)); !slices.Equal(got, wantKeys) {
 			t.Errorf("result has %v, want exactly %v", got, wantKeys)
 		}
 		// Returned once verified: the execution is past VerifyKey, so running its waits or done.
@@ -409,26 +491,21 @@ func TestTerraformLifecycleRunsOnTheLocalEngine(t *testing.T) {
 	})
 }
 
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 // A user without keyrotor:managed=true is refused with words that say what to do, and nothing
 // of it changes, whatever Terraform asks.
 func TestUnmanagedUserIsRefusedAndLeftAsItWas(t *testing.T) {
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) { unmanagedUser(t, &invocations{viaAPI: c.viaAPI}) })
+	}
+}
+
+func unmanagedUser(t *testing.T, iv *invocations) {
 	env := localEngine(t)
 	user := newUser(t, env, localenv.ManagedUser{Unmanaged: true, Keys: 2, Parameter: "-"})
 	param := env.ParameterPrefix + user
 	in := tfInput{Rotation: tfRotation{UserName: user, ParameterName: param, Format: "json"}}
 	next := in
 	next.RotationToken = "2"
-	iv := &invocations{}
 	for _, tc := range []struct {
 		name  string
 		event []byte
@@ -450,7 +527,7 @@ func TestUnmanagedUserIsRefusedAndLeftAsItWas(t *testing.T) {
 			if got := keysOf(t, env, user); !slices.Equal(got, keysBefore) {
 				t.Errorf("keys changed: %v → %v", keysBefore, got)
 			}
-			if got := parameters(t, env, param); !equalMaps(got, paramsBefore) {
+			if got := parameters(t, env, param); !maps.Equal(got, paramsBefore) {
 				t.Errorf("parameters changed: %v → %v", paramsBefore, got)
 			}
 		})
@@ -458,15 +535,102 @@ func TestUnmanagedUserIsRefusedAndLeftAsItWas(t *testing.T) {
 	t.Logf("refusal: %s", iv.answers[0].ErrorMessage)
 }
 
-func equalMaps(a, b map[string]int64) bool {
-	if len(a) != len(b) {
-		return false
+// With the module's long waits the execution is still in its grace period long after apply:
+// the trigger answers as soon as the key is verified, and a second rotation meanwhile is
+// refused with the holder named, changing nothing.
+func TestRotationDuringTheGracePeriodIsRefused(t *testing.T) {
+	env := localEngine(t)
+	ctx := context.Background()
+	// create_user = false: an adopted user whose key a previous rotation stored.
+	user := newUser(t, env, localenv.ManagedUser{Keys: 1, Parameter: "-"})
+	param := env.ParameterPrefix + user
+	oldID, _ := stored(t, env, param)
+	in := tfInput{Rotation: tfRotation{UserName: user, ParameterName: param, GraceSeconds: 3600, InactiveSeconds: 86400, Format: "json"}}
+	iv := &invocations{}
+
+	out := applied(t, iv.invoke(t, env, tfEvent(t, "create", in, nil)))
+	holder := out["execution_arn"]
+	defer env.SFN().StopExecution(ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(holder)})
+	if st := describe(t, env, holder).Status; st != sfntypes.ExecutionStatusRunning {
+		t.Fatalf("execution is %s when the trigger answered, want RUNNING (in its grace period)", st)
 	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
+	newID, secret := stored(t, env, param)
+	if out["access_key_id"] != newID || newID == oldID {
+		t.Fatalf("trigger answered %s; the parameter holds %s (before: %s)", out["access_key_id"], newID, oldID)
 	}
-	return true
+	wantKeys := []key{{oldID, iamtypes.StatusTypeActive}, {newID, iamtypes.StatusTypeActive}}
+	slices.SortFunc(wantKeys, func(a, b key) int { return strings.Compare(a.ID, b.ID) })
+	if got := keysOf(t, env, user); !slices.Equal(got, wantKeys) {
+		t.Fatalf("in the grace period %s has %v, want both keys active %v", user, got, wantKeys)
+	}
+
+	next := in
+	next.RotationToken = "2"
+	for _, tc := range []struct {
+		name  string
+		event []byte
+	}{
+		{"update with a new rotation_token", tfEvent(t, "update", next, &in)},
+		{"create again", tfEvent(t, "create", in, nil)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keysBefore, paramsBefore := keysOf(t, env, user), parameters(t, env, param)
+			res := iv.invoke(t, env, tc.event)
+			if res.FunctionError == "" {
+				t.Fatalf("trigger answered %s while %s holds the lock", res.Payload, holder)
+			}
+			for _, want := range []string{rotation.RotationInProgress, holder, "wait for it to finish"} {
+				if !strings.Contains(res.ErrorMessage, want) {
+					t.Errorf("error %s %q does not name %q", res.ErrorType, res.ErrorMessage, want)
+				}
+			}
+			if got := keysOf(t, env, user); !slices.Equal(got, keysBefore) {
+				t.Errorf("keys changed: %v → %v", keysBefore, got)
+			}
+			if got := parameters(t, env, param); !maps.Equal(got, paramsBefore) {
+				t.Errorf("parameters changed: %v → %v", paramsBefore, got)
+			}
+			if st := describe(t, env, holder).Status; st != sfntypes.ExecutionStatusRunning {
+				t.Errorf("the holding rotation is %s, want it left RUNNING", st)
+			}
+		})
+	}
+	secretScan(t, env, iv, []string{secret}, sealedSecrets(t, env, holder))
 }
 
+// terraform destroy soon after apply meets the rotation in its grace period: destroy removes
+// the keys, the parameter and the lock, and when the rotation wakes it must not bring any of
+// them back.
+func TestDestroyDuringTheGracePeriodLeavesNothingBehind(t *testing.T) {
+	env := localEngine(t)
+	ctx := context.Background()
+	user := newUser(t, env, localenv.ManagedUser{Keys: 1, Parameter: "-"})
+	param := env.ParameterPrefix + user
+	// A short grace so that the rotation wakes within the test; destroy comes right after the
+	// trigger's answer, well inside it.
+	in := tfInput{Rotation: tfRotation{UserName: user, ParameterName: param, GraceSeconds: 4, InactiveSeconds: 0, Format: "json"}}
+	iv := &invocations{}
+	out := applied(t, iv.invoke(t, env, tfEvent(t, "create", in, nil)))
+	exec := out["execution_arn"]
+	_, secret := stored(t, env, param)
+	if st := describe(t, env, exec).Status; st != sfntypes.ExecutionStatusRunning {
+		t.Fatalf("execution is %s before destroy, want RUNNING in its grace period", st)
+	}
+	if res := iv.invoke(t, env, tfEvent(t, "delete", in, &in)); res.FunctionError != "" {
+		t.Fatalf("destroy failed: %s %s", res.ErrorType, res.ErrorMessage)
+	}
+	end := awaitEnd(t, env, exec)
+	t.Logf("the rotation destroy overtook ended %s %s: %s", end.Status, aws.ToString(end.Error), aws.ToString(end.Cause))
+	if keys := keysOf(t, env, user); len(keys) != 0 {
+		t.Errorf("%s has keys %v after destroy", user, keys)
+	}
+	for name, v := range parameters(t, env, param) {
+		if v != 0 {
+			t.Errorf("parameter %s is back (version %d) after destroy", name, v)
+		}
+	}
+	if ok, err := env.UserExists(ctx, user); err != nil || !ok {
+		t.Errorf("user %s exists = %v (%v), want it kept", user, ok, err)
+	}
+	secretScan(t, env, iv, []string{secret}, sealedSecrets(t, env, exec))
+}
