@@ -137,7 +137,7 @@ func (t *Trigger) Handle(ctx context.Context, ev Event) (Result, error) {
 			return Result{}, err
 		}
 		if action == "update" {
-			if err := t.removeRenamedParameter(ctx, log, ev.TF.PrevInput, in); err != nil {
+			if err := t.removeMovedFrom(ctx, log, ev.TF.PrevInput, in); err != nil {
 				return Result{}, err
 			}
 		}
@@ -289,29 +289,8 @@ func (t *Trigger) parameterARN(name string) (string, error) {
 // remove deletes every key of the (managed) user, the parameter and its lock. What is already
 // gone is skipped, so a repeated destroy succeeds.
 func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Result, error) {
-	pages := iam.NewListAccessKeysPaginator(t.IAM, &iam.ListAccessKeysInput{UserName: aws.String(in.UserName)})
-	var ids []string
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		var gone *iamtypes.NoSuchEntityException
-		if errors.As(err, &gone) {
-			log.Info("user already deleted")
-			break
-		}
-		if err != nil {
-			return Result{}, &Error{Name: AWSError, Message: fmt.Sprintf("list keys of %s (it must still carry keyrotor:managed=true): %v", in.UserName, err), Err: err}
-		}
-		for _, k := range page.AccessKeyMetadata {
-			ids = append(ids, aws.ToString(k.AccessKeyId))
-		}
-	}
-	for _, id := range ids {
-		_, err := t.IAM.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(in.UserName), AccessKeyId: aws.String(id)})
-		var gone *iamtypes.NoSuchEntityException
-		if err != nil && !errors.As(err, &gone) {
-			return Result{}, &Error{Name: AWSError, Message: fmt.Sprintf("delete key %s of %s: %v", id, in.UserName, err), Err: err}
-		}
-		log.Info("managed key deleted", "accessKeyId", id)
+	if err := t.deleteKeys(ctx, log, in.UserName); err != nil {
+		return Result{}, err
 	}
 	if err := t.deleteParameter(ctx, log, in.ParameterName); err != nil {
 		return Result{}, err
@@ -338,9 +317,40 @@ func (t *Trigger) deleteParameter(ctx context.Context, log *slog.Logger, name st
 	return nil
 }
 
-// removeRenamedParameter deletes the parameter an update moved away from, once the new one
-// holds a verified key.
-func (t *Trigger) removeRenamedParameter(ctx context.Context, log *slog.Logger, prevInput json.RawMessage, in Input) error {
+// deleteKeys deletes every access key of the (managed) user; a user that is gone has none.
+func (t *Trigger) deleteKeys(ctx context.Context, log *slog.Logger, user string) error {
+	pages := iam.NewListAccessKeysPaginator(t.IAM, &iam.ListAccessKeysInput{UserName: aws.String(user)})
+	var ids []string
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		var gone *iamtypes.NoSuchEntityException
+		if errors.As(err, &gone) {
+			log.Info("user already deleted", "deletedUser", user)
+			break
+		}
+		if err != nil {
+			return &Error{Name: AWSError, Message: fmt.Sprintf("list keys of %s (it must still carry keyrotor:managed=true): %v", user, err), Err: err}
+		}
+		for _, k := range page.AccessKeyMetadata {
+			ids = append(ids, aws.ToString(k.AccessKeyId))
+		}
+	}
+	for _, id := range ids {
+		_, err := t.IAM.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(user), AccessKeyId: aws.String(id)})
+		var gone *iamtypes.NoSuchEntityException
+		if err != nil && !errors.As(err, &gone) {
+			return &Error{Name: AWSError, Message: fmt.Sprintf("delete key %s of %s: %v", id, user, err), Err: err}
+		}
+		log.Info("managed key deleted", "keyUser", user, "accessKeyId", id)
+	}
+	return nil
+}
+
+// removeMovedFrom cleans up, once the new key is verified, what an update moved away from: a
+// renamed parameter is deleted with its lock; a previous user is treated as destroyed (its
+// keys go too), as if its module block had been removed — else its keys would stay active
+// with nobody rotating them.
+func (t *Trigger) removeMovedFrom(ctx context.Context, log *slog.Logger, prevInput json.RawMessage, in Input) error {
 	if len(prevInput) == 0 {
 		return nil
 	}
@@ -349,7 +359,16 @@ func (t *Trigger) removeRenamedParameter(ctx context.Context, log *slog.Logger, 
 		return nil // not an input this trigger wrote: nothing of ours to clean up
 	}
 	old, err := t.defaulted(prev.Rotation)
-	if err != nil || old.ParameterName == in.ParameterName {
+	if err != nil {
+		return nil
+	}
+	if old.UserName != in.UserName {
+		log.Info("user changed; deleting the previous user's keys", "previousUser", old.UserName)
+		if err := t.deleteKeys(ctx, log, old.UserName); err != nil {
+			return err
+		}
+	}
+	if old.ParameterName == in.ParameterName {
 		return nil
 	}
 	log.Info("parameter renamed; deleting the old one", "oldParameter", old.ParameterName)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -270,32 +271,86 @@ func TestDeleteRemovesTheManagedKeysAndTheParameter(t *testing.T) {
 	}
 }
 
-func TestUpdateDeletesTheParameterItMovedAwayFrom(t *testing.T) {
+// An update cleans up, after verification, what it moved away from: a renamed parameter, and
+// the keys of a previous user (against moto's IAM and SSM).
+func TestUpdateRemovesWhatItMovedAwayFrom(t *testing.T) {
 	ctx := context.Background()
 	srv, err := motoserver.Start(ctx, motoserver.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
-	ssmc := ssm.NewFromConfig(srv.AdminConfig())
-	if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/keyrotor/s3-signer"), Value: aws.String("old"), Type: ssmtypes.ParameterTypeString}); err != nil {
-		t.Fatal(err)
+	iamc, ssmc := iam.NewFromConfig(srv.AdminConfig()), ssm.NewFromConfig(srv.AdminConfig())
+	tests := []struct {
+		name               string
+		prev, next         Input
+		wantParams         map[string]bool // parameter → kept
+		wantKeys           map[string]int  // user → keys left
+		wantLockOfPrevKept bool
+	}{
+		{"rotation_token changed", Input{UserName: "u1"}, Input{UserName: "u1"},
+			map[string]bool{"/keyrotor/u1": true}, map[string]int{"u1": 1}, true},
+		{"parameter renamed", Input{UserName: "u2"}, Input{UserName: "u2", ParameterName: "/keyrotor/u2/v2"},
+			map[string]bool{"/keyrotor/u2": false, "/keyrotor/u2/v2": true}, map[string]int{"u2": 1}, false},
+		{"user changed", Input{UserName: "u3"}, Input{UserName: "u3-new"},
+			map[string]bool{"/keyrotor/u3": false, "/keyrotor/u3-new": true}, map[string]int{"u3": 0, "u3-new": 1}, false},
+		{"user changed, parameter kept", Input{UserName: "u4", ParameterName: "/keyrotor/shared"}, Input{UserName: "u4-new", ParameterName: "/keyrotor/shared"},
+			map[string]bool{"/keyrotor/shared": true}, map[string]int{"u4": 0, "u4-new": 1}, true},
 	}
-	ex := &scriptedExecutions{statuses: []execution{{status: sfntypes.ExecutionStatusSucceeded, output: doc("AKIANEW", "2026-11-24T12:00:00Z")}}}
-	var logs bytes.Buffer
-	tr := newTrigger(ex, &logs)
-	tr.SSM = ssmc
-	prev, _ := json.Marshal(Event{Rotation: Input{UserName: "s3-signer"}})
-	res, err := tr.Handle(ctx, Event{Rotation: Input{UserName: "s3-signer", ParameterName: "/keyrotor/signer/v2"}, TF: &TF{Action: "update", PrevInput: prev}})
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, u := range []string{tt.prev.UserName, tt.next.UserName} {
+				if _, err := iamc.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(u)}); err == nil {
+					continue
+				}
+				if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u)}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(u)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			prev, next := defaults(tt.prev), defaults(tt.next)
+			for _, name := range []string{prev.ParameterName, prev.ParameterName + ".lock", next.ParameterName} {
+				if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String("v"), Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ex := &scriptedExecutions{statuses: []execution{{status: sfntypes.ExecutionStatusSucceeded, output: doc("AKIANEW", "2026-11-24T12:00:00Z")}}}
+			tr := newTrigger(ex, &bytes.Buffer{})
+			tr.IAM, tr.SSM = iamc, ssmc
+			prevEvent, _ := json.Marshal(Event{Rotation: tt.prev})
+			res, err := tr.Handle(ctx, Event{Rotation: tt.next, TF: &TF{Action: "update", PrevInput: prevEvent}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ParameterName != next.ParameterName || res.AccessKeyID != "AKIANEW" {
+				t.Errorf("result %+v", res)
+			}
+			want := maps.Clone(tt.wantParams)
+			want[prev.ParameterName+".lock"] = tt.wantLockOfPrevKept
+			for name, kept := range want {
+				_, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
+				if got := err == nil; got != kept {
+					t.Errorf("parameter %s kept = %v, want %v", name, got, kept)
+				}
+			}
+			for user, n := range tt.wantKeys {
+				keys, err := iamc.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(user)})
+				if err != nil || len(keys.AccessKeyMetadata) != n {
+					t.Errorf("user %s has %v keys (%v), want %d", user, keys, err, n)
+				}
+			}
+		})
 	}
-	if res.ParameterName != "/keyrotor/signer/v2" {
-		t.Errorf("result %+v", res)
+}
+
+// defaults gives in the trigger's default parameter name (prefix /keyrotor/).
+func defaults(in Input) Input {
+	if in.ParameterName == "" {
+		in.ParameterName = "/keyrotor/" + in.UserName
 	}
-	if _, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/keyrotor/s3-signer")}); err == nil {
-		t.Error("the old parameter is still there")
-	}
+	return in
 }
 
 // VerifyKey's output is internal/rotation's document; the trigger reads it by those names.

@@ -369,7 +369,8 @@ func secretScan(t *testing.T, env *localenv.Env, iv *invocations, secrets, seale
 }
 
 // The whole Terraform lifecycle of one managed-key module: apply (create), apply with a new
-// rotation_token (update), rename the parameter (update), destroy (delete).
+// rotation_token (update), rename the parameter (update), switch to another user (update),
+// destroy (delete).
 func TestTerraformLifecycleRunsOnTheLocalEngine(t *testing.T) {
 	for _, c := range clients {
 		t.Run(c.name, func(t *testing.T) { terraformLifecycle(t, &invocations{viaAPI: c.viaAPI}) })
@@ -459,6 +460,26 @@ func terraformLifecycle(t *testing.T, iv *invocations) {
 		got := parameters(t, env, old, next.Rotation.ParameterName)
 		if got[old] != 0 || got[old+".lock"] != 0 || got[next.Rotation.ParameterName] == 0 || got[next.Rotation.ParameterName+".lock"] != 0 {
 			t.Errorf("parameters after the rename (version, 0: absent): %v", got)
+		}
+		in = next
+	})
+
+	t.Run("update to another user deletes the previous user's keys and parameter", func(t *testing.T) {
+		prevUser, prevParam := user, in.Rotation.ParameterName
+		user = newUser(t, env, localenv.ManagedUser{})
+		next := in
+		next.Rotation.UserName, next.Rotation.ParameterName = user, env.ParameterPrefix+user
+		step(t, iv.invoke(t, env, tfEvent(t, "update", next, &in)), next.Rotation.ParameterName)
+		if keys := keysOf(t, env, prevUser); len(keys) != 0 {
+			t.Errorf("the previous user %s still has keys %v", prevUser, keys)
+		}
+		for name, v := range parameters(t, env, prevParam) {
+			if v != 0 {
+				t.Errorf("the previous user's parameter %s is still there (version %d)", name, v)
+			}
+		}
+		if ok, err := env.UserExists(ctx, prevUser); err != nil || !ok {
+			t.Errorf("user %s exists = %v (%v), want it kept: Terraform deletes it itself", prevUser, ok, err)
 		}
 		in = next
 	})
