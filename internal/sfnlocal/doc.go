@@ -7,7 +7,10 @@
 // Parse validates and compiles a definition once (paths, payload templates, intrinsic calls
 // and choice rules); Run executes it with a TaskInvoker doing the work of Task states and a
 // Clock — RealClock, or a VirtualClock under which Waits, retry backoffs and timeouts cost no
-// real time.
+// real time. A VirtualClock is a discrete-event clock: time moves only when every goroutine
+// of the runs on it (the execution's, each Parallel branch's and Map iteration's) waits for
+// time or for another of them, and then to the earliest due sleeper or timer; a task's real
+// work holds time still. So concurrent branches interleave as they would in real time.
 //
 // Supported:
 //   - States: Task, Pass (Result), Choice (every String/Numeric/Boolean/Timestamp comparison

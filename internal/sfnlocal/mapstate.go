@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 )
 
 // defaultMapConcurrency bounds an inline Map with MaxConcurrency 0 ("as many as possible"),
@@ -94,7 +95,6 @@ func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctx
 		failErr  *stateError
 		failures int
 		lasts    = make([]int64, len(items))
-		sem      = make(chan struct{}, limit)
 	)
 	exceeded := func() bool {
 		if float64(failures) > tolCount {
@@ -102,50 +102,59 @@ func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctx
 		}
 		return len(items) > 0 && float64(failures)*100/float64(len(items)) > tolPct
 	}
-	for i := range items {
-		select {
-		case sem <- struct{}{}:
-		case <-mctx.Done():
+	iterate := func(i int) {
+		it := th.child(i, st.processor)
+		it.add("MapIterationStarted", &MapIterationEventDetails{Name: st.name, Index: i})
+		out, err := r.runBranch(mctx, it, st.processor, inputs[i])
+		defer func() { lasts[i] = it.last }()
+		if err == nil {
+			it.add("MapIterationSucceeded", &MapIterationEventDetails{Name: st.name, Index: i})
+			outputs[i] = out
+			return
 		}
-		if mctx.Err() != nil {
-			break
+		var se *stateError
+		if !errors.As(err, &se) {
+			it.add("MapIterationAborted", &MapIterationEventDetails{Name: st.name, Index: i})
+			return
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			it := th.child(i, st.processor)
-			it.add("MapIterationStarted", &MapIterationEventDetails{Name: st.name, Index: i})
-			out, err := r.runBranch(mctx, it, st.processor, inputs[i])
-			defer func() { lasts[i] = it.last }()
-			if err == nil {
-				it.add("MapIterationSucceeded", &MapIterationEventDetails{Name: st.name, Index: i})
-				outputs[i] = out
-				return
-			}
-			var se *stateError
-			if !errors.As(err, &se) {
-				it.add("MapIterationAborted", &MapIterationEventDetails{Name: st.name, Index: i})
-				return
-			}
-			it.add("MapIterationFailed", &MapIterationEventDetails{Name: st.name, Index: i})
-			mu.Lock()
-			defer mu.Unlock()
-			failures++
-			outputs[i] = map[string]any{"Error": se.Name, "Cause": se.Cause}
-			if failErr != nil {
-				return
-			}
-			switch {
-			case !tolerance:
-				failErr = se
-			case exceeded():
-				failErr = &stateError{Name: ErrExceedToleratedFailureThreshold, Cause: fmt.Sprintf("The Map state %q failed because %d of %d iterations failed, more than it tolerates", st.name, failures, len(items))}
-			default:
-				return
-			}
-			cancel(errSiblingFailed)
-		}()
+		it.add("MapIterationFailed", &MapIterationEventDetails{Name: st.name, Index: i})
+		mu.Lock()
+		defer mu.Unlock()
+		failures++
+		outputs[i] = map[string]any{"Error": se.Name, "Cause": se.Cause}
+		if failErr != nil {
+			return
+		}
+		switch {
+		case !tolerance:
+			failErr = se
+		case exceeded():
+			failErr = &stateError{Name: ErrExceedToleratedFailureThreshold, Cause: fmt.Sprintf("The Map state %q failed because %d of %d iterations failed, more than it tolerates", st.name, failures, len(items))}
+		default:
+			return
+		}
+		cancel(errSiblingFailed)
+	}
+	// MaxConcurrency goroutines (or one per item, if fewer) take the items in order, so an
+	// iteration starts as soon as one ends, and none after the state has failed.
+	var next atomic.Int64
+	n := min(limit, len(items))
+	if n > 0 {
+		workers := r.crew(n)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer workers.done()
+				for mctx.Err() == nil {
+					i := int(next.Add(1) - 1)
+					if i >= len(items) {
+						return
+					}
+					iterate(i)
+				}
+			}()
+		}
 	}
 	wg.Wait()
 	th.last = maxID(lasts, th.last)

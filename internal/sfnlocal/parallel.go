@@ -26,10 +26,12 @@ func (r *runner) runParallel(ctx context.Context, th *thread, st *state, raw any
 		firstErr *stateError
 		lasts    = make([]int64, len(st.branches))
 	)
+	workers := r.crew(len(st.branches))
 	for i, br := range st.branches {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer workers.done()
 			bt := th.child(i, br)
 			out, err := r.runBranch(bctx, bt, br, eff)
 			lasts[i] = bt.last

@@ -34,6 +34,35 @@ type runner struct {
 	keys   []int // storage of the path entries' keys
 }
 
+// crew counts the goroutines of one Parallel or Map state as workers of a VirtualClock.
+// The state's own goroutine stops counting while it waits for them, and the last one to end
+// hands its count back to it, so no instant slips by in between.
+type crew struct {
+	vc   *VirtualClock
+	mu   sync.Mutex
+	left int
+}
+
+// crew registers n (≥ 1) goroutines about to start; the caller waits for them.
+func (r *runner) crew(n int) *crew {
+	c := &crew{vc: virtualOf(r.clock), left: n}
+	if c.vc != nil {
+		c.vc.work(n - 1) // n more, less the waiting caller
+	}
+	return c
+}
+
+// done is called by each goroutine as it ends.
+func (c *crew) done() {
+	c.mu.Lock()
+	c.left--
+	last := c.left == 0
+	c.mu.Unlock()
+	if !last && c.vc != nil {
+		c.vc.work(-1)
+	}
+}
+
 // thread is one sequential line of events (the execution, a branch, an iteration); it
 // chains previousEventId.
 type thread struct {
@@ -114,6 +143,12 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 	clock := opts.Clock
 	if clock == nil {
 		clock = RealClock()
+	}
+	if vc := virtualOf(clock); vc != nil {
+		// The run's goroutine counts as a worker of the virtual clock until the run ends.
+		vc.work(1)
+		defer vc.work(-1)
+		ctx = vc.withWorker(ctx)
 	}
 	r := &runner{
 		sm:     sm,

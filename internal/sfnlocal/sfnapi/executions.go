@@ -32,6 +32,11 @@ type execution struct {
 	output         json.RawMessage
 	errCode, cause string
 	events         []sfnlocal.HistoryEvent
+	// On a virtual clock: the holds that keep time still between StartExecution and the
+	// run's first event, and between its last event and done (so a parent waiting on it
+	// carries on at the instant it ended), and the resume funcs of those parents.
+	startHold, endHold func()
+	waiters            []func()
 }
 
 // Execution is an execution as DescribeExecution shows it, for Go callers.
@@ -114,7 +119,8 @@ func (s *Server) startExecution(stateMachineArn, name, input string) (*execution
 	s.seq++
 	ctx, cancel := context.WithCancelCause(s.base)
 	e := &execution{arn: arn, name: name, machine: *m, input: input, seq: s.seq, start: s.now(),
-		cancel: cancel, done: make(chan struct{}), status: sfnlocal.StatusRunning}
+		cancel: cancel, done: make(chan struct{}), status: sfnlocal.StatusRunning,
+		startHold: sfnlocal.Hold(s.clock)}
 	s.executions[arn] = e
 	s.wg.Add(1)
 	go s.run(ctx, e, sm)
@@ -139,8 +145,18 @@ func (s *Server) run(ctx context.Context, e *execution, sm *sfnlocal.StateMachin
 		e.events = res.History
 	}
 	status, errCode := e.status, e.errCode
+	waiters, endHold := e.waiters, e.endHold
+	e.waiters = nil
 	s.mu.Unlock()
+	e.startHold()
+	// Parents waiting on this execution count again before it lets go of the clock.
+	for _, resume := range waiters {
+		resume()
+	}
 	close(e.done)
+	if endHold != nil {
+		endHold()
+	}
 	s.log.Info("execution ended", "executionArn", e.arn, "status", status, "error", errCode)
 }
 
@@ -168,7 +184,11 @@ func (s *Server) runEngine(ctx context.Context, e *execution, sm *sfnlocal.State
 		OnEvent: func(ev sfnlocal.HistoryEvent) {
 			s.mu.Lock()
 			e.events = append(e.events, ev)
+			if e.endHold == nil && endsExecution(ev.Type) {
+				e.endHold = sfnlocal.Hold(s.clock)
+			}
 			s.mu.Unlock()
+			e.startHold() // the run counts on the clock by itself now
 		},
 	})
 }
@@ -551,4 +571,13 @@ func dropData(event []byte) ([]byte, error) {
 		m[k] = nb
 	}
 	return json.Marshal(m)
+}
+
+// endsExecution reports whether an event of type typ is an execution's last.
+func endsExecution(typ string) bool {
+	switch typ {
+	case "ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut":
+		return true
+	}
+	return false
 }

@@ -94,9 +94,20 @@ func (s *Server) startChild(ctx context.Context, req sfnlocal.TaskRequest) (json
 	// only when ctx is no engine Task's (no history to write to) or the Task has already
 	// ended — then ctx is done and the wait below stops the child.
 	_ = sfnlocal.Submitted(ctx, started)
+	// On a virtual clock the Task waits for the child's work rather than doing its own, so
+	// the child's Waits can pass; the child counts the Task again as it ends.
+	resume := func() {}
+	s.mu.Lock()
+	if child.status == sfnlocal.StatusRunning {
+		resume = sfnlocal.Idle(ctx)
+		child.waiters = append(child.waiters, resume)
+	}
+	s.mu.Unlock()
+	defer resume()
 	select {
 	case <-child.done:
 	case <-ctx.Done():
+		resume()
 		// The parent stopped waiting (it was aborted or the Task timed out): AWS stops the
 		// child of a .sync integration too.
 		s.stop(ctx, child, "", fmt.Sprintf("the parent execution %s stopped waiting for this execution", req.ExecutionArn))
