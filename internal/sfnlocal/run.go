@@ -145,10 +145,14 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 		clock = RealClock()
 	}
 	if vc := virtualOf(clock); vc != nil {
-		// The run's goroutine counts as a worker of the virtual clock until the run ends.
-		vc.work(1)
-		defer vc.work(-1)
-		ctx = vc.withWorker(ctx)
+		if w, _ := ctx.Value(workerKey{}).(*VirtualClock); w != vc {
+			// The run's goroutine counts as a worker of the virtual clock until the run ends.
+			vc.work(1)
+			defer vc.work(-1)
+			ctx = vc.withWorker(ctx)
+		}
+		// else a task invoker of a run on the same clock runs this one with its Task's
+		// context, waiting for it: the run goes on in the task's turn.
 	}
 	r := &runner{
 		sm:     sm,
