@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 }
 
 func allScenarios(t *testing.T) []Scenario {
-	all := slices.Concat(rotationScenarios(t), aslScenarios())
+	all := slices.Concat(rotationScenarios(t), fleetScenarios(t), aslScenarios())
 	seen := map[string]bool{}
 	for _, sc := range all {
 		if seen[sc.Name] {
