@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/bin:$(PATH)
 GOTEST_TIMEOUT ?= 18m
 
-.PHONY: all tools build test vet lint-asl check-terraform demo faults bench clean
+.PHONY: all tools build test checks go-test conformance vet lint-asl check-terraform demo faults bench clean
 
 all: build
 
@@ -23,8 +23,24 @@ lint-asl: tools
 check-terraform: tools
 	@if [ -x scripts/check-terraform.sh ]; then scripts/check-terraform.sh; fi
 
-test: tools build vet lint-asl check-terraform
-	go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+# test runs every check and records its wall time in build/make-test.seconds (read by `make bench`).
+test:
+	@start=$$(date +%s); $(MAKE) --no-print-directory checks && mkdir -p build && \
+		echo $$(( $$(date +%s) - start )) > build/make-test.seconds && \
+		echo "make test: passed in $$(cat build/make-test.seconds) s"
+
+checks: tools build vet lint-asl check-terraform go-test conformance
+
+# go-test runs every package's tests except the conformance suite, which `conformance` runs so
+# that its summary line is shown (go test drops a passing package's output in package-list mode).
+go-test:
+	go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v '/internal/conformance$$')
+
+# conformance runs each scenario in internal/sfnlocal and in aws-local-stepfunctions and prints
+# `conformance: N scenarios, M differences`.
+conformance: tools
+	@mkdir -p build; go test -count=1 -v ./internal/conformance/ > build/conformance.log 2>&1 \
+		|| { cat build/conformance.log; exit 1; }; grep '^conformance:' build/conformance.log
 
 demo: tools build
 	go run ./cmd/keyrotor demo
