@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 )
@@ -96,18 +97,21 @@ func (s *Server) startChild(ctx context.Context, req sfnlocal.TaskRequest) (json
 	_ = sfnlocal.Submitted(ctx, started)
 	// On a virtual clock the Task waits for the child's work rather than doing its own, so
 	// the child's Waits can pass; the child counts the Task again as it ends.
-	resume := func() {}
+	w := &idleWait{}
 	s.mu.Lock()
-	if child.status == sfnlocal.StatusRunning {
-		resume = sfnlocal.Idle(ctx)
-		child.waiters = append(child.waiters, resume)
+	running := child.status == sfnlocal.StatusRunning
+	if running {
+		child.waiters = append(child.waiters, w.stop)
 	}
 	s.mu.Unlock()
-	defer resume()
+	if running {
+		w.start(ctx) // outside s.mu: letting time move may fire timers
+	}
+	defer w.stop()
 	select {
 	case <-child.done:
 	case <-ctx.Done():
-		resume()
+		w.stop()
 		// The parent stopped waiting (it was aborted or the Task timed out): AWS stops the
 		// child of a .sync integration too.
 		s.stop(ctx, child, "", fmt.Sprintf("the parent execution %s stopped waiting for this execution", req.ExecutionArn))
@@ -183,4 +187,29 @@ func serviceFailure(err error) error {
 	return sfnlocal.NewTaskFailure("StepFunctions."+name,
 		fmt.Sprintf("%s (Service: AWSStepFunctions; Status Code: %d; Error Code: %s; Request ID: %s; Proxy: null)",
 			ae.Message, ae.status(), ae.Code, newUUID()))
+}
+
+// idleWait is a Task's wait for a child execution as the clock sees it (sfnlocal.Idle): the
+// child's end may stop it before it has started, and then it never starts.
+type idleWait struct {
+	mu     sync.Mutex
+	resume func()
+	done   bool
+}
+
+func (w *idleWait) start(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.resume = sfnlocal.Idle(ctx)
+	}
+}
+
+func (w *idleWait) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	if w.resume != nil {
+		w.resume()
+	}
 }
