@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -353,5 +354,59 @@ func TestHandlerReturnsNamedLambdaErrors(t *testing.T) {
 	out, err := handler(context.Background(), json.RawMessage(`{"action":"begin","executionId":"`+exec+`","rotation":{"userName":"`+f.user+`"}}`))
 	if err != nil || out.LockID != exec || *out.GraceSeconds != rotation.DefaultGraceSeconds || out.Format != "json" {
 		t.Errorf("begin through the handler: %+v, %v", out, err)
+	}
+}
+
+// lastUse answers GetAccessKeyLastUsed with a fixed time for every key: a consumer's last use
+// placed exactly relative to the verification instant.
+type lastUse struct {
+	rotation.IAM
+	at time.Time
+}
+
+func (l lastUse) GetAccessKeyLastUsed(ctx context.Context, in *iam.GetAccessKeyLastUsedInput, opts ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error) {
+	return &iam.GetAccessKeyLastUsedOutput{AccessKeyLastUsed: &iamtypes.AccessKeyLastUsed{LastUsedDate: aws.Time(l.at)}}, nil
+}
+
+func TestDeactivateComparesLastUseWithTheExactVerificationTime(t *testing.T) {
+	// Verification at .700 s of a second: a use 400 ms earlier (same second) is before it.
+	verified := time.Now().UTC().Truncate(time.Second).Add(-time.Minute).Add(700 * time.Millisecond)
+	tests := []struct {
+		name       string
+		lastUsed   time.Time
+		stillInUse bool
+	}{
+		{"used in the same second before verification", verified.Add(-400 * time.Millisecond), false},
+		{"used a second before verification", verified.Add(-time.Second), false},
+		{"used in the same second after verification", verified.Add(200 * time.Millisecond), true},
+		{"used a second after verification", verified.Add(time.Second), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.createUser()
+			old, oldSecret := f.addKey(iamtypes.StatusTypeActive)
+			f.seedParameter(old, oldSecret)
+			exec := f.execution()
+			r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
+			for _, action := range []string{"begin", "create", "store"} {
+				r = f.mustRun(action, exec, r)
+			}
+			f.steps.Now = func() time.Time { return verified }
+			r = f.mustRun("verify", exec, r)
+			if at, err := time.Parse(time.RFC3339, r.VerifiedAt); err != nil || !at.Equal(verified) {
+				t.Errorf("verifiedAt %q (%v) does not name the verification instant %s", r.VerifiedAt, err, verified.Format(time.RFC3339Nano))
+			}
+			f.steps.IAM = lastUse{IAM: f.steps.IAM, at: tt.lastUsed}
+			r = f.mustRun("deactivate", exec, r)
+			wantStatus := iamtypes.StatusTypeInactive
+			if tt.stillInUse {
+				wantStatus = iamtypes.StatusTypeActive
+			}
+			if r.StillInUse != tt.stillInUse || f.keys()[old] != wantStatus {
+				t.Errorf("last use %s, verified %s: stillInUse=%v (want %v), old key %s (want %s)",
+					tt.lastUsed.Format(time.RFC3339Nano), r.VerifiedAt, r.StillInUse, tt.stillInUse, f.keys()[old], wantStatus)
+			}
+		})
 	}
 }

@@ -52,7 +52,7 @@ func (s *Steps) Verify(ctx context.Context, req Request) (Rotation, error) {
 		return r, newError(VerificationFailed, nil,
 			"key %s read from %s authenticates as %s, not as IAM user %s", id, r.ParameterName, got, r.UserName)
 	}
-	r.VerifiedAt = s.now().UTC().Format(time.RFC3339)
+	r.VerifiedAt = s.now().UTC().Format(time.RFC3339Nano) // to the nanosecond: a use just before it is not "after"
 	log.Info("new key verified", "arn", aws.ToString(out.Arn), "stsCalls", r.STSCalls)
 	return r, nil
 }
