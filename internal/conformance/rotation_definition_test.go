@@ -61,8 +61,10 @@ func TestRotationTasksFollowTheStepContract(t *testing.T) {
 		"DeactivateOldKeys": {dk, "deactivate"}, "DeleteOldKeys": {dk, "delete"}, "RestoreParameter": {sp, "restore"},
 		"DeleteNewKey": {dk, "rollback"}, "ReleaseLock": {dk, "release"},
 	}
+	// Throttling and service errors, and a Lambda whose process died (crash, out of memory,
+	// timeout): every step is idempotent, so a retry finds its earlier work and goes on.
 	transient := []string{"Throttled", "ServiceUnavailable", "Lambda.ServiceException", "Lambda.AWSLambdaException",
-		"Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
+		"Lambda.SdkClientException", "Lambda.TooManyRequestsException", "Runtime.ExitError", "Sandbox.Timedout", "Lambda.Unknown"}
 	served := (&rotation.Steps{}).Actions()
 	for name, st := range states {
 		if st.Type != "Task" {

@@ -71,6 +71,11 @@ func rotationScenarios(t *testing.T) []Scenario {
 		return merge(map[string]any{"stillInUse": true, "extendSeconds": 3600, "extensions": n})
 	}
 	deleted := merge(map[string]any{"deletedAccessKeyIds": []string{"AKIAOLD"}})
+	// What Lambda answers when the function's process died (killed, out of memory) or ran out
+	// of time; Step Functions reports Lambda.Unknown for an error without errorType.
+	crashed := lambdaError("Runtime.ExitError", "RequestId: 6f1c0e2a-0000-4000-8000-000000000001 Error: Runtime exited with error: signal: killed")
+	timedOut := lambdaError("Sandbox.Timedout", "RequestId: 6f1c0e2a-0000-4000-8000-000000000002 Error: Task timed out after 30.00 seconds")
+	unknown := fail("Lambda.Unknown", "The cause could not be determined because Lambda did not return an error type.")
 	notYet := lambdaError("KeyNotYetValid", "STS does not accept key AKIANEW yet (IAM propagation); retry")
 	throttled := lambdaError("Throttled", "create key: AWS throttled iam:CreateAccessKey")
 
@@ -149,6 +154,10 @@ func rotationScenarios(t *testing.T) []Scenario {
 				"DeleteNewKey", failure("Throttled", "Rotation of IAM user s3-signer failed (Throttled). Deleted the new key AKIANEW. Released the lock.")),
 			Want{Path: []string{"CheckInput", "Begin", "CreateKey", "StoreParameter", "DeleteNewKey", "RotationFailed"}, Status: "FAILED", Error: "Throttled",
 				Calls: map[string]int{"StoreParameter": 7}}),
+		sc("crashed-steps-are-retried-and-the-rotation-goes-on", input,
+			with(with(happy(n("crashed-steps-are-retried-and-the-rotation-goes-on")), "CreateKey", crashed, timedOut, unknown, created),
+				"DeleteOldKeys", crashed, deleted),
+			Want{Path: happyPath, Status: "SUCCEEDED", Calls: map[string]int{"CreateKey": 4, "DeleteOldKeys": 2}}),
 		sc("key-not-yet-valid-then-verified", input,
 			with(happy(n("key-not-yet-valid-then-verified")), "VerifyKey", seq(repeat(notYet, 5), []Result{verified})...),
 			Want{Path: happyPath, Status: "SUCCEEDED", Calls: map[string]int{"VerifyKey": 6}}),

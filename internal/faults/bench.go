@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,8 +47,6 @@ type Bench struct {
 
 	// FunctionTimeout is the step functions' timeout as deployed.
 	FunctionTimeout time.Duration
-	deployMu        sync.Mutex
-	retryArn        string
 }
 
 // Options configure a Bench.

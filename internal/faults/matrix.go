@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,15 +26,13 @@ const (
 	// Timeout never answers the call; the step ends at its deadline.
 	Timeout Kind = "timeout"
 	// Crash lets moto do the work, then kills the function's process before it reads the
-	// answer; the deployed state machine catches the step's Runtime.ExitError.
+	// answer (Lambda reports Runtime.ExitError). The shipped state machine retries the step,
+	// which must find its earlier work: the run must end exactly as it does without the crash.
 	Crash Kind = "crash"
-	// CrashRetried is Crash under a state machine that retries the crashed step (as Lambda's
-	// own retry would), proving each step finds its earlier work.
-	CrashRetried Kind = "crash+retry"
 )
 
 // Kinds are every kind, in the order the matrix runs them.
-var Kinds = []Kind{Throttled, ServerError, Denied, Timeout, Crash, CrashRetried}
+var Kinds = []Kind{Throttled, ServerError, Denied, Timeout, Crash}
 
 // Scenario is a starting situation and, for the rollback paths, a first fault that leads the
 // rotation there; the matrix injects its faults at the call sites after that first fault.
@@ -61,6 +58,18 @@ type Case struct {
 	primary  *Point
 	Point    Point
 	Kind     Kind
+	// Traced is how the scenario's run without this case's fault ended.
+	Traced Outcome
+}
+
+// Outcome is how a run ended: status, error and the states it entered.
+type Outcome struct {
+	Status, Error string
+	Path          []string
+}
+
+func (o Outcome) String() string {
+	return fmt.Sprintf("%s %s %v", o.Status, o.Error, o.Path)
 }
 
 func (c Case) String() string {
@@ -79,14 +88,14 @@ type CaseResult struct {
 }
 
 // Trace runs a scenario once (with its primary fault, if any) and returns the call points
-// after the primary fault, attributed to function and step.
-func (b *Bench) Trace(ctx context.Context, sc *Scenario) ([]Point, *Point, error) {
+// after the primary fault, attributed to function and step, and how the run ended.
+func (b *Bench) Trace(ctx context.Context, sc *Scenario) ([]Point, *Point, Outcome, error) {
 	var primary *Point
 	var points []Point
 	if sc.Primary != nil {
-		clean, _, err := b.Trace(ctx, &Scenario{Name: sc.Name + "/clean", Seed: sc.Seed})
+		clean, _, _, err := b.Trace(ctx, &Scenario{Name: sc.Name + "/clean", Seed: sc.Seed})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, Outcome{}, err
 		}
 		for i := range clean {
 			if clean[i].Site == *sc.Primary {
@@ -95,12 +104,12 @@ func (b *Bench) Trace(ctx context.Context, sc *Scenario) ([]Point, *Point, error
 			}
 		}
 		if primary == nil {
-			return nil, nil, fmt.Errorf("scenario %s: a clean run never reaches %s", sc.Name, sc.Primary)
+			return nil, nil, Outcome{}, fmt.Errorf("scenario %s: a clean run never reaches %s", sc.Name, sc.Primary)
 		}
 	}
 	t, err := b.NewTarget(ctx, "trace", sc.Seed)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, Outcome{}, err
 	}
 	b.Env.Proxy.ClearRules()
 	if primary != nil {
@@ -110,25 +119,25 @@ func (b *Bench) Trace(ctx context.Context, sc *Scenario) ([]Point, *Point, error
 	run, err := b.Rotate(ctx, "", Input(t))
 	b.Env.Proxy.ClearRules()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, Outcome{}, err
 	}
 	want := "SUCCEEDED"
 	if primary != nil {
 		want = "FAILED"
 	}
 	if run.Status != want {
-		return nil, nil, fmt.Errorf("scenario %s: trace run ended %s (%s: %s), want %s", sc.Name, run.Status, run.Error, run.Cause, want)
+		return nil, nil, Outcome{}, fmt.Errorf("scenario %s: trace run ended %s (%s: %s), want %s", sc.Name, run.Status, run.Error, run.Cause, want)
 	}
 	all, err := b.Points(b.Env.Proxy.Calls(), run.Logs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+		return nil, nil, Outcome{}, fmt.Errorf("scenario %s: %w", sc.Name, err)
 	}
 	for _, p := range all {
 		if primary == nil || p.Seq > primary.Seq {
 			points = append(points, p)
 		}
 	}
-	return points, primary, nil
+	return points, primary, Outcome{Status: run.Status, Error: run.Error, Path: run.StatePath()}, nil
 }
 
 func ruleAt(p Point, f faultproxy.Fault, times int) faultproxy.Rule {
@@ -142,7 +151,7 @@ func (b *Bench) Plan(ctx context.Context, kinds []Kind) ([]Case, []Site, error) 
 	var sites []Site
 	for i := range Scenarios {
 		sc := &Scenarios[i]
-		points, primary, err := b.Trace(ctx, sc)
+		points, primary, traced, err := b.Trace(ctx, sc)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -152,44 +161,11 @@ func (b *Bench) Plan(ctx context.Context, kinds []Kind) ([]Case, []Site, error) 
 			}
 			sites = append(sites, p.Site)
 			for _, k := range kinds {
-				cases = append(cases, Case{Scenario: sc, primary: primary, Point: p, Kind: k})
+				cases = append(cases, Case{Scenario: sc, primary: primary, Point: p, Kind: k, Traced: traced})
 			}
 		}
 	}
 	return cases, sites, nil
-}
-
-// retryMachine is the rotation definition with crashed steps retried, created once.
-func (b *Bench) retryMachine(ctx context.Context) (string, error) {
-	b.deployMu.Lock()
-	defer b.deployMu.Unlock()
-	if b.retryArn != "" {
-		return b.retryArn, nil
-	}
-	var def map[string]any
-	if err := json.Unmarshal([]byte(b.Env.Definition), &def); err != nil {
-		return "", err
-	}
-	for _, st := range def["States"].(map[string]any) {
-		retries, _ := st.(map[string]any)["Retry"].([]any)
-		for _, r := range retries {
-			r := r.(map[string]any)
-			if eq, _ := r["ErrorEquals"].([]any); slices.Contains(eq, any("Lambda.ServiceException")) {
-				r["ErrorEquals"] = append(eq, "Runtime.ExitError")
-			}
-		}
-	}
-	out, err := json.Marshal(def)
-	if err != nil {
-		return "", err
-	}
-	arn, err := b.Env.StepFunctions.CreateStateMachine(ctx, b.Env.Engine.StateMachineName()+"-crash-retried", string(out),
-		"arn:aws:iam::"+b.Env.Engine.AccountID+":role/keyrotor-state-machine")
-	if err != nil {
-		return "", fmt.Errorf("create the crash-retrying machine: %w", err)
-	}
-	b.retryArn = arn
-	return arn, nil
 }
 
 // RunCase runs one case on a fresh user and checks the invariants; a lock left behind must be
@@ -204,7 +180,6 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 	if err != nil {
 		return res, err
 	}
-	machine := ""
 	var fired, reported atomic.Bool
 	var reporting sync.Mutex
 	rule := faultproxy.Rule{Service: c.Point.Service, Action: c.Point.Action, Skip: c.Point.Nth, Times: 1,
@@ -218,7 +193,7 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 		rule.Fault = faultproxy.AccessDenied
 	case Timeout:
 		rule.Fault = faultproxy.Hang
-	case Crash, CrashRetried:
+	case Crash:
 		fn := c.Point.Function
 		rule.Fault = faultproxy.Pass
 		// Report runs before the proxy's handler returns, so the answer is still unsent.
@@ -232,11 +207,6 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 				fired.Store(true)
 			}
 		}
-		if c.Kind == CrashRetried {
-			if machine, err = b.retryMachine(ctx); err != nil {
-				return res, err
-			}
-		}
 	}
 	proxy := b.Env.Proxy
 	proxy.ClearRules()
@@ -245,7 +215,7 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 		proxy.AddRule(ruleAt(*c.primary, faultproxy.AccessDenied, 1))
 	}
 	proxy.ResetCalls()
-	run, err := b.Rotate(ctx, machine, Input(t))
+	run, err := b.Rotate(ctx, "", Input(t))
 	proxy.ClearRules()
 	if err != nil {
 		return res, err
@@ -258,6 +228,12 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 		return res, err
 	}
 	res.Violations = chk.Violations
+	if got := (Outcome{Status: run.Status, Error: run.Error, Path: run.StatePath()}); c.Kind == Crash &&
+		(got.Status != c.Traced.Status || got.Error != c.Traced.Error || !slices.Equal(got.Path, c.Traced.Path)) {
+		// A process killed after its AWS call succeeded is retried and finds its earlier work.
+		res.Violations = append(res.Violations, invariants.Violation{Invariant: "resume",
+			Detail: fmt.Sprintf("the crashed step was not resumed: the run ended %s (%s), without the crash %s", got, run.Cause, c.Traced)})
+	}
 	if !res.Fired {
 		res.Violations = append(res.Violations, invariants.Violation{Invariant: "matrix",
 			Detail: fmt.Sprintf("the fault was never injected at %s (call reached: %v)", c.Point.Site, reported.Load())})
