@@ -675,3 +675,40 @@ func TestDestroyDuringTheGracePeriodLeavesNothingBehind(t *testing.T) {
 	}
 	secretScan(t, env, iv, []string{secret}, sealedSecrets(t, env, exec))
 }
+
+// format = "raw" stores the secret alone; the answer still names the key the parameter holds
+// (its description, "keyrotor:<id>") and still carries no secret.
+func TestRawFormatCreateAnswersWithTheStoredKey(t *testing.T) {
+	env := localEngine(t)
+	ctx := context.Background()
+	user := newUser(t, env, localenv.ManagedUser{})
+	param := env.ParameterPrefix + user
+	in := tfInput{Rotation: tfRotation{UserName: user, ParameterName: param, Format: rotation.FormatRaw}}
+	iv := &invocations{}
+	out := applied(t, iv.invoke(t, env, tfEvent(t, "create", in, nil)))
+	client := ssm.NewFromConfig(env.AdminConfig())
+	desc, err := client.DescribeParameters(ctx, &ssm.DescribeParametersInput{
+		ParameterFilters: []ssmtypes.ParameterStringFilter{{Key: aws.String("Name"), Values: []string{param}}},
+	})
+	if err != nil || len(desc.Parameters) != 1 {
+		t.Fatalf("describe %s: %v %v", param, desc, err)
+	}
+	if got := aws.ToString(desc.Parameters[0].Description); got != "keyrotor:"+out["access_key_id"] {
+		t.Errorf("parameter description %q, trigger answered %s", got, out["access_key_id"])
+	}
+	value, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param), WithDecryption: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := aws.ToString(value.Parameter.Value)
+	if len(secret) < 20 || strings.ContainsAny(secret, "{\"") {
+		t.Fatalf("parameter %s does not hold a raw secret (%d characters)", param, len(secret))
+	}
+	if end := awaitEnd(t, env, out["execution_arn"]); end.Status != sfntypes.ExecutionStatusSucceeded {
+		t.Fatalf("execution ended %s: %s", end.Status, aws.ToString(end.Error))
+	}
+	if got := keysOf(t, env, user); !slices.Equal(got, []key{{out["access_key_id"], iamtypes.StatusTypeActive}}) {
+		t.Errorf("%s has keys %v, want only %s", user, got, out["access_key_id"])
+	}
+	secretScan(t, env, iv, []string{secret}, sealedSecrets(t, env, out["execution_arn"]))
+}
