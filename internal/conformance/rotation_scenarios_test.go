@@ -51,6 +51,16 @@ var (
 
 func path(parts ...[]string) []string { return slices.Concat(parts...) }
 
+// beginFailed and retireFailed are the failure paths that describe a caught error: how (Parse:
+// the Cause is a Lambda's JSON error document; Quote: anything else) picks the middle state.
+func beginFailed(how string) []string {
+	return []string{"CheckInput", "Begin", "LockMayBeHeld", "ReadBeginCause", how + "BeginCause", "DescribeBeginFailure", "RotationFailed"}
+}
+
+func retireFailed(how string) []string {
+	return []string{"ReadRetireCause", how + "RetireCause", "DescribeRetireFailure", "RetireFailed"}
+}
+
 func rotationScenarios(t *testing.T) []Scenario {
 	def := rotationDefinition(t)
 	const user, param = "s3-signer", "/keyrotor/s3-signer"
@@ -132,8 +142,13 @@ func rotationScenarios(t *testing.T) []Scenario {
 			Want{Path: []string{"CheckInput", "Begin", "LockMayBeHeld", "ReleaseLock", "RotationFailed"}, Status: "FAILED", Error: "AccessDenied"}),
 		sc("begin-lambda-failure-without-parameter-name", input,
 			map[string][]Result{"Begin": {fail("Lambda.Unknown", "The cause could not be determined because Lambda did not return an error type.")}},
-			Want{Path: []string{"CheckInput", "Begin", "LockMayBeHeld", "DescribeBeginFailure", "RotationFailed"}, Status: "FAILED", Error: "Lambda.Unknown",
-				Cause: "The rotation did not start: Begin failed (Lambda.Unknown): The cause could not be determined because Lambda did not return an error type. No key was created. A lock Begin may have taken is broken by the next rotation."}),
+			Want{Path: beginFailed("Quote"), Status: "FAILED", Error: "Lambda.Unknown",
+				Cause: "The rotation did not start: Begin failed (Lambda.Unknown: The cause could not be determined because Lambda did not return an error type.). No key was created. A lock Begin may have taken is broken by the next rotation.",
+				Calls: map[string]int{"Begin": 7}}),
+		sc("begin-failure-cause-is-the-lambda-message-not-its-json", input,
+			map[string][]Result{"Begin": {lambdaError("UnexpectedError", "read tags of IAM user s3-signer: connection reset")}},
+			Want{Path: beginFailed("Parse"), Status: "FAILED", Error: "UnexpectedError",
+				Cause: "The rotation did not start: Begin failed (UnexpectedError: read tags of IAM user s3-signer: connection reset). No key was created. A lock Begin may have taken is broken by the next rotation."}),
 		sc("too-many-active-keys-releases-lock", input,
 			map[string][]Result{"Begin": {begin(n("too-many-active-keys-releases-lock"))},
 				"CreateKey":   {lambdaError("TooManyActiveKeys", "IAM user s3-signer has 2 active keys")},
@@ -144,7 +159,9 @@ func rotationScenarios(t *testing.T) []Scenario {
 			map[string][]Result{"Begin": {begin(n("release-lock-fails-too"))},
 				"CreateKey":   {lambdaError("UnexpectedError", "create key: boom")},
 				"ReleaseLock": {lambdaError("AccessDenied", "release lock: not allowed to call ssm:DeleteParameter")}},
-			Want{Path: []string{"CheckInput", "Begin", "CreateKey", "ReleaseLock", "DescribeRollbackFailure", "RollbackFailed"}, Status: "FAILED", Error: "UnexpectedError"}),
+			Want{Path: []string{"CheckInput", "Begin", "CreateKey", "ReleaseLock", "ReadRollbackCause", "ParseRollbackCause", "DescribeRollbackFailure", "RollbackFailed"},
+				Status: "FAILED", Error: "UnexpectedError",
+				Cause: "Rotation of IAM user s3-signer failed (UnexpectedError) and rolling it back failed too (AccessDenied: release lock: not allowed to call ssm:DeleteParameter). Check the access keys of s3-signer, the parameter /keyrotor/s3-signer and its lock /keyrotor/s3-signer.lock by hand."}),
 		sc("store-failed-deletes-new-key", input,
 			with(with(happy(n("store-failed-deletes-new-key")), "StoreParameter", lambdaError("ParameterConflict", "parameter /keyrotor/s3-signer changed")),
 				"DeleteNewKey", failure("ParameterConflict", "Rotation of IAM user s3-signer failed (ParameterConflict). Deleted the new key AKIANEW. Released the lock.")),
@@ -187,20 +204,32 @@ func rotationScenarios(t *testing.T) []Scenario {
 		sc("rollback-fails-too", input,
 			with(with(happy(n("rollback-fails-too")), "StoreParameter", lambdaError("UnexpectedError", "store: boom")),
 				"DeleteNewKey", lambdaError("AccessDenied", "delete key: not allowed to call iam:DeleteAccessKey")),
-			Want{Path: []string{"CheckInput", "Begin", "CreateKey", "StoreParameter", "DeleteNewKey", "DescribeRollbackFailure", "RollbackFailed"},
-				Status: "FAILED", Error: "UnexpectedError"}),
+			Want{Path: []string{"CheckInput", "Begin", "CreateKey", "StoreParameter", "DeleteNewKey", "ReadRollbackCause", "ParseRollbackCause", "DescribeRollbackFailure", "RollbackFailed"},
+				Status: "FAILED", Error: "UnexpectedError",
+				Cause: "Rotation of IAM user s3-signer failed (UnexpectedError) and rolling it back failed too (AccessDenied: delete key: not allowed to call iam:DeleteAccessKey). Check the access keys of s3-signer, the parameter /keyrotor/s3-signer and its lock /keyrotor/s3-signer.lock by hand."}),
+		sc("rollback-failure-with-a-cause-that-is-not-json", input,
+			with(with(happy(n("rollback-failure-with-a-cause-that-is-not-json")), "StoreParameter", lambdaError("UnexpectedError", "store: boom")),
+				"DeleteNewKey", unknown),
+			Want{Path: []string{"CheckInput", "Begin", "CreateKey", "StoreParameter", "DeleteNewKey", "ReadRollbackCause", "QuoteRollbackCause", "DescribeRollbackFailure", "RollbackFailed"},
+				Status: "FAILED", Error: "UnexpectedError", Calls: map[string]int{"DeleteNewKey": 7},
+				Cause: "Rotation of IAM user s3-signer failed (UnexpectedError) and rolling it back failed too (Lambda.Unknown: The cause could not be determined because Lambda did not return an error type.). Check the access keys of s3-signer, the parameter /keyrotor/s3-signer and its lock /keyrotor/s3-signer.lock by hand."}),
 		sc("still-in-use-extends-grace-three-times", input,
 			with(happy(n("still-in-use-extends-grace-three-times")), "DeactivateOldKeys", inUse(1), inUse(2), inUse(3), deactivated),
 			Want{Path: path(happyPath[:8], []string{"ExtendGrace", "DeactivateOldKeys", "StillInUse", "ExtendGrace", "DeactivateOldKeys", "StillInUse",
 				"ExtendGrace", "DeactivateOldKeys", "StillInUse"}, happyPath[8:]), Status: "SUCCEEDED", Calls: map[string]int{"DeactivateOldKeys": 4}}),
 		sc("deactivate-failed-reports-verified-key", input,
 			with(happy(n("deactivate-failed-reports-verified-key")), "DeactivateOldKeys", lambdaError("RotationInProgress", "/keyrotor/s3-signer.lock is held by nobody")),
-			Want{Path: path(happyPath[:7], []string{"DescribeRetireFailure", "RetireFailed"}), Status: "FAILED", Error: "RotationInProgress"}),
+			Want{Path: path(happyPath[:7], retireFailed("Parse")), Status: "FAILED", Error: "RotationInProgress",
+				Cause: "The new key AKIANEW of IAM user s3-signer is verified and stored in /keyrotor/s3-signer, but retiring the old keys failed (RotationInProgress: /keyrotor/s3-signer.lock is held by nobody). The old keys stay as they are; the lock /keyrotor/s3-signer.lock is broken by the next rotation. Fix the cause, then rotate again or retire the old keys by hand."}),
+		sc("retire-failure-with-a-cause-that-is-not-json", input,
+			with(happy(n("retire-failure-with-a-cause-that-is-not-json")), "DeactivateOldKeys", fail("States.Timeout", "The task did not finish in time.")),
+			Want{Path: path(happyPath[:7], retireFailed("Quote")), Status: "FAILED", Error: "States.Timeout", Calls: map[string]int{"DeactivateOldKeys": 1},
+				Cause: "The new key AKIANEW of IAM user s3-signer is verified and stored in /keyrotor/s3-signer, but retiring the old keys failed (States.Timeout: The task did not finish in time.). The old keys stay as they are; the lock /keyrotor/s3-signer.lock is broken by the next rotation. Fix the cause, then rotate again or retire the old keys by hand."}),
 		sc("delete-old-keys-throttled-then-succeeds", input,
 			with(happy(n("delete-old-keys-throttled-then-succeeds")), "DeleteOldKeys", throttled, fail("Lambda.AWSLambdaException", "x"), fail("Lambda.SdkClientException", "y"), deleted),
 			Want{Path: happyPath, Status: "SUCCEEDED", Calls: map[string]int{"DeleteOldKeys": 4}}),
 		sc("delete-old-keys-failed-reports-verified-key", input,
 			with(happy(n("delete-old-keys-failed-reports-verified-key")), "DeleteOldKeys", lambdaError("AccessDenied", "delete key: not allowed to call iam:DeleteAccessKey")),
-			Want{Path: path(happyPath[:10], []string{"DescribeRetireFailure", "RetireFailed"}), Status: "FAILED", Error: "AccessDenied"}),
+			Want{Path: path(happyPath[:10], retireFailed("Parse")), Status: "FAILED", Error: "AccessDenied"}),
 	}
 }
