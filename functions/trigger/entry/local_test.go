@@ -591,6 +591,7 @@ func unmanagedUser(t *testing.T, iv *invocations) {
 // the trigger answers as soon as the key is verified, and a second rotation meanwhile is
 // refused with the holder named, changing nothing.
 func TestRotationDuringTheGracePeriodIsRefused(t *testing.T) {
+	t.Parallel() // its own user: it may overlap the other local tests
 	env := localEngine(t)
 	ctx := context.Background()
 	// create_user = false: an adopted user whose key a previous rotation stored.
@@ -654,13 +655,14 @@ func TestRotationDuringTheGracePeriodIsRefused(t *testing.T) {
 // the keys, the parameter and the lock, and when the rotation wakes it must not bring any of
 // them back.
 func TestDestroyDuringTheGracePeriodLeavesNothingBehind(t *testing.T) {
+	t.Parallel() // its own user: it may overlap the other local tests
 	env := localEngine(t)
 	ctx := context.Background()
 	user := newUser(t, env, localenv.ManagedUser{Keys: 1, Parameter: "-"})
 	param := env.ParameterPrefix + user
 	// A short grace so that the rotation wakes within the test; destroy comes right after the
-	// trigger's answer, well inside it.
-	in := tfInput{Rotation: tfRotation{UserName: user, ParameterName: param, GraceSeconds: 4, InactiveSeconds: 0, Format: "json"}}
+	// trigger's answer (a poll or two after verification), well inside it.
+	in := tfInput{Rotation: tfRotation{UserName: user, ParameterName: param, GraceSeconds: 10, InactiveSeconds: 0, Format: "json"}}
 	iv := &invocations{}
 	out := applied(t, iv.invoke(t, env, tfEvent(t, "create", in, nil)))
 	exec := out["execution_arn"]
@@ -690,6 +692,7 @@ func TestDestroyDuringTheGracePeriodLeavesNothingBehind(t *testing.T) {
 // format = "raw" stores the secret alone; the answer still names the key the parameter holds
 // (its description, "keyrotor:<id>") and still carries no secret.
 func TestRawFormatCreateAnswersWithTheStoredKey(t *testing.T) {
+	t.Parallel() // its own user: it may overlap the other local tests
 	env := localEngine(t)
 	ctx := context.Background()
 	user := newUser(t, env, localenv.ManagedUser{})
