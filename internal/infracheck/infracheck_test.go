@@ -477,3 +477,18 @@ func TestScheduleRetriesDeadLettersAndStartsTheRotationInput(t *testing.T) {
 		t.Error("the trigger's input must be jsonencode({rotation = local.rotation, ...})")
 	}
 }
+
+// With create_user = true, changing user_name replaces the aws_iam_user: Terraform deletes the
+// old user before the invocation's update runs, while the user still holds the rotated keys.
+// IAM refuses to delete a user with keys unless the provider removes them first.
+func TestCreatedUserIsForceDestroyedSoAUserNameChangeCanReplaceIt(t *testing.T) {
+	_, mods := load(t)
+	users := mods[managedKeyDir].Find("resource", "aws_iam_user", "managed")
+	if len(users) != 1 {
+		t.Fatalf("managed-key declares %d aws_iam_user.managed, want 1", len(users))
+	}
+	a := users[0].Body.Attributes["force_destroy"]
+	if a == nil || mods[managedKeyDir].Text(a.Expr.Range()) != "true" {
+		t.Error("aws_iam_user.managed must set force_destroy = true: replacing it (a new user_name) deletes the old user while it still has keyrotor's keys")
+	}
+}

@@ -26,6 +26,10 @@ resource "aws_iam_user" "managed" {
   name = var.user_name
   path = var.user_path
   tags = merge(var.tags, { "keyrotor:managed" = "true" })
+  # A new user_name replaces this user, and Terraform deletes the old one before the
+  # invocation's update removes its keys; IAM refuses to delete a user that has keys, so the
+  # provider deletes them first. The old parameter is still cleaned up by that update.
+  force_destroy = true
 }
 
 resource "terraform_data" "checks" {
