@@ -141,7 +141,7 @@ func TestAllowedActionsListWhatEachFunctionMayCall(t *testing.T) {
 	tests := map[string][]string{
 		"verifykey": {"kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter"},
 		"listusers": {"iam:ListUserTags", "iam:ListUsers", "logs:CreateLogStream", "logs:PutLogEvents"},
-		"trigger": {"iam:DeleteAccessKey", "iam:ListAccessKeys", "logs:CreateLogStream", "logs:PutLogEvents",
+		"trigger": {"iam:DeleteAccessKey", "iam:ListAccessKeys", "iam:ListUserTags", "logs:CreateLogStream", "logs:PutLogEvents",
 			"ssm:DeleteParameter", "states:DescribeExecution", "states:GetExecutionHistory", "states:StartExecution"},
 	}
 	for fn, want := range tests {

@@ -205,6 +205,7 @@ func allowedRequests(f fixture) []req {
 		// trigger: start and wait; on destroy remove the managed keys and the parameter
 		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": f.engine.StateMachineARN()}},
 		{"trigger", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
+		{"trigger", "iam", "ListUserTags", user},
 		{"trigger", "iam", "ListAccessKeys", user},
 		{"trigger", "iam", "DeleteAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": newKey}},
 		{"trigger", "states", "GetExecutionHistory", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
@@ -234,6 +235,7 @@ func deniedRequests(f fixture) []req {
 		{"deleteoldkeys", "iam", "DeleteAccessKey", alice},
 		{"deleteoldkeys", "iam", "GetAccessKeyLastUsed", map[string]any{"AccessKeyId": aliceKey}},
 		{"trigger", "iam", "DeleteAccessKey", alice},
+		{"trigger", "iam", "ListAccessKeys", alice},
 		// parameters outside the prefix (also one that merely starts like it)
 		{"createkey", "ssm", "PutParameter", map[string]any{"Name": foreignParam, "Type": "String"}},
 		{"createkey", "ssm", "DeleteParameter", map[string]any{"Name": "/keyrotor-other/lock"}},

@@ -23,6 +23,8 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // VerifyStateName is the state whose successful exit means the new key works (docs/steps.md).
@@ -71,6 +73,7 @@ type Executions interface {
 
 // KeyRemover is the part of the IAM client that destroy uses.
 type KeyRemover interface {
+	iam.ListUserTagsAPIClient
 	iam.ListAccessKeysAPIClient
 	DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, opts ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
 }
@@ -112,6 +115,7 @@ const (
 	RotationFailed       = "RotationFailed"
 	RotationStillRunning = "RotationStillRunning"
 	AWSError             = "AWSError"
+	UserNotManaged       = rotation.UserNotManaged
 )
 
 var (
@@ -289,7 +293,13 @@ func (t *Trigger) parameterARN(name string) (string, error) {
 // remove deletes every key of the (managed) user, the parameter and its lock. What is already
 // gone is skipped, so a repeated destroy succeeds.
 func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Result, error) {
-	if err := t.deleteKeys(ctx, log, in.UserName); err != nil {
+	// Checked here, before anything is deleted: the role's tag condition is the only other
+	// guard (defence in depth; moto, locally, ignores conditions).
+	exists, err := t.checkManaged(ctx, in.UserName)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := t.deleteKeys(ctx, log, in.UserName, exists); err != nil {
 		return Result{}, err
 	}
 	if err := t.deleteParameter(ctx, log, in.ParameterName); err != nil {
@@ -317,8 +327,37 @@ func (t *Trigger) deleteParameter(ctx context.Context, log *slog.Logger, name st
 	return nil
 }
 
-// deleteKeys deletes every access key of the (managed) user; a user that is gone has none.
-func (t *Trigger) deleteKeys(ctx context.Context, log *slog.Logger, user string) error {
+// checkManaged refuses a user without keyrotor:managed=true; a user that is gone (exists
+// false) has no keys left to protect.
+func (t *Trigger) checkManaged(ctx context.Context, user string) (exists bool, err error) {
+	pages := iam.NewListUserTagsPaginator(t.IAM, &iam.ListUserTagsInput{UserName: aws.String(user)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		var gone *iamtypes.NoSuchEntityException
+		if errors.As(err, &gone) {
+			return false, nil
+		}
+		if err != nil {
+			return false, &Error{Name: AWSError, Message: fmt.Sprintf("read tags of user %s: %v", user, err), Err: err}
+		}
+		for _, tag := range page.Tags {
+			if aws.ToString(tag.Key) == rotation.ManagedTagKey && aws.ToString(tag.Value) == rotation.ManagedTagValue {
+				return true, nil
+			}
+		}
+	}
+	return true, &Error{Name: UserNotManaged, Message: fmt.Sprintf(
+		"%s: IAM user %s is not tagged %s=%s, so keyrotor deletes none of its keys and parameters; tag the user to let destroy remove them, or drop the module from state (terraform state rm) to leave them",
+		UserNotManaged, user, rotation.ManagedTagKey, rotation.ManagedTagValue)}
+}
+
+// deleteKeys deletes every access key of a user that checkManaged let through; a user that is
+// gone has none.
+func (t *Trigger) deleteKeys(ctx context.Context, log *slog.Logger, user string, exists bool) error {
+	if !exists {
+		log.Info("user already deleted", "deletedUser", user)
+		return nil
+	}
 	pages := iam.NewListAccessKeysPaginator(t.IAM, &iam.ListAccessKeysInput{UserName: aws.String(user)})
 	var ids []string
 	for pages.HasMorePages() {
@@ -364,7 +403,11 @@ func (t *Trigger) removeMovedFrom(ctx context.Context, log *slog.Logger, prevInp
 	}
 	if old.UserName != in.UserName {
 		log.Info("user changed; deleting the previous user's keys", "previousUser", old.UserName)
-		if err := t.deleteKeys(ctx, log, old.UserName); err != nil {
+		exists, err := t.checkManaged(ctx, old.UserName)
+		if err != nil {
+			return err
+		}
+		if err := t.deleteKeys(ctx, log, old.UserName, exists); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -214,6 +215,67 @@ func TestBadInputIsRefusedBeforeAnythingStarts(t *testing.T) {
 }
 
 // The destroy path runs against moto's IAM and SSM.
+// managedTag opts a user in.
+var managedTag = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
+
+// Destroy and an update away from a user check keyrotor:managed=true themselves before deleting
+// anything (moto, like a policy without its tag condition, would let the deletes through).
+func TestDeleteOfAnUnmanagedUserIsRefusedAndDeletesNothing(t *testing.T) {
+	ctx := context.Background()
+	srv, err := motoserver.Start(ctx, motoserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	iamc, ssmc := iam.NewFromConfig(srv.AdminConfig()), ssm.NewFromConfig(srv.AdminConfig())
+	for _, tt := range []struct {
+		name, user string
+		tags       []iamtypes.Tag
+		event      func(Input) Event
+	}{
+		{"destroy, untagged", "plain", nil, func(in Input) Event { return Event{Rotation: in, TF: &TF{Action: "delete"}} }},
+		{"destroy, tagged false", "opted-out", []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String("false")}},
+			func(in Input) Event { return Event{Rotation: in, TF: &TF{Action: "delete"}} }},
+		{"update away from an untagged user", "previous", nil, func(in Input) Event {
+			prev, _ := json.Marshal(Event{Rotation: in})
+			return Event{Rotation: Input{UserName: "next", ParameterName: in.ParameterName}, TF: &TF{Action: "update", PrevInput: prev}}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(tt.user), Tags: tt.tags}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(tt.user)}); err != nil {
+				t.Fatal(err)
+			}
+			param := "/keyrotor/" + tt.user
+			if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(param), Value: aws.String("v"), Type: ssmtypes.ParameterTypeString}); err != nil {
+				t.Fatal(err)
+			}
+			ex := &scriptedExecutions{statuses: []execution{{status: sfntypes.ExecutionStatusSucceeded, output: doc("AKIANEW", "2026-11-24T12:00:00Z")}}}
+			tr := newTrigger(ex, &bytes.Buffer{})
+			tr.IAM, tr.SSM = iamc, ssmc
+			_, err := tr.Handle(ctx, tt.event(Input{UserName: tt.user, ParameterName: param}))
+			var e *Error
+			if !errors.As(err, &e) || e.Name != UserNotManaged {
+				t.Fatalf("got %v, want a %s error", err, UserNotManaged)
+			}
+			for _, want := range []string{tt.user, "keyrotor:managed=true", "tag"} {
+				if !strings.Contains(e.Message, want) {
+					t.Errorf("error %q does not name %q", e.Message, want)
+				}
+			}
+			keys, err := iamc.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(tt.user)})
+			if err != nil || len(keys.AccessKeyMetadata) != 1 {
+				t.Errorf("%s has %v keys (%v), want its 1 key kept", tt.user, keys, err)
+			}
+			if _, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param)}); err != nil {
+				t.Errorf("parameter %s was deleted: %v", param, err)
+			}
+		})
+	}
+}
+
 func TestDeleteRemovesTheManagedKeysAndTheParameter(t *testing.T) {
 	ctx := context.Background()
 	srv, err := motoserver.Start(ctx, motoserver.Options{})
@@ -223,7 +285,7 @@ func TestDeleteRemovesTheManagedKeysAndTheParameter(t *testing.T) {
 	defer srv.Stop()
 	cfg := srv.AdminConfig()
 	iamc, ssmc := iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
-	if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("s3-signer")}); err != nil {
+	if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("s3-signer"), Tags: managedTag}); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -303,7 +365,7 @@ func TestUpdateRemovesWhatItMovedAwayFrom(t *testing.T) {
 				if _, err := iamc.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(u)}); err == nil {
 					continue
 				}
-				if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u)}); err != nil {
+				if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u), Tags: managedTag}); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(u)}); err != nil {

@@ -542,7 +542,7 @@ func terraformLifecycle(t *testing.T, iv *invocations) {
 }
 
 // A user without keyrotor:managed=true is refused with words that say what to do, and nothing
-// of it changes, whatever Terraform asks.
+// of it changes, whatever Terraform asks — destroy included: its keys and parameter survive.
 func TestUnmanagedUserIsRefusedAndLeftAsItWas(t *testing.T) {
 	for _, c := range clients {
 		t.Run(c.name, func(t *testing.T) { unmanagedUser(t, newInvocations(t, c.viaAPI)) })
@@ -562,6 +562,9 @@ func unmanagedUser(t *testing.T, iv *invocations) {
 	}{
 		{"create", tfEvent(t, "create", in, nil)},
 		{"update", tfEvent(t, "update", next, &in)},
+		// The role's tag condition would refuse it on AWS; moto ignores conditions, so this
+		// proves the trigger's own check.
+		{"delete", tfEvent(t, "delete", in, &in)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			keysBefore, paramsBefore := keysOf(t, env, user), parameters(t, env, param)
