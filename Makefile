@@ -50,8 +50,8 @@ demo: tools build
 bench: tools build
 	go run ./cmd/keyrotor bench --json
 
-# faults injects every fault kind (throttling, 500, AccessDenied, timeout, crash, crash with
-# retry) at every AWS call site of every function, through the state machine, and checks the
+# faults injects every fault kind (throttling, 500, AccessDenied, timeout, crash of the Lambda
+# process) at every AWS call site of every function, through the state machine, and checks the
 # invariants after each rotation; `make test` runs a reduced matrix (AccessDenied and crash).
 faults: tools build
 	@set -o pipefail; KEYROTOR_FAULTS=full go test -count=1 -timeout 40m -run '^TestFaultMatrix$$' -v ./internal/faults/ | grep -v '^=== RUN'
