@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/keyrotor/keyrotor/functions/trigger/entry"
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
 )
 
@@ -490,5 +491,33 @@ func TestCreatedUserIsForceDestroyedSoAUserNameChangeCanReplaceIt(t *testing.T) 
 	a := users[0].Body.Attributes["force_destroy"]
 	if a == nil || mods[managedKeyDir].Text(a.Expr.Range()) != "true" {
 		t.Error("aws_iam_user.managed must set force_destroy = true: replacing it (a new user_name) deletes the old user while it still has keyrotor's keys")
+	}
+}
+
+// terraform destroy stops a rotation in its waits (it ends ABORTED with the trigger's
+// DestroyedError): that abort must raise neither an alarm nor the failure alert, while
+// failures, timeouts and other aborts still do.
+func TestDestroyStoppingARotationRaisesNoAlarm(t *testing.T) {
+	_, mods := load(t)
+	m := mods[engineDir]
+	alarms := m.Find("resource", "aws_cloudwatch_metric_alarm", "executions")
+	if len(alarms) != 1 {
+		t.Fatalf("engine declares %d aws_cloudwatch_metric_alarm.executions, want 1", len(alarms))
+	}
+	if got := m.Text(alarms[0].Body.Attributes["for_each"].Expr.Range()); got != `toset(["ExecutionsFailed", "ExecutionsTimedOut"])` {
+		t.Errorf("execution alarms for_each = %s, want ExecutionsFailed and ExecutionsTimedOut only (an abort is asked for)", got)
+	}
+	rules := m.Find("resource", "aws_cloudwatch_event_rule", "rotation_failed")
+	if len(rules) != 1 {
+		t.Fatalf("engine declares %d aws_cloudwatch_event_rule.rotation_failed, want 1", len(rules))
+	}
+	pattern := m.Text(rules[0].Body.Attributes["event_pattern"].Expr.Range())
+	for _, want := range []string{
+		`status          = ["FAILED", "TIMED_OUT", "ABORTED"]`,
+		`error = [null, { "anything-but" = ["` + entry.DestroyedError + `"] }]`,
+	} {
+		if !strings.Contains(pattern, want) {
+			t.Errorf("rotation_failed's event_pattern lacks %s", want)
+		}
 	}
 }

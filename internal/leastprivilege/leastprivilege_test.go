@@ -206,6 +206,8 @@ func allowedRequests(f fixture) []req {
 		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": f.engine.StateMachineARN()}},
 		{"trigger", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"trigger", "iam", "ListUserTags", user},
+		{"trigger", "ssm", "GetParameter", lock},
+		{"trigger", "states", "StopExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"trigger", "iam", "ListAccessKeys", user},
 		{"trigger", "iam", "DeleteAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": newKey}},
 		{"trigger", "states", "GetExecutionHistory", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
@@ -243,6 +245,9 @@ func deniedRequests(f fixture) []req {
 		{"verifykey", "ssm", "GetParameter", map[string]any{"Name": foreignParam, "WithDecryption": true}},
 		{"deleteoldkeys", "ssm", "DeleteParameter", map[string]any{"Name": foreignParam}},
 		{"trigger", "ssm", "DeleteParameter", map[string]any{"Name": foreignParam}},
+		// the trigger reads locks (their holder), never the key parameter itself
+		{"trigger", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
+		{"trigger", "ssm", "GetParameter", map[string]any{"Name": "/keyrotor-other/x.lock"}},
 		{"reader", "ssm", "GetParameter", map[string]any{"Name": "/keyrotor/other-user", "WithDecryption": true}},
 		// the sealed secret: only createkey seals, only storeparam unseals, nobody else
 		{"createkey", "kms", "Decrypt", sealed},
@@ -263,6 +268,7 @@ func deniedRequests(f fixture) []req {
 		{"listusers", "kms", "Decrypt", sealed},
 		// other state machines
 		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": "arn:aws:states:eu-west-1:111122223333:stateMachine:payments"}},
+		{"trigger", "states", "StopExecution", map[string]any{"executionArn": "arn:aws:states:eu-west-1:111122223333:execution:payments:x"}},
 		{"createkey", "states", "DescribeExecution", map[string]any{"executionArn": "arn:aws:states:eu-west-1:111122223333:execution:payments:x"}},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -176,8 +177,12 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	r.user("fresh", true, "")
 	r.run(r.execution(), rotation.Rotation{UserName: "fresh"}, "begin", "create", "store", "restore", "rollback")
 
+	// fresh's next rotation holds the lock (moto keeps its execution RUNNING, as in a grace period).
+	holder := r.execution()
+	r.run(holder, rotation.Rotation{UserName: "fresh"}, "begin")
+
 	// The trigger: start (moto never runs the machine, so it gives up at its deadline), then
-	// destroy fresh's keys and parameter.
+	// destroy fresh's keys and parameter, stopping the rotation that holds its lock first.
 	tc := motoserver.Config(r.proxy.URL, r.creds["trigger"])
 	trig := &entry.Trigger{StateMachineARN: r.machine, ParameterPrefix: "/keyrotor/", Executions: sfn.NewFromConfig(tc),
 		IAM: iam.NewFromConfig(tc), SSM: ssm.NewFromConfig(tc), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
@@ -190,6 +195,9 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	}
 	if _, err := trig.Handle(ctx, entry.Event{Rotation: entry.Input{UserName: "fresh"}, TF: &entry.TF{Action: "delete"}}); err != nil {
 		t.Fatal(err)
+	}
+	if d, err := sfn.NewFromConfig(r.admin).DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(holder)}); err != nil || d.Status != sfntypes.ExecutionStatusAborted {
+		t.Fatalf("the lock holder after destroy: %v %v, want ABORTED", d, err)
 	}
 
 	// The fleet's listing, page by page: the managed users, not the functions' own users.

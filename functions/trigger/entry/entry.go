@@ -68,6 +68,7 @@ type Result struct {
 type Executions interface {
 	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, opts ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
 	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, opts ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
+	StopExecution(ctx context.Context, in *sfn.StopExecutionInput, opts ...func(*sfn.Options)) (*sfn.StopExecutionOutput, error)
 	sfn.GetExecutionHistoryAPIClient
 }
 
@@ -78,8 +79,10 @@ type KeyRemover interface {
 	DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, opts ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
 }
 
-// ParameterRemover is the part of the SSM client that destroy uses.
+// ParameterRemover is the part of the SSM client that destroy uses: it reads the lock (its
+// holder) and deletes the parameter and the lock.
 type ParameterRemover interface {
+	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
 }
 
@@ -108,6 +111,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 func (e *Error) Unwrap() error { return e.Err }
+
+// DestroyedError is the error a rotation that destroy stopped ends ABORTED with.
+const DestroyedError = "keyrotor.Destroyed"
 
 // Error names.
 const (
@@ -299,6 +305,9 @@ func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Resul
 	if err != nil {
 		return Result{}, err
 	}
+	if err := t.stopHolder(ctx, log, in.ParameterName); err != nil {
+		return Result{}, err
+	}
 	if err := t.deleteKeys(ctx, log, in.UserName, exists); err != nil {
 		return Result{}, err
 	}
@@ -325,6 +334,80 @@ func (t *Trigger) deleteParameter(ctx context.Context, log *slog.Logger, name st
 		log.Info("parameter deleted", "deleted", n)
 	}
 	return nil
+}
+
+// stopHolder stops the rotation that holds the parameter's lock and waits until it has ended.
+// A rotation in its grace or inactive wait (with the module's defaults, for a day after apply)
+// would otherwise wake to find its lock deleted and end FAILED, raising the failure alarm for a
+// destroy that went as asked; stopped, it ends ABORTED, which the alarms do not count and the
+// alert rule skips by its error, DestroyedError.
+func (t *Trigger) stopHolder(ctx context.Context, log *slog.Logger, parameterName string) error {
+	lockName := parameterName + lockSuffix
+	out, err := t.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(lockName)})
+	var gone *ssmtypes.ParameterNotFound
+	if errors.As(err, &gone) {
+		return nil
+	}
+	if err != nil {
+		return &Error{Name: AWSError, Message: fmt.Sprintf("read lock %s to stop its rotation: %v", lockName, err), Err: err}
+	}
+	var held struct {
+		ExecutionID string `json:"executionId"`
+	}
+	if json.Unmarshal([]byte(aws.ToString(out.Parameter.Value)), &held) != nil || !t.ownExecution(held.ExecutionID) {
+		// Nothing of this state machine holds it; deleting it can fail no rotation of ours.
+		log.Warn("lock names no rotation of this state machine; deleting it", "lock", lockName)
+		return nil
+	}
+	execARN := held.ExecutionID
+	log = log.With("holder", execARN)
+	wait := t.PollInterval
+	stopped := false
+	for {
+		d, err := t.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(execARN)})
+		var missing *sfntypes.ExecutionDoesNotExist
+		if errors.As(err, &missing) {
+			return nil
+		}
+		if err != nil {
+			return &Error{Name: AWSError, Message: fmt.Sprintf("describe rotation %s that holds %s: %v", execARN, lockName, err), Err: err}
+		}
+		if d.Status != sfntypes.ExecutionStatusRunning {
+			if stopped {
+				log.Info("rotation stopped", "status", string(d.Status))
+			}
+			return nil
+		}
+		if !stopped {
+			_, err := t.Executions.StopExecution(ctx, &sfn.StopExecutionInput{
+				ExecutionArn: aws.String(execARN),
+				Error:        aws.String(DestroyedError),
+				Cause:        aws.String(fmt.Sprintf("terraform destroy removes the keys of %s and %s; this rotation stops so that it does not fail on what is gone", parameterName, lockName)),
+			})
+			if err != nil {
+				return &Error{Name: AWSError, Message: fmt.Sprintf("stop rotation %s that holds %s (destroy deletes nothing while it runs): %v", execARN, lockName, err), Err: err}
+			}
+			stopped = true
+			log.Info("stopping the rotation that holds the lock", "lock", lockName)
+			continue
+		}
+		if deadline, ok := ctx.Deadline(); ok && t.now().Add(wait+t.DeadlineMargin).After(deadline) {
+			return &Error{Name: RotationStillRunning, Message: fmt.Sprintf(
+				"rotation %s was stopped but has not ended before this invocation's deadline; nothing was deleted — destroy again", execARN)}
+		}
+		select {
+		case <-ctx.Done():
+			return &Error{Name: RotationStillRunning, Message: fmt.Sprintf("stopped waiting for rotation %s to end: %v", execARN, ctx.Err()), Err: ctx.Err()}
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, t.MaxPollInterval)
+	}
+}
+
+// ownExecution reports whether arn is an execution of the trigger's state machine.
+func (t *Trigger) ownExecution(execARN string) bool {
+	prefix := strings.Replace(t.StateMachineARN, ":stateMachine:", ":execution:", 1) + ":"
+	return prefix != ":" && strings.HasPrefix(execARN, prefix) && len(execARN) > len(prefix)
 }
 
 // checkManaged refuses a user without keyrotor:managed=true; a user that is gone (exists
@@ -401,20 +484,30 @@ func (t *Trigger) removeMovedFrom(ctx context.Context, log *slog.Logger, prevInp
 	if err != nil {
 		return nil
 	}
+	renamed := old.ParameterName != in.ParameterName
 	if old.UserName != in.UserName {
 		log.Info("user changed; deleting the previous user's keys", "previousUser", old.UserName)
 		exists, err := t.checkManaged(ctx, old.UserName)
 		if err != nil {
 			return err
 		}
+		// The old parameter's rotation (in its waits) would fail on the keys going away.
+		if renamed {
+			if err := t.stopHolder(ctx, log, old.ParameterName); err != nil {
+				return err
+			}
+		}
 		if err := t.deleteKeys(ctx, log, old.UserName, exists); err != nil {
 			return err
 		}
 	}
-	if old.ParameterName == in.ParameterName {
+	if !renamed {
 		return nil
 	}
 	log.Info("parameter renamed; deleting the old one", "oldParameter", old.ParameterName)
+	if err := t.stopHolder(ctx, log, old.ParameterName); err != nil {
+		return err
+	}
 	return t.deleteParameter(ctx, log, old.ParameterName)
 }
 

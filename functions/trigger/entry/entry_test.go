@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"strings"
@@ -34,6 +35,7 @@ const sealedMarker = "AQICAHhSEALEDSECRETCIPHERTEXT"
 type scriptedExecutions struct {
 	mu       sync.Mutex
 	started  []sfn.StartExecutionInput
+	stops    []sfn.StopExecutionInput // once stopped, the execution is ABORTED
 	statuses []execution
 	polls    int
 }
@@ -65,6 +67,9 @@ func (s *scriptedExecutions) DescribeExecution(_ context.Context, in *sfn.Descri
 	defer s.mu.Unlock()
 	s.polls++
 	e := s.current()
+	if len(s.stops) > 0 {
+		e = execution{status: sfntypes.ExecutionStatusAborted, errName: aws.ToString(s.stops[0].Error), cause: aws.ToString(s.stops[0].Cause)}
+	}
 	out := &sfn.DescribeExecutionOutput{ExecutionArn: in.ExecutionArn, Status: e.status}
 	if e.output != "" {
 		out.Output = aws.String(e.output)
@@ -73,6 +78,13 @@ func (s *scriptedExecutions) DescribeExecution(_ context.Context, in *sfn.Descri
 		out.Error, out.Cause = aws.String(e.errName), aws.String(e.cause)
 	}
 	return out, nil
+}
+
+func (s *scriptedExecutions) StopExecution(_ context.Context, in *sfn.StopExecutionInput, _ ...func(*sfn.Options)) (*sfn.StopExecutionOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stops = append(s.stops, *in)
+	return &sfn.StopExecutionOutput{}, nil
 }
 
 func (s *scriptedExecutions) GetExecutionHistory(_ context.Context, in *sfn.GetExecutionHistoryInput, _ ...func(*sfn.Options)) (*sfn.GetExecutionHistoryOutput, error) {
@@ -271,6 +283,68 @@ func TestDeleteOfAnUnmanagedUserIsRefusedAndDeletesNothing(t *testing.T) {
 			}
 			if _, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param)}); err != nil {
 				t.Errorf("parameter %s was deleted: %v", param, err)
+			}
+		})
+	}
+}
+
+// Destroy first stops the rotation that holds the lock (so that it ends ABORTED instead of
+// failing on what destroy removes), and only a running execution of its own state machine.
+func TestDeleteStopsTheRotationHoldingTheLockFirst(t *testing.T) {
+	ctx := context.Background()
+	srv, err := motoserver.Start(ctx, motoserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	iamc, ssmc := iam.NewFromConfig(srv.AdminConfig()), ssm.NewFromConfig(srv.AdminConfig())
+	ours := "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:tf-u-1"
+	tests := []struct {
+		name     string
+		holder   string // lock value's executionId; "" for no lock
+		status   sfntypes.ExecutionStatus
+		wantStop bool
+	}{
+		{"running rotation in its grace period", ours, sfntypes.ExecutionStatusRunning, true},
+		{"holder already ended", ours, sfntypes.ExecutionStatusFailed, false},
+		{"holder of another state machine", "arn:aws:states:us-east-1:123456789012:execution:payments:x", sfntypes.ExecutionStatusRunning, false},
+		{"holder of a machine whose name extends ours", "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate-2:x", sfntypes.ExecutionStatusRunning, false},
+		{"no lock", "", sfntypes.ExecutionStatusRunning, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			user := fmt.Sprintf("stop-%d", i)
+			param := "/keyrotor/" + user
+			if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user), Tags: managedTag}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.holder != "" {
+				lock, _ := json.Marshal(map[string]any{"executionId": tt.holder, "existingAccessKeyIds": []string{}})
+				if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(param + ".lock"), Value: aws.String(string(lock)), Type: ssmtypes.ParameterTypeString}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ex := &scriptedExecutions{statuses: []execution{{status: tt.status}}}
+			var logs bytes.Buffer
+			tr := newTrigger(ex, &logs)
+			tr.IAM, tr.SSM = iamc, ssmc
+			if _, err := tr.Handle(ctx, Event{Rotation: Input{UserName: user}, TF: &TF{Action: "delete"}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(ex.stops) > 0; got != tt.wantStop {
+				t.Fatalf("stopped = %v (%v), want %v", got, ex.stops, tt.wantStop)
+			}
+			if tt.wantStop {
+				st := ex.stops[0]
+				if aws.ToString(st.ExecutionArn) != tt.holder || aws.ToString(st.Error) != DestroyedError || !strings.Contains(aws.ToString(st.Cause), param) {
+					t.Errorf("StopExecution(%s, %s, %q)", aws.ToString(st.ExecutionArn), aws.ToString(st.Error), aws.ToString(st.Cause))
+				}
+				if !strings.Contains(logs.String(), `"status":"ABORTED"`) {
+					t.Errorf("destroy did not wait for the rotation to end ABORTED; logs:\n%s", logs.String())
+				}
+			}
+			if _, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param + ".lock")}); err == nil {
+				t.Error("the lock is still there")
 			}
 		})
 	}

@@ -654,21 +654,22 @@ func TestRotationDuringTheGracePeriodIsRefused(t *testing.T) {
 	secretScan(t, env, iv, []string{secret}, sealedSecrets(t, env, holder))
 }
 
-// terraform destroy soon after apply meets the rotation in its grace period: destroy removes
-// the keys, the parameter and the lock, and when the rotation wakes it must not bring any of
-// them back.
-func TestDestroyDuringTheGracePeriodLeavesNothingBehind(t *testing.T) {
+// terraform destroy soon after apply meets the rotation in its grace period (with the module's
+// defaults, for about 25 hours): destroy stops that rotation first, so it ends ABORTED (which
+// the failure alert and alarms ignore) instead of waking to a deleted lock and failing with a
+// "retire by hand" alarm; then the keys, the parameter and the lock go, and nothing comes back.
+func TestDestroyDuringTheGracePeriodStopsTheRotationAndLeavesNothingBehind(t *testing.T) {
 	t.Parallel() // its own user: it may overlap the other local tests
 	env := localEngine(t)
 	ctx := context.Background()
 	user := newUser(t, env, localenv.ManagedUser{Keys: 1, Parameter: "-"})
 	param := env.ParameterPrefix + user
-	// A short grace so that the rotation wakes within the test; destroy comes right after the
-	// trigger's answer (a poll or two after verification), well inside it.
-	in := tfInput{Rotation: tfRotation{UserName: user, ParameterName: param, GraceSeconds: 10, InactiveSeconds: 0, Format: "json"}}
+	// The module's defaults: grace_seconds 3600, inactive_seconds 86400.
+	in := tfInput{Rotation: tfRotation{UserName: user, ParameterName: param, GraceSeconds: 3600, InactiveSeconds: 86400, Format: "json"}}
 	iv := &invocations{}
 	out := applied(t, iv.invoke(t, env, tfEvent(t, "create", in, nil)))
 	exec := out["execution_arn"]
+	defer env.SFN().StopExecution(ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(exec)})
 	_, secret := stored(t, env, param)
 	if st := describe(t, env, exec).Status; st != sfntypes.ExecutionStatusRunning {
 		t.Fatalf("execution is %s before destroy, want RUNNING in its grace period", st)
@@ -676,14 +677,36 @@ func TestDestroyDuringTheGracePeriodLeavesNothingBehind(t *testing.T) {
 	if res := iv.invoke(t, env, tfEvent(t, "delete", in, &in)); res.FunctionError != "" {
 		t.Fatalf("destroy failed: %s %s", res.ErrorType, res.ErrorMessage)
 	}
-	end := awaitEnd(t, env, exec)
-	t.Logf("the rotation destroy overtook ended %s %s: %s", end.Status, aws.ToString(end.Error), aws.ToString(end.Cause))
+	// Destroy answers once the rotation has ended: no waiting here.
+	end := describe(t, env, exec)
+	if end.Status != sfntypes.ExecutionStatusAborted {
+		t.Fatalf("the rotation destroy overtook is %s (%s: %s), want ABORTED", end.Status, aws.ToString(end.Error), aws.ToString(end.Cause))
+	}
+	for _, want := range []string{"destroy", param} {
+		if !strings.Contains(aws.ToString(end.Error)+" "+aws.ToString(end.Cause), want) {
+			t.Errorf("abort %s: %s does not name %q", aws.ToString(end.Error), aws.ToString(end.Cause), want)
+		}
+	}
+	failed := sfn.NewListExecutionsPaginator(env.SFN(), &sfn.ListExecutionsInput{
+		StateMachineArn: aws.String(env.StateMachineARN), StatusFilter: sfntypes.ExecutionStatusFailed,
+	})
+	for failed.HasMorePages() {
+		page, err := failed.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Executions {
+			if strings.HasPrefix(aws.ToString(e.Name), "tf-"+user+"-") {
+				t.Errorf("execution %s of %s FAILED: the failure alarm fires", aws.ToString(e.ExecutionArn), user)
+			}
+		}
+	}
 	if keys := keysOf(t, env, user); len(keys) != 0 {
 		t.Errorf("%s has keys %v after destroy", user, keys)
 	}
 	for name, v := range parameters(t, env, param) {
 		if v != 0 {
-			t.Errorf("parameter %s is back (version %d) after destroy", name, v)
+			t.Errorf("parameter %s is left (version %d) after destroy", name, v)
 		}
 	}
 	if ok, err := env.UserExists(ctx, user); err != nil || !ok {

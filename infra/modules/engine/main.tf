@@ -404,13 +404,16 @@ resource "aws_sns_topic_policy" "alerts" {
 
 resource "aws_cloudwatch_event_rule" "rotation_failed" {
   name        = "${var.name}-rotation-failed"
-  description = "keyrotor: a rotation or fleet execution failed, timed out or was aborted"
+  description = "keyrotor: a rotation or fleet execution failed, timed out or was aborted (not by destroy)"
   event_pattern = jsonencode({
     source        = ["aws.states"]
     "detail-type" = ["Step Functions Execution Status Change"]
     detail = {
       status          = ["FAILED", "TIMED_OUT", "ABORTED"]
       stateMachineArn = [aws_sfn_state_machine.rotate.arn, aws_sfn_state_machine.fleet.arn]
+      # terraform destroy stops the rotation of the key it removes with this error (the trigger's
+      # DestroyedError): an abort that was asked for, not a failure.
+      error = [null, { "anything-but" = ["keyrotor.Destroyed"] }]
     }
   })
   tags = var.tags
@@ -432,7 +435,9 @@ resource "aws_cloudwatch_event_target" "rotation_failed" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "executions" {
-  for_each = toset(["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"])
+  # Not ExecutionsAborted: an abort is a StopExecution somebody asked for — terraform destroy
+  # stops a rotation in its waits — and the alert rule reports the ones destroy did not make.
+  for_each = toset(["ExecutionsFailed", "ExecutionsTimedOut"])
 
   alarm_name          = "${var.name}-rotate-${each.key}"
   alarm_description   = "keyrotor: rotation ${each.key} on ${local.state_machine_name}"
