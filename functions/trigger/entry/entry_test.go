@@ -36,6 +36,8 @@ type scriptedExecutions struct {
 	mu       sync.Mutex
 	started  []sfn.StartExecutionInput
 	stops    []sfn.StopExecutionInput // once stopped, the execution is ABORTED
+	// others are executions besides the scripted one, RUNNING until stopped.
+	others map[string]bool
 	statuses []execution
 	polls    int
 }
@@ -65,9 +67,18 @@ func (s *scriptedExecutions) StartExecution(_ context.Context, in *sfn.StartExec
 func (s *scriptedExecutions) DescribeExecution(_ context.Context, in *sfn.DescribeExecutionInput, _ ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.others[aws.ToString(in.ExecutionArn)] {
+		out := &sfn.DescribeExecutionOutput{ExecutionArn: in.ExecutionArn, Status: sfntypes.ExecutionStatusRunning}
+		for _, st := range s.stops {
+			if aws.ToString(st.ExecutionArn) == aws.ToString(in.ExecutionArn) {
+				out.Status, out.Error, out.Cause = sfntypes.ExecutionStatusAborted, st.Error, st.Cause
+			}
+		}
+		return out, nil
+	}
 	s.polls++
 	e := s.current()
-	if len(s.stops) > 0 {
+	if len(s.stops) > 0 && s.others == nil {
 		e = execution{status: sfntypes.ExecutionStatusAborted, errName: aws.ToString(s.stops[0].Error), cause: aws.ToString(s.stops[0].Cause)}
 	}
 	out := &sfn.DescribeExecutionOutput{ExecutionArn: in.ExecutionArn, Status: e.status}
@@ -345,6 +356,52 @@ func TestDeleteStopsTheRotationHoldingTheLockFirst(t *testing.T) {
 			}
 			if _, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param + ".lock")}); err == nil {
 				t.Error("the lock is still there")
+			}
+		})
+	}
+}
+
+// An update that moves to a new parameter stops the rotation still waiting on the old one
+// before deleting the old parameter and lock, as destroy does.
+func TestUpdateStopsTheRotationOfTheParameterItMovesAwayFrom(t *testing.T) {
+	ctx := context.Background()
+	srv, err := motoserver.Start(ctx, motoserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	iamc, ssmc := iam.NewFromConfig(srv.AdminConfig()), ssm.NewFromConfig(srv.AdminConfig())
+	for _, u := range []string{"mover", "mover-new"} {
+		if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u), Tags: managedTag}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waiting := "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:tf-mover-1"
+	lock, _ := json.Marshal(map[string]any{"executionId": waiting, "existingAccessKeyIds": []string{}})
+	for _, tt := range []struct {
+		name string
+		next Input
+	}{
+		{"parameter renamed", Input{UserName: "mover", ParameterName: "/keyrotor/mover/v2"}},
+		{"user changed", Input{UserName: "mover-new"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/keyrotor/mover.lock"), Value: aws.String(string(lock)), Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)}); err != nil {
+				t.Fatal(err)
+			}
+			ex := &scriptedExecutions{statuses: []execution{{status: sfntypes.ExecutionStatusSucceeded, output: doc("AKIANEW", "2026-11-24T12:00:00Z")}},
+				others: map[string]bool{waiting: true}}
+			tr := newTrigger(ex, &bytes.Buffer{})
+			tr.IAM, tr.SSM = iamc, ssmc
+			prev, _ := json.Marshal(Event{Rotation: Input{UserName: "mover"}})
+			if _, err := tr.Handle(ctx, Event{Rotation: tt.next, TF: &TF{Action: "update", PrevInput: prev}}); err != nil {
+				t.Fatal(err)
+			}
+			if len(ex.stops) != 1 || aws.ToString(ex.stops[0].ExecutionArn) != waiting || aws.ToString(ex.stops[0].Error) != DestroyedError {
+				t.Errorf("stops %v, want %s stopped once with %s", ex.stops, waiting, DestroyedError)
+			}
+			if _, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/keyrotor/mover.lock")}); err == nil {
+				t.Error("the old lock is still there")
 			}
 		})
 	}
