@@ -382,7 +382,7 @@ func (t *Trigger) stopHolder(ctx context.Context, log *slog.Logger, parameterNam
 			_, err := t.Executions.StopExecution(ctx, &sfn.StopExecutionInput{
 				ExecutionArn: aws.String(execARN),
 				Error:        aws.String(DestroyedError),
-				Cause:        aws.String(fmt.Sprintf("terraform destroy removes the keys of %s and %s; this rotation stops so that it does not fail on what is gone", parameterName, lockName)),
+				Cause:        aws.String(fmt.Sprintf("keyrotor's trigger removes %s and %s (terraform destroy, or an update away from them); this rotation stops so that it does not fail on what is gone", parameterName, lockName)),
 			})
 			if err != nil {
 				return &Error{Name: AWSError, Message: fmt.Sprintf("stop rotation %s that holds %s (destroy deletes nothing while it runs): %v", execARN, lockName, err), Err: err}
