@@ -82,14 +82,16 @@ type Options struct {
 type Results struct {
 	Verify                 []VerifyPoint `json:"verify"`
 	TransitionsPerRotation int           `json:"transitions_per_rotation"`
-	LambdaInvocations      int           `json:"lambda_invocations_per_rotation"`
-	CostPer1000USD         float64       `json:"cost_per_1000_rotations_usd"`
-	CostPerKeyMonthUSD     float64       `json:"cost_per_key_month_usd"`
-	SecretsManagerUSD      float64       `json:"secrets_manager_cost_per_key_month_usd"`
-	Functions              []Function    `json:"functions"`
-	SizeFloors             []SizeFloor   `json:"bootstrap_size_floors"`
-	EngineSpeedup          float64       `json:"engine_speedup_vs_aws_local_stepfunctions"`
-	E2ERotationS           float64       `json:"e2e_rotation_s"`
+	// HappyPath is the states a happy-path rotation enters, "Name (Type)", from its history.
+	HappyPath          []string    `json:"happy_path"`
+	LambdaInvocations  int         `json:"lambda_invocations_per_rotation"`
+	CostPer1000USD     float64     `json:"cost_per_1000_rotations_usd"`
+	CostPerKeyMonthUSD float64     `json:"cost_per_key_month_usd"`
+	SecretsManagerUSD  float64     `json:"secrets_manager_cost_per_key_month_usd"`
+	Functions          []Function  `json:"functions"`
+	SizeFloors         []SizeFloor `json:"bootstrap_size_floors"`
+	EngineSpeedup      float64     `json:"engine_speedup_vs_aws_local_stepfunctions"`
+	E2ERotationS       float64     `json:"e2e_rotation_s"`
 	// MakeTestS is `make test`'s wall time when a run recorded it (see makeTestSeconds).
 	MakeTestS    *float64 `json:"make_test_s"`
 	MakeTestNote string   `json:"make_test_note"`
@@ -229,7 +231,7 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		return nil, err
 	}
 	r.Cost = costModel(cold.transitions, cold.lambdaInvocations, cold.billedMS, mem)
-	r.TransitionsPerRotation, r.LambdaInvocations = cold.transitions, cold.lambdaInvocations
+	r.TransitionsPerRotation, r.LambdaInvocations, r.HappyPath = cold.transitions, cold.lambdaInvocations, cold.path
 	r.CostPer1000USD, r.CostPerKeyMonthUSD, r.SecretsManagerUSD = r.Cost.Per1000USD, r.Cost.PerKeyMonthUSD, r.Cost.SecretsManager
 
 	r.MakeTestS, r.MakeTestNote = makeTestSeconds(root)

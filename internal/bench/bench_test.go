@@ -57,6 +57,9 @@ func TestRunTinyWritesAllFigures(t *testing.T) {
 	if r.LambdaInvocations < 4 || r.TransitionsPerRotation <= r.LambdaInvocations {
 		t.Errorf("happy path: %d transitions, %d invocations", r.TransitionsPerRotation, r.LambdaInvocations)
 	}
+	if len(r.HappyPath) != r.TransitionsPerRotation {
+		t.Errorf("happy path %v has not the %d states counted", r.HappyPath, r.TransitionsPerRotation)
+	}
 	if d0 := r.Verify[0]; d0.Transitions != r.TransitionsPerRotation || d0.STSCalls != 1 {
 		t.Errorf("at D = 0 the rotation is a happy path verified at the first attempt: %+v, happy path %d transitions", d0, r.TransitionsPerRotation)
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/xml"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -19,8 +20,11 @@ func events(types ...string) []sfnlocal.HistoryEvent {
 	t0 := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
 	for i, typ := range types {
 		ev := sfnlocal.HistoryEvent{Type: typ, ID: int64(i + 1), Timestamp: t0.Add(time.Duration(i) * time.Second)}
-		if typ == "TaskStateExited" {
+		switch {
+		case typ == "TaskStateExited":
 			ev.Details = &sfnlocal.StateExitedEventDetails{Name: "VerifyKey"}
+		case strings.HasSuffix(typ, "StateEntered"):
+			ev.Details = &sfnlocal.StateEnteredEventDetails{Name: fmt.Sprintf("S%d", i+1)}
 		}
 		evs = append(evs, ev)
 	}
@@ -44,6 +48,9 @@ func TestCountHistoryBillsEveryStateAndEveryRetry(t *testing.T) {
 			c := countHistory(tt.events)
 			if c.transitions != tt.transitions || c.lambdaInvocations != tt.invs {
 				t.Errorf("got %d transitions, %d invocations; want %d, %d", c.transitions, c.lambdaInvocations, tt.transitions, tt.invs)
+			}
+			if len(c.path) == 0 || !strings.HasSuffix(c.path[0], "(Task)") {
+				t.Errorf("path %v does not start with the Task state entered first", c.path)
 			}
 		})
 	}
@@ -219,5 +226,12 @@ func TestMedianVerifyTakesTheMedianRotationAndKeepsAll(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestTypeCountsSummarizesThePathInOrder(t *testing.T) {
+	got := typeCounts([]string{"CheckInput (Choice)", "Begin (Task)", "CreateKey (Task)", "GraceWait (Wait)", "Rotated (Succeed)"})
+	if want := "1 Choice, 2 Task, 1 Wait, 1 Succeed"; got != want {
+		t.Errorf("typeCounts = %q, want %q", got, want)
 	}
 }

@@ -134,8 +134,8 @@ func closingNotes(r *Results) []string {
 	}
 	notes = append(notes, verify)
 
-	notes = append(notes, fmt.Sprintf("Transitions: the happy path enters %d states (target ≤ %d): every step is one Task with its retries inside the state, the waits are single Wait states with SecondsPath, and the usage check is one Choice; no Pass states on the happy path.",
-		r.TransitionsPerRotation, transitionsTarget))
+	notes = append(notes, fmt.Sprintf("Transitions: a happy-path rotation enters %d states (target ≤ %d): %s — %s. Retries stay inside their Task state (each retry is billed as one more transition: %s at the measured delays).",
+		r.TransitionsPerRotation, transitionsTarget, typeCounts(r.HappyPath), strings.Join(r.HappyPath, " → "), transitionsByDelay(r.Verify)))
 
 	big, slow := 0, 0
 	var largest, smallest int64
@@ -158,8 +158,11 @@ func closingNotes(r *Results) []string {
 		sameSize = max(sameSize, n)
 	}
 	if big > 0 {
-		note := fmt.Sprintf("Package size: %d of %d bootstraps are %.2f–%.2f MB, over 8 MB, although `make build` already strips them (`-ldflags \"-s -w\"`, `-trimpath`, `-tags lambda.norpc`; stripped: %v). %d of them are the same size to the byte: each step function links all of internal/rotation, i.e. every step and the IAM, SSM, STS and KMS clients, whichever steps it serves.",
-			big, len(r.Functions), float64(smallest)/(1<<20), float64(largest)/(1<<20), allStripped(r.Functions), sameSize)
+		note := fmt.Sprintf("Package size: %d of %d bootstraps are %.2f–%.2f MB, over 8 MB, although `make build` strips them (`-ldflags \"-s -w\"`, `-trimpath`, `-tags lambda.norpc`; stripped: %v).",
+			big, len(r.Functions), float64(smallest)/(1<<20), float64(largest)/(1<<20), allStripped(r.Functions))
+		if sameSize > 1 {
+			note += fmt.Sprintf(" %d of them are the same size to the byte, so they link the same code whichever steps they serve.", sameSize)
+		}
 		for _, fl := range r.SizeFloors {
 			note += fmt.Sprintf(" The minimal %s Lambda (%s) is %.2f MB.", fl.Name, fl.Description, float64(fl.SizeBytes)/(1<<20))
 		}
@@ -327,4 +330,33 @@ func maxLate(vs []VerifyPoint) float64 {
 		m = math.Max(m, v.LateS)
 	}
 	return m
+}
+
+// typeCounts summarizes "Name (Type)" entries as "6 Task, 2 Choice, …" in order of first use.
+func typeCounts(path []string) string {
+	counts := map[string]int{}
+	var order []string
+	for _, p := range path {
+		typ := p
+		if i := strings.LastIndex(p, " ("); i >= 0 {
+			typ = strings.TrimSuffix(p[i+2:], ")")
+		}
+		if counts[typ] == 0 {
+			order = append(order, typ)
+		}
+		counts[typ]++
+	}
+	parts := make([]string, len(order))
+	for i, t := range order {
+		parts[i] = fmt.Sprintf("%d %s", counts[t], t)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func transitionsByDelay(vs []VerifyPoint) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprintf("%d at D = %g s", v.Transitions, v.DelayS)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -78,6 +78,7 @@ type rotationRun struct {
 	seconds           float64 // execution start to stop
 	transitions       int
 	lambdaInvocations int
+	path              []string
 	billedMS          float64
 	reports           int
 	verify            VerifyPoint
@@ -134,7 +135,7 @@ func rotate(ctx context.Context, env *localenv.Env, user string, d time.Duration
 		return run, fmt.Errorf("rotation of %s: output has no newAccessKeyId (%v)", user, err)
 	}
 	counts := countHistory(history)
-	run.transitions, run.lambdaInvocations = counts.transitions, counts.lambdaInvocations
+	run.transitions, run.lambdaInvocations, run.path = counts.transitions, counts.lambdaInvocations, counts.path
 	if counts.verifyExit.IsZero() {
 		return run, fmt.Errorf("rotation of %s: no VerifyKey exit in the history", user)
 	}
@@ -209,6 +210,8 @@ type historyCounts struct {
 	transitions       int
 	lambdaInvocations int
 	verifyExit        time.Time
+	// path names the states entered, in order, as "Name (Type)".
+	path []string
 }
 
 // countHistory counts billed transitions and Lambda invocations in an execution's history.
@@ -221,6 +224,7 @@ func countHistory(events []sfnlocal.HistoryEvent) historyCounts {
 		switch {
 		case strings.HasSuffix(ev.Type, "StateEntered"):
 			c.transitions++
+			c.path = append(c.path, fmt.Sprintf("%s (%s)", enteredName(ev), strings.TrimSuffix(ev.Type, "StateEntered")))
 			if ev.Type == "TaskStateEntered" {
 				taskEntries++
 			}
@@ -237,6 +241,16 @@ func countHistory(events []sfnlocal.HistoryEvent) historyCounts {
 		c.transitions += scheduled - taskEntries
 	}
 	return c
+}
+
+func enteredName(ev sfnlocal.HistoryEvent) string {
+	switch d := ev.Details.(type) {
+	case *sfnlocal.StateEnteredEventDetails:
+		return d.Name
+	case sfnlocal.StateEnteredEventDetails:
+		return d.Name
+	}
+	return "?"
 }
 
 func exitedName(ev sfnlocal.HistoryEvent) string {
