@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	steps, err := rotation.StepsFromEnv(context.Background(), false)
+	steps, err := rotation.StepsFromEnv(context.Background(), false, rotation.NewDeleteOldKeysSteps)
 	if err != nil {
 		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("keyrotor deleteoldkeys cannot start", "error", err.Error())
 		os.Exit(1)

@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	steps, err := rotation.StepsFromEnv(context.Background(), true)
+	steps, err := rotation.StepsFromEnv(context.Background(), true, rotation.NewStoreParamSteps)
 	if err != nil {
 		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("keyrotor storeparam cannot start", "error", err.Error())
 		os.Exit(1)

@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	steps, err := rotation.StepsFromEnv(context.Background(), false)
+	steps, err := rotation.StepsFromEnv(context.Background(), false, rotation.NewVerifyKeySteps)
 	if err != nil {
 		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("keyrotor verifykey cannot start", "error", err.Error())
 		os.Exit(1)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 )
 
@@ -89,10 +90,11 @@ func sortedKeys(m map[string]Step) []string {
 	return keys
 }
 
-// StepsFromEnv builds Steps for a Lambda: SDK clients from config.LoadDefaultConfig (which
-// honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>), Config from KEYROTOR_* and JSON
-// logs on stdout.
-func StepsFromEnv(ctx context.Context, needKMS bool) (*Steps, error) {
+// StepsFromEnv builds Steps for a Lambda with newSteps (one of the New*Steps constructors, so
+// the bootstrap links only the SDK clients its actions use): SDK clients from
+// config.LoadDefaultConfig (which honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>),
+// Config from KEYROTOR_* and JSON logs on stdout.
+func StepsFromEnv(ctx context.Context, needKMS bool, newSteps func(aws.Config, Config, *slog.Logger) *Steps) (*Steps, error) {
 	conf, err := ConfigFromEnv(needKMS)
 	if err != nil {
 		return nil, err
@@ -101,5 +103,5 @@ func StepsFromEnv(ctx context.Context, needKMS bool) (*Steps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	return NewSteps(cfg, conf, slog.New(slog.NewJSONHandler(os.Stdout, nil))), nil
+	return newSteps(cfg, conf, slog.New(slog.NewJSONHandler(os.Stdout, nil))), nil
 }

@@ -1,0 +1,69 @@
+package rotation
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+)
+
+// Each Lambda builds only the clients its actions call, so the Go linker leaves the other
+// SDK service packages out of its bootstrap (NewSteps, which builds all, is for tests and
+// callers running every action in one process). A field left nil is never reached: Handler
+// serves only the function's own actions.
+
+// NewCreateKeySteps builds Steps for createkey (begin, create): IAM and SSM for keys, lock and
+// parameter, KMS to seal the new secret, and Step Functions for begin to ask whether the
+// execution holding a lock is still running.
+func NewCreateKeySteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
+	return &Steps{
+		Config:     conf,
+		IAM:        iam.NewFromConfig(cfg),
+		SSM:        ssm.NewFromConfig(cfg),
+		KMS:        kms.NewFromConfig(cfg),
+		Executions: sfn.NewFromConfig(cfg),
+		Logger:     logger,
+		Now:        time.Now,
+	}
+}
+
+// NewStoreParamSteps builds Steps for storeparam (store, restore): SSM for lock and parameter
+// and KMS to unseal the secret.
+func NewStoreParamSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
+	return &Steps{
+		Config: conf,
+		SSM:    ssm.NewFromConfig(cfg),
+		KMS:    kms.NewFromConfig(cfg),
+		Logger: logger,
+		Now:    time.Now,
+	}
+}
+
+// NewVerifyKeySteps builds Steps for verifykey (verify): SSM to read the parameter as a
+// consumer does and a per-key STS client for GetCallerIdentity.
+func NewVerifyKeySteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
+	return &Steps{
+		Config:         conf,
+		SSM:            ssm.NewFromConfig(cfg),
+		CallerIdentity: STSCallerIdentity(cfg),
+		Logger:         logger,
+		Now:            time.Now,
+	}
+}
+
+// NewDeleteOldKeysSteps builds Steps for deleteoldkeys (deactivate, delete, rollback,
+// release): IAM for the keys and SSM for lock and parameter; releasing a lock needs no
+// Step Functions call.
+func NewDeleteOldKeysSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
+	return &Steps{
+		Config: conf,
+		IAM:    iam.NewFromConfig(cfg),
+		SSM:    ssm.NewFromConfig(cfg),
+		Logger: logger,
+		Now:    time.Now,
+	}
+}

@@ -1,0 +1,92 @@
+package rotation_test
+
+import (
+	"encoding/json"
+	"log/slog"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
+)
+
+// lambdaSteps is what each functions/<fn>/main.go builds and serves.
+var lambdaSteps = map[string]struct {
+	build   func(aws.Config, rotation.Config, *slog.Logger) *rotation.Steps
+	actions []string
+}{
+	"createkey":     {rotation.NewCreateKeySteps, []string{"begin", "create"}},
+	"storeparam":    {rotation.NewStoreParamSteps, []string{"store", "restore"}},
+	"verifykey":     {rotation.NewVerifyKeySteps, []string{"verify"}},
+	"deleteoldkeys": {rotation.NewDeleteOldKeysSteps, []string{"deactivate", "delete", "rollback", "release"}},
+}
+
+// TestFunctionConstructorsHaveEveryClientTheirActionsUse runs rotations and failure paths with
+// each action served by the Handler its own Lambda builds, which holds only the SDK clients
+// that Lambda links: a client missing from a constructor panics or fails here.
+func TestFunctionConstructorsHaveEveryClientTheirActionsUse(t *testing.T) {
+	f := newFixture(t)
+	handlers := map[string]func(rotation.Request) (*rotation.Rotation, error){}
+	for fn, l := range lambdaSteps {
+		h := l.build(world.cfg, f.steps.Config, slog.New(slog.NewJSONHandler(f.logs, nil))).Handler(l.actions...)
+		for _, a := range l.actions {
+			if _, dup := handlers[a]; dup {
+				t.Fatalf("action %s is served by two functions", a)
+			}
+			handlers[a] = func(req rotation.Request) (*rotation.Rotation, error) {
+				event, err := json.Marshal(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%s serves %s", fn, req.Action)
+				return h(f.ctx, event)
+			}
+		}
+	}
+	for action := range f.steps.Actions() {
+		if handlers[action] == nil {
+			t.Errorf("no function serves action %s", action)
+		}
+	}
+	run := func(action, exec string, r rotation.Rotation) rotation.Rotation {
+		t.Helper()
+		out, err := handlers[action](rotation.Request{Action: action, ExecutionID: exec, Rotation: r})
+		if err != nil {
+			t.Fatalf("%s: %v", action, err)
+		}
+		return *out
+	}
+
+	// A full rotation from two keys after breaking a stale lock (begin asks Step Functions).
+	f.createUser()
+	old, oldSecret := f.addKey(iamtypes.StatusTypeActive)
+	f.addKey(iamtypes.StatusTypeInactive)
+	f.seedParameter(old, oldSecret)
+	stale := f.execution()
+	run("begin", stale, rotation.Rotation{UserName: f.user})
+	if _, err := world.sfn.StopExecution(f.ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(stale)}); err != nil {
+		t.Fatal(err)
+	}
+	exec := f.execution()
+	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
+	for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"} {
+		r = run(action, exec, r)
+	}
+	if r.NewAccessKeyID == "" || f.keys()[r.NewAccessKeyID] != iamtypes.StatusTypeActive {
+		t.Fatalf("after the rotation the new key %q is not the user's active key: %v", r.NewAccessKeyID, f.keys())
+	}
+	// Rolled back after store: restore the previous version, delete the key.
+	exec = f.execution()
+	r = rotation.Rotation{UserName: f.user}
+	for _, action := range []string{"begin", "create", "store", "restore", "rollback"} {
+		r = run(action, exec, r)
+	}
+	// Released before a key exists.
+	exec = f.execution()
+	run("release", exec, run("begin", exec, rotation.Rotation{UserName: f.user}))
+	if f.lockHeld() {
+		t.Error("the lock is still held after release")
+	}
+}
