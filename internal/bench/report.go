@@ -33,7 +33,7 @@ func markdown(r *Results) string {
 	if r.MakeTestS != nil {
 		w("| `make test` | %.0f s | | |\n", *r.MakeTestS)
 	} else {
-		w("| `make test` | not measured (%s) | | |\n", r.MakeTestNote)
+		w("| `make test` | not measured: %s | | |\n", r.MakeTestNote)
 	}
 	w("\n")
 
@@ -91,7 +91,7 @@ func markdown(r *Results) string {
 	}
 
 	w("## 5. Local end-to-end rotation\n\n")
-	w("StartExecution to the execution's end, D = 0, grace and inactive waits 0, in the local engine (moto, fault proxy, the real bootstraps under lambdahost, the real state machine). The first run starts every function cold. Before the runs, one untimed call to each of SSM, IAM, KMS and STS lets moto load its backends (%.2f s; SSM's takes seconds on its first call): that is the emulator starting, not a rotation.\n\n", r.E2E.AWSWarmupS)
+	w("StartExecution to the execution's end, D = 0, grace and inactive waits 0, in the local engine (moto, fault proxy, the real bootstraps under lambdahost, the real state machine). The first run starts every function cold. Before the runs, one untimed call to each of SSM, IAM, KMS and STS makes sure moto has loaded those services (%.2f s here): moto loads a service on its first call, which is the emulator starting, not a rotation.\n\n", r.E2E.AWSWarmupS)
 	w("| run | seconds |\n| --- | --- |\n")
 	for i, s := range r.E2E.Runs {
 		w("| %d | %.2f |\n", i+1, s)
@@ -100,7 +100,7 @@ func markdown(r *Results) string {
 	if r.MakeTestS != nil {
 		w("`make test`: %.0f s (%s).\n\n", *r.MakeTestS, r.MakeTestNote)
 	} else {
-		w("`make test`: %s.\n\n", r.MakeTestNote)
+		w("`make test`: not measured: %s.\n\n", r.MakeTestNote)
 	}
 
 	w("## Reaching the targets\n\n")
