@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
+	"github.com/keyrotor/keyrotor/internal/logbuffer"
 	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 	"github.com/keyrotor/keyrotor/internal/sfnlocal/sfnapi"
 )
@@ -57,32 +57,15 @@ type harness struct {
 	url     string
 	client  *sfn.Client
 	clock   *sfnlocal.VirtualClock
-	logs    *syncBuffer
+	logs    *logbuffer.Buffer
 	started chan string // execution ARNs whose block task has begun
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{
 		clock:   sfnlocal.NewVirtualClock(start),
-		logs:    &syncBuffer{},
+		logs:    &logbuffer.Buffer{},
 		started: make(chan string, 100),
 	}
 	h.srv = sfnapi.New(sfnapi.Options{
