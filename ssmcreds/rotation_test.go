@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/keyrotor/keyrotor/internal/logbuffer"
 	"github.com/keyrotor/keyrotor/internal/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/ssmcreds"
@@ -114,7 +115,7 @@ func TestConsumerFollowsThreeRotationsWithoutFailedRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			stepLogs, consumerLogs := &syncBuffer{}, &syncBuffer{}
+			stepLogs, consumerLogs := &logbuffer.Buffer{}, &logbuffer.Buffer{}
 			steps := rotation.NewSteps(admin, rotation.Config{
 				KMSKeyID: moto.kmsKeyID, ParameterPrefix: rotation.DefaultParameterPrefix, PropagationWindow: 2 * time.Minute,
 			}, slog.New(slog.NewJSONHandler(stepLogs, nil)))
