@@ -1,7 +1,6 @@
 package rotation_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +22,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/internal/faultproxy"
+	"github.com/keyrotor/keyrotor/internal/logbuffer"
 	"github.com/keyrotor/keyrotor/internal/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
@@ -86,7 +85,7 @@ type fixture struct {
 	t     *testing.T
 	ctx   context.Context
 	steps *rotation.Steps
-	logs  *syncBuffer
+	logs  *logbuffer.Buffer
 	user  string
 	param string
 	// outputs collects every step result and error text, for the secret scan.
@@ -103,7 +102,7 @@ func newFixture(t *testing.T) *fixture {
 	if len(slug) > 40 {
 		slug = slug[len(slug)-40:]
 	}
-	f := &fixture{t: t, ctx: context.Background(), logs: &syncBuffer{},
+	f := &fixture{t: t, ctx: context.Background(), logs: &logbuffer.Buffer{},
 		user: fmt.Sprintf("u%d-%s", userSeq.Add(1), strings.Trim(slug, "-"))}
 	f.param = rotation.DefaultParameterPrefix + f.user
 	conf := rotation.Config{KMSKeyID: world.kmsKeyID, ParameterPrefix: rotation.DefaultParameterPrefix, PropagationWindow: 2 * time.Minute}
@@ -280,20 +279,3 @@ func (f *fixture) assertSecretNowhere(secret string) {
 }
 
 func errorName(err error) string { return rotation.ErrorName(err) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
