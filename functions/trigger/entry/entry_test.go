@@ -33,11 +33,11 @@ const sealedMarker = "AQICAHhSEALEDSECRETCIPHERTEXT"
 // scriptedExecutions plays the Step Functions API for one execution: each DescribeExecution
 // returns the next scripted status, and the history holds the events scripted so far.
 type scriptedExecutions struct {
-	mu       sync.Mutex
-	started  []sfn.StartExecutionInput
-	stops    []sfn.StopExecutionInput // once stopped, the execution is ABORTED
+	mu      sync.Mutex
+	started []sfn.StartExecutionInput
+	stops   []sfn.StopExecutionInput // once stopped, the execution is ABORTED
 	// others are executions besides the scripted one, RUNNING until stopped.
-	others map[string]bool
+	others   map[string]bool
 	statuses []execution
 	polls    int
 }
@@ -241,16 +241,24 @@ func TestBadInputIsRefusedBeforeAnythingStarts(t *testing.T) {
 // managedTag opts a user in.
 var managedTag = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
 
-// Destroy and an update away from a user check keyrotor:managed=true themselves before deleting
-// anything (moto, like a policy without its tag condition, would let the deletes through).
-func TestDeleteOfAnUnmanagedUserIsRefusedAndDeletesNothing(t *testing.T) {
-	ctx := context.Background()
+// startMoto starts a moto server of the test's own (stopped when the test ends) and returns
+// admin IAM and SSM clients for it.
+func startMoto(ctx context.Context, t *testing.T) (*iam.Client, *ssm.Client) {
+	t.Helper()
 	srv, err := motoserver.Start(ctx, motoserver.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
-	iamc, ssmc := iam.NewFromConfig(srv.AdminConfig()), ssm.NewFromConfig(srv.AdminConfig())
+	t.Cleanup(srv.Stop)
+	cfg := srv.AdminConfig()
+	return iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
+}
+
+// Destroy and an update away from a user check keyrotor:managed=true themselves before deleting
+// anything (moto, like a policy without its tag condition, would let the deletes through).
+func TestDeleteOfAnUnmanagedUserIsRefusedAndDeletesNothing(t *testing.T) {
+	ctx := context.Background()
+	iamc, ssmc := startMoto(ctx, t)
 	for _, tt := range []struct {
 		name, user string
 		tags       []iamtypes.Tag
@@ -303,12 +311,7 @@ func TestDeleteOfAnUnmanagedUserIsRefusedAndDeletesNothing(t *testing.T) {
 // failing on what destroy removes), and only a running execution of its own state machine.
 func TestDeleteStopsTheRotationHoldingTheLockFirst(t *testing.T) {
 	ctx := context.Background()
-	srv, err := motoserver.Start(ctx, motoserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	iamc, ssmc := iam.NewFromConfig(srv.AdminConfig()), ssm.NewFromConfig(srv.AdminConfig())
+	iamc, ssmc := startMoto(ctx, t)
 	ours := "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:tf-u-1"
 	tests := []struct {
 		name     string
@@ -365,12 +368,7 @@ func TestDeleteStopsTheRotationHoldingTheLockFirst(t *testing.T) {
 // before deleting the old parameter and lock, as destroy does.
 func TestUpdateStopsTheRotationOfTheParameterItMovesAwayFrom(t *testing.T) {
 	ctx := context.Background()
-	srv, err := motoserver.Start(ctx, motoserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	iamc, ssmc := iam.NewFromConfig(srv.AdminConfig()), ssm.NewFromConfig(srv.AdminConfig())
+	iamc, ssmc := startMoto(ctx, t)
 	for _, u := range []string{"mover", "mover-new"} {
 		if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u), Tags: managedTag}); err != nil {
 			t.Fatal(err)
@@ -409,13 +407,7 @@ func TestUpdateStopsTheRotationOfTheParameterItMovesAwayFrom(t *testing.T) {
 
 func TestDeleteRemovesTheManagedKeysAndTheParameter(t *testing.T) {
 	ctx := context.Background()
-	srv, err := motoserver.Start(ctx, motoserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	cfg := srv.AdminConfig()
-	iamc, ssmc := iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
+	iamc, ssmc := startMoto(ctx, t)
 	if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("s3-signer"), Tags: managedTag}); err != nil {
 		t.Fatal(err)
 	}
@@ -468,12 +460,7 @@ func TestDeleteRemovesTheManagedKeysAndTheParameter(t *testing.T) {
 // the keys of a previous user (against moto's IAM and SSM).
 func TestUpdateRemovesWhatItMovedAwayFrom(t *testing.T) {
 	ctx := context.Background()
-	srv, err := motoserver.Start(ctx, motoserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	iamc, ssmc := iam.NewFromConfig(srv.AdminConfig()), ssm.NewFromConfig(srv.AdminConfig())
+	iamc, ssmc := startMoto(ctx, t)
 	tests := []struct {
 		name               string
 		prev, next         Input

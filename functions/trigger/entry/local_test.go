@@ -266,6 +266,23 @@ func keysOf(t *testing.T, env *localenv.Env, user string) []key {
 	return keys
 }
 
+// assertReleasedUserKept checks what destroy (or an update away from a user) leaves: no access
+// keys on user, neither param nor its lock, and the IAM user itself, which Terraform deletes.
+func assertReleasedUserKept(ctx context.Context, t *testing.T, env *localenv.Env, user, param string) {
+	t.Helper()
+	if keys := keysOf(t, env, user); len(keys) != 0 {
+		t.Errorf("%s still has keys %v", user, keys)
+	}
+	for name, v := range parameters(t, env, param) {
+		if v != 0 {
+			t.Errorf("parameter %s is still there (version %d)", name, v)
+		}
+	}
+	if ok, err := env.UserExists(ctx, user); err != nil || !ok {
+		t.Errorf("user %s exists = %v (%v), want it kept: Terraform deletes it itself", user, ok, err)
+	}
+}
+
 // parameters maps every parameter under the user's names to its version (0: absent).
 func parameters(t *testing.T, env *localenv.Env, names ...string) map[string]int64 {
 	t.Helper()
@@ -499,17 +516,7 @@ func terraformLifecycle(t *testing.T, iv *invocations) {
 		next := in
 		next.Rotation.UserName, next.Rotation.ParameterName = user, env.ParameterPrefix+user
 		step(t, iv.invoke(t, env, tfEvent(t, "update", next, &in)), next.Rotation.ParameterName)
-		if keys := keysOf(t, env, prevUser); len(keys) != 0 {
-			t.Errorf("the previous user %s still has keys %v", prevUser, keys)
-		}
-		for name, v := range parameters(t, env, prevParam) {
-			if v != 0 {
-				t.Errorf("the previous user's parameter %s is still there (version %d)", name, v)
-			}
-		}
-		if ok, err := env.UserExists(ctx, prevUser); err != nil || !ok {
-			t.Errorf("user %s exists = %v (%v), want it kept: Terraform deletes it itself", prevUser, ok, err)
-		}
+		assertReleasedUserKept(ctx, t, env, prevUser, prevParam)
 		in = next
 	})
 
@@ -519,17 +526,7 @@ func terraformLifecycle(t *testing.T, iv *invocations) {
 		if out["parameter_name"] != in.Rotation.ParameterName || out["access_key_id"] != "" {
 			t.Errorf("delete answered %v", out)
 		}
-		if keys := keysOf(t, env, user); len(keys) != 0 {
-			t.Errorf("%s still has keys %v", user, keys)
-		}
-		for name, v := range parameters(t, env, in.Rotation.ParameterName) {
-			if v != 0 {
-				t.Errorf("parameter %s is still there (version %d)", name, v)
-			}
-		}
-		if ok, err := env.UserExists(ctx, user); err != nil || !ok {
-			t.Errorf("user %s exists = %v (%v), want it kept: Terraform deletes it itself", user, ok, err)
-		}
+		assertReleasedUserKept(ctx, t, env, user, in.Rotation.ParameterName)
 		// Destroy is repeatable (a retried apply after a partial failure).
 		if again := iv.invoke(t, env, tfEvent(t, "delete", in, &in)); again.FunctionError != "" {
 			t.Errorf("repeated delete failed: %s %s", again.ErrorType, again.ErrorMessage)
@@ -701,17 +698,7 @@ func TestDestroyDuringTheGracePeriodStopsTheRotationAndLeavesNothingBehind(t *te
 			}
 		}
 	}
-	if keys := keysOf(t, env, user); len(keys) != 0 {
-		t.Errorf("%s has keys %v after destroy", user, keys)
-	}
-	for name, v := range parameters(t, env, param) {
-		if v != 0 {
-			t.Errorf("parameter %s is left (version %d) after destroy", name, v)
-		}
-	}
-	if ok, err := env.UserExists(ctx, user); err != nil || !ok {
-		t.Errorf("user %s exists = %v (%v), want it kept", user, ok, err)
-	}
+	assertReleasedUserKept(ctx, t, env, user, param)
 	secretScan(t, env, iv, []string{secret}, sealedSecrets(t, env, exec))
 }
 
