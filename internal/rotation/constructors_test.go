@@ -7,7 +7,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
@@ -60,25 +59,12 @@ func TestFunctionConstructorsHaveEveryClientTheirActionsUse(t *testing.T) {
 	}
 
 	// A full rotation from two keys after breaking a stale lock (begin asks Step Functions).
-	f.createUser()
-	old, oldSecret := f.addKey(iamtypes.StatusTypeActive)
-	f.addKey(iamtypes.StatusTypeInactive)
-	f.seedParameter(old, oldSecret)
-	stale := f.execution()
-	run("begin", stale, rotation.Rotation{UserName: f.user})
-	if _, err := world.sfn.StopExecution(f.ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(stale)}); err != nil {
-		t.Fatal(err)
-	}
-	exec := f.execution()
-	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
-	for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"} {
-		r = run(action, exec, r)
-	}
+	r := f.rotateAfterStaleLock(run)
 	if r.NewAccessKeyID == "" || f.keys()[r.NewAccessKeyID] != iamtypes.StatusTypeActive {
 		t.Fatalf("after the rotation the new key %q is not the user's active key: %v", r.NewAccessKeyID, f.keys())
 	}
 	// Rolled back after store: restore the previous version, delete the key.
-	exec = f.execution()
+	exec := f.execution()
 	r = rotation.Rotation{UserName: f.user}
 	for _, action := range []string{"begin", "create", "store", "restore", "rollback"} {
 		r = run(action, exec, r)

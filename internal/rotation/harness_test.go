@@ -156,6 +156,38 @@ func (f *fixture) putParameter(value, description string) {
 	}
 }
 
+// userWithKey creates the managed user with one active key that the parameter holds, as a
+// previous rotation left it, and returns the key's id and secret.
+func (f *fixture) userWithKey() (id, secret string) {
+	f.t.Helper()
+	f.createUser()
+	id, secret = f.addKey(iamtypes.StatusTypeActive)
+	f.seedParameter(id, secret)
+	return id, secret
+}
+
+// rotateAfterStaleLock runs, through run, a full rotation of a user with an active and an
+// inactive key (the inactive one deleted to make room), after breaking the lock of an
+// execution stopped mid-rotation; it returns the rotation's output.
+func (f *fixture) rotateAfterStaleLock(run func(action, exec string, r rotation.Rotation) rotation.Rotation) rotation.Rotation {
+	f.t.Helper()
+	f.createUser()
+	old, oldSecret := f.addKey(iamtypes.StatusTypeActive)
+	f.addKey(iamtypes.StatusTypeInactive)
+	f.seedParameter(old, oldSecret)
+	stale := f.execution()
+	run("begin", stale, rotation.Rotation{UserName: f.user})
+	if _, err := world.sfn.StopExecution(f.ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(stale)}); err != nil {
+		f.t.Fatal(err)
+	}
+	exec := f.execution()
+	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
+	for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"} {
+		r = run(action, exec, r)
+	}
+	return r
+}
+
 // execution starts a (forever RUNNING) execution in moto's Step Functions and returns its ARN.
 func (f *fixture) execution() string {
 	f.t.Helper()

@@ -9,8 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/keyrotor/keyrotor/internal/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -61,22 +59,9 @@ func TestEachFunctionNeedsExactlyItsActions(t *testing.T) {
 
 	// A full rotation from two keys (the inactive one deleted to make room), after breaking a
 	// stale lock, with usage-aware deactivation.
-	f.createUser()
-	old, oldSecret := f.addKey(iamtypes.StatusTypeActive)
-	f.addKey(iamtypes.StatusTypeInactive)
-	f.seedParameter(old, oldSecret)
-	stale := f.execution()
-	run("begin", stale, rotation.Rotation{UserName: f.user})
-	if _, err := world.sfn.StopExecution(f.ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(stale)}); err != nil {
-		t.Fatal(err)
-	}
-	exec := f.execution()
-	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
-	for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"} {
-		r = run(action, exec, r)
-	}
+	r := f.rotateAfterStaleLock(run)
 	// A rotation rolled back after StoreParameter: restore the previous version, delete the key.
-	exec = f.execution()
+	exec := f.execution()
 	r = rotation.Rotation{UserName: f.user}
 	for _, action := range []string{"begin", "create", "store", "restore", "rollback"} {
 		r = run(action, exec, r)

@@ -21,9 +21,7 @@ import (
 
 func TestEveryStepRunTwiceYieldsOneKeyAndOneParameterVersion(t *testing.T) {
 	f := newFixture(t)
-	f.createUser()
-	old, secret := f.addKey(iamtypes.StatusTypeActive)
-	f.seedParameter(old, secret)
+	f.userWithKey()
 	exec := f.execution()
 	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
 	for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"} {
@@ -122,9 +120,7 @@ func TestVerifyRetriesThroughPropagationDelay(t *testing.T) {
 func TestWrongSecretFailsVerificationAndRollbackRestores(t *testing.T) {
 	f := newFixture(t)
 	f.steps.Config.PropagationWindow = 0 // the key is past propagation: a refusal means a wrong secret
-	f.createUser()
-	old, oldSecret := f.addKey(iamtypes.StatusTypeActive)
-	f.seedParameter(old, oldSecret)
+	old, oldSecret := f.userWithKey()
 	oldValue, _ := f.parameter()
 	exec := f.execution()
 	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
@@ -272,9 +268,7 @@ func (f *fixture) lockValue() map[string]any {
 
 func TestDeactivateExtendsGraceWhileOldKeyIsUsed(t *testing.T) {
 	f := newFixture(t)
-	f.createUser()
-	old, oldSecret := f.addKey(iamtypes.StatusTypeActive)
-	f.seedParameter(old, oldSecret)
+	old, oldSecret := f.userWithKey()
 	exec := f.execution()
 	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
 	for _, action := range []string{"begin", "create", "store", "verify"} {
@@ -384,9 +378,7 @@ func TestDeactivateComparesLastUseWithTheExactVerificationTime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.createUser()
-			old, oldSecret := f.addKey(iamtypes.StatusTypeActive)
-			f.seedParameter(old, oldSecret)
+			old, _ := f.userWithKey()
 			exec := f.execution()
 			r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
 			for _, action := range []string{"begin", "create", "store"} {
