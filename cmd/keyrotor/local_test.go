@@ -1,34 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyrotor/keyrotor/internal/localenv"
+	"github.com/keyrotor/keyrotor/internal/logbuffer"
 	"github.com/keyrotor/keyrotor/internal/schedule"
 )
-
-// syncBuffer is written by the schedule's goroutines and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestScheduleRotatesTheUserAtItsFireTimeAndReportsTheOutcome(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -42,7 +23,7 @@ func TestScheduleRotatesTheUserAtItsFireTimeAndReportsTheOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out logbuffer.Buffer
 	zero := 0
 	// Returns once the one-time schedule has fired.
 	runSchedule(ctx, &out, env, s, rotationInput{UserName: user, GraceSeconds: &zero, InactiveSeconds: &zero})
