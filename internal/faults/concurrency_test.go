@@ -32,21 +32,14 @@ func holdAt(b *Bench, service, action string) (reached, release chan struct{}) {
 func TestTwentyRotationsOfOneUserRotateOnce(t *testing.T) {
 	b := bench(t, generalTimeout)
 	ctx := ctxFor(t, 5*time.Minute)
-	tg, err := b.NewTarget(ctx, "race", Seed{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, err := b.Checker.Snapshot(ctx, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Env.Proxy.ClearRules()
-	t.Cleanup(b.Env.Proxy.ClearRules)
+	tg, before := seededTarget(ctx, t, b, "race")
+	withoutFaults(t, b)
 	// Only the lock holder reaches CreateAccessKey; it waits there until all others ended, so
 	// every other execution overlaps the holder's rotation.
 	reached, release := holdAt(b, "iam", "CreateAccessKey")
 	from := len(b.Env.Logs())
 	arns := make([]string, 20)
+	var err error
 	var wg sync.WaitGroup
 	for i := range arns {
 		wg.Add(1)
@@ -154,16 +147,8 @@ func TestStaleLockOfEndedExecutionIsBroken(t *testing.T) {
 func TestStaleLockOfAbortedExecutionIsBrokenAndItsKeyCleaned(t *testing.T) {
 	b := bench(t, generalTimeout)
 	ctx := ctxFor(t, 2*time.Minute)
-	tg, err := b.NewTarget(ctx, "aborted", Seed{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, err := b.Checker.Snapshot(ctx, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Env.Proxy.ClearRules()
-	t.Cleanup(b.Env.Proxy.ClearRules)
+	tg, before := seededTarget(ctx, t, b, "aborted")
+	withoutFaults(t, b)
 	reached, release := holdAt(b, "kms", "Decrypt") // StoreParameter unsealing the new secret
 	arn, err := b.Start(ctx, "", Input(tg))
 	if err != nil {

@@ -46,6 +46,28 @@ func bench(t *testing.T, timeout time.Duration) *Bench {
 	return b
 }
 
+// seededTarget seeds a fresh managed user named after prefix and snapshots its state before
+// the test acts on it.
+func seededTarget(ctx context.Context, t *testing.T, b *Bench, prefix string) (invariants.Target, invariants.State) {
+	t.Helper()
+	tg, err := b.NewTarget(ctx, prefix, Seed{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := b.Checker.Snapshot(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg, before
+}
+
+// withoutFaults clears the proxy's fault rules now and again when the test ends, so that no
+// rule outlives the test that set it.
+func withoutFaults(t *testing.T, b *Bench) {
+	b.Env.Proxy.ClearRules()
+	t.Cleanup(b.Env.Proxy.ClearRules)
+}
+
 // generalTimeout is the step functions' timeout outside the fault matrix.
 const generalTimeout = 20 * time.Second
 

@@ -68,14 +68,7 @@ func TestParameterChangedByHandIsNeverLost(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tg, err := b.NewTarget(ctx, "edited", Seed{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, err := b.Checker.Snapshot(ctx, tg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tg, first := seededTarget(ctx, t, b, "edited")
 			c.change(t, tg)
 			before, err := b.Checker.Snapshot(ctx, tg)
 			if err != nil {

@@ -10,14 +10,7 @@ import (
 func TestCleanRotationKeepsEveryInvariant(t *testing.T) {
 	b := bench(t, generalTimeout)
 	ctx := ctxFor(t, time.Minute)
-	tg, err := b.NewTarget(ctx, "clean", Seed{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, err := b.Checker.Snapshot(ctx, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg, before := seededTarget(ctx, t, b, "clean")
 	start := time.Now()
 	run, err := b.Rotate(ctx, "", Input(tg))
 	if err != nil {
