@@ -266,6 +266,28 @@ func keysOf(t *testing.T, env *localenv.Env, user string) []key {
 	return keys
 }
 
+// assertRefusedChangingNothing invokes the trigger with event and checks that it fails with an
+// error naming every one of want, leaving user's keys and param (and its lock) as they were.
+func assertRefusedChangingNothing(t *testing.T, env *localenv.Env, iv *invocations, user, param string, event []byte, want ...string) {
+	t.Helper()
+	keysBefore, paramsBefore := keysOf(t, env, user), parameters(t, env, param)
+	res := iv.invoke(t, env, event)
+	if res.FunctionError == "" {
+		t.Fatalf("trigger answered %s, want a refusal naming %q", res.Payload, want)
+	}
+	for _, w := range want {
+		if !strings.Contains(res.ErrorMessage, w) {
+			t.Errorf("error %s %q does not name %q", res.ErrorType, res.ErrorMessage, w)
+		}
+	}
+	if got := keysOf(t, env, user); !slices.Equal(got, keysBefore) {
+		t.Errorf("keys changed: %v → %v", keysBefore, got)
+	}
+	if got := parameters(t, env, param); !maps.Equal(got, paramsBefore) {
+		t.Errorf("parameters changed: %v → %v", paramsBefore, got)
+	}
+}
+
 // assertReleasedUserKept checks what destroy (or an update away from a user) leaves: no access
 // keys on user, neither param nor its lock, and the IAM user itself, which Terraform deletes.
 func assertReleasedUserKept(ctx context.Context, t *testing.T, env *localenv.Env, user, param string) {
@@ -564,22 +586,7 @@ func unmanagedUser(t *testing.T, iv *invocations) {
 		{"delete", tfEvent(t, "delete", in, &in)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			keysBefore, paramsBefore := keysOf(t, env, user), parameters(t, env, param)
-			res := iv.invoke(t, env, tc.event)
-			if res.FunctionError == "" {
-				t.Fatalf("trigger answered %s for an unmanaged user", res.Payload)
-			}
-			for _, want := range []string{rotation.UserNotManaged, "keyrotor:managed=true", user, "tag"} {
-				if !strings.Contains(res.ErrorMessage, want) {
-					t.Errorf("error %s %q does not name %q", res.ErrorType, res.ErrorMessage, want)
-				}
-			}
-			if got := keysOf(t, env, user); !slices.Equal(got, keysBefore) {
-				t.Errorf("keys changed: %v → %v", keysBefore, got)
-			}
-			if got := parameters(t, env, param); !maps.Equal(got, paramsBefore) {
-				t.Errorf("parameters changed: %v → %v", paramsBefore, got)
-			}
+			assertRefusedChangingNothing(t, env, iv, user, param, tc.event, rotation.UserNotManaged, "keyrotor:managed=true", user, "tag")
 		})
 	}
 	if len(iv.answers) > 0 {
@@ -627,22 +634,7 @@ func TestRotationDuringTheGracePeriodIsRefused(t *testing.T) {
 		{"create again", tfEvent(t, "create", in, nil)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			keysBefore, paramsBefore := keysOf(t, env, user), parameters(t, env, param)
-			res := iv.invoke(t, env, tc.event)
-			if res.FunctionError == "" {
-				t.Fatalf("trigger answered %s while %s holds the lock", res.Payload, holder)
-			}
-			for _, want := range []string{rotation.RotationInProgress, holder, "wait for it to finish"} {
-				if !strings.Contains(res.ErrorMessage, want) {
-					t.Errorf("error %s %q does not name %q", res.ErrorType, res.ErrorMessage, want)
-				}
-			}
-			if got := keysOf(t, env, user); !slices.Equal(got, keysBefore) {
-				t.Errorf("keys changed: %v → %v", keysBefore, got)
-			}
-			if got := parameters(t, env, param); !maps.Equal(got, paramsBefore) {
-				t.Errorf("parameters changed: %v → %v", paramsBefore, got)
-			}
+			assertRefusedChangingNothing(t, env, iv, user, param, tc.event, rotation.RotationInProgress, holder, "wait for it to finish")
 			if st := describe(t, env, holder).Status; st != sfntypes.ExecutionStatusRunning {
 				t.Errorf("the holding rotation is %s, want it left RUNNING", st)
 			}
