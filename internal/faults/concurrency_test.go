@@ -128,14 +128,7 @@ func TestStaleLockOfEndedExecutionIsBroken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := b.Rotate(ctx, "", Input(tg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := b.Checker.Check(ctx, tg, before, run.Outcome, invariants.Options{Strict: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run, res := rotateAndCheck(ctx, t, b, tg, before, invariants.Options{Strict: true})
 	if run.Status != "SUCCEEDED" || res.After.LockExists || len(res.Violations) > 0 {
 		t.Fatalf("rotation after a stale lock: %s %s: %s; lock left %v%s", run.Status, run.Error, run.Cause, res.After.LockExists, describe(res.Violations))
 	}
@@ -171,14 +164,7 @@ func TestStaleLockOfAbortedExecutionIsBrokenAndItsKeyCleaned(t *testing.T) {
 	if !mid.LockExists || len(mid.Keys) != 2 {
 		t.Fatalf("the stopped execution should have left its lock and its new key: lock %v keys %v", mid.LockExists, mid.Keys)
 	}
-	run, err := b.Rotate(ctx, "", Input(tg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := b.Checker.Check(ctx, tg, before, run.Outcome, invariants.Options{Strict: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run, res := rotateAndCheck(ctx, t, b, tg, before, invariants.Options{Strict: true})
 	if run.Status != "SUCCEEDED" || len(res.Violations) > 0 || len(res.After.Keys) != 1 {
 		t.Fatalf("rotation after a stopped one: %s %s: %s; keys %v%s", run.Status, run.Error, run.Cause, res.After.Keys, describe(res.Violations))
 	}

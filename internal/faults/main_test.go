@@ -61,6 +61,21 @@ func seededTarget(ctx context.Context, t *testing.T, b *Bench, prefix string) (i
 	return tg, before
 }
 
+// rotateAndCheck runs one rotation of tg's user to its end and checks the invariants against
+// before, the state the test snapshotted.
+func rotateAndCheck(ctx context.Context, t *testing.T, b *Bench, tg invariants.Target, before invariants.State, opts invariants.Options) (Run, invariants.Result) {
+	t.Helper()
+	run, err := b.Rotate(ctx, "", Input(tg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Checker.Check(ctx, tg, before, run.Outcome, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run, res
+}
+
 // withoutFaults clears the proxy's fault rules now and again when the test ends, so that no
 // rule outlives the test that set it.
 func withoutFaults(t *testing.T, b *Bench) {

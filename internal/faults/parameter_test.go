@@ -74,14 +74,7 @@ func TestParameterChangedByHandIsNeverLost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			run, err := b.Rotate(ctx, "", Input(tg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := b.Checker.Check(ctx, tg, before, run.Outcome, invariants.Options{Secrets: first.Secrets()})
-			if err != nil {
-				t.Fatal(err)
-			}
+			run, res := rotateAndCheck(ctx, t, b, tg, before, invariants.Options{Secrets: first.Secrets()})
 			t.Logf("%s %s: %s", run.Status, run.Error, run.Cause)
 			for _, v := range res.Violations {
 				t.Errorf("%s", v)

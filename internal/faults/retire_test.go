@@ -94,14 +94,7 @@ func TestRetireFailureCauseSaysWhatTheNextRotationDoes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			last, err := b.Rotate(ctx, "", Input(tg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			chk, err := b.Checker.Check(ctx, tg, before, last.Outcome, invariants.Options{Strict: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			last, chk := rotateAndCheck(ctx, t, b, tg, before, invariants.Options{Strict: true})
 			if last.Status != "SUCCEEDED" || len(chk.Violations) > 0 {
 				t.Errorf("after following the Cause the rotation ended %s %s (%s)%s", last.Status, last.Error, last.Cause, describe(chk.Violations))
 			}
