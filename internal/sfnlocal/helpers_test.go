@@ -56,6 +56,17 @@ func eventTypes(ex *Execution) []string {
 	return out
 }
 
+// countEvents counts the events of type typ in the execution's history.
+func countEvents(ex *Execution, typ string) int {
+	n := 0
+	for _, e := range ex.History {
+		if e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
 // jsonEq compares JSON texts semantically.
 func jsonEq(t testing.TB, got json.RawMessage, want string) {
 	t.Helper()

@@ -155,13 +155,7 @@ func TestSubmittedRefusesOutsideARunningIntegrationTask(t *testing.T) {
 			case tc.wantText != "" && !strings.Contains(got.Error(), tc.wantText):
 				t.Errorf("Submitted: %v, want it to say %q", got, tc.wantText)
 			}
-			submitted := 0
-			for _, typ := range eventTypes(ex) {
-				if typ == "TaskSubmitted" {
-					submitted++
-				}
-			}
-			if submitted != tc.events {
+			if submitted := countEvents(ex, "TaskSubmitted"); submitted != tc.events {
 				t.Errorf("%d TaskSubmitted events, want %d: %v", submitted, tc.events, eventTypes(ex))
 			}
 		})

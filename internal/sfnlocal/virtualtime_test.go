@@ -333,13 +333,7 @@ func TestStopDuringVirtualSleep(t *testing.T) {
 			if got := ex.StopDate.Sub(testStart); got != tc.after {
 				t.Errorf("ended after %v, want %v", got, tc.after)
 			}
-			n := 0
-			for _, typ := range eventTypes(ex) {
-				if typ == "WaitStateAborted" {
-					n++
-				}
-			}
-			if n != tc.aborted {
+			if n := countEvents(ex, "WaitStateAborted"); n != tc.aborted {
 				t.Errorf("%d WaitStateAborted events, want %d: %v", n, tc.aborted, eventTypes(ex))
 			}
 			wantClockUsable(t, clock)
