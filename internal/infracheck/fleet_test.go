@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -25,6 +26,17 @@ func attr(m *Module, b *hclsyntax.Block, name string) string {
 	return m.Text(a.Expr.Range())
 }
 
+// onlyBlock returns the module's one block of typ with labels, failing the test when it declares
+// none or several.
+func onlyBlock(t *testing.T, m *Module, typ string, labels ...string) *hclsyntax.Block {
+	t.Helper()
+	found := m.Find(typ, labels...)
+	if len(found) != 1 {
+		t.Fatalf("%s declares %d %s %s, want 1", filepath.Base(m.Dir), len(found), typ, strings.Join(labels, "."))
+	}
+	return found[0]
+}
+
 func child(b *hclsyntax.Block, typ string) *hclsyntax.Block {
 	for _, c := range b.Body.Blocks {
 		if c.Type == typ {
@@ -37,11 +49,7 @@ func child(b *hclsyntax.Block, typ string) *hclsyntax.Block {
 func TestFleetStateMachineIsTheFleetASLWithItsOwnRole(t *testing.T) {
 	root, mods := load(t)
 	m := mods[engineDir]
-	machines := m.Find("resource", "aws_sfn_state_machine", "fleet")
-	if len(machines) != 1 {
-		t.Fatalf("engine declares %d aws_sfn_state_machine.fleet, want 1", len(machines))
-	}
-	sm := machines[0]
+	sm := onlyBlock(t, m, "resource", "aws_sfn_state_machine", "fleet")
 	def, ok := sm.Body.Attributes["definition"].Expr.(*hclsyntax.FunctionCallExpr)
 	if !ok || def.Name != "templatefile" {
 		t.Fatal("the fleet's definition must be templatefile(...) of " + fleetASL)
@@ -110,11 +118,7 @@ func TestFleetASLRendersToJSONWithItsPlaceholdersOnly(t *testing.T) {
 func TestFleetScheduleIsOptionalAndStartsTheFleet(t *testing.T) {
 	_, mods := load(t)
 	m := mods[engineDir]
-	schedules := m.Find("resource", "aws_scheduler_schedule", "fleet")
-	if len(schedules) != 1 {
-		t.Fatalf("engine declares %d aws_scheduler_schedule.fleet, want 1", len(schedules))
-	}
-	s := schedules[0]
+	s := onlyBlock(t, m, "resource", "aws_scheduler_schedule", "fleet")
 	if got := attr(m, s, "count"); got != "var.fleet_schedule == null ? 0 : 1" {
 		t.Errorf("the fleet schedule's count is %q: it must exist only when fleet_schedule is set", got)
 	}

@@ -237,11 +237,7 @@ func TestEveryFunctionIsDeployedWithAPolicyTemplate(t *testing.T) {
 func TestStateMachineIsTheRotationASL(t *testing.T) {
 	root, mods := load(t)
 	m := mods[engineDir]
-	machines := m.Find("resource", "aws_sfn_state_machine", "rotate")
-	if len(machines) != 1 {
-		t.Fatalf("engine declares %d state machines aws_sfn_state_machine.rotate, want 1", len(machines))
-	}
-	sm := machines[0]
+	sm := onlyBlock(t, m, "resource", "aws_sfn_state_machine", "rotate")
 	def, ok := sm.Body.Attributes["definition"].Expr.(*hclsyntax.FunctionCallExpr)
 	if !ok || def.Name != "templatefile" {
 		t.Fatal("the state machine's definition must be templatefile(...) of " + rotationASL)
@@ -421,11 +417,7 @@ func keys(v iampolicy.Vars) []string {
 func TestScheduleRetriesDeadLettersAndStartsTheRotationInput(t *testing.T) {
 	_, mods := load(t)
 	m := mods[managedKeyDir]
-	schedules := m.Find("resource", "aws_scheduler_schedule")
-	if len(schedules) != 1 {
-		t.Fatalf("managed-key declares %d schedules, want 1", len(schedules))
-	}
-	s := schedules[0]
+	s := onlyBlock(t, m, "resource", "aws_scheduler_schedule")
 	block := func(b *hclsyntax.Block, typ string) *hclsyntax.Block {
 		for _, c := range b.Body.Blocks {
 			if c.Type == typ {
@@ -484,11 +476,7 @@ func TestScheduleRetriesDeadLettersAndStartsTheRotationInput(t *testing.T) {
 // IAM refuses to delete a user with keys unless the provider removes them first.
 func TestCreatedUserIsForceDestroyedSoAUserNameChangeCanReplaceIt(t *testing.T) {
 	_, mods := load(t)
-	users := mods[managedKeyDir].Find("resource", "aws_iam_user", "managed")
-	if len(users) != 1 {
-		t.Fatalf("managed-key declares %d aws_iam_user.managed, want 1", len(users))
-	}
-	a := users[0].Body.Attributes["force_destroy"]
+	a := onlyBlock(t, mods[managedKeyDir], "resource", "aws_iam_user", "managed").Body.Attributes["force_destroy"]
 	if a == nil || mods[managedKeyDir].Text(a.Expr.Range()) != "true" {
 		t.Error("aws_iam_user.managed must set force_destroy = true: replacing it (a new user_name) deletes the old user while it still has keyrotor's keys")
 	}
@@ -500,18 +488,12 @@ func TestCreatedUserIsForceDestroyedSoAUserNameChangeCanReplaceIt(t *testing.T) 
 func TestDestroyStoppingARotationRaisesNoAlarm(t *testing.T) {
 	_, mods := load(t)
 	m := mods[engineDir]
-	alarms := m.Find("resource", "aws_cloudwatch_metric_alarm", "executions")
-	if len(alarms) != 1 {
-		t.Fatalf("engine declares %d aws_cloudwatch_metric_alarm.executions, want 1", len(alarms))
-	}
-	if got := m.Text(alarms[0].Body.Attributes["for_each"].Expr.Range()); got != `toset(["ExecutionsFailed", "ExecutionsTimedOut"])` {
+	alarm := onlyBlock(t, m, "resource", "aws_cloudwatch_metric_alarm", "executions")
+	if got := m.Text(alarm.Body.Attributes["for_each"].Expr.Range()); got != `toset(["ExecutionsFailed", "ExecutionsTimedOut"])` {
 		t.Errorf("execution alarms for_each = %s, want ExecutionsFailed and ExecutionsTimedOut only (an abort is asked for)", got)
 	}
-	rules := m.Find("resource", "aws_cloudwatch_event_rule", "rotation_failed")
-	if len(rules) != 1 {
-		t.Fatalf("engine declares %d aws_cloudwatch_event_rule.rotation_failed, want 1", len(rules))
-	}
-	pattern := m.Text(rules[0].Body.Attributes["event_pattern"].Expr.Range())
+	rule := onlyBlock(t, m, "resource", "aws_cloudwatch_event_rule", "rotation_failed")
+	pattern := m.Text(rule.Body.Attributes["event_pattern"].Expr.Range())
 	for _, want := range []string{
 		`status          = ["FAILED", "TIMED_OUT", "ABORTED"]`,
 		`error = [null, { "anything-but" = ["` + entry.DestroyedError + `"] }]`,
