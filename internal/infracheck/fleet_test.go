@@ -37,6 +37,27 @@ func onlyBlock(t *testing.T, m *Module, typ string, labels ...string) *hclsyntax
 	return found[0]
 }
 
+// checkDefinition checks that state machine sm's definition is templatefile(...) of asl (below
+// root) setting exactly vars, the placeholders docs/steps.md pins.
+func checkDefinition(t *testing.T, root string, m *Module, sm *hclsyntax.Block, asl string, vars []string) {
+	t.Helper()
+	name := strings.Join(sm.Labels, ".")
+	def, ok := sm.Body.Attributes["definition"].Expr.(*hclsyntax.FunctionCallExpr)
+	if !ok || def.Name != "templatefile" {
+		t.Fatalf("%s's definition must be templatefile(...) of %s", name, asl)
+	}
+	calls, err := m.templateCalls(def, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Clean(calls[0].Path) != filepath.Join(root, asl) {
+		t.Errorf("%s's definition renders %s, want %s", name, calls[0].Path, filepath.Join(root, asl))
+	}
+	if !slices.Equal(calls[0].Vars, vars) {
+		t.Errorf("%s's definition sets %v, docs/steps.md pins %v", name, calls[0].Vars, vars)
+	}
+}
+
 func child(b *hclsyntax.Block, typ string) *hclsyntax.Block {
 	for _, c := range b.Body.Blocks {
 		if c.Type == typ {
@@ -50,20 +71,7 @@ func TestFleetStateMachineIsTheFleetASLWithItsOwnRole(t *testing.T) {
 	root, mods := load(t)
 	m := mods[engineDir]
 	sm := onlyBlock(t, m, "resource", "aws_sfn_state_machine", "fleet")
-	def, ok := sm.Body.Attributes["definition"].Expr.(*hclsyntax.FunctionCallExpr)
-	if !ok || def.Name != "templatefile" {
-		t.Fatal("the fleet's definition must be templatefile(...) of " + fleetASL)
-	}
-	calls, err := m.templateCalls(def, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if filepath.Clean(calls[0].Path) != filepath.Join(root, fleetASL) {
-		t.Errorf("fleet definition renders %s, want %s", calls[0].Path, filepath.Join(root, fleetASL))
-	}
-	if want := []string{"list_users_function_arn", "rotate_state_machine_arn"}; !slices.Equal(calls[0].Vars, want) {
-		t.Errorf("fleet definition sets %v, docs/steps.md pins %v", calls[0].Vars, want)
-	}
+	checkDefinition(t, root, m, sm, fleetASL, []string{"list_users_function_arn", "rotate_state_machine_arn"})
 	for attrName, want := range map[string]string{
 		"role_arn": "aws_iam_role.fleet.arn",
 		"type":     `"STANDARD"`,

@@ -238,22 +238,8 @@ func TestStateMachineIsTheRotationASL(t *testing.T) {
 	root, mods := load(t)
 	m := mods[engineDir]
 	sm := onlyBlock(t, m, "resource", "aws_sfn_state_machine", "rotate")
-	def, ok := sm.Body.Attributes["definition"].Expr.(*hclsyntax.FunctionCallExpr)
-	if !ok || def.Name != "templatefile" {
-		t.Fatal("the state machine's definition must be templatefile(...) of " + rotationASL)
-	}
-	calls, err := m.templateCalls(def, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if filepath.Clean(calls[0].Path) != filepath.Join(root, rotationASL) {
-		t.Errorf("definition renders %s, want %s", calls[0].Path, filepath.Join(root, rotationASL))
-	}
-	// docs/steps.md pins the placeholders.
-	want := []string{"create_key_function_arn", "delete_old_keys_function_arn", "store_parameter_function_arn", "verify_key_function_arn"}
-	if !slices.Equal(calls[0].Vars, want) {
-		t.Errorf("definition sets %v, docs/steps.md pins %v", calls[0].Vars, want)
-	}
+	checkDefinition(t, root, m, sm, rotationASL,
+		[]string{"create_key_function_arn", "delete_old_keys_function_arn", "store_parameter_function_arn", "verify_key_function_arn"})
 
 	logging := sm.Body.Blocks
 	found := false
