@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -104,4 +105,16 @@ func StepsFromEnv(ctx context.Context, needKMS bool, newSteps func(aws.Config, C
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	return newSteps(cfg, conf, slog.New(slog.NewJSONHandler(os.Stdout, nil))), nil
+}
+
+// Serve is a rotation Lambda's main: it builds the function's Steps from the environment and
+// serves the given actions, or logs why it cannot start and exits 1, which Lambda reports as
+// an init error.
+func Serve(function string, needKMS bool, newSteps func(aws.Config, Config, *slog.Logger) *Steps, actions ...string) {
+	steps, err := StepsFromEnv(context.Background(), needKMS, newSteps)
+	if err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("keyrotor "+function+" cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(steps.Handler(actions...))
 }
