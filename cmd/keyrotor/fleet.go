@@ -72,21 +72,9 @@ func (ff fleetFlags) input(f rotateFlags) (fleetInput, error) {
 		}
 		in.PathPrefix = ff.path
 	}
-	if f.grace != "" {
-		n, err := parseSeconds("grace", f.grace, rotation.MaxGraceSeconds)
-		if err != nil {
-			return in, err
-		}
-		in.GraceSeconds = &n
-	}
-	if f.inactive != "" {
-		n, err := parseSeconds("inactive", f.inactive, rotation.MaxInactiveSeconds)
-		if err != nil {
-			return in, err
-		}
-		in.InactiveSeconds = &n
-	}
-	return in, nil
+	var err error
+	in.GraceSeconds, in.InactiveSeconds, err = f.waits()
+	return in, err
 }
 
 // resolveFleet finds the fleet state machine: the flag, KEYROTOR_FLEET_STATE_MACHINE_ARN, else

@@ -42,21 +42,28 @@ func (f rotateFlags) input() (rotationInput, error) {
 	if f.format != "" && f.format != rotation.FormatJSON && f.format != rotation.FormatRaw {
 		return in, usagef("--format %q: want json ({\"AccessKeyId\",\"SecretAccessKey\"}) or raw (the secret alone)", f.format)
 	}
+	var err error
+	in.GraceSeconds, in.InactiveSeconds, err = f.waits()
+	return in, err
+}
+
+// waits parses --grace and --inactive; an unset flag stays nil (Begin's default).
+func (f rotateFlags) waits() (grace, inactive *int, err error) {
 	if f.grace != "" {
 		n, err := parseSeconds("grace", f.grace, rotation.MaxGraceSeconds)
 		if err != nil {
-			return in, err
+			return nil, nil, err
 		}
-		in.GraceSeconds = &n
+		grace = &n
 	}
 	if f.inactive != "" {
 		n, err := parseSeconds("inactive", f.inactive, rotation.MaxInactiveSeconds)
 		if err != nil {
-			return in, err
+			return nil, nil, err
 		}
-		in.InactiveSeconds = &n
+		inactive = &n
 	}
-	return in, nil
+	return grace, inactive, nil
 }
 
 func newRotateCmd(stdout, stderr io.Writer) *cobra.Command {
