@@ -16,6 +16,7 @@ build:
 
 vet:
 	go vet ./...
+	cd ssmcreds && go vet ./...
 
 lint-asl: tools
 	@scripts/lint-asl.sh
@@ -34,27 +35,31 @@ checks: tools build vet lint-asl check-terraform go-test conformance
 # go-test runs every package's tests except the conformance suite, which `conformance` runs so
 # that its summary line is shown (go test drops a passing package's output in package-list mode).
 go-test:
-	go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v '/internal/conformance$$')
+	cd ssmcreds && go test -count=1 ./...
+	go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v '/internal/harness/conformance$$')
 
 # conformance runs each scenario in internal/sfnlocal and in aws-local-stepfunctions and prints
 # `conformance: N scenarios, M differences`.
 conformance: tools
-	@mkdir -p build; go test -count=1 -v ./internal/conformance/ > build/conformance.log 2>&1 \
+	@mkdir -p build; go test -count=1 -v ./internal/harness/conformance/ > build/conformance.log 2>&1 \
 		|| { cat build/conformance.log; exit 1; }; grep '^conformance:' build/conformance.log
 
-demo: tools build
-	go run ./cmd/keyrotor demo
+# demo installs and builds only what the demo runs: moto, the host bootstraps and the CLI.
+demo:
+	@scripts/install-tools.sh demo
+	@scripts/build-functions.sh host
+	go build -o bin/keyrotor ./cmd/keyrotor && bin/keyrotor demo
 
 # bench measures keyrotor on this machine and writes bench/results.json, bench/BENCHMARKS.md and
-# bench/verify-latency.svg (a few minutes; `go run ./cmd/keyrotor bench --size tiny` for a check).
+# bench/verify-latency.svg (a few minutes; `go run ./internal/harness/bench/cmd/keyrotor-bench --size tiny` for a check).
 bench: tools build
-	go run ./cmd/keyrotor bench --json
+	go run ./internal/harness/bench/cmd/keyrotor-bench --json
 
 # faults injects every fault kind (throttling, 500, AccessDenied, timeout, crash of the Lambda
 # process) at every AWS call site of every function, through the state machine, and checks the
 # invariants after each rotation; `make test` runs a reduced matrix (AccessDenied and crash).
 faults: tools build
-	@set -o pipefail; KEYROTOR_FAULTS=full go test -count=1 -timeout 40m -run '^TestFaultMatrix$$' -v ./internal/faults/ | grep -v '^=== RUN'
+	@set -o pipefail; KEYROTOR_FAULTS=full go test -count=1 -timeout 40m -run '^TestFaultMatrix$$' -v ./internal/harness/faults/ | grep -v '^=== RUN'
 
 clean:
 	rm -rf build bin/keyrotor

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Checks keyrotor's Terraform without Terraform (the AWS provider cannot be downloaded offline):
-#   1. Go tests over the parsed HCL (internal/infracheck): terraform fmt form via hclwrite,
+#   1. Go tests over the parsed HCL (internal/harness/infracheck): terraform fmt form via hclwrite,
 #      no secret in state or outputs, one role per Lambda, the ASL deployed, templatefile vars;
 #      the policy templates themselves (internal/iampolicy); and least privilege: every call
 #      each function makes allowed, every statement needed, out-of-scope calls denied, evaluated
-#      by @cloud-copilot/iam-simulate (internal/leastprivilege).
+#      by @cloud-copilot/iam-simulate (internal/harness/leastprivilege).
 #   2. tflint with its bundled terraform ruleset (infra/.tflint.hcl; no plugin download).
 #   3. tfsec: zero HIGH or CRITICAL findings; lower ones are listed.
 set -euo pipefail
@@ -13,8 +13,8 @@ for tool in bin/tflint bin/tfsec; do
   [ -x "$tool" ] || { echo "check-terraform: $tool is missing; run: make tools" >&2; exit 1; }
 done
 
-echo "check-terraform: go test ./internal/infracheck ./internal/iampolicy ./internal/leastprivilege"
-go test -count=1 ./internal/infracheck/ ./internal/iampolicy/ ./internal/leastprivilege/
+echo "check-terraform: go test ./internal/harness/infracheck ./internal/iampolicy ./internal/leastprivilege"
+go test -count=1 ./internal/harness/infracheck/ ./internal/iampolicy/ ./internal/harness/leastprivilege/
 
 echo "check-terraform: tflint"
 bin/tflint --chdir=infra --recursive --config="$PWD/infra/.tflint.hcl" --format=compact

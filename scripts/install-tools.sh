@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every tool keyrotor's checks need, pinned, into the repo (bin/, scripts/npm/node_modules).
-# Idempotent: a second run with everything present costs a few milliseconds.
+# `demo` installs only what `make demo` runs (moto). Idempotent: a second run with everything present costs a few milliseconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -14,6 +14,9 @@ if ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install --quiet 'moto[server]==5.2.1' 'awscli' || {
     echo "install-tools: could not install moto; run: pip install 'moto[server]==5.2.1' awscli" >&2; exit 1; }
 fi
+
+# `install-tools.sh demo` stops here: the demo needs moto and Go only, not the linters or npm tools.
+[ "${1:-all}" = demo ] && exit 0
 
 # npm tools: the lockfile pins the whole tree; reinstall only when it changed.
 stamp=scripts/npm/node_modules/.keyrotor-stamp

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,3 +251,11 @@ func TestALateRefusalOfAReplacedKeyKeepsTheNewKey(t *testing.T) {
 			invalidations.n.Load(), fake.gets)
 	}
 }
+
+// countingInvalidator counts invalidations of the consumer's credentials cache.
+type countingInvalidator struct {
+	*aws.CredentialsCache
+	n atomic.Int64
+}
+
+func (c *countingInvalidator) Invalidate() { c.n.Add(1); c.CredentialsCache.Invalidate() }

@@ -1,6 +1,7 @@
 package ssmcreds_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,7 +14,6 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/keyrotor/keyrotor/internal/logbuffer"
 	"github.com/keyrotor/keyrotor/ssmcreds"
 )
 
@@ -120,7 +120,7 @@ func TestRetrieveReadsBothFormats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &logbuffer.Buffer{}
+			logs := &bytes.Buffer{}
 			p := ssmcreds.NewProvider(tt.ssm, testParam, func(o *ssmcreds.Options) {
 				o.Format, o.TTL, o.Now = tt.format, tt.ttl, func() time.Time { return now }
 				o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
@@ -188,7 +188,7 @@ func TestRetrieveErrorsSayWhichParameterAndWhatToDo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &logbuffer.Buffer{}
+			logs := &bytes.Buffer{}
 			p := ssmcreds.NewProvider(tt.ssm, tt.param, func(o *ssmcreds.Options) {
 				o.Format, o.Logger = tt.format, slog.New(slog.NewJSONHandler(logs, nil))
 			})
@@ -282,7 +282,7 @@ func TestAFailedReReadKeepsTheCurrentKeyButNotAnInvalidatedOne(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &logbuffer.Buffer{}
+			logs := &bytes.Buffer{}
 			fake := &fakeSSM{versions: []version{{jsonKey("AKIAFIRST", testSecret), ""}}}
 			// The clock runs more than a TTL behind, so every key read has already expired.
 			behind := -ssmcreds.DefaultTTL - ssmcreds.RefreshRetryInterval - time.Minute

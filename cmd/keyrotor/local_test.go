@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/keyrotor/keyrotor/internal/localenv"
-	"github.com/keyrotor/keyrotor/internal/logbuffer"
+	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
 	"github.com/keyrotor/keyrotor/internal/schedule"
 )
 

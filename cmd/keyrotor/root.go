@@ -88,7 +88,6 @@ run 'keyrotor local up' and export the variables it prints.`,
 	})
 	root.AddCommand(newLocalCmd(stdout, stderr), newRotateCmd(stdout, stderr), newStatusCmd(stdout, stderr),
 		newHistoryCmd(stdout, stderr), newDemoCmd(stdout, stderr))
-	root.AddCommand(newBenchCmd(stdout, stderr))
 	return root
 }
 

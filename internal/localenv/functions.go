@@ -29,7 +29,7 @@ func trustPolicy() string {
 // RolePolicy is the policy Up attaches to fn's role: the action list of the policy that
 // infra/modules/engine renders for fn, on every resource. moto checks actions and matches every
 // resource as "*", so this is what it can enforce; resources and conditions are checked
-// exactly by internal/leastprivilege.
+// exactly by internal/harness/leastprivilege.
 func (e *Env) RolePolicy(fn string) (string, error) {
 	doc, err := e.Engine.FunctionPolicy(fn)
 	if err != nil {

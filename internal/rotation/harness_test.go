@@ -22,7 +22,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/internal/faultproxy"
-	"github.com/keyrotor/keyrotor/internal/logbuffer"
+	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
 	"github.com/keyrotor/keyrotor/internal/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )

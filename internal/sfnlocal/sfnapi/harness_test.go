@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
-	"github.com/keyrotor/keyrotor/internal/logbuffer"
+	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
 	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 	"github.com/keyrotor/keyrotor/internal/sfnlocal/sfnapi"
 )

@@ -13,7 +13,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/internal/faultproxy"
-	"github.com/keyrotor/keyrotor/internal/invariants"
+	"github.com/keyrotor/keyrotor/internal/harness/invariants"
 )
 
 // Denial is one action taken out of one function's role and what the rotation then did.
@@ -47,7 +47,7 @@ var DenialSetups = map[string]string{
 }
 
 // NotEnforcedLocally explains the granted actions no local rotation can be refused: moto
-// does not serve or does not check them. internal/leastprivilege proves them with iam-simulate.
+// does not serve or does not check them. internal/harness/leastprivilege proves them with iam-simulate.
 var NotEnforcedLocally = map[string]string{
 	"logs:CreateLogStream":     "Lambda's own log delivery; the local host captures logs itself",
 	"logs:PutLogEvents":        "Lambda's own log delivery; the local host captures logs itself",

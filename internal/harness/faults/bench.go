@@ -1,6 +1,6 @@
 // Package faults drives keyrotor's rotation end to end through the local engine (internal/
 // localenv: moto with IAM authorization, the fault proxy, the real Lambda bootstraps, the Step
-// Functions API running statemachine/rotate.asl.json) and checks internal/invariants after
+// Functions API running statemachine/rotate.asl.json) and checks internal/harness/invariants after
 // each run: the fault matrix, the least-privilege denials, concurrency, bad input and
 // parameter safety.
 package faults
@@ -25,7 +25,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/keyrotor/keyrotor/internal/invariants"
+	"github.com/keyrotor/keyrotor/internal/harness/invariants"
 	"github.com/keyrotor/keyrotor/internal/lambdahost"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/motoserver"

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/invariants"
+	"github.com/keyrotor/keyrotor/internal/harness/invariants"
 )
 
 func TestCleanRotationKeepsEveryInvariant(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/keyrotor/keyrotor/internal/logbuffer"
+	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
 )
 
 func TestBufferKeepsEveryLineWrittenFromManyGoroutines(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/invariants"
+	"github.com/keyrotor/keyrotor/internal/harness/invariants"
 )
 
 // The package's tests share engines (each starts its own moto) and so never run in parallel.

@@ -151,7 +151,7 @@ func measureSizeFloors(ctx context.Context, root string) ([]SizeFloor, error) {
 	var out []SizeFloor
 	for _, f := range sizeFloors {
 		bin := filepath.Join(dir, f.Name)
-		args := append(append([]string{"build"}, buildFlags...), "-o", bin, "./internal/bench/testdata/sizefloor/"+f.Name)
+		args := append(append([]string{"build"}, buildFlags...), "-o", bin, "./internal/harness/bench/testdata/sizefloor/"+f.Name)
 		cmd := exec.CommandContext(ctx, "go", args...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/keyrotor/keyrotor/internal/faultproxy"
-	"github.com/keyrotor/keyrotor/internal/invariants"
+	"github.com/keyrotor/keyrotor/internal/harness/invariants"
 )
 
 // Kind is one kind of fault injected at a call site.

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/keyrotor/keyrotor/internal/invariants"
+	"github.com/keyrotor/keyrotor/internal/harness/invariants"
 )
 
 // TestParameterChangedByHandIsNeverLost edits or deletes the parameter between rotations, as a

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/keyrotor/keyrotor/internal/faultproxy"
-	"github.com/keyrotor/keyrotor/internal/invariants"
+	"github.com/keyrotor/keyrotor/internal/harness/invariants"
 )
 
 // TestRetireFailureCauseSaysWhatTheNextRotationDoes fails the retirement of the old key after

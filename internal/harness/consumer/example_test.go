@@ -1,4 +1,4 @@
-package ssmcreds_test
+package consumer_test
 
 import (
 	"context"

@@ -17,7 +17,7 @@ func TestRunTinyWritesAllFigures(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	r, err := Run(ctx, Options{Root: "../..", Size: Tiny, OutDir: dir})
+	r, err := Run(ctx, Options{Root: "../../..", Size: Tiny, OutDir: dir})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}

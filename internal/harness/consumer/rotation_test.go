@@ -1,4 +1,4 @@
-package ssmcreds_test
+package consumer_test
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/keyrotor/keyrotor/internal/logbuffer"
+	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
 	"github.com/keyrotor/keyrotor/internal/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/ssmcreds"

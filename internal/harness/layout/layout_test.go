@@ -1,0 +1,101 @@
+// Package layout checks the house rules that keep product and harness apart: no product package
+// imports a harness package (docs/architecture.md draws the rooms), and nothing large is tracked.
+package layout
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const (
+	module  = "github.com/keyrotor/keyrotor"
+	harness = module + "/internal/harness"
+	// maxTrackedBytes: built output (binaries, archives) is never tracked; anything this large is.
+	maxTrackedBytes = 1 << 20
+)
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func isHarness(pkg string) bool { return pkg == harness || strings.HasPrefix(pkg, harness+"/") }
+
+// TestProductPackagesDoNotImportTheHarness lists every package's non-test imports (test files
+// are harness themselves and may import it).
+func TestProductPackagesDoNotImportTheHarness(t *testing.T) {
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./...")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	products := 0
+	for line := range strings.Lines(string(out)) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || isHarness(fields[0]) {
+			continue
+		}
+		products++
+		for _, imp := range fields[1:] {
+			if isHarness(imp) {
+				t.Errorf("product package %s imports harness package %s; move the shared code into the product or the importer into internal/harness", fields[0], imp)
+			}
+		}
+	}
+	if products < 10 {
+		t.Fatalf("found only %d product packages; the listing is wrong", products)
+	}
+}
+
+func TestNoTrackedFileIsOverOneMegabyte(t *testing.T) {
+	root := repoRoot(t)
+	cmd := exec.Command("git", "ls-files", "-z")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Skipf("not a git checkout (%v); nothing to check", err)
+	}
+	files := strings.Split(strings.TrimRight(string(out), "\x00"), "\x00")
+	for _, f := range files {
+		fi, err := os.Stat(filepath.Join(root, f))
+		if err != nil {
+			continue // deleted in the work tree, not yet committed
+		}
+		if fi.Size() > maxTrackedBytes {
+			t.Errorf("%s is tracked and %d bytes (limit %d): built or generated output must not be tracked; git rm --cached it and add an ignore rule", f, fi.Size(), maxTrackedBytes)
+		}
+	}
+	if len(files) < 50 {
+		t.Fatalf("git ls-files listed only %d files", len(files))
+	}
+}
+
+// TestSsmcredsModuleNeedsOnlyTheAWSSDK: what consumers import is its own module, so importing it
+// brings no CLI, Terraform or harness dependency.
+func TestSsmcredsModuleNeedsOnlyTheAWSSDK(t *testing.T) {
+	cmd := exec.Command("go", "list", "-m", "all")
+	cmd.Dir = filepath.Join(repoRoot(t), "ssmcreds")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -m all in ssmcreds: %v", err)
+	}
+	mods := strings.Fields(string(out))
+	if len(mods) == 0 || mods[0] != module+"/ssmcreds" {
+		t.Fatalf("ssmcreds is not its own module: go list -m all printed %q", out)
+	}
+	for line := range strings.Lines(string(out)) {
+		mod := strings.Fields(line)[0]
+		if mod == module+"/ssmcreds" || strings.HasPrefix(mod, "github.com/aws/") {
+			continue
+		}
+		t.Errorf("the ssmcreds module requires %s; it may need only the AWS SDK", mod)
+	}
+}
