@@ -87,7 +87,7 @@ run 'keyrotor local up' and export the variables it prints.`,
 		return usagef("%s: %v", c.CommandPath(), err)
 	})
 	root.AddCommand(newLocalCmd(stdout, stderr), newRotateCmd(stdout, stderr), newStatusCmd(stdout, stderr),
-		newHistoryCmd(stdout, stderr), newDemoCmd(stdout, stderr))
+		newHistoryCmd(stdout, stderr), newDemoCmd(stdout, stderr), newAuditCmd(stdout, stderr))
 	return root
 }
 

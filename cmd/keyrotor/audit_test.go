@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/keyrotor/keyrotor/internal/motoserver"
+)
+
+// TestAuditIsAComplianceGate: exit 0 while every active key is younger than --max-age, exit 1
+// once one is older (here --max-age 1s against a key created before it), with the key named in
+// the table and in --json, and no secret in either.
+func TestAuditIsAComplianceGate(t *testing.T) {
+	ctx := context.Background()
+	srv, err := motoserver.Start(ctx, motoserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	iamc := iam.NewFromConfig(srv.AdminConfig())
+	if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("legacy")}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("legacy")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, secret := aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey)
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL": srv.Endpoint, "AWS_REGION": motoserver.Region,
+		"AWS_ACCESS_KEY_ID": srv.Admin.AccessKeyID, "AWS_SECRET_ACCESS_KEY": srv.Admin.SecretAccessKey,
+		"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		t.Setenv(k, v)
+	}
+
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"audit"}, &out, &errOut); code != exitOK {
+		t.Fatalf("audit with a fresh key: exit %d, want 0\n%s%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), id) || strings.Contains(out.String(), "OVER MAX AGE") {
+		t.Errorf("audit table should list %s unflagged:\n%s", id, out.String())
+	}
+
+	// moto stamps CreateDate in whole seconds; a key is over 1s once two have passed.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		out.Reset()
+		errOut.Reset()
+		if run(ctx, []string{"audit", "--max-age", "1s", "--json"}, &out, &errOut) == exitFailed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit --max-age 1s never failed the gate within 10 s:\n%s%s", out.String(), errOut.String())
+		}
+		time.Sleep(200 * time.Millisecond) // poll interval; the deadline bounds the wait
+	}
+	var r struct {
+		OverMaxAge int `json:"over_max_age"`
+		Keys       []struct {
+			AccessKeyID string `json:"access_key_id"`
+			OverMaxAge  bool   `json:"over_max_age"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("audit --json: %v\n%s", err, out.String())
+	}
+	if r.OverMaxAge != 1 || len(r.Keys) != 1 || r.Keys[0].AccessKeyID != id || !r.Keys[0].OverMaxAge {
+		t.Errorf("audit --json = %+v, want the one key %s over the max age", r, id)
+	}
+	if !strings.Contains(errOut.String(), "older than") {
+		t.Errorf("stderr should say why the gate failed: %q", errOut.String())
+	}
+	if strings.Contains(out.String()+errOut.String(), secret) {
+		t.Fatal("the audit printed the secret access key")
+	}
+	if code := run(ctx, []string{"audit", "--max-age", "soon"}, &out, &errOut); code != exitUsage {
+		t.Errorf("--max-age soon: exit %d, want usage error %d", code, exitUsage)
+	}
+}
