@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
+	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/schedule"
 )
 
