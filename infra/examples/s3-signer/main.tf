@@ -27,6 +27,7 @@ resource "aws_iam_user_policy" "signer" {
 module "engine" {
   source = "../../modules/engine"
 
+  name                  = var.engine_name
   build_dir             = "${path.root}/../../../build"
   parameter_reader_arns = [aws_iam_role.consumer.arn]
 }
@@ -41,6 +42,7 @@ module "signer_key" {
   parameter_prefix      = module.engine.parameter_prefix
   schedule_expression   = var.rotation_schedule
   grace_seconds         = var.grace_seconds
+  inactive_seconds      = var.inactive_seconds
 
   depends_on = [aws_iam_user_policy.signer]
 }

@@ -59,3 +59,15 @@ variable "url_max_expires_seconds" {
     error_message = "url_max_expires_seconds must be a whole number from 1 to 604800 (S3's limit of 7 days)."
   }
 }
+
+variable "inactive_seconds" {
+  type        = number
+  description = "Seconds an old key stays deactivated before it is deleted (a window to reactivate it by hand)."
+  default     = 86400
+}
+
+variable "engine_name" {
+  type        = string
+  description = "Prefix of the engine's resources (its functions are <engine_name>-<function>)."
+  default     = "keyrotor"
+}
