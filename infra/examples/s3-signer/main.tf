@@ -136,10 +136,10 @@ resource "aws_lambda_function" "consumer" {
   }
 
   lifecycle {
-    # A URL signed with the old key just before the consumer's cache expires must outlive
-    # neither the key: the old key is deactivated grace_seconds after the new one is verified,
-    # and the consumer may sign with the old key up to signer_cache_ttl_seconds after the new
-    # one is stored, for up to url_max_expires_seconds.
+    # Every URL signed with the old key must expire before that key is deactivated. The
+    # consumer may still sign with the old key up to signer_cache_ttl_seconds after the new one
+    # is stored (its cache), each URL lives up to url_max_expires_seconds, and the old key is
+    # deactivated grace_seconds after the new one is verified (which follows the store).
     precondition {
       condition     = var.grace_seconds >= var.signer_cache_ttl_seconds + var.url_max_expires_seconds
       error_message = "grace_seconds (${var.grace_seconds}) must be at least signer_cache_ttl_seconds + url_max_expires_seconds (${var.signer_cache_ttl_seconds} + ${var.url_max_expires_seconds}): URLs signed with the old key late in the cache's life would break when it is deactivated."
