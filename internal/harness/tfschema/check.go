@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -178,6 +179,12 @@ func (c *checker) module(dir string) error {
 	}
 	for _, b := range m.Blocks {
 		switch b.Type {
+		case "variable":
+			// terraform validate: a default must have the variable's type.
+			if d, ok := b.Body.Attributes["default"]; ok {
+				c.report.Arguments++
+				c.typed(d, variableType(b), "variable "+b.Labels[0]+" default")
+			}
 		case "resource", "data":
 			if len(b.Labels) != 2 {
 				c.problem(b.DefRange(), "%s block needs a type and a name", b.Type)
@@ -237,9 +244,12 @@ func (c *checker) moduleCall(m *Module, b *hclsyntax.Block) (*Module, error) {
 			continue
 		}
 		c.report.Arguments++
-		if _, ok := vars[name]; !ok {
+		v, ok := vars[name]
+		if !ok {
 			c.problem(a.NameRange, "module %s: %s declares no variable %q", b.Labels[0], source, name)
+			continue
 		}
+		c.typed(a, variableType(v), "module "+b.Labels[0]+" argument "+name)
 	}
 	var names []string
 	for name := range vars {
@@ -513,4 +523,31 @@ func (c *checker) attribute(at hcl.Range, s *Block, what string, tr hcl.Traversa
 		return // every resource has id
 	}
 	c.problem(at, "%s has no attribute %q", what, name)
+}
+
+// variableType is a variable block's type constraint (any when it has none or it is unreadable).
+func variableType(v *hclsyntax.Block) cty.Type {
+	a, ok := v.Body.Attributes["type"]
+	if !ok {
+		return cty.DynamicPseudoType
+	}
+	t, _, diags := typeexpr.TypeConstraintWithDefaults(a.Expr)
+	if diags.HasErrors() {
+		return cty.DynamicPseudoType
+	}
+	return t
+}
+
+// typed checks that a literal value converts to want, as Terraform converts a variable's value.
+func (c *checker) typed(a *hclsyntax.Attribute, want cty.Type, what string) {
+	if want == cty.DynamicPseudoType || !isLiteral(a.Expr) {
+		return
+	}
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() || v.IsNull() {
+		return
+	}
+	if _, err := convert.Convert(v, want); err != nil {
+		c.problem(a.Expr.Range(), "%s must be %s, not %s (%s)", what, want.FriendlyName(), v.Type().FriendlyName(), err)
+	}
 }

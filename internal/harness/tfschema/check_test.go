@@ -131,6 +131,8 @@ func TestCheckerCatchesOneOfEachMistake(t *testing.T) {
 		{"unknown-module-output", `module.callee has no output "state_machine_arn"`},
 		{"module-unknown-variable", `declares no variable "tag"`},
 		{"module-missing-variable", `required variable "required_name" of ../modules/callee is not set`},
+		{"module-argument-wrong-type", "module callee argument optional_tags must be map of string, not tuple"},
+		{"variable-default-wrong-type", "variable grace_seconds default must be number, not string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {

@@ -5,7 +5,8 @@
 // into build/tfschema/, and Check does what the provider's schema validation and
 // `terraform validate` would: types exist, arguments and blocks exist and are used as such,
 // required ones are present, literals have the schema's type, references resolve and module
-// calls pass exactly the called module's variables.
+// calls pass exactly the called module's variables, literal module arguments and variable
+// defaults having the variable's type.
 package tfschema
 
 import (
