@@ -23,6 +23,14 @@ go test -count=1 ./internal/harness/infracheck/ ./internal/harness/tfschema/ ./i
 # Prints `terraform schema (hashicorp/aws 6.25.0): N resources, M arguments checked, 0 problems`.
 go run ./internal/harness/tfschema/cmd/check-tf-schema
 
+# Terraform itself runs offline for fmt (validate needs the provider, which cannot be
+# downloaded here: the schema check above stands in for it).
+if command -v terraform >/dev/null 2>&1; then
+  echo "check-terraform: terraform fmt -check"
+  terraform fmt -check -recursive infra 2>/dev/null ||
+    { echo "check-terraform: run terraform fmt -recursive infra" >&2; exit 1; }
+fi
+
 echo "check-terraform: tflint"
 bin/tflint --chdir=infra --recursive --config="$PWD/infra/.tflint.hcl" --format=compact
 

@@ -1,5 +1,5 @@
-// Package tfschema checks keyrotor's Terraform against the AWS provider's own schema, without
-// Terraform or the provider binary (neither can be downloaded here). The schema comes from the
+// Package tfschema checks keyrotor's Terraform against the AWS provider's own schema without
+// the provider binary, which cannot be downloaded here (so terraform validate cannot run). The schema comes from the
 // npm package @cdktf/provider-aws, which is generated from hashicorp/aws (21.22.1 = 6.25.0):
 // gen-schema.js derives it for exactly the resource and data source types the .tf files use
 // into build/tfschema/, and Check does what the provider's schema validation and
