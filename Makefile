@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/bin:$(PATH)
 GOTEST_TIMEOUT ?= 18m
 
-.PHONY: all tools build test checks go-test conformance vet lint-asl check-terraform demo faults bench clean
+.PHONY: all tools build test checks go-test conformance vet lint-asl check-terraform demo faults bench aws-acceptance clean
 
 all: build
 
@@ -60,6 +60,12 @@ bench: tools build
 # invariants after each rotation; `make test` runs a reduced matrix (AccessDenied and crash).
 faults: tools build
 	@set -o pipefail; KEYROTOR_FAULTS=full go test -count=1 -timeout 40m -run '^TestFaultMatrix$$' -v ./internal/harness/faults/ | grep -v '^=== RUN'
+
+# aws-acceptance deploys infra/examples/s3-signer into the account of the current AWS
+# credentials, rotates with StartExecution, checks the consumer and searches state, outputs,
+# histories and logs for the secret, then destroys; without terraform or credentials it says so.
+aws-acceptance:
+	@scripts/aws-acceptance.sh
 
 clean:
 	rm -rf build bin/keyrotor

@@ -27,6 +27,8 @@ resource "aws_iam_user_policy" "signer" {
 module "engine" {
   source = "../../modules/engine"
 
+  name                  = var.engine_name
+  build_dir             = "${path.root}/../../../build"
   parameter_reader_arns = [aws_iam_role.consumer.arn]
 }
 
@@ -39,7 +41,8 @@ module "signer_key" {
   trigger_function_name = module.engine.trigger_function_name
   parameter_prefix      = module.engine.parameter_prefix
   schedule_expression   = var.rotation_schedule
-  grace_seconds         = 900
+  grace_seconds         = var.grace_seconds
+  inactive_seconds      = var.inactive_seconds
 
   depends_on = [aws_iam_user_policy.signer]
 }
@@ -61,7 +64,8 @@ resource "aws_iam_role_policy" "consumer" {
   name = local.consumer_name
   role = aws_iam_role.consumer.id
   # Lambda names log streams at run time, so only the stream part of this one log group is a
-  # wildcard (WriteOwnLogs); every other statement names its resource.
+  # wildcard (WriteOwnLogs); X-Ray's trace actions take no resource ("*", WriteTraces); every
+  # other statement names its resource.
   #tfsec:ignore:aws-iam-no-policy-wildcards
   policy = jsonencode({
     Version = "2012-10-17"
@@ -85,6 +89,15 @@ resource "aws_iam_role_policy" "consumer" {
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
         Resource = "${aws_cloudwatch_log_group.consumer.arn}:log-stream:*"
       },
+      {
+        # tracing_config Active: Lambda refuses CreateFunction unless the role may send traces.
+        # The actions of AWS's AWSXRayDaemonWriteAccess that send them:
+        # https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSXRayDaemonWriteAccess.html
+        Sid      = "WriteTraces"
+        Effect   = "Allow"
+        Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+        Resource = "*"
+      },
     ]
   })
 }
@@ -106,7 +119,11 @@ resource "aws_lambda_function" "consumer" {
   timeout          = 10
 
   environment {
-    variables = { SIGNER_PARAMETER_NAME = module.signer_key.parameter_name }
+    variables = {
+      SIGNER_PARAMETER_NAME    = module.signer_key.parameter_name
+      SIGNER_CACHE_TTL_SECONDS = tostring(var.signer_cache_ttl_seconds)
+      SIGNER_URL_MAX_SECONDS   = tostring(var.url_max_expires_seconds)
+    }
   }
 
   logging_config {
@@ -116,6 +133,17 @@ resource "aws_lambda_function" "consumer" {
 
   tracing_config {
     mode = "Active"
+  }
+
+  lifecycle {
+    # Every URL signed with the old key must expire before that key is deactivated. The
+    # consumer may still sign with the old key up to signer_cache_ttl_seconds after the new one
+    # is stored (its cache), each URL lives up to url_max_expires_seconds, and the old key is
+    # deactivated grace_seconds after the new one is verified (which follows the store).
+    precondition {
+      condition     = var.grace_seconds >= var.signer_cache_ttl_seconds + var.url_max_expires_seconds
+      error_message = "grace_seconds (${var.grace_seconds}) must be at least signer_cache_ttl_seconds + url_max_expires_seconds (${var.signer_cache_ttl_seconds} + ${var.url_max_expires_seconds}): URLs signed with the old key late in the cache's life would break when it is deactivated."
+    }
   }
 
   depends_on = [aws_iam_role_policy.consumer]

@@ -12,3 +12,8 @@ output "parameter_name" {
   description = "The SecureString parameter holding the signer's key."
   value       = module.signer_key.parameter_name
 }
+
+output "state_machine_arn" {
+  description = "The rotation state machine: start it from the console with {\"userName\": \"<signer_user_name>\"} to rotate now."
+  value       = module.engine.state_machine_arn
+}

@@ -31,3 +31,43 @@ variable "rotation_schedule" {
   description = "EventBridge Scheduler expression for the signer key's rotation."
   default     = "rate(30 days)"
 }
+
+variable "grace_seconds" {
+  type        = number
+  description = "Seconds between verifying the signer's new key and deactivating the old one; at least signer_cache_ttl_seconds + url_max_expires_seconds, so every URL signed with the old key expires first."
+  default     = 1500
+}
+
+variable "signer_cache_ttl_seconds" {
+  type        = number
+  description = "How long the consumer uses a key it read before reading the parameter again (ssmcreds' TTL; its default is 300)."
+  default     = 300
+
+  validation {
+    condition     = var.signer_cache_ttl_seconds >= 1 && floor(var.signer_cache_ttl_seconds) == var.signer_cache_ttl_seconds
+    error_message = "signer_cache_ttl_seconds must be a whole number of seconds, at least 1."
+  }
+}
+
+variable "url_max_expires_seconds" {
+  type        = number
+  description = "The longest life the consumer gives a presigned URL; requests asking for more are refused."
+  default     = 900
+
+  validation {
+    condition     = var.url_max_expires_seconds >= 1 && var.url_max_expires_seconds <= 604800 && floor(var.url_max_expires_seconds) == var.url_max_expires_seconds
+    error_message = "url_max_expires_seconds must be a whole number from 1 to 604800 (S3's limit of 7 days)."
+  }
+}
+
+variable "inactive_seconds" {
+  type        = number
+  description = "Seconds an old key stays deactivated before it is deleted (a window to reactivate it by hand)."
+  default     = 86400
+}
+
+variable "engine_name" {
+  type        = string
+  description = "Prefix of the engine's resources (its functions are <engine_name>-<function>)."
+  default     = "keyrotor"
+}

@@ -3,10 +3,11 @@ data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
-  partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+  # hashicorp/aws 6 deprecates aws_region's name for region (provider schema 6.25.0:
+  # @cdktf/provider-aws 21.22.1, lib/data-aws-region).
+  region     = data.aws_region.current.region
   account_id = data.aws_caller_identity.current.account_id
-  build_dir  = coalesce(var.build_dir, "${path.module}/../../../build")
 
   # The state machine's ARN is built from its name so that the trigger function (which the state
   # machine does not invoke) can know it without a dependency cycle.
@@ -63,6 +64,10 @@ locals {
   traced_roles = var.tracing_enabled ? toset(concat(keys(local.functions), ["state-machine", "fleet"])) : toset([])
 
   fleet_state_machine_name = "${var.name}-rotate-fleet"
+
+  # Execution errors that raise no failure alert (aws_cloudwatch_event_rule.rotation_failed):
+  # destroy's abort and Begin's rejections (statemachine/README.md, "Rollback paths").
+  unalerted_errors = ["keyrotor.Destroyed", "InvalidInput", "UserNotFound", "UserNotManaged", "RotationInProgress"]
 }
 
 # ---- KMS: one key for secrets (seal + SecureString), one for logs and alerts ----
@@ -160,8 +165,8 @@ resource "aws_lambda_function" "function" {
   function_name    = "${var.name}-${each.key}"
   description      = each.value.description
   role             = aws_iam_role.function[each.key].arn
-  filename         = "${local.build_dir}/${each.key}.zip"
-  source_code_hash = filebase64sha256("${local.build_dir}/${each.key}.zip")
+  filename         = "${var.build_dir}/${each.key}.zip"
+  source_code_hash = filebase64sha256("${var.build_dir}/${each.key}.zip")
   handler          = "bootstrap"
   runtime          = "provided.al2023"
   architectures    = ["arm64"]
@@ -183,8 +188,10 @@ resource "aws_lambda_function" "function" {
     mode = var.tracing_enabled ? "Active" : "PassThrough"
   }
 
-  tags       = var.tags
-  depends_on = [aws_iam_role_policy.function]
+  tags = var.tags
+  # Lambda checks at CreateFunction that an Active-traced function's role may call
+  # xray:PutTraceSegments, so the X-Ray policy must exist first, as the function's own.
+  depends_on = [aws_iam_role_policy.function, aws_iam_role_policy.xray]
 }
 
 # ---- The rotation state machine ----
@@ -411,9 +418,16 @@ resource "aws_cloudwatch_event_rule" "rotation_failed" {
     detail = {
       status          = ["FAILED", "TIMED_OUT", "ABORTED"]
       stateMachineArn = [aws_sfn_state_machine.rotate.arn, aws_sfn_state_machine.fleet.arn]
-      # terraform destroy stops the rotation of the key it removes with this error (the trigger's
-      # DestroyedError): an abort that was asked for, not a failure.
-      error = [null, { "anything-but" = ["keyrotor.Destroyed"] }]
+      # Not alerted: terraform destroy stops the rotation of the key it removes with
+      # keyrotor.Destroyed (the trigger's DestroyedError), an abort that was asked for; and the
+      # rejections, which end in the RotationRejected Fail state with Begin's error name and
+      # change nothing (the fleet skipping a user another rotation holds, an early
+      # rotation_token apply). The event carries the Fail state's error, not its name, so a
+      # later step raising one of these names is not alerted either: only an input the state
+      # machine itself corrupted (InvalidInput) or a user deleted mid-rotation (UserNotFound),
+      # and the rotation's rollback still runs.
+      # Event shape: https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html
+      error = [null, { "anything-but" = local.unalerted_errors }]
     }
   })
   tags = var.tags
@@ -435,9 +449,13 @@ resource "aws_cloudwatch_event_target" "rotation_failed" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "executions" {
-  # Not ExecutionsAborted: an abort is a StopExecution somebody asked for — terraform destroy
-  # stops a rotation in its waits — and the alert rule reports the ones destroy did not make.
-  for_each = toset(["ExecutionsFailed", "ExecutionsTimedOut"])
+  # Only ExecutionsTimedOut. Not ExecutionsAborted: an abort is a StopExecution somebody asked
+  # for (terraform destroy stops a rotation in its waits). Not ExecutionsFailed: Step Functions
+  # publishes it per state machine only, without the error, so it would count every
+  # RotationRejected (the fleet skipping a busy user, an early rotation_token apply); the
+  # rotation_failed rule above alerts on each failed execution and leaves the rejections out.
+  # Metrics and their dimensions: https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html
+  for_each = toset(["ExecutionsTimedOut"])
 
   alarm_name          = "${var.name}-rotate-${each.key}"
   alarm_description   = "keyrotor: rotation ${each.key} on ${local.state_machine_name}"
@@ -454,20 +472,67 @@ resource "aws_cloudwatch_metric_alarm" "executions" {
   tags                = var.tags
 }
 
+# KeyNotYetValid is verifykey's answer while IAM propagates a new key: the state machine retries
+# it about a dozen times per rotation, and Lambda counts each as an Error. Lambda's Errors metric
+# has no error-type dimension, so the functions' own JSON log line for a failed step
+# ({"level":"ERROR","msg":"step failed","error":"<name>"}, internal/rotation/lambda.go) is
+# counted by a metric filter, and the alarm subtracts it with metric math.
+# Filter syntax: https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html
+# (JSON terms, https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/matching-terms-json-log-events.html);
+# alarms on metric math: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Create-alarm-on-metric-math-expression.html.
+# The log lines reach the group at application_log_level INFO because Lambda reads their
+# "level" field: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+resource "aws_cloudwatch_log_metric_filter" "key_not_yet_valid" {
+  for_each = local.functions
+
+  name           = "${var.name}-${each.key}-KeyNotYetValid"
+  log_group_name = aws_cloudwatch_log_group.function[each.key].name
+  pattern        = "{ $.msg = \"step failed\" && $.error = \"KeyNotYetValid\" }"
+
+  metric_transformation {
+    name      = "${each.key}-KeyNotYetValid"
+    namespace = "keyrotor/${var.name}"
+    value     = "1"
+  }
+}
+
 resource "aws_cloudwatch_metric_alarm" "function_errors" {
   for_each = local.functions
 
   alarm_name          = "${var.name}-${each.key}-errors"
-  alarm_description   = "keyrotor: ${each.key} returned errors"
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.function[each.key].function_name }
-  statistic           = "Sum"
-  period              = 900
+  alarm_description   = "keyrotor: ${each.key} returned errors other than KeyNotYetValid"
   evaluation_periods  = 1
   threshold           = var.function_error_alarm_threshold
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [local.topic_arn]
   tags                = var.tags
+
+  metric_query {
+    id          = "failures"
+    expression  = "errors - FILL(notyetvalid, 0)"
+    label       = "Errors other than KeyNotYetValid"
+    return_data = true
+  }
+
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = "AWS/Lambda"
+      metric_name = "Errors"
+      dimensions  = { FunctionName = aws_lambda_function.function[each.key].function_name }
+      stat        = "Sum"
+      period      = 900
+    }
+  }
+
+  metric_query {
+    id = "notyetvalid"
+    metric {
+      namespace   = aws_cloudwatch_log_metric_filter.key_not_yet_valid[each.key].metric_transformation[0].namespace
+      metric_name = aws_cloudwatch_log_metric_filter.key_not_yet_valid[each.key].metric_transformation[0].name
+      stat        = "Sum"
+      period      = 900
+    }
+  }
 }

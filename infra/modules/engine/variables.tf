@@ -9,10 +9,17 @@ variable "name" {
   }
 }
 
+# Required, without a default: a module used from git lives in .terraform/modules/<name>/, where
+# a path.module-relative build/ does not exist (git does not carry built zips), so no default is
+# right for every caller; a missing zip is reported here rather than by filebase64sha256.
 variable "build_dir" {
   type        = string
-  description = "Directory holding the Lambda zips built by `make build` (<build_dir>/<function>.zip). Null means the build/ directory of this repository."
-  default     = null
+  description = "Directory holding the Lambda zips built by `make build` (<build_dir>/<function>.zip for createkey, storeparam, verifykey, deleteoldkeys, trigger and listusers): this repository's build/ after `make build`; the examples pass \"$${path.root}/../../../build\"."
+
+  validation {
+    condition     = alltrue([for fn in ["createkey", "storeparam", "verifykey", "deleteoldkeys", "trigger", "listusers"] : fileexists("${var.build_dir}/${fn}.zip")])
+    error_message = "build_dir must hold createkey.zip, storeparam.zip, verifykey.zip, deleteoldkeys.zip, trigger.zip and listusers.zip: run `make build` in the keyrotor repository and pass its build/ directory."
+  }
 }
 
 variable "parameter_prefix" {
@@ -106,7 +113,7 @@ variable "tags" {
 
 variable "function_error_alarm_threshold" {
   type        = number
-  description = "Errors of one function within 15 minutes that raise its alarm. Retried errors count too (KeyNotYetValid while IAM propagates a new key), so keep it above a handful."
+  description = "Errors of one function within 15 minutes that raise its alarm. KeyNotYetValid (verifykey waiting for IAM to propagate a new key, retried by the state machine) is not counted; other retried errors (Throttled, ServiceUnavailable) are."
   default     = 5
 
   validation {

@@ -1,7 +1,10 @@
 package infracheck
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
@@ -12,13 +15,31 @@ import (
 
 // validationFunctions are the Terraform functions keyrotor's variable validations use.
 var validationFunctions = map[string]function.Function{
-	"can":      tryfunc.CanFunc,
-	"regex":    stdlib.RegexFunc,
-	"contains": stdlib.ContainsFunc,
-	"floor":    stdlib.FloorFunc,
-	"length":   stdlib.LengthFunc,
-	"alltrue":  allTrueFunc,
+	"can":        tryfunc.CanFunc,
+	"regex":      stdlib.RegexFunc,
+	"contains":   stdlib.ContainsFunc,
+	"floor":      stdlib.FloorFunc,
+	"length":     stdlib.LengthFunc,
+	"alltrue":    allTrueFunc,
+	"fileexists": fileExistsFunc,
 }
+
+// fileExistsFunc is Terraform's fileexists (the engine's build_dir validation): true for a
+// regular file, false when nothing is there.
+var fileExistsFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "path", Type: cty.String}},
+	Type:   function.StaticReturnType(cty.Bool),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		st, err := os.Stat(args[0].AsString())
+		if errors.Is(err, fs.ErrNotExist) {
+			return cty.False, nil
+		}
+		if err != nil {
+			return cty.NilVal, fmt.Errorf("fileexists: %w", err)
+		}
+		return cty.BoolVal(st.Mode().IsRegular()), nil
+	},
+})
 
 // allTrueFunc is Terraform's alltrue, which cty's stdlib lacks.
 var allTrueFunc = function.New(&function.Spec{

@@ -39,6 +39,10 @@ const (
 // Presigner signs with the key its credentials provide.
 type Presigner struct {
 	client *s3.PresignClient
+	// MaxExpiresSeconds caps a URL's life below S3's week (0: MaxExpiresSeconds). The rotation's
+	// grace must cover the credentials' TTL plus this cap, or URLs signed with the old key late
+	// in the cache's life break when that key is deactivated (infra/examples/s3-signer).
+	MaxExpiresSeconds int
 }
 
 // New returns a Presigner for cfg's region that signs with creds (ssmcreds.New over the
@@ -67,8 +71,12 @@ func (p *Presigner) Presign(ctx context.Context, req Request) (Response, error) 
 	if expires == 0 {
 		expires = DefaultExpiresSeconds
 	}
-	if expires < 1 || expires > MaxExpiresSeconds {
-		return Response{}, fmt.Errorf("invalid request: expiresSeconds %d must be between 1 and %d", req.ExpiresSeconds, MaxExpiresSeconds)
+	limit := MaxExpiresSeconds
+	if p.MaxExpiresSeconds > 0 {
+		limit = p.MaxExpiresSeconds
+	}
+	if expires < 1 || expires > limit {
+		return Response{}, fmt.Errorf("invalid request: expiresSeconds %d must be between 1 and %d", req.ExpiresSeconds, limit)
 	}
 	signed, err := p.client.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(req.Bucket), Key: aws.String(req.Key)},
 		s3.WithPresignExpires(time.Duration(expires)*time.Second))

@@ -195,17 +195,20 @@ func TestPresignRejectsBadInputWithoutLeakingTheValue(t *testing.T) {
 	tests := []struct {
 		name    string
 		value   parameterValue
+		max     int // Presigner.MaxExpiresSeconds
 		req     Request
 		wantErr string
 	}{
-		{"missing bucket", good, Request{Key: "k"}, "bucket and key are required"},
-		{"expiry beyond a week", good, Request{Bucket: "b", Key: "k", ExpiresSeconds: MaxExpiresSeconds + 1}, "between 1 and"},
-		{"raw secret in parameter", parameterValue(secret), Request{Bucket: "b", Key: "k"}, "parameter /keyrotor/s3-signer (version 1) is not JSON"},
-		{"json without secret", parameterValue(`{"AccessKeyId":"AKIAEXAMPLE"}`), Request{Bucket: "b", Key: "k"}, "lacks AccessKeyId or SecretAccessKey"},
+		{"missing bucket", good, 0, Request{Key: "k"}, "bucket and key are required"},
+		{"expiry beyond a week", good, 0, Request{Bucket: "b", Key: "k", ExpiresSeconds: MaxExpiresSeconds + 1}, "between 1 and 604800"},
+		{"expiry beyond the configured cap", good, 900, Request{Bucket: "b", Key: "k", ExpiresSeconds: 901}, "between 1 and 900"},
+		{"raw secret in parameter", parameterValue(secret), 0, Request{Bucket: "b", Key: "k"}, "parameter /keyrotor/s3-signer (version 1) is not JSON"},
+		{"json without secret", parameterValue(`{"AccessKeyId":"AKIAEXAMPLE"}`), 0, Request{Bucket: "b", Key: "k"}, "lacks AccessKeyId or SecretAccessKey"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := New(aws.Config{Region: "eu-west-1"}, ssmcreds.New(tt.value, "/keyrotor/s3-signer"), "")
+			p.MaxExpiresSeconds = tt.max
 			_, err := p.Presign(context.Background(), tt.req)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("got %v, want an error containing %q", err, tt.wantErr)

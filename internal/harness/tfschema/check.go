@@ -1,0 +1,553 @@
+package tfschema
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+// Module is one directory of .tf files.
+type Module struct {
+	Dir    string
+	Blocks []*hclsyntax.Block
+}
+
+// LoadModule parses every .tf file of dir.
+func LoadModule(dir string) (*Module, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.tf"))
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s holds no .tf file", dir)
+	}
+	sort.Strings(files)
+	m := &Module{Dir: dir}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", f, err)
+		}
+		file, diags := hclsyntax.ParseConfig(src, f, hcl.Pos{Line: 1, Column: 1})
+		if diags.HasErrors() {
+			return nil, fmt.Errorf("parse %s: %w", f, diags)
+		}
+		m.Blocks = append(m.Blocks, file.Body.(*hclsyntax.Body).Blocks...)
+	}
+	return m, nil
+}
+
+// Types lists the "resource:<type>" and "data:<type>" a module declares.
+func (m *Module) Types() []string {
+	var out []string
+	for _, b := range m.Blocks {
+		if (b.Type == "resource" || b.Type == "data") && len(b.Labels) == 2 {
+			out = append(out, b.Type+":"+b.Labels[0])
+		}
+	}
+	return out
+}
+
+// Problem is one mistake, where it is.
+type Problem struct {
+	At  hcl.Range
+	Msg string
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%s:%d: %s", p.At.Filename, p.At.Start.Line, p.Msg)
+}
+
+// Report is what Check found.
+type Report struct {
+	Resources int // resource and data blocks checked against the schema
+	Arguments int // arguments and blocks checked inside them, nested ones included
+	Problems  []Problem
+}
+
+// terraformData is the schema of Terraform's built-in terraform_data resource
+// (https://developer.hashicorp.com/terraform/language/resources/terraform-data): input and
+// triggers_replace take any value; id and output are read-only.
+var terraformData = &Block{
+	Attributes: map[string]*Attribute{
+		"input":            {typ: cty.DynamicPseudoType},
+		"triggers_replace": {typ: cty.DynamicPseudoType},
+		"id":               {typ: cty.String, ComputedOnly: true},
+		"output":           {typ: cty.DynamicPseudoType, ComputedOnly: true},
+	},
+	Blocks: map[string]*NestedBlock{},
+}
+
+// Meta-arguments Terraform itself takes in resource and data blocks
+// (https://developer.hashicorp.com/terraform/language/meta-arguments).
+var (
+	metaArguments = map[string]bool{"count": true, "for_each": true, "provider": true, "depends_on": true}
+	metaBlocks    = map[string]bool{"lifecycle": true, "provisioner": true, "connection": true}
+	moduleMeta    = map[string]bool{"source": true, "version": true, "providers": true, "count": true, "for_each": true, "depends_on": true}
+)
+
+type checker struct {
+	schema  *Schema
+	report  *Report
+	modules map[string]*Module // by directory
+}
+
+// Check checks the module in dir and every local module it calls.
+func Check(s *Schema, dir string) (Report, error) {
+	c := &checker{schema: s, report: &Report{}, modules: map[string]*Module{}}
+	if err := c.module(dir); err != nil {
+		return Report{}, err
+	}
+	return *c.report, nil
+}
+
+func (c *checker) problem(at hcl.Range, format string, args ...any) {
+	c.report.Problems = append(c.report.Problems, Problem{At: at, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) load(dir string) (*Module, error) {
+	dir = filepath.Clean(dir)
+	if m, ok := c.modules[dir]; ok {
+		return m, nil
+	}
+	m, err := LoadModule(dir)
+	if err != nil {
+		return nil, err
+	}
+	c.modules[dir] = m
+	return m, nil
+}
+
+// decls is what a module declares, for resolving references.
+type decls struct {
+	vars      map[string]*hclsyntax.Block
+	locals    map[string]bool
+	resources map[string]string // "type.name" → type
+	data      map[string]string
+	modules   map[string]*Module // nil when the source is not local
+	outputs   map[string]bool
+}
+
+func declare(m *Module) decls {
+	d := decls{vars: map[string]*hclsyntax.Block{}, locals: map[string]bool{}, resources: map[string]string{}, data: map[string]string{}, modules: map[string]*Module{}, outputs: map[string]bool{}}
+	for _, b := range m.Blocks {
+		switch {
+		case b.Type == "variable" && len(b.Labels) == 1:
+			d.vars[b.Labels[0]] = b
+		case b.Type == "locals":
+			for name := range b.Body.Attributes {
+				d.locals[name] = true
+			}
+		case b.Type == "resource" && len(b.Labels) == 2:
+			d.resources[b.Labels[0]+"."+b.Labels[1]] = b.Labels[0]
+		case b.Type == "data" && len(b.Labels) == 2:
+			d.data[b.Labels[0]+"."+b.Labels[1]] = b.Labels[0]
+		case b.Type == "output" && len(b.Labels) == 1:
+			d.outputs[b.Labels[0]] = true
+		}
+	}
+	return d
+}
+
+func (c *checker) module(dir string) error {
+	if _, done := c.modules[filepath.Clean(dir)]; done {
+		return nil
+	}
+	m, err := c.load(dir)
+	if err != nil {
+		return err
+	}
+	d := declare(m)
+	// Module calls first, so references to their outputs can be checked.
+	for _, b := range m.Blocks {
+		if b.Type != "module" || len(b.Labels) != 1 {
+			continue
+		}
+		callee, err := c.moduleCall(m, b)
+		if err != nil {
+			return err
+		}
+		d.modules[b.Labels[0]] = callee
+	}
+	for _, b := range m.Blocks {
+		switch b.Type {
+		case "variable":
+			// terraform validate: a default must have the variable's type.
+			if d, ok := b.Body.Attributes["default"]; ok {
+				c.report.Arguments++
+				c.typed(d, variableType(b), "variable "+b.Labels[0]+" default")
+			}
+		case "resource", "data":
+			if len(b.Labels) != 2 {
+				c.problem(b.DefRange(), "%s block needs a type and a name", b.Type)
+				continue
+			}
+			schema := c.blockSchema(b.Type, b.Labels[0])
+			if schema == nil {
+				kind := "resource type"
+				if b.Type == "data" {
+					kind = "data source"
+				}
+				c.problem(b.LabelRanges[0], "%s %q does not exist in %s %s", kind, b.Labels[0], c.schema.Provider, c.schema.Version)
+				continue
+			}
+			c.report.Resources++
+			c.body(b.Body, schema, b.Labels[0]+"."+b.Labels[1], true)
+		}
+	}
+	c.references(m, d)
+	return nil
+}
+
+func (c *checker) blockSchema(kind, typ string) *Block {
+	if kind == "resource" && typ == "terraform_data" {
+		return terraformData
+	}
+	if kind == "data" {
+		return c.schema.DataSources[typ]
+	}
+	return c.schema.Resources[typ]
+}
+
+// moduleCall checks that a call passes exactly the callee's variables, every required one.
+func (c *checker) moduleCall(m *Module, b *hclsyntax.Block) (*Module, error) {
+	src, ok := b.Body.Attributes["source"]
+	if !ok {
+		c.problem(b.DefRange(), "module %s has no source", b.Labels[0])
+		return nil, nil
+	}
+	v, diags := src.Expr.Value(nil)
+	if diags.HasErrors() || v.Type() != cty.String {
+		c.problem(src.Range(), "module %s: source must be a literal string", b.Labels[0])
+		return nil, nil
+	}
+	source := v.AsString()
+	if !strings.HasPrefix(source, "./") && !strings.HasPrefix(source, "../") {
+		return nil, nil // a registry or git module: not on disk to check against
+	}
+	dir := filepath.Join(m.Dir, source)
+	if err := c.module(dir); err != nil {
+		return nil, fmt.Errorf("module %s (%s): %w", b.Labels[0], source, err)
+	}
+	callee := c.modules[filepath.Clean(dir)]
+	vars := declare(callee).vars
+	for name, a := range b.Body.Attributes {
+		if moduleMeta[name] {
+			continue
+		}
+		c.report.Arguments++
+		v, ok := vars[name]
+		if !ok {
+			c.problem(a.NameRange, "module %s: %s declares no variable %q", b.Labels[0], source, name)
+			continue
+		}
+		c.typed(a, variableType(v), "module "+b.Labels[0]+" argument "+name)
+	}
+	var names []string
+	for name := range vars {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		_, hasDefault := vars[name].Body.Attributes["default"]
+		if _, passed := b.Body.Attributes[name]; !hasDefault && !passed {
+			c.problem(b.DefRange(), "module %s: required variable %q of %s is not set", b.Labels[0], name, source)
+		}
+	}
+	return callee, nil
+}
+
+// body checks a resource's or a block's content against its schema.
+func (c *checker) body(body *hclsyntax.Body, s *Block, where string, top bool) {
+	for name, a := range body.Attributes {
+		if top && metaArguments[name] {
+			continue
+		}
+		c.report.Arguments++
+		attr, ok := s.Attributes[name]
+		switch {
+		case ok && attr.ComputedOnly:
+			c.problem(a.NameRange, "%s: %s is read-only (computed by the provider) and cannot be set", where, name)
+		case ok:
+			c.value(a, attr.Type(), where)
+		case s.Blocks[name] != nil:
+			c.problem(a.NameRange, "%s: %s is a block: write %s { ... }, not %s = ...", where, name, name, name)
+		default:
+			c.problem(a.NameRange, "%s: unsupported argument %q", where, name)
+		}
+	}
+	seen := map[string]int{}
+	dynamic := map[string]bool{}
+	for _, b := range body.Blocks {
+		if top && metaBlocks[b.Type] {
+			continue
+		}
+		name, content := b.Type, b.Body
+		if b.Type == "dynamic" && len(b.Labels) == 1 {
+			name, content = b.Labels[0], nil
+			for _, cb := range b.Body.Blocks {
+				if cb.Type == "content" {
+					content = cb.Body
+				}
+			}
+			dynamic[name] = true
+		}
+		c.report.Arguments++
+		nb, ok := s.Blocks[name]
+		if !ok {
+			if _, isAttr := s.Attributes[name]; isAttr {
+				c.problem(b.DefRange(), "%s: %s is an argument: write %s = ..., not a block", where, name, name)
+			} else {
+				c.problem(b.DefRange(), "%s: unsupported block %q", where, name)
+			}
+			continue
+		}
+		seen[name]++
+		if nb.MaxItems > 0 && seen[name] > nb.MaxItems {
+			c.problem(b.DefRange(), "%s: at most %d %s block allowed", where, nb.MaxItems, name)
+		}
+		if content != nil {
+			c.body(content, nb.Block, where+"."+name, false)
+		}
+	}
+	for _, name := range sortedKeys(s.Attributes) {
+		if a := s.Attributes[name]; a.Required {
+			if _, ok := body.Attributes[name]; !ok {
+				c.problem(body.SrcRange, "%s: required argument %q is missing", where, name)
+			}
+		}
+	}
+	for _, name := range sortedKeys(s.Blocks) {
+		if nb := s.Blocks[name]; nb.MinItems > 0 && seen[name] < nb.MinItems && !dynamic[name] {
+			c.problem(body.SrcRange, "%s: required block %q is missing", where, name)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// value checks an argument's expression against the schema type: a literal (no reference, no
+// function call) must convert to it as Terraform converts it; a tuple or object constructor
+// must fit a collection or object type.
+func (c *checker) value(a *hclsyntax.Attribute, want cty.Type, where string) {
+	if want == cty.DynamicPseudoType {
+		return
+	}
+	if isLiteral(a.Expr) {
+		v, diags := a.Expr.Value(nil)
+		if diags.HasErrors() {
+			return
+		}
+		if _, err := convert.Convert(v, want); err != nil {
+			c.problem(a.Expr.Range(), "%s: %s must be %s, not %s (%s)", where, a.Name, want.FriendlyName(), v.Type().FriendlyName(), err)
+		}
+		return
+	}
+	switch a.Expr.(type) {
+	case *hclsyntax.TupleConsExpr:
+		if !want.IsListType() && !want.IsSetType() && !want.IsTupleType() {
+			c.problem(a.Expr.Range(), "%s: %s must be %s, not a list", where, a.Name, want.FriendlyName())
+		}
+	case *hclsyntax.ObjectConsExpr:
+		if !want.IsMapType() && !want.IsObjectType() {
+			c.problem(a.Expr.Range(), "%s: %s must be %s, not an object", where, a.Name, want.FriendlyName())
+		}
+	}
+}
+
+func isLiteral(e hclsyntax.Expression) bool {
+	if len(e.Variables()) > 0 {
+		return false
+	}
+	literal := true
+	_ = hclsyntax.VisitAll(e, func(n hclsyntax.Node) hcl.Diagnostics {
+		if _, ok := n.(*hclsyntax.FunctionCallExpr); ok {
+			literal = false
+		}
+		return nil
+	})
+	return literal
+}
+
+// references resolves every var., local., data., module. and resource reference of m.
+func (c *checker) references(m *Module, d decls) {
+	for _, b := range m.Blocks {
+		roots := map[string]bool{}
+		c.walk(b.Body, roots, func(tr hcl.Traversal, roots map[string]bool) {
+			c.reference(tr, roots, d, b)
+		})
+	}
+}
+
+// walk calls fn for each traversal of every expression under body; roots are the extra names
+// in scope (a dynamic block's iterator).
+func (c *checker) walk(body *hclsyntax.Body, roots map[string]bool, fn func(hcl.Traversal, map[string]bool)) {
+	for _, a := range body.Attributes {
+		for _, tr := range a.Expr.Variables() {
+			fn(tr, roots)
+		}
+	}
+	for _, b := range body.Blocks {
+		inner := roots
+		if b.Type == "dynamic" && len(b.Labels) == 1 {
+			inner = map[string]bool{}
+			for k := range roots {
+				inner[k] = true
+			}
+			iter := b.Labels[0]
+			if it, ok := b.Body.Attributes["iterator"]; ok {
+				iter = hcl.ExprAsKeyword(it.Expr)
+			}
+			inner[iter] = true
+		}
+		c.walk(b.Body, inner, fn)
+	}
+}
+
+func attrName(tr hcl.Traversal, i int) (string, bool) {
+	if i >= len(tr) {
+		return "", false
+	}
+	switch s := tr[i].(type) {
+	case hcl.TraverseAttr:
+		return s.Name, true
+	case hcl.TraverseRoot:
+		return s.Name, true
+	}
+	return "", false
+}
+
+// firstAttrAfter returns the first attribute name at or after i, skipping index steps.
+func firstAttrAfter(tr hcl.Traversal, i int) (string, bool) {
+	for ; i < len(tr); i++ {
+		switch s := tr[i].(type) {
+		case hcl.TraverseAttr:
+			return s.Name, true
+		case hcl.TraverseIndex, hcl.TraverseSplat:
+			continue
+		default:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+func (c *checker) reference(tr hcl.Traversal, roots map[string]bool, d decls, in *hclsyntax.Block) {
+	root := tr.RootName()
+	at := tr.SourceRange()
+	name, ok := attrName(tr, 1)
+	switch {
+	case roots[root]:
+		return
+	case root == "each" || root == "count" || root == "self" || root == "terraform":
+		return
+	case root == "path":
+		if ok && name != "module" && name != "root" && name != "cwd" {
+			c.problem(at, "path.%s does not exist (path.module, path.root or path.cwd)", name)
+		}
+	case root == "var":
+		if ok && d.vars[name] == nil {
+			c.problem(at, "reference to undeclared variable var.%s", name)
+		}
+	case root == "local":
+		if ok && !d.locals[name] {
+			c.problem(at, "reference to undeclared local.%s", name)
+		}
+	case root == "module":
+		if !ok {
+			return
+		}
+		callee, declared := d.modules[name]
+		if !declared {
+			c.problem(at, "reference to undeclared module.%s", name)
+			return
+		}
+		if out, ok := firstAttrAfter(tr, 2); ok && callee != nil && !declare(callee).outputs[out] {
+			c.problem(at, "module.%s has no output %q", name, out)
+		}
+	case root == "data":
+		typ, _ := attrName(tr, 1)
+		n, _ := attrName(tr, 2)
+		if _, declared := d.data[typ+"."+n]; !declared {
+			c.problem(at, "reference to undeclared data.%s.%s", typ, n)
+			return
+		}
+		c.attribute(at, c.blockSchema("data", typ), "data."+typ+"."+n, tr, 3)
+	default:
+		if in.Type == "variable" && root != "var" {
+			return // a validation's own scope
+		}
+		if !ok {
+			c.problem(at, "unknown reference %s", root)
+			return
+		}
+		if _, declared := d.resources[root+"."+name]; !declared {
+			c.problem(at, "reference to undeclared resource %s.%s", root, name)
+			return
+		}
+		c.attribute(at, c.blockSchema("resource", root), root+"."+name, tr, 2)
+	}
+}
+
+// attribute checks that the attribute a reference reads (after its index) is in the schema.
+func (c *checker) attribute(at hcl.Range, s *Block, what string, tr hcl.Traversal, i int) {
+	if s == nil {
+		return // its block already reported the unknown type
+	}
+	name, ok := firstAttrAfter(tr, i)
+	if !ok {
+		return
+	}
+	if _, isAttr := s.Attributes[name]; isAttr {
+		return
+	}
+	if _, isBlock := s.Blocks[name]; isBlock {
+		return
+	}
+	if name == "id" {
+		return // every resource has id
+	}
+	c.problem(at, "%s has no attribute %q", what, name)
+}
+
+// variableType is a variable block's type constraint (any when it has none or it is unreadable).
+func variableType(v *hclsyntax.Block) cty.Type {
+	a, ok := v.Body.Attributes["type"]
+	if !ok {
+		return cty.DynamicPseudoType
+	}
+	t, _, diags := typeexpr.TypeConstraintWithDefaults(a.Expr)
+	if diags.HasErrors() {
+		return cty.DynamicPseudoType
+	}
+	return t
+}
+
+// typed checks that a literal value converts to want, as Terraform converts a variable's value.
+func (c *checker) typed(a *hclsyntax.Attribute, want cty.Type, what string) {
+	if want == cty.DynamicPseudoType || !isLiteral(a.Expr) {
+		return
+	}
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() || v.IsNull() {
+		return
+	}
+	if _, err := convert.Convert(v, want); err != nil {
+		c.problem(a.Expr.Range(), "%s must be %s, not %s (%s)", what, want.FriendlyName(), v.Type().FriendlyName(), err)
+	}
+}

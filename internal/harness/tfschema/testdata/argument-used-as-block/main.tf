@@ -1,0 +1,15 @@
+resource "aws_iam_role" "r" {
+  name               = "r"
+  assume_role_policy = "{}"
+}
+
+resource "aws_lambda_function" "f" {
+  function_name = "f"
+  role          = aws_iam_role.r.arn
+
+  environment {
+    variables {
+      A = "1"
+    }
+  }
+}

@@ -1,0 +1,59 @@
+# Every rule satisfied: the checker reports nothing here.
+variable "memory" {
+  type    = number
+  default = 256
+}
+
+locals {
+  timeout = 60
+}
+
+data "aws_region" "current" {}
+
+resource "aws_iam_role" "r" {
+  name               = "r"
+  assume_role_policy = "{}"
+}
+
+resource "aws_lambda_function" "f" {
+  function_name = "f-${data.aws_region.current.region}"
+  role          = aws_iam_role.r.arn
+  memory_size   = var.memory
+  timeout       = local.timeout
+  publish       = "true"
+  architectures = ["arm64"]
+
+  environment {
+    variables = { A = "1" }
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  dynamic "vpc_config" {
+    for_each = []
+    content {
+      subnet_ids         = vpc_config.value
+      security_group_ids = []
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.memory >= 128
+      error_message = "memory"
+    }
+  }
+
+  depends_on = [aws_iam_role.r]
+}
+
+module "callee" {
+  source        = "../modules/callee"
+  required_name = aws_lambda_function.f.function_name
+}
+
+output "arn" {
+  value = module.callee.arn
+}

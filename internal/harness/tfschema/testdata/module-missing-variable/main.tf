@@ -1,0 +1,4 @@
+module "callee" {
+  source        = "../modules/callee"
+  optional_tags = {}
+}

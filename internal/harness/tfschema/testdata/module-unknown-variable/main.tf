@@ -1,0 +1,5 @@
+module "callee" {
+  source        = "../modules/callee"
+  required_name = "x"
+  tag           = { a = "b" }
+}

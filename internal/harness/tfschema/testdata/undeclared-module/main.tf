@@ -1,0 +1,3 @@
+output "arn" {
+  value = module.engine.arn
+}

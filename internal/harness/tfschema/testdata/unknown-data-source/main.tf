@@ -1,0 +1,1 @@
+data "aws_regions_current" "r" {}

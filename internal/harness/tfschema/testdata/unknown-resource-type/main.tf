@@ -1,0 +1,3 @@
+resource "aws_lambda_functon" "f" {
+  function_name = "f"
+}
