@@ -64,7 +64,7 @@ func allScenarios(t *testing.T) []Scenario {
 // TestEnginesAgree runs every scenario in internal/sfnlocal and in aws-local-stepfunctions and
 // compares state paths, task inputs and final status/output/error.
 func TestEnginesAgree(t *testing.T) {
-	tools, err := findNodeTools(filepath.Join("..", ".."))
+	tools, err := findNodeTools(filepath.Join("..", "..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
