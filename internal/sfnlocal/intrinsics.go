@@ -325,6 +325,12 @@ var intrinsicFuncs = map[string]intrinsicFunc{
 		return formatTemplate(c, tmpl, escaped, a[1:])
 	}},
 	"States.StringToJson": {params: []paramKind{stringParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		// AWS answers null for an empty or blank string (recorded: localstack
+		// tests/aws/services/stepfunctions/v2/intrinsic_functions/test_json_manipulation.snapshot.json,
+		// test_string_to_json).
+		if strings.TrimSpace(a.str(0)) == "" {
+			return nil, nil
+		}
 		v, err := decodeJSON([]byte(a.str(0)))
 		if err != nil {
 			return nil, intrinsicFailure(c, "%q is not JSON: %v", a.str(0), err)
