@@ -43,6 +43,9 @@ func TestMain(m *testing.M) {
 	if scenariosRun > 0 {
 		fmt.Fprintf(os.Stdout, "conformance: %d scenarios, %d differences\n", scenariosRun, differences)
 	}
+	if recordedRun > 0 {
+		fmt.Fprintf(os.Stdout, "aws recorded: %d cases, %d differences\n", recordedRun, recordedDifferences)
+	}
 	os.Exit(code)
 }
 
