@@ -400,6 +400,9 @@ func (c *checker) stateEvents(s *state, where string) int {
 	return 2
 }
 
+// maxSearchSteps caps the path search; keyrotor's definitions need a few thousand steps.
+const maxSearchSteps = 2_000_000
+
 // events is the largest event count of any path through m, each state entered at most as often
 // as its loop bound allows (once without one).
 func (c *checker) events(m *machine, prefix string) int {
@@ -425,7 +428,8 @@ func (c *checker) events(m *machine, prefix string) int {
 			}
 			return 0
 		}
-		if steps++; steps > 2_000_000 {
+		if steps++; steps > maxSearchSteps {
+			c.add("history-budget", prefix+name, fmt.Sprintf("more than %d paths to search: the worst case could not be computed; tighten the loop bounds", maxSearchSteps))
 			return 0
 		}
 		visits[name]++
