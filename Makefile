@@ -18,6 +18,8 @@ vet:
 	go vet ./...
 	cd ssmcreds && go vet ./...
 
+# lint-asl runs asl-validator, AWS's ASL language service and keyrotor's ASL rules
+# (internal/harness/aslrules) over every definition; prints `asl rules: N definitions, M problems`.
 lint-asl: tools
 	@scripts/lint-asl.sh
 
@@ -39,10 +41,11 @@ go-test:
 	go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v '/internal/harness/conformance$$')
 
 # conformance runs each scenario in internal/sfnlocal and in aws-local-stepfunctions and prints
-# `conformance: N scenarios, M differences`.
+# `conformance: N scenarios, M differences`, then the cases AWS recorded (internal/harness/conformance/recorded)
+# in sfnlocal: `aws recorded: N cases, M differences`.
 conformance: tools
 	@mkdir -p build; go test -count=1 -v ./internal/harness/conformance/ > build/conformance.log 2>&1 \
-		|| { cat build/conformance.log; exit 1; }; grep '^conformance:' build/conformance.log
+		|| { cat build/conformance.log; exit 1; }; grep -E '^(conformance|aws recorded):' build/conformance.log
 
 # demo installs and builds only what the demo runs: moto, the host bootstraps and the CLI.
 demo:

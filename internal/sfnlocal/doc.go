@@ -29,7 +29,8 @@
 //     bad arguments raise States.IntrinsicFailure.
 //   - Retry (ErrorEquals with States.ALL/States.TaskFailed, IntervalSeconds, MaxAttempts,
 //     BackoffRate, MaxDelaySeconds, JitterStrategy FULL|NONE) and Catch (ResultPath of
-//     {Error, Cause}); States.Runtime and States.DataLimitExceeded are terminal as in AWS.
+//     {Error, Cause}); States.Runtime and States.DataLimitExceeded are terminal as in AWS,
+//     except a Task result over the quota, which AWS records as the task's catchable failure.
 //   - TimeoutSeconds[Path] and HeartbeatSeconds[Path] on Task (States.Timeout /
 //     States.HeartbeatTimeout; an invoker keeps a task alive with Heartbeat(ctx)), the
 //     machine's TimeoutSeconds (TIMED_OUT), aborts through ctx (ABORTED; Stop gives the

@@ -27,6 +27,12 @@ const (
 type stateError struct {
 	Name  string
 	Cause string
+	// taskResult marks a States.DataLimitExceeded raised because a Task's result passed the
+	// quota: AWS records it as the task's failure and lets Retry/Catch handle it (recorded:
+	// localstack tests/aws/services/stepfunctions/v2/error_handling/test_states_errors.snapshot.json,
+	// test_task_lambda_data_limit_exceeded_on_large_utf8_response and
+	// test_task_lambda_catch_state_all_data_limit_exceeded_on_large_utf8_response).
+	taskResult bool
 }
 
 func (e *stateError) Error() string {
@@ -45,7 +51,7 @@ func pathNotFound(path, specifiedFor string, root any) *stateError {
 
 // terminal errors cannot be retried or caught, not even by States.ALL.
 func (e *stateError) terminal() bool {
-	return e.Name == ErrRuntime || e.Name == ErrDataLimitExceeded
+	return e.Name == ErrRuntime || (e.Name == ErrDataLimitExceeded && !e.taskResult)
 }
 
 // matchesError reports whether an ErrorEquals list matches the error name.

@@ -325,6 +325,12 @@ var intrinsicFuncs = map[string]intrinsicFunc{
 		return formatTemplate(c, tmpl, escaped, a[1:])
 	}},
 	"States.StringToJson": {params: []paramKind{stringParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
+		// AWS answers null for an empty or blank string (recorded: localstack
+		// tests/aws/services/stepfunctions/v2/intrinsic_functions/test_json_manipulation.snapshot.json,
+		// test_string_to_json).
+		if strings.TrimSpace(a.str(0)) == "" {
+			return nil, nil
+		}
 		v, err := decodeJSON([]byte(a.str(0)))
 		if err != nil {
 			return nil, intrinsicFailure(c, "%q is not JSON: %v", a.str(0), err)
@@ -508,10 +514,8 @@ func formatTemplate(c *intrinsicCall, tmpl string, escaped bool, args []any) (an
 				sb.WriteString(formatNumber(v))
 			case bool:
 				sb.WriteString(strconv.FormatBool(v))
-			case nil:
-				sb.WriteString("null")
 			default:
-				return nil, intrinsicFailure(c, "argument %d is %s; only strings, numbers, booleans and null can be formatted", n+2, typeName(v))
+				writeFormatted(&sb, v)
 			}
 			n++
 			i++
@@ -523,6 +527,45 @@ func formatTemplate(c *intrinsicCall, tmpl string, escaped bool, args []any) (an
 		return nil, intrinsicFailure(c, "the template has %d {} but %d arguments were given", n, len(args))
 	}
 	return sb.String(), nil
+}
+
+// writeFormatted writes a States.Format argument as AWS does: strings as they are, objects and
+// arrays in Java's Map/List notation (`{Arg1=1, Arg2=[]}`, recorded: localstack
+// tests/aws/services/stepfunctions/v2/intrinsic_functions/test_generic.snapshot.json,
+// test_format_2). Object members come in key order (AWS keeps the input's order).
+func writeFormatted(sb *strings.Builder, v any) {
+	switch v := v.(type) {
+	case string:
+		sb.WriteString(v)
+	case float64:
+		sb.WriteString(formatNumber(v))
+	case bool:
+		sb.WriteString(strconv.FormatBool(v))
+	case nil:
+		sb.WriteString("null")
+	case []any:
+		sb.WriteByte('[')
+		for i, e := range v {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			writeFormatted(sb, e)
+		}
+		sb.WriteByte(']')
+	case map[string]any:
+		sb.WriteByte('{')
+		for i, k := range sortedKeys(v) {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString(k)
+			sb.WriteByte('=')
+			writeFormatted(sb, v[k])
+		}
+		sb.WriteByte('}')
+	default:
+		sb.WriteString(encodeJSON(v))
+	}
 }
 
 // newUUID returns a random (version 4) UUID.

@@ -162,7 +162,7 @@ func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctx
 		return nil, ctx.Err() // runWithRetry records the abort
 	}
 	if failErr != nil {
-		th.add("MapStateFailed", nil)
+		th.failedEvent = "MapStateFailed" // recorded by runWithRetry unless a retrier runs the Map again
 		return nil, failErr
 	}
 	th.add("MapStateSucceeded", nil)

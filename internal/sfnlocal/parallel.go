@@ -56,7 +56,7 @@ func (r *runner) runParallel(ctx context.Context, th *thread, st *state, raw any
 		return nil, ctx.Err() // runWithRetry records the abort
 	}
 	if firstErr != nil {
-		th.add("ParallelStateFailed", nil) // AWS records no details here; the error goes on up
+		th.failedEvent = "ParallelStateFailed" // no details; recorded by runWithRetry unless retried
 		return nil, firstErr
 	}
 	th.add("ParallelStateSucceeded", nil)

@@ -75,6 +75,12 @@ type thread struct {
 	prefix  []int
 	entered int
 
+	// failedEvent is MapStateFailed or ParallelStateFailed once a Map's iterations or a
+	// Parallel's branches failed: AWS records it once, when no retrier runs the state again
+	// (recorded: localstack tests/aws/services/stepfunctions/v2/scenarios/test_base_scenarios.snapshot.json,
+	// test_map_state_retry, test_parallel_state_retry).
+	failedEvent string
+
 	// The details of the most frequent events (every state's, a Lambda task's) come from
 	// chunks, the first ones of chunk values.
 	chunk           int
@@ -658,6 +664,14 @@ func (r *runner) recordAborted(th *thread, st *state) {
 }
 
 // runWithRetry runs a Task, Parallel or Map state with its Retry and Catch.
+// flushFailedEvent records a pending MapStateFailed/ParallelStateFailed.
+func (th *thread) flushFailedEvent() {
+	if th.failedEvent != "" {
+		th.add(th.failedEvent, nil)
+		th.failedEvent = ""
+	}
+}
+
 func (r *runner) runWithRetry(ctx context.Context, th *thread, st *state, raw any, rawText string, entered time.Time) (any, string, string, error) {
 	attempts := make([]int, len(st.retry))
 	retryCount := 0
@@ -689,9 +703,11 @@ func (r *runner) runWithRetry(ctx context.Context, th *thread, st *state, raw an
 			return nil, "", "", err // cancelled
 		}
 		if se.terminal() {
+			th.flushFailedEvent()
 			return nil, "", "", se
 		}
 		if i, ok := pickRetrier(st.retry, se.Name); ok && attempts[i] < st.retry[i].maxAttempts {
+			th.failedEvent = ""
 			delay := r.retryDelay(st.retry[i], attempts[i])
 			attempts[i]++
 			retryCount++
@@ -701,6 +717,7 @@ func (r *runner) runWithRetry(ctx context.Context, th *thread, st *state, raw an
 			}
 			continue
 		}
+		th.flushFailedEvent()
 		for _, c := range st.catch {
 			if !matchesError(c.errorEquals, se.Name) {
 				continue

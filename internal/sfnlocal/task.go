@@ -110,7 +110,12 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 		outText = compact.String()
 	}
 	if len(outText) > MaxPayloadBytes {
-		return nil, "", &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", st.name)}
+		// AWS names the resource (the function ARN, or the integration's service) and records
+		// the task's failure; the error can be caught (see stateError.taskResult).
+		failure := &stateError{Name: ErrDataLimitExceeded, taskResult: true,
+			Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", resultOwner(st))}
+		r.recordTaskFailed(th, st, failure)
+		return nil, "", failure
 	}
 	r.recordTaskSucceeded(th, st, outText, submitted)
 	if st.resultSelector == nil && st.resultPath.path == nil && !st.resultPath.discard && st.outputPath.path == nil && !st.outputPath.null {
@@ -258,4 +263,16 @@ func newTaskToken() string {
 	var b [48]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// resultOwner is how AWS names a Task in its result-size failure: a Lambda function's ARN, an
+// integration's service ("lambda" for arn:aws:states:::lambda:invoke).
+func resultOwner(st *state) string {
+	if st.kind == kindLambda {
+		return st.resource
+	}
+	if st.resourceType != "" {
+		return st.resourceType
+	}
+	return st.name
 }

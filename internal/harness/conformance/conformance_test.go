@@ -43,6 +43,9 @@ func TestMain(m *testing.M) {
 	if scenariosRun > 0 {
 		fmt.Fprintf(os.Stdout, "conformance: %d scenarios, %d differences\n", scenariosRun, differences)
 	}
+	if recordedRun > 0 {
+		fmt.Fprintf(os.Stdout, "aws recorded: %d cases, %d differences\n", recordedRun, recordedDifferences)
+	}
 	os.Exit(code)
 }
 
@@ -64,7 +67,7 @@ func allScenarios(t *testing.T) []Scenario {
 // TestEnginesAgree runs every scenario in internal/sfnlocal and in aws-local-stepfunctions and
 // compares state paths, task inputs and final status/output/error.
 func TestEnginesAgree(t *testing.T) {
-	tools, err := findNodeTools(filepath.Join("..", ".."))
+	tools, err := findNodeTools(filepath.Join("..", "..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}

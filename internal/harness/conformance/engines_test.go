@@ -89,7 +89,7 @@ func findNodeTools(root string) (nodeTools, error) {
 	t := nodeTools{
 		node:   filepath.Join(root, "scripts", "npm", "node_modules", ".bin", "node"),
 		engine: filepath.Join(root, "scripts", "npm", "node_modules", "aws-local-stepfunctions", "build", "main.node.esm.js"),
-		runner: filepath.Join(root, "internal", "conformance", "runner.mjs"),
+		runner: filepath.Join(root, "internal", "harness", "conformance", "runner.mjs"),
 	}
 	for _, p := range []string{t.node, t.engine} {
 		if _, err := os.Stat(p); err != nil {

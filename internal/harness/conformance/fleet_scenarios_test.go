@@ -15,7 +15,7 @@ const (
 
 // fleetDefinition is statemachine/rotate-fleet.asl.json with its placeholders filled in.
 func fleetDefinition(t *testing.T) json.RawMessage {
-	src, err := os.ReadFile(filepath.Join("..", "..", "statemachine", "rotate-fleet.asl.json"))
+	src, err := os.ReadFile(filepath.Join("..", "..", "..", "statemachine", "rotate-fleet.asl.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

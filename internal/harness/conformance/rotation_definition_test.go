@@ -63,7 +63,9 @@ func TestRotationTasksFollowTheStepContract(t *testing.T) {
 	}
 	// Throttling and service errors, and a Lambda whose process died (crash, out of memory,
 	// timeout): every step is idempotent, so a retry finds its earlier work and goes on.
-	transient := []string{"Throttled", "ServiceUnavailable", "Lambda.ServiceException", "Lambda.AWSLambdaException",
+	// Lambda.ClientExecutionTimeoutException completes AWS's recommended set for Lambda service
+	// errors (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
+	transient := []string{"Throttled", "ServiceUnavailable", "Lambda.ServiceException", "Lambda.ClientExecutionTimeoutException", "Lambda.AWSLambdaException",
 		"Lambda.SdkClientException", "Lambda.TooManyRequestsException", "Runtime.ExitError", "Sandbox.Timedout", "Lambda.Unknown"}
 	served := (&rotation.Steps{}).Actions()
 	for name, st := range states {

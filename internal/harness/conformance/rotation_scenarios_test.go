@@ -19,7 +19,7 @@ var functionARNs = map[string]string{
 
 // rotationDefinition is statemachine/rotate.asl.json with its placeholders filled in.
 func rotationDefinition(t *testing.T) json.RawMessage {
-	src, err := os.ReadFile(filepath.Join("..", "..", "statemachine", "rotate.asl.json"))
+	src, err := os.ReadFile(filepath.Join("..", "..", "..", "statemachine", "rotate.asl.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
