@@ -39,8 +39,8 @@ const exceededCause = "The specified tolerated failure threshold was exceeded"
 
 // MapRuns registers Map Runs and runs their child executions (see Options.MapRuns).
 type MapRuns interface {
-	// StartMapRun registers a Map Run and returns its ARN.
-	StartMapRun(ctx context.Context, run MapRunStart) (string, error)
+	// StartMapRun registers a Map Run (its ARN is MapRunArn of its machine, label and ID).
+	StartMapRun(ctx context.Context, run MapRunStart) error
 	// RunChild runs one child execution to its end and returns how it ended. When ctx is
 	// cancelled (the Map Run failed or was stopped) the child is stopped: ABORTED.
 	RunChild(ctx context.Context, child ChildRun) ChildOutcome
@@ -61,6 +61,8 @@ type MapRunStart struct {
 	// executions' state machine ARN carry it after the machine's name.
 	LabelOrID                  string
 	ID                         string // the Map Run's UUID, last in its ARN
+	Arn                        string
+	Items                      int // how many items it runs
 	MaxConcurrency             int
 	ToleratedFailureCount      int64
 	ToleratedFailurePercentage float64
@@ -89,8 +91,9 @@ type ChildOutcome struct {
 
 // MapRunEnd is how a Map Run ended.
 type MapRunEnd struct {
-	Status       string // SUCCEEDED | FAILED | ABORTED
-	Error, Cause string
+	Status         string // SUCCEEDED | FAILED | ABORTED
+	Error, Cause   string
+	ResultsWritten int // child executions whose results ResultWriter wrote
 }
 
 // MapRun is a Map Run the engine ran itself.
@@ -223,10 +226,8 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 			start.ToleratedFailurePercentage = tolPct
 		}
 	}
-	mapRunArn, err := runs.StartMapRun(ctx, start)
-	if err != nil {
-		return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("starting the Map Run of state %q: %v", st.name, err)}
-	}
+	start.Arn = MapRunArn(r.opts.StateMachineArn, labelOrID, start.ID)
+	mapRunArn := start.Arn
 	th.add("MapRunStarted", &MapRunStartedEventDetails{MapRunArn: mapRunArn})
 	runFailed := func(se *stateError) (any, error) {
 		runs.EndMapRun(mapRunArn, MapRunEnd{Status: StatusFailed, Error: se.Name, Cause: se.Cause})
@@ -234,14 +235,20 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 		th.add("MapStateFailed", nil)
 		return nil, se
 	}
+	var readErr error
 	if st.itemReader != nil {
-		if items, err = r.readItems(ctx, st, eff, ctxObj); err != nil {
-			var se *stateError
-			if errors.As(err, &se) {
-				return runFailed(se)
-			}
-			return nil, err
+		items, readErr = r.readItems(ctx, st, eff, ctxObj)
+	}
+	start.Items = len(items)
+	if err := runs.StartMapRun(ctx, start); err != nil {
+		return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("starting the Map Run of state %q: %v", st.name, err)}
+	}
+	if readErr != nil {
+		var se *stateError
+		if errors.As(readErr, &se) {
+			return runFailed(se)
 		}
+		return nil, readErr
 	}
 
 	inputs := make([]string, len(items))
@@ -323,6 +330,7 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 	}
 
 	var result any
+	written := 0
 	if st.resultWriter != nil {
 		res, err := r.writeResults(ctx, st, eff, ctxObj, mapRunArn, start.ID, childArn, outcomes)
 		if err != nil {
@@ -334,6 +342,13 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 			}
 		}
 		result = res
+		if err == nil {
+			for _, o := range outcomes {
+				if o.Status != "" {
+					written++
+				}
+			}
+		}
 	} else {
 		outputs := make([]any, len(outcomes))
 		for i, o := range outcomes {
@@ -355,7 +370,7 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 	if failErr != nil {
 		return runFailed(failErr)
 	}
-	runs.EndMapRun(mapRunArn, MapRunEnd{Status: StatusSucceeded})
+	runs.EndMapRun(mapRunArn, MapRunEnd{Status: StatusSucceeded, ResultsWritten: written})
 	endID := th.add("MapRunSucceeded", nil)
 	th.add("MapStateSucceeded", nil)
 	// AWS chains MapStateExited to MapRunSucceeded, not to MapStateSucceeded (recorded:
@@ -504,12 +519,11 @@ type engineMapRuns struct {
 	mu sync.Mutex
 }
 
-func (m *engineMapRuns) StartMapRun(ctx context.Context, run MapRunStart) (string, error) {
-	arn := MapRunArn(run.StateMachineArn, run.LabelOrID, run.ID)
+func (m *engineMapRuns) StartMapRun(ctx context.Context, run MapRunStart) error {
 	m.r.pathMu.Lock()
-	m.r.mapRuns = append(m.r.mapRuns, &MapRun{Arn: arn, Start: run})
+	m.r.mapRuns = append(m.r.mapRuns, &MapRun{Arn: run.Arn, Start: run})
 	m.r.pathMu.Unlock()
-	return arn, nil
+	return nil
 }
 
 func (m *engineMapRuns) find(arn string) *MapRun {
@@ -524,7 +538,12 @@ func (m *engineMapRuns) find(arn string) *MapRun {
 }
 
 func (m *engineMapRuns) RunChild(ctx context.Context, c ChildRun) ChildOutcome {
-	ex := Run(ctx, c.Machine, json.RawMessage(c.Input), Options{Tasks: m.r.opts.Tasks, Clock: m.r.clock,
+	// Each child runs its own compiled copy: concurrent runs share no engine state.
+	sm, err := Parse(c.Machine.Definition())
+	if err != nil {
+		return ChildOutcome{ExecutionArn: c.ExecutionArn, Name: c.Name, Status: StatusFailed, Input: c.Input, Error: ErrRuntime, Cause: err.Error()}
+	}
+	ex := Run(ctx, sm, json.RawMessage(c.Input), Options{Tasks: m.r.opts.Tasks, Clock: m.r.clock,
 		ExecutionArn: c.ExecutionArn, StateMachineArn: c.StateMachineArn, Name: c.Name, RoleArn: c.RoleArn,
 		Region: m.r.region, Rand: m.r.lockedRand(), Objects: m.r.opts.Objects})
 	if mr := m.find(c.MapRunArn); mr != nil {
