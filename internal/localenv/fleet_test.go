@@ -299,12 +299,14 @@ func TestFleetReportsFailedAndSkippedUsersWhileTheOthersRotate(t *testing.T) {
 }
 
 func TestFleetStopsWhenMoreFailThanTolerated(t *testing.T) {
-	_, _, _, _, stop := mixedFleet(t, "/fleet-strict/", 5)
+	ok, tooMany, conflict, _, stop := mixedFleet(t, "/fleet-strict/", 5)
 	defer stop()
 	x, _ := runFleet(t, map[string]any{"pathPrefix": "/fleet-strict/", "graceSeconds": 0, "inactiveSeconds": 0, "toleratedFailurePercentage": 0, "maxConcurrency": 2})
 	if x.Status != "FAILED" || x.Error != "States.ExceedToleratedFailureThreshold" || !strings.Contains(x.Cause, "toleratedFailurePercentage 0") {
 		t.Fatalf("fleet %s %q %q, want FAILED States.ExceedToleratedFailureThreshold naming the tolerance", x.Status, x.Error, x.Cause)
 	}
+	// The rotations already started finished or were stopped; every user keeps a working key.
+	checkUsersHold(t, append(append(ok, tooMany...), conflict...))
 }
 
 func TestFleetRefusesBadInputWithoutRotating(t *testing.T) {
@@ -343,4 +345,106 @@ func TestFleetWithoutManagedUsersSucceedsWithAnEmptySummary(t *testing.T) {
 	if s.Listed != 1 || s.Managed != 0 || s.Counts != (rotation.FleetCounts{}) || len(s.Failed) != 0 || len(s.Skipped) != 0 {
 		t.Fatalf("summary %+v, want 1 user listed and none rotated", s)
 	}
+}
+
+// checkUsersHold checks what must hold for every user of a fleet, whatever became of its
+// rotation: no rotation of it still running once the stops have taken effect (a stopped
+// child stops its .sync rotation, which then ends on its own), at most two active keys, and
+// its parameter (if any was written) holding one of its active keys.
+func checkUsersHold(t *testing.T, users []string) {
+	t.Helper()
+	ctx := context.Background()
+	mine := map[string]bool{}
+	for _, u := range users {
+		mine[u] = true
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		runs, err := env.StepFunctions.ListExecutions(ctx, env.StateMachineARN, sfnlocal.StatusRunning)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var running []string
+		for _, r := range runs {
+			var in struct{ UserName string }
+			_ = json.Unmarshal([]byte(r.Input), &in)
+			if mine[in.UserName] {
+				running = append(running, in.UserName)
+			}
+		}
+		if len(running) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rotations of %v are still running 30s after their fleet ended", running)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	client := ssm.NewFromConfig(env.AdminConfig())
+	for _, u := range users {
+		keys := activeKeys(t, u)
+		if len(keys) > 2 {
+			t.Errorf("%s has %d active keys", u, len(keys))
+		}
+		p, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(env.ParameterPrefix + u), WithDecryption: aws.Bool(true)})
+		if err != nil {
+			continue // never written: the consumer keeps its old key, which is still active
+		}
+		var key struct{ AccessKeyId string }
+		if json.Unmarshal([]byte(aws.ToString(p.Parameter.Value)), &key) == nil && key.AccessKeyId != "" && !slices.Contains(keys, key.AccessKeyId) {
+			t.Errorf("the parameter of %s holds key %s, which is not one of its active keys %v", u, key.AccessKeyId, keys)
+		}
+	}
+}
+
+// Stopping the fleet aborts its Map Run and every child execution, and each child stops the
+// rotation it started (.sync); every user is left with a working key.
+func TestStoppingTheFleetStopsItsRotations(t *testing.T) {
+	ctx := context.Background()
+	names := fleetUsers("fleet-stop", 4)
+	if err := env.CreateFleetUsers(ctx, "/fleet-stop/", names, 1); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]any{"pathPrefix": "/fleet-stop/", "graceSeconds": 3600, "inactiveSeconds": 0})
+	arn, err := env.StepFunctions.StartExecution(ctx, env.FleetStateMachineARN(), "", string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until every user's rotation holds in its grace wait.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		runs, err := env.StepFunctions.ListExecutions(ctx, env.StateMachineARN, sfnlocal.StatusRunning)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waiting := 0
+		for _, r := range runs {
+			if !strings.Contains(r.Input, "fleet-stop-") {
+				continue
+			}
+			hist, _ := env.StepFunctions.History(ctx, r.Arn)
+			if slices.ContainsFunc(hist, func(e sfnlocal.HistoryEvent) bool { return e.Type == "WaitStateEntered" }) {
+				waiting++
+			}
+		}
+		if waiting == len(names) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d rotations reached their grace wait", waiting, len(names))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := env.StepFunctions.StopExecution(ctx, arn, "Operator", "stopped by the test"); err != nil {
+		t.Fatal(err)
+	}
+	x, err := env.StepFunctions.Wait(ctx, arn)
+	if err != nil || x.Status != sfnlocal.StatusAborted {
+		t.Fatalf("fleet %+v, %v, want ABORTED", x, err)
+	}
+	runs, err := env.StepFunctions.ListMapRuns(ctx, arn)
+	if err != nil || len(runs) != 1 || runs[0].Status != sfnlocal.StatusAborted || runs[0].Counts.Aborted != int64(len(names)) {
+		t.Fatalf("map runs %+v, %v: want one ABORTED with every child aborted", runs, err)
+	}
+	checkUsersHold(t, names)
 }
