@@ -272,3 +272,44 @@ func TestDistributedMapReadsItemsFromS3AndWritesResultsToS3(t *testing.T) {
 		t.Fatalf("SUCCEEDED %s\nFAILED %s", b1, b2)
 	}
 }
+
+// An ItemReader object that is not a JSON array fails the Map Run with States.ItemReaderFailed
+// before any child starts, in the recorded shape: MapStateStarted {length 0}, MapRunStarted,
+// MapRunFailed {error, cause}, MapStateFailed, ExecutionFailed (localstack
+// tests/aws/services/stepfunctions/v2/scenarios/test_base_scenarios.snapshot.json,
+// test_map_item_reader_json_no_json_list_object).
+func TestDistributedMapItemReaderOfANonArrayFailsTheMapRun(t *testing.T) {
+	s3 := &memS3{objects: map[string][]byte{"in/obj.json": []byte(`{"not":"a list"}`)}}
+	srv := sfnapi.New(sfnapi.Options{Objects: s3, Clock: sfnlocal.NewVirtualClock(start)})
+	t.Cleanup(srv.Close)
+	def := `{"StartAt":"Each","States":{"Each":{"Type":"Map",
+		"ItemReader":{"Resource":"arn:aws:states:::s3:getObject","ReaderConfig":{"InputType":"JSON"},"Parameters":{"Bucket":"in","Key":"obj.json"}},
+		"ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED","ExecutionType":"STANDARD"},"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}`
+	ctx := context.Background()
+	machine, err := srv.CreateStateMachine(ctx, "reader", def, roleArn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn, err := srv.StartExecution(ctx, machine, "p", `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30e9)
+	defer cancel()
+	x, err := srv.Wait(wctx, arn)
+	if err != nil || x.Status != sfnlocal.StatusFailed || x.Error != sfnlocal.ErrItemReaderFailed || x.Cause != "Attempting to map over non-iterable node." {
+		t.Fatalf("execution %+v, %v", x, err)
+	}
+	events, _ := srv.History(ctx, arn)
+	var got []string
+	for _, ev := range events {
+		got = append(got, ev.Type)
+	}
+	want := "ExecutionStarted,MapStateEntered,MapStateStarted,MapRunStarted,MapRunFailed,MapStateFailed,ExecutionFailed"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("history %v\nwant %s", got, want)
+	}
+	if d, ok := events[2].Details.(*sfnlocal.MapStateStartedEventDetails); !ok || d.Length != 0 {
+		t.Errorf("MapStateStarted details %+v, want length 0", events[2].Details)
+	}
+}
