@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -124,7 +123,7 @@ func rotateAll(ctx context.Context, stdout io.Writer, f rotateFlags, ff fleetFla
 		fmt.Fprintf(stdout, "follow it with: keyrotor history %s\n", arn)
 		return nil
 	}
-	w := &fleetWatch{out: stdout, tty: isTerminal(stdout), events: map[int64]sfntypes.HistoryEvent{}}
+	w := &fleetWatch{out: stdout, tty: isTerminal(stdout), seen: map[string]bool{}}
 	end, err := w.follow(ctx, client, arn)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -135,30 +134,22 @@ func rotateAll(ctx context.Context, stdout io.Writer, f rotateFlags, ff fleetFla
 	return reportFleet(stdout, end)
 }
 
-// fleetSummary is the fleet's output.
-type fleetSummary struct {
-	Listed  int      `json:"listed"`
-	Managed int      `json:"managed"`
-	Rotated []string `json:"rotated"`
-	Failed  []struct {
-		User, Error, Cause, Execution string
-	} `json:"failed"`
-	Skipped []struct{ User, Error string } `json:"skipped"`
-}
-
 func reportFleet(stdout io.Writer, end *sfn.DescribeExecutionOutput) error {
 	if end.Status != sfntypes.ExecutionStatusSucceeded {
 		return &failedError{msg: fmt.Sprintf("fleet %s: %s\n%s", strings.ToLower(string(end.Status)), aws.ToString(end.Error), aws.ToString(end.Cause))}
 	}
-	var s fleetSummary
+	var s rotation.FleetSummary
 	if err := json.Unmarshal([]byte(aws.ToString(end.Output)), &s); err != nil {
 		return fmt.Errorf("read the fleet's summary: %w", err)
 	}
 	took := aws.ToTime(end.StopDate).Sub(aws.ToTime(end.StartDate))
 	fmt.Fprintf(stdout, "fleet done in %.1fs: %d managed users of %d listed; %d rotated, %d failed, %d skipped\n",
-		took.Seconds(), s.Managed, s.Listed, len(s.Rotated), len(s.Failed), len(s.Skipped))
+		took.Seconds(), s.Managed, s.Listed, s.Counts.Rotated, s.Counts.Failed, s.Counts.Skipped)
 	for _, sk := range s.Skipped {
 		fmt.Fprintf(stdout, "skipped %s: %s\n", sk.User, sk.Error)
+	}
+	if s.SkippedNotShown > 0 {
+		fmt.Fprintf(stdout, "skipped %d more (see the report)\n", s.SkippedNotShown)
 	}
 	for _, fl := range s.Failed {
 		fmt.Fprintf(stdout, "failed %s: %s: %s\n", fl.User, fl.Error, fl.Cause)
@@ -166,21 +157,30 @@ func reportFleet(stdout io.Writer, end *sfn.DescribeExecutionOutput) error {
 			fmt.Fprintf(stdout, "  keyrotor history %s\n", fl.Execution)
 		}
 	}
-	if len(s.Failed) > 0 {
-		return &failedError{msg: fmt.Sprintf("%d of %d rotations failed", len(s.Failed), s.Managed)}
+	if s.FailedNotShown > 0 {
+		fmt.Fprintf(stdout, "failed %d more (see the report)\n", s.FailedNotShown)
+	}
+	if s.Report != "" {
+		fmt.Fprintf(stdout, "report: %s\n", s.Report)
+	}
+	if s.Counts.Failed > 0 {
+		return &failedError{msg: fmt.Sprintf("%d of %d rotations failed", s.Counts.Failed, s.Managed)}
 	}
 	return nil
 }
 
-// fleetWatch follows a fleet's history and prints each user's rotation as it ends.
+// fleetWatch follows a fleet's Map Run: its counts (DescribeMapRun) and each user's rotation
+// as its child execution ends (ListExecutions by mapRunArn, DescribeExecution of the child).
+// https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeMapRun.html
 type fleetWatch struct {
-	out    io.Writer
-	tty    bool
-	events map[int64]sfntypes.HistoryEvent
-	lastID int64
-	total  int
-	counts map[string]int // rotated, failed, skipped
-	status bool           // a status line is on screen (terminal)
+	out       io.Writer
+	tty       bool
+	mapRunArn string
+	total     int64
+	seen      map[string]bool // child executions already reported
+	counts    map[string]int  // rotated, failed, skipped
+	started   int64
+	status    bool // a status line is on screen (terminal)
 }
 
 // skippedErrors are the rotation errors the fleet reports as skipped (statemachine/README.md).
@@ -190,17 +190,14 @@ func (w *fleetWatch) follow(ctx context.Context, client *sfn.Client, arn string)
 	w.counts = map[string]int{}
 	interval := 200 * time.Millisecond
 	for {
-		// Describe first: once it says the fleet ended, the history read after it is complete.
+		// Describe first: once it says the fleet ended, the Map Run read after it is complete.
 		desc, err := client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
 		if err != nil {
 			return nil, fmt.Errorf("describe the fleet %s: %w", arn, err)
 		}
-		fresh, err := w.newEvents(ctx, client, arn)
+		progressed, err := w.poll(ctx, client, arn)
 		if err != nil {
 			return nil, err
-		}
-		for _, ev := range fresh {
-			w.add(ev)
 		}
 		if desc.Status != sfntypes.ExecutionStatusRunning {
 			w.clearStatus()
@@ -214,104 +211,89 @@ func (w *fleetWatch) follow(ctx context.Context, client *sfn.Client, arn string)
 		case <-time.After(interval):
 		}
 		interval = min(interval*2, 2*time.Second)
-		if len(fresh) > 0 {
+		if progressed {
 			interval = 200 * time.Millisecond
 		}
 	}
 }
 
-// newEvents reads the history newest first until it reaches events already seen, so each poll
-// costs what happened since the last one, and returns the new events oldest first.
-func (w *fleetWatch) newEvents(ctx context.Context, client *sfn.Client, arn string) ([]sfntypes.HistoryEvent, error) {
-	var fresh []sfntypes.HistoryEvent
-	p := sfn.NewGetExecutionHistoryPaginator(client, &sfn.GetExecutionHistoryInput{
-		ExecutionArn: aws.String(arn), ReverseOrder: true, MaxResults: 1000,
-	})
+// poll reads the Map Run's counts and reports the children that ended since the last poll.
+func (w *fleetWatch) poll(ctx context.Context, client *sfn.Client, arn string) (bool, error) {
+	if w.mapRunArn == "" {
+		runs, err := client.ListMapRuns(ctx, &sfn.ListMapRunsInput{ExecutionArn: aws.String(arn)})
+		if err != nil {
+			return false, fmt.Errorf("list the Map Runs of %s: %w", arn, err)
+		}
+		if len(runs.MapRuns) == 0 {
+			return false, nil // still listing the users
+		}
+		w.mapRunArn = aws.ToString(runs.MapRuns[0].MapRunArn)
+	}
+	mr, err := client.DescribeMapRun(ctx, &sfn.DescribeMapRunInput{MapRunArn: aws.String(w.mapRunArn)})
+	if err != nil {
+		return false, fmt.Errorf("describe the Map Run %s: %w", w.mapRunArn, err)
+	}
+	if c := mr.ExecutionCounts; c != nil {
+		if w.total == 0 && c.Total > 0 {
+			w.total = c.Total
+			w.clearStatus()
+			fmt.Fprintf(w.out, "rotating %d managed users\n", w.total)
+		}
+		w.started = c.Total - c.Pending
+	}
+	progressed := false
+	p := sfn.NewListExecutionsPaginator(client, &sfn.ListExecutionsInput{MapRunArn: aws.String(w.mapRunArn), MaxResults: 1000})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("read the history of %s: %w", arn, err)
+			return false, fmt.Errorf("list the rotations of %s: %w", w.mapRunArn, err)
 		}
-		done := false
-		for _, ev := range page.Events {
-			if ev.Id <= w.lastID {
-				done = true
-				break
+		for _, ex := range page.Executions {
+			child := aws.ToString(ex.ExecutionArn)
+			if ex.Status == sfntypes.ExecutionStatusRunning || w.seen[child] {
+				continue
 			}
-			fresh = append(fresh, ev)
-		}
-		if done {
-			break
+			w.seen[child] = true
+			progressed = true
+			if err := w.report(ctx, client, child); err != nil {
+				return false, err
+			}
 		}
 	}
-	sort.Slice(fresh, func(i, j int) bool { return fresh[i].Id < fresh[j].Id })
-	if len(fresh) > 0 {
-		w.lastID = fresh[len(fresh)-1].Id
-	}
-	return fresh, nil
+	return progressed, nil
 }
 
-// childDescription is what a .sync:2 Task's result (or its failure's Cause) says of the
-// rotation execution.
-type childDescription struct {
-	ExecutionArn        string
-	Input               struct{ UserName string }
-	Status, Error       string
-	Cause               string
-	StartDate, StopDate int64
-}
-
-func (w *fleetWatch) add(ev sfntypes.HistoryEvent) {
-	w.events[ev.Id] = ev
-	switch {
-	case ev.MapStateStartedEventDetails != nil && w.total == 0:
-		w.total = int(ev.MapStateStartedEventDetails.Length)
-		w.clearStatus()
-		fmt.Fprintf(w.out, "rotating %d managed users\n", w.total)
-	case ev.TaskSucceededEventDetails != nil:
-		var c childDescription
-		if json.Unmarshal([]byte(aws.ToString(ev.TaskSucceededEventDetails.Output)), &c) != nil || c.Input.UserName == "" {
-			return
-		}
-		w.counts["rotated"]++
-		w.line("✔ %-30s rotated   %6.1fs", c.Input.UserName, float64(c.StopDate-c.StartDate)/1000)
-	case ev.TaskFailedEventDetails != nil:
-		d := ev.TaskFailedEventDetails
-		var c childDescription
-		if aws.ToString(d.Error) == "States.TaskFailed" && json.Unmarshal([]byte(aws.ToString(d.Cause)), &c) == nil && c.Input.UserName != "" {
-			if skippedErrors[c.Error] {
-				w.counts["skipped"]++
-				w.line("- %-30s skipped   %s", c.Input.UserName, c.Error)
-				return
-			}
-			w.counts["failed"]++
-			w.line("✘ %-30s failed    %s", c.Input.UserName, firstLine(c.Error+": "+c.Cause))
-			return
-		}
-		// The child could not be started (a retry may follow); name the user from the Task's
-		// scheduling event.
-		w.line("! %-30s %s", w.userOf(ev), aws.ToString(d.Error))
+// report prints one user's rotation as its child execution ended: rotated or skipped (the
+// child's output says which) or failed (its error and one line of its cause).
+func (w *fleetWatch) report(ctx context.Context, client *sfn.Client, child string) error {
+	d, err := client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(child)})
+	if err != nil {
+		return fmt.Errorf("describe the rotation %s: %w", child, err)
 	}
-}
-
-// userOf walks back from a Task event to its TaskScheduled event and reads the user from the
-// child's input.
-func (w *fleetWatch) userOf(ev sfntypes.HistoryEvent) string {
-	for range 8 {
-		if ev.TaskScheduledEventDetails != nil {
-			var p struct{ Input struct{ UserName string } }
-			if json.Unmarshal([]byte(aws.ToString(ev.TaskScheduledEventDetails.Parameters)), &p) == nil && p.Input.UserName != "" {
-				return p.Input.UserName
-			}
-			return "?"
-		}
-		prev, ok := w.events[ev.PreviousEventId]
-		if !ok {
-			break
-		}
-		ev = prev
+	var in struct {
+		UserName string `json:"userName"`
 	}
-	return "?"
+	_ = json.Unmarshal([]byte(aws.ToString(d.Input)), &in)
+	took := aws.ToTime(d.StopDate).Sub(aws.ToTime(d.StartDate)).Seconds()
+	if d.Status != sfntypes.ExecutionStatusSucceeded {
+		w.counts["failed"]++
+		errName := aws.ToString(d.Error)
+		if errName == "" {
+			errName = string(d.Status)
+		}
+		w.line("✘ %-30s failed    %s", in.UserName, firstLine(errName+": "+aws.ToString(d.Cause)))
+		return nil
+	}
+	var out struct{ Status, Error string }
+	_ = json.Unmarshal([]byte(aws.ToString(d.Output)), &out)
+	if out.Status == "skipped" {
+		w.counts["skipped"]++
+		w.line("- %-30s skipped   %s", in.UserName, out.Error)
+		return nil
+	}
+	w.counts["rotated"]++
+	w.line("✔ %-30s rotated   %6.1fs", in.UserName, took)
+	return nil
 }
 
 func (w *fleetWatch) line(format string, args ...any) {
@@ -319,13 +301,13 @@ func (w *fleetWatch) line(format string, args ...any) {
 	fmt.Fprintf(w.out, format+"\n", args...)
 }
 
-// showStatus redraws one status line on a terminal.
+// showStatus redraws one status line on a terminal: started / verified (rotated: the new key
+// verified) / failed / skipped of N.
 func (w *fleetWatch) showStatus() {
 	if !w.tty || w.total == 0 {
 		return
 	}
-	done := w.counts["rotated"] + w.counts["failed"] + w.counts["skipped"]
-	fmt.Fprintf(w.out, "\r\x1b[K%d/%d done: %d rotated, %d failed, %d skipped", done, w.total, w.counts["rotated"], w.counts["failed"], w.counts["skipped"])
+	fmt.Fprintf(w.out, "\r\x1b[K%d started, %d verified, %d failed, %d skipped of %d", w.started, w.counts["rotated"], w.counts["failed"], w.counts["skipped"], w.total)
 	w.status = true
 }
 

@@ -5,14 +5,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 )
 
+// A mixed fleet — healthy users, one with two active keys (TooManyActiveKeys), one whose
+// rotation is already running (RotationInProgress: skipped) — ends with each outcome shown as
+// its rotation ends, the summary's counts, the failure's error and cause, and exit 1.
 func TestFleetRotateAllRotatesEveryManagedUserAndShowsEachOutcome(t *testing.T) {
 	useLocal(t)
 	ctx := context.Background()
@@ -26,9 +33,11 @@ func TestFleetRotateAllRotatesEveryManagedUserAndShowsEachOutcome(t *testing.T) 
 	if err := env.CreateFleetUsers(ctx, "/cli-fleet/", []string{"cli-fleet-twokeys"}, 2); err != nil {
 		t.Fatal(err)
 	}
+	stopBusy := holdRotation(t, "/cli-fleet/", "cli-fleet-busy")
+	defer stopBusy()
 	code, stdout, stderr := cli(t, "rotate", "--all", "--path", "/cli-fleet/", "--grace", "0", "--inactive", "0",
 		"--max-concurrency", "3", "--wait")
-	if code != exitFailed || !strings.Contains(stderr, "1 of 7 rotations failed") {
+	if code != exitFailed || !strings.Contains(stderr, "1 of 8 rotations failed") {
 		t.Fatalf("rotate --all with one failing user exited %d, want %d with the failure count:\n%s\n%s", code, exitFailed, stdout, stderr)
 	}
 	for _, u := range healthy {
@@ -37,11 +46,14 @@ func TestFleetRotateAllRotatesEveryManagedUserAndShowsEachOutcome(t *testing.T) 
 		}
 	}
 	for _, want := range []string{
-		"rotating 7 managed users",
+		"rotating 8 managed users",
 		"✘ cli-fleet-twokeys",
-		"7 managed users of 7 listed; 6 rotated, 1 failed, 0 skipped",
+		"- cli-fleet-busy",
+		"8 managed users of 8 listed; 6 rotated, 1 failed, 1 skipped",
+		"skipped cli-fleet-busy: RotationInProgress",
 		"failed cli-fleet-twokeys: TooManyActiveKeys: ",
 		"keyrotor history arn:aws:states:",
+		"report: s3://" + env.FleetBucket() + "/fleet/cli-fleet-",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("rotate --all printed no %q:\n%s", want, stdout)
@@ -103,5 +115,36 @@ func TestFleetRotateAllRefusesBadFlagsBeforeStarting(t *testing.T) {
 				t.Fatalf("exited %d, want %d naming %q and starting nothing:\n%s\n%s", code, exitUsage, tt.want, stdout, stderr)
 			}
 		})
+	}
+}
+
+// holdRotation creates a managed user under path and starts a rotation of it that holds its
+// lock through an hour's grace wait; the returned func stops it.
+func holdRotation(t *testing.T, path, user string) func() {
+	t.Helper()
+	ctx := context.Background()
+	if err := env.CreateFleetUsers(ctx, path, []string{user}, 1); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]any{"userName": user, "graceSeconds": 3600, "inactiveSeconds": 0})
+	arn, err := env.StepFunctions.StartExecution(ctx, env.StateMachineARN, "", string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := func() { _, _ = env.StepFunctions.StopExecution(context.Background(), arn, "", "test done") }
+	deadline := time.Now().Add(time.Minute)
+	for {
+		hist, err := env.StepFunctions.History(ctx, arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(hist, func(e sfnlocal.HistoryEvent) bool { return e.Type == "WaitStateEntered" }) {
+			return stop
+		}
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("the rotation of %s did not reach its grace wait", user)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

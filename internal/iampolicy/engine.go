@@ -92,7 +92,19 @@ func (e Engine) FunctionPolicyVars(fn string) Vars {
 		"kms_key_arn":        e.KMSKeyARN(),
 		"state_machine_name": e.StateMachineName(),
 		"log_group_arn":      e.LogGroupARN(fn),
+		"fleet_bucket_arn":   e.FleetBucketARN(),
 	}
+}
+
+// FleetBucket is the engine's fleet bucket (infra/modules/engine/fleet.tf): the fleet's users
+// object and its Distributed Map's report.
+func (e Engine) FleetBucket() string {
+	return fmt.Sprintf("%s-fleet-%s-%s", e.Name, e.AccountID, e.Region)
+}
+
+// FleetBucketARN is the fleet bucket's ARN.
+func (e Engine) FleetBucketARN() string {
+	return fmt.Sprintf("arn:%s:s3:::%s", e.Partition, e.FleetBucket())
 }
 
 // FleetStateMachineName is the fleet state machine's name.
@@ -110,13 +122,16 @@ func (e Engine) FleetPolicyVars() Vars {
 		"partition":               e.Partition,
 		"region":                  e.Region,
 		"account_id":              e.AccountID,
-		"list_users_function_arn": e.FunctionARN("listusers"),
-		"state_machine_name":      e.StateMachineName(),
+		"list_users_function_arn":  e.FunctionARN("listusers"),
+		"state_machine_name":       e.StateMachineName(),
+		"fleet_state_machine_name": e.FleetStateMachineName(),
+		"fleet_bucket_arn":         e.FleetBucketARN(),
 	}
 }
 
-// FleetPolicy renders the fleet state machine's role policy: invoke listusers, run the
-// rotation state machine as .sync child executions.
+// FleetPolicy renders the fleet state machine's role policy: invoke listusers, run its
+// Distributed Map's child executions, read the users and write the report in the fleet bucket,
+// run the rotation state machine as .sync child executions.
 func (e Engine) FleetPolicy() (Document, error) {
 	return RenderDocument(filepath.Join(e.PolicyDir(), "fleet.json.tftpl"), e.FleetPolicyVars())
 }

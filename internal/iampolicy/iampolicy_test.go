@@ -140,7 +140,7 @@ func TestAllowedActionsListWhatEachFunctionMayCall(t *testing.T) {
 	e := testEngine(t)
 	tests := map[string][]string{
 		"verifykey": {"kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter"},
-		"listusers": {"iam:ListUserTags", "iam:ListUsers", "logs:CreateLogStream", "logs:PutLogEvents"},
+		"listusers": {"iam:ListUserTags", "iam:ListUsers", "logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:PutObject"},
 		"trigger": {"iam:DeleteAccessKey", "iam:ListAccessKeys", "iam:ListUserTags", "logs:CreateLogStream", "logs:PutLogEvents",
 			"ssm:DeleteParameter", "ssm:GetParameter", "states:DescribeExecution", "states:GetExecutionHistory", "states:StartExecution", "states:StopExecution"},
 	}
@@ -170,6 +170,10 @@ func TestFleetPolicyMayOnlyListUsersAndRunTheRotationMachine(t *testing.T) {
 		{"StartRotations", []string{"states:StartExecution"}, "arn:aws:states:eu-west-1:111122223333:stateMachine:keyrotor-rotate"},
 		{"FollowRotations", []string{"states:DescribeExecution", "states:StopExecution"}, "arn:aws:states:eu-west-1:111122223333:execution:keyrotor-rotate:*"},
 		{"SyncCompletionRule", []string{"events:PutTargets", "events:PutRule", "events:DescribeRule"}, "arn:aws:events:eu-west-1:111122223333:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"},
+		// The Distributed Map's own needs (https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html).
+		{"RunMapRunChildren", []string{"states:StartExecution"}, "arn:aws:states:eu-west-1:111122223333:stateMachine:keyrotor-rotate-fleet"},
+		{"FollowMapRunChildren", []string{"states:DescribeExecution", "states:StopExecution"}, "arn:aws:states:eu-west-1:111122223333:execution:keyrotor-rotate-fleet/*"},
+		{"ReadUsersWriteReport", []string{"s3:GetObject", "s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"}, "arn:aws:s3:::keyrotor-fleet-111122223333-eu-west-1/fleet/*"},
 	}
 	for _, tt := range tests {
 		s, ok := doc.StatementBySid(tt.sid)

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -53,6 +54,23 @@ func (e *Env) createFleetStateMachine(ctx context.Context) error {
 	}
 	if arn != e.FleetStateMachineARN() {
 		return fmt.Errorf("local engine: fleet state machine is %s, expected %s", arn, e.FleetStateMachineARN())
+	}
+	return nil
+}
+
+// FleetBucket is the engine's fleet bucket (infra/modules/engine/fleet.tf), in moto.
+func (e *Env) FleetBucket() string { return e.Engine.FleetBucket() }
+
+// FleetObjects reads and writes moto's S3 as the administrator: the fleet's users object, its
+// report.
+func (e *Env) FleetObjects() rotation.S3Store {
+	return rotation.S3Store{Client: s3.NewFromConfig(e.Moto.AdminConfig(), func(o *s3.Options) { o.UsePathStyle = true })}
+}
+
+func (e *Env) createFleetBucket(ctx context.Context) error {
+	client := e.FleetObjects().Client
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(e.FleetBucket())}); err != nil {
+		return fmt.Errorf("local engine: create the fleet bucket %s: %w", e.FleetBucket(), err)
 	}
 	return nil
 }

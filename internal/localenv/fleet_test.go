@@ -24,18 +24,7 @@ import (
 )
 
 // fleetSummary is the fleet state machine's output.
-type fleetSummary struct {
-	Listed  int      `json:"listed"`
-	Managed int      `json:"managed"`
-	Rotated []string `json:"rotated"`
-	Failed  []struct {
-		User, Error, Cause, Execution string
-	} `json:"failed"`
-	Skipped []struct {
-		User, Status, Error, Cause string
-	} `json:"skipped"`
-	Counts struct{ Rotated, Failed, Skipped int } `json:"counts"`
-}
+type fleetSummary = rotation.FleetSummary
 
 func fleetUsers(prefix string, n int) []string {
 	names := make([]string, n)
@@ -109,9 +98,6 @@ func rotateFleetOf(t testing.TB, path string, n, concurrency int) time.Duration 
 	if s.Managed != n || s.Counts.Rotated != n || len(s.Failed) != 0 || len(s.Skipped) != 0 {
 		t.Fatalf("summary: managed %d, rotated %d, failed %+v, skipped %+v; want all %d rotated", s.Managed, s.Counts.Rotated, s.Failed, s.Skipped, n)
 	}
-	if got := slices.Sorted(slices.Values(s.Rotated)); !slices.Equal(got, names) {
-		t.Fatalf("rotated %d users, not exactly the %d under %s", len(got), n, path)
-	}
 	for _, u := range names {
 		keys := activeKeys(t, u)
 		if len(keys) != 1 || keys[0] == before[u] {
@@ -122,7 +108,12 @@ func rotateFleetOf(t testing.TB, path string, n, concurrency int) time.Duration 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("fleet history: %d events (%.1f per user)", len(hist), float64(len(hist))/float64(n))
+	// The parent's history holds the listing and one Map Run, not a state per user: it stays
+	// flat whatever the fleet's size (Distributed Map; the 25,000-event quota).
+	t.Logf("fleet history: %d events for %d users", len(hist), n)
+	if limit := 40 + 8*(n/100+1); len(hist) > limit {
+		t.Errorf("fleet history has %d events for %d users, want at most %d (a few per listing page)", len(hist), n, limit)
+	}
 	scanFleetForSecrets(t, names, x, hist)
 	return took
 }
@@ -271,8 +262,8 @@ func TestFleetReportsFailedAndSkippedUsersWhileTheOthersRotate(t *testing.T) {
 	s := decodeSummary(t, x)
 	t.Logf("mixed fleet of %d users in %s: %d rotated, %d failed, %d skipped", s.Managed, took.Round(time.Millisecond), s.Counts.Rotated, s.Counts.Failed, s.Counts.Skipped)
 
-	if got := slices.Sorted(slices.Values(s.Rotated)); !slices.Equal(got, ok) {
-		t.Errorf("rotated %v, want exactly the %d healthy users", got, len(ok))
+	if s.Counts.Rotated != len(ok) || s.Managed != len(ok)+len(tooMany)+len(conflict)+1 {
+		t.Errorf("rotated %d of %d managed, want exactly the %d healthy users", s.Counts.Rotated, s.Managed, len(ok))
 	}
 	wantFailed := map[string]string{}
 	for _, u := range tooMany {
@@ -283,8 +274,8 @@ func TestFleetReportsFailedAndSkippedUsersWhileTheOthersRotate(t *testing.T) {
 		t.Errorf("failed %+v, want %v", s.Failed, wantFailed)
 	}
 	for _, f := range s.Failed {
-		if wantFailed[f.User] != f.Error || f.Cause == "" || !strings.Contains(f.Execution, ":execution:"+env.Engine.StateMachineName()+":") {
-			t.Errorf("failed item %+v, want error %q, a cause and the rotation's execution", f, wantFailed[f.User])
+		if wantFailed[f.User] != f.Error || f.Cause == "" || strings.Contains(f.Cause, "\n") || !strings.Contains(f.Execution, ":execution:"+env.Engine.FleetStateMachineName()+"/rotations:") {
+			t.Errorf("failed item %+v, want error %q, a one-line cause and the user's Map Run child execution", f, wantFailed[f.User])
 		}
 	}
 	if len(s.Skipped) != 1 || s.Skipped[0].User != busy || s.Skipped[0].Error != rotation.RotationInProgress || s.Skipped[0].Cause == "" {
@@ -295,15 +286,27 @@ func TestFleetReportsFailedAndSkippedUsersWhileTheOthersRotate(t *testing.T) {
 			t.Errorf("%s has %d active keys after its rotation failed, want its 2 untouched", u, n)
 		}
 	}
+	// The full report is in the fleet bucket, where the summary says; the Map Run counts the
+	// same outcomes (a skip is a child that succeeded).
+	manifest := strings.TrimPrefix(s.Report, "s3://"+env.FleetBucket()+"/")
+	if body, err := env.FleetObjects().GetObject(context.Background(), env.FleetBucket(), manifest); err != nil || !strings.Contains(string(body), s.MapRunArn) {
+		t.Errorf("report %s: %v %s", s.Report, err, body)
+	}
+	mr, err := env.StepFunctions.DescribeMapRun(context.Background(), s.MapRunArn)
+	if err != nil || mr.Counts.Failed != int64(len(wantFailed)) || mr.Counts.Succeeded != int64(len(ok)+1) || mr.Status != "SUCCEEDED" {
+		t.Errorf("map run %+v, %v", mr, err)
+	}
 }
 
 func TestFleetStopsWhenMoreFailThanTolerated(t *testing.T) {
-	_, _, _, _, stop := mixedFleet(t, "/fleet-strict/", 5)
+	ok, tooMany, conflict, _, stop := mixedFleet(t, "/fleet-strict/", 5)
 	defer stop()
 	x, _ := runFleet(t, map[string]any{"pathPrefix": "/fleet-strict/", "graceSeconds": 0, "inactiveSeconds": 0, "toleratedFailurePercentage": 0, "maxConcurrency": 2})
 	if x.Status != "FAILED" || x.Error != "States.ExceedToleratedFailureThreshold" || !strings.Contains(x.Cause, "toleratedFailurePercentage 0") {
 		t.Fatalf("fleet %s %q %q, want FAILED States.ExceedToleratedFailureThreshold naming the tolerance", x.Status, x.Error, x.Cause)
 	}
+	// The rotations already started finished or were stopped; every user keeps a working key.
+	checkUsersHold(t, append(append(ok, tooMany...), conflict...))
 }
 
 func TestFleetRefusesBadInputWithoutRotating(t *testing.T) {
@@ -316,6 +319,9 @@ func TestFleetRefusesBadInputWithoutRotating(t *testing.T) {
 		{"percentage over 100", map[string]any{"toleratedFailurePercentage": 101}, "toleratedFailurePercentage 101"},
 		{"path outside", map[string]any{"pathPrefix": "people"}, `pathPrefix "people"`},
 		{"unknown field", map[string]any{"userName": "x"}, "userName"},
+		// Issue 17 finding 4: a `users` list in the input must not replace the listing.
+		{"users given", map[string]any{"users": []any{map[string]any{"userName": "victim"}}}, `field "users" is set by the fleet itself`},
+		{"paging given", map[string]any{"marker": "x", "more": true}, `fields "marker", "more" are set by the fleet itself`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,7 +342,109 @@ func TestFleetWithoutManagedUsersSucceedsWithAnEmptySummary(t *testing.T) {
 	}
 	x, _ := runFleet(t, map[string]any{"pathPrefix": "/fleet-none/"})
 	s := decodeSummary(t, x)
-	if s.Listed != 1 || s.Managed != 0 || len(s.Rotated) != 0 || len(s.Failed) != 0 || len(s.Skipped) != 0 {
+	if s.Listed != 1 || s.Managed != 0 || s.Counts != (rotation.FleetCounts{}) || len(s.Failed) != 0 || len(s.Skipped) != 0 {
 		t.Fatalf("summary %+v, want 1 user listed and none rotated", s)
 	}
+}
+
+// checkUsersHold checks what must hold for every user of a fleet, whatever became of its
+// rotation: no rotation of it still running once the stops have taken effect (a stopped
+// child stops its .sync rotation, which then ends on its own), at most two active keys, and
+// its parameter (if any was written) holding one of its active keys.
+func checkUsersHold(t *testing.T, users []string) {
+	t.Helper()
+	ctx := context.Background()
+	mine := map[string]bool{}
+	for _, u := range users {
+		mine[u] = true
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		runs, err := env.StepFunctions.ListExecutions(ctx, env.StateMachineARN, sfnlocal.StatusRunning)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var running []string
+		for _, r := range runs {
+			var in struct{ UserName string }
+			_ = json.Unmarshal([]byte(r.Input), &in)
+			if mine[in.UserName] {
+				running = append(running, in.UserName)
+			}
+		}
+		if len(running) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rotations of %v are still running 30s after their fleet ended", running)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	client := ssm.NewFromConfig(env.AdminConfig())
+	for _, u := range users {
+		keys := activeKeys(t, u)
+		if len(keys) > 2 {
+			t.Errorf("%s has %d active keys", u, len(keys))
+		}
+		p, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(env.ParameterPrefix + u), WithDecryption: aws.Bool(true)})
+		if err != nil {
+			continue // never written: the consumer keeps its old key, which is still active
+		}
+		var key struct{ AccessKeyId string }
+		if json.Unmarshal([]byte(aws.ToString(p.Parameter.Value)), &key) == nil && key.AccessKeyId != "" && !slices.Contains(keys, key.AccessKeyId) {
+			t.Errorf("the parameter of %s holds key %s, which is not one of its active keys %v", u, key.AccessKeyId, keys)
+		}
+	}
+}
+
+// Stopping the fleet aborts its Map Run and every child execution, and each child stops the
+// rotation it started (.sync); every user is left with a working key.
+func TestStoppingTheFleetStopsItsRotations(t *testing.T) {
+	ctx := context.Background()
+	names := fleetUsers("fleet-stop", 4)
+	if err := env.CreateFleetUsers(ctx, "/fleet-stop/", names, 1); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]any{"pathPrefix": "/fleet-stop/", "graceSeconds": 3600, "inactiveSeconds": 0})
+	arn, err := env.StepFunctions.StartExecution(ctx, env.FleetStateMachineARN(), "", string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until every user's rotation holds in its grace wait.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		runs, err := env.StepFunctions.ListExecutions(ctx, env.StateMachineARN, sfnlocal.StatusRunning)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waiting := 0
+		for _, r := range runs {
+			if !strings.Contains(r.Input, "fleet-stop-") {
+				continue
+			}
+			hist, _ := env.StepFunctions.History(ctx, r.Arn)
+			if slices.ContainsFunc(hist, func(e sfnlocal.HistoryEvent) bool { return e.Type == "WaitStateEntered" }) {
+				waiting++
+			}
+		}
+		if waiting == len(names) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d rotations reached their grace wait", waiting, len(names))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := env.StepFunctions.StopExecution(ctx, arn, "Operator", "stopped by the test"); err != nil {
+		t.Fatal(err)
+	}
+	x, err := env.StepFunctions.Wait(ctx, arn)
+	if err != nil || x.Status != sfnlocal.StatusAborted {
+		t.Fatalf("fleet %+v, %v, want ABORTED", x, err)
+	}
+	runs, err := env.StepFunctions.ListMapRuns(ctx, arn)
+	if err != nil || len(runs) != 1 || runs[0].Status != sfnlocal.StatusAborted || runs[0].Counts.Aborted != int64(len(names)) {
+		t.Fatalf("map runs %+v, %v: want one ABORTED with every child aborted", runs, err)
+	}
+	checkUsersHold(t, names)
 }

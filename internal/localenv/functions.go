@@ -139,6 +139,8 @@ func (e *Env) FunctionEnv(fn string) map[string]string {
 		}
 	case "trigger":
 		env["KEYROTOR_STATE_MACHINE_ARN"] = e.Engine.StateMachineARN()
+	case "listusers":
+		env[rotation.EnvFleetBucket] = e.Engine.FleetBucket()
 	}
 	return env
 }

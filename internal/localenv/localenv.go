@@ -206,9 +206,16 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 		return nil, err
 	}
 
+	if err := e.createFleetBucket(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
 	e.StepFunctions = sfnapi.New(sfnapi.Options{
 		Tasks: sfnlocal.TaskInvokerFunc(e.InvokeTask), Clock: opts.Clock,
 		Region: Region, AccountID: AccountID, Logger: log,
+		// The fleet Map's ItemReader and ResultWriter: Step Functions reads and writes the
+		// fleet bucket (with the fleet role on AWS; locally as moto's administrator).
+		Objects: e.FleetObjects(),
 	})
 	e.http = &http.Server{Handler: e.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = e.http.Serve(l) }()

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -15,11 +18,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// The fleet document travels through statemachine/rotate-fleet.asl.json. Its input fields
-// (all optional) configure the fleet; the list action defaults and validates them and adds one
-// page of managed users per call, so the state machine loops while More is true.
+// The fleet's input (statemachine/rotate-fleet.asl.json) configures it; every field is
+// optional. The list action defaults and validates it on the first call, and each call adds one
+// page of managed users to the fleet's users object in S3, which the fleet's Distributed Map
+// reads (ItemReader); the fleet's own progress travels beside the configuration as Page.
 type Fleet struct {
 	// MaxConcurrency is how many rotations run at once (default 10, 1 … 1000).
 	MaxConcurrency *int `json:"maxConcurrency,omitempty"`
@@ -34,14 +39,36 @@ type Fleet struct {
 	// GraceSeconds and InactiveSeconds are input shorthands, moved into Rotation.
 	GraceSeconds    *int `json:"graceSeconds,omitempty"`
 	InactiveSeconds *int `json:"inactiveSeconds,omitempty"`
+}
 
-	// Users are the managed users listed so far, each the per-user part of a rotation input.
-	Users []FleetUser `json:"users"`
+// fleetInputFields are the fields a fleet's input may set; fleetOwnedFields are the ones its
+// own states set, which an input must not carry (issue 17: a `users` list in the input
+// used to replace the listing).
+var (
+	fleetInputFields = []string{"maxConcurrency", "toleratedFailurePercentage", "pathPrefix", "rotation", "graceSeconds", "inactiveSeconds"}
+	fleetOwnedFields = []string{"users", "marker", "more", "listed", "managed", "page", "config", "results", "report", "error", "failure", "reason", "summary"}
+)
+
+// FleetPage is the listing's progress, which the fleet's states own.
+type FleetPage struct {
+	// Bucket and Key locate the users object (a JSON array of FleetUser) the Map reads;
+	// ReportPrefix is where its ResultWriter writes the report.
+	Bucket       string `json:"bucket"`
+	Key          string `json:"key"`
+	ReportPrefix string `json:"reportPrefix"`
 	// Marker continues the IAM listing; More says whether another page follows.
 	Marker string `json:"marker,omitempty"`
 	More   bool   `json:"more"`
-	// Listed counts the IAM users seen (managed or not).
-	Listed int `json:"listed"`
+	// Listed counts the IAM users seen (managed or not), Managed those written to Key.
+	Listed  int `json:"listed"`
+	Managed int `json:"managed"`
+}
+
+// FleetState is what the list action returns: the validated configuration and the listing's
+// progress.
+type FleetState struct {
+	Config Fleet     `json:"config"`
+	Page   FleetPage `json:"page"`
 }
 
 // FleetRotation is the input every rotation of a fleet shares.
@@ -58,12 +85,35 @@ type FleetUser struct {
 	Format        string `json:"format,omitempty"`
 }
 
-// ListRequest is the event of the fleet's listing Task.
+// ListRequest is the event of the fleet's listing and summary Tasks. The first list call
+// carries the execution input as Fleet and no Page; later ones the validated Config as Fleet
+// and the Page so far. The summarize action carries the Page and the Map's ResultWriter output.
 type ListRequest struct {
-	Action      string `json:"action"`
-	ExecutionID string `json:"executionId"`
-	Fleet       Fleet  `json:"fleet"`
+	Action      string          `json:"action"`
+	ExecutionID string          `json:"executionId"`
+	Fleet       json.RawMessage `json:"fleet,omitempty"`
+	Page        *FleetPage      `json:"page,omitempty"`
+	Report      *FleetReportRef `json:"report,omitempty"`
 }
+
+// FleetReportRef is a Distributed Map's output with ResultWriter: its Map Run and manifest
+// (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html).
+type FleetReportRef struct {
+	MapRunArn           string `json:"MapRunArn"`
+	ResultWriterDetails struct {
+		Bucket string `json:"Bucket"`
+		Key    string `json:"Key"`
+	} `json:"ResultWriterDetails"`
+}
+
+// FleetStore is the part of S3 the fleet's users object and report need.
+type FleetStore interface {
+	GetObject(ctx context.Context, bucket, key string) ([]byte, error)
+	PutObject(ctx context.Context, bucket, key string, body []byte) error
+}
+
+// EnvFleetBucket names the engine's fleet bucket (the engine module's aws_s3_bucket.fleet).
+const EnvFleetBucket = "KEYROTOR_FLEET_BUCKET"
 
 // Fleet defaults and bounds.
 const (
@@ -99,9 +149,12 @@ type FleetIAM interface {
 	userTagLister
 }
 
-// Lister lists the users tagged keyrotor:managed=true for the fleet state machine.
+// Lister lists the users tagged keyrotor:managed=true for the fleet state machine into S3, and
+// summarizes the fleet's report.
 type Lister struct {
 	IAM      FleetIAM
+	S3       FleetStore
+	Bucket   string // the fleet bucket
 	UserPath string
 	Logger   *slog.Logger
 	// PageSize is how many IAM users one call reads (0: 100, small enough that the page's
@@ -109,34 +162,57 @@ type Lister struct {
 	PageSize int32
 }
 
-// List defaults and validates the fleet's configuration on the first call, then reads one page
-// of IAM users under UserPath and appends those tagged keyrotor:managed=true.
-func (l *Lister) List(ctx context.Context, req ListRequest) (Fleet, error) {
+// List defaults and validates the fleet's configuration on the first call (and writes an empty
+// users object), then reads one page of IAM users under the path and appends those tagged
+// keyrotor:managed=true to the users object.
+func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) {
 	path := l.UserPath
 	if path == "" {
 		path = "/"
 	}
-	f, err := fleetDefaults(req.Fleet, path)
-	if err != nil {
-		return req.Fleet, err
+	var st FleetState
+	if req.Page == nil {
+		f, err := decodeFleetInput(req.Fleet)
+		if err != nil {
+			return st, err
+		}
+		if st.Config, err = fleetDefaults(f, path); err != nil {
+			return st, err
+		}
+		if l.Bucket == "" || l.S3 == nil {
+			return st, newError(InvalidInput, nil, "the fleet has no bucket to list its users into: set %s on the listusers function (the engine module does)", EnvFleetBucket)
+		}
+		dir := "fleet/" + executionName(req.ExecutionID)
+		st.Page = FleetPage{Bucket: l.Bucket, Key: dir + "/users.json", ReportPrefix: dir + "/report"}
+	} else {
+		if err := json.Unmarshal(req.Fleet, &st.Config); err != nil {
+			return st, newError(InvalidInput, nil, "the fleet's configuration is not the list action's own: %s", err)
+		}
+		st.Page = *req.Page
 	}
-	if f.Users == nil {
-		f.Users = []FleetUser{}
+	users := []FleetUser{}
+	if st.Page.Managed > 0 {
+		body, err := l.S3.GetObject(ctx, st.Page.Bucket, st.Page.Key)
+		if err != nil {
+			return st, classify(err, "read the users listed so far from s3://"+st.Page.Bucket+"/"+st.Page.Key)
+		}
+		if err := json.Unmarshal(body, &users); err != nil {
+			return st, newError(UnexpectedError, err, "s3://%s/%s is not the fleet's users object", st.Page.Bucket, st.Page.Key)
+		}
 	}
-	path = f.PathPrefix
 	size := l.PageSize
 	if size <= 0 {
 		size = listPageSize
 	}
-	in := &iam.ListUsersInput{PathPrefix: aws.String(path), MaxItems: aws.Int32(size)}
-	if f.Marker != "" {
-		in.Marker = aws.String(f.Marker)
+	in := &iam.ListUsersInput{PathPrefix: aws.String(st.Config.PathPrefix), MaxItems: aws.Int32(size)}
+	if st.Page.Marker != "" {
+		in.Marker = aws.String(st.Page.Marker)
 	}
 	page, err := l.IAM.ListUsers(ctx, in)
 	if err != nil {
-		return req.Fleet, classify(err, "list IAM users under "+path)
+		return st, classify(err, "list IAM users under "+st.Config.PathPrefix)
 	}
-	users := make([]*FleetUser, len(page.Users))
+	found := make([]*FleetUser, len(page.Users))
 	errs := make([]error, len(page.Users))
 	sem := make(chan struct{}, tagReaders)
 	var wg sync.WaitGroup
@@ -146,26 +222,93 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (Fleet, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			users[i], errs[i] = l.managedUser(ctx, aws.ToString(u.UserName))
+			found[i], errs[i] = l.managedUser(ctx, aws.ToString(u.UserName))
 		}()
 	}
 	wg.Wait()
-	for i := range users {
+	for i := range found {
 		if errs[i] != nil {
-			return req.Fleet, errs[i]
+			return st, errs[i]
 		}
-		if users[i] != nil {
-			f.Users = append(f.Users, *users[i])
+		if found[i] != nil {
+			users = append(users, *found[i])
 		}
 	}
-	f.Listed += len(page.Users)
-	f.More = page.IsTruncated
-	f.Marker = ""
+	body, err := json.Marshal(users)
+	if err != nil {
+		return st, newError(UnexpectedError, err, "encode the fleet's users")
+	}
+	if err := l.S3.PutObject(ctx, st.Page.Bucket, st.Page.Key, body); err != nil {
+		return st, classify(err, "write the fleet's users to s3://"+st.Page.Bucket+"/"+st.Page.Key)
+	}
+	st.Page.Managed = len(users)
+	st.Page.Listed += len(page.Users)
+	st.Page.More = page.IsTruncated
+	st.Page.Marker = ""
 	if page.IsTruncated {
-		f.Marker = aws.ToString(page.Marker)
+		st.Page.Marker = aws.ToString(page.Marker)
 	}
-	l.logger().Info("listed managed users", "execution", req.ExecutionID, "page", len(page.Users), "managed", len(f.Users), "listed", f.Listed, "more", f.More)
+	l.logger().Info("listed managed users", "execution", req.ExecutionID, "page", len(page.Users), "managed", st.Page.Managed, "listed", st.Page.Listed, "more", st.Page.More)
+	return st, nil
+}
+
+// decodeFleetInput reads the fleet's execution input, refusing the fields its own states set
+// and any it does not know, each by name.
+func decodeFleetInput(raw json.RawMessage) (Fleet, error) {
+	var f Fleet
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return f, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return f, newError(InvalidInput, nil, "invalid fleet input: it must be a JSON object with any of %s", strings.Join(fleetInputFields, ", "))
+	}
+	var owned, unknown []string
+	for k := range fields {
+		switch {
+		case slices.Contains(fleetOwnedFields, k):
+			owned = append(owned, k)
+		case !slices.Contains(fleetInputFields, k):
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(owned)
+	slices.Sort(unknown)
+	switch {
+	case len(owned) > 0:
+		return f, newError(InvalidInput, nil, "invalid fleet input: %s set by the fleet itself (it lists the managed users into S3 and runs one rotation per user); remove %s. The input may set %s",
+			quoteJoin(owned), map[bool]string{true: "it", false: "them"}[len(owned) == 1], strings.Join(fleetInputFields, ", "))
+	case len(unknown) > 0:
+		return f, newError(InvalidInput, nil, "invalid fleet input: %s not a fleet setting; the input may set %s", quoteJoin(unknown), strings.Join(fleetInputFields, ", "))
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&f); err != nil {
+		return f, newError(InvalidInput, nil, "invalid fleet input: %s", err)
+	}
 	return f, nil
+}
+
+// quoteJoin names fields for a message: `field "a" is` or `fields "a", "b" are`.
+func quoteJoin(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	if len(names) == 1 {
+		return "field " + q[0] + " is"
+	}
+	return "fields " + strings.Join(q, ", ") + " are"
+}
+
+// executionName is the last part of an execution ARN (the whole string if it has none).
+func executionName(id string) string {
+	if i := strings.LastIndexByte(id, ':'); i >= 0 {
+		id = id[i+1:]
+	}
+	if id == "" {
+		id = "fleet"
+	}
+	return id
 }
 
 // managedUser reads the user's tags: nil if the user has not opted in (or was deleted since the
@@ -245,9 +388,10 @@ func (l *Lister) logger() *slog.Logger {
 	return l.Logger
 }
 
-// Handler is the Lambda handler of the list action; failures are named as the steps' are.
-func (l *Lister) Handler() func(ctx context.Context, event json.RawMessage) (*Fleet, error) {
-	return func(ctx context.Context, event json.RawMessage) (*Fleet, error) {
+// Handler is the Lambda handler of the list and summarize actions; failures are named as the
+// steps' are.
+func (l *Lister) Handler() func(ctx context.Context, event json.RawMessage) (any, error) {
+	return func(ctx context.Context, event json.RawMessage) (any, error) {
 		var req ListRequest
 		dec := json.NewDecoder(bytes.NewReader(event))
 		dec.DisallowUnknownFields()
@@ -255,15 +399,20 @@ func (l *Lister) Handler() func(ctx context.Context, event json.RawMessage) (*Fl
 		switch {
 		case err != nil:
 			err = newError(InvalidInput, nil, "the event is not a fleet listing request: %s", err)
-		case req.Action != "list":
-			err = newError(InvalidInput, nil, "action %q is not served by this function (it serves list)", req.Action)
-		default:
-			var f Fleet
-			if f, err = l.List(ctx, req); err == nil {
-				return &f, nil
+		case req.Action == "list":
+			var st FleetState
+			if st, err = l.List(ctx, req); err == nil {
+				return &st, nil
 			}
+		case req.Action == "summarize":
+			var sum FleetSummary
+			if sum, err = l.Summarize(ctx, req); err == nil {
+				return &sum, nil
+			}
+		default:
+			err = newError(InvalidInput, nil, "action %q is not served by this function (it serves list and summarize)", req.Action)
 		}
-		l.logger().Error("list failed", "execution", req.ExecutionID, "error", ErrorName(err), "message", err.Error())
+		l.logger().Error(req.Action+" failed", "execution", req.ExecutionID, "error", ErrorName(err), "message", err.Error())
 		return nil, messages.InvokeResponse_Error{Type: ErrorName(err), Message: err.Error()}
 	}
 }
@@ -282,5 +431,183 @@ func ListerFromEnv(ctx context.Context) (*Lister, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	return &Lister{IAM: iam.NewFromConfig(cfg), UserPath: path, Logger: slog.New(slog.NewJSONHandler(os.Stdout, nil))}, nil
+	// Path-style requests when an endpoint override points S3 at a local stand-in (moto): its
+	// address takes no bucket subdomain. AWS itself gets virtual-hosted requests.
+	pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	store := S3Store{Client: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })}
+	return &Lister{IAM: iam.NewFromConfig(cfg), S3: store, Bucket: os.Getenv(EnvFleetBucket),
+		UserPath: path, Logger: slog.New(slog.NewJSONHandler(os.Stdout, nil))}, nil
+}
+
+// FleetSummary is the fleet's output: counts, the failed (and skipped) users with their error
+// and a one-line cause, and where the full report is. At most maxListed users are listed per
+// kind so that it stays far under Step Functions' 256 KiB at IAM's 5,000 users per account.
+type FleetSummary struct {
+	Listed          int            `json:"listed"`
+	Managed         int            `json:"managed"`
+	Counts          FleetCounts    `json:"counts"`
+	Failed          []FleetOutcome `json:"failed"`
+	FailedNotShown  int            `json:"failedNotShown,omitempty"`
+	Skipped         []FleetOutcome `json:"skipped"`
+	SkippedNotShown int            `json:"skippedNotShown,omitempty"`
+	MapRunArn       string         `json:"mapRunArn"`
+	// Report is the s3:// URL of the ResultWriter's manifest, which names the files holding
+	// every rotation's outcome.
+	Report string `json:"report"`
+}
+
+// FleetCounts counts the fleet's rotations by outcome.
+type FleetCounts struct {
+	Rotated int `json:"rotated"`
+	Skipped int `json:"skipped"`
+	Failed  int `json:"failed"`
+}
+
+// FleetOutcome is one user's failed or skipped rotation.
+type FleetOutcome struct {
+	User      string `json:"user"`
+	Error     string `json:"error"`
+	Cause     string `json:"cause"`
+	Execution string `json:"execution,omitempty"` // the Map Run's child execution of the user
+}
+
+const (
+	maxListed   = 100
+	maxCauseLen = 300
+)
+
+// The ResultWriter's manifest and results files
+// (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html).
+type resultManifest struct {
+	DestinationBucket string                            `json:"DestinationBucket"`
+	MapRunArn         string                            `json:"MapRunArn"`
+	ResultFiles       map[string][]struct{ Key string } `json:"ResultFiles"`
+}
+
+type resultEntry struct {
+	ExecutionArn string
+	Input        string
+	Output       string
+	Status       string
+	Error        string
+	Cause        string
+}
+
+// childResult is what a fleet child execution outputs when it succeeds (rotated or skipped).
+type childResult struct {
+	User   string `json:"user"`
+	Status string `json:"status"`
+	Error  string `json:"error"`
+	Cause  string `json:"cause"`
+}
+
+// Summarize reads the fleet Map's report (manifest and results files) and returns the
+// summary.
+func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, error) {
+	sum := FleetSummary{Failed: []FleetOutcome{}, Skipped: []FleetOutcome{}}
+	if req.Page == nil || req.Report == nil || req.Report.ResultWriterDetails.Key == "" {
+		return sum, newError(InvalidInput, nil, "summarize needs the fleet's page and the Map's ResultWriter output (report)")
+	}
+	sum.Listed, sum.Managed, sum.MapRunArn = req.Page.Listed, req.Page.Managed, req.Report.MapRunArn
+	ref := req.Report.ResultWriterDetails
+	sum.Report = "s3://" + ref.Bucket + "/" + ref.Key
+	body, err := l.S3.GetObject(ctx, ref.Bucket, ref.Key)
+	if err != nil {
+		return sum, classify(err, "read the fleet report's manifest "+sum.Report)
+	}
+	var m resultManifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		return sum, newError(UnexpectedError, err, "%s is not a ResultWriter manifest", sum.Report)
+	}
+	add := func(list *[]FleetOutcome, notShown *int, o FleetOutcome) {
+		if len(*list) < maxListed {
+			*list = append(*list, o)
+		} else {
+			*notShown++
+		}
+	}
+	for _, kind := range []string{"SUCCEEDED", "FAILED", "PENDING"} {
+		for _, f := range m.ResultFiles[kind] {
+			body, err := l.S3.GetObject(ctx, ref.Bucket, f.Key)
+			if err != nil {
+				return sum, classify(err, "read the fleet report's "+kind+" results s3://"+ref.Bucket+"/"+f.Key)
+			}
+			var entries []resultEntry
+			if err := json.Unmarshal(body, &entries); err != nil {
+				return sum, newError(UnexpectedError, err, "s3://%s/%s is not a ResultWriter results file", ref.Bucket, f.Key)
+			}
+			for _, e := range entries {
+				if e.Status == "SUCCEEDED" {
+					var r childResult
+					if err := json.Unmarshal([]byte(e.Output), &r); err != nil {
+						return sum, newError(UnexpectedError, err, "the output of %s is not a fleet rotation result", e.ExecutionArn)
+					}
+					if r.Status == "skipped" {
+						sum.Counts.Skipped++
+						add(&sum.Skipped, &sum.SkippedNotShown, FleetOutcome{User: r.User, Error: r.Error, Cause: oneLine(r.Cause), Execution: e.ExecutionArn})
+					} else {
+						sum.Counts.Rotated++
+					}
+					continue
+				}
+				var in struct {
+					UserName string `json:"userName"`
+				}
+				_ = json.Unmarshal([]byte(e.Input), &in)
+				errName := e.Error
+				if errName == "" {
+					errName = e.Status // stopped or timed out without an error name
+				}
+				sum.Counts.Failed++
+				add(&sum.Failed, &sum.FailedNotShown, FleetOutcome{User: in.UserName, Error: errName, Cause: oneLine(e.Cause), Execution: e.ExecutionArn})
+			}
+		}
+	}
+	l.logger().Info("fleet summarized", "execution", req.ExecutionID, "rotated", sum.Counts.Rotated, "skipped", sum.Counts.Skipped, "failed", sum.Counts.Failed)
+	return sum, nil
+}
+
+// oneLine is a cause's first line, at most maxCauseLen characters. A Lambda's error
+// document ({"errorType":…,"errorMessage":…}) gives its errorMessage.
+func oneLine(cause string) string {
+	var doc struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if strings.HasPrefix(strings.TrimSpace(cause), "{") && json.Unmarshal([]byte(cause), &doc) == nil && doc.ErrorMessage != "" {
+		cause = doc.ErrorMessage
+	}
+	if i := strings.IndexAny(cause, "\r\n"); i >= 0 {
+		cause = cause[:i]
+	}
+	cause = strings.TrimSpace(cause)
+	if len(cause) > maxCauseLen {
+		cause = cause[:maxCauseLen-3] + "..."
+	}
+	return cause
+}
+
+// S3Store is a FleetStore on the S3 API.
+type S3Store struct{ Client *s3.Client }
+
+// GetObject reads an object's body.
+func (s S3Store) GetObject(ctx context.Context, bucket, key string) ([]byte, error) {
+	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
+	}
+	return b, nil
+}
+
+// PutObject writes an object (JSON).
+func (s S3Store) PutObject(ctx context.Context, bucket, key string, body []byte) error {
+	if _, err := s.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+		Body: bytes.NewReader(body), ContentType: aws.String("application/json")}); err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
+	}
+	return nil
 }

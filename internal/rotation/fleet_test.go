@@ -3,9 +3,11 @@ package rotation_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,20 +47,64 @@ func (p *pagingIAM) ListUsers(ctx context.Context, in *iam.ListUsersInput, opts 
 
 func tag(k, v string) iamtypes.Tag { return iamtypes.Tag{Key: aws.String(k), Value: aws.String(v)} }
 
-// listAll calls List until the listing is complete, as the fleet state machine loops.
-func listAll(t *testing.T, l *rotation.Lister, in rotation.Fleet) (rotation.Fleet, int) {
+// memStore is an in-memory FleetStore.
+type memStore struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+}
+
+func newMemStore() *memStore { return &memStore{objects: map[string][]byte{}} }
+
+func (m *memStore) GetObject(_ context.Context, bucket, key string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.objects[bucket+"/"+key]
+	if !ok {
+		return nil, fmt.Errorf("NoSuchKey: s3://%s/%s", bucket, key)
+	}
+	return b, nil
+}
+
+func (m *memStore) PutObject(_ context.Context, bucket, key string, body []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.objects[bucket+"/"+key] = append([]byte(nil), body...)
+	return nil
+}
+
+func fleetJSON(t *testing.T, f rotation.Fleet) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// listAll calls List until the listing is complete, as the fleet state machine loops, and
+// returns the final state and the users object.
+func listAll(t *testing.T, l *rotation.Lister, in rotation.Fleet) (rotation.FleetState, []rotation.FleetUser, int) {
 	t.Helper()
 	calls := 0
+	req := rotation.ListRequest{Action: "list", ExecutionID: "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate-fleet:fleet-test", Fleet: fleetJSON(t, in)}
 	for {
-		out, err := l.List(context.Background(), rotation.ListRequest{Action: "list", ExecutionID: "fleet-test", Fleet: in})
+		st, err := l.List(context.Background(), req)
 		calls++
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !out.More {
-			return out, calls
+		if !st.Page.More {
+			body, err := l.S3.GetObject(context.Background(), st.Page.Bucket, st.Page.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var users []rotation.FleetUser
+			if err := json.Unmarshal(body, &users); err != nil {
+				t.Fatal(err)
+			}
+			return st, users, calls
 		}
-		in = out
+		req.Fleet, req.Page = fleetJSON(t, st.Config), &st.Page
 	}
 }
 
@@ -82,47 +128,57 @@ func TestListPagesThroughUsersAndKeepsOnlyTheManagedOnes(t *testing.T) {
 		}
 	}
 	paging := &pagingIAM{Client: world.iam}
-	l := &rotation.Lister{IAM: paging, UserPath: "/", PageSize: 2}
-	got, calls := listAll(t, l, rotation.Fleet{PathPrefix: "/fleet-list/"})
+	l := &rotation.Lister{IAM: paging, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/", PageSize: 2}
+	got, listed, calls := listAll(t, l, rotation.Fleet{PathPrefix: "/fleet-list/"})
 	want := []rotation.FleetUser{{UserName: "fl-a"}, {UserName: "fl-b", ParameterName: "/keyrotor/apps/b", Format: "raw"}, {UserName: "fl-c"}}
-	slices.SortFunc(got.Users, func(a, b rotation.FleetUser) int { return strings.Compare(a.UserName, b.UserName) })
-	if !slices.Equal(got.Users, want) {
-		t.Errorf("listed %+v, want %+v", got.Users, want)
+	slices.SortFunc(listed, func(a, b rotation.FleetUser) int { return strings.Compare(a.UserName, b.UserName) })
+	if !slices.Equal(listed, want) {
+		t.Errorf("listed %+v, want %+v", listed, want)
 	}
-	if got.Listed != 6 || calls != 3 || paging.pages != 3 || got.Marker != "" {
-		t.Errorf("listed %d users in %d calls, %d pages (marker %q), want 6 in 3 pages of 2", got.Listed, calls, paging.pages, got.Marker)
+	if got.Page.Listed != 6 || got.Page.Managed != 3 || calls != 3 || paging.pages != 3 || got.Page.Marker != "" {
+		t.Errorf("listed %d users (%d managed) in %d calls, %d pages (marker %q), want 6 (3) in 3 pages of 2", got.Page.Listed, got.Page.Managed, calls, paging.pages, got.Page.Marker)
 	}
-	if *got.MaxConcurrency != rotation.DefaultFleetConcurrency || *got.ToleratedFailurePercentage != rotation.DefaultToleratedFailurePercentage ||
-		got.Rotation.GraceSeconds != rotation.DefaultGraceSeconds || got.Rotation.InactiveSeconds != rotation.DefaultInactiveSeconds {
-		t.Errorf("defaults %+v %+v", got, got.Rotation)
+	if got.Page.Bucket != "fleet-bucket" || got.Page.Key != "fleet/fleet-test/users.json" || got.Page.ReportPrefix != "fleet/fleet-test/report" {
+		t.Errorf("page %+v", got.Page)
+	}
+	c := got.Config
+	if *c.MaxConcurrency != rotation.DefaultFleetConcurrency || *c.ToleratedFailurePercentage != rotation.DefaultToleratedFailurePercentage ||
+		c.Rotation.GraceSeconds != rotation.DefaultGraceSeconds || c.Rotation.InactiveSeconds != rotation.DefaultInactiveSeconds {
+		t.Errorf("defaults %+v %+v", c, c.Rotation)
 	}
 }
 
 func TestListValidatesTheFleetInput(t *testing.T) {
-	l := &rotation.Lister{IAM: world.iam, UserPath: "/service/"}
+	l := &rotation.Lister{IAM: world.iam, S3: newMemStore(), Bucket: "b", UserPath: "/service/"}
 	n := func(v int) *int { return &v }
 	tests := []struct {
 		name string
-		in   rotation.Fleet
+		in   string
 		want string // "" when valid
 	}{
-		{"defaults", rotation.Fleet{}, ""},
-		{"waits move into the rotation", rotation.Fleet{GraceSeconds: n(0), InactiveSeconds: n(60)}, ""},
-		{"concurrency 0", rotation.Fleet{MaxConcurrency: n(0)}, "maxConcurrency 0 must be between 1 and 1000"},
-		{"percentage 101", rotation.Fleet{ToleratedFailurePercentage: n(101)}, "toleratedFailurePercentage 101"},
-		{"grace too long", rotation.Fleet{GraceSeconds: n(rotation.MaxGraceSeconds + 1)}, "graceSeconds"},
-		{"path outside the engine's", rotation.Fleet{PathPrefix: "/other/"}, `pathPrefix "/other/" must be an IAM path`},
-		{"path without slash", rotation.Fleet{PathPrefix: "/service/team"}, `pathPrefix "/service/team"`},
+		{"defaults", `{}`, ""},
+		{"no input", ``, ""},
+		{"waits move into the rotation", string(fleetJSON(t, rotation.Fleet{GraceSeconds: n(0), InactiveSeconds: n(60)})), ""},
+		{"concurrency 0", `{"maxConcurrency":0}`, "maxConcurrency 0 must be between 1 and 1000"},
+		{"percentage 101", `{"toleratedFailurePercentage":101}`, "toleratedFailurePercentage 101"},
+		{"grace too long", string(fleetJSON(t, rotation.Fleet{GraceSeconds: n(rotation.MaxGraceSeconds + 1)})), "graceSeconds"},
+		{"path outside the engine's", `{"pathPrefix":"/other/"}`, `pathPrefix "/other/" must be an IAM path`},
+		{"path without slash", `{"pathPrefix":"/service/team"}`, `pathPrefix "/service/team"`},
+		// Issue 17 finding 4: the fields the fleet's own states set are refused by name.
+		{"users given", `{"users":[{"userName":"victim"}]}`, `field "users" is set by the fleet itself`},
+		{"paging fields given", `{"marker":"x","more":true,"listed":3}`, `fields "listed", "marker", "more" are set by the fleet itself`},
+		{"unknown field", `{"userName":"x"}`, `field "userName" is not a fleet setting`},
+		{"not an object", `[1]`, "must be a JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := l.List(context.Background(), rotation.ListRequest{Action: "list", ExecutionID: "x", Fleet: tt.in})
+			out, err := l.List(context.Background(), rotation.ListRequest{Action: "list", ExecutionID: "x", Fleet: json.RawMessage(tt.in)})
 			if tt.want == "" {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if out.GraceSeconds != nil || out.InactiveSeconds != nil || out.Rotation == nil {
-					t.Errorf("the waits must end up in rotation only: %+v", out)
+				if out.Config.GraceSeconds != nil || out.Config.InactiveSeconds != nil || out.Config.Rotation == nil {
+					t.Errorf("the waits must end up in rotation only: %+v", out.Config)
 				}
 				return
 			}
@@ -135,7 +191,7 @@ func TestListValidatesTheFleetInput(t *testing.T) {
 
 func TestListHandlerRefusesOtherEventsByName(t *testing.T) {
 	h := (&rotation.Lister{IAM: world.iam}).Handler()
-	for _, event := range []string{`{"action":"create","executionId":"x","fleet":{}}`, `{"action":"list","fleet":{"userName":"x"}}`} {
+	for _, event := range []string{`{"action":"create","executionId":"x","fleet":{}}`, `{"action":"list","fleet":{"userName":"x"}}`, `{"action":"list","users":[]}`} {
 		_, err := h(context.Background(), json.RawMessage(event))
 		if err == nil || !strings.Contains(err.Error(), rotation.InvalidInput) {
 			t.Errorf("%s: got %v, want an InvalidInput error", event, err)
@@ -146,14 +202,49 @@ func TestListHandlerRefusesOtherEventsByName(t *testing.T) {
 // The engine module's schedule sends fleet_input as Terraform encodes an object with optional
 // attributes: unset ones are null.
 func TestListAcceptsTheScheduleInputWithNulls(t *testing.T) {
-	h := (&rotation.Lister{IAM: world.iam, UserPath: "/"}).Handler()
+	h := (&rotation.Lister{IAM: world.iam, S3: newMemStore(), Bucket: "b", UserPath: "/"}).Handler()
 	event := `{"action":"list","executionId":"x","fleet":{"graceSeconds":0,"inactiveSeconds":null,"maxConcurrency":null,"pathPrefix":null,"toleratedFailurePercentage":5}}`
-	out, err := h(context.Background(), json.RawMessage(event))
+	res, err := h(context.Background(), json.RawMessage(event))
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := res.(*rotation.FleetState).Config
 	if *out.MaxConcurrency != rotation.DefaultFleetConcurrency || *out.ToleratedFailurePercentage != 5 || out.PathPrefix != "/" ||
 		out.Rotation.GraceSeconds != 0 || out.Rotation.InactiveSeconds != rotation.DefaultInactiveSeconds {
 		t.Fatalf("fleet %+v rotation %+v", out, out.Rotation)
+	}
+}
+
+// Summarize reads the ResultWriter's manifest and results files
+// (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html) into
+// counts and the failed and skipped users, each cause on one line.
+func TestSummarizeCountsTheReportAndListsFailuresOnOneLine(t *testing.T) {
+	store := newMemStore()
+	ctx := context.Background()
+	put := func(key, body string) {
+		if err := store.PutObject(ctx, "fb", key, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("r/id/manifest.json", `{"DestinationBucket":"fb","MapRunArn":"arn:mr","ResultFiles":{"SUCCEEDED":[{"Key":"r/id/SUCCEEDED_0.json","Size":1}],"FAILED":[{"Key":"r/id/FAILED_0.json","Size":1}],"PENDING":[]}}`)
+	put("r/id/SUCCEEDED_0.json", `[
+		{"ExecutionArn":"c1","Status":"SUCCEEDED","Input":"{\"userName\":\"a\"}","Output":"{\"user\":\"a\",\"status\":\"rotated\"}"},
+		{"ExecutionArn":"c2","Status":"SUCCEEDED","Input":"{\"userName\":\"b\"}","Output":"{\"user\":\"b\",\"status\":\"skipped\",\"error\":\"RotationInProgress\",\"cause\":\"locked\"}"}]`)
+	put("r/id/FAILED_0.json", `[
+		{"ExecutionArn":"c3","Status":"FAILED","Input":"{\"userName\":\"c\"}","Error":"TooManyActiveKeys","Cause":"user c has two active keys\nsecond line"},
+		{"ExecutionArn":"c4","Status":"ABORTED","Input":"{\"userName\":\"d\"}"}]`)
+	l := &rotation.Lister{IAM: world.iam, S3: store, Bucket: "fb"}
+	ref := &rotation.FleetReportRef{MapRunArn: "arn:mr"}
+	ref.ResultWriterDetails.Bucket, ref.ResultWriterDetails.Key = "fb", "r/id/manifest.json"
+	sum, err := l.Summarize(ctx, rotation.ListRequest{Action: "summarize", Page: &rotation.FleetPage{Listed: 5, Managed: 4}, Report: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Counts != (rotation.FleetCounts{Rotated: 1, Skipped: 1, Failed: 2}) || sum.Listed != 5 || sum.Managed != 4 || sum.Report != "s3://fb/r/id/manifest.json" {
+		t.Fatalf("summary %+v", sum)
+	}
+	wantFailed := []rotation.FleetOutcome{{User: "c", Error: "TooManyActiveKeys", Cause: "user c has two active keys", Execution: "c3"}, {User: "d", Error: "ABORTED", Execution: "c4"}}
+	if !slices.Equal(sum.Failed, wantFailed) || len(sum.Skipped) != 1 || sum.Skipped[0].User != "b" {
+		t.Fatalf("failed %+v skipped %+v", sum.Failed, sum.Skipped)
 	}
 }

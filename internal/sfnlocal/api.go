@@ -81,6 +81,13 @@ type Options struct {
 	// Region is reported in taskScheduledEventDetails; default us-east-1 (or the region in
 	// ExecutionArn).
 	Region string
+
+	// MapRuns serves Distributed Map states: it registers each Map Run and runs its child
+	// executions. nil: the engine runs them itself, in memory (Execution.MapRuns).
+	MapRuns MapRuns
+	// Objects is the S3 of ItemReader and ResultWriter. nil: a Distributed Map that reads or
+	// writes S3 fails (States.ItemReaderFailed / States.ResultWriterFailed).
+	Objects ObjectStore
 }
 
 // Execution is the outcome of Run.
@@ -94,6 +101,10 @@ type Execution struct {
 	StopDate  time.Time
 
 	path []pathEntry // states entered, keyed by position (see thread.enter)
+
+	// MapRuns are the Map Runs of the execution's Distributed Map states when the engine ran
+	// them itself (Options.MapRuns nil), in the order they started.
+	MapRuns []*MapRun
 }
 
 type pathEntry struct {

@@ -19,8 +19,13 @@
 //     (Seconds/Timestamp/SecondsPath/TimestampPath), Succeed, Fail (Error/Cause/ErrorPath/
 //     CausePath, the latter also as intrinsic functions), Parallel, inline Map (ItemsPath,
 //     ItemSelector or legacy Parameters, ItemProcessor or legacy Iterator, MaxConcurrency
-//     [Path], ToleratedFailureCount/Percentage[Path] → States.ExceedToleratedFailureThreshold,
-//     $$.Map.Item.Index/Value).
+//     [Path] capped at AWS's 40, $$.Map.Item.Index/Value; Distributed-only fields refused
+//     with AWS's SCHEMA_VALIDATION_FAILED shape), Distributed Map (mapdist.go: STANDARD child
+//     executions in a Map Run through Options.MapRuns, ItemReader/ResultWriter on S3 through
+//     Options.Objects, Label, ToleratedFailureCount/Percentage[Path] →
+//     States.ExceedToleratedFailureThreshold).
+//   - Quotas: the 256 KiB payload, and the 25,000-event history (the execution fails at
+//     event 25,000 unless that event is ExecutionSucceeded).
 //   - InputPath, Parameters, ResultSelector, ResultPath (null, nested creation), OutputPath;
 //     JSONPath with names, indexes (negative too), wildcards, slices, unions, recursive
 //     descent and filters; the context object ($$.Execution.Id/Input/Name/RoleArn/StartTime,
@@ -49,8 +54,8 @@
 //     allocated in chunks, and a history starts as long as the machine's last one.
 //
 // Not supported (Parse rejects them with a clear error): JSONata, variables (Assign),
-// distributed Map (ItemReader, ResultWriter, ItemBatcher, Mode DISTRIBUTED), Activity
-// semantics beyond running the resource through the TaskInvoker.
+// ItemBatcher, ItemReaders other than a JSON array in one S3 object, EXPRESS child
+// executions, Activity semantics beyond running the resource through the TaskInvoker.
 //
 // Service integrations are not emulated: the invoker receives the Resource as written and
 // returns its result (for arn:aws:states:::lambda:invoke it is the invoker's choice to wrap

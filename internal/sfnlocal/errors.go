@@ -95,6 +95,7 @@ func stopDetails(ctx context.Context) *ErrorCauseDetails {
 
 var (
 	errExecutionTimedOut = errors.New("execution timed out")
+	errHistoryFull       = errors.New("execution history reached its quota")
 	errTaskTimedOut      = errors.New("task timed out")
 	errHeartbeatTimedOut = errors.New("task heartbeat timed out")
 	errSiblingFailed     = errors.New("a sibling branch or iteration failed")

@@ -204,26 +204,33 @@ func failOn(bad ...float64) TaskInvoker {
 	})
 }
 
+// An inline Map fails with the first iteration's error; a Distributed Map tolerates failed
+// child executions up to ToleratedFailureCount/Percentage and otherwise fails its Map Run with
+// States.ExceedToleratedFailureThreshold — with no threshold given it tolerates none
+// (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html#maprun-fail-threshold).
 func TestMapFailuresAndTolerance(t *testing.T) {
-	proc := `"ItemProcessor":{"StartAt":"Work","States":{"Work":{"Type":"Task","Resource":"` + testLambda + `","End":true}}}`
+	work := `"StartAt":"Work","States":{"Work":{"Type":"Task","Resource":"` + testLambda + `","End":true}}}`
+	inline := `"ItemProcessor":{` + work
+	distributed := `"ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED","ExecutionType":"STANDARD"},` + work
 	cases := []struct {
-		name, settings string
-		bad            []float64
-		wantErr        string
-		wantOut        string
+		name, settings, proc string
+		bad                  []float64
+		wantErr              string
+		wantOut              string
 	}{
-		{"without tolerance the first failure fails the Map with its error", ``, []float64{3}, "ItemFailed", ""},
-		{"ToleratedFailureCount tolerates", `"ToleratedFailureCount":1,`, []float64{2}, "", `[1,{"Error":"ItemFailed","Cause":"item 2"},3,4]`},
-		{"ToleratedFailureCount exceeded", `"ToleratedFailureCount":1,`, []float64{2, 4}, ErrExceedToleratedFailureThreshold, ""},
-		{"ToleratedFailurePercentage tolerates", `"ToleratedFailurePercentage":50,`, []float64{1, 2}, "", `[{"Error":"ItemFailed","Cause":"item 1"},{"Error":"ItemFailed","Cause":"item 2"},3,4]`},
-		{"ToleratedFailurePercentage exceeded", `"ToleratedFailurePercentage":50,`, []float64{1, 2, 3}, ErrExceedToleratedFailureThreshold, ""},
-		{"ToleratedFailureCountPath", `"ToleratedFailureCountPath":"$$.Execution.Input.tolerate",`, []float64{1, 2}, "", `[{"Error":"ItemFailed","Cause":"item 1"},{"Error":"ItemFailed","Cause":"item 2"},3,4]`},
-		{"ToleratedFailurePercentagePath exceeded", `"ToleratedFailurePercentagePath":"$.pct",`, []float64{1}, ErrExceedToleratedFailureThreshold, ""},
-		{"zero tolerance is exceeded by one failure", `"ToleratedFailureCount":0,`, []float64{4}, ErrExceedToleratedFailureThreshold, ""},
+		{"inline: the first failure fails the Map with its error", ``, inline, []float64{3}, "ItemFailed", ""},
+		{"distributed: without a threshold one failure fails the Map Run", ``, distributed, []float64{3}, ErrExceedToleratedFailureThreshold, ""},
+		{"ToleratedFailureCount tolerates", `"ToleratedFailureCount":1,`, distributed, []float64{2}, "", `[1,{"Error":"ItemFailed","Cause":"item 2"},3,4]`},
+		{"ToleratedFailureCount exceeded", `"ToleratedFailureCount":1,`, distributed, []float64{2, 4}, ErrExceedToleratedFailureThreshold, ""},
+		{"ToleratedFailurePercentage tolerates", `"ToleratedFailurePercentage":50,`, distributed, []float64{1, 2}, "", `[{"Error":"ItemFailed","Cause":"item 1"},{"Error":"ItemFailed","Cause":"item 2"},3,4]`},
+		{"ToleratedFailurePercentage exceeded", `"ToleratedFailurePercentage":50,`, distributed, []float64{1, 2, 3}, ErrExceedToleratedFailureThreshold, ""},
+		{"ToleratedFailureCountPath", `"ToleratedFailureCountPath":"$$.Execution.Input.tolerate",`, distributed, []float64{1, 2}, "", `[{"Error":"ItemFailed","Cause":"item 1"},{"Error":"ItemFailed","Cause":"item 2"},3,4]`},
+		{"ToleratedFailurePercentagePath exceeded", `"ToleratedFailurePercentagePath":"$.pct",`, distributed, []float64{1}, ErrExceedToleratedFailureThreshold, ""},
+		{"zero tolerance is exceeded by one failure", `"ToleratedFailureCount":0,`, distributed, []float64{4}, ErrExceedToleratedFailureThreshold, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			def := `{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.items","MaxConcurrency":1,` + tc.settings + proc + `,"End":true}}}`
+			def := `{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.items","MaxConcurrency":1,` + tc.settings + tc.proc + `,"End":true}}}`
 			ex, _ := runDef(t, def, `{"items":[1,2,3,4],"tolerate":2,"pct":10}`, failOn(tc.bad...))
 			if tc.wantErr == "" {
 				wantStatus(t, ex, StatusSucceeded)
@@ -232,8 +239,12 @@ func TestMapFailuresAndTolerance(t *testing.T) {
 			}
 			wantFailed(t, ex, tc.wantErr, "")
 			types := strings.Join(eventTypes(ex), ",")
-			if !strings.Contains(types, "MapIterationFailed") || !strings.Contains(types, "MapStateFailed,ExecutionFailed") {
-				t.Errorf("events %s", types)
+			want := "MapIterationFailed"
+			if tc.proc == distributed {
+				want = "MapRunFailed,MapStateFailed,ExecutionFailed"
+			}
+			if !strings.Contains(types, want) || !strings.Contains(types, "MapStateFailed,ExecutionFailed") {
+				t.Errorf("events %s, want %s", types, want)
 			}
 		})
 	}

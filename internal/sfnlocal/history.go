@@ -167,7 +167,26 @@ type history struct {
 	events  []HistoryEvent
 	clock   Clock
 	onEvent func(HistoryEvent)
+
+	// onFull is called (once, with mu held) when the history reaches MaxHistoryEvents and the
+	// execution fails for it; full is then set and later events are dropped.
+	onFull func()
+	full   bool
 }
+
+// MaxHistoryEvents is Step Functions' hard quota on one execution's history. At event
+// 25,000 an execution ends: if that event is ExecutionSucceeded it succeeds, otherwise
+// ExecutionFailed is logged as event 25,000 and the execution fails
+// (https://docs.aws.amazon.com/step-functions/latest/dg/bp-history-limit.html,
+// https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html "Maximum execution
+// history size").
+const MaxHistoryEvents = 25000
+
+// History-quota failure. AWS's documentation names no error for it; the cause is the text
+// AWS reports ("The execution reached the maximum number of history events (25000).", quoted
+// in https://cloudonaut.io/step-functions-pitfall-maximum-number-of-history-events/). The
+// error is States.Runtime, the name AWS gives failures a Catch cannot handle.
+const historyFullCause = "The execution reached the maximum number of history events (25000)."
 
 // add appends an event after prev (the id of the event that led to it in the same thread)
 // and returns the new event's id.
@@ -178,6 +197,16 @@ func (h *history) add(prev int64, typ string, details any) int64 {
 func (h *history) addAt(now time.Time, prev int64, typ string, details any) int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.full {
+		return int64(len(h.events))
+	}
+	if len(h.events) == MaxHistoryEvents-1 && typ != "ExecutionSucceeded" {
+		h.full = true
+		typ, details, prev = "ExecutionFailed", &ErrorCauseDetails{Error: ErrRuntime, Cause: historyFullCause}, int64(len(h.events))
+		if h.onFull != nil {
+			defer h.onFull()
+		}
+	}
 	ev := HistoryEvent{
 		Timestamp:       now,
 		Type:            typ,

@@ -4,18 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"sync/atomic"
 )
 
-// defaultMapConcurrency bounds an inline Map with MaxConcurrency 0 ("as many as possible"),
-// as AWS does for inline Map (40).
-const defaultMapConcurrency = 40
+// inlineMapConcurrency bounds an inline Map whatever its MaxConcurrency says: AWS runs at
+// most 40 iterations of an inline Map at once ("Inline mode ... supports up to 40 concurrent
+// iterations", https://docs.aws.amazon.com/step-functions/latest/dg/state-map-inline.html;
+// above that use Distributed mode, state-map-distributed.html).
+const inlineMapConcurrency = 40
 
 // runMap runs the ItemProcessor once per item of ItemsPath, at most MaxConcurrency at a
 // time, and outputs the results in item order.
 func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (any, error) {
+	if st.distributed {
+		return r.runDistributedMap(ctx, th, st, raw, ctxObj)
+	}
 	eff, err := r.inputPath(st, raw, ctxObj)
 	if err != nil {
 		return nil, err
@@ -40,29 +44,12 @@ func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctx
 		}
 		limit = int(n)
 	}
-	if limit <= 0 {
-		limit = defaultMapConcurrency
+	if limit <= 0 || limit > inlineMapConcurrency {
+		limit = inlineMapConcurrency
 	}
-	tolerance := st.hasToleratedCount || st.hasToleratedPct || st.toleratedCountPath != nil || st.toleratedPctPath != nil
-	tolCount, tolPct := math.Inf(1), math.Inf(1)
-	if st.hasToleratedCount {
-		tolCount = float64(st.toleratedCount)
-	}
-	if st.toleratedCountPath != nil {
-		if tolCount, err = nonNegativeFromPath(st.toleratedCountPath, eff, ctxObj, "ToleratedFailureCountPath"); err != nil {
-			return nil, err
-		}
-	}
-	if st.hasToleratedPct {
-		tolPct = st.toleratedPct
-	}
-	if st.toleratedPctPath != nil {
-		v, ok := st.toleratedPctPath.get(eff, ctxObj)
-		f, isNum := v.(float64)
-		if !ok || !isNum || f < 0 || f > 100 {
-			return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The ToleratedFailurePercentagePath '%s' does not reference a number from 0 to 100 in the input '%s'", st.toleratedPctPath.raw, encodeJSON(eff))}
-		}
-		tolPct = f
+	tolerance, tolCount, tolPct, err := r.tolerance(st, eff, ctxObj)
+	if err != nil {
+		return nil, err
 	}
 
 	// Item inputs are built before any iteration starts, so a bad ItemSelector fails the

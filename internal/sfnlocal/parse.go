@@ -124,6 +124,13 @@ type state struct {
 	toleratedCount     int
 	hasToleratedCount  bool
 	toleratedCountPath *jsonPath
+
+	// Distributed Map (see parse_map.go)
+	distributed  bool
+	label        string
+	child        *StateMachine // the ItemProcessor, run as each item's child execution
+	itemReader   *itemReaderSpec
+	resultWriter *payloadTemplate // ResultWriter.Parameters (Bucket, Prefix)
 }
 
 type retrier struct {
@@ -146,6 +153,21 @@ type ParseError struct {
 	State string // "" for top-level fields
 	Field string
 	Msg   string
+	// Pointer is set for the errors AWS's own schema validation raises: the JSON pointer of
+	// the object at fault (/States/A/ItemProcessor/States/B), as AWS's message ends.
+	Pointer string
+}
+
+// AWSMessage is the error as CreateStateMachine words it for a schema violation:
+// "SCHEMA_VALIDATION_FAILED: <what> at <pointer>" — the shape AWS recorded in
+// localstack/localstack tests/aws/services/stepfunctions/v2/test_sfn_api_validation.snapshot.json
+// and .../v2/scenarios/test_base_scenarios.snapshot.json (e.g. "SCHEMA_VALIDATION_FAILED:
+// Value cannot be empty at /States/StateName/Branches"). "" when Pointer is unset.
+func (e *ParseError) AWSMessage() string {
+	if e.Pointer == "" {
+		return ""
+	}
+	return "SCHEMA_VALIDATION_FAILED: " + e.Msg + " at " + e.Pointer
 }
 
 func (e *ParseError) Error() string {
@@ -200,6 +222,9 @@ func Parse(definition []byte) (*StateMachine, error) {
 
 type parser struct {
 	usesContext bool // some state refers to $$
+	// ptr is the JSON pointer of the scope being parsed ("" for the machine,
+	// "/States/M/ItemProcessor" inside Map M), for AWS-shaped schema errors.
+	ptr string
 }
 
 func (p *parser) allowed(stateName string, m map[string]any, what string, fields ...string) error {
@@ -248,7 +273,9 @@ func (p *parser) scope(m map[string]any, owner string) (*scope, error) {
 		if !ok {
 			return nil, &ParseError{State: name, Msg: "must be a JSON object"}
 		}
+		outer := p.ptr
 		st, err := p.state(name, sm)
+		p.ptr = outer
 		if err != nil {
 			return nil, err
 		}
@@ -341,7 +368,7 @@ var stateFields = map[string][]string{
 	"Succeed":  {"InputPath", "OutputPath"},
 	"Fail":     {"Error", "ErrorPath", "Cause", "CausePath"},
 	"Parallel": {"Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "Branches", "Retry", "Catch"},
-	"Map":      {"Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "ItemsPath", "ItemSelector", "ItemProcessor", "Iterator", "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailurePercentage", "ToleratedFailurePercentagePath", "ToleratedFailureCount", "ToleratedFailureCountPath", "Retry", "Catch", "Label"},
+	"Map":      {"Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector", "ItemsPath", "ItemSelector", "ItemProcessor", "Iterator", "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailurePercentage", "ToleratedFailurePercentagePath", "ToleratedFailureCount", "ToleratedFailureCountPath", "Retry", "Catch", "Label", "ItemReader", "ItemBatcher", "ResultWriter"},
 }
 
 func (p *parser) state(name string, m map[string]any) (*state, error) {
@@ -361,11 +388,7 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 			return nil, perr(unsupported, "variables and JSONata fields are not supported by the local engine (JSONPath mode without Assign)")
 		}
 	}
-	for _, unsupported := range []string{"ItemReader", "ResultWriter", "ItemBatcher"} {
-		if _, ok := m[unsupported]; ok && typ == "Map" {
-			return nil, perr(unsupported, "distributed Map features are not supported by the local engine")
-		}
-	}
+	statePtr := p.ptr + "/States/" + name
 	if err := p.allowed(name, m, "a "+typ+" state", append([]string{"Type", "Comment"}, fields...)...); err != nil {
 		return nil, err
 	}
@@ -546,6 +569,7 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 			if err := p.allowed(name, bm, fmt.Sprintf("Branches[%d]", i), "StartAt", "States", "Comment"); err != nil {
 				return nil, err
 			}
+			p.ptr = fmt.Sprintf("%s/Branches/%d", statePtr, i)
 			sc, err := p.scope(bm, name)
 			if err != nil {
 				return nil, fmt.Errorf("in Branches[%d] of %q: %w", i, name, err)
@@ -584,12 +608,24 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 		if err := p.allowed(name, proc, procField, "StartAt", "States", "Comment", "ProcessorConfig"); err != nil {
 			return nil, err
 		}
-		if pc, ok := proc["ProcessorConfig"].(map[string]any); ok {
-			if mode, ok := pc["Mode"]; ok && mode != "INLINE" {
-				return nil, perr(procField+".ProcessorConfig.Mode", "%v is not supported by the local engine (only INLINE)", mode)
-			}
+		if err := p.mapMode(st, statePtr, procField, proc, m); err != nil {
+			return nil, err
 		}
-		if st.processor, err = p.scope(proc, name); err != nil {
+		p.ptr = statePtr + "/" + procField
+		if st.distributed {
+			// Each item runs as a child execution of the ItemProcessor as a state machine of
+			// its own, whose $$ is its own execution's.
+			outerCtx := p.usesContext
+			p.usesContext = false
+			sc, err := p.scope(proc, name)
+			if err != nil {
+				return nil, fmt.Errorf("in %s of %q: %w", procField, name, err)
+			}
+			def := map[string]any{"StartAt": proc["StartAt"], "States": proc["States"]}
+			st.child = &StateMachine{root: sc, StartAt: sc.startAt, definition: []byte(encodeJSON(def)), usesContext: p.usesContext}
+			st.processor = sc
+			p.usesContext = outerCtx
+		} else if st.processor, err = p.scope(proc, name); err != nil {
 			return nil, fmt.Errorf("in %s of %q: %w", procField, name, err)
 		}
 		if st.maxConcurrency, st.maxConcurrencyPath, err = p.intOrPath(name, m, "MaxConcurrency", 0); err != nil {

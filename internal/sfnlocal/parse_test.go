@@ -56,8 +56,11 @@ func TestParseRejectsInvalidDefinitionsNamingStateAndField(t *testing.T) {
 		{"Parameters neither path nor intrinsic", `{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"hello"},"End":true}}}`, []string{"neither a path"}},
 		{"Parallel branch Next unknown", `{"StartAt":"A","States":{"A":{"Type":"Parallel","End":true,"Branches":[{"StartAt":"B","States":{"B":{"Type":"Pass","Next":"Q"}}}]}}}`, []string{"Branches[0]", `state "B"`, `"Q" names no state`}},
 		{"Map without processor", `{"StartAt":"A","States":{"A":{"Type":"Map","End":true}}}`, []string{`state "A"`, "ItemProcessor", "missing"}},
-		{"Map distributed", `{"StartAt":"A","States":{"A":{"Type":"Map","End":true,"ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED"},"StartAt":"B","States":{"B":{"Type":"Succeed"}}}}}}`, []string{"Mode", "only INLINE"}},
-		{"Map tolerated percentage above 100", `{"StartAt":"A","States":{"A":{"Type":"Map","End":true,"ToleratedFailurePercentage":120,"ItemProcessor":{"StartAt":"B","States":{"B":{"Type":"Succeed"}}}}}}`, []string{"ToleratedFailurePercentage", "0 to 100"}},
+		{"Map ItemBatcher", `{"StartAt":"A","States":{"A":{"Type":"Map","End":true,"ItemBatcher":{"MaxItemsPerBatch":2},"ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED"},"StartAt":"B","States":{"B":{"Type":"Succeed"}}}}}}`, []string{"ItemBatcher", "not supported"}},
+		{"Map mode unknown", `{"StartAt":"A","States":{"A":{"Type":"Map","End":true,"ItemProcessor":{"ProcessorConfig":{"Mode":"PARALLEL"},"StartAt":"B","States":{"B":{"Type":"Succeed"}}}}}}`, []string{"Mode", "INLINE, DISTRIBUTED"}},
+		{"Map EXPRESS children", `{"StartAt":"A","States":{"A":{"Type":"Map","End":true,"ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED","ExecutionType":"EXPRESS"},"StartAt":"B","States":{"B":{"Type":"Succeed"}}}}}}`, []string{"EXPRESS", "only STANDARD"}},
+		{"Map Label with a blank", `{"StartAt":"A","States":{"A":{"Type":"Map","End":true,"Label":"a b","ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED"},"StartAt":"B","States":{"B":{"Type":"Succeed"}}}}}}`, []string{"Label", "invalid character"}},
+		{"Map tolerated percentage above 100", `{"StartAt":"A","States":{"A":{"Type":"Map","End":true,"ToleratedFailurePercentage":120,"ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED"},"StartAt":"B","States":{"B":{"Type":"Succeed"}}}}}}`, []string{"ToleratedFailurePercentage", "0 to 100"}},
 		{"Heartbeat not below timeout", `{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"r","TimeoutSeconds":5,"HeartbeatSeconds":5,"End":true}}}`, []string{"HeartbeatSeconds", "smaller than TimeoutSeconds"}},
 		{"TimeoutSeconds zero", `{"StartAt":"A","TimeoutSeconds":0,"States":{"A":{"Type":"Succeed"}}}`, []string{"TimeoutSeconds", "positive integer"}},
 	}

@@ -29,9 +29,10 @@ type runner struct {
 	execCtx map[string]any // $$.Execution and $$.StateMachine
 	region  string
 
-	pathMu sync.Mutex
-	path   []pathEntry
-	keys   []int // storage of the path entries' keys
+	pathMu  sync.Mutex
+	mapRuns []*MapRun // Map Runs the engine ran itself (guarded by pathMu)
+	path    []pathEntry
+	keys    []int // storage of the path entries' keys
 }
 
 // crew counts the goroutines of one Parallel or Map state as workers of a VirtualClock.
@@ -200,6 +201,7 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 		sm.historyLen.Store(int32(min(len(exec.History), 1<<12))) // a bound, should one run loop long
 		r.pathMu.Lock()
 		exec.path = r.path // the run is over: nothing appends to it any more
+		exec.MapRuns = r.mapRuns
 		r.pathMu.Unlock()
 		return exec
 	}
@@ -217,6 +219,9 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	r.hist.mu.Lock()
+	r.hist.onFull = func() { cancel(errHistoryFull) }
+	r.hist.mu.Unlock()
 	if sm.TimeoutSeconds > 0 {
 		stop := afterFunc(clock, time.Duration(sm.TimeoutSeconds)*time.Second, func() { cancel(errExecutionTimedOut) })
 		defer stop()
@@ -224,7 +229,14 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 
 	out, outText, err := r.runScopeText(runCtx, th, sm.root, in, inputText)
 	var se *stateError
+	r.hist.mu.Lock()
+	full := r.hist.full
+	r.hist.mu.Unlock()
 	switch {
+	case full:
+		// ExecutionFailed is already the history's last event (see history.addAt).
+		exec.Status, exec.Error, exec.Cause = StatusFailed, ErrRuntime, historyFullCause
+		return finish()
 	case err == nil:
 	case ctx.Err() != nil:
 		exec.Status = StatusAborted

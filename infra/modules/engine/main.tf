@@ -43,7 +43,7 @@ locals {
     listusers = {
       description = "keyrotor: list the IAM users tagged keyrotor:managed=true, one page per call, for the fleet state machine"
       timeout     = 60
-      environment = { KEYROTOR_USER_PATH = var.managed_user_path }
+      environment = { KEYROTOR_USER_PATH = var.managed_user_path, KEYROTOR_FLEET_BUCKET = local.fleet_bucket_name }
     }
   }
   step_functions = ["createkey", "storeparam", "verifykey", "deleteoldkeys"]
@@ -57,6 +57,7 @@ locals {
     user_path          = var.managed_user_path
     kms_key_arn        = aws_kms_key.secrets.arn
     state_machine_name = local.state_machine_name
+    fleet_bucket_arn   = aws_s3_bucket.fleet.arn
   }
 
   create_topic = var.alarm_topic_arn == null
@@ -275,11 +276,13 @@ resource "aws_iam_role_policy" "fleet" {
   name = "${var.name}-fleet"
   role = aws_iam_role.fleet.id
   policy = templatefile("${path.module}/policies/fleet.json.tftpl", {
-    partition               = local.partition
-    region                  = local.region
-    account_id              = local.account_id
-    list_users_function_arn = aws_lambda_function.function["listusers"].arn
-    state_machine_name      = local.state_machine_name
+    partition                = local.partition
+    region                   = local.region
+    account_id               = local.account_id
+    list_users_function_arn  = aws_lambda_function.function["listusers"].arn
+    state_machine_name       = local.state_machine_name
+    fleet_state_machine_name = local.fleet_state_machine_name
+    fleet_bucket_arn         = aws_s3_bucket.fleet.arn
   })
 }
 

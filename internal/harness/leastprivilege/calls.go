@@ -99,6 +99,14 @@ func (a Account) FromRequest(principal, service, action string, params map[strin
 	case "sts":
 		call.Resource = "*"
 		return []Call{call}, nil
+	case "s3":
+		// Object actions authorize on arn:<partition>:s3:::<bucket>/<key> (the fleet bucket).
+		bucket, key := param(params, "Bucket"), param(params, "Key")
+		if bucket == "" || key == "" {
+			return nil, fmt.Errorf("%s: no Bucket and Key (keyrotor makes object calls only)", call.Action)
+		}
+		call.Resource = fmt.Sprintf("arn:%s:s3:::%s/%s", a.Partition, bucket, key)
+		return []Call{call}, nil
 	}
 	return nil, fmt.Errorf("%s: service %q is not one keyrotor calls", call.Action, service)
 }

@@ -5,8 +5,11 @@ import (
 	"testing"
 )
 
-// The fleet state machine's role may invoke listusers and run the rotation state machine as
-// .sync child executions — nothing that creates or reads a key itself.
+// The fleet state machine's role may invoke listusers, run its Distributed Map (child
+// executions of itself, Describe/Stop on those; the users object and the report in the fleet
+// bucket only — https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html)
+// and run the rotation state machine as .sync child executions — nothing that creates or
+// reads a key itself.
 func TestFleetRoleMayOnlyListUsersAndRunRotations(t *testing.T) {
 	f := newFixture(t)
 	ev, err := NewEvaluator(f.engine.Root)
@@ -20,6 +23,8 @@ func TestFleetRoleMayOnlyListUsersAndRunRotations(t *testing.T) {
 	role := "arn:aws:iam::" + f.engine.AccountID + ":role/keyrotor-fleet"
 	p := Policies{Identity: map[string][]NamedPolicy{role: {{Name: "fleet", Document: doc}}}}
 	rule := "arn:aws:events:" + f.engine.Region + ":" + f.engine.AccountID + ":rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
+	mapChild := "arn:aws:states:" + f.engine.Region + ":" + f.engine.AccountID + ":execution:" + f.engine.FleetStateMachineName() + "/rotations:0b6b1c39-2c1e-4c55-9d5c-5f1a2b3c4d5e"
+	bucket := f.engine.FleetBucketARN()
 	tests := []struct {
 		action, resource string
 		allowed          bool
@@ -39,11 +44,24 @@ func TestFleetRoleMayOnlyListUsersAndRunRotations(t *testing.T) {
 		{"logs:PutResourcePolicy", "*", true},
 		{"logs:DescribeResourcePolicies", "*", true},
 		{"logs:DescribeLogGroups", "*", true},
+		// its Distributed Map: child executions of itself, followed and stopped
+		{"states:StartExecution", f.engine.FleetStateMachineARN(), true},
+		{"states:DescribeExecution", mapChild, true},
+		{"states:StopExecution", mapChild, true},
+		// the users object and the report, in the fleet bucket only
+		{"s3:GetObject", bucket + "/fleet/exec-1/users.json", true},
+		{"s3:PutObject", bucket + "/fleet/exec-1/report/id/manifest.json", true},
+		{"s3:ListMultipartUploadParts", bucket + "/fleet/exec-1/report/id/SUCCEEDED_0.json", true},
+		{"s3:AbortMultipartUpload", bucket + "/fleet/exec-1/report/id/SUCCEEDED_0.json", true},
+		{"s3:GetObject", "arn:aws:s3:::other-bucket/fleet/exec-1/users.json", false},
+		{"s3:PutObject", bucket + "/elsewhere.json", false},
+		{"s3:DeleteObject", bucket + "/fleet/exec-1/users.json", false},
+		{"s3:PutBucketPolicy", bucket, false},
+		{"states:DescribeExecution", "arn:aws:states:" + f.engine.Region + ":" + f.engine.AccountID + ":execution:payments/x:y", false},
 		// the step functions, which create, store and delete keys
 		{"lambda:InvokeFunction", f.engine.FunctionARN("createkey"), false},
 		{"lambda:InvokeFunction", f.engine.FunctionARN("deleteoldkeys"), false},
-		// itself (a fleet starting fleets) and other machines
-		{"states:StartExecution", f.engine.FleetStateMachineARN(), false},
+		// other machines
 		{"states:StartExecution", "arn:aws:states:" + f.engine.Region + ":" + f.engine.AccountID + ":stateMachine:payments", false},
 		{"states:StopExecution", "arn:aws:states:" + f.engine.Region + ":" + f.engine.AccountID + ":execution:payments:x", false},
 		{"events:PutRule", "arn:aws:events:" + f.engine.Region + ":" + f.engine.AccountID + ":rule/other", false},

@@ -217,6 +217,11 @@ func allowedRequests(f fixture) []req {
 		{"listusers", "iam", "ListUsers", map[string]any{"PathPrefix": "/", "MaxItems": "100"}},
 		{"listusers", "iam", "ListUserTags", user},
 		{"listusers", "iam", "ListUserTags", map[string]any{"UserName": unmanagedUser}},
+		// listusers: the fleet's users object (read back and rewritten page by page) and the
+		// report the summary reads, in the fleet bucket
+		{"listusers", "s3", "GetObject", map[string]any{"Bucket": f.engine.FleetBucket(), "Key": "fleet/exec-1/users.json"}},
+		{"listusers", "s3", "PutObject", map[string]any{"Bucket": f.engine.FleetBucket(), "Key": "fleet/exec-1/users.json"}},
+		{"listusers", "s3", "GetObject", map[string]any{"Bucket": f.engine.FleetBucket(), "Key": "fleet/exec-1/report/id/manifest.json"}},
 		// a consumer listed in parameter_reader_arns; the deployer administering the key
 		{"reader", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
 		{"deployer", "kms", "DescribeKey", map[string]any{"KeyId": keyARN}},
@@ -265,6 +270,9 @@ func deniedRequests(f fixture) []req {
 		{"listusers", "iam", "CreateAccessKey", map[string]any{"UserName": managedUser}},
 		{"listusers", "iam", "ListAccessKeys", map[string]any{"UserName": managedUser}},
 		{"listusers", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
+		{"listusers", "s3", "GetObject", map[string]any{"Bucket": "other-bucket", "Key": "fleet/exec-1/users.json"}},
+		{"listusers", "s3", "PutObject", map[string]any{"Bucket": f.engine.FleetBucket(), "Key": "elsewhere.json"}},
+		{"listusers", "s3", "DeleteObject", map[string]any{"Bucket": f.engine.FleetBucket(), "Key": "fleet/exec-1/users.json"}},
 		{"listusers", "kms", "Decrypt", sealed},
 		// other state machines
 		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": "arn:aws:states:eu-west-1:111122223333:stateMachine:payments"}},

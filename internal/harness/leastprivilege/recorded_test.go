@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,29 +202,46 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 		t.Fatalf("the lock holder after destroy: %v %v, want ABORTED", d, err)
 	}
 
-	// The fleet's listing, page by page: the managed users, not the functions' own users.
-	lister := &rotation.Lister{IAM: iam.NewFromConfig(motoserver.Config(r.proxy.URL, r.creds["listusers"])), UserPath: "/"}
-	fleet := rotation.Fleet{}
+	// The fleet's listing, page by page: the managed users, not the functions' own users. (Its
+	// users object goes to an in-memory store: the recorded calls are IAM's; the S3 object
+	// calls are held to the fleet bucket by the request table of leastprivilege_test.go.)
+	f := newFixtureWith(t, func(e *iampolicy.Engine) {
+		e.Region, e.AccountID, e.KMSKeyID = motoserver.Region, motoserver.AccountID, r.conf.KMSKeyID
+	})
+	store := &memStore{objects: map[string][]byte{}}
+	lister := &rotation.Lister{IAM: iam.NewFromConfig(motoserver.Config(r.proxy.URL, r.creds["listusers"])), S3: store, Bucket: f.engine.FleetBucket(), UserPath: "/", PageSize: 2}
+	lreq := rotation.ListRequest{Action: "list", ExecutionID: "fleet-1"}
+	var st rotation.FleetState
 	for {
 		var err error
-		if fleet, err = lister.List(ctx, rotation.ListRequest{Action: "list", ExecutionID: "fleet-1", Fleet: fleet}); err != nil {
+		if st, err = lister.List(ctx, lreq); err != nil {
 			t.Fatal(err)
 		}
-		if !fleet.More {
+		if !st.Page.More {
 			break
 		}
+		config, _ := json.Marshal(st.Config)
+		lreq.Fleet, lreq.Page = config, &st.Page
+	}
+	var users []rotation.FleetUser
+	if err := json.Unmarshal(store.objects[st.Page.Bucket+"/"+st.Page.Key], &users); err != nil {
+		t.Fatal(err)
+	}
+	// The summary reads the report the fleet's Map wrote (here: an empty one).
+	ref := &rotation.FleetReportRef{MapRunArn: "arn:aws:states:us-east-1:123456789012:mapRun:keyrotor-rotate-fleet/rotations:1"}
+	ref.ResultWriterDetails.Bucket, ref.ResultWriterDetails.Key = st.Page.Bucket, st.Page.ReportPrefix+"/1/manifest.json"
+	store.objects[st.Page.Bucket+"/"+ref.ResultWriterDetails.Key] = []byte(`{"ResultFiles":{}}`)
+	if _, err := lister.Summarize(ctx, rotation.ListRequest{Action: "summarize", ExecutionID: "fleet-1", Page: &st.Page, Report: ref}); err != nil {
+		t.Fatal(err)
 	}
 	var listed []string
-	for _, u := range fleet.Users {
+	for _, u := range users {
 		listed = append(listed, u.UserName)
 	}
 	if want := []string{"fresh", "s3-signer"}; !slices.Equal(slices.Sorted(slices.Values(listed)), want) {
 		t.Errorf("listusers found %v, want the managed users %v", listed, want)
 	}
 
-	f := newFixtureWith(t, func(e *iampolicy.Engine) {
-		e.Region, e.AccountID, e.KMSKeyID = motoserver.Region, motoserver.AccountID, r.conf.KMSKeyID
-	})
 	var calls []Call
 	byFunction := map[string]int{}
 	for _, c := range r.proxy.Calls() {
@@ -251,6 +270,8 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	}
 	t.Logf("recorded calls per function: %v", byFunction)
 	calls = append(calls, f.runtimeLogs()...)
+	// listusers' S3 object calls, as the store saw them.
+	calls = append(calls, f.calls(t, store.requests("listusers"))...)
 	calls = append(calls, f.calls(t, []req{
 		{"reader", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
 		{"deployer", "kms", "DescribeKey", map[string]any{"KeyId": f.engine.KMSKeyARN()}},
@@ -264,4 +285,41 @@ func motoAdminKey(r *recording) string {
 		return ""
 	}
 	return creds.AccessKeyID
+}
+
+// memStore is an in-memory rotation.FleetStore that remembers the object calls made of it.
+type memStore struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+	ops     [][3]string // action, bucket, key
+}
+
+// requests are the calls made of the store, as who's S3 requests.
+func (m *memStore) requests(who string) []req {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]req, len(m.ops))
+	for i, op := range m.ops {
+		out[i] = req{who, "s3", op[0], map[string]any{"Bucket": op[1], "Key": op[2]}}
+	}
+	return out
+}
+
+func (m *memStore) GetObject(_ context.Context, bucket, key string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ops = append(m.ops, [3]string{"GetObject", bucket, key})
+	b, ok := m.objects[bucket+"/"+key]
+	if !ok {
+		return nil, fmt.Errorf("NoSuchKey: s3://%s/%s", bucket, key)
+	}
+	return b, nil
+}
+
+func (m *memStore) PutObject(_ context.Context, bucket, key string, body []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ops = append(m.ops, [3]string{"PutObject", bucket, key})
+	m.objects[bucket+"/"+key] = body
+	return nil
 }

@@ -25,6 +25,7 @@ const (
 	CodeSerializationException       = "SerializationException"
 	CodeUnknownOperation             = "UnknownOperationException"
 	CodeServiceUnavailable           = "ServiceUnavailable"
+	CodeResourceNotFound             = "ResourceNotFound"
 )
 
 // Error is a Step Functions API error: the exception name and a message saying what was

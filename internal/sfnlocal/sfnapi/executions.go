@@ -37,6 +37,8 @@ type execution struct {
 	// carries on at the instant it ended), and the resume funcs of those parents.
 	startHold, endHold func()
 	waiters            []func()
+
+	mapRunArn string // set for a child execution of a Distributed Map
 }
 
 // Execution is an execution as DescribeExecution shows it, for Go callers.
@@ -47,12 +49,13 @@ type Execution struct {
 	Output                     json.RawMessage // set when SUCCEEDED
 	Error, Cause               string
 	StartDate, StopDate        time.Time
+	MapRunArn                  string // the Map Run that started it, for a Distributed Map's child
 }
 
 func (e *execution) snapshotLocked() Execution {
 	return Execution{Arn: e.arn, StateMachineArn: e.machine.arn, Name: e.name, Status: e.status,
 		Input: e.input, Output: e.output, Error: e.errCode, Cause: e.cause,
-		StartDate: e.start, StopDate: e.stopDate}
+		StartDate: e.start, StopDate: e.stopDate, MapRunArn: e.mapRunArn}
 }
 
 // StartExecution starts an execution and returns its ARN at once; the execution runs in the
@@ -181,6 +184,8 @@ func (s *Server) runEngine(ctx context.Context, e *execution, sm *sfnlocal.State
 		Name:            e.name,
 		RoleArn:         e.machine.roleArn,
 		Region:          s.opts.Region,
+		MapRuns:         serverMapRuns{s},
+		Objects:         s.opts.Objects,
 		OnEvent: func(ev sfnlocal.HistoryEvent) {
 			s.mu.Lock()
 			e.events = append(e.events, ev)
@@ -319,7 +324,8 @@ type executionListItem struct {
 	Name            string `json:"name"`
 	Status          string `json:"status"`
 	StartDate       epoch  `json:"startDate"`
-	StopDate        *epoch `json:"stopDate,omitempty"` // once it has ended
+	StopDate        *epoch `json:"stopDate,omitempty"`  // once it has ended
+	MapRunArn       string `json:"mapRunArn,omitempty"` // listed by mapRunArn
 }
 
 func newExecutionListItem(arn, machineArn, name, status string, start, stop time.Time) executionListItem {
@@ -340,12 +346,14 @@ type describeExecutionOut struct {
 	Cause         string       `json:"cause,omitempty"`
 	RedriveCount  int32        `json:"redriveCount"`
 	RedriveStatus string       `json:"redriveStatus"`
+	MapRunArn     string       `json:"mapRunArn,omitempty"`
 }
 
 func toDescribeOut(x Execution) describeExecutionOut {
 	out := describeExecutionOut{
 		executionListItem: newExecutionListItem(x.Arn, x.StateMachineArn, x.Name, x.Status, x.StartDate, x.StopDate),
-		Input:             x.Input, InputDetails: dataDetails{true}, Error: x.Error, Cause: x.Cause, RedriveStatus: "NOT_REDRIVABLE"}
+		Input:             x.Input, InputDetails: dataDetails{true}, Error: x.Error, Cause: x.Cause, RedriveStatus: "NOT_REDRIVABLE",
+		MapRunArn: x.MapRunArn}
 	if x.Status == sfnlocal.StatusSucceeded {
 		o := string(x.Output)
 		out.Output, out.OutputDetails = &o, &dataDetails{true}
@@ -425,11 +433,26 @@ var statusFilters = []string{sfnlocal.StatusRunning, sfnlocal.StatusSucceeded, s
 
 func (s *Server) httpListExecutions(ctx context.Context, body []byte) (any, error) {
 	var in struct {
-		StateMachineArn, StatusFilter, NextToken string
-		MaxResults                               int32
+		StateMachineArn, StatusFilter, NextToken, MapRunArn string
+		MaxResults                                          int32
 	}
 	if err := decode(body, &in); err != nil {
 		return nil, err
+	}
+	if in.MapRunArn != "" && in.StateMachineArn != "" {
+		return nil, apiErr(CodeValidationException, "Must provide a StateMachine ARN or MapRun ARN, not both")
+	}
+	if in.MapRunArn != "" {
+		if in.StatusFilter != "" && !contains(statusFilters, in.StatusFilter) {
+			return nil, apiErr(CodeValidationException, "1 validation error detected: Value '%s' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [%s]", in.StatusFilter, strings.Join(statusFilters, ", "))
+		}
+		items, err := s.listChildren(in.MapRunArn, in.StatusFilter)
+		if err != nil {
+			return nil, err
+		}
+		return struct {
+			Executions []executionListItem `json:"executions"`
+		}{items}, nil
 	}
 	if in.StateMachineArn == "" {
 		return nil, apiErr(CodeValidationException, "Must provide a StateMachine ARN or MapRun ARN")

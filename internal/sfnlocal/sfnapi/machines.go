@@ -2,6 +2,7 @@ package sfnapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -39,6 +40,11 @@ func checkDefinition(definition string) error {
 		return apiErr(CodeValidationException, "1 validation error detected: Value at 'definition' failed to satisfy constraint: Member must have length less than or equal to %d (it has %d)", maxDefinition, len(definition))
 	}
 	if _, err := sfnlocal.Parse([]byte(definition)); err != nil {
+		var pe *sfnlocal.ParseError
+		if errors.As(err, &pe) && pe.AWSMessage() != "" {
+			// AWS's shape for what its schema validation refuses (see ParseError.AWSMessage).
+			return apiErr(CodeInvalidDefinition, "Invalid State Machine Definition: '%s'", pe.AWSMessage())
+		}
 		return apiErr(CodeInvalidDefinition, "Invalid State Machine Definition: '%v'", err)
 	}
 	return nil

@@ -37,6 +37,9 @@ type Options struct {
 	// Logger receives one JSON-able record per execution start/end and per failed request
 	// (nil: discarded). Execution input and output are never logged.
 	Logger *slog.Logger
+	// Objects is the S3 the ItemReader and ResultWriter of Distributed Map states use (nil:
+	// such a Map fails with States.ItemReaderFailed / States.ResultWriterFailed).
+	Objects sfnlocal.ObjectStore
 }
 
 // Server is a local Step Functions API endpoint. Its zero value is not usable; call New.
@@ -55,6 +58,7 @@ type Server struct {
 	seq        int64
 	machines   map[string]*machine   // by ARN
 	executions map[string]*execution // by ARN
+	mapRuns    map[string]*mapRun    // by ARN
 }
 
 // maxBody bounds a request: a definition may be 1 MiB and an input 256 KiB, JSON-escaped.
@@ -74,6 +78,7 @@ func New(opts Options) *Server {
 		log:        opts.Logger,
 		machines:   map[string]*machine{},
 		executions: map[string]*execution{},
+		mapRuns:    map[string]*mapRun{},
 	}
 	if s.clock == nil {
 		s.clock = sfnlocal.RealClock()
@@ -114,6 +119,8 @@ var ops = map[string]handler{
 	"GetExecutionHistory":              (*Server).httpGetExecutionHistory,
 	"StopExecution":                    (*Server).httpStopExecution,
 	"DescribeStateMachineForExecution": (*Server).httpDescribeStateMachineForExecution,
+	"DescribeMapRun":                   (*Server).httpDescribeMapRun,
+	"ListMapRuns":                      (*Server).httpListMapRuns,
 }
 
 // ServeHTTP implements the AWS JSON 1.0 protocol of Step Functions.
