@@ -145,7 +145,7 @@ func demoRotation(ctx context.Context, stdout io.Writer, env *localenv.Env, r *d
 
 	client := env.SFN()
 	grace, inactive := r.GraceSeconds, r.InactiveSeconds
-	arn, err := startRotation(ctx, client, env.StateMachineARN, rotationInput{
+	arn, err := startRotation(ctx, client, env.StateMachineARN, rotation.Input{
 		UserName: r.User, ParameterName: r.Parameter, GraceSeconds: &grace, InactiveSeconds: &inactive,
 	})
 	if err != nil {

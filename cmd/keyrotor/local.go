@@ -60,7 +60,7 @@ expression: rate(5 minutes), cron(0 3 * * ? *), at(2030-01-01T00:00:00), with --
 			if err != nil {
 				return err
 			}
-			in := rotationInput{UserName: user}
+			in := rotation.Input{UserName: user}
 			if grace != "" {
 				n, err := parseSeconds("grace", grace, rotation.MaxGraceSeconds)
 				if err != nil {
@@ -99,7 +99,7 @@ func parseDelay(s string) (time.Duration, error) {
 }
 
 type upOptions struct {
-	input       rotationInput // the scheduled rotations' input; UserName "" for no user
+	input       rotation.Input // the scheduled rotations' input; UserName "" for no user
 	sched       schedule.Schedule
 	build, logs bool
 	propagation time.Duration
@@ -158,7 +158,7 @@ func printUp(w io.Writer, env *localenv.Env) {
 
 // runSchedule starts a rotation with input at each fire time, as the deployed EventBridge
 // Scheduler schedule would, and reports how each ended.
-func runSchedule(ctx context.Context, w io.Writer, env *localenv.Env, s schedule.Schedule, input rotationInput) {
+func runSchedule(ctx context.Context, w io.Writer, env *localenv.Env, s schedule.Schedule, input rotation.Input) {
 	client := env.SFN()
 	user := input.UserName
 	now := time.Now()

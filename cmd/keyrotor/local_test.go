@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
+	"github.com/keyrotor/keyrotor/internal/localenv"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/internal/schedule"
 )
 
@@ -26,7 +27,7 @@ func TestScheduleRotatesTheUserAtItsFireTimeAndReportsTheOutcome(t *testing.T) {
 	var out logbuffer.Buffer
 	zero := 0
 	// Returns once the one-time schedule has fired.
-	runSchedule(ctx, &out, env, s, rotationInput{UserName: user, GraceSeconds: &zero, InactiveSeconds: &zero})
+	runSchedule(ctx, &out, env, s, rotation.Input{UserName: user, GraceSeconds: &zero, InactiveSeconds: &zero})
 	for !strings.Contains(out.String(), "rotation arn:") && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}

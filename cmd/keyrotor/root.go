@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // Exit codes.
@@ -91,14 +92,11 @@ run 'keyrotor local up' and export the variables it prints.`,
 	return root
 }
 
-// userNameRE is IAM's pattern for user names.
-var userNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-
 func checkUser(user string) error {
 	if user == "" {
 		return usagef("--user is required: the IAM user whose key to rotate (it must carry the tag keyrotor:managed=true)")
 	}
-	if !userNameRE.MatchString(user) {
+	if !rotation.ValidUserName(user) {
 		return usagef("--user %q is not an IAM user name (1-64 letters, digits and +=,.@_-)", user)
 	}
 	return nil

@@ -116,17 +116,17 @@ func readStatus(ctx context.Context, cfg aws.Config, user, parameter string) (*u
 	for _, p := range params.Parameters {
 		if aws.ToString(p.Name) == parameter {
 			s.ParameterFound, s.ParameterVersion, s.ParameterChanged = true, p.Version, aws.ToTime(p.LastModifiedDate)
-			if id, ok := strings.CutPrefix(aws.ToString(p.Description), "keyrotor:"); ok {
+			if id, ok := strings.CutPrefix(aws.ToString(p.Description), rotation.DescriptionPrefix); ok {
 				s.HeldKey = id
 			}
 		}
 	}
-	lock, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(parameter + ".lock")})
+	lock, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(parameter + rotation.LockSuffix)})
 	var notFound *ssmtypes.ParameterNotFound
 	switch {
 	case errors.As(err, &notFound):
 	case err != nil:
-		return nil, fmt.Errorf("read the lock %s.lock: %w", parameter, err)
+		return nil, fmt.Errorf("read the lock %s%s: %w", parameter, rotation.LockSuffix, err)
 	default:
 		var l struct {
 			ExecutionID string `json:"executionId"`

@@ -1,19 +1,14 @@
 package rotation
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
 
-	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 )
 
@@ -75,12 +70,6 @@ const (
 	listPageSize                      = 100
 	// tagReaders bounds the concurrent ListUserTags calls of one page.
 	tagReaders = 8
-)
-
-// User tags that adjust a fleet rotation, for users whose parameter is not the default one.
-const (
-	ParameterTagKey = "keyrotor:parameter"
-	FormatTagKey    = "keyrotor:format"
 )
 
 // EnvUserPath is the IAM path under which the fleet lists users (the engine module's
@@ -243,44 +232,4 @@ func (l *Lister) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return l.Logger
-}
-
-// Handler is the Lambda handler of the list action; failures are named as the steps' are.
-func (l *Lister) Handler() func(ctx context.Context, event json.RawMessage) (*Fleet, error) {
-	return func(ctx context.Context, event json.RawMessage) (*Fleet, error) {
-		var req ListRequest
-		dec := json.NewDecoder(bytes.NewReader(event))
-		dec.DisallowUnknownFields()
-		err := dec.Decode(&req)
-		switch {
-		case err != nil:
-			err = newError(InvalidInput, nil, "the event is not a fleet listing request: %s", err)
-		case req.Action != "list":
-			err = newError(InvalidInput, nil, "action %q is not served by this function (it serves list)", req.Action)
-		default:
-			var f Fleet
-			if f, err = l.List(ctx, req); err == nil {
-				return &f, nil
-			}
-		}
-		l.logger().Error("list failed", "execution", req.ExecutionID, "error", ErrorName(err), "message", err.Error())
-		return nil, messages.InvokeResponse_Error{Type: ErrorName(err), Message: err.Error()}
-	}
-}
-
-// ListerFromEnv builds a Lister for a Lambda: the SDK's default configuration, KEYROTOR_USER_PATH
-// and JSON logs on stdout.
-func ListerFromEnv(ctx context.Context) (*Lister, error) {
-	path := os.Getenv(EnvUserPath)
-	if path == "" {
-		path = "/"
-	}
-	if !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, "/") {
-		return nil, fmt.Errorf("%s=%q must start and end with '/', e.g. /", EnvUserPath, path)
-	}
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	return &Lister{IAM: iam.NewFromConfig(cfg), UserPath: path, Logger: slog.New(slog.NewJSONHandler(os.Stdout, nil))}, nil
 }

@@ -3,6 +3,7 @@ package rotation_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
+	"github.com/keyrotor/keyrotor/internal/lambdamain"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -134,7 +136,7 @@ func TestListValidatesTheFleetInput(t *testing.T) {
 }
 
 func TestListHandlerRefusesOtherEventsByName(t *testing.T) {
-	h := (&rotation.Lister{IAM: world.iam}).Handler()
+	h := lambdamain.Adapt(slog.New(slog.DiscardHandler), "a fleet listing request", (&rotation.Lister{IAM: world.iam}).Serve)
 	for _, event := range []string{`{"action":"create","executionId":"x","fleet":{}}`, `{"action":"list","fleet":{"userName":"x"}}`} {
 		_, err := h(context.Background(), json.RawMessage(event))
 		if err == nil || !strings.Contains(err.Error(), rotation.InvalidInput) {
@@ -146,7 +148,7 @@ func TestListHandlerRefusesOtherEventsByName(t *testing.T) {
 // The engine module's schedule sends fleet_input as Terraform encodes an object with optional
 // attributes: unset ones are null.
 func TestListAcceptsTheScheduleInputWithNulls(t *testing.T) {
-	h := (&rotation.Lister{IAM: world.iam, UserPath: "/"}).Handler()
+	h := lambdamain.Adapt(slog.New(slog.DiscardHandler), "a fleet listing request", (&rotation.Lister{IAM: world.iam, UserPath: "/"}).Serve)
 	event := `{"action":"list","executionId":"x","fleet":{"graceSeconds":0,"inactiveSeconds":null,"maxConcurrency":null,"pathPrefix":null,"toleratedFailurePercentage":5}}`
 	out, err := h(context.Background(), json.RawMessage(event))
 	if err != nil {

@@ -10,10 +10,6 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
-// descriptionPrefix marks a parameter version written by keyrotor; the rest of the
-// Description is the AccessKeyId it holds, so the held key is known without decrypting.
-const descriptionPrefix = "keyrotor:"
-
 type parameterHistoryReader interface {
 	ssm.GetParameterHistoryAPIClient
 }
@@ -29,10 +25,10 @@ type parameterState struct {
 // heldKeyOf reads the AccessKeyId a version holds from its Description.
 func heldKeyOf(v ssmtypes.ParameterHistory) string {
 	d := aws.ToString(v.Description)
-	if !strings.HasPrefix(d, descriptionPrefix) {
+	if !strings.HasPrefix(d, DescriptionPrefix) {
 		return ""
 	}
-	return strings.TrimPrefix(d, descriptionPrefix)
+	return strings.TrimPrefix(d, DescriptionPrefix)
 }
 
 // readParameterState pages through the parameter's history (values decrypted only when asked).
