@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +156,27 @@ func TestRotatedKeyWorksForTheAWSCLIAndItsSecretAppearsNowhere(t *testing.T) {
 	history := awsCLI(t, nil, "stepfunctions", "get-execution-history", "--execution-arn", arn)
 	if !strings.Contains(history, "ExecutionSucceeded") {
 		t.Fatalf("aws stepfunctions get-execution-history of %s has no ExecutionSucceeded event", arn)
+	}
+
+	// --json: the same reports as one JSON object each.
+	code, stdout, stderr = cli(t, "status", "--user", user, "--json")
+	outputs = append(outputs, stdout, stderr)
+	var st userStatus
+	if err := json.Unmarshal([]byte(stdout), &st); code != exitOK || err != nil {
+		t.Errorf("status --json exited %d (%v):\n%s\n%s", code, err, stdout, stderr)
+	} else if !st.Managed || st.HeldKey != key.AccessKeyId || st.ParameterVersion != 2 || st.RotationRunning ||
+		len(st.Keys) != 1 || st.Keys[0].ID != key.AccessKeyId || !st.Keys[0].InParameter || st.Keys[0].Status != "Active" {
+		t.Errorf("status --json: %+v", st)
+	}
+	code, stdout, stderr = cli(t, "history", arn, "--json")
+	outputs = append(outputs, stdout, stderr)
+	var h historyReport
+	if err := json.Unmarshal([]byte(stdout), &h); code != exitOK || err != nil {
+		t.Errorf("history --json exited %d (%v):\n%s\n%s", code, err, stdout, stderr)
+	} else if h.ExecutionARN != arn || h.Status != "SUCCEEDED" || h.NewAccessKeyID != key.AccessKeyId || h.Parameter != param ||
+		!slices.ContainsFunc(h.States, func(r *stateRun) bool { return r.Name == "VerifyKey" && r.Type == "Task" }) ||
+		h.Transitions < len(h.States) || h.LambdaInvocations < 5 || h.DurationSeconds <= 0 {
+		t.Errorf("history --json: %+v", h)
 	}
 
 	var logs strings.Builder

@@ -74,7 +74,7 @@ With --all it starts the fleet state machine instead (--fleet-state-machine, els
 $KEYROTOR_FLEET_STATE_MACHINE_ARN, else the rotation state machine's ARN + "-fleet"): every
 user tagged keyrotor:managed=true (under --path) is rotated by its own execution; --wait
 prints each user's outcome as it ends and the summary, and exits 1 if any rotation failed.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if ff.all {
 				return rotateAll(cmd.Context(), stdout, f, ff)
