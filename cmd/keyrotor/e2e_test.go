@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -75,23 +76,7 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 // creds is nil) and returns its stdout. Its output is never logged: it may hold a secret.
 func awsCLI(t *testing.T, creds *aws.Credentials, args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("aws"); err != nil {
-		t.Skip("the AWS CLI (aws) is not installed")
-	}
-	home := t.TempDir()
-	cmd := exec.Command("aws", append(args, "--output", "json")...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home,
-		"AWS_CONFIG_FILE=" + home + "/config", "AWS_SHARED_CREDENTIALS_FILE=" + home + "/credentials",
-		"AWS_PAGER="}, env.Environ()...)
-	if creds != nil {
-		cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID="+creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("aws %s: %v\n%s", strings.Join(args[:2], " "), err, errb.String())
-	}
-	return out.String()
+	return string(testutil.AWSCLI(t, env.Environ(), creds, args...))
 }
 
 func TestRotatedKeyWorksForTheAWSCLIAndItsSecretAppearsNowhere(t *testing.T) {
@@ -211,15 +196,12 @@ func TestAWSCLIStartsAndDescribesExecutionsOnTheLocalServer(t *testing.T) {
 		t.Fatalf("start-execution: %v", err)
 	}
 	var d struct{ Status, Output string }
-	for deadline := time.Now().Add(time.Minute); ; {
+	testutil.WaitFor(t, time.Minute, "the execution to end", func() bool {
 		if err := json.Unmarshal([]byte(awsCLI(t, nil, "stepfunctions", "describe-execution", "--execution-arn", started.ExecutionArn)), &d); err != nil {
 			t.Fatal(err)
 		}
-		if d.Status != "RUNNING" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return d.Status != "RUNNING"
+	})
 	var doc rotation.Rotation
 	if d.Status != "SUCCEEDED" || json.Unmarshal([]byte(d.Output), &doc) != nil || !strings.HasPrefix(doc.NewAccessKeyID, "AKIA") {
 		t.Fatalf("describe-execution: status %s, output %s", d.Status, d.Output)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/internal/schedule"
@@ -28,9 +29,7 @@ func TestScheduleRotatesTheUserAtItsFireTimeAndReportsTheOutcome(t *testing.T) {
 	zero := 0
 	// Returns once the one-time schedule has fired.
 	runSchedule(ctx, &out, env, s, rotation.Input{UserName: user, GraceSeconds: &zero, InactiveSeconds: &zero})
-	for !strings.Contains(out.String(), "rotation arn:") && ctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.WaitFor(t, time.Minute, "the scheduled rotation's report", func() bool { return strings.Contains(out.String(), "rotation arn:") })
 	got := out.String()
 	for _, want := range []string{"next rotation of " + user + " at " + fire.Format(time.RFC3339), "started arn:aws:states:", "succeeded: new access key AKIA", "has no more fire times"} {
 		if !strings.Contains(got, want) {
