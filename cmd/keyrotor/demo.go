@@ -69,7 +69,7 @@ func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 keyrotor:managed=true with an old key stored in /keyrotor/demo-signer, rotates it with short
 waits, checks the new key as a consumer would (read the parameter, sts:GetCallerIdentity) and
 that the old key is gone, then stops everything. --json prints one JSON object instead.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkUser(f.user); err != nil {
 				return err
@@ -145,7 +145,7 @@ func demoRotation(ctx context.Context, stdout io.Writer, env *localenv.Env, r *d
 
 	client := env.SFN()
 	grace, inactive := r.GraceSeconds, r.InactiveSeconds
-	arn, err := startRotation(ctx, client, env.StateMachineARN, rotationInput{
+	arn, err := startRotation(ctx, client, env.StateMachineARN, rotation.Input{
 		UserName: r.User, ParameterName: r.Parameter, GraceSeconds: &grace, InactiveSeconds: &inactive,
 	})
 	if err != nil {

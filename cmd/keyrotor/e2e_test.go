@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -74,23 +76,7 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 // creds is nil) and returns its stdout. Its output is never logged: it may hold a secret.
 func awsCLI(t *testing.T, creds *aws.Credentials, args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("aws"); err != nil {
-		t.Skip("the AWS CLI (aws) is not installed")
-	}
-	home := t.TempDir()
-	cmd := exec.Command("aws", append(args, "--output", "json")...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home,
-		"AWS_CONFIG_FILE=" + home + "/config", "AWS_SHARED_CREDENTIALS_FILE=" + home + "/credentials",
-		"AWS_PAGER="}, env.Environ()...)
-	if creds != nil {
-		cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID="+creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("aws %s: %v\n%s", strings.Join(args[:2], " "), err, errb.String())
-	}
-	return out.String()
+	return string(testutil.AWSCLI(t, env.Environ(), creds, args...))
 }
 
 func TestRotatedKeyWorksForTheAWSCLIAndItsSecretAppearsNowhere(t *testing.T) {
@@ -157,6 +143,27 @@ func TestRotatedKeyWorksForTheAWSCLIAndItsSecretAppearsNowhere(t *testing.T) {
 		t.Fatalf("aws stepfunctions get-execution-history of %s has no ExecutionSucceeded event", arn)
 	}
 
+	// --json: the same reports as one JSON object each.
+	code, stdout, stderr = cli(t, "status", "--user", user, "--json")
+	outputs = append(outputs, stdout, stderr)
+	var st userStatus
+	if err := json.Unmarshal([]byte(stdout), &st); code != exitOK || err != nil {
+		t.Errorf("status --json exited %d (%v):\n%s\n%s", code, err, stdout, stderr)
+	} else if !st.Managed || st.HeldKey != key.AccessKeyId || st.ParameterVersion != 2 || st.RotationRunning ||
+		len(st.Keys) != 1 || st.Keys[0].ID != key.AccessKeyId || !st.Keys[0].InParameter || st.Keys[0].Status != "Active" {
+		t.Errorf("status --json: %+v", st)
+	}
+	code, stdout, stderr = cli(t, "history", arn, "--json")
+	outputs = append(outputs, stdout, stderr)
+	var h historyReport
+	if err := json.Unmarshal([]byte(stdout), &h); code != exitOK || err != nil {
+		t.Errorf("history --json exited %d (%v):\n%s\n%s", code, err, stdout, stderr)
+	} else if h.ExecutionARN != arn || h.Status != "SUCCEEDED" || h.NewAccessKeyID != key.AccessKeyId || h.Parameter != param ||
+		!slices.ContainsFunc(h.States, func(r *stateRun) bool { return r.Name == "VerifyKey" && r.Type == "Task" }) ||
+		h.Transitions < len(h.States) || h.LambdaInvocations < 5 || h.DurationSeconds <= 0 {
+		t.Errorf("history --json: %+v", h)
+	}
+
 	var logs strings.Builder
 	for _, l := range env.Logs() {
 		logs.WriteString(l.Text + "\n")
@@ -189,15 +196,12 @@ func TestAWSCLIStartsAndDescribesExecutionsOnTheLocalServer(t *testing.T) {
 		t.Fatalf("start-execution: %v", err)
 	}
 	var d struct{ Status, Output string }
-	for deadline := time.Now().Add(time.Minute); ; {
+	testutil.WaitFor(t, time.Minute, "the execution to end", func() bool {
 		if err := json.Unmarshal([]byte(awsCLI(t, nil, "stepfunctions", "describe-execution", "--execution-arn", started.ExecutionArn)), &d); err != nil {
 			t.Fatal(err)
 		}
-		if d.Status != "RUNNING" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return d.Status != "RUNNING"
+	})
 	var doc rotation.Rotation
 	if d.Status != "SUCCEEDED" || json.Unmarshal([]byte(d.Output), &doc) != nil || !strings.HasPrefix(doc.NewAccessKeyID, "AKIA") {
 		t.Fatalf("describe-execution: status %s, output %s", d.Status, d.Output)

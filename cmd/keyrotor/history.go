@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,10 +15,14 @@ import (
 
 func newHistoryCmd(stdout, stderr io.Writer) *cobra.Command {
 	var stateMachine string
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "history [EXECUTION_ARN]",
+		Use:   "history [EXECUTION_ARN] [--json]",
 		Short: "Show an execution's states with durations and retries (default: the latest rotation)",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Shows an execution's states with their durations, retries and the errors retried, its status
+and outcome: the new AccessKeyId on success, the error and cause otherwise (default: the latest
+rotation). --json prints the same as one JSON object.`,
+		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			cfg, err := loadAWS(ctx)
@@ -40,11 +45,15 @@ func newHistoryCmd(stdout, stderr io.Writer) *cobra.Command {
 			}
 			t := &timeline{}
 			t.add(events)
+			if asJSON {
+				return printJSON(stdout, newHistoryReport(arn, t, time.Now()))
+			}
 			printHistory(stdout, arn, t)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&stateMachine, "state-machine", "", "ARN of the rotation state machine (for the latest execution)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the history as one JSON object")
 	return cmd
 }
 
@@ -70,23 +79,62 @@ func latestExecution(ctx context.Context, client *sfn.Client, flag string) (stri
 	return latest, nil
 }
 
-func printHistory(w io.Writer, arn string, t *timeline) {
-	fmt.Fprintf(w, "execution  %s\n", arn)
+// historyReport is `history --json`: the execution's states and outcome. No field can hold a
+// secret (the rotation document is read for ids and names only).
+type historyReport struct {
+	ExecutionARN      string      `json:"execution_arn"`
+	Status            string      `json:"status"`
+	Started           time.Time   `json:"started"`
+	Stopped           time.Time   `json:"stopped,omitzero"`
+	DurationSeconds   float64     `json:"duration_seconds"`
+	States            []*stateRun `json:"states"`
+	Transitions       int         `json:"transitions"`
+	LambdaInvocations int         `json:"lambda_invocations"`
+	NewAccessKeyID    string      `json:"new_access_key_id,omitempty"`
+	Parameter         string      `json:"parameter,omitempty"`
+	ParameterVersion  int64       `json:"parameter_version,omitempty"`
+	Error             string      `json:"error,omitempty"`
+	Cause             string      `json:"cause,omitempty"`
+}
+
+func newHistoryReport(arn string, t *timeline, now time.Time) historyReport {
 	end := t.Stopped
 	if end.IsZero() {
-		end = time.Now()
+		end = now
 	}
-	fmt.Fprintf(w, "status     %s, started %s, %.2fs\n", t.Status, t.Started.UTC().Format(time.RFC3339), end.Sub(t.Started).Seconds())
-	for _, r := range t.Runs {
-		fmt.Fprintln(w, "  "+describeRun(r, time.Now()))
+	r := historyReport{
+		ExecutionARN: arn, Status: t.Status, Started: t.Started.UTC(), Stopped: t.Stopped.UTC(),
+		DurationSeconds: end.Sub(t.Started).Seconds(), States: t.Runs, Transitions: t.transitions(),
+		LambdaInvocations: t.Invocations, Error: t.Error, Cause: t.Cause,
 	}
-	fmt.Fprintf(w, "%d states, %d state transitions, %d Lambda invocations\n", len(t.Runs), t.transitions(), t.Invocations)
+	if r.States == nil {
+		r.States = []*stateRun{}
+	}
 	if t.Status == "SUCCEEDED" {
-		if o := parseOutput(t.Output); o.NewAccessKeyID != "" {
-			fmt.Fprintf(w, "new key    %s in %s (version %d)\n", o.NewAccessKeyID, o.ParameterName, o.ParameterVersion)
-		}
+		o := parseOutput(t.Output)
+		r.NewAccessKeyID, r.Parameter, r.ParameterVersion = o.NewAccessKeyID, o.ParameterName, o.ParameterVersion
 	}
-	if t.Error != "" || t.Cause != "" {
-		fmt.Fprintf(w, "error      %s\ncause      %s\n", t.Error, t.Cause)
+	return r
+}
+
+func printHistory(w io.Writer, arn string, t *timeline) {
+	r := newHistoryReport(arn, t, time.Now())
+	fmt.Fprintf(w, "execution  %s\n", arn)
+	fmt.Fprintf(w, "status     %s, started %s, %.2fs\n", r.Status, r.Started.Format(time.RFC3339), r.DurationSeconds)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, run := range t.Runs {
+		name, typ, d, retries := runColumns(run, time.Now())
+		if retries != "" {
+			retries = "  " + retries
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%8s%s\n", name, typ, d, retries)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d states, %d state transitions, %d Lambda invocations\n", len(r.States), r.Transitions, r.LambdaInvocations)
+	if r.NewAccessKeyID != "" {
+		fmt.Fprintf(w, "new key    %s in %s (version %d)\n", r.NewAccessKeyID, r.Parameter, r.ParameterVersion)
+	}
+	if r.Error != "" || r.Cause != "" {
+		fmt.Fprintf(w, "error      %s\ncause      %s\n", r.Error, r.Cause)
 	}
 }

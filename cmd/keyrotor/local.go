@@ -21,6 +21,10 @@ func newLocalCmd(stdout, stderr io.Writer) *cobra.Command {
 	local := &cobra.Command{
 		Use:   "local",
 		Short: "Run keyrotor's engine on this machine (moto as AWS, the real Lambdas and state machine)",
+		// Runnable, so that an unknown subcommand is refused (exit 2) rather than answered
+		// with help.
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	var (
 		expr, user, delay, grace, inactive string
@@ -39,7 +43,7 @@ and the SDKs use it.
 --schedule then starts a rotation of it at each fire time of an EventBridge Scheduler
 expression: rate(5 minutes), cron(0 3 * * ? *), at(2030-01-01T00:00:00), with --grace and
 --inactive as the managed-key module's grace_seconds and inactive_seconds.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var sched schedule.Schedule
 			if expr != "" {
@@ -60,7 +64,7 @@ expression: rate(5 minutes), cron(0 3 * * ? *), at(2030-01-01T00:00:00), with --
 			if err != nil {
 				return err
 			}
-			in := rotationInput{UserName: user}
+			in := rotation.Input{UserName: user}
 			if grace != "" {
 				n, err := parseSeconds("grace", grace, rotation.MaxGraceSeconds)
 				if err != nil {
@@ -99,7 +103,7 @@ func parseDelay(s string) (time.Duration, error) {
 }
 
 type upOptions struct {
-	input       rotationInput // the scheduled rotations' input; UserName "" for no user
+	input       rotation.Input // the scheduled rotations' input; UserName "" for no user
 	sched       schedule.Schedule
 	build, logs bool
 	propagation time.Duration
@@ -158,7 +162,7 @@ func printUp(w io.Writer, env *localenv.Env) {
 
 // runSchedule starts a rotation with input at each fire time, as the deployed EventBridge
 // Scheduler schedule would, and reports how each ended.
-func runSchedule(ctx context.Context, w io.Writer, env *localenv.Env, s schedule.Schedule, input rotationInput) {
+func runSchedule(ctx context.Context, w io.Writer, env *localenv.Env, s schedule.Schedule, input rotation.Input) {
 	client := env.SFN()
 	user := input.UserName
 	now := time.Now()

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/internal/schedule"
 )
 
@@ -26,10 +28,8 @@ func TestScheduleRotatesTheUserAtItsFireTimeAndReportsTheOutcome(t *testing.T) {
 	var out logbuffer.Buffer
 	zero := 0
 	// Returns once the one-time schedule has fired.
-	runSchedule(ctx, &out, env, s, rotationInput{UserName: user, GraceSeconds: &zero, InactiveSeconds: &zero})
-	for !strings.Contains(out.String(), "rotation arn:") && ctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
+	runSchedule(ctx, &out, env, s, rotation.Input{UserName: user, GraceSeconds: &zero, InactiveSeconds: &zero})
+	testutil.WaitFor(t, time.Minute, "the scheduled rotation's report", func() bool { return strings.Contains(out.String(), "rotation arn:") })
 	got := out.String()
 	for _, want := range []string{"next rotation of " + user + " at " + fire.Format(time.RFC3339), "started arn:aws:states:", "succeeded: new access key AKIA", "has no more fire times"} {
 		if !strings.Contains(got, want) {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // progress shows an execution's states as they run.
@@ -13,14 +15,10 @@ type progress interface {
 	update(t *timeline)
 }
 
-// isTerminal says whether w is a character device (a terminal), not a pipe or file.
+// isTerminal says whether w is a terminal, not a pipe, a file or a buffer.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func newProgress(w io.Writer) progress {
@@ -30,18 +28,29 @@ func newProgress(w io.Writer) progress {
 	return &lineProgress{w: w}
 }
 
-// describeRun is one state as a line: name, type, duration, retries and the errors retried.
-func describeRun(r *stateRun, now time.Time) string {
+// runColumns are one state's columns: name, type, duration, and the retries with the errors
+// retried ("" without).
+func runColumns(r *stateRun, now time.Time) (name, typ, duration, retries string) {
 	d := r.Seconds
 	if !r.done() {
 		d = now.Sub(r.Entered).Seconds()
 	}
-	line := fmt.Sprintf("%-22s %-8s %7.2fs", r.Name, r.Type, d)
 	if r.Retries > 0 {
-		line += fmt.Sprintf("  retries %d", r.Retries)
+		retries = fmt.Sprintf("retries %d", r.Retries)
 	}
 	if len(r.Errors) > 0 {
-		line += " (" + countErrors(r.Errors) + ")"
+		retries = strings.TrimSpace(retries + " (" + countErrors(r.Errors) + ")")
+	}
+	return r.Name, r.Type, fmt.Sprintf("%.2fs", d), retries
+}
+
+// describeRun is one state as a line of fixed-width columns: the live display prints a state
+// before the later states' widths are known, so text/tabwriter cannot align it.
+func describeRun(r *stateRun, now time.Time) string {
+	name, typ, d, retries := runColumns(r, now)
+	line := fmt.Sprintf("%-22s %-8s %8s", name, typ, d)
+	if retries != "" {
+		line += "  " + retries
 	}
 	return line
 }

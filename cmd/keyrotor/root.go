@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // Exit codes.
@@ -36,7 +37,15 @@ func (e *failedError) Error() string { return e.msg }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	// Find fails only on an unknown command, an error cobra returns untyped. (Execute adds the
+	// help command itself, after this check would have refused it.)
+	root.InitDefaultHelpCmd()
+	_, _, err := root.Find(args)
+	if err != nil {
+		err = &usageError{msg: err.Error()}
+	} else {
+		err = root.ExecuteContext(ctx)
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -49,22 +58,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "keyrotor: "+err.Error())
 	var usage *usageError
-	if errors.As(err, &usage) || isFlagError(err) {
+	if errors.As(err, &usage) {
 		fmt.Fprintln(stderr, "Run 'keyrotor --help' (or 'keyrotor <command> --help') for usage.")
 		return exitUsage
 	}
 	return exitFailed
 }
 
-// isFlagError recognizes cobra's and pflag's own command-line errors.
-func isFlagError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "unknown command", "accepts ", "requires "} {
-		if strings.Contains(msg, p) {
-			return true
+// usageArgs makes a cobra argument check's failure a usageError, as SetFlagErrorFunc does for
+// flags, so that every command-line mistake exits 2.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return &usageError{msg: err.Error()}
 		}
+		return nil
 	}
-	return false
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -91,14 +100,11 @@ run 'keyrotor local up' and export the variables it prints.`,
 	return root
 }
 
-// userNameRE is IAM's pattern for user names.
-var userNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-
 func checkUser(user string) error {
 	if user == "" {
 		return usagef("--user is required: the IAM user whose key to rotate (it must carry the tag keyrotor:managed=true)")
 	}
-	if !userNameRE.MatchString(user) {
+	if !rotation.ValidUserName(user) {
 		return usagef("--user %q is not an IAM user name (1-64 letters, digits and +=,.@_-)", user)
 	}
 	return nil

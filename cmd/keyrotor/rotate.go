@@ -17,22 +17,13 @@ import (
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
-// rotationInput is the execution input (docs/steps.md); unset fields take Begin's defaults.
-type rotationInput struct {
-	UserName        string `json:"userName"`
-	ParameterName   string `json:"parameterName,omitempty"`
-	GraceSeconds    *int   `json:"graceSeconds,omitempty"`
-	InactiveSeconds *int   `json:"inactiveSeconds,omitempty"`
-	Format          string `json:"format,omitempty"`
-}
-
 type rotateFlags struct {
 	user, parameter, grace, inactive, format, stateMachine string
 	wait                                                   bool
 }
 
-func (f rotateFlags) input() (rotationInput, error) {
-	in := rotationInput{UserName: f.user, ParameterName: f.parameter, Format: f.format}
+func (f rotateFlags) input() (rotation.Input, error) {
+	in := rotation.Input{UserName: f.user, ParameterName: f.parameter, Format: f.format}
 	if err := checkUser(f.user); err != nil {
 		return in, err
 	}
@@ -83,7 +74,7 @@ With --all it starts the fleet state machine instead (--fleet-state-machine, els
 $KEYROTOR_FLEET_STATE_MACHINE_ARN, else the rotation state machine's ARN + "-fleet"): every
 user tagged keyrotor:managed=true (under --path) is rotated by its own execution; --wait
 prints each user's outcome as it ends and the summary, and exits 1 if any rotation failed.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if ff.all {
 				return rotateAll(cmd.Context(), stdout, f, ff)
@@ -107,7 +98,7 @@ prints each user's outcome as it ends and the summary, and exits 1 if any rotati
 	return cmd
 }
 
-func rotate(ctx context.Context, stdout, stderr io.Writer, in rotationInput, f rotateFlags) error {
+func rotate(ctx context.Context, stdout, stderr io.Writer, in rotation.Input, f rotateFlags) error {
 	cfg, err := loadAWS(ctx)
 	if err != nil {
 		return err
@@ -158,7 +149,7 @@ func reportEnd(stdout io.Writer, t *timeline) error {
 // executionNameRE keeps what Step Functions allows in an execution name.
 var executionNameRE = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
-func startRotation(ctx context.Context, client *sfn.Client, machine string, in rotationInput) (string, error) {
+func startRotation(ctx context.Context, client *sfn.Client, machine string, in rotation.Input) (string, error) {
 	input, err := json.Marshal(in)
 	if err != nil {
 		return "", err

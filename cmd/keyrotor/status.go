@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,13 +23,15 @@ import (
 
 func newStatusCmd(stdout, stderr io.Writer) *cobra.Command {
 	var user, parameter string
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "status --user USER",
+		Use:   "status --user USER [--json]",
 		Short: "Show a managed user's keys, the parameter's version and key, and a running rotation",
 		Long: `Shows the user's access keys (status, age, last use), the parameter's version and which key it
 holds, and the rotation holding the parameter's lock, if any. It reads no secret: the parameter
-is described, never read, and the key it holds comes from its description.`,
-		Args: cobra.NoArgs,
+is described, never read, and the key it holds comes from its description. --json prints the
+same as one JSON object.`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkUser(user); err != nil {
 				return err
@@ -39,35 +42,40 @@ is described, never read, and the key it holds comes from its description.`,
 			if parameter == "" {
 				parameter = rotation.DefaultParameterPrefix + user
 			}
-			return status(cmd.Context(), stdout, user, parameter)
+			return status(cmd.Context(), stdout, user, parameter, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&user, "user", "", "IAM user")
 	cmd.Flags().StringVar(&parameter, "parameter", "", "SSM parameter that holds the key (default /keyrotor/<user>)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as one JSON object")
 	return cmd
 }
 
 // keyStatus is one of the user's access keys.
 type keyStatus struct {
-	ID          string
-	Status      string
-	Created     time.Time
-	LastUsed    time.Time // zero: never
-	LastService string
+	ID          string    `json:"id"`
+	Status      string    `json:"status"`
+	Created     time.Time `json:"created"`
+	LastUsed    time.Time `json:"last_used,omitzero"` // zero: never
+	LastService string    `json:"last_service,omitempty"`
+	InParameter bool      `json:"in_parameter"`
 }
 
-// userStatus is what status reports; it has no field that could hold a secret.
+// userStatus is what status reports (`status --json` prints it); it has no field that could
+// hold a secret.
 type userStatus struct {
-	User, ARN        string
-	Managed          bool
-	Keys             []keyStatus
-	Parameter        string
-	ParameterFound   bool
-	ParameterVersion int64
-	ParameterChanged time.Time
-	HeldKey          string
-	LockHolder       string // execution ARN in the lock, "" if unlocked
-	LockStatus       string // that execution's status, if it could be read
+	User             string      `json:"user"`
+	ARN              string      `json:"user_arn"`
+	Managed          bool        `json:"managed"`
+	Keys             []keyStatus `json:"keys"`
+	Parameter        string      `json:"parameter"`
+	ParameterFound   bool        `json:"parameter_exists"`
+	ParameterVersion int64       `json:"parameter_version,omitempty"`
+	ParameterChanged time.Time   `json:"parameter_changed,omitzero"`
+	HeldKey          string      `json:"parameter_access_key_id,omitempty"`
+	LockHolder       string      `json:"lock_holder,omitempty"`        // execution ARN in the lock, "" if unlocked
+	LockStatus       string      `json:"lock_holder_status,omitempty"` // that execution's status, if it could be read
+	RotationRunning  bool        `json:"rotation_running"`
 }
 
 func readStatus(ctx context.Context, cfg aws.Config, user, parameter string) (*userStatus, error) {
@@ -116,17 +124,17 @@ func readStatus(ctx context.Context, cfg aws.Config, user, parameter string) (*u
 	for _, p := range params.Parameters {
 		if aws.ToString(p.Name) == parameter {
 			s.ParameterFound, s.ParameterVersion, s.ParameterChanged = true, p.Version, aws.ToTime(p.LastModifiedDate)
-			if id, ok := strings.CutPrefix(aws.ToString(p.Description), "keyrotor:"); ok {
+			if id, ok := strings.CutPrefix(aws.ToString(p.Description), rotation.DescriptionPrefix); ok {
 				s.HeldKey = id
 			}
 		}
 	}
-	lock, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(parameter + ".lock")})
+	lock, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(parameter + rotation.LockSuffix)})
 	var notFound *ssmtypes.ParameterNotFound
 	switch {
 	case errors.As(err, &notFound):
 	case err != nil:
-		return nil, fmt.Errorf("read the lock %s.lock: %w", parameter, err)
+		return nil, fmt.Errorf("read the lock %s%s: %w", parameter, rotation.LockSuffix, err)
 	default:
 		var l struct {
 			ExecutionID string `json:"executionId"`
@@ -141,10 +149,17 @@ func readStatus(ctx context.Context, cfg aws.Config, user, parameter string) (*u
 			s.LockStatus = "unknown (" + err.Error() + ")"
 		}
 	}
+	if s.Keys == nil {
+		s.Keys = []keyStatus{} // [] in --json
+	}
+	for i := range s.Keys {
+		s.Keys[i].InParameter = s.HeldKey != "" && s.Keys[i].ID == s.HeldKey
+	}
+	s.RotationRunning = s.LockStatus == "RUNNING"
 	return s, nil
 }
 
-func status(ctx context.Context, stdout io.Writer, user, parameter string) error {
+func status(ctx context.Context, stdout io.Writer, user, parameter string, asJSON bool) error {
 	cfg, err := loadAWS(ctx)
 	if err != nil {
 		return err
@@ -153,18 +168,24 @@ func status(ctx context.Context, stdout io.Writer, user, parameter string) error
 	if err != nil {
 		return err
 	}
+	if asJSON {
+		return printJSON(stdout, s)
+	}
 	printStatus(stdout, s, time.Now())
 	return nil
 }
 
-func printStatus(w io.Writer, s *userStatus, now time.Time) {
+func printStatus(out io.Writer, s *userStatus, now time.Time) {
+	// Only the key lines have columns of their own; the others are label and text.
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	defer w.Flush()
 	managed := "managed (keyrotor:managed=true)"
 	if !s.Managed {
 		managed = "NOT managed: add the tag keyrotor:managed=true before rotating"
 	}
-	fmt.Fprintf(w, "user       %s  %s\n", s.ARN, managed)
+	fmt.Fprintf(w, "user\t%s  %s\n", s.ARN, managed)
 	if len(s.Keys) == 0 {
-		fmt.Fprintln(w, "keys       none")
+		fmt.Fprintln(w, "keys\tnone")
 	}
 	for i, k := range s.Keys {
 		label := "keys"
@@ -178,28 +199,34 @@ func printStatus(w io.Writer, s *userStatus, now time.Time) {
 				used += " (" + k.LastService + ")"
 			}
 		}
-		held := ""
-		if k.ID == s.HeldKey {
-			held = "  ← in parameter"
+		if k.InParameter {
+			used += "  ← in parameter"
 		}
-		fmt.Fprintf(w, "%-10s %s  %-8s  age %-6s  %s%s\n", label, k.ID, k.Status, age(now.Sub(k.Created)), used, held)
+		fmt.Fprintf(w, "%s\t%s\t%s\tage %s\t%s\n", label, k.ID, k.Status, age(now.Sub(k.Created)), used)
 	}
 	switch {
 	case !s.ParameterFound:
-		fmt.Fprintf(w, "parameter  %s  does not exist yet (the first rotation creates it)\n", s.Parameter)
+		fmt.Fprintf(w, "parameter\t%s  does not exist yet (the first rotation creates it)\n", s.Parameter)
 	case s.HeldKey == "":
-		fmt.Fprintf(w, "parameter  %s  version %d, changed %s ago, not written by keyrotor\n", s.Parameter, s.ParameterVersion, age(now.Sub(s.ParameterChanged)))
+		fmt.Fprintf(w, "parameter\t%s  version %d, changed %s ago, not written by keyrotor\n", s.Parameter, s.ParameterVersion, age(now.Sub(s.ParameterChanged)))
 	default:
-		fmt.Fprintf(w, "parameter  %s  version %d, changed %s ago, holds %s\n", s.Parameter, s.ParameterVersion, age(now.Sub(s.ParameterChanged)), s.HeldKey)
+		fmt.Fprintf(w, "parameter\t%s  version %d, changed %s ago, holds %s\n", s.Parameter, s.ParameterVersion, age(now.Sub(s.ParameterChanged)), s.HeldKey)
 	}
 	switch {
 	case s.LockHolder == "":
-		fmt.Fprintln(w, "rotation   none running")
-	case s.LockStatus == "RUNNING":
-		fmt.Fprintf(w, "rotation   running: %s\n", s.LockHolder)
+		fmt.Fprintln(w, "rotation\tnone running")
+	case s.RotationRunning:
+		fmt.Fprintf(w, "rotation\trunning: %s\n", s.LockHolder)
 	default:
-		fmt.Fprintf(w, "rotation   none running; stale lock of %s (%s), broken by the next rotation\n", s.LockHolder, s.LockStatus)
+		fmt.Fprintf(w, "rotation\tnone running; stale lock of %s (%s), broken by the next rotation\n", s.LockHolder, s.LockStatus)
 	}
+}
+
+// printJSON writes v as one indented JSON object, what every --json prints.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // age writes a duration the way a person reads an age: 42s, 7m, 5h, 12d.

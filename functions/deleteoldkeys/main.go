@@ -2,8 +2,9 @@
 // (docs/steps.md).
 package main
 
-import "github.com/keyrotor/keyrotor/internal/rotation"
+import (
+	"github.com/keyrotor/keyrotor/internal/lambdamain"
+	"github.com/keyrotor/keyrotor/internal/rotation"
+)
 
-func main() {
-	rotation.Serve("deleteoldkeys", false, rotation.NewDeleteOldKeysSteps, "deactivate", "delete", "rollback", "release")
-}
+func main() { lambdamain.Main(lambdamain.Rotation(rotation.DeleteOldKeys)) }

@@ -2,8 +2,9 @@
 // (docs/steps.md).
 package main
 
-import "github.com/keyrotor/keyrotor/internal/rotation"
+import (
+	"github.com/keyrotor/keyrotor/internal/lambdamain"
+	"github.com/keyrotor/keyrotor/internal/rotation"
+)
 
-func main() {
-	rotation.Serve("storeparam", true, rotation.NewStoreParamSteps, "store", "restore")
-}
+func main() { lambdamain.Main(lambdamain.Rotation(rotation.StoreParam)) }

@@ -9,34 +9,32 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambda/messages"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/keyrotor/keyrotor/functions/trigger/entry"
+	"github.com/keyrotor/keyrotor/internal/lambdamain"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	fail := func(msg string, err error) {
-		log.Error("keyrotor trigger cannot start: "+msg, "error", err.Error())
-		os.Exit(1)
-	}
+	lambdamain.Main(lambdamain.Function[entry.Event, entry.Result]{
+		Name:  "trigger",
+		Event: "a trigger event ({\"rotation\": {\"userName\": ...}}, plus \"tf\" from Terraform)",
+		Setup: setup,
+	})
+}
+
+func setup(_ context.Context, cfg aws.Config, log *slog.Logger) (lambdamain.Handler[entry.Event, entry.Result], error) {
 	conf, err := rotation.ConfigFromEnv(false)
 	if err != nil {
-		fail("configuration", err)
+		return nil, err
 	}
 	machine := os.Getenv("KEYROTOR_STATE_MACHINE_ARN")
 	if machine == "" {
-		fail("configuration", errors.New("KEYROTOR_STATE_MACHINE_ARN is not set; set it to the rotation state machine's ARN"))
-	}
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		fail("load AWS configuration", err)
+		return nil, errors.New("KEYROTOR_STATE_MACHINE_ARN is not set; set it to the rotation state machine's ARN")
 	}
 	t := &entry.Trigger{
 		StateMachineARN: machine,
@@ -49,17 +47,5 @@ func main() {
 		MaxPollInterval: 10 * time.Second,
 		DeadlineMargin:  5 * time.Second,
 	}
-	lambda.Start(func(ctx context.Context, ev entry.Event) (entry.Result, error) {
-		res, err := t.Handle(ctx, ev)
-		if err != nil {
-			name := entry.AWSError
-			var e *entry.Error
-			if errors.As(err, &e) {
-				name = e.Name
-			}
-			log.Error("trigger failed", "error", name, "message", err.Error())
-			return entry.Result{}, messages.InvokeResponse_Error{Type: name, Message: err.Error()}
-		}
-		return res, nil
-	})
+	return t.Handle, nil
 }

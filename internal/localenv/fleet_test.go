@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 	"github.com/keyrotor/keyrotor/internal/sfnlocal/sfnapi"
@@ -153,28 +154,43 @@ func TestFleetRotatesEveryManagedUserUnderThePath(t *testing.T) {
 	t.Logf("fleet of %d users rotated in %s", users, took.Round(time.Millisecond))
 }
 
-// KEYROTOR_FLEET_BENCH=1000 go test -run TestFleetOfManyUsers -v ./internal/localenv/
-func TestFleetOfManyUsers(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("KEYROTOR_FLEET_BENCH"))
-	if n <= 0 {
-		t.Skip("set KEYROTOR_FLEET_BENCH to a number of users to time a fleet of them")
+// BenchmarkFleet rotates a fleet of KEYROTOR_FLEET_USERS users (default 100) at maxConcurrency
+// KEYROTOR_FLEET_CONCURRENCY (default 20) per iteration, each iteration with users of its own,
+// and reports the fleet's own time (fleet-s/op, users/s: user creation and the checks after are
+// not in them), AWS calls per user and moto's CPU time per call:
+//
+//	KEYROTOR_FLEET_USERS=1000 go test -run '^$' -bench BenchmarkFleet -benchtime 1x ./internal/localenv/
+func BenchmarkFleet(b *testing.B) {
+	n := envInt(b, "KEYROTOR_FLEET_USERS", 100)
+	concurrency := envInt(b, "KEYROTOR_FLEET_CONCURRENCY", 20)
+	var took time.Duration
+	var calls int
+	var moto float64
+	for i := range b.N {
+		env.Proxy.ResetCalls()
+		moto0 := childCPUSeconds("moto")
+		took += rotateFleetOf(b, fmt.Sprintf("/fleet-bench-%d-%d/", n, i), n, concurrency)
+		moto += childCPUSeconds("moto") - moto0
+		calls += len(env.Proxy.Calls())
 	}
-	concurrency := 20
-	if c, _ := strconv.Atoi(os.Getenv("KEYROTOR_FLEET_CONCURRENCY")); c > 0 {
-		concurrency = c
+	runs := float64(b.N)
+	b.ReportMetric(took.Seconds()/runs, "fleet-s/op")
+	b.ReportMetric(float64(n)*runs/took.Seconds(), "users/s")
+	b.ReportMetric(float64(calls)/(float64(n)*runs), "calls/user")
+	b.ReportMetric(moto*1000/float64(max(calls, 1)), "moto-ms/call")
+}
+
+// envInt reads a positive whole number from the environment variable name, def if unset.
+func envInt(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
 	}
-	env.Proxy.ResetCalls()
-	moto0 := childCPUSeconds("moto")
-	took := rotateFleetOf(t, "/fleet-bench/", n, concurrency)
-	moto := childCPUSeconds("moto") - moto0
-	counts := map[string]int{}
-	calls := env.Proxy.Calls()
-	for _, c := range calls {
-		counts[c.Service+":"+c.Action]++
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive whole number", name, v)
 	}
-	t.Logf("AWS calls (setup and checks included): %v", counts)
-	t.Logf("fleet of %d users (maxConcurrency %d) rotated in %s; %d AWS calls (%.1f per user), moto CPU %.1fs (%.2f ms per call)",
-		n, concurrency, took.Round(time.Millisecond), len(calls), float64(len(calls))/float64(n), moto, moto*1000/float64(len(calls)))
+	return n
 }
 
 // childCPUSeconds is the CPU time (user + system) of this process's children whose command
@@ -237,21 +253,14 @@ func mixedFleet(t *testing.T, path string, healthy int) (ok, tooMany, conflict [
 		t.Fatal(err)
 	}
 	stop = func() { _, _ = env.StepFunctions.StopExecution(context.Background(), arn, "", "test done") }
-	deadline := time.Now().Add(time.Minute)
-	for {
+	t.Cleanup(stop) // also when the wait below fails the test
+	testutil.WaitFor(t, time.Minute, "the busy user's rotation to reach its grace wait", func() bool {
 		hist, err := env.StepFunctions.History(ctx, arn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slices.ContainsFunc(hist, func(e sfnlocal.HistoryEvent) bool { return e.Type == "WaitStateEntered" }) {
-			break
-		}
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatal("the busy user's rotation did not reach its grace wait")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return slices.ContainsFunc(hist, func(e sfnlocal.HistoryEvent) bool { return e.Type == "WaitStateEntered" })
+	})
 	return ok, tooMany, conflict, busy, stop
 }
 

@@ -21,6 +21,7 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotor/keyrotor/internal/faultproxy"
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/motoserver"
@@ -79,22 +80,15 @@ func rotateUser(t *testing.T, input map[string]any) (string, *sfn.DescribeExecut
 
 func waitExecution(t *testing.T, arn string) *sfn.DescribeExecutionOutput {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for {
-		out, err := env.SFN().DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
-		if err != nil {
+	var out *sfn.DescribeExecutionOutput
+	testutil.WaitFor(t, time.Minute, "execution "+arn+" to end", func() bool {
+		var err error
+		if out, err = env.SFN().DescribeExecution(context.Background(), &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)}); err != nil {
 			t.Fatal(err)
 		}
-		if out.Status != sfntypes.ExecutionStatusRunning {
-			return out
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("execution %s still running", arn)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return out.Status != sfntypes.ExecutionStatusRunning
+	})
+	return out
 }
 
 func TestRotationRunsThroughTheDeployedStateMachine(t *testing.T) {
@@ -366,16 +360,12 @@ func TestVirtualClockRunsLongWaitsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out *sfn.DescribeExecutionOutput
-	for {
-		out, err = venv.SFN().DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: start.ExecutionArn})
-		if err != nil {
+	testutil.WaitFor(t, time.Minute, "the rotation on the virtual clock to end", func() bool {
+		if out, err = venv.SFN().DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: start.ExecutionArn}); err != nil {
 			t.Fatal(err)
 		}
-		if out.Status != sfntypes.ExecutionStatusRunning {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return out.Status != sfntypes.ExecutionStatusRunning
+	})
 	if out.Status != sfntypes.ExecutionStatusSucceeded {
 		t.Fatalf("rotation: %s %s %s", out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))
 	}

@@ -57,7 +57,7 @@ func (e *Env) CreateManagedUser(ctx context.Context, u ManagedUser) ([]string, e
 			value, _ := json.Marshal(map[string]string{"AccessKeyId": id, "SecretAccessKey": aws.ToString(out.AccessKey.SecretAccessKey)})
 			if _, err := ssm.NewFromConfig(cfg).PutParameter(ctx, &ssm.PutParameterInput{
 				Name: aws.String(u.Parameter), Value: aws.String(string(value)), Type: ssmtypes.ParameterTypeSecureString,
-				KeyId: aws.String(e.KMSKeyARN), Description: aws.String("keyrotor:" + id), Overwrite: aws.Bool(true),
+				KeyId: aws.String(e.KMSKeyARN), Description: aws.String(rotation.DescriptionPrefix + id), Overwrite: aws.Bool(true),
 			}); err != nil {
 				return nil, fmt.Errorf("seed parameter %s: %w", u.Parameter, err)
 			}

@@ -1,45 +1,20 @@
 package rotation_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
-// awsCLI runs the AWS CLI against moto with creds in a minimal environment of its own (no
-// config files, nothing inherited). Its output is returned, never printed.
+// awsCLI runs the AWS CLI against moto with creds; its output is returned, never printed.
 func awsCLI(t *testing.T, creds aws.Credentials, args ...string) []byte {
 	t.Helper()
-	bin, err := exec.LookPath("aws")
-	if err != nil {
-		t.Fatal("the aws CLI is not on PATH; install it with: pip install awscli")
-	}
-	home := t.TempDir()
-	cmd := exec.Command(bin, append([]string{"--endpoint-url", world.moto.Endpoint, "--output", "json"}, args...)...)
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
-		"AWS_CONFIG_FILE=" + home + "/config", "AWS_SHARED_CREDENTIALS_FILE=" + home + "/credentials",
-		"AWS_DEFAULT_REGION=" + motoserver.Region,
-		"AWS_ACCESS_KEY_ID=" + creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + creds.SecretAccessKey,
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := stderr.String()
-		if creds.SecretAccessKey != "" {
-			msg = strings.ReplaceAll(msg, creds.SecretAccessKey, "[redacted]")
-		}
-		t.Fatalf("aws %s: %v: %s", args[0]+" "+args[1], err, msg)
-	}
-	return stdout.Bytes()
+	return testutil.AWSCLI(t, []string{"AWS_DEFAULT_REGION=" + motoserver.Region}, &creds, append(args, "--endpoint-url", world.moto.Endpoint)...)
 }
 
 func TestIndependentClientReadsParameterAndAuthenticatesWithIt(t *testing.T) {

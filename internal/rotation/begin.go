@@ -12,12 +12,6 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 )
 
-// ManagedTagKey/ManagedTagValue is the opt-in tag: keyrotor touches only users carrying it.
-const (
-	ManagedTagKey   = "keyrotor:managed"
-	ManagedTagValue = "true"
-)
-
 type userTagLister interface {
 	iam.ListUserTagsAPIClient
 }

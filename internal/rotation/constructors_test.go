@@ -5,22 +5,11 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
+	"github.com/keyrotor/keyrotor/internal/lambdamain"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
-
-// lambdaSteps is what each functions/<fn>/main.go builds and serves.
-var lambdaSteps = map[string]struct {
-	build   func(aws.Config, rotation.Config, *slog.Logger) *rotation.Steps
-	actions []string
-}{
-	"createkey":     {rotation.NewCreateKeySteps, []string{"begin", "create"}},
-	"storeparam":    {rotation.NewStoreParamSteps, []string{"store", "restore"}},
-	"verifykey":     {rotation.NewVerifyKeySteps, []string{"verify"}},
-	"deleteoldkeys": {rotation.NewDeleteOldKeysSteps, []string{"deactivate", "delete", "rollback", "release"}},
-}
 
 // TestFunctionConstructorsHaveEveryClientTheirActionsUse runs rotations and failure paths with
 // each action served by the Handler its own Lambda builds, which holds only the SDK clients
@@ -28,9 +17,10 @@ var lambdaSteps = map[string]struct {
 func TestFunctionConstructorsHaveEveryClientTheirActionsUse(t *testing.T) {
 	f := newFixture(t)
 	handlers := map[string]func(rotation.Request) (*rotation.Rotation, error){}
-	for fn, l := range lambdaSteps {
-		h := l.build(world.cfg, f.steps.Config, slog.New(slog.NewJSONHandler(f.logs, nil))).Handler(l.actions...)
-		for _, a := range l.actions {
+	for _, fn := range rotation.Functions() {
+		log := slog.New(slog.NewJSONHandler(f.logs, nil))
+		h := lambdamain.Adapt(log, "a rotation request", fn.New(world.cfg, f.steps.Config, log).Dispatch(fn.Actions...))
+		for _, a := range fn.Actions {
 			if _, dup := handlers[a]; dup {
 				t.Fatalf("action %s is served by two functions", a)
 			}
@@ -39,7 +29,7 @@ func TestFunctionConstructorsHaveEveryClientTheirActionsUse(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Logf("%s serves %s", fn, req.Action)
+				t.Logf("%s serves %s", fn.Name, req.Action)
 				return h(f.ctx, event)
 			}
 		}

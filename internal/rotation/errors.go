@@ -30,24 +30,26 @@ const (
 	UnexpectedError = "UnexpectedError"
 )
 
-// Error is a rotation failure with a stable name and a message a person can act on.
+// Error is keyrotor's one error type (the steps', the fleet listing's and the trigger's): a
+// failure with a stable Name, the Lambda errorType that Retry and Catch match, and a Message a
+// person can act on, which already says what Err (kept for errors.Is/As) said.
 type Error struct {
 	Name    string
 	Message string
 	Err     error
 }
 
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Message + ": " + e.Err.Error()
-	}
-	return e.Message
-}
+func (e *Error) Error() string { return e.Message }
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// newError names a failure; the cause's text ends the message.
 func newError(name string, cause error, format string, args ...any) *Error {
-	return &Error{Name: name, Message: fmt.Sprintf(format, args...), Err: cause}
+	msg := fmt.Sprintf(format, args...)
+	if cause != nil {
+		msg += ": " + cause.Error()
+	}
+	return &Error{Name: name, Message: msg, Err: cause}
 }
 
 // ErrorName is the stable name of err: its *Error's Name, or UnexpectedError.

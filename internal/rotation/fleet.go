@@ -7,16 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
@@ -125,12 +122,6 @@ const (
 	listPageSize                      = 100
 	// tagReaders bounds the concurrent ListUserTags calls of one page.
 	tagReaders = 8
-)
-
-// User tags that adjust a fleet rotation, for users whose parameter is not the default one.
-const (
-	ParameterTagKey = "keyrotor:parameter"
-	FormatTagKey    = "keyrotor:format"
 )
 
 // EnvUserPath is the IAM path under which the fleet lists users (the engine module's
@@ -386,57 +377,6 @@ func (l *Lister) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return l.Logger
-}
-
-// Handler is the Lambda handler of the list and summarize actions; failures are named as the
-// steps' are.
-func (l *Lister) Handler() func(ctx context.Context, event json.RawMessage) (any, error) {
-	return func(ctx context.Context, event json.RawMessage) (any, error) {
-		var req ListRequest
-		dec := json.NewDecoder(bytes.NewReader(event))
-		dec.DisallowUnknownFields()
-		err := dec.Decode(&req)
-		switch {
-		case err != nil:
-			err = newError(InvalidInput, nil, "the event is not a fleet listing request: %s", err)
-		case req.Action == "list":
-			var st FleetState
-			if st, err = l.List(ctx, req); err == nil {
-				return &st, nil
-			}
-		case req.Action == "summarize":
-			var sum FleetSummary
-			if sum, err = l.Summarize(ctx, req); err == nil {
-				return &sum, nil
-			}
-		default:
-			err = newError(InvalidInput, nil, "action %q is not served by this function (it serves list and summarize)", req.Action)
-		}
-		l.logger().Error(req.Action+" failed", "execution", req.ExecutionID, "error", ErrorName(err), "message", err.Error())
-		return nil, messages.InvokeResponse_Error{Type: ErrorName(err), Message: err.Error()}
-	}
-}
-
-// ListerFromEnv builds a Lister for a Lambda: the SDK's default configuration, KEYROTOR_USER_PATH
-// and JSON logs on stdout.
-func ListerFromEnv(ctx context.Context) (*Lister, error) {
-	path := os.Getenv(EnvUserPath)
-	if path == "" {
-		path = "/"
-	}
-	if !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, "/") {
-		return nil, fmt.Errorf("%s=%q must start and end with '/', e.g. /", EnvUserPath, path)
-	}
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	// Path-style requests when an endpoint override points S3 at a local stand-in (moto): its
-	// address takes no bucket subdomain. AWS itself gets virtual-hosted requests.
-	pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-	store := S3Store{Client: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })}
-	return &Lister{IAM: iam.NewFromConfig(cfg), S3: store, Bucket: os.Getenv(EnvFleetBucket),
-		UserPath: path, Logger: slog.New(slog.NewJSONHandler(os.Stdout, nil))}, nil
 }
 
 // FleetSummary is the fleet's output: counts, the failed (and skipped) users with their error

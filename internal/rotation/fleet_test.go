@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
+	"github.com/keyrotor/keyrotor/internal/lambdamain"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -190,7 +192,7 @@ func TestListValidatesTheFleetInput(t *testing.T) {
 }
 
 func TestListHandlerRefusesOtherEventsByName(t *testing.T) {
-	h := (&rotation.Lister{IAM: world.iam}).Handler()
+	h := lambdamain.Adapt(slog.New(slog.DiscardHandler), "a fleet listing request", (&rotation.Lister{IAM: world.iam}).Serve)
 	for _, event := range []string{`{"action":"create","executionId":"x","fleet":{}}`, `{"action":"list","fleet":{"userName":"x"}}`, `{"action":"list","users":[]}`} {
 		_, err := h(context.Background(), json.RawMessage(event))
 		if err == nil || !strings.Contains(err.Error(), rotation.InvalidInput) {
@@ -202,13 +204,13 @@ func TestListHandlerRefusesOtherEventsByName(t *testing.T) {
 // The engine module's schedule sends fleet_input as Terraform encodes an object with optional
 // attributes: unset ones are null.
 func TestListAcceptsTheScheduleInputWithNulls(t *testing.T) {
-	h := (&rotation.Lister{IAM: world.iam, S3: newMemStore(), Bucket: "b", UserPath: "/"}).Handler()
+	h := lambdamain.Adapt(slog.New(slog.DiscardHandler), "a fleet listing request", (&rotation.Lister{IAM: world.iam, S3: newMemStore(), Bucket: "b", UserPath: "/"}).Serve)
 	event := `{"action":"list","executionId":"x","fleet":{"graceSeconds":0,"inactiveSeconds":null,"maxConcurrency":null,"pathPrefix":null,"toleratedFailurePercentage":5}}`
 	res, err := h(context.Background(), json.RawMessage(event))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := res.(*rotation.FleetState).Config
+	out := (*res).(rotation.FleetState).Config
 	if *out.MaxConcurrency != rotation.DefaultFleetConcurrency || *out.ToleratedFailurePercentage != 5 || out.PathPrefix != "/" ||
 		out.Rotation.GraceSeconds != 0 || out.Rotation.InactiveSeconds != rotation.DefaultInactiveSeconds {
 		t.Fatalf("fleet %+v rotation %+v", out, out.Rotation)

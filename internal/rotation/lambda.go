@@ -1,21 +1,20 @@
 package rotation
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 )
+
+// What each keyrotor Lambda serves. The Lambda plumbing (strict decoding, the named
+// InvokeResponse_Error, lambda.Start, the SDK's configuration) is internal/lambdamain's.
 
 // Step is one rotation step.
 type Step func(ctx context.Context, req Request) (Rotation, error)
@@ -30,19 +29,40 @@ func (s *Steps) Actions() map[string]Step {
 	}
 }
 
+// Function describes one rotation Lambda, functions/<Name>: the actions it serves and the
+// constructor that builds only the SDK clients those actions call, so that its bootstrap links
+// no other service package.
+type Function struct {
+	Name    string
+	Actions []string
+	// NeedKMS says whether the actions seal or store secrets (KEYROTOR_KMS_KEY_ID required).
+	NeedKMS bool
+	New     func(aws.Config, Config, *slog.Logger) *Steps
+}
+
+// The rotation Lambdas; together they serve every action once.
+var (
+	CreateKey     = Function{Name: "createkey", Actions: []string{"begin", "create"}, NeedKMS: true, New: NewCreateKeySteps}
+	StoreParam    = Function{Name: "storeparam", Actions: []string{"store", "restore"}, NeedKMS: true, New: NewStoreParamSteps}
+	VerifyKey     = Function{Name: "verifykey", Actions: []string{"verify"}, New: NewVerifyKeySteps}
+	DeleteOldKeys = Function{Name: "deleteoldkeys", Actions: []string{"deactivate", "delete", "rollback", "release"}, New: NewDeleteOldKeysSteps}
+)
+
+// Functions lists the rotation Lambdas.
+func Functions() []Function { return []Function{CreateKey, StoreParam, VerifyKey, DeleteOldKeys} }
+
 // deadlineMargin is kept free at the end of an invocation to report a failure.
 const deadlineMargin = 500 * time.Millisecond
 
-// Handler is a Lambda handler serving the named actions. It decodes the event strictly and
-// returns failures as messages.InvokeResponse_Error, whose Type (the errorType that Step
-// Functions Retry/Catch match) is the error's stable name.
-func (s *Steps) Handler(actions ...string) func(ctx context.Context, event json.RawMessage) (*Rotation, error) {
+// Dispatch serves the named actions: it runs the step the request names, refusing a request
+// without an executionId or for an action another function serves, by name (InvalidInput).
+func (s *Steps) Dispatch(actions ...string) func(ctx context.Context, req Request) (Rotation, error) {
 	all := s.Actions()
 	served := map[string]Step{}
 	for _, a := range actions {
 		served[a] = all[a]
 	}
-	return func(ctx context.Context, event json.RawMessage) (*Rotation, error) {
+	return func(ctx context.Context, req Request) (Rotation, error) {
 		// Stop AWS calls shortly before the Lambda is killed, so a hung call ends as a named
 		// ServiceUnavailable the state machine can retry, not as a bare States.Timeout.
 		if deadline, ok := ctx.Deadline(); ok {
@@ -50,71 +70,46 @@ func (s *Steps) Handler(actions ...string) func(ctx context.Context, event json.
 			ctx, cancel = context.WithDeadline(ctx, deadline.Add(-deadlineMargin))
 			defer cancel()
 		}
-		req, err := decodeRequest(event)
-		if err == nil {
-			step, ok := served[req.Action]
-			if !ok {
-				err = newError(InvalidInput, nil, "action %q is not served by this function (it serves %s)", req.Action, strings.Join(sortedKeys(served), ", "))
-			} else {
-				var r Rotation
-				r, err = step(ctx, req)
-				if err == nil {
-					return &r, nil
-				}
-			}
+		if req.ExecutionID == "" {
+			return req.Rotation, newError(InvalidInput, nil, `the event has no executionId; the Task must pass "executionId.$": "$$.Execution.Id"`)
 		}
-		stepLogger(s.Logger, req).Error("step failed", "error", ErrorName(err), "message", err.Error())
-		return nil, messages.InvokeResponse_Error{Type: ErrorName(err), Message: err.Error()}
+		step, ok := served[req.Action]
+		if !ok {
+			return req.Rotation, newError(InvalidInput, nil, "action %q is not served by this function (it serves %s)",
+				req.Action, strings.Join(slices.Sorted(maps.Keys(served)), ", "))
+		}
+		return step(ctx, req)
 	}
 }
 
-func decodeRequest(event json.RawMessage) (Request, error) {
-	var req Request
-	dec := json.NewDecoder(bytes.NewReader(event))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		// json's messages name the field and the expected type, never the value.
-		return req, newError(InvalidInput, nil, "the event is not a rotation request: %s", err)
-	}
-	if req.ExecutionID == "" {
-		return req, newError(InvalidInput, nil, `the event has no executionId; the Task must pass "executionId.$": "$$.Execution.Id"`)
-	}
-	return req, nil
+// LogAttrs are the fields a log line about the request carries.
+func (req Request) LogAttrs() []any {
+	return []any{"execution", req.ExecutionID, "user", req.Rotation.UserName, "step", req.Action}
 }
 
-func sortedKeys(m map[string]Step) []string {
-	var keys []string
-	for k := range m {
-		keys = append(keys, k)
+// Serve answers the fleet's list and summarize actions (the listusers Lambda).
+func (l *Lister) Serve(ctx context.Context, req ListRequest) (any, error) {
+	switch req.Action {
+	case "list":
+		return l.List(ctx, req)
+	case "summarize":
+		return l.Summarize(ctx, req)
 	}
-	sort.Strings(keys)
-	return keys
+	return nil, newError(InvalidInput, nil, "action %q is not served by this function (it serves list and summarize)", req.Action)
 }
 
-// StepsFromEnv builds Steps for a Lambda with newSteps (one of the New*Steps constructors, so
-// the bootstrap links only the SDK clients its actions use): SDK clients from
-// config.LoadDefaultConfig (which honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>),
-// Config from KEYROTOR_* and JSON logs on stdout.
-func StepsFromEnv(ctx context.Context, needKMS bool, newSteps func(aws.Config, Config, *slog.Logger) *Steps) (*Steps, error) {
-	conf, err := ConfigFromEnv(needKMS)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	return newSteps(cfg, conf, slog.New(slog.NewJSONHandler(os.Stdout, nil))), nil
-}
+// LogAttrs are the fields a log line about the request carries.
+func (req ListRequest) LogAttrs() []any { return []any{"execution", req.ExecutionID} }
 
-// Serve is a rotation Lambda's main: it builds the function's Steps from the environment and
-// serves the given actions, or logs why it cannot start and exits 1, which Lambda reports as
-// an init error.
-func Serve(function string, needKMS bool, newSteps func(aws.Config, Config, *slog.Logger) *Steps, actions ...string) {
-	steps, err := StepsFromEnv(context.Background(), needKMS, newSteps)
-	if err != nil {
-		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("keyrotor "+function+" cannot start", "error", err.Error())
-		os.Exit(1)
+// UserPathFromEnv reads KEYROTOR_USER_PATH, the IAM path under which the fleet lists users
+// (default "/").
+func UserPathFromEnv() (string, error) {
+	path := os.Getenv(EnvUserPath)
+	if path == "" {
+		path = "/"
 	}
-	lambda.Start(steps.Handler(actions...))
+	if !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, "/") {
+		return "", fmt.Errorf("%s=%q must start and end with '/', e.g. /", EnvUserPath, path)
+	}
+	return path, nil
 }

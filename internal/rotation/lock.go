@@ -14,9 +14,6 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
-// lockSuffix names the lock parameter: <parameterName>.lock.
-const lockSuffix = ".lock"
-
 type lockStore interface {
 	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
@@ -40,7 +37,7 @@ type lock struct {
 	KeyCreatedAt         *time.Time `json:"keyCreatedAt,omitempty"`
 }
 
-func lockName(parameterName string) string { return parameterName + lockSuffix }
+func lockName(parameterName string) string { return parameterName + LockSuffix }
 
 // readLock returns the lock, or nil if nobody holds it.
 func readLock(ctx context.Context, store lockStore, parameterName string) (*lock, error) {

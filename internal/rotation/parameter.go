@@ -3,16 +3,11 @@ package rotation
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
-
-// descriptionPrefix marks a parameter version written by keyrotor; the rest of the
-// Description is the AccessKeyId it holds, so the held key is known without decrypting.
-const descriptionPrefix = "keyrotor:"
 
 type parameterHistoryReader interface {
 	ssm.GetParameterHistoryAPIClient
@@ -28,11 +23,7 @@ type parameterState struct {
 
 // heldKeyOf reads the AccessKeyId a version holds from its Description.
 func heldKeyOf(v ssmtypes.ParameterHistory) string {
-	d := aws.ToString(v.Description)
-	if !strings.HasPrefix(d, descriptionPrefix) {
-		return ""
-	}
-	return strings.TrimPrefix(d, descriptionPrefix)
+	return HeldAccessKeyID(aws.ToString(v.Description))
 }
 
 // readParameterState pages through the parameter's history (values decrypted only when asked).

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/keyrotor/keyrotor/internal/faultproxy"
+	"github.com/keyrotor/keyrotor/internal/lambdamain"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -325,7 +326,7 @@ func TestAWSFailuresAreNamed(t *testing.T) {
 func TestHandlerReturnsNamedLambdaErrors(t *testing.T) {
 	f := newFixture(t)
 	f.createUser()
-	handler := f.steps.Handler("begin", "create")
+	handler := lambdamain.Adapt(f.steps.Logger, "a rotation request", f.steps.Dispatch("begin", "create"))
 	exec := f.execution()
 	tests := []struct {
 		name, event, wantType, wantText string

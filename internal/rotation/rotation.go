@@ -124,7 +124,6 @@ func ConfigFromEnv(needKMS bool) (Config, error) {
 }
 
 var (
-	userNameRE  = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	paramNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.\-/]+$`)
 )
 
@@ -133,7 +132,7 @@ func (c Config) withDefaults(r Rotation) (Rotation, error) {
 	var problems []string
 	if r.UserName == "" {
 		problems = append(problems, `userName is required (the IAM user whose key to rotate)`)
-	} else if !userNameRE.MatchString(r.UserName) {
+	} else if !ValidUserName(r.UserName) {
 		problems = append(problems, fmt.Sprintf("userName %q is not a valid IAM user name", r.UserName))
 	}
 	if r.ParameterName == "" && r.UserName != "" {
@@ -148,8 +147,8 @@ func (c Config) withDefaults(r Rotation) (Rotation, error) {
 	case strings.HasSuffix(r.ParameterName, "/") || strings.Contains(r.ParameterName, "//") ||
 		strings.Contains(r.ParameterName+"/", "/./") || strings.Contains(r.ParameterName+"/", "/../"):
 		problems = append(problems, fmt.Sprintf("parameterName %q must name a parameter under %s without empty, '.' or '..' path segments or a trailing '/'", r.ParameterName, c.ParameterPrefix))
-	case strings.HasSuffix(r.ParameterName, lockSuffix):
-		problems = append(problems, fmt.Sprintf("parameterName %q must not end in %s (keyrotor's lock names)", r.ParameterName, lockSuffix))
+	case strings.HasSuffix(r.ParameterName, LockSuffix):
+		problems = append(problems, fmt.Sprintf("parameterName %q must not end in %s (keyrotor's lock names)", r.ParameterName, LockSuffix))
 	}
 	r.GraceSeconds = defaulted(r.GraceSeconds, DefaultGraceSeconds)
 	if g := *r.GraceSeconds; g < 0 || g > MaxGraceSeconds {

@@ -1,7 +1,6 @@
 package rotation_test
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -192,6 +192,5 @@ func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
 
 // lambdaCause is the Cause Step Functions gives for a Lambda error.
 func lambdaCause(err error) string {
-	b, _ := json.Marshal(map[string]string{"errorMessage": err.Error(), "errorType": rotation.ErrorName(err)})
-	return string(b)
+	return testutil.LambdaCause(rotation.ErrorName(err), err.Error())
 }

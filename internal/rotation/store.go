@@ -69,7 +69,7 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 		Type:        ssmtypes.ParameterTypeSecureString,
 		KeyId:       aws.String(s.Config.KMSKeyID),
 		Overwrite:   aws.Bool(true),
-		Description: aws.String(descriptionPrefix + r.NewAccessKeyID),
+		Description: aws.String(DescriptionPrefix + r.NewAccessKeyID),
 	}, func(o *ssm.Options) { o.Retryer = aws.NopRetryer{} }) // a retried step finds this version; an SDK retry would add one
 	if err != nil {
 		return r, classify(err, "store the new key in parameter "+r.ParameterName)

@@ -30,17 +30,10 @@ import (
 // VerifyStateName is the state whose successful exit means the new key works (docs/steps.md).
 const VerifyStateName = "VerifyKey"
 
-// lockSuffix names a parameter's lock (docs/steps.md).
-const lockSuffix = ".lock"
+const lockSuffix = rotation.LockSuffix
 
 // Input is the execution input of docs/steps.md.
-type Input struct {
-	UserName        string `json:"userName"`
-	ParameterName   string `json:"parameterName,omitempty"`
-	GraceSeconds    *int   `json:"graceSeconds,omitempty"`
-	InactiveSeconds *int   `json:"inactiveSeconds,omitempty"`
-	Format          string `json:"format,omitempty"`
-}
+type Input = rotation.Input
 
 // Event is what Terraform sends: the module's input plus, with lifecycle_scope CRUD, "tf".
 // Without "tf" (the CLI), the action is create.
@@ -103,21 +96,14 @@ type Trigger struct {
 }
 
 // Error is a failure with a stable name (the Lambda errorType).
-type Error struct {
-	Name    string
-	Message string
-	Err     error
-}
-
-func (e *Error) Error() string { return e.Message }
-func (e *Error) Unwrap() error { return e.Err }
+type Error = rotation.Error
 
 // DestroyedError is the error a rotation that destroy stopped ends ABORTED with.
 const DestroyedError = "keyrotor.Destroyed"
 
 // Error names.
 const (
-	InvalidInput         = "InvalidInput"
+	InvalidInput         = rotation.InvalidInput
 	RotationFailed       = "RotationFailed"
 	RotationStillRunning = "RotationStillRunning"
 	AWSError             = "AWSError"
@@ -125,7 +111,6 @@ const (
 )
 
 var (
-	userNameRE       = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	executionNameBad = regexp.MustCompile(`[^A-Za-z0-9_-]`)
 )
 
@@ -159,7 +144,7 @@ func (t *Trigger) Handle(ctx context.Context, ev Event) (Result, error) {
 }
 
 func (t *Trigger) defaulted(in Input) (Input, error) {
-	if !userNameRE.MatchString(in.UserName) {
+	if !rotation.ValidUserName(in.UserName) {
 		return in, &Error{Name: InvalidInput, Message: fmt.Sprintf(`rotation.userName %q is not an IAM user name; send {"rotation": {"userName": "s3-signer"}}`, in.UserName)}
 	}
 	if in.ParameterName == "" {

@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/lambdahost"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -339,17 +340,17 @@ func describe(t *testing.T, env *localenv.Env, arn string) *sfn.DescribeExecutio
 // awaitEnd waits for an execution (zero waits: a few seconds at most) to end.
 func awaitEnd(t *testing.T, env *localenv.Env, arn string) *sfn.DescribeExecutionOutput {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		out := describe(t, env, arn)
-		if out.Status != sfntypes.ExecutionStatusRunning {
-			return out
+	var out *sfn.DescribeExecutionOutput
+	defer func() { // runs also when WaitFor fails the test
+		if out == nil || out.Status == sfntypes.ExecutionStatusRunning {
+			t.Logf("execution %s is still in state %s", arn, lastState(t, env, arn))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("execution %s still running after a minute, in state %s", arn, lastState(t, env, arn))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	}()
+	testutil.WaitFor(t, time.Minute, "execution "+arn+" to end", func() bool {
+		out = describe(t, env, arn)
+		return out.Status != sfntypes.ExecutionStatusRunning
+	})
+	return out
 }
 
 // lastState names the state the execution entered last.
@@ -486,10 +487,6 @@ func terraformLifecycle(t *testing.T, iv *invocations) {
 		}
 		secrets = append(secrets, secret)
 		sealed = append(sealed, sealedSecrets(t, env, out["execution_arn"])...)
-		// VerifyKey just used this key, and verifiedAt has whole seconds: a next rotation
-		// verified within this second would see it "used after verification" and extend its
-		// grace by a minute (internal/rotation's Deactivate). Start the next one in a new second.
-		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 		return out
 	}
 

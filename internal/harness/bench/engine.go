@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 )
 
@@ -141,7 +142,7 @@ func measureEngines(ctx context.Context, root string, p enginePlan) (EngineSpeed
 		return res, err
 	}
 	defer node.close()
-	res.SamePathOutput = reflect.DeepEqual(node.path, res.Path) && jsonEqual(node.output, first.Output)
+	res.SamePathOutput = reflect.DeepEqual(node.path, res.Path) && testutil.JSONEqual(node.output, first.Output)
 	if !res.SamePathOutput {
 		return res, fmt.Errorf("engine speed: the engines disagree on the workflow: sfnlocal %v → %s, aws-local-stepfunctions %v → %s",
 			res.Path, first.Output, node.path, node.output)
@@ -287,12 +288,4 @@ func (n *nodeEngine) close() {
 		}
 	}
 	_ = os.RemoveAll(n.dir)
-}
-
-func jsonEqual(a, b json.RawMessage) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
 }

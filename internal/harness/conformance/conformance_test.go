@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 )
 
 // Scenario is one execution that both engines run with the same task stubs.
@@ -132,7 +133,7 @@ func compare(sc Scenario, a, b outcome) []string {
 	if a.Status != b.Status {
 		d = append(d, fmt.Sprintf("status %s vs %s (errors %s %q / %s %q)", a.Status, b.Status, a.Error, a.Cause, b.Error, b.Cause))
 	}
-	if a.Status == "SUCCEEDED" && b.Status == "SUCCEEDED" && !jsonEqual(a.Output, b.Output) {
+	if a.Status == "SUCCEEDED" && b.Status == "SUCCEEDED" && !testutil.JSONEqual(a.Output, b.Output) {
 		d = append(d, fmt.Sprintf("output %s vs %s", a.Output, b.Output))
 	}
 	if a.Error != b.Error {
@@ -234,12 +235,4 @@ func canonicalJSON(raw json.RawMessage) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-func jsonEqual(a, b json.RawMessage) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 )
 
 // alsfDisagreements are the recorded AWS cases aws-local-stepfunctions 3.0.0 gets wrong (by
@@ -63,7 +65,7 @@ func TestAwsLocalStepfunctionsAgainstRecordings(t *testing.T) {
 	for _, c := range cases {
 		o := node[c.Name]
 		agrees := o.Status == c.Want.Status && o.Error == c.Want.Error &&
-			(c.Want.Status != "SUCCEEDED" || jsonEqual(o.Output, c.Want.Output)) &&
+			(c.Want.Status != "SUCCEEDED" || testutil.JSONEqual(o.Output, c.Want.Output)) &&
 			(c.Want.Cause == nil || c.KnownCauseDifference != "" || o.Cause == *c.Want.Cause)
 		key, known := alsfKey(c.Name)
 		switch {

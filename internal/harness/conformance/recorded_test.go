@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 )
 
@@ -151,7 +152,7 @@ func runRecorded(c RecordedCase) []string {
 	if ex.Status != c.Want.Status {
 		diffs = append(diffs, fmt.Sprintf("status %s, AWS %s (error %q, cause %q)", ex.Status, c.Want.Status, ex.Error, ex.Cause))
 	}
-	if c.Want.Status == sfnlocal.StatusSucceeded && !jsonEqual(ex.Output, c.Want.Output) {
+	if c.Want.Status == sfnlocal.StatusSucceeded && !testutil.JSONEqual(ex.Output, c.Want.Output) {
 		diffs = append(diffs, fmt.Sprintf("output %s, AWS %s", ex.Output, c.Want.Output))
 	}
 	if ex.Error != c.Want.Error {

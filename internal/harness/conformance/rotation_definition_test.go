@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 )
@@ -85,7 +86,7 @@ func TestRotationTasksFollowTheStepContract(t *testing.T) {
 			t.Errorf("%s: action %q is not served by internal/rotation", name, w.action)
 		}
 		wantParams := map[string]any{"action": w.action, "executionId.$": "$$.Execution.Id", "rotation.$": "$"}
-		if !jsonEqual(mustJSON(st.Parameters), mustJSON(wantParams)) {
+		if !testutil.JSONEqual(testutil.MustJSON(st.Parameters), testutil.MustJSON(wantParams)) {
 			t.Errorf("%s: Parameters %v, want %v", name, st.Parameters, wantParams)
 		}
 		if st.ResultPath == nil || *st.ResultPath != "$" {
@@ -207,14 +208,6 @@ func TestRotationTaskInputsDecodeAsRotationRequests(t *testing.T) {
 	}
 }
 
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
 // sfnlocal runs VerifyKey's retry schedule as the README documents it: on a virtual clock, a
 // key STS accepts D seconds after the first attempt is verified at the documented time after
 // the documented number of calls.
@@ -248,7 +241,7 @@ func TestVerifyKeyScheduleRunsAsDocumentedInSfnlocal(t *testing.T) {
 					first = now
 				}
 				if now.Sub(first) < tc.d {
-					return nil, sfnlocal.NewTaskFailure("KeyNotYetValid", lambdaCause("KeyNotYetValid", "not yet"))
+					return nil, sfnlocal.NewTaskFailure("KeyNotYetValid", testutil.LambdaCause("KeyNotYetValid", "not yet"))
 				}
 				verified = now
 				return json.Marshal(map[string]any{"userName": "u", "parameterName": "/keyrotor/u", "graceSeconds": 0,

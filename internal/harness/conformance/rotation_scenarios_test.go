@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 )
 
 // The function ARNs the deployers put in for the ASL's placeholders.
@@ -33,14 +35,8 @@ func rotationDefinition(t *testing.T) json.RawMessage {
 	return json.RawMessage(s)
 }
 
-// lambdaCause is the Cause Step Functions reports for a Lambda error: its JSON error document.
-func lambdaCause(errorType, message string) string {
-	b, _ := json.Marshal(map[string]string{"errorMessage": message, "errorType": errorType})
-	return string(b)
-}
-
 func lambdaError(errorType, message string) Result {
-	return fail(errorType, lambdaCause(errorType, message))
+	return fail(errorType, testutil.LambdaCause(errorType, message))
 }
 
 var (

@@ -29,6 +29,7 @@ import (
 	"github.com/keyrotor/keyrotor/internal/lambdahost"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 )
 
@@ -131,7 +132,7 @@ func (b *Bench) NewTarget(ctx context.Context, prefix string, s Seed) (invariant
 	t := invariants.Target{UserName: user, ParameterName: b.Env.ParameterPrefix + user, Format: "json"}
 	in := &iam.CreateUserInput{UserName: aws.String(user)}
 	if !s.Unmanaged {
-		in.Tags = []iamtypes.Tag{{Key: aws.String("keyrotor:managed"), Value: aws.String("true")}}
+		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
 	}
 	if _, err := b.iam.CreateUser(ctx, in); err != nil {
 		return t, fmt.Errorf("create user %s: %w", user, err)
@@ -164,7 +165,7 @@ func (b *Bench) StoreKey(ctx context.Context, parameter, id, secret string) erro
 	value, _ := json.Marshal(map[string]string{"AccessKeyId": id, "SecretAccessKey": secret})
 	_, err := b.ssm.PutParameter(ctx, &ssm.PutParameterInput{
 		Name: aws.String(parameter), Value: aws.String(string(value)), Type: ssmtypes.ParameterTypeSecureString,
-		KeyId: aws.String(b.Env.KMSKeyARN), Overwrite: aws.Bool(true), Description: aws.String("keyrotor:" + id),
+		KeyId: aws.String(b.Env.KMSKeyARN), Overwrite: aws.Bool(true), Description: aws.String(rotation.DescriptionPrefix + id),
 	})
 	if err != nil {
 		return fmt.Errorf("store key in %s: %w", parameter, err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/faultproxy"
 	"github.com/keyrotor/keyrotor/internal/harness/invariants"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // Denial is one action taken out of one function's role and what the rotation then did.
@@ -109,7 +110,7 @@ func (b *Bench) Deny(ctx context.Context, fn, action, setup string) (d Denial, e
 	}
 	if setup == SetupStaleLock {
 		lock := `{"executionId":"` + b.Env.Engine.ExecutionARN("ended-long-ago") + `","acquiredAt":"2020-01-01T00:00:00Z","existingAccessKeyIds":[]}`
-		if _, err := b.ssm.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(t.ParameterName + ".lock"),
+		if _, err := b.ssm.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(t.ParameterName + rotation.LockSuffix),
 			Value: aws.String(lock), Type: ssmtypes.ParameterTypeString}); err != nil {
 			return d, fmt.Errorf("leave a stale lock: %w", err)
 		}

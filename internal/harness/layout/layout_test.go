@@ -99,3 +99,27 @@ func TestSsmcredsModuleNeedsOnlyTheAWSSDK(t *testing.T) {
 		t.Errorf("the ssmcreds module requires %s; it may need only the AWS SDK", mod)
 	}
 }
+
+// TestDomainPackageHasNoLambdaPlumbing: internal/rotation is the domain; the Lambda runtime,
+// the SDK's configuration loading and process exits are internal/lambdamain's, and the domain
+// imports no other keyrotor package (docs/architecture.md).
+func TestDomainPackageHasNoLambdaPlumbing(t *testing.T) {
+	cmd := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, "./internal/rotation")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	imports := strings.Fields(string(out))
+	if len(imports) < 5 {
+		t.Fatalf("go list printed only %q", out)
+	}
+	for _, imp := range imports {
+		switch {
+		case strings.HasPrefix(imp, "github.com/aws/aws-lambda-go"), imp == "github.com/aws/aws-sdk-go-v2/config":
+			t.Errorf("internal/rotation imports %s: Lambda plumbing belongs in internal/lambdamain", imp)
+		case strings.HasPrefix(imp, module+"/"):
+			t.Errorf("internal/rotation imports %s: the domain depends on no other keyrotor package", imp)
+		}
+	}
+}
