@@ -12,7 +12,90 @@ import (
 
 // descriptionPrefix marks a parameter version written by keyrotor; the rest of the
 // Description is the AccessKeyId it holds, so the held key is known without decrypting.
+// (Consumers, ssmcreds among them, read it: its form never changes.)
 const descriptionPrefix = "keyrotor:"
+
+// Ownership record: tags StoreParameter puts on the parameter (AddTagsToResource) each time it
+// writes it, readable without the secret (ListTagsForResource needs no kms:Decrypt).
+// Tags, not the Description, because consumers parse the Description as "keyrotor:<id>";
+// a crash between PutParameter and AddTagsToResource leaves a parameter whose owner is still
+// the user whose key it holds (the rule for parameters written before the record existed), and
+// the next Store writes the tags. PutParameter cannot tag an overwrite ("Tags can't be used
+// with Overwrite", https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html).
+const (
+	OwnerUserTagKey = "keyrotor:owner-user"
+	OwnerIDTagKey   = "keyrotor:owner-id"
+	// FormatTagKey (fleet.go) also records the parameter's format.
+)
+
+// Owner is a parameter's ownership record.
+type Owner struct {
+	Exists  bool
+	HeldKey string // AccessKeyId the current version holds ("" if keyrotor did not write it)
+	User    string // "" if the parameter carries no record (written before records existed)
+	UserID  string
+	Format  string
+}
+
+type parameterTagger interface {
+	ListTagsForResource(ctx context.Context, in *ssm.ListTagsForResourceInput, opts ...func(*ssm.Options)) (*ssm.ListTagsForResourceOutput, error)
+	AddTagsToResource(ctx context.Context, in *ssm.AddTagsToResourceInput, opts ...func(*ssm.Options)) (*ssm.AddTagsToResourceOutput, error)
+}
+
+type ownerReader interface {
+	parameterHistoryReader
+	ListTagsForResource(ctx context.Context, in *ssm.ListTagsForResourceInput, opts ...func(*ssm.Options)) (*ssm.ListTagsForResourceOutput, error)
+}
+
+// ReadOwner reads a parameter's held key (history, not decrypted) and ownership tags.
+func ReadOwner(ctx context.Context, client ownerReader, name string) (Owner, error) {
+	st, err := readParameterState(ctx, client, name, false)
+	if err != nil || !st.exists {
+		return Owner{}, err
+	}
+	o := Owner{Exists: true, HeldKey: st.heldKey}
+	out, err := client.ListTagsForResource(ctx, &ssm.ListTagsForResourceInput{
+		ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(name),
+	})
+	if err != nil {
+		return o, classify(err, "read the ownership tags of parameter "+name)
+	}
+	for _, t := range out.TagList {
+		switch aws.ToString(t.Key) {
+		case OwnerUserTagKey:
+			o.User = aws.ToString(t.Value)
+		case OwnerIDTagKey:
+			o.UserID = aws.ToString(t.Value)
+		case FormatTagKey:
+			o.Format = aws.ToString(t.Value)
+		}
+	}
+	return o, nil
+}
+
+// OwnedBy reports whether the record makes the parameter user's: its tags name the user (and
+// its id, when both are known), or, with no tags, it holds one of the user's keys.
+func (o Owner) OwnedBy(user, userID string, keys []string) bool {
+	if o.User != "" {
+		return o.User == user && (o.UserID == "" || userID == "" || o.UserID == userID)
+	}
+	return o.HeldKey != "" && contains(keys, o.HeldKey)
+}
+
+// writeOwner tags the parameter with its owner and format.
+func writeOwner(ctx context.Context, client parameterTagger, name, user, userID, format string) error {
+	tags := []ssmtypes.Tag{{Key: aws.String(OwnerUserTagKey), Value: aws.String(user)}, {Key: aws.String(FormatTagKey), Value: aws.String(format)}}
+	if userID != "" {
+		tags = append(tags, ssmtypes.Tag{Key: aws.String(OwnerIDTagKey), Value: aws.String(userID)})
+	}
+	_, err := client.AddTagsToResource(ctx, &ssm.AddTagsToResourceInput{
+		ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(name), Tags: tags,
+	})
+	if err != nil {
+		return classify(err, "record the owner of parameter "+name)
+	}
+	return nil
+}
 
 type parameterHistoryReader interface {
 	ssm.GetParameterHistoryAPIClient
@@ -87,4 +170,53 @@ func parameterConflict(name string) error {
 	return newError(ParameterConflict, nil,
 		"parameter %s exists but was not written by keyrotor (its Description does not name the key it holds); "+
 			"delete it or choose another parameterName", name)
+}
+
+// keyrotorParameter is one parameter under the prefix that keyrotor wrote, as
+// DescribeParameters lists it.
+type keyrotorParameter struct {
+	name    string
+	heldKey string
+}
+
+type parameterDescriber interface {
+	ssm.DescribeParametersAPIClient
+}
+
+// listKeyrotorParameters lists every parameter under prefix that keyrotor wrote (locks left
+// out) with the key its current version holds, without reading any value: DescribeParameters
+// returns the Description
+// (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ParameterMetadata.html).
+func listKeyrotorParameters(ctx context.Context, client parameterDescriber, prefix string) ([]keyrotorParameter, error) {
+	var out []keyrotorParameter
+	pages := ssm.NewDescribeParametersPaginator(client, &ssm.DescribeParametersInput{
+		ParameterFilters: []ssmtypes.ParameterStringFilter{{
+			Key: aws.String("Path"), Option: aws.String("Recursive"), Values: []string{strings.TrimSuffix(prefix, "/")},
+		}},
+		MaxResults: aws.Int32(50),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err, "list keyrotor's parameters under "+prefix)
+		}
+		for _, p := range page.Parameters {
+			name := aws.ToString(p.Name)
+			d := aws.ToString(p.Description)
+			if strings.HasSuffix(name, lockSuffix) || !strings.HasPrefix(d, descriptionPrefix) {
+				continue
+			}
+			out = append(out, keyrotorParameter{name: name, heldKey: strings.TrimPrefix(d, descriptionPrefix)})
+		}
+	}
+	return out, nil
+}
+
+// heldKeys are the keys any keyrotor parameter holds: retiring never touches them.
+func heldKeys(params []keyrotorParameter) []string {
+	var ids []string
+	for _, p := range params {
+		ids = append(ids, p.heldKey)
+	}
+	return ids
 }

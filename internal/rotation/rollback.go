@@ -32,21 +32,30 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 		return r, err
 	}
 	ours := l != nil && l.ExecutionID == req.ExecutionID
+	// A request that names a new key must be backed by this execution's lock recording that
+	// key: the function deletes only keys keyrotor recorded creating, for a running execution.
+	if r.NewAccessKeyID != "" && (!ours || l.NewAccessKeyID != r.NewAccessKeyID) {
+		return r, newError(NotAuthorized, nil,
+			"%s asks to delete key %s of %s, but no lock of execution %s records creating it; keyrotor deletes only keys its running execution recorded, so nothing was deleted",
+			req.Action, r.NewAccessKeyID, r.UserName, req.ExecutionID)
+	}
+	if ours {
+		if l, err = s.authorize(ctx, r.ParameterName, req.ExecutionID); err != nil {
+			return r, err
+		}
+	}
 
 	st, err := readParameterState(ctx, s.SSM, r.ParameterName, false)
 	if err != nil {
 		return r, err
 	}
 	var created []string
-	if r.NewAccessKeyID != "" {
-		created = append(created, r.NewAccessKeyID)
-	}
 	if ours {
 		keys, err := listKeys(ctx, s.IAM, r.UserName)
 		if err != nil {
 			return r, err
 		}
-		if l.NewAccessKeyID != "" && !contains(created, l.NewAccessKeyID) && containsKey(keys, l.NewAccessKeyID) {
+		if l.NewAccessKeyID != "" && containsKey(keys, l.NewAccessKeyID) {
 			created = append(created, l.NewAccessKeyID)
 		}
 		for _, id := range strayKeys(keys, l, st.heldKey, slices.Concat(created, r.PreviousAccessKeyIDs)) {

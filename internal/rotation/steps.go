@@ -31,6 +31,8 @@ type SSM interface {
 	parameterWriter
 	parameterReader
 	parameterDeleter
+	parameterDescriber
+	parameterTagger
 }
 
 // KMS is what the steps use of the KMS client.
