@@ -142,7 +142,7 @@ func TestAllowedActionsListWhatEachFunctionMayCall(t *testing.T) {
 		"verifykey": {"kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter"},
 		"listusers": {"iam:ListUserTags", "iam:ListUsers", "logs:CreateLogStream", "logs:PutLogEvents"},
 		"trigger": {"iam:DeleteAccessKey", "iam:ListAccessKeys", "iam:ListUserTags", "logs:CreateLogStream", "logs:PutLogEvents",
-			"ssm:DeleteParameter", "ssm:GetParameter", "states:DescribeExecution", "states:GetExecutionHistory", "states:StartExecution", "states:StopExecution"},
+			"ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:ListTagsForResource", "states:DescribeExecution", "states:GetExecutionHistory", "states:StartExecution", "states:StopExecution"},
 	}
 	for fn, want := range tests {
 		doc, err := e.FunctionPolicy(fn)

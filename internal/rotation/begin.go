@@ -49,15 +49,17 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 		return req.Rotation, err
 	}
 	keyIDs := otherKeys(keys, "")
-	params, err := listKeyrotorParameters(ctx, s.SSM, s.Config.ParameterPrefix)
-	if err != nil {
-		return req.Rotation, err
-	}
-	// The user's keyrotor parameter is the one holding one of its keys; a user has one.
+	// The user's keyrotor parameter: the default or tagged name (candidateParameters) whose
+	// ownership record names the user, or, written before the record existed, holds one of its
+	// keys. A user has one.
 	var current []string
-	for _, p := range params {
-		if contains(keyIDs, p.heldKey) {
-			current = append(current, p.name)
+	for _, name := range candidateParameters(s.Config.ParameterPrefix, r.UserName, tags) {
+		o, err := ReadOwner(ctx, s.SSM, name)
+		if err != nil {
+			return req.Rotation, err
+		}
+		if o.Exists && o.OwnedBy(r.UserName, r.UserID, keyIDs) && contains(keyIDs, o.HeldKey) {
+			current = append(current, name)
 		}
 	}
 	if len(current) > 1 {

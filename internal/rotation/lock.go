@@ -201,19 +201,27 @@ func (s *Steps) authorize(ctx context.Context, parameterName, executionID string
 		}
 		return nil, err
 	}
+	if _, err := s.describeRunning(ctx, parameterName, executionID); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// describeRunning fails NotAuthorized unless executionID is a RUNNING execution.
+func (s *Steps) describeRunning(ctx context.Context, parameterName, executionID string) (holderState, error) {
 	if s.Executions == nil {
-		return nil, newError(NotAuthorized, nil, "this function cannot ask Step Functions whether execution %s runs; it changes nothing", executionID)
+		return holderState{}, newError(NotAuthorized, nil, "this function cannot ask Step Functions whether execution %s runs; it changes nothing", executionID)
 	}
 	ex, err := s.describeHolder(ctx, executionID)
 	if err != nil {
-		return nil, err
+		return ex, err
 	}
 	if !ex.running {
-		return nil, newError(NotAuthorized, nil,
-			"execution %s, named by this request and holding %s, is not a RUNNING execution of the rotation state machine; a step acts only for a running execution, so nothing was changed",
-			executionID, lockName(parameterName))
+		return ex, newError(NotAuthorized, nil,
+			"execution %s, named by this request to act on %s, is not a RUNNING execution of the rotation state machine; a step acts only for a running execution, so nothing was changed",
+			executionID, parameterName)
 	}
-	return l, nil
+	return ex, nil
 }
 
 // ownLock returns the lock if executionID holds it, else RotationInProgress.

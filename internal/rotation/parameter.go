@@ -172,51 +172,16 @@ func parameterConflict(name string) error {
 			"delete it or choose another parameterName", name)
 }
 
-// keyrotorParameter is one parameter under the prefix that keyrotor wrote, as
-// DescribeParameters lists it.
-type keyrotorParameter struct {
-	name    string
-	heldKey string
-}
-
-type parameterDescriber interface {
-	ssm.DescribeParametersAPIClient
-}
-
-// listKeyrotorParameters lists every parameter under prefix that keyrotor wrote (locks left
-// out) with the key its current version holds, without reading any value: DescribeParameters
-// returns the Description
-// (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ParameterMetadata.html).
-func listKeyrotorParameters(ctx context.Context, client parameterDescriber, prefix string) ([]keyrotorParameter, error) {
-	var out []keyrotorParameter
-	pages := ssm.NewDescribeParametersPaginator(client, &ssm.DescribeParametersInput{
-		ParameterFilters: []ssmtypes.ParameterStringFilter{{
-			Key: aws.String("Path"), Option: aws.String("Recursive"), Values: []string{strings.TrimSuffix(prefix, "/")},
-		}},
-		MaxResults: aws.Int32(50),
-	})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, classify(err, "list keyrotor's parameters under "+prefix)
-		}
-		for _, p := range page.Parameters {
-			name := aws.ToString(p.Name)
-			d := aws.ToString(p.Description)
-			if strings.HasSuffix(name, lockSuffix) || !strings.HasPrefix(d, descriptionPrefix) {
-				continue
-			}
-			out = append(out, keyrotorParameter{name: name, heldKey: strings.TrimPrefix(d, descriptionPrefix)})
+// candidateParameters are the names where a user's keyrotor parameter can be: the default
+// <prefix><user> and the user's keyrotor:parameter tag (the managed-key module writes it for a
+// custom parameter_name), plus any the caller adds. Listing every parameter would need
+// ssm:DescribeParameters, which takes no resource-level permission (Resource "*").
+func candidateParameters(prefix, user string, tags map[string]string, more ...string) []string {
+	var names []string
+	for _, n := range append([]string{prefix + user, tags[ParameterTagKey]}, more...) {
+		if n != "" && strings.HasPrefix(n, prefix) && !strings.HasSuffix(n, lockSuffix) && !contains(names, n) {
+			names = append(names, n)
 		}
 	}
-	return out, nil
-}
-
-// heldKeys are the keys any keyrotor parameter holds: retiring never touches them.
-func heldKeys(params []keyrotorParameter) []string {
-	var ids []string
-	for _, p := range params {
-		ids = append(ids, p.heldKey)
-	}
-	return ids
+	return names
 }

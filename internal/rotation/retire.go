@@ -38,13 +38,14 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return r, err
 	}
-	if err := s.checkManaged(ctx, r.UserName); err != nil {
+	tags, err := s.managedTags(ctx, r.UserName)
+	if err != nil {
 		return r, err
 	}
 	if err := s.removeMovedFrom(ctx, log, r, l); err != nil {
 		return r, err
 	}
-	retiring, err := s.retirable(ctx, r, l)
+	retiring, err := s.retirable(ctx, r, l, tags)
 	if err != nil {
 		return r, err
 	}
@@ -102,10 +103,11 @@ func (s *Steps) Delete(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return r, err
 	}
-	if err := s.checkManaged(ctx, r.UserName); err != nil {
+	tags, err := s.managedTags(ctx, r.UserName)
+	if err != nil {
 		return r, err
 	}
-	retiring, err := s.retirable(ctx, r, l)
+	retiring, err := s.retirable(ctx, r, l, tags)
 	if err != nil {
 		return r, err
 	}
@@ -148,13 +150,8 @@ func (s *Steps) Delete(ctx context.Context, req Request) (Rotation, error) {
 // lock proves its authority) and counts the deactivated keys that are gone as deleted.
 func (s *Steps) deletedBefore(ctx context.Context, log *slog.Logger, req Request) (Rotation, error) {
 	r := req.Rotation
-	if s.Executions == nil {
-		return r, newError(NotAuthorized, nil, "this function cannot ask Step Functions whether execution %s runs; it changes nothing", req.ExecutionID)
-	}
-	if ex, err := s.describeHolder(ctx, req.ExecutionID); err != nil {
+	if _, err := s.describeRunning(ctx, r.ParameterName, req.ExecutionID); err != nil {
 		return r, err
-	} else if !ex.running {
-		return r, newError(NotAuthorized, nil, "execution %s is not a RUNNING execution of the rotation state machine and holds no lock on %s; nothing was changed", req.ExecutionID, r.ParameterName)
 	}
 	keys, err := listKeys(ctx, s.IAM, r.UserName)
 	if err != nil {
@@ -171,16 +168,24 @@ func (s *Steps) deletedBefore(ctx context.Context, log *slog.Logger, req Request
 
 // retirable are the user's existing keys among previousAccessKeyIds that the lock recorded as
 // existing when it was taken, except the new key and any key a keyrotor parameter holds.
-func (s *Steps) retirable(ctx context.Context, r Rotation, l *lock) ([]iamtypes.AccessKeyMetadata, error) {
+func (s *Steps) retirable(ctx context.Context, r Rotation, l *lock, tags map[string]string) ([]iamtypes.AccessKeyMetadata, error) {
 	st, err := readParameterState(ctx, s.SSM, r.ParameterName, false)
 	if err != nil {
 		return nil, err
 	}
-	params, err := listKeyrotorParameters(ctx, s.SSM, s.Config.ParameterPrefix)
-	if err != nil {
-		return nil, err
+	// Never a key a keyrotor parameter of this user holds: this one, the default or tagged
+	// name (Begin allows one; this holds even if another appeared since).
+	held := []string{st.heldKey}
+	for _, name := range candidateParameters(s.Config.ParameterPrefix, r.UserName, tags) {
+		if name == r.ParameterName {
+			continue
+		}
+		other, err := readParameterState(ctx, s.SSM, name, false)
+		if err != nil {
+			return nil, err
+		}
+		held = append(held, other.heldKey)
 	}
-	held := append(heldKeys(params), st.heldKey)
 	keys, err := listKeys(ctx, s.IAM, r.UserName)
 	if err != nil {
 		return nil, err

@@ -31,7 +31,6 @@ type SSM interface {
 	parameterWriter
 	parameterReader
 	parameterDeleter
-	parameterDescriber
 	parameterTagger
 }
 

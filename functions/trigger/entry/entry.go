@@ -40,6 +40,10 @@ type Input struct {
 	GraceSeconds    *int   `json:"graceSeconds,omitempty"`
 	InactiveSeconds *int   `json:"inactiveSeconds,omitempty"`
 	Format          string `json:"format,omitempty"`
+	// Move and ChangeFormat are set by an update whose previous input (checked against the
+	// old parameter's ownership record by Begin) named another parameter or format.
+	Move         bool `json:"move,omitempty"`
+	ChangeFormat bool `json:"changeFormat,omitempty"`
 }
 
 // Event is what Terraform sends: the module's input plus, with lifecycle_scope CRUD, "tf".
@@ -82,6 +86,10 @@ type KeyRemover interface {
 // ParameterRemover is the part of the SSM client that destroy uses: it reads the lock (its
 // holder) and deletes the parameter and the lock.
 type ParameterRemover interface {
+	// GetParameterHistory (never decrypted) and ListTagsForResource read the parameter's
+	// ownership record (rotation.ReadOwner).
+	GetParameterHistory(ctx context.Context, in *ssm.GetParameterHistoryInput, opts ...func(*ssm.Options)) (*ssm.GetParameterHistoryOutput, error)
+	ListTagsForResource(ctx context.Context, in *ssm.ListTagsForResourceInput, opts ...func(*ssm.Options)) (*ssm.ListTagsForResourceOutput, error)
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
 }
@@ -122,6 +130,9 @@ const (
 	RotationStillRunning = "RotationStillRunning"
 	AWSError             = "AWSError"
 	UserNotManaged       = rotation.UserNotManaged
+	UserNotFound         = rotation.UserNotFound
+	// NotAuthorized: the parameter's ownership record does not name the user the event gives.
+	NotAuthorized = rotation.NotAuthorized
 )
 
 var (
@@ -142,6 +153,9 @@ func (t *Trigger) Handle(ctx context.Context, ev Event) (Result, error) {
 	log := t.Logger.With("user", in.UserName, "parameter", in.ParameterName, "action", action)
 	switch action {
 	case "create", "update":
+		if action == "update" {
+			in = t.explicitChanges(ev.TF.PrevInput, in)
+		}
 		res, err := t.rotate(ctx, log, in)
 		if err != nil {
 			return Result{}, err
@@ -296,13 +310,17 @@ func (t *Trigger) parameterARN(name string) (string, error) {
 	return arn.ARN{Partition: sm.Partition, Service: "ssm", Region: sm.Region, AccountID: sm.AccountID, Resource: "parameter" + name}.String(), nil
 }
 
-// remove deletes every key of the (managed) user, the parameter and its lock. What is already
-// gone is skipped, so a repeated destroy succeeds.
+// remove deletes every key of the (managed) user, the parameter and its lock, once the
+// parameter's ownership record names that user. What is already gone is skipped, so a repeated
+// destroy succeeds.
 func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Result, error) {
 	// Checked here, before anything is deleted: the role's tag condition is the only other
 	// guard (defence in depth; moto, locally, ignores conditions).
 	exists, err := t.checkManaged(ctx, in.UserName)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := t.checkOwner(ctx, in.UserName, in.ParameterName, exists); err != nil {
 		return Result{}, err
 	}
 	if err := t.stopHolder(ctx, log, in.ParameterName); err != nil {
@@ -319,6 +337,63 @@ func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Resul
 		return Result{}, err
 	}
 	return Result{ParameterName: in.ParameterName, ParameterARN: paramARN}, nil
+}
+
+// checkOwner fails closed unless the parameter is absent or its ownership record (tags, or for
+// a parameter written before them, the key it holds) names user. A user that does not exist
+// owns nothing: its name cannot unlock another user's parameter.
+func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, userExists bool) error {
+	owner, err := rotation.ReadOwner(ctx, t.SSM, parameterName)
+	if err != nil {
+		return &Error{Name: AWSError, Message: fmt.Sprintf("read the ownership record of %s: %v", parameterName, err), Err: err}
+	}
+	if !owner.Exists {
+		return nil
+	}
+	if !userExists {
+		return &Error{Name: UserNotFound, Message: fmt.Sprintf(
+			"%s: IAM user %s does not exist, so it owns no parameter; %s (recorded owner %q) is left as it is, with its lock and any rotation. Delete it by hand if it is truly orphaned",
+			UserNotFound, user, parameterName, owner.User)}
+	}
+	var keys []string
+	if owner.User == "" {
+		pages := iam.NewListAccessKeysPaginator(t.IAM, &iam.ListAccessKeysInput{UserName: aws.String(user)})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return &Error{Name: AWSError, Message: fmt.Sprintf("list keys of %s: %v", user, err), Err: err}
+			}
+			for _, k := range page.AccessKeyMetadata {
+				keys = append(keys, aws.ToString(k.AccessKeyId))
+			}
+		}
+	}
+	if !owner.OwnedBy(user, "", keys) {
+		named := fmt.Sprintf("names IAM user %q", owner.User)
+		if owner.User == "" {
+			named = fmt.Sprintf("holds key %q, not a key of %s", owner.HeldKey, user)
+		}
+		return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
+			"%s: parameter %s is not %s's: its ownership record %s. Nothing was stopped or deleted; name the parameter's own user",
+			NotAuthorized, parameterName, user, named)}
+	}
+	return nil
+}
+
+// explicitChanges marks an update that Terraform made to the parameter name or format as a
+// move or format change; Begin still checks both against the parameter's records.
+func (t *Trigger) explicitChanges(prevInput json.RawMessage, in Input) Input {
+	var prev Event
+	if len(prevInput) == 0 || json.Unmarshal(prevInput, &prev) != nil {
+		return in
+	}
+	old, err := t.defaulted(prev.Rotation)
+	if err != nil || old.UserName != in.UserName {
+		return in
+	}
+	in.Move = in.Move || old.ParameterName != in.ParameterName
+	in.ChangeFormat = in.ChangeFormat || (old.Format != "" && old.Format != in.Format)
+	return in
 }
 
 func (t *Trigger) deleteParameter(ctx context.Context, log *slog.Logger, name string) error {
@@ -485,6 +560,29 @@ func (t *Trigger) removeMovedFrom(ctx context.Context, log *slog.Logger, prevInp
 		return nil
 	}
 	renamed := old.ParameterName != in.ParameterName
+	if !renamed && old.UserName == in.UserName {
+		return nil
+	}
+	// prev_input is a claim: the old parameter's ownership record must name the old user
+	// before any of that user's keys or that parameter is deleted.
+	oldExists, err := t.checkManaged(ctx, old.UserName)
+	if err != nil && old.UserName != in.UserName {
+		return err
+	}
+	if renamed || old.UserName != in.UserName {
+		if err := t.checkOwner(ctx, old.UserName, old.ParameterName, oldExists); err != nil {
+			return err
+		}
+	}
+	if old.UserName != in.UserName {
+		if owner, err := rotation.ReadOwner(ctx, t.SSM, old.ParameterName); err != nil {
+			return &Error{Name: AWSError, Message: fmt.Sprintf("read the ownership record of %s: %v", old.ParameterName, err), Err: err}
+		} else if !owner.Exists && oldExists {
+			return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
+				"%s: the previous input names IAM user %s and parameter %s, but that parameter does not exist, so nothing records that keyrotor managed %s's keys; none were deleted — delete them by hand if they are keyrotor's",
+				NotAuthorized, old.UserName, old.ParameterName, old.UserName)}
+		}
+	}
 	if old.UserName != in.UserName {
 		log.Info("user changed; deleting the previous user's keys", "previousUser", old.UserName)
 		exists, err := t.checkManaged(ctx, old.UserName)
