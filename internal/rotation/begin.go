@@ -104,12 +104,21 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 			"parameter %s holds key %s, which is not an access key of IAM user %s (it is another user's, or was deleted); "+
 				"use %s's own parameter, or delete %s if its key was deleted by hand", r.ParameterName, owner.HeldKey, r.UserName, r.UserName, r.ParameterName)
 	}
-	recorded := owner.Format
-	if recorded == "" && r.MovedFrom != "" {
-		if old, err := ReadOwner(ctx, s.SSM, r.MovedFrom); err != nil {
+	// The parameter's recorded format; a parameter written before the record existed is taken
+	// to be json, keyrotor's default (its value cannot be read without the secret), unless
+	// the user's keyrotor:format tag says otherwise.
+	recorded, existing := owner.Format, owner.Exists
+	if r.MovedFrom != "" {
+		old, err := ReadOwner(ctx, s.SSM, r.MovedFrom)
+		if err != nil {
 			return req.Rotation, err
-		} else {
-			recorded = old.Format
+		}
+		recorded, existing = old.Format, true
+	}
+	if recorded == "" && existing {
+		recorded = tagFormat
+		if recorded == "" {
+			recorded = FormatJSON
 		}
 	}
 	if !givenFormat {
