@@ -348,6 +348,30 @@ func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, us
 		return &Error{Name: AWSError, Message: fmt.Sprintf("read the ownership record of %s: %v", parameterName, err), Err: err}
 	}
 	if !owner.Exists {
+		if !userExists {
+			return nil
+		}
+		// Nothing to delete here, but the user's keys go too: not while its key is in another
+		// of its parameters (the default name or its keyrotor:parameter tag), whose consumers
+		// depend on it.
+		_, tags, err := t.managedTags(ctx, user)
+		if err != nil {
+			return err
+		}
+		for _, other := range []string{t.ParameterPrefix + user, tags[rotation.ParameterTagKey]} {
+			if other == "" || other == parameterName {
+				continue
+			}
+			o, err := rotation.ReadOwner(ctx, t.SSM, other)
+			if err != nil {
+				return &Error{Name: AWSError, Message: fmt.Sprintf("read the ownership record of %s: %v", other, err), Err: err}
+			}
+			if o.Exists && (o.User == user || o.User == "" && o.HeldKey != "") {
+				return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
+					"%s: parameter %s does not exist, and IAM user %s's key is in %s, whose consumers depend on it; nothing was deleted. Name %s to remove it",
+					NotAuthorized, parameterName, user, other, other)}
+			}
+		}
 		return nil
 	}
 	if !userExists {
@@ -486,25 +510,32 @@ func (t *Trigger) ownExecution(execARN string) bool {
 }
 
 // checkManaged refuses a user without keyrotor:managed=true; a user that is gone (exists
-// false) has no keys left to protect.
+// false) has no keys left to protect. It returns the user's tags.
 func (t *Trigger) checkManaged(ctx context.Context, user string) (exists bool, err error) {
+	exists, _, err = t.managedTags(ctx, user)
+	return exists, err
+}
+
+func (t *Trigger) managedTags(ctx context.Context, user string) (exists bool, tags map[string]string, err error) {
+	tags = map[string]string{}
 	pages := iam.NewListUserTagsPaginator(t.IAM, &iam.ListUserTagsInput{UserName: aws.String(user)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		var gone *iamtypes.NoSuchEntityException
 		if errors.As(err, &gone) {
-			return false, nil
+			return false, nil, nil
 		}
 		if err != nil {
-			return false, &Error{Name: AWSError, Message: fmt.Sprintf("read tags of user %s: %v", user, err), Err: err}
+			return false, nil, &Error{Name: AWSError, Message: fmt.Sprintf("read tags of user %s: %v", user, err), Err: err}
 		}
 		for _, tag := range page.Tags {
-			if aws.ToString(tag.Key) == rotation.ManagedTagKey && aws.ToString(tag.Value) == rotation.ManagedTagValue {
-				return true, nil
-			}
+			tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
 		}
 	}
-	return true, &Error{Name: UserNotManaged, Message: fmt.Sprintf(
+	if tags[rotation.ManagedTagKey] == rotation.ManagedTagValue {
+		return true, tags, nil
+	}
+	return true, tags, &Error{Name: UserNotManaged, Message: fmt.Sprintf(
 		"%s: IAM user %s is not tagged %s=%s, so keyrotor deletes none of its keys and parameters; tag the user to let destroy remove them, or drop the module from state (terraform state rm) to leave them",
 		UserNotManaged, user, rotation.ManagedTagKey, rotation.ManagedTagValue)}
 }
@@ -572,15 +603,6 @@ func (t *Trigger) removeMovedFrom(ctx context.Context, log *slog.Logger, prevInp
 	if renamed || old.UserName != in.UserName {
 		if err := t.checkOwner(ctx, old.UserName, old.ParameterName, oldExists); err != nil {
 			return err
-		}
-	}
-	if old.UserName != in.UserName {
-		if owner, err := rotation.ReadOwner(ctx, t.SSM, old.ParameterName); err != nil {
-			return &Error{Name: AWSError, Message: fmt.Sprintf("read the ownership record of %s: %v", old.ParameterName, err), Err: err}
-		} else if !owner.Exists && oldExists {
-			return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
-				"%s: the previous input names IAM user %s and parameter %s, but that parameter does not exist, so nothing records that keyrotor managed %s's keys; none were deleted — delete them by hand if they are keyrotor's",
-				NotAuthorized, old.UserName, old.ParameterName, old.UserName)}
 		}
 	}
 	if old.UserName != in.UserName {
