@@ -17,7 +17,11 @@ locals {
     createkey = {
       description = "keyrotor: validate input, take the lock, create the new access key and seal its secret"
       timeout     = 60
-      environment = { KEYROTOR_KMS_KEY_ID = aws_kms_key.secrets.arn }
+      environment = {
+        KEYROTOR_KMS_KEY_ID           = aws_kms_key.secrets.arn
+        KEYROTOR_MIN_GRACE_SECONDS    = tostring(var.min_grace_seconds)
+        KEYROTOR_MIN_INACTIVE_SECONDS = tostring(var.min_inactive_seconds)
+      }
     }
     storeparam = {
       description = "keyrotor: unseal the new secret and store it as a SecureString parameter; restore on rollback"
