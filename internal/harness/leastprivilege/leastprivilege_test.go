@@ -173,7 +173,9 @@ func allowedRequests(f fixture) []req {
 	return []req{
 		// createkey: begin — tag check, parameter ownership, lock (stale lock broken)
 		{"createkey", "iam", "ListUserTags", user},
+		{"createkey", "iam", "GetUser", user},
 		{"createkey", "ssm", "GetParameterHistory", history},
+		{"createkey", "ssm", "ListTagsForResource", map[string]any{"ResourceType": "Parameter", "ResourceId": parameter}},
 		{"createkey", "ssm", "PutParameter", map[string]any{"Name": lockParameter, "Type": "String", "Overwrite": false}},
 		{"createkey", "ssm", "GetParameter", lock},
 		{"createkey", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("earlier")}},
@@ -188,6 +190,9 @@ func allowedRequests(f fixture) []req {
 		{"storeparam", "ssm", "GetParameterHistory", history},
 		{"storeparam", "kms", "Decrypt", map[string]any{"KeyId": keyARN, "EncryptionContext": sealContext(f, managedUser, newKey, "exec-1")}},
 		{"storeparam", "ssm", "PutParameter", map[string]any{"Name": parameter, "Type": "SecureString", "KeyId": keyARN, "Overwrite": true}},
+		{"storeparam", "ssm", "AddTagsToResource", map[string]any{"ResourceType": "Parameter", "ResourceId": parameter}},
+		// storeparam: restore proves its execution runs
+		{"storeparam", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		// storeparam: restore — read decrypted history, put the previous value back or delete
 		{"storeparam", "ssm", "GetParameterHistory", map[string]any{"Name": parameter, "WithDecryption": true}},
 		{"storeparam", "ssm", "DeleteParameter", map[string]any{"Name": parameter}},
@@ -196,6 +201,8 @@ func allowedRequests(f fixture) []req {
 		{"verifykey", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
 		// deleteoldkeys: deactivate, delete, rollback, release
 		{"deleteoldkeys", "ssm", "GetParameter", lock},
+		{"deleteoldkeys", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
+		{"deleteoldkeys", "iam", "ListUserTags", user},
 		{"deleteoldkeys", "iam", "GetAccessKeyLastUsed", map[string]any{"AccessKeyId": oldKey}},
 		{"deleteoldkeys", "iam", "UpdateAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": oldKey, "Status": "Inactive"}},
 		{"deleteoldkeys", "ssm", "GetParameterHistory", history},
@@ -207,6 +214,8 @@ func allowedRequests(f fixture) []req {
 		{"trigger", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"trigger", "iam", "ListUserTags", user},
 		{"trigger", "ssm", "GetParameter", lock},
+		{"trigger", "ssm", "GetParameterHistory", history},
+		{"trigger", "ssm", "ListTagsForResource", map[string]any{"ResourceType": "Parameter", "ResourceId": parameter}},
 		{"trigger", "states", "StopExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"trigger", "iam", "ListAccessKeys", user},
 		{"trigger", "iam", "DeleteAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": newKey}},
