@@ -8,6 +8,7 @@ locals {
 # The signer: a user that may only read the bucket's objects. keyrotor manages its key.
 resource "aws_iam_user" "signer" {
   name = var.signer_user_name
+  path = "/keyrotor/" # the engine's managed_user_path
   tags = { "keyrotor:managed" = "true" }
 }
 
@@ -27,7 +28,8 @@ resource "aws_iam_user_policy" "signer" {
 module "engine" {
   source = "../../modules/engine"
 
-  parameter_reader_arns = [aws_iam_role.consumer.arn]
+  # The consumer decrypts its own parameter only.
+  parameter_readers = { (aws_iam_role.consumer.arn) = ["/keyrotor/${var.signer_user_name}"] }
 }
 
 module "signer_key" {

@@ -62,6 +62,13 @@ locals {
     state_machine_name = local.state_machine_name
   }
 
+  reader_grants = flatten([for reader in sort(keys(var.parameter_readers)) : [
+    for name in var.parameter_readers[reader] : {
+      reader        = reader
+      parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${name}"
+    }
+  ]])
+
   create_topic = var.alarm_topic_arn == null
   topic_arn    = local.create_topic ? one(aws_sns_topic.alerts[*].arn) : var.alarm_topic_arn
   traced_roles = var.tracing_enabled ? toset(concat(keys(local.functions), ["state-machine", "fleet"])) : toset([])
@@ -84,7 +91,11 @@ resource "aws_kms_key" "secrets" {
     createkey_role_arn  = aws_iam_role.function["createkey"].arn
     storeparam_role_arn = aws_iam_role.function["storeparam"].arn
     verifykey_role_arn  = aws_iam_role.function["verifykey"].arn
-    reader_arns         = var.parameter_reader_arns
+    # One statement per (reader, parameter): each reader decrypts only the parameters it
+    # reads. SSM passes the parameter's ARN as the encryption context PARAMETER_ARN
+    # (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html).
+    reader_arns           = [for g in local.reader_grants : g.reader]
+    reader_parameter_arns = [for g in local.reader_grants : g.parameter_arn]
   })
   tags = var.tags
 }

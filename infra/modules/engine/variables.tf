@@ -37,14 +37,16 @@ variable "managed_user_path" {
   }
 }
 
-variable "parameter_reader_arns" {
-  type        = list(string)
-  description = "IAM role ARNs of consumers that read rotated parameters; the KMS key policy lets them decrypt through SSM only, for parameters under parameter_prefix."
-  default     = []
+variable "parameter_readers" {
+  type        = map(list(string))
+  description = "Consumers of rotated parameters: IAM role ARN => the parameter names it reads (e.g. [\"/keyrotor/s3-signer\"]). The KMS key policy lets each role decrypt, through SSM only, exactly those parameters (encryption context PARAMETER_ARN), so that one application cannot decrypt another's key even with a broad SSM policy. Each (role, parameter) is one key policy statement; the key policy holds at most 32 KB (about 80 of them)."
+  default     = {}
 
   validation {
-    condition     = alltrue([for arn in var.parameter_reader_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
-    error_message = "parameter_reader_arns must hold IAM role ARNs (arn:aws:iam::<account>:role/<name>)."
+    condition = alltrue([for arn, names in var.parameter_readers :
+      can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn)) && length(names) > 0 &&
+    alltrue([for n in names : can(regex("^/[A-Za-z0-9_./-]+[A-Za-z0-9_-]$", n))])])
+    error_message = "parameter_readers maps IAM role ARNs (arn:aws:iam::<account>:role/<name>) to non-empty lists of parameter names (/keyrotor/<user>)."
   }
 }
 

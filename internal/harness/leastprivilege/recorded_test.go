@@ -257,6 +257,7 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	calls = append(calls, f.runtimeLogs()...)
 	calls = append(calls, f.calls(t, []req{
 		{"reader", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
+		{"broadreader", "ssm", "GetParameter", map[string]any{"Name": otherParameter, "WithDecryption": true}},
 		{"deployer", "kms", "DescribeKey", map[string]any{"KeyId": f.engine.KMSKeyARN()}},
 	})...)
 	assertAllowedAndEveryStatementNeeded(t, f, calls)
