@@ -88,6 +88,13 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 					`Omit parameterName to rotate %s, or pass "move": true to move the key to %s (the old parameter is deleted once the new key is verified)`,
 				r.UserName, current[0], r.ParameterName, r.ParameterName, current[0], current[0], r.ParameterName)
 		}
+		// A move hands the key to whoever reads the new parameter: it also needs the consent
+		// of whoever may tag the user (the managed-key module writes the tag).
+		if tagParameter == "" {
+			return req.Rotation, newError(ParameterMismatch, nil,
+				"a move takes the key of IAM user %s from %s to %s only when the user's %s tag names %s; tag the user (the managed-key module's parameter_name does) and start again",
+				r.UserName, current[0], r.ParameterName, ParameterTagKey, r.ParameterName)
+		}
 		r.MovedFrom = current[0]
 	}
 	owner, err := ReadOwner(ctx, s.SSM, r.ParameterName)

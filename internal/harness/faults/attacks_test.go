@@ -91,8 +91,20 @@ func TestAttack1_OtherParameterRetiresLiveKey(t *testing.T) {
 	}
 	consumerAuthenticates(ctx, t, b, victim)
 
-	// Asked for explicitly, the move happens: the new key in the new parameter, the old
-	// parameter gone once the new key was verified, the old key retired.
+	// "move" alone is not enough: the user's keyrotor:parameter tag must name the target.
+	run, err = b.Rotate(ctx, "", rotationInput(map[string]any{"userName": victim.UserName, "parameterName": drop, "move": true, "graceSeconds": 0, "inactiveSeconds": 0}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failedClosed(t, run, "ParameterMismatch", "keyrotor:parameter")
+	consumerAuthenticates(ctx, t, b, victim)
+
+	// Asked for explicitly and tagged, the move happens: the new key in the new parameter, the
+	// old parameter gone once the new key was verified, the old key retired.
+	if _, err := b.iam.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(victim.UserName),
+		Tags: []iamtypes.Tag{{Key: aws.String("keyrotor:parameter"), Value: aws.String(drop)}}}); err != nil {
+		t.Fatal(err)
+	}
 	run, err = b.Rotate(ctx, "", rotationInput(map[string]any{"userName": victim.UserName, "parameterName": drop, "move": true, "graceSeconds": 0, "inactiveSeconds": 0}))
 	if err != nil {
 		t.Fatal(err)
