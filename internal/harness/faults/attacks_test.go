@@ -187,6 +187,9 @@ func TestAttack2_TriggerDeletesAnotherUsersParameter(t *testing.T) {
 		{"delete naming another managed user", "NotAuthorized", map[string]any{
 			"rotation": map[string]any{"userName": attacker.UserName, "parameterName": victim.ParameterName},
 			"tf":       map[string]any{"action": "delete"}}},
+		{"delete naming a missing parameter while the victim's key is in its own", "NotAuthorized", map[string]any{
+			"rotation": map[string]any{"userName": victim.UserName, "parameterName": victim.ParameterName + "-missing"},
+			"tf":       map[string]any{"action": "delete"}}},
 		{"update whose prev_input claims the victim owned the attacker's parameter", "NotAuthorized", map[string]any{
 			"rotation": map[string]any{"userName": attacker.UserName, "graceSeconds": 0, "inactiveSeconds": 0},
 			"tf": map[string]any{"action": "update", "prev_input": map[string]any{
