@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 )
 
 // Functions are the engine's Lambdas, by directory name under functions/. The engine module
@@ -18,15 +19,17 @@ var StepFunctions = []string{"createkey", "storeparam", "verifykey", "deleteoldk
 // Engine describes one deployment of the engine module; its methods name resources exactly as
 // infra/modules/engine does.
 type Engine struct {
-	Root            string   // repository root (holds infra/); see FindRoot
-	Name            string   // the module's name variable, e.g. "keyrotor"
-	Partition       string   // e.g. "aws"
-	Region          string   // e.g. "us-east-1"
-	AccountID       string   // 12 digits
-	ParameterPrefix string   // e.g. "/keyrotor/"
-	UserPath        string   // managed users' IAM path, e.g. "/"
-	KMSKeyID        string   // the secrets key's id
-	ReaderARNs      []string // consumer roles allowed to decrypt parameters
+	Root            string // repository root (holds infra/); see FindRoot
+	Name            string // the module's name variable, e.g. "keyrotor"
+	Partition       string // e.g. "aws"
+	Region          string // e.g. "us-east-1"
+	AccountID       string // 12 digits
+	ParameterPrefix string // e.g. "/keyrotor/"
+	UserPath        string // managed users' IAM path, e.g. "/"
+	KMSKeyID        string // the secrets key's id
+	// Readers maps each consumer role to the parameter names it may decrypt (the engine
+	// module's parameter_readers).
+	Readers map[string][]string
 }
 
 // PolicyDir is the engine module's policy template directory.
@@ -138,20 +141,29 @@ func (e Engine) FleetPolicy() (Document, error) {
 
 // SecretsKeyPolicyVars are the variables of the secrets key policy template.
 func (e Engine) SecretsKeyPolicyVars() Vars {
-	readers := e.ReaderARNs
-	if readers == nil {
-		readers = []string{}
+	// As the engine module: roles in sorted order (Terraform's map order), names as listed.
+	readers, parameterARNs := []string{}, []string{}
+	roles := make([]string, 0, len(e.Readers))
+	for r := range e.Readers {
+		roles = append(roles, r)
+	}
+	sort.Strings(roles)
+	for _, r := range roles {
+		for _, name := range e.Readers[r] {
+			readers, parameterARNs = append(readers, r), append(parameterARNs, e.ParameterARN(name))
+		}
 	}
 	return Vars{
-		"partition":           e.Partition,
-		"region":              e.Region,
-		"account_id":          e.AccountID,
-		"parameter_prefix":    e.ParameterPrefix,
-		"state_machine_name":  e.StateMachineName(),
-		"createkey_role_arn":  e.RoleARN("createkey"),
-		"storeparam_role_arn": e.RoleARN("storeparam"),
-		"verifykey_role_arn":  e.RoleARN("verifykey"),
-		"reader_arns":         readers,
+		"partition":             e.Partition,
+		"region":                e.Region,
+		"account_id":            e.AccountID,
+		"parameter_prefix":      e.ParameterPrefix,
+		"state_machine_name":    e.StateMachineName(),
+		"createkey_role_arn":    e.RoleARN("createkey"),
+		"storeparam_role_arn":   e.RoleARN("storeparam"),
+		"verifykey_role_arn":    e.RoleARN("verifykey"),
+		"reader_arns":           readers,
+		"reader_parameter_arns": parameterARNs,
 	}
 }
 

@@ -1,6 +1,8 @@
 package iampolicy
 
 import (
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,32 +48,51 @@ func TestFunctionPoliciesRenderToDocumentsWithNamedStatements(t *testing.T) {
 	}
 }
 
-func TestSecretsKeyPolicyAddsConsumersOnlyWhenGiven(t *testing.T) {
+// Each reader gets one statement per parameter it reads, bound to that parameter's ARN by the
+// encryption context SSM sends (PARAMETER_ARN): no reader may decrypt another's parameter.
+func TestSecretsKeyPolicyLetsEachReaderDecryptOnlyItsParameters(t *testing.T) {
 	e := testEngine(t)
+	a, b := "arn:aws:iam::111122223333:role/a", "arn:aws:iam::111122223333:role/b"
 	tests := []struct {
 		name    string
-		readers []string
-		want    bool
+		readers map[string][]string
+		want    map[string]string // sid -> "principal parameterARN"
 	}{
-		{"no readers", nil, false},
-		{"one reader", []string{"arn:aws:iam::111122223333:role/signer"}, true},
-		{"two readers", []string{"arn:aws:iam::111122223333:role/a", "arn:aws:iam::111122223333:role/b"}, true},
+		{"no readers", nil, map[string]string{}},
+		{"one reader, one parameter", map[string][]string{a: {"/keyrotor/s3-signer"}},
+			map[string]string{"ConsumerReadsItsParameter0": a + " " + e.ParameterARN("/keyrotor/s3-signer")}},
+		{"two readers", map[string][]string{b: {"/keyrotor/b1", "/keyrotor/b2"}, a: {"/keyrotor/a"}},
+			map[string]string{
+				"ConsumerReadsItsParameter0": a + " " + e.ParameterARN("/keyrotor/a"),
+				"ConsumerReadsItsParameter1": b + " " + e.ParameterARN("/keyrotor/b1"),
+				"ConsumerReadsItsParameter2": b + " " + e.ParameterARN("/keyrotor/b2"),
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e.ReaderARNs = tt.readers
+			e.Readers = tt.readers
 			doc, err := e.SecretsKeyPolicy()
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, ok := doc.StatementBySid("ConsumersReadParameters")
-			if ok != tt.want {
-				t.Fatalf("ConsumersReadParameters present = %v, want %v", ok, tt.want)
-			}
-			for _, r := range tt.readers {
-				if !strings.Contains(string(s.Principal), r) {
-					t.Errorf("principal %s lacks %s", s.Principal, r)
+			got := map[string]string{}
+			for _, s := range doc.Statement {
+				if !strings.HasPrefix(s.Sid, "ConsumerReadsItsParameter") {
+					continue
 				}
+				ctx := s.Condition["StringEquals"]["kms:EncryptionContext:PARAMETER_ARN"]
+				if len(ctx) != 1 || len(s.Condition["StringLike"]) != 0 || !slices.Equal(s.Action, StringList{"kms:Decrypt"}) {
+					t.Errorf("%s: condition %v, action %v; want kms:Decrypt for exactly one PARAMETER_ARN", s.Sid, s.Condition, s.Action)
+					continue
+				}
+				var p struct{ AWS string }
+				if err := json.Unmarshal(s.Principal, &p); err != nil {
+					t.Fatalf("%s: principal %s: %v", s.Sid, s.Principal, err)
+				}
+				got[s.Sid] = p.AWS + " " + ctx[0]
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("reader statements %v, want %v", got, tt.want)
 			}
 		})
 	}
@@ -142,7 +163,7 @@ func TestAllowedActionsListWhatEachFunctionMayCall(t *testing.T) {
 		"verifykey": {"kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter"},
 		"listusers": {"iam:ListUserTags", "iam:ListUsers", "logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:PutObject"},
 		"trigger": {"iam:DeleteAccessKey", "iam:ListAccessKeys", "iam:ListUserTags", "logs:CreateLogStream", "logs:PutLogEvents",
-			"ssm:DeleteParameter", "ssm:GetParameter", "states:DescribeExecution", "states:GetExecutionHistory", "states:StartExecution", "states:StopExecution"},
+			"ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:ListTagsForResource", "states:DescribeExecution", "states:GetExecutionHistory", "states:StartExecution", "states:StopExecution"},
 	}
 	for fn, want := range tests {
 		doc, err := e.FunctionPolicy(fn)

@@ -125,6 +125,10 @@ func (e *Env) FunctionEnv(fn string) map[string]string {
 		"AWS_ENDPOINT_URL_SFN":      e.Endpoint,
 		"AWS_ENDPOINT_URL_LAMBDA":   e.Endpoint,
 		rotation.EnvParameterPrefix: e.ParameterPrefix,
+		// The local engine (tests, demo) waits on a virtual or short clock: its floors are 0,
+		// set explicitly (a deployed engine's default floors are 300 s and 3600 s).
+		rotation.EnvMinGraceSeconds:    "0",
+		rotation.EnvMinInactiveSeconds: "0",
 		// Files that do not exist: the user's ~/.aws must not leak into a function.
 		"AWS_CONFIG_FILE":             filepath.Join(e.home, "config"),
 		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(e.home, "credentials"),

@@ -14,72 +14,194 @@ import (
 
 type userTagLister interface {
 	iam.ListUserTagsAPIClient
+	GetUser(ctx context.Context, in *iam.GetUserInput, opts ...func(*iam.Options)) (*iam.GetUserOutput, error)
 }
 
-// Begin validates and defaults the input, checks the user opted in and the parameter is
-// keyrotor's (or absent), and takes the lock. Nothing changes if any check fails.
+// Begin validates and defaults the input, checks the user opted in, that the parameter is
+// the user's one keyrotor parameter (or a move was asked for) in its recorded format (or a
+// format change was asked for), and takes the lock. Nothing changes if any check fails.
 func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 	if err := onlyInputFields(req.Rotation); err != nil {
 		return req.Rotation, err
 	}
+	givenParameter, givenFormat := req.Rotation.ParameterName != "", req.Rotation.Format != ""
 	r, err := s.Config.withDefaults(req.Rotation)
 	if err != nil {
 		return req.Rotation, err
 	}
-	if err := s.checkManaged(ctx, r.UserName); err != nil {
-		return req.Rotation, err
-	}
-	st, err := readParameterState(ctx, s.SSM, r.ParameterName, false)
+	tags, err := s.managedTags(ctx, r.UserName)
 	if err != nil {
 		return req.Rotation, err
 	}
-	if st.foreign() {
-		return req.Rotation, parameterConflict(r.ParameterName)
+	user, err := s.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(r.UserName)})
+	if err != nil {
+		return req.Rotation, classify(err, "read IAM user "+r.UserName)
 	}
+	r.UserID = aws.ToString(user.User.UserId)
 	keys, err := listKeys(ctx, s.IAM, r.UserName)
 	if err != nil {
 		return req.Rotation, err
 	}
+	keyIDs := otherKeys(keys, "")
+	// The user's keyrotor parameter: the default or tagged name (candidateParameters) whose
+	// ownership record names the user, or, written before the record existed, holds one of its
+	// keys. A user has one.
+	var current []string
+	for _, name := range candidateParameters(s.Config.ParameterPrefix, r.UserName, tags) {
+		o, err := ReadOwner(ctx, s.SSM, name)
+		if err != nil {
+			return req.Rotation, err
+		}
+		if o.Exists && o.OwnedBy(r.UserName, r.UserID, keyIDs) && contains(keyIDs, o.HeldKey) {
+			current = append(current, name)
+		}
+	}
+	if len(current) > 1 {
+		return req.Rotation, newError(ParameterConflict, nil,
+			"IAM user %s has keys in %d keyrotor parameters (%s); a user has one — delete all but the one its consumers read, then rotate again",
+			r.UserName, len(current), strings.Join(current, ", "))
+	}
+	tagParameter, tagFormat := tags[ParameterTagKey], tags[FormatTagKey]
+	if !givenParameter {
+		switch {
+		case len(current) == 1:
+			r.ParameterName = current[0]
+		case tagParameter != "":
+			r.ParameterName = tagParameter
+		}
+	}
+	if tagParameter != "" && r.ParameterName != tagParameter {
+		return req.Rotation, newError(ParameterMismatch, nil,
+			"IAM user %s is tagged %s=%s but this rotation names parameter %s; rotate into %s, or change the user's tag (the managed-key module's parameter_name) first",
+			r.UserName, ParameterTagKey, tagParameter, r.ParameterName, tagParameter)
+	}
+	if len(current) == 1 && r.ParameterName != current[0] {
+		if !r.Move {
+			return req.Rotation, newError(ParameterMismatch, nil,
+				"the key of IAM user %s is in parameter %s, not %s; rotating into %s would retire the key %s holds and break its consumers. "+
+					`Omit parameterName to rotate %s, or pass "move": true to move the key to %s (the old parameter is deleted once the new key is verified)`,
+				r.UserName, current[0], r.ParameterName, r.ParameterName, current[0], current[0], r.ParameterName)
+		}
+		// A move hands the key to whoever reads the new parameter: it also needs the consent
+		// of whoever may tag the user (the managed-key module writes the tag).
+		if tagParameter == "" {
+			return req.Rotation, newError(ParameterMismatch, nil,
+				"a move takes the key of IAM user %s from %s to %s only when the user's %s tag names %s; tag the user (the managed-key module's parameter_name does) and start again",
+				r.UserName, current[0], r.ParameterName, ParameterTagKey, r.ParameterName)
+		}
+		r.MovedFrom = current[0]
+	}
+	owner, err := ReadOwner(ctx, s.SSM, r.ParameterName)
+	if err != nil {
+		return req.Rotation, err
+	}
+	if owner.Exists && owner.HeldKey == "" {
+		return req.Rotation, parameterConflict(r.ParameterName)
+	}
 	// A parameter holding a key that is not this user's belongs to someone else (or its key
 	// was deleted by hand): overwriting it would hand this user's key to another's consumers.
-	if st.heldKey != "" && findKey(keys, st.heldKey) == nil {
+	if owner.Exists && (owner.User != "" && !owner.OwnedBy(r.UserName, r.UserID, keyIDs) || findKey(keys, owner.HeldKey) == nil) {
 		return req.Rotation, newError(ParameterConflict, nil,
 			"parameter %s holds key %s, which is not an access key of IAM user %s (it is another user's, or was deleted); "+
-				"use %s's own parameter, or delete %s if its key was deleted by hand", r.ParameterName, st.heldKey, r.UserName, r.UserName, r.ParameterName)
+				"use %s's own parameter, or delete %s if its key was deleted by hand", r.ParameterName, owner.HeldKey, r.UserName, r.UserName, r.ParameterName)
 	}
-	if err := s.acquireLock(ctx, stepLogger(s.Logger, req), r.ParameterName, req.ExecutionID, otherKeys(keys, "")); err != nil {
+	// The parameter's recorded format; a parameter written before the record existed is taken
+	// to be json, keyrotor's default (its value cannot be read without the secret), unless
+	// the user's keyrotor:format tag says otherwise.
+	recorded, existing := owner.Format, owner.Exists
+	if r.MovedFrom != "" {
+		old, err := ReadOwner(ctx, s.SSM, r.MovedFrom)
+		if err != nil {
+			return req.Rotation, err
+		}
+		recorded, existing = old.Format, true
+	}
+	if recorded == "" && existing {
+		recorded = tagFormat
+		if recorded == "" {
+			recorded = FormatJSON
+		}
+	}
+	if !givenFormat {
+		switch {
+		case recorded != "":
+			r.Format = recorded
+		case tagFormat != "":
+			r.Format = tagFormat
+		}
+	}
+	if tagFormat != "" && r.Format != tagFormat {
+		return req.Rotation, newError(FormatMismatch, nil,
+			"IAM user %s is tagged %s=%s but this rotation asks for format %s; omit format, or change the user's tag (the managed-key module's format) first",
+			r.UserName, FormatTagKey, tagFormat, r.Format)
+	}
+	if recorded != "" && r.Format != recorded && !r.ChangeFormat {
+		return req.Rotation, newError(FormatMismatch, nil,
+			`parameter %s is recorded as format %s, not %s; its consumers parse %s. Omit format, or pass "changeFormat": true once the consumers read %s`,
+			r.ParameterName, recorded, r.Format, recorded, r.Format)
+	}
+	// The old keys keyrotor recorded: those a version of the parameter (or of the one a move
+	// leaves) held. Retiring deletes only these; any other old key is only deactivated.
+	var recordedKeys []string
+	for _, name := range []string{r.ParameterName, r.MovedFrom} {
+		if name == "" {
+			continue
+		}
+		st, err := readParameterState(ctx, s.SSM, name, false)
+		if err != nil {
+			return req.Rotation, err
+		}
+		for _, v := range st.versions {
+			if id := heldKeyOf(v); contains(keyIDs, id) && !contains(recordedKeys, id) {
+				recordedKeys = append(recordedKeys, id)
+			}
+		}
+	}
+	if err := s.acquireLock(ctx, stepLogger(s.Logger, req), r.ParameterName, req.ExecutionID, keys, recordedKeys); err != nil {
 		return req.Rotation, err
+	}
+	if r.MovedFrom != "" || r.ChangeFormat {
+		stepLogger(s.Logger, req).Info("rotation asked for explicitly", "movedFrom", r.MovedFrom, "parameter", r.ParameterName, "format", r.Format, "changeFormat", r.ChangeFormat)
 	}
 	r.LockID = req.ExecutionID
 	return r, nil
 }
 
 func (s *Steps) checkManaged(ctx context.Context, user string) error {
+	_, err := s.managedTags(ctx, user)
+	return err
+}
+
+// managedTags returns the user's tags, or UserNotFound / UserNotManaged.
+func (s *Steps) managedTags(ctx context.Context, user string) (map[string]string, error) {
+	tags := map[string]string{}
 	pages := iam.NewListUserTagsPaginator(s.IAM, &iam.ListUserTagsInput{UserName: aws.String(user)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		var noUser *iamtypes.NoSuchEntityException
 		if errors.As(err, &noUser) {
-			return newError(UserNotFound, err, "IAM user %s does not exist; check userName", user)
+			return nil, newError(UserNotFound, err, "IAM user %s does not exist; check userName", user)
 		}
 		if err != nil {
-			return classify(err, "read tags of user "+user)
+			return nil, classify(err, "read tags of user "+user)
 		}
 		for _, t := range page.Tags {
-			if aws.ToString(t.Key) == ManagedTagKey && aws.ToString(t.Value) == ManagedTagValue {
-				return nil
-			}
+			tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 		}
 	}
-	return newError(UserNotManaged, nil,
-		"IAM user %s is not tagged %s=%s; keyrotor rotates only users that opted in — tag the user to allow it",
-		user, ManagedTagKey, ManagedTagValue)
+	if tags[ManagedTagKey] != ManagedTagValue {
+		return nil, newError(UserNotManaged, nil,
+			"IAM user %s is not tagged %s=%s; keyrotor rotates only users that opted in — tag the user to allow it",
+			user, ManagedTagKey, ManagedTagValue)
+	}
+	return tags, nil
 }
 
 // onlyInputFields refuses an execution input that sets fields the steps own (lockId,
 // extensions, previousAccessKeyIds…): they would steer the rotation.
 func onlyInputFields(r Rotation) error {
 	r.UserName, r.ParameterName, r.GraceSeconds, r.InactiveSeconds, r.Format = "", "", nil, nil, ""
+	r.Move, r.ChangeFormat = false, false
 	var set, unset map[string]json.RawMessage
 	got, _ := json.Marshal(r)
 	zero, _ := json.Marshal(Rotation{})
@@ -96,6 +218,6 @@ func onlyInputFields(r Rotation) error {
 	}
 	slices.Sort(fields)
 	return newError(InvalidInput, nil,
-		"invalid rotation input: %s belong to keyrotor's steps, not to the input; pass only userName, parameterName, graceSeconds, inactiveSeconds and format",
+		"invalid rotation input: %s belong to keyrotor's steps, not to the input; pass only userName, parameterName, graceSeconds, inactiveSeconds, format, move and changeFormat",
 		strings.Join(fields, ", "))
 }

@@ -31,15 +31,16 @@ func NewCreateKeySteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps 
 	}
 }
 
-// NewStoreParamSteps builds Steps for storeparam (store, restore): SSM for lock and parameter
-// and KMS to unseal the secret.
+// NewStoreParamSteps builds Steps for storeparam (store, restore): SSM for lock, parameter
+// and its ownership tags, KMS to unseal the secret, Step Functions for restore's authority.
 func NewStoreParamSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
 	return &Steps{
-		Config: conf,
-		SSM:    ssm.NewFromConfig(cfg),
-		KMS:    kms.NewFromConfig(cfg),
-		Logger: logger,
-		Now:    time.Now,
+		Config:     conf,
+		SSM:        ssm.NewFromConfig(cfg),
+		KMS:        kms.NewFromConfig(cfg),
+		Executions: sfn.NewFromConfig(cfg), // restore proves its authority (a RUNNING execution)
+		Logger:     logger,
+		Now:        time.Now,
 	}
 }
 
@@ -56,14 +57,15 @@ func NewVerifyKeySteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps 
 }
 
 // NewDeleteOldKeysSteps builds Steps for deleteoldkeys (deactivate, delete, rollback,
-// release): IAM for the keys and SSM for lock and parameter; releasing a lock needs no
-// Step Functions call.
+// release): IAM for the keys, SSM for lock and parameter, and Step Functions to prove the
+// request's execution is RUNNING before anything is deactivated or deleted.
 func NewDeleteOldKeysSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
 	return &Steps{
-		Config: conf,
-		IAM:    iam.NewFromConfig(cfg),
-		SSM:    ssm.NewFromConfig(cfg),
-		Logger: logger,
-		Now:    time.Now,
+		Config:     conf,
+		IAM:        iam.NewFromConfig(cfg),
+		SSM:        ssm.NewFromConfig(cfg),
+		Executions: sfn.NewFromConfig(cfg), // every destructive step proves its execution RUNNING
+		Logger:     logger,
+		Now:        time.Now,
 	}
 }

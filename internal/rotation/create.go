@@ -26,8 +26,12 @@ func (s *Steps) Create(ctx context.Context, req Request) (Rotation, error) {
 		return r, err
 	}
 	log := stepLogger(s.Logger, req)
-	l, err := ownLock(ctx, s.SSM, r.ParameterName, req.ExecutionID)
+	l, err := s.authorize(ctx, r.ParameterName, req.ExecutionID)
 	if err != nil {
+		return r, err
+	}
+	// The opt-in tag may have been removed since Begin: re-checked before a key is made.
+	if err := s.checkManaged(ctx, r.UserName); err != nil {
 		return r, err
 	}
 	st, err := readParameterState(ctx, s.SSM, r.ParameterName, false)
@@ -60,6 +64,15 @@ func (s *Steps) Create(ctx context.Context, req Request) (Rotation, error) {
 		return r, err
 	}
 
+	// Record the intent before CreateAccessKey: a key this execution makes and fails to record
+	// is told from anyone else's by being created after it.
+	if l.CreateIntentAt == nil {
+		intent := s.now().UTC()
+		l.CreateIntentAt = &intent
+		if err := writeLock(ctx, s.SSM, r.ParameterName, *l, true); err != nil {
+			return r, classify(err, "record the intent to create a key in "+lockName(r.ParameterName))
+		}
+	}
 	// No SDK retry: a retried CreateAccessKey whose first answer was lost makes a second key.
 	// The state machine retries the step instead, and the step cleans up what was lost.
 	out, err := s.IAM.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(r.UserName)},

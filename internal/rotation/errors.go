@@ -21,6 +21,17 @@ const (
 	RotationInProgress = "RotationInProgress"
 	TooManyActiveKeys  = "TooManyActiveKeys"
 	ParameterConflict  = "ParameterConflict"
+	// ParameterMismatch: parameterName is not the user's parameter (or contradicts its
+	// keyrotor:parameter tag) and the input did not ask for a move.
+	ParameterMismatch = "ParameterMismatch"
+	// FormatMismatch: format differs from the parameter's recorded format (or the user's
+	// keyrotor:format tag) and the input did not ask for a format change.
+	FormatMismatch = "FormatMismatch"
+	// NotAuthorized: a destructive step's request is not backed by a lock held by its
+	// execution, which must be RUNNING, or names keys that lock does not record.
+	NotAuthorized = "NotAuthorized"
+	// UnknownKey names why an old key keyrotor never recorded creating is kept inactive.
+	UnknownKey         = "UnknownKey"
 	KeyNotYetValid     = "KeyNotYetValid"
 	VerificationFailed = "VerificationFailed"
 	AccessDenied       = "AccessDenied"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -58,18 +59,23 @@ func findKey(keys []iamtypes.AccessKeyMetadata, id string) *iamtypes.AccessKeyMe
 	return nil
 }
 
-// strayKeys are keys this execution created but lost track of (a crash between CreateAccessKey
-// and recording it in the lock): not held by the parameter, not among the keys the user had
-// when the lock was taken, not otherwise known, and created after the lock was taken.
+// strayKeys are keys keyrotor made and lost track of: those a broken stale lock's execution
+// created (AbandonedAccessKeyIDs), and those this execution created after recording its intent
+// but before recording the key (a crash between CreateAccessKey and writing the lock): not held
+// by the parameter, not among the keys the user had when the lock was taken, not otherwise
+// known, and created at or after the intent. Without an intent no key is this execution's.
 func strayKeys(keys []iamtypes.AccessKeyMetadata, l *lock, held string, known []string) []string {
-	if l.ExistingAccessKeyIDs == nil {
-		return nil // without the record no key can be told apart safely
-	}
 	var ids []string
 	for _, k := range keys {
 		id := aws.ToString(k.AccessKeyId)
-		if id == held || contains(known, id) || contains(l.ExistingAccessKeyIDs, id) ||
-			aws.ToTime(k.CreateDate).Before(l.AcquiredAt) {
+		if id == held || contains(known, id) {
+			continue
+		}
+		switch {
+		case contains(l.AbandonedAccessKeyIDs, id):
+		case l.CreateIntentAt != nil && l.ExistingAccessKeyIDs != nil && !contains(l.ExistingAccessKeyIDs, id) &&
+			!aws.ToTime(k.CreateDate).Before(l.CreateIntentAt.Truncate(time.Second)):
+		default:
 			continue
 		}
 		ids = append(ids, id)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -35,6 +36,16 @@ type lock struct {
 	NewAccessKeyID       string     `json:"newAccessKeyId,omitempty"`
 	SealedSecret         string     `json:"sealedSecret,omitempty"`
 	KeyCreatedAt         *time.Time `json:"keyCreatedAt,omitempty"`
+	// CreateIntentAt is written before CreateAccessKey: only a lock with an intent can have
+	// made a key it did not record, and only at or after that time.
+	CreateIntentAt *time.Time `json:"createIntentAt,omitempty"`
+	// AbandonedAccessKeyIDs are keys the execution of a broken stale lock created (recorded,
+	// or made between its intent and its end) that this execution cleans up.
+	AbandonedAccessKeyIDs []string `json:"abandonedAccessKeyIds,omitempty"`
+	// RecordedAccessKeyIDs are the user's keys that a version of the parameter (or of the one
+	// a move leaves) held when the lock was taken: the old keys keyrotor recorded, the only
+	// ones retiring may delete.
+	RecordedAccessKeyIDs []string `json:"recordedAccessKeyIds,omitempty"`
 }
 
 func lockName(parameterName string) string { return parameterName + LockSuffix }
@@ -74,8 +85,9 @@ func writeLock(ctx context.Context, store lockStore, parameterName string, l loc
 
 // acquireLock takes <parameterName>.lock for executionID. A lock held by the same execution is
 // ours already; one whose execution is no longer RUNNING (or never existed) is broken.
-func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, parameterName, executionID string, existingKeys []string) error {
-	mine := lock{ExecutionID: executionID, AcquiredAt: s.now().UTC().Truncate(time.Second), ExistingAccessKeyIDs: append([]string{}, existingKeys...)}
+func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, parameterName, executionID string, keys []iamtypes.AccessKeyMetadata, recorded []string) error {
+	mine := lock{ExecutionID: executionID, AcquiredAt: s.now().UTC().Truncate(time.Second),
+		ExistingAccessKeyIDs: append([]string{}, otherKeys(keys, "")...), RecordedAccessKeyIDs: recorded}
 	for attempt := 0; ; attempt++ {
 		err := writeLock(ctx, s.SSM, parameterName, mine, false)
 		if err == nil {
@@ -96,22 +108,32 @@ func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, parameterName
 		if held.ExecutionID == executionID {
 			return nil
 		}
-		running, err := s.executionRunning(ctx, held.ExecutionID)
+		ex, err := s.describeHolder(ctx, held.ExecutionID)
 		if err != nil {
 			return err
 		}
-		if running || attempt > 0 {
+		if ex.running || attempt > 0 {
 			return newError(RotationInProgress, nil,
 				"another rotation (execution %s) holds %s; wait for it to finish or stop it, then start again",
 				held.ExecutionID, lockName(parameterName))
 		}
-		// Stale: its execution ended without releasing. Take over its record of the keys the
-		// user had, so that a key it created counts as a stray of ours and is cleaned up.
-		if held.ExistingAccessKeyIDs != nil {
-			mine.ExistingAccessKeyIDs, mine.AcquiredAt = held.ExistingAccessKeyIDs, held.AcquiredAt
+		// Stale: its execution ended without releasing. Only what it recorded creating is
+		// cleaned up: the key in its lock, or one made between its recorded intent and its end
+		// (a crash between CreateAccessKey and recording it). A key made after it ended (by
+		// hand, say) is nobody's stray; the time the stale lock was taken is never inherited.
+		abandoned := abandonedKeys(held, ex.stoppedAt, keys)
+		mine.AbandonedAccessKeyIDs = abandoned
+		mine.ExistingAccessKeyIDs = nil
+		for _, id := range otherKeys(keys, "") {
+			if !contains(abandoned, id) {
+				mine.ExistingAccessKeyIDs = append(mine.ExistingAccessKeyIDs, id)
+			}
+		}
+		if mine.ExistingAccessKeyIDs == nil {
+			mine.ExistingAccessKeyIDs = []string{}
 		}
 		// Delete it and race for it once more.
-		log.Warn("breaking stale lock", "lock", lockName(parameterName), "holder", held.ExecutionID)
+		log.Warn("breaking stale lock", "lock", lockName(parameterName), "holder", held.ExecutionID, "abandonedAccessKeyIds", abandoned)
 		if _, err := s.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(lockName(parameterName))}); err != nil {
 			var notFound *ssmtypes.ParameterNotFound
 			if !errors.As(err, &notFound) {
@@ -121,18 +143,82 @@ func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, parameterName
 	}
 }
 
-// executionRunning asks Step Functions whether the lock holder still runs.
-func (s *Steps) executionRunning(ctx context.Context, executionID string) (bool, error) {
+// abandonedKeys are the keys among keys that a stale lock's execution created: the one it
+// recorded, or, when it recorded an intent but no key, those it did not have before that
+// were created between its intent and its end (IAM's CreateDate has whole seconds).
+func abandonedKeys(held *lock, stoppedAt *time.Time, keys []iamtypes.AccessKeyMetadata) []string {
+	var ids []string
+	for _, k := range keys {
+		id := aws.ToString(k.AccessKeyId)
+		switch {
+		case held.NewAccessKeyID != "":
+			if id == held.NewAccessKeyID {
+				ids = append(ids, id)
+			}
+		case held.CreateIntentAt != nil && stoppedAt != nil && held.ExistingAccessKeyIDs != nil:
+			created := aws.ToTime(k.CreateDate)
+			if !contains(held.ExistingAccessKeyIDs, id) && !created.Before(held.CreateIntentAt.Truncate(time.Second)) &&
+				!created.After(stoppedAt.Truncate(time.Second).Add(time.Second)) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
+}
+
+type holderState struct {
+	running   bool
+	stoppedAt *time.Time
+}
+
+// describeHolder asks Step Functions whether the lock holder still runs, and when it ended.
+func (s *Steps) describeHolder(ctx context.Context, executionID string) (holderState, error) {
 	out, err := s.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(executionID)})
 	var gone *sfntypes.ExecutionDoesNotExist
 	var invalid *sfntypes.InvalidArn
 	if errors.As(err, &gone) || errors.As(err, &invalid) {
-		return false, nil
+		return holderState{}, nil
 	}
 	if err != nil {
-		return false, classify(err, "ask Step Functions whether lock holder "+executionID+" still runs")
+		return holderState{}, classify(err, "ask Step Functions whether lock holder "+executionID+" still runs")
 	}
-	return out.Status == sfntypes.ExecutionStatusRunning, nil
+	return holderState{running: out.Status == sfntypes.ExecutionStatusRunning, stoppedAt: out.StopDate}, nil
+}
+
+// authorize proves a destructive step's authority: the lock on parameterName is held by the
+// request's execution, and Step Functions says that execution is RUNNING
+// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
+// A direct invocation with a made-up or ended executionId fails here and changes nothing.
+func (s *Steps) authorize(ctx context.Context, parameterName, executionID string) (*lock, error) {
+	l, err := ownLock(ctx, s.SSM, parameterName, executionID)
+	if err != nil {
+		var named *Error
+		if errors.As(err, &named) && named.Name == RotationInProgress {
+			return nil, newError(NotAuthorized, nil, "%s; a step deletes, deactivates or restores only under its own execution's lock", named.Message)
+		}
+		return nil, err
+	}
+	if _, err := s.describeRunning(ctx, parameterName, executionID); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// describeRunning fails NotAuthorized unless executionID is a RUNNING execution.
+func (s *Steps) describeRunning(ctx context.Context, parameterName, executionID string) (holderState, error) {
+	if s.Executions == nil {
+		return holderState{}, newError(NotAuthorized, nil, "this function cannot ask Step Functions whether execution %s runs; it changes nothing", executionID)
+	}
+	ex, err := s.describeHolder(ctx, executionID)
+	if err != nil {
+		return ex, err
+	}
+	if !ex.running {
+		return ex, newError(NotAuthorized, nil,
+			"execution %s, named by this request to act on %s, is not a RUNNING execution of the rotation state machine; a step acts only for a running execution, so nothing was changed",
+			executionID, parameterName)
+	}
+	return ex, nil
 }
 
 // ownLock returns the lock if executionID holds it, else RotationInProgress.

@@ -3,11 +3,94 @@ package rotation
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
+
+// Ownership record: tags StoreParameter puts on the parameter (AddTagsToResource) each time it
+// writes it, readable without the secret (ListTagsForResource needs no kms:Decrypt).
+// Tags, not the Description, because consumers parse the Description as "keyrotor:<id>";
+// a crash between PutParameter and AddTagsToResource leaves a parameter whose owner is still
+// the user whose key it holds (the rule for parameters written before the record existed), and
+// the next Store writes the tags. PutParameter cannot tag an overwrite ("Tags can't be used
+// with Overwrite", https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html).
+const (
+	OwnerUserTagKey = "keyrotor:owner-user"
+	OwnerIDTagKey   = "keyrotor:owner-id"
+	// FormatTagKey (fleet.go) also records the parameter's format.
+)
+
+// Owner is a parameter's ownership record.
+type Owner struct {
+	Exists  bool
+	HeldKey string // AccessKeyId the current version holds ("" if keyrotor did not write it)
+	User    string // "" if the parameter carries no record (written before records existed)
+	UserID  string
+	Format  string
+}
+
+type parameterTagger interface {
+	ListTagsForResource(ctx context.Context, in *ssm.ListTagsForResourceInput, opts ...func(*ssm.Options)) (*ssm.ListTagsForResourceOutput, error)
+	AddTagsToResource(ctx context.Context, in *ssm.AddTagsToResourceInput, opts ...func(*ssm.Options)) (*ssm.AddTagsToResourceOutput, error)
+}
+
+type ownerReader interface {
+	parameterHistoryReader
+	ListTagsForResource(ctx context.Context, in *ssm.ListTagsForResourceInput, opts ...func(*ssm.Options)) (*ssm.ListTagsForResourceOutput, error)
+}
+
+// ReadOwner reads a parameter's held key (history, not decrypted) and ownership tags.
+func ReadOwner(ctx context.Context, client ownerReader, name string) (Owner, error) {
+	st, err := readParameterState(ctx, client, name, false)
+	if err != nil || !st.exists {
+		return Owner{}, err
+	}
+	o := Owner{Exists: true, HeldKey: st.heldKey}
+	out, err := client.ListTagsForResource(ctx, &ssm.ListTagsForResourceInput{
+		ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(name),
+	})
+	if err != nil {
+		return o, classify(err, "read the ownership tags of parameter "+name)
+	}
+	for _, t := range out.TagList {
+		switch aws.ToString(t.Key) {
+		case OwnerUserTagKey:
+			o.User = aws.ToString(t.Value)
+		case OwnerIDTagKey:
+			o.UserID = aws.ToString(t.Value)
+		case FormatTagKey:
+			o.Format = aws.ToString(t.Value)
+		}
+	}
+	return o, nil
+}
+
+// OwnedBy reports whether the record makes the parameter user's: its tags name the user (and
+// its id, when both are known), or, with no tags, it holds one of the user's keys.
+func (o Owner) OwnedBy(user, userID string, keys []string) bool {
+	if o.User != "" {
+		return o.User == user && (o.UserID == "" || userID == "" || o.UserID == userID)
+	}
+	return o.HeldKey != "" && contains(keys, o.HeldKey)
+}
+
+// writeOwner tags the parameter with its owner and format.
+func writeOwner(ctx context.Context, client parameterTagger, name, user, userID, format string) error {
+	tags := []ssmtypes.Tag{{Key: aws.String(OwnerUserTagKey), Value: aws.String(user)}, {Key: aws.String(FormatTagKey), Value: aws.String(format)}}
+	if userID != "" {
+		tags = append(tags, ssmtypes.Tag{Key: aws.String(OwnerIDTagKey), Value: aws.String(userID)})
+	}
+	_, err := client.AddTagsToResource(ctx, &ssm.AddTagsToResourceInput{
+		ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(name), Tags: tags,
+	})
+	if err != nil {
+		return classify(err, "record the owner of parameter "+name)
+	}
+	return nil
+}
 
 type parameterHistoryReader interface {
 	ssm.GetParameterHistoryAPIClient
@@ -78,4 +161,18 @@ func parameterConflict(name string) error {
 	return newError(ParameterConflict, nil,
 		"parameter %s exists but was not written by keyrotor (its Description does not name the key it holds); "+
 			"delete it or choose another parameterName", name)
+}
+
+// candidateParameters are the names where a user's keyrotor parameter can be: the default
+// <prefix><user> and the user's keyrotor:parameter tag (the managed-key module writes it for a
+// custom parameter_name), plus any the caller adds. Listing every parameter would need
+// ssm:DescribeParameters, which takes no resource-level permission (Resource "*").
+func candidateParameters(prefix, user string, tags map[string]string, more ...string) []string {
+	var names []string
+	for _, n := range append([]string{prefix + user, tags[ParameterTagKey]}, more...) {
+		if n != "" && strings.HasPrefix(n, prefix) && !strings.HasSuffix(n, LockSuffix) && !contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
 }

@@ -18,13 +18,14 @@ import (
 // SSM also uses KMS on the caller's behalf for SecureStrings, which moto does not check:
 // storeparam needs kms:Encrypt and kms:Decrypt, verifykey kms:Decrypt, on the engine's key.
 var functionActions = map[string][]string{
-	"createkey": {"iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:ListAccessKeys", "iam:ListUserTags",
-		"kms:Encrypt", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter",
-		"states:DescribeExecution"},
-	"storeparam": {"kms:Decrypt", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter"},
-	"verifykey":  {"ssm:GetParameter"},
-	"deleteoldkeys": {"iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:UpdateAccessKey",
-		"ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory"},
+	"createkey": {"iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetUser", "iam:ListAccessKeys", "iam:ListUserTags",
+		"kms:Encrypt", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory",
+		"ssm:ListTagsForResource", "ssm:PutParameter", "states:DescribeExecution"},
+	"storeparam": {"kms:Decrypt", "ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory",
+		"ssm:PutParameter", "states:DescribeExecution"},
+	"verifykey": {"ssm:GetParameter"},
+	"deleteoldkeys": {"iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:ListUserTags", "iam:UpdateAccessKey",
+		"ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory", "states:DescribeExecution"},
 }
 
 // functionOf says which Lambda serves each action (docs/steps.md).

@@ -2,11 +2,16 @@ package rotation
 
 import (
 	"context"
+	"errors"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
 type keyUsageReader interface {
@@ -29,10 +34,18 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 		return r, newError(InvalidInput, err, "verifiedAt %q is not an RFC 3339 time", r.VerifiedAt)
 	}
 	log := stepLogger(s.Logger, req).With("accessKeyId", r.NewAccessKeyID)
-	if _, err := ownLock(ctx, s.SSM, r.ParameterName, req.ExecutionID); err != nil {
+	l, err := s.authorize(ctx, r.ParameterName, req.ExecutionID)
+	if err != nil {
 		return r, err
 	}
-	retiring, err := s.retirable(ctx, r)
+	tags, err := s.managedTags(ctx, r.UserName)
+	if err != nil {
+		return r, err
+	}
+	if err := s.removeMovedFrom(ctx, log, r, l); err != nil {
+		return r, err
+	}
+	retiring, err := s.retirable(ctx, r, l, tags)
 	if err != nil {
 		return r, err
 	}
@@ -80,7 +93,21 @@ func (s *Steps) Delete(ctx context.Context, req Request) (Rotation, error) {
 		return r, err
 	}
 	log := stepLogger(s.Logger, req).With("accessKeyId", r.NewAccessKeyID)
-	retiring, err := s.retirable(ctx, r)
+	if held, err := readLock(ctx, s.SSM, r.ParameterName); err != nil {
+		return r, err
+	} else if held == nil {
+		// A retry after the lock was released (the answer was lost): everything was done.
+		return s.deletedBefore(ctx, log, req)
+	}
+	l, err := s.authorize(ctx, r.ParameterName, req.ExecutionID)
+	if err != nil {
+		return r, err
+	}
+	tags, err := s.managedTags(ctx, r.UserName)
+	if err != nil {
+		return r, err
+	}
+	retiring, err := s.retirable(ctx, r, l, tags)
 	if err != nil {
 		return r, err
 	}
@@ -88,6 +115,15 @@ func (s *Steps) Delete(ctx context.Context, req Request) (Rotation, error) {
 		id := aws.ToString(k.AccessKeyId)
 		if k.Status != iamtypes.StatusTypeInactive {
 			log.Warn("old key is active again; leaving it", "oldAccessKeyId", id)
+			continue
+		}
+		if !contains(l.RecordedAccessKeyIDs, id) {
+			// Not a key any version of the parameter held: someone else's, made by hand.
+			// Deactivated (after the grace period) but never deleted.
+			log.Warn("old key keyrotor never recorded; keeping it inactive", "oldAccessKeyId", id, "cause", UnknownKey)
+			if !contains(r.KeptInactiveAccessKeyIDs, id) {
+				r.KeptInactiveAccessKeyIDs = append(r.KeptInactiveAccessKeyIDs, id)
+			}
 			continue
 		}
 		if err := deleteKey(ctx, s.IAM, r.UserName, id); err != nil {
@@ -110,12 +146,45 @@ func (s *Steps) Delete(ctx context.Context, req Request) (Rotation, error) {
 	return r, nil
 }
 
-// retirable are the user's existing keys among previousAccessKeyIds, except the new key and
-// the key the parameter holds.
-func (s *Steps) retirable(ctx context.Context, r Rotation) ([]iamtypes.AccessKeyMetadata, error) {
+// deletedBefore answers a Delete retried after it released the lock: it deletes nothing (no
+// lock proves its authority) and counts the deactivated keys that are gone as deleted.
+func (s *Steps) deletedBefore(ctx context.Context, log *slog.Logger, req Request) (Rotation, error) {
+	r := req.Rotation
+	if _, err := s.describeRunning(ctx, r.ParameterName, req.ExecutionID); err != nil {
+		return r, err
+	}
+	keys, err := listKeys(ctx, s.IAM, r.UserName)
+	if err != nil {
+		return r, err
+	}
+	for _, id := range r.DeactivatedAccessKeyIDs {
+		if !contains(r.DeletedAccessKeyIDs, id) && !contains(r.KeptInactiveAccessKeyIDs, id) && !containsKey(keys, id) {
+			r.DeletedAccessKeyIDs = append(r.DeletedAccessKeyIDs, id)
+		}
+	}
+	log.Info("lock already released; nothing left to delete", "deletedAccessKeyIds", r.DeletedAccessKeyIDs)
+	return r, nil
+}
+
+// retirable are the user's existing keys among previousAccessKeyIds that the lock recorded as
+// existing when it was taken, except the new key and any key a keyrotor parameter holds.
+func (s *Steps) retirable(ctx context.Context, r Rotation, l *lock, tags map[string]string) ([]iamtypes.AccessKeyMetadata, error) {
 	st, err := readParameterState(ctx, s.SSM, r.ParameterName, false)
 	if err != nil {
 		return nil, err
+	}
+	// Never a key a keyrotor parameter of this user holds: this one, the default or tagged
+	// name (Begin allows one; this holds even if another appeared since).
+	held := []string{st.heldKey}
+	for _, name := range candidateParameters(s.Config.ParameterPrefix, r.UserName, tags) {
+		if name == r.ParameterName {
+			continue
+		}
+		other, err := readParameterState(ctx, s.SSM, name, false)
+		if err != nil {
+			return nil, err
+		}
+		held = append(held, other.heldKey)
 	}
 	keys, err := listKeys(ctx, s.IAM, r.UserName)
 	if err != nil {
@@ -124,11 +193,40 @@ func (s *Steps) retirable(ctx context.Context, r Rotation) ([]iamtypes.AccessKey
 	var out []iamtypes.AccessKeyMetadata
 	for _, k := range keys {
 		id := aws.ToString(k.AccessKeyId)
-		if contains(r.PreviousAccessKeyIDs, id) && id != r.NewAccessKeyID && id != st.heldKey {
+		if contains(r.PreviousAccessKeyIDs, id) && contains(l.ExistingAccessKeyIDs, id) && id != r.NewAccessKeyID && id != l.NewAccessKeyID && !contains(held, id) {
 			out = append(out, k)
 		}
 	}
 	return out, nil
+}
+
+// removeMovedFrom ends a move: once the new key is verified in the new parameter, the old
+// parameter (still recorded as the user's) is deleted, so that its key can be retired.
+func (s *Steps) removeMovedFrom(ctx context.Context, log *slog.Logger, r Rotation, l *lock) error {
+	if r.MovedFrom == "" || r.MovedFrom == r.ParameterName {
+		return nil
+	}
+	if !strings.HasPrefix(r.MovedFrom, s.Config.ParameterPrefix) || strings.HasSuffix(r.MovedFrom, LockSuffix) {
+		return newError(InvalidInput, nil, "movedFrom %q is not a keyrotor parameter under %s", r.MovedFrom, s.Config.ParameterPrefix)
+	}
+	st, err := readParameterState(ctx, s.SSM, r.MovedFrom, false)
+	if err != nil || !st.exists {
+		return err
+	}
+	// Only the user's own parameter, holding a key this lock recorded, is deleted.
+	if !contains(l.ExistingAccessKeyIDs, st.heldKey) {
+		return newError(NotAuthorized, nil,
+			"the move asks to delete parameter %s, but it holds key %s, which is not a key IAM user %s had when this rotation began; nothing was deleted",
+			r.MovedFrom, st.heldKey, r.UserName)
+	}
+	if _, err := s.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(r.MovedFrom)}); err != nil {
+		var notFound *ssmtypes.ParameterNotFound
+		if !errors.As(err, &notFound) {
+			return classify(err, "delete parameter "+r.MovedFrom+" that the key moved away from")
+		}
+	}
+	log.Info("moved: old parameter deleted after the new key was verified", "movedFrom", r.MovedFrom, "parameter", r.ParameterName)
+	return nil
 }
 
 func containsKey(keys []iamtypes.AccessKeyMetadata, id string) bool { return findKey(keys, id) != nil }

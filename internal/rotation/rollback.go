@@ -32,21 +32,40 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 		return r, err
 	}
 	ours := l != nil && l.ExecutionID == req.ExecutionID
+	// A request that names a new key must be backed by this execution's lock recording that
+	// key: the function deletes only keys keyrotor recorded creating, for a running execution.
+	released := false
+	if l == nil && r.NewAccessKeyID != "" {
+		// Released by an earlier attempt of this step whose answer was lost (it deleted the
+		// key first), or never ours: either way nothing may be deleted now. Only a RUNNING
+		// execution gets an answer.
+		if _, err := s.describeRunning(ctx, r.ParameterName, req.ExecutionID); err != nil {
+			return r, err
+		}
+		released = true
+	}
+	if r.NewAccessKeyID != "" && !released && (!ours || l.NewAccessKeyID != r.NewAccessKeyID) {
+		return r, newError(NotAuthorized, nil,
+			"%s asks to delete key %s of %s, but no lock of execution %s records creating it; keyrotor deletes only keys its running execution recorded, so nothing was deleted",
+			req.Action, r.NewAccessKeyID, r.UserName, req.ExecutionID)
+	}
+	if ours {
+		if l, err = s.authorize(ctx, r.ParameterName, req.ExecutionID); err != nil {
+			return r, err
+		}
+	}
 
 	st, err := readParameterState(ctx, s.SSM, r.ParameterName, false)
 	if err != nil {
 		return r, err
 	}
 	var created []string
-	if r.NewAccessKeyID != "" {
-		created = append(created, r.NewAccessKeyID)
-	}
 	if ours {
 		keys, err := listKeys(ctx, s.IAM, r.UserName)
 		if err != nil {
 			return r, err
 		}
-		if l.NewAccessKeyID != "" && !contains(created, l.NewAccessKeyID) && containsKey(keys, l.NewAccessKeyID) {
+		if l.NewAccessKeyID != "" && containsKey(keys, l.NewAccessKeyID) {
 			created = append(created, l.NewAccessKeyID)
 		}
 		for _, id := range strayKeys(keys, l, st.heldKey, slices.Concat(created, r.PreviousAccessKeyIDs)) {
@@ -71,15 +90,18 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 	case !st.exists:
 		done = append(done, fmt.Sprintf("Parameter %s does not exist.", r.ParameterName))
 	}
-	released, err := releaseLock(ctx, s.SSM, r.ParameterName, req.ExecutionID)
+	if released {
+		done = append(done, "An earlier attempt of this step released the lock.")
+	}
+	releasedNow, err := releaseLock(ctx, s.SSM, r.ParameterName, req.ExecutionID)
 	if err != nil {
 		return r, err
 	}
-	if released {
+	if releasedNow {
 		done = append(done, "Released the lock.")
 	}
 	r.Failure = failureOf(r, done)
-	log.Info("rotation rolled back", "error", r.Failure.Error, "lockReleased", released)
+	log.Info("rotation rolled back", "error", r.Failure.Error, "lockReleased", releasedNow)
 	return r, nil
 }
 

@@ -29,7 +29,15 @@ type Rotation struct {
 	GraceSeconds    *int   `json:"graceSeconds,omitempty"`
 	InactiveSeconds *int   `json:"inactiveSeconds,omitempty"`
 	Format          string `json:"format,omitempty"`
+	// Move lets a run store the key in a parameterName other than the user's existing
+	// parameter; the old parameter is deleted once the new key is verified (before the old
+	// keys are retired). ChangeFormat lets a run change the parameter's format.
+	Move         bool `json:"move,omitempty"`
+	ChangeFormat bool `json:"changeFormat,omitempty"`
 
+	// UserID is the IAM user id Begin read; MovedFrom the parameter a move leaves.
+	UserID                   string   `json:"userId,omitempty"`
+	MovedFrom                string   `json:"movedFrom,omitempty"`
 	LockID                   string   `json:"lockId,omitempty"`
 	NewAccessKeyID           string   `json:"newAccessKeyId,omitempty"`
 	SealedSecret             string   `json:"sealedSecret,omitempty"`
@@ -43,6 +51,9 @@ type Rotation struct {
 	Extensions               int      `json:"extensions"`
 	DeactivatedAccessKeyIDs  []string `json:"deactivatedAccessKeyIds,omitempty"`
 	DeletedAccessKeyIDs      []string `json:"deletedAccessKeyIds,omitempty"`
+	// KeptInactiveAccessKeyIDs are old keys keyrotor never recorded creating: deactivated,
+	// never deleted (cause UnknownKey).
+	KeptInactiveAccessKeyIDs []string `json:"keptInactiveAccessKeyIds,omitempty"`
 
 	Error   *CaughtError `json:"error,omitempty"`
 	Failure *Failure     `json:"failure,omitempty"`
@@ -86,15 +97,24 @@ type Config struct {
 	// creation a key refused by STS counts as still propagating (KeyNotYetValid) rather than
 	// wrong (VerificationFailed).
 	PropagationWindow time.Duration
+	// MinGraceSeconds and MinInactiveSeconds (KEYROTOR_MIN_GRACE_SECONDS,
+	// KEYROTOR_MIN_INACTIVE_SECONDS; default DefaultMinGraceSeconds and
+	// DefaultMinInactiveSeconds) are the engine's floors: no caller may ask for shorter waits.
+	MinGraceSeconds, MinInactiveSeconds int
 }
 
 // Environment variable names.
 const (
-	EnvKMSKeyID            = "KEYROTOR_KMS_KEY_ID"
-	EnvParameterPrefix     = "KEYROTOR_PARAMETER_PREFIX"
-	EnvPropagationSeconds  = "KEYROTOR_PROPAGATION_SECONDS"
-	DefaultParameterPrefix = "/keyrotor/"
-	defaultPropagation     = 120 * time.Second
+	EnvKMSKeyID           = "KEYROTOR_KMS_KEY_ID"
+	EnvParameterPrefix    = "KEYROTOR_PARAMETER_PREFIX"
+	EnvPropagationSeconds = "KEYROTOR_PROPAGATION_SECONDS"
+	EnvMinGraceSeconds    = "KEYROTOR_MIN_GRACE_SECONDS"
+	EnvMinInactiveSeconds = "KEYROTOR_MIN_INACTIVE_SECONDS"
+	// The floors when the environment does not set them: the engine module's defaults.
+	DefaultMinGraceSeconds    = 300
+	DefaultMinInactiveSeconds = 3600
+	DefaultParameterPrefix    = "/keyrotor/"
+	defaultPropagation        = 120 * time.Second
 )
 
 // ConfigFromEnv reads Config; needKMS says whether the caller seals or stores secrets.
@@ -119,6 +139,20 @@ func ConfigFromEnv(needKMS bool) (Config, error) {
 			return c, fmt.Errorf("%s=%q must be a whole number of seconds", EnvPropagationSeconds, v)
 		}
 		c.PropagationWindow = time.Duration(n) * time.Second
+	}
+	for _, f := range []struct {
+		env string
+		to  *int
+		def int
+	}{{EnvMinGraceSeconds, &c.MinGraceSeconds, DefaultMinGraceSeconds}, {EnvMinInactiveSeconds, &c.MinInactiveSeconds, DefaultMinInactiveSeconds}} {
+		*f.to = f.def
+		if v, ok := os.LookupEnv(f.env); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return c, fmt.Errorf("%s=%q must be a whole number of seconds", f.env, v)
+			}
+			*f.to = n
+		}
 	}
 	return c, nil
 }
@@ -151,12 +185,12 @@ func (c Config) withDefaults(r Rotation) (Rotation, error) {
 		problems = append(problems, fmt.Sprintf("parameterName %q must not end in %s (keyrotor's lock names)", r.ParameterName, LockSuffix))
 	}
 	r.GraceSeconds = defaulted(r.GraceSeconds, DefaultGraceSeconds)
-	if g := *r.GraceSeconds; g < 0 || g > MaxGraceSeconds {
-		problems = append(problems, fmt.Sprintf("graceSeconds %d must be between 0 and %d", g, MaxGraceSeconds))
+	if g := *r.GraceSeconds; g < c.MinGraceSeconds || g > MaxGraceSeconds {
+		problems = append(problems, fmt.Sprintf("graceSeconds %d must be between %d (the engine's floor, %s) and %d", g, c.MinGraceSeconds, EnvMinGraceSeconds, MaxGraceSeconds))
 	}
 	r.InactiveSeconds = defaulted(r.InactiveSeconds, DefaultInactiveSeconds)
-	if s := *r.InactiveSeconds; s < 0 || s > MaxInactiveSeconds {
-		problems = append(problems, fmt.Sprintf("inactiveSeconds %d must be between 0 and %d", s, MaxInactiveSeconds))
+	if s := *r.InactiveSeconds; s < c.MinInactiveSeconds || s > MaxInactiveSeconds {
+		problems = append(problems, fmt.Sprintf("inactiveSeconds %d must be between %d (the engine's floor, %s) and %d", s, c.MinInactiveSeconds, EnvMinInactiveSeconds, MaxInactiveSeconds))
 	}
 	if r.Format == "" {
 		r.Format = FormatJSON

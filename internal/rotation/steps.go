@@ -31,6 +31,7 @@ type SSM interface {
 	parameterWriter
 	parameterReader
 	parameterDeleter
+	parameterTagger
 }
 
 // KMS is what the steps use of the KMS client.

@@ -32,8 +32,13 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 		return r, err
 	}
 	log := stepLogger(s.Logger, req).With("accessKeyId", r.NewAccessKeyID)
-	if _, err := ownLock(ctx, s.SSM, r.ParameterName, req.ExecutionID); err != nil {
+	l, err := ownLock(ctx, s.SSM, r.ParameterName, req.ExecutionID)
+	if err != nil {
 		return r, err
+	}
+	if l.NewAccessKeyID != r.NewAccessKeyID {
+		return r, newError(NotAuthorized, nil, "store asks to write key %s, but the lock of execution %s records %q as its new key; nothing was written",
+			r.NewAccessKeyID, req.ExecutionID, l.NewAccessKeyID)
 	}
 	st, err := readParameterState(ctx, s.SSM, r.ParameterName, false)
 	if err != nil {
@@ -48,7 +53,7 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 			r.PreviousParameterVersion = prev.Version
 		}
 		log.Info("parameter already holds the new key", "version", r.ParameterVersion)
-		return r, nil
+		return r, writeOwner(ctx, s.SSM, r.ParameterName, r.UserName, r.UserID, r.Format)
 	}
 
 	secret, err := unseal(ctx, s.KMS, s.Config.KMSKeyID, r.SealedSecret, sealContext(r.UserName, r.NewAccessKeyID, req.ExecutionID))
@@ -70,12 +75,21 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 		KeyId:       aws.String(s.Config.KMSKeyID),
 		Overwrite:   aws.Bool(true),
 		Description: aws.String(DescriptionPrefix + r.NewAccessKeyID),
+		// Standard, pinned: an Advanced parameter is encrypted with a data key and would need
+		// kms:GenerateDataKey (Parameter Store tiers,
+		// https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html),
+		// and an account whose default tier is Intelligent-Tiering could pick it.
+		Tier: ssmtypes.ParameterTierStandard,
 	}, func(o *ssm.Options) { o.Retryer = aws.NopRetryer{} }) // a retried step finds this version; an SDK retry would add one
 	if err != nil {
 		return r, classify(err, "store the new key in parameter "+r.ParameterName)
 	}
 	r.PreviousParameterVersion, r.ParameterVersion = st.version, out.Version
 	log.Info("new key stored", "version", out.Version, "previousVersion", st.version)
+	// The ownership record follows the value; a retried Store writes it again.
+	if err := writeOwner(ctx, s.SSM, r.ParameterName, r.UserName, r.UserID, r.Format); err != nil {
+		return r, err
+	}
 	return r, nil
 }
 
@@ -87,6 +101,14 @@ func (s *Steps) Restore(ctx context.Context, req Request) (Rotation, error) {
 		return r, err
 	}
 	log := stepLogger(s.Logger, req).With("accessKeyId", r.NewAccessKeyID)
+	l, err := s.authorize(ctx, r.ParameterName, req.ExecutionID)
+	if err != nil {
+		return r, err
+	}
+	if r.NewAccessKeyID != "" && r.NewAccessKeyID != l.NewAccessKeyID {
+		return r, newError(NotAuthorized, nil, "restore names key %s, but the lock of execution %s records %q as its new key; nothing was restored",
+			r.NewAccessKeyID, req.ExecutionID, l.NewAccessKeyID)
+	}
 	st, err := readParameterState(ctx, s.SSM, r.ParameterName, true)
 	if err != nil {
 		return r, err

@@ -14,6 +14,10 @@ type Input struct {
 	GraceSeconds    *int   `json:"graceSeconds,omitempty"`
 	InactiveSeconds *int   `json:"inactiveSeconds,omitempty"`
 	Format          string `json:"format,omitempty"`
+	// Move and ChangeFormat ask, explicitly, to move the user's key to another parameter or to
+	// change its format; without them Begin refuses both (docs/steps.md, ownership).
+	Move         bool `json:"move,omitempty"`
+	ChangeFormat bool `json:"changeFormat,omitempty"`
 }
 
 // userNamePattern is IAM's pattern for user names: 1-64 of letters, digits and +=,.@_-

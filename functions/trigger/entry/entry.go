@@ -75,6 +75,10 @@ type KeyRemover interface {
 // ParameterRemover is the part of the SSM client that destroy uses: it reads the lock (its
 // holder) and deletes the parameter and the lock.
 type ParameterRemover interface {
+	// GetParameterHistory (never decrypted) and ListTagsForResource read the parameter's
+	// ownership record (rotation.ReadOwner).
+	GetParameterHistory(ctx context.Context, in *ssm.GetParameterHistoryInput, opts ...func(*ssm.Options)) (*ssm.GetParameterHistoryOutput, error)
+	ListTagsForResource(ctx context.Context, in *ssm.ListTagsForResourceInput, opts ...func(*ssm.Options)) (*ssm.ListTagsForResourceOutput, error)
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
 }
@@ -108,6 +112,9 @@ const (
 	RotationStillRunning = "RotationStillRunning"
 	AWSError             = "AWSError"
 	UserNotManaged       = rotation.UserNotManaged
+	UserNotFound         = rotation.UserNotFound
+	// NotAuthorized: the parameter's ownership record does not name the user the event gives.
+	NotAuthorized = rotation.NotAuthorized
 )
 
 var (
@@ -127,6 +134,9 @@ func (t *Trigger) Handle(ctx context.Context, ev Event) (Result, error) {
 	log := t.Logger.With("user", in.UserName, "parameter", in.ParameterName, "action", action)
 	switch action {
 	case "create", "update":
+		if action == "update" {
+			in = t.explicitChanges(ev.TF.PrevInput, in)
+		}
 		res, err := t.rotate(ctx, log, in)
 		if err != nil {
 			return Result{}, err
@@ -281,13 +291,17 @@ func (t *Trigger) parameterARN(name string) (string, error) {
 	return arn.ARN{Partition: sm.Partition, Service: "ssm", Region: sm.Region, AccountID: sm.AccountID, Resource: "parameter" + name}.String(), nil
 }
 
-// remove deletes every key of the (managed) user, the parameter and its lock. What is already
-// gone is skipped, so a repeated destroy succeeds.
+// remove deletes every key of the (managed) user, the parameter and its lock, once the
+// parameter's ownership record names that user. What is already gone is skipped, so a repeated
+// destroy succeeds.
 func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Result, error) {
 	// Checked here, before anything is deleted: the role's tag condition is the only other
 	// guard (defence in depth; moto, locally, ignores conditions).
 	exists, err := t.checkManaged(ctx, in.UserName)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := t.checkOwner(ctx, in.UserName, in.ParameterName, exists); err != nil {
 		return Result{}, err
 	}
 	if err := t.stopHolder(ctx, log, in.ParameterName); err != nil {
@@ -304,6 +318,87 @@ func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Resul
 		return Result{}, err
 	}
 	return Result{ParameterName: in.ParameterName, ParameterARN: paramARN}, nil
+}
+
+// checkOwner fails closed unless the parameter is absent or its ownership record (tags, or for
+// a parameter written before them, the key it holds) names user. A user that does not exist
+// owns nothing: its name cannot unlock another user's parameter.
+func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, userExists bool) error {
+	owner, err := rotation.ReadOwner(ctx, t.SSM, parameterName)
+	if err != nil {
+		return &Error{Name: AWSError, Message: fmt.Sprintf("read the ownership record of %s: %v", parameterName, err), Err: err}
+	}
+	if !owner.Exists {
+		if !userExists {
+			return nil
+		}
+		// Nothing to delete here, but the user's keys go too: not while its key is in another
+		// of its parameters (the default name or its keyrotor:parameter tag), whose consumers
+		// depend on it.
+		_, tags, err := t.managedTags(ctx, user)
+		if err != nil {
+			return err
+		}
+		for _, other := range []string{t.ParameterPrefix + user, tags[rotation.ParameterTagKey]} {
+			if other == "" || other == parameterName {
+				continue
+			}
+			o, err := rotation.ReadOwner(ctx, t.SSM, other)
+			if err != nil {
+				return &Error{Name: AWSError, Message: fmt.Sprintf("read the ownership record of %s: %v", other, err), Err: err}
+			}
+			if o.Exists && (o.User == user || o.User == "" && o.HeldKey != "") {
+				return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
+					"%s: parameter %s does not exist, and IAM user %s's key is in %s, whose consumers depend on it; nothing was deleted. Name %s to remove it",
+					NotAuthorized, parameterName, user, other, other)}
+			}
+		}
+		return nil
+	}
+	if !userExists {
+		return &Error{Name: UserNotFound, Message: fmt.Sprintf(
+			"%s: IAM user %s does not exist, so it owns no parameter; %s (recorded owner %q) is left as it is, with its lock and any rotation. Delete it by hand if it is truly orphaned",
+			UserNotFound, user, parameterName, owner.User)}
+	}
+	var keys []string
+	if owner.User == "" {
+		pages := iam.NewListAccessKeysPaginator(t.IAM, &iam.ListAccessKeysInput{UserName: aws.String(user)})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return &Error{Name: AWSError, Message: fmt.Sprintf("list keys of %s: %v", user, err), Err: err}
+			}
+			for _, k := range page.AccessKeyMetadata {
+				keys = append(keys, aws.ToString(k.AccessKeyId))
+			}
+		}
+	}
+	if !owner.OwnedBy(user, "", keys) {
+		named := fmt.Sprintf("names IAM user %q", owner.User)
+		if owner.User == "" {
+			named = fmt.Sprintf("holds key %q, not a key of %s", owner.HeldKey, user)
+		}
+		return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
+			"%s: parameter %s is not %s's: its ownership record %s. Nothing was stopped or deleted; name the parameter's own user",
+			NotAuthorized, parameterName, user, named)}
+	}
+	return nil
+}
+
+// explicitChanges marks an update that Terraform made to the parameter name or format as a
+// move or format change; Begin still checks both against the parameter's records.
+func (t *Trigger) explicitChanges(prevInput json.RawMessage, in Input) Input {
+	var prev Event
+	if len(prevInput) == 0 || json.Unmarshal(prevInput, &prev) != nil {
+		return in
+	}
+	old, err := t.defaulted(prev.Rotation)
+	if err != nil || old.UserName != in.UserName {
+		return in
+	}
+	in.Move = in.Move || old.ParameterName != in.ParameterName
+	in.ChangeFormat = in.ChangeFormat || (old.Format != "" && old.Format != in.Format)
+	return in
 }
 
 func (t *Trigger) deleteParameter(ctx context.Context, log *slog.Logger, name string) error {
@@ -396,25 +491,32 @@ func (t *Trigger) ownExecution(execARN string) bool {
 }
 
 // checkManaged refuses a user without keyrotor:managed=true; a user that is gone (exists
-// false) has no keys left to protect.
+// false) has no keys left to protect. It returns the user's tags.
 func (t *Trigger) checkManaged(ctx context.Context, user string) (exists bool, err error) {
+	exists, _, err = t.managedTags(ctx, user)
+	return exists, err
+}
+
+func (t *Trigger) managedTags(ctx context.Context, user string) (exists bool, tags map[string]string, err error) {
+	tags = map[string]string{}
 	pages := iam.NewListUserTagsPaginator(t.IAM, &iam.ListUserTagsInput{UserName: aws.String(user)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		var gone *iamtypes.NoSuchEntityException
 		if errors.As(err, &gone) {
-			return false, nil
+			return false, nil, nil
 		}
 		if err != nil {
-			return false, &Error{Name: AWSError, Message: fmt.Sprintf("read tags of user %s: %v", user, err), Err: err}
+			return false, nil, &Error{Name: AWSError, Message: fmt.Sprintf("read tags of user %s: %v", user, err), Err: err}
 		}
 		for _, tag := range page.Tags {
-			if aws.ToString(tag.Key) == rotation.ManagedTagKey && aws.ToString(tag.Value) == rotation.ManagedTagValue {
-				return true, nil
-			}
+			tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
 		}
 	}
-	return true, &Error{Name: UserNotManaged, Message: fmt.Sprintf(
+	if tags[rotation.ManagedTagKey] == rotation.ManagedTagValue {
+		return true, tags, nil
+	}
+	return true, tags, &Error{Name: UserNotManaged, Message: fmt.Sprintf(
 		"%s: IAM user %s is not tagged %s=%s, so keyrotor deletes none of its keys and parameters; tag the user to let destroy remove them, or drop the module from state (terraform state rm) to leave them",
 		UserNotManaged, user, rotation.ManagedTagKey, rotation.ManagedTagValue)}
 }
@@ -470,6 +572,20 @@ func (t *Trigger) removeMovedFrom(ctx context.Context, log *slog.Logger, prevInp
 		return nil
 	}
 	renamed := old.ParameterName != in.ParameterName
+	if !renamed && old.UserName == in.UserName {
+		return nil
+	}
+	// prev_input is a claim: the old parameter's ownership record must name the old user
+	// before any of that user's keys or that parameter is deleted.
+	oldExists, err := t.checkManaged(ctx, old.UserName)
+	if err != nil && old.UserName != in.UserName {
+		return err
+	}
+	if renamed || old.UserName != in.UserName {
+		if err := t.checkOwner(ctx, old.UserName, old.ParameterName, oldExists); err != nil {
+			return err
+		}
+	}
 	if old.UserName != in.UserName {
 		log.Info("user changed; deleting the previous user's keys", "previousUser", old.UserName)
 		exists, err := t.checkManaged(ctx, old.UserName)

@@ -421,6 +421,7 @@ func TestDeleteRemovesTheManagedKeysAndTheParameter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	ownedBy(ctx, t, ssmc, "/keyrotor/s3-signer", "s3-signer")
 	var logs bytes.Buffer
 	tr := newTrigger(&scriptedExecutions{}, &logs)
 	tr.IAM, tr.SSM = iamc, ssmc
@@ -496,6 +497,8 @@ func TestUpdateRemovesWhatItMovedAwayFrom(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			ownedBy(ctx, t, ssmc, next.ParameterName, next.UserName)
+			ownedBy(ctx, t, ssmc, prev.ParameterName, prev.UserName)
 			ex := &scriptedExecutions{statuses: []execution{{status: sfntypes.ExecutionStatusSucceeded, output: doc("AKIANEW", "2026-11-24T12:00:00Z")}}}
 			tr := newTrigger(ex, &bytes.Buffer{})
 			tr.IAM, tr.SSM = iamc, ssmc
@@ -554,5 +557,19 @@ func TestVerifiedKeyReadsTheRotationDocument(t *testing.T) {
 				t.Fatalf("verifiedKey = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// ownedBy makes name a keyrotor parameter whose ownership record names user, as StoreParameter
+// leaves it (Description "keyrotor:<id>", tag keyrotor:owner-user).
+func ownedBy(ctx context.Context, t *testing.T, ssmc *ssm.Client, name, user string) {
+	t.Helper()
+	if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(`{"AccessKeyId":"AKIAOLD","SecretAccessKey":"y"}`),
+		Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true), Description: aws.String("keyrotor:AKIAOLD")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ssmc.AddTagsToResource(ctx, &ssm.AddTagsToResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(name),
+		Tags: []ssmtypes.Tag{{Key: aws.String(rotation.OwnerUserTagKey), Value: aws.String(user)}}}); err != nil {
+		t.Fatal(err)
 	}
 }

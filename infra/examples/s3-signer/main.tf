@@ -8,6 +8,7 @@ locals {
 # The signer: a user that may only read the bucket's objects. keyrotor manages its key.
 resource "aws_iam_user" "signer" {
   name = var.signer_user_name
+  path = "/keyrotor/" # the engine's managed_user_path
   tags = { "keyrotor:managed" = "true" }
 }
 
@@ -29,7 +30,8 @@ module "engine" {
 
   name                  = var.engine_name
   build_dir             = "${path.root}/../../../build"
-  parameter_reader_arns = [aws_iam_role.consumer.arn]
+  # The consumer decrypts its own parameter only.
+  parameter_readers = { (aws_iam_role.consumer.arn) = ["/keyrotor/${var.signer_user_name}"] }
 }
 
 module "signer_key" {

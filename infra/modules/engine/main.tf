@@ -18,7 +18,11 @@ locals {
     createkey = {
       description = "keyrotor: validate input, take the lock, create the new access key and seal its secret"
       timeout     = 60
-      environment = { KEYROTOR_KMS_KEY_ID = aws_kms_key.secrets.arn }
+      environment = {
+        KEYROTOR_KMS_KEY_ID           = aws_kms_key.secrets.arn
+        KEYROTOR_MIN_GRACE_SECONDS    = tostring(var.min_grace_seconds)
+        KEYROTOR_MIN_INACTIVE_SECONDS = tostring(var.min_inactive_seconds)
+      }
     }
     storeparam = {
       description = "keyrotor: unseal the new secret and store it as a SecureString parameter; restore on rollback"
@@ -60,6 +64,13 @@ locals {
     fleet_bucket_arn   = aws_s3_bucket.fleet.arn
   }
 
+  reader_grants = flatten([for reader in sort(keys(var.parameter_readers)) : [
+    for name in var.parameter_readers[reader] : {
+      reader        = reader
+      parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${name}"
+    }
+  ]])
+
   create_topic = var.alarm_topic_arn == null
   topic_arn    = local.create_topic ? one(aws_sns_topic.alerts[*].arn) : var.alarm_topic_arn
   traced_roles = var.tracing_enabled ? toset(concat(keys(local.functions), ["state-machine", "fleet"])) : toset([])
@@ -86,7 +97,11 @@ resource "aws_kms_key" "secrets" {
     createkey_role_arn  = aws_iam_role.function["createkey"].arn
     storeparam_role_arn = aws_iam_role.function["storeparam"].arn
     verifykey_role_arn  = aws_iam_role.function["verifykey"].arn
-    reader_arns         = var.parameter_reader_arns
+    # One statement per (reader, parameter): each reader decrypts only the parameters it
+    # reads. SSM passes the parameter's ARN as the encryption context PARAMETER_ARN
+    # (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html).
+    reader_arns           = [for g in local.reader_grants : g.reader]
+    reader_parameter_arns = [for g in local.reader_grants : g.parameter_arn]
   })
   tags = var.tags
 }

@@ -14,7 +14,7 @@ output "trigger_function_name" {
 }
 
 output "kms_key_arn" {
-  description = "ARN of the KMS key that encrypts rotated parameters; consumers need kms:Decrypt on it (and must be listed in parameter_reader_arns)."
+  description = "ARN of the KMS key that encrypts rotated parameters; consumers need kms:Decrypt on it (and must be listed, with the parameters they read, in parameter_readers)."
   value       = aws_kms_key.secrets.arn
 }
 

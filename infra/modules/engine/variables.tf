@@ -35,8 +35,8 @@ variable "parameter_prefix" {
 
 variable "managed_user_path" {
   type        = string
-  description = "IAM path of the users whose keys keyrotor may manage (in addition to the keyrotor:managed=true tag). \"/\" allows every path."
-  default     = "/"
+  description = "IAM path of the users whose keys keyrotor may manage (in addition to the keyrotor:managed=true tag). The default, /keyrotor/, keeps the engine's roles off every user outside it, so that tagging a user is not enough to hand its keys to keyrotor; \"/\" allows every path."
+  default     = "/keyrotor/"
 
   validation {
     condition     = can(regex("^/([A-Za-z0-9_+=,.@-]+/)*$", var.managed_user_path))
@@ -44,14 +44,16 @@ variable "managed_user_path" {
   }
 }
 
-variable "parameter_reader_arns" {
-  type        = list(string)
-  description = "IAM role ARNs of consumers that read rotated parameters; the KMS key policy lets them decrypt through SSM only, for parameters under parameter_prefix."
-  default     = []
+variable "parameter_readers" {
+  type        = map(list(string))
+  description = "Consumers of rotated parameters: IAM role ARN => the parameter names it reads (e.g. [\"/keyrotor/s3-signer\"]). The KMS key policy lets each role decrypt, through SSM only, exactly those parameters (encryption context PARAMETER_ARN), so that one application cannot decrypt another's key even with a broad SSM policy. Each (role, parameter) is one key policy statement; the key policy holds at most 32 KB (about 80 of them)."
+  default     = {}
 
   validation {
-    condition     = alltrue([for arn in var.parameter_reader_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
-    error_message = "parameter_reader_arns must hold IAM role ARNs (arn:aws:iam::<account>:role/<name>)."
+    condition = alltrue([for arn, names in var.parameter_readers :
+      can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn)) && length(names) > 0 &&
+    alltrue([for n in names : can(regex("^/[A-Za-z0-9_./-]+[A-Za-z0-9_-]$", n))])])
+    error_message = "parameter_readers maps IAM role ARNs (arn:aws:iam::<account>:role/<name>) to non-empty lists of parameter names (/keyrotor/<user>)."
   }
 }
 
@@ -162,5 +164,27 @@ variable "fleet_input" {
       (var.fleet_input.inactiveSeconds == null ? true : var.fleet_input.inactiveSeconds >= 0 && var.fleet_input.inactiveSeconds <= 2592000)
     )
     error_message = "fleet_input: maxConcurrency must be 1-1000, toleratedFailurePercentage 0-100, graceSeconds 0-604800 and inactiveSeconds 0-2592000."
+  }
+}
+
+variable "min_grace_seconds" {
+  type        = number
+  description = "Floor of every rotation's graceSeconds (KEYROTOR_MIN_GRACE_SECONDS): no StartExecution caller can ask for a shorter overlap, which would break consumers that cache the key. The local engine and the demo set 0."
+  default     = 300
+
+  validation {
+    condition     = var.min_grace_seconds >= 0 && var.min_grace_seconds <= 604800 && floor(var.min_grace_seconds) == var.min_grace_seconds
+    error_message = "min_grace_seconds must be a whole number from 0 to 604800."
+  }
+}
+
+variable "min_inactive_seconds" {
+  type        = number
+  description = "Floor of every rotation's inactiveSeconds (KEYROTOR_MIN_INACTIVE_SECONDS): how long an old key stays inactive, and so can be re-activated, before it is deleted. The local engine and the demo set 0."
+  default     = 3600
+
+  validation {
+    condition     = var.min_inactive_seconds >= 0 && var.min_inactive_seconds <= 2592000 && floor(var.min_inactive_seconds) == var.min_inactive_seconds
+    error_message = "min_inactive_seconds must be a whole number from 0 to 2592000."
   }
 }

@@ -10,6 +10,16 @@ locals {
   # characters that all three accept (SQS allows only letters, digits, - and _).
   schedule_name = substr("keyrotor-${replace(var.user_name, "/[^A-Za-z0-9_-]/", "-")}", 0, 50)
 
+  # The user's tags keyrotor reads: the opt-in, and the parameter and format the fleet uses.
+  user_tags = {
+    "keyrotor:managed"   = "true"
+    "keyrotor:parameter" = local.parameter_name
+    "keyrotor:format"    = var.format
+  }
+  # An existing user must already carry them when they differ from the defaults the fleet
+  # assumes (<parameter_prefix><user_name>, json); they may always be present.
+  existing_tags = var.create_user ? {} : try(data.aws_iam_user.existing[0].tags, {})
+
   # The execution input of docs/steps.md; the schedule and the trigger start the same rotation.
   rotation = {
     userName        = local.user_name
@@ -25,7 +35,9 @@ resource "aws_iam_user" "managed" {
 
   name = var.user_name
   path = var.user_path
-  tags = merge(var.tags, { "keyrotor:managed" = "true" })
+  # keyrotor:parameter and keyrotor:format tell the fleet (and every Begin) where this user's
+  # key lives and how it is written: a run that contradicts them is refused (issue 17).
+  tags = merge(var.tags, local.user_tags)
   # A new user_name replaces this user, and Terraform deletes the old one before the
   # invocation's update removes its keys; IAM refuses to delete a user that has keys, so the
   # provider deletes them first. The old parameter is still cleaned up by that update.
@@ -43,6 +55,13 @@ resource "terraform_data" "checks" {
     precondition {
       condition     = var.create_user || try(data.aws_iam_user.existing[0].tags["keyrotor:managed"], "") == "true"
       error_message = "User ${var.user_name} lacks the tag keyrotor:managed=true, so keyrotor may not touch its keys. Tag it (aws iam tag-user --user-name ${var.user_name} --tags Key=keyrotor:managed,Value=true) or set create_user = true."
+    }
+    precondition {
+      condition = var.create_user || (
+        lookup(local.existing_tags, "keyrotor:parameter", "${var.parameter_prefix}${var.user_name}") == local.parameter_name &&
+        lookup(local.existing_tags, "keyrotor:format", "json") == var.format
+      )
+      error_message = "User ${var.user_name} must carry keyrotor:parameter=${local.parameter_name} and keyrotor:format=${var.format} (the fleet rotates into the parameter and format these tags name, and a rotation contradicting them is refused): aws iam tag-user --user-name ${var.user_name} --tags Key=keyrotor:parameter,Value=${local.parameter_name} Key=keyrotor:format,Value=${var.format}"
     }
   }
 }

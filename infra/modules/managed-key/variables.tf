@@ -16,8 +16,8 @@ variable "create_user" {
 
 variable "user_path" {
   type        = string
-  description = "IAM path of the user when create_user is true; it must fall under the engine's managed_user_path."
-  default     = "/"
+  description = "IAM path of the user when create_user is true; it must fall under the engine's managed_user_path (default /keyrotor/, as the engine's)."
+  default     = "/keyrotor/"
 
   validation {
     condition     = can(regex("^/([A-Za-z0-9_+=,.@-]+/)*$", var.user_path))

@@ -17,7 +17,8 @@ import (
 )
 
 // rejections are the Errors a refused execution input may end with.
-var rejections = []string{"InvalidInput", "UserNotFound", "UserNotManaged", "ParameterConflict"}
+// ParameterMismatch and FormatMismatch: a parameterName or format other than the user's own (issue 17).
+var rejections = []string{"InvalidInput", "UserNotFound", "UserNotManaged", "ParameterConflict", "ParameterMismatch", "FormatMismatch"}
 
 // hostile builds the inputs; victim is a managed user with its key stored, other another one,
 // unmanaged a user without the tag, foreign a parameter under the prefix keyrotor did not write.

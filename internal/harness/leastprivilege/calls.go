@@ -49,6 +49,9 @@ func (a Account) FromRequest(principal, service, action string, params map[strin
 		return []Call{call}, nil
 	case "ssm":
 		name := param(params, "Name")
+		if name == "" && (action == "ListTagsForResource" || action == "AddTagsToResource") {
+			name = param(params, "ResourceId") // ResourceType Parameter: the parameter's name
+		}
 		if name == "" {
 			return nil, fmt.Errorf("%s: no Name", call.Action)
 		}

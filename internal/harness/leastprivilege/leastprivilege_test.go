@@ -16,18 +16,24 @@ const (
 	unmanagedUser = "alice"
 	parameter     = "/keyrotor/s3-signer"
 	lockParameter = parameter + ".lock"
-	foreignParam  = "/app/db-password"
-	newKey        = "AKIANEWKEY0000000001"
-	oldKey        = "AKIAOLDKEY0000000001"
-	aliceKey      = "AKIAALICE00000000001"
+	// otherParameter is another application's parameter, read by the broad reader.
+	otherParameter = "/keyrotor/reports-exporter"
+	foreignParam   = "/app/db-password"
+	newKey         = "AKIANEWKEY0000000001"
+	oldKey         = "AKIAOLDKEY0000000001"
+	aliceKey       = "AKIAALICE00000000001"
 )
 
 type fixture struct {
 	engine   iampolicy.Engine
 	account  Account
 	policies Policies
-	reader   string // a consumer role listed in parameter_reader_arns
-	deployer string // an administrator with every IAM permission
+	reader   string // a consumer role listed in parameter_readers for parameter
+	// broadReader is listed in parameter_readers for /keyrotor/other-user only, with an
+	// identity policy allowing ssm:GetParameter and kms:Decrypt on everything: only the key
+	// policy keeps it from decrypting parameter.
+	broadReader string
+	deployer    string // an administrator with every IAM permission
 }
 
 func newFixture(t *testing.T) fixture {
@@ -48,7 +54,8 @@ func newFixtureWith(t *testing.T, adjust func(*iampolicy.Engine)) fixture {
 	adjust(&f.engine)
 	f.reader = "arn:aws:iam::" + f.engine.AccountID + ":role/s3-signer-consumer"
 	f.deployer = "arn:aws:iam::" + f.engine.AccountID + ":role/administrator"
-	f.engine.ReaderARNs = []string{f.reader}
+	f.broadReader = "arn:aws:iam::" + f.engine.AccountID + ":role/reports-consumer"
+	f.engine.Readers = map[string][]string{f.reader: {parameter}, f.broadReader: {otherParameter}}
 	keyARN := f.engine.KMSKeyARN()
 	f.account = Account{
 		Partition: f.engine.Partition, Region: f.engine.Region, AccountID: f.engine.AccountID, UserPath: f.engine.UserPath,
@@ -90,6 +97,11 @@ func newFixtureWith(t *testing.T, adjust func(*iampolicy.Engine)) fixture {
 		{Sid: "DecryptSigningKey", Effect: "Allow", Action: iampolicy.StringList{"kms:Decrypt"}, Resource: iampolicy.StringList{keyARN},
 			Condition: map[string]map[string]iampolicy.StringList{"StringEquals": {"kms:EncryptionContext:PARAMETER_ARN": {f.engine.ParameterARN(parameter)}}}},
 	}}}}
+	// A consumer whose own policy allows every read and decryption: the key policy alone
+	// confines it to otherParameter (kms:EncryptionContext:PARAMETER_ARN).
+	f.policies.Identity[f.broadReader] = []NamedPolicy{{Name: "consumer", Document: iampolicy.Document{Version: "2012-10-17", Statement: []iampolicy.Statement{
+		{Sid: "ReadEverything", Effect: "Allow", Action: iampolicy.StringList{"ssm:GetParameter", "kms:Decrypt"}, Resource: iampolicy.StringList{"*"}},
+	}}}}
 	f.policies.Identity[f.deployer] = []NamedPolicy{{Name: "administrator", Document: iampolicy.Document{Version: "2012-10-17", Statement: []iampolicy.Statement{
 		{Sid: "Everything", Effect: "Allow", Action: iampolicy.StringList{"*"}, Resource: iampolicy.StringList{"*"}},
 	}}}}
@@ -110,6 +122,8 @@ func (f fixture) principal(who string) string {
 		return f.reader
 	case "deployer":
 		return f.deployer
+	case "broadreader":
+		return f.broadReader
 	}
 	return f.engine.RoleARN(who)
 }
@@ -173,7 +187,9 @@ func allowedRequests(f fixture) []req {
 	return []req{
 		// createkey: begin — tag check, parameter ownership, lock (stale lock broken)
 		{"createkey", "iam", "ListUserTags", user},
+		{"createkey", "iam", "GetUser", user},
 		{"createkey", "ssm", "GetParameterHistory", history},
+		{"createkey", "ssm", "ListTagsForResource", map[string]any{"ResourceType": "Parameter", "ResourceId": parameter}},
 		{"createkey", "ssm", "PutParameter", map[string]any{"Name": lockParameter, "Type": "String", "Overwrite": false}},
 		{"createkey", "ssm", "GetParameter", lock},
 		{"createkey", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("earlier")}},
@@ -188,6 +204,9 @@ func allowedRequests(f fixture) []req {
 		{"storeparam", "ssm", "GetParameterHistory", history},
 		{"storeparam", "kms", "Decrypt", map[string]any{"KeyId": keyARN, "EncryptionContext": sealContext(f, managedUser, newKey, "exec-1")}},
 		{"storeparam", "ssm", "PutParameter", map[string]any{"Name": parameter, "Type": "SecureString", "KeyId": keyARN, "Overwrite": true}},
+		{"storeparam", "ssm", "AddTagsToResource", map[string]any{"ResourceType": "Parameter", "ResourceId": parameter}},
+		// storeparam: restore proves its execution runs
+		{"storeparam", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		// storeparam: restore — read decrypted history, put the previous value back or delete
 		{"storeparam", "ssm", "GetParameterHistory", map[string]any{"Name": parameter, "WithDecryption": true}},
 		{"storeparam", "ssm", "DeleteParameter", map[string]any{"Name": parameter}},
@@ -196,6 +215,8 @@ func allowedRequests(f fixture) []req {
 		{"verifykey", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
 		// deleteoldkeys: deactivate, delete, rollback, release
 		{"deleteoldkeys", "ssm", "GetParameter", lock},
+		{"deleteoldkeys", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
+		{"deleteoldkeys", "iam", "ListUserTags", user},
 		{"deleteoldkeys", "iam", "GetAccessKeyLastUsed", map[string]any{"AccessKeyId": oldKey}},
 		{"deleteoldkeys", "iam", "UpdateAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": oldKey, "Status": "Inactive"}},
 		{"deleteoldkeys", "ssm", "GetParameterHistory", history},
@@ -207,6 +228,8 @@ func allowedRequests(f fixture) []req {
 		{"trigger", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"trigger", "iam", "ListUserTags", user},
 		{"trigger", "ssm", "GetParameter", lock},
+		{"trigger", "ssm", "GetParameterHistory", history},
+		{"trigger", "ssm", "ListTagsForResource", map[string]any{"ResourceType": "Parameter", "ResourceId": parameter}},
 		{"trigger", "states", "StopExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"trigger", "iam", "ListAccessKeys", user},
 		{"trigger", "iam", "DeleteAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": newKey}},
@@ -224,6 +247,8 @@ func allowedRequests(f fixture) []req {
 		{"listusers", "s3", "GetObject", map[string]any{"Bucket": f.engine.FleetBucket(), "Key": "fleet/exec-1/report/id/manifest.json"}},
 		// a consumer listed in parameter_reader_arns; the deployer administering the key
 		{"reader", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
+		// the key policy lets each reader decrypt the parameters it is listed for (issue 17)
+		{"broadreader", "ssm", "GetParameter", map[string]any{"Name": otherParameter, "WithDecryption": true}},
 		{"deployer", "kms", "DescribeKey", map[string]any{"KeyId": keyARN}},
 	}
 }
@@ -254,6 +279,10 @@ func deniedRequests(f fixture) []req {
 		{"trigger", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
 		{"trigger", "ssm", "GetParameter", map[string]any{"Name": "/keyrotor-other/x.lock"}},
 		{"reader", "ssm", "GetParameter", map[string]any{"Name": "/keyrotor/other-user", "WithDecryption": true}},
+		// a reader may decrypt only its own parameters: the broad reader's policy allows the
+		// reads, the key policy refuses SSM's kms:Decrypt for another parameter (issue 17)
+		{"broadreader", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
+		{"reader", "ssm", "GetParameter", map[string]any{"Name": otherParameter, "WithDecryption": true}},
 		// the sealed secret: only createkey seals, only storeparam unseals, nobody else
 		{"createkey", "kms", "Decrypt", sealed},
 		{"verifykey", "kms", "Decrypt", sealed},

@@ -201,6 +201,10 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	if d, err := sfn.NewFromConfig(r.admin).DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(holder)}); err != nil || d.Status != sfntypes.ExecutionStatusAborted {
 		t.Fatalf("the lock holder after destroy: %v %v, want ABORTED", d, err)
 	}
+	// Destroy s3-signer, whose parameter exists: the trigger reads its ownership record first.
+	if _, err := trig.Handle(ctx, entry.Event{Rotation: entry.Input{UserName: "s3-signer"}, TF: &entry.TF{Action: "delete"}}); err != nil {
+		t.Fatal(err)
+	}
 
 	// The fleet's listing, page by page: the managed users, not the functions' own users. (Its
 	// users object goes to an in-memory store: the recorded calls are IAM's; the S3 object
@@ -274,6 +278,7 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	calls = append(calls, f.calls(t, store.requests("listusers"))...)
 	calls = append(calls, f.calls(t, []req{
 		{"reader", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
+		{"broadreader", "ssm", "GetParameter", map[string]any{"Name": otherParameter, "WithDecryption": true}},
 		{"deployer", "kms", "DescribeKey", map[string]any{"KeyId": f.engine.KMSKeyARN()}},
 	})...)
 	assertAllowedAndEveryStatementNeeded(t, f, calls)
