@@ -13,7 +13,7 @@ import (
 
 // Each Lambda builds only the clients its actions call, so the Go linker leaves the other
 // SDK service packages out of its bootstrap (NewSteps, which builds all, is for tests and
-// callers running every action in one process). A field left nil is never reached: Handler
+// callers running every action in one process). A field left nil is never reached: Dispatch
 // serves only the function's own actions.
 
 // NewCreateKeySteps builds Steps for createkey (begin, create): IAM and SSM for keys, lock and

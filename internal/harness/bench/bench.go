@@ -95,6 +95,9 @@ type Results struct {
 	// MakeTestS is `make test`'s wall time when a run recorded it (see makeTestSeconds).
 	MakeTestS    *float64 `json:"make_test_s"`
 	MakeTestNote string   `json:"make_test_note"`
+	// SetupTimes is the set-up times section setup-times.sh measured and wrote (it clones and
+	// builds from empty caches: too long and too disturbing to run inside the benchmark).
+	SetupTimes string `json:"setup_times,omitempty"`
 
 	Cost    Cost        `json:"cost"`
 	Engine  EngineSpeed `json:"engine"`
@@ -235,6 +238,9 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	r.CostPer1000USD, r.CostPerKeyMonthUSD, r.SecretsManagerUSD = r.Cost.Per1000USD, r.Cost.PerKeyMonthUSD, r.Cost.SecretsManager
 
 	r.MakeTestS, r.MakeTestNote = makeTestSeconds(root)
+	if b, err := os.ReadFile(filepath.Join(root, setupTimesFile)); err == nil {
+		r.SetupTimes = strings.TrimSpace(string(b))
+	}
 	r.Targets = targets(r)
 	r.Machine.LoadEnd = loadAverage()
 	r.Seconds = time.Since(began).Seconds()
@@ -243,6 +249,9 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	}
 	return r, nil
 }
+
+// setupTimesFile is the section internal/harness/bench/setup-times.sh writes.
+const setupTimesFile = "bench/setup-times.md"
 
 // makeTestFile is where a timed `make test` may leave its wall time in seconds.
 const makeTestFile = "build/make-test.seconds"

@@ -103,6 +103,10 @@ func markdown(r *Results) string {
 		w("`make test`: not measured: %s.\n\n", r.MakeTestNote)
 	}
 
+	if r.SetupTimes != "" {
+		w("%s\n\n", r.SetupTimes)
+	}
+
 	w("## Reaching the targets\n\n")
 	for _, line := range closingNotes(r) {
 		w("- %s\n", line)
