@@ -122,9 +122,9 @@ func (e Engine) FleetStateMachineARN() string {
 // (policies/fleet.json.tftpl).
 func (e Engine) FleetPolicyVars() Vars {
 	return Vars{
-		"partition":               e.Partition,
-		"region":                  e.Region,
-		"account_id":              e.AccountID,
+		"partition":                e.Partition,
+		"region":                   e.Region,
+		"account_id":               e.AccountID,
 		"list_users_function_arn":  e.FunctionARN("listusers"),
 		"state_machine_name":       e.StateMachineName(),
 		"fleet_state_machine_name": e.FleetStateMachineName(),

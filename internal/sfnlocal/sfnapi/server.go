@@ -2,7 +2,10 @@
 // AWSStepFunctions.<Op>) over the local engine in internal/sfnlocal, so that the aws-sdk-go-v2
 // sfn client and `aws stepfunctions --endpoint-url` work against it unchanged. Executions run
 // in goroutines; their history is the engine's live event stream. Child executions started
-// by `arn:aws:states:::states:startExecution[.sync[:2]]` Tasks are served by the same server.
+// by `arn:aws:states:::states:startExecution[.sync[:2]]` Tasks are served by the same server,
+// and so are the Map Runs of Distributed Map states (mapruns.go): their child executions are
+// executions of this server, DescribeMapRun and ListMapRuns report them, and Options.Objects
+// is the S3 of their ItemReader and ResultWriter.
 //
 // SigV4 signatures are accepted without checking: the server is a local stand-in for a
 // service whose authorization is tested elsewhere (moto, iam-simulate).
