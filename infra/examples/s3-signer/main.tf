@@ -28,8 +28,8 @@ resource "aws_iam_user_policy" "signer" {
 module "engine" {
   source = "../../modules/engine"
 
-  name                  = var.engine_name
-  build_dir             = "${path.root}/../../../build"
+  name      = var.engine_name
+  build_dir = "${path.root}/../../../build"
   # The consumer decrypts its own parameter only.
   parameter_readers = { (aws_iam_role.consumer.arn) = ["/keyrotor/${var.signer_user_name}"] }
 }

@@ -122,10 +122,11 @@ var KeyrotorLoops = map[string]Bound{
 	"DeactivateOldKeys": {4, "deleteoldkeys allows at most 3 grace extensions"},
 	"StillInUse":        {4, "deleteoldkeys allows at most 3 grace extensions"},
 	"ExtendGrace":       {3, "deleteoldkeys allows at most 3 grace extensions"},
-	// rotate-fleet.asl.json: ListManagedUsers → MoreUsers → ListManagedUsers reads one page of
-	// ListUsers (MaxItems 100) per call (docs/steps.md): 5,000 users are 50 pages.
-	"ListManagedUsers": {(FleetUsers + 99) / 100, "listusers reads 100 users a call"},
-	"MoreUsers":        {(FleetUsers + 99) / 100, "listusers reads 100 users a call"},
+	// rotate-fleet.asl.json: ListManagedUsers reads the first page, then MoreUsers → ListMoreUsers
+	// → MoreUsers one page of ListUsers (MaxItems 100) per call (docs/steps.md): 5,000 users are
+	// 50 pages, so at most 49 more.
+	"ListMoreUsers": {(FleetUsers+99)/100 - 1, "listusers reads 100 users a call"},
+	"MoreUsers":     {(FleetUsers + 99) / 100, "listusers reads 100 users a call"},
 }
 
 // Check applies every rule to one definition (placeholders already filled).
