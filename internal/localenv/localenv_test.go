@@ -57,12 +57,13 @@ func runTests(m *testing.M) int {
 
 var userSeq atomic.Int64
 
-// rotateUser creates a managed user with one key and runs one rotation of it to its end.
+// rotateUser creates a managed user with one key, held by its parameter as an earlier rotation
+// would have left it, and runs one rotation of it to its end.
 func rotateUser(t *testing.T, input map[string]any) (string, *sfn.DescribeExecutionOutput) {
 	t.Helper()
 	ctx := context.Background()
 	user := fmt.Sprintf("le-user-%d", userSeq.Add(1))
-	if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1}); err != nil {
+	if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1, Parameter: "/keyrotor/" + user}); err != nil {
 		t.Fatal(err)
 	}
 	in := map[string]any{"userName": user, "graceSeconds": 0, "inactiveSeconds": 0}

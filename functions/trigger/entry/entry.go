@@ -301,7 +301,7 @@ func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	if err := t.checkOwner(ctx, in.UserName, in.ParameterName, exists); err != nil {
+	if err := t.checkOwner(ctx, in.UserName, in.ParameterName, exists, true); err != nil {
 		return Result{}, err
 	}
 	if err := t.stopHolder(ctx, log, in.ParameterName); err != nil {
@@ -322,14 +322,16 @@ func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Resul
 
 // checkOwner fails closed unless the parameter is absent or its ownership record (tags, or for
 // a parameter written before them, the key it holds) names user. A user that does not exist
-// owns nothing: its name cannot unlock another user's parameter.
-func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, userExists bool) error {
+// owns nothing: its name cannot unlock another user's parameter. keysGo says the user's keys
+// are deleted too (a destroy, or an update away from the user): then an absent parameter is
+// no licence while another of the user's parameters holds its key.
+func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, userExists, keysGo bool) error {
 	owner, err := rotation.ReadOwner(ctx, t.SSM, parameterName)
 	if err != nil {
 		return &Error{Name: AWSError, Message: fmt.Sprintf("read the ownership record of %s: %v", parameterName, err), Err: err}
 	}
 	if !owner.Exists {
-		if !userExists {
+		if !userExists || !keysGo {
 			return nil
 		}
 		// Nothing to delete here, but the user's keys go too: not while its key is in another
@@ -582,7 +584,7 @@ func (t *Trigger) removeMovedFrom(ctx context.Context, log *slog.Logger, prevInp
 		return err
 	}
 	if renamed || old.UserName != in.UserName {
-		if err := t.checkOwner(ctx, old.UserName, old.ParameterName, oldExists); err != nil {
+		if err := t.checkOwner(ctx, old.UserName, old.ParameterName, oldExists, old.UserName != in.UserName); err != nil {
 			return err
 		}
 	}

@@ -521,6 +521,13 @@ func terraformLifecycle(t *testing.T, iv *invocations) {
 		next := in
 		next.Rotation.ParameterName = env.ParameterPrefix + user + "/v2"
 		old := in.Rotation.ParameterName
+		// The managed-key module tags the user with its parameter before the trigger runs
+		// (infra/modules/managed-key): a move needs the tag to name the target.
+		if _, err := iam.NewFromConfig(env.AdminConfig()).TagUser(ctx, &iam.TagUserInput{UserName: aws.String(user), Tags: []iamtypes.Tag{
+			{Key: aws.String(rotation.ParameterTagKey), Value: aws.String(next.Rotation.ParameterName)},
+		}}); err != nil {
+			t.Fatal(err)
+		}
 		step(t, iv.invoke(t, env, tfEvent(t, "update", next, &in)), next.Rotation.ParameterName)
 		got := parameters(t, env, old, next.Rotation.ParameterName)
 		if got[old] != 0 || got[old+".lock"] != 0 || got[next.Rotation.ParameterName] == 0 || got[next.Rotation.ParameterName+".lock"] != 0 {

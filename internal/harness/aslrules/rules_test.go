@@ -8,13 +8,25 @@ import (
 	"testing"
 )
 
+// fixtureLoops bound the paging loop of the fixtures' fleets, which list users the way the fleet
+// did before ListMoreUsers took the second and later pages (ListManagedUsers → MoreUsers →
+// ListManagedUsers), 100 users a page.
+var fixtureLoops = map[string]Bound{
+	"ListManagedUsers": {(FleetUsers + 99) / 100, "listusers reads 100 users a call"},
+	"MoreUsers":        {(FleetUsers + 99) / 100, "listusers reads 100 users a call"},
+}
+
 func check(t *testing.T, path string) Report {
 	t.Helper()
 	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Check(FillPlaceholders(src), Options{LoopBounds: KeyrotorLoops})
+	bounds := KeyrotorLoops
+	if strings.HasPrefix(path, "testdata") {
+		bounds = fixtureLoops
+	}
+	rep, err := Check(FillPlaceholders(src), Options{LoopBounds: bounds})
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -132,5 +144,21 @@ func TestEventCountsFollowRecordedShapes(t *testing.T) {
 	// PassStateEntered, PassStateExited, ExecutionSucceeded.
 	if want := 1 + 1 + 3*3 + 3 + 1 + 2 + 1; rep.Events != want {
 		t.Errorf("events %d, want %d", rep.Events, want)
+	}
+}
+
+// keyrotor's own definitions pass the rules with the loop bounds keyrotor declares; the fleet's
+// history stays flat however many users it rotates (each is a child execution's history).
+func TestKeyrotorDefinitionsPassTheRules(t *testing.T) {
+	for _, name := range []string{"rotate.asl.json", "rotate-fleet.asl.json"} {
+		t.Run(name, func(t *testing.T) {
+			rep := check(t, filepath.Join("..", "..", "..", "statemachine", name))
+			if len(rep.Problems) > 0 {
+				t.Errorf("problems: %v", rep.Problems)
+			}
+			if rep.Events > 2000 || rep.Payload != 0 {
+				t.Errorf("worst case %d events, %d bytes for %d users: the history and state should not grow with the fleet", rep.Events, rep.Payload, FleetUsers)
+			}
+		})
 	}
 }

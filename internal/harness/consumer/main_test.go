@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -23,6 +24,9 @@ import (
 var moto struct {
 	srv      *motoserver.Server
 	kmsKeyID string
+	// stateMachine stands in for keyrotor-rotate: its executions stay RUNNING, so a step driven
+	// directly under one proves its authority as it would under the real machine.
+	stateMachine string
 }
 
 func TestMain(m *testing.M) {
@@ -43,6 +47,16 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	moto.srv, moto.kmsKeyID = srv, aws.ToString(key.KeyMetadata.KeyId)
+	sm, err := sfn.NewFromConfig(srv.AdminConfig()).CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
+		Name:       aws.String("keyrotor-rotate"),
+		Definition: aws.String(`{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":86400,"End":true}}}`),
+		RoleArn:    aws.String("arn:aws:iam::" + motoserver.AccountID + ":role/keyrotor-sfn"),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "create state machine:", err)
+		return 1
+	}
+	moto.stateMachine = aws.ToString(sm.StateMachineArn)
 	if err := prepareExample(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "prepare the example:", err)
 		return 1

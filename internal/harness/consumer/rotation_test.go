@@ -17,11 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
-	"github.com/keyrotor/keyrotor/internal/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/ssmcreds"
 )
@@ -128,7 +128,13 @@ func TestConsumerFollowsThreeRotationsWithoutFailedRequests(t *testing.T) {
 				t.Helper()
 				zero := 0
 				r := rotation.Rotation{UserName: user, GraceSeconds: &zero, InactiveSeconds: &zero, Format: tt.format}
-				exec := fmt.Sprintf("arn:aws:states:%s:%s:execution:keyrotor-rotate:%s-%d", motoserver.Region, motoserver.AccountID, user, n)
+				started, err := sfn.NewFromConfig(admin).StartExecution(ctx, &sfn.StartExecutionInput{
+					StateMachineArn: aws.String(moto.stateMachine), Name: aws.String(fmt.Sprintf("%s-%d", user, n)),
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				exec := aws.ToString(started.ExecutionArn)
 				for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"} {
 					for {
 						out, err := steps.Actions()[action](ctx, rotation.Request{Action: action, ExecutionID: exec, Rotation: r})
