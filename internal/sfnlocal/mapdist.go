@@ -149,9 +149,18 @@ func (r *runner) tolerance(st *state, eff any, ctxObj map[string]any) (given boo
 		count = float64(st.toleratedCount)
 	}
 	if st.toleratedCountPath != nil {
-		if count, err = nonNegativeFromPath(st.toleratedCountPath, eff, ctxObj, "ToleratedFailureCountPath"); err != nil {
+		v, ok := st.toleratedCountPath.get(eff, ctxObj)
+		f, isNum := v.(float64)
+		switch {
+		case ok && isNum && isInteger(f) && f < 0:
+			err = &stateError{Name: ErrRuntime, Cause: "ToleratedFailureCount cannot be negative."}
+			return
+		case !ok || !isNum || !isInteger(f):
+			// Not recorded: the count path's other failures keep sfnlocal's own wording.
+			err = &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The ToleratedFailureCountPath '%s' does not reference a non-negative integer in the input '%s'", st.toleratedCountPath.raw, encodeJSON(eff))}
 			return
 		}
+		count = f
 	}
 	if st.hasToleratedPct {
 		pct = st.toleratedPct
@@ -160,7 +169,7 @@ func (r *runner) tolerance(st *state, eff any, ctxObj map[string]any) (given boo
 		v, ok := st.toleratedPctPath.get(eff, ctxObj)
 		f, isNum := v.(float64)
 		if !ok || !isNum || f < 0 || f > 100 {
-			err = &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The ToleratedFailurePercentagePath '%s' does not reference a number from 0 to 100 in the input '%s'", st.toleratedPctPath.raw, encodeJSON(eff))}
+			err = &stateError{Name: ErrRuntime, Cause: "ToleratedFailurePercentage must be between 0 and 100."}
 			return
 		}
 		pct = f
@@ -199,17 +208,27 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 	if limit <= 0 {
 		limit = distributedMapConcurrency
 	}
+	enteredID := th.last // the MapStateEntered event
+
+	// With an ItemReader the items are read once the Map Run has started, and MapStateStarted
+	// reports length 0 (recorded: test_map_item_reader_base_json).
+	th.add("MapStateStarted", &MapStateStartedEventDetails{Length: len(items)})
+	// A tolerated-failure path that selects a bad value fails the execution after
+	// MapStateStarted, with no MapStateFailed, and a cause that names the state and its entry
+	// event (recorded: localstack tests/aws/services/stepfunctions/v2/scenarios/
+	// test_base_scenarios.snapshot.json, test_map_state_tolerated_failure_count_path[-1] and
+	// test_map_state_tolerated_failure_percentage_path[100.1]).
 	given, tolCount, tolPct, err := r.tolerance(st, eff, ctxObj)
 	if err != nil {
+		var se *stateError
+		if errors.As(err, &se) {
+			se.Cause = fmt.Sprintf("An error occurred while executing the state '%s' (entered at the event id #%d). %s", st.name, enteredID, se.Cause)
+		}
 		return nil, err
 	}
 	if !given {
 		tolCount, tolPct = 0, 0
 	}
-
-	// With an ItemReader the items are read once the Map Run has started, and MapStateStarted
-	// reports length 0 (recorded: test_map_item_reader_base_json).
-	th.add("MapStateStarted", &MapStateStartedEventDetails{Length: len(items)})
 	runs := r.opts.MapRuns
 	if runs == nil {
 		runs = &engineMapRuns{r: r}
