@@ -23,8 +23,9 @@ import (
 // the permission its principal has (StartExecution, the trigger's or a step function's
 // lambda:InvokeFunction, iam:TagUser). Each must now fail closed with a named Error and a
 // Cause in words, the victim's consumer still authenticating with what its parameter holds.
-// Finding 4 (the fleet's input) belongs to the fleet's tests; finding 8 (KMS) to
-// internal/harness/leastprivilege.
+// Finding 8 (KMS) is a policy, evaluated by iam-simulate in internal/harness/leastprivilege
+// (the broad reader whose own policy allows every decryption is confined by the key policy's
+// kms:EncryptionContext:PARAMETER_ARN).
 
 // consumerAuthenticates reads tg's parameter as its consumer does and signs
 // sts:GetCallerIdentity with the key in it: the call must come back as tg's user.
@@ -43,7 +44,11 @@ func consumerAuthenticates(ctx context.Context, t *testing.T, b *Bench, tg invar
 	if err != nil {
 		t.Fatalf("victim's consumer no longer authenticates with key %s from %s: %v", k.AccessKeyId, tg.ParameterName, err)
 	}
-	if want := b.Env.Engine.UserARN(tg.UserName); aws.ToString(id.Arn) != want {
+	u, err := b.iam.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(tg.UserName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := aws.ToString(u.User.Arn); aws.ToString(id.Arn) != want {
 		t.Fatalf("victim's key authenticates as %s, want %s", aws.ToString(id.Arn), want)
 	}
 }
@@ -118,6 +123,85 @@ func TestAttack1_OtherParameterRetiresLiveKey(t *testing.T) {
 	if _, err := b.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(victim.ParameterName)}); err == nil {
 		t.Errorf("after the move the old parameter %s still exists", victim.ParameterName)
 	}
+}
+
+// Finding 4: the fleet took `users` (and its paging fields) from its input, so a run that
+// listed nothing still rotated an injected user into an injected parameter; and whoever may tag
+// a user could redirect the fleet with keyrotor:parameter.
+func TestAttack4_FleetInputAndTagsRedirectRotations(t *testing.T) {
+	b := bench(t, generalTimeout)
+	ctx := ctxFor(t, 3*time.Minute)
+	withoutFaults(t, b)
+	// The victim lives under its own path, so that the fleet lists it alone.
+	path := fmt.Sprintf("/attack4-%d/", b.seq.Add(1))
+	user := strings.Trim(path, "/") + "-signer"
+	if _, err := b.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user), Path: aws.String(path),
+		Tags: []iamtypes.Tag{{Key: aws.String("keyrotor:managed"), Value: aws.String("true")}}}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := b.iam.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := invariants.Target{UserName: user, ParameterName: b.Env.ParameterPrefix + user, Format: "json"}
+	if err := b.StoreKey(ctx, victim.ParameterName, aws.ToString(k.AccessKey.AccessKeyId), aws.ToString(k.AccessKey.SecretAccessKey)); err != nil {
+		t.Fatal(err)
+	}
+	drop := b.Env.ParameterPrefix + "attacker-drop-" + user
+
+	t.Run("users injected into the fleet's input", func(t *testing.T) {
+		before, err := b.World(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, err := b.Rotate(ctx, b.Env.FleetStateMachineARN(), rotationInput(map[string]any{
+			"pathPrefix": "/nobody-here/", "graceSeconds": 0, "inactiveSeconds": 0,
+			"users": []any{map[string]any{"userName": user, "parameterName": drop}}, "more": false,
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		failedClosed(t, run, "InvalidInput", "set by the fleet itself")
+		after, err := b.World(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := before.Diff(after); d != "" {
+			t.Errorf("the refused fleet changed the account: %s", d)
+		}
+		consumerAuthenticates(ctx, t, b, victim)
+	})
+
+	t.Run("keyrotor:parameter retagged by a user tagger", func(t *testing.T) {
+		if _, err := b.iam.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(user),
+			Tags: []iamtypes.Tag{{Key: aws.String("keyrotor:parameter"), Value: aws.String(drop)}}}); err != nil {
+			t.Fatal(err)
+		}
+		run, err := b.Rotate(ctx, b.Env.FleetStateMachineARN(), rotationInput(map[string]any{"pathPrefix": path, "graceSeconds": 0, "inactiveSeconds": 0}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The fleet itself ends; the victim's rotation is refused by Begin and reported failed
+		// with its named error, and nothing of the victim's changed.
+		if run.Status != "SUCCEEDED" {
+			t.Fatalf("fleet ended %s %s: %s", run.Status, run.Error, run.Cause)
+		}
+		var sum struct {
+			Counts struct{ Rotated, Failed int }
+			Failed []struct{ User, Error, Cause string }
+		}
+		if err := json.Unmarshal(run.Output, &sum); err != nil {
+			t.Fatalf("fleet output %s: %v", run.Output, err)
+		}
+		if sum.Counts.Rotated != 0 || len(sum.Failed) != 1 || sum.Failed[0].User != user || sum.Failed[0].Error != "ParameterMismatch" ||
+			!strings.Contains(sum.Failed[0].Cause, victim.ParameterName) {
+			t.Fatalf("fleet summary %s: want %s's rotation failed ParameterMismatch naming %s", run.Output, user, victim.ParameterName)
+		}
+		if _, err := b.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(drop)}); err == nil {
+			t.Errorf("the redirected fleet created %s", drop)
+		}
+		consumerAuthenticates(ctx, t, b, victim)
+	})
 }
 
 // Finding 5: a run switching the format made consumers fail.
