@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
@@ -265,6 +268,9 @@ func TestBadCommandLinesAreRefusedBeforeAnythingStarts(t *testing.T) {
 		{[]string{"rotate", "--user", "u", "--parameter", "keyrotor/u"}, "absolute SSM parameter name"},
 		{[]string{"rotate", "--user", "u", "--parameter", "/keyrotor/../etc"}, "no '..'"},
 		{[]string{"rotate", "--user", "u", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"rotate", "--user", "u", "--move"}, "--move needs --parameter"},
+		{[]string{"rotate", "--user", "u", "--change-format"}, "--change-format needs --format"},
+		{[]string{"rotate", "--all", "--move"}, "drop --user, --parameter, --format, --move and --change-format"},
 		{[]string{"rotate", "--user", "u", "extra"}, "unknown command"},
 		{[]string{"status"}, "--user is required"},
 		{[]string{"history", "not-an-arn"}, "is not an execution ARN"},
@@ -319,5 +325,63 @@ func TestDemoJSONReportsARotationThatRetiredTheOldKey(t *testing.T) {
 	if len(d.States) < 10 || d.Transitions < len(d.States) || d.VerifySeconds < 0 || d.DurationSeconds <= d.RotationSeconds {
 		t.Errorf("demo figures: %d states, %d transitions, verify %.3fs, rotation %.3fs, total %.3fs",
 			len(d.States), d.Transitions, d.VerifySeconds, d.RotationSeconds, d.DurationSeconds)
+	}
+}
+
+// A move and a format change happen only when asked for by flag: without --move the run is
+// refused (ParameterMismatch) and nothing changes; with it (and the user's keyrotor:parameter
+// tag naming the target) the key moves and the old parameter goes once the new key is verified.
+func TestRotateMovesOrChangesFormatOnlyWhenAskedTo(t *testing.T) {
+	useLocal(t)
+	ctx := context.Background()
+	user := "cli-move-signer"
+	old := "/keyrotor/" + user
+	if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1, Parameter: old}); err != nil {
+		t.Fatal(err)
+	}
+	moved := "/keyrotor/apps/" + user
+	ssmc := ssm.NewFromConfig(env.AdminConfig())
+	code, stdout, stderr := cli(t, "rotate", "--user", user, "--parameter", moved, "--grace", "0", "--inactive", "0", "--wait")
+	if code != exitFailed || !strings.Contains(stdout+stderr, "ParameterMismatch") {
+		t.Fatalf("rotate to another parameter without --move exited %d, want %d with ParameterMismatch:\n%s\n%s", code, exitFailed, stdout, stderr)
+	}
+	if _, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(moved)}); err == nil {
+		t.Fatalf("the refused run created %s", moved)
+	}
+	if _, err := iam.NewFromConfig(env.AdminConfig()).TagUser(ctx, &iam.TagUserInput{UserName: aws.String(user), Tags: []iamtypes.Tag{
+		{Key: aws.String(rotation.ParameterTagKey), Value: aws.String(moved)},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = cli(t, "rotate", "--user", user, "--parameter", moved, "--move", "--grace", "0", "--inactive", "0", "--wait")
+	if code != 0 {
+		t.Fatalf("rotate --move exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(moved)}); err != nil {
+		t.Fatalf("after --move %s is missing: %v", moved, err)
+	}
+	if _, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(old)}); err == nil {
+		t.Errorf("after --move the old parameter %s still exists", old)
+	}
+
+	code, stdout, stderr = cli(t, "rotate", "--user", user, "--parameter", moved, "--format", "raw", "--grace", "0", "--inactive", "0", "--wait")
+	if code != exitFailed || !strings.Contains(stdout+stderr, "FormatMismatch") {
+		t.Fatalf("rotate --format raw without --change-format exited %d, want %d with FormatMismatch:\n%s\n%s", code, exitFailed, stdout, stderr)
+	}
+	if _, err := iam.NewFromConfig(env.AdminConfig()).TagUser(ctx, &iam.TagUserInput{UserName: aws.String(user), Tags: []iamtypes.Tag{
+		{Key: aws.String(rotation.FormatTagKey), Value: aws.String(rotation.FormatRaw)},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = cli(t, "rotate", "--user", user, "--parameter", moved, "--format", "raw", "--change-format", "--grace", "0", "--inactive", "0", "--wait")
+	if code != 0 {
+		t.Fatalf("rotate --change-format exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	p, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(moved), WithDecryption: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := aws.ToString(p.Parameter.Value); strings.HasPrefix(v, "{") || strings.Contains(stdout+stderr, v) {
+		t.Errorf("after --change-format raw the parameter is not the bare secret, or the secret was printed")
 	}
 }

@@ -50,8 +50,8 @@ type fleetInput struct {
 
 func (ff fleetFlags) input(f rotateFlags) (fleetInput, error) {
 	var in fleetInput
-	if f.user != "" || f.parameter != "" || f.format != "" {
-		return in, usagef("--all rotates every managed user with its own parameter: drop --user, --parameter and --format (tag a user keyrotor:parameter / keyrotor:format to change its own)")
+	if f.user != "" || f.parameter != "" || f.format != "" || f.move || f.changeFormat {
+		return in, usagef("--all rotates every managed user with its own parameter: drop --user, --parameter, --format, --move and --change-format (tag a user keyrotor:parameter / keyrotor:format to change its own)")
 	}
 	if ff.maxConcurrency != 0 {
 		if ff.maxConcurrency < 1 || ff.maxConcurrency > rotation.MaxFleetConcurrency {

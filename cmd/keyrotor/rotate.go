@@ -19,13 +19,21 @@ import (
 
 type rotateFlags struct {
 	user, parameter, grace, inactive, format, stateMachine string
-	wait                                                   bool
+	wait, move, changeFormat                               bool
 }
 
 func (f rotateFlags) input() (rotation.Input, error) {
-	in := rotation.Input{UserName: f.user, ParameterName: f.parameter, Format: f.format}
+	in := rotation.Input{UserName: f.user, ParameterName: f.parameter, Format: f.format, Move: f.move, ChangeFormat: f.changeFormat}
 	if err := checkUser(f.user); err != nil {
 		return in, err
+	}
+	// Begin refuses a parameter or format other than the user's existing ones unless the run
+	// asks for the change (docs/steps.md): the flags must name what changes.
+	if f.move && f.parameter == "" {
+		return in, usagef("--move needs --parameter: the parameter to move %s's key to (tag the user keyrotor:parameter with it first)", f.user)
+	}
+	if f.changeFormat && f.format == "" {
+		return in, usagef("--change-format needs --format: the format the parameter changes to (json or raw)")
 	}
 	if err := checkParameter(f.parameter); err != nil {
 		return in, err
@@ -92,6 +100,8 @@ prints each user's outcome as it ends and the summary, and exits 1 if any rotati
 	fl.StringVar(&f.grace, "grace", "", "wait between verification and deactivating old keys (default 1h)")
 	fl.StringVar(&f.inactive, "inactive", "", "wait between deactivation and deletion of old keys (default 1d)")
 	fl.StringVar(&f.format, "format", "", "parameter value: json (default) or raw")
+	fl.BoolVar(&f.move, "move", false, "move the key to --parameter (the user's keyrotor:parameter tag must name it); the old parameter is deleted once the new key is verified")
+	fl.BoolVar(&f.changeFormat, "change-format", false, "change the parameter's format to --format (its consumers must read the new one)")
 	fl.BoolVar(&f.wait, "wait", false, "follow the execution until it ends")
 	fl.StringVar(&f.stateMachine, "state-machine", "", "ARN of the rotation state machine")
 	addFleetFlags(fl, &ff)
