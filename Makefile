@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/bin:$(PATH)
 GOTEST_TIMEOUT ?= 18m
 
-.PHONY: all tools build test checks go-test conformance vet lint-asl check-terraform demo faults bench aws-acceptance clean
+.PHONY: all tools build test checks go-test conformance vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
 
 all: build
 
@@ -37,7 +37,7 @@ test:
 		echo $$(( $$(date +%s) - start )) > build/make-test.seconds && \
 		echo "make test: passed in $$(cat build/make-test.seconds) s"
 
-checks: tools build vet lint-asl check-terraform go-test conformance
+checks: tools build vet lint-asl check-terraform go-test conformance acceptance-local
 
 # go-test runs every package's tests except the conformance suite, which `conformance` runs so
 # that its summary line is shown (go test drops a passing package's output in package-list mode).
@@ -74,6 +74,12 @@ faults: tools build
 # histories and logs for the secret, then destroys; without terraform or credentials it says so.
 aws-acceptance:
 	@scripts/aws-acceptance.sh
+
+# acceptance-local runs what aws-acceptance runs after its deploy (scripts/acceptance-checks.sh:
+# StartExecution with the AWS CLI, the consumer's new key, the secret scan) against the local
+# engine, so that the shared part is tested on every `make test`.
+acceptance-local: build
+	@scripts/acceptance-local.sh
 
 clean:
 	rm -rf build bin/keyrotor

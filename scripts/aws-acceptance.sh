@@ -2,6 +2,8 @@
 # make aws-acceptance: deploy infra/examples/s3-signer into the AWS account of the current
 # credentials, rotate the signer's key the way a console user does, check that the consumer
 # signs with the new key, look for the secret everywhere it must not be, and destroy it all.
+# Everything after the deploy is scripts/acceptance-checks.sh, which `make acceptance-local`
+# runs against the local engine on every `make test`.
 #
 #   scripts/aws-acceptance.sh            region: AWS_REGION, else eu-west-1
 #
@@ -47,7 +49,6 @@ tf() { "$TERRAFORM" -chdir="$example" "$@"; }
 tfvars=(-var "bucket_name=$name" -var "signer_user_name=$name" -var "region=$region" -var "engine_name=$engine"
   -var "consumer_zip=$PWD/build/s3-signer-consumer.zip"
   -var signer_cache_ttl_seconds=5 -var url_max_expires_seconds=60 -var grace_seconds=65 -var inactive_seconds=0)
-old_secret="" new_secret=""
 
 cleanup() {
   status=$?
@@ -65,16 +66,6 @@ trap cleanup EXIT
 fail() {
   echo "aws-acceptance: FAILED: $*" >&2
   exit 1
-}
-
-# wait_until <seconds> <what> <command...>: run the command every 5 s until it succeeds.
-wait_until() {
-  local deadline=$((SECONDS + $1)) what=$2
-  shift 2
-  until "$@"; do
-    ((SECONDS < deadline)) || fail "timed out after ${deadline}s waiting for $what"
-    sleep 5
-  done
 }
 
 echo "aws-acceptance: account $account, region $region, run $name"
@@ -97,61 +88,13 @@ tf init -input=false >"$work/init.log" 2>&1 || { tail -20 "$work/init.log"; fail
 tf apply -auto-approve -input=false -state="$state" "${tfvars[@]}" >"$work/apply.log" 2>&1 ||
   { tail -30 "$work/apply.log"; fail "terraform apply"; }
 tf output -state="$state" -json >"$work/outputs.json"
-state_machine=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state_machine_arn"]["value"])' "$work/outputs.json")
-consumer=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["consumer_function_name"]["value"])' "$work/outputs.json")
-parameter=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["parameter_name"]["value"])' "$work/outputs.json")
-first_key=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["signer_access_key_id"]["value"])' "$work/outputs.json")
-old_secret=$("$AWS" ssm get-parameter --name "$parameter" --with-decryption --query Parameter.Value --output text |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["SecretAccessKey"])')
-
-# The apply-time execution retires the old key after its grace; a second rotation started
-# before it ends would be refused (RotationInProgress).
-running() { [ "$("$AWS" stepfunctions list-executions --state-machine-arn "$state_machine" --status-filter RUNNING --query 'length(executions)' --output text)" = 0 ]; }
-wait_until 600 "the apply-time rotation to finish" running
-
-echo "aws-acceptance: starting a rotation with StartExecution, input {\"userName\": \"$name\", ...}"
-input=$(printf '{"userName": "%s", "graceSeconds": 65, "inactiveSeconds": 0}' "$name")
-execution=$("$AWS" stepfunctions start-execution --state-machine-arn "$state_machine" --input "$input" --query executionArn --output text)
-ended() { [ "$("$AWS" stepfunctions describe-execution --execution-arn "$execution" --query status --output text)" != RUNNING ]; }
-wait_until 900 "the rotation $execution" ended
-status=$("$AWS" stepfunctions describe-execution --execution-arn "$execution" --query status --output text)
-[ "$status" = SUCCEEDED ] || fail "rotation $execution ended $status (see its history in the Step Functions console)"
-
-keys=$("$AWS" iam list-access-keys --user-name "$name" --query 'AccessKeyMetadata[?Status==`Active`].AccessKeyId' --output text)
-[ "$(wc -w <<<"$keys")" = 1 ] || fail "user $name has active keys [$keys], want exactly one after the rotation"
-new_key=$keys
-[ "$new_key" != "$first_key" ] || fail "the rotation left the key $first_key in place"
-new_secret=$("$AWS" ssm get-parameter --name "$parameter" --with-decryption --query Parameter.Value --output text |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["SecretAccessKey"])')
-
-echo "aws-acceptance: the consumer must sign with $new_key and its URL must fetch the object"
-signs_new() {
-  "$AWS" lambda invoke --function-name "$consumer" --cli-binary-format raw-in-base64-out \
-    --payload "{\"bucket\":\"$name\",\"key\":\"acceptance.txt\",\"expiresSeconds\":60}" "$work/presign.json" >/dev/null &&
-    [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("accessKeyId",""))' "$work/presign.json")" = "$new_key" ]
-}
-wait_until 120 "the consumer to sign with $new_key" signs_new
-url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$work/presign.json")
-fetched_ok() { curl -fsS "$url" -o "$work/fetched.txt" && cmp -s "$work/fetched.txt" "$work/object.txt"; }
-# IAM propagation: S3 may refuse a new key for a few seconds.
-wait_until 60 "the presigned URL to fetch the object" fetched_ok
-
-echo "aws-acceptance: searching state, outputs, histories and logs for the secrets"
+# The deploy's own documents join the scan: the state and what `terraform show` prints.
 tf show -json "$state" >"$work/show.json"
 cp "$state" "$work/state.json"
-for arn in $("$AWS" stepfunctions list-executions --state-machine-arn "$state_machine" --query 'executions[].executionArn' --output text); do
-  "$AWS" stepfunctions get-execution-history --execution-arn "$arn" --include-execution-data --output json >"$work/history-${arn##*:}.json"
-done
-for group in $("$AWS" logs describe-log-groups --log-group-name-prefix "/aws/lambda/$engine-" --query 'logGroups[].logGroupName' --output text) \
-  "/aws/lambda/keyrotor-s3-signer-consumer" "/aws/vendedlogs/states/$engine-rotate"; do
-  "$AWS" logs filter-log-events --log-group-name "$group" --output json >"$work/logs-$(tr / _ <<<"$group").json" 2>/dev/null || true
-done
-documents=$(find "$work" -name '*.json' ! -name presign.json | wc -l)
-for secret in "$old_secret" "$new_secret"; do
-  [ -n "$secret" ] || fail "a secret could not be read from $parameter"
-  if found=$(grep -lF -- "$secret" "$work"/*.json | grep -v presign.json); then
-    fail "a secret access key appears in: $(xargs -n1 basename <<<"$found" | tr '\n' ' ')"
-  fi
-done
-echo "aws-acceptance: no secret in $documents documents (state, terraform show, outputs, execution histories, logs)"
+
+logs="/aws/lambda/keyrotor-s3-signer-consumer /aws/vendedlogs/states/$engine-rotate"
+logs="$logs $("$AWS" logs describe-log-groups --log-group-name-prefix "/aws/lambda/$engine-" --query 'logGroups[].logGroupName' --output text)"
+# The example's signer_cache_ttl_seconds=5 and url_max_expires_seconds=60 make grace 65 s enough.
+ACC_WORK=$work ACC_USER=$name ACC_BUCKET=$name ACC_OBJECT_FILE="$work/object.txt" ACC_GRACE=65 ACC_EXPIRES=60 \
+  ACC_LOG_GROUPS=$logs AWS=$AWS scripts/acceptance-checks.sh || fail "acceptance checks"
 echo "aws-acceptance: passed"
