@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/motoserver"
 )
 
@@ -51,17 +52,11 @@ func TestAuditIsAComplianceGate(t *testing.T) {
 	}
 
 	// moto stamps CreateDate in whole seconds; a key is over 1s once two have passed.
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	testutil.WaitFor(t, 10*time.Second, "audit --max-age 1s to fail the gate", func() bool {
 		out.Reset()
 		errOut.Reset()
-		if run(ctx, []string{"audit", "--max-age", "1s", "--json"}, &out, &errOut) == exitFailed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("audit --max-age 1s never failed the gate within 10 s:\n%s%s", out.String(), errOut.String())
-		}
-		time.Sleep(200 * time.Millisecond) // poll interval; the deadline bounds the wait
-	}
+		return run(ctx, []string{"audit", "--max-age", "1s", "--json"}, &out, &errOut) == exitFailed
+	})
 	var r struct {
 		OverMaxAge int `json:"over_max_age"`
 		Keys       []struct {

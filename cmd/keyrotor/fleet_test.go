@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 )
 
@@ -143,19 +144,14 @@ func holdRotation(t *testing.T, path, user string) func() {
 		t.Fatal(err)
 	}
 	stop := func() { _, _ = env.StepFunctions.StopExecution(context.Background(), arn, "", "test done") }
-	deadline := time.Now().Add(time.Minute)
-	for {
+	t.Cleanup(stop) // also when the wait below fails the test
+	testutil.WaitFor(t, time.Minute, "the rotation of "+user+" to reach its grace wait", func() bool {
 		hist, err := env.StepFunctions.History(ctx, arn)
 		if err != nil {
+			stop()
 			t.Fatal(err)
 		}
-		if slices.ContainsFunc(hist, func(e sfnlocal.HistoryEvent) bool { return e.Type == "WaitStateEntered" }) {
-			return stop
-		}
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatalf("the rotation of %s did not reach its grace wait", user)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return slices.ContainsFunc(hist, func(e sfnlocal.HistoryEvent) bool { return e.Type == "WaitStateEntered" })
+	})
+	return stop
 }

@@ -367,13 +367,13 @@ func checkUsersHold(t *testing.T, users []string) {
 	for _, u := range users {
 		mine[u] = true
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var running []string
+	testutil.WaitFor(t, 30*time.Second, "the rotations started by the fleet to end after it", func() bool {
 		runs, err := env.StepFunctions.ListExecutions(ctx, env.StateMachineARN, sfnlocal.StatusRunning)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var running []string
+		running = running[:0]
 		for _, r := range runs {
 			var in struct{ UserName string }
 			_ = json.Unmarshal([]byte(r.Input), &in)
@@ -381,14 +381,8 @@ func checkUsersHold(t *testing.T, users []string) {
 				running = append(running, in.UserName)
 			}
 		}
-		if len(running) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the rotations of %v are still running 30s after their fleet ended", running)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(running) == 0
+	})
 	client := ssm.NewFromConfig(env.AdminConfig())
 	for _, u := range users {
 		keys := activeKeys(t, u)
@@ -420,8 +414,7 @@ func TestStoppingTheFleetStopsItsRotations(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait until every user's rotation holds in its grace wait.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	testutil.WaitFor(t, 2*time.Minute, "every rotation of the fleet to reach its grace wait", func() bool {
 		runs, err := env.StepFunctions.ListExecutions(ctx, env.StateMachineARN, sfnlocal.StatusRunning)
 		if err != nil {
 			t.Fatal(err)
@@ -436,14 +429,8 @@ func TestStoppingTheFleetStopsItsRotations(t *testing.T) {
 				waiting++
 			}
 		}
-		if waiting == len(names) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d rotations reached their grace wait", waiting, len(names))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return waiting == len(names)
+	})
 	if _, err := env.StepFunctions.StopExecution(ctx, arn, "Operator", "stopped by the test"); err != nil {
 		t.Fatal(err)
 	}

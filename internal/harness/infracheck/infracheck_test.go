@@ -2,6 +2,7 @@ package infracheck
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -390,15 +391,7 @@ func readAttributes(tr hcl.Traversal) []string {
 	return names
 }
 
-func keys(v iampolicy.Vars) []string {
-	return slices.Sorted(func(yield func(string) bool) {
-		for k := range v {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-}
+func keys(v iampolicy.Vars) []string { return slices.Sorted(maps.Keys(v)) }
 
 func TestScheduleRetriesDeadLettersAndStartsTheRotationInput(t *testing.T) {
 	_, mods := load(t)

@@ -2,9 +2,10 @@ package tfschema
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -29,7 +30,7 @@ func LoadModule(dir string) (*Module, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%s holds no .tf file", dir)
 	}
-	sort.Strings(files)
+	slices.Sort(files)
 	m := &Module{Dir: dir}
 	for _, f := range files {
 		src, err := os.ReadFile(f)
@@ -255,7 +256,7 @@ func (c *checker) moduleCall(m *Module, b *hclsyntax.Block) (*Module, error) {
 	for name := range vars {
 		names = append(names, name)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	for _, name := range names {
 		_, hasDefault := vars[name].Body.Attributes["default"]
 		if _, passed := b.Body.Attributes[name]; !hasDefault && !passed {
@@ -318,27 +319,18 @@ func (c *checker) body(body *hclsyntax.Body, s *Block, where string, top bool) {
 			c.body(content, nb.Block, where+"."+name, false)
 		}
 	}
-	for _, name := range sortedKeys(s.Attributes) {
+	for _, name := range slices.Sorted(maps.Keys(s.Attributes)) {
 		if a := s.Attributes[name]; a.Required {
 			if _, ok := body.Attributes[name]; !ok {
 				c.problem(body.SrcRange, "%s: required argument %q is missing", where, name)
 			}
 		}
 	}
-	for _, name := range sortedKeys(s.Blocks) {
+	for _, name := range slices.Sorted(maps.Keys(s.Blocks)) {
 		if nb := s.Blocks[name]; nb.MinItems > 0 && seen[name] < nb.MinItems && !dynamic[name] {
 			c.problem(body.SrcRange, "%s: required block %q is missing", where, name)
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // value checks an argument's expression against the schema type: a literal (no reference, no

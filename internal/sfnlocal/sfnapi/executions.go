@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -443,7 +444,7 @@ func (s *Server) httpListExecutions(ctx context.Context, body []byte) (any, erro
 		return nil, apiErr(CodeValidationException, "Must provide a StateMachine ARN or MapRun ARN, not both")
 	}
 	if in.MapRunArn != "" {
-		if in.StatusFilter != "" && !contains(statusFilters, in.StatusFilter) {
+		if in.StatusFilter != "" && !slices.Contains(statusFilters, in.StatusFilter) {
 			return nil, apiErr(CodeValidationException, "1 validation error detected: Value '%s' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [%s]", in.StatusFilter, strings.Join(statusFilters, ", "))
 		}
 		items, err := s.listChildren(in.MapRunArn, in.StatusFilter)
@@ -460,7 +461,7 @@ func (s *Server) httpListExecutions(ctx context.Context, body []byte) (any, erro
 	if _, _, _, err := arnParts(in.StateMachineArn, "stateMachine"); err != nil {
 		return nil, err
 	}
-	if in.StatusFilter != "" && !contains(statusFilters, in.StatusFilter) {
+	if in.StatusFilter != "" && !slices.Contains(statusFilters, in.StatusFilter) {
 		return nil, apiErr(CodeValidationException, "1 validation error detected: Value '%s' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [%s]", in.StatusFilter, strings.Join(statusFilters, ", "))
 	}
 	size, aerr := pageSize(in.MaxResults)
@@ -501,15 +502,6 @@ func (s *Server) httpListExecutions(ctx context.Context, body []byte) (any, erro
 		out.Executions = append(out.Executions, newExecutionListItem(e.arn, e.machine.arn, e.name, e.status, e.start, e.stopDate))
 	}
 	return out, nil
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // dataKeys are the detail fields that carry execution data; includeExecutionData=false drops
