@@ -101,6 +101,11 @@ func TestRotationRunsThroughTheDeployedStateMachine(t *testing.T) {
 	if err := json.Unmarshal([]byte(aws.ToString(out.Output)), &doc); err != nil {
 		t.Fatal(err)
 	}
+	// Once stored, the sealed secret leaves the state: the output (which a fleet's child
+	// history records whole) carries no ciphertext of it.
+	if strings.Contains(aws.ToString(out.Output), "sealedSecret") {
+		t.Errorf("the rotation's output carries the sealed secret: %.200s", aws.ToString(out.Output))
+	}
 	keys, err := iam.NewFromConfig(env.AdminConfig()).ListAccessKeys(context.Background(), &iam.ListAccessKeysInput{UserName: aws.String(user)})
 	if err != nil {
 		t.Fatal(err)

@@ -53,6 +53,7 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 			r.PreviousParameterVersion = prev.Version
 		}
 		log.Info("parameter already holds the new key", "version", r.ParameterVersion)
+		r.SealedSecret = "" // stored: the ciphertext goes no further than this step
 		return r, writeOwner(ctx, s.SSM, r.ParameterName, r.UserName, r.UserID, r.Format)
 	}
 
@@ -90,6 +91,9 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 	if err := writeOwner(ctx, s.SSM, r.ParameterName, r.UserName, r.UserID, r.Format); err != nil {
 		return r, err
 	}
+	// Stored: later states, the execution's output and a fleet's Map Run child histories (whose
+	// TaskSucceeded event carries the whole output) need not carry even the ciphertext.
+	r.SealedSecret = ""
 	return r, nil
 }
 
