@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -42,7 +43,9 @@ func TestHostsKeyrotorCreateKeyAgainstMoto(t *testing.T) {
 
 	h, rec := newHost(t, lambdahost.Options{})
 	home := t.TempDir()
-	deploy(t, h, lambdahost.Function{Name: "keyrotor-createkey", Path: bin, Env: map[string]string{
+	// Lambda's default 3 s timeout is too short for moto on a loaded machine; the engine
+	// module gives the step functions 60 s.
+	deploy(t, h, lambdahost.Function{Name: "keyrotor-createkey", Path: bin, Timeout: 60 * time.Second, Env: map[string]string{
 		"AWS_ENDPOINT_URL":            moto.Endpoint,
 		"AWS_ACCESS_KEY_ID":           moto.Admin.AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY":       moto.Admin.SecretAccessKey,
