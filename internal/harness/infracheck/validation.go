@@ -20,6 +20,7 @@ var validationFunctions = map[string]function.Function{
 	"contains":   stdlib.ContainsFunc,
 	"floor":      stdlib.FloorFunc,
 	"length":     stdlib.LengthFunc,
+	"distinct":   stdlib.DistinctFunc,
 	"alltrue":    allTrueFunc,
 	"fileexists": fileExistsFunc,
 }
