@@ -36,7 +36,7 @@ variable "external_id" {
 
   validation {
     # AssumeRole's ExternalId (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
-    condition     = can(regex("^[A-Za-z0-9_+=,.@:/-]{2,1224}$", var.external_id))
+    condition     = length(var.external_id) >= 2 && length(var.external_id) <= 1224 && can(regex("^[A-Za-z0-9_+=,.@:/-]+$", var.external_id))
     error_message = "external_id must be 2 to 1224 letters, digits or _+=,.@:/- characters."
   }
 }

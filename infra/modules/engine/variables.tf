@@ -211,8 +211,9 @@ variable "member_external_id" {
   validation {
     # AssumeRole's ExternalId: 2 to 1224 characters of [\w+=,.@:/-]
     # (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html; botocore's sts
-    # model, externalIdType).
-    condition     = var.member_external_id == null || can(regex("^[A-Za-z0-9_+=,.@:/-]{2,1224}$", var.member_external_id))
+    # model, externalIdType). The length is checked apart: Go's regexp, Terraform's, refuses a
+    # repeat count above 1000 ({2,1224} would never match).
+    condition     = var.member_external_id == null ? true : (length(var.member_external_id) >= 2 && length(var.member_external_id) <= 1224 && can(regex("^[A-Za-z0-9_+=,.@:/-]+$", var.member_external_id)))
     error_message = "member_external_id must be null or 2 to 1224 letters, digits or _+=,.@:/- characters, as sts:AssumeRole accepts for ExternalId."
   }
 }

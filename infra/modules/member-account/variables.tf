@@ -28,8 +28,9 @@ variable "external_id" {
   validation {
     # AssumeRole's ExternalId: 2 to 1224 characters of [\w+=,.@:/-]
     # (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html; botocore's sts
-    # model, externalIdType).
-    condition     = can(regex("^[A-Za-z0-9_+=,.@:/-]{2,1224}$", var.external_id))
+    # model, externalIdType). The length is checked apart: Go's regexp, Terraform's, refuses a
+    # repeat count above 1000 ({2,1224} would never match).
+    condition     = length(var.external_id) >= 2 && length(var.external_id) <= 1224 && can(regex("^[A-Za-z0-9_+=,.@:/-]+$", var.external_id))
     error_message = "external_id must be 2 to 1224 letters, digits or _+=,.@:/- characters, as sts:AssumeRole accepts for ExternalId."
   }
 }
