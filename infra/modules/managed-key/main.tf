@@ -8,8 +8,13 @@ data "aws_iam_user" "existing" {
 
 locals {
   parameter_name = coalesce(var.parameter_name, "${var.parameter_prefix}${var.user_name}")
-  user_name = (var.create_user ? aws_iam_user.managed[0].name :
-  var.account_id != null ? var.user_name : data.aws_iam_user.existing[0].user_name)
+  # The user: created here, a member account's (named only: this provider cannot read it), or
+  # an existing one of the engine's account.
+  user_name = (
+    var.create_user ? aws_iam_user.managed[0].name :
+    var.account_id != null ? var.user_name :
+    data.aws_iam_user.existing[0].user_name
+  )
   # Shared by the schedule, its role ("-scheduler") and its queue ("-dlq"): at most 50
   # characters that all three accept (SQS allows only letters, digits, - and _).
   schedule_name = substr("keyrotor-${replace(var.user_name, "/[^A-Za-z0-9_-]/", "-")}", 0, 50)
