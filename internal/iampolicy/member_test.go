@@ -2,6 +2,8 @@ package iampolicy
 
 import (
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -144,5 +146,52 @@ func TestMemberKeyPolicyLetsEachReaderDecryptOnlyItsParameters(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %s, want %s", k, got[k], v)
 		}
+	}
+}
+
+// The engine accepts at most 100 member accounts (variables.tf): then every function role's
+// inline policies (its own, assume-target, X-Ray) stay within IAM's 10,240 non-whitespace
+// characters per role (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html),
+// and the member environment with the longest external id AssumeRole takes (1224) within
+// Lambda's 4 KB (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html),
+// leaving room for the functions' own variables.
+func TestHundredMemberAccountsFitIAMAndLambdaQuotas(t *testing.T) {
+	e := testEngine(t)
+	e.Name = strings.Repeat("k", 40) // the longest name the engine accepts
+	e.ParameterPrefix, e.UserPath = "/"+strings.Repeat("p", 60)+"/", "/"+strings.Repeat("u", 60)+"/"
+	for i := range 100 {
+		e.MemberAccountIDs = append(e.MemberAccountIDs, fmt.Sprintf("%012d", 100000000000+i))
+	}
+	assume, err := e.AssumeTargetPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	xray, err := RenderDocument(filepath.Join(e.PolicyDir(), "xray.json.tftpl"), Vars{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func(d Document) int {
+		b, err := d.JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(b) // compact JSON: IAM does not count whitespace
+	}
+	largest := 0
+	for _, fn := range Functions {
+		own, err := e.FunctionPolicy(fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := size(own) + size(assume) + size(xray)
+		if total > 10240 {
+			t.Errorf("%s: inline policies of %d characters with 100 member accounts, IAM allows 10,240", fn, total)
+		}
+		largest = max(largest, total)
+	}
+	t.Logf("largest function role's inline policies with 100 member accounts: %d characters of 10,240", largest)
+	env := len("KEYROTOR_MEMBER_ACCOUNTS") + 100*13 - 1 + len("KEYROTOR_TARGET_EXTERNAL_ID") + 1224
+	if budget := 4096 - 1024; env > budget {
+		t.Errorf("member environment of %d bytes leaves less than 1 KB of Lambda's 4 KB for the functions' own variables", env)
 	}
 }

@@ -198,6 +198,16 @@ variable "member_account_ids" {
     condition     = alltrue([for id in var.member_account_ids : can(regex("^[0-9]{12}$", id))]) && length(distinct(var.member_account_ids)) == length(var.member_account_ids)
     error_message = "member_account_ids must be distinct AWS account ids of 12 digits each."
   }
+
+  # Each listed account adds its role ARN to every function role's inline policies, which IAM
+  # caps at 10,240 characters per role (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html),
+  # and its id to KEYROTOR_MEMBER_ACCOUNTS, within Lambda's 4 KB of environment variables
+  # (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); 100 fit both
+  # (internal/iampolicy: TestHundredMemberAccountsFitIAMAndLambdaQuotas).
+  validation {
+    condition     = length(var.member_account_ids) <= 100
+    error_message = "member_account_ids may list at most 100 accounts: more would not fit IAM's 10,240 characters of inline policy per role or Lambda's 4 KB of environment variables."
+  }
 }
 
 # Configuration, not a secret: an external id guards against a confused deputy, and each

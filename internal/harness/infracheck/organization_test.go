@@ -4,6 +4,7 @@ package infracheck
 // example with a hub and two members.
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -28,6 +29,13 @@ func TestOrganizationVariableValidationsAcceptGoodAndRejectBadValues(t *testing.
 		return cty.ListVal(vals)
 	}
 	null := cty.NullVal(cty.String)
+	many := func(n int) cty.Value {
+		var v []string
+		for i := range n {
+			v = append(v, fmt.Sprintf("%012d", 100000000000+i))
+		}
+		return ids(v...)
+	}
 	tests := []struct {
 		module, variable string
 		value            cty.Value
@@ -39,6 +47,8 @@ func TestOrganizationVariableValidationsAcceptGoodAndRejectBadValues(t *testing.
 		{engineDir, "member_account_ids", ids("4444555566667"), false},
 		{engineDir, "member_account_ids", ids("444455556666", "444455556666"), false},
 		{engineDir, "member_account_ids", ids("*"), false},
+		{engineDir, "member_account_ids", many(100), true},
+		{engineDir, "member_account_ids", many(101), false},
 		{engineDir, "member_external_id", null, true},
 		{engineDir, "member_external_id", str("keyrotor-org-7f3a9c"), true},
 		{engineDir, "member_external_id", str("urn:org/keyrotor=1,a.b@c_d+e"), true},
