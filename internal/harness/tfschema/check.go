@@ -139,6 +139,9 @@ type decls struct {
 	// "aws" (the default, always there), "aws.<alias>" of each provider block with an alias
 	// and of each configuration_aliases entry of required_providers.
 	providers map[string]bool
+	// aliases are the configuration_aliases the module declares: a caller must pass each
+	// (https://developer.hashicorp.com/terraform/language/meta-arguments/module-providers).
+	aliases []string
 }
 
 func declare(m *Module) decls {
@@ -171,6 +174,7 @@ func declare(m *Module) decls {
 							for _, e := range list.Exprs {
 								if ref, ok := providerRef(e); ok {
 									d.providers[ref] = true
+									d.aliases = append(d.aliases, ref)
 								}
 							}
 						}
@@ -429,6 +433,8 @@ func (c *checker) references(m *Module, d decls) {
 		roots := map[string]bool{}
 		skip := ""
 		switch b.Type {
+		case "terraform":
+			continue // settings: configuration_aliases name provider configurations, not objects
 		case "resource", "data":
 			skip = "provider"
 			if a, ok := b.Body.Attributes["provider"]; ok {
@@ -436,8 +442,16 @@ func (c *checker) references(m *Module, d decls) {
 			}
 		case "module":
 			skip = "providers"
-			if a, ok := b.Body.Attributes["providers"]; ok {
+			a, ok := b.Body.Attributes["providers"]
+			if ok {
 				c.moduleProviders(a.Expr, d, b)
+			}
+			if callee := d.modules[b.Labels[0]]; callee != nil {
+				for _, alias := range declare(callee).aliases {
+					if !ok || !passes(a.Expr, alias) {
+						c.problem(b.DefRange(), "module %s: the module declares configuration_aliases %s, which the call must pass in providers", b.Labels[0], alias)
+					}
+				}
 			}
 		}
 		c.walk(b.Body, roots, func(tr hcl.Traversal, roots map[string]bool) {
@@ -461,6 +475,22 @@ func providerRef(e hclsyntax.Expression) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// passes reports whether a providers map passes the configuration key (aws.<alias>).
+func passes(e hclsyntax.Expression, key string) bool {
+	obj, ok := e.(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		return false
+	}
+	for _, item := range obj.Items {
+		if k, ok := item.KeyExpr.(*hclsyntax.ObjectConsKeyExpr); ok {
+			if ref, ok := providerRef(k.Wrapped); ok && ref == key {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // providerReference checks that e names a provider configuration declared in the module.
@@ -489,8 +519,11 @@ func (c *checker) moduleProviders(e hclsyntax.Expression, d decls, call *hclsynt
 		callee = declare(m).providers
 	}
 	for _, item := range obj.Items {
-		key, ok := providerRef(item.KeyExpr.(*hclsyntax.ObjectConsKeyExpr).Wrapped)
-		if !ok {
+		key, named := "", false
+		if k, isKey := item.KeyExpr.(*hclsyntax.ObjectConsKeyExpr); isKey {
+			key, named = providerRef(k.Wrapped)
+		}
+		if !named {
 			c.problem(item.KeyExpr.Range(), "module %s: providers key must be a provider name such as aws or aws.<alias>", call.Labels[0])
 			continue
 		}

@@ -135,6 +135,7 @@ func TestCheckerCatchesOneOfEachMistake(t *testing.T) {
 		{"variable-default-wrong-type", "variable grace_seconds default must be number, not string"},
 		{"undeclared-provider", "provider configuration aws.member_b is not declared"},
 		{"module-unknown-provider", "module callee: the module receives no provider configuration aws.member"},
+		{"module-missing-provider-alias", "module aliased: the module declares configuration_aliases aws.member, which the call must pass in providers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {

@@ -65,6 +65,11 @@ module "callee" {
   required_name = "${aws_lambda_function.f.function_name}-${data.aws_caller_identity.member.account_id}"
 }
 
+module "aliased" {
+  source    = "../modules/aliased"
+  providers = { aws = aws, aws.member = aws.member }
+}
+
 output "arn" {
   value = module.callee.arn
 }
