@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
@@ -218,5 +219,59 @@ func TestOrganizationExampleKeepsEachMembersUserInTheMember(t *testing.T) {
 	}
 	if members != 2 {
 		t.Errorf("the example deploys %d member-account modules, want 2", members)
+	}
+}
+
+// managed-key with account_id: the user is the member's, so the module neither creates it (its
+// provider is the hub's) nor reads it from the hub, and the rotation carries accountId.
+func TestManagedKeyForAMemberUserNeitherCreatesNorReadsItInTheHub(t *testing.T) {
+	_, mods := load(t)
+	m := mods[managedKeyDir]
+	eval := func(e hclsyntax.Expression, accountID cty.Value, createUser bool) cty.Value {
+		t.Helper()
+		ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{
+			"account_id": accountID, "create_user": cty.BoolVal(createUser),
+		})}}
+		v, diags := e.Value(ctx)
+		if diags.HasErrors() {
+			t.Fatalf("%s: %s", m.Text(e.Range()), diags)
+		}
+		return v
+	}
+	member, none := cty.StringVal("444455556666"), cty.NullVal(cty.String)
+
+	count := onlyBlock(t, m, "data", "aws_iam_user", "existing").Body.Attributes["count"].Expr
+	var refusal hclsyntax.Expression
+	for _, lc := range onlyBlock(t, m, "resource", "terraform_data", "checks").Body.Blocks {
+		for _, pc := range lc.Body.Blocks {
+			if pc.Type == "precondition" && strings.Contains(attr(m, pc, "error_message"), "With account_id") {
+				refusal = pc.Body.Attributes["condition"].Expr
+			}
+		}
+	}
+	if refusal == nil {
+		t.Fatal("terraform_data.checks has no precondition refusing create_user with account_id")
+	}
+	tests := []struct {
+		name        string
+		accountID   cty.Value
+		createUser  bool
+		reads, okay bool
+	}{
+		{"engine account, created user", none, true, false, true},
+		{"engine account, existing user", none, false, true, true},
+		{"member user", member, false, false, true},
+		{"member user created in the hub", member, true, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, _ := eval(count, tt.accountID, tt.createUser).AsBigFloat().Int64()
+			if reads := n == 1; reads != tt.reads {
+				t.Errorf("data.aws_iam_user.existing count %d, want reading = %v", n, tt.reads)
+			}
+			if okay := eval(refusal, tt.accountID, tt.createUser).True(); okay != tt.okay {
+				t.Errorf("precondition passes = %v, want %v", okay, tt.okay)
+			}
+		})
 	}
 }
