@@ -30,6 +30,9 @@ type Engine struct {
 	// Readers maps each consumer role to the parameter names it may decrypt (the engine
 	// module's parameter_readers).
 	Readers map[string][]string
+	// MemberAccountIDs are the accounts whose keyrotor-target role the functions may assume
+	// (the engine module's member_account_ids).
+	MemberAccountIDs []string
 }
 
 // PolicyDir is the engine module's policy template directory.

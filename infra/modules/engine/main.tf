@@ -71,6 +71,15 @@ locals {
     }
   ]])
 
+  # Member accounts (issue 15): every function may assume the keyrotor-target role of each
+  # listed account, and reads the list and the external id from its environment
+  # (internal/rotation: EnvMemberAccounts, EnvTargetExternalID).
+  member_environment = length(var.member_account_ids) == 0 ? {} : {
+    KEYROTOR_MEMBER_ACCOUNTS    = join(",", var.member_account_ids)
+    KEYROTOR_TARGET_EXTERNAL_ID = var.member_external_id
+  }
+  assume_target_roles = length(var.member_account_ids) == 0 ? {} : local.functions
+
   create_topic = var.alarm_topic_arn == null
   topic_arn    = local.create_topic ? one(aws_sns_topic.alerts[*].arn) : var.alarm_topic_arn
   traced_roles = var.tracing_enabled ? toset(concat(keys(local.functions), ["state-machine", "fleet"])) : toset([])
@@ -158,6 +167,31 @@ resource "aws_iam_role_policy" "function" {
   }))
 }
 
+# sts:AssumeRole on exactly arn:<partition>:iam::<member>:role/keyrotor/keyrotor-target of each
+# listed account, only when there is one: the hub can act in no other account. The member's
+# trust policy (infra/modules/member-account) admits these roles with the external id only.
+resource "aws_iam_role_policy" "assume_target" {
+  for_each = local.assume_target_roles
+
+  name = "${var.name}-assume-target"
+  role = aws_iam_role.function[each.key].id
+  policy = templatefile("${path.module}/policies/assume-target.json.tftpl", {
+    partition          = local.partition
+    member_account_ids = var.member_account_ids
+  })
+
+  lifecycle {
+    precondition {
+      condition     = var.member_external_id != null
+      error_message = "member_external_id must be set when member_account_ids lists accounts: each member's keyrotor-target role requires it (sts:ExternalId)."
+    }
+    precondition {
+      condition     = !contains(var.member_account_ids, local.account_id)
+      error_message = "member_account_ids must not list the engine's own account (${local.account_id}): its users are rotated with the functions' own roles, without accountId."
+    }
+  }
+}
+
 resource "aws_iam_role_policy" "xray" {
   for_each = local.traced_roles
 
@@ -190,7 +224,7 @@ resource "aws_lambda_function" "function" {
   timeout          = each.value.timeout
 
   environment {
-    variables = merge({ KEYROTOR_PARAMETER_PREFIX = var.parameter_prefix }, each.value.environment)
+    variables = merge({ KEYROTOR_PARAMETER_PREFIX = var.parameter_prefix }, each.value.environment, local.member_environment)
   }
 
   logging_config {
@@ -207,7 +241,7 @@ resource "aws_lambda_function" "function" {
   tags = var.tags
   # Lambda checks at CreateFunction that an Active-traced function's role may call
   # xray:PutTraceSegments, so the X-Ray policy must exist first, as the function's own.
-  depends_on = [aws_iam_role_policy.function, aws_iam_role_policy.xray]
+  depends_on = [aws_iam_role_policy.function, aws_iam_role_policy.xray, aws_iam_role_policy.assume_target]
 }
 
 # ---- The rotation state machine ----

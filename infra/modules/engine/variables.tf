@@ -188,3 +188,42 @@ variable "min_inactive_seconds" {
     error_message = "min_inactive_seconds must be a whole number from 0 to 2592000."
   }
 }
+
+variable "member_account_ids" {
+  type        = list(string)
+  description = "Member accounts (issue 15) whose managed users this engine rotates (execution input accountId): each must run infra/modules/member-account with this engine's account, name and member_external_id. The function roles may assume exactly arn:aws:iam::<id>:role/keyrotor/keyrotor-target of each, and no role when the list is empty."
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.member_account_ids : can(regex("^[0-9]{12}$", id))]) && length(distinct(var.member_account_ids)) == length(var.member_account_ids)
+    error_message = "member_account_ids must be distinct AWS account ids of 12 digits each."
+  }
+
+  # Each listed account adds its role ARN to every function role's inline policies, which IAM
+  # caps at 10,240 characters per role (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html),
+  # and its id to KEYROTOR_MEMBER_ACCOUNTS, within Lambda's 4 KB of environment variables
+  # (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); 100 fit both
+  # (internal/iampolicy: TestHundredMemberAccountsFitIAMAndLambdaQuotas).
+  validation {
+    condition     = length(var.member_account_ids) <= 100
+    error_message = "member_account_ids may list at most 100 accounts: more would not fit IAM's 10,240 characters of inline policy per role or Lambda's 4 KB of environment variables."
+  }
+}
+
+# Configuration, not a secret: an external id guards against a confused deputy, and each
+# member's trust policy holds it where anyone who may read the role sees it. It reaches the
+# functions as KEYROTOR_TARGET_EXTERNAL_ID.
+variable "member_external_id" {
+  type        = string
+  description = "The ExternalId the functions pass to sts:AssumeRole of each member's keyrotor-target role (its trust policy requires it, sts:ExternalId). Required when member_account_ids is not empty."
+  default     = null
+
+  validation {
+    # AssumeRole's ExternalId: 2 to 1224 characters of [\w+=,.@:/-]
+    # (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html; botocore's sts
+    # model, externalIdType). The length is checked apart: Go's regexp, Terraform's, refuses a
+    # repeat count above 1000 ({2,1224} would never match).
+    condition     = var.member_external_id == null ? true : (length(var.member_external_id) >= 2 && length(var.member_external_id) <= 1224 && can(regex("^[A-Za-z0-9_+=,.@:/-]+$", var.member_external_id)))
+    error_message = "member_external_id must be null or 2 to 1224 letters, digits or _+=,.@:/- characters, as sts:AssumeRole accepts for ExternalId."
+  }
+}

@@ -1,11 +1,20 @@
+# An existing user of the engine's account is read to check its tags at plan time. A member
+# account's user is not: this module's provider is the engine's (hub) account, and the
+# rotation itself refuses a user without keyrotor:managed=true (UserNotManaged).
 data "aws_iam_user" "existing" {
-  count     = var.create_user ? 0 : 1
+  count     = var.create_user || var.account_id != null ? 0 : 1
   user_name = var.user_name
 }
 
 locals {
   parameter_name = coalesce(var.parameter_name, "${var.parameter_prefix}${var.user_name}")
-  user_name      = var.create_user ? aws_iam_user.managed[0].name : data.aws_iam_user.existing[0].user_name
+  # The user: created here, a member account's (named only: this provider cannot read it), or
+  # an existing one of the engine's account.
+  user_name = (
+    var.create_user ? aws_iam_user.managed[0].name :
+    var.account_id != null ? var.user_name :
+    data.aws_iam_user.existing[0].user_name
+  )
   # Shared by the schedule, its role ("-scheduler") and its queue ("-dlq"): at most 50
   # characters that all three accept (SQS allows only letters, digits, - and _).
   schedule_name = substr("keyrotor-${replace(var.user_name, "/[^A-Za-z0-9_-]/", "-")}", 0, 50)
@@ -18,16 +27,17 @@ locals {
   }
   # An existing user must already carry them when they differ from the defaults the fleet
   # assumes (<parameter_prefix><user_name>, json); they may always be present.
-  existing_tags = var.create_user ? {} : try(data.aws_iam_user.existing[0].tags, {})
+  existing_tags = var.create_user || var.account_id != null ? {} : try(data.aws_iam_user.existing[0].tags, {})
 
   # The execution input of docs/steps.md; the schedule and the trigger start the same rotation.
-  rotation = {
+  # accountId (issue 15) only for a member account's user: without it the engine's own.
+  rotation = merge({
     userName        = local.user_name
     parameterName   = local.parameter_name
     graceSeconds    = var.grace_seconds
     inactiveSeconds = var.inactive_seconds
     format          = var.format
-  }
+  }, var.account_id == null ? {} : { accountId = var.account_id })
 }
 
 resource "aws_iam_user" "managed" {
@@ -53,11 +63,15 @@ resource "terraform_data" "checks" {
       error_message = "parameter_name ${local.parameter_name} must lie under the engine's parameter_prefix ${var.parameter_prefix} (and not end with .lock): the engine's roles may touch no other parameter."
     }
     precondition {
-      condition     = var.create_user || try(data.aws_iam_user.existing[0].tags["keyrotor:managed"], "") == "true"
+      condition     = var.account_id == null || !var.create_user
+      error_message = "With account_id (a member account's user), create_user must be false: this module's provider is the engine's account, so create the user in the member account with a provider for it (tagged keyrotor:managed=true, keyrotor:parameter and keyrotor:format, under the managed path; see README)."
+    }
+    precondition {
+      condition     = var.create_user || var.account_id != null || try(data.aws_iam_user.existing[0].tags["keyrotor:managed"], "") == "true"
       error_message = "User ${var.user_name} lacks the tag keyrotor:managed=true, so keyrotor may not touch its keys. Tag it (aws iam tag-user --user-name ${var.user_name} --tags Key=keyrotor:managed,Value=true) or set create_user = true."
     }
     precondition {
-      condition = var.create_user || (
+      condition = var.create_user || var.account_id != null || (
         lookup(local.existing_tags, "keyrotor:parameter", "${var.parameter_prefix}${var.user_name}") == local.parameter_name &&
         lookup(local.existing_tags, "keyrotor:format", "json") == var.format
       )

@@ -155,3 +155,14 @@ variable "tags" {
   description = "Tags added to every taggable resource (the user also gets keyrotor:managed=true)."
   default     = {}
 }
+
+variable "account_id" {
+  type        = string
+  description = "Member account of the user (issue 15): the rotation's accountId, so that the engine acts there through its keyrotor-target role and the key, parameter and lock live in that account. Null: the engine's own account. It must be one of the engine's member_account_ids, with create_user = false (the user is created in the member account with a provider for it, see README)."
+  default     = null
+
+  validation {
+    condition     = var.account_id == null || can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be null or an AWS account id of 12 digits."
+  }
+}

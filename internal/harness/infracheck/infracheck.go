@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -158,6 +159,22 @@ func (m *Module) ObjectKeys(expr hclsyntax.Expression) ([]string, error) {
 				return nil, err
 			}
 			keys = append(keys, k...)
+		}
+		sort.Strings(keys)
+		return keys, nil
+	case *hclsyntax.ConditionalExpr:
+		// cond ? {a = ...} : {}: the keys either branch may hold.
+		var keys []string
+		for _, branch := range []hclsyntax.Expression{e.TrueResult, e.FalseResult} {
+			k, err := m.ObjectKeys(branch)
+			if err != nil {
+				return nil, err
+			}
+			for _, key := range k {
+				if !slices.Contains(keys, key) {
+					keys = append(keys, key)
+				}
+			}
 		}
 		sort.Strings(keys)
 		return keys, nil

@@ -21,6 +21,8 @@ import (
 const (
 	engineDir     = "infra/modules/engine"
 	managedKeyDir = "infra/modules/managed-key"
+	memberDir     = "infra/modules/member-account"
+	orgExampleDir = "infra/examples/organization"
 	rotationASL   = "statemachine/rotate.asl.json"
 )
 
@@ -34,7 +36,7 @@ func load(t *testing.T) (string, map[string]*Module) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range []string{engineDir, managedKeyDir, "infra/examples/s3-signer"} {
+	for _, dir := range []string{engineDir, managedKeyDir, memberDir, "infra/examples/s3-signer", orgExampleDir} {
 		if mods[dir] == nil {
 			t.Fatalf("module %s not found", dir)
 		}
@@ -272,6 +274,11 @@ func TestEveryTemplatefileCallSetsWhatItsTemplateUses(t *testing.T) {
 	}
 	goVars[filepath.Join(e.PolicyDir(), "secrets-key.json.tftpl")] = keys(e.SecretsKeyPolicyVars())
 	goVars[filepath.Join(e.PolicyDir(), "fleet.json.tftpl")] = keys(e.FleetPolicyVars())
+	goVars[filepath.Join(e.PolicyDir(), "assume-target.json.tftpl")] = keys(e.AssumeTargetPolicyVars())
+	member := iampolicy.Member{Root: root}
+	goVars[filepath.Join(member.PolicyDir(), "trust.json.tftpl")] = keys(member.TrustPolicyVars())
+	goVars[filepath.Join(member.PolicyDir(), "target.json.tftpl")] = keys(member.TargetPolicyVars())
+	goVars[filepath.Join(member.PolicyDir(), "member-key.json.tftpl")] = keys(member.KeyPolicyVars())
 
 	used := map[string]bool{}
 	for dir, m := range mods {
@@ -433,7 +440,8 @@ func TestScheduleRetriesDeadLettersAndStartsTheRotationInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"format", "graceSeconds", "inactiveSeconds", "parameterName", "userName"}; !slices.Equal(keys, want) {
+	// accountId only for a member account's user (issue 15).
+	if want := []string{"accountId", "format", "graceSeconds", "inactiveSeconds", "parameterName", "userName"}; !slices.Equal(keys, want) {
 		t.Errorf("local.rotation has %v, the execution input is %v", keys, want)
 	}
 	inv := m.Find("resource", "aws_lambda_invocation", "rotate")[0]

@@ -19,7 +19,8 @@ var validationFunctions = map[string]function.Function{
 	"regex":      stdlib.RegexFunc,
 	"contains":   stdlib.ContainsFunc,
 	"floor":      stdlib.FloorFunc,
-	"length":     stdlib.LengthFunc,
+	"length":     lengthFunc,
+	"distinct":   stdlib.DistinctFunc,
 	"alltrue":    allTrueFunc,
 	"fileexists": fileExistsFunc,
 }
@@ -38,6 +39,20 @@ var fileExistsFunc = function.New(&function.Spec{
 			return cty.NilVal, fmt.Errorf("fileexists: %w", err)
 		}
 		return cty.BoolVal(st.Mode().IsRegular()), nil
+	},
+})
+
+// lengthFunc is Terraform's length: of a collection, or of a string in characters (grapheme
+// clusters, cty's strlen), which cty's stdlib length does not take
+// (https://developer.hashicorp.com/terraform/language/functions/length).
+var lengthFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowDynamicType: true, AllowUnknown: true}},
+	Type:   function.StaticReturnType(cty.Number),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		if args[0].Type() == cty.String {
+			return stdlib.Strlen(args[0])
+		}
+		return stdlib.Length(args[0])
 	},
 })
 

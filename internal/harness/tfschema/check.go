@@ -135,12 +135,52 @@ type decls struct {
 	data      map[string]string
 	modules   map[string]*Module // nil when the source is not local
 	outputs   map[string]bool
+	// providers are the provider configurations a resource or a module call may name:
+	// "aws" (the default, always there), "aws.<alias>" of each provider block with an alias
+	// and of each configuration_aliases entry of required_providers.
+	providers map[string]bool
+	// aliases are the configuration_aliases the module declares: a caller must pass each
+	// (https://developer.hashicorp.com/terraform/language/meta-arguments/module-providers).
+	aliases []string
 }
 
 func declare(m *Module) decls {
-	d := decls{vars: map[string]*hclsyntax.Block{}, locals: map[string]bool{}, resources: map[string]string{}, data: map[string]string{}, modules: map[string]*Module{}, outputs: map[string]bool{}}
+	d := decls{vars: map[string]*hclsyntax.Block{}, locals: map[string]bool{}, resources: map[string]string{}, data: map[string]string{}, modules: map[string]*Module{}, outputs: map[string]bool{}, providers: map[string]bool{"aws": true}}
 	for _, b := range m.Blocks {
 		switch {
+		case b.Type == "provider" && len(b.Labels) == 1:
+			d.providers[b.Labels[0]] = true
+			if a, ok := b.Body.Attributes["alias"]; ok {
+				if v, diags := a.Expr.Value(nil); !diags.HasErrors() && v.Type() == cty.String {
+					d.providers[b.Labels[0]+"."+v.AsString()] = true
+				}
+			}
+		case b.Type == "terraform":
+			for _, rp := range b.Body.Blocks {
+				if rp.Type != "required_providers" {
+					continue
+				}
+				for name, a := range rp.Body.Attributes {
+					d.providers[name] = true
+					obj, ok := a.Expr.(*hclsyntax.ObjectConsExpr)
+					if !ok {
+						continue
+					}
+					for _, item := range obj.Items {
+						if hcl.ExprAsKeyword(item.KeyExpr) != "configuration_aliases" {
+							continue
+						}
+						if list, ok := item.ValueExpr.(*hclsyntax.TupleConsExpr); ok {
+							for _, e := range list.Exprs {
+								if ref, ok := providerRef(e); ok {
+									d.providers[ref] = true
+									d.aliases = append(d.aliases, ref)
+								}
+							}
+						}
+					}
+				}
+			}
 		case b.Type == "variable" && len(b.Labels) == 1:
 			d.vars[b.Labels[0]] = b
 		case b.Type == "locals":
@@ -376,20 +416,122 @@ func isLiteral(e hclsyntax.Expression) bool {
 	return literal
 }
 
-// references resolves every var., local., data., module. and resource reference of m.
+// references resolves every var., local., data., module. and resource reference of m, and
+// the provider configurations that resources (provider = aws.<alias>) and module calls
+// (providers = { aws = aws.<alias> }) name.
 func (c *checker) references(m *Module, d decls) {
 	for _, b := range m.Blocks {
 		roots := map[string]bool{}
+		skip := ""
+		switch b.Type {
+		case "terraform":
+			continue // settings: configuration_aliases name provider configurations, not objects
+		case "resource", "data":
+			skip = "provider"
+			if a, ok := b.Body.Attributes["provider"]; ok {
+				c.providerReference(a.Expr, d)
+			}
+		case "module":
+			skip = "providers"
+			a, ok := b.Body.Attributes["providers"]
+			if ok {
+				c.moduleProviders(a.Expr, d, b)
+			}
+			if callee := d.modules[b.Labels[0]]; callee != nil {
+				for _, alias := range declare(callee).aliases {
+					if !ok || !passes(a.Expr, alias) {
+						c.problem(b.DefRange(), "module %s: the module declares configuration_aliases %s, which the call must pass in providers", b.Labels[0], alias)
+					}
+				}
+			}
+		}
 		c.walk(b.Body, roots, func(tr hcl.Traversal, roots map[string]bool) {
 			c.reference(tr, roots, d, b)
-		})
+		}, skip)
+	}
+}
+
+// providerRef reads a provider configuration reference: aws or aws.<alias>.
+func providerRef(e hclsyntax.Expression) (string, bool) {
+	st, ok := e.(*hclsyntax.ScopeTraversalExpr)
+	if !ok {
+		return "", false
+	}
+	switch len(st.Traversal) {
+	case 1:
+		return st.Traversal.RootName(), true
+	case 2:
+		if a, ok := st.Traversal[1].(hcl.TraverseAttr); ok {
+			return st.Traversal.RootName() + "." + a.Name, true
+		}
+	}
+	return "", false
+}
+
+// passes reports whether a providers map passes the configuration key (aws.<alias>).
+func passes(e hclsyntax.Expression, key string) bool {
+	obj, ok := e.(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		return false
+	}
+	for _, item := range obj.Items {
+		if k, ok := item.KeyExpr.(*hclsyntax.ObjectConsKeyExpr); ok {
+			if ref, ok := providerRef(k.Wrapped); ok && ref == key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// providerReference checks that e names a provider configuration declared in the module.
+func (c *checker) providerReference(e hclsyntax.Expression, d decls) {
+	c.report.Arguments++
+	ref, ok := providerRef(e)
+	if !ok {
+		c.problem(e.Range(), "provider must be a provider configuration reference such as aws.<alias>")
+		return
+	}
+	if !d.providers[ref] {
+		c.problem(e.Range(), "provider configuration %s is not declared (no provider block with alias and no configuration_aliases entry)", ref)
+	}
+}
+
+// moduleProviders checks a module call's providers map: each value names a configuration of
+// the caller, each key one the callee may receive (its default or a configuration alias).
+func (c *checker) moduleProviders(e hclsyntax.Expression, d decls, call *hclsyntax.Block) {
+	obj, ok := e.(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		c.problem(e.Range(), "module %s: providers must be a map of provider configurations", call.Labels[0])
+		return
+	}
+	var callee map[string]bool
+	if m := d.modules[call.Labels[0]]; m != nil {
+		callee = declare(m).providers
+	}
+	for _, item := range obj.Items {
+		key, named := "", false
+		if k, isKey := item.KeyExpr.(*hclsyntax.ObjectConsKeyExpr); isKey {
+			key, named = providerRef(k.Wrapped)
+		}
+		if !named {
+			c.problem(item.KeyExpr.Range(), "module %s: providers key must be a provider name such as aws or aws.<alias>", call.Labels[0])
+			continue
+		}
+		if callee != nil && !callee[key] {
+			c.problem(item.KeyExpr.Range(), "module %s: the module receives no provider configuration %s", call.Labels[0], key)
+		}
+		c.providerReference(item.ValueExpr, d)
 	}
 }
 
 // walk calls fn for each traversal of every expression under body; roots are the extra names
 // in scope (a dynamic block's iterator).
-func (c *checker) walk(body *hclsyntax.Body, roots map[string]bool, fn func(hcl.Traversal, map[string]bool)) {
-	for _, a := range body.Attributes {
+func (c *checker) walk(body *hclsyntax.Body, roots map[string]bool, fn func(hcl.Traversal, map[string]bool), skip ...string) {
+	for name, a := range body.Attributes {
+		if slices.Contains(skip, name) {
+			continue
+		}
 		for _, tr := range a.Expr.Variables() {
 			fn(tr, roots)
 		}

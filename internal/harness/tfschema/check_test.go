@@ -133,6 +133,9 @@ func TestCheckerCatchesOneOfEachMistake(t *testing.T) {
 		{"module-missing-variable", `required variable "required_name" of ../modules/callee is not set`},
 		{"module-argument-wrong-type", "module callee argument optional_tags must be map of string, not tuple"},
 		{"variable-default-wrong-type", "variable grace_seconds default must be number, not string"},
+		{"undeclared-provider", "provider configuration aws.member_b is not declared"},
+		{"module-unknown-provider", "module callee: the module receives no provider configuration aws.member"},
+		{"module-missing-provider-alias", "module aliased: the module declares configuration_aliases aws.member, which the call must pass in providers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {

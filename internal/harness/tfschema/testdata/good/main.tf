@@ -10,6 +10,16 @@ locals {
 
 data "aws_region" "current" {}
 
+# A second account's configuration, named by a resource and passed to a module.
+provider "aws" {
+  alias  = "member"
+  region = "eu-west-1"
+}
+
+data "aws_caller_identity" "member" {
+  provider = aws.member
+}
+
 resource "aws_iam_role" "r" {
   name               = "r"
   assume_role_policy = "{}"
@@ -51,7 +61,13 @@ resource "aws_lambda_function" "f" {
 
 module "callee" {
   source        = "../modules/callee"
-  required_name = aws_lambda_function.f.function_name
+  providers     = { aws = aws.member }
+  required_name = "${aws_lambda_function.f.function_name}-${data.aws_caller_identity.member.account_id}"
+}
+
+module "aliased" {
+  source    = "../modules/aliased"
+  providers = { aws = aws, aws.member = aws.member }
 }
 
 output "arn" {

@@ -1,0 +1,107 @@
+# One member (spoke) account of a keyrotor organization: the role the hub engine's functions
+# assume here, and the KMS key that seals new secrets and encrypts the parameters. The user,
+# its keys, the parameter and its lock all live in this account, next to their consumers.
+# Deploy it with a provider for this account in the engine's region: the functions call this
+# account's SSM and KMS in their own region.
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.region
+  account_id = data.aws_caller_identity.current.account_id
+
+  # Fixed names the engine's functions use (internal/rotation: TargetRoleName, TargetRolePath,
+  # MemberKMSKeyAlias): every member account has the same role and key alias.
+  target_role_name = "keyrotor-target"
+  target_role_path = "/keyrotor/"
+
+  # The hub's function roles (the engine module names them <engine_name>-<function>, path /),
+  # and its rotation state machine, whose execution ARN the seal's encryption context carries.
+  hub_functions      = ["createkey", "storeparam", "verifykey", "deleteoldkeys", "trigger", "listusers"]
+  hub_role_arns      = [for fn in local.hub_functions : "arn:${local.partition}:iam::${var.hub_account_id}:role/${var.engine_name}-${fn}"]
+  state_machine_name = "${var.engine_name}-rotate"
+
+  reader_grants = flatten([for reader in sort(keys(var.parameter_readers)) : [
+    for name in var.parameter_readers[reader] : {
+      reader        = reader
+      parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${name}"
+    }
+  ]])
+}
+
+# ---- The target role: assumed by the hub's function roles only, with the external id ----
+
+resource "aws_iam_role" "target" {
+  name        = local.target_role_name
+  path        = local.target_role_path
+  description = "keyrotor: the hub engine ${var.engine_name} in ${var.hub_account_id} rotates this account's managed users' keys through this role"
+  # The principal is the hub account, narrowed by aws:PrincipalArn to the engine's function
+  # roles, rather than the roles themselves: IAM stores a role principal as the role's unique
+  # id, so a trust policy naming the roles would need them to exist first and would stop
+  # matching once one is re-created (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html#principal-roles);
+  # aws:PrincipalArn of a role session is the role's ARN
+  # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn).
+  # sts:ExternalId must equal the engine's member_external_id
+  # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#ck_externalid,
+  # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_common-scenarios_third-party.html).
+  assume_role_policy = templatefile("${path.module}/policies/trust.json.tftpl", {
+    partition      = local.partition
+    hub_account_id = var.hub_account_id
+    hub_role_arns  = local.hub_role_arns
+    external_id    = var.external_id
+  })
+  tags = var.tags
+}
+
+# What the hub's functions do in this account (internal/rotation/account.go lists the calls):
+# the managed users' keys, parameters under the prefix, the member key. No Step Functions:
+# the hub checks its own executions with its own roles.
+resource "aws_iam_role_policy" "target" {
+  name = local.target_role_name
+  role = aws_iam_role.target.id
+  policy = templatefile("${path.module}/policies/target.json.tftpl", {
+    partition          = local.partition
+    region             = local.region
+    account_id         = local.account_id
+    hub_account_id     = var.hub_account_id
+    parameter_prefix   = var.parameter_prefix
+    user_path          = var.managed_user_path
+    kms_key_arn        = aws_kms_key.member.arn
+    state_machine_name = local.state_machine_name
+  })
+}
+
+# ---- The member key: seals new secrets between steps and encrypts the parameters ----
+
+resource "aws_kms_key" "member" {
+  description             = "keyrotor member of ${var.engine_name} (${var.hub_account_id}): seals new secrets between steps and encrypts rotated SecureString parameters"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  # The target role uses the key directly only for the seal (encryption context user,
+  # accessKeyId and the hub's execution), and otherwise through SSM for parameters under the
+  # prefix: kms:ViaService (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service)
+  # and PARAMETER_ARN, the encryption context SSM sends
+  # (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html;
+  # kms:EncryptionContext: https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-encryption-context).
+  # One statement per (reader, parameter), as the engine's key.
+  policy = templatefile("${path.module}/policies/member-key.json.tftpl", {
+    partition             = local.partition
+    region                = local.region
+    account_id            = local.account_id
+    hub_account_id        = var.hub_account_id
+    parameter_prefix      = var.parameter_prefix
+    state_machine_name    = local.state_machine_name
+    target_role_arn       = aws_iam_role.target.arn
+    reader_arns           = [for g in local.reader_grants : g.reader]
+    reader_parameter_arns = [for g in local.reader_grants : g.parameter_arn]
+  })
+  tags = var.tags
+}
+
+resource "aws_kms_alias" "member" {
+  name          = "alias/keyrotor-member"
+  target_key_id = aws_kms_key.member.key_id
+}

@@ -1,0 +1,277 @@
+package infracheck
+
+// The organization (issue 15): the member-account module, the engine's member accounts and the
+// example with a hub and two members.
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
+)
+
+func TestOrganizationVariableValidationsAcceptGoodAndRejectBadValues(t *testing.T) {
+	_, mods := load(t)
+	str := cty.StringVal
+	ids := func(v ...string) cty.Value {
+		if len(v) == 0 {
+			return cty.ListValEmpty(cty.String)
+		}
+		vals := make([]cty.Value, len(v))
+		for i, s := range v {
+			vals[i] = str(s)
+		}
+		return cty.ListVal(vals)
+	}
+	null := cty.NullVal(cty.String)
+	many := func(n int) cty.Value {
+		var v []string
+		for i := range n {
+			v = append(v, fmt.Sprintf("%012d", 100000000000+i))
+		}
+		return ids(v...)
+	}
+	tests := []struct {
+		module, variable string
+		value            cty.Value
+		valid            bool
+	}{
+		{engineDir, "member_account_ids", ids(), true},
+		{engineDir, "member_account_ids", ids("444455556666", "777788889999"), true},
+		{engineDir, "member_account_ids", ids("44445555666"), false},
+		{engineDir, "member_account_ids", ids("4444555566667"), false},
+		{engineDir, "member_account_ids", ids("444455556666", "444455556666"), false},
+		{engineDir, "member_account_ids", ids("*"), false},
+		{engineDir, "member_account_ids", many(100), true},
+		{engineDir, "member_account_ids", many(101), false},
+		{engineDir, "member_external_id", null, true},
+		{engineDir, "member_external_id", str("keyrotor-org-7f3a9c"), true},
+		{engineDir, "member_external_id", str("urn:org/keyrotor=1,a.b@c_d+e"), true},
+		{engineDir, "member_external_id", str(strings.Repeat("x", 1224)), true},
+		{engineDir, "member_external_id", str("x"), false},
+		{engineDir, "member_external_id", str(strings.Repeat("x", 1225)), false},
+		{engineDir, "member_external_id", str("has space"), false},
+		{engineDir, "member_external_id", str(`quote"d`), false},
+		{memberDir, "hub_account_id", str("111122223333"), true},
+		{memberDir, "hub_account_id", str("arn:aws:iam::111122223333:root"), false},
+		{memberDir, "engine_name", str("keyrotor"), true},
+		{memberDir, "engine_name", str("9lives"), false},
+		{memberDir, "external_id", str("keyrotor-org-7f3a9c"), true},
+		{memberDir, "external_id", str("a"), false},
+		{memberDir, "external_id", str("no spaces please"), false},
+		{memberDir, "parameter_prefix", str("/keyrotor/"), true},
+		{memberDir, "parameter_prefix", str("/keyrotor"), false},
+		{memberDir, "managed_user_path", str("/"), true},
+		{memberDir, "managed_user_path", str("keyrotor"), false},
+		{memberDir, "parameter_readers", cty.MapVal(map[string]cty.Value{"arn:aws:iam::444455556666:role/consumer": cty.ListVal([]cty.Value{str("/keyrotor/s3-signer")})}), true},
+		{memberDir, "parameter_readers", cty.MapVal(map[string]cty.Value{"arn:aws:iam::444455556666:user/bob": cty.ListVal([]cty.Value{str("/keyrotor/s3-signer")})}), false},
+		{memberDir, "kms_deletion_window_days", cty.NumberIntVal(31), false},
+		{managedKeyDir, "account_id", null, true},
+		{managedKeyDir, "account_id", str("444455556666"), true},
+		{managedKeyDir, "account_id", str("member-a"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.module+"/"+tt.variable+"="+tt.value.GoString(), func(t *testing.T) {
+			failed, err := mods[tt.module].Validate(tt.variable, tt.value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if valid := len(failed) == 0; valid != tt.valid {
+				t.Fatalf("valid = %v (messages %q), want %v", valid, failed, tt.valid)
+			}
+			for _, msg := range failed {
+				if !strings.Contains(msg, tt.variable) {
+					t.Errorf("message %q does not name %s", msg, tt.variable)
+				}
+			}
+		})
+	}
+}
+
+// A member's parameter_readers is the engine's, for the member's key: the same type and the
+// same validation, so that a value one accepts the other accepts too.
+func TestMemberParameterReadersIsDeclaredAsTheEngines(t *testing.T) {
+	_, mods := load(t)
+	decl := func(dir string) (typ, cond, msg string) {
+		m := mods[dir]
+		v := onlyBlock(t, m, "variable", "parameter_readers")
+		typ = attr(m, v, "type")
+		for _, b := range v.Body.Blocks {
+			if b.Type == "validation" {
+				cond, msg = attr(m, b, "condition"), attr(m, b, "error_message")
+			}
+		}
+		return typ, cond, msg
+	}
+	et, ec, em := decl(engineDir)
+	mt, mc, mm := decl(memberDir)
+	if et != mt || ec != mc || em != mm {
+		t.Errorf("member-account's parameter_readers (%s, %s, %s) differs from the engine's (%s, %s, %s)", mt, mc, mm, et, ec, em)
+	}
+}
+
+// The names the engine's functions use (internal/rotation: TargetRoleName, TargetRolePath,
+// MemberKMSKeyAlias) are the ones the module creates, and it trusts every function the engine
+// deploys.
+func TestMemberModuleCreatesTheRoleAndKeyTheFunctionsName(t *testing.T) {
+	_, mods := load(t)
+	m := mods[memberDir]
+	local := func(name string) string {
+		e, ok := m.Local(name)
+		if !ok {
+			t.Fatalf("member-account has no local.%s", name)
+		}
+		return m.Text(e.Range())
+	}
+	if got := local("target_role_name"); got != `"`+iampolicy.TargetRoleName+`"` {
+		t.Errorf("local.target_role_name = %s, want %q", got, iampolicy.TargetRoleName)
+	}
+	if got := local("target_role_path"); got != `"`+iampolicy.TargetRolePath+`"` {
+		t.Errorf("local.target_role_path = %s, want %q", got, iampolicy.TargetRolePath)
+	}
+	role := onlyBlock(t, m, "resource", "aws_iam_role", "target")
+	if attr(m, role, "name") != "local.target_role_name" || attr(m, role, "path") != "local.target_role_path" {
+		t.Errorf("aws_iam_role.target must be named local.target_role_name under local.target_role_path")
+	}
+	alias := onlyBlock(t, m, "resource", "aws_kms_alias", "member")
+	if got := attr(m, alias, "name"); got != `"`+iampolicy.MemberKMSKeyAlias+`"` {
+		t.Errorf("aws_kms_alias.member name = %s, want %q", got, iampolicy.MemberKMSKeyAlias)
+	}
+	key := onlyBlock(t, m, "resource", "aws_kms_key", "member")
+	if attr(m, key, "enable_key_rotation") != "true" {
+		t.Error("aws_kms_key.member must enable key rotation")
+	}
+	want := `["` + strings.Join(iampolicy.Functions, `", "`) + `"]`
+	if got := local("hub_functions"); got != want {
+		t.Errorf("local.hub_functions = %s, want every function the engine deploys: %s", got, want)
+	}
+}
+
+// The engine's functions may assume member roles, and learn the accounts and the external id,
+// only when member_account_ids lists some.
+func TestEngineAssumesMemberRolesOnlyWhenAccountsAreListed(t *testing.T) {
+	_, mods := load(t)
+	m := mods[engineDir]
+	roles, ok := m.Local("assume_target_roles")
+	if !ok || m.Text(roles.Range()) != "length(var.member_account_ids) == 0 ? {} : local.functions" {
+		t.Errorf("local.assume_target_roles must be length(var.member_account_ids) == 0 ? {} : local.functions")
+	}
+	p := onlyBlock(t, m, "resource", "aws_iam_role_policy", "assume_target")
+	if attr(m, p, "for_each") != "local.assume_target_roles" || attr(m, p, "role") != "aws_iam_role.function[each.key].id" {
+		t.Errorf("aws_iam_role_policy.assume_target must attach to each function role over local.assume_target_roles")
+	}
+	env, ok := m.Local("member_environment")
+	if !ok {
+		t.Fatal("engine has no local.member_environment")
+	}
+	cond, ok := env.(*hclsyntax.ConditionalExpr)
+	if !ok || m.Text(cond.Condition.Range()) != "length(var.member_account_ids) == 0" {
+		t.Fatalf("local.member_environment must be empty unless member_account_ids lists accounts")
+	}
+	keys, err := m.ObjectKeys(cond.FalseResult)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// internal/rotation: EnvMemberAccounts, EnvTargetExternalID.
+	if want := []string{"KEYROTOR_MEMBER_ACCOUNTS", "KEYROTOR_TARGET_EXTERNAL_ID"}; !slices.Equal(keys, want) {
+		t.Errorf("member environment %v, want %v", keys, want)
+	}
+	fn := onlyBlock(t, m, "resource", "aws_lambda_function", "function")
+	if vars := attr(m, child(fn, "environment"), "variables"); !strings.Contains(vars, "local.member_environment") {
+		t.Errorf("every function's environment must merge local.member_environment, got %s", vars)
+	}
+}
+
+// The example: the hub holds no member's user, and each member gets its module, its user and
+// its managed key through its own provider configuration.
+func TestOrganizationExampleKeepsEachMembersUserInTheMember(t *testing.T) {
+	_, mods := load(t)
+	m := mods[orgExampleDir]
+	for _, u := range m.Find("resource", "aws_iam_user") {
+		if p := attr(m, u, "provider"); !strings.HasPrefix(p, "aws.member_") {
+			t.Errorf("aws_iam_user.%s is created with provider %q, want a member's", u.Labels[1], p)
+		}
+	}
+	members := 0
+	for _, call := range m.Find("module") {
+		src := attr(m, call, "source")
+		switch src {
+		case `"../../modules/member-account"`:
+			members++
+			if p := attr(m, call, "providers"); !strings.HasPrefix(p, "{ aws = aws.member_") {
+				t.Errorf("module %s must pass a member's provider as aws, got %q", call.Labels[0], p)
+			}
+		case `"../../modules/managed-key"`:
+			if attr(m, call, "create_user") != "false" || !strings.HasPrefix(attr(m, call, "account_id"), "var.member_") {
+				t.Errorf("module %s must rotate a member's user: create_user = false, account_id = a member", call.Labels[0])
+			}
+		case `"../../modules/engine"`:
+			if got := attr(m, call, "member_account_ids"); got != "[var.member_a_account_id, var.member_b_account_id]" {
+				t.Errorf("the engine lists member accounts %s", got)
+			}
+		}
+	}
+	if members != 2 {
+		t.Errorf("the example deploys %d member-account modules, want 2", members)
+	}
+}
+
+// managed-key with account_id: the user is the member's, so the module neither creates it (its
+// provider is the hub's) nor reads it from the hub, and the rotation carries accountId.
+func TestManagedKeyForAMemberUserNeitherCreatesNorReadsItInTheHub(t *testing.T) {
+	_, mods := load(t)
+	m := mods[managedKeyDir]
+	eval := func(e hclsyntax.Expression, accountID cty.Value, createUser bool) cty.Value {
+		t.Helper()
+		ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{
+			"account_id": accountID, "create_user": cty.BoolVal(createUser),
+		})}}
+		v, diags := e.Value(ctx)
+		if diags.HasErrors() {
+			t.Fatalf("%s: %s", m.Text(e.Range()), diags)
+		}
+		return v
+	}
+	member, none := cty.StringVal("444455556666"), cty.NullVal(cty.String)
+
+	count := onlyBlock(t, m, "data", "aws_iam_user", "existing").Body.Attributes["count"].Expr
+	var refusal hclsyntax.Expression
+	for _, lc := range onlyBlock(t, m, "resource", "terraform_data", "checks").Body.Blocks {
+		for _, pc := range lc.Body.Blocks {
+			if pc.Type == "precondition" && strings.Contains(attr(m, pc, "error_message"), "With account_id") {
+				refusal = pc.Body.Attributes["condition"].Expr
+			}
+		}
+	}
+	if refusal == nil {
+		t.Fatal("terraform_data.checks has no precondition refusing create_user with account_id")
+	}
+	tests := []struct {
+		name        string
+		accountID   cty.Value
+		createUser  bool
+		reads, okay bool
+	}{
+		{"engine account, created user", none, true, false, true},
+		{"engine account, existing user", none, false, true, true},
+		{"member user", member, false, false, true},
+		{"member user created in the hub", member, true, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, _ := eval(count, tt.accountID, tt.createUser).AsBigFloat().Int64()
+			if reads := n == 1; reads != tt.reads {
+				t.Errorf("data.aws_iam_user.existing count %d, want reading = %v", n, tt.reads)
+			}
+			if okay := eval(refusal, tt.accountID, tt.createUser).True(); okay != tt.okay {
+				t.Errorf("precondition passes = %v, want %v", okay, tt.okay)
+			}
+		})
+	}
+}

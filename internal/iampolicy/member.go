@@ -1,0 +1,149 @@
+package iampolicy
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+)
+
+// Names every member account shares (issue 15): the hub's functions assume
+// arn:<partition>:iam::<member>:role/keyrotor/keyrotor-target and find the member key by its
+// alias. internal/rotation spells them again (TargetRoleName, TargetRolePath,
+// MemberKMSKeyAlias); infra/modules/member-account creates them.
+const (
+	TargetRoleName    = "keyrotor-target"
+	TargetRolePath    = "/keyrotor/"
+	MemberKMSKeyAlias = "alias/keyrotor-member"
+)
+
+// TargetRoleARN is the keyrotor-target role of a member account.
+func TargetRoleARN(partition, accountID string) string {
+	return fmt.Sprintf("arn:%s:iam::%s:role%s%s", partition, accountID, TargetRolePath, TargetRoleName)
+}
+
+// AssumeTargetPolicyVars are the variables of the engine's policies/assume-target.json.tftpl:
+// the function roles' sts:AssumeRole on each member account's target role.
+func (e Engine) AssumeTargetPolicyVars() Vars {
+	return Vars{"partition": e.Partition, "member_account_ids": e.MemberAccountIDs}
+}
+
+// AssumeTargetPolicy renders the policy the engine attaches to every function role when
+// member_account_ids is not empty.
+func (e Engine) AssumeTargetPolicy() (Document, error) {
+	return RenderDocument(filepath.Join(e.PolicyDir(), "assume-target.json.tftpl"), e.AssumeTargetPolicyVars())
+}
+
+// Member describes one deployment of infra/modules/member-account; its methods name resources
+// exactly as the module does.
+type Member struct {
+	Root            string // repository root (holds infra/)
+	Partition       string
+	Region          string // the member's region: the engine's
+	AccountID       string // the member account
+	HubAccountID    string // the engine's account
+	EngineName      string // the engine's name variable
+	ExternalID      string
+	ParameterPrefix string
+	UserPath        string
+	KMSKeyID        string // the member key's id
+	// Readers maps each consumer role of this account to the parameter names it may decrypt.
+	Readers map[string][]string
+}
+
+// PolicyDir is the member-account module's policy template directory.
+func (m Member) PolicyDir() string {
+	return filepath.Join(m.Root, "infra", "modules", "member-account", "policies")
+}
+
+// TargetRoleARN is this member's keyrotor-target role.
+func (m Member) TargetRoleARN() string { return TargetRoleARN(m.Partition, m.AccountID) }
+
+// HubRoleARNs are the engine's function roles, the only principals the target role trusts.
+func (m Member) HubRoleARNs() []string {
+	hub := Engine{Name: m.EngineName, Partition: m.Partition, AccountID: m.HubAccountID}
+	out := make([]string, len(Functions))
+	for i, fn := range Functions {
+		out[i] = hub.RoleARN(fn)
+	}
+	return out
+}
+
+// KMSKeyARN is the member key's ARN.
+func (m Member) KMSKeyARN() string {
+	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", m.Partition, m.Region, m.AccountID, m.KMSKeyID)
+}
+
+// ParameterARN is the ARN of a parameter of this account.
+func (m Member) ParameterARN(name string) string {
+	return fmt.Sprintf("arn:%s:ssm:%s:%s:parameter%s", m.Partition, m.Region, m.AccountID, name)
+}
+
+// UserARN is the ARN of a user of this account under UserPath.
+func (m Member) UserARN(name string) string {
+	return fmt.Sprintf("arn:%s:iam::%s:user%s%s", m.Partition, m.AccountID, m.UserPath, name)
+}
+
+// TrustPolicyVars are the variables of policies/trust.json.tftpl.
+func (m Member) TrustPolicyVars() Vars {
+	return Vars{
+		"partition":      m.Partition,
+		"hub_account_id": m.HubAccountID,
+		"hub_role_arns":  m.HubRoleARNs(),
+		"external_id":    m.ExternalID,
+	}
+}
+
+// TargetPolicyVars are the variables of policies/target.json.tftpl.
+func (m Member) TargetPolicyVars() Vars {
+	return Vars{
+		"partition":          m.Partition,
+		"region":             m.Region,
+		"account_id":         m.AccountID,
+		"hub_account_id":     m.HubAccountID,
+		"parameter_prefix":   m.ParameterPrefix,
+		"user_path":          m.UserPath,
+		"kms_key_arn":        m.KMSKeyARN(),
+		"state_machine_name": m.EngineName + "-rotate",
+	}
+}
+
+// KeyPolicyVars are the variables of policies/member-key.json.tftpl.
+func (m Member) KeyPolicyVars() Vars {
+	readers, parameterARNs := []string{}, []string{}
+	roles := make([]string, 0, len(m.Readers))
+	for r := range m.Readers {
+		roles = append(roles, r)
+	}
+	sort.Strings(roles)
+	for _, r := range roles {
+		for _, name := range m.Readers[r] {
+			readers, parameterARNs = append(readers, r), append(parameterARNs, m.ParameterARN(name))
+		}
+	}
+	return Vars{
+		"partition":             m.Partition,
+		"region":                m.Region,
+		"account_id":            m.AccountID,
+		"hub_account_id":        m.HubAccountID,
+		"parameter_prefix":      m.ParameterPrefix,
+		"state_machine_name":    m.EngineName + "-rotate",
+		"target_role_arn":       m.TargetRoleARN(),
+		"reader_arns":           readers,
+		"reader_parameter_arns": parameterARNs,
+	}
+}
+
+// TrustPolicy renders the target role's trust policy.
+func (m Member) TrustPolicy() (Document, error) {
+	return RenderDocument(filepath.Join(m.PolicyDir(), "trust.json.tftpl"), m.TrustPolicyVars())
+}
+
+// TargetPolicy renders the target role's policy.
+func (m Member) TargetPolicy() (Document, error) {
+	return RenderDocument(filepath.Join(m.PolicyDir(), "target.json.tftpl"), m.TargetPolicyVars())
+}
+
+// KeyPolicy renders the member key's policy.
+func (m Member) KeyPolicy() (Document, error) {
+	return RenderDocument(filepath.Join(m.PolicyDir(), "member-key.json.tftpl"), m.KeyPolicyVars())
+}
