@@ -135,7 +135,9 @@ func TestSessionNameIsTheExecutionNameWithinAssumeRolesLimits(t *testing.T) {
 	}
 }
 
-func sessionNameOK(s string) bool { return len(s) >= 2 && len(s) <= 64 && !sessionNameUnsafe.MatchString(s) }
+func sessionNameOK(s string) bool {
+	return len(s) >= 2 && len(s) <= 64 && !sessionNameUnsafe.MatchString(s)
+}
 
 func TestExpiredMemberSessionIsRetriedWithANewOne(t *testing.T) {
 	assumer := &fakeAssumer{}
