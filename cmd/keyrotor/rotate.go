@@ -19,11 +19,16 @@ import (
 
 type rotateFlags struct {
 	user, parameter, grace, inactive, format, stateMachine string
-	wait                                                   bool
+	// account is the member account of the user (the execution input's accountId).
+	account string
+	wait    bool
 }
 
 func (f rotateFlags) input() (rotation.Input, error) {
-	in := rotation.Input{UserName: f.user, ParameterName: f.parameter, Format: f.format}
+	in := rotation.Input{UserName: f.user, ParameterName: f.parameter, Format: f.format, AccountID: f.account}
+	if err := (accountFlags{account: f.account}).check(); err != nil {
+		return in, err
+	}
 	if err := checkUser(f.user); err != nil {
 		return in, err
 	}
@@ -65,7 +70,9 @@ func newRotateCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Start a rotation of a managed user's access key (and follow it with --wait)",
 		Long: `Starts an execution of the keyrotor-rotate state machine for --user. With --wait it follows the
 execution's history live (a progress display on a terminal, one line per state otherwise),
-prints the new AccessKeyId on success, or the failure's cause and exits 1.
+prints the new AccessKeyId on success, or the failure's cause and exits 1. --account names the
+member account of --user (the input's accountId): the engine acts there through its
+keyrotor-target role.
 
 The state machine is --state-machine, else $KEYROTOR_STATE_MACHINE_ARN, else the one named
 keyrotor-rotate. Waits take seconds (3600) or durations (90s, 15m, 1h, 2d).
@@ -94,6 +101,7 @@ prints each user's outcome as it ends and the summary, and exits 1 if any rotati
 	fl.StringVar(&f.format, "format", "", "parameter value: json (default) or raw")
 	fl.BoolVar(&f.wait, "wait", false, "follow the execution until it ends")
 	fl.StringVar(&f.stateMachine, "state-machine", "", "ARN of the rotation state machine")
+	fl.StringVar(&f.account, "account", "", "member account of --user (12-digit id; the engine acts there through its keyrotor-target role; default: the engine's own)")
 	addFleetFlags(fl, &ff)
 	return cmd
 }
