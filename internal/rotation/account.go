@@ -72,7 +72,7 @@ type Members struct {
 	cache map[sessionKey]*aws.CredentialsCache
 }
 
-type sessionKey struct{ account, execution string }
+type sessionKey struct{ account, session string }
 
 // maxSessions bounds the cached role sessions of a warm function; beyond it the cache is
 // emptied (a session costs one AssumeRole to remake).
@@ -100,27 +100,28 @@ func (s *Steps) forRequest(ctx context.Context, req Request) (*Steps, error) {
 		return nil, newError(InvalidInput, nil, "invalid rotation input: accountId %q must be a 12-digit AWS account id (omit it for the engine's own account)", account)
 	}
 	if s.Members == nil || !slices.Contains(s.Members.Allowed, account) {
-		allowed := "none"
-		if s.Members != nil {
-			allowed = strings.Join(s.Members.Allowed, ", ")
-		}
-		return nil, newError(AccountNotAllowed, nil,
-			"account %s is not one of this engine's member accounts (%s: %s); add it to the engine's member accounts (and deploy infra/modules/member-account there) or omit accountId to rotate a user of the engine's own account. Nothing was called",
-			account, EnvMemberAccounts, allowed)
+		return nil, accountNotAllowed(s.Members, account)
 	}
 	return s.Members.steps(ctx, s, account, req.ExecutionID)
 }
 
-func (m *Members) steps(ctx context.Context, hub *Steps, account, executionID string) (*Steps, error) {
-	creds := m.credentials(account, executionID)
-	role := TargetRoleARN(partitionOf(executionID), account)
-	// Retrieved here, once per step (cached across steps of the execution), so that a refused
-	// AssumeRole is named as such instead of as the first IAM or SSM call that needed it.
-	if _, err := creds.Retrieve(ctx); err != nil {
-		return nil, classifyAssumeRole(err, role, account)
+// accountNotAllowed is the AccountNotAllowed of account for an engine with members m.
+func accountNotAllowed(m *Members, account string) error {
+	allowed := "none"
+	if m != nil && len(m.Allowed) > 0 {
+		allowed = strings.Join(m.Allowed, ", ")
 	}
-	cfg := m.Base.Copy()
-	cfg.Credentials = creds
+	return newError(AccountNotAllowed, nil,
+		"account %s is not one of this engine's member accounts (%s: %s); add it to the engine's member accounts (and deploy infra/modules/member-account there) or omit accountId to rotate a user of the engine's own account. Nothing was called",
+		account, EnvMemberAccounts, allowed)
+}
+
+func (m *Members) steps(ctx context.Context, hub *Steps, account, executionID string) (*Steps, error) {
+	cfg, creds, err := m.config(ctx, account, partitionOf(executionID), SessionName(executionID))
+	if err != nil {
+		return nil, err
+	}
+	role := TargetRoleARN(partitionOf(executionID), account)
 	member := m.New(cfg)
 	member.Config = hub.Config
 	member.Config.KMSKeyID = MemberKMSKeyAlias
@@ -133,20 +134,44 @@ func (m *Members) steps(ctx context.Context, hub *Steps, account, executionID st
 	return member, nil
 }
 
-// credentials returns the cached role session of (account, execution).
-func (m *Members) credentials(account, executionID string) *aws.CredentialsCache {
+// Config is the hub's configuration acting in account through its keyrotor-target role, in a
+// session named session (cached per account and session name). Callers other than the steps
+// (the trigger's destroy) use it; an account not among the member accounts is
+// AccountNotAllowed and a refused AssumeRole AssumeRoleDenied.
+func (m *Members) Config(ctx context.Context, account, partition, session string) (aws.Config, error) {
+	if m == nil || !slices.Contains(m.Allowed, account) {
+		return aws.Config{}, accountNotAllowed(m, account)
+	}
+	cfg, _, err := m.config(ctx, account, partition, session)
+	return cfg, err
+}
+
+func (m *Members) config(ctx context.Context, account, partition, session string) (aws.Config, *aws.CredentialsCache, error) {
+	creds := m.credentials(account, partition, session)
+	// Retrieved here, once per step (cached across steps of the execution), so that a refused
+	// AssumeRole is named as such instead of as the first IAM or SSM call that needed it.
+	if _, err := creds.Retrieve(ctx); err != nil {
+		return aws.Config{}, nil, classifyAssumeRole(err, TargetRoleARN(partition, account), account)
+	}
+	cfg := m.Base.Copy()
+	cfg.Credentials = creds
+	return cfg, creds, nil
+}
+
+// credentials returns the cached role session of (account, session name).
+func (m *Members) credentials(account, partition, session string) *aws.CredentialsCache {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	key := sessionKey{account, executionID}
+	key := sessionKey{account, session}
 	if c, ok := m.cache[key]; ok {
 		return c
 	}
 	if m.cache == nil || len(m.cache) >= maxSessions {
 		m.cache = map[sessionKey]*aws.CredentialsCache{}
 	}
-	provider := stscreds.NewAssumeRoleProvider(m.STS, TargetRoleARN(partitionOf(executionID), account),
+	provider := stscreds.NewAssumeRoleProvider(m.STS, TargetRoleARN(partition, account),
 		func(o *stscreds.AssumeRoleOptions) {
-			o.RoleSessionName = SessionName(executionID)
+			o.RoleSessionName = session
 			if m.ExternalID != "" {
 				o.ExternalID = aws.String(m.ExternalID)
 			}
