@@ -19,15 +19,22 @@ import (
 
 type rotateFlags struct {
 	user, parameter, grace, inactive, format, stateMachine string
-	// account is the member account of the user (the execution input's accountId).
-	account string
-	wait    bool
+	// accounts are the member accounts (--account): the user's, one, for a rotation (the
+	// input's accountId); the fleet's accountIds with --all.
+	accounts []string
+	wait     bool
 }
 
 func (f rotateFlags) input() (rotation.Input, error) {
-	in := rotation.Input{UserName: f.user, ParameterName: f.parameter, Format: f.format, AccountID: f.account}
-	if err := (accountFlags{account: f.account}).check(); err != nil {
-		return in, err
+	in := rotation.Input{UserName: f.user, ParameterName: f.parameter, Format: f.format}
+	if len(f.accounts) > 1 {
+		return in, usagef("--account given %d times: a user is in one account (with --all, name each account of the fleet)", len(f.accounts))
+	}
+	for _, a := range f.accounts {
+		if err := (accountFlags{account: a}).check(); err != nil {
+			return in, err
+		}
+		in.AccountID = a
 	}
 	if err := checkUser(f.user); err != nil {
 		return in, err
@@ -101,7 +108,7 @@ prints each user's outcome as it ends and the summary, and exits 1 if any rotati
 	fl.StringVar(&f.format, "format", "", "parameter value: json (default) or raw")
 	fl.BoolVar(&f.wait, "wait", false, "follow the execution until it ends")
 	fl.StringVar(&f.stateMachine, "state-machine", "", "ARN of the rotation state machine")
-	fl.StringVar(&f.account, "account", "", "member account of --user (12-digit id; the engine acts there through its keyrotor-target role; default: the engine's own)")
+	fl.StringArrayVar(&f.accounts, "account", nil, "member account of --user (12-digit id; the engine acts there through its keyrotor-target role; default: the engine's own); with --all, repeatable: the fleet's accounts")
 	addFleetFlags(fl, &ff)
 	return cmd
 }

@@ -315,3 +315,61 @@ func targetSession(t *testing.T, account string) aws.Config {
 	c := out.Credentials
 	return motoserver.Config(env.AWSEndpoint, aws.Credentials{AccessKeyID: aws.ToString(c.AccessKeyId), SecretAccessKey: aws.ToString(c.SecretAccessKey), SessionToken: aws.ToString(c.SessionToken)})
 }
+
+// The fleet over accountIds rotates every managed user under the path in each listed member
+// account, and its summary counts the rotations of each account; an account that is not a
+// member is refused before anything is listed.
+func TestFleetRotatesTheManagedUsersOfEachListedAccount(t *testing.T) {
+	ctx := context.Background()
+	accounts := env.MemberAccountIDs()[:2]
+	path := fmt.Sprintf("/fleet-org-%d/", userSeq.Add(1))
+	want := map[string]int{accounts[0]: 3, accounts[1]: 2}
+	for _, a := range accounts {
+		if err := env.CreateFleetUsersIn(ctx, a, path, fleetUsers("org-fleet-"+a[:3], want[a]), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same path in the hub: not listed, so not rotated.
+	hubUsers := fleetUsers("org-fleet-hub", 1)
+	if err := env.CreateFleetUsers(ctx, path, hubUsers, 1); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := runFleet(t, map[string]any{"pathPrefix": path, "accountIds": accounts, "graceSeconds": 0, "inactiveSeconds": 0})
+	s := decodeSummary(t, x)
+	if s.Counts.Rotated != 5 || s.Counts.Failed != 0 || s.Managed != 5 {
+		t.Errorf("fleet over %v: %+v (managed %d), want 5 rotated", accounts, s.Counts, s.Managed)
+	}
+	for _, a := range accounts {
+		if got := s.ByAccount[a]; got.Rotated != want[a] {
+			t.Errorf("summary of %s: %+v, want %d rotated", a, got, want[a])
+		}
+		cfg, _ := env.AccountConfig(a)
+		for _, u := range fleetUsers("org-fleet-"+a[:3], want[a]) {
+			keys, err := iam.NewFromConfig(cfg).ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(u)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The old key no parameter held is kept inactive (UnknownKey); the new one is active.
+			active := 0
+			for _, k := range keys.AccessKeyMetadata {
+				if k.Status == iamtypes.StatusTypeActive {
+					active++
+				}
+			}
+			if active != 1 {
+				t.Errorf("%s in %s has %d active keys after its rotation, want the new one only", u, a, active)
+			}
+			if _, ok := accountParameters(t, a)["/keyrotor/"+u]; !ok {
+				t.Errorf("%s in %s has no parameter", u, a)
+			}
+		}
+	}
+	if _, ok := accountParameters(t, localenv.AccountID)["/keyrotor/"+hubUsers[0]]; ok {
+		t.Errorf("the hub's %s was rotated by a fleet over member accounts", hubUsers[0])
+	}
+
+	refused, _ := runFleet(t, map[string]any{"pathPrefix": path, "accountIds": []string{accounts[0], "999999999999"}})
+	if refused.Status != "FAILED" || refused.Error != rotation.AccountNotAllowed || !strings.Contains(refused.Cause, "999999999999") {
+		t.Errorf("fleet naming an unlisted account: %s %s %s", refused.Status, refused.Error, refused.Cause)
+	}
+}

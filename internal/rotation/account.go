@@ -206,6 +206,9 @@ func SessionName(executionID string) string {
 	return name
 }
 
+// PartitionOf is the partition of an execution ARN (aws when it is not one).
+func PartitionOf(executionID string) string { return partitionOf(executionID) }
+
 func partitionOf(executionID string) string {
 	if a, err := arn.Parse(executionID); err == nil && a.Partition != "" {
 		return a.Partition
