@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"slices"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
