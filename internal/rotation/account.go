@@ -3,6 +3,7 @@ package rotation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -99,10 +100,21 @@ func (s *Steps) forRequest(ctx context.Context, req Request) (*Steps, error) {
 	if !ValidAccountID(account) {
 		return nil, newError(InvalidInput, nil, "invalid rotation input: accountId %q must be a 12-digit AWS account id (omit it for the engine's own account)", account)
 	}
+	var (
+		member *Steps
+		err    error
+	)
 	if s.Members == nil || !slices.Contains(s.Members.Allowed, account) {
-		return nil, accountNotAllowed(s.Members, account)
+		err = accountNotAllowed(s.Members, account)
+	} else {
+		member, err = s.Members.steps(ctx, s, account, req.ExecutionID)
 	}
-	return s.Members.steps(ctx, s, account, req.ExecutionID)
+	var named *Error
+	if errors.As(err, &named) {
+		// The Cause a person reads names whose rotation stopped.
+		return nil, &Error{Name: named.Name, Message: fmt.Sprintf("IAM user %s of account %s: %s", req.Rotation.UserName, account, named.Message), Err: named.Err}
+	}
+	return member, err
 }
 
 // accountNotAllowed is the AccountNotAllowed of account for an engine with members m.
