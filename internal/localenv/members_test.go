@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -371,5 +372,60 @@ func TestFleetRotatesTheManagedUsersOfEachListedAccount(t *testing.T) {
 	refused, _ := runFleet(t, map[string]any{"pathPrefix": path, "accountIds": []string{accounts[0], "999999999999"}})
 	if refused.Status != "FAILED" || refused.Error != rotation.AccountNotAllowed || !strings.Contains(refused.Cause, "999999999999") {
 		t.Errorf("fleet naming an unlisted account: %s %s %s", refused.Status, refused.Error, refused.Cause)
+	}
+}
+
+// Each action of the keyrotor-target role is needed: without it (moto enforces the role's
+// action list) a rotation in the member account fails, naming the action; iam:ListUsers is
+// the fleet's. With the whole list, every call a member rotation makes is one of its actions.
+func TestEveryMemberRoleActionIsNeeded(t *testing.T) {
+	ctx := context.Background()
+	account := env.MemberAccountIDs()[1]
+	t.Cleanup(func() { _ = env.SetMemberRoleActions(context.Background(), account, localenv.MemberRoleActions) })
+	rotate := func(t *testing.T) *sfn.DescribeExecutionOutput {
+		t.Helper()
+		user := fmt.Sprintf("org-needs-%d", userSeq.Add(1))
+		if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1, Parameter: "/keyrotor/" + user, Account: account}); err != nil {
+			t.Fatal(err)
+		}
+		return waitExecution(t, startRotation(t, map[string]any{"userName": user, "accountId": account, "graceSeconds": 0, "inactiveSeconds": 0}))
+	}
+	for _, action := range localenv.MemberRoleActions {
+		if action == "iam:ListUsers" {
+			continue // the fleet's listing: TestFleetRotatesTheManagedUsersOfEachListedAccount
+		}
+		t.Run(action, func(t *testing.T) {
+			if err := env.SetMemberRoleActions(ctx, account, slices.DeleteFunc(slices.Clone(localenv.MemberRoleActions), func(a string) bool { return a == action })); err != nil {
+				t.Fatal(err)
+			}
+			out := rotate(t)
+			if out.Status != sfntypes.ExecutionStatusFailed || !strings.Contains(aws.ToString(out.Cause), action) ||
+				!strings.Contains(aws.ToString(out.Cause), "keyrotor-target role of account "+account) {
+				t.Errorf("without %s: %s %s %s", action, out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))
+			}
+		})
+	}
+	if err := env.SetMemberRoleActions(ctx, account, localenv.MemberRoleActions); err != nil {
+		t.Fatal(err)
+	}
+	hubKeys := map[string]bool{}
+	for _, fn := range localenv.Functions {
+		id, _ := env.FunctionCredentials(fn)
+		hubKeys[id] = true
+	}
+	for _, m := range env.Members {
+		hubKeys[m.Admin.AccessKeyID] = true // the test's own set-up in the member account
+	}
+	env.Proxy.ResetCalls()
+	if out := rotate(t); out.Status != sfntypes.ExecutionStatusSucceeded {
+		t.Fatalf("with the whole list: %s %s", aws.ToString(out.Error), aws.ToString(out.Cause))
+	}
+	for _, c := range env.Proxy.Calls() {
+		if hubKeys[c.AccessKeyID] || c.Service == "sts" && c.Action == "GetCallerIdentity" || strings.HasPrefix(c.AccessKeyID, "AKIA") {
+			continue // the hub functions' own calls (AssumeRole), the new key's verification, the test's admins
+		}
+		if action := c.Service + ":" + c.Action; !slices.Contains(localenv.MemberRoleActions, action) {
+			t.Errorf("a member session called %s, which the keyrotor-target role does not list", action)
+		}
 	}
 }

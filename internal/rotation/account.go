@@ -250,8 +250,17 @@ func classifyAssumeRole(err error, role, account string) error {
 // ServiceUnavailable and drops the cached session, so the retry assumes the role anew. Named
 // errors (a new key STS refuses in Verify is KeyNotYetValid) are kept.
 func (s *Steps) expiredSession(err error) error {
-	if err == nil || s.session == nil || ErrorName(err) != UnexpectedError ||
-		!hasCode(err, "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId") {
+	if err == nil || s.session == nil {
+		return err
+	}
+	var named *Error
+	if errors.As(err, &named) && named.Name == AccessDenied {
+		// A member call was refused: the grant is missing from the member's role, not from the
+		// function's.
+		return &Error{Name: AccessDenied, Err: named.Err, Message: strings.ReplaceAll(named.Message, "this function's role",
+			"the "+TargetRoleName+" role of account "+s.account+" (infra/modules/member-account)")}
+	}
+	if ErrorName(err) != UnexpectedError || !hasCode(err, "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId") {
 		return err
 	}
 	s.session.Invalidate()
