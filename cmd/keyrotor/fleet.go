@@ -29,13 +29,14 @@ const envFleetStateMachine = "KEYROTOR_FLEET_STATE_MACHINE_ARN"
 type fleetFlags struct {
 	all                          bool
 	maxConcurrency, toleratedPct int
-	path, stateMachine           string
+	path, stateMachine, ou       string
 }
 
 func addFleetFlags(fl *pflag.FlagSet, f *fleetFlags) {
 	fl.BoolVar(&f.all, "all", false, "rotate every user tagged keyrotor:managed=true with one fleet execution")
 	fl.IntVar(&f.maxConcurrency, "max-concurrency", 0, "with --all: rotations at once (default 10)")
 	fl.IntVar(&f.toleratedPct, "tolerated-failure-percentage", -1, "with --all: stop the fleet once more than this share of rotations failed (default 100)")
+	fl.StringVar(&f.ou, "organizational-unit", "", "with --all: also every active account directly in this AWS Organizations OU (ou-…; each must be one of the engine's member accounts)")
 	fl.StringVar(&f.path, "path", "", "with --all: only users under this IAM path (e.g. /service-users/)")
 	fl.StringVar(&f.stateMachine, "fleet-state-machine", "", "with --all: ARN of the fleet state machine")
 }
@@ -50,6 +51,8 @@ type fleetInput struct {
 	PathPrefix                 string `json:"pathPrefix,omitempty"`
 	// AccountIDs (--account, repeatable): the member accounts whose managed users to rotate.
 	AccountIDs []string `json:"accountIds,omitempty"`
+	// OrganizationalUnitID (--organizational-unit): add the OU's active accounts.
+	OrganizationalUnitID string `json:"organizationalUnitId,omitempty"`
 }
 
 func (ff fleetFlags) input(f rotateFlags) (fleetInput, error) {
@@ -81,6 +84,7 @@ func (ff fleetFlags) input(f rotateFlags) (fleetInput, error) {
 		}
 	}
 	in.AccountIDs = f.accounts
+	in.OrganizationalUnitID = ff.ou
 	var err error
 	in.GraceSeconds, in.InactiveSeconds, err = f.waits()
 	return in, err

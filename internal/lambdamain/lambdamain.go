@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -125,6 +126,10 @@ func ListUsers() Function[rotation.ListRequest, any] {
 			store := rotation.S3Store{Client: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })}
 			l := &rotation.Lister{IAM: iam.NewFromConfig(cfg), S3: store, Bucket: os.Getenv(rotation.EnvFleetBucket),
 				UserPath: path, Logger: log, MemberAccounts: conf.MemberAccounts}
+			if len(conf.MemberAccounts) > 0 {
+				// organizationalUnitId: the OU's accounts, read with the function's own role.
+				l.Organizations = organizations.NewFromConfig(cfg)
+			}
 			if members := rotation.NewMembers(cfg, conf, nil); members != nil {
 				// A fleet over accountIds lists each member account's users through its
 				// keyrotor-target role, in a session named after the fleet execution.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -39,13 +41,16 @@ type Fleet struct {
 	// AccountIDs are member accounts whose managed users the fleet rotates, each through its
 	// keyrotor-target role; empty: the engine's own account.
 	AccountIDs []string `json:"accountIds,omitempty"`
+	// OrganizationalUnitID adds the ACTIVE accounts directly in an AWS Organizations OU (or
+	// root) to AccountIDs, read once by the first list call; each must be a member account.
+	OrganizationalUnitID string `json:"organizationalUnitId,omitempty"`
 }
 
 // fleetInputFields are the fields a fleet's input may set; fleetOwnedFields are the ones its
 // own states set, which an input must not carry (issue 17: a `users` list in the input
 // used to replace the listing).
 var (
-	fleetInputFields = []string{"maxConcurrency", "toleratedFailurePercentage", "pathPrefix", "rotation", "graceSeconds", "inactiveSeconds", "accountIds"}
+	fleetInputFields = []string{"maxConcurrency", "toleratedFailurePercentage", "pathPrefix", "rotation", "graceSeconds", "inactiveSeconds", "accountIds", "organizationalUnitId"}
 	fleetOwnedFields = []string{"users", "marker", "more", "listed", "managed", "page", "config", "results", "report", "error", "failure", "reason", "summary"}
 )
 
@@ -163,6 +168,47 @@ type Lister struct {
 	// one of them for an execution (its keyrotor-target role).
 	MemberAccounts []string
 	MemberIAM      func(ctx context.Context, account, executionID string) (FleetIAM, error)
+	// Organizations lists an OU's accounts (organizationalUnitId), with the hub's credentials.
+	Organizations OUAccountLister
+}
+
+// OUAccountLister is what the fleet uses of the Organizations client.
+type OUAccountLister interface {
+	organizations.ListAccountsForParentAPIClient
+}
+
+// ouIDPattern is ListAccountsForParent's ParentId: a root (r-…) or an OU (ou-…-…)
+// (https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccountsForParent.html).
+var ouIDPattern = regexp.MustCompile(`^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$`)
+
+// ouAccounts adds the ACTIVE accounts directly in f's OU to its AccountIDs (sorted, once each).
+func (l *Lister) ouAccounts(ctx context.Context, f Fleet) (Fleet, error) {
+	if f.OrganizationalUnitID == "" {
+		return f, nil
+	}
+	if !ouIDPattern.MatchString(f.OrganizationalUnitID) {
+		return f, newError(InvalidInput, nil, "invalid fleet input: organizationalUnitId %q is not an AWS Organizations OU id (ou-…-…) or root id (r-…)", f.OrganizationalUnitID)
+	}
+	if l.Organizations == nil {
+		return f, newError(InvalidInput, nil, "invalid fleet input: this listing cannot read AWS Organizations; pass accountIds instead of organizationalUnitId")
+	}
+	var found []string
+	pages := organizations.NewListAccountsForParentPaginator(l.Organizations, &organizations.ListAccountsForParentInput{ParentId: aws.String(f.OrganizationalUnitID)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return f, classify(err, "list the accounts of "+f.OrganizationalUnitID)
+		}
+		for _, a := range page.Accounts {
+			active := a.State == orgtypes.AccountStateActive || (a.State == "" && a.Status == orgtypes.AccountStatusActive)
+			if id := aws.ToString(a.Id); active && !slices.Contains(f.AccountIDs, id) && !slices.Contains(found, id) {
+				found = append(found, id)
+			}
+		}
+	}
+	slices.Sort(found)
+	f.AccountIDs = append(f.AccountIDs, found...)
+	return f, nil
 }
 
 // List defaults and validates the fleet's configuration on the first call (and writes an empty
@@ -182,10 +228,17 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 		if st.Config, err = fleetDefaults(f, path); err != nil {
 			return st, err
 		}
+		if st.Config, err = l.ouAccounts(ctx, st.Config); err != nil {
+			return st, err
+		}
+		var notMembers []string
 		for _, a := range st.Config.AccountIDs {
 			if !slices.Contains(l.MemberAccounts, a) {
-				return st, accountNotAllowed(&Members{Allowed: l.MemberAccounts}, a)
+				notMembers = append(notMembers, a)
 			}
+		}
+		if len(notMembers) > 0 {
+			return st, accountNotAllowed(&Members{Allowed: l.MemberAccounts}, strings.Join(notMembers, ", "))
 		}
 		if l.Bucket == "" || l.S3 == nil {
 			return st, newError(InvalidInput, nil, "the fleet has no bucket to list its users into: set %s on the listusers function (the engine module does)", EnvFleetBucket)
@@ -202,6 +255,15 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 		st.Page = *req.Page
 	}
 	users := []FleetUser{}
+	if st.Config.OrganizationalUnitID != "" && len(st.Config.AccountIDs) == 0 {
+		// An OU without active accounts: nobody to rotate (not the engine's own account).
+		body, _ := json.Marshal(users)
+		if err := l.S3.PutObject(ctx, st.Page.Bucket, st.Page.Key, body); err != nil {
+			return st, classify(err, "write the fleet's users to s3://"+st.Page.Bucket+"/"+st.Page.Key)
+		}
+		st.Page.More = false
+		return st, nil
+	}
 	if st.Page.Managed > 0 {
 		body, err := l.S3.GetObject(ctx, st.Page.Bucket, st.Page.Key)
 		if err != nil {
