@@ -6,13 +6,20 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
+	"github.com/spf13/pflag"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // stateMachineName is the rotation state machine's name under infra/modules/engine's default
@@ -110,4 +117,59 @@ func follow(ctx context.Context, client *sfn.Client, arn string, update func(*ti
 			interval = 100 * time.Millisecond
 		}
 	}
+}
+
+// defaultAccountRole is the role --account assumes in a member account unless --account-role
+// names another: the role AWS Organizations creates in every account it makes
+// (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_access-cross-account-role.html);
+// `keyrotor local up --accounts N` creates it in each local member account. (The engine's own
+// keyrotor-target role trusts only the engine's functions.)
+const defaultAccountRole = "OrganizationAccountAccessRole"
+
+// accountFlags select the account a command reads: --account (12 digits; default the
+// caller's own) and --account-role, the role assumed there.
+type accountFlags struct{ account, role string }
+
+func addAccountFlags(fl *pflag.FlagSet, f *accountFlags, what string) {
+	fl.StringVar(&f.account, "account", "", what+" (12-digit id; default: the account of your credentials, the engine's)")
+	fl.StringVar(&f.role, "account-role", defaultAccountRole, "with --account: the role (path/name) to assume there to read it")
+}
+
+func (f accountFlags) check() error {
+	if f.account != "" && !rotation.ValidAccountID(f.account) {
+		return usagef("--account %q: want a 12-digit AWS account id", f.account)
+	}
+	return nil
+}
+
+// accountConfig is hub's configuration acting in account: hub itself for "" or the caller's
+// own account, else a session of role there (sts:AssumeRole, cached by the SDK).
+func accountConfig(ctx context.Context, hub aws.Config, account, role string) (aws.Config, error) {
+	if account == "" {
+		return hub, nil
+	}
+	client := sts.NewFromConfig(hub)
+	me, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("who am I (sts:GetCallerIdentity): %w", err)
+	}
+	if aws.ToString(me.Account) == account {
+		return hub, nil
+	}
+	if role == "" {
+		role = defaultAccountRole
+	}
+	partition := "aws"
+	if a, err := arn.Parse(aws.ToString(me.Arn)); err == nil {
+		partition = a.Partition
+	}
+	roleARN := "arn:" + partition + ":iam::" + account + ":role/" + strings.TrimPrefix(role, "/")
+	cfg := hub.Copy()
+	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(client, roleARN, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = "keyrotor-cli"
+	}))
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return aws.Config{}, fmt.Errorf("assume %s to read account %s (pass --account-role to use another role): %w", roleARN, account, err)
+	}
+	return cfg, nil
 }

@@ -40,7 +40,8 @@ func runTests(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var err error
-	if env, err = localenv.Up(ctx, localenv.Options{}); err != nil {
+	// One member account: members_test.go.
+	if env, err = localenv.Up(ctx, localenv.Options{Accounts: 1}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,13 +29,14 @@ const envFleetStateMachine = "KEYROTOR_FLEET_STATE_MACHINE_ARN"
 type fleetFlags struct {
 	all                          bool
 	maxConcurrency, toleratedPct int
-	path, stateMachine           string
+	path, stateMachine, ou       string
 }
 
 func addFleetFlags(fl *pflag.FlagSet, f *fleetFlags) {
 	fl.BoolVar(&f.all, "all", false, "rotate every user tagged keyrotor:managed=true with one fleet execution")
 	fl.IntVar(&f.maxConcurrency, "max-concurrency", 0, "with --all: rotations at once (default 10)")
 	fl.IntVar(&f.toleratedPct, "tolerated-failure-percentage", -1, "with --all: stop the fleet once more than this share of rotations failed (default 100)")
+	fl.StringVar(&f.ou, "organizational-unit", "", "with --all: also every active account directly in this AWS Organizations OU (ou-…; each must be one of the engine's member accounts)")
 	fl.StringVar(&f.path, "path", "", "with --all: only users under this IAM path (e.g. /service-users/)")
 	fl.StringVar(&f.stateMachine, "fleet-state-machine", "", "with --all: ARN of the fleet state machine")
 }
@@ -46,6 +49,10 @@ type fleetInput struct {
 	GraceSeconds               *int   `json:"graceSeconds,omitempty"`
 	InactiveSeconds            *int   `json:"inactiveSeconds,omitempty"`
 	PathPrefix                 string `json:"pathPrefix,omitempty"`
+	// AccountIDs (--account, repeatable): the member accounts whose managed users to rotate.
+	AccountIDs []string `json:"accountIds,omitempty"`
+	// OrganizationalUnitID (--organizational-unit): add the OU's active accounts.
+	OrganizationalUnitID string `json:"organizationalUnitId,omitempty"`
 }
 
 func (ff fleetFlags) input(f rotateFlags) (fleetInput, error) {
@@ -71,6 +78,13 @@ func (ff fleetFlags) input(f rotateFlags) (fleetInput, error) {
 		}
 		in.PathPrefix = ff.path
 	}
+	for _, a := range f.accounts {
+		if err := (accountFlags{account: a}).check(); err != nil {
+			return in, err
+		}
+	}
+	in.AccountIDs = f.accounts
+	in.OrganizationalUnitID = ff.ou
 	var err error
 	in.GraceSeconds, in.InactiveSeconds, err = f.waits()
 	return in, err
@@ -145,14 +159,18 @@ func reportFleet(stdout io.Writer, end *sfn.DescribeExecutionOutput) error {
 	took := aws.ToTime(end.StopDate).Sub(aws.ToTime(end.StartDate))
 	fmt.Fprintf(stdout, "fleet done in %.1fs: %d managed users of %d listed; %d rotated, %d failed, %d skipped\n",
 		took.Seconds(), s.Managed, s.Listed, s.Counts.Rotated, s.Counts.Failed, s.Counts.Skipped)
+	for _, a := range slices.Sorted(maps.Keys(s.ByAccount)) {
+		c := s.ByAccount[a]
+		fmt.Fprintf(stdout, "account %s: %d rotated, %d failed, %d skipped\n", a, c.Rotated, c.Failed, c.Skipped)
+	}
 	for _, sk := range s.Skipped {
-		fmt.Fprintf(stdout, "skipped %s: %s\n", sk.User, sk.Error)
+		fmt.Fprintf(stdout, "skipped %s: %s\n", sk.User+inAccount(sk.AccountID), sk.Error)
 	}
 	if s.SkippedNotShown > 0 {
 		fmt.Fprintf(stdout, "skipped %d more (see the report)\n", s.SkippedNotShown)
 	}
 	for _, fl := range s.Failed {
-		fmt.Fprintf(stdout, "failed %s: %s: %s\n", fl.User, fl.Error, fl.Cause)
+		fmt.Fprintf(stdout, "failed %s: %s: %s\n", fl.User+inAccount(fl.AccountID), fl.Error, fl.Cause)
 		if fl.Execution != "" {
 			fmt.Fprintf(stdout, "  keyrotor history %s\n", fl.Execution)
 		}
@@ -326,4 +344,12 @@ func firstLine(s string) string {
 		s = s[:200] + "…"
 	}
 	return s
+}
+
+// inAccount says " (account A)" for a member account's user, "" for the engine's own.
+func inAccount(account string) string {
+	if account == "" {
+		return ""
+	}
+	return " (account " + account + ")"
 }

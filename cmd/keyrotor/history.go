@@ -2,26 +2,32 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/spf13/cobra"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 func newHistoryCmd(stdout, stderr io.Writer) *cobra.Command {
-	var stateMachine string
+	var stateMachine, account string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "history [EXECUTION_ARN] [--json]",
+		Use:   "history [EXECUTION_ARN] [--account ID] [--json]",
 		Short: "Show an execution's states with durations and retries (default: the latest rotation)",
 		Long: `Shows an execution's states with their durations, retries and the errors retried, its status
 and outcome: the new AccessKeyId on success, the error and cause otherwise (default: the latest
-rotation). --json prints the same as one JSON object.`,
+rotation; with --account, the latest rotation of a user of that member account). --json prints
+the same as one JSON object.`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -36,7 +42,9 @@ rotation). --json prints the same as one JSON object.`,
 				if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":execution:") {
 					return usagef("%q is not an execution ARN (arn:aws:states:<region>:<account>:execution:<machine>:<name>)", arn)
 				}
-			} else if arn, err = latestExecution(ctx, client, stateMachine); err != nil {
+			} else if err := (accountFlags{account: account}).check(); err != nil {
+				return err
+			} else if arn, err = latestExecution(ctx, client, stateMachine, account); err != nil {
 				return err
 			}
 			events, err := fetchHistory(ctx, client, arn)
@@ -54,10 +62,13 @@ rotation). --json prints the same as one JSON object.`,
 	}
 	cmd.Flags().StringVar(&stateMachine, "state-machine", "", "ARN of the rotation state machine (for the latest execution)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the history as one JSON object")
+	cmd.Flags().StringVar(&account, "account", "", "the latest rotation in this member account (its input's accountId)")
 	return cmd
 }
 
-func latestExecution(ctx context.Context, client *sfn.Client, flag string) (string, error) {
+// latestExecution is the newest execution of the rotation state machine; with account, the
+// newest whose input names that accountId (the 100 newest are looked at).
+func latestExecution(ctx context.Context, client *sfn.Client, flag, account string) (string, error) {
 	machine, err := resolveStateMachine(ctx, client, flag)
 	if err != nil {
 		return "", err
@@ -66,17 +77,27 @@ func latestExecution(ctx context.Context, client *sfn.Client, flag string) (stri
 	if err != nil {
 		return "", fmt.Errorf("list the executions of %s: %w", machine, err)
 	}
-	var latest string
-	var at time.Time
-	for _, e := range out.Executions {
-		if d := aws.ToTime(e.StartDate); latest == "" || d.After(at) {
-			latest, at = aws.ToString(e.ExecutionArn), d
+	executions := out.Executions
+	slices.SortFunc(executions, func(a, b sfntypes.ExecutionListItem) int {
+		return aws.ToTime(b.StartDate).Compare(aws.ToTime(a.StartDate))
+	})
+	for _, e := range executions {
+		if account == "" {
+			return aws.ToString(e.ExecutionArn), nil
+		}
+		d, err := client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: e.ExecutionArn})
+		if err != nil {
+			return "", fmt.Errorf("describe %s: %w", aws.ToString(e.ExecutionArn), err)
+		}
+		var in rotation.Input
+		if json.Unmarshal([]byte(aws.ToString(d.Input)), &in) == nil && in.AccountID == account {
+			return aws.ToString(e.ExecutionArn), nil
 		}
 	}
-	if latest == "" {
-		return "", &failedError{msg: fmt.Sprintf("%s has no executions yet; start one with: keyrotor rotate --user USER --wait", machine)}
+	if account != "" {
+		return "", &failedError{msg: fmt.Sprintf("%s has no recent execution in account %s; start one with: keyrotor rotate --account %s --user USER --wait", machine, account, account)}
 	}
-	return latest, nil
+	return "", &failedError{msg: fmt.Sprintf("%s has no executions yet; start one with: keyrotor rotate --user USER --wait", machine)}
 }
 
 // historyReport is `history --json`: the execution's states and outcome. No field can hold a

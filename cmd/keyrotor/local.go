@@ -29,6 +29,7 @@ func newLocalCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
 		expr, user, delay, grace, inactive string
 		build, logs                        bool
+		accounts                           int
 	)
 	up := &cobra.Command{
 		Use:   "up",
@@ -42,7 +43,12 @@ and the SDKs use it.
 --user creates that IAM user (tagged keyrotor:managed=true, with one key) unless it exists;
 --schedule then starts a rotation of it at each fire time of an EventBridge Scheduler
 expression: rate(5 minutes), cron(0 3 * * ? *), at(2030-01-01T00:00:00), with --grace and
---inactive as the managed-key module's grace_seconds and inactive_seconds.`,
+--inactive as the managed-key module's grace_seconds and inactive_seconds.
+
+--accounts N adds N member accounts (111111111111, 222222222222, …), each with the
+keyrotor-target role the engine's functions assume (with the engine's external id) and the
+member KMS key alias/keyrotor-member, as infra/modules/member-account creates them, and an
+OrganizationAccountAccessRole that the printed credentials may assume (keyrotor --account).`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var sched schedule.Schedule
@@ -79,7 +85,10 @@ expression: rate(5 minutes), cron(0 3 * * ? *), at(2030-01-01T00:00:00), with --
 				}
 				in.InactiveSeconds = &n
 			}
-			return localUp(cmd.Context(), stdout, stderr, upOptions{input: in, sched: sched, build: build, logs: logs, propagation: propagation})
+			if accounts < 0 || accounts > 20 {
+				return usagef("--accounts %d: want 0 to 20 member accounts", accounts)
+			}
+			return localUp(cmd.Context(), stdout, stderr, upOptions{input: in, sched: sched, build: build, logs: logs, propagation: propagation, accounts: accounts})
 		},
 	}
 	fl := up.Flags()
@@ -90,6 +99,7 @@ expression: rate(5 minutes), cron(0 3 * * ? *), at(2030-01-01T00:00:00), with --
 	fl.StringVar(&delay, "propagation-delay", "0s", "new keys fail authentication this long, as while IAM propagates")
 	fl.BoolVar(&build, "build", false, "build the Lambda bootstraps first (otherwise run 'make build')")
 	fl.BoolVar(&logs, "logs", false, "print the functions' log lines (JSON) on stderr")
+	fl.IntVar(&accounts, "accounts", 0, "member accounts to create besides the engine's own (each with keyrotor-target and its KMS key)")
 	local.AddCommand(up)
 	return local
 }
@@ -107,10 +117,11 @@ type upOptions struct {
 	sched       schedule.Schedule
 	build, logs bool
 	propagation time.Duration
+	accounts    int
 }
 
 func localUp(ctx context.Context, stdout, stderr io.Writer, o upOptions) error {
-	opts := localenv.Options{Build: o.build, PropagationDelay: o.propagation}
+	opts := localenv.Options{Build: o.build, PropagationDelay: o.propagation, Accounts: o.accounts}
 	if o.logs {
 		opts.LogSink = lambdahost.LogTo(slog.New(slog.NewJSONHandler(stderr, nil)))
 		opts.Logger = slog.New(slog.NewJSONHandler(stderr, nil))
@@ -153,10 +164,16 @@ func printUp(w io.Writer, env *localenv.Env) {
 	fmt.Fprintf(w, "  state machine                        %s\n", env.StateMachineARN)
 	fmt.Fprintf(w, "  fleet state machine                  %s\n", env.FleetStateMachineARN())
 	fmt.Fprintf(w, "  KMS key                              %s\n", env.KMSKeyARN)
+	for _, m := range env.Members {
+		fmt.Fprintf(w, "  member account %s          role %s, key %s\n", m.AccountID, m.TargetRoleARN, m.KMSKeyARN)
+	}
 	fmt.Fprintf(w, "Use it from another shell (local moto credentials, not AWS ones):\n")
 	fmt.Fprintf(w, "export %s\n", strings.Join(env.Environ(), " "))
 	fmt.Fprintf(w, "then: keyrotor rotate --user USER --wait   (create a managed user with\n")
 	fmt.Fprintf(w, "  aws iam create-user --user-name USER --tags Key=%s,Value=%s)\n", rotation.ManagedTagKey, rotation.ManagedTagValue)
+	if len(env.Members) > 0 {
+		fmt.Fprintf(w, "a member account's user: keyrotor rotate --account %s --user USER --wait\n", env.Members[0].AccountID)
+	}
 	fmt.Fprintf(w, "Press Ctrl-C to stop.\n")
 }
 

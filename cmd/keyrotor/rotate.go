@@ -19,11 +19,23 @@ import (
 
 type rotateFlags struct {
 	user, parameter, grace, inactive, format, stateMachine string
-	wait, move, changeFormat                               bool
+	// accounts are the member accounts (--account): the user's, one, for a rotation (the
+	// input's accountId); the fleet's accountIds with --all.
+	accounts                 []string
+	wait, move, changeFormat bool
 }
 
 func (f rotateFlags) input() (rotation.Input, error) {
 	in := rotation.Input{UserName: f.user, ParameterName: f.parameter, Format: f.format, Move: f.move, ChangeFormat: f.changeFormat}
+	if len(f.accounts) > 1 {
+		return in, usagef("--account given %d times: a user is in one account (with --all, name each account of the fleet)", len(f.accounts))
+	}
+	for _, a := range f.accounts {
+		if err := (accountFlags{account: a}).check(); err != nil {
+			return in, err
+		}
+		in.AccountID = a
+	}
 	if err := checkUser(f.user); err != nil {
 		return in, err
 	}
@@ -73,7 +85,9 @@ func newRotateCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Start a rotation of a managed user's access key (and follow it with --wait)",
 		Long: `Starts an execution of the keyrotor-rotate state machine for --user. With --wait it follows the
 execution's history live (a progress display on a terminal, one line per state otherwise),
-prints the new AccessKeyId on success, or the failure's cause and exits 1.
+prints the new AccessKeyId on success, or the failure's cause and exits 1. --account names the
+member account of --user (the input's accountId): the engine acts there through its
+keyrotor-target role.
 
 The state machine is --state-machine, else $KEYROTOR_STATE_MACHINE_ARN, else the one named
 keyrotor-rotate. Waits take seconds (3600) or durations (90s, 15m, 1h, 2d).
@@ -104,6 +118,7 @@ prints each user's outcome as it ends and the summary, and exits 1 if any rotati
 	fl.BoolVar(&f.changeFormat, "change-format", false, "change the parameter's format to --format (its consumers must read the new one)")
 	fl.BoolVar(&f.wait, "wait", false, "follow the execution until it ends")
 	fl.StringVar(&f.stateMachine, "state-machine", "", "ARN of the rotation state machine")
+	fl.StringArrayVar(&f.accounts, "account", nil, "member account of --user (12-digit id; the engine acts there through its keyrotor-target role; default: the engine's own); with --all, repeatable: the fleet's accounts")
 	addFleetFlags(fl, &ff)
 	return cmd
 }

@@ -24,16 +24,22 @@ import (
 func newStatusCmd(stdout, stderr io.Writer) *cobra.Command {
 	var user, parameter string
 	var asJSON bool
+	var af accountFlags
 	cmd := &cobra.Command{
-		Use:   "status --user USER [--json]",
+		Use:   "status --user USER [--account ID] [--json]",
 		Short: "Show a managed user's keys, the parameter's version and key, and a running rotation",
 		Long: `Shows the user's access keys (status, age, last use), the parameter's version and which key it
 holds, and the rotation holding the parameter's lock, if any. It reads no secret: the parameter
 is described, never read, and the key it holds comes from its description. --json prints the
-same as one JSON object.`,
+same as one JSON object. With --account it reads a member account's user and parameter
+(assuming --account-role there); the lock holder's execution is asked of your own account's
+Step Functions, where the engine runs.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkUser(user); err != nil {
+				return err
+			}
+			if err := af.check(); err != nil {
 				return err
 			}
 			if err := checkParameter(parameter); err != nil {
@@ -42,12 +48,13 @@ same as one JSON object.`,
 			if parameter == "" {
 				parameter = rotation.DefaultParameterPrefix + user
 			}
-			return status(cmd.Context(), stdout, user, parameter, asJSON)
+			return status(cmd.Context(), stdout, user, parameter, asJSON, af)
 		},
 	}
 	cmd.Flags().StringVar(&user, "user", "", "IAM user")
 	cmd.Flags().StringVar(&parameter, "parameter", "", "SSM parameter that holds the key (default /keyrotor/<user>)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as one JSON object")
+	addAccountFlags(cmd.Flags(), &af, "the member account of the user")
 	return cmd
 }
 
@@ -78,7 +85,9 @@ type userStatus struct {
 	RotationRunning  bool        `json:"rotation_running"`
 }
 
-func readStatus(ctx context.Context, cfg aws.Config, user, parameter string) (*userStatus, error) {
+// readStatus reads user and parameter with cfg (the user's account) and the lock holder's
+// execution with hub (the engine's account).
+func readStatus(ctx context.Context, cfg, hub aws.Config, user, parameter string) (*userStatus, error) {
 	iamc, ssmc := iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
 	s := &userStatus{User: user, Parameter: parameter}
 	u, err := iamc.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
@@ -143,7 +152,7 @@ func readStatus(ctx context.Context, cfg aws.Config, user, parameter string) (*u
 		s.LockHolder = l.ExecutionID
 		if s.LockHolder == "" {
 			s.LockHolder = "(unreadable lock)"
-		} else if ex, err := sfn.NewFromConfig(cfg).DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(l.ExecutionID)}); err == nil {
+		} else if ex, err := sfn.NewFromConfig(hub).DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(l.ExecutionID)}); err == nil {
 			s.LockStatus = string(ex.Status)
 		} else {
 			s.LockStatus = "unknown (" + err.Error() + ")"
@@ -159,12 +168,16 @@ func readStatus(ctx context.Context, cfg aws.Config, user, parameter string) (*u
 	return s, nil
 }
 
-func status(ctx context.Context, stdout io.Writer, user, parameter string, asJSON bool) error {
-	cfg, err := loadAWS(ctx)
+func status(ctx context.Context, stdout io.Writer, user, parameter string, asJSON bool, af accountFlags) error {
+	hub, err := loadAWS(ctx)
 	if err != nil {
 		return err
 	}
-	s, err := readStatus(ctx, cfg, user, parameter)
+	cfg, err := accountConfig(ctx, hub, af.account, af.role)
+	if err != nil {
+		return err
+	}
+	s, err := readStatus(ctx, cfg, hub, user, parameter)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -46,6 +47,22 @@ func setup(_ context.Context, cfg aws.Config, log *slog.Logger) (lambdamain.Hand
 		PollInterval:    time.Second,
 		MaxPollInterval: 10 * time.Second,
 		DeadlineMargin:  5 * time.Second,
+		MemberAccounts:  conf.MemberAccounts,
+	}
+	if members := rotation.NewMembers(cfg, conf, nil); members != nil {
+		// Destroy and update act in a member account through its keyrotor-target role; no
+		// execution acts, so the session is named after the trigger.
+		partition := "aws"
+		if a, err := arn.Parse(machine); err == nil {
+			partition = a.Partition
+		}
+		t.Member = func(ctx context.Context, account string) (entry.KeyRemover, entry.ParameterRemover, error) {
+			mcfg, err := members.Config(ctx, account, partition, "keyrotor-trigger")
+			if err != nil {
+				return nil, nil, err
+			}
+			return iam.NewFromConfig(mcfg), ssm.NewFromConfig(mcfg), nil
+		}
 	}
 	return t.Handle, nil
 }

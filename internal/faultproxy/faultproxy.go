@@ -34,6 +34,10 @@ const (
 	// AccessDenied answers AccessDenied (query, 403) / AccessDeniedException (JSON, 400),
 	// naming the action like AWS does.
 	AccessDenied Fault = "AccessDenied"
+	// ExpiredToken answers ExpiredToken (query, 403) / ExpiredTokenException (JSON, 400), as
+	// AWS does for a request signed with a session whose credentials expired
+	// (https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html).
+	ExpiredToken Fault = "ExpiredToken"
 	// Hang never answers; the request ends when the client gives up (or the proxy closes).
 	Hang Fault = "Hang"
 	// Pass forwards the call unchanged; with Rule.Report it observes a call without failing it.
@@ -447,6 +451,11 @@ func faultResponse(req request, f Fault) *response {
 	case AccessDenied:
 		msg := fmt.Sprintf("User: %s is not authorized to perform: %s:%s", req.accessKeyID, req.service, req.action)
 		return authError(req, "AccessDenied", msg)
+	case ExpiredToken:
+		if req.json {
+			return errorResponse(req, http.StatusBadRequest, "ExpiredTokenException", "The security token included in the request is expired")
+		}
+		return errorResponse(req, http.StatusForbidden, "ExpiredToken", "The security token included in the request is expired")
 	default:
 		return errorResponse(req, http.StatusInternalServerError, "InternalFailure", "injected server error")
 	}

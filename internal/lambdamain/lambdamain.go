@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -115,12 +116,32 @@ func ListUsers() Function[rotation.ListRequest, any] {
 			if err != nil {
 				return nil, err
 			}
+			conf, err := rotation.ConfigFromEnv(false)
+			if err != nil {
+				return nil, err
+			}
 			// Path-style requests when an endpoint override points S3 at a local stand-in (moto):
 			// its address takes no bucket subdomain. AWS itself gets virtual-hosted requests.
 			pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 			store := rotation.S3Store{Client: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })}
-			return (&rotation.Lister{IAM: iam.NewFromConfig(cfg), S3: store, Bucket: os.Getenv(rotation.EnvFleetBucket),
-				UserPath: path, Logger: log}).Serve, nil
+			l := &rotation.Lister{IAM: iam.NewFromConfig(cfg), S3: store, Bucket: os.Getenv(rotation.EnvFleetBucket),
+				UserPath: path, Logger: log, MemberAccounts: conf.MemberAccounts}
+			if len(conf.MemberAccounts) > 0 {
+				// organizationalUnitId: the OU's accounts, read with the function's own role.
+				l.Organizations = organizations.NewFromConfig(cfg)
+			}
+			if members := rotation.NewMembers(cfg, conf, nil); members != nil {
+				// A fleet over accountIds lists each member account's users through its
+				// keyrotor-target role, in a session named after the fleet execution.
+				l.MemberIAM = func(ctx context.Context, account, executionID string) (rotation.FleetIAM, error) {
+					mcfg, err := members.Config(ctx, account, rotation.PartitionOf(executionID), rotation.SessionName(executionID))
+					if err != nil {
+						return nil, err
+					}
+					return iam.NewFromConfig(mcfg), nil
+				}
+			}
+			return l.Serve, nil
 		},
 	}
 }

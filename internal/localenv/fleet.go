@@ -79,10 +79,19 @@ func (e *Env) createFleetBucket(ctx context.Context) error {
 // each with keys access keys (0-2), as the administrator, a few at a time. A fleet execution
 // with that pathPrefix rotates exactly them.
 func (e *Env) CreateFleetUsers(ctx context.Context, path string, names []string, keys int) error {
+	return e.CreateFleetUsersIn(ctx, "", path, names, keys)
+}
+
+// CreateFleetUsersIn is CreateFleetUsers in account ("": the engine's own).
+func (e *Env) CreateFleetUsersIn(ctx context.Context, account, path string, names []string, keys int) error {
 	if keys < 0 || keys > 2 {
 		return fmt.Errorf("create fleet users: IAM allows 0-2 access keys, not %d", keys)
 	}
-	client := iam.NewFromConfig(e.AdminConfig())
+	cfg, err := e.AccountConfig(account)
+	if err != nil {
+		return err
+	}
+	client := iam.NewFromConfig(cfg)
 	errs := make([]error, len(names))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup

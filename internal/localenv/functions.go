@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,10 +37,16 @@ func (e *Env) RolePolicy(fn string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	actions := doc.AllowedActions()
+	// With member accounts the engine module lets the functions assume the keyrotor-target
+	// role of each (sts:AssumeRole on those roles only).
+	if e.opts.Accounts > 0 && !slices.Contains(actions, "sts:AssumeRole") {
+		actions = append(actions, "sts:AssumeRole")
+	}
 	b, err := json.Marshal(map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []map[string]any{{
-			"Sid": "EngineModuleActions", "Effect": "Allow", "Action": doc.AllowedActions(), "Resource": "*",
+			"Sid": "EngineModuleActions", "Effect": "Allow", "Action": actions, "Resource": "*",
 		}},
 	})
 	return string(b), err
@@ -133,6 +141,10 @@ func (e *Env) FunctionEnv(fn string) map[string]string {
 		"AWS_CONFIG_FILE":             filepath.Join(e.home, "config"),
 		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(e.home, "credentials"),
 		"AWS_EC2_METADATA_DISABLED":   "true",
+	}
+	if e.opts.Accounts > 0 {
+		env[rotation.EnvMemberAccounts] = strings.Join(e.MemberAccountIDs(), ",")
+		env[rotation.EnvTargetExternalID] = ExternalID
 	}
 	switch fn {
 	case "createkey", "storeparam":

@@ -77,6 +77,9 @@ type Options struct {
 	// CredentialLifetime is how long each function's AssumeRole session lasts (0: 1 h); the
 	// functions are redeployed with fresh credentials at three quarters of it.
 	CredentialLifetime time.Duration
+	// Accounts is how many member accounts to create besides the engine's own (the hub), each
+	// with the keyrotor-target role and the member KMS key (accounts.go); 0: one account.
+	Accounts int
 }
 
 // Env is a running local engine. Close stops it.
@@ -107,6 +110,8 @@ type Env struct {
 	FunctionARNs map[string]string
 	// ParameterPrefix is the functions' KEYROTOR_PARAMETER_PREFIX.
 	ParameterPrefix string
+	// Members are the member accounts (Options.Accounts), in order.
+	Members []Member
 
 	opts     Options
 	root     string
@@ -190,6 +195,10 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 		return nil, err
 	}
 	if err := e.createRoles(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := e.createMembers(ctx, opts.Accounts); err != nil {
 		l.Close()
 		return nil, err
 	}

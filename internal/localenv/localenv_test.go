@@ -45,8 +45,8 @@ func runTests(m *testing.M) int {
 	defer cancel()
 	var err error
 	// The wall clock: IAM propagation (the proxy's delay) runs in real time, so retry backoffs
-	// must too. Rotations use zero waits.
-	env, err = localenv.Up(ctx, localenv.Options{})
+	// must too. Rotations use zero waits. Two member accounts: members_test.go.
+	env, err = localenv.Up(ctx, localenv.Options{Accounts: 2})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

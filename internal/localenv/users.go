@@ -25,6 +25,9 @@ type ManagedUser struct {
 	Parameter string
 	// Unmanaged leaves off the keyrotor:managed=true tag.
 	Unmanaged bool
+	// Account is the member account the user is made in ("": the engine's own); its
+	// parameter is then encrypted with the member's key.
+	Account string
 }
 
 // CreateManagedUser creates the user as the administrator (through the proxy) and returns the
@@ -36,7 +39,14 @@ func (e *Env) CreateManagedUser(ctx context.Context, u ManagedUser) ([]string, e
 	if u.Parameter != "" && u.Keys == 0 {
 		return nil, fmt.Errorf("create user %s: a seeded parameter needs a key (Keys ≥ 1)", u.Name)
 	}
-	cfg := e.AdminConfig()
+	cfg, err := e.AccountConfig(u.Account)
+	if err != nil {
+		return nil, err
+	}
+	kmsKey := e.KMSKeyARN
+	if m := e.Member(u.Account); m != nil {
+		kmsKey = m.KMSKeyARN
+	}
 	iamc := iam.NewFromConfig(cfg)
 	in := &iam.CreateUserInput{UserName: aws.String(u.Name)}
 	if !u.Unmanaged {
@@ -57,7 +67,7 @@ func (e *Env) CreateManagedUser(ctx context.Context, u ManagedUser) ([]string, e
 			value, _ := json.Marshal(map[string]string{"AccessKeyId": id, "SecretAccessKey": aws.ToString(out.AccessKey.SecretAccessKey)})
 			if _, err := ssm.NewFromConfig(cfg).PutParameter(ctx, &ssm.PutParameterInput{
 				Name: aws.String(u.Parameter), Value: aws.String(string(value)), Type: ssmtypes.ParameterTypeSecureString,
-				KeyId: aws.String(e.KMSKeyARN), Description: aws.String(rotation.DescriptionPrefix + id), Overwrite: aws.Bool(true),
+				KeyId: aws.String(kmsKey), Description: aws.String(rotation.DescriptionPrefix + id), Overwrite: aws.Bool(true),
 			}); err != nil {
 				return nil, fmt.Errorf("seed parameter %s: %w", u.Parameter, err)
 			}
@@ -68,7 +78,16 @@ func (e *Env) CreateManagedUser(ctx context.Context, u ManagedUser) ([]string, e
 
 // UserExists says whether the IAM user exists.
 func (e *Env) UserExists(ctx context.Context, name string) (bool, error) {
-	_, err := iam.NewFromConfig(e.AdminConfig()).GetUser(ctx, &iam.GetUserInput{UserName: aws.String(name)})
+	return e.UserExistsIn(ctx, "", name)
+}
+
+// UserExistsIn says whether the IAM user exists in account ("": the engine's own).
+func (e *Env) UserExistsIn(ctx context.Context, account, name string) (bool, error) {
+	cfg, err := e.AccountConfig(account)
+	if err != nil {
+		return false, err
+	}
+	_, err = iam.NewFromConfig(cfg).GetUser(ctx, &iam.GetUserInput{UserName: aws.String(name)})
 	var noUser *iamtypes.NoSuchEntityException
 	if errors.As(err, &noUser) {
 		return false, nil

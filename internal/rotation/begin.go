@@ -201,7 +201,7 @@ func (s *Steps) managedTags(ctx context.Context, user string) (map[string]string
 // extensions, previousAccessKeyIds…): they would steer the rotation.
 func onlyInputFields(r Rotation) error {
 	r.UserName, r.ParameterName, r.GraceSeconds, r.InactiveSeconds, r.Format = "", "", nil, nil, ""
-	r.Move, r.ChangeFormat = false, false
+	r.Move, r.ChangeFormat, r.AccountID = false, false, ""
 	var set, unset map[string]json.RawMessage
 	got, _ := json.Marshal(r)
 	zero, _ := json.Marshal(Rotation{})
@@ -218,6 +218,6 @@ func onlyInputFields(r Rotation) error {
 	}
 	slices.Sort(fields)
 	return newError(InvalidInput, nil,
-		"invalid rotation input: %s belong to keyrotor's steps, not to the input; pass only userName, parameterName, graceSeconds, inactiveSeconds, format, move and changeFormat",
+		"invalid rotation input: %s belong to keyrotor's steps, not to the input; pass only userName, parameterName, graceSeconds, inactiveSeconds, format, move, changeFormat and accountId",
 		strings.Join(fields, ", "))
 }

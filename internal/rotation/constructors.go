@@ -20,7 +20,7 @@ import (
 // parameter, KMS to seal the new secret, and Step Functions for begin to ask whether the
 // execution holding a lock is still running.
 func NewCreateKeySteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
-	return &Steps{
+	s := &Steps{
 		Config:     conf,
 		IAM:        iam.NewFromConfig(cfg),
 		SSM:        ssm.NewFromConfig(cfg),
@@ -29,12 +29,14 @@ func NewCreateKeySteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps 
 		Logger:     logger,
 		Now:        time.Now,
 	}
+	s.Members = NewMembers(cfg, conf, func(c aws.Config) *Steps { return NewCreateKeySteps(c, conf, logger) })
+	return s
 }
 
 // NewStoreParamSteps builds Steps for storeparam (store, restore): SSM for lock, parameter
 // and its ownership tags, KMS to unseal the secret, Step Functions for restore's authority.
 func NewStoreParamSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
-	return &Steps{
+	s := &Steps{
 		Config:     conf,
 		SSM:        ssm.NewFromConfig(cfg),
 		KMS:        kms.NewFromConfig(cfg),
@@ -42,25 +44,29 @@ func NewStoreParamSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps
 		Logger:     logger,
 		Now:        time.Now,
 	}
+	s.Members = NewMembers(cfg, conf, func(c aws.Config) *Steps { return NewStoreParamSteps(c, conf, logger) })
+	return s
 }
 
 // NewVerifyKeySteps builds Steps for verifykey (verify): SSM to read the parameter as a
 // consumer does and a per-key STS client for GetCallerIdentity.
 func NewVerifyKeySteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
-	return &Steps{
+	s := &Steps{
 		Config:         conf,
 		SSM:            ssm.NewFromConfig(cfg),
 		CallerIdentity: STSCallerIdentity(cfg),
 		Logger:         logger,
 		Now:            time.Now,
 	}
+	s.Members = NewMembers(cfg, conf, func(c aws.Config) *Steps { return NewVerifyKeySteps(c, conf, logger) })
+	return s
 }
 
 // NewDeleteOldKeysSteps builds Steps for deleteoldkeys (deactivate, delete, rollback,
 // release): IAM for the keys, SSM for lock and parameter, and Step Functions to prove the
 // request's execution is RUNNING before anything is deactivated or deleted.
 func NewDeleteOldKeysSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
-	return &Steps{
+	s := &Steps{
 		Config:     conf,
 		IAM:        iam.NewFromConfig(cfg),
 		SSM:        ssm.NewFromConfig(cfg),
@@ -68,4 +74,6 @@ func NewDeleteOldKeysSteps(cfg aws.Config, conf Config, logger *slog.Logger) *St
 		Logger:     logger,
 		Now:        time.Now,
 	}
+	s.Members = NewMembers(cfg, conf, func(c aws.Config) *Steps { return NewDeleteOldKeysSteps(c, conf, logger) })
+	return s
 }

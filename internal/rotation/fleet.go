@@ -15,6 +15,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -36,13 +38,19 @@ type Fleet struct {
 	// GraceSeconds and InactiveSeconds are input shorthands, moved into Rotation.
 	GraceSeconds    *int `json:"graceSeconds,omitempty"`
 	InactiveSeconds *int `json:"inactiveSeconds,omitempty"`
+	// AccountIDs are member accounts whose managed users the fleet rotates, each through its
+	// keyrotor-target role; empty: the engine's own account.
+	AccountIDs []string `json:"accountIds,omitempty"`
+	// OrganizationalUnitID adds the ACTIVE accounts directly in an AWS Organizations OU (or
+	// root) to AccountIDs, read once by the first list call; each must be a member account.
+	OrganizationalUnitID string `json:"organizationalUnitId,omitempty"`
 }
 
 // fleetInputFields are the fields a fleet's input may set; fleetOwnedFields are the ones its
 // own states set, which an input must not carry (issue 17: a `users` list in the input
 // used to replace the listing).
 var (
-	fleetInputFields = []string{"maxConcurrency", "toleratedFailurePercentage", "pathPrefix", "rotation", "graceSeconds", "inactiveSeconds"}
+	fleetInputFields = []string{"maxConcurrency", "toleratedFailurePercentage", "pathPrefix", "rotation", "graceSeconds", "inactiveSeconds", "accountIds", "organizationalUnitId"}
 	fleetOwnedFields = []string{"users", "marker", "more", "listed", "managed", "page", "config", "results", "report", "error", "failure", "reason", "summary"}
 )
 
@@ -59,6 +67,9 @@ type FleetPage struct {
 	// Listed counts the IAM users seen (managed or not), Managed those written to Key.
 	Listed  int `json:"listed"`
 	Managed int `json:"managed"`
+	// Account is the member account being listed ("": the engine's own); the listing goes on
+	// to the next of the configuration's accountIds once it is done.
+	Account string `json:"account,omitempty"`
 }
 
 // FleetState is what the list action returns: the validated configuration and the listing's
@@ -80,6 +91,8 @@ type FleetUser struct {
 	UserName      string `json:"userName"`
 	ParameterName string `json:"parameterName,omitempty"`
 	Format        string `json:"format,omitempty"`
+	// AccountID is the user's member account ("": the engine's own).
+	AccountID string `json:"accountId,omitempty"`
 }
 
 // ListRequest is the event of the fleet's listing and summary Tasks. The first list call
@@ -151,6 +164,51 @@ type Lister struct {
 	// PageSize is how many IAM users one call reads (0: 100, small enough that the page's
 	// ListUserTags calls fit well within the function's timeout).
 	PageSize int32
+	// MemberAccounts may be listed (accountIds); MemberIAM gives the IAM client acting in
+	// one of them for an execution (its keyrotor-target role).
+	MemberAccounts []string
+	MemberIAM      func(ctx context.Context, account, executionID string) (FleetIAM, error)
+	// Organizations lists an OU's accounts (organizationalUnitId), with the hub's credentials.
+	Organizations OUAccountLister
+}
+
+// OUAccountLister is what the fleet uses of the Organizations client.
+type OUAccountLister interface {
+	organizations.ListAccountsForParentAPIClient
+}
+
+// ouIDPattern is ListAccountsForParent's ParentId: a root (r-…) or an OU (ou-…-…)
+// (https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccountsForParent.html).
+var ouIDPattern = regexp.MustCompile(`^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$`)
+
+// ouAccounts adds the ACTIVE accounts directly in f's OU to its AccountIDs (sorted, once each).
+func (l *Lister) ouAccounts(ctx context.Context, f Fleet) (Fleet, error) {
+	if f.OrganizationalUnitID == "" {
+		return f, nil
+	}
+	if !ouIDPattern.MatchString(f.OrganizationalUnitID) {
+		return f, newError(InvalidInput, nil, "invalid fleet input: organizationalUnitId %q is not an AWS Organizations OU id (ou-…-…) or root id (r-…)", f.OrganizationalUnitID)
+	}
+	if l.Organizations == nil {
+		return f, newError(InvalidInput, nil, "invalid fleet input: this listing cannot read AWS Organizations; pass accountIds instead of organizationalUnitId")
+	}
+	var found []string
+	pages := organizations.NewListAccountsForParentPaginator(l.Organizations, &organizations.ListAccountsForParentInput{ParentId: aws.String(f.OrganizationalUnitID)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return f, classify(err, "list the accounts of "+f.OrganizationalUnitID)
+		}
+		for _, a := range page.Accounts {
+			active := a.State == orgtypes.AccountStateActive || (a.State == "" && a.Status == orgtypes.AccountStatusActive)
+			if id := aws.ToString(a.Id); active && !slices.Contains(f.AccountIDs, id) && !slices.Contains(found, id) {
+				found = append(found, id)
+			}
+		}
+	}
+	slices.Sort(found)
+	f.AccountIDs = append(f.AccountIDs, found...)
+	return f, nil
 }
 
 // List defaults and validates the fleet's configuration on the first call (and writes an empty
@@ -170,11 +228,26 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 		if st.Config, err = fleetDefaults(f, path); err != nil {
 			return st, err
 		}
+		if st.Config, err = l.ouAccounts(ctx, st.Config); err != nil {
+			return st, err
+		}
+		var notMembers []string
+		for _, a := range st.Config.AccountIDs {
+			if !slices.Contains(l.MemberAccounts, a) {
+				notMembers = append(notMembers, a)
+			}
+		}
+		if len(notMembers) > 0 {
+			return st, accountNotAllowed(&Members{Allowed: l.MemberAccounts}, strings.Join(notMembers, ", "))
+		}
 		if l.Bucket == "" || l.S3 == nil {
 			return st, newError(InvalidInput, nil, "the fleet has no bucket to list its users into: set %s on the listusers function (the engine module does)", EnvFleetBucket)
 		}
 		dir := "fleet/" + executionName(req.ExecutionID)
 		st.Page = FleetPage{Bucket: l.Bucket, Key: dir + "/users.json", ReportPrefix: dir + "/report"}
+		if len(st.Config.AccountIDs) > 0 {
+			st.Page.Account = st.Config.AccountIDs[0]
+		}
 	} else {
 		if err := json.Unmarshal(req.Fleet, &st.Config); err != nil {
 			return st, newError(InvalidInput, nil, "the fleet's configuration is not the list action's own: %s", err)
@@ -182,6 +255,15 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 		st.Page = *req.Page
 	}
 	users := []FleetUser{}
+	if st.Config.OrganizationalUnitID != "" && len(st.Config.AccountIDs) == 0 {
+		// An OU without active accounts: nobody to rotate (not the engine's own account).
+		body, _ := json.Marshal(users)
+		if err := l.S3.PutObject(ctx, st.Page.Bucket, st.Page.Key, body); err != nil {
+			return st, classify(err, "write the fleet's users to s3://"+st.Page.Bucket+"/"+st.Page.Key)
+		}
+		st.Page.More = false
+		return st, nil
+	}
 	if st.Page.Managed > 0 {
 		body, err := l.S3.GetObject(ctx, st.Page.Bucket, st.Page.Key)
 		if err != nil {
@@ -199,9 +281,20 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 	if st.Page.Marker != "" {
 		in.Marker = aws.String(st.Page.Marker)
 	}
-	page, err := l.IAM.ListUsers(ctx, in)
+	client := l.IAM
+	if a := st.Page.Account; a != "" {
+		if !slices.Contains(st.Config.AccountIDs, a) || !slices.Contains(l.MemberAccounts, a) || l.MemberIAM == nil {
+			return st, accountNotAllowed(&Members{Allowed: l.MemberAccounts}, a)
+		}
+		member, err := l.MemberIAM(ctx, a, req.ExecutionID)
+		if err != nil {
+			return st, err
+		}
+		client = member
+	}
+	page, err := client.ListUsers(ctx, in)
 	if err != nil {
-		return st, classify(err, "list IAM users under "+st.Config.PathPrefix)
+		return st, classify(err, "list IAM users under "+st.Config.PathPrefix+inAccount(st.Page.Account))
 	}
 	found := make([]*FleetUser, len(page.Users))
 	errs := make([]error, len(page.Users))
@@ -213,7 +306,10 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			found[i], errs[i] = l.managedUser(ctx, aws.ToString(u.UserName))
+			found[i], errs[i] = l.managedUser(ctx, client, aws.ToString(u.UserName))
+			if found[i] != nil {
+				found[i].AccountID = st.Page.Account
+			}
 		}()
 	}
 	wg.Wait()
@@ -238,8 +334,11 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 	st.Page.Marker = ""
 	if page.IsTruncated {
 		st.Page.Marker = aws.ToString(page.Marker)
+	} else if i := slices.Index(st.Config.AccountIDs, st.Page.Account); st.Page.Account != "" && i+1 < len(st.Config.AccountIDs) {
+		// This account is listed: the next one follows.
+		st.Page.Account, st.Page.More = st.Config.AccountIDs[i+1], true
 	}
-	l.logger().Info("listed managed users", "execution", req.ExecutionID, "page", len(page.Users), "managed", st.Page.Managed, "listed", st.Page.Listed, "more", st.Page.More)
+	l.logger().Info("listed managed users", "execution", req.ExecutionID, "account", st.Page.Account, "page", len(page.Users), "managed", st.Page.Managed, "listed", st.Page.Listed, "more", st.Page.More)
 	return st, nil
 }
 
@@ -304,10 +403,10 @@ func executionName(id string) string {
 
 // managedUser reads the user's tags: nil if the user has not opted in (or was deleted since the
 // listing), else the per-user part of its rotation input.
-func (l *Lister) managedUser(ctx context.Context, name string) (*FleetUser, error) {
+func (l *Lister) managedUser(ctx context.Context, client FleetIAM, name string) (*FleetUser, error) {
 	u := &FleetUser{UserName: name}
 	managed := false
-	pages := iam.NewListUserTagsPaginator(l.IAM, &iam.ListUserTagsInput{UserName: aws.String(name)})
+	pages := iam.NewListUserTagsPaginator(client, &iam.ListUserTagsInput{UserName: aws.String(name)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if hasCode(err, "NoSuchEntity") {
@@ -366,6 +465,15 @@ func fleetDefaults(f Fleet, userPath string) (Fleet, error) {
 	if s := f.Rotation.InactiveSeconds; s < 0 || s > MaxInactiveSeconds {
 		problems = append(problems, fmt.Sprintf("inactiveSeconds %d must be between 0 and %d", s, MaxInactiveSeconds))
 	}
+	seen := map[string]bool{}
+	for _, a := range f.AccountIDs {
+		if !ValidAccountID(a) {
+			problems = append(problems, fmt.Sprintf("accountIds lists %q, which is not a 12-digit AWS account id", a))
+		} else if seen[a] {
+			problems = append(problems, fmt.Sprintf("accountIds lists %s twice", a))
+		}
+		seen[a] = true
+	}
 	if len(problems) > 0 {
 		return f, newError(InvalidInput, nil, "invalid fleet input: %s", strings.Join(problems, "; "))
 	}
@@ -391,6 +499,8 @@ type FleetSummary struct {
 	Skipped         []FleetOutcome `json:"skipped"`
 	SkippedNotShown int            `json:"skippedNotShown,omitempty"`
 	MapRunArn       string         `json:"mapRunArn"`
+	// ByAccount counts the rotations of each member account (a fleet over accountIds).
+	ByAccount map[string]FleetCounts `json:"byAccount,omitempty"`
 	// Report is the s3:// URL of the ResultWriter's manifest, which names the files holding
 	// every rotation's outcome.
 	Report string `json:"report"`
@@ -406,6 +516,7 @@ type FleetCounts struct {
 // FleetOutcome is one user's failed or skipped rotation.
 type FleetOutcome struct {
 	User      string `json:"user"`
+	AccountID string `json:"accountId,omitempty"`
 	Error     string `json:"error"`
 	Cause     string `json:"cause"`
 	Execution string `json:"execution,omitempty"` // the Map Run's child execution of the user
@@ -477,6 +588,25 @@ func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, 
 				return sum, newError(UnexpectedError, err, "s3://%s/%s is not a ResultWriter results file", ref.Bucket, f.Key)
 			}
 			for _, e := range entries {
+				var in struct {
+					UserName string `json:"userName"`
+					Input    struct {
+						AccountID string `json:"accountId"`
+					} `json:"input"`
+				}
+				_ = json.Unmarshal([]byte(e.Input), &in)
+				account := in.Input.AccountID
+				count := func(f func(*FleetCounts)) {
+					if account == "" {
+						return
+					}
+					if sum.ByAccount == nil {
+						sum.ByAccount = map[string]FleetCounts{}
+					}
+					c := sum.ByAccount[account]
+					f(&c)
+					sum.ByAccount[account] = c
+				}
 				if e.Status == "SUCCEEDED" {
 					var r childResult
 					if err := json.Unmarshal([]byte(e.Output), &r); err != nil {
@@ -484,22 +614,21 @@ func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, 
 					}
 					if r.Status == "skipped" {
 						sum.Counts.Skipped++
-						add(&sum.Skipped, &sum.SkippedNotShown, FleetOutcome{User: r.User, Error: r.Error, Cause: oneLine(r.Cause), Execution: e.ExecutionArn})
+						count(func(c *FleetCounts) { c.Skipped++ })
+						add(&sum.Skipped, &sum.SkippedNotShown, FleetOutcome{User: r.User, AccountID: account, Error: r.Error, Cause: oneLine(r.Cause), Execution: e.ExecutionArn})
 					} else {
 						sum.Counts.Rotated++
+						count(func(c *FleetCounts) { c.Rotated++ })
 					}
 					continue
 				}
-				var in struct {
-					UserName string `json:"userName"`
-				}
-				_ = json.Unmarshal([]byte(e.Input), &in)
 				errName := e.Error
 				if errName == "" {
 					errName = e.Status // stopped or timed out without an error name
 				}
 				sum.Counts.Failed++
-				add(&sum.Failed, &sum.FailedNotShown, FleetOutcome{User: in.UserName, Error: errName, Cause: oneLine(e.Cause), Execution: e.ExecutionArn})
+				count(func(c *FleetCounts) { c.Failed++ })
+				add(&sum.Failed, &sum.FailedNotShown, FleetOutcome{User: in.UserName, AccountID: account, Error: errName, Cause: oneLine(e.Cause), Execution: e.ExecutionArn})
 			}
 		}
 	}

@@ -78,13 +78,25 @@ func (s *Steps) Dispatch(actions ...string) func(ctx context.Context, req Reques
 			return req.Rotation, newError(InvalidInput, nil, "action %q is not served by this function (it serves %s)",
 				req.Action, strings.Join(slices.Sorted(maps.Keys(served)), ", "))
 		}
-		return step(ctx, req)
+		steps, err := s.forRequest(ctx, req)
+		if err != nil {
+			return req.Rotation, err
+		}
+		if steps != s {
+			step = steps.Actions()[req.Action]
+		}
+		r, err := step(ctx, req)
+		return r, steps.expiredSession(err)
 	}
 }
 
 // LogAttrs are the fields a log line about the request carries.
 func (req Request) LogAttrs() []any {
-	return []any{"execution", req.ExecutionID, "user", req.Rotation.UserName, "step", req.Action}
+	attrs := []any{"execution", req.ExecutionID, "user", req.Rotation.UserName, "step", req.Action}
+	if req.Rotation.AccountID != "" {
+		attrs = append(attrs, "account", req.Rotation.AccountID)
+	}
+	return attrs
 }
 
 // Serve answers the fleet's list and summarize actions (the listusers Lambda).

@@ -34,6 +34,8 @@ type Rotation struct {
 	// keys are retired). ChangeFormat lets a run change the parameter's format.
 	Move         bool `json:"move,omitempty"`
 	ChangeFormat bool `json:"changeFormat,omitempty"`
+	// AccountID is the member account the rotation acts in (empty: the engine's own).
+	AccountID string `json:"accountId,omitempty"`
 
 	// UserID is the IAM user id Begin read; MovedFrom the parameter a move leaves.
 	UserID                   string   `json:"userId,omitempty"`
@@ -101,6 +103,11 @@ type Config struct {
 	// KEYROTOR_MIN_INACTIVE_SECONDS; default DefaultMinGraceSeconds and
 	// DefaultMinInactiveSeconds) are the engine's floors: no caller may ask for shorter waits.
 	MinGraceSeconds, MinInactiveSeconds int
+	// MemberAccounts (KEYROTOR_MEMBER_ACCOUNTS) are the accounts whose keyrotor-target role
+	// the functions may assume; TargetExternalID (KEYROTOR_TARGET_EXTERNAL_ID) is the
+	// ExternalId they pass.
+	MemberAccounts   []string
+	TargetExternalID string
 }
 
 // Environment variable names.
@@ -139,6 +146,19 @@ func ConfigFromEnv(needKMS bool) (Config, error) {
 			return c, fmt.Errorf("%s=%q must be a whole number of seconds", EnvPropagationSeconds, v)
 		}
 		c.PropagationWindow = time.Duration(n) * time.Second
+	}
+	for _, a := range strings.Split(os.Getenv(EnvMemberAccounts), ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if !ValidAccountID(a) {
+			return c, fmt.Errorf("%s lists %q, which is not a 12-digit AWS account id", EnvMemberAccounts, a)
+		}
+		c.MemberAccounts = append(c.MemberAccounts, a)
+	}
+	c.TargetExternalID = os.Getenv(EnvTargetExternalID)
+	if len(c.MemberAccounts) > 0 && c.TargetExternalID == "" {
+		return c, fmt.Errorf("%s lists member accounts but %s is not set; set it to the external id the member accounts' %s roles require", EnvMemberAccounts, EnvTargetExternalID, TargetRoleName)
 	}
 	for _, f := range []struct {
 		env string
@@ -192,6 +212,9 @@ func (c Config) withDefaults(r Rotation) (Rotation, error) {
 	if s := *r.InactiveSeconds; s < c.MinInactiveSeconds || s > MaxInactiveSeconds {
 		problems = append(problems, fmt.Sprintf("inactiveSeconds %d must be between %d (the engine's floor, %s) and %d", s, c.MinInactiveSeconds, EnvMinInactiveSeconds, MaxInactiveSeconds))
 	}
+	if r.AccountID != "" && !ValidAccountID(r.AccountID) {
+		problems = append(problems, fmt.Sprintf("accountId %q must be a 12-digit AWS account id (omit it for the engine's own account)", r.AccountID))
+	}
 	if r.Format == "" {
 		r.Format = FormatJSON
 	}
@@ -213,5 +236,9 @@ func defaulted(v *int, def int) *int {
 
 // stepLogger carries the fields every log line of a step has.
 func stepLogger(l *slog.Logger, req Request) *slog.Logger {
-	return l.With("execution", req.ExecutionID, "user", req.Rotation.UserName, "step", req.Action)
+	l = l.With("execution", req.ExecutionID, "user", req.Rotation.UserName, "step", req.Action)
+	if req.Rotation.AccountID != "" {
+		l = l.With("account", req.Rotation.AccountID)
+	}
+	return l
 }

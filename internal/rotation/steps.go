@@ -50,12 +50,18 @@ type Steps struct {
 	CallerIdentity CallerIdentityFunc
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Members, when set, serves requests naming a member account (account.go).
+	Members *Members
+
+	// session, role and account are set in Steps serving a member account.
+	session       *aws.CredentialsCache
+	role, account string
 }
 
 // NewSteps builds Steps over SDK clients made from cfg (whose BaseEndpoint/AWS_ENDPOINT_URL
 // also point the per-key STS client at the right place).
 func NewSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
-	return &Steps{
+	s := &Steps{
 		Config:         conf,
 		IAM:            iam.NewFromConfig(cfg),
 		SSM:            ssm.NewFromConfig(cfg),
@@ -65,6 +71,8 @@ func NewSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
 		Logger:         logger,
 		Now:            time.Now,
 	}
+	s.Members = NewMembers(cfg, conf, func(c aws.Config) *Steps { return NewSteps(c, conf, logger) })
+	return s
 }
 
 // CallerIdentityFunc calls sts:GetCallerIdentity signed with the given key.

@@ -48,14 +48,18 @@ func (s *Steps) Verify(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return r, classify(err, "call sts:GetCallerIdentity with the new key")
 	}
-	if got := aws.ToString(out.Arn); !isUserARN(got, r.UserName) {
+	if got := aws.ToString(out.Arn); !isUserARN(got, r.UserName) || aws.ToString(out.Account) != s.accountOf(r) && s.accountOf(r) != "" {
 		return r, newError(VerificationFailed, nil,
-			"key %s read from %s authenticates as %s, not as IAM user %s", id, r.ParameterName, got, r.UserName)
+			"key %s read from %s authenticates as %s, not as IAM user %s%s", id, r.ParameterName, got, r.UserName, inAccount(r.AccountID))
 	}
 	r.VerifiedAt = s.now().UTC().Format(time.RFC3339Nano) // to the nanosecond: a use just before it is not "after"
 	log.Info("new key verified", "arn", aws.ToString(out.Arn), "stsCalls", r.STSCalls)
 	return r, nil
 }
+
+// accountOf is the account whose user r rotates, when known: its accountId (a member
+// account), else "" (the engine's own, whatever its id).
+func (s *Steps) accountOf(r Rotation) string { return r.AccountID }
 
 // readAsConsumer gets the parameter with decryption and parses it by format.
 func (s *Steps) readAsConsumer(ctx context.Context, r Rotation) (string, SecretKey, error) {
@@ -93,4 +97,12 @@ func isUserARN(s, user string) bool {
 		return false
 	}
 	return a.Resource[strings.LastIndex(a.Resource, "/")+1:] == user
+}
+
+// inAccount says " of account A" for a member account, "" for the engine's own.
+func inAccount(account string) string {
+	if account == "" {
+		return ""
+	}
+	return " of account " + account
 }

@@ -18,6 +18,9 @@ type Input struct {
 	// change its format; without them Begin refuses both (docs/steps.md, ownership).
 	Move         bool `json:"move,omitempty"`
 	ChangeFormat bool `json:"changeFormat,omitempty"`
+	// AccountID is the member account whose user is rotated (12 digits); empty: the engine's
+	// own account. In a member account every step acts through its keyrotor-target role.
+	AccountID string `json:"accountId,omitempty"`
 }
 
 // userNamePattern is IAM's pattern for user names: 1-64 of letters, digits and +=,.@_-
@@ -48,3 +51,38 @@ const (
 // Description is the AccessKeyId it holds, so the held key is known without decrypting.
 // (ssmcreds, a module of its own that imports nothing of keyrotor, spells it again.)
 const DescriptionPrefix = TagPrefix
+
+// Member accounts (issue 15): one engine (the hub) rotates managed users in other accounts
+// of an organization through a role there. The Terraform module infra/modules/member-account
+// creates the role and the key under these names; the engine's functions find them by name.
+const (
+	// TargetRoleName and TargetRolePath name the role in every member account that the hub's
+	// functions assume: arn:aws:iam::<accountId>:role/keyrotor/keyrotor-target.
+	TargetRoleName = "keyrotor-target"
+	TargetRolePath = "/keyrotor/"
+	// MemberKMSKeyAlias names the member account's KMS key: it encrypts the parameter and
+	// seals the new secret between CreateKey and StoreParameter, inside the member account.
+	MemberKMSKeyAlias = "alias/keyrotor-member"
+	// EnvTargetExternalID is the ExternalId the functions pass to sts:AssumeRole (the role's
+	// trust policy requires it, sts:ExternalId).
+	EnvTargetExternalID = "KEYROTOR_TARGET_EXTERNAL_ID"
+	// EnvMemberAccounts lists the member accounts (comma-separated 12-digit ids) the functions
+	// may act in; a run naming another account fails AccountNotAllowed before any call.
+	EnvMemberAccounts = "KEYROTOR_MEMBER_ACCOUNTS"
+)
+
+// TargetRoleARN is the keyrotor-target role of a member account in partition (aws, aws-cn,
+// aws-us-gov).
+func TargetRoleARN(partition, accountID string) string {
+	if partition == "" {
+		partition = "aws"
+	}
+	return "arn:" + partition + ":iam::" + accountID + ":role" + TargetRolePath + TargetRoleName
+}
+
+// accountIDPattern is an AWS account id: 12 digits
+// (https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-identifiers.html).
+var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
+
+// ValidAccountID reports whether id is an AWS account id (12 digits).
+func ValidAccountID(id string) bool { return accountIDPattern.MatchString(id) }

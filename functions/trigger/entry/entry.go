@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,6 +98,12 @@ type Trigger struct {
 	// DeadlineMargin is left of the invocation's deadline to answer "still running".
 	DeadlineMargin time.Duration
 	Now            func() time.Time
+	// MemberAccounts are the engine's member accounts (KEYROTOR_MEMBER_ACCOUNTS): an event
+	// naming another accountId fails AccountNotAllowed before any call. Member gives the IAM
+	// and SSM clients acting in one of them (its keyrotor-target role), for destroy and
+	// update; the rotation itself acts there through the state machine's steps.
+	MemberAccounts []string
+	Member         func(ctx context.Context, account string) (KeyRemover, ParameterRemover, error)
 }
 
 // Error is a failure with a stable name (the Lambda errorType).
@@ -132,6 +139,14 @@ func (t *Trigger) Handle(ctx context.Context, ev Event) (Result, error) {
 		return Result{}, err
 	}
 	log := t.Logger.With("user", in.UserName, "parameter", in.ParameterName, "action", action)
+	if in.AccountID != "" {
+		log = log.With("account", in.AccountID)
+		member, err := t.inAccount(ctx, in.AccountID)
+		if err != nil {
+			return Result{}, err
+		}
+		t = member
+	}
 	switch action {
 	case "create", "update":
 		if action == "update" {
@@ -151,6 +166,26 @@ func (t *Trigger) Handle(ctx context.Context, ev Event) (Result, error) {
 		return t.remove(ctx, log, in)
 	}
 	return Result{}, &Error{Name: InvalidInput, Message: fmt.Sprintf("tf.action %q is not create, update or delete", action)}
+}
+
+// inAccount returns a Trigger whose IAM and SSM clients act in member account (Step Functions
+// stays the hub's), or AccountNotAllowed before any call for an account that is not a member.
+func (t *Trigger) inAccount(ctx context.Context, account string) (*Trigger, error) {
+	if !rotation.ValidAccountID(account) {
+		return nil, &Error{Name: InvalidInput, Message: fmt.Sprintf("rotation.accountId %q is not a 12-digit AWS account id; omit it for the engine's own account", account)}
+	}
+	if !slices.Contains(t.MemberAccounts, account) || t.Member == nil {
+		return nil, &Error{Name: rotation.AccountNotAllowed, Message: fmt.Sprintf(
+			"account %s is not one of this engine's member accounts (%s); add it to the engine's member accounts (and deploy infra/modules/member-account there). Nothing was called",
+			account, rotation.EnvMemberAccounts)}
+	}
+	iamc, ssmc, err := t.Member(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	member := *t
+	member.IAM, member.SSM = iamc, ssmc
+	return &member, nil
 }
 
 func (t *Trigger) defaulted(in Input) (Input, error) {
@@ -189,7 +224,7 @@ func (t *Trigger) rotate(ctx context.Context, log *slog.Logger, in Input) (Resul
 		return Result{}, err
 	}
 	log.Info("new key verified", "accessKeyId", id)
-	paramARN, err := t.parameterARN(in.ParameterName)
+	paramARN, err := t.parameterARN(in.AccountID, in.ParameterName)
 	if err != nil {
 		return Result{}, err
 	}
@@ -283,12 +318,16 @@ func verifiedKey(doc string) string {
 	return r.NewAccessKeyID
 }
 
-func (t *Trigger) parameterARN(name string) (string, error) {
+// parameterARN is the ARN of parameter name in account ("": the engine's own).
+func (t *Trigger) parameterARN(account, name string) (string, error) {
 	sm, err := arn.Parse(t.StateMachineARN)
 	if err != nil {
 		return "", &Error{Name: InvalidInput, Message: fmt.Sprintf("KEYROTOR_STATE_MACHINE_ARN %q is not an ARN", t.StateMachineARN), Err: err}
 	}
-	return arn.ARN{Partition: sm.Partition, Service: "ssm", Region: sm.Region, AccountID: sm.AccountID, Resource: "parameter" + name}.String(), nil
+	if account == "" {
+		account = sm.AccountID
+	}
+	return arn.ARN{Partition: sm.Partition, Service: "ssm", Region: sm.Region, AccountID: account, Resource: "parameter" + name}.String(), nil
 }
 
 // remove deletes every key of the (managed) user, the parameter and its lock, once the
@@ -313,7 +352,7 @@ func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Resul
 	if err := t.deleteParameter(ctx, log, in.ParameterName); err != nil {
 		return Result{}, err
 	}
-	paramARN, err := t.parameterARN(in.ParameterName)
+	paramARN, err := t.parameterARN(in.AccountID, in.ParameterName)
 	if err != nil {
 		return Result{}, err
 	}

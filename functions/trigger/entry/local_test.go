@@ -62,7 +62,7 @@ func localEngine(t *testing.T) *localenv.Env {
 	engineOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		engine, engineErr = localenv.Up(ctx, localenv.Options{})
+		engine, engineErr = localenv.Up(ctx, localenv.Options{Accounts: 1}) // one member: members_test.go
 	})
 	if engineErr != nil {
 		t.Fatal(engineErr)

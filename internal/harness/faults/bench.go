@@ -54,6 +54,8 @@ type Bench struct {
 type Options struct {
 	// FunctionTimeout of every step function (0: 20 s, generous for 50 rotations on 2 cores).
 	FunctionTimeout time.Duration
+	// Accounts is how many member accounts the engine gets (localenv.Options.Accounts).
+	Accounts int
 }
 
 // NewBench starts a local engine on a virtual clock: Wait states and retry backoffs take no time.
@@ -64,6 +66,7 @@ func NewBench(ctx context.Context, opts Options) (*Bench, error) {
 	lopts := localenv.Options{
 		Clock:           sfnlocal.NewVirtualClock(time.Now()),
 		FunctionTimeout: opts.FunctionTimeout,
+		Accounts:        opts.Accounts,
 	}
 	env, err := localenv.Up(ctx, lopts)
 	if errors.Is(err, localenv.ErrNotBuilt) {
@@ -89,6 +92,12 @@ func NewBench(ctx context.Context, opts Options) (*Bench, error) {
 			return motoserver.Config(env.Moto.Endpoint, aws.Credentials{AccessKeyID: id, SecretAccessKey: secret})
 		},
 		UserARN: func(user string) string { return env.Engine.UserARN(user) },
+		AccountAdmin: func(account string) aws.Config {
+			if m := env.Member(account); m != nil {
+				return motoserver.Config(env.Moto.Endpoint, m.Admin)
+			}
+			return admin
+		},
 	}
 	return b, nil
 }
@@ -123,13 +132,18 @@ type Seed struct {
 	NoParameter bool
 	// InactiveKey adds a second, inactive key the parameter does not hold.
 	InactiveKey bool
+	// Account is the member account to create the user in ("": the engine's own).
+	Account string
 }
 
 // NewTarget creates a fresh user named <prefix>-<n> with an old key stored in
 // /keyrotor/<user> the way a previous rotation leaves it.
 func (b *Bench) NewTarget(ctx context.Context, prefix string, s Seed) (invariants.Target, error) {
 	user := fmt.Sprintf("%s-%d", prefix, b.seq.Add(1))
-	t := invariants.Target{UserName: user, ParameterName: b.Env.ParameterPrefix + user, Format: "json"}
+	t := invariants.Target{UserName: user, ParameterName: b.Env.ParameterPrefix + user, Format: "json", AccountID: s.Account}
+	if s.Account != "" {
+		return t, b.newMemberTarget(ctx, t, s)
+	}
 	in := &iam.CreateUserInput{UserName: aws.String(user)}
 	if !s.Unmanaged {
 		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
@@ -257,9 +271,46 @@ func (b *Bench) Running(arn string) bool {
 
 // Input is the execution input of a rotation of t with zero waits.
 func Input(t invariants.Target) string {
-	b, _ := json.Marshal(map[string]any{"userName": t.UserName, "parameterName": t.ParameterName,
-		"graceSeconds": 0, "inactiveSeconds": 0})
+	in := map[string]any{"userName": t.UserName, "parameterName": t.ParameterName, "graceSeconds": 0, "inactiveSeconds": 0}
+	if t.AccountID != "" {
+		in["accountId"] = t.AccountID
+	}
+	b, _ := json.Marshal(in)
 	return string(b)
+}
+
+// newMemberTarget creates t's user in its member account (straight to moto, as the member's
+// administrator), with one old key stored in its parameter under the member's KMS key.
+func (b *Bench) newMemberTarget(ctx context.Context, t invariants.Target, s Seed) error {
+	if s.NoKey || s.NoParameter || s.InactiveKey {
+		return fmt.Errorf("member target %s: only the default seed is supported", t.UserName)
+	}
+	m := b.Env.Member(s.Account)
+	if m == nil {
+		return fmt.Errorf("member target %s: %s is not a member account of the engine", t.UserName, s.Account)
+	}
+	cfg := motoserver.Config(b.Env.Moto.Endpoint, m.Admin)
+	in := &iam.CreateUserInput{UserName: aws.String(t.UserName)}
+	if !s.Unmanaged {
+		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
+	}
+	client := iam.NewFromConfig(cfg)
+	if _, err := client.CreateUser(ctx, in); err != nil {
+		return fmt.Errorf("create user %s in %s: %w", t.UserName, s.Account, err)
+	}
+	k, err := client.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(t.UserName)})
+	if err != nil {
+		return fmt.Errorf("create old key of %s in %s: %w", t.UserName, s.Account, err)
+	}
+	id := aws.ToString(k.AccessKey.AccessKeyId)
+	value, _ := json.Marshal(map[string]string{"AccessKeyId": id, "SecretAccessKey": aws.ToString(k.AccessKey.SecretAccessKey)})
+	if _, err := ssm.NewFromConfig(cfg).PutParameter(ctx, &ssm.PutParameterInput{
+		Name: aws.String(t.ParameterName), Value: aws.String(string(value)), Type: ssmtypes.ParameterTypeSecureString,
+		KeyId: aws.String(m.KMSKeyARN), Overwrite: aws.Bool(true), Description: aws.String(rotation.DescriptionPrefix + id),
+	}); err != nil {
+		return fmt.Errorf("store key of %s in %s: %w", t.UserName, s.Account, err)
+	}
+	return nil
 }
 
 // FunctionOf maps an access key id to the function that signs with it ("" if none).

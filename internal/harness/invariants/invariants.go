@@ -28,6 +28,8 @@ type Target struct {
 	UserName, ParameterName string
 	// Format is the parameter's value format: "json" (default) or "raw".
 	Format string
+	// AccountID is the member account of the user and its parameter ("": the engine's own).
+	AccountID string
 }
 
 // Key is one access key as IAM lists it.
@@ -123,10 +125,25 @@ type Checker struct {
 	ConfigFor func(accessKeyID, secretAccessKey string) aws.Config
 	// UserARN returns the ARN a key of user must authenticate as.
 	UserARN func(user string) string
+	// AccountAdmin returns the administrator's configuration in a member account (straight
+	// to moto too), for targets in one.
+	AccountAdmin func(account string) aws.Config
+}
+
+// in is the checker for t's account: the member account's administrator, and user ARNs there.
+func (c *Checker) in(t Target) *Checker {
+	if t.AccountID == "" || c.AccountAdmin == nil {
+		return c
+	}
+	m := *c
+	m.Admin = c.AccountAdmin(t.AccountID)
+	m.UserARN = func(user string) string { return "arn:aws:iam::" + t.AccountID + ":user/" + user }
+	return &m
 }
 
 // Snapshot reads the target's state.
 func (c *Checker) Snapshot(ctx context.Context, t Target) (State, error) {
+	c = c.in(t)
 	var st State
 	iamc := iam.NewFromConfig(c.Admin)
 	out, err := iamc.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(t.UserName)})
@@ -201,7 +218,7 @@ type Outcome struct {
 var ErrorNames = []string{
 	"InvalidInput", "UserNotFound", "UserNotManaged", "RotationInProgress", "TooManyActiveKeys",
 	"ParameterConflict", "KeyNotYetValid", "VerificationFailed", "AccessDenied", "Throttled",
-	"ServiceUnavailable",
+	"ServiceUnavailable", "AccountNotAllowed", "AssumeRoleDenied",
 }
 
 // namedError reports whether name is one a person can look up: keyrotor's or AWS's own
@@ -245,6 +262,7 @@ type Result struct {
 // snapshot taken before the run.
 func (c *Checker) Check(ctx context.Context, t Target, before State, out Outcome, opts Options) (Result, error) {
 	after, err := c.Snapshot(ctx, t)
+	c = c.in(t)
 	res := Result{After: after}
 	if err != nil {
 		return res, err

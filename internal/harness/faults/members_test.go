@@ -1,0 +1,179 @@
+package faults
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/keyrotor/keyrotor/internal/faultproxy"
+	"github.com/keyrotor/keyrotor/internal/harness/invariants"
+	"github.com/keyrotor/keyrotor/internal/localenv"
+	"github.com/keyrotor/keyrotor/internal/rotation"
+)
+
+// memberBenches is the engine with one member account, shared by the member-path tests.
+var memberBenches struct{ b *Bench }
+
+// memberBench returns the shared engine with one member account (its own moto).
+func memberBench(t *testing.T) (*Bench, string) {
+	t.Helper()
+	benches.Lock()
+	defer benches.Unlock()
+	if memberBenches.b == nil {
+		b, err := NewBench(ctxFor(t, 2*time.Minute), Options{FunctionTimeout: generalTimeout, Accounts: 1})
+		if err != nil {
+			t.Fatalf("start the local engine with a member account: %v", err)
+		}
+		memberBenches.b = b
+		if benches.byTimeout == nil {
+			benches.byTimeout = map[time.Duration]*Bench{}
+		}
+		benches.byTimeout[-1] = b // TestMain closes every bench
+	}
+	return memberBenches.b, memberBenches.b.Env.MemberAccountIDs()[0]
+}
+
+// The member-account path under faults of the role session itself (issue 15): AssumeRole
+// denied or throttled, at the first step or mid-rotation, and a session that expires
+// mid-rotation. Each run ends SUCCEEDED or FAILED with a named Error, the invariants hold in
+// the member account (the parameter authenticates as the member's user, no unaccounted key,
+// no secret in any history, log or recorded call), and the next rotation without faults ends
+// clean (strict: every key held by a parameter version).
+func TestMemberPathFaultsLeaveNoInvariantViolations(t *testing.T) {
+	b, account := memberBench(t)
+	for _, tc := range []struct {
+		name string
+		rule faultproxy.Rule
+		// want is the execution's status and, when FAILED, its Error.
+		wantStatus, wantError string
+		// unchanged: the run changed nothing in the member account.
+		unchanged bool
+	}{
+		{"AssumeRole denied at Begin fails closed", faultproxy.Rule{Service: "sts", Action: "AssumeRole", Fault: faultproxy.AccessDenied},
+			"FAILED", rotation.AssumeRoleDenied, true},
+		{"AssumeRole throttled at Begin is retried", faultproxy.Rule{Service: "sts", Action: "AssumeRole", Fault: faultproxy.Throttle, Times: 3},
+			"SUCCEEDED", "", false},
+		{"AssumeRole denied mid-rotation", faultproxy.Rule{Service: "sts", Action: "AssumeRole", Fault: faultproxy.AccessDenied, Skip: 1},
+			"FAILED", "", false},
+		{"AssumeRole throttled mid-rotation is retried", faultproxy.Rule{Service: "sts", Action: "AssumeRole", Fault: faultproxy.Throttle, Skip: 1, Times: 4},
+			"SUCCEEDED", "", false},
+		{"session expired at an IAM call mid-rotation is assumed anew", faultproxy.Rule{Service: "iam", Action: "ListAccessKeys", Fault: faultproxy.ExpiredToken, Skip: 1, Times: 1},
+			"SUCCEEDED", "", false},
+		{"session expired at an SSM call mid-rotation is assumed anew", faultproxy.Rule{Service: "ssm", Action: "PutParameter", Fault: faultproxy.ExpiredToken, Skip: 2, Times: 1},
+			"SUCCEEDED", "", false},
+		{"session expired at KMS while sealing is assumed anew", faultproxy.Rule{Service: "kms", Action: "Encrypt", Fault: faultproxy.ExpiredToken, Times: 1},
+			"SUCCEEDED", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := ctxFor(t, 3*time.Minute)
+			withoutFaults(t, b)
+			tg, err := b.NewTarget(ctx, "member-fault", Seed{Account: account})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := b.Checker.Snapshot(ctx, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Env.Proxy.AddRule(tc.rule)
+			run, err := b.Rotate(ctx, "", Input(tg))
+			b.Env.Proxy.ClearRules()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.Status != tc.wantStatus || (tc.wantError != "" && run.Error != tc.wantError) {
+				t.Errorf("ended %s %s (%s), want %s %s", run.Status, run.Error, run.Cause, tc.wantStatus, tc.wantError)
+			}
+			res, err := b.Checker.Check(ctx, tg, before, run.Outcome, invariants.Options{StaleLockHeals: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Violations) > 0 {
+				t.Errorf("%d invariant violations after the faulted run:%s", len(res.Violations), describe(res.Violations))
+			}
+			if tc.unchanged && !before.Equal(res.After) {
+				t.Errorf("the refused run changed the member account: %s", before.Diff(res.After))
+			}
+			// The next rotation, without faults, ends clean.
+			healed, err := b.Rotate(ctx, "", Input(tg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if healed.Status != "SUCCEEDED" {
+				t.Fatalf("the next rotation ended %s %s: %s", healed.Status, healed.Error, healed.Cause)
+			}
+			strict, err := b.Checker.Check(ctx, tg, res.After, healed.Outcome, invariants.Options{Strict: true, Secrets: before.Secrets()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(strict.Violations) > 0 {
+				t.Errorf("%d invariant violations after the next rotation:%s", len(strict.Violations), describe(strict.Violations))
+			}
+		})
+	}
+}
+
+// Hostile inputs naming accounts change nothing, in the member account or the hub, and fail
+// with a named Error.
+func TestHostileMemberInputsChangeNothing(t *testing.T) {
+	b, account := memberBench(t)
+	ctx := ctxFor(t, 3*time.Minute)
+	withoutFaults(t, b)
+	victim, err := b.NewTarget(ctx, "member-victim", Seed{Account: account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unmanaged, err := b.NewTarget(ctx, "member-unmanaged", Seed{Account: account, Unmanaged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubOnly, err := b.NewTarget(ctx, "hub-only", Seed{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []invariants.Target{victim, unmanaged, hubOnly}
+	snapshot := func() []invariants.State {
+		var out []invariants.State
+		for _, tg := range targets {
+			st, err := b.Checker.Snapshot(ctx, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, st)
+		}
+		return out
+	}
+	input := func(fields map[string]any) string {
+		j, _ := json.Marshal(fields)
+		return string(j)
+	}
+	for _, tc := range []struct {
+		name, input, wantError string
+	}{
+		{"unlisted account", input(map[string]any{"userName": victim.UserName, "accountId": "999999999999", "graceSeconds": 0, "inactiveSeconds": 0}), rotation.AccountNotAllowed},
+		{"the hub's own id", input(map[string]any{"userName": hubOnly.UserName, "accountId": localenv.AccountID, "graceSeconds": 0, "inactiveSeconds": 0}), rotation.AccountNotAllowed},
+		{"malformed account id", input(map[string]any{"userName": victim.UserName, "accountId": "11111111111x"}), rotation.InvalidInput},
+		{"account id as a number", `{"userName":"` + victim.UserName + `","accountId":111111111111}`, rotation.InvalidInput},
+		{"a hub user named in the member", input(map[string]any{"userName": hubOnly.UserName, "accountId": account, "graceSeconds": 0, "inactiveSeconds": 0}), rotation.UserNotFound},
+		{"an unmanaged member user", input(map[string]any{"userName": unmanaged.UserName, "accountId": account, "graceSeconds": 0, "inactiveSeconds": 0}), rotation.UserNotManaged},
+		{"a member user with a step's field", input(map[string]any{"userName": victim.UserName, "accountId": account, "lockId": "x"}), rotation.InvalidInput},
+		{"a member user's parameter named in the hub", input(map[string]any{"userName": victim.UserName, "parameterName": victim.ParameterName, "graceSeconds": 0, "inactiveSeconds": 0}), rotation.UserNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := snapshot()
+			run, err := b.Rotate(ctx, "", tc.input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.Status != "FAILED" || run.Error != tc.wantError || run.Cause == "" {
+				t.Errorf("ended %s %s (%s), want FAILED %s with a cause", run.Status, run.Error, run.Cause, tc.wantError)
+			}
+			after := snapshot()
+			for i, tg := range targets {
+				if !before[i].Equal(after[i]) {
+					t.Errorf("%s (account %q) changed: %s", tg.UserName, tg.AccountID, before[i].Diff(after[i]))
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,268 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+)
+
+// Member accounts (issue 15). A request whose rotation names an accountId is served by Steps
+// whose IAM, SSM, KMS and STS clients sign with a session of the member account's
+// keyrotor-target role: the user, its keys, the parameter, its lock and the KMS key that seals
+// and encrypts the secret are all the member account's, so the secret leaves the member
+// account only sealed. Step Functions stays the hub's: DescribeExecution (authority, stale
+// locks) is asked with the function's own credentials.
+//
+// The member role's actions (infra/modules/member-account writes its policy from this list;
+// docs/steps.md has the same table):
+//
+//	iam:GetUser, iam:ListUserTags, iam:ListAccessKeys, iam:CreateAccessKey,
+//	iam:UpdateAccessKey, iam:DeleteAccessKey, iam:GetAccessKeyLastUsed, iam:ListUsers (fleet)
+//	ssm:GetParameter, ssm:PutParameter, ssm:DeleteParameter, ssm:GetParameterHistory,
+//	ssm:AddTagsToResource, ssm:ListTagsForResource
+//	kms:Encrypt, kms:Decrypt (alias/keyrotor-member; encryption context of the seal and of
+//	Parameter Store's SecureString)
+//
+// and nothing of sts: GetCallerIdentity with the new key needs no permission.
+
+// roleAssumer is what member accounts use of the hub's STS client.
+type roleAssumer interface {
+	AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, opts ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
+}
+
+// Error names of the member-account path.
+const (
+	// AccountNotAllowed: the rotation names an account that is not among the engine's member
+	// accounts (KEYROTOR_MEMBER_ACCOUNTS). Nothing was called.
+	AccountNotAllowed = "AccountNotAllowed"
+	// AssumeRoleDenied: sts:AssumeRole of the member account's keyrotor-target role was
+	// refused (missing role, trust policy, external id, or the hub role's permission). Never
+	// retried: it does not heal by itself.
+	AssumeRoleDenied = "AssumeRoleDenied"
+)
+
+// Members builds, per member account and execution, the Steps that act in that account.
+type Members struct {
+	// Allowed are the accounts whose role may be assumed; ExternalID is passed with it.
+	Allowed    []string
+	ExternalID string
+	// STS is the hub's STS client (the function's own credentials).
+	STS roleAssumer
+	// Base is the hub's aws.Config (region, endpoints, HTTP client); member clients are made
+	// from it with the role session's credentials.
+	Base aws.Config
+	// New builds the function's Steps over a member account's config (the function's
+	// constructor, so a member's Steps have the same clients as the hub's).
+	New func(aws.Config) *Steps
+	// Duration of a role session (0: 15 minutes, the SDK's default, which also is the
+	// least AssumeRole accepts: https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
+	Duration time.Duration
+
+	mu    sync.Mutex
+	cache map[sessionKey]*aws.CredentialsCache
+}
+
+type sessionKey struct{ account, session string }
+
+// maxSessions bounds the cached role sessions of a warm function; beyond it the cache is
+// emptied (a session costs one AssumeRole to remake).
+const maxSessions = 256
+
+// NewMembers returns the member accounts of conf, each served by Steps made with newSteps
+// from the hub's cfg; nil when conf lists none.
+func NewMembers(cfg aws.Config, conf Config, newSteps func(aws.Config) *Steps) *Members {
+	if len(conf.MemberAccounts) == 0 {
+		return nil
+	}
+	return &Members{Allowed: conf.MemberAccounts, ExternalID: conf.TargetExternalID, STS: sts.NewFromConfig(cfg), Base: cfg, New: newSteps}
+}
+
+// forRequest returns the Steps that serve req: s itself for the engine's own account, else
+// Steps acting in the member account through its keyrotor-target role. An account that is
+// not a member fails AccountNotAllowed, and a refused AssumeRole AssumeRoleDenied, before
+// any other call.
+func (s *Steps) forRequest(ctx context.Context, req Request) (*Steps, error) {
+	account := req.Rotation.AccountID
+	if account == "" {
+		return s, nil
+	}
+	if !ValidAccountID(account) {
+		return nil, newError(InvalidInput, nil, "invalid rotation input: accountId %q must be a 12-digit AWS account id (omit it for the engine's own account)", account)
+	}
+	var (
+		member *Steps
+		err    error
+	)
+	if s.Members == nil || !slices.Contains(s.Members.Allowed, account) {
+		err = accountNotAllowed(s.Members, account)
+	} else {
+		member, err = s.Members.steps(ctx, s, account, req.ExecutionID)
+	}
+	var named *Error
+	if errors.As(err, &named) {
+		// The Cause a person reads names whose rotation stopped.
+		return nil, &Error{Name: named.Name, Message: fmt.Sprintf("IAM user %s of account %s: %s", req.Rotation.UserName, account, named.Message), Err: named.Err}
+	}
+	return member, err
+}
+
+// accountNotAllowed is the AccountNotAllowed of account for an engine with members m.
+func accountNotAllowed(m *Members, account string) error {
+	allowed := "none"
+	if m != nil && len(m.Allowed) > 0 {
+		allowed = strings.Join(m.Allowed, ", ")
+	}
+	return newError(AccountNotAllowed, nil,
+		"account %s is not one of this engine's member accounts (%s: %s); add it to the engine's member accounts (and deploy infra/modules/member-account there) or omit accountId to rotate a user of the engine's own account. Nothing was called",
+		account, EnvMemberAccounts, allowed)
+}
+
+func (m *Members) steps(ctx context.Context, hub *Steps, account, executionID string) (*Steps, error) {
+	cfg, creds, err := m.config(ctx, account, partitionOf(executionID), SessionName(executionID))
+	if err != nil {
+		return nil, err
+	}
+	role := TargetRoleARN(partitionOf(executionID), account)
+	member := m.New(cfg)
+	member.Config = hub.Config
+	member.Config.KMSKeyID = MemberKMSKeyAlias
+	member.Executions = hub.Executions // Step Functions stays in the hub
+	member.Logger = hub.Logger
+	member.Now = hub.Now
+	member.Members = nil
+	member.session = creds
+	member.role, member.account = role, account
+	return member, nil
+}
+
+// Config is the hub's configuration acting in account through its keyrotor-target role, in a
+// session named session (cached per account and session name). Callers other than the steps
+// (the trigger's destroy) use it; an account not among the member accounts is
+// AccountNotAllowed and a refused AssumeRole AssumeRoleDenied.
+func (m *Members) Config(ctx context.Context, account, partition, session string) (aws.Config, error) {
+	if m == nil || !slices.Contains(m.Allowed, account) {
+		return aws.Config{}, accountNotAllowed(m, account)
+	}
+	cfg, _, err := m.config(ctx, account, partition, session)
+	return cfg, err
+}
+
+func (m *Members) config(ctx context.Context, account, partition, session string) (aws.Config, *aws.CredentialsCache, error) {
+	creds := m.credentials(account, partition, session)
+	// Retrieved here, once per step (cached across steps of the execution), so that a refused
+	// AssumeRole is named as such instead of as the first IAM or SSM call that needed it.
+	if _, err := creds.Retrieve(ctx); err != nil {
+		return aws.Config{}, nil, classifyAssumeRole(err, TargetRoleARN(partition, account), account)
+	}
+	cfg := m.Base.Copy()
+	cfg.Credentials = creds
+	return cfg, creds, nil
+}
+
+// credentials returns the cached role session of (account, session name).
+func (m *Members) credentials(account, partition, session string) *aws.CredentialsCache {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := sessionKey{account, session}
+	if c, ok := m.cache[key]; ok {
+		return c
+	}
+	if m.cache == nil || len(m.cache) >= maxSessions {
+		m.cache = map[sessionKey]*aws.CredentialsCache{}
+	}
+	provider := stscreds.NewAssumeRoleProvider(m.STS, TargetRoleARN(partition, account),
+		func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = session
+			if m.ExternalID != "" {
+				o.ExternalID = aws.String(m.ExternalID)
+			}
+			if m.Duration > 0 {
+				o.Duration = m.Duration
+			}
+		})
+	c := aws.NewCredentialsCache(provider)
+	m.cache[key] = c
+	return c
+}
+
+// sessionNameUnsafe are the characters AssumeRole's RoleSessionName does not take: it is
+// 2-64 of [\w+=,.@-] (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
+var sessionNameUnsafe = regexp.MustCompile(`[^\w+=,.@-]`)
+
+// SessionName is the RoleSessionName of executionID's sessions: the execution's name (the
+// last part of its ARN), other characters replaced by '-', cut to 64. The member account's
+// CloudTrail thus names the execution that acted.
+func SessionName(executionID string) string {
+	name := executionID
+	if i := strings.LastIndex(name, ":"); i >= 0 {
+		name = name[i+1:]
+	}
+	name = sessionNameUnsafe.ReplaceAllString(name, "-")
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	for len(name) < 2 {
+		name += "-"
+	}
+	return name
+}
+
+// PartitionOf is the partition of an execution ARN (aws when it is not one).
+func PartitionOf(executionID string) string { return partitionOf(executionID) }
+
+func partitionOf(executionID string) string {
+	if a, err := arn.Parse(executionID); err == nil && a.Partition != "" {
+		return a.Partition
+	}
+	return "aws"
+}
+
+// classifyAssumeRole names a failed sts:AssumeRole of role: refused → AssumeRoleDenied (not
+// retried; the message says what to check), throttled or unanswered → Throttled or
+// ServiceUnavailable as any AWS call (retried by the state machine).
+func classifyAssumeRole(err error, role, account string) error {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode() {
+		case "AccessDenied", "AccessDeniedException", "InvalidClientTokenId", "RegionDisabledException":
+			return newError(AssumeRoleDenied, err,
+				"the engine may not assume %s in member account %s: deploy infra/modules/member-account there with this engine's function roles trusted and its external id (%s), and grant the function sts:AssumeRole on that role (the engine's member accounts)",
+				role, account, EnvTargetExternalID)
+		}
+	}
+	return classify(err, "assume "+role+" in member account "+account)
+}
+
+// expiredSession turns a failure caused by an expired or no longer valid member session
+// (ExpiredToken, ExpiredTokenException, InvalidClientTokenId: AWS's common errors,
+// https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html) into a retried
+// ServiceUnavailable and drops the cached session, so the retry assumes the role anew. Named
+// errors (a new key STS refuses in Verify is KeyNotYetValid) are kept.
+func (s *Steps) expiredSession(err error) error {
+	if err == nil || s.session == nil {
+		return err
+	}
+	var named *Error
+	if errors.As(err, &named) && named.Name == AccessDenied {
+		// A member call was refused: the grant is missing from the member's role, not from the
+		// function's.
+		return &Error{Name: AccessDenied, Err: named.Err, Message: strings.ReplaceAll(named.Message, "this function's role",
+			"the "+TargetRoleName+" role of account "+s.account+" (infra/modules/member-account)")}
+	}
+	if ErrorName(err) != UnexpectedError || !hasCode(err, "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId") {
+		return err
+	}
+	s.session.Invalidate()
+	return newError(ServiceUnavailable, err, "the session of %s in member account %s is no longer valid; it is assumed again on retry", s.role, s.account)
+}

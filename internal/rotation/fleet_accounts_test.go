@@ -1,0 +1,127 @@
+package rotation_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
+)
+
+// accountIAM is one account's IAM: one managed user named after the account.
+type accountIAM struct {
+	account string
+	calls   *int
+}
+
+func (a accountIAM) ListUsers(_ context.Context, _ *iam.ListUsersInput, _ ...func(*iam.Options)) (*iam.ListUsersOutput, error) {
+	*a.calls++
+	return &iam.ListUsersOutput{Users: []iamtypes.User{{UserName: aws.String("app-" + a.account)}}}, nil
+}
+
+func (a accountIAM) ListUserTags(_ context.Context, _ *iam.ListUserTagsInput, _ ...func(*iam.Options)) (*iam.ListUserTagsOutput, error) {
+	return &iam.ListUserTagsOutput{Tags: []iamtypes.Tag{tag(rotation.ManagedTagKey, "true")}}, nil
+}
+
+func (a accountIAM) GetUser(_ context.Context, _ *iam.GetUserInput, _ ...func(*iam.Options)) (*iam.GetUserOutput, error) {
+	return &iam.GetUserOutput{}, nil
+}
+
+// fakeOU answers ListAccountsForParent with its accounts for its id.
+type fakeOU struct {
+	id       string
+	accounts []orgtypes.Account
+	calls    int
+}
+
+func (f *fakeOU) ListAccountsForParent(_ context.Context, in *organizations.ListAccountsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error) {
+	f.calls++
+	if aws.ToString(in.ParentId) != f.id {
+		return &organizations.ListAccountsForParentOutput{}, nil
+	}
+	return &organizations.ListAccountsForParentOutput{Accounts: f.accounts}, nil
+}
+
+func account(id string, state orgtypes.AccountState, status orgtypes.AccountStatus) orgtypes.Account {
+	return orgtypes.Account{Id: aws.String(id), State: state, Status: status}
+}
+
+func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
+	const ou = "ou-ab12-cdef5678"
+	members := []string{"111111111111", "222222222222", "333333333333"}
+	org := []orgtypes.Account{
+		account("333333333333", orgtypes.AccountStateActive, ""),
+		account("111111111111", "", orgtypes.AccountStatusActive), // Status only (before State existed)
+		account("222222222222", orgtypes.AccountStateSuspended, orgtypes.AccountStatusSuspended),
+	}
+	for _, tc := range []struct {
+		name      string
+		in        rotation.Fleet
+		ouHas     []orgtypes.Account
+		want      []string // "account/user", in listing order
+		wantError string
+	}{
+		{"listed accounts in their order", rotation.Fleet{AccountIDs: []string{"222222222222", "111111111111"}}, nil,
+			[]string{"222222222222/app-222222222222", "111111111111/app-111111111111"}, ""},
+		{"no accounts: the engine's own", rotation.Fleet{}, nil, []string{"/app-hub"}, ""},
+		{"an OU's active accounts", rotation.Fleet{OrganizationalUnitID: ou}, org,
+			[]string{"111111111111/app-111111111111", "333333333333/app-333333333333"}, ""},
+		{"an OU and a listed account, each once", rotation.Fleet{OrganizationalUnitID: ou, AccountIDs: []string{"333333333333"}}, org,
+			[]string{"333333333333/app-333333333333", "111111111111/app-111111111111"}, ""},
+		{"an empty OU rotates nobody", rotation.Fleet{OrganizationalUnitID: ou}, nil, nil, ""},
+		{"a listed account that is not a member", rotation.Fleet{AccountIDs: []string{"111111111111", "444444444444"}}, nil, nil, rotation.AccountNotAllowed},
+		{"an OU holding an account that is not a member", rotation.Fleet{OrganizationalUnitID: ou},
+			append(slices.Clone(org), account("444444444444", orgtypes.AccountStateActive, "")), nil, rotation.AccountNotAllowed},
+		{"not an OU id", rotation.Fleet{OrganizationalUnitID: "engineering"}, nil, nil, rotation.InvalidInput},
+		{"a malformed account id", rotation.Fleet{AccountIDs: []string{"1111"}}, nil, nil, rotation.InvalidInput},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hubCalls, memberCalls := 0, 0
+			orgs := &fakeOU{id: ou, accounts: tc.ouHas}
+			l := &rotation.Lister{
+				IAM: accountIAM{account: "hub", calls: &hubCalls}, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/",
+				MemberAccounts: members, Organizations: orgs,
+				MemberIAM: func(_ context.Context, account, _ string) (rotation.FleetIAM, error) {
+					return accountIAM{account: account, calls: &memberCalls}, nil
+				},
+			}
+			if tc.wantError != "" {
+				_, err := l.List(context.Background(), rotation.ListRequest{Action: "list", ExecutionID: "arn:aws:states:us-east-1:123456789012:execution:f:x", Fleet: fleetJSON(t, tc.in)})
+				if rotation.ErrorName(err) != tc.wantError {
+					t.Fatalf("error %v (%s), want %s", err, rotation.ErrorName(err), tc.wantError)
+				}
+				if tc.wantError == rotation.AccountNotAllowed && !strings.Contains(err.Error(), "444444444444") {
+					t.Errorf("AccountNotAllowed does not name the account: %v", err)
+				}
+				if hubCalls+memberCalls > 0 {
+					t.Errorf("%d IAM calls before the refusal", hubCalls+memberCalls)
+				}
+				return
+			}
+			st, users, _ := listAll(t, l, tc.in)
+			var got []string
+			for _, u := range users {
+				got = append(got, u.AccountID+"/"+u.UserName)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("listed %v, want %v", got, tc.want)
+			}
+			if tc.in.OrganizationalUnitID != "" && orgs.calls != 1 {
+				t.Errorf("the OU was read %d times, want once", orgs.calls)
+			}
+			if len(tc.want) == 0 && hubCalls > 0 {
+				t.Errorf("an empty OU listed the engine's own account")
+			}
+			if st.Page.Managed != len(tc.want) {
+				t.Errorf("page says %d managed, want %d", st.Page.Managed, len(tc.want))
+			}
+		})
+	}
+}
