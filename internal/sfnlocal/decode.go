@@ -2,7 +2,6 @@ package sfnlocal
 
 import (
 	"encoding/json"
-	"errors"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -45,8 +44,6 @@ type decoder struct {
 }
 
 const maxDecodeDepth = 10000
-
-var errDecode = errors.New("invalid JSON")
 
 func (d *decoder) skipSpace() {
 	for d.i < len(d.b) {

@@ -242,12 +242,6 @@ func (h *history) handOver() []HistoryEvent {
 	return h.events
 }
 
-func (h *history) snapshot() []HistoryEvent {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]HistoryEvent(nil), h.events...)
-}
-
 // marshalNoEscape encodes like json.Marshal but leaves <, > and & alone, as AWS does.
 func marshalNoEscape(v any) ([]byte, error) {
 	var b bytes.Buffer

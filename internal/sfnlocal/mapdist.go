@@ -471,8 +471,7 @@ func (r *runner) writeResults(ctx context.Context, st *state, eff any, ctxObj ma
 
 // engineMapRuns runs Map Runs in the engine itself, keeping them on the Execution.
 type engineMapRuns struct {
-	r  *runner
-	mu sync.Mutex
+	r *runner
 }
 
 func (m *engineMapRuns) StartMapRun(ctx context.Context, run MapRunStart) error {

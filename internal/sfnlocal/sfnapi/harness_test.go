@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -203,5 +202,3 @@ func jsonEqual(t *testing.T, got, want string) {
 		t.Errorf("JSON differs:\n got %s\nwant %s", gb, wb)
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
