@@ -15,9 +15,8 @@ import (
 
 // runTask runs one attempt of a Task state: the effective input goes to the TaskInvoker (see
 // invoke.go for TimeoutSeconds and HeartbeatSeconds), the result through ResultSelector,
-// ResultPath and OutputPath. Besides the output it returns the output's JSON
-// text when it is the task's result unchanged (no ResultSelector/ResultPath/OutputPath), so
-// the text need not be encoded again.
+// ResultPath and OutputPath. The result carries the output's JSON text when it is at hand
+// (the task's result unchanged, or spliced into the input), so it need not be encoded again.
 func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, rawText string, ctxObj map[string]any) (stateResult, error) {
 	token := ""
 	if strings.HasSuffix(st.resource, ".waitForTaskToken") {
