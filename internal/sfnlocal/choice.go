@@ -7,6 +7,34 @@ import (
 	"time"
 )
 
+// runChoice: a Choice state picks its next state by the first rule that matches its input,
+// else Default, else fails with States.NoChoiceMatched.
+func (r *runner) runChoice(st *state, raw any, ctxObj map[string]any) (stateResult, error) {
+	eff, err := r.inputPath(st, raw, ctxObj)
+	if err != nil {
+		return stateResult{}, err
+	}
+	next := ""
+	for _, rule := range st.choices {
+		ok, err := rule.eval(eff, ctxObj)
+		if err != nil {
+			return stateResult{}, err
+		}
+		if ok {
+			next = rule.next
+			break
+		}
+	}
+	if next == "" {
+		next = st.defaultNext
+	}
+	if next == "" {
+		return stateResult{}, &stateError{Name: ErrNoChoiceMatched, Cause: fmt.Sprintf("No Matches! (state %q has no Default)", st.name)}
+	}
+	out, err := r.outputPath(st, eff, ctxObj)
+	return stateResult{out: out, next: next}, err
+}
+
 // choiceRule is a compiled Choice rule: a boolean combination (And/Or/Not) or a data test
 // (Variable + one comparison operator).
 type choiceRule struct {

@@ -2,32 +2,25 @@ package sfnlocal
 
 import (
 	"encoding/json"
-	"errors"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // decodeFast decodes JSON into the same values encoding/json produces for an any
 // (map[string]any, []any, float64, string, bool, nil) without reflection. On malformed input
 // it defers to encoding/json for the error message.
 func decodeFast(b []byte) (any, error) {
-	v, _, err := decodeCompact(b)
+	v, _, err := decodeCompactText(string(b))
 	return v, err
 }
 
-// decodeCompact is decodeFast that also reports whether b was already compact (no
-// whitespace between tokens), so its text can go into the history as is.
-func decodeCompact(b []byte) (any, bool, error) {
-	// Strings without escapes point into one private copy of the text instead of being
-	// allocated one by one; the copy is never written, so they stay valid.
-	return decodeCompactText(string(b))
-}
-
-// decodeCompactText is decodeCompact of a string, which it shares instead of copying.
+// decodeCompactText decodes text as decodeFast does and also reports whether it was already
+// compact (no whitespace between tokens), so it can go into the history as is. Strings
+// without escapes are substrings of text (strings are immutable: sharing is safe), not
+// copies.
 func decodeCompactText(text string) (any, bool, error) {
-	d := decoder{b: unsafe.Slice(unsafe.StringData(text), len(text)), text: text}
+	d := decoder{b: text}
 	d.skipSpace()
 	v, ok := d.value(0)
 	if ok {
@@ -45,15 +38,12 @@ func decodeCompactText(text string) (any, bool, error) {
 }
 
 type decoder struct {
-	text   string // the input, immutable; b aliases it
-	b      []byte
+	b      string // the input, read byte by byte
 	i      int
 	spaced bool // whitespace was skipped somewhere
 }
 
 const maxDecodeDepth = 10000
-
-var errDecode = errors.New("invalid JSON")
 
 func (d *decoder) skipSpace() {
 	for d.i < len(d.b) {
@@ -165,7 +155,7 @@ func (d *decoder) afterElement(closing byte) (more, ok bool) {
 }
 
 func (d *decoder) lit(s string) bool {
-	if len(d.b)-d.i < len(s) || string(d.b[d.i:d.i+len(s)]) != s {
+	if len(d.b)-d.i < len(s) || d.b[d.i:d.i+len(s)] != s {
 		return false
 	}
 	d.i += len(s)
@@ -220,7 +210,7 @@ func (d *decoder) num() (any, bool) {
 			return nil, false
 		}
 	}
-	f, err := strconv.ParseFloat(d.text[start:d.i], 64)
+	f, err := strconv.ParseFloat(d.b[start:d.i], 64)
 	if err != nil {
 		return nil, false
 	}
@@ -243,7 +233,7 @@ func (d *decoder) str() (string, bool) {
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		if c == '"' {
-			s := d.text[start:d.i]
+			s := d.b[start:d.i]
 			d.i++
 			if utf8.ValidString(s) {
 				return s, true
@@ -319,7 +309,7 @@ func (d *decoder) str() (string, bool) {
 			out = append(out, c)
 			d.i++
 		default:
-			r, size := utf8.DecodeRune(d.b[d.i:])
+			r, size := utf8.DecodeRuneInString(d.b[d.i:])
 			if r == utf8.RuneError && size == 1 {
 				out = utf8.AppendRune(out, utf8.RuneError)
 			} else {
@@ -336,7 +326,8 @@ func (d *decoder) hex4() (rune, bool) {
 		return 0, false
 	}
 	var r rune
-	for _, c := range d.b[d.i : d.i+4] {
+	for k := d.i; k < d.i+4; k++ {
+		c := d.b[k]
 		r <<= 4
 		switch {
 		case c >= '0' && c <= '9':

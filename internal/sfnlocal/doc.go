@@ -53,6 +53,25 @@
 //     decoded strings share the text they came from; the most frequent events' details are
 //     allocated in chunks, and a history starts as long as the machine's last one.
 //
+// Where is what:
+//   - The API: api.go (TaskInvoker, Options, Execution), parse.go and parse_map.go (Parse: the
+//     definition checked and compiled; Map's fields), run.go (Run: one execution, the runner
+//     and $$), clock.go (RealClock, VirtualClock), errors.go (error names, stateError, Stop),
+//     submit.go (Submitted), invoke.go (Heartbeat; a Task's invoker under TimeoutSeconds and
+//     HeartbeatSeconds).
+//   - How a state runs, Retry and Catch: executor.go. It runs each state the same way and
+//     hands one attempt to its type's file: pass.go, task.go, choice.go, wait.go, succeed.go,
+//     fail.go, parallel.go, map.go (mapinline.go, mapdist.go). InputPath, Parameters,
+//     ResultSelector, ResultPath, OutputPath: dataflow.go.
+//   - History: eventlog.go makes every event (one constant per event type, one function per
+//     event); history.go is the log (ids, the quota, OnEvent) and the details' wire shapes;
+//     thread.go chains events per branch and iteration.
+//   - JSONPath (filters too): paths.go; payload templates: payload.go; intrinsic functions:
+//     intrinsics.go (parser, argument checks, registry) and intrinsics_string.go,
+//     intrinsics_array.go, intrinsics_math.go, intrinsics_encoding.go.
+//   - JSON: decode.go (decoding without reflection), encode.go, values.go (value helpers),
+//     splice.go (an output's text spliced from its input's).
+//
 // Not supported (Parse rejects them with a clear error): JSONata, variables (Assign),
 // ItemBatcher, ItemReaders other than a JSON array in one S3 object, EXPRESS child
 // executions, Activity semantics beyond running the resource through the TaskInvoker.

@@ -23,9 +23,9 @@ func (e HistoryEvent) DetailsKey() string { return detailsKey(e.Type) }
 
 func detailsKey(typ string) string {
 	switch {
-	case strings.HasSuffix(typ, "StateEntered"):
+	case strings.HasSuffix(typ, evStateEntered):
 		return "stateEnteredEventDetails"
-	case strings.HasSuffix(typ, "StateExited"):
+	case strings.HasSuffix(typ, evStateExited):
 		return "stateExitedEventDetails"
 	}
 	return strings.ToLower(typ[:1]) + typ[1:] + "EventDetails"
@@ -117,6 +117,15 @@ type OutputDetails struct {
 	OutputDetails *PayloadDetails `json:"outputDetails,omitempty"`
 }
 
+// ActivityScheduledEventDetails — ActivityScheduled.
+type ActivityScheduledEventDetails struct {
+	Resource           string          `json:"resource"`
+	Input              string          `json:"input"`
+	InputDetails       *PayloadDetails `json:"inputDetails,omitempty"`
+	TimeoutInSeconds   int64           `json:"timeoutInSeconds,omitempty"`
+	HeartbeatInSeconds int64           `json:"heartbeatInSeconds,omitempty"`
+}
+
 // TaskScheduledEventDetails — TaskScheduled.
 type TaskScheduledEventDetails struct {
 	ResourceType       string `json:"resourceType"`
@@ -152,6 +161,11 @@ type TaskErrorEventDetails struct {
 // MapStateStartedEventDetails — MapStateStarted.
 type MapStateStartedEventDetails struct {
 	Length int `json:"length"`
+}
+
+// MapRunStartedEventDetails — MapRunStarted.
+type MapRunStartedEventDetails struct {
+	MapRunArn string `json:"mapRunArn"`
 }
 
 // MapIterationEventDetails is the shape of MapIterationStarted/Succeeded/Failed/Aborted.
@@ -200,9 +214,9 @@ func (h *history) addAt(now time.Time, prev int64, typ string, details any) int6
 	if h.full {
 		return int64(len(h.events))
 	}
-	if len(h.events) == MaxHistoryEvents-1 && typ != "ExecutionSucceeded" {
+	if len(h.events) == MaxHistoryEvents-1 && typ != evExecutionSucceeded {
 		h.full = true
-		typ, details, prev = "ExecutionFailed", &ErrorCauseDetails{Error: ErrRuntime, Cause: historyFullCause}, int64(len(h.events))
+		typ, details, prev = evExecutionFailed, &ErrorCauseDetails{Error: ErrRuntime, Cause: historyFullCause}, int64(len(h.events))
 		if h.onFull != nil {
 			defer h.onFull()
 		}
@@ -228,12 +242,6 @@ func (h *history) handOver() []HistoryEvent {
 	return h.events
 }
 
-func (h *history) snapshot() []HistoryEvent {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]HistoryEvent(nil), h.events...)
-}
-
 // marshalNoEscape encodes like json.Marshal but leaves <, > and & alone, as AWS does.
 func marshalNoEscape(v any) ([]byte, error) {
 	var b bytes.Buffer
@@ -244,4 +252,10 @@ func marshalNoEscape(v any) ([]byte, error) {
 	}
 	out := b.Bytes()
 	return out[:len(out)-1], nil
+}
+
+func (h *history) lastID() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return int64(len(h.events))
 }

@@ -1,16 +1,8 @@
 package sfnlocal
 
 import (
-	"crypto/md5"
-	"crypto/rand"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
 	mrand "math/rand/v2"
 	"strconv"
 	"strings"
@@ -313,269 +305,20 @@ type intrinsicFunc struct {
 	run      func(c *intrinsicCall, a intrinsicArgs, rnd randSource) (any, error)
 }
 
-// maxEncodedInput is AWS's limit on the input of States.Base64Encode/Decode and States.Hash.
-const maxEncodedInput = 10000
+// intrinsicFuncs are every intrinsic function of JSONPath mode, by family:
+// intrinsics_string.go (States.Format, StringSplit, StringToJson, JsonToString, JsonMerge),
+// intrinsics_array.go (States.Array*), intrinsics_math.go (States.MathRandom, MathAdd),
+// intrinsics_encoding.go (States.Base64Encode/Decode, Hash, UUID).
+var intrinsicFuncs = joinIntrinsics(stringIntrinsics, arrayIntrinsics, mathIntrinsics, encodingIntrinsics)
 
-var intrinsicFuncs = map[string]intrinsicFunc{
-	"States.Format": {params: []paramKind{stringParam}, variadic: true, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		tmpl, escaped := a.str(0), c.args[0].isStr
-		if escaped {
-			tmpl = c.args[0].rawStr
+func joinIntrinsics(families ...map[string]intrinsicFunc) map[string]intrinsicFunc {
+	all := map[string]intrinsicFunc{}
+	for _, f := range families {
+		for name, fn := range f {
+			all[name] = fn
 		}
-		return formatTemplate(c, tmpl, escaped, a[1:])
-	}},
-	"States.StringToJson": {params: []paramKind{stringParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		// AWS answers null for an empty or blank string (recorded: localstack
-		// tests/aws/services/stepfunctions/v2/intrinsic_functions/test_json_manipulation.snapshot.json,
-		// test_string_to_json).
-		if strings.TrimSpace(a.str(0)) == "" {
-			return nil, nil
-		}
-		v, err := decodeJSON([]byte(a.str(0)))
-		if err != nil {
-			return nil, intrinsicFailure(c, "%q is not JSON: %v", a.str(0), err)
-		}
-		return v, nil
-	}},
-	"States.JsonToString": {params: []paramKind{anyParam}, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		return encodeJSON(a[0]), nil
-	}},
-	"States.Array": {variadic: true, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		return append([]any{}, a...), nil
-	}},
-	"States.ArrayPartition": {params: []paramKind{arrayParam, integerParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		items, n := a.arr(0), int(a.integer(1))
-		if n <= 0 {
-			return nil, intrinsicFailure(c, "the chunk size must be a positive integer, got %d", n)
-		}
-		out := []any{}
-		for i := 0; i < len(items); i += n {
-			out = append(out, append([]any{}, items[i:min(len(items), i+n)]...))
-		}
-		return out, nil
-	}},
-	"States.ArrayContains": {params: []paramKind{arrayParam, anyParam}, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		for _, e := range a.arr(0) {
-			if deepEqual(e, a[1]) {
-				return true, nil
-			}
-		}
-		return false, nil
-	}},
-	"States.ArrayRange": {params: []paramKind{integerParam, integerParam, integerParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		start, end, step := a.integer(0), a.integer(1), a.integer(2)
-		if step == 0 {
-			return nil, intrinsicFailure(c, "the step must not be 0")
-		}
-		out := []any{}
-		for v := start; (step > 0 && v <= end) || (step < 0 && v >= end); v += step {
-			if len(out) == 1000 {
-				return nil, intrinsicFailure(c, "the range has more than 1000 items")
-			}
-			out = append(out, float64(v))
-		}
-		return out, nil
-	}},
-	"States.ArrayGetItem": {params: []paramKind{arrayParam, integerParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		items, i := a.arr(0), a.integer(1)
-		if i < 0 || i >= int64(len(items)) {
-			return nil, intrinsicFailure(c, "index %d is outside the array of %d items", i, len(items))
-		}
-		return items[i], nil
-	}},
-	"States.ArrayLength": {params: []paramKind{arrayParam}, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		return float64(len(a.arr(0))), nil
-	}},
-	"States.ArrayUnique": {params: []paramKind{arrayParam}, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		out := []any{}
-	next:
-		for _, e := range a.arr(0) {
-			for _, seen := range out {
-				if deepEqual(e, seen) {
-					continue next
-				}
-			}
-			out = append(out, e)
-		}
-		return out, nil
-	}},
-	"States.Base64Encode": {params: []paramKind{stringParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		s, err := encodableInput(c, a)
-		if err != nil {
-			return nil, err
-		}
-		return base64.StdEncoding.EncodeToString([]byte(s)), nil
-	}},
-	"States.Base64Decode": {params: []paramKind{stringParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		s, err := encodableInput(c, a)
-		if err != nil {
-			return nil, err
-		}
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return nil, intrinsicFailure(c, "%q is not base64: %v", s, err)
-		}
-		return string(b), nil
-	}},
-	"States.Hash": {params: []paramKind{stringParam, stringParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		s, err := encodableInput(c, a)
-		if err != nil {
-			return nil, err
-		}
-		var h hash.Hash
-		switch alg := a.str(1); alg {
-		case "MD5":
-			h = md5.New()
-		case "SHA-1":
-			h = sha1.New()
-		case "SHA-256":
-			h = sha256.New()
-		case "SHA-384":
-			h = sha512.New384()
-		case "SHA-512":
-			h = sha512.New()
-		default:
-			return nil, intrinsicFailure(c, "algorithm %q is not one of MD5, SHA-1, SHA-256, SHA-384, SHA-512", alg)
-		}
-		h.Write([]byte(s))
-		return hex.EncodeToString(h.Sum(nil)), nil
-	}},
-	"States.JsonMerge": {params: []paramKind{objectParam, objectParam, booleanParam}, run: func(c *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		if a[2].(bool) {
-			return nil, intrinsicFailure(c, "only shallow merging is supported: pass false as the third argument")
-		}
-		first, second := a.obj(0), a.obj(1)
-		out := make(map[string]any, len(first)+len(second))
-		for k, v := range first {
-			out[k] = v
-		}
-		for k, v := range second {
-			out[k] = v
-		}
-		return out, nil
-	}},
-	"States.MathRandom": {params: []paramKind{integerParam, integerParam, integerParam}, optional: 1, run: func(c *intrinsicCall, a intrinsicArgs, rnd randSource) (any, error) {
-		start, end := a.integer(0), a.integer(1)
-		if end <= start {
-			return nil, intrinsicFailure(c, "the end (%d) must be greater than the start (%d)", end, start)
-		}
-		if len(a) == 3 {
-			r := mrand.New(mrand.NewPCG(uint64(a.integer(2)), 0x6b6579726f746f72))
-			return float64(start + r.Int64N(end-start)), nil
-		}
-		return float64(start + rnd.lockedRand().Int64N(end-start)), nil
-	}},
-	"States.MathAdd": {params: []paramKind{integerParam, integerParam}, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		return float64(a.integer(0) + a.integer(1)), nil
-	}},
-	"States.StringSplit": {params: []paramKind{stringParam, stringParam}, run: func(_ *intrinsicCall, a intrinsicArgs, _ randSource) (any, error) {
-		// Each character of the second argument is a delimiter, as AWS documents.
-		delims := a.str(1)
-		parts := strings.FieldsFunc(a.str(0), func(r rune) bool { return strings.ContainsRune(delims, r) })
-		out := make([]any, len(parts))
-		for i, p := range parts {
-			out[i] = p
-		}
-		return out, nil
-	}},
-	"States.UUID": {run: func(*intrinsicCall, intrinsicArgs, randSource) (any, error) {
-		return newUUID(), nil
-	}},
-}
-
-// encodableInput is the first argument of the encoding and hashing functions, within AWS's
-// limit.
-func encodableInput(c *intrinsicCall, a intrinsicArgs) (string, error) {
-	s := a.str(0)
-	if len(s) > maxEncodedInput {
-		return "", intrinsicFailure(c, "the input has more than %d characters", maxEncodedInput)
 	}
-	return s, nil
-}
-
-func formatTemplate(c *intrinsicCall, tmpl string, escaped bool, args []any) (any, error) {
-	var sb strings.Builder
-	n := 0
-	for i := 0; i < len(tmpl); i++ {
-		ch := tmpl[i]
-		if escaped && ch == '\\' && i+1 < len(tmpl) {
-			i++
-			sb.WriteByte(tmpl[i])
-			continue
-		}
-		if ch == '{' && i+1 < len(tmpl) && tmpl[i+1] == '}' {
-			if n >= len(args) {
-				return nil, intrinsicFailure(c, "the template has more {} than the %d arguments given", len(args))
-			}
-			switch v := args[n].(type) {
-			case string:
-				sb.WriteString(v)
-			case float64:
-				sb.WriteString(formatNumber(v))
-			case bool:
-				sb.WriteString(strconv.FormatBool(v))
-			default:
-				writeFormatted(&sb, v)
-			}
-			n++
-			i++
-			continue
-		}
-		sb.WriteByte(ch)
-	}
-	if n != len(args) {
-		return nil, intrinsicFailure(c, "the template has %d {} but %d arguments were given", n, len(args))
-	}
-	return sb.String(), nil
-}
-
-// writeFormatted writes a States.Format argument as AWS does: strings as they are, objects and
-// arrays in Java's Map/List notation (`{Arg1=1, Arg2=[]}`, recorded: localstack
-// tests/aws/services/stepfunctions/v2/intrinsic_functions/test_generic.snapshot.json,
-// test_format_2). Object members come in key order (AWS keeps the input's order).
-func writeFormatted(sb *strings.Builder, v any) {
-	switch v := v.(type) {
-	case string:
-		sb.WriteString(v)
-	case float64:
-		sb.WriteString(formatNumber(v))
-	case bool:
-		sb.WriteString(strconv.FormatBool(v))
-	case nil:
-		sb.WriteString("null")
-	case []any:
-		sb.WriteByte('[')
-		for i, e := range v {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			writeFormatted(sb, e)
-		}
-		sb.WriteByte(']')
-	case map[string]any:
-		sb.WriteByte('{')
-		for i, k := range sortedKeys(v) {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString(k)
-			sb.WriteByte('=')
-			writeFormatted(sb, v[k])
-		}
-		sb.WriteByte('}')
-	default:
-		sb.WriteString(encodeJSON(v))
-	}
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	return all
 }
 
 func pathRoot(p *jsonPath, input, ctx any) any {

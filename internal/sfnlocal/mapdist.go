@@ -105,11 +105,6 @@ type MapRun struct {
 	Children []*Execution // by item index
 }
 
-// MapRunStartedEventDetails — MapRunStarted.
-type MapRunStartedEventDetails struct {
-	MapRunArn string `json:"mapRunArn"`
-}
-
 // MapRunArn returns the ARN of a Map Run: arn:aws:states:<region>:<account>:mapRun:
 // <machine>/<label or UUID>:<UUID> (recorded in localstack
 // tests/aws/services/stepfunctions/v2/test_sfn_api_map_run.snapshot.json).
@@ -139,44 +134,6 @@ func (r *runner) uuid() string {
 	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", a>>32, (a>>16)&0xffff, a&0xffff, b>>48, b&0xffffffffffff)
 }
 
-// tolerance reads ToleratedFailureCount/Percentage[Path]; without any it tolerates none in
-// Distributed mode (DescribeMapRun reports toleratedFailureCount 0 and percentage 0.0) and
-// every failure is fatal in Inline mode.
-func (r *runner) tolerance(st *state, eff any, ctxObj map[string]any) (given bool, count, pct float64, err error) {
-	given = st.hasToleratedCount || st.hasToleratedPct || st.toleratedCountPath != nil || st.toleratedPctPath != nil
-	count, pct = math.Inf(1), math.Inf(1)
-	if st.hasToleratedCount {
-		count = float64(st.toleratedCount)
-	}
-	if st.toleratedCountPath != nil {
-		v, ok := st.toleratedCountPath.get(eff, ctxObj)
-		f, isNum := v.(float64)
-		switch {
-		case ok && isNum && isInteger(f) && f < 0:
-			err = &stateError{Name: ErrRuntime, Cause: "ToleratedFailureCount cannot be negative."}
-			return
-		case !ok || !isNum || !isInteger(f):
-			// Not recorded: the count path's other failures keep sfnlocal's own wording.
-			err = &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The ToleratedFailureCountPath '%s' does not reference a non-negative integer in the input '%s'", st.toleratedCountPath.raw, encodeJSON(eff))}
-			return
-		}
-		count = f
-	}
-	if st.hasToleratedPct {
-		pct = st.toleratedPct
-	}
-	if st.toleratedPctPath != nil {
-		v, ok := st.toleratedPctPath.get(eff, ctxObj)
-		f, isNum := v.(float64)
-		if !ok || !isNum || f < 0 || f > 100 {
-			err = &stateError{Name: ErrRuntime, Cause: "ToleratedFailurePercentage must be between 0 and 100."}
-			return
-		}
-		pct = f
-	}
-	return
-}
-
 func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (any, error) {
 	eff, err := r.inputPath(st, raw, ctxObj)
 	if err != nil {
@@ -184,26 +141,13 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 	}
 	var items []any
 	if st.itemReader == nil {
-		itemsVal := eff
-		if st.itemsPath != nil {
-			v, ok := st.itemsPath.get(eff, ctxObj)
-			if !ok {
-				return nil, pathNotFound(st.itemsPath.raw, "field 'ItemsPath'", eff)
-			}
-			itemsVal = v
-		}
-		var ok bool
-		if items, ok = itemsVal.([]any); !ok {
-			return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The Map state's items (ItemsPath) must be an array, got %s", typeName(itemsVal))}
-		}
-	}
-	limit := st.maxConcurrency
-	if st.maxConcurrencyPath != nil {
-		n, err := nonNegativeFromPath(st.maxConcurrencyPath, eff, ctxObj, "MaxConcurrencyPath")
-		if err != nil {
+		if items, err = mapItems(st, eff, ctxObj); err != nil {
 			return nil, err
 		}
-		limit = int(n)
+	}
+	limit, err := mapConcurrency(st, eff, ctxObj)
+	if err != nil {
+		return nil, err
 	}
 	if limit <= 0 {
 		limit = distributedMapConcurrency
@@ -212,7 +156,7 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 
 	// With an ItemReader the items are read once the Map Run has started, and MapStateStarted
 	// reports length 0 (recorded: test_map_item_reader_base_json).
-	th.add("MapStateStarted", &MapStateStartedEventDetails{Length: len(items)})
+	th.mapStateStarted(len(items))
 	// A tolerated-failure path that selects a bad value fails the execution after
 	// MapStateStarted, with no MapStateFailed, and a cause that names the state and its entry
 	// event (recorded: localstack tests/aws/services/stepfunctions/v2/scenarios/
@@ -247,11 +191,11 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 	}
 	start.Arn = MapRunArn(r.opts.StateMachineArn, labelOrID, start.ID)
 	mapRunArn := start.Arn
-	th.add("MapRunStarted", &MapRunStartedEventDetails{MapRunArn: mapRunArn})
+	th.mapRunStarted(mapRunArn)
 	runFailed := func(se *stateError) (any, error) {
 		runs.EndMapRun(mapRunArn, MapRunEnd{Status: StatusFailed, Error: se.Name, Cause: se.Cause})
-		th.add("MapRunFailed", &ErrorCauseDetails{Error: se.Name, Cause: se.Cause})
-		th.add("MapStateFailed", nil)
+		th.mapRunFailed(se)
+		th.mapStateFailed()
 		return nil, se
 	}
 	var readErr error
@@ -272,20 +216,13 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 
 	inputs := make([]string, len(items))
 	for i, item := range items {
-		v := item
-		if st.itemSelector != nil {
-			ic := make(map[string]any, len(ctxObj)+1)
-			for k, x := range ctxObj {
-				ic[k] = x
+		v, err := r.itemInput(st, eff, ctxObj, i, item)
+		if err != nil {
+			var se *stateError
+			if errors.As(err, &se) {
+				return runFailed(se)
 			}
-			ic["Map"] = map[string]any{"Item": map[string]any{"Index": float64(i), "Value": item}}
-			if v, err = st.itemSelector.eval(r.env(eff, ic), "ItemSelector"); err != nil {
-				var se *stateError
-				if errors.As(err, &se) {
-					return runFailed(se)
-				}
-				return nil, err
-			}
+			return nil, err
 		}
 		inputs[i] = encodeJSON(v)
 	}
@@ -344,8 +281,8 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 	wg.Wait()
 	if ctx.Err() != nil {
 		runs.EndMapRun(mapRunArn, MapRunEnd{Status: StatusAborted})
-		th.add("MapRunAborted", nil)
-		return nil, ctx.Err() // runWithRetry records MapStateAborted
+		th.mapRunAborted()
+		return nil, ctx.Err() // the executor records MapStateAborted
 	}
 
 	var result any
@@ -390,8 +327,8 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 		return runFailed(failErr)
 	}
 	runs.EndMapRun(mapRunArn, MapRunEnd{Status: StatusSucceeded, ResultsWritten: written})
-	endID := th.add("MapRunSucceeded", nil)
-	th.add("MapStateSucceeded", nil)
+	endID := th.mapRunSucceeded()
+	th.mapStateSucceeded()
 	// AWS chains MapStateExited to MapRunSucceeded, not to MapStateSucceeded (recorded:
 	// test_map_state_result_writer, events 5-7).
 	th.last = endID
@@ -534,8 +471,7 @@ func (r *runner) writeResults(ctx context.Context, st *state, eff any, ctxObj ma
 
 // engineMapRuns runs Map Runs in the engine itself, keeping them on the Execution.
 type engineMapRuns struct {
-	r  *runner
-	mu sync.Mutex
+	r *runner
 }
 
 func (m *engineMapRuns) StartMapRun(ctx context.Context, run MapRunStart) error {

@@ -3,19 +3,18 @@ package sfnlocal
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 )
 
 // runParallel runs every branch on the state's effective input at once. The output is the
 // array of branch outputs in branch order; the first branch to fail fails the state and
 // cancels the others.
-func (r *runner) runParallel(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (any, error) {
+func (r *runner) runParallel(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (stateResult, error) {
 	eff, err := r.effectiveInput(st, raw, ctxObj)
 	if err != nil {
-		return nil, err
+		return stateResult{}, err
 	}
-	th.add("ParallelStateStarted", nil)
+	th.parallelStateStarted()
 	bctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -53,14 +52,15 @@ func (r *runner) runParallel(ctx context.Context, th *thread, st *state, raw any
 	wg.Wait()
 	th.last = maxID(lasts, th.last)
 	if ctx.Err() != nil {
-		return nil, ctx.Err() // runWithRetry records the abort
+		return stateResult{}, ctx.Err() // the executor records the abort
 	}
 	if firstErr != nil {
-		th.failedEvent = "ParallelStateFailed" // no details; recorded by runWithRetry unless retried
-		return nil, firstErr
+		th.parallelStateFailedLater() // recorded by the executor unless a retrier runs the state again
+		return stateResult{}, firstErr
 	}
-	th.add("ParallelStateSucceeded", nil)
-	return r.finishResult(st, raw, outputs, ctxObj)
+	th.parallelStateSucceeded()
+	out, err := r.finishResult(st, raw, outputs, ctxObj)
+	return stateResult{out: out}, err
 }
 
 func maxID(ids []int64, floor int64) int64 {
@@ -71,15 +71,4 @@ func maxID(ids []int64, floor int64) int64 {
 		}
 	}
 	return m
-}
-
-// runBranch runs a branch or iteration on its own goroutine; a panic there fails it with
-// States.Runtime rather than taking the process down.
-func (r *runner) runBranch(ctx context.Context, th *thread, sc *scope, input any) (out any, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			out, err = nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("the local engine failed: %v", p)}
-		}
-	}()
-	return r.runScope(ctx, th, sc, input)
 }

@@ -392,7 +392,8 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 	if err := p.allowed(name, m, "a "+typ+" state", append([]string{"Type", "Comment"}, fields...)...); err != nil {
 		return nil, err
 	}
-	st := &state{name: name, typ: typ, enteredEvent: typ + "StateEntered", exitedEvent: typ + "StateExited"}
+	st := &state{name: name, typ: typ}
+	st.enteredEvent, st.exitedEvent = stateEventTypes(typ)
 	st.usesContext, st.usesStateContext = contextUse(encodeJSON(m))
 	if typ == "Task" && strings.HasSuffix(fmt.Sprint(m["Resource"]), ".waitForTaskToken") {
 		st.usesContext, st.usesStateContext = true, true

@@ -1,6 +1,7 @@
 package sfnlocal
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -414,6 +415,159 @@ func descend(n any, name string, out []any) []any {
 		}
 	}
 	return out
+}
+
+// filterExpr is a JSONPath filter: comparisons of @-paths with literals, existence tests,
+// joined by && and ||.
+type filterExpr struct {
+	or [][]filterTerm // disjunction of conjunctions
+}
+
+type filterTerm struct {
+	path  *jsonPath // relative to @, compiled as $...
+	op    string    // "" for existence
+	value any
+}
+
+func parseFilter(s string) (*filterExpr, error) {
+	f := &filterExpr{}
+	for _, disj := range splitTop(s, "||") {
+		var conj []filterTerm
+		for _, part := range splitTop(disj, "&&") {
+			t, err := parseFilterTerm(strings.TrimSpace(part))
+			if err != nil {
+				return nil, err
+			}
+			conj = append(conj, t)
+		}
+		f.or = append(f.or, conj)
+	}
+	return f, nil
+}
+
+func splitTop(s, sep string) []string {
+	var parts []string
+	var inStr byte
+	last := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if inStr != 0 {
+			if c == inStr {
+				inStr = 0
+			}
+			continue
+		}
+		if c == '\'' || c == '"' {
+			inStr = c
+			continue
+		}
+		if strings.HasPrefix(s[i:], sep) {
+			parts = append(parts, s[last:i])
+			i += len(sep) - 1
+			last = i + 1
+		}
+	}
+	return append(parts, s[last:])
+}
+
+func parseFilterTerm(s string) (filterTerm, error) {
+	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(s, "("), ")"))
+	for _, op := range []string{"==", "!=", "<=", ">=", "<", ">"} {
+		if i := strings.Index(s, op); i > 0 {
+			left, right := strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+len(op):])
+			p, err := filterPath(left)
+			if err != nil {
+				return filterTerm{}, err
+			}
+			var v any
+			if strings.HasPrefix(right, "'") && strings.HasSuffix(right, "'") && len(right) >= 2 {
+				v = right[1 : len(right)-1]
+			} else if err := json.Unmarshal([]byte(right), &v); err != nil {
+				return filterTerm{}, fmt.Errorf("filter value %q is not a literal", right)
+			}
+			return filterTerm{path: p, op: op, value: v}, nil
+		}
+	}
+	p, err := filterPath(s)
+	if err != nil {
+		return filterTerm{}, err
+	}
+	return filterTerm{path: p}, nil
+}
+
+func filterPath(s string) (*jsonPath, error) {
+	if !strings.HasPrefix(s, "@") {
+		return nil, fmt.Errorf("filter operand %q must start with @", s)
+	}
+	p, err := compilePath("$" + s[1:])
+	if err != nil {
+		return nil, err
+	}
+	if !p.definite {
+		return nil, fmt.Errorf("filter operand %q must be a simple path", s)
+	}
+	return p, nil
+}
+
+func (f *filterExpr) eval(node any) bool {
+	for _, conj := range f.or {
+		ok := true
+		for _, t := range conj {
+			if !t.eval(node) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (t filterTerm) eval(node any) bool {
+	v, found := t.path.get(node, nil)
+	if !found {
+		return false
+	}
+	if t.op == "" {
+		return true
+	}
+	switch t.op {
+	case "==":
+		return deepEqual(v, t.value)
+	case "!=":
+		return !deepEqual(v, t.value)
+	}
+	switch a := v.(type) {
+	case float64:
+		b, ok := t.value.(float64)
+		if !ok {
+			return false
+		}
+		return compareOrdered(a, b, t.op)
+	case string:
+		b, ok := t.value.(string)
+		if !ok {
+			return false
+		}
+		return compareOrdered(a, b, t.op)
+	}
+	return false
+}
+
+func compareOrdered[T float64 | string](a, b T, op string) bool {
+	switch op {
+	case "<":
+		return a < b
+	case "<=":
+		return a <= b
+	case ">":
+		return a > b
+	case ">=":
+		return a >= b
+	}
+	return false
 }
 
 // A referencePath is the restricted path ResultPath accepts: names and indexes only.

@@ -105,3 +105,17 @@ func skipValue(s string, i int) int {
 	}
 	return -1
 }
+
+// splicedText returns the output's JSON text for a state whose ResultPath puts the result
+// under one top-level member of its object input ("$.error") and has no OutputPath: the
+// input's text with that member set, which saves encoding the whole document again. It
+// returns "" when that does not apply.
+func (r *runner) splicedText(st *state, raw any, rawText string, resultText func() string) string {
+	if st.spliceKey == "" || rawText == "" || st.outputPath != (ioPath{}) {
+		return ""
+	}
+	if _, ok := raw.(map[string]any); !ok {
+		return ""
+	}
+	return spliceMember(rawText, st.spliceKey, resultText())
+}

@@ -57,7 +57,7 @@ func Submitted(ctx context.Context, output json.RawMessage) error {
 		return ErrTaskEnded
 	}
 	s.done, s.posted = true, true
-	s.th.add("TaskSubmitted", &TaskOutputEventDetails{ResourceType: s.st.resourceType, Resource: s.st.resourceName, Output: text.String(), OutputDetails: notTruncated})
+	s.th.taskSubmitted(s.st, text.String())
 	return nil
 }
 

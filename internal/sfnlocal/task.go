@@ -8,15 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
-	"sync"
 	"time"
 )
 
-// runTask runs one attempt of a Task state. Besides the output it returns the output's JSON
-// text when it is the task's result unchanged (no ResultSelector/ResultPath/OutputPath), so
-// the text need not be encoded again.
-func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, rawText string, ctxObj map[string]any) (any, string, error) {
+// runTask runs one attempt of a Task state: the effective input goes to the TaskInvoker (see
+// invoke.go for TimeoutSeconds and HeartbeatSeconds), the result through ResultSelector,
+// ResultPath and OutputPath. The result carries the output's JSON text when it is at hand
+// (the task's result unchanged, or spliced into the input), so it need not be encoded again.
+func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, rawText string, ctxObj map[string]any) (stateResult, error) {
 	token := ""
 	if strings.HasSuffix(st.resource, ".waitForTaskToken") {
 		token = newTaskToken()
@@ -31,7 +32,7 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 		// Only the text of the effective input is needed: write it from the template.
 		in, err := r.inputPath(st, raw, ctxObj)
 		if err != nil {
-			return nil, "", err
+			return stateResult{}, err
 		}
 		known := ""
 		if st.inputPath == (ioPath{}) {
@@ -39,29 +40,29 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 		}
 		b, err := st.parameters.appendText(make([]byte, 0, len(known)+128), r.env(in, ctxObj), known, "Parameters")
 		if err != nil {
-			return nil, "", err
+			return stateResult{}, err
 		}
 		inText, input = string(b), b // the invoker gets the buffer itself: one copy, not two
 	} else {
 		var err error
 		if eff, err = r.effectiveInput(st, raw, ctxObj); err != nil {
-			return nil, "", err
+			return stateResult{}, err
 		}
 		inText = encodeJSON(eff)
 	}
 	if len(inText) > MaxPayloadBytes {
-		return nil, "", &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' has an input of %d bytes after Parameters, above the quota of %d bytes", st.name, len(inText), MaxPayloadBytes)}
+		return stateResult{}, &stateError{Name: ErrDataLimitExceeded, Cause: fmt.Sprintf("The state/task '%s' has an input of %d bytes after Parameters, above the quota of %d bytes", st.name, len(inText), MaxPayloadBytes)}
 	}
 	timeout, err := r.secondsOrPath(st.timeoutSeconds, st.timeoutPath, eff, ctxObj, "TimeoutSecondsPath")
 	if err != nil {
-		return nil, "", err
+		return stateResult{}, err
 	}
 	heartbeat, err := r.secondsOrPath(st.heartbeatSeconds, st.heartbeatPath, eff, ctxObj, "HeartbeatSecondsPath")
 	if err != nil {
-		return nil, "", err
+		return stateResult{}, err
 	}
 
-	r.recordTaskStarted(th, st, inText, timeout, heartbeat)
+	th.taskStarted(st, inText, timeout, heartbeat)
 	if input == nil {
 		input = json.RawMessage(inText)
 	}
@@ -78,15 +79,15 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 	result, se := r.invoke(ctx, req)
 	submitted := sub != nil && sub.close() // from here on only this goroutine records events
 	if se == nil && ctx.Err() != nil {
-		return nil, "", ctx.Err()
+		return stateResult{}, ctx.Err()
 	}
 	if se != nil {
 		var failure *stateError
 		if !errors.As(se, &failure) {
-			return nil, "", se // cancelled
+			return stateResult{}, se // cancelled
 		}
-		r.recordTaskFailed(th, st, failure)
-		return nil, "", failure
+		th.taskFailed(st, failure)
+		return stateResult{}, failure
 	}
 	resultBytes := bytes.TrimSpace(result)
 	if len(resultBytes) == 0 {
@@ -98,8 +99,8 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 	value, compacted, err := decodeCompactText(outText)
 	if err != nil {
 		failure := &stateError{Name: ErrTaskFailed, Cause: fmt.Sprintf("The task returned a result that is not JSON: %v", err)}
-		r.recordTaskFailed(th, st, failure)
-		return nil, "", failure
+		th.taskFailed(st, failure)
+		return stateResult{}, failure
 	}
 	if !compacted {
 		var compact bytes.Buffer
@@ -114,18 +115,18 @@ func (r *runner) runTask(ctx context.Context, th *thread, st *state, raw any, ra
 		// the task's failure; the error can be caught (see stateError.taskResult).
 		failure := &stateError{Name: ErrDataLimitExceeded, taskResult: true,
 			Cause: fmt.Sprintf("The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", resultOwner(st))}
-		r.recordTaskFailed(th, st, failure)
-		return nil, "", failure
+		th.taskFailed(st, failure)
+		return stateResult{}, failure
 	}
-	r.recordTaskSucceeded(th, st, outText, submitted)
+	th.taskSucceeded(st, outText, submitted)
 	if st.resultSelector == nil && st.resultPath.path == nil && !st.resultPath.discard && st.outputPath.path == nil && !st.outputPath.null {
-		return value, outText, nil
+		return stateResult{out: value, text: outText}, nil
 	}
 	out, err := r.finishResult(st, raw, value, ctxObj)
 	if err != nil || st.resultSelector != nil {
-		return out, "", err
+		return stateResult{out: out}, err
 	}
-	return out, r.splicedText(st, raw, rawText, func() string { return outText }), nil
+	return stateResult{out: out, text: r.splicedText(st, raw, rawText, func() string { return outText })}, nil
 }
 
 func (r *runner) secondsOrPath(n int, p *jsonPath, eff any, ctxObj map[string]any, field string) (time.Duration, error) {
@@ -140,129 +141,43 @@ func (r *runner) secondsOrPath(n int, p *jsonPath, eff any, ctxObj map[string]an
 	return time.Duration(f) * time.Second, nil
 }
 
-type heartbeatKey struct{}
+// taskKind decides which family of history events a Task state records, as AWS does: a
+// Lambda function ARN gives LambdaFunction*, an activity ARN Activity*, anything else (the
+// arn:aws:states:::service:action integrations) Task*.
+type taskKind int
 
-// heartbeat resets a task's HeartbeatSeconds timer.
-type heartbeat struct {
-	mu    sync.Mutex
-	reset func()
+const (
+	kindIntegration taskKind = iota
+	kindLambda
+	kindActivity
+)
+
+var (
+	lambdaFunctionARN = regexp.MustCompile(`^arn:[a-z-]+:lambda:[^:]*:[^:]*:function:`)
+	activityARN       = regexp.MustCompile(`^arn:[a-z-]+:states:[^:]+:[^:]+:activity:`)
+)
+
+func taskKindOf(resource string) taskKind {
+	switch {
+	case lambdaFunctionARN.MatchString(resource):
+		return kindLambda
+	case activityARN.MatchString(resource):
+		return kindActivity
+	}
+	return kindIntegration
 }
 
-// Heartbeat tells the engine that the task running with ctx is alive (SendTaskHeartbeat):
-// its HeartbeatSeconds timer starts again. It reports false when ctx belongs to no task
-// with HeartbeatSeconds.
-func Heartbeat(ctx context.Context) bool {
-	hb, ok := ctx.Value(heartbeatKey{}).(*heartbeat)
-	if !ok {
-		return false
+// resourceTypeOf splits a service-integration ARN into AWS's resourceType and resource:
+// arn:aws:states:::lambda:invoke → ("lambda", "invoke").
+func resourceTypeOf(resource string) (string, string) {
+	parts := strings.SplitN(resource, ":", 7)
+	if len(parts) >= 7 && parts[2] == "states" && parts[3] == "" && parts[4] == "" {
+		return parts[5], parts[6]
 	}
-	hb.mu.Lock()
-	defer hb.mu.Unlock()
-	hb.reset()
-	return true
-}
-
-type taskResult struct {
-	out json.RawMessage
-	err error
-}
-
-// invoke calls the task invoker under the task's TimeoutSeconds and HeartbeatSeconds. The
-// invoker's context is cancelled when either runs out (in the engine's clock); an invoker
-// that ignores its context is abandoned at that moment. Errors are *stateError, or the
-// context's error when the execution is being stopped.
-func (r *runner) invoke(ctx context.Context, req TaskRequest) (json.RawMessage, error) {
-	if r.opts.Tasks == nil {
-		return nil, &stateError{Name: ErrTaskFailed, Cause: fmt.Sprintf("No task invoker is configured to run %s", req.Resource)}
+	if len(parts) >= 6 {
+		return parts[2], strings.Join(parts[5:], ":")
 	}
-	if req.Timeout <= 0 && req.Heartbeat <= 0 {
-		// Nothing to enforce: call inline (an invoker must honour ctx for aborts).
-		return r.taskOutcome(ctx, ctx, req, r.callInvoker(ctx, req))
-	}
-	tctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	if req.Timeout > 0 {
-		if _, real := r.clock.(realClock); real {
-			var cancelDeadline context.CancelFunc
-			tctx, cancelDeadline = context.WithDeadlineCause(tctx, time.Now().Add(req.Timeout), errTaskTimedOut)
-			defer cancelDeadline()
-		} else {
-			stop := afterFunc(r.clock, req.Timeout, func() { cancel(errTaskTimedOut) })
-			defer stop()
-		}
-	}
-	if req.Heartbeat > 0 {
-		hb := &heartbeat{}
-		var stop func() bool
-		hb.reset = func() {
-			if stop != nil {
-				stop()
-			}
-			stop = afterFunc(r.clock, req.Heartbeat, func() { cancel(errHeartbeatTimedOut) })
-		}
-		hb.reset()
-		defer func() {
-			hb.mu.Lock()
-			stop()
-			hb.mu.Unlock()
-		}()
-		tctx = context.WithValue(tctx, heartbeatKey{}, hb)
-	}
-	done := make(chan taskResult, 1)
-	go func() { done <- r.callInvoker(tctx, req) }()
-	var res taskResult
-	select {
-	case res = <-done:
-	case <-tctx.Done():
-		// Give an invoker that honours its context the chance to report first.
-		select {
-		case res = <-done:
-		case <-time.After(50 * time.Millisecond):
-			res = taskResult{err: tctx.Err()}
-		}
-	}
-	return r.taskOutcome(ctx, tctx, req, res)
-}
-
-// callInvoker runs the invoker; a panic in it fails the task instead of the process.
-func (r *runner) callInvoker(ctx context.Context, req TaskRequest) (res taskResult) {
-	defer func() {
-		if p := recover(); p != nil {
-			res = taskResult{err: fmt.Errorf("task invoker panicked: %v", p)}
-		}
-	}()
-	out, err := r.opts.Tasks.InvokeTask(ctx, req)
-	return taskResult{out, err}
-}
-
-func (r *runner) taskOutcome(ctx, tctx context.Context, req TaskRequest, res taskResult) (json.RawMessage, error) {
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	switch cause := context.Cause(tctx); {
-	case errors.Is(cause, errTaskTimedOut):
-		return nil, &stateError{Name: ErrTimeout, Cause: fmt.Sprintf("The task did not finish within TimeoutSeconds (%d)", int(req.Timeout/time.Second))}
-	case errors.Is(cause, errHeartbeatTimedOut):
-		return nil, &stateError{Name: ErrHeartbeatTimeout, Cause: fmt.Sprintf("The task sent no heartbeat within HeartbeatSeconds (%d)", int(req.Heartbeat/time.Second))}
-	}
-	if res.err != nil {
-		var te *TaskError
-		if errors.As(res.err, &te) {
-			name := te.Failure.Error
-			if name == "" {
-				name = ErrTaskFailed
-			}
-			return nil, &stateError{Name: name, Cause: te.Failure.Cause}
-		}
-		return nil, &stateError{Name: ErrTaskFailed, Cause: res.err.Error()}
-	}
-	return res.out, nil
-}
-
-func newTaskToken() string {
-	var b [48]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return "unknown", resource
 }
 
 // resultOwner is how AWS names a Task in its result-size failure: a Lambda function's ARN, an
@@ -275,4 +190,10 @@ func resultOwner(st *state) string {
 		return st.resourceType
 	}
 	return st.name
+}
+
+func newTaskToken() string {
+	var b [48]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }

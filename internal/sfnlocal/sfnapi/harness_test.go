@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,6 +59,9 @@ type harness struct {
 	clock   *sfnlocal.VirtualClock
 	logs    *logbuffer.Buffer
 	started chan string // execution ARNs whose block task has begun
+
+	blockedOnce sync.Once
+	blocked     chan struct{} // closed when the first block task begins
 }
 
 func newHarness(t *testing.T) *harness {
@@ -67,6 +70,7 @@ func newHarness(t *testing.T) *harness {
 		clock:   sfnlocal.NewVirtualClock(start),
 		logs:    &logbuffer.Buffer{},
 		started: make(chan string, 100),
+		blocked: make(chan struct{}),
 	}
 	h.srv = sfnapi.New(sfnapi.Options{
 		Tasks:     sfnlocal.TaskInvokerFunc(h.invoke),
@@ -99,7 +103,15 @@ func (h *harness) invoke(ctx context.Context, req sfnlocal.TaskRequest) (json.Ra
 		return nil, sfnlocal.NewTaskFailure("VerificationFailed", `{"errorType":"VerificationFailed","errorMessage":"the new key belongs to another user"}`)
 	case lambdaArn("panic"):
 		panic("stub invoker bug")
+	case lambdaArn("failonceblocked"):
+		select {
+		case <-h.blocked:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return nil, sfnlocal.NewTaskFailure("VerificationFailed", "failed once a block task had started")
 	case lambdaArn("block"):
+		h.blockedOnce.Do(func() { close(h.blocked) })
 		h.started <- req.ExecutionArn
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -203,5 +215,3 @@ func jsonEqual(t *testing.T, got, want string) {
 		t.Errorf("JSON differs:\n got %s\nwant %s", gb, wb)
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }

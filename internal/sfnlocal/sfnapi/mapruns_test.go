@@ -24,8 +24,10 @@ func distDef(settings string) string {
 		"ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED","ExecutionType":"STANDARD"},"StartAt":"Which","States":{
 			"Which":{"Type":"Choice","Choices":[
 				{"Variable":"$.bad","IsPresent":true,"Next":"Fail"},
+				{"Variable":"$.badOnceBlocked","IsPresent":true,"Next":"FailOnceBlocked"},
 				{"Variable":"$.block","IsPresent":true,"Next":"Block"}],"Default":"Done"},
 			"Fail":{"Type":"Task","Resource":"` + lambdaArn("fail") + `","End":true},
+			"FailOnceBlocked":{"Type":"Task","Resource":"` + lambdaArn("failonceblocked") + `","End":true},
 			"Block":{"Type":"Task","Resource":"` + lambdaArn("block") + `","End":true},
 			"Done":{"Type":"Pass","End":true}}},"End":true}}}`
 }
@@ -124,12 +126,13 @@ func TestDistributedMapRunsChildExecutionsInAMapRun(t *testing.T) {
 // Over the threshold the Map Run fails with States.ExceedToleratedFailureThreshold
 // (state-map-distributed.html#maprun-fail-threshold) and the children still running are
 // stopped (MapRunExecutionCounts.aborted: "stopped ... by Step Functions because the Map Run
-// failed", API_MapRunExecutionCounts.html).
+// failed", API_MapRunExecutionCounts.html). The failing child fails only once the other's
+// task has started, so that it is running when the Map Run fails.
 func TestDistributedMapOverTheThresholdFailsAndStopsTheRest(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	machine := h.create(t, "dist", distDef(`"MaxConcurrency":2,`))
-	arn, err := h.srv.StartExecution(ctx, machine, "parent", `{"items":[{"block":true},{"bad":true},{"n":3}]}`)
+	arn, err := h.srv.StartExecution(ctx, machine, "parent", `{"items":[{"block":true},{"badOnceBlocked":true},{"n":3}]}`)
 	if err != nil {
 		t.Fatal(err)
 	}

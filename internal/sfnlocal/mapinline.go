@@ -14,35 +14,20 @@ import (
 // above that use Distributed mode, state-map-distributed.html).
 const inlineMapConcurrency = 40
 
-// runMap runs the ItemProcessor once per item of ItemsPath, at most MaxConcurrency at a
-// time, and outputs the results in item order.
-func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (any, error) {
-	if st.distributed {
-		return r.runDistributedMap(ctx, th, st, raw, ctxObj)
-	}
+// runInlineMap runs the ItemProcessor once per item of ItemsPath, at most MaxConcurrency at
+// a time, and outputs the results in item order.
+func (r *runner) runInlineMap(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (any, error) {
 	eff, err := r.inputPath(st, raw, ctxObj)
 	if err != nil {
 		return nil, err
 	}
-	itemsVal := eff
-	if st.itemsPath != nil {
-		v, ok := st.itemsPath.get(eff, ctxObj)
-		if !ok {
-			return nil, pathNotFound(st.itemsPath.raw, "field 'ItemsPath'", eff)
-		}
-		itemsVal = v
+	items, err := mapItems(st, eff, ctxObj)
+	if err != nil {
+		return nil, err
 	}
-	items, ok := itemsVal.([]any)
-	if !ok {
-		return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The Map state's items (ItemsPath) must be an array, got %s", typeName(itemsVal))}
-	}
-	limit := st.maxConcurrency
-	if st.maxConcurrencyPath != nil {
-		n, err := nonNegativeFromPath(st.maxConcurrencyPath, eff, ctxObj, "MaxConcurrencyPath")
-		if err != nil {
-			return nil, err
-		}
-		limit = int(n)
+	limit, err := mapConcurrency(st, eff, ctxObj)
+	if err != nil {
+		return nil, err
 	}
 	if limit <= 0 || limit > inlineMapConcurrency {
 		limit = inlineMapConcurrency
@@ -56,23 +41,14 @@ func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctx
 	// state without running anything.
 	inputs := make([]any, len(items))
 	for i, item := range items {
-		if st.itemSelector == nil {
-			inputs[i] = item
-			continue
-		}
-		ic := make(map[string]any, len(ctxObj)+1)
-		for k, v := range ctxObj {
-			ic[k] = v
-		}
-		ic["Map"] = map[string]any{"Item": map[string]any{"Index": float64(i), "Value": item}}
-		v, err := st.itemSelector.eval(r.env(eff, ic), "ItemSelector")
+		v, err := r.itemInput(st, eff, ctxObj, i, item)
 		if err != nil {
 			return nil, err
 		}
 		inputs[i] = v
 	}
 
-	th.add("MapStateStarted", &MapStateStartedEventDetails{Length: len(items)})
+	th.mapStateStarted(len(items))
 	mctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	outputs := make([]any, len(items))
@@ -91,20 +67,20 @@ func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctx
 	}
 	iterate := func(i int) {
 		it := th.child(i, st.processor)
-		it.add("MapIterationStarted", &MapIterationEventDetails{Name: st.name, Index: i})
+		it.mapIterationStarted(st, i)
 		out, err := r.runBranch(mctx, it, st.processor, inputs[i])
 		defer func() { lasts[i] = it.last }()
 		if err == nil {
-			it.add("MapIterationSucceeded", &MapIterationEventDetails{Name: st.name, Index: i})
+			it.mapIterationSucceeded(st, i)
 			outputs[i] = out
 			return
 		}
 		var se *stateError
 		if !errors.As(err, &se) {
-			it.add("MapIterationAborted", &MapIterationEventDetails{Name: st.name, Index: i})
+			it.mapIterationAborted(st, i)
 			return
 		}
-		it.add("MapIterationFailed", &MapIterationEventDetails{Name: st.name, Index: i})
+		it.mapIterationFailed(st, i)
 		mu.Lock()
 		defer mu.Unlock()
 		failures++
@@ -146,21 +122,12 @@ func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctx
 	wg.Wait()
 	th.last = maxID(lasts, th.last)
 	if ctx.Err() != nil {
-		return nil, ctx.Err() // runWithRetry records the abort
+		return nil, ctx.Err() // the executor records the abort
 	}
 	if failErr != nil {
-		th.failedEvent = "MapStateFailed" // recorded by runWithRetry unless a retrier runs the Map again
+		th.mapStateFailedLater() // recorded by the executor unless a retrier runs the Map again
 		return nil, failErr
 	}
-	th.add("MapStateSucceeded", nil)
+	th.mapStateSucceeded()
 	return r.finishResult(st, raw, outputs, ctxObj)
-}
-
-func nonNegativeFromPath(p *jsonPath, eff any, ctxObj map[string]any, field string) (float64, error) {
-	v, ok := p.get(eff, ctxObj)
-	f, isNum := v.(float64)
-	if !ok || !isNum || !isInteger(f) || f < 0 {
-		return 0, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The %s '%s' does not reference a non-negative integer in the input '%s'", field, p.raw, encodeJSON(eff))}
-	}
-	return f, nil
 }

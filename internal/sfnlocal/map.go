@@ -1,0 +1,112 @@
+package sfnlocal
+
+import (
+	"context"
+	"fmt"
+	"math"
+)
+
+// runMap runs a Map state: inline (mapinline.go, iterations in this execution) or
+// Distributed (mapdist.go, child executions in a Map Run). What both read of the state's
+// input is here.
+func (r *runner) runMap(ctx context.Context, th *thread, st *state, raw any, ctxObj map[string]any) (stateResult, error) {
+	var (
+		out any
+		err error
+	)
+	if st.distributed {
+		out, err = r.runDistributedMap(ctx, th, st, raw, ctxObj)
+	} else {
+		out, err = r.runInlineMap(ctx, th, st, raw, ctxObj)
+	}
+	return stateResult{out: out}, err
+}
+
+// mapItems is the array ItemsPath selects from the effective input (all of it without
+// ItemsPath).
+func mapItems(st *state, eff any, ctxObj map[string]any) ([]any, error) {
+	itemsVal := eff
+	if st.itemsPath != nil {
+		v, ok := st.itemsPath.get(eff, ctxObj)
+		if !ok {
+			return nil, pathNotFound(st.itemsPath.raw, "field 'ItemsPath'", eff)
+		}
+		itemsVal = v
+	}
+	items, ok := itemsVal.([]any)
+	if !ok {
+		return nil, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The Map state's items (ItemsPath) must be an array, got %s", typeName(itemsVal))}
+	}
+	return items, nil
+}
+
+// mapConcurrency is MaxConcurrency, or the value MaxConcurrencyPath selects (0: no limit of
+// its own).
+func mapConcurrency(st *state, eff any, ctxObj map[string]any) (int, error) {
+	if st.maxConcurrencyPath == nil {
+		return st.maxConcurrency, nil
+	}
+	n, err := nonNegativeFromPath(st.maxConcurrencyPath, eff, ctxObj, "MaxConcurrencyPath")
+	return int(n), err
+}
+
+// itemInput is item i's input to the ItemProcessor: the item, or ItemSelector evaluated with
+// $$.Map.Item.Index and $$.Map.Item.Value.
+func (r *runner) itemInput(st *state, eff any, ctxObj map[string]any, i int, item any) (any, error) {
+	if st.itemSelector == nil {
+		return item, nil
+	}
+	ic := make(map[string]any, len(ctxObj)+1)
+	for k, v := range ctxObj {
+		ic[k] = v
+	}
+	ic["Map"] = map[string]any{"Item": map[string]any{"Index": float64(i), "Value": item}}
+	return st.itemSelector.eval(r.env(eff, ic), "ItemSelector")
+}
+
+// tolerance reads ToleratedFailureCount/Percentage[Path]; without any it tolerates none in
+// Distributed mode (DescribeMapRun reports toleratedFailureCount 0 and percentage 0.0) and
+// every failure is fatal in Inline mode.
+func (r *runner) tolerance(st *state, eff any, ctxObj map[string]any) (given bool, count, pct float64, err error) {
+	given = st.hasToleratedCount || st.hasToleratedPct || st.toleratedCountPath != nil || st.toleratedPctPath != nil
+	count, pct = math.Inf(1), math.Inf(1)
+	if st.hasToleratedCount {
+		count = float64(st.toleratedCount)
+	}
+	if st.toleratedCountPath != nil {
+		v, ok := st.toleratedCountPath.get(eff, ctxObj)
+		f, isNum := v.(float64)
+		switch {
+		case ok && isNum && isInteger(f) && f < 0:
+			err = &stateError{Name: ErrRuntime, Cause: "ToleratedFailureCount cannot be negative."}
+			return
+		case !ok || !isNum || !isInteger(f):
+			// Not recorded: the count path's other failures keep sfnlocal's own wording.
+			err = &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The ToleratedFailureCountPath '%s' does not reference a non-negative integer in the input '%s'", st.toleratedCountPath.raw, encodeJSON(eff))}
+			return
+		}
+		count = f
+	}
+	if st.hasToleratedPct {
+		pct = st.toleratedPct
+	}
+	if st.toleratedPctPath != nil {
+		v, ok := st.toleratedPctPath.get(eff, ctxObj)
+		f, isNum := v.(float64)
+		if !ok || !isNum || f < 0 || f > 100 {
+			err = &stateError{Name: ErrRuntime, Cause: "ToleratedFailurePercentage must be between 0 and 100."}
+			return
+		}
+		pct = f
+	}
+	return
+}
+
+func nonNegativeFromPath(p *jsonPath, eff any, ctxObj map[string]any, field string) (float64, error) {
+	v, ok := p.get(eff, ctxObj)
+	f, isNum := v.(float64)
+	if !ok || !isNum || !isInteger(f) || f < 0 {
+		return 0, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The %s '%s' does not reference a non-negative integer in the input '%s'", field, p.raw, encodeJSON(eff))}
+	}
+	return f, nil
+}
