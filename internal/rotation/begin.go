@@ -52,7 +52,7 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 		if err != nil {
 			return req.Rotation, err
 		}
-		if o.Exists && o.OwnedBy(r.UserName, r.UserID, keyIDs) && contains(keyIDs, o.HeldKey) {
+		if o.Exists && o.OwnedBy(r.UserName, r.UserID, keyIDs) && slices.Contains(keyIDs, o.HeldKey) {
 			current = append(current, name)
 		}
 	}
@@ -152,7 +152,7 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 			return req.Rotation, err
 		}
 		for _, v := range st.versions {
-			if id := heldKeyOf(v); contains(keyIDs, id) && !contains(recordedKeys, id) {
+			if id := heldKeyOf(v); slices.Contains(keyIDs, id) && !slices.Contains(recordedKeys, id) {
 				recordedKeys = append(recordedKeys, id)
 			}
 		}

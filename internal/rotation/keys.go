@@ -3,6 +3,7 @@ package rotation
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"time"
 
@@ -68,12 +69,12 @@ func strayKeys(keys []iamtypes.AccessKeyMetadata, l *lock, held string, known []
 	var ids []string
 	for _, k := range keys {
 		id := aws.ToString(k.AccessKeyId)
-		if id == held || contains(known, id) {
+		if id == held || slices.Contains(known, id) {
 			continue
 		}
 		switch {
-		case contains(l.AbandonedAccessKeyIDs, id):
-		case l.CreateIntentAt != nil && l.ExistingAccessKeyIDs != nil && !contains(l.ExistingAccessKeyIDs, id) &&
+		case slices.Contains(l.AbandonedAccessKeyIDs, id):
+		case l.CreateIntentAt != nil && l.ExistingAccessKeyIDs != nil && !slices.Contains(l.ExistingAccessKeyIDs, id) &&
 			!aws.ToTime(k.CreateDate).Before(l.CreateIntentAt.Truncate(time.Second)):
 		default:
 			continue
@@ -81,13 +82,4 @@ func strayKeys(keys []iamtypes.AccessKeyMetadata, l *lock, held string, known []
 		ids = append(ids, id)
 	}
 	return ids
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

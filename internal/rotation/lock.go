@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -125,7 +126,7 @@ func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, parameterName
 		mine.AbandonedAccessKeyIDs = abandoned
 		mine.ExistingAccessKeyIDs = nil
 		for _, id := range otherKeys(keys, "") {
-			if !contains(abandoned, id) {
+			if !slices.Contains(abandoned, id) {
 				mine.ExistingAccessKeyIDs = append(mine.ExistingAccessKeyIDs, id)
 			}
 		}
@@ -157,7 +158,7 @@ func abandonedKeys(held *lock, stoppedAt *time.Time, keys []iamtypes.AccessKeyMe
 			}
 		case held.CreateIntentAt != nil && stoppedAt != nil && held.ExistingAccessKeyIDs != nil:
 			created := aws.ToTime(k.CreateDate)
-			if !contains(held.ExistingAccessKeyIDs, id) && !created.Before(held.CreateIntentAt.Truncate(time.Second)) &&
+			if !slices.Contains(held.ExistingAccessKeyIDs, id) && !created.Before(held.CreateIntentAt.Truncate(time.Second)) &&
 				!created.After(stoppedAt.Truncate(time.Second).Add(time.Second)) {
 				ids = append(ids, id)
 			}

@@ -3,6 +3,7 @@ package rotation
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -74,7 +75,7 @@ func (o Owner) OwnedBy(user, userID string, keys []string) bool {
 	if o.User != "" {
 		return o.User == user && (o.UserID == "" || userID == "" || o.UserID == userID)
 	}
-	return o.HeldKey != "" && contains(keys, o.HeldKey)
+	return o.HeldKey != "" && slices.Contains(keys, o.HeldKey)
 }
 
 // writeOwner tags the parameter with its owner and format.
@@ -170,7 +171,7 @@ func parameterConflict(name string) error {
 func candidateParameters(prefix, user string, tags map[string]string, more ...string) []string {
 	var names []string
 	for _, n := range append([]string{prefix + user, tags[ParameterTagKey]}, more...) {
-		if n != "" && strings.HasPrefix(n, prefix) && !strings.HasSuffix(n, LockSuffix) && !contains(names, n) {
+		if n != "" && strings.HasPrefix(n, prefix) && !strings.HasSuffix(n, LockSuffix) && !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}

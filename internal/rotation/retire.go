@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,7 +78,7 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 				return r, classify(err, "deactivate key "+id)
 			}
 		}
-		if !contains(r.DeactivatedAccessKeyIDs, id) {
+		if !slices.Contains(r.DeactivatedAccessKeyIDs, id) {
 			r.DeactivatedAccessKeyIDs = append(r.DeactivatedAccessKeyIDs, id)
 		}
 		log.Info("old key deactivated", "oldAccessKeyId", id)
@@ -117,11 +118,11 @@ func (s *Steps) Delete(ctx context.Context, req Request) (Rotation, error) {
 			log.Warn("old key is active again; leaving it", "oldAccessKeyId", id)
 			continue
 		}
-		if !contains(l.RecordedAccessKeyIDs, id) {
+		if !slices.Contains(l.RecordedAccessKeyIDs, id) {
 			// Not a key any version of the parameter held: someone else's, made by hand.
 			// Deactivated (after the grace period) but never deleted.
 			log.Warn("old key keyrotor never recorded; keeping it inactive", "oldAccessKeyId", id, "cause", UnknownKey)
-			if !contains(r.KeptInactiveAccessKeyIDs, id) {
+			if !slices.Contains(r.KeptInactiveAccessKeyIDs, id) {
 				r.KeptInactiveAccessKeyIDs = append(r.KeptInactiveAccessKeyIDs, id)
 			}
 			continue
@@ -134,7 +135,7 @@ func (s *Steps) Delete(ctx context.Context, req Request) (Rotation, error) {
 	}
 	// A retry after a lost answer finds deactivated keys already gone: they count as deleted.
 	for _, id := range r.DeactivatedAccessKeyIDs {
-		if !contains(r.DeletedAccessKeyIDs, id) && !containsKey(retiring, id) {
+		if !slices.Contains(r.DeletedAccessKeyIDs, id) && !containsKey(retiring, id) {
 			r.DeletedAccessKeyIDs = append(r.DeletedAccessKeyIDs, id)
 		}
 	}
@@ -158,7 +159,7 @@ func (s *Steps) deletedBefore(ctx context.Context, log *slog.Logger, req Request
 		return r, err
 	}
 	for _, id := range r.DeactivatedAccessKeyIDs {
-		if !contains(r.DeletedAccessKeyIDs, id) && !contains(r.KeptInactiveAccessKeyIDs, id) && !containsKey(keys, id) {
+		if !slices.Contains(r.DeletedAccessKeyIDs, id) && !slices.Contains(r.KeptInactiveAccessKeyIDs, id) && !containsKey(keys, id) {
 			r.DeletedAccessKeyIDs = append(r.DeletedAccessKeyIDs, id)
 		}
 	}
@@ -193,7 +194,7 @@ func (s *Steps) retirable(ctx context.Context, r Rotation, l *lock, tags map[str
 	var out []iamtypes.AccessKeyMetadata
 	for _, k := range keys {
 		id := aws.ToString(k.AccessKeyId)
-		if contains(r.PreviousAccessKeyIDs, id) && contains(l.ExistingAccessKeyIDs, id) && id != r.NewAccessKeyID && id != l.NewAccessKeyID && !contains(held, id) {
+		if slices.Contains(r.PreviousAccessKeyIDs, id) && slices.Contains(l.ExistingAccessKeyIDs, id) && id != r.NewAccessKeyID && id != l.NewAccessKeyID && !slices.Contains(held, id) {
 			out = append(out, k)
 		}
 	}
@@ -214,7 +215,7 @@ func (s *Steps) removeMovedFrom(ctx context.Context, log *slog.Logger, r Rotatio
 		return err
 	}
 	// Only the user's own parameter, holding a key this lock recorded, is deleted.
-	if !contains(l.ExistingAccessKeyIDs, st.heldKey) {
+	if !slices.Contains(l.ExistingAccessKeyIDs, st.heldKey) {
 		return newError(NotAuthorized, nil,
 			"the move asks to delete parameter %s, but it holds key %s, which is not a key IAM user %s had when this rotation began; nothing was deleted",
 			r.MovedFrom, st.heldKey, r.UserName)

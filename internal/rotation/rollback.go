@@ -85,7 +85,7 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 		done = append(done, fmt.Sprintf("Deleted the new key %s.", id))
 	}
 	switch {
-	case st.heldKey != "" && !contains(created, st.heldKey):
+	case st.heldKey != "" && !slices.Contains(created, st.heldKey):
 		done = append(done, fmt.Sprintf("Parameter %s holds key %s, as before.", r.ParameterName, st.heldKey))
 	case !st.exists:
 		done = append(done, fmt.Sprintf("Parameter %s does not exist.", r.ParameterName))
