@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -104,6 +106,9 @@ func Rotation(fn rotation.Function) Function[rotation.Request, rotation.Rotation
 	}
 }
 
+// listingAttempts is how often the listing tries one IAM read before its page fails.
+const listingAttempts = 10
+
 // ListUsers describes the listusers Lambda: the fleet's Lister, over the IAM users under
 // KEYROTOR_USER_PATH.
 func ListUsers() Function[rotation.ListRequest, any] {
@@ -119,7 +124,17 @@ func ListUsers() Function[rotation.ListRequest, any] {
 			// its address takes no bucket subdomain. AWS itself gets virtual-hosted requests.
 			pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 			store := rotation.S3Store{Client: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })}
-			return (&rotation.Lister{IAM: iam.NewFromConfig(cfg), S3: store, Bucket: os.Getenv(rotation.EnvFleetBucket),
+			// The listing reads every user's tags (5,000 ListUserTags at IAM's per-account
+			// maximum), and one read out of attempts fails the whole page of 100, which the state
+			// machine's Retry then reads again: under IAM throttling the SDK's default 3 attempts
+			// (and its client-side retry quota) fail the fleet before any rotation starts
+			// (bench/BENCHMARKS.md §6). The reads are idempotent: give them more attempts.
+			listIAM := iam.NewFromConfig(cfg, func(o *iam.Options) {
+				o.Retryer = retry.NewStandard(func(s *retry.StandardOptions) {
+					s.MaxAttempts, s.RateLimiter = listingAttempts, ratelimit.None
+				})
+			})
+			return (&rotation.Lister{IAM: listIAM, S3: store, Bucket: os.Getenv(rotation.EnvFleetBucket),
 				UserPath: path, Logger: log}).Serve, nil
 		},
 	}

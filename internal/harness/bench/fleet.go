@@ -61,6 +61,9 @@ type FleetRun struct {
 	// missing rotations alike).
 	Rotated int `json:"rotated"`
 	Skipped int `json:"skipped"`
+	// FailedBy counts the failed and skipped rotations the summary shows by their error, with
+	// one cause of each.
+	FailedBy []FailureKind `json:"failed_by,omitempty"`
 	// CPU seconds spent during the run by moto, by the Lambda bootstraps and by this process
 	// (sfnlocal, lambdahost, the fault proxy), and moto's share of the machine's CPU time
 	// (CPU seconds over wall seconds × cores).
@@ -74,6 +77,13 @@ type FleetRun struct {
 	LoadEnd   float64 `json:"load_average_end"`
 	Date      string  `json:"date"`
 	Commit    string  `json:"commit,omitempty"`
+}
+
+// FailureKind is one error of failed rotations, how many the summary shows and one cause.
+type FailureKind struct {
+	Error string `json:"error"`
+	Count int    `json:"count"`
+	Cause string `json:"cause"`
 }
 
 // FleetPlan is how one fleet run is driven.
@@ -168,6 +178,14 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 		return run, fmt.Errorf("fleet output: %w", err)
 	}
 	run.Rotated, run.Skipped = sum.Counts.Rotated, sum.Counts.Skipped
+	for _, o := range append(sum.Failed, sum.Skipped...) {
+		i := slices.IndexFunc(run.FailedBy, func(k FailureKind) bool { return k.Error == o.Error })
+		if i < 0 {
+			run.FailedBy = append(run.FailedBy, FailureKind{Error: o.Error, Cause: o.Cause})
+			i = len(run.FailedBy) - 1
+		}
+		run.FailedBy[i].Count++
+	}
 	run.Failed = sum.Counts.Failed + sum.Counts.Skipped + (len(users) - sum.Counts.Rotated - sum.Counts.Failed - sum.Counts.Skipped)
 	hist, err := env.StepFunctions.History(ctx, arn)
 	if err != nil {
