@@ -425,7 +425,9 @@ func loadAverage() float64 {
 func gitCommit(ctx context.Context, root string) string {
 	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short=12", "HEAD").Output()
 	if err != nil {
-		return ""
+		// A copy of the tree without .git (a benchmark run apart from the work tree) names its
+		// commit in KEYROTOR_BENCH_COMMIT.
+		return os.Getenv("KEYROTOR_BENCH_COMMIT")
 	}
 	commit := strings.TrimSpace(string(out))
 	if st, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
