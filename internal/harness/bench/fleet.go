@@ -330,9 +330,6 @@ func ParseFleetSpecs(s string) ([]FleetSpec, error) {
 // once, then rotated Repeats times), IAM's rate set only while a fleet runs.
 // With shared set, every spec runs in that engine instead (and it is left running).
 func measureFleets(ctx context.Context, root string, shared *localenv.Env, specs []FleetSpec, concurrency int, burstS float64, commit string, log func(msg string, args ...any)) ([]FleetRun, error) {
-	if concurrency <= 0 {
-		concurrency = DefaultFleetConcurrency
-	}
 	if burstS <= 0 {
 		burstS = 1
 	}
@@ -358,6 +355,12 @@ func measureFleets(ctx context.Context, root string, shared *localenv.Env, specs
 			return runs, fmt.Errorf("fleet %s: %w", spec, err)
 		}
 		plan := FleetPlan{Concurrency: concurrency, IAMRate: spec.IAMRate}
+		if plan.Concurrency <= 0 {
+			plan.Concurrency = DefaultFleetConcurrency
+			if spec.IAMRate > 0 {
+				plan.Concurrency = DefaultThrottledFleetConcurrency
+			}
+		}
 		if spec.IAMRate > 0 {
 			plan.IAMBurst = max(1, int(spec.IAMRate*burstS))
 		}
@@ -602,27 +605,30 @@ func fleetMarkdown(r *Results) string {
 		}
 	}
 	if len(r.Fleet) > 0 {
-		first := r.Fleet[0]
-		w("The fleet machine (`%s`: a Distributed Map whose items each run the rotation machine through `startExecution.sync:2`) rotates N managed users, each with one key, grace and inactive 0, maxConcurrency %d, in the local engine on the wall clock: moto, the fault proxy, the real bootstraps under lambdahost, sfnlocal. *seconds* runs from StartExecution of the fleet to its end (every rotation ended: every new key verified and every old key deleted); *verified* is when the proxy saw the last new key verified (the last successful sts:GetCallerIdentity signed by a key that a parameter holds at the end). After each run every user is checked: at most 2 keys, exactly one active, held by the user's parameter and verified with STS during the run, no lock left; a user that fails any of these is a *violation*. *failed* counts failed, skipped and missing rotations in the fleet's summary. Each row is one run; rows of the same size rotate the same users again.\n\n",
-			fleetDefinition, first.Concurrency)
+		w("The fleet machine (`%s`: a Distributed Map whose items each run the rotation machine through `startExecution.sync:2`) rotates N managed users, each with one key, grace and inactive 0, in the local engine on the wall clock: moto, the fault proxy, the real bootstraps under lambdahost, sfnlocal. *seconds* runs from StartExecution of the fleet to its end (every rotation ended: every new key verified and every old key deleted); *verified* is when the proxy saw the last new key verified (the last successful sts:GetCallerIdentity signed by a key that a parameter holds at the end). After each run every user is checked: at most 2 keys, exactly one active, held by the user's parameter and verified with STS during the run, no lock left; a user that fails any of these is a *violation*. *failed* counts failed, skipped and missing rotations in the fleet's summary. Each row is one run; rows of the same size and rate ran in one local engine and rotate the same users again.\n\n",
+			fleetDefinition)
 	}
 	if len(throttled) > 0 {
 		g := throttled[0]
-		w("**IAM's rate.** The fault proxy holds IAM to a fixed rate with a token bucket (`internal/faultproxy/ratelimit.go`): %g calls per second, a bucket of %d calls (one second of the rate). A call that finds the bucket empty does not reach moto; it is answered as AWS answers throttling, HTTP 400 `Throttling` \"Rate exceeded\" — the answer AWS's knowledge-center article on IAM and STS throttling quotes (\"Throttling: Rate exceeded, status code: 400\", https://repost.aws/knowledge-center/iam-sts-throttling-error) — which the Go SDK's retryer classes as throttling (`Throttling` is in `retry.DefaultThrottleErrorCodes`) and backs off from; beyond the SDK's 3 attempts the step fails `Throttled` and the state machine's Retry backs off again. The rate is a choice, not AWS's figure: AWS publishes no request rate for IAM. Its quotas page (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html) gives object quotas only (5,000 users per account, 2 access keys per user), and the knowledge-center article says only that calls from the console, the CLI and applications all count against one maximum rate per account, that the rate cannot be increased, and that callers should back off exponentially. %g calls/s was chosen below what this engine sustains unthrottled (%s), so that IAM's rate and not the machine sets the pace — which is what comparing with the floor tests — and so that a fleet of 5,000 users ends in about half an hour on this 2-core machine. Every figure scales with the rate through the floor.\n\n",
-			*g.IAMRate, g.Runs[0].IAMBurst, *g.IAMRate, unthrottledRate(groups))
-		w("**The floor** is the least time IAM's rate allows for the IAM calls of the run: (IAM calls that reached moto − the bucket's burst) ÷ rate, that is IAM calls per rotation × users ÷ rate, with the calls counted by the proxy in that run (the listing's ListUsers and ListUserTags included), not assumed. Goal: within %.2f× of the floor, 0 failed rotations, 0 violations.\n\n", FleetGoalRatio)
+		w("**IAM's rate.** The fault proxy holds IAM to a fixed rate with a token bucket (`internal/faultproxy/ratelimit.go`): %g calls per second, a bucket of %d calls (one second of the rate). A call that finds the bucket empty does not reach moto; it is answered as AWS answers throttling, HTTP 400 `Throttling` \"Rate exceeded\" — the answer AWS's knowledge-center article on IAM and STS throttling quotes (\"Throttling: Rate exceeded, status code: 400\", https://repost.aws/knowledge-center/iam-sts-throttling-error) — which the Go SDK's retryer classes as throttling (`Throttling` is in `retry.DefaultThrottleErrorCodes`) and backs off from; once the SDK's attempts are spent the step fails `Throttled` and the state machine's Retry backs off again. The rate is a choice, not AWS's figure: AWS publishes no request rate for IAM. Its quotas page (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html) gives object quotas (5,000 users per account, 2 access keys per user) and no calls per second, and the knowledge-center article says only that calls from the console, the CLI and applications all count against one maximum rate per account, that it cannot be increased, and that callers should back off exponentially. %g calls/s was chosen below what this engine sustains unthrottled (%s), so that IAM's rate and not the machine sets the pace — which is what comparing with the floor tests — and so that a fleet of 5,000 users ends in about half an hour on this 2-core machine. Every figure scales with the rate through the floor. Throttled fleets run at maxConcurrency %d: enough rotations to keep IAM's bucket drained, few enough that a step rarely spends all its attempts (while choosing it, a 200-user fleet at maxConcurrency 50 and 20 calls/s lost 112 rotations to `Throttled`; and before the listing's IAM reads got 10 attempts, `internal/lambdamain`, the same fleet failed in its listing before any rotation started).\n\n",
+			*g.IAMRate, g.Runs[0].IAMBurst, *g.IAMRate, unthrottledRate(groups), g.Runs[0].Concurrency)
+		w("**The floor** is the least time IAM's rate allows for the IAM calls of the run: (IAM calls that reached moto − the bucket's burst) ÷ rate, that is IAM calls per rotation × users ÷ rate, with the calls counted by the proxy in that run (the listing's ListUsers and ListUserTags included), not assumed. Throttled, a rotation makes more IAM calls than unthrottled: a step that runs out of attempts is retried whole by the state machine and reads again what it had read. *÷ unthrottled floor* divides by the floor those runs' calls per rotation would set instead (%s), the stricter comparison. Goal: within %.2f× of the floor, 0 failed rotations, 0 violations.\n\n", unthrottledCallsText(r.Fleet), FleetGoalRatio)
 	}
 	if len(r.Fleet) > 0 {
-		w("| users | IAM rate (calls/s) | seconds | floor (s) | ÷ floor | verified (s) | IAM calls / rotation | throttled calls | failed | violations | parent history events | largest state (bytes) | moto CPU share | load (1-min, start → end) | date |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		w("| users | IAM rate (calls/s) | seconds | floor (s) | ÷ floor | ÷ unthrottled floor | verified (s) | IAM calls / rotation | throttled calls | failed | violations | parent history events | largest state (bytes) | moto CPU share | load (1-min, start → end) | date |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		perRotation, haveUnthrottled := unthrottledCallsPerRotation(r.Fleet)
 		for _, run := range r.Fleet {
-			rate, floor, ratio := "unthrottled", "—", "—"
+			rate, floor, ratio, strict := "unthrottled", "—", "—", "—"
 			if run.IAMRate != nil {
 				rate = fmt.Sprintf("%g", *run.IAMRate)
 				floor = fmt.Sprintf("%.1f", *run.FloorS)
 				ratio = fmt.Sprintf("%.3f×", *run.Ratio)
+				if haveUnthrottled {
+					strict = fmt.Sprintf("%.3f×", run.Seconds/(perRotation*float64(run.Users) / *run.IAMRate))
+				}
 			}
-			w("| %s | %s | %.1f | %s | %s | %.1f | %.2f | %s | %d | %d | %d | %s | %.0f%% | %.2f → %.2f | %s |\n",
-				commas(int64(run.Users)), rate, run.Seconds, floor, ratio, run.VerifiedS, run.IAMCallsPerRotation, commas(int64(run.IAMThrottled)),
+			w("| %s | %s | %.1f | %s | %s | %s | %.1f | %.2f | %s | %d | %d | %d | %s | %.0f%% | %.2f → %.2f | %s |\n",
+				commas(int64(run.Users)), rate, run.Seconds, floor, ratio, strict, run.VerifiedS, run.IAMCallsPerRotation, commas(int64(run.IAMThrottled)),
 				run.Failed, run.Violated, run.Events, commas(int64(run.MaxState)), run.MotoShare*100, run.LoadStart, run.LoadEnd, run.Date)
 		}
 		w("\n")
@@ -631,7 +637,8 @@ func fleetMarkdown(r *Results) string {
 			if g.IAMRate != nil {
 				what = fmt.Sprintf("IAM at %g calls/s", *g.IAMRate)
 			}
-			line := fmt.Sprintf("- %s users, %s: %s: %s s", commas(int64(g.Users)), what, plural(len(g.Runs), "run"), spread(g.MinS, g.MaxS, "%.1f"))
+			line := fmt.Sprintf("- %s users, %s, maxConcurrency %d, commit %s: %s: %s s", commas(int64(g.Users)), what, g.Runs[0].Concurrency, orDash(g.Runs[0].Commit),
+				plural(len(g.Runs), "run"), spread(g.MinS, g.MaxS, "%.1f"))
 			if g.IAMRate != nil {
 				line += fmt.Sprintf(", %s× the floor", spread(g.MinRatio, g.MaxRatio, "%.3f"))
 			} else {
@@ -663,6 +670,28 @@ func fleetMarkdown(r *Results) string {
 			measured)
 	}
 	return b.String()
+}
+
+// unthrottledCallsPerRotation is the IAM calls per rotation of the unthrottled runs (their
+// calls over their users).
+func unthrottledCallsPerRotation(runs []FleetRun) (float64, bool) {
+	calls, users := 0, 0
+	for _, r := range runs {
+		if r.IAMRate == nil && r.IAMCalls > 0 {
+			calls, users = calls+r.IAMCalls, users+r.Users
+		}
+	}
+	if users == 0 {
+		return 0, false
+	}
+	return float64(calls) / float64(users), true
+}
+
+func unthrottledCallsText(runs []FleetRun) string {
+	if v, ok := unthrottledCallsPerRotation(runs); ok {
+		return fmt.Sprintf("%.2f IAM calls per rotation", v)
+	}
+	return "no unthrottled run in these results, so the column is empty"
 }
 
 func rateName(rate *float64) string {

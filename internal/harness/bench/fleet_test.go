@@ -12,7 +12,8 @@ import (
 
 // BenchmarkFleet times the fleet (Distributed Map, grace and inactive 0) in the local engine
 // over KEYROTOR_BENCH_FLEET_USERS users (default 1,000) with maxConcurrency
-// KEYROTOR_BENCH_FLEET_CONCURRENCY (default DefaultFleetConcurrency), IAM held by the fault
+// KEYROTOR_BENCH_FLEET_CONCURRENCY (default DefaultFleetConcurrency, throttled
+// DefaultThrottledFleetConcurrency), IAM held by the fault
 // proxy to KEYROTOR_BENCH_FLEET_IAM_RATE calls per second (default: unthrottled), and
 // reports per run the wall time, the floor IAM's rate sets, failed rotations, invariant
 // violations, the parent's history events, its largest state and moto's CPU. Each iteration
@@ -25,6 +26,7 @@ func BenchmarkFleet(b *testing.B) {
 	plan := FleetPlan{Concurrency: envInt("KEYROTOR_BENCH_FLEET_CONCURRENCY", DefaultFleetConcurrency)}
 	if v, err := strconv.ParseFloat(os.Getenv("KEYROTOR_BENCH_FLEET_IAM_RATE"), 64); err == nil && v > 0 {
 		plan.IAMRate = v
+		plan.Concurrency = envInt("KEYROTOR_BENCH_FLEET_CONCURRENCY", DefaultThrottledFleetConcurrency)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()

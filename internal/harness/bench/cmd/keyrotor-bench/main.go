@@ -22,7 +22,7 @@ func main() {
 	out := flag.String("out", "", "directory for results.json, BENCHMARKS.md and the plot (default: bench/ in the repository)")
 	var opts bench.Options
 	flag.StringVar(&opts.Fleet, "fleet", "", "fleet runs, comma-separated USERS[@IAM_RATE][xREPEATS], e.g. 5000@20 (5,000 users, IAM held to 20 calls/s) or 1000x3 (three runs, unthrottled); none: no fleet (default: "+bench.DefaultFleetPlan+", tiny: "+bench.TinyFleetPlan+")")
-	flag.IntVar(&opts.FleetConcurrency, "fleet-concurrency", bench.DefaultFleetConcurrency, "the fleets' maxConcurrency")
+	flag.IntVar(&opts.FleetConcurrency, "fleet-concurrency", 0, fmt.Sprintf("the fleets' maxConcurrency (default %d, %d when IAM is throttled)", bench.DefaultFleetConcurrency, bench.DefaultThrottledFleetConcurrency))
 	flag.Float64Var(&opts.FleetBurstS, "fleet-burst", 1, "the IAM token bucket's size, in seconds of its rate")
 	flag.BoolVar(&opts.FleetOnly, "fleet-only", false, "run only the fleet plan, keeping the other figures of the output directory's results.json")
 	flag.BoolVar(&opts.FleetAppend, "fleet-append", false, "with --fleet-only: add the runs to the fleet runs already in results.json instead of replacing them")
