@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambda/messages"
@@ -106,8 +107,12 @@ func Rotation(fn rotation.Function) Function[rotation.Request, rotation.Rotation
 	}
 }
 
-// listingAttempts is how often the listing tries one IAM read before its page fails.
-const listingAttempts = 10
+// listingAttempts is how often the listing tries one IAM read before its page fails, and
+// listingMaxBackoff the longest wait between two tries: a read's worst case stays near 30 s.
+const (
+	listingAttempts   = 30
+	listingMaxBackoff = time.Second
+)
 
 // ListUsers describes the listusers Lambda: the fleet's Lister, over the IAM users under
 // KEYROTOR_USER_PATH.
@@ -127,11 +132,13 @@ func ListUsers() Function[rotation.ListRequest, any] {
 			// The listing reads every user's tags (5,000 ListUserTags at IAM's per-account
 			// maximum), and one read out of attempts fails the whole page of 100, which the state
 			// machine's Retry then reads again: under IAM throttling the SDK's default 3 attempts
-			// (and its client-side retry quota) fail the fleet before any rotation starts
-			// (bench/BENCHMARKS.md §6). The reads are idempotent: give them more attempts.
+			// (and its client-side retry quota) failed the fleet before any rotation started, and
+			// its default backoff (up to 20 s a retry) made a page outlast the function's 60 s
+			// timeout (bench/BENCHMARKS.md §6). The reads are idempotent: many attempts, each
+			// retry after at most a second, so that a page ends well within its timeout.
 			listIAM := iam.NewFromConfig(cfg, func(o *iam.Options) {
 				o.Retryer = retry.NewStandard(func(s *retry.StandardOptions) {
-					s.MaxAttempts, s.RateLimiter = listingAttempts, ratelimit.None
+					s.MaxAttempts, s.MaxBackoff, s.RateLimiter = listingAttempts, listingMaxBackoff, ratelimit.None
 				})
 			})
 			return (&rotation.Lister{IAM: listIAM, S3: store, Bucket: os.Getenv(rotation.EnvFleetBucket),
