@@ -52,6 +52,9 @@ type FleetRun struct {
 	// IAMBurst is the token bucket's size (calls allowed at once after a quiet spell).
 	IAMBurst    int `json:"iam_burst,omitempty"`
 	Concurrency int `json:"max_concurrency"`
+	// Round is which rotation of the same users this run was in its engine (1: the users' first,
+	// each with one key no parameter holds yet; 2: the key the first round stored is the old one).
+	Round int `json:"round,omitempty"`
 	// IAMCalls are the IAM calls that reached moto (the listing's included); IAMThrottled the
 	// ones the proxy answered Throttling; IAMCallsPerRotation = IAMCalls / Users.
 	IAMCalls            int     `json:"iam_calls"`
@@ -367,7 +370,7 @@ func measureFleets(ctx context.Context, root string, shared *localenv.Env, specs
 		for i := range spec.Repeats {
 			log("bench: fleet", "users", spec.Users, "iamRate", spec.IAMRate, "run", i+1)
 			run, err := MeasureFleet(ctx, env, path, names, plan)
-			run.Commit = commit
+			run.Commit, run.Round = commit, i+1
 			if err != nil {
 				closeEnv()
 				return runs, fmt.Errorf("fleet %s, run %d: %w", spec, i+1, err)
@@ -615,9 +618,10 @@ func fleetMarkdown(r *Results) string {
 		w("**The floor** is the least time IAM's rate allows for the IAM calls of the run: (IAM calls that reached moto − the bucket's burst) ÷ rate, that is IAM calls per rotation × users ÷ rate, with the calls counted by the proxy in that run (the listing's ListUsers and ListUserTags included), not assumed. Throttled, a rotation makes more IAM calls than unthrottled: a step that runs out of attempts is retried whole by the state machine and reads again what it had read. *÷ unthrottled floor* divides by the floor those runs' calls per rotation would set instead (%s), the stricter comparison. Goal: within %.2f× of the floor, 0 failed rotations, 0 violations.\n\n", unthrottledCallsText(r.Fleet), FleetGoalRatio)
 	}
 	if len(r.Fleet) > 0 {
-		w("| users | IAM rate (calls/s) | seconds | floor (s) | ÷ floor | ÷ unthrottled floor | verified (s) | IAM calls / rotation | throttled calls | failed | violations | parent history events | largest state (bytes) | moto CPU share | load (1-min, start → end) | date |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-		perRotation, haveUnthrottled := unthrottledCallsPerRotation(r.Fleet)
-		for _, run := range r.Fleet {
+		w("| users | IAM rate (calls/s) | round | seconds | floor (s) | ÷ floor | ÷ unthrottled floor | verified (s) | IAM calls / rotation | throttled calls | failed | violations | parent history events | largest state (bytes) | moto CPU share | load (1-min, start → end) | date |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		rounds := fleetRounds(r.Fleet)
+		for i, run := range r.Fleet {
+			perRotation, haveUnthrottled := unthrottledCallsPerRotation(r.Fleet, rounds, rounds[i])
 			rate, floor, ratio, strict := "unthrottled", "—", "—", "—"
 			if run.IAMRate != nil {
 				rate = fmt.Sprintf("%g", *run.IAMRate)
@@ -627,8 +631,8 @@ func fleetMarkdown(r *Results) string {
 					strict = fmt.Sprintf("%.3f×", run.Seconds/(perRotation*float64(run.Users) / *run.IAMRate))
 				}
 			}
-			w("| %s | %s | %.1f | %s | %s | %s | %.1f | %.2f | %s | %d | %d | %d | %s | %.0f%% | %.2f → %.2f | %s |\n",
-				commas(int64(run.Users)), rate, run.Seconds, floor, ratio, strict, run.VerifiedS, run.IAMCallsPerRotation, commas(int64(run.IAMThrottled)),
+			w("| %s | %s | %d | %.1f | %s | %s | %s | %.1f | %.2f | %s | %d | %d | %d | %s | %.0f%% | %.2f → %.2f | %s |\n",
+				commas(int64(run.Users)), rate, rounds[i], run.Seconds, floor, ratio, strict, run.VerifiedS, run.IAMCallsPerRotation, commas(int64(run.IAMThrottled)),
 				run.Failed, run.Violated, run.Events, commas(int64(run.MaxState)), run.MotoShare*100, run.LoadStart, run.LoadEnd, run.Date)
 		}
 		w("\n")
@@ -672,12 +676,29 @@ func fleetMarkdown(r *Results) string {
 	return b.String()
 }
 
-// unthrottledCallsPerRotation is the IAM calls per rotation of the unthrottled runs (their
-// calls over their users).
-func unthrottledCallsPerRotation(runs []FleetRun) (float64, bool) {
+// fleetRounds is each run's Round, or for runs recorded without one its place among the runs
+// of the same size and rate before it (each plan line runs in an engine of its own).
+func fleetRounds(runs []FleetRun) []int {
+	out := make([]int, len(runs))
+	seen := map[string]int{}
+	for i, r := range runs {
+		key := fmt.Sprintf("%d/%s/%s", r.Users, rateName(r.IAMRate), r.Commit)
+		seen[key]++
+		out[i] = r.Round
+		if out[i] == 0 {
+			out[i] = seen[key]
+		}
+	}
+	return out
+}
+
+// unthrottledCallsPerRotation is the IAM calls per rotation of the unthrottled runs of the
+// same round (their calls over their users): a first rotation of users with one unheld key
+// makes fewer calls than a second, which retires the key the first stored.
+func unthrottledCallsPerRotation(runs []FleetRun, rounds []int, round int) (float64, bool) {
 	calls, users := 0, 0
-	for _, r := range runs {
-		if r.IAMRate == nil && r.IAMCalls > 0 {
+	for i, r := range runs {
+		if r.IAMRate == nil && r.IAMCalls > 0 && rounds[i] == round {
 			calls, users = calls+r.IAMCalls, users+r.Users
 		}
 	}
@@ -688,10 +709,17 @@ func unthrottledCallsPerRotation(runs []FleetRun) (float64, bool) {
 }
 
 func unthrottledCallsText(runs []FleetRun) string {
-	if v, ok := unthrottledCallsPerRotation(runs); ok {
-		return fmt.Sprintf("%.2f IAM calls per rotation", v)
+	rounds := fleetRounds(runs)
+	var parts []string
+	for round := 1; round <= slices.Max(append(rounds, 0)); round++ {
+		if v, ok := unthrottledCallsPerRotation(runs, rounds, round); ok {
+			parts = append(parts, fmt.Sprintf("%.2f IAM calls per rotation in a round-%d run", v, round))
+		}
 	}
-	return "no unthrottled run in these results, so the column is empty"
+	if len(parts) == 0 {
+		return "no unthrottled run in these results, so the column is empty"
+	}
+	return strings.Join(parts, ", ") + ", compared round for round: a first rotation of users whose one key no parameter holds makes fewer calls than a second, which retires the key the first stored"
 }
 
 func rateName(rate *float64) string {
