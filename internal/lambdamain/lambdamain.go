@@ -134,7 +134,7 @@ func ListUsers() Function[rotation.ListRequest, any] {
 			// machine's Retry then reads again: under IAM throttling the SDK's default 3 attempts
 			// (and its client-side retry quota) failed the fleet before any rotation started, and
 			// its default backoff (up to 20 s a retry) made a page outlast the function's 60 s
-			// timeout (bench/BENCHMARKS.md §6). The reads are idempotent: many attempts, each
+			// timeout (bench/BENCHMARKS.md §7). The reads are idempotent: many attempts, each
 			// retry after at most a second, so that a page ends well within its timeout.
 			listIAM := iam.NewFromConfig(cfg, func(o *iam.Options) {
 				o.Retryer = retry.NewStandard(func(s *retry.StandardOptions) {

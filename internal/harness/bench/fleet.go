@@ -466,6 +466,9 @@ func runFleetOnly(ctx context.Context, root, out string, opts Options, log *slog
 	} else {
 		r.Fleet = runs
 	}
+	if b, err := os.ReadFile(filepath.Join(root, setupTimesFile)); err == nil {
+		r.SetupTimes = strings.TrimSpace(string(b))
+	}
 	var err error
 	if r.FleetBudget, err = fleetBudget(root); err != nil {
 		return nil, err
@@ -596,7 +599,7 @@ func spread(lo, hi float64, format string) string {
 func fleetMarkdown(r *Results) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	w("## 6. Fleet\n\n")
+	w("## 7. Fleet\n\n")
 	if len(r.Fleet) == 0 {
 		w("No fleet run in this benchmark (`--fleet none`).\n\n")
 	}
