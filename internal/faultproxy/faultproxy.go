@@ -4,7 +4,7 @@
 // call number: throttling, server errors, AccessDenied, hangs, and responses lost after the
 // work was done. It can hold a service to a fixed request rate (SetRateLimit), answering the
 // calls over it as AWS answers throttling. It also rewrites moto's authentication errors into
-// the shape AWS uses, which the Go SDK can decode.
+// the shape AWS uses, which the Go SDK can decode, and pages IAM ListUsers, which moto does not.
 package faultproxy
 
 import (
@@ -244,6 +244,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		resp = normalizeAuthError(req, resp)
+		if req.service == "iam" && req.action == "ListUsers" && resp.status == http.StatusOK {
+			resp.body = pageListUsers(req, resp.body) // paging.go: moto answers every user at once
+		}
 		if req.service == "iam" && req.action == "CreateAccessKey" && resp.status == http.StatusOK {
 			p.learnKey(resp.body)
 		}

@@ -130,12 +130,12 @@ func ListUsers() Function[rotation.ListRequest, any] {
 			pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 			store := rotation.S3Store{Client: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })}
 			// The listing reads every user's tags (5,000 ListUserTags at IAM's per-account
-			// maximum), and one read out of attempts fails the whole page of 100, which the state
-			// machine's Retry then reads again: under IAM throttling the SDK's default 3 attempts
-			// (and its client-side retry quota) failed the fleet before any rotation started, and
-			// its default backoff (up to 20 s a retry) made a page outlast the function's 60 s
-			// timeout (bench/BENCHMARKS.md §7). The reads are idempotent: many attempts, each
-			// retry after at most a second, so that a page ends well within its timeout.
+			// maximum, 100 a call), and one read out of attempts fails its whole page, which the
+			// state machine's Retry then reads again: under IAM throttling (20 calls/s in the fault
+			// proxy) the SDK's default 3 attempts and its client-side retry quota failed the fleet
+			// before any rotation started (bench/BENCHMARKS.md §7). The reads are idempotent: many
+			// attempts, each after at most a second, so that a page's retries fit well within the
+			// function's 60 s timeout.
 			listIAM := iam.NewFromConfig(cfg, func(o *iam.Options) {
 				o.Retryer = retry.NewStandard(func(s *retry.StandardOptions) {
 					s.MaxAttempts, s.MaxBackoff, s.RateLimiter = listingAttempts, listingMaxBackoff, ratelimit.None
