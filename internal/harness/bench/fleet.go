@@ -667,6 +667,7 @@ func fleetMarkdown(r *Results) string {
 		}
 		w("%s. moto's share is its CPU seconds over wall seconds × cores: unthrottled, the figure measures moto (a single-threaded Python server) and this machine as much as keyrotor; throttled, it measures IAM's rate.\n\n", strings.Join(parts, "; "))
 	}
+	w("Rerun one line of the plan, keeping every other figure: `go run ./internal/harness/bench/cmd/keyrotor-bench --fleet-only --fleet-append --fleet 5000@40` (USERS[@IAM_RATE][xREPEATS]; `--fleet-concurrency`, `--fleet-burst`); `make bench` runs the whole plan (%s) after the other benchmarks, about an hour on this machine.\n\n", DefaultFleetPlan)
 	if bb := r.FleetBudget; bb.Users > 0 {
 		measured := "no fleet was run"
 		if len(r.Fleet) > 0 {
