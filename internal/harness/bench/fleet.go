@@ -41,6 +41,12 @@ type FleetRun struct {
 	FloorS   *float64 `json:"floor_seconds"`
 	Failed   int      `json:"failed"`
 	Violated int      `json:"violations"`
+	// UnsafeViolations counts the users whose state a failed rotation did not leave safe, or
+	// that a successful one left wrong: a lock left, more than 2 keys, not exactly one active
+	// key, or a parameter holding a key that is not the active one. A user whose first rotation
+	// failed and rolled back has no parameter yet: a violation, but not an unsafe one (null:
+	// measured before this was counted).
+	UnsafeViolations *int `json:"unsafe_violations,omitempty"`
 	Events   int      `json:"parent_history_events"`
 	MaxState int      `json:"max_state_bytes"`
 
@@ -209,11 +215,11 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 			verified[c.AccessKeyID] = c.Time
 		}
 	}
-	held, violations, err := fleetViolations(ctx, env, users, verified)
+	held, violations, unsafe, err := fleetViolations(ctx, env, users, verified)
 	if err != nil {
 		return run, err
 	}
-	run.Violated = violations
+	run.Violated, run.UnsafeViolations = violations, &unsafe
 	for _, id := range held {
 		if t, ok := verified[id]; ok {
 			run.VerifiedS = max(run.VerifiedS, t.Sub(start).Seconds())
@@ -224,13 +230,14 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 
 // fleetViolations checks every user (a few at a time) and counts those that do not end with
 // at most two keys, exactly one of them active, held by their parameter and verified with STS
-// (a successful GetCallerIdentity signed by it in verified), and no lock. It returns the held
-// key ids.
-func fleetViolations(ctx context.Context, env *localenv.Env, users []string, verified map[string]time.Time) ([]string, int, error) {
+// (a successful GetCallerIdentity signed by it in verified), and no lock; and among them the
+// unsafe ones (see FleetRun.UnsafeViolations). It returns the held key ids.
+func fleetViolations(ctx context.Context, env *localenv.Env, users []string, verified map[string]time.Time) ([]string, int, int, error) {
 	admin := iam.NewFromConfig(env.AdminConfig())
 	params := ssm.NewFromConfig(env.AdminConfig())
 	held := make([]string, len(users))
 	bad := make([]bool, len(users))
+	unsafe := make([]bool, len(users))
 	errs := make([]error, len(users))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -259,20 +266,24 @@ func fleetViolations(ctx context.Context, env *localenv.Env, users []string, ver
 			held[i] = value.AccessKeyId
 			_, lockErr := params.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(env.ParameterPrefix + u + ".lock")})
 			_, wasVerified := verified[value.AccessKeyId]
-			bad[i] = len(keys.AccessKeyMetadata) > 2 || len(active) != 1 || value.AccessKeyId != active[0] || !wasVerified || lockErr == nil
+			unsafe[i] = len(keys.AccessKeyMetadata) > 2 || len(active) != 1 || lockErr == nil || (value.AccessKeyId != "" && value.AccessKeyId != active[0])
+			bad[i] = unsafe[i] || value.AccessKeyId != active[0] || !wasVerified
 		}()
 	}
 	wg.Wait()
-	n := 0
+	n, u := 0, 0
 	for i := range users {
 		if errs[i] != nil {
-			return nil, 0, fmt.Errorf("check %s: %w", users[i], errs[i])
+			return nil, 0, 0, fmt.Errorf("check %s: %w", users[i], errs[i])
 		}
 		if bad[i] {
 			n++
 		}
+		if unsafe[i] {
+			u++
+		}
 	}
-	return held, n, nil
+	return held, n, u, nil
 }
 
 // FleetSpec is one line of the fleet plan: Repeats runs over Users users, IAM held to IAMRate
@@ -611,7 +622,7 @@ func fleetMarkdown(r *Results) string {
 		}
 	}
 	if len(r.Fleet) > 0 {
-		w("The fleet machine (`%s`: a Distributed Map whose items each run the rotation machine through `startExecution.sync:2`) rotates N managed users, each with one key, grace and inactive 0, in the local engine on the wall clock: moto, the fault proxy, the real bootstraps under lambdahost, sfnlocal. *seconds* runs from StartExecution of the fleet to its end (every rotation ended: every new key verified and every old key deleted); *verified* is when the proxy saw the last new key verified (the last successful sts:GetCallerIdentity signed by a key that a parameter holds at the end). After each run every user is checked: at most 2 keys, exactly one active, held by the user's parameter and verified with STS during the run, no lock left; a user that fails any of these is a *violation*. *failed* counts failed, skipped and missing rotations in the fleet's summary. Each row is one run; rows of the same size and rate ran in one local engine and rotate the same users again. The proxy pages IAM ListUsers as AWS does (100 users a call and a Marker; moto answers every user at once, which put a whole fleet's listing, 5,000 ListUserTags, into one Lambda call). The fleet runs may be measured apart from the rest of this file (`keyrotor-bench --fleet-only`, merged with `--fleet-from`): each row has its own date, each group its commit.\n\n",
+		w("The fleet machine (`%s`: a Distributed Map whose items each run the rotation machine through `startExecution.sync:2`) rotates N managed users, each with one key, grace and inactive 0, in the local engine on the wall clock: moto, the fault proxy, the real bootstraps under lambdahost, sfnlocal. *seconds* runs from StartExecution of the fleet to its end (every rotation ended: every new key verified and every old key deleted); *verified* is when the proxy saw the last new key verified (the last successful sts:GetCallerIdentity signed by a key that a parameter holds at the end). After each run every user is checked: at most 2 keys, exactly one active, held by the user's parameter and verified with STS during the run, no lock left; a user that fails any of these is a *violation*; it is *unsafe* if it has a lock left, more than 2 keys, not exactly one active key, or a parameter holding another key than the active one (a user whose first rotation failed and rolled back keeps its one key and has no parameter yet: a violation, not unsafe). *failed* counts failed, skipped and missing rotations in the fleet's summary. Each row is one run; rows of the same size and rate ran in one local engine and rotate the same users again. The proxy pages IAM ListUsers as AWS does (100 users a call and a Marker; moto answers every user at once, which put a whole fleet's listing, 5,000 ListUserTags, into one Lambda call). The fleet runs may be measured apart from the rest of this file (`keyrotor-bench --fleet-only`, merged with `--fleet-from`): each row has its own date, each group its commit.\n\n",
 			fleetDefinition)
 	}
 	if len(throttled) > 0 {
@@ -634,9 +645,9 @@ func fleetMarkdown(r *Results) string {
 					strict = fmt.Sprintf("%.3f×", run.Seconds/(perRotation*float64(run.Users) / *run.IAMRate))
 				}
 			}
-			w("| %s | %s | %d | %.1f | %s | %s | %s | %.1f | %.2f | %s | %d | %d | %d | %s | %.0f%% | %.2f → %.2f | %s |\n",
+			w("| %s | %s | %d | %.1f | %s | %s | %s | %.1f | %.2f | %s | %d | %s | %d | %s | %.0f%% | %.2f → %.2f | %s |\n",
 				commas(int64(run.Users)), rate, rounds[i], run.Seconds, floor, ratio, strict, run.VerifiedS, run.IAMCallsPerRotation, commas(int64(run.IAMThrottled)),
-				run.Failed, run.Violated, run.Events, commas(int64(run.MaxState)), run.MotoShare*100, run.LoadStart, run.LoadEnd, run.Date)
+				run.Failed, violationsText(run), run.Events, commas(int64(run.MaxState)), run.MotoShare*100, run.LoadStart, run.LoadEnd, run.Date)
 		}
 		w("\n")
 		for _, g := range groups {
@@ -657,6 +668,12 @@ func fleetMarkdown(r *Results) string {
 				line += "; **one run only: no spread measured**"
 			}
 			w("%s\n", line)
+		}
+		w("\n")
+		for i, run := range r.Fleet {
+			for _, k := range run.FailedBy {
+				w("- failed in the %s-user run %s (round %d): %d × %s, e.g. %s\n", commas(int64(run.Users)), rateName(run.IAMRate), rounds[i], k.Count, k.Error, oneLine(k.Cause))
+			}
 		}
 		w("\n")
 		w("Where the CPU went (CPU seconds during each run; the machine has %d cores, shared with other work — the load averages above): ", r.Fleet[0].Cores)
@@ -724,6 +741,22 @@ func unthrottledCallsText(runs []FleetRun) string {
 		return "no unthrottled run in these results, so the column is empty"
 	}
 	return strings.Join(parts, ", ") + ", compared round for round: a first rotation of users whose one key no parameter holds makes fewer calls than a second, which retires the key the first stored"
+}
+
+// violationsText is a run's violations, with how many were unsafe when that was counted.
+func violationsText(r FleetRun) string {
+	if r.UnsafeViolations == nil {
+		return strconv.Itoa(r.Violated)
+	}
+	return fmt.Sprintf("%d (%d unsafe)", r.Violated, *r.UnsafeViolations)
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 400 {
+		s = s[:400] + "…"
+	}
+	return "“" + s + "”"
 }
 
 func rateName(rate *float64) string {
