@@ -47,8 +47,8 @@ type FleetRun struct {
 	// failed and rolled back has no parameter yet: a violation, but not an unsafe one (null:
 	// measured before this was counted).
 	UnsafeViolations *int `json:"unsafe_violations,omitempty"`
-	Events   int      `json:"parent_history_events"`
-	MaxState int      `json:"max_state_bytes"`
+	Events           int  `json:"parent_history_events"`
+	MaxState         int  `json:"max_state_bytes"`
 
 	// Ratio is Seconds / FloorS.
 	Ratio *float64 `json:"seconds_over_floor"`
