@@ -675,6 +675,9 @@ func fleetMarkdown(r *Results) string {
 				w("- failed in the %s-user run %s (round %d): %d × %s, e.g. %s\n", commas(int64(run.Users)), rateName(run.IAMRate), rounds[i], k.Count, k.Error, oneLine(k.Cause))
 			}
 		}
+		if throttledCreateKey(r.Fleet) {
+			w("\n**Why rotations failed under throttling.** CreateKey calls iam:CreateAccessKey without SDK retries, on purpose (`internal/rotation/create.go`: a retried call whose first answer was lost would make a second key), so a throttled CreateAccessKey gets only the state machine's tries: CreateKey's Retry on `Throttled` (`statemachine/rotate.asl.json`, MaxAttempts 6, 1 s doubling to at most 20 s, full jitter), 7 in all. With IAM's bucket kept empty by the other rotations, about one CreateAccessKey in a hundred lost all 7; the rotation then failed `Throttled` with no new key, released its lock and left the user its one key (%s). The other calls of a rotation get the SDK's 3 attempts inside each of the state machine's 7. Not changed here (the rotation and its definition are other work in progress): a CreateKey whose Retry on `Throttled` allows more attempts, or that retries CreateAccessKey itself after checking the lock for a key it already made, would remove these failures; fewer rotations at once (maxConcurrency) throttle less but leave IAM's rate unused.\n", unsafeText(r.Fleet))
+		}
 		w("\n")
 		w("Where the CPU went (CPU seconds during each run; the machine has %d cores, shared with other work — the load averages above): ", r.Fleet[0].Cores)
 		var parts []string
@@ -688,7 +691,7 @@ func fleetMarkdown(r *Results) string {
 	if bb := r.FleetBudget; bb.Users > 0 {
 		measured := "no fleet was run"
 		if len(r.Fleet) > 0 {
-			measured = fmt.Sprintf("the parent's history had %s events whatever the fleet's size, and its largest state was %s bytes", eventsSpread(r.Fleet), stateSpread(r.Fleet))
+			measured = fmt.Sprintf("the parent's history had %s events (about 7 per listing page of 100 users — a run whose listing was one call, before the proxy paged ListUsers, had 20 — plus the Map's own, whatever the number of rotations), and its largest state was %s bytes (the summary: it lists failed users with a one-line cause, so it grows with the failures, not with the fleet)", eventsSpread(r.Fleet), stateSpread(r.Fleet))
 		}
 		w("**Quota budget at %s users** (`%s`, worst case as internal/harness/aslrules models it — what `scripts/lint-asl.sh` prints): %s events in the parent's history (quota %s) and %s bytes of fleet-sized state (quota %s bytes: no state of the parent grows with the fleet; the users travel in S3, the report goes to S3). Measured in the runs above: %s.\n\n",
 			commas(int64(bb.Users)), bb.Definition, commas(int64(bb.HistoryEvents)), commas(int64(bb.HistoryQuota)), commas(int64(bb.StateBytes)), commas(int64(bb.StateQuotaBytes)),
@@ -743,6 +746,34 @@ func unthrottledCallsText(runs []FleetRun) string {
 	return strings.Join(parts, ", ") + ", compared round for round: a first rotation of users whose one key no parameter holds makes fewer calls than a second, which retires the key the first stored"
 }
 
+// unsafeText says how many users the runs that counted it found unsafe.
+func unsafeText(runs []FleetRun) string {
+	counted, unsafe, violations := 0, 0, 0
+	for _, r := range runs {
+		if r.UnsafeViolations != nil {
+			counted++
+			unsafe += *r.UnsafeViolations
+			violations += r.Violated
+		}
+	}
+	if counted == 0 {
+		return "whether each such user was left safe was not counted in these runs"
+	}
+	return fmt.Sprintf("in the %s that counted it, %d of %d violations were unsafe", plural(counted, "run"), unsafe, violations)
+}
+
+// throttledCreateKey reports whether a run lost rotations to a throttled CreateAccessKey.
+func throttledCreateKey(runs []FleetRun) bool {
+	for _, r := range runs {
+		for _, k := range r.FailedBy {
+			if k.Error == "Throttled" && strings.Contains(k.Cause, "CreateAccessKey") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // violationsText is a run's violations, with how many were unsafe when that was counted.
 func violationsText(r FleetRun) string {
 	if r.UnsafeViolations == nil {
@@ -790,7 +821,14 @@ func eventsSpread(runs []FleetRun) string {
 	for _, r := range runs {
 		lo, hi = min(lo, r.Events), max(hi, r.Events)
 	}
-	return spread(float64(lo), float64(hi), "%.0f")
+	return commasSpread(lo, hi)
+}
+
+func commasSpread(lo, hi int) string {
+	if lo == hi {
+		return commas(int64(lo))
+	}
+	return commas(int64(lo)) + "–" + commas(int64(hi))
 }
 
 func stateSpread(runs []FleetRun) string {
@@ -798,5 +836,5 @@ func stateSpread(runs []FleetRun) string {
 	for _, r := range runs {
 		lo, hi = min(lo, r.MaxState), max(hi, r.MaxState)
 	}
-	return spread(float64(lo), float64(hi), "%.0f")
+	return commasSpread(lo, hi)
 }
