@@ -2,8 +2,9 @@
 // (who made it and with which parameters), makes keys created through it fail authentication
 // for a while (IAM's propagation delay), and injects faults chosen per service, action and
 // call number: throttling, server errors, AccessDenied, hangs, and responses lost after the
-// work was done. It also rewrites moto's authentication errors into the shape AWS uses, which
-// the Go SDK can decode.
+// work was done. It can hold a service to a fixed request rate (SetRateLimit), answering the
+// calls over it as AWS answers throttling. It also rewrites moto's authentication errors into
+// the shape AWS uses, which the Go SDK can decode, and pages IAM ListUsers, which moto does not.
 package faultproxy
 
 import (
@@ -71,6 +72,7 @@ type Call struct {
 	Status      int
 	ErrorCode   string // AWS error code of the answer, "" on success
 	Fault       Fault  // the injected fault, "" if none
+	RateLimited bool   // Fault is Throttle because the service's rate limit was reached
 }
 
 // Proxy is a running fault proxy.
@@ -90,6 +92,7 @@ type Proxy struct {
 	keys    map[string]time.Time // access key id → when CreateAccessKey returned it
 	secrets []string             // secrets seen in CreateAccessKey responses, for redaction
 	delay   time.Duration
+	limits  map[string]*bucket // service → token bucket (ratelimit.go)
 	now     func() time.Time
 }
 
@@ -218,6 +221,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	rule := p.matchLocked(req)
 	notYetValid := p.notYetValidLocked(req.accessKeyID)
+	faulted := rule != nil && rule.Fault != Pass && !rule.AfterBackend
+	overRate := !notYetValid && !faulted && p.overRateLocked(req.service)
 	p.mu.Unlock()
 
 	var resp *response
@@ -230,9 +235,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call.Status, call.ErrorCode = 0, "ClientGaveUp"
 		p.record(req, call, rule)
 		return
-	case rule != nil && rule.Fault != Pass && !rule.AfterBackend:
+	case faulted:
 		call.Fault = rule.Fault
 		resp = faultResponse(req, rule.Fault)
+	case overRate:
+		call.Fault, call.RateLimited = Throttle, true
+		resp = faultResponse(req, Throttle)
 	default:
 		resp, err = p.forward(r, body)
 		if err != nil {
@@ -240,6 +248,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		resp = normalizeAuthError(req, resp)
+		if req.service == "iam" && req.action == "ListUsers" && resp.status == http.StatusOK {
+			resp.body = pageListUsers(req, resp.body) // paging.go: moto answers every user at once
+		}
 		if req.service == "iam" && req.action == "CreateAccessKey" && resp.status == http.StatusOK {
 			p.learnKey(resp.body)
 		}

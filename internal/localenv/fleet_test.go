@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -152,72 +149,6 @@ func TestFleetRotatesEveryManagedUserUnderThePath(t *testing.T) {
 	const users = 200
 	took := rotateFleetOf(t, "/fleet-all/", users, 20)
 	t.Logf("fleet of %d users rotated in %s", users, took.Round(time.Millisecond))
-}
-
-// BenchmarkFleet rotates a fleet of KEYROTOR_FLEET_USERS users (default 100) at maxConcurrency
-// KEYROTOR_FLEET_CONCURRENCY (default 20) per iteration, each iteration with users of its own,
-// and reports the fleet's own time (fleet-s/op, users/s: user creation and the checks after are
-// not in them), AWS calls per user and moto's CPU time per call:
-//
-//	KEYROTOR_FLEET_USERS=1000 go test -run '^$' -bench BenchmarkFleet -benchtime 1x ./internal/localenv/
-func BenchmarkFleet(b *testing.B) {
-	n := envInt(b, "KEYROTOR_FLEET_USERS", 100)
-	concurrency := envInt(b, "KEYROTOR_FLEET_CONCURRENCY", 20)
-	var took time.Duration
-	var calls int
-	var moto float64
-	for i := range b.N {
-		env.Proxy.ResetCalls()
-		moto0 := childCPUSeconds("moto")
-		took += rotateFleetOf(b, fmt.Sprintf("/fleet-bench-%d-%d/", n, i), n, concurrency)
-		moto += childCPUSeconds("moto") - moto0
-		calls += len(env.Proxy.Calls())
-	}
-	runs := float64(b.N)
-	b.ReportMetric(took.Seconds()/runs, "fleet-s/op")
-	b.ReportMetric(float64(n)*runs/took.Seconds(), "users/s")
-	b.ReportMetric(float64(calls)/(float64(n)*runs), "calls/user")
-	b.ReportMetric(moto*1000/float64(max(calls, 1)), "moto-ms/call")
-}
-
-// envInt reads a positive whole number from the environment variable name, def if unset.
-func envInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		b.Fatalf("%s=%q: want a positive whole number", name, v)
-	}
-	return n
-}
-
-// childCPUSeconds is the CPU time (user + system) of this process's children whose command
-// name contains name, read from Linux's /proc (0 elsewhere): where a fleet's time goes.
-func childCPUSeconds(name string) float64 {
-	me := strconv.Itoa(os.Getpid())
-	entries, _ := os.ReadDir("/proc")
-	total := 0.0
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < open || end+2 > len(s) {
-			continue
-		}
-		f := strings.Fields(s[end+2:]) // state, ppid, …, utime (12th), stime (13th) after the name
-		if len(f) < 13 || f[1] != me || !strings.Contains(s[open+1:end], name) {
-			continue
-		}
-		user, _ := strconv.Atoi(f[11])
-		system, _ := strconv.Atoi(f[12])
-		total += float64(user+system) / 100 // clock ticks; 100 per second on Linux
-	}
-	return total
 }
 
 // mixedFleet sets up users under path: healthy ones, some with two active keys

@@ -76,7 +76,40 @@ type Options struct {
 	OutDir string
 	// Logger receives progress records (nil: discarded).
 	Logger *slog.Logger
+
+	// Fleet is the fleet plan (ParseFleetSpecs: "5000@20,1000x3"); empty: the size's default
+	// (DefaultFleetPlan or TinyFleetPlan); "none": no fleet run.
+	Fleet string
+	// FleetConcurrency is the fleets' maxConcurrency (0: DefaultFleetConcurrency, or
+	// DefaultThrottledFleetConcurrency for a throttled fleet); FleetBurstS
+	// the IAM token bucket's size in seconds of its rate (0: 1 s).
+	FleetConcurrency int
+	FleetBurstS      float64
+	// FleetOnly measures the fleet plan alone and keeps every other figure of the results.json
+	// already in the output directory; FleetAppend adds the runs to its fleet runs instead of
+	// replacing them.
+	FleetOnly, FleetAppend bool
+	// FleetFrom measures nothing: the fleet runs of these results.json files replace those of
+	// the output directory's results.json, and BENCHMARKS.md is written again.
+	FleetFrom []string
 }
+
+// DefaultFleetPlan is the published fleet plan of a full run (about an hour on 2 cores);
+// TinyFleetPlan the one `make test` runs (a fleet of 10 users with IAM throttled, to check the
+// measurement, not a figure).
+const (
+	DefaultFleetPlan = "5000@40,1000x2,1000@40x2"
+	TinyFleetPlan    = "10@20"
+)
+
+// The fleets' maxConcurrency unless told otherwise: unthrottled, enough rotations at once to
+// keep this machine busy; throttled, enough to keep IAM's bucket drained without so many
+// callers backing off at once that steps run out of attempts (at 40 calls/s: 20 — with 50,
+// 112 of 200 rotations failed Throttled at 20 calls/s).
+const (
+	DefaultFleetConcurrency          = 50
+	DefaultThrottledFleetConcurrency = 20
+)
 
 // Results is results.json. The first keys are the ones compared across commits.
 type Results struct {
@@ -98,6 +131,11 @@ type Results struct {
 	// SetupTimes is the set-up times section setup-times.sh measured and wrote (it clones and
 	// builds from empty caches: too long and too disturbing to run inside the benchmark).
 	SetupTimes string `json:"setup_times,omitempty"`
+
+	// Fleet is every fleet run (fleet.go), FleetBudget the fleet definition's quota budget at
+	// 5,000 users.
+	Fleet       []FleetRun  `json:"fleet"`
+	FleetBudget FleetBudget `json:"fleet_budget"`
 
 	Cost    Cost        `json:"cost"`
 	Engine  EngineSpeed `json:"engine"`
@@ -162,6 +200,13 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	out := opts.OutDir
 	if out == "" {
 		out = filepath.Join(root, "bench")
+	}
+	if opts.FleetOnly || len(opts.FleetFrom) > 0 {
+		return runFleetOnly(ctx, root, out, opts, log)
+	}
+	fleetSpecs, err := fleetPlanFor(opts)
+	if err != nil {
+		return nil, err
 	}
 	p := planFor(opts.Size)
 	r := &Results{
@@ -237,6 +282,20 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	r.TransitionsPerRotation, r.LambdaInvocations, r.HappyPath = cold.transitions, cold.lambdaInvocations, cold.path
 	r.CostPer1000USD, r.CostPerKeyMonthUSD, r.SecretsManagerUSD = r.Cost.Per1000USD, r.Cost.PerKeyMonthUSD, r.Cost.SecretsManager
 
+	if r.FleetBudget, err = fleetBudget(root); err != nil {
+		return nil, err
+	}
+	if len(fleetSpecs) > 0 {
+		// The tiny plan runs in this engine; the published runs each get an engine of their own.
+		var shared *localenv.Env
+		if opts.Size == Tiny {
+			shared = env
+		}
+		if r.Fleet, err = measureFleets(ctx, root, shared, fleetSpecs, opts.FleetConcurrency, opts.FleetBurstS, r.Commit, log.Info); err != nil {
+			return nil, err
+		}
+	}
+
 	r.MakeTestS, r.MakeTestNote = makeTestSeconds(root)
 	if b, err := os.ReadFile(filepath.Join(root, setupTimesFile)); err == nil {
 		r.SetupTimes = strings.TrimSpace(string(b))
@@ -286,6 +345,20 @@ func targets(r *Results) []Target {
 	}
 	add("engine speed vs aws-local-stepfunctions", fmt.Sprintf("≥ %d×", engineSpeedupGoal), fmt.Sprintf("%.1f×", r.EngineSpeedup), r.EngineSpeedup >= engineSpeedupGoal)
 	add("local end-to-end rotation", fmt.Sprintf("< %d s", e2eRotationTargetS), fmt.Sprintf("%.2f s", r.E2ERotationS), r.E2ERotationS < e2eRotationTargetS)
+	for _, g := range groupFleet(r.Fleet) {
+		if g.IAMRate == nil {
+			continue
+		}
+		add(fmt.Sprintf("fleet of %s users, IAM at %g calls/s", commas(int64(g.Users)), *g.IAMRate),
+			fmt.Sprintf("≤ %.2f× floor, 0 failed, 0 violations", FleetGoalRatio),
+			fmt.Sprintf("%s× floor (%s), %d failed, %d violations", spread(g.MinRatio, g.MaxRatio, "%.2f"), plural(len(g.Runs), "run"), g.Failed, g.Violations), g.WithinGoal)
+	}
+	if b := r.FleetBudget; b.Users > 0 {
+		add(fmt.Sprintf("fleet quota budget at %s users", commas(int64(b.Users))),
+			fmt.Sprintf("< %s events, < %s bytes", commas(int64(b.HistoryQuota)), commas(int64(b.StateQuotaBytes))),
+			fmt.Sprintf("%s events, %s bytes", commas(int64(b.HistoryEvents)), commas(int64(b.StateBytes))),
+			b.HistoryEvents < b.HistoryQuota && b.StateBytes < b.StateQuotaBytes && b.ProblemsReported == 0)
+	}
 	return ts
 }
 
@@ -360,7 +433,9 @@ func loadAverage() float64 {
 func gitCommit(ctx context.Context, root string) string {
 	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short=12", "HEAD").Output()
 	if err != nil {
-		return ""
+		// A copy of the tree without .git (a benchmark run apart from the work tree) names its
+		// commit in KEYROTOR_BENCH_COMMIT.
+		return os.Getenv("KEYROTOR_BENCH_COMMIT")
 	}
 	commit := strings.TrimSpace(string(out))
 	if st, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {

@@ -34,6 +34,7 @@ func TestRunTinyWritesAllFigures(t *testing.T) {
 		"verify", "transitions_per_rotation", "lambda_invocations_per_rotation", "cost_per_1000_rotations_usd",
 		"cost_per_key_month_usd", "secrets_manager_cost_per_key_month_usd", "functions",
 		"engine_speedup_vs_aws_local_stepfunctions", "e2e_rotation_s", "make_test_s", "machine", "go_version", "date",
+		"fleet", "fleet_budget",
 	} {
 		if _, ok := doc[key]; !ok {
 			t.Errorf("results.json has no key %q", key)
@@ -95,11 +96,25 @@ func TestRunTinyWritesAllFigures(t *testing.T) {
 		t.Errorf("machine/go/date missing: %+v %q %q", r.Machine, r.GoVersion, r.Date)
 	}
 
+	// The tiny fleet: users rotated with IAM throttled, the floor counted from the proxy. Whether
+	// every rotation succeeded is the published run's figure, not asserted here.
+	if len(r.Fleet) != 1 {
+		t.Fatalf("fleet runs: %+v, want the tiny plan's one", r.Fleet)
+	}
+	f := r.Fleet[0]
+	if f.Users != 10 || f.IAMRate == nil || f.FloorS == nil || *f.FloorS <= 0 || f.Ratio == nil || f.IAMCalls < f.Users ||
+		f.Rotated+f.Failed != f.Users || f.Events <= 0 || f.MaxState <= 0 || f.Seconds <= 0 || f.Violated > f.Failed {
+		t.Errorf("tiny fleet run %+v", f)
+	}
+	if b := r.FleetBudget; b.Users != 5000 || b.HistoryEvents <= 0 || b.HistoryEvents >= b.HistoryQuota || b.StateQuotaBytes != 256*1024 {
+		t.Errorf("fleet budget %+v", b)
+	}
+
 	md, err := os.ReadFile(filepath.Join(dir, "BENCHMARKS.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## 1. Verification", "## 2. Transitions", "## 3. Lambda packages", "## 4. Local engine speed", "## 5. Local end-to-end", "verify-latency.svg", "## Reaching the targets"} {
+	for _, want := range []string{"## 1. Verification", "## 2. Transitions", "## 3. Lambda packages", "## 4. Local engine speed", "## 5. Local end-to-end", "## 7. Fleet", "verify-latency.svg", "## Reaching the targets"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("BENCHMARKS.md lacks %q", want)
 		}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,23 +19,90 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/keyrotor/keyrotor/internal/faultproxy"
+	"github.com/keyrotor/keyrotor/internal/harness/aslrules"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/internal/sfnlocal"
 )
 
-// FleetRun is one fleet measurement, the shape of an entry of results.json's `fleet`.
+// FleetRun is one fleet measurement, an entry of results.json's `fleet`. The first eight
+// fields are the issue's; the rest say what the figure measured and on what machine.
 type FleetRun struct {
-	Users     int      `json:"users"`
-	IAMRate   *float64 `json:"iam_rate_per_s"` // null: unthrottled
-	Seconds   float64  `json:"seconds"`
-	FloorS    *float64 `json:"floor_seconds"` // null without a throttle to compute it from
-	Failed    int      `json:"failed"`
-	Violated  int      `json:"violations"`
-	Events    int      `json:"parent_history_events"`
-	MaxState  int      `json:"max_state_bytes"`
-	MotoCPUS  float64  `json:"moto_cpu_s"`
-	MotoShare float64  `json:"moto_cpu_share"` // moto's CPU seconds over wall seconds × cores
+	Users int `json:"users"`
+	// IAMRate is the fault proxy's token-bucket rate on IAM (null: unthrottled).
+	IAMRate *float64 `json:"iam_rate_per_s"`
+	// Seconds runs from StartExecution of the fleet to its end: every rotation ended, so every
+	// new key was verified and every old key retired (grace and inactive 0).
+	Seconds float64 `json:"seconds"`
+	// FloorS is the least time IAM's rate allows for the IAM calls the proxy let through in this
+	// run: (calls − the bucket's burst) / rate, i.e. IAM calls per rotation × users / rate
+	// (null when unthrottled).
+	FloorS   *float64 `json:"floor_seconds"`
+	Failed   int      `json:"failed"`
+	Violated int      `json:"violations"`
+	// UnsafeViolations counts the users whose state a failed rotation did not leave safe, or
+	// that a successful one left wrong: a lock left, more than 2 keys, not exactly one active
+	// key, or a parameter holding a key that is not the active one. A user whose first rotation
+	// failed and rolled back has no parameter yet: a violation, but not an unsafe one (null:
+	// measured before this was counted).
+	UnsafeViolations *int `json:"unsafe_violations,omitempty"`
+	Events           int  `json:"parent_history_events"`
+	MaxState         int  `json:"max_state_bytes"`
+
+	// Ratio is Seconds / FloorS.
+	Ratio *float64 `json:"seconds_over_floor"`
+	// VerifiedS runs from StartExecution to the last successful sts:GetCallerIdentity signed by
+	// a key that a parameter holds at the end: when the last new key was verified.
+	VerifiedS float64 `json:"verified_seconds"`
+	// IAMBurst is the token bucket's size (calls allowed at once after a quiet spell).
+	IAMBurst    int `json:"iam_burst,omitempty"`
+	Concurrency int `json:"max_concurrency"`
+	// Round is which rotation of the same users this run was in its engine (1: the users' first,
+	// each with one key no parameter holds yet; 2: the key the first round stored is the old one).
+	Round int `json:"round,omitempty"`
+	// IAMCalls are the IAM calls that reached moto (the listing's included); IAMThrottled the
+	// ones the proxy answered Throttling; IAMCallsPerRotation = IAMCalls / Users.
+	IAMCalls            int     `json:"iam_calls"`
+	IAMCallsPerRotation float64 `json:"iam_calls_per_rotation"`
+	IAMThrottled        int     `json:"iam_throttled"`
+	// Rotated and Skipped are the fleet summary's counts (Failed counts failed, skipped and
+	// missing rotations alike).
+	Rotated int `json:"rotated"`
+	Skipped int `json:"skipped"`
+	// FailedBy counts the failed and skipped rotations the summary shows by their error, with
+	// one cause of each.
+	FailedBy []FailureKind `json:"failed_by,omitempty"`
+	// CPU seconds spent during the run by moto, by the Lambda bootstraps and by this process
+	// (sfnlocal, lambdahost, the fault proxy), and moto's share of the machine's CPU time
+	// (CPU seconds over wall seconds × cores).
+	MotoCPUS      float64 `json:"moto_cpu_s"`
+	MotoShare     float64 `json:"moto_cpu_share"`
+	BootstrapCPUS float64 `json:"bootstrap_cpu_s"`
+	HarnessCPUS   float64 `json:"harness_cpu_s"`
+	Cores         int     `json:"cores"`
+	// LoadStart and LoadEnd are the 1-minute load averages at the run's start and end.
+	LoadStart float64 `json:"load_average_start"`
+	LoadEnd   float64 `json:"load_average_end"`
+	Date      string  `json:"date"`
+	Commit    string  `json:"commit,omitempty"`
+}
+
+// FailureKind is one error of failed rotations, how many the summary shows and one cause.
+type FailureKind struct {
+	Error string `json:"error"`
+	Count int    `json:"count"`
+	Cause string `json:"cause"`
+}
+
+// FleetPlan is how one fleet run is driven.
+type FleetPlan struct {
+	// Concurrency is the fleet's maxConcurrency.
+	Concurrency int
+	// IAMRate holds IAM to this many calls per second in the fault proxy (0: unthrottled);
+	// IAMBurst is the bucket's size (0: one second of the rate).
+	IAMRate  float64
+	IAMBurst int
 }
 
 // CreateFleet creates n managed users with one key each under path (once per benchmark).
@@ -44,16 +114,33 @@ func CreateFleet(ctx context.Context, env *localenv.Env, path string, n int) ([]
 	return names, env.CreateFleetUsers(ctx, path, names, 1)
 }
 
-// MeasureFleet runs the fleet over the users under path (grace and inactive 0) and checks the
-// invariants of every user afterwards: exactly one active key, which its parameter holds,
-// and no lock left.
-func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []string, concurrency int) (FleetRun, error) {
-	run := FleetRun{Users: len(users)}
-	input, err := json.Marshal(map[string]any{"pathPrefix": path, "graceSeconds": 0, "inactiveSeconds": 0, "maxConcurrency": concurrency})
+// MeasureFleet runs the fleet over the users under path (grace and inactive 0), IAM held to
+// plan.IAMRate by the fault proxy during the run, and checks the invariants of every user
+// afterwards (IAM unthrottled again): exactly one active key and at most two, held by its
+// parameter and verified with STS during the run, and no lock left.
+func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []string, plan FleetPlan) (FleetRun, error) {
+	run := FleetRun{Users: len(users), Concurrency: plan.Concurrency, Cores: runtime.NumCPU()}
+	input, err := json.Marshal(map[string]any{"pathPrefix": path, "graceSeconds": 0, "inactiveSeconds": 0, "maxConcurrency": plan.Concurrency})
 	if err != nil {
 		return run, err
 	}
-	moto0 := childCPUSeconds("moto")
+	if plan.IAMRate > 0 {
+		rate := plan.IAMRate
+		run.IAMRate = &rate
+		run.IAMBurst = plan.IAMBurst
+		if run.IAMBurst <= 0 {
+			run.IAMBurst = max(1, int(rate))
+		}
+	}
+	env.Proxy.ResetCalls()
+	if run.IAMRate != nil {
+		if err := env.Proxy.SetRateLimit(faultproxy.RateLimit{Service: "iam", PerSecond: *run.IAMRate, Burst: run.IAMBurst}); err != nil {
+			return run, err
+		}
+	}
+	moto0, boot0, self0 := childCPUSeconds("moto"), childCPUSeconds("bootstrap"), selfCPUSeconds()
+	run.LoadStart = loadAverage()
+	run.Date = time.Now().UTC().Format(time.RFC3339)
 	start := time.Now()
 	arn, err := env.StepFunctions.StartExecution(ctx, env.FleetStateMachineARN(), "", string(input))
 	if err != nil {
@@ -65,13 +152,48 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 	}
 	run.Seconds = time.Since(start).Seconds()
 	run.MotoCPUS = childCPUSeconds("moto") - moto0
-	run.MotoShare = run.MotoCPUS / (run.Seconds * float64(runtime.NumCPU()))
+	run.BootstrapCPUS = childCPUSeconds("bootstrap") - boot0
+	run.HarnessCPUS = selfCPUSeconds() - self0
+	run.MotoShare = run.MotoCPUS / (run.Seconds * float64(run.Cores))
+	run.LoadEnd = loadAverage()
+	if err := env.Proxy.SetRateLimit(faultproxy.RateLimit{Service: "iam"}); err != nil {
+		return run, err
+	}
+	calls := env.Proxy.Calls()
+	env.Proxy.ResetCalls()
+	for _, c := range calls {
+		if c.Service != "iam" || c.Time.After(start.Add(time.Duration(run.Seconds*float64(time.Second)))) {
+			continue
+		}
+		switch {
+		case c.RateLimited:
+			run.IAMThrottled++
+		case c.Fault == "":
+			run.IAMCalls++
+		}
+	}
+	run.IAMCallsPerRotation = float64(run.IAMCalls) / float64(max(1, run.Users))
+	if run.IAMRate != nil {
+		floor := float64(max(0, run.IAMCalls-run.IAMBurst)) / *run.IAMRate
+		ratio := run.Seconds / floor
+		run.FloorS, run.Ratio = &floor, &ratio
+	}
+
 	if x.Status != sfnlocal.StatusSucceeded {
 		return run, fmt.Errorf("fleet ended %s: %s %s", x.Status, x.Error, x.Cause)
 	}
 	var sum rotation.FleetSummary
 	if err := json.Unmarshal(x.Output, &sum); err != nil {
 		return run, fmt.Errorf("fleet output: %w", err)
+	}
+	run.Rotated, run.Skipped = sum.Counts.Rotated, sum.Counts.Skipped
+	for _, o := range append(sum.Failed, sum.Skipped...) {
+		i := slices.IndexFunc(run.FailedBy, func(k FailureKind) bool { return k.Error == o.Error })
+		if i < 0 {
+			run.FailedBy = append(run.FailedBy, FailureKind{Error: o.Error, Cause: o.Cause})
+			i = len(run.FailedBy) - 1
+		}
+		run.FailedBy[i].Count++
 	}
 	run.Failed = sum.Counts.Failed + sum.Counts.Skipped + (len(users) - sum.Counts.Rotated - sum.Counts.Failed - sum.Counts.Skipped)
 	hist, err := env.StepFunctions.History(ctx, arn)
@@ -87,38 +209,346 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 			run.MaxState = max(run.MaxState, len(d.Output))
 		}
 	}
-	run.Violated, err = fleetViolations(ctx, env, users)
-	return run, err
-}
-
-// fleetViolations counts the users that do not end with exactly one active key, held by their
-// parameter, and no lock.
-func fleetViolations(ctx context.Context, env *localenv.Env, users []string) (int, error) {
-	admin := iam.NewFromConfig(env.AdminConfig())
-	params := ssm.NewFromConfig(env.AdminConfig())
-	bad := 0
-	for _, u := range users {
-		keys, err := admin.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(u)})
-		if err != nil {
-			return 0, err
-		}
-		var active []string
-		for _, k := range keys.AccessKeyMetadata {
-			if k.Status == iamtypes.StatusTypeActive {
-				active = append(active, aws.ToString(k.AccessKeyId))
-			}
-		}
-		p, err := params.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(env.ParameterPrefix + u), WithDecryption: aws.Bool(true)})
-		var held struct{ AccessKeyId string }
-		if err == nil {
-			_ = json.Unmarshal([]byte(aws.ToString(p.Parameter.Value)), &held)
-		}
-		_, lockErr := params.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(env.ParameterPrefix + u + ".lock")})
-		if len(keys.AccessKeyMetadata) > 2 || len(active) != 1 || held.AccessKeyId != active[0] || lockErr == nil {
-			bad++
+	verified := map[string]time.Time{} // key id → its last successful GetCallerIdentity
+	for _, c := range calls {
+		if c.Service == "sts" && c.Action == "GetCallerIdentity" && c.Status == 200 {
+			verified[c.AccessKeyID] = c.Time
 		}
 	}
-	return bad, nil
+	held, violations, unsafe, err := fleetViolations(ctx, env, users, verified)
+	if err != nil {
+		return run, err
+	}
+	run.Violated, run.UnsafeViolations = violations, &unsafe
+	for _, id := range held {
+		if t, ok := verified[id]; ok {
+			run.VerifiedS = max(run.VerifiedS, t.Sub(start).Seconds())
+		}
+	}
+	return run, nil
+}
+
+// fleetViolations checks every user (a few at a time) and counts those that do not end with
+// at most two keys, exactly one of them active, held by their parameter and verified with STS
+// (a successful GetCallerIdentity signed by it in verified), and no lock; and among them the
+// unsafe ones (see FleetRun.UnsafeViolations). It returns the held key ids.
+func fleetViolations(ctx context.Context, env *localenv.Env, users []string, verified map[string]time.Time) ([]string, int, int, error) {
+	admin := iam.NewFromConfig(env.AdminConfig())
+	params := ssm.NewFromConfig(env.AdminConfig())
+	held := make([]string, len(users))
+	bad := make([]bool, len(users))
+	unsafe := make([]bool, len(users))
+	errs := make([]error, len(users))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, u := range users {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			keys, err := admin.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(u)})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			var active []string
+			for _, k := range keys.AccessKeyMetadata {
+				if k.Status == iamtypes.StatusTypeActive {
+					active = append(active, aws.ToString(k.AccessKeyId))
+				}
+			}
+			p, err := params.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(env.ParameterPrefix + u), WithDecryption: aws.Bool(true)})
+			var value struct{ AccessKeyId string }
+			if err == nil {
+				_ = json.Unmarshal([]byte(aws.ToString(p.Parameter.Value)), &value)
+			}
+			held[i] = value.AccessKeyId
+			_, lockErr := params.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(env.ParameterPrefix + u + ".lock")})
+			_, wasVerified := verified[value.AccessKeyId]
+			unsafe[i] = len(keys.AccessKeyMetadata) > 2 || len(active) != 1 || lockErr == nil || (value.AccessKeyId != "" && value.AccessKeyId != active[0])
+			bad[i] = unsafe[i] || value.AccessKeyId != active[0] || !wasVerified
+		}()
+	}
+	wg.Wait()
+	n, u := 0, 0
+	for i := range users {
+		if errs[i] != nil {
+			return nil, 0, 0, fmt.Errorf("check %s: %w", users[i], errs[i])
+		}
+		if bad[i] {
+			n++
+		}
+		if unsafe[i] {
+			u++
+		}
+	}
+	return held, n, u, nil
+}
+
+// FleetSpec is one line of the fleet plan: Repeats runs over Users users, IAM held to IAMRate
+// calls per second (0: unthrottled).
+type FleetSpec struct {
+	Users   int
+	IAMRate float64
+	Repeats int
+}
+
+func (s FleetSpec) String() string {
+	out := strconv.Itoa(s.Users)
+	if s.IAMRate > 0 {
+		out += "@" + strconv.FormatFloat(s.IAMRate, 'f', -1, 64)
+	}
+	if s.Repeats > 1 {
+		out += "x" + strconv.Itoa(s.Repeats)
+	}
+	return out
+}
+
+// ParseFleetSpecs reads a comma-separated plan of USERS[@RATE][xREPEATS] ("5000@25,1000x3":
+// one run of 5,000 users with IAM held to 25 calls/s, three of 1,000 unthrottled); "none" or
+// "" is no fleet run.
+func ParseFleetSpecs(s string) ([]FleetSpec, error) {
+	if s == "" || s == "none" {
+		return nil, nil
+	}
+	var specs []FleetSpec
+	for _, part := range strings.Split(s, ",") {
+		spec := FleetSpec{Repeats: 1}
+		rest := strings.TrimSpace(part)
+		if head, reps, ok := strings.Cut(rest, "x"); ok {
+			n, err := strconv.Atoi(reps)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("fleet run %q: repeats %q is not a positive whole number", part, reps)
+			}
+			spec.Repeats, rest = n, head
+		}
+		if head, rate, ok := strings.Cut(rest, "@"); ok {
+			r, err := strconv.ParseFloat(rate, 64)
+			if err != nil || r <= 0 {
+				return nil, fmt.Errorf("fleet run %q: IAM rate %q is not a positive number of calls per second", part, rate)
+			}
+			spec.IAMRate, rest = r, head
+		}
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 1 || n > 5000 {
+			return nil, fmt.Errorf("fleet run %q: users %q must be 1 … 5,000 (IAM's per-account maximum)", part, rest)
+		}
+		spec.Users = n
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
+// measureFleets runs the plan: each spec in a local engine of its own (its users created
+// once, then rotated Repeats times), IAM's rate set only while a fleet runs.
+// With shared set, every spec runs in that engine instead (and it is left running).
+func measureFleets(ctx context.Context, root string, shared *localenv.Env, specs []FleetSpec, concurrency int, burstS float64, commit string, log func(msg string, args ...any)) ([]FleetRun, error) {
+	if burstS <= 0 {
+		burstS = 1
+	}
+	var runs []FleetRun
+	for si, spec := range specs {
+		env := shared
+		if env == nil {
+			var err error
+			if env, err = localenv.Up(ctx, localenv.Options{Root: root}); err != nil {
+				return runs, fmt.Errorf("fleet %s: %w", spec, err)
+			}
+		}
+		closeEnv := func() {
+			if shared == nil {
+				env.Close()
+			}
+		}
+		path := fmt.Sprintf("/bench-fleet-%d-%d/", si, spec.Users)
+		log("bench: creating fleet users", "users", spec.Users)
+		names, err := CreateFleet(ctx, env, path, spec.Users)
+		if err != nil {
+			closeEnv()
+			return runs, fmt.Errorf("fleet %s: %w", spec, err)
+		}
+		plan := FleetPlan{Concurrency: concurrency, IAMRate: spec.IAMRate}
+		if plan.Concurrency <= 0 {
+			plan.Concurrency = DefaultFleetConcurrency
+			if spec.IAMRate > 0 {
+				plan.Concurrency = DefaultThrottledFleetConcurrency
+			}
+		}
+		if spec.IAMRate > 0 {
+			plan.IAMBurst = max(1, int(spec.IAMRate*burstS))
+		}
+		for i := range spec.Repeats {
+			log("bench: fleet", "users", spec.Users, "iamRate", spec.IAMRate, "run", i+1)
+			run, err := MeasureFleet(ctx, env, path, names, plan)
+			run.Commit, run.Round = commit, i+1
+			if err != nil {
+				closeEnv()
+				return runs, fmt.Errorf("fleet %s, run %d: %w", spec, i+1, err)
+			}
+			log("bench: fleet done", "users", run.Users, "seconds", run.Seconds, "floorSeconds", run.FloorS, "failed", run.Failed,
+				"violations", run.Violated, "iamCallsPerRotation", run.IAMCallsPerRotation, "iamThrottled", run.IAMThrottled, "motoShare", run.MotoShare)
+			runs = append(runs, run)
+		}
+		closeEnv()
+	}
+	return runs, nil
+}
+
+// FleetBudget is the fleet definition's worst case at IAM's 5,000 users per account, as
+// internal/harness/aslrules models it (what `make lint-asl` prints), against AWS's quotas.
+type FleetBudget struct {
+	Definition       string `json:"definition"`
+	Users            int    `json:"users"`
+	HistoryEvents    int    `json:"history_events"`
+	HistoryQuota     int    `json:"history_events_quota"`
+	StateBytes       int    `json:"largest_fleet_sized_state_bytes"`
+	StateQuotaBytes  int    `json:"state_quota_bytes"`
+	ProblemsReported int    `json:"problems"`
+}
+
+const fleetDefinition = "statemachine/rotate-fleet.asl.json"
+
+func fleetBudget(root string) (FleetBudget, error) {
+	src, err := os.ReadFile(filepath.Join(root, fleetDefinition))
+	if err != nil {
+		return FleetBudget{}, fmt.Errorf("bench: %w", err)
+	}
+	rep, err := aslrules.Check(aslrules.FillPlaceholders(src), aslrules.Options{LoopBounds: aslrules.KeyrotorLoops})
+	if err != nil {
+		return FleetBudget{}, fmt.Errorf("bench: %s: %w", fleetDefinition, err)
+	}
+	return FleetBudget{
+		Definition: fleetDefinition, Users: aslrules.FleetUsers,
+		HistoryEvents: rep.Events, HistoryQuota: aslrules.MaxHistoryEvents,
+		StateBytes: rep.Payload, StateQuotaBytes: aslrules.MaxPayloadBytes, ProblemsReported: len(rep.Problems),
+	}, nil
+}
+
+// fleetPlanFor is the fleet plan of opts: its Fleet, or the size's default.
+func fleetPlanFor(opts Options) ([]FleetSpec, error) {
+	plan := opts.Fleet
+	if plan == "" {
+		plan = DefaultFleetPlan
+		if opts.Size == Tiny {
+			plan = TinyFleetPlan
+		}
+	}
+	specs, err := ParseFleetSpecs(plan)
+	if err != nil {
+		return nil, fmt.Errorf("--fleet: %w", err)
+	}
+	return specs, nil
+}
+
+// runFleetOnly measures the fleet plan alone (or reads runs from opts.FleetFrom) and writes it
+// into the output directory's results.json, keeping its other figures.
+func runFleetOnly(ctx context.Context, root, out string, opts Options, log *slog.Logger) (*Results, error) {
+	r := &Results{}
+	if b, err := os.ReadFile(filepath.Join(out, "results.json")); err == nil {
+		if err := json.Unmarshal(b, r); err != nil {
+			return nil, fmt.Errorf("bench: %s: %w", filepath.Join(out, "results.json"), err)
+		}
+	}
+	var runs []FleetRun
+	if len(opts.FleetFrom) > 0 {
+		for _, f := range opts.FleetFrom {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("bench: %w", err)
+			}
+			var from Results
+			if err := json.Unmarshal(b, &from); err != nil {
+				return nil, fmt.Errorf("bench: %s: %w", f, err)
+			}
+			runs = append(runs, from.Fleet...)
+		}
+	} else {
+		specs, err := fleetPlanFor(opts)
+		if err != nil {
+			return nil, err
+		}
+		if runs, err = measureFleets(ctx, root, nil, specs, opts.FleetConcurrency, opts.FleetBurstS, gitCommit(ctx, root), log.Info); err != nil {
+			return nil, err
+		}
+	}
+	if opts.FleetAppend {
+		r.Fleet = append(r.Fleet, runs...)
+	} else {
+		r.Fleet = runs
+	}
+	if b, err := os.ReadFile(filepath.Join(root, setupTimesFile)); err == nil {
+		r.SetupTimes = strings.TrimSpace(string(b))
+	}
+	var err error
+	if r.FleetBudget, err = fleetBudget(root); err != nil {
+		return nil, err
+	}
+	r.Targets = targets(r)
+	if err := write(out, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// FleetGroup is the runs of one (users, rate) pair, with their spread.
+type FleetGroup struct {
+	Users                int
+	IAMRate              *float64
+	Runs                 []FleetRun
+	MinS, MaxS           float64
+	MinRatio, MaxRatio   float64
+	Failed, Violations   int
+	WithinGoal           bool // every run within 1.25× its floor, 0 failed, 0 violations
+	MinShare, MaxShare   float64
+	MinLoad, MaxLoad     float64
+	MinCalls, MaxCalls   float64
+	MaxEvents, MaxStateB int
+}
+
+// FleetGoalRatio is the issue's goal: a throttled fleet within 1.25× of IAM's floor.
+const FleetGoalRatio = 1.25
+
+func groupFleet(runs []FleetRun) []FleetGroup {
+	var groups []FleetGroup
+	for _, r := range runs {
+		i := slices.IndexFunc(groups, func(g FleetGroup) bool {
+			return g.Users == r.Users && ((g.IAMRate == nil && r.IAMRate == nil) || (g.IAMRate != nil && r.IAMRate != nil && *g.IAMRate == *r.IAMRate))
+		})
+		if i < 0 {
+			groups = append(groups, FleetGroup{Users: r.Users, IAMRate: r.IAMRate})
+			i = len(groups) - 1
+		}
+		groups[i].Runs = append(groups[i].Runs, r)
+	}
+	for gi := range groups {
+		g := &groups[gi]
+		g.WithinGoal = true
+		for i, r := range g.Runs {
+			ratio := 0.0
+			if r.Ratio != nil {
+				ratio = *r.Ratio
+			}
+			load := max(r.LoadStart, r.LoadEnd)
+			if i == 0 {
+				g.MinS, g.MaxS, g.MinRatio, g.MaxRatio = r.Seconds, r.Seconds, ratio, ratio
+				g.MinShare, g.MaxShare, g.MinLoad, g.MaxLoad = r.MotoShare, r.MotoShare, min(r.LoadStart, r.LoadEnd), load
+				g.MinCalls, g.MaxCalls = r.IAMCallsPerRotation, r.IAMCallsPerRotation
+			}
+			g.MinS, g.MaxS = min(g.MinS, r.Seconds), max(g.MaxS, r.Seconds)
+			g.MinRatio, g.MaxRatio = min(g.MinRatio, ratio), max(g.MaxRatio, ratio)
+			g.MinShare, g.MaxShare = min(g.MinShare, r.MotoShare), max(g.MaxShare, r.MotoShare)
+			g.MinLoad, g.MaxLoad = min(g.MinLoad, r.LoadStart, r.LoadEnd), max(g.MaxLoad, load)
+			g.MinCalls, g.MaxCalls = min(g.MinCalls, r.IAMCallsPerRotation), max(g.MaxCalls, r.IAMCallsPerRotation)
+			g.MaxEvents, g.MaxStateB = max(g.MaxEvents, r.Events), max(g.MaxStateB, r.MaxState)
+			g.Failed += r.Failed
+			g.Violations += r.Violated
+			if r.Failed != 0 || r.Violated != 0 || (r.Ratio != nil && *r.Ratio > FleetGoalRatio) {
+				g.WithinGoal = false
+			}
+		}
+	}
+	return groups
 }
 
 // childCPUSeconds is the CPU time (user + system) of this process's children whose command
@@ -146,4 +576,265 @@ func childCPUSeconds(name string) float64 {
 		total += float64(user+system) / 100
 	}
 	return total
+}
+
+// selfCPUSeconds is this process's CPU time (user + system), from /proc/self/stat.
+func selfCPUSeconds() float64 {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	end := strings.LastIndexByte(s, ')')
+	if end < 0 || end+2 > len(s) {
+		return 0
+	}
+	f := strings.Fields(s[end+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	user, _ := strconv.Atoi(f[11])
+	system, _ := strconv.Atoi(f[12])
+	return float64(user+system) / 100
+}
+
+// spread prints min–max, or one figure when they are equal.
+func spread(lo, hi float64, format string) string {
+	if fmt.Sprintf(format, lo) == fmt.Sprintf(format, hi) {
+		return fmt.Sprintf(format, lo)
+	}
+	return fmt.Sprintf(format+"–"+format, lo, hi)
+}
+
+// fleetMarkdown is BENCHMARKS.md's fleet section.
+func fleetMarkdown(r *Results) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("## 7. Fleet\n\n")
+	if len(r.Fleet) == 0 {
+		w("No fleet run in this benchmark (`--fleet none`).\n\n")
+	}
+	groups := groupFleet(r.Fleet)
+	var throttled []FleetGroup
+	for _, g := range groups {
+		if g.IAMRate != nil {
+			throttled = append(throttled, g)
+		}
+	}
+	if len(r.Fleet) > 0 {
+		w("The fleet machine (`%s`: a Distributed Map whose items each run the rotation machine through `startExecution.sync:2`) rotates N managed users, each with one key, grace and inactive 0, in the local engine on the wall clock: moto, the fault proxy, the real bootstraps under lambdahost, sfnlocal. *seconds* runs from StartExecution of the fleet to its end (every rotation ended: every new key verified and every old key deleted); *verified* is when the proxy saw the last new key verified (the last successful sts:GetCallerIdentity signed by a key that a parameter holds at the end). After each run every user is checked: at most 2 keys, exactly one active, held by the user's parameter and verified with STS during the run, no lock left; a user that fails any of these is a *violation*; it is *unsafe* if it has a lock left, more than 2 keys, not exactly one active key, or a parameter holding another key than the active one (a user whose first rotation failed and rolled back keeps its one key and has no parameter yet: a violation, not unsafe). *failed* counts failed, skipped and missing rotations in the fleet's summary. Each row is one run; rows of the same size and rate ran in one local engine and rotate the same users again. The proxy pages IAM ListUsers as AWS does (100 users a call and a Marker; moto answers every user at once, which put a whole fleet's listing, 5,000 ListUserTags, into one Lambda call). The fleet runs may be measured apart from the rest of this file (`keyrotor-bench --fleet-only`, merged with `--fleet-from`): each row has its own date, each group its commit.\n\n",
+			fleetDefinition)
+	}
+	if len(throttled) > 0 {
+		g := throttled[0]
+		w("**IAM's rate.** The fault proxy holds IAM to a fixed rate with a token bucket (`internal/faultproxy/ratelimit.go`): %g calls per second, a bucket of %d calls (one second of the rate). A call that finds the bucket empty does not reach moto; it is answered as AWS answers throttling, HTTP 400 `Throttling` \"Rate exceeded\" — the answer AWS's knowledge-center article on IAM and STS throttling quotes (\"Throttling: Rate exceeded, status code: 400\", https://repost.aws/knowledge-center/iam-sts-throttling-error) — which the Go SDK's retryer classes as throttling (`Throttling` is in `retry.DefaultThrottleErrorCodes`) and backs off from; once the SDK's attempts are spent the step fails `Throttled` and the state machine's Retry backs off again. The rate is a choice, not AWS's figure: AWS publishes no request rate for IAM. Its quotas page (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html) gives object quotas (5,000 users per account, 2 access keys per user) and no calls per second, and the knowledge-center article says only that calls from the console, the CLI and applications all count against one maximum rate per account, that it cannot be increased, and that callers should back off exponentially. %g calls/s was chosen below what this engine sustains unthrottled (%s), so that IAM's rate and not the machine sets the pace — which is what comparing with the floor tests — and so that a fleet of 5,000 users ends in about half an hour on this 2-core machine. Every figure scales with the rate through the floor. Throttled fleets run at maxConcurrency %d: enough rotations to keep IAM's bucket drained, few enough that a step rarely spends all its attempts (while choosing it, a 200-user fleet at maxConcurrency 50 and 20 calls/s lost 112 rotations to `Throttled`; and before the listing's IAM reads got more attempts, `internal/lambdamain`, the same fleet failed in its listing before any rotation started).\n\n",
+			*g.IAMRate, g.Runs[0].IAMBurst, *g.IAMRate, unthrottledRate(groups), g.Runs[0].Concurrency)
+		w("**The floor** is the least time IAM's rate allows for the IAM calls of the run: (IAM calls that reached moto − the bucket's burst) ÷ rate, that is IAM calls per rotation × users ÷ rate, with the calls counted by the proxy in that run (the listing's ListUsers and ListUserTags included), not assumed. Throttled, a rotation makes more IAM calls than unthrottled: a step that runs out of attempts is retried whole by the state machine and reads again what it had read. *÷ unthrottled floor* divides by the floor those runs' calls per rotation would set instead (%s), the stricter comparison. Goal: within %.2f× of the floor, 0 failed rotations, 0 violations.\n\n", unthrottledCallsText(r.Fleet), FleetGoalRatio)
+	}
+	if len(r.Fleet) > 0 {
+		w("| users | IAM rate (calls/s) | round | seconds | floor (s) | ÷ floor | ÷ unthrottled floor | verified (s) | IAM calls / rotation | throttled calls | failed | violations | parent history events | largest state (bytes) | moto CPU share | load (1-min, start → end) | date |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		rounds := fleetRounds(r.Fleet)
+		for i, run := range r.Fleet {
+			perRotation, haveUnthrottled := unthrottledCallsPerRotation(r.Fleet, rounds, rounds[i])
+			rate, floor, ratio, strict := "unthrottled", "—", "—", "—"
+			if run.IAMRate != nil {
+				rate = fmt.Sprintf("%g", *run.IAMRate)
+				floor = fmt.Sprintf("%.1f", *run.FloorS)
+				ratio = fmt.Sprintf("%.3f×", *run.Ratio)
+				if haveUnthrottled {
+					strict = fmt.Sprintf("%.3f×", run.Seconds/(perRotation*float64(run.Users) / *run.IAMRate))
+				}
+			}
+			w("| %s | %s | %d | %.1f | %s | %s | %s | %.1f | %.2f | %s | %d | %s | %d | %s | %.0f%% | %.2f → %.2f | %s |\n",
+				commas(int64(run.Users)), rate, rounds[i], run.Seconds, floor, ratio, strict, run.VerifiedS, run.IAMCallsPerRotation, commas(int64(run.IAMThrottled)),
+				run.Failed, violationsText(run), run.Events, commas(int64(run.MaxState)), run.MotoShare*100, run.LoadStart, run.LoadEnd, run.Date)
+		}
+		w("\n")
+		for _, g := range groups {
+			what := "unthrottled"
+			if g.IAMRate != nil {
+				what = fmt.Sprintf("IAM at %g calls/s", *g.IAMRate)
+			}
+			line := fmt.Sprintf("- %s users, %s, maxConcurrency %d, commit %s: %s: %s s", commas(int64(g.Users)), what, g.Runs[0].Concurrency, orDash(g.Runs[0].Commit),
+				plural(len(g.Runs), "run"), spread(g.MinS, g.MaxS, "%.1f"))
+			if g.IAMRate != nil {
+				line += fmt.Sprintf(", %s× the floor", spread(g.MinRatio, g.MaxRatio, "%.3f"))
+			} else {
+				line += fmt.Sprintf(" (%s rotations/s)", spread(float64(g.Users)/g.MaxS, float64(g.Users)/g.MinS, "%.1f"))
+			}
+			line += fmt.Sprintf("; %d failed, %d violations; moto %s%% of the machine's CPU; load %s", g.Failed, g.Violations,
+				spread(g.MinShare*100, g.MaxShare*100, "%.0f"), spread(g.MinLoad, g.MaxLoad, "%.2f"))
+			if len(g.Runs) == 1 {
+				line += "; **one run only: no spread measured**"
+			}
+			w("%s\n", line)
+		}
+		w("\n")
+		for i, run := range r.Fleet {
+			for _, k := range run.FailedBy {
+				w("- failed in the %s-user run %s (round %d): %d × %s, e.g. %s\n", commas(int64(run.Users)), rateName(run.IAMRate), rounds[i], k.Count, k.Error, oneLine(k.Cause))
+			}
+		}
+		if throttledCreateKey(r.Fleet) {
+			w("\n**Why rotations failed under throttling.** CreateKey calls iam:CreateAccessKey without SDK retries, on purpose (`internal/rotation/create.go`: a retried call whose first answer was lost would make a second key), so a throttled CreateAccessKey gets only the state machine's tries: CreateKey's Retry on `Throttled` (`statemachine/rotate.asl.json`, MaxAttempts 6, 1 s doubling to at most 20 s, full jitter), 7 in all. With IAM's bucket kept empty by the other rotations, about one CreateAccessKey in a hundred lost all 7; the rotation then failed `Throttled` with no new key, released its lock and left the user its one key (%s). The other calls of a rotation get the SDK's 3 attempts inside each of the state machine's 7. Not changed here (the rotation and its definition are other work in progress): a CreateKey whose Retry on `Throttled` allows more attempts, or that retries CreateAccessKey itself after checking the lock for a key it already made, would remove these failures; fewer rotations at once (maxConcurrency) throttle less but leave IAM's rate unused.\n", unsafeText(r.Fleet))
+		}
+		w("\n")
+		w("Where the CPU went (CPU seconds during each run; the machine has %d cores, shared with other work — the load averages above): ", r.Fleet[0].Cores)
+		var parts []string
+		for _, run := range r.Fleet {
+			parts = append(parts, fmt.Sprintf("%s users %s: moto %.0f s, Lambda bootstraps %.0f s, sfnlocal + lambdahost + proxy %.0f s over %.0f s",
+				commas(int64(run.Users)), rateName(run.IAMRate), run.MotoCPUS, run.BootstrapCPUS, run.HarnessCPUS, run.Seconds))
+		}
+		w("%s. moto's share is its CPU seconds over wall seconds × cores: unthrottled, the figure measures moto (a single-threaded Python server) and this machine as much as keyrotor; throttled, it measures IAM's rate.\n\n", strings.Join(parts, "; "))
+	}
+	w("Rerun one line of the plan, keeping every other figure: `go run ./internal/harness/bench/cmd/keyrotor-bench --fleet-only --fleet-append --fleet 5000@40` (USERS[@IAM_RATE][xREPEATS]; `--fleet-concurrency`, `--fleet-burst`); `make bench` runs the whole plan (%s) after the other benchmarks, about an hour on this machine.\n\n", DefaultFleetPlan)
+	if bb := r.FleetBudget; bb.Users > 0 {
+		measured := "no fleet was run"
+		if len(r.Fleet) > 0 {
+			measured = fmt.Sprintf("the parent's history had %s events (about 7 per listing page of 100 users — a run whose listing was one call, before the proxy paged ListUsers, had 20 — plus the Map's own, whatever the number of rotations), and its largest state was %s bytes (the summary: it lists failed users with a one-line cause, so it grows with the failures, not with the fleet)", eventsSpread(r.Fleet), stateSpread(r.Fleet))
+		}
+		w("**Quota budget at %s users** (`%s`, worst case as internal/harness/aslrules models it — what `scripts/lint-asl.sh` prints): %s events in the parent's history (quota %s) and %s bytes of fleet-sized state (quota %s bytes: no state of the parent grows with the fleet; the users travel in S3, the report goes to S3). Measured in the runs above: %s.\n\n",
+			commas(int64(bb.Users)), bb.Definition, commas(int64(bb.HistoryEvents)), commas(int64(bb.HistoryQuota)), commas(int64(bb.StateBytes)), commas(int64(bb.StateQuotaBytes)),
+			measured)
+	}
+	return b.String()
+}
+
+// fleetRounds is each run's Round, or for runs recorded without one its place among the runs
+// of the same size and rate before it (each plan line runs in an engine of its own).
+func fleetRounds(runs []FleetRun) []int {
+	out := make([]int, len(runs))
+	seen := map[string]int{}
+	for i, r := range runs {
+		key := fmt.Sprintf("%d/%s/%s", r.Users, rateName(r.IAMRate), r.Commit)
+		seen[key]++
+		out[i] = r.Round
+		if out[i] == 0 {
+			out[i] = seen[key]
+		}
+	}
+	return out
+}
+
+// unthrottledCallsPerRotation is the IAM calls per rotation of the unthrottled runs of the
+// same round (their calls over their users): a first rotation of users with one unheld key
+// makes fewer calls than a second, which retires the key the first stored.
+func unthrottledCallsPerRotation(runs []FleetRun, rounds []int, round int) (float64, bool) {
+	calls, users := 0, 0
+	for i, r := range runs {
+		if r.IAMRate == nil && r.IAMCalls > 0 && rounds[i] == round {
+			calls, users = calls+r.IAMCalls, users+r.Users
+		}
+	}
+	if users == 0 {
+		return 0, false
+	}
+	return float64(calls) / float64(users), true
+}
+
+func unthrottledCallsText(runs []FleetRun) string {
+	rounds := fleetRounds(runs)
+	var parts []string
+	for round := 1; round <= slices.Max(append(rounds, 0)); round++ {
+		if v, ok := unthrottledCallsPerRotation(runs, rounds, round); ok {
+			parts = append(parts, fmt.Sprintf("%.2f IAM calls per rotation in a round-%d run", v, round))
+		}
+	}
+	if len(parts) == 0 {
+		return "no unthrottled run in these results, so the column is empty"
+	}
+	return strings.Join(parts, ", ") + ", compared round for round: a first rotation of users whose one key no parameter holds makes fewer calls than a second, which retires the key the first stored"
+}
+
+// unsafeText says how many users the runs that counted it found unsafe.
+func unsafeText(runs []FleetRun) string {
+	counted, unsafe, violations := 0, 0, 0
+	for _, r := range runs {
+		if r.UnsafeViolations != nil {
+			counted++
+			unsafe += *r.UnsafeViolations
+			violations += r.Violated
+		}
+	}
+	if counted == 0 {
+		return "whether each such user was left safe was not counted in these runs"
+	}
+	return fmt.Sprintf("in the %s that counted it, %d of %d violations were unsafe", plural(counted, "run"), unsafe, violations)
+}
+
+// throttledCreateKey reports whether a run lost rotations to a throttled CreateAccessKey.
+func throttledCreateKey(runs []FleetRun) bool {
+	for _, r := range runs {
+		for _, k := range r.FailedBy {
+			if k.Error == "Throttled" && strings.Contains(k.Cause, "CreateAccessKey") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// violationsText is a run's violations, with how many were unsafe when that was counted.
+func violationsText(r FleetRun) string {
+	if r.UnsafeViolations == nil {
+		return strconv.Itoa(r.Violated)
+	}
+	return fmt.Sprintf("%d (%d unsafe)", r.Violated, *r.UnsafeViolations)
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 400 {
+		s = s[:400] + "…"
+	}
+	return "“" + s + "”"
+}
+
+func rateName(rate *float64) string {
+	if rate == nil {
+		return "unthrottled"
+	}
+	return fmt.Sprintf("at %g IAM calls/s", *rate)
+}
+
+// unthrottledRate describes the IAM call rate the unthrottled runs reached.
+func unthrottledRate(groups []FleetGroup) string {
+	for _, g := range groups {
+		if g.IAMRate != nil {
+			continue
+		}
+		lo, hi := 0.0, 0.0
+		for i, r := range g.Runs {
+			v := float64(r.IAMCalls) / r.Seconds
+			if i == 0 {
+				lo, hi = v, v
+			}
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		return fmt.Sprintf("%s users unthrottled made %s IAM calls/s", commas(int64(g.Users)), spread(lo, hi, "%.1f"))
+	}
+	return "no unthrottled run in these results"
+}
+
+func eventsSpread(runs []FleetRun) string {
+	lo, hi := runs[0].Events, runs[0].Events
+	for _, r := range runs {
+		lo, hi = min(lo, r.Events), max(hi, r.Events)
+	}
+	return commasSpread(lo, hi)
+}
+
+func commasSpread(lo, hi int) string {
+	if lo == hi {
+		return commas(int64(lo))
+	}
+	return commas(int64(lo)) + "–" + commas(int64(hi))
+}
+
+func stateSpread(runs []FleetRun) string {
+	lo, hi := runs[0].MaxState, runs[0].MaxState
+	for _, r := range runs {
+		lo, hi = min(lo, r.MaxState), max(hi, r.MaxState)
+	}
+	return commasSpread(lo, hi)
 }

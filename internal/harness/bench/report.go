@@ -107,6 +107,8 @@ func markdown(r *Results) string {
 		w("%s\n\n", r.SetupTimes)
 	}
 
+	w("%s", fleetMarkdown(r))
+
 	w("## Reaching the targets\n\n")
 	for _, line := range closingNotes(r) {
 		w("- %s\n", line)

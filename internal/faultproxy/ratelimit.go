@@ -1,0 +1,85 @@
+package faultproxy
+
+import (
+	"fmt"
+	"time"
+)
+
+// A rate limit holds one service's requests to a fixed rate, as AWS holds an account's
+// requests to IAM: a token bucket that refills at PerSecond up to Burst tokens; a request that
+// finds no token is answered as AWS answers throttling — HTTP 400 with code Throttling and
+// message "Rate exceeded" on the query protocols (IAM, STS), ThrottlingException on the JSON
+// ones — without reaching moto. AWS's own description of the answer: "Throttling: Rate
+// exceeded, status code: 400" (re:Post knowledge center, iam-sts-throttling-error). The Go
+// SDK's retryer counts both codes as throttling (retry.DefaultThrottleErrorCodes) and backs
+// off, so callers slow down as they would on AWS.
+//
+// A limit applies to calls that would reach moto: a call that a Rule faults, or that a key
+// not yet propagated signs, takes no token.
+
+// RateLimit is one service's token bucket.
+type RateLimit struct {
+	Service   string  // SigV4 service name, e.g. iam
+	PerSecond float64 // tokens added per second
+	Burst     int     // bucket size: calls allowed at once after a quiet spell (at least 1)
+}
+
+type bucket struct {
+	RateLimit
+	tokens float64
+	last   time.Time
+}
+
+// take refills the bucket for the time since its last use and takes a token if there is one.
+func (b *bucket) take(now time.Time) bool {
+	if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
+		b.tokens = min(float64(b.Burst), b.tokens+elapsed*b.PerSecond)
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return true
+	}
+	return false
+}
+
+// SetRateLimit holds the requests to l.Service to l.PerSecond (a full bucket of l.Burst to
+// start); a limit of 0 per second removes the service's limit.
+func (p *Proxy) SetRateLimit(l RateLimit) error {
+	if l.Service == "" {
+		return fmt.Errorf("rate limit: no service named")
+	}
+	if l.PerSecond < 0 {
+		return fmt.Errorf("rate limit of %s: %g per second is negative", l.Service, l.PerSecond)
+	}
+	l.Burst = max(l.Burst, 1)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l.PerSecond == 0 {
+		delete(p.limits, l.Service)
+		return nil
+	}
+	if p.limits == nil {
+		p.limits = map[string]*bucket{}
+	}
+	p.limits[l.Service] = &bucket{RateLimit: l, tokens: float64(l.Burst), last: p.now()}
+	return nil
+}
+
+// RateLimits returns the limits in force.
+func (p *Proxy) RateLimits() []RateLimit {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []RateLimit
+	for _, b := range p.limits {
+		out = append(out, b.RateLimit)
+	}
+	return out
+}
+
+// overRateLocked reports whether a call to service finds its bucket empty (taking a token
+// when it does not).
+func (p *Proxy) overRateLocked(service string) bool {
+	b, ok := p.limits[service]
+	return ok && !b.take(p.now())
+}
