@@ -192,6 +192,27 @@ resource "aws_iam_role_policy" "assume_target" {
   }
 }
 
+# A fleet over organizationalUnitId reads the OU's accounts with listusers' own role
+# (organizations:ListAccountsForParent, which AWS answers only in the organization's management
+# account or a delegated administrator account:
+# https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccountsForParent.html).
+# Resource "*": the call only names account ids, and listusers refuses any that
+# member_account_ids does not list (AccountNotAllowed) before acting in it.
+resource "aws_iam_role_policy" "list_organization" {
+  count = var.member_organizational_units ? 1 : 0
+
+  name   = "${var.name}-list-organization"
+  role   = aws_iam_role.function["listusers"].id
+  policy = templatefile("${path.module}/policies/list-organization.json.tftpl", {})
+
+  lifecycle {
+    precondition {
+      condition     = length(var.member_account_ids) > 0
+      error_message = "member_organizational_units needs member_account_ids: the fleet rotates an OU's accounts only when each is a listed member account."
+    }
+  }
+}
+
 resource "aws_iam_role_policy" "xray" {
   for_each = local.traced_roles
 
@@ -241,7 +262,7 @@ resource "aws_lambda_function" "function" {
   tags = var.tags
   # Lambda checks at CreateFunction that an Active-traced function's role may call
   # xray:PutTraceSegments, so the X-Ray policy must exist first, as the function's own.
-  depends_on = [aws_iam_role_policy.function, aws_iam_role_policy.xray, aws_iam_role_policy.assume_target]
+  depends_on = [aws_iam_role_policy.function, aws_iam_role_policy.xray, aws_iam_role_policy.assume_target, aws_iam_role_policy.list_organization]
 }
 
 # ---- The rotation state machine ----

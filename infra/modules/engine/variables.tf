@@ -210,6 +210,12 @@ variable "member_account_ids" {
   }
 }
 
+variable "member_organizational_units" {
+  type        = bool
+  description = "Let the fleet take organizationalUnitId (rotate the member accounts directly in an AWS Organizations OU or root): grants listusers organizations:ListAccountsForParent. The engine must then run in the organization's management account or a delegated administrator account, and every account found must still be in member_account_ids."
+  default     = false
+}
+
 # Configuration, not a secret: an external id guards against a confused deputy, and each
 # member's trust policy holds it where anyone who may read the role sees it. It reaches the
 # functions as KEYROTOR_TARGET_EXTERNAL_ID.

@@ -4,7 +4,10 @@ package infracheck
 // example with a hub and two members.
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -273,5 +276,30 @@ func TestManagedKeyForAMemberUserNeitherCreatesNorReadsItInTheHub(t *testing.T) 
 				t.Errorf("precondition passes = %v, want %v", okay, tt.okay)
 			}
 		})
+	}
+}
+
+// Only a fleet over organizationalUnitId needs organizations:ListAccountsForParent, and only
+// listusers makes it: the grant exists when member_organizational_units is set, on listusers'
+// role alone, and allows that one action.
+func TestEngineListsOrganizationUnitsOnlyWhenAskedTo(t *testing.T) {
+	root, mods := load(t)
+	m := mods[engineDir]
+	p := onlyBlock(t, m, "resource", "aws_iam_role_policy", "list_organization")
+	if attr(m, p, "count") != "var.member_organizational_units ? 1 : 0" || attr(m, p, "role") != `aws_iam_role.function["listusers"].id` {
+		t.Errorf("aws_iam_role_policy.list_organization must attach to listusers' role only when member_organizational_units is set")
+	}
+	doc, err := os.ReadFile(filepath.Join(root, engineDir, "policies", "list-organization.json.tftpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy struct {
+		Statement []struct{ Effect, Action string }
+	}
+	if err := json.Unmarshal(doc, &policy); err != nil {
+		t.Fatal(err)
+	}
+	if len(policy.Statement) != 1 || policy.Statement[0].Effect != "Allow" || policy.Statement[0].Action != "organizations:ListAccountsForParent" {
+		t.Errorf("list-organization policy %s: want one Allow of organizations:ListAccountsForParent", doc)
 	}
 }
