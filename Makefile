@@ -59,7 +59,8 @@ demo:
 	$(CLI_BUILD) && bin/keyrotor demo
 
 # bench measures keyrotor on this machine and writes bench/results.json, bench/BENCHMARKS.md and
-# bench/verify-latency.svg (a few minutes; `go run ./internal/harness/bench/cmd/keyrotor-bench --size tiny` for a check).
+# bench/verify-latency.svg (about an hour, most of it the fleet plan 5000@40,1000x2,1000@40x2; `go run
+# ./internal/harness/bench/cmd/keyrotor-bench --size tiny` for a check, `--fleet none` to skip the fleets).
 bench: tools build
 	go run ./internal/harness/bench/cmd/keyrotor-bench --json
 
