@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -52,10 +51,7 @@ func setup(_ context.Context, cfg aws.Config, log *slog.Logger) (lambdamain.Hand
 	if members := rotation.NewMembers(cfg, conf, nil); members != nil {
 		// Destroy and update act in a member account through its keyrotor-target role; no
 		// execution acts, so the session is named after the trigger.
-		partition := "aws"
-		if a, err := arn.Parse(machine); err == nil {
-			partition = a.Partition
-		}
+		partition := rotation.PartitionOf(machine)
 		t.Member = func(ctx context.Context, account string) (entry.KeyRemover, entry.ParameterRemover, error) {
 			mcfg, err := members.Config(ctx, account, partition, "keyrotor-trigger")
 			if err != nil {

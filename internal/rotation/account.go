@@ -104,8 +104,8 @@ func (s *Steps) forRequest(ctx context.Context, req Request) (*Steps, error) {
 		member *Steps
 		err    error
 	)
-	if s.Members == nil || !slices.Contains(s.Members.Allowed, account) {
-		err = accountNotAllowed(s.Members, account)
+	if !slices.Contains(s.Members.allowed(), account) {
+		err = AccountNotAllowedError(s.Members.allowed(), account)
 	} else {
 		member, err = s.Members.steps(ctx, s, account, req.ExecutionID)
 	}
@@ -117,23 +117,33 @@ func (s *Steps) forRequest(ctx context.Context, req Request) (*Steps, error) {
 	return member, err
 }
 
-// accountNotAllowed is the AccountNotAllowed of account for an engine with members m.
-func accountNotAllowed(m *Members, account string) error {
-	allowed := "none"
-	if m != nil && len(m.Allowed) > 0 {
-		allowed = strings.Join(m.Allowed, ", ")
+// allowed is m's member accounts (none for a nil m: an engine without member accounts).
+func (m *Members) allowed() []string {
+	if m == nil {
+		return nil
+	}
+	return m.Allowed
+}
+
+// AccountNotAllowedError is the AccountNotAllowed of account (one id, or several joined) for
+// an engine whose member accounts are allowed.
+func AccountNotAllowedError(allowed []string, account string) error {
+	list := "none"
+	if len(allowed) > 0 {
+		list = strings.Join(allowed, ", ")
 	}
 	return newError(AccountNotAllowed, nil,
 		"account %s is not one of this engine's member accounts (%s: %s); add it to the engine's member accounts (and deploy infra/modules/member-account there) or omit accountId to rotate a user of the engine's own account. Nothing was called",
-		account, EnvMemberAccounts, allowed)
+		account, EnvMemberAccounts, list)
 }
 
 func (m *Members) steps(ctx context.Context, hub *Steps, account, executionID string) (*Steps, error) {
-	cfg, creds, err := m.config(ctx, account, partitionOf(executionID), SessionName(executionID))
+	partition := PartitionOf(executionID)
+	cfg, creds, err := m.config(ctx, account, partition, SessionName(executionID))
 	if err != nil {
 		return nil, err
 	}
-	role := TargetRoleARN(partitionOf(executionID), account)
+	role := TargetRoleARN(partition, account)
 	member := m.New(cfg)
 	member.Config = hub.Config
 	member.Config.KMSKeyID = MemberKMSKeyAlias
@@ -151,8 +161,8 @@ func (m *Members) steps(ctx context.Context, hub *Steps, account, executionID st
 // (the trigger's destroy) use it; an account not among the member accounts is
 // AccountNotAllowed and a refused AssumeRole AssumeRoleDenied.
 func (m *Members) Config(ctx context.Context, account, partition, session string) (aws.Config, error) {
-	if m == nil || !slices.Contains(m.Allowed, account) {
-		return aws.Config{}, accountNotAllowed(m, account)
+	if !slices.Contains(m.allowed(), account) {
+		return aws.Config{}, AccountNotAllowedError(m.allowed(), account)
 	}
 	cfg, _, err := m.config(ctx, account, partition, session)
 	return cfg, err
@@ -218,11 +228,10 @@ func SessionName(executionID string) string {
 	return name
 }
 
-// PartitionOf is the partition of an execution ARN (aws when it is not one).
-func PartitionOf(executionID string) string { return partitionOf(executionID) }
-
-func partitionOf(executionID string) string {
-	if a, err := arn.Parse(executionID); err == nil && a.Partition != "" {
+// PartitionOf is the partition of an ARN (an execution's, a state machine's; aws when it is
+// not one).
+func PartitionOf(resourceARN string) string {
+	if a, err := arn.Parse(resourceARN); err == nil && a.Partition != "" {
 		return a.Partition
 	}
 	return "aws"

@@ -238,7 +238,7 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 			}
 		}
 		if len(notMembers) > 0 {
-			return st, accountNotAllowed(&Members{Allowed: l.MemberAccounts}, strings.Join(notMembers, ", "))
+			return st, AccountNotAllowedError(l.MemberAccounts, strings.Join(notMembers, ", "))
 		}
 		if l.Bucket == "" || l.S3 == nil {
 			return st, newError(InvalidInput, nil, "the fleet has no bucket to list its users into: set %s on the listusers function (the engine module does)", EnvFleetBucket)
@@ -284,7 +284,7 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 	client := l.IAM
 	if a := st.Page.Account; a != "" {
 		if !slices.Contains(st.Config.AccountIDs, a) || !slices.Contains(l.MemberAccounts, a) || l.MemberIAM == nil {
-			return st, accountNotAllowed(&Members{Allowed: l.MemberAccounts}, a)
+			return st, AccountNotAllowedError(l.MemberAccounts, a)
 		}
 		member, err := l.MemberIAM(ctx, a, req.ExecutionID)
 		if err != nil {

@@ -175,9 +175,7 @@ func (t *Trigger) inAccount(ctx context.Context, account string) (*Trigger, erro
 		return nil, &Error{Name: InvalidInput, Message: fmt.Sprintf("rotation.accountId %q is not a 12-digit AWS account id; omit it for the engine's own account", account)}
 	}
 	if !slices.Contains(t.MemberAccounts, account) || t.Member == nil {
-		return nil, &Error{Name: rotation.AccountNotAllowed, Message: fmt.Sprintf(
-			"account %s is not one of this engine's member accounts (%s); add it to the engine's member accounts (and deploy infra/modules/member-account there). Nothing was called",
-			account, rotation.EnvMemberAccounts)}
+		return nil, rotation.AccountNotAllowedError(t.MemberAccounts, account)
 	}
 	iamc, ssmc, err := t.Member(ctx, account)
 	if err != nil {
