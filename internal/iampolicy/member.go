@@ -4,22 +4,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
-// Names every member account shares (issue 15): the hub's functions assume
-// arn:<partition>:iam::<member>:role/keyrotor/keyrotor-target and find the member key by its
-// alias. internal/rotation spells them again (TargetRoleName, TargetRolePath,
-// MemberKMSKeyAlias); infra/modules/member-account creates them.
-const (
-	TargetRoleName    = "keyrotor-target"
-	TargetRolePath    = "/keyrotor/"
-	MemberKMSKeyAlias = "alias/keyrotor-member"
-)
-
-// TargetRoleARN is the keyrotor-target role of a member account.
-func TargetRoleARN(partition, accountID string) string {
-	return fmt.Sprintf("arn:%s:iam::%s:role%s%s", partition, accountID, TargetRolePath, TargetRoleName)
-}
+// The names every member account shares (the keyrotor-target role, its path, the member key's
+// alias) are keyrotor's vocabulary, internal/rotation's; infra/modules/member-account creates them.
 
 // AssumeTargetPolicyVars are the variables of the engine's policies/assume-target.json.tftpl:
 // the function roles' sts:AssumeRole on each member account's target role.
@@ -56,7 +46,7 @@ func (m Member) PolicyDir() string {
 }
 
 // TargetRoleARN is this member's keyrotor-target role.
-func (m Member) TargetRoleARN() string { return TargetRoleARN(m.Partition, m.AccountID) }
+func (m Member) TargetRoleARN() string { return rotation.TargetRoleARN(m.Partition, m.AccountID) }
 
 // HubRoleARNs are the engine's function roles, the only principals the target role trusts.
 func (m Member) HubRoleARNs() []string {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 func testMember(t *testing.T) Member {
@@ -46,7 +48,7 @@ func TestAssumeTargetPolicyNamesExactlyEachListedMembersTargetRole(t *testing.T)
 				t.Errorf("statement grants %v on %v, want sts:AssumeRole on %v", s.Action, s.Resource, tt.want)
 			}
 			for _, r := range s.Resource {
-				if strings.Contains(r, "*") || r != TargetRoleARN("aws", strings.Split(r, ":")[4]) {
+				if strings.Contains(r, "*") || r != rotation.TargetRoleARN("aws", strings.Split(r, ":")[4]) {
 					t.Errorf("resource %s is not exactly a member's target role", r)
 				}
 			}

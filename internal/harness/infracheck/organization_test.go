@@ -17,6 +17,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 func TestOrganizationVariableValidationsAcceptGoodAndRejectBadValues(t *testing.T) {
@@ -132,19 +133,19 @@ func TestMemberModuleCreatesTheRoleAndKeyTheFunctionsName(t *testing.T) {
 		}
 		return m.Text(e.Range())
 	}
-	if got := local("target_role_name"); got != `"`+iampolicy.TargetRoleName+`"` {
-		t.Errorf("local.target_role_name = %s, want %q", got, iampolicy.TargetRoleName)
+	if got := local("target_role_name"); got != `"`+rotation.TargetRoleName+`"` {
+		t.Errorf("local.target_role_name = %s, want %q", got, rotation.TargetRoleName)
 	}
-	if got := local("target_role_path"); got != `"`+iampolicy.TargetRolePath+`"` {
-		t.Errorf("local.target_role_path = %s, want %q", got, iampolicy.TargetRolePath)
+	if got := local("target_role_path"); got != `"`+rotation.TargetRolePath+`"` {
+		t.Errorf("local.target_role_path = %s, want %q", got, rotation.TargetRolePath)
 	}
 	role := onlyBlock(t, m, "resource", "aws_iam_role", "target")
 	if attr(m, role, "name") != "local.target_role_name" || attr(m, role, "path") != "local.target_role_path" {
 		t.Errorf("aws_iam_role.target must be named local.target_role_name under local.target_role_path")
 	}
 	alias := onlyBlock(t, m, "resource", "aws_kms_alias", "member")
-	if got := attr(m, alias, "name"); got != `"`+iampolicy.MemberKMSKeyAlias+`"` {
-		t.Errorf("aws_kms_alias.member name = %s, want %q", got, iampolicy.MemberKMSKeyAlias)
+	if got := attr(m, alias, "name"); got != `"`+rotation.MemberKMSKeyAlias+`"` {
+		t.Errorf("aws_kms_alias.member name = %s, want %q", got, rotation.MemberKMSKeyAlias)
 	}
 	key := onlyBlock(t, m, "resource", "aws_kms_key", "member")
 	if attr(m, key, "enable_key_rotation") != "true" {

@@ -27,6 +27,7 @@ import (
 	"testing"
 
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 const (
@@ -131,7 +132,7 @@ func assumeTarget(role, account, extID string) Call {
 	if extID != "" {
 		ctx["sts:ExternalId"] = []string{extID}
 	}
-	return roleCall(role, "sts:AssumeRole", iampolicy.TargetRoleARN("aws", account), ctx)
+	return roleCall(role, "sts:AssumeRole", rotation.TargetRoleARN("aws", account), ctx)
 }
 
 func (o org) evaluate(t *testing.T, calls []Call) []Decision {
@@ -217,7 +218,7 @@ func TestHubWithoutMemberAccountsAssumesNoTargetRole(t *testing.T) {
 func TestTargetRoleTrustAdmitsOnlyTheHubFunctionRolesWithTheExternalID(t *testing.T) {
 	o := newOrg(t)
 	createkey := o.hub.RoleARN("createkey")
-	targetB := iampolicy.TargetRoleARN("aws", memberB)
+	targetB := rotation.TargetRoleARN("aws", memberB)
 	// Member B's target role, given every permission here so that only A's trust decides.
 	o.policies.Identity[targetB] = []NamedPolicy{{Name: "administrator", Document: iampolicy.Document{Version: "2012-10-17", Statement: []iampolicy.Statement{
 		{Sid: "Everything", Effect: "Allow", Action: iampolicy.StringList{"*"}, Resource: iampolicy.StringList{"*"}},
