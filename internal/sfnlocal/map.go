@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 )
 
 // runMap runs a Map state: inline (mapinline.go, iterations in this execution) or
@@ -109,4 +111,34 @@ func nonNegativeFromPath(p *jsonPath, eff any, ctxObj map[string]any, field stri
 		return 0, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The %s '%s' does not reference a non-negative integer in the input '%s'", field, p.raw, encodeJSON(eff))}
 	}
 	return f, nil
+}
+
+// forEachItem runs do for items 0 … count-1 on min(limit, count) goroutines that take them in
+// order, so that an item starts as soon as another ends (MaxConcurrency), and none starts once
+// ctx is done; it returns when every goroutine has ended. Both Map modes run their items so.
+func (r *runner) forEachItem(ctx context.Context, limit, count int, do func(i int)) {
+	n := min(limit, count)
+	if n <= 0 {
+		return
+	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	workers := r.crew(n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer workers.done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= count {
+					return
+				}
+				do(i)
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -8,7 +8,6 @@ import (
 	"math"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -234,8 +233,6 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 		mu       sync.Mutex
 		failErr  *stateError
 		failures int
-		next     atomic.Int64
-		wg       sync.WaitGroup
 	)
 	exceeded := func() bool {
 		return float64(failures) > tolCount || (len(items) > 0 && float64(failures)*100/float64(len(items)) > tolPct)
@@ -261,24 +258,7 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 			cancel(errSiblingFailed)
 		}
 	}
-	if n := min(limit, len(items)); n > 0 {
-		workers := r.crew(n)
-		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer workers.done()
-				for mctx.Err() == nil {
-					i := int(next.Add(1) - 1)
-					if i >= len(items) {
-						return
-					}
-					runChild(i)
-				}
-			}()
-		}
-	}
-	wg.Wait()
+	r.forEachItem(mctx, limit, len(items), runChild)
 	if ctx.Err() != nil {
 		runs.EndMapRun(mapRunArn, MapRunEnd{Status: StatusAborted})
 		th.mapRunAborted()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 )
 
 // inlineMapConcurrency bounds an inline Map whatever its MaxConcurrency says: AWS runs at
@@ -53,7 +52,6 @@ func (r *runner) runInlineMap(ctx context.Context, th *thread, st *state, raw an
 	defer cancel(nil)
 	outputs := make([]any, len(items))
 	var (
-		wg       sync.WaitGroup
 		mu       sync.Mutex
 		failErr  *stateError
 		failures int
@@ -98,28 +96,8 @@ func (r *runner) runInlineMap(ctx context.Context, th *thread, st *state, raw an
 		}
 		cancel(errSiblingFailed)
 	}
-	// MaxConcurrency goroutines (or one per item, if fewer) take the items in order, so an
-	// iteration starts as soon as one ends, and none after the state has failed.
-	var next atomic.Int64
-	n := min(limit, len(items))
-	if n > 0 {
-		workers := r.crew(n)
-		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer workers.done()
-				for mctx.Err() == nil {
-					i := int(next.Add(1) - 1)
-					if i >= len(items) {
-						return
-					}
-					iterate(i)
-				}
-			}()
-		}
-	}
-	wg.Wait()
+	// None starts after the state has failed (mctx is cancelled).
+	r.forEachItem(mctx, limit, len(items), iterate)
 	th.last = maxID(lasts, th.last)
 	if ctx.Err() != nil {
 		return nil, ctx.Err() // the executor records the abort
