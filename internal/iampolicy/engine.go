@@ -3,9 +3,10 @@ package iampolicy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 )
 
 // Functions are the engine's Lambdas, by directory name under functions/. The engine module
@@ -144,18 +145,7 @@ func (e Engine) FleetPolicy() (Document, error) {
 
 // SecretsKeyPolicyVars are the variables of the secrets key policy template.
 func (e Engine) SecretsKeyPolicyVars() Vars {
-	// As the engine module: roles in sorted order (Terraform's map order), names as listed.
-	readers, parameterARNs := []string{}, []string{}
-	roles := make([]string, 0, len(e.Readers))
-	for r := range e.Readers {
-		roles = append(roles, r)
-	}
-	sort.Strings(roles)
-	for _, r := range roles {
-		for _, name := range e.Readers[r] {
-			readers, parameterARNs = append(readers, r), append(parameterARNs, e.ParameterARN(name))
-		}
-	}
+	readers, parameterARNs := readerPairs(e.Readers, e.ParameterARN)
 	return Vars{
 		"partition":             e.Partition,
 		"region":                e.Region,
@@ -207,4 +197,17 @@ func isRoot(dir string) bool {
 		}
 	}
 	return true
+}
+
+// readerPairs flattens parameter_readers as the engine and member-account modules do: one
+// (reader role, parameter ARN) pair per parameter, the roles in sorted order (Terraform's map
+// order), each role's names as listed.
+func readerPairs(readers map[string][]string, parameterARN func(name string) string) (roles, parameterARNs []string) {
+	roles, parameterARNs = []string{}, []string{}
+	for _, r := range slices.Sorted(maps.Keys(readers)) {
+		for _, name := range readers[r] {
+			roles, parameterARNs = append(roles, r), append(parameterARNs, parameterARN(name))
+		}
+	}
+	return roles, parameterARNs
 }

@@ -3,7 +3,6 @@ package iampolicy
 import (
 	"fmt"
 	"path/filepath"
-	"sort"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
@@ -99,17 +98,7 @@ func (m Member) TargetPolicyVars() Vars {
 
 // KeyPolicyVars are the variables of policies/member-key.json.tftpl.
 func (m Member) KeyPolicyVars() Vars {
-	readers, parameterARNs := []string{}, []string{}
-	roles := make([]string, 0, len(m.Readers))
-	for r := range m.Readers {
-		roles = append(roles, r)
-	}
-	sort.Strings(roles)
-	for _, r := range roles {
-		for _, name := range m.Readers[r] {
-			readers, parameterARNs = append(readers, r), append(parameterARNs, m.ParameterARN(name))
-		}
-	}
+	readers, parameterARNs := readerPairs(m.Readers, m.ParameterARN)
 	return Vars{
 		"partition":             m.Partition,
 		"region":                m.Region,
