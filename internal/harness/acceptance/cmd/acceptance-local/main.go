@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/lambdahost"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 )
@@ -45,7 +46,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	root, err := os.Getwd()
+	root, err := iampolicy.FindRoot(".")
 	if err != nil {
 		return err
 	}
