@@ -22,6 +22,7 @@ build:
 vet:
 	go vet ./...
 	cd ssmcreds && go vet ./...
+	cd localaws && go vet ./...
 
 # lint-asl runs asl-validator, AWS's ASL language service and keyrotor's ASL rules
 # (internal/harness/aslrules) over every definition; prints `asl rules: N definitions, M problems`.
@@ -43,9 +44,10 @@ checks: tools build vet lint-asl check-terraform go-test conformance acceptance-
 # that its summary line is shown (go test drops a passing package's output in package-list mode).
 go-test:
 	cd ssmcreds && go test -count=1 ./...
+	cd localaws && go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
 	go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v '/internal/harness/conformance$$')
 
-# conformance runs each scenario in internal/sfnlocal and in aws-local-stepfunctions and prints
+# conformance runs each scenario in localaws/sfnlocal and in aws-local-stepfunctions and prints
 # `conformance: N scenarios, M differences`, then the cases AWS recorded (internal/harness/conformance/recorded)
 # in sfnlocal: `aws recorded: N cases, M differences`.
 conformance: tools

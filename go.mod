@@ -40,6 +40,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.4 // indirect
 	github.com/google/go-cmp v0.6.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/keyrotor/keyrotor/localaws v0.0.0
 	github.com/keyrotor/keyrotor/ssmcreds v0.0.0
 	github.com/mitchellh/go-wordwrap v1.0.1 // indirect
 	golang.org/x/mod v0.29.0 // indirect
@@ -50,3 +51,5 @@ require (
 )
 
 replace github.com/keyrotor/keyrotor/ssmcreds => ./ssmcreds
+
+replace github.com/keyrotor/keyrotor/localaws => ./localaws

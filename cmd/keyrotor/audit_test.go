@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
-	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 // TestAuditIsAComplianceGate: exit 0 while every active key is younger than --max-age, exit 1

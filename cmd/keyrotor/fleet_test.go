@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // A mixed fleet — healthy users, one with two active keys (TooManyActiveKeys), one whose

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
+	"github.com/keyrotor/keyrotor/localaws/logbuffer"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"

@@ -17,8 +17,8 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/rotation"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal/sfnapi"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal/sfnapi"
 )
 
 // fleetSummary is the fleet state machine's output.

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/keyrotor/keyrotor/internal/localenv"
-	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
-	"github.com/keyrotor/keyrotor/internal/lambdahost"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/lambdahost"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // lambdaInvokeResource is the optimized Lambda integration; its Parameters carry FunctionName

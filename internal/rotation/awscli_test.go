@@ -7,7 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
-	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 

@@ -21,9 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/keyrotor/keyrotor/internal/faultproxy"
-	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
-	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/localaws/faultproxy"
+	"github.com/keyrotor/keyrotor/localaws/logbuffer"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 

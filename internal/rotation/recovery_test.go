@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/keyrotor/keyrotor/internal/faultproxy"
+	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/internal/lambdamain"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )

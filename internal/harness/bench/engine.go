@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // workflowASL is the engine-speed workflow: 10 states entered per execution, stubbed tasks.

@@ -19,11 +19,11 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/keyrotor/keyrotor/internal/faultproxy"
+	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/internal/harness/aslrules"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // FleetRun is one fleet measurement, an entry of results.json's `fleet`. The first eight

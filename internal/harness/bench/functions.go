@@ -11,7 +11,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/lambdahost"
+	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 )
 
 // Functions are the Lambda packages `make build` produces (functions/<name>).

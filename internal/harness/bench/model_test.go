@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/faultproxy"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/faultproxy"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 func events(types ...string) []sfnlocal.HistoryEvent {

@@ -18,10 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/keyrotor/keyrotor/internal/faultproxy"
+	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // Verify targets (issue 8): verified within D + 1.5 s with at most 8 STS calls.

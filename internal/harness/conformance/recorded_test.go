@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // RecordedCase is one execution AWS ran, restated from LocalStack's snapshot tests

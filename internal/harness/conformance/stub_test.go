@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // Result is one answer of a task stub. Exactly one of Output, Error, Merge, Echo is set.

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keyrotor/keyrotor/internal/harness/invariants"
-	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 // The attacks of issue 17, one test per finding, each reproduced on the local engine with only

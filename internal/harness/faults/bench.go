@@ -26,11 +26,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keyrotor/keyrotor/internal/harness/invariants"
-	"github.com/keyrotor/keyrotor/internal/lambdahost"
+	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 	"github.com/keyrotor/keyrotor/internal/localenv"
-	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // Bench is one local engine shared by many rotations; each rotation gets a fresh user, so the

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/faultproxy"
-	"github.com/keyrotor/keyrotor/internal/lambdahost"
+	"github.com/keyrotor/keyrotor/localaws/faultproxy"
+	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 )
 
 // Site is one AWS call site: the k-th call of Service:Action that Function makes while serving

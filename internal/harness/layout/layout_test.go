@@ -123,3 +123,39 @@ func TestDomainPackageHasNoLambdaPlumbing(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalAWSModuleImportsNoKeyrotorPackage: the local AWS (localaws/) is a Go module anyone can
+// import to run Step Functions, Lambda bootstraps and moto locally; keyrotor's wiring of it
+// (roles, functions, users) stays in internal/localenv, so the module depends on no keyrotor code.
+func TestLocalAWSModuleImportsNoKeyrotorPackage(t *testing.T) {
+	dir := filepath.Join(repoRoot(t), "localaws")
+	cmd := exec.Command("go", "list", "-m")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -m in localaws: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != module+"/localaws" {
+		t.Fatalf("localaws is not its own module: go list -m printed %q", got)
+	}
+	cmd = exec.Command("go", "list", "-deps", "-test", "./...")
+	cmd.Dir = dir
+	out, err = cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps -test in localaws: %v", err)
+	}
+	n := 0
+	for line := range strings.Lines(string(out)) {
+		pkg := strings.TrimSpace(line)
+		if !strings.HasPrefix(pkg, module+"/") {
+			continue
+		}
+		n++
+		if !strings.HasPrefix(pkg, module+"/localaws") {
+			t.Errorf("the local AWS module depends on %s; keyrotor's wiring belongs in internal/localenv", pkg)
+		}
+	}
+	if n < 5 {
+		t.Fatalf("go list -deps listed only %d localaws packages", n)
+	}
+}

@@ -19,8 +19,8 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/infra/examples/s3-signer/consumer/presigner"
-	"github.com/keyrotor/keyrotor/internal/lambdahost"
-	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/localaws/lambdahost"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 // TestBootstrapPresignsWithTheParameterKey runs the built consumer as Lambda does (Runtime API,

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // The Step Functions integrations of Task states that start a child execution.

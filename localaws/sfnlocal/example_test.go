@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // A Task's invoker returns the result, or NewTaskFailure for a named error that Retry and

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
+	"github.com/keyrotor/keyrotor/localaws/logbuffer"
 )
 
 func TestBufferKeepsEveryLineWrittenFromManyGoroutines(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/sfnlocal/sfnapi"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal/sfnapi"
 )
 
 // On the server's virtual clock a parent Task waiting on a .sync child lets the child's

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // Map Runs of Distributed Map states: each child execution is an execution of this server

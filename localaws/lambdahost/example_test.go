@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/lambdahost"
+	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 )
 
 // Example shows how a local stack hosts a function: deploy the built bootstrap with its role's

@@ -1,4 +1,4 @@
-package lambdahost_test
+package hosting
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
-	"github.com/keyrotor/keyrotor/internal/lambdahost"
-	"github.com/keyrotor/keyrotor/internal/motoserver"
+	"github.com/keyrotor/keyrotor/localaws/lambdahost"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -37,7 +37,7 @@ func TestHostsKeyrotorCreateKeyAgainstMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "bootstrap")
-	if out, err := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, "../../functions/createkey").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, "../../../functions/createkey").CombinedOutput(); err != nil {
 		t.Fatalf("build createkey: %v\n%s", err, out)
 	}
 

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal/sfnapi"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal/sfnapi"
 )
 
 // A local Step Functions endpoint: Task states go to a TaskInvoker (here a stub; keyrotor

@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
-	"github.com/keyrotor/keyrotor/internal/harness/logbuffer"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal/sfnapi"
+	"github.com/keyrotor/keyrotor/localaws/logbuffer"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal/sfnapi"
 )
 
 const (

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal/sfnapi"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal/sfnapi"
 )
 
 // BenchmarkFleetOfChildren runs a fleet Map of N users, each a .sync:2 child execution of a

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/lambdahost"
+	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 )
 
 // bins holds the test Lambdas from testdata/, built once as Lambda builds them.

@@ -25,7 +25,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // Options configure a Server.

@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
-	"github.com/keyrotor/keyrotor/internal/sfnlocal/sfnapi"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal/sfnapi"
 )
 
 // distDef runs each item as a child execution of a Distributed Map labelled "each": a bad

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 const typeStandard = "STANDARD"

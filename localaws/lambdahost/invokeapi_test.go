@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyrotor/keyrotor/internal/lambdahost"
+	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 )
 
 func serve(t *testing.T, fns ...lambdahost.Function) (*httptest.Server, *logRecorder) {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/sfnlocal"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // maxInput is Step Functions' payload quota (256 KiB).
