@@ -12,8 +12,8 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/internal/audit"
-	"github.com/keyrotor/keyrotor/localaws/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 // TestAuditFlagsActiveKeysOverTheMaxAgeAndNamesTheParameterThatHoldsEach seeds a managed user

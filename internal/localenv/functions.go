@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
-	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // trustPolicy is a function role's trust policy. The engine module trusts

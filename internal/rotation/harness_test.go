@@ -21,10 +21,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/localaws/logbuffer"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
-	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // world is one moto server (with SigV4 and IAM checks on) behind one fault proxy, shared by

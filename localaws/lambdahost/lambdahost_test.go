@@ -18,7 +18,7 @@ import (
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 )
 
-// bins holds the test Lambdas from testdata/, built once as Lambda builds them.
+// bins holds the test Lambdas from internal/testfuncs/, built once as Lambda builds them.
 var bins = map[string]string{}
 
 func TestMain(m *testing.M) {
@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	names := []string{"echo", "namederror", "sleeper", "crasher", "initfail"}
 	args := []string{"build", "-tags", "lambda.norpc", "-o", dir + string(os.PathSeparator)}
 	for _, n := range names {
-		args = append(args, "./testdata/"+n)
+		args = append(args, "./internal/testfuncs/"+n)
 		bins[n] = filepath.Join(dir, n)
 	}
 	build := exec.Command("go", args...)

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/internal/harness/invariants"
+	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 )
 
 // Kind is one kind of fault injected at a call site.

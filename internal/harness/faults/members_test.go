@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/internal/harness/invariants"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 )
 
 // memberBenches is the engine with one member account, shared by the member-path tests.

@@ -11,8 +11,8 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/internal/harness/invariants"
+	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 )
 
 // TestRetireFailureCauseSaysWhatTheNextRotationDoes fails the retirement of the old key after

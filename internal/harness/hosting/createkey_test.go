@@ -1,3 +1,4 @@
+// Package hosting runs keyrotor's real bootstraps under the local Lambda host against moto.
 package hosting
 
 import (
@@ -6,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,10 +15,53 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
+	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
-	"github.com/keyrotor/keyrotor/internal/rotation"
 )
+
+// logRecorder is a LogSink that keeps every line the host captured.
+type logRecorder struct {
+	mu    sync.Mutex
+	lines []lambdahost.LogLine
+}
+
+func (r *logRecorder) sink(l lambdahost.LogLine) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, l)
+}
+
+func (r *logRecorder) forRequest(id string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, l := range r.lines {
+		if l.RequestID == id {
+			out = append(out, l.Text)
+		}
+	}
+	return out
+}
+
+func (r *logRecorder) all() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, l := range r.lines {
+		b.WriteString(l.Text + "\n")
+	}
+	return b.String()
+}
+
+func invoke(t *testing.T, h *lambdahost.Host, name, payload string) *lambdahost.Result {
+	t.Helper()
+	res, err := h.Invoke(context.Background(), name, []byte(payload))
+	if err != nil {
+		t.Fatalf("invoke %s: %v", name, err)
+	}
+	return res
+}
 
 // TestHostsKeyrotorCreateKeyAgainstMoto runs the real createkey bootstrap under the host, with
 // moto credentials passed in Env, and proves its errors, JSON logs and secret handling.
@@ -41,18 +86,22 @@ func TestHostsKeyrotorCreateKeyAgainstMoto(t *testing.T) {
 		t.Fatalf("build createkey: %v\n%s", err, out)
 	}
 
-	h, rec := newHost(t, lambdahost.Options{})
+	rec := &logRecorder{}
+	h := lambdahost.New(lambdahost.Options{LogSink: rec.sink})
+	t.Cleanup(func() { _ = h.Close() })
 	home := t.TempDir()
 	// Lambda's default 3 s timeout is too short for moto on a loaded machine; the engine
 	// module gives the step functions 60 s.
-	deploy(t, h, lambdahost.Function{Name: "keyrotor-createkey", Path: bin, Timeout: 60 * time.Second, Env: map[string]string{
+	if _, err := h.Deploy(lambdahost.Function{Name: "keyrotor-createkey", Path: bin, Timeout: 60 * time.Second, Env: map[string]string{
 		"AWS_ENDPOINT_URL":            moto.Endpoint,
 		"AWS_ACCESS_KEY_ID":           moto.Admin.AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY":       moto.Admin.SecretAccessKey,
 		"AWS_CONFIG_FILE":             filepath.Join(home, "config"),
 		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "credentials"),
 		rotation.EnvKMSKeyID:          "alias/keyrotor",
-	}})
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	execution := "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:hosted"
 
 	missing := invoke(t, h, "keyrotor-createkey", `{"action":"begin","executionId":"`+execution+`","rotation":{"userName":"nobody"}}`)

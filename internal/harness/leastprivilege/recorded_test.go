@@ -23,10 +23,10 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/functions/trigger/entry"
-	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
-	"github.com/keyrotor/keyrotor/localaws/motoserver"
 	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/localaws/faultproxy"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 // recording runs keyrotor's real steps and trigger against moto behind the fault proxy, each
