@@ -61,7 +61,9 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "prepare the example:", err)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	printResults()
+	return code
 }
 
 // prepareExample gives Example what a deployed consumer has: a default AWS configuration from
