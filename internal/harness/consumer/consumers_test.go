@@ -27,6 +27,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/localaws/logbuffer"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 	"github.com/keyrotor/keyrotor/ssmcreds"
@@ -74,7 +75,7 @@ func startConsumer(t *testing.T, tt consumerCase, f *rotationFixture) consumerRu
 	if tt.lang == "go" {
 		return startGoConsumer(t, tt, f)
 	}
-	return startProcessConsumer(t, tt, f.param, f.bucket, moto.srv.Admin, "")
+	return startProcessConsumer(t, tt, f.param, f.bucket, moto.srv.Endpoint, moto.srv.Admin, "")
 }
 
 // goRun is ssmcreds in this process, the loop the package has always run.
@@ -247,7 +248,7 @@ func consumerCommand(t *testing.T, lang string) (*exec.Cmd, error) {
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", "@aws-sdk", "client-s3")); err != nil {
 			return nil, fmt.Errorf("consumers/node has no dependencies installed: run scripts/install-tools.sh (npm ci from its lockfile): %w", err)
 		}
-		cmd := exec.Command("node", filepath.Join(dir, "test", "loop.js"))
+		cmd := exec.Command("node", filepath.Join(dir, "loop.js"))
 		cmd.Dir = dir
 		return cmd, nil
 	case "python":
@@ -260,9 +261,9 @@ func consumerCommand(t *testing.T, lang string) (*exec.Cmd, error) {
 	return nil, fmt.Errorf("no consumer for language %q", lang)
 }
 
-// startProcessConsumer runs lang's loop with readerCreds as its own role (reading the
-// parameter); mode "once" makes one request and ends.
-func startProcessConsumer(t *testing.T, tt consumerCase, param, bucket string, readerCreds aws.Credentials, mode string) *processRun {
+// startProcessConsumer runs lang's loop against endpoint with readerCreds as its own role
+// (reading the parameter); mode "once" makes one request and ends.
+func startProcessConsumer(t *testing.T, tt consumerCase, param, bucket, endpoint string, readerCreds aws.Credentials, mode string) *processRun {
 	t.Helper()
 	cmd, err := consumerCommand(t, tt.lang)
 	if err != nil {
@@ -270,7 +271,7 @@ func startProcessConsumer(t *testing.T, tt consumerCase, param, bucket string, r
 	}
 	cmd.Env = append(cmd.Env,
 		"PATH="+os.Getenv("PATH"), "HOME="+t.TempDir(),
-		"AWS_ENDPOINT_URL="+moto.srv.Endpoint, "AWS_REGION="+motoserver.Region, "AWS_DEFAULT_REGION="+motoserver.Region,
+		"AWS_ENDPOINT_URL="+endpoint, "AWS_REGION="+motoserver.Region, "AWS_DEFAULT_REGION="+motoserver.Region,
 		"AWS_ACCESS_KEY_ID="+readerCreds.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+readerCreds.SecretAccessKey,
 		"AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull, "AWS_EC2_METADATA_DISABLED=true",
 		"KEYROTOR_PARAMETER="+param, "KEYROTOR_FORMAT="+tt.format, "KEYROTOR_BUCKET="+bucket,
@@ -379,18 +380,27 @@ func TestConsumerDeniedTheParameterSaysWhichParameterAndPermission(t *testing.T)
 	f := newRotationFixture(t, "denied", "json")
 	f.rotate(t, 0, "json", func(string) {})
 	reader := newUserKey(t, "reader-denied", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}`)
+	// moto answers a JSON-protocol service's denial in its query-protocol XML; the proxy
+	// rewrites it into the AccessDeniedException AWS sends, which the SDKs decode.
+	proxy, err := faultproxy.Start(moto.srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
 	for _, lang := range []string{"go", "node", "python"} {
 		t.Run(lang, func(t *testing.T) {
 			var failure, output string
 			if lang == "go" {
-				creds := ssmcreds.New(ssm.NewFromConfig(moto.srv.Config(reader)), f.param)
+				cfg := moto.srv.Config(reader)
+				cfg.BaseEndpoint = aws.String(proxy.URL)
+				creds := ssmcreds.New(ssm.NewFromConfig(cfg), f.param)
 				_, err := creds.Retrieve(context.Background())
 				if err == nil {
 					t.Fatal("the parameter was read with a role that may not read it")
 				}
 				failure, output = err.Error(), err.Error()
 			} else {
-				p := startProcessConsumer(t, consumerCase{lang: lang, format: "json", workers: 1, ttl: time.Hour}, f.param, f.bucket, reader, "once")
+				p := startProcessConsumer(t, consumerCase{lang: lang, format: "json", workers: 1, ttl: time.Hour}, f.param, f.bucket, proxy.URL, reader, "once")
 				s := p.stop(t)
 				if s.Failed != 1 || len(s.Failures) != 1 {
 					t.Fatalf("want the one request to fail, got %d failed: %v\n%s", s.Failed, s.Failures, s.Output)

@@ -6,7 +6,7 @@
 // request (the denied-reader case). AWS_* in the environment are the consumer's own role,
 // which reads the parameter.
 const { S3Client, PutObjectCommand, GetObjectCommand } = require("@aws-sdk/client-s3");
-const { fromKeyrotorParameter, getRefreshOnAuthFailurePlugin, isAuthFailure } = require("..");
+const { fromKeyrotorParameter, getRefreshOnAuthFailurePlugin, isAuthFailure } = require(".");
 
 const env = (name) => {
   const v = process.env[name];
