@@ -449,3 +449,36 @@ func createUserKey(ctx context.Context, user, policy string) (aws.Credentials, e
 	}
 	return aws.Credentials{AccessKeyID: aws.ToString(key.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(key.AccessKey.SecretAccessKey)}, nil
 }
+
+// TestConsumerPackagesUnitTests runs each package's own tests (node --test, unittest), which
+// cover what a loop against moto cannot reach in seconds: the refresh window on a mocked clock,
+// a failed re-read, every malformed value.
+func TestConsumerPackagesUnitTests(t *testing.T) {
+	root, err := iampolicy.FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		lang string
+		dir  string
+		cmd  []string
+		env  []string
+	}{
+		{"node", "consumers/node", []string{"node", "--test", "test/"}, nil},
+		{"python", "consumers/python", []string{"python3", "-m", "unittest", "discover", "-s", "tests"}, []string{"PYTHONPATH=src"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lang, func(t *testing.T) {
+			if _, err := consumerCommand(t, tt.lang); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(tt.cmd[0], tt.cmd[1:]...)
+			cmd.Dir = filepath.Join(root, tt.dir)
+			cmd.Env = append(os.Environ(), tt.env...)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s in %s: %v\n%s", strings.Join(tt.cmd, " "), tt.dir, err, out)
+			}
+		})
+	}
+}
