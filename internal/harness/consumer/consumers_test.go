@@ -450,7 +450,7 @@ func createUserKey(ctx context.Context, user, policy string) (aws.Credentials, e
 	return aws.Credentials{AccessKeyID: aws.ToString(key.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(key.AccessKey.SecretAccessKey)}, nil
 }
 
-// TestConsumerPackagesUnitTests runs each package's own tests (node --test, unittest), which
+// TestConsumerPackagesUnitTests runs each package's own tests (node --test and tsc, unittest), which
 // cover what a loop against moto cannot reach in seconds: the refresh window on a mocked clock,
 // a failed re-read, every malformed value.
 func TestConsumerPackagesUnitTests(t *testing.T) {
@@ -465,11 +465,13 @@ func TestConsumerPackagesUnitTests(t *testing.T) {
 		env  []string
 	}{
 		{"node", "consumers/node", []string{"node", "--test", "test/"}, nil},
+		// The .d.ts against a consumer's TypeScript, strict (nothing is emitted).
+		{"node types", "consumers/node", []string{"node", "node_modules/typescript/bin/tsc", "-p", "."}, nil},
 		{"python", "consumers/python", []string{"python3", "-m", "unittest", "discover", "-s", "tests"}, []string{"PYTHONPATH=src"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.lang, func(t *testing.T) {
-			if _, err := consumerCommand(t, tt.lang); err != nil {
+			if _, err := consumerCommand(t, strings.Fields(tt.lang)[0]); err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(tt.cmd[0], tt.cmd[1:]...)
