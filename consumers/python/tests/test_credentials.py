@@ -32,6 +32,16 @@ def json_value(key_id, secret=SECRET):
     return json.dumps({"AccessKeyId": key_id, "SecretAccessKey": secret})
 
 
+class _Raw:
+    """A urllib3-like body for botocore's AWSResponse."""
+
+    def __init__(self, body):
+        self._body = body
+
+    def stream(self, *_args, **_kwargs):
+        yield self._body
+
+
 class Clock:
     def __init__(self):
         self.now = datetime.datetime.now(datetime.timezone.utc)
@@ -136,6 +146,47 @@ class ErrorTest(unittest.TestCase):
 
 
 class AuthFailureTest(unittest.TestCase):
+    def test_a_refused_key_is_read_again_and_the_request_retried_once(self):
+        reader = ssm_client()
+        with Stubber(reader) as stub:
+            get_parameter(stub, json_value("AKIAOLD"), 1)
+            signer = kc.session(PARAM, ssm_client=reader, region_name="eu-west-1")
+            creds = signer.get_credentials()
+            self.assertIsInstance(creds, kc.KeyrotorCredentials)
+            sts = signer.client("sts")
+            signed_with = []
+
+            def answer(request, **_):
+                # A fake STS: refuses AKIAOLD, accepts anything else.
+                import botocore.awsrequest
+
+                key = kc._CREDENTIAL_RE.search(request.headers["Authorization"].decode()).group(1)
+                signed_with.append(key)
+                if key == "AKIAOLD":
+                    body = b"<ErrorResponse><Error><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error></ErrorResponse>"
+                    return botocore.awsrequest.AWSResponse(request.url, 403, {}, _Raw(body))
+                body = (b"<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/s3-signer</Arn>"
+                        b"<UserId>AIDA</UserId><Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>")
+                return botocore.awsrequest.AWSResponse(request.url, 200, {}, _Raw(body))
+
+            sts.meta.events.register("before-send", answer)
+            get_parameter(stub, json_value("AKIANEW"), 2)
+            out = sts.get_caller_identity()
+            self.assertEqual(signed_with, ["AKIAOLD", "AKIANEW"])
+            self.assertEqual(out["ResponseMetadata"]["RetryAttempts"], 1)
+            stub.assert_no_pending_responses()
+
+            # A key refused twice in one operation fails after its one retry.
+            get_parameter(stub, json_value("AKIAOLD"), 3)
+            creds.refresh_now()
+            signed_with.clear()
+            get_parameter(stub, json_value("AKIAOLD"), 4)
+            get_parameter(stub, json_value("AKIAOLD"), 5)
+            with self.assertRaisesRegex(Exception, "InvalidClientTokenId"):
+                sts.get_caller_identity()
+            self.assertEqual(signed_with, ["AKIAOLD", "AKIAOLD"])
+
+
     def test_codes(self):
         for code in kc.AUTH_FAILURE_CODES:
             self.assertTrue(kc.is_auth_failure(code), code)

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
@@ -482,5 +483,41 @@ func TestConsumerPackagesUnitTests(t *testing.T) {
 				t.Fatalf("%s in %s: %v\n%s", strings.Join(tt.cmd, " "), tt.dir, err, out)
 			}
 		})
+	}
+}
+
+// TestConsumersAgreeOnAuthFailureCodes: the Node.js and Python packages re-read the key on the
+// same error codes, each of which ssmcreds treats as a refused key too (the list is retyped
+// per language, so this test holds the three together).
+func TestConsumersAgreeOnAuthFailureCodes(t *testing.T) {
+	root, err := iampolicy.FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := map[string][]string{}
+	for lang, args := range map[string][]string{
+		"node":   {"node", "-e", `console.log(JSON.stringify([...require("./consumers/node").AUTH_FAILURE_CODES].sort()))`},
+		"python": {"python3", "-c", `import json, keyrotor_credentials as k; print(json.dumps(sorted(k.AUTH_FAILURE_CODES)))`},
+	} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(root, "consumers", "python", "src"))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", lang, err)
+		}
+		var codes []string
+		if err := json.Unmarshal(out, &codes); err != nil {
+			t.Fatalf("%s printed %q: %v", lang, out, err)
+		}
+		lists[lang] = codes
+		for _, c := range codes {
+			if !ssmcreds.IsAuthFailure(&smithy.GenericAPIError{Code: c}) {
+				t.Errorf("%s re-reads on %s, which ssmcreds does not", lang, c)
+			}
+		}
+	}
+	if !slices.Equal(lists["node"], lists["python"]) || len(lists["node"]) == 0 {
+		t.Errorf("node re-reads on %v, python on %v; want the same codes", lists["node"], lists["python"])
 	}
 }

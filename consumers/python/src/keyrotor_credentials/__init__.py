@@ -160,11 +160,16 @@ _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/")
 
 
 def register_refresh_on_auth_failure(events_owner: Any, credentials: KeyrotorCredentials) -> None:
-    """Registers, on a client (client.meta.events) or a botocore session (for the clients it
-    creates later), the handlers that make a request refused with an auth failure re-read the
-    key and retry once per operation. Do not register it for the SSM client that reads the
-    parameter."""
-    events = events_owner.meta.events if hasattr(events_owner, "meta") else events_owner
+    """Registers, on a client (client.meta.events) or a boto3/botocore session (for the
+    clients it creates later), the handlers that make a request refused with an auth failure
+    re-read the key and retry once per operation. Do not register it for the SSM client that
+    reads the parameter."""
+    if hasattr(events_owner, "meta"):  # a client
+        events = events_owner.meta.events
+    elif isinstance(events_owner, boto3.session.Session):
+        events = events_owner.events
+    else:  # a botocore session or an event emitter
+        events = events_owner
 
     def remember_key(request: Any = None, **_: Any) -> None:
         # botocore sends one attempt at a time per thread: the key this attempt was signed with.
