@@ -6,6 +6,7 @@ import json
 import unittest
 
 import boto3
+import botocore.awsrequest
 from botocore.stub import Stubber
 
 import keyrotor_credentials as kc
@@ -158,8 +159,6 @@ class AuthFailureTest(unittest.TestCase):
 
             def answer(request, **_):
                 # A fake STS: refuses AKIAOLD, accepts anything else.
-                import botocore.awsrequest
-
                 key = kc._CREDENTIAL_RE.search(request.headers["Authorization"].decode()).group(1)
                 signed_with.append(key)
                 if key == "AKIAOLD":
