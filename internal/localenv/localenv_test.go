@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
@@ -29,8 +30,12 @@ import (
 	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
-// env is one local engine shared by the package's tests (one moto per test package).
-var env *localenv.Env
+// env is one local engine shared by the package's tests (one moto per test package);
+// sessions, the AssumeRole session each of its functions signs with.
+var (
+	env      *localenv.Env
+	sessions testenv.Sessions
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -46,7 +51,7 @@ func runTests(m *testing.M) int {
 	var err error
 	// The wall clock: IAM propagation (the proxy's delay) runs in real time, so retry backoffs
 	// must too. Rotations use zero waits. Two member accounts: members_test.go.
-	env, err = localenv.Up(ctx, localenv.Options{Accounts: 2})
+	env, err = localenv.Up(ctx, localenv.Options{Accounts: 2, OnCredentials: sessions.Record})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -145,8 +150,8 @@ func TestFunctionsCallAWSOnlyWithTheirOwnRolesActions(t *testing.T) {
 		t.Fatalf("rotation: %s %s", aws.ToString(out.Error), aws.ToString(out.Cause))
 	}
 	byKey := map[string]string{}
-	for _, fn := range localenv.Functions {
-		id, expires := env.FunctionCredentials(fn)
+	for _, fn := range iampolicy.Functions {
+		id, expires := sessions.Of(fn)
 		if !strings.HasPrefix(id, "ASIA") || time.Until(expires) < 10*time.Minute {
 			t.Errorf("%s signs with %s expiring %v, want an AssumeRole session", fn, id, expires)
 		}
@@ -167,16 +172,16 @@ func TestFunctionsCallAWSOnlyWithTheirOwnRolesActions(t *testing.T) {
 			t.Errorf("%s called %s, which its policy does not grant", fn, action)
 		}
 	}
-	for _, fn := range iampolicy.StepFunctions {
-		if !seen[fn] {
-			t.Errorf("no AWS call signed by %s's role session was seen", fn)
+	for _, fn := range rotation.Functions() {
+		if !seen[fn.Name] {
+			t.Errorf("no AWS call signed by %s's role session was seen", fn.Name)
 		}
 	}
 }
 
 func TestRolesCarryTheEngineModulesActions(t *testing.T) {
 	client := iam.NewFromConfig(env.AdminConfig())
-	for _, fn := range localenv.Functions {
+	for _, fn := range iampolicy.Functions {
 		out, err := client.GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{
 			RoleName: aws.String(env.Engine.FunctionName(fn)), PolicyName: aws.String(env.Engine.FunctionName(fn)),
 		})
@@ -261,11 +266,11 @@ func TestInvokeTaskReportsAFunctionErrorAsTheLambdasNamedFailure(t *testing.T) {
 }
 
 func TestRefreshedCredentialsAreNewSessionsTheFunctionsUse(t *testing.T) {
-	before, _ := env.FunctionCredentials("createkey")
+	before, _ := sessions.Of("createkey")
 	if err := env.RefreshCredentials(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := env.FunctionCredentials("createkey")
+	after, _ := sessions.Of("createkey")
 	if after == before || !strings.HasPrefix(after, "ASIA") {
 		t.Fatalf("createkey signs with %s after the refresh, %s before", after, before)
 	}
