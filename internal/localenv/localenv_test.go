@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,7 +25,6 @@ import (
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
-	"github.com/keyrotor/keyrotor/localaws/motoserver"
 	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
@@ -38,26 +36,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		fmt.Println("skipping localenv tests: moto_server not installed:", motoserver.InstallHint)
-		return 0
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var err error
 	// The wall clock: IAM propagation (the proxy's delay) runs in real time, so retry backoffs
 	// must too. Rotations use zero waits. Two member accounts: members_test.go.
-	env, err = localenv.Up(ctx, localenv.Options{Accounts: 2, OnCredentials: sessions.Record})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.Close()
-	return m.Run()
+	os.Exit(testenv.Run(m, &env, localenv.Options{Accounts: 2, OnCredentials: sessions.Record}))
 }
 
 var userSeq atomic.Int64

@@ -7,7 +7,10 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 // CreateFleetUsers creates managed users (tagged keyrotor:managed=true) under an IAM path,
@@ -109,4 +113,24 @@ func (s *Sessions) Function(accessKeyID string) string {
 		}
 	}
 	return ""
+}
+
+// Run is the body of a TestMain whose tests share one local engine, stored in *env: without
+// moto_server it skips the package (exit 0, saying so), else it starts the engine with opts
+// (within two minutes), runs the tests, stops the engine and returns the exit code.
+func Run(m *testing.M, env **localenv.Env, opts localenv.Options) int {
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		fmt.Println("skipping: moto_server is not installed:", motoserver.InstallHint)
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e, err := localenv.Up(ctx, opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer e.Close()
+	*env = e
+	return m.Run()
 }
