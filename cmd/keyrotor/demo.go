@@ -155,7 +155,7 @@ func demoRotation(ctx context.Context, stdout io.Writer, env *localenv.Env, r *d
 	say("started %s", arn)
 	var update func(*timeline)
 	if !quiet {
-		update = newProgress(stdout).update
+		update = newProgress(stdout, waitSeconds(ctx, client, arn)).update
 	}
 	t, err := follow(ctx, client, arn, update)
 	if err != nil {
@@ -174,7 +174,7 @@ func demoRotation(ctx context.Context, stdout io.Writer, env *localenv.Env, r *d
 	o := parseOutput(t.Output)
 	r.NewAccessKeyID, r.ParameterVersion, r.DeletedAccessKeyIDs, r.STSCalls = o.NewAccessKeyID, o.ParameterVersion, o.DeletedAccessKeyIDs, o.STSCalls
 	if !quiet {
-		if err := reportEnd(stdout, t); err != nil {
+		if err := reportEnd(stdout, t, r.OldAccessKeyIDs); err != nil {
 			return err
 		}
 	}
