@@ -18,6 +18,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
@@ -29,8 +30,14 @@ import (
 var env *localenv.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
+	// The transcript scripts run this binary as keyrotor (transcript_test.go).
+	testscript.Main(engineM{m}, map[string]func(){"keyrotor": keyrotorMain})
 }
+
+// engineM runs the tests with the local engine up.
+type engineM struct{ m *testing.M }
+
+func (e engineM) Run() int { return runTests(e.m) }
 
 func runTests(m *testing.M) int {
 	if _, err := exec.LookPath("moto_server"); err != nil {

@@ -63,7 +63,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Find fails only on an unknown command, an error cobra returns untyped. (Execute adds the
 	// help command itself, after this check would have refused it.)
 	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd(args...)
 	_, _, err := root.Find(args)
+	// The shell's completion requests (cobra.ShellCompRequestCmd) go to a command Execute adds.
+	if len(args) > 0 && strings.HasPrefix(args[0], cobra.ShellCompRequestCmd) {
+		err = nil
+	}
 	if err != nil {
 		err = &usageError{msg: err.Error()}
 	} else {
@@ -79,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailed
 	}
+	err = explainAWS(err)
 	fmt.Fprintln(stderr, "keyrotor: "+err.Error())
 	var interrupted *interruptedError
 	if errors.As(err, &interrupted) {

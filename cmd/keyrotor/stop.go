@@ -83,11 +83,21 @@ are left and says what the next rotation will do. Exit 1 if nothing was running.
 }
 
 func stopExecution(ctx context.Context, stdout io.Writer, client *sfn.Client, arn string) error {
-	_, err := client.StopExecution(ctx, &sfn.StopExecutionInput{
+	d, err := client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	var missing *sfntypes.ExecutionDoesNotExist
+	if errors.As(err, &missing) {
+		return &failedError{msg: fmt.Sprintf("execution %s does not exist; nothing stopped", arn)}
+	}
+	if err != nil {
+		return fmt.Errorf("describe %s: %w", arn, err)
+	}
+	if d.Status != sfntypes.ExecutionStatusRunning {
+		return &failedError{msg: fmt.Sprintf("execution %s had already ended %s; nothing stopped", arn, d.Status)}
+	}
+	_, err = client.StopExecution(ctx, &sfn.StopExecutionInput{
 		ExecutionArn: aws.String(arn), Error: aws.String(stoppedByUser),
 		Cause: aws.String("stopped with keyrotor stop; the next rotation breaks its lock and takes over what it left"),
 	})
-	var missing *sfntypes.ExecutionDoesNotExist
 	if errors.As(err, &missing) {
 		return &failedError{msg: fmt.Sprintf("execution %s does not exist; nothing stopped", arn)}
 	}
