@@ -36,8 +36,8 @@ import (
 // testdata/*.txtar are testscript scripts of their own: the exit status of every command, as
 // the README states them.
 
-// transcriptFiles are the documents whose transcripts are checked, relative to the root.
-var transcriptFiles = []string{"README.md", "docs/architecture.md", "docs/steps.md", "docs/cli.md"}
+// transcriptGlobs are the documents whose transcripts are checked, relative to the root.
+var transcriptGlobs = []string{"README.md", "docs/*.md", "infra/README.md", "infra/modules/*/README.md", "statemachine/README.md"}
 
 // checked counts the commands whose exit status and output were checked.
 var checked atomic.Int64
@@ -364,11 +364,19 @@ func TestTranscriptsInTheDocsAndTheExitStatusOfEveryCommandHold(t *testing.T) {
 	}
 	dir := t.TempDir()
 	docs := map[string][]block{}
-	for _, f := range transcriptFiles {
-		text, err := os.ReadFile(filepath.Join(root, f))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
+	var files []string
+	for _, g := range transcriptGlobs {
+		matches, err := filepath.Glob(filepath.Join(root, g))
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, m := range matches {
+			rel, _ := filepath.Rel(root, m)
+			files = append(files, rel)
+		}
+	}
+	for _, f := range files {
+		text, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
 			t.Fatal(err)
 		}
