@@ -63,7 +63,10 @@ type demoFlags struct {
 func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f demoFlags
 	cmd := &cobra.Command{
-		Use:   "demo [--json]",
+		Use: "demo [--json]",
+		Example: `  keyrotor demo
+  keyrotor demo --propagation-delay 2s --grace 3s
+  keyrotor demo --json | jq .verify_seconds`,
 		Short: "Start the local engine, rotate a demo user's key once, check it, stop everything",
 		Long: `Starts the local engine (as 'keyrotor local up'), creates the IAM user demo-signer tagged
 keyrotor:managed=true with an old key stored in /keyrotor/demo-signer, rotates it with short

@@ -2,12 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/keyrotor/keyrotor/internal/audit"
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
+	"github.com/keyrotor/keyrotor/internal/localenv"
 )
 
 func TestMaxAgeCountsDaysAsAWSConfigDoes(t *testing.T) {
@@ -89,4 +96,73 @@ func TestRotateSaysWhatBecameOfEveryOldKey(t *testing.T) {
 	if got := o.oldKeyLines([]string{"AKIAOLD"}); len(got) != 1 || got[0] != "old keys deleted: AKIAOLD" {
 		t.Errorf("a plain rotation: %q", got)
 	}
+}
+
+// Every command's help ends with examples, and no flag's default is shown twice.
+func TestEveryCommandHasAnExampleAndEachDefaultIsShownOnce(t *testing.T) {
+	root := newRoot(&bytes.Buffer{}, &bytes.Buffer{})
+	root.InitDefaultCompletionCmd()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
+			return // cobra's own
+		}
+		if c.Example == "" {
+			t.Errorf("%s has no example in its help", c.CommandPath())
+		}
+		for _, line := range strings.Split(c.Flags().FlagUsages(), "\n") {
+			if strings.Count(line, "(default") > 1 {
+				t.Errorf("%s shows a default twice: %s", c.CommandPath(), line)
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+// Ctrl-C while following a rotation exits 130 and says the rotation goes on.
+func TestInterruptingAFollowedRotationExits130(t *testing.T) {
+	useLocal(t)
+	if _, err := env.CreateManagedUser(context.Background(), localenv.ManagedUser{Name: "interrupted-signer", Keys: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"rotate", "--user", "interrupted-signer", "--grace", "1h", "--wait"}, &syncWriter{w: &out}, &errb)
+	}()
+	testutil.WaitFor(t, time.Minute, "the rotation to reach GraceWait", func() bool {
+		return strings.Contains(out.String(), "waiting 1h0m0s")
+	})
+	cancel()
+	code := <-done
+	if code != exitInterrupted || !strings.Contains(errb.String(), "the rotation goes on: keyrotor watch arn:") {
+		t.Errorf("Ctrl-C: exit %d, stderr %q; want %d and how to re-attach", code, errb.String(), exitInterrupted)
+	}
+	arn := regexp.MustCompile(`started (\S+)`).FindStringSubmatch(out.String())[1]
+	if code, stdout, stderr := cli(t, "stop", arn); code != exitOK || !strings.Contains(stdout, "It stopped after verifying") {
+		t.Errorf("stop after Ctrl-C: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// syncWriter lets a test read what a running command writes.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
