@@ -197,7 +197,7 @@ func script(blocks []block) []byte {
 		for i, c := range b.cmds {
 			name := fmt.Sprintf("expect/%d-%d", b.line, i)
 			fmt.Fprintf(&s, "kr %d %s\n", c.exit, quoteArgs(c.args))
-			fmt.Fprintf(&s, "transcript %s %s %d %d\n", name, b.file, b.line, i)
+			fmt.Fprintf(&s, "transcript $WORK/%s %s %d %d\n", name, b.file, b.line, i)
 			a.Files = append(a.Files, txtar.File{Name: name, Data: []byte(c.output)})
 		}
 		fmt.Fprintln(&s, "propagation 0s")
@@ -232,6 +232,11 @@ func scriptParams(t *testing.T, files []string) testscript.Params {
 		Files: files,
 		Setup: func(e *testscript.Env) error {
 			e.Vars = append(e.Vars, env.Environ()...)
+			root, err := iampolicy.FindRoot(".")
+			if err != nil {
+				return err
+			}
+			e.Vars = append(e.Vars, "ROOT="+root) // `cd $ROOT` for commands that need the checkout (demo)
 			e.Vars = append(e.Vars,
 				"AWS_CONFIG_FILE="+filepath.Join(e.WorkDir, "no-config"),
 				"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(e.WorkDir, "no-credentials"),
