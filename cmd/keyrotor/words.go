@@ -25,6 +25,7 @@ var causeInFlags = strings.NewReplacer(
 	`accountId %q`, `--account %q`,
 	`(omit it for the engine's own account)`, `(omit --account for the engine's own account)`,
 	`check userName`, `check --user`,
+	`wait for it to finish or stop it, then start again`, `follow it to its end (keyrotor watch <that execution>) or stop it (keyrotor stop <that execution>), then start again`,
 )
 
 func inFlags(cause string) string { return causeInFlags.Replace(cause) }
