@@ -124,7 +124,7 @@ prints each user's outcome as it ends and the summary, and exits 1 if any rotati
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.user, "user", "", "IAM user to rotate (tagged keyrotor:managed=true)")
-	fl.StringVar(&f.parameter, "parameter", "", "SSM parameter that holds the key (default /keyrotor/<user>)")
+	fl.StringVar(&f.parameter, "parameter", "", "SSM parameter that holds the key (default: the user's keyrotor:parameter tag, else /keyrotor/<user>)")
 	fl.StringVar(&f.grace, "grace", "", "wait between verification and deactivating old keys (default 1h)")
 	fl.StringVar(&f.inactive, "inactive", "", "wait between deactivation and deletion of old keys (default 1d)")
 	fl.StringVar(&f.format, "format", "", "parameter value: json (default) or raw")
