@@ -94,6 +94,9 @@ type Proxy struct {
 	delay   time.Duration
 	limits  map[string]*bucket // service → token bucket (ratelimit.go)
 	now     func() time.Time
+	// iamNow is the clock of IAM's eventual-consistency windows (the propagation delay): the
+	// engine's clock, so that on a simulated clock the windows pass as its waits do.
+	iamNow func() time.Time
 }
 
 type ruleState struct {
@@ -118,6 +121,7 @@ func Start(backend string) (*Proxy, error) {
 		closing: make(chan struct{}),
 		keys:    map[string]time.Time{},
 		now:     time.Now,
+		iamNow:  time.Now,
 	}
 	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.server.Serve(l) }()
@@ -138,6 +142,18 @@ func (p *Proxy) SetPropagationDelay(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.delay = d
+}
+
+// SetConsistencyClock sets the clock the propagation delay is measured on (nil: the wall
+// clock). A local engine on a simulated clock passes its Now: a key created at T is then valid
+// once the engine's clock passes T plus the delay, however little real time went by.
+func (p *Proxy) SetConsistencyClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.iamNow = now
 }
 
 // AddRule appends a rule; for each call the first rule that fires decides.
@@ -308,7 +324,7 @@ func (p *Proxy) matchLocked(req request) *ruleState {
 
 func (p *Proxy) notYetValidLocked(accessKeyID string) bool {
 	created, ok := p.keys[accessKeyID]
-	return ok && p.now().Before(created.Add(p.delay))
+	return ok && p.iamNow().Before(created.Add(p.delay))
 }
 
 func (p *Proxy) learnKey(body []byte) {
@@ -321,7 +337,7 @@ func (p *Proxy) learnKey(body []byte) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.keys[out.ID] = p.now()
+	p.keys[out.ID] = p.iamNow()
 	if out.Secret != "" {
 		p.secrets = append(p.secrets, out.Secret, base64.StdEncoding.EncodeToString([]byte(out.Secret)))
 	}
