@@ -390,7 +390,9 @@ func TestVirtualClockRunsARotationWithDefaultWaitsAtOnce(t *testing.T) {
 	}
 	retried := 0
 	for _, ev := range hist.Events {
-		if ev.Type == sfntypes.HistoryEventTypeTaskFailed && ev.TaskFailedEventDetails != nil && aws.ToString(ev.TaskFailedEventDetails.Error) == rotation.KeyNotYetValid {
+		switch {
+		case ev.TaskFailedEventDetails != nil && aws.ToString(ev.TaskFailedEventDetails.Error) == rotation.KeyNotYetValid,
+			ev.LambdaFunctionFailedEventDetails != nil && aws.ToString(ev.LambdaFunctionFailedEventDetails.Error) == rotation.KeyNotYetValid:
 			retried++
 		}
 	}

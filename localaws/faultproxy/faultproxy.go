@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keyrotor/keyrotor/localaws/awsmodel"
 )
 
 // Fault is what the proxy answers instead of (or after) forwarding a call.
@@ -73,6 +75,9 @@ type Call struct {
 	ErrorCode   string // AWS error code of the answer, "" on success
 	Fault       Fault  // the injected fault, "" if none
 	RateLimited bool   // Fault is Throttle because the service's rate limit was reached
+	// Refused is the message of a request the service's API model refuses (ValidationError,
+	// ValidationException, ...), "" if the request satisfies it.
+	Refused string
 }
 
 // Proxy is a running fault proxy.
@@ -93,6 +98,7 @@ type Proxy struct {
 	secrets []string             // secrets seen in CreateAccessKey responses, for redaction
 	delay   time.Duration
 	limits  map[string]*bucket // service → token bucket (ratelimit.go)
+	models  *awsmodel.Checker  // AWS's API models: every request is checked before it is forwarded
 	now     func() time.Time
 	// iamNow is the clock of IAM's eventual-consistency windows (the propagation delay): the
 	// engine's clock, so that on a simulated clock the windows pass as its waits do.
@@ -104,11 +110,17 @@ type ruleState struct {
 	seen int
 }
 
-// Start listens on a free loopback port and forwards to backend (moto's endpoint).
+// Start listens on a free loopback port and forwards to backend (moto's endpoint). Every
+// request is first checked against its service's API model (awsmodel); one that breaks it is
+// refused as the service refuses it, and never reaches moto, which stores what AWS would refuse.
 func Start(backend string) (*Proxy, error) {
 	u, err := url.Parse(backend)
 	if err != nil {
 		return nil, fmt.Errorf("parse backend %q: %w", backend, err)
+	}
+	models, err := awsmodel.NewChecker("proxy")
+	if err != nil {
+		return nil, fmt.Errorf("fault proxy: %w", err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -122,6 +134,7 @@ func Start(backend string) (*Proxy, error) {
 		keys:    map[string]time.Time{},
 		now:     time.Now,
 		iamNow:  time.Now,
+		models:  models,
 	}
 	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.server.Serve(l) }()
@@ -133,7 +146,25 @@ func (p *Proxy) Close() {
 	p.closeMux.Do(func() {
 		close(p.closing)
 		_ = p.server.Close()
+		_ = p.models.WriteTally()
 	})
+}
+
+// ModelCounts returns how many requests were checked against AWS's API models and how many
+// were refused.
+func (p *Proxy) ModelCounts() (checked, refused int64) { return p.models.Counts() }
+
+// Refusals returns the recorded calls the API models refused, oldest first.
+func (p *Proxy) Refusals() []Call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Call
+	for _, c := range p.calls {
+		if c.Refused != "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // SetPropagationDelay makes every key created through the proxy from now on fail with
@@ -241,10 +272,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	overRate := !notYetValid && !faulted && p.overRateLocked(req.service)
 	p.mu.Unlock()
 
+	// AWS authenticates a request before it validates it, and validates it before it acts.
+	var refusal *awsmodel.Refusal
+	if !notYetValid {
+		if _, vs, _ := p.models.Check(req.service, awsmodel.FromHTTP(r, body)); len(vs) > 0 {
+			rf := p.models.Models.Service(req.service).Refuse(vs, "keyrotor-faultproxy")
+			refusal = &rf
+			call.Refused = rf.Message
+		}
+	}
+
 	var resp *response
 	switch {
 	case notYetValid:
 		resp = authError(req, "InvalidClientTokenId", "The security token included in the request is invalid.")
+	case refusal != nil:
+		resp = &response{status: refusal.Status, header: refusal.Header, body: refusal.Body, errorCode: refusal.Code}
 	case rule != nil && rule.Fault == Hang && !rule.AfterBackend:
 		call.Fault = Hang
 		p.hang(r.Context())
@@ -300,6 +343,7 @@ func (p *Proxy) hang(ctx context.Context) {
 func (p *Proxy) record(req request, call Call, rule *ruleState) {
 	p.mu.Lock()
 	call.Params = p.redactLocked(req.params)
+	call.Refused = p.redactValueLocked(call.Refused).(string)
 	call.Seq = len(p.calls) + 1
 	p.calls = append(p.calls, call)
 	p.mu.Unlock()

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/keyrotor/keyrotor/localaws/awsmodel"
 )
 
 // logTailBytes is how much of the log Invoke returns with X-Amz-Log-Type: Tail.
@@ -18,8 +20,36 @@ const logTailBytes = 4 * 1024
 
 // Handler serves the Lambda API subset the SDKs and the AWS CLI use against these functions:
 // Invoke (RequestResponse, Event, DryRun), GetFunction and ListFunctions. Any SigV4 signature
-// is accepted; nothing is checked against IAM.
+// is accepted; nothing is checked against IAM. Every request is first checked against
+// Lambda's API model (awsmodel) and refused ValidationException as Lambda refuses it; without
+// the models (botocore) every request is answered with an error saying how to install them.
 func (h *Host) Handler() http.Handler {
+	h.mu.Lock()
+	if h.models == nil && h.modelsErr == nil {
+		h.models, h.modelsErr = awsmodel.NewChecker("lambda")
+	}
+	models, modelsErr := h.models, h.modelsErr
+	h.mu.Unlock()
+	if modelsErr != nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			apiError(w, http.StatusInternalServerError, "ServiceException", "the local Lambda API checks requests against AWS's models: "+modelsErr.Error())
+		})
+	}
+	return models.Handler("lambda", h.routes())
+}
+
+// ModelCounts returns how many Invoke API requests were checked against Lambda's model and how
+// many were refused.
+func (h *Host) ModelCounts() (checked, refused int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.models == nil {
+		return 0, 0
+	}
+	return h.models.Counts()
+}
+
+func (h *Host) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", h.serveInvoke)
 	mux.HandleFunc("GET /2015-03-31/functions/{name}", h.serveGetFunction)

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyrotor/keyrotor/localaws/awsmodel"
 	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
@@ -62,6 +63,9 @@ type Server struct {
 	machines   map[string]*machine   // by ARN
 	executions map[string]*execution // by ARN
 	mapRuns    map[string]*mapRun    // by ARN
+
+	api    http.Handler      // serve, behind the check of requests against Step Functions' model
+	models *awsmodel.Checker // nil without botocore's models
 }
 
 // maxBody bounds a request: a definition may be 1 MiB and an input 256 KiB, JSON-escaped.
@@ -90,6 +94,18 @@ func New(opts Options) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.tasks = &nestedInvoker{s: s, next: opts.Tasks}
+	s.api = http.HandlerFunc(s.serve)
+	if models, err := awsmodel.NewChecker("sfnapi"); err != nil {
+		s.api = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Amzn-ErrorType", "InternalFailure")
+			w.WriteHeader(http.StatusInternalServerError)
+			_ = json.NewEncoder(w).Encode(map[string]string{"__type": "InternalFailure",
+				"message": "the local Step Functions API checks requests against AWS's models: " + err.Error()})
+		})
+	} else {
+		s.models = models
+		s.api = models.Handler("states", s.api)
+	}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -106,6 +122,18 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	if s.models != nil {
+		_ = s.models.WriteTally()
+	}
+}
+
+// ModelCounts returns how many API requests were checked against Step Functions' model and
+// how many were refused.
+func (s *Server) ModelCounts() (checked, refused int64) {
+	if s.models == nil {
+		return 0, 0
+	}
+	return s.models.Counts()
 }
 
 type handler func(s *Server, ctx context.Context, body []byte) (any, error)
@@ -126,8 +154,12 @@ var ops = map[string]handler{
 	"ListMapRuns":                      (*Server).httpListMapRuns,
 }
 
-// ServeHTTP implements the AWS JSON 1.0 protocol of Step Functions.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP implements the AWS JSON 1.0 protocol of Step Functions. Each request is first
+// checked against Step Functions' API model (awsmodel) and refused ValidationException, as
+// Step Functions refuses it, when it breaks a constraint.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.api.ServeHTTP(w, r) }
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	reqID := newUUID()
 	w.Header().Set("x-amzn-RequestId", reqID)
 	target := r.Header.Get("X-Amz-Target")
