@@ -42,10 +42,16 @@ checks: tools build vet lint-asl check-terraform go-test conformance acceptance-
 
 # go-test runs every package's tests except the conformance suite, which `conformance` runs so
 # that its summary line is shown (go test drops a passing package's output in package-list mode).
+# Every request the tests send through the fault proxy, the Step Functions API and the Lambda
+# API is checked against AWS's API models (localaws/awsmodel); each endpoint writes its counts
+# to build/aws-models and `aws models: N operations, M requests checked, K refused` sums them.
+AWS_MODELS_TALLY := KEYROTOR_AWS_MODELS_TALLY=$(CURDIR)/build/aws-models
 go-test:
+	rm -rf build/aws-models
 	cd ssmcreds && go test -count=1 ./...
-	cd localaws && go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
-	go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v '/internal/harness/conformance$$')
+	cd localaws && $(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+	$(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v '/internal/harness/conformance$$')
+	@cd localaws && go run ./awsmodel/cmd/awsmodels-summary $(CURDIR)/build/aws-models
 
 # conformance runs each scenario in localaws/sfnlocal and in aws-local-stepfunctions and prints
 # `conformance: N scenarios, M differences`, then the cases AWS recorded (internal/harness/conformance/recorded)

@@ -99,7 +99,11 @@ type Proxy struct {
 	delay   time.Duration
 	limits  map[string]*bucket // service → token bucket (ratelimit.go)
 	models  *awsmodel.Checker  // AWS's API models: every request is checked before it is forwarded
-	now     func() time.Time
+	// roleDelay, roleChanged and sessions play IAM's eventual consistency for roles (roles.go).
+	roleDelay   time.Duration
+	roleChanged map[string]time.Time // role name → when it was last created or changed
+	sessions    map[string]string    // session access key id → its role's name
+	now         func() time.Time
 	// iamNow is the clock of IAM's eventual-consistency windows (the propagation delay): the
 	// engine's clock, so that on a simulated clock the windows pass as its waits do.
 	iamNow func() time.Time
@@ -135,6 +139,9 @@ func Start(backend string) (*Proxy, error) {
 		now:     time.Now,
 		iamNow:  time.Now,
 		models:  models,
+
+		roleChanged: map[string]time.Time{},
+		sessions:    map[string]string{},
 	}
 	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.server.Serve(l) }()
@@ -268,6 +275,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	rule := p.matchLocked(req)
 	notYetValid := p.notYetValidLocked(req.accessKeyID)
+	deniedRole := p.roleNotYetLocked(req)
 	faulted := rule != nil && rule.Fault != Pass && !rule.AfterBackend
 	overRate := !notYetValid && !faulted && p.overRateLocked(req.service)
 	p.mu.Unlock()
@@ -288,6 +296,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp = authError(req, "InvalidClientTokenId", "The security token included in the request is invalid.")
 	case refusal != nil:
 		resp = &response{status: refusal.Status, header: refusal.Header, body: refusal.Body, errorCode: refusal.Code}
+	case deniedRole != "":
+		call.Fault = AccessDenied
+		resp = roleDenied(req, deniedRole)
 	case rule != nil && rule.Fault == Hang && !rule.AfterBackend:
 		call.Fault = Hang
 		p.hang(r.Context())
@@ -312,6 +323,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.service == "iam" && req.action == "CreateAccessKey" && resp.status == http.StatusOK {
 			p.learnKey(resp.body)
+		}
+		if resp.status == http.StatusOK {
+			p.learnRole(req, resp.body)
 		}
 		if rule != nil && rule.AfterBackend && rule.Fault != Pass {
 			call.Fault = rule.Fault
