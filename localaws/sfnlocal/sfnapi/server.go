@@ -64,8 +64,9 @@ type Server struct {
 	executions map[string]*execution // by ARN
 	mapRuns    map[string]*mapRun    // by ARN
 
-	api    http.Handler      // serve, behind the check of requests against Step Functions' model
-	models *awsmodel.Checker // nil without botocore's models
+	// models checks each request of a served operation against Step Functions' API model.
+	models    *awsmodel.Checker
+	modelsErr error // botocore's models are missing: every request fails saying so
 }
 
 // maxBody bounds a request: a definition may be 1 MiB and an input 256 KiB, JSON-escaped.
@@ -94,18 +95,7 @@ func New(opts Options) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.tasks = &nestedInvoker{s: s, next: opts.Tasks}
-	s.api = http.HandlerFunc(s.serve)
-	if models, err := awsmodel.NewChecker("sfnapi"); err != nil {
-		s.api = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("X-Amzn-ErrorType", "InternalFailure")
-			w.WriteHeader(http.StatusInternalServerError)
-			_ = json.NewEncoder(w).Encode(map[string]string{"__type": "InternalFailure",
-				"message": "the local Step Functions API checks requests against AWS's models: " + err.Error()})
-		})
-	} else {
-		s.models = models
-		s.api = models.Handler("states", s.api)
-	}
+	s.models, s.modelsErr = awsmodel.NewChecker("sfnapi")
 	s.base, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -157,9 +147,7 @@ var ops = map[string]handler{
 // ServeHTTP implements the AWS JSON 1.0 protocol of Step Functions. Each request is first
 // checked against Step Functions' API model (awsmodel) and refused ValidationException, as
 // Step Functions refuses it, when it breaks a constraint.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.api.ServeHTTP(w, r) }
-
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newUUID()
 	w.Header().Set("x-amzn-RequestId", reqID)
 	target := r.Header.Get("X-Amz-Target")
@@ -189,7 +177,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			if len(strings.TrimSpace(string(body))) == 0 {
 				body = []byte("{}")
 			}
-			out, err = h(s, r.Context(), body)
+			out, err = s.checkModel(r, body)
+			if err == nil {
+				out, err = h(s, r.Context(), body)
+			}
 		}
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
@@ -219,6 +210,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write(b.Bytes())
+}
+
+// checkModel refuses a request that breaks Step Functions' API model as Step Functions does:
+// ValidationException, "1 validation error detected: Value ... failed to satisfy constraint".
+func (s *Server) checkModel(r *http.Request, body []byte) (any, error) {
+	if s.modelsErr != nil {
+		return nil, fmt.Errorf("the local Step Functions API checks requests against AWS's models: %w", s.modelsErr)
+	}
+	if _, vs, _ := s.models.Check("states", awsmodel.FromHTTP(r, body)); len(vs) > 0 {
+		return nil, apiErr(CodeValidationException, "%s", awsmodel.Message(vs))
+	}
+	return nil, nil
 }
 
 // decode reads an operation's request; fields it does not know are ignored, as AWS does.
