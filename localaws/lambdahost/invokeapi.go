@@ -38,17 +38,6 @@ func (h *Host) Handler() http.Handler {
 	return models.Handler("lambda", h.routes())
 }
 
-// ModelCounts returns how many Invoke API requests were checked against Lambda's model and how
-// many were refused.
-func (h *Host) ModelCounts() (checked, refused int64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.models == nil {
-		return 0, 0
-	}
-	return h.models.Counts()
-}
-
 func (h *Host) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", h.serveInvoke)

@@ -117,15 +117,6 @@ func (s *Server) Close() {
 	}
 }
 
-// ModelCounts returns how many API requests were checked against Step Functions' model and
-// how many were refused.
-func (s *Server) ModelCounts() (checked, refused int64) {
-	if s.models == nil {
-		return 0, 0
-	}
-	return s.models.Counts()
-}
-
 type handler func(s *Server, ctx context.Context, body []byte) (any, error)
 
 var ops = map[string]handler{
