@@ -45,10 +45,16 @@ checks: tools build vet lint-asl check-terraform go-test conformance consumers t
 # go-test runs every package's tests except the conformance and consumer suites, which
 # `conformance` and `consumers` run so that their summary lines are shown (go test drops a
 # passing package's output in package-list mode).
+# Every request the tests send through the fault proxy, the Step Functions API and the Lambda
+# API is checked against AWS's API models (localaws/awsmodel); each endpoint writes its counts
+# to build/aws-models and `aws models: N operations, M requests checked, K refused` sums them.
+AWS_MODELS_TALLY := KEYROTOR_AWS_MODELS_TALLY=$(CURDIR)/build/aws-models
 go-test:
+	rm -rf build/aws-models
 	cd ssmcreds && go test -count=1 ./...
-	cd localaws && go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
-	go test -count=1 -timeout $(GOTEST_TIMEOUT) -skip '^$(TRANSCRIPT_TEST)$$' $$(go list ./... | grep -v -e '/internal/harness/conformance$$' -e '/internal/harness/consumer$$')
+	cd localaws && $(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+	$(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) -skip '^$(TRANSCRIPT_TEST)$$' $$(go list ./... | grep -v -e '/internal/harness/conformance$$' -e '/internal/harness/consumer$$')
+	@cd localaws && go run ./awsmodel/cmd/awsmodels-summary $(CURDIR)/build/aws-models
 
 # transcripts runs the README's and docs' command transcripts and cmd/keyrotor/testdata's scripts
 # against the local engine (cmd/keyrotor/transcript_test.go) and prints

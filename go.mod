@@ -23,6 +23,8 @@ require (
 	golang.org/x/term v0.37.0
 )
 
+require github.com/dlclark/regexp2 v1.4.0 // indirect
+
 require (
 	github.com/agext/levenshtein v1.2.1 // indirect
 	github.com/apparentlymart/go-textseg/v15 v15.0.0 // indirect
