@@ -202,7 +202,7 @@ func checkParameter(p string) error {
 }
 
 func checkParameterPrefix(p string) error {
-	if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") || strings.Contains(p, "..") || len(p) > 1011 {
+	if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") || strings.Contains(p, "..") || len(p) > rotation.MaxParameterNameLength {
 		return usagef("--parameter-prefix %q must be an SSM path that starts and ends with /, such as /keyrotor/", p)
 	}
 	return nil
