@@ -340,8 +340,8 @@ resource "aws_iam_role" "fleet" {
   tags = var.tags
 }
 
-# Invoke listusers, start/follow/stop rotation executions (.sync), and the managed EventBridge
-# rule through which Step Functions learns that a child execution ended.
+# Invoke listusers (which follows each rotation to its cut-over) and start rotation executions
+# (the plain integration: no .sync, so no Describe/Stop on them and no managed EventBridge rule).
 resource "aws_iam_role_policy" "fleet" {
   name = "${var.name}-fleet"
   role = aws_iam_role.fleet.id
