@@ -443,6 +443,19 @@ resource "aws_scheduler_schedule" "fleet" {
       maximum_event_age_in_seconds = 3600
     }
   }
+
+  # What listusers would refuse (AccountNotAllowed, InvalidInput) is refused at plan time: a
+  # scheduled fleet that fails at its first run is found a month late.
+  lifecycle {
+    precondition {
+      condition     = var.fleet_input.accountIds == null ? true : alltrue([for id in var.fleet_input.accountIds : contains(var.member_account_ids, id)])
+      error_message = "fleet_input.accountIds may list only accounts of member_account_ids (each runs infra/modules/member-account): listusers refuses any other (AccountNotAllowed)."
+    }
+    precondition {
+      condition     = var.fleet_input.organizationalUnitId == null ? true : var.member_organizational_units
+      error_message = "fleet_input.organizationalUnitId needs member_organizational_units = true (listusers then may read the OU's accounts)."
+    }
+  }
 }
 
 # ---- Alerts: failed executions and alarms go to one topic ----
