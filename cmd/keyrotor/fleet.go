@@ -178,6 +178,9 @@ func reportFleet(stdout io.Writer, end *sfn.DescribeExecutionOutput) error {
 	if s.FailedNotShown > 0 {
 		fmt.Fprintf(stdout, "failed %d more (see the report)\n", s.FailedNotShown)
 	}
+	if s.Retirement != "" {
+		fmt.Fprintln(stdout, s.Retirement)
+	}
 	if s.Report != "" {
 		fmt.Fprintf(stdout, "report: %s\n", s.Report)
 	}
