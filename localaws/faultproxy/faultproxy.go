@@ -72,6 +72,7 @@ type Call struct {
 	Status      int
 	ErrorCode   string // AWS error code of the answer, "" on success
 	Fault       Fault  // the injected fault, "" if none
+	Account     string // the signer's account as the proxy learned it ("": the default; ratelimit.go)
 	RateLimited bool   // Fault is Throttle because the service's rate limit was reached
 }
 
@@ -93,7 +94,11 @@ type Proxy struct {
 	secrets []string             // secrets seen in CreateAccessKey responses, for redaction
 	delay   time.Duration
 	limits  map[string]*bucket // service → token bucket (ratelimit.go)
-	now     func() time.Time
+	// accountLimits are the buckets of PerAccount limits, by service/account; accountOf the
+	// account of each key the proxy saw made (ratelimit.go).
+	accountLimits map[string]*bucket
+	accountOf     map[string]string
+	now           func() time.Time
 }
 
 type ruleState struct {
@@ -112,12 +117,13 @@ func Start(backend string) (*Proxy, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	p := &Proxy{
-		URL:     "http://" + l.Addr().String(),
-		backend: u,
-		client:  &http.Client{Timeout: 60 * time.Second},
-		closing: make(chan struct{}),
-		keys:    map[string]time.Time{},
-		now:     time.Now,
+		URL:       "http://" + l.Addr().String(),
+		backend:   u,
+		client:    &http.Client{Timeout: 60 * time.Second},
+		closing:   make(chan struct{}),
+		keys:      map[string]time.Time{},
+		accountOf: map[string]string{},
+		now:       time.Now,
 	}
 	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.server.Serve(l) }()
@@ -222,7 +228,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rule := p.matchLocked(req)
 	notYetValid := p.notYetValidLocked(req.accessKeyID)
 	faulted := rule != nil && rule.Fault != Pass && !rule.AfterBackend
-	overRate := !notYetValid && !faulted && p.overRateLocked(req.service)
+	call.Account = p.accountOf[req.accessKeyID]
+	overRate := !notYetValid && !faulted && p.overRateLocked(req.service, call.Account)
 	p.mu.Unlock()
 
 	var resp *response
@@ -252,7 +259,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			resp.body = pageListUsers(req, resp.body) // paging.go: moto answers every user at once
 		}
 		if req.service == "iam" && req.action == "CreateAccessKey" && resp.status == http.StatusOK {
-			p.learnKey(resp.body)
+			p.learnKey(resp.body, call.Account)
+		}
+		if req.service == "sts" && req.action == "AssumeRole" && resp.status == http.StatusOK {
+			p.learnAssumedRole(resp.body)
 		}
 		if rule != nil && rule.AfterBackend && rule.Fault != Pass {
 			call.Fault = rule.Fault
@@ -311,7 +321,7 @@ func (p *Proxy) notYetValidLocked(accessKeyID string) bool {
 	return ok && p.now().Before(created.Add(p.delay))
 }
 
-func (p *Proxy) learnKey(body []byte) {
+func (p *Proxy) learnKey(body []byte, account string) {
 	var out struct {
 		ID     string `xml:"CreateAccessKeyResult>AccessKey>AccessKeyId"`
 		Secret string `xml:"CreateAccessKeyResult>AccessKey>SecretAccessKey"`
@@ -322,6 +332,9 @@ func (p *Proxy) learnKey(body []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.keys[out.ID] = p.now()
+	if account != "" {
+		p.accountOf[out.ID] = account
+	}
 	if out.Secret != "" {
 		p.secrets = append(p.secrets, out.Secret, base64.StdEncoding.EncodeToString([]byte(out.Secret)))
 	}
