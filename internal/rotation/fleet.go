@@ -327,6 +327,12 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 			users = append(users, *found[i])
 		}
 	}
+	lastPage := !page.IsTruncated && (st.Page.Account == "" || slices.Index(st.Config.AccountIDs, st.Page.Account) == len(st.Config.AccountIDs)-1)
+	if lastPage && len(st.Config.AccountIDs) > 1 {
+		// IAM's rate is per account: the Map takes items in order, so accounts interleaved
+		// run side by side instead of one after the other.
+		users = interleaveAccounts(users)
+	}
 	body, err := json.Marshal(users)
 	if err != nil {
 		return st, newError(UnexpectedError, err, "encode the fleet's users")
@@ -346,6 +352,28 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 	}
 	l.logger().Info("listed managed users", "execution", req.ExecutionID, "account", st.Page.Account, "page", len(page.Users), "managed", st.Page.Managed, "listed", st.Page.Listed, "more", st.Page.More)
 	return st, nil
+}
+
+// interleaveAccounts orders users round-robin by account (first-listed account first), each
+// account's users in their listed order.
+func interleaveAccounts(users []FleetUser) []FleetUser {
+	var order []string
+	by := map[string][]FleetUser{}
+	for _, u := range users {
+		if _, ok := by[u.AccountID]; !ok {
+			order = append(order, u.AccountID)
+		}
+		by[u.AccountID] = append(by[u.AccountID], u)
+	}
+	out := make([]FleetUser, 0, len(users))
+	for i := 0; len(out) < len(users); i++ {
+		for _, a := range order {
+			if i < len(by[a]) {
+				out = append(out, by[a][i])
+			}
+		}
+	}
+	return out
 }
 
 // decodeFleetInput reads the fleet's execution input, refusing the fields its own states set

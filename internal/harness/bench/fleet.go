@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,12 +33,27 @@ type FleetRun struct {
 	Users int `json:"users"`
 	// IAMRate is the fault proxy's token-bucket rate on IAM (null: unthrottled).
 	IAMRate *float64 `json:"iam_rate_per_s"`
-	// Seconds runs from StartExecution of the fleet to its end: every rotation ended, so every
-	// new key was verified and every old key retired (grace and inactive 0).
+	// Seconds runs (wall clock) from StartExecution of the fleet until every rotation it
+	// started has ended: every new key verified and every old key retired. The fleet itself
+	// ends earlier, at the last cut-over (FleetSeconds): its children do not wait for retirement.
 	Seconds float64 `json:"seconds"`
+	// AWSClockSeconds is the same span on AWS's clock (null: waits of 0 on the wall clock,
+	// where it equals Seconds): the engine ran on a virtual clock, whose time stands still while
+	// anything works and jumps when everything waits, so the span is the wall time of the work
+	// (the Lambdas, IAM's rate) plus the virtual time the waits skipped.
+	AWSClockSeconds *float64 `json:"aws_clock_seconds"`
+	// FleetSeconds is the wall time until the fleet execution ended (the last cut-over).
+	FleetSeconds float64 `json:"fleet_seconds"`
+	// GraceSeconds and InactiveSeconds are the rotations' waits.
+	GraceSeconds    int `json:"grace_seconds"`
+	InactiveSeconds int `json:"inactive_seconds"`
+	// Accounts is how many member accounts the fleet rotated (accountIds), Users counting the
+	// users of all; 0: the engine's own account.
+	Accounts int `json:"accounts"`
 	// FloorS is the least time IAM's rate allows for the IAM calls the proxy let through in this
 	// run: (calls − the bucket's burst) / rate, i.e. IAM calls per rotation × users / rate
-	// (null when unthrottled).
+	// (null when unthrottled); over member accounts, each paced by its own bucket, the largest
+	// one account's floor. With waits, grace + inactive are added: no rotation ends sooner.
 	FloorS   *float64 `json:"floor_seconds"`
 	Failed   int      `json:"failed"`
 	Violated int      `json:"violations"`
@@ -66,6 +82,9 @@ type FleetRun struct {
 	IAMCalls            int     `json:"iam_calls"`
 	IAMCallsPerRotation float64 `json:"iam_calls_per_rotation"`
 	IAMThrottled        int     `json:"iam_throttled"`
+	// IAMCallsByAction are the IAM calls that reached moto, by API, per rotation (the
+	// listing's ListUsers and ListUserTags included, over all users).
+	IAMCallsByAction map[string]float64 `json:"iam_calls_per_rotation_by_action,omitempty"`
 	// Rotated and Skipped are the fleet summary's counts (Failed counts failed, skipped and
 	// missing rotations alike).
 	Rotated int `json:"rotated"`
@@ -103,15 +122,27 @@ type FleetPlan struct {
 	// IAMBurst is the bucket's size (0: one second of the rate).
 	IAMRate  float64
 	IAMBurst int
+	// GraceSeconds and InactiveSeconds are the rotations' waits (0 and 0: retire at once).
+	GraceSeconds, InactiveSeconds int
+	// Accounts are the member accounts to rotate (accountIds), the same user names in each,
+	// IAM paced per account; none: the engine's own account.
+	Accounts []string
+	// Clock is the engine's virtual clock when it runs on AWS's clock (nil: the wall clock).
+	Clock *sfnlocal.VirtualClock
 }
 
 // CreateFleet creates n managed users with one key each under path (once per benchmark).
 func CreateFleet(ctx context.Context, env *localenv.Env, path string, n int) ([]string, error) {
+	names := fleetNames(path, n)
+	return names, env.CreateFleetUsers(ctx, path, names, 1)
+}
+
+func fleetNames(path string, n int) []string {
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("%s-%05d", strings.Trim(path, "/"), i)
 	}
-	return names, env.CreateFleetUsers(ctx, path, names, 1)
+	return names
 }
 
 // MeasureFleet runs the fleet over the users under path (grace and inactive 0), IAM held to
@@ -119,8 +150,13 @@ func CreateFleet(ctx context.Context, env *localenv.Env, path string, n int) ([]
 // afterwards (IAM unthrottled again): exactly one active key and at most two, held by its
 // parameter and verified with STS during the run, and no lock left.
 func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []string, plan FleetPlan) (FleetRun, error) {
-	run := FleetRun{Users: len(users), Concurrency: plan.Concurrency, Cores: runtime.NumCPU()}
-	input, err := json.Marshal(map[string]any{"pathPrefix": path, "graceSeconds": 0, "inactiveSeconds": 0, "maxConcurrency": plan.Concurrency})
+	run := FleetRun{Users: len(users) * max(1, len(plan.Accounts)), Concurrency: plan.Concurrency, Cores: runtime.NumCPU(),
+		GraceSeconds: plan.GraceSeconds, InactiveSeconds: plan.InactiveSeconds, Accounts: len(plan.Accounts)}
+	in := map[string]any{"pathPrefix": path, "graceSeconds": plan.GraceSeconds, "inactiveSeconds": plan.InactiveSeconds, "maxConcurrency": plan.Concurrency}
+	if len(plan.Accounts) > 0 {
+		in["accountIds"] = plan.Accounts
+	}
+	input, err := json.Marshal(in)
 	if err != nil {
 		return run, err
 	}
@@ -134,7 +170,7 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 	}
 	env.Proxy.ResetCalls()
 	if run.IAMRate != nil {
-		if err := env.Proxy.SetRateLimit(faultproxy.RateLimit{Service: "iam", PerSecond: *run.IAMRate, Burst: run.IAMBurst}); err != nil {
+		if err := env.Proxy.SetRateLimit(faultproxy.RateLimit{Service: "iam", PerSecond: *run.IAMRate, Burst: run.IAMBurst, PerAccount: len(plan.Accounts) > 0}); err != nil {
 			return run, err
 		}
 	}
@@ -142,6 +178,10 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 	run.LoadStart = loadAverage()
 	run.Date = time.Now().UTC().Format(time.RFC3339)
 	start := time.Now()
+	var virtualStart time.Time
+	if plan.Clock != nil {
+		virtualStart = plan.Clock.Now()
+	}
 	arn, err := env.StepFunctions.StartExecution(ctx, env.FleetStateMachineARN(), "", string(input))
 	if err != nil {
 		return run, fmt.Errorf("start the fleet: %w", err)
@@ -150,7 +190,16 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 	if err != nil {
 		return run, fmt.Errorf("fleet: %w", err)
 	}
+	run.FleetSeconds = time.Since(start).Seconds()
+	// The fleet lets each rotation go at its cut-over: the run ends when the last one ends.
+	if err := waitRotationsEnd(ctx, env); err != nil {
+		return run, err
+	}
 	run.Seconds = time.Since(start).Seconds()
+	if plan.Clock != nil {
+		aws := run.Seconds + plan.Clock.Now().Sub(virtualStart).Seconds()
+		run.AWSClockSeconds = &aws
+	}
 	run.MotoCPUS = childCPUSeconds("moto") - moto0
 	run.BootstrapCPUS = childCPUSeconds("bootstrap") - boot0
 	run.HarnessCPUS = selfCPUSeconds() - self0
@@ -161,6 +210,8 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 	}
 	calls := env.Proxy.Calls()
 	env.Proxy.ResetCalls()
+	byAccount := map[string]int{}
+	run.IAMCallsByAction = map[string]float64{}
 	for _, c := range calls {
 		if c.Service != "iam" || c.Time.After(start.Add(time.Duration(run.Seconds*float64(time.Second)))) {
 			continue
@@ -170,12 +221,30 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 			run.IAMThrottled++
 		case c.Fault == "":
 			run.IAMCalls++
+			byAccount[c.Account]++
+			run.IAMCallsByAction[c.Action]++
 		}
+	}
+	for a := range run.IAMCallsByAction {
+		run.IAMCallsByAction[a] = math.Round(run.IAMCallsByAction[a]/float64(max(1, run.Users))*100) / 100
 	}
 	run.IAMCallsPerRotation = float64(run.IAMCalls) / float64(max(1, run.Users))
 	if run.IAMRate != nil {
-		floor := float64(max(0, run.IAMCalls-run.IAMBurst)) / *run.IAMRate
-		ratio := run.Seconds / floor
+		busiest := 0
+		for _, n := range byAccount {
+			if len(plan.Accounts) == 0 {
+				busiest += n
+			} else {
+				busiest = max(busiest, n)
+			}
+		}
+		floor := float64(max(0, busiest-run.IAMBurst)) / *run.IAMRate
+		measured := run.Seconds
+		if run.AWSClockSeconds != nil {
+			floor += float64(plan.GraceSeconds + plan.InactiveSeconds)
+			measured = *run.AWSClockSeconds
+		}
+		ratio := measured / floor
 		run.FloorS, run.Ratio = &floor, &ratio
 	}
 
@@ -195,7 +264,7 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 		}
 		run.FailedBy[i].Count++
 	}
-	run.Failed = sum.Counts.Failed + sum.Counts.Skipped + (len(users) - sum.Counts.Rotated - sum.Counts.Failed - sum.Counts.Skipped)
+	run.Failed = sum.Counts.Failed + sum.Counts.Skipped + (run.Users - sum.Counts.Rotated - sum.Counts.Failed - sum.Counts.Skipped)
 	hist, err := env.StepFunctions.History(ctx, arn)
 	if err != nil {
 		return run, err
@@ -215,7 +284,7 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 			verified[c.AccessKeyID] = c.Time
 		}
 	}
-	held, violations, unsafe, err := fleetViolations(ctx, env, users, verified)
+	held, violations, unsafe, err := fleetViolations(ctx, env, plan.Accounts, users, verified)
 	if err != nil {
 		return run, err
 	}
@@ -232,21 +301,42 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 // at most two keys, exactly one of them active, held by their parameter and verified with STS
 // (a successful GetCallerIdentity signed by it in verified), and no lock; and among them the
 // unsafe ones (see FleetRun.UnsafeViolations). It returns the held key ids.
-func fleetViolations(ctx context.Context, env *localenv.Env, users []string, verified map[string]time.Time) ([]string, int, int, error) {
-	admin := iam.NewFromConfig(env.AdminConfig())
-	params := ssm.NewFromConfig(env.AdminConfig())
+func fleetViolations(ctx context.Context, env *localenv.Env, accounts, names []string, verified map[string]time.Time) ([]string, int, int, error) {
+	if len(accounts) == 0 {
+		accounts = []string{""}
+	}
+	type member struct {
+		iam  *iam.Client
+		ssm  *ssm.Client
+		name string
+	}
+	var users []member
+	for _, a := range accounts {
+		cfg := env.AdminConfig()
+		if a != "" {
+			var err error
+			if cfg, err = env.AccountConfig(a); err != nil {
+				return nil, 0, 0, err
+			}
+		}
+		ic, sc := iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
+		for _, n := range names {
+			users = append(users, member{ic, sc, n})
+		}
+	}
 	held := make([]string, len(users))
 	bad := make([]bool, len(users))
 	unsafe := make([]bool, len(users))
 	errs := make([]error, len(users))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
-	for i, u := range users {
+	for i, m := range users {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			admin, params, u := m.iam, m.ssm, m.name
 			keys, err := admin.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(u)})
 			if err != nil {
 				errs[i] = err
@@ -274,7 +364,7 @@ func fleetViolations(ctx context.Context, env *localenv.Env, users []string, ver
 	n, u := 0, 0
 	for i := range users {
 		if errs[i] != nil {
-			return nil, 0, 0, fmt.Errorf("check %s: %w", users[i], errs[i])
+			return nil, 0, 0, fmt.Errorf("check %s: %w", users[i].name, errs[i])
 		}
 		if bad[i] {
 			n++
@@ -286,28 +376,39 @@ func fleetViolations(ctx context.Context, env *localenv.Env, users []string, ver
 	return held, n, u, nil
 }
 
-// FleetSpec is one line of the fleet plan: Repeats runs over Users users, IAM held to IAMRate
-// calls per second (0: unthrottled).
+// FleetSpec is one line of the fleet plan: Repeats runs over Users users (in each of Accounts
+// member accounts, if any), IAM held to IAMRate calls per second (0: unthrottled; per account
+// over member accounts); AWSClock runs the engine on a virtual clock with the default waits
+// (rotation.DefaultGraceSeconds, DefaultInactiveSeconds) instead of waits of 0.
 type FleetSpec struct {
-	Users   int
-	IAMRate float64
-	Repeats int
+	Accounts int
+	Users    int
+	IAMRate  float64
+	Repeats  int
+	AWSClock bool
 }
 
 func (s FleetSpec) String() string {
 	out := strconv.Itoa(s.Users)
+	if s.Accounts > 0 {
+		out = strconv.Itoa(s.Accounts) + "*" + out
+	}
 	if s.IAMRate > 0 {
 		out += "@" + strconv.FormatFloat(s.IAMRate, 'f', -1, 64)
 	}
 	if s.Repeats > 1 {
 		out += "x" + strconv.Itoa(s.Repeats)
 	}
+	if s.AWSClock {
+		out += ":aws"
+	}
 	return out
 }
 
-// ParseFleetSpecs reads a comma-separated plan of USERS[@RATE][xREPEATS] ("5000@25,1000x3":
-// one run of 5,000 users with IAM held to 25 calls/s, three of 1,000 unthrottled); "none" or
-// "" is no fleet run.
+// ParseFleetSpecs reads a comma-separated plan of [ACCOUNTS*]USERS[@RATE][xREPEATS][:aws]
+// ("5000@25,1000x3": one run of 5,000 users with IAM held to 25 calls/s, three of 1,000
+// unthrottled; "10*500@40:aws": 500 users in each of 10 member accounts, IAM at 40 calls/s per
+// account, on AWS's clock with the default waits); "none" or "" is no fleet run.
 func ParseFleetSpecs(s string) ([]FleetSpec, error) {
 	if s == "" || s == "none" {
 		return nil, nil
@@ -316,6 +417,16 @@ func ParseFleetSpecs(s string) ([]FleetSpec, error) {
 	for _, part := range strings.Split(s, ",") {
 		spec := FleetSpec{Repeats: 1}
 		rest := strings.TrimSpace(part)
+		if head, ok := strings.CutSuffix(rest, ":aws"); ok {
+			spec.AWSClock, rest = true, head
+		}
+		if accounts, tail, ok := strings.Cut(rest, "*"); ok {
+			n, err := strconv.Atoi(accounts)
+			if err != nil || n < 1 || n > 20 {
+				return nil, fmt.Errorf("fleet run %q: accounts %q must be 1 … 20 member accounts", part, accounts)
+			}
+			spec.Accounts, rest = n, tail
+		}
 		if head, reps, ok := strings.Cut(rest, "x"); ok {
 			n, err := strconv.Atoi(reps)
 			if err != nil || n < 1 {
@@ -350,30 +461,57 @@ func measureFleets(ctx context.Context, root string, shared *localenv.Env, specs
 	var runs []FleetRun
 	for si, spec := range specs {
 		env := shared
-		if env == nil {
+		var clock *sfnlocal.VirtualClock
+		if env == nil || spec.AWSClock || spec.Accounts > 0 {
+			// On AWS's clock, or over member accounts: an engine of the spec's own.
+			opts := localenv.Options{Root: root, Accounts: spec.Accounts}
+			if spec.AWSClock {
+				clock = sfnlocal.NewVirtualClock(time.Now())
+				opts.Clock = clock
+			}
 			var err error
-			if env, err = localenv.Up(ctx, localenv.Options{Root: root}); err != nil {
+			if env, err = localenv.Up(ctx, opts); err != nil {
 				return runs, fmt.Errorf("fleet %s: %w", spec, err)
 			}
 		}
+		own := env != shared
 		closeEnv := func() {
-			if shared == nil {
+			if own {
 				env.Close()
 			}
 		}
 		path := fmt.Sprintf("/bench-fleet-%d-%d/", si, spec.Users)
-		log("bench: creating fleet users", "users", spec.Users)
-		names, err := CreateFleet(ctx, env, path, spec.Users)
+		log("bench: creating fleet users", "users", spec.Users, "accounts", spec.Accounts)
+		plan := FleetPlan{Concurrency: concurrency, IAMRate: spec.IAMRate, Clock: clock, Accounts: env.MemberAccountIDs()}
+		names := fleetNames(path, spec.Users)
+		var err error
+		if len(plan.Accounts) == 0 {
+			err = env.CreateFleetUsers(ctx, path, names, 1)
+		}
+		for _, a := range plan.Accounts {
+			if err != nil {
+				break
+			}
+			err = env.CreateFleetUsersIn(ctx, a, path, names, 1)
+		}
 		if err != nil {
 			closeEnv()
 			return runs, fmt.Errorf("fleet %s: %w", spec, err)
 		}
-		plan := FleetPlan{Concurrency: concurrency, IAMRate: spec.IAMRate}
-		if plan.Concurrency <= 0 {
+		if spec.AWSClock {
+			plan.GraceSeconds, plan.InactiveSeconds = rotation.DefaultGraceSeconds, rotation.DefaultInactiveSeconds
+		}
+
+		switch {
+		case plan.Concurrency > 0:
+		case spec.AWSClock || spec.Accounts > 0:
+			// The fleet's own default, per account: the goals on AWS's clock are stated at it,
+			// and the listing interleaves the accounts so that they run side by side.
+			plan.Concurrency = rotation.DefaultFleetConcurrency * max(1, spec.Accounts)
+		case spec.IAMRate > 0:
+			plan.Concurrency = DefaultThrottledFleetConcurrency
+		default:
 			plan.Concurrency = DefaultFleetConcurrency
-			if spec.IAMRate > 0 {
-				plan.Concurrency = DefaultThrottledFleetConcurrency
-			}
 		}
 		if spec.IAMRate > 0 {
 			plan.IAMBurst = max(1, int(spec.IAMRate*burstS))
@@ -837,4 +975,22 @@ func stateSpread(runs []FleetRun) string {
 		lo, hi = min(lo, r.MaxState), max(hi, r.MaxState)
 	}
 	return commasSpread(lo, hi)
+}
+
+// waitRotationsEnd waits until no rotation runs in env (the benchmark's engine is its own).
+func waitRotationsEnd(ctx context.Context, env *localenv.Env) error {
+	for {
+		runs, err := env.StepFunctions.ListExecutions(ctx, env.StateMachineARN, sfnlocal.StatusRunning)
+		if err != nil {
+			return fmt.Errorf("list running rotations: %w", err)
+		}
+		if len(runs) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d rotations still running: %w", len(runs), ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
