@@ -633,35 +633,51 @@ func runFleetOnly(ctx context.Context, root, out string, opts Options, log *slog
 type FleetGroup struct {
 	Users                int
 	IAMRate              *float64
+	Accounts             int
+	AWSClock             bool // runs on AWS's clock (aws_clock_seconds), with the rotations' waits
 	Runs                 []FleetRun
 	MinS, MaxS           float64
 	MinRatio, MaxRatio   float64
 	Failed, Violations   int
-	WithinGoal           bool // every run within 1.25× its floor, 0 failed, 0 violations
+	WithinGoal           bool // every run within Goal× its floor, 0 failed, 0 violations
+	Goal                 float64
 	MinShare, MaxShare   float64
 	MinLoad, MaxLoad     float64
 	MinCalls, MaxCalls   float64
 	MaxEvents, MaxStateB int
 }
 
-// FleetGoalRatio is the goal: a throttled fleet within 1.25× of IAM's floor.
-const FleetGoalRatio = 1.25
+// FleetGoalRatio is the goal: a throttled fleet within 1.25× of IAM's floor (over
+// member accounts: of the largest one account's floor); on AWS's clock, with the rotations'
+// waits, within FleetAWSClockGoalRatio × (floor + grace + inactive).
+const (
+	FleetGoalRatio         = 1.25
+	FleetAWSClockGoalRatio = 1.10
+)
+
+func (g FleetGroup) goal() float64 {
+	if g.AWSClock && g.Accounts == 0 {
+		return FleetAWSClockGoalRatio
+	}
+	return FleetGoalRatio
+}
 
 func groupFleet(runs []FleetRun) []FleetGroup {
 	var groups []FleetGroup
 	for _, r := range runs {
 		i := slices.IndexFunc(groups, func(g FleetGroup) bool {
-			return g.Users == r.Users && ((g.IAMRate == nil && r.IAMRate == nil) || (g.IAMRate != nil && r.IAMRate != nil && *g.IAMRate == *r.IAMRate))
+			return g.Users == r.Users && g.Accounts == r.Accounts && g.AWSClock == (r.AWSClockSeconds != nil) &&
+				((g.IAMRate == nil && r.IAMRate == nil) || (g.IAMRate != nil && r.IAMRate != nil && *g.IAMRate == *r.IAMRate))
 		})
 		if i < 0 {
-			groups = append(groups, FleetGroup{Users: r.Users, IAMRate: r.IAMRate})
+			groups = append(groups, FleetGroup{Users: r.Users, IAMRate: r.IAMRate, Accounts: r.Accounts, AWSClock: r.AWSClockSeconds != nil})
 			i = len(groups) - 1
 		}
 		groups[i].Runs = append(groups[i].Runs, r)
 	}
 	for gi := range groups {
 		g := &groups[gi]
-		g.WithinGoal = true
+		g.WithinGoal, g.Goal = true, g.goal()
 		for i, r := range g.Runs {
 			ratio := 0.0
 			if r.Ratio != nil {
@@ -681,7 +697,7 @@ func groupFleet(runs []FleetRun) []FleetGroup {
 			g.MaxEvents, g.MaxStateB = max(g.MaxEvents, r.Events), max(g.MaxStateB, r.MaxState)
 			g.Failed += r.Failed
 			g.Violations += r.Violated
-			if r.Failed != 0 || r.Violated != 0 || (r.Ratio != nil && *r.Ratio > FleetGoalRatio) {
+			if r.Failed != 0 || r.Violated != 0 || (r.Ratio != nil && *r.Ratio > g.Goal) {
 				g.WithinGoal = false
 			}
 		}
