@@ -1,11 +1,11 @@
 package bench
 
 import (
-	"math"
 	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
