@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -776,7 +777,7 @@ func fleetMarkdown(r *Results) string {
 		}
 	}
 	if len(r.Fleet) > 0 {
-		w("The fleet machine (`%s`: a Distributed Map whose items each run the rotation machine through `startExecution.sync:2`) rotates N managed users, each with one key, grace and inactive 0, in the local engine on the wall clock: moto, the fault proxy, the real bootstraps under lambdahost, sfnlocal. *seconds* runs from StartExecution of the fleet to its end (every rotation ended: every new key verified and every old key deleted); *verified* is when the proxy saw the last new key verified (the last successful sts:GetCallerIdentity signed by a key that a parameter holds at the end). After each run every user is checked: at most 2 keys, exactly one active, held by the user's parameter and verified with STS during the run, no lock left; a user that fails any of these is a *violation*; it is *unsafe* if it has a lock left, more than 2 keys, not exactly one active key, or a parameter holding another key than the active one (a user whose first rotation failed and rolled back keeps its one key and has no parameter yet: a violation, not unsafe). *failed* counts failed, skipped and missing rotations in the fleet's summary. Each row is one run; rows of the same size and rate ran in one local engine and rotate the same users again. The proxy pages IAM ListUsers as AWS does (100 users a call and a Marker; moto answers every user at once, which put a whole fleet's listing, 5,000 ListUserTags, into one Lambda call). The fleet runs may be measured apart from the rest of this file (`keyrotor-bench --fleet-only`, merged with `--fleet-from`): each row has its own date, each group its commit.\n\n",
+		w("The fleet machine (`%s`: a Distributed Map whose items each start the rotation machine and hold their slot until the user's new key is verified — statemachine/README.md, \"A slot until the cut-over\"; earlier rows, before that change, held it through `startExecution.sync:2` to the rotation's end) rotates N managed users, each with one key, grace and inactive 0 unless a row says otherwise, in the local engine: moto, the fault proxy, the real bootstraps under lambdahost, sfnlocal. *seconds* runs from StartExecution of the fleet until every rotation it started has ended (every new key verified and every old key retired); *verified* is when the proxy saw the last new key verified (the last successful sts:GetCallerIdentity signed by a key that a parameter holds at the end). After each run every user is checked: at most 2 keys, exactly one active, held by the user's parameter and verified with STS during the run, no lock left; a user that fails any of these is a *violation*; it is *unsafe* if it has a lock left, more than 2 keys, not exactly one active key, or a parameter holding another key than the active one (a user whose first rotation failed and rolled back keeps its one key and has no parameter yet: a violation, not unsafe). *failed* counts failed, skipped and missing rotations in the fleet's summary. Each row is one run; rows of the same size and rate ran in one local engine and rotate the same users again. The proxy pages IAM ListUsers as AWS does (100 users a call and a Marker; moto answers every user at once, which put a whole fleet's listing, 5,000 ListUserTags, into one Lambda call). The fleet runs may be measured apart from the rest of this file (`keyrotor-bench --fleet-only`, merged with `--fleet-from`): each row has its own date, each group its commit.\n\n",
 			fleetDefinition)
 	}
 	if len(throttled) > 0 {
@@ -841,7 +842,11 @@ func fleetMarkdown(r *Results) string {
 		}
 		w("%s. moto's share is its CPU seconds over wall seconds × cores: unthrottled, the figure measures moto (a single-threaded Python server) and this machine as much as keyrotor; throttled, it measures IAM's rate.\n\n", strings.Join(parts, "; "))
 	}
-	w("Rerun one line of the plan, keeping every other figure: `go run ./internal/harness/bench/cmd/keyrotor-bench --fleet-only --fleet-append --fleet 5000@40` (USERS[@IAM_RATE][xREPEATS]; `--fleet-concurrency`, `--fleet-burst`); `make bench` runs the whole plan (%s) after the other benchmarks, about an hour on this machine.\n\n", DefaultFleetPlan)
+	if len(r.Fleet) > 0 {
+		w("%s", awsClockMarkdown(r.Fleet))
+	}
+	w("Rerun one line of the plan, keeping every other figure: `go run ./internal/harness/bench/cmd/keyrotor-bench --fleet-only --fleet-append --fleet 5000@40` ([ACCOUNTS*]USERS[@IAM_RATE][xREPEATS][:aws]; `--fleet-concurrency`, `--fleet-burst`); `make bench` runs the whole plan (%s) after the other benchmarks, about an hour on this machine.\n\n", DefaultFleetPlan)
+	w("%s", bigRunsMarkdown)
 	if bb := r.FleetBudget; bb.Users > 0 {
 		measured := "no fleet was run"
 		if len(r.Fleet) > 0 {
@@ -1009,4 +1014,76 @@ func waitRotationsEnd(ctx context.Context, env *localenv.Env) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// bigRunsMarkdown says how to reproduce the issue's full-scale runs, which a shared 2-core
+// machine does not publish.
+const bigRunsMarkdown = "**The full-scale runs** (not measured on this shared machine; each needs it to itself for an hour or more): " +
+	"5,000 users twice at 40 IAM calls/s with the retrier, `--fleet-only --fleet-append --fleet 5000@40x2`; " +
+	"the same on AWS's clock with the default waits and maxConcurrency, `--fleet 5000@40:aws` (goal ≤ 1.10 × (floor + 3,600 s + 86,400 s)); " +
+	"an organization, 10 member accounts × 500 users at 40 calls/s per account, `--fleet 10*500@40` (goal ≤ 1.25 × one account's 500-user floor; add `:aws` for AWS's clock). " +
+	"Each writes its rows to results.json with `accounts`, `aws_clock_seconds`, `grace_seconds`, `inactive_seconds`, parent history events and largest state.\n\n"
+
+// iamCallPurpose is what each IAM call of a rotation (or of the fleet's listing) checks or does,
+// read from internal/rotation.
+var iamCallPurpose = map[string]string{
+	"ListUsers":            "the fleet's listing: one page of 100 users",
+	"ListUserTags":         "the opt-in tag keyrotor:managed=true (and the parameter/format tags): once in the listing, then before each step that changes keys — Begin, CreateKey, DeactivateOldKeys, DeleteOldKeys — since a user may be untagged during the 25 h of waits",
+	"GetUser":              "Begin: the user's IAM id, recorded so that every later decision is by account + id, not by a name that may be reused",
+	"ListAccessKeys":       "the keys the user has: Begin (recorded in the lock), CreateKey (IAM's quota of 2: an inactive unheld key to delete first, or TooManyActiveKeys), DeactivateOldKeys and DeleteOldKeys (only recorded old keys are touched)",
+	"CreateAccessKey":      "the new key",
+	"GetAccessKeyLastUsed": "DeactivateOldKeys: the old key's last use, to extend the grace while it is still used",
+	"UpdateAccessKey":      "DeactivateOldKeys: the old key made Inactive",
+	"DeleteAccessKey":      "DeleteOldKeys (the recorded old key after inactiveSeconds) and CreateKey (an inactive unheld key, when the user has 2)",
+}
+
+// awsClockMarkdown shows the runs on AWS's clock or over member accounts, and the IAM calls
+// per rotation by API with what each buys.
+func awsClockMarkdown(runs []FleetRun) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	var special []FleetRun
+	for _, r := range runs {
+		if r.AWSClockSeconds != nil || r.Accounts > 0 {
+			special = append(special, r)
+		}
+	}
+	if len(special) > 0 {
+		w("**On AWS's clock and over member accounts.** A `:aws` run's engine runs on sfnlocal's virtual clock with the rotations' default waits (graceSeconds 3,600, inactiveSeconds 86,400): the clock stands still while anything works and jumps when everything waits, so *AWS-clock s* is the run's wall time (the work: the Lambdas, IAM's rate) plus the virtual time its waits skipped; its floor adds grace + inactive (no rotation can end sooner), goal ≤ %.2f×. Over member accounts the fault proxy keeps one IAM bucket per account (`localaws/faultproxy/ratelimit.go`), the listing interleaves the accounts (the Map takes items in order), maxConcurrency is 10 per account, and the floor is the largest one account's, goal ≤ %.2f×. *fleet s* is when the fleet execution ended: its last child's cut-over.\n\n", FleetAWSClockGoalRatio, FleetGoalRatio)
+		w("| users | accounts | IAM rate (calls/s, per account) | grace + inactive (s) | maxConcurrency | fleet s (wall) | seconds (wall) | AWS-clock s | floor (s) | ÷ floor | IAM calls / rotation | failed | violations | parent history events | largest state (bytes) | load (start → end) | date |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, r := range special {
+			aws, floor, ratio := "—", "—", "—"
+			if r.AWSClockSeconds != nil {
+				aws = fmt.Sprintf("%.1f", *r.AWSClockSeconds)
+			}
+			if r.FloorS != nil {
+				floor, ratio = fmt.Sprintf("%.1f", *r.FloorS), fmt.Sprintf("%.4f×", *r.Ratio)
+			}
+			w("| %s | %d | %s | %d + %d | %d | %.1f | %.1f | %s | %s | %s | %.2f | %d | %s | %d | %s | %.2f → %.2f | %s |\n", commas(int64(r.Users)), r.Accounts, rateName(r.IAMRate),
+				r.GraceSeconds, r.InactiveSeconds, r.Concurrency, r.FleetSeconds, r.Seconds, aws, floor, ratio, r.IAMCallsPerRotation, r.Failed, violationsText(r), r.Events, commas(int64(r.MaxState)), r.LoadStart, r.LoadEnd, r.Date)
+		}
+		w("\n")
+		for _, r := range special {
+			if r.AWSClockSeconds != nil && r.FloorS != nil {
+				waits := float64(r.GraceSeconds + r.InactiveSeconds)
+				w("- %s users on AWS's clock: the waits are %.0f s of %.0f s; the work alone took %.1f s against its IAM floor of %.1f s (%.2f×), the fleet itself %.1f s.\n",
+					commas(int64(r.Users)), waits, *r.AWSClockSeconds, *r.AWSClockSeconds-waits, *r.FloorS-waits, (*r.AWSClockSeconds-waits)/(*r.FloorS-waits), r.FleetSeconds)
+			}
+		}
+		w("\n")
+	}
+	var last *FleetRun
+	for i := range runs {
+		if len(runs[i].IAMCallsByAction) > 0 {
+			last = &runs[i]
+		}
+	}
+	if last != nil {
+		w("**IAM calls per rotation by API** (the proxy's record of the last run that kept it: %s users %s, round %d; the listing's calls spread over the users):\n\n| API | calls / rotation | what it buys |\n| --- | --- | --- |\n", commas(int64(last.Users)), rateName(last.IAMRate), last.Round)
+		for _, a := range slices.Sorted(maps.Keys(last.IAMCallsByAction)) {
+			w("| %s | %.2f | %s |\n", a, last.IAMCallsByAction[a], iamCallPurpose[a])
+		}
+		w("\nThe fleet's floor is IAM calls × users ÷ rate, so each call cut is fleet time saved. Candidates, not cut here (the steps are the rotation core's, other work in progress): CreateKey's ListUserTags and ListAccessKeys repeat Begin's a few seconds earlier in the same execution, under the lock Begin took — 2 of the ~13–15 calls; the tag checks before DeactivateOldKeys and DeleteOldKeys, 25 h later, and their key lists are what keep a user untagged or a key added meanwhile out of reach, and stay.\n\n")
+	}
+	return b.String()
 }
