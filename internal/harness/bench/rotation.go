@@ -42,6 +42,11 @@ const (
 // verifyMaxSTSCalls is the verification target's call budget at propagation delay d.
 func verifyMaxSTSCalls(d float64) int { return int(math.Ceil(d/2)) + 2 }
 
+// verifyWithin says whether a verification met the target.
+func verifyWithin(v VerifyPoint) bool {
+	return v.VerifiedS <= v.DelayS+verifySlackS && v.STSCalls <= verifyMaxSTSCalls(v.DelayS)
+}
+
 // VerifyPoint is one rotation at propagation delay D.
 type VerifyPoint struct {
 	DelayS float64 `json:"delay_s"`
@@ -169,7 +174,7 @@ func rotate(ctx context.Context, env *localenv.Env, user string, d time.Duration
 	v.LateS = v.VerifiedS - v.DelayS
 	v.FirstAttemptS = first.Sub(created).Seconds()
 	v.Transitions, v.LambdaInvocations = run.transitions, run.lambdaInvocations
-	v.WithinTarget = v.VerifiedS <= v.DelayS+verifySlackS && v.STSCalls <= verifyMaxSTSCalls(v.DelayS)
+	v.WithinTarget = verifyWithin(*v)
 
 	// The REPORT lines of this execution's invocations: one execution runs at a time.
 	for _, l := range env.Logs() {
