@@ -139,3 +139,23 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 		})
 	}
 }
+
+// The engine module's schedule passes jsonencode(var.fleet_input): every field it leaves out
+// arrives as null. The listing takes that input as the same input without the fields.
+func TestScheduledFleetInputWithNullsIsTheInputWithoutThem(t *testing.T) {
+	const scheduled = `{"maxConcurrency":null,"toleratedFailurePercentage":null,"graceSeconds":null,"inactiveSeconds":null,"pathPrefix":null,"accountIds":["111111111111"],"organizationalUnitId":null}`
+	calls := 0
+	l := &rotation.Lister{IAM: accountIAM{account: "hub", calls: &calls}, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/",
+		MemberAccounts: []string{"111111111111"},
+		MemberIAM: func(_ context.Context, account, _ string) (rotation.FleetIAM, error) {
+			return accountIAM{account: account, calls: &calls}, nil
+		}}
+	st, err := l.List(context.Background(), rotation.ListRequest{Action: "list", ExecutionID: "arn:aws:states:us-east-1:123456789012:execution:f:x", Fleet: []byte(scheduled)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.Config; *c.MaxConcurrency != rotation.DefaultFleetConcurrency || c.Rotation.GraceSeconds != rotation.DefaultGraceSeconds ||
+		c.Rotation.InactiveSeconds != rotation.DefaultInactiveSeconds || c.PathPrefix != "/" || !slices.Equal(c.AccountIDs, []string{"111111111111"}) {
+		t.Errorf("config %+v (rotation %+v), want the defaults over account 111111111111", c, c.Rotation)
+	}
+}
