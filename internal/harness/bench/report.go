@@ -67,7 +67,7 @@ func markdown(r *Results) string {
 	w("Secrets Manager model: %s. keyrotor keeps the key in an SSM Parameter Store standard SecureString parameter (no storage charge, standard throughput API calls free). Not counted on either side: free tiers, the engine's one KMS key ($1/month, shared by all managed keys) and KMS requests, CloudWatch Logs, the EventBridge Scheduler invocation.\n\n", c.SecretsManagerNote)
 
 	w("## 3. Lambda packages\n\n")
-	w("Size of `build/arm64/<fn>/bootstrap` (what Terraform deploys; `stripped`: the ELF has no symbol table). Init is the time from process start to the runtime's first `/next` through the Lambda Runtime API in `internal/lambdahost`, the same function built for this machine, median of %d cold starts.\n\n", firstSamples(r.Functions))
+	w("Size of `build/arm64/<fn>/bootstrap` (what Terraform deploys; `stripped`: the ELF has no symbol table). Init is the time from process start to the runtime's first `/next` through the Lambda Runtime API in `localaws/lambdahost`, the same function built for this machine, median of %d cold starts.\n\n", firstSamples(r.Functions))
 	w("| function | size (bytes) | size (MB) | stripped | zip (MB) | init median (ms) | init min–max (ms) |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, f := range r.Functions {
 		w("| %s | %s | %.2f | %v | %.2f | %.1f | %.1f–%.1f |\n", f.Name, commas(f.SizeBytes), float64(f.SizeBytes)/(1<<20), f.Stripped, float64(f.ZipBytes)/(1<<20), f.InitMS, f.InitMin, f.InitMax)
