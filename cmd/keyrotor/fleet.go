@@ -204,6 +204,9 @@ func printFleetSummary(stdout io.Writer, s *rotation.FleetSummary, seconds float
 	if s.FailedNotShown > 0 {
 		fmt.Fprintf(stdout, "failed %d more (see the report)\n", s.FailedNotShown)
 	}
+	if s.Retirement != "" {
+		fmt.Fprintln(stdout, s.Retirement)
+	}
 	if s.Report != "" {
 		fmt.Fprintf(stdout, "report: %s\n", s.Report)
 	}

@@ -161,7 +161,7 @@ func TestAllowedActionsListWhatEachFunctionMayCall(t *testing.T) {
 	e := testEngine(t)
 	tests := map[string][]string{
 		"verifykey": {"kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter"},
-		"listusers": {"iam:ListUserTags", "iam:ListUsers", "logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:PutObject"},
+		"listusers": {"iam:ListUserTags", "iam:ListUsers", "logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:PutObject", "states:DescribeExecution", "states:GetExecutionHistory"},
 		"trigger": {"iam:DeleteAccessKey", "iam:ListAccessKeys", "iam:ListUserTags", "logs:CreateLogStream", "logs:PutLogEvents",
 			"ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:ListTagsForResource", "states:DescribeExecution", "states:GetExecutionHistory", "states:StartExecution", "states:StopExecution"},
 	}
@@ -189,8 +189,6 @@ func TestFleetPolicyMayOnlyListUsersAndRunTheRotationMachine(t *testing.T) {
 	}{
 		{"ListManagedUsers", []string{"lambda:InvokeFunction"}, "arn:aws:lambda:eu-west-1:111122223333:function:keyrotor-listusers"},
 		{"StartRotations", []string{"states:StartExecution"}, "arn:aws:states:eu-west-1:111122223333:stateMachine:keyrotor-rotate"},
-		{"FollowRotations", []string{"states:DescribeExecution", "states:StopExecution"}, "arn:aws:states:eu-west-1:111122223333:execution:keyrotor-rotate:*"},
-		{"SyncCompletionRule", []string{"events:PutTargets", "events:PutRule", "events:DescribeRule"}, "arn:aws:events:eu-west-1:111122223333:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"},
 		// The Distributed Map's own needs (https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html).
 		{"RunMapRunChildren", []string{"states:StartExecution"}, "arn:aws:states:eu-west-1:111122223333:stateMachine:keyrotor-rotate-fleet"},
 		{"FollowMapRunChildren", []string{"states:DescribeExecution", "states:StopExecution"}, "arn:aws:states:eu-west-1:111122223333:execution:keyrotor-rotate-fleet/*"},

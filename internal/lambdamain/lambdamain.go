@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
@@ -135,7 +136,7 @@ func ListUsers() Function[rotation.ListRequest, any] {
 			pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 			store := rotation.S3Store{Client: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })}
 			l := &rotation.Lister{IAM: listingIAM(cfg), S3: store, Bucket: os.Getenv(rotation.EnvFleetBucket),
-				UserPath: path, Logger: log, MemberAccounts: conf.MemberAccounts}
+				UserPath: path, Logger: log, MemberAccounts: conf.MemberAccounts, Executions: sfn.NewFromConfig(cfg)}
 			if len(conf.MemberAccounts) > 0 {
 				// organizationalUnitId: the OU's accounts, read with the function's own role.
 				l.Organizations = organizations.NewFromConfig(cfg)

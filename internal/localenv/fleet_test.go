@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
+	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 	"github.com/keyrotor/keyrotor/localaws/sfnlocal/sfnapi"
@@ -336,47 +337,108 @@ func checkUsersHold(t *testing.T, users []string) {
 	}
 }
 
-// Stopping the fleet aborts its Map Run and every child execution, and each child stops the
-// rotation it started (.sync); every user is left with a working key.
-func TestStoppingTheFleetStopsItsRotations(t *testing.T) {
+// A fleet child holds its slot only until its user's key is verified, so stopping the fleet
+// stops no rotation: those it started go on through their grace and inactive waits and end by
+// themselves. A fleet started next skips the users whose rotation still runs and rotates the
+// rest; every user ends with exactly one active key, a new one, held by its parameter. On a
+// virtual clock with the default waits (3,600 s + 86,400 s).
+func TestAStoppedFleetFollowedByANewOneRotatesEveryUser(t *testing.T) {
 	ctx := context.Background()
-	names := fleetUsers("fleet-stop", 4)
-	if err := testenv.CreateFleetUsers(ctx, env, "/fleet-stop/", names, 1); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(map[string]any{"pathPrefix": "/fleet-stop/", "graceSeconds": 3600, "inactiveSeconds": 0})
-	arn, err := env.StepFunctions.StartExecution(ctx, env.FleetStateMachineARN(), "", string(b))
+	clock := sfnlocal.NewVirtualClock(time.Now())
+	venv, err := localenv.Up(ctx, localenv.Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Wait until every user's rotation holds in its grace wait.
-	testutil.WaitFor(t, 2*time.Minute, "every rotation of the fleet to reach its grace wait", func() bool {
-		runs, err := env.StepFunctions.ListExecutions(ctx, env.StateMachineARN, sfnlocal.StatusRunning)
+	defer venv.Close()
+	const path = "/fleet-restart/"
+	names := fleetUsers("fleet-restart", 8)
+	if err := testenv.CreateFleetUsers(ctx, venv, path, names, 1); err != nil {
+		t.Fatal(err)
+	}
+	iamc := iam.NewFromConfig(venv.AdminConfig())
+	keysOf := func(u string) (active, all []string) {
+		out, err := iamc.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(u)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		waiting := 0
-		for _, r := range runs {
-			if !strings.Contains(r.Input, "fleet-stop-") {
-				continue
-			}
-			hist, _ := env.StepFunctions.History(ctx, r.Arn)
-			if slices.ContainsFunc(hist, func(e sfnlocal.HistoryEvent) bool { return e.Type == "WaitStateEntered" }) {
-				waiting++
+		for _, k := range out.AccessKeyMetadata {
+			all = append(all, aws.ToString(k.AccessKeyId))
+			if k.Status == iamtypes.StatusTypeActive {
+				active = append(active, aws.ToString(k.AccessKeyId))
 			}
 		}
-		return waiting == len(names)
+		return active, all
+	}
+	before := map[string]string{}
+	for _, u := range names {
+		active, _ := keysOf(u)
+		before[u] = active[0]
+	}
+	start := func() string {
+		arn, err := venv.StepFunctions.StartExecution(ctx, venv.FleetStateMachineARN(), "", `{"pathPrefix":"`+path+`","maxConcurrency":1}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return arn
+	}
+	first := start()
+	// Stop it once two children have let their rotations go (verified, now retiring).
+	testutil.WaitFor(t, 2*time.Minute, "two users of the first fleet to be cut over", func() bool {
+		runs, err := venv.StepFunctions.ListMapRuns(ctx, first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(runs) == 1 && runs[0].Counts.Succeeded >= 2
 	})
-	if _, err := env.StepFunctions.StopExecution(ctx, arn, "Operator", "stopped by the test"); err != nil {
+	if _, err := venv.StepFunctions.StopExecution(ctx, first, "Operator", "stopped by the test"); err != nil {
 		t.Fatal(err)
 	}
-	x, err := env.StepFunctions.Wait(ctx, arn)
-	if err != nil || x.Status != sfnlocal.StatusAborted {
-		t.Fatalf("fleet %+v, %v, want ABORTED", x, err)
+	if x, err := venv.StepFunctions.Wait(ctx, first); err != nil || x.Status != sfnlocal.StatusAborted {
+		t.Fatalf("first fleet %+v, %v, want ABORTED", x, err)
 	}
-	runs, err := env.StepFunctions.ListMapRuns(ctx, arn)
-	if err != nil || len(runs) != 1 || runs[0].Status != sfnlocal.StatusAborted || runs[0].Counts.Aborted != int64(len(names)) {
-		t.Fatalf("map runs %+v, %v: want one ABORTED with every child aborted", runs, err)
+	second := start()
+	x, err := venv.StepFunctions.Wait(ctx, second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	checkUsersHold(t, names)
+	s := decodeSummary(t, x)
+	t.Logf("second fleet: %+v; retiring %d", s.Counts, s.Retiring)
+	if s.Counts.Failed != 0 || s.Counts.Rotated+s.Counts.Skipped != len(names) {
+		t.Errorf("second fleet %+v failed %+v, want every user rotated or skipped", s.Counts, s.Failed)
+	}
+	for _, sk := range s.Skipped {
+		if sk.Error != rotation.RotationInProgress {
+			t.Errorf("skipped %+v, want only users whose rotation of the first fleet still runs", sk)
+		}
+	}
+	if s.Retiring != s.Counts.Rotated || !strings.Contains(s.Retirement, "keyrotor audit") {
+		t.Errorf("retiring %d of %d rotated (%q): with the default waits every rotation retires after its cut-over", s.Retiring, s.Counts.Rotated, s.Retirement)
+	}
+	// Every rotation either fleet started ends by itself, through its 25 h of waits.
+	testutil.WaitFor(t, 3*time.Minute, "every rotation to end", func() bool {
+		runs, err := venv.StepFunctions.ListExecutions(ctx, venv.StateMachineARN, sfnlocal.StatusRunning)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(runs) == 0
+	})
+	if slept := clock.Slept(); slept < 90000*time.Second {
+		t.Errorf("the virtual clock slept %v, want at least the 3600 s + 86400 s waits", slept)
+	}
+	ssmc := ssm.NewFromConfig(venv.AdminConfig())
+	for _, u := range names {
+		active, all := keysOf(u)
+		p, err := ssmc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(venv.ParameterPrefix + u), WithDecryption: aws.Bool(true)})
+		if err != nil {
+			t.Errorf("%s: %v", u, err)
+			continue
+		}
+		var key struct{ AccessKeyId string }
+		_ = json.Unmarshal([]byte(aws.ToString(p.Parameter.Value)), &key)
+		// The first key was never held by a keyrotor parameter, so retirement deactivates it
+		// but does not delete it (only recorded keys are deleted: DESIGN.md).
+		if len(active) != 1 || len(all) > 2 || active[0] == before[u] || key.AccessKeyId != active[0] {
+			t.Errorf("%s: active keys %v of %v, parameter holds %s, old key %s: want one new active key, held by the parameter", u, active, all, key.AccessKeyId, before[u])
+		}
+	}
 }

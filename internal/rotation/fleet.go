@@ -104,6 +104,10 @@ type ListRequest struct {
 	Fleet       json.RawMessage `json:"fleet,omitempty"`
 	Page        *FleetPage      `json:"page,omitempty"`
 	Report      *FleetReportRef `json:"report,omitempty"`
+	// Rotation and Checks are the cutover action's: the rotation execution a fleet child
+	// started, and how often it has been checked.
+	Rotation string `json:"rotation,omitempty"`
+	Checks   int    `json:"checks,omitempty"`
 }
 
 // FleetReportRef is a Distributed Map's output with ResultWriter: its Map Run and manifest
@@ -170,6 +174,8 @@ type Lister struct {
 	MemberIAM      func(ctx context.Context, account, executionID string) (FleetIAM, error)
 	// Organizations lists an OU's accounts (organizationalUnitId), with the hub's credentials.
 	Organizations OUAccountLister
+	// Executions follows the rotations a fleet started, up to their cut-over (cutover action).
+	Executions RotationWatcher
 }
 
 // OUAccountLister is what the fleet uses of the Organizations client.
@@ -324,6 +330,12 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 			users = append(users, *found[i])
 		}
 	}
+	lastPage := !page.IsTruncated && (st.Page.Account == "" || slices.Index(st.Config.AccountIDs, st.Page.Account) == len(st.Config.AccountIDs)-1)
+	if lastPage && len(st.Config.AccountIDs) > 1 {
+		// IAM's rate is per account: the Map takes items in order, so accounts interleaved
+		// run side by side instead of one after the other.
+		users = interleaveAccounts(users)
+	}
 	body, err := json.Marshal(users)
 	if err != nil {
 		return st, newError(UnexpectedError, err, "encode the fleet's users")
@@ -343,6 +355,28 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 	}
 	l.logger().Info("listed managed users", "execution", req.ExecutionID, "account", st.Page.Account, "page", len(page.Users), "managed", st.Page.Managed, "listed", st.Page.Listed, "more", st.Page.More)
 	return st, nil
+}
+
+// interleaveAccounts orders users round-robin by account (first-listed account first), each
+// account's users in their listed order.
+func interleaveAccounts(users []FleetUser) []FleetUser {
+	var order []string
+	by := map[string][]FleetUser{}
+	for _, u := range users {
+		if _, ok := by[u.AccountID]; !ok {
+			order = append(order, u.AccountID)
+		}
+		by[u.AccountID] = append(by[u.AccountID], u)
+	}
+	out := make([]FleetUser, 0, len(users))
+	for i := 0; len(out) < len(users); i++ {
+		for _, a := range order {
+			if i < len(by[a]) {
+				out = append(out, by[a][i])
+			}
+		}
+	}
+	return out
 }
 
 // decodeFleetInput reads the fleet's execution input, refusing the fields its own states set
@@ -507,7 +541,14 @@ type FleetSummary struct {
 	// Report is the s3:// URL of the ResultWriter's manifest, which names the files holding
 	// every rotation's outcome.
 	Report string `json:"report"`
+	// Retiring counts the rotated users whose rotation was still retiring the old keys when
+	// the fleet let it go (at the cut-over); Retirement says where their outcome shows.
+	Retiring   int    `json:"retiring,omitempty"`
+	Retirement string `json:"retirement,omitempty"`
 }
+
+// retirementNote is the summary's word on the retirements the fleet does not wait for.
+const retirementNote = "%d rotated users' old keys are retired by their own rotation executions (same name as the user's Map Run child execution) after graceSeconds and inactiveSeconds, with the usual last-use check; the fleet does not wait for them. A retirement that fails ends its execution RetireFailed with the commands to finish it (ListExecutions --status-filter FAILED, or keyrotor status), and `keyrotor audit` shows the old key as one no parameter holds."
 
 // FleetCounts counts the fleet's rotations by outcome.
 type FleetCounts struct {
@@ -549,10 +590,11 @@ type resultEntry struct {
 
 // childResult is what a fleet child execution outputs when it succeeds (rotated or skipped).
 type childResult struct {
-	User   string `json:"user"`
-	Status string `json:"status"`
-	Error  string `json:"error"`
-	Cause  string `json:"cause"`
+	User     string `json:"user"`
+	Status   string `json:"status"`
+	Error    string `json:"error"`
+	Cause    string `json:"cause"`
+	Retiring bool   `json:"retiring"`
 }
 
 // Summarize reads the fleet Map's report (manifest and results files) and returns the
@@ -622,6 +664,9 @@ func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, 
 					} else {
 						sum.Counts.Rotated++
 						count(func(c *FleetCounts) { c.Rotated++ })
+						if r.Retiring {
+							sum.Retiring++
+						}
 					}
 					continue
 				}
@@ -635,7 +680,10 @@ func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, 
 			}
 		}
 	}
-	l.logger().Info("fleet summarized", "execution", req.ExecutionID, "rotated", sum.Counts.Rotated, "skipped", sum.Counts.Skipped, "failed", sum.Counts.Failed)
+	if sum.Retiring > 0 {
+		sum.Retirement = fmt.Sprintf(retirementNote, sum.Retiring)
+	}
+	l.logger().Info("fleet summarized", "execution", req.ExecutionID, "rotated", sum.Counts.Rotated, "retiring", sum.Retiring, "skipped", sum.Counts.Skipped, "failed", sum.Counts.Failed)
 	return sum, nil
 }
 

@@ -3,6 +3,7 @@ package rotation_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -19,11 +20,19 @@ import (
 type accountIAM struct {
 	account string
 	calls   *int
+	users   int // 0: one user, app-<account>; else app-<account>-<i>
 }
 
 func (a accountIAM) ListUsers(_ context.Context, _ *iam.ListUsersInput, _ ...func(*iam.Options)) (*iam.ListUsersOutput, error) {
 	*a.calls++
-	return &iam.ListUsersOutput{Users: []iamtypes.User{{UserName: aws.String("app-" + a.account)}}}, nil
+	if a.users == 0 {
+		return &iam.ListUsersOutput{Users: []iamtypes.User{{UserName: aws.String("app-" + a.account)}}}, nil
+	}
+	out := &iam.ListUsersOutput{}
+	for i := range a.users {
+		out.Users = append(out.Users, iamtypes.User{UserName: aws.String("app-" + a.account[:3] + "-" + strconv.Itoa(i))})
+	}
+	return out, nil
 }
 
 func (a accountIAM) ListUserTags(_ context.Context, _ *iam.ListUserTagsInput, _ ...func(*iam.Options)) (*iam.ListUserTagsOutput, error) {
@@ -67,20 +76,25 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 		ouHas     []orgtypes.Account
 		want      []string // "account/user", in listing order
 		wantError string
+		usersEach int
 	}{
+		// IAM's rate is per account: the Map takes items in order, so the users object
+		// interleaves the accounts and they run side by side.
+		{"several users per account, interleaved", rotation.Fleet{AccountIDs: []string{"222222222222", "111111111111"}}, nil,
+			[]string{"222222222222/app-222-0", "111111111111/app-111-0", "222222222222/app-222-1", "111111111111/app-111-1", "222222222222/app-222-2", "111111111111/app-111-2"}, "", 3},
 		{"listed accounts in their order", rotation.Fleet{AccountIDs: []string{"222222222222", "111111111111"}}, nil,
-			[]string{"222222222222/app-222222222222", "111111111111/app-111111111111"}, ""},
-		{"no accounts: the engine's own", rotation.Fleet{}, nil, []string{"/app-hub"}, ""},
+			[]string{"222222222222/app-222222222222", "111111111111/app-111111111111"}, "", 0},
+		{"no accounts: the engine's own", rotation.Fleet{}, nil, []string{"/app-hub"}, "", 0},
 		{"an OU's active accounts", rotation.Fleet{OrganizationalUnitID: ou}, org,
-			[]string{"111111111111/app-111111111111", "333333333333/app-333333333333"}, ""},
+			[]string{"111111111111/app-111111111111", "333333333333/app-333333333333"}, "", 0},
 		{"an OU and a listed account, each once", rotation.Fleet{OrganizationalUnitID: ou, AccountIDs: []string{"333333333333"}}, org,
-			[]string{"333333333333/app-333333333333", "111111111111/app-111111111111"}, ""},
-		{"an empty OU rotates nobody", rotation.Fleet{OrganizationalUnitID: ou}, nil, nil, ""},
-		{"a listed account that is not a member", rotation.Fleet{AccountIDs: []string{"111111111111", "444444444444"}}, nil, nil, rotation.AccountNotAllowed},
+			[]string{"333333333333/app-333333333333", "111111111111/app-111111111111"}, "", 0},
+		{"an empty OU rotates nobody", rotation.Fleet{OrganizationalUnitID: ou}, nil, nil, "", 0},
+		{"a listed account that is not a member", rotation.Fleet{AccountIDs: []string{"111111111111", "444444444444"}}, nil, nil, rotation.AccountNotAllowed, 0},
 		{"an OU holding an account that is not a member", rotation.Fleet{OrganizationalUnitID: ou},
-			append(slices.Clone(org), account("444444444444", orgtypes.AccountStateActive, "")), nil, rotation.AccountNotAllowed},
-		{"not an OU id", rotation.Fleet{OrganizationalUnitID: "engineering"}, nil, nil, rotation.InvalidInput},
-		{"a malformed account id", rotation.Fleet{AccountIDs: []string{"1111"}}, nil, nil, rotation.InvalidInput},
+			append(slices.Clone(org), account("444444444444", orgtypes.AccountStateActive, "")), nil, rotation.AccountNotAllowed, 0},
+		{"not an OU id", rotation.Fleet{OrganizationalUnitID: "engineering"}, nil, nil, rotation.InvalidInput, 0},
+		{"a malformed account id", rotation.Fleet{AccountIDs: []string{"1111"}}, nil, nil, rotation.InvalidInput, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hubCalls, memberCalls := 0, 0
@@ -89,7 +103,7 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 				IAM: accountIAM{account: "hub", calls: &hubCalls}, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/",
 				MemberAccounts: members, Organizations: orgs,
 				MemberIAM: func(_ context.Context, account, _ string) (rotation.FleetIAM, error) {
-					return accountIAM{account: account, calls: &memberCalls}, nil
+					return accountIAM{account: account, calls: &memberCalls, users: tc.usersEach}, nil
 				},
 			}
 			if tc.wantError != "" {
@@ -123,5 +137,25 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 				t.Errorf("page says %d managed, want %d", st.Page.Managed, len(tc.want))
 			}
 		})
+	}
+}
+
+// The engine module's schedule passes jsonencode(var.fleet_input): every field it leaves out
+// arrives as null. The listing takes that input as the same input without the fields.
+func TestScheduledFleetInputWithNullsIsTheInputWithoutThem(t *testing.T) {
+	const scheduled = `{"maxConcurrency":null,"toleratedFailurePercentage":null,"graceSeconds":null,"inactiveSeconds":null,"pathPrefix":null,"accountIds":["111111111111"],"organizationalUnitId":null}`
+	calls := 0
+	l := &rotation.Lister{IAM: accountIAM{account: "hub", calls: &calls}, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/",
+		MemberAccounts: []string{"111111111111"},
+		MemberIAM: func(_ context.Context, account, _ string) (rotation.FleetIAM, error) {
+			return accountIAM{account: account, calls: &calls}, nil
+		}}
+	st, err := l.List(context.Background(), rotation.ListRequest{Action: "list", ExecutionID: "arn:aws:states:us-east-1:123456789012:execution:f:x", Fleet: []byte(scheduled)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.Config; *c.MaxConcurrency != rotation.DefaultFleetConcurrency || c.Rotation.GraceSeconds != rotation.DefaultGraceSeconds ||
+		c.Rotation.InactiveSeconds != rotation.DefaultInactiveSeconds || c.PathPrefix != "/" || !slices.Equal(c.AccountIDs, []string{"111111111111"}) {
+		t.Errorf("config %+v (rotation %+v), want the defaults over account 111111111111", c, c.Rotation)
 	}
 }

@@ -99,15 +99,17 @@ func (req Request) LogAttrs() []any {
 	return attrs
 }
 
-// Serve answers the fleet's list and summarize actions (the listusers Lambda).
+// Serve answers the fleet's list, cutover and summarize actions (the listusers Lambda).
 func (l *Lister) Serve(ctx context.Context, req ListRequest) (any, error) {
 	switch req.Action {
 	case "list":
 		return l.List(ctx, req)
 	case "summarize":
 		return l.Summarize(ctx, req)
+	case "cutover":
+		return l.CheckCutOver(ctx, req)
 	}
-	return nil, newError(InvalidInput, nil, "action %q is not served by this function (it serves list and summarize)", req.Action)
+	return nil, newError(InvalidInput, nil, "action %q is not served by this function (it serves list, cutover and summarize)", req.Action)
 }
 
 // LogAttrs are the fields a log line about the request carries.

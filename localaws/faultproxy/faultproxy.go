@@ -74,6 +74,7 @@ type Call struct {
 	Status      int
 	ErrorCode   string // AWS error code of the answer, "" on success
 	Fault       Fault  // the injected fault, "" if none
+	Account     string // the signer's account as the proxy learned it ("": the default; ratelimit.go)
 	RateLimited bool   // Fault is Throttle because the service's rate limit was reached
 	// Refused is the message of a request the service's API model refuses (ValidationError,
 	// ValidationException, ...), "" if the request satisfies it.
@@ -107,6 +108,10 @@ type Proxy struct {
 	// iamNow is the clock of IAM's eventual-consistency windows (the propagation delay): the
 	// engine's clock, so that on a simulated clock the windows pass as its waits do.
 	iamNow func() time.Time
+	// accountLimits are the buckets of PerAccount limits, by service/account; accountOf the
+	// account of each key the proxy saw made (ratelimit.go).
+	accountLimits map[string]*bucket
+	accountOf     map[string]string
 }
 
 type ruleState struct {
@@ -131,14 +136,15 @@ func Start(backend string) (*Proxy, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	p := &Proxy{
-		URL:     "http://" + l.Addr().String(),
-		backend: u,
-		client:  &http.Client{Timeout: 60 * time.Second},
-		closing: make(chan struct{}),
-		keys:    map[string]time.Time{},
-		now:     time.Now,
-		iamNow:  time.Now,
-		models:  models,
+		URL:       "http://" + l.Addr().String(),
+		backend:   u,
+		client:    &http.Client{Timeout: 60 * time.Second},
+		closing:   make(chan struct{}),
+		keys:      map[string]time.Time{},
+		now:       time.Now,
+		iamNow:    time.Now,
+		models:    models,
+		accountOf: map[string]string{},
 
 		roleChanged: map[string]time.Time{},
 		sessions:    map[string]string{},
@@ -277,7 +283,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	notYetValid := p.notYetValidLocked(req.accessKeyID)
 	deniedRole := p.roleNotYetLocked(req)
 	faulted := rule != nil && rule.Fault != Pass && !rule.AfterBackend
-	overRate := !notYetValid && !faulted && p.overRateLocked(req.service)
+	call.Account = p.accountOf[req.accessKeyID]
+	overRate := !notYetValid && !faulted && p.overRateLocked(req.service, call.Account)
 	p.mu.Unlock()
 
 	// AWS authenticates a request before it validates it, and validates it before it acts.
@@ -322,7 +329,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			resp.body = pageListUsers(req, resp.body) // paging.go: moto answers every user at once
 		}
 		if req.service == "iam" && req.action == "CreateAccessKey" && resp.status == http.StatusOK {
-			p.learnKey(resp.body)
+			p.learnKey(resp.body, call.Account)
+		}
+		if req.service == "sts" && req.action == "AssumeRole" && resp.status == http.StatusOK {
+			p.learnAssumedRole(resp.body)
 		}
 		if resp.status == http.StatusOK {
 			p.learnRole(req, resp.body)
@@ -385,7 +395,7 @@ func (p *Proxy) notYetValidLocked(accessKeyID string) bool {
 	return ok && p.iamNow().Before(created.Add(p.delay))
 }
 
-func (p *Proxy) learnKey(body []byte) {
+func (p *Proxy) learnKey(body []byte, account string) {
 	var out struct {
 		ID     string `xml:"CreateAccessKeyResult>AccessKey>AccessKeyId"`
 		Secret string `xml:"CreateAccessKeyResult>AccessKey>SecretAccessKey"`
@@ -396,6 +406,9 @@ func (p *Proxy) learnKey(body []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.keys[out.ID] = p.iamNow()
+	if account != "" {
+		p.accountOf[out.ID] = account
+	}
 	if out.Secret != "" {
 		p.secrets = append(p.secrets, out.Secret, base64.StdEncoding.EncodeToString([]byte(out.Secret)))
 	}

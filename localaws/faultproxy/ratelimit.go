@@ -1,7 +1,9 @@
 package faultproxy
 
 import (
+	"encoding/xml"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -16,12 +18,21 @@ import (
 //
 // A limit applies to calls that would reach moto: a call that a Rule faults, or that a key
 // not yet propagated signs, takes no token.
+//
+// IAM's request quotas are an account's (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html:
+// "IAM and AWS STS ... quotas ... per account"), so a limit may be PerAccount: each account
+// then has a bucket of its own, and calls in ten accounts run at ten times the rate. The
+// account of a call is its signer's: a key that an AssumeRole answer through this proxy gave
+// belongs to the role's account, a key CreateAccessKey made to its creator's account, and any
+// other key to the default account ("").
 
 // RateLimit is one service's token bucket.
 type RateLimit struct {
 	Service   string  // SigV4 service name, e.g. iam
 	PerSecond float64 // tokens added per second
 	Burst     int     // bucket size: calls allowed at once after a quiet spell (at least 1)
+	// PerAccount gives each account its own bucket of this rate and size.
+	PerAccount bool
 }
 
 type bucket struct {
@@ -55,6 +66,11 @@ func (p *Proxy) SetRateLimit(l RateLimit) error {
 	l.Burst = max(l.Burst, 1)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for k, b := range p.accountLimits {
+		if b.Service == l.Service {
+			delete(p.accountLimits, k)
+		}
+	}
 	if l.PerSecond == 0 {
 		delete(p.limits, l.Service)
 		return nil
@@ -77,9 +93,43 @@ func (p *Proxy) RateLimits() []RateLimit {
 	return out
 }
 
-// overRateLocked reports whether a call to service finds its bucket empty (taking a token
-// when it does not).
-func (p *Proxy) overRateLocked(service string) bool {
+// overRateLocked reports whether a call to service in account finds its bucket empty (taking
+// a token when it does not).
+func (p *Proxy) overRateLocked(service, account string) bool {
 	b, ok := p.limits[service]
-	return ok && !b.take(p.now())
+	if !ok {
+		return false
+	}
+	if b.PerAccount {
+		key := service + "/" + account
+		ab, ok := p.accountLimits[key]
+		if !ok {
+			if p.accountLimits == nil {
+				p.accountLimits = map[string]*bucket{}
+			}
+			ab = &bucket{RateLimit: b.RateLimit, tokens: float64(b.Burst), last: p.now()}
+			p.accountLimits[key] = ab
+		}
+		b = ab
+	}
+	return !b.take(p.now())
+}
+
+// learnAssumedRole records the account of the temporary key an AssumeRole answer gives: the
+// account in its AssumedRoleUser ARN (arn:aws:sts::<account>:assumed-role/<role>/<session>).
+func (p *Proxy) learnAssumedRole(body []byte) {
+	var out struct {
+		ID  string `xml:"AssumeRoleResult>Credentials>AccessKeyId"`
+		Arn string `xml:"AssumeRoleResult>AssumedRoleUser>Arn"`
+	}
+	if xml.Unmarshal(body, &out) != nil || out.ID == "" {
+		return
+	}
+	parts := strings.Split(out.Arn, ":")
+	if len(parts) < 5 || parts[4] == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.accountOf[out.ID] = parts[4]
 }

@@ -198,3 +198,83 @@ func TestFaultedCallsTakeNoToken(t *testing.T) {
 		t.Error("a negative rate was accepted")
 	}
 }
+
+// signedBy is signed with the key id given.
+func signedBy(key, service, action string) *http.Request {
+	r := signed(service, action)
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+key+"/20260101/us-east-1/"+service+"/aws4_request, SignedHeaders=host, Signature=x")
+	return r
+}
+
+// A PerAccount limit gives each account its own bucket: the account of a key is learned from
+// the AssumeRole answer that gave it (and a key made with CreateAccessKey is its creator's),
+// so two member accounts and the default one each pass the rate, where one shared limit
+// passes it once in all.
+func TestPerAccountRateLimitPacesEachAccountByItsOwnRate(t *testing.T) {
+	answers := map[string]string{
+		"AssumeRole-A": `<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAMEMBERA</AccessKeyId></Credentials><AssumedRoleUser><Arn>arn:aws:sts::111111111111:assumed-role/keyrotor-target/x</Arn></AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>`,
+		"AssumeRole-B": `<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAMEMBERB</AccessKeyId></Credentials><AssumedRoleUser><Arn>arn:aws:sts::222222222222:assumed-role/keyrotor-target/x</Arn></AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>`,
+		"CreateAccessKey": `<CreateAccessKeyResponse><CreateAccessKeyResult><AccessKey><AccessKeyId>AKIANEWINB</AccessKeyId></AccessKey></CreateAccessKeyResult></CreateAccessKeyResponse>`,
+	}
+	tests := []struct {
+		name       string
+		perAccount bool
+		wantPassed int // calls passed in the window, over all three accounts
+	}{
+		{"one bucket per account", true, 3 * (10 + 10*10)},
+		{"one bucket for all", false, 10 + 10*10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next := ""
+			backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				if a, ok := answers[next]; ok {
+					_, _ = w.Write([]byte(a))
+					return
+				}
+				_, _ = w.Write([]byte("<ok/>"))
+			}))
+			defer backend.Close()
+			p, err := Start(backend.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			p.now = func() time.Time { return clock }
+			for _, step := range []struct{ key, service, action, answer string }{
+				{"AKIAHUB", "sts", "AssumeRole", "AssumeRole-A"},
+				{"AKIAHUB", "sts", "AssumeRole", "AssumeRole-B"},
+				{"ASIAMEMBERB", "iam", "CreateAccessKey", "CreateAccessKey"},
+			} {
+				next = step.answer
+				if code := serve(p, signedBy(step.key, step.service, step.action)); code != http.StatusOK {
+					t.Fatalf("%s: %d", step.action, code)
+				}
+			}
+			next = ""
+			if err := p.SetRateLimit(RateLimit{Service: "iam", PerSecond: 10, Burst: 10, PerAccount: tt.perAccount}); err != nil {
+				t.Fatal(err)
+			}
+			passed := 0
+			for i := 0; i < 10*100; i++ { // 100 calls/s for 10 s, each signer in turn
+				clock = clock.Add(10 * time.Millisecond)
+				for _, key := range []string{"AKIAHUB", "ASIAMEMBERA", "AKIANEWINB"} {
+					if serve(p, signedBy(key, "iam", "ListAccessKeys")) == http.StatusOK {
+						passed++
+					}
+				}
+			}
+			if passed < tt.wantPassed-3 || passed > tt.wantPassed+3 {
+				t.Errorf("passed %d calls, want about %d", passed, tt.wantPassed)
+			}
+			accounts := map[string]bool{}
+			for _, c := range p.Calls() {
+				accounts[c.Account] = true
+			}
+			if len(accounts) != 3 || !accounts["111111111111"] || !accounts["222222222222"] || !accounts[""] {
+				t.Errorf("recorded accounts %v, want the default and both members", accounts)
+			}
+		})
+	}
+}

@@ -340,8 +340,8 @@ resource "aws_iam_role" "fleet" {
   tags = var.tags
 }
 
-# Invoke listusers, start/follow/stop rotation executions (.sync), and the managed EventBridge
-# rule through which Step Functions learns that a child execution ended.
+# Invoke listusers (which follows each rotation to its cut-over) and start rotation executions
+# (the plain integration: no .sync, so no Describe/Stop on them and no managed EventBridge rule).
 resource "aws_iam_role_policy" "fleet" {
   name = "${var.name}-fleet"
   role = aws_iam_role.fleet.id
@@ -441,6 +441,19 @@ resource "aws_scheduler_schedule" "fleet" {
     retry_policy {
       maximum_retry_attempts       = 3
       maximum_event_age_in_seconds = 3600
+    }
+  }
+
+  # What listusers would refuse (AccountNotAllowed, InvalidInput) is refused at plan time: a
+  # scheduled fleet that fails at its first run is found a month late.
+  lifecycle {
+    precondition {
+      condition     = var.fleet_input.accountIds == null ? true : alltrue([for id in var.fleet_input.accountIds : contains(var.member_account_ids, id)])
+      error_message = "fleet_input.accountIds may list only accounts of member_account_ids (each runs infra/modules/member-account): listusers refuses any other (AccountNotAllowed)."
+    }
+    precondition {
+      condition     = var.fleet_input.organizationalUnitId == null ? true : var.member_organizational_units
+      error_message = "fleet_input.organizationalUnitId needs member_organizational_units = true (listusers then may read the OU's accounts)."
     }
   }
 }

@@ -152,8 +152,10 @@ variable "fleet_input" {
     graceSeconds               = optional(number)
     inactiveSeconds            = optional(number)
     pathPrefix                 = optional(string)
+    accountIds                 = optional(list(string))
+    organizationalUnitId       = optional(string)
   })
-  description = "Execution input of the scheduled fleet (statemachine/README.md): rotations at once (default 10), failure percentage above which the fleet stops (default 100), the rotations' waits (default 3600 and 86400 s), and an IAM path under managed_user_path to narrow the fleet to."
+  description = "Execution input of the scheduled fleet (statemachine/README.md): rotations at once (default 10), failure percentage above which the fleet stops (default 100), the rotations' waits (default 3600 and 86400 s), an IAM path under managed_user_path to narrow the fleet to, and the member accounts to rotate instead of this engine's own: accountIds (each listed in member_account_ids) and/or organizationalUnitId (the ACTIVE accounts directly in that OU or root; needs member_organizational_units)."
   default     = {}
 
   validation {
@@ -164,6 +166,19 @@ variable "fleet_input" {
       (var.fleet_input.inactiveSeconds == null ? true : var.fleet_input.inactiveSeconds >= 0 && var.fleet_input.inactiveSeconds <= 2592000)
     )
     error_message = "fleet_input: maxConcurrency must be 1-1000, toleratedFailurePercentage 0-100, graceSeconds 0-604800 and inactiveSeconds 0-2592000."
+  }
+
+  # As listusers checks the execution input (internal/rotation: fleetDefaults, ouAccounts);
+  # that the accounts are members is checked against member_account_ids on the schedule.
+  validation {
+    condition = (var.fleet_input.accountIds == null ? true :
+    alltrue([for id in var.fleet_input.accountIds : can(regex("^[0-9]{12}$", id))]) && length(distinct(var.fleet_input.accountIds)) == length(var.fleet_input.accountIds))
+    error_message = "fleet_input: accountIds must be distinct AWS account ids of 12 digits each."
+  }
+
+  validation {
+    condition     = var.fleet_input.organizationalUnitId == null ? true : can(regex("^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$", var.fleet_input.organizationalUnitId))
+    error_message = "fleet_input: organizationalUnitId must be an AWS Organizations OU id (ou-…-…) or root id (r-…)."
   }
 }
 

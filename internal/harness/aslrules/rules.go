@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // AWS figures the rules hold definitions to.
@@ -127,6 +129,11 @@ var KeyrotorLoops = map[string]Bound{
 	// 50 pages, so at most 49 more.
 	"ListMoreUsers": {(FleetUsers+99)/100 - 1, "listusers reads 100 users a call"},
 	"MoreUsers":     {(FleetUsers + 99) / 100, "listusers reads 100 users a call"},
+	// rotate-fleet.asl.json's child: AwaitCutOver → CutOverYet → WaitForCutOver → AwaitCutOver
+	// until the rotation is verified; listusers gives up after rotation.MaxCutOverChecks.
+	"AwaitCutOver":   {rotation.MaxCutOverChecks, "listusers' cutover action answers failed (CutOverNotSeen) at its 240th check"},
+	"CutOverYet":     {rotation.MaxCutOverChecks, "listusers' cutover action answers failed (CutOverNotSeen) at its 240th check"},
+	"WaitForCutOver": {rotation.MaxCutOverChecks - 1, "listusers' cutover action answers failed (CutOverNotSeen) at its 240th check"},
 }
 
 // Check applies every rule to one definition (placeholders already filled).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -24,16 +25,27 @@ import (
 	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
-// Verify targets (issue 8): verified within D + 1.5 s with at most 8 STS calls.
+// Targets that stand (issue 21). Verification: within D + 2 s with at most ⌈D/2⌉ + 2 STS
+// calls — the optimum whole-second ASL retries allow (a fixed ≤ 8 calls at D = 15 s cannot be
+// met by any schedule that is never more than 2 s late). Size: the deployment zip under 5 MB
+// (what Lambda receives; a raw bootstrap under 8 MB is below the SDK's own floor).
 const (
-	verifySlackS       = 1.5
-	verifyMaxSTSCalls  = 8
+	verifySlackS       = 2.0
 	transitionsTarget  = 12
 	bootstrapMaxBytes  = 8 << 20
+	zipMaxBytes        = 5 << 20
 	initTargetMS       = 30
 	engineSpeedupGoal  = 10
 	e2eRotationTargetS = 2
 )
+
+// verifyMaxSTSCalls is the verification target's call budget at propagation delay d.
+func verifyMaxSTSCalls(d float64) int { return int(math.Ceil(d/2)) + 2 }
+
+// verifyWithin says whether a verification met the target.
+func verifyWithin(v VerifyPoint) bool {
+	return v.VerifiedS <= v.DelayS+verifySlackS && v.STSCalls <= verifyMaxSTSCalls(v.DelayS)
+}
 
 // VerifyPoint is one rotation at propagation delay D.
 type VerifyPoint struct {
@@ -162,7 +174,7 @@ func rotate(ctx context.Context, env *localenv.Env, user string, d time.Duration
 	v.LateS = v.VerifiedS - v.DelayS
 	v.FirstAttemptS = first.Sub(created).Seconds()
 	v.Transitions, v.LambdaInvocations = run.transitions, run.lambdaInvocations
-	v.WithinTarget = v.VerifiedS <= v.DelayS+verifySlackS && v.STSCalls <= verifyMaxSTSCalls
+	v.WithinTarget = verifyWithin(*v)
 
 	// The REPORT lines of this execution's invocations: one execution runs at a time.
 	for _, l := range env.Logs() {

@@ -44,14 +44,14 @@ func fleetScenarios(t *testing.T) []Scenario {
 			Name: "fleet/listing-denied-fails-before-any-rotation", Definition: def, Input: raw(`{}`),
 			Tasks: map[string][]Result{"ListManagedUsers": {lambdaError("AccessDenied", "list users: not allowed to call iam:ListUsers")}},
 			Want: &Want{Path: []string{"ListManagedUsers", "ReadListingCause", "ParseListingCause", "DescribeListingFailure", "ListingFailed"}, Status: "FAILED", Error: "AccessDenied",
-				Cause: "Listing the managed users failed (AccessDenied: list users: not allowed to call iam:ListUsers). No rotation was started.", Calls: map[string]int{"Rotate": 0}},
+				Cause: "Listing the managed users failed (AccessDenied: list users: not allowed to call iam:ListUsers). No rotation was started.", Calls: map[string]int{"StartRotation": 0}},
 		},
 		{
 			Name: "fleet/listing-crashed-is-retried-then-quoted", Definition: def, Input: raw(`{}`),
 			Tasks: map[string][]Result{"ListManagedUsers": {fail("Lambda.Unknown", "The cause could not be determined because Lambda did not return an error type.")}},
 			Want: &Want{Path: []string{"ListManagedUsers", "ReadListingCause", "QuoteListingCause", "DescribeListingFailure", "ListingFailed"}, Status: "FAILED", Error: "Lambda.Unknown",
 				Cause: "Listing the managed users failed (Lambda.Unknown: The cause could not be determined because Lambda did not return an error type.). No rotation was started.",
-				Calls: map[string]int{"ListManagedUsers": 7, "Rotate": 0}},
+				Calls: map[string]int{"ListManagedUsers": 7, "StartRotation": 0}},
 		},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
@@ -148,6 +149,14 @@ func TestFleetScheduleIsOptionalAndStartsTheFleet(t *testing.T) {
 	}
 }
 
+func accounts(ids ...string) cty.Value {
+	vs := make([]cty.Value, len(ids))
+	for i, id := range ids {
+		vs[i] = cty.StringVal(id)
+	}
+	return cty.ListVal(vs)
+}
+
 func TestFleetVariablesValidate(t *testing.T) {
 	_, mods := load(t)
 	m := mods[engineDir]
@@ -155,6 +164,7 @@ func TestFleetVariablesValidate(t *testing.T) {
 		obj := map[string]cty.Value{
 			"maxConcurrency": cty.NullVal(cty.Number), "toleratedFailurePercentage": cty.NullVal(cty.Number),
 			"graceSeconds": cty.NullVal(cty.Number), "inactiveSeconds": cty.NullVal(cty.Number), "pathPrefix": cty.NullVal(cty.String),
+			"accountIds": cty.NullVal(cty.List(cty.String)), "organizationalUnitId": cty.NullVal(cty.String),
 		}
 		for k, v := range kv {
 			obj[k] = v
@@ -175,6 +185,13 @@ func TestFleetVariablesValidate(t *testing.T) {
 		{"concurrency 0", "fleet_input", input(map[string]cty.Value{"maxConcurrency": cty.NumberIntVal(0)}), false},
 		{"percentage 101", "fleet_input", input(map[string]cty.Value{"toleratedFailurePercentage": cty.NumberIntVal(101)}), false},
 		{"grace too long", "fleet_input", input(map[string]cty.Value{"graceSeconds": cty.NumberIntVal(604801)}), false},
+		{"member accounts", "fleet_input", input(map[string]cty.Value{"accountIds": accounts("111111111111", "222222222222")}), true},
+		{"no accounts", "fleet_input", input(map[string]cty.Value{"accountIds": cty.ListValEmpty(cty.String)}), true},
+		{"short account id", "fleet_input", input(map[string]cty.Value{"accountIds": accounts("11111111111")}), false},
+		{"account twice", "fleet_input", input(map[string]cty.Value{"accountIds": accounts("111111111111", "111111111111")}), false},
+		{"organizational unit", "fleet_input", input(map[string]cty.Value{"organizationalUnitId": cty.StringVal("ou-ab12-cdef3456")}), true},
+		{"root", "fleet_input", input(map[string]cty.Value{"organizationalUnitId": cty.StringVal("r-ab12")}), true},
+		{"unit name", "fleet_input", input(map[string]cty.Value{"organizationalUnitId": cty.StringVal("Engineering")}), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,5 +214,62 @@ func TestFleetVariablesValidate(t *testing.T) {
 		if moduleOK, parserOK := len(failed) == 0, parseErr == nil; moduleOK != parserOK {
 			t.Errorf("%s: module accepts %v, internal/schedule accepts %v (%v)", expr, moduleOK, parserOK, parseErr)
 		}
+	}
+}
+
+// The module refuses at plan time a fleet_input that listusers would refuse at the fleet's
+// first run: accounts that are not members, an OU without member_organizational_units; the
+// same values pass listusers' own validation (rotation.Lister.List) exactly when they pass here.
+func TestScheduledFleetInputIsCheckedAgainstTheMemberAccounts(t *testing.T) {
+	_, mods := load(t)
+	m := mods[engineDir]
+	sched := onlyBlock(t, m, "resource", "aws_scheduler_schedule", "fleet")
+	var conds []*hclsyntax.Attribute
+	for _, b := range sched.Body.Blocks {
+		if b.Type != "lifecycle" {
+			continue
+		}
+		for _, p := range b.Body.Blocks {
+			if p.Type == "precondition" {
+				conds = append(conds, p.Body.Attributes["condition"])
+			}
+		}
+	}
+	if len(conds) != 2 {
+		t.Fatalf("the fleet schedule has %d preconditions, want 2 (accountIds members, organizationalUnitId enabled)", len(conds))
+	}
+	members := accounts("111111111111", "222222222222")
+	tests := []struct {
+		name    string
+		ids     cty.Value
+		ou      cty.Value
+		ouOn    bool
+		planned bool
+	}{
+		{"own account", cty.NullVal(cty.List(cty.String)), cty.NullVal(cty.String), false, true},
+		{"members", accounts("222222222222"), cty.NullVal(cty.String), false, true},
+		{"a stranger", accounts("111111111111", "333333333333"), cty.NullVal(cty.String), false, false},
+		{"an OU, enabled", cty.NullVal(cty.List(cty.String)), cty.StringVal("ou-ab12-cdef3456"), true, true},
+		{"an OU, not enabled", cty.NullVal(cty.List(cty.String)), cty.StringVal("ou-ab12-cdef3456"), false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := &hcl.EvalContext{Functions: validationFunctions, Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{
+				"fleet_input":                 cty.ObjectVal(map[string]cty.Value{"accountIds": tt.ids, "organizationalUnitId": tt.ou}),
+				"member_account_ids":          members,
+				"member_organizational_units": cty.BoolVal(tt.ouOn),
+			})}}
+			planned := true
+			for _, c := range conds {
+				v, diags := c.Expr.Value(ctx)
+				if diags.HasErrors() {
+					t.Fatal(diags)
+				}
+				planned = planned && v.True()
+			}
+			if planned != tt.planned {
+				t.Errorf("planned = %v, want %v", planned, tt.planned)
+			}
+		})
 	}
 }

@@ -245,6 +245,9 @@ func allowedRequests(f fixture) []req {
 		{"listusers", "s3", "GetObject", map[string]any{"Bucket": f.engine.FleetBucket(), "Key": "fleet/exec-1/users.json"}},
 		{"listusers", "s3", "PutObject", map[string]any{"Bucket": f.engine.FleetBucket(), "Key": "fleet/exec-1/users.json"}},
 		{"listusers", "s3", "GetObject", map[string]any{"Bucket": f.engine.FleetBucket(), "Key": "fleet/exec-1/report/id/manifest.json"}},
+		// listusers: a fleet child's rotation followed up to its cut-over (action cutover)
+		{"listusers", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
+		{"listusers", "states", "GetExecutionHistory", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		// a consumer listed in parameter_reader_arns; the deployer administering the key
 		{"reader", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
 		// the key policy lets each reader decrypt the parameters it is listed for (issue 17)
@@ -303,6 +306,8 @@ func deniedRequests(f fixture) []req {
 		{"listusers", "s3", "PutObject", map[string]any{"Bucket": f.engine.FleetBucket(), "Key": "elsewhere.json"}},
 		{"listusers", "s3", "DeleteObject", map[string]any{"Bucket": f.engine.FleetBucket(), "Key": "fleet/exec-1/users.json"}},
 		{"listusers", "kms", "Decrypt", sealed},
+		{"listusers", "states", "StopExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
+		{"listusers", "states", "GetExecutionHistory", map[string]any{"executionArn": "arn:aws:states:eu-west-1:111122223333:execution:payments:x"}},
 		// other state machines
 		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": "arn:aws:states:eu-west-1:111122223333:stateMachine:payments"}},
 		{"trigger", "states", "StopExecution", map[string]any{"executionArn": "arn:aws:states:eu-west-1:111122223333:execution:payments:x"}},

@@ -21,7 +21,7 @@ func main() {
 	size := flag.String("size", string(bench.Full), "full (the published figures) or tiny (minimal delays and samples)")
 	out := flag.String("out", "", "directory for results.json, BENCHMARKS.md and the plot (default: bench/ in the repository)")
 	var opts bench.Options
-	flag.StringVar(&opts.Fleet, "fleet", "", "fleet runs, comma-separated USERS[@IAM_RATE][xREPEATS], e.g. 5000@20 (5,000 users, IAM held to 20 calls/s) or 1000x3 (three runs, unthrottled); none: no fleet (default: "+bench.DefaultFleetPlan+", tiny: "+bench.TinyFleetPlan+")")
+	flag.StringVar(&opts.Fleet, "fleet", "", "fleet runs, comma-separated [ACCOUNTS*]USERS[@IAM_RATE][xREPEATS][:aws], e.g. 5000@20 (5,000 users, IAM held to 20 calls/s), 1000x3 (three runs, unthrottled), 10*500@40:aws (500 users in each of 10 member accounts, IAM at 40 calls/s per account, on AWS's clock with the default waits); none: no fleet (default: "+bench.DefaultFleetPlan+", tiny: "+bench.TinyFleetPlan+")")
 	flag.IntVar(&opts.FleetConcurrency, "fleet-concurrency", 0, fmt.Sprintf("the fleets' maxConcurrency (default %d, %d when IAM is throttled)", bench.DefaultFleetConcurrency, bench.DefaultThrottledFleetConcurrency))
 	flag.Float64Var(&opts.FleetBurstS, "fleet-burst", 1, "the IAM token bucket's size, in seconds of its rate")
 	flag.BoolVar(&opts.FleetOnly, "fleet-only", false, "run only the fleet plan, keeping the other figures of the output directory's results.json")
