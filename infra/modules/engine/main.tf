@@ -88,7 +88,12 @@ locals {
 
   # Execution errors that raise no failure alert (aws_cloudwatch_event_rule.rotation_failed):
   # destroy's abort and Begin's rejections (statemachine/README.md, "Rollback paths").
-  unalerted_errors = ["keyrotor.Destroyed", "InvalidInput", "UserNotFound", "UserNotManaged", "RotationInProgress"]
+  rejection_errors = ["InvalidInput", "UserNotFound", "UserNotManaged", "RotationInProgress"]
+  unalerted_errors = concat(["keyrotor.Destroyed"], local.rejection_errors)
+  # Step errors that are no fault of the engine and count in no errors alarm
+  # (aws_cloudwatch_log_metric_filter.expected_errors): KeyNotYetValid, verifykey's answer while
+  # IAM propagates a new key, and Begin's rejections (a fleet skipping busy users raises many).
+  expected_step_errors = concat(["KeyNotYetValid"], local.rejection_errors)
 }
 
 # ---- KMS: one key for secrets (seal + SecureString), one for logs and alerts ----
@@ -546,24 +551,26 @@ resource "aws_cloudwatch_metric_alarm" "executions" {
 }
 
 # KeyNotYetValid is verifykey's answer while IAM propagates a new key: the state machine retries
-# it about a dozen times per rotation, and Lambda counts each as an Error. Lambda's Errors metric
-# has no error-type dimension, so the functions' own JSON log line for a failed step
-# ({"level":"ERROR","msg":"step failed","error":"<name>"}, internal/rotation/lambda.go) is
-# counted by a metric filter, and the alarm subtracts it with metric math.
+# it about a dozen times per rotation, and Lambda counts each as an Error; Begin's rejections are
+# errors too. Lambda's Errors metric has no error-type dimension, so the functions' own JSON log
+# line for a failed invocation ({"level":"ERROR","msg":"failed","error":"<name>",...}, written by
+# internal/lambdamain's Adapt) is counted by a metric filter when its error is one of
+# local.expected_step_errors, and the alarm subtracts it with metric math. JSON terms match
+# exactly: internal/harness/alarms runs this pattern over the lines the functions really write.
 # Filter syntax: https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html
 # (JSON terms, https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/matching-terms-json-log-events.html);
 # alarms on metric math: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Create-alarm-on-metric-math-expression.html.
 # The log lines reach the group at application_log_level INFO because Lambda reads their
 # "level" field: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
-resource "aws_cloudwatch_log_metric_filter" "key_not_yet_valid" {
+resource "aws_cloudwatch_log_metric_filter" "expected_errors" {
   for_each = local.functions
 
-  name           = "${var.name}-${each.key}-KeyNotYetValid"
+  name           = "${var.name}-${each.key}-ExpectedErrors"
   log_group_name = aws_cloudwatch_log_group.function[each.key].name
-  pattern        = "{ $.msg = \"step failed\" && $.error = \"KeyNotYetValid\" }"
+  pattern        = "{ $.msg = \"failed\" && (${join(" || ", [for e in local.expected_step_errors : "$.error = \"${e}\""])}) }"
 
   metric_transformation {
-    name      = "${each.key}-KeyNotYetValid"
+    name      = "${each.key}-ExpectedErrors"
     namespace = "keyrotor/${var.name}"
     value     = "1"
   }
@@ -573,7 +580,7 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   for_each = local.functions
 
   alarm_name          = "${var.name}-${each.key}-errors"
-  alarm_description   = "keyrotor: ${each.key} returned errors other than KeyNotYetValid"
+  alarm_description   = "keyrotor: ${each.key} returned errors other than KeyNotYetValid and rejections"
   evaluation_periods  = 1
   threshold           = var.function_error_alarm_threshold
   comparison_operator = "GreaterThanOrEqualToThreshold"
@@ -583,8 +590,8 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
 
   metric_query {
     id          = "failures"
-    expression  = "errors - FILL(notyetvalid, 0)"
-    label       = "Errors other than KeyNotYetValid"
+    expression  = "errors - FILL(expected, 0)"
+    label       = "Errors other than KeyNotYetValid and rejections"
     return_data = true
   }
 
@@ -600,10 +607,10 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   }
 
   metric_query {
-    id = "notyetvalid"
+    id = "expected"
     metric {
-      namespace   = aws_cloudwatch_log_metric_filter.key_not_yet_valid[each.key].metric_transformation[0].namespace
-      metric_name = aws_cloudwatch_log_metric_filter.key_not_yet_valid[each.key].metric_transformation[0].name
+      namespace   = aws_cloudwatch_log_metric_filter.expected_errors[each.key].metric_transformation[0].namespace
+      metric_name = aws_cloudwatch_log_metric_filter.expected_errors[each.key].metric_transformation[0].name
       stat        = "Sum"
       period      = 900
     }
