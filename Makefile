@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/bin:$(PATH)
 GOTEST_TIMEOUT ?= 18m
 
-.PHONY: all tools build test checks go-test conformance vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
+.PHONY: all tools build test checks go-test conformance alarms vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
 
 all: build
 
@@ -38,14 +38,14 @@ test:
 		echo $$(( $$(date +%s) - start )) > build/make-test.seconds && \
 		echo "make test: passed in $$(cat build/make-test.seconds) s"
 
-checks: tools build vet lint-asl check-terraform go-test conformance acceptance-local
+checks: tools build vet lint-asl check-terraform go-test conformance alarms acceptance-local
 
 # go-test runs every package's tests except the conformance suite, which `conformance` runs so
 # that its summary line is shown (go test drops a passing package's output in package-list mode).
 go-test:
 	cd ssmcreds && go test -count=1 ./...
 	cd localaws && go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
-	go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v '/internal/harness/conformance$$')
+	go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -Ev '/internal/harness/(conformance|alarms)$$')
 
 # conformance runs each scenario in localaws/sfnlocal and in aws-local-stepfunctions and prints
 # `conformance: N scenarios, M differences`, then the cases AWS recorded (internal/harness/conformance/recorded)
@@ -53,6 +53,14 @@ go-test:
 conformance: tools
 	@mkdir -p build; go test -count=1 -v ./internal/harness/conformance/ > build/conformance.log 2>&1 \
 		|| { cat build/conformance.log; exit 1; }; grep -E '^(conformance|aws recorded):' build/conformance.log
+
+# alarms runs ordinary rotations (with IAM propagation delay), failures and rejections on the
+# local engine and feeds the functions' real log lines and the executions' status-change events
+# through every metric filter, alarm and the failure rule of infra/modules/engine
+# (internal/harness/alarms); prints `alarms: N scenarios, F false, M missed`.
+alarms: build
+	@mkdir -p build; go test -count=1 -v ./internal/harness/alarms/ > build/alarms.log 2>&1 \
+		|| { cat build/alarms.log; exit 1; }; grep -E '^alarms:' build/alarms.log
 
 # demo installs and builds only what the demo runs: moto, the host bootstraps and the CLI.
 demo:

@@ -84,12 +84,18 @@ func scenarios() []scenario {
 			}
 			return out
 		}},
-		{name: "CreateAccessKey throttled 5 times, absorbed by the Retry", wantErrorsAlarm: []string{"createkey"}, run: func(t *testing.T) []*sfn.DescribeExecutionOutput {
-			user := newUser(t, false)
-			// The SDK's own 3 attempts per invocation: 15 throttles are 5 Throttled errors.
-			env.Proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "CreateAccessKey", Times: 15, Fault: faultproxy.Throttle})
+		{name: "5 rotations denied CreateAccessKey within 15 minutes", wantErrorsAlarm: []string{"createkey"}, wantAlert: true, run: func(t *testing.T) []*sfn.DescribeExecutionOutput {
+			var users []string
+			for range 5 {
+				users = append(users, newUser(t, false))
+			}
+			env.Proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "CreateAccessKey", Fault: faultproxy.AccessDenied})
 			defer env.Proxy.ClearRules()
-			return []*sfn.DescribeExecutionOutput{rotate(t, user, nil)}
+			var out []*sfn.DescribeExecutionOutput
+			for _, u := range users {
+				out = append(out, rotate(t, u, nil))
+			}
+			return out
 		}},
 		{name: "CreateAccessKey denied: the rotation fails", wantAlert: true, run: func(t *testing.T) []*sfn.DescribeExecutionOutput {
 			user := newUser(t, false)
@@ -127,6 +133,9 @@ func TestAlarmsOnRealLogLinesAndEvents(t *testing.T) {
 	for _, sc := range all {
 		t.Run(sc.name, func(t *testing.T) {
 			rec := record(t, sc.run)
+			for _, ex := range rec.executions {
+				t.Logf("%s: %s %s", aws.ToString(ex.Name), ex.Status, aws.ToString(ex.Error))
+			}
 			got, err := evaluate(inf, rec)
 			if err != nil {
 				t.Fatal(err)
