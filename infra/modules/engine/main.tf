@@ -71,6 +71,27 @@ locals {
     }
   ]])
 
+  # The secrets key policy's variables but its role ARNs. One statement per (reader, parameter):
+  # each reader decrypts only the parameters it reads. SSM passes the parameter's ARN as the
+  # encryption context PARAMETER_ARN
+  # (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html).
+  key_policy_vars = {
+    partition             = local.partition
+    region                = local.region
+    account_id            = local.account_id
+    parameter_prefix      = var.parameter_prefix
+    state_machine_name    = local.state_machine_name
+    reader_arns           = [for g in local.reader_grants : g.reader]
+    reader_parameter_arns = [for g in local.reader_grants : g.parameter_arn]
+  }
+  # The same policy with the roles' ARNs as IAM forms them (path /), known at plan, so that its
+  # size is checked before anything is created.
+  key_policy_planned = templatefile("${path.module}/policies/secrets-key.json.tftpl", merge(local.key_policy_vars, {
+    createkey_role_arn  = "arn:${local.partition}:iam::${local.account_id}:role/${var.name}-createkey"
+    storeparam_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${var.name}-storeparam"
+    verifykey_role_arn  = "arn:${local.partition}:iam::${local.account_id}:role/${var.name}-verifykey"
+  }))
+
   # Member accounts (issue 15): every function may assume the keyrotor-target role of each
   # listed account, and reads the list and the external id from its environment
   # (internal/rotation: EnvMemberAccounts, EnvTargetExternalID).
@@ -102,22 +123,29 @@ resource "aws_kms_key" "secrets" {
   description             = "keyrotor ${var.name}: seals new secrets between steps and encrypts rotated SecureString parameters"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
-  policy = templatefile("${path.module}/policies/secrets-key.json.tftpl", {
-    partition           = local.partition
-    region              = local.region
-    account_id          = local.account_id
-    parameter_prefix    = var.parameter_prefix
-    state_machine_name  = local.state_machine_name
+  policy = templatefile("${path.module}/policies/secrets-key.json.tftpl", merge(local.key_policy_vars, {
     createkey_role_arn  = aws_iam_role.function["createkey"].arn
     storeparam_role_arn = aws_iam_role.function["storeparam"].arn
     verifykey_role_arn  = aws_iam_role.function["verifykey"].arn
-    # One statement per (reader, parameter): each reader decrypts only the parameters it
-    # reads. SSM passes the parameter's ARN as the encryption context PARAMETER_ARN
-    # (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html).
-    reader_arns           = [for g in local.reader_grants : g.reader]
-    reader_parameter_arns = [for g in local.reader_grants : g.parameter_arn]
-  })
+  }))
   tags = var.tags
+
+  lifecycle {
+    # A key policy holds at most 32,768 bytes (https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html);
+    # checked at plan on the policy as it will render (internal/harness/infracheck: kms_test.go).
+    precondition {
+      condition     = length(local.key_policy_planned) <= 32768
+      error_message = "parameter_readers: the engine's KMS key policy would hold ${length(local.key_policy_planned)} bytes with ${length(local.reader_grants)} (role, parameter) statements, above KMS's 32,768: each statement costs about 500 bytes, so about 60 fit. Give several consumers one role, or read fewer parameters per role."
+    }
+    # A Standard-tier parameter cannot be shared with another account
+    # (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-shared-parameters.html:
+    # only advanced-tier parameters can be shared), so a reader of another account could never
+    # read it, and granting its role this key would only widen the policy.
+    precondition {
+      condition     = alltrue([for arn in keys(var.parameter_readers) : split(":", arn)[4] == local.account_id])
+      error_message = "parameter_readers must be roles of the engine's account ${local.account_id}: keyrotor's parameters are Standard-tier, which AWS does not share across accounts. Rotate a member account's users with infra/modules/member-account, whose parameter_readers grant that account's roles."
+    }
+  }
 }
 
 resource "aws_kms_alias" "secrets" {

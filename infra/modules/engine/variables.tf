@@ -52,7 +52,7 @@ variable "managed_user_path" {
 
 variable "parameter_readers" {
   type        = map(list(string))
-  description = "Consumers of rotated parameters: IAM role ARN => the parameter names it reads (e.g. [\"/keyrotor/s3-signer\"]). The KMS key policy lets each role decrypt, through SSM only, exactly those parameters (encryption context PARAMETER_ARN), so that one application cannot decrypt another's key even with a broad SSM policy. Each (role, parameter) is one key policy statement; the key policy holds at most 32 KB (about 80 of them)."
+  description = "Consumers of rotated parameters: IAM role ARN => the parameter names it reads (e.g. [\"/keyrotor/s3-signer\"]). The KMS key policy lets each role decrypt, through SSM only, exactly those parameters (encryption context PARAMETER_ARN), so that one application cannot decrypt another's key even with a broad SSM policy. Roles of the engine's account only (Standard-tier parameters are not shared across accounts). Each (role, parameter) is one key policy statement of about 500 bytes; the key policy holds at most 32,768 bytes, so about 60 of them (checked at plan)."
   default     = {}
 
   validation {

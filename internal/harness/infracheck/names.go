@@ -3,11 +3,13 @@ package infracheck
 import (
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
@@ -159,16 +161,22 @@ type DeployContext struct {
 
 // nameFunctions are the Terraform functions keyrotor's name expressions and locals use.
 var nameFunctions = map[string]function.Function{
-	"substr":   stdlib.SubstrFunc,
-	"replace":  replaceFunc,
-	"lower":    stdlib.LowerFunc,
-	"coalesce": stdlib.CoalesceFunc,
-	"concat":   stdlib.ConcatFunc,
-	"keys":     stdlib.KeysFunc,
-	"toset":    toSetFunc,
-	"join":     stdlib.JoinFunc,
-	"length":   lengthFunc,
-	"min":      stdlib.MinFunc,
+	"substr":       stdlib.SubstrFunc,
+	"replace":      replaceFunc,
+	"lower":        stdlib.LowerFunc,
+	"coalesce":     stdlib.CoalesceFunc,
+	"concat":       stdlib.ConcatFunc,
+	"keys":         stdlib.KeysFunc,
+	"toset":        toSetFunc,
+	"templatefile": templateFileFunc,
+	"merge":        stdlib.MergeFunc,
+	"flatten":      stdlib.FlattenFunc,
+	"sort":         stdlib.SortFunc,
+	"split":        stdlib.SplitFunc,
+	"alltrue":      allTrueFunc,
+	"join":         stdlib.JoinFunc,
+	"length":       lengthFunc,
+	"min":          stdlib.MinFunc,
 }
 
 // toSetFunc stands for Terraform's toset where only the elements matter (for_each keys).
@@ -176,6 +184,28 @@ var toSetFunc = function.New(&function.Spec{
 	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
 	Type:   func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
 	Impl:   func(args []cty.Value, _ cty.Type) (cty.Value, error) { return args[0], nil },
+})
+
+// templateFileFunc is Terraform's templatefile: the template's variables are vars' attributes.
+var templateFileFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "path", Type: cty.String}, {Name: "vars", Type: cty.DynamicPseudoType}},
+	Type:   function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		path := args[0].AsString()
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return cty.NilVal, fmt.Errorf("templatefile: %w", err)
+		}
+		expr, diags := hclsyntax.ParseTemplate(src, path, hcl.Pos{Line: 1, Column: 1})
+		if diags.HasErrors() {
+			return cty.NilVal, fmt.Errorf("templatefile %s: %w", path, diags)
+		}
+		v, diags := expr.Value(&hcl.EvalContext{Variables: args[1].AsValueMap(), Functions: map[string]function.Function{"jsonencode": stdlib.JSONEncodeFunc}})
+		if diags.HasErrors() {
+			return cty.NilVal, fmt.Errorf("templatefile %s: %w", path, diags)
+		}
+		return v, nil
+	},
 })
 
 // replaceFunc is Terraform's replace: a /regex/ search replaces by regular expression.
@@ -191,10 +221,10 @@ var replaceFunc = function.New(&function.Spec{
 	},
 })
 
-// Names renders every name attribute of rules' resources in the module for ctx: locals that
-// evaluate from variables and data sources alone are evaluated; for_each keys are the keys of
-// the module's object locals.
-func (m *Module) Names(d DeployContext, rules []NameRule) ([]RenderedName, error) {
+// EvalContext is the context Terraform would plan the module in for d: variables, the data
+// sources' answers, and every local that evaluates from them (locals that refer to resources
+// are left out).
+func (m *Module) EvalContext(d DeployContext) *hcl.EvalContext {
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{
 			"var": cty.ObjectVal(d.Vars),
@@ -219,6 +249,47 @@ func (m *Module) Names(d DeployContext, rules []NameRule) ([]RenderedName, error
 		}
 	}
 	ctx.Variables["local"] = cty.ObjectVal(locals)
+	return ctx
+}
+
+// Preconditions evaluates the lifecycle preconditions of resource typ.name in ctx and returns
+// the error messages of those that fail.
+func (m *Module) Preconditions(ctx *hcl.EvalContext, typ, name string) ([]string, error) {
+	blocks := m.Find("resource", typ, name)
+	if len(blocks) != 1 {
+		return nil, fmt.Errorf("resource %s.%s is declared %d times", typ, name, len(blocks))
+	}
+	var failed []string
+	for _, lc := range blocks[0].Body.Blocks {
+		if lc.Type != "lifecycle" {
+			continue
+		}
+		for _, pc := range lc.Body.Blocks {
+			if pc.Type != "precondition" {
+				continue
+			}
+			cond, diags := pc.Body.Attributes["condition"].Expr.Value(ctx)
+			if diags.HasErrors() {
+				return nil, fmt.Errorf("%s.%s precondition: %w", typ, name, diags)
+			}
+			if cond.True() {
+				continue
+			}
+			msg, diags := pc.Body.Attributes["error_message"].Expr.Value(ctx)
+			if diags.HasErrors() {
+				return nil, fmt.Errorf("%s.%s error_message: %w", typ, name, diags)
+			}
+			failed = append(failed, msg.AsString())
+		}
+	}
+	return failed, nil
+}
+
+// Names renders every name attribute of rules' resources in the module for d: locals that
+// evaluate from variables and data sources alone are evaluated; for_each keys are the keys of
+// the module's object locals.
+func (m *Module) Names(d DeployContext, rules []NameRule) ([]RenderedName, error) {
+	ctx := m.EvalContext(d)
 	var out []RenderedName
 	for _, r := range rules {
 		for _, b := range m.Find("resource", r.Resource) {
