@@ -53,6 +53,9 @@ resource "aws_iam_user" "member_a" {
 module "key_a" {
   source = "../../modules/managed-key"
 
+  min_grace_seconds    = module.engine.min_grace_seconds
+  min_inactive_seconds = module.engine.min_inactive_seconds
+
   user_name             = aws_iam_user.member_a.name
   create_user           = false
   account_id            = var.member_a_account_id
@@ -123,6 +126,9 @@ resource "aws_iam_user" "member_b" {
 
 module "key_b" {
   source = "../../modules/managed-key"
+
+  min_grace_seconds    = module.engine.min_grace_seconds
+  min_inactive_seconds = module.engine.min_inactive_seconds
 
   user_name             = aws_iam_user.member_b.name
   create_user           = false

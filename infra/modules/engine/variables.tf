@@ -175,8 +175,8 @@ variable "fleet_input" {
 
 variable "min_grace_seconds" {
   type        = number
-  description = "Floor of every rotation's graceSeconds (KEYROTOR_MIN_GRACE_SECONDS): no StartExecution caller can ask for a shorter overlap, which would break consumers that cache the key. The local engine and the demo set 0."
-  default     = 300
+  description = "Floor of every rotation's graceSeconds (KEYROTOR_MIN_GRACE_SECONDS): no StartExecution caller can ask for a shorter overlap, which would break consumers that cache the key. The default, 1800, is rotation.InUseWindow: IAM records a key's last use at most once per 15 minutes, so a shorter grace cannot yet tell a key still in use from one left at verification. Pass it to managed-key (module.engine.min_grace_seconds). The local engine and the demo set 0."
+  default     = 1800
 
   validation {
     condition     = var.min_grace_seconds >= 0 && var.min_grace_seconds <= 604800 && floor(var.min_grace_seconds) == var.min_grace_seconds

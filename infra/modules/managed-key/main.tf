@@ -59,6 +59,10 @@ resource "terraform_data" "checks" {
 
   lifecycle {
     precondition {
+      condition     = var.grace_seconds >= var.min_grace_seconds && var.inactive_seconds >= var.min_inactive_seconds
+      error_message = "grace_seconds ${var.grace_seconds} and inactive_seconds ${var.inactive_seconds} must be at least the engine's floors, min_grace_seconds ${var.min_grace_seconds} and min_inactive_seconds ${var.min_inactive_seconds} (pass module.engine.min_grace_seconds and min_inactive_seconds): the engine refuses shorter waits (InvalidInput) and the apply-time rotation would fail."
+    }
+    precondition {
       condition     = startswith(local.parameter_name, var.parameter_prefix) && !endswith(local.parameter_name, ".lock")
       error_message = "parameter_name ${local.parameter_name} must lie under the engine's parameter_prefix ${var.parameter_prefix} (and not end with .lock): the engine's roles may touch no other parameter."
     }

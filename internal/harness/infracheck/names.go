@@ -252,8 +252,8 @@ func (m *Module) EvalContext(d DeployContext) *hcl.EvalContext {
 	return ctx
 }
 
-// Preconditions evaluates the lifecycle preconditions of resource typ.name in ctx and returns
-// the error messages of those that fail.
+// Preconditions evaluates the lifecycle preconditions of resource typ.name that ctx can
+// evaluate and returns the error messages of those that fail.
 func (m *Module) Preconditions(ctx *hcl.EvalContext, typ, name string) ([]string, error) {
 	blocks := m.Find("resource", typ, name)
 	if len(blocks) != 1 {
@@ -269,8 +269,9 @@ func (m *Module) Preconditions(ctx *hcl.EvalContext, typ, name string) ([]string
 				continue
 			}
 			cond, diags := pc.Body.Attributes["condition"].Expr.Value(ctx)
-			if diags.HasErrors() {
-				return nil, fmt.Errorf("%s.%s precondition: %w", typ, name, diags)
+			if diags.HasErrors() || !cond.IsKnown() {
+				// It reads what only apply knows (a resource, a data source left out of ctx).
+				continue
 			}
 			if cond.True() {
 				continue
