@@ -91,3 +91,27 @@ func TestKeyPolicyRefusesReadersOfOtherAccounts(t *testing.T) {
 		t.Errorf("a reader of another account: %q, want the Standard-tier refusal", failed)
 	}
 }
+
+// The member account's key carries the same statements and the same two checks.
+func TestMemberKeyPolicyRefusesOversizeAndOtherAccounts(t *testing.T) {
+	_, mods := load(t)
+	m := mods[memberDir]
+	plan := func(readers cty.Value) []string {
+		vars := moduleVars(t, m, map[string]cty.Value{"hub_account_id": cty.StringVal("999988887777"), "external_id": cty.StringVal("keyrotor-external-id")})
+		vars["parameter_readers"] = readers
+		failed, err := m.Preconditions(m.EvalContext(DeployContext{Region: "eu-west-1", Partition: "aws", AccountID: "111122223333", Vars: vars}), "aws_kms_key", "member")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return failed
+	}
+	if failed := plan(readersValue(3, "111122223333", false)); len(failed) != 0 {
+		t.Errorf("3 readers of the member account refused: %q", failed)
+	}
+	if failed := plan(readersValue(80, "111122223333", false)); len(failed) != 1 || !strings.Contains(failed[0], "32,768") {
+		t.Errorf("80 readers: %q, want the size refusal", failed)
+	}
+	if failed := plan(readersValue(1, "444455556666", false)); len(failed) != 1 || !strings.Contains(failed[0], "Standard-tier") {
+		t.Errorf("a reader of another account: %q, want the Standard-tier refusal", failed)
+	}
+}
