@@ -84,6 +84,15 @@ func scenarios() []scenario {
 			}
 			return out
 		}},
+		{name: "CreateAccessKey throttled 5 times, absorbed by CreateKey's Retry", wantErrorsAlarm: []string{"createkey"}, run: func(t *testing.T) []*sfn.DescribeExecutionOutput {
+			user := newUser(t, false)
+			// Each invocation makes one attempt (the handler leaves retries to the state
+			// machine), so 5 throttles are 5 Throttled errors, which the errors alarm counts
+			// (function_error_alarm_threshold: "other retried errors ... are").
+			env.Proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "CreateAccessKey", Times: 5, Fault: faultproxy.Throttle})
+			defer env.Proxy.ClearRules()
+			return []*sfn.DescribeExecutionOutput{rotate(t, user, nil)}
+		}},
 		{name: "5 rotations denied CreateAccessKey within 15 minutes", wantErrorsAlarm: []string{"createkey"}, wantAlert: true, run: func(t *testing.T) []*sfn.DescribeExecutionOutput {
 			var users []string
 			for range 5 {
