@@ -1,6 +1,8 @@
 package infracheck
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -168,6 +170,7 @@ var nameFunctions = map[string]function.Function{
 	"concat":       stdlib.ConcatFunc,
 	"keys":         stdlib.KeysFunc,
 	"toset":        toSetFunc,
+	"sha1":         sha1Func,
 	"templatefile": templateFileFunc,
 	"merge":        stdlib.MergeFunc,
 	"flatten":      stdlib.FlattenFunc,
@@ -178,6 +181,16 @@ var nameFunctions = map[string]function.Function{
 	"length":       lengthFunc,
 	"min":          stdlib.MinFunc,
 }
+
+// sha1Func is Terraform's sha1: the hex digest of the string's UTF-8 bytes.
+var sha1Func = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "str", Type: cty.String}},
+	Type:   function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		sum := sha1.Sum([]byte(args[0].AsString()))
+		return cty.StringVal(hex.EncodeToString(sum[:])), nil
+	},
+})
 
 // toSetFunc stands for Terraform's toset where only the elements matter (for_each keys).
 var toSetFunc = function.New(&function.Spec{

@@ -99,6 +99,9 @@ func TestEveryComputedNameFitsItsAWSRuleAtTheValidationsLimits(t *testing.T) {
 		base := moduleVars(t, m, in.required)
 		accepted, longest := 0, 0
 		problems := map[string]bool{}
+		// Two values IAM tells apart (names are case-insensitive in IAM) must not share a name
+		// that depends on them: resource and region → rendered name → the values that gave it.
+		givenBy := map[string]map[string][]string{}
 		for _, c := range candidates() {
 			msgs, err := m.Validate(in.vary, cty.StringVal(c))
 			if err != nil {
@@ -120,6 +123,11 @@ func TestEveryComputedNameFitsItsAWSRuleAtTheValidationsLimits(t *testing.T) {
 					t.Fatalf("%s: %v", dir, err)
 				}
 				for _, n := range names {
+					key := fmt.Sprintf("%s.%s[%s] %s", n.Resource, n.Label, n.Key, region)
+					if givenBy[key] == nil {
+						givenBy[key] = map[string][]string{}
+					}
+					givenBy[key][n.Name] = append(givenBy[key][n.Name], c)
 					for _, r := range rules {
 						if r.Resource != n.Resource {
 							continue
@@ -132,6 +140,19 @@ func TestEveryComputedNameFitsItsAWSRuleAtTheValidationsLimits(t *testing.T) {
 								t.Errorf("%s (%s=%q, region %s): %s %q %v; rule: %s", dir, in.vary, c, region, n.Resource+"."+n.Label, n.Name, err, r.Source)
 							}
 						}
+					}
+				}
+			}
+		}
+		for key, byName := range givenBy {
+			if len(byName) < 2 {
+				continue // a fixed name (one per account by design), not derived from the variable
+			}
+			for name, values := range byName {
+				for _, v := range values[1:] {
+					if !strings.EqualFold(v, values[0]) && !problems[key+"collision"] {
+						problems[key+"collision"] = true
+						t.Errorf("%s: %s=%q and %q both name %s %q: the second apply conflicts with the first", dir, in.vary, values[0], v, key, name)
 					}
 				}
 			}
