@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/bin:$(PATH)
 GOTEST_TIMEOUT ?= 18m
 
-.PHONY: all tools build test checks go-test conformance alarms vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
+.PHONY: all tools build test checks go-test conformance consumers alarms vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
 
 all: build
 
@@ -38,14 +38,15 @@ test:
 		echo $$(( $$(date +%s) - start )) > build/make-test.seconds && \
 		echo "make test: passed in $$(cat build/make-test.seconds) s"
 
-checks: tools build vet lint-asl check-terraform go-test conformance alarms acceptance-local
+checks: tools build vet lint-asl check-terraform go-test conformance consumers alarms acceptance-local
 
-# go-test runs every package's tests except the conformance suite, which `conformance` runs so
-# that its summary line is shown (go test drops a passing package's output in package-list mode).
+# go-test runs every package's tests except the conformance and consumer suites, which
+# `conformance` and `consumers` run so that their summary lines are shown (go test drops a
+# passing package's output in package-list mode).
 go-test:
 	cd ssmcreds && go test -count=1 ./...
 	cd localaws && go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
-	go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -Ev '/internal/harness/(conformance|alarms)$$')
+	go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v -e '/internal/harness/conformance$$' -e '/internal/harness/consumer$$' -e '/internal/harness/alarms$$')
 
 # conformance runs each scenario in localaws/sfnlocal and in aws-local-stepfunctions and prints
 # `conformance: N scenarios, M differences`, then the cases AWS recorded (internal/harness/conformance/recorded)
@@ -53,6 +54,13 @@ go-test:
 conformance: tools
 	@mkdir -p build; go test -count=1 -v ./internal/harness/conformance/ > build/conformance.log 2>&1 \
 		|| { cat build/conformance.log; exit 1; }; grep -E '^(conformance|aws recorded):' build/conformance.log
+
+# consumers runs the Go (ssmcreds), Node.js and Python (consumers/) consumers across three
+# rotations each and prints, one line each, `consumer go|node|python: N requests, F failed,
+# R rotations followed, E re-reads`.
+consumers: tools
+	@mkdir -p build; go test -count=1 -timeout $(GOTEST_TIMEOUT) -v ./internal/harness/consumer/ > build/consumers.log 2>&1 \
+		|| { cat build/consumers.log; exit 1; }; grep -E '^consumer (go|node|python):' build/consumers.log
 
 # alarms runs ordinary rotations (with IAM propagation delay), failures and rejections on the
 # local engine and feeds the functions' real log lines and the executions' status-change events

@@ -25,6 +25,14 @@ if [ ! -f "$stamp" ] || ! cmp -s scripts/npm/package-lock.json "$stamp"; then
   cp scripts/npm/package-lock.json "$stamp"
 fi
 
+# consumers/node's dependencies (the AWS SDK for JavaScript v3), pinned by its lockfile, for the
+# consumer tests (internal/harness/consumer); consumers/python needs only the boto3 moto brings.
+stamp=consumers/node/node_modules/.keyrotor-stamp
+if [ ! -f "$stamp" ] || ! cmp -s consumers/node/package-lock.json "$stamp"; then
+  (cd consumers/node && npm ci --no-audit --no-fund --loglevel=error)
+  cp consumers/node/package-lock.json "$stamp"
+fi
+
 # Go tools, pinned, into ./bin.
 export GOBIN="$root/bin"
 mkdir -p "$GOBIN"

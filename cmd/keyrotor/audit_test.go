@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
@@ -21,20 +18,9 @@ import (
 // the table and in --json, and no secret in either.
 func TestAuditIsAComplianceGate(t *testing.T) {
 	ctx := context.Background()
-	srv, err := motoserver.Start(ctx, motoserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	iamc := iam.NewFromConfig(srv.AdminConfig())
-	if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("legacy")}); err != nil {
-		t.Fatal(err)
-	}
-	key, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("legacy")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, secret := aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey)
+	srv := testutil.Moto(t, motoserver.Options{})
+	key := testutil.CreateUser(t, srv.AdminConfig(), "legacy", 1)[0]
+	id, secret := key.AccessKeyID, key.SecretAccessKey
 	for k, v := range map[string]string{
 		"AWS_ENDPOINT_URL": srv.Endpoint, "AWS_REGION": motoserver.Region,
 		"AWS_ACCESS_KEY_ID": srv.Admin.AccessKeyID, "AWS_SECRET_ACCESS_KEY": srv.Admin.SecretAccessKey,

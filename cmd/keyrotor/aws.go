@@ -27,7 +27,7 @@ import (
 const stateMachineName = "keyrotor-rotate"
 
 // envStateMachine names the rotation state machine when --state-machine is not given.
-const envStateMachine = "KEYROTOR_STATE_MACHINE_ARN"
+const envStateMachine = rotation.EnvStateMachineARN
 
 // loadAWS reads the default credential chain; AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SFN point
 // it at a local engine (`keyrotor local up` prints them).

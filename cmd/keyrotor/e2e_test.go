@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,34 +17,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
-	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 // env is the local engine the CLI tests drive, one per test package.
 var env *localenv.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		fmt.Println("skipping keyrotor CLI tests: moto_server not installed:", motoserver.InstallHint)
-		return 0
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var err error
 	// One member account: members_test.go.
-	if env, err = localenv.Up(ctx, localenv.Options{Accounts: 1}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.Close()
-	return m.Run()
+	os.Exit(testenv.Run(m, &env, localenv.Options{Accounts: 1}))
 }
 
 // useLocal points the in-process CLI at the local engine as `local up`'s export line does,

@@ -23,7 +23,7 @@ import (
 // envFleetStateMachine names the fleet state machine when --fleet-state-machine is not given;
 // without either, it is the rotation state machine's ARN with "-fleet" appended, as the engine
 // module names it (<name>-rotate-fleet).
-const envFleetStateMachine = "KEYROTOR_FLEET_STATE_MACHINE_ARN"
+const envFleetStateMachine = rotation.EnvFleetStateMachineARN
 
 // fleetFlags are rotate's flags for --all.
 type fleetFlags struct {

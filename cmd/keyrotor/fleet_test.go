@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
@@ -28,10 +29,10 @@ func TestFleetRotateAllRotatesEveryManagedUserAndShowsEachOutcome(t *testing.T) 
 	for i := range 6 {
 		healthy = append(healthy, fmt.Sprintf("cli-fleet-%d", i))
 	}
-	if err := env.CreateFleetUsers(ctx, "/cli-fleet/", healthy, 1); err != nil {
+	if err := testenv.CreateFleetUsers(ctx, env, "/cli-fleet/", healthy, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.CreateFleetUsers(ctx, "/cli-fleet/", []string{"cli-fleet-twokeys"}, 2); err != nil {
+	if err := testenv.CreateFleetUsers(ctx, env, "/cli-fleet/", []string{"cli-fleet-twokeys"}, 2); err != nil {
 		t.Fatal(err)
 	}
 	stopBusy := holdRotation(t, "/cli-fleet/", "cli-fleet-busy")
@@ -94,7 +95,7 @@ func TestFleetRotateAllRotatesEveryManagedUserAndShowsEachOutcome(t *testing.T) 
 
 func TestFleetRotateAllSucceedsWhenEveryUserRotates(t *testing.T) {
 	useLocal(t)
-	if err := env.CreateFleetUsers(context.Background(), "/cli-fleet-ok/", []string{"cli-ok-a", "cli-ok-b"}, 1); err != nil {
+	if err := testenv.CreateFleetUsers(context.Background(), env, "/cli-fleet-ok/", []string{"cli-ok-a", "cli-ok-b"}, 1); err != nil {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := cli(t, "rotate", "--all", "--path", "/cli-fleet-ok/", "--grace", "0", "--inactive", "0", "--wait")
@@ -135,7 +136,7 @@ func TestFleetRotateAllRefusesBadFlagsBeforeStarting(t *testing.T) {
 func holdRotation(t *testing.T, path, user string) func() {
 	t.Helper()
 	ctx := context.Background()
-	if err := env.CreateFleetUsers(ctx, path, []string{user}, 1); err != nil {
+	if err := testenv.CreateFleetUsers(ctx, env, path, []string{user}, 1); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(map[string]any{"userName": user, "graceSeconds": 3600, "inactiveSeconds": 0})

@@ -111,8 +111,8 @@ func checkUser(user string) error {
 }
 
 func checkParameter(p string) error {
-	if p != "" && (!strings.HasPrefix(p, "/") || strings.Contains(p, "..") || len(p) > 1011) {
-		return usagef("--parameter %q must be an absolute SSM parameter name such as /keyrotor/<user> (no '..', at most 1011 characters)", p)
+	if p != "" && (!strings.HasPrefix(p, "/") || strings.Contains(p, "..") || len(p) > rotation.MaxParameterNameLength) {
+		return usagef("--parameter %q must be an absolute SSM parameter name such as /keyrotor/<user> (no '..', at most %d characters)", p, rotation.MaxParameterNameLength)
 	}
 	return nil
 }

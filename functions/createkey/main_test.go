@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,10 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
-
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
@@ -57,18 +53,8 @@ func (rt *runtimeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // TestBootstrapServesBeginThroughTheRuntimeAPI builds this function as Lambda runs it and
 // checks the wire: results are the rotation document, errors carry the stable errorType.
 func TestBootstrapServesBeginThroughTheRuntimeAPI(t *testing.T) {
-	ctx := context.Background()
-	moto, err := motoserver.Start(ctx, motoserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer moto.Stop()
-	if _, err := iam.NewFromConfig(moto.AdminConfig()).CreateUser(ctx, &iam.CreateUserInput{
-		UserName: aws.String("signer"),
-		Tags:     []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	moto := testutil.Moto(t, motoserver.Options{})
+	testutil.CreateUser(t, moto.AdminConfig(), "signer", 0, testutil.ManagedTag)
 
 	bin := filepath.Join(t.TempDir(), "bootstrap")
 	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, ".")

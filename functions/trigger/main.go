@@ -4,7 +4,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -32,9 +32,9 @@ func setup(_ context.Context, cfg aws.Config, log *slog.Logger) (lambdamain.Hand
 	if err != nil {
 		return nil, err
 	}
-	machine := os.Getenv("KEYROTOR_STATE_MACHINE_ARN")
+	machine := os.Getenv(rotation.EnvStateMachineARN)
 	if machine == "" {
-		return nil, errors.New("KEYROTOR_STATE_MACHINE_ARN is not set; set it to the rotation state machine's ARN")
+		return nil, fmt.Errorf("%s is not set; set it to the rotation state machine's ARN", rotation.EnvStateMachineARN)
 	}
 	t := &entry.Trigger{
 		StateMachineARN: machine,

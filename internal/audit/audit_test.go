@@ -12,7 +12,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/internal/audit"
-	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
@@ -21,38 +21,19 @@ import (
 // key, then audits as if 100 days had passed.
 func TestAuditFlagsActiveKeysOverTheMaxAgeAndNamesTheParameterThatHoldsEach(t *testing.T) {
 	ctx := context.Background()
-	srv, err := motoserver.Start(ctx, motoserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := testutil.Moto(t, motoserver.Options{})
 	cfg := srv.AdminConfig()
 	iamc, ssmc := iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
 
-	newKey := func(user string, tags ...iamtypes.Tag) string {
-		t.Helper()
-		if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user), Tags: tags}); err != nil {
-			t.Fatal(err)
-		}
-		k, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return aws.ToString(k.AccessKey.AccessKeyId)
-	}
-	managedKey := newKey("signer", iamtypes.Tag{Key: aws.String(rotation.ManagedTagKey), Value: aws.String("true")})
+	managedKey := testutil.CreateUser(t, cfg, "signer", 1, testutil.ManagedTag)[0].AccessKeyID
 	if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{
 		Name: aws.String("/keyrotor/signer"), Type: ssmtypes.ParameterTypeSecureString, Value: aws.String("sealed"),
 		Description: aws.String("keyrotor:" + managedKey),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	activeKey := newKey("legacy")
-	k2, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("legacy")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inactiveKey := aws.ToString(k2.AccessKey.AccessKeyId)
+	legacy := testutil.CreateUser(t, cfg, "legacy", 2)
+	activeKey, inactiveKey := legacy[0].AccessKeyID, legacy[1].AccessKeyID
 	if _, err := iamc.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("legacy"), AccessKeyId: aws.String(inactiveKey), Status: iamtypes.StatusTypeInactive}); err != nil {
 		t.Fatal(err)
 	}

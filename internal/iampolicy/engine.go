@@ -8,15 +8,21 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
-// Functions are the engine's Lambdas, by directory name under functions/. The engine module
+// Functions are the engine's Lambdas, by directory name under functions/: the rotation steps'
+// (rotation.Functions), then Terraform's entry and the fleet's listing. The engine module
 // deploys each as "<name>-<function>" with a role of the same name and a policy rendered from
-// infra/modules/engine/policies/<function>.json.tftpl.
-var Functions = []string{"createkey", "storeparam", "verifykey", "deleteoldkeys", "trigger", "listusers"}
-
-// StepFunctions are the functions the state machine invokes (all but trigger).
-var StepFunctions = []string{"createkey", "storeparam", "verifykey", "deleteoldkeys"}
+// infra/modules/engine/policies/<function>.json.tftpl. The one list: layout tests refuse another.
+var Functions = func() []string {
+	var names []string
+	for _, f := range rotation.Functions() {
+		names = append(names, f.Name)
+	}
+	return append(names, "trigger", "listusers")
+}()
 
 // Engine describes one deployment of the engine module; its methods name resources exactly as
 // infra/modules/engine does.

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
@@ -155,7 +156,7 @@ func (e *Env) createMembers(ctx context.Context, n int) error {
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_common-scenarios_third-party.html).
 func (e *Env) TargetTrustPolicy() string {
 	var principals []string
-	for _, fn := range []string{"createkey", "storeparam", "verifykey", "deleteoldkeys", "listusers", "trigger"} {
+	for _, fn := range iampolicy.Functions {
 		principals = append(principals, e.Engine.RoleARN(fn))
 	}
 	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
@@ -184,7 +185,7 @@ func (e *Env) setUpMember(ctx context.Context, m *Member) error {
 	}); err != nil {
 		return fmt.Errorf("local engine: member %s: create %s: %w", m.AccountID, rotation.TargetRoleName, err)
 	}
-	if err := e.SetMemberRoleActions(ctx, m.AccountID, MemberRoleActions); err != nil {
+	if err := e.setMemberRoleActions(ctx, m.AccountID, MemberRoleActions); err != nil {
 		return err
 	}
 	k := kms.NewFromConfig(cfg)
@@ -203,9 +204,9 @@ func (e *Env) setUpMember(ctx context.Context, m *Member) error {
 	return nil
 }
 
-// SetMemberRoleActions replaces the keyrotor-target role's policy in account with one granting
+// setMemberRoleActions replaces the keyrotor-target role's policy in account with one granting
 // exactly actions (none: a policy that denies everything).
-func (e *Env) SetMemberRoleActions(ctx context.Context, account string, actions []string) error {
+func (e *Env) setMemberRoleActions(ctx context.Context, account string, actions []string) error {
 	cfg, err := e.AccountConfig(account)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
@@ -84,7 +85,7 @@ func rotateFleetOf(t testing.TB, path string, n, concurrency int) time.Duration 
 	t.Helper()
 	ctx := context.Background()
 	names := fleetUsers(strings.Trim(path, "/"), n)
-	if err := env.CreateFleetUsers(ctx, path, names, 1); err != nil {
+	if err := testenv.CreateFleetUsers(ctx, env, path, names, 1); err != nil {
 		t.Fatal(err)
 	}
 	before := map[string]string{}
@@ -125,7 +126,9 @@ func scanFleetForSecrets(t testing.TB, users []string, x sfnapi.Execution, hist 
 		t.Fatal(err)
 	}
 	var logs strings.Builder
-	env.WriteLogs(&logs)
+	for _, l := range env.Logs() {
+		fmt.Fprintln(&logs, l.Function, l.RequestID, l.Text)
+	}
 	haystacks := map[string]string{"fleet output": string(x.Output), "fleet history": string(histJSON), "function logs": logs.String()}
 	client := ssm.NewFromConfig(env.AdminConfig())
 	for _, u := range users {
@@ -169,7 +172,7 @@ func mixedFleet(t *testing.T, path string, healthy int) (ok, tooMany, conflict [
 		names []string
 		keys  int
 	}{{ok, 1}, {tooMany, 2}, {conflict, 1}, {[]string{busy}, 1}} {
-		if err := env.CreateFleetUsers(ctx, path, g.names, g.keys); err != nil {
+		if err := testenv.CreateFleetUsers(ctx, env, path, g.names, g.keys); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -338,7 +341,7 @@ func checkUsersHold(t *testing.T, users []string) {
 func TestStoppingTheFleetStopsItsRotations(t *testing.T) {
 	ctx := context.Background()
 	names := fleetUsers("fleet-stop", 4)
-	if err := env.CreateFleetUsers(ctx, "/fleet-stop/", names, 1); err != nil {
+	if err := testenv.CreateFleetUsers(ctx, env, "/fleet-stop/", names, 1); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(map[string]any{"pathPrefix": "/fleet-stop/", "graceSeconds": 3600, "inactiveSeconds": 0})

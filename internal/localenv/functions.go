@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
@@ -52,31 +53,6 @@ func (e *Env) RolePolicy(fn string) (string, error) {
 	return string(b), err
 }
 
-// SetRoleActions replaces the policy of fn's role with one granting exactly actions (on every
-// resource), e.g. to show what a function does without one of its actions. moto applies it
-// to the function's next call; ResetRolePolicy puts the engine module's actions back.
-func (e *Env) SetRoleActions(ctx context.Context, fn string, actions []string) error {
-	statement := map[string]any{"Effect": "Allow", "Action": actions, "Resource": "*"}
-	if len(actions) == 0 {
-		// A policy needs a statement; this one grants nothing.
-		statement = map[string]any{"Effect": "Deny", "Action": "*", "Resource": "*"}
-	}
-	b, err := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{statement}})
-	if err != nil {
-		return err
-	}
-	return e.putRolePolicy(ctx, fn, string(b))
-}
-
-// ResetRolePolicy gives fn's role the engine module's action list again.
-func (e *Env) ResetRolePolicy(ctx context.Context, fn string) error {
-	policy, err := e.RolePolicy(fn)
-	if err != nil {
-		return err
-	}
-	return e.putRolePolicy(ctx, fn, policy)
-}
-
 func (e *Env) putRolePolicy(ctx context.Context, fn, policy string) error {
 	role := e.Engine.FunctionName(fn)
 	if _, err := iam.NewFromConfig(e.Moto.AdminConfig()).PutRolePolicy(ctx, &iam.PutRolePolicyInput{
@@ -89,7 +65,7 @@ func (e *Env) putRolePolicy(ctx context.Context, fn, policy string) error {
 
 func (e *Env) createRoles(ctx context.Context) error {
 	client := iam.NewFromConfig(e.Moto.AdminConfig())
-	for _, fn := range Functions {
+	for _, fn := range iampolicy.Functions {
 		policy, err := e.RolePolicy(fn)
 		if err != nil {
 			return fmt.Errorf("local engine: role of %s: %w", fn, err)
@@ -154,7 +130,7 @@ func (e *Env) FunctionEnv(fn string) map[string]string {
 			env[rotation.EnvPropagationSeconds] = strconv.Itoa(e.opts.PropagationSeconds)
 		}
 	case "trigger":
-		env["KEYROTOR_STATE_MACHINE_ARN"] = e.Engine.StateMachineARN()
+		env[rotation.EnvStateMachineARN] = e.Engine.StateMachineARN()
 	case "listusers":
 		env[rotation.EnvFleetBucket] = e.Engine.FleetBucket()
 	}
@@ -179,15 +155,17 @@ func (e *Env) deploy(fn string, creds aws.Credentials) error {
 	if err != nil {
 		return fmt.Errorf("local engine: %w", err)
 	}
-	e.credMu.Lock()
+	e.arnMu.Lock()
 	e.FunctionARNs[fn] = arn
-	e.creds[fn] = creds
-	e.credMu.Unlock()
+	e.arnMu.Unlock()
+	if e.opts.OnCredentials != nil {
+		e.opts.OnCredentials(fn, creds.AccessKeyID, creds.Expires)
+	}
 	return nil
 }
 
 func (e *Env) deployAll(ctx context.Context) error {
-	for _, fn := range Functions {
+	for _, fn := range iampolicy.Functions {
 		creds, err := e.assume(ctx, fn)
 		if err != nil {
 			return err
@@ -197,21 +175,6 @@ func (e *Env) deployAll(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// RefreshCredentials gives every function a new AssumeRole session by redeploying it; running
-// invocations finish on the old one. Up calls it before the sessions expire.
-func (e *Env) RefreshCredentials(ctx context.Context) error {
-	return e.deployAll(ctx)
-}
-
-// FunctionCredentials returns the access key id fn currently signs with (to tell its calls
-// apart in Proxy.Calls) and when its session expires.
-func (e *Env) FunctionCredentials(fn string) (accessKeyID string, expires time.Time) {
-	e.credMu.Lock()
-	defer e.credMu.Unlock()
-	c := e.creds[fn]
-	return c.AccessKeyID, c.Expires
 }
 
 func (e *Env) refreshLoop() {
@@ -225,7 +188,8 @@ func (e *Env) refreshLoop() {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			if err := e.RefreshCredentials(ctx); err != nil {
+			// A new AssumeRole session for every function; running invocations finish on the old one.
+			if err := e.deployAll(ctx); err != nil {
 				e.log.Error("refresh function credentials", "error", err.Error())
 			} else {
 				e.log.Info("function credentials refreshed")

@@ -1,15 +1,15 @@
 // Package localenv runs keyrotor's whole engine on one machine: moto as IAM/STS/SSM/KMS (with
 // SigV4 and IAM authorization on), the fault proxy in front of it, the real Lambda bootstraps
 // under lambdahost with their own roles' credentials, and the Step Functions and Lambda APIs on
-// one loopback endpoint running statemachine/rotate.asl.json. `keyrotor local up`, `keyrotor
-// demo`, the end-to-end tests, the fault matrix and the benchmarks all start it through Up.
+// one loopback endpoint running statemachine/rotate.asl.json. `keyrotor local up` and
+// `keyrotor demo` start it through Up. What only tests need (changing a role's policy, seeding
+// a fleet of users) is the harness's: internal/harness/testenv, and export_test.go here.
 package localenv
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -80,6 +80,10 @@ type Options struct {
 	// Accounts is how many member accounts to create besides the engine's own (the hub), each
 	// with the keyrotor-target role and the member KMS key (accounts.go); 0: one account.
 	Accounts int
+	// OnCredentials, if set, is told the access key id (never the secret) and expiry of each
+	// function's AssumeRole session whenever the function is (re)deployed with one, so that a
+	// caller can tell the functions' calls apart in Proxy.Calls.
+	OnCredentials func(fn, accessKeyID string, expires time.Time)
 }
 
 // Env is a running local engine. Close stops it.
@@ -119,16 +123,12 @@ type Env struct {
 	http     *http.Server
 	home     string
 	logs     *logBook
-	credMu   sync.Mutex
-	creds    map[string]aws.Credentials
+	arnMu    sync.Mutex // FunctionARNs, rewritten by every redeploy
 	stop     chan struct{}
 	bg       sync.WaitGroup
 	closeErr error
 	closed   sync.Once
 }
-
-// Functions are the functions Up deploys, each as keyrotor-<fn> with role keyrotor-<fn>.
-var Functions = iampolicy.Functions
 
 // Up starts a local engine. ctx bounds the start only; Close stops it. On error, everything
 // started so far is stopped again.
@@ -156,7 +156,7 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 	}
 	e := &Env{
 		opts: opts, root: root, log: log, logs: &logBook{},
-		creds: map[string]aws.Credentials{}, stop: make(chan struct{}),
+		stop:            make(chan struct{}),
 		ParameterPrefix: rotation.DefaultParameterPrefix,
 		FunctionARNs:    map[string]string{},
 	}
@@ -224,7 +224,7 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 		Region: Region, AccountID: AccountID, Logger: log,
 		// The fleet Map's ItemReader and ResultWriter: Step Functions reads and writes the
 		// fleet bucket (with the fleet role on AWS; locally as moto's administrator).
-		Objects: e.FleetObjects(),
+		Objects: e.fleetObjects(),
 	})
 	e.http = &http.Server{Handler: e.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = e.http.Serve(l) }()
@@ -381,7 +381,7 @@ var ErrNotBuilt = errors.New("the Lambda bootstraps are not built")
 
 func checkBuilt(root string) error {
 	var missing []string
-	for _, fn := range Functions {
+	for _, fn := range iampolicy.Functions {
 		st, err := os.Stat(BootstrapPath(root, fn))
 		if err != nil || st.IsDir() || st.Mode().Perm()&0o111 == 0 {
 			missing = append(missing, filepath.Join("build", "host", fn, "bootstrap"))
@@ -396,7 +396,7 @@ func checkBuilt(root string) error {
 // Build compiles each function's bootstrap for this machine as scripts/build-functions.sh
 // does (build/host/<fn>/bootstrap); the arm64 packages Terraform deploys are `make build`'s.
 func Build(ctx context.Context, root string) error {
-	for _, fn := range Functions {
+	for _, fn := range iampolicy.Functions {
 		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w",
 			"-o", BootstrapPath(root, fn), "./functions/"+fn)
 		cmd.Dir = root
@@ -429,11 +429,4 @@ func (b *logBook) all() []lambdahost.LogLine {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]lambdahost.LogLine(nil), b.lines...)
-}
-
-// WriteLogs writes the captured lines, one per line, for debugging a failed run.
-func (e *Env) WriteLogs(w io.Writer) {
-	for _, l := range e.logs.all() {
-		fmt.Fprintf(w, "%s %s %s\n", l.Function, l.RequestID, l.Text)
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,39 +19,26 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
-	"github.com/keyrotor/keyrotor/localaws/motoserver"
 	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
-// env is one local engine shared by the package's tests (one moto per test package).
-var env *localenv.Env
+// env is one local engine shared by the package's tests (one moto per test package);
+// sessions, the AssumeRole session each of its functions signs with.
+var (
+	env      *localenv.Env
+	sessions testenv.Sessions
+)
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		fmt.Println("skipping localenv tests: moto_server not installed:", motoserver.InstallHint)
-		return 0
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var err error
 	// The wall clock: IAM propagation (the proxy's delay) runs in real time, so retry backoffs
 	// must too. Rotations use zero waits. Two member accounts: members_test.go.
-	env, err = localenv.Up(ctx, localenv.Options{Accounts: 2})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer env.Close()
-	return m.Run()
+	os.Exit(testenv.Run(m, &env, localenv.Options{Accounts: 2, OnCredentials: sessions.Record}))
 }
 
 var userSeq atomic.Int64
@@ -145,8 +131,8 @@ func TestFunctionsCallAWSOnlyWithTheirOwnRolesActions(t *testing.T) {
 		t.Fatalf("rotation: %s %s", aws.ToString(out.Error), aws.ToString(out.Cause))
 	}
 	byKey := map[string]string{}
-	for _, fn := range localenv.Functions {
-		id, expires := env.FunctionCredentials(fn)
+	for _, fn := range iampolicy.Functions {
+		id, expires := sessions.Of(fn)
 		if !strings.HasPrefix(id, "ASIA") || time.Until(expires) < 10*time.Minute {
 			t.Errorf("%s signs with %s expiring %v, want an AssumeRole session", fn, id, expires)
 		}
@@ -167,16 +153,16 @@ func TestFunctionsCallAWSOnlyWithTheirOwnRolesActions(t *testing.T) {
 			t.Errorf("%s called %s, which its policy does not grant", fn, action)
 		}
 	}
-	for _, fn := range iampolicy.StepFunctions {
-		if !seen[fn] {
-			t.Errorf("no AWS call signed by %s's role session was seen", fn)
+	for _, fn := range rotation.Functions() {
+		if !seen[fn.Name] {
+			t.Errorf("no AWS call signed by %s's role session was seen", fn.Name)
 		}
 	}
 }
 
 func TestRolesCarryTheEngineModulesActions(t *testing.T) {
 	client := iam.NewFromConfig(env.AdminConfig())
-	for _, fn := range localenv.Functions {
+	for _, fn := range iampolicy.Functions {
 		out, err := client.GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{
 			RoleName: aws.String(env.Engine.FunctionName(fn)), PolicyName: aws.String(env.Engine.FunctionName(fn)),
 		})
@@ -261,11 +247,11 @@ func TestInvokeTaskReportsAFunctionErrorAsTheLambdasNamedFailure(t *testing.T) {
 }
 
 func TestRefreshedCredentialsAreNewSessionsTheFunctionsUse(t *testing.T) {
-	before, _ := env.FunctionCredentials("createkey")
+	before, _ := sessions.Of("createkey")
 	if err := env.RefreshCredentials(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := env.FunctionCredentials("createkey")
+	after, _ := sessions.Of("createkey")
 	if after == before || !strings.HasPrefix(after, "ASIA") {
 		t.Fatalf("createkey signs with %s after the refresh, %s before", after, before)
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testenv"
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
@@ -326,13 +328,13 @@ func TestFleetRotatesTheManagedUsersOfEachListedAccount(t *testing.T) {
 	path := fmt.Sprintf("/fleet-org-%d/", userSeq.Add(1))
 	want := map[string]int{accounts[0]: 3, accounts[1]: 2}
 	for _, a := range accounts {
-		if err := env.CreateFleetUsersIn(ctx, a, path, fleetUsers("org-fleet-"+a[:3], want[a]), 1); err != nil {
+		if err := testenv.CreateFleetUsersIn(ctx, env, a, path, fleetUsers("org-fleet-"+a[:3], want[a]), 1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The same path in the hub: not listed, so not rotated.
 	hubUsers := fleetUsers("org-fleet-hub", 1)
-	if err := env.CreateFleetUsers(ctx, path, hubUsers, 1); err != nil {
+	if err := testenv.CreateFleetUsers(ctx, env, path, hubUsers, 1); err != nil {
 		t.Fatal(err)
 	}
 	x, _ := runFleet(t, map[string]any{"pathPrefix": path, "accountIds": accounts, "graceSeconds": 0, "inactiveSeconds": 0})
@@ -409,8 +411,8 @@ func TestEveryMemberRoleActionIsNeeded(t *testing.T) {
 		t.Fatal(err)
 	}
 	hubKeys := map[string]bool{}
-	for _, fn := range localenv.Functions {
-		id, _ := env.FunctionCredentials(fn)
+	for _, fn := range iampolicy.Functions {
+		id, _ := sessions.Of(fn)
 		hubKeys[id] = true
 	}
 	for _, m := range env.Members {

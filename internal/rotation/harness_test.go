@@ -16,11 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/localaws/logbuffer"
@@ -41,43 +41,28 @@ var world struct {
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
+	code := testutil.RunWithMoto(m, motoserver.Options{Auth: true}, setUpWorld)
+	if world.proxy != nil {
+		world.proxy.Close()
+	}
+	os.Exit(code)
 }
 
-func runTests(m *testing.M) int {
-	ctx := context.Background()
-	s, err := motoserver.Start(ctx, motoserver.Options{Auth: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer s.Stop()
+// setUpWorld puts the fault proxy in front of moto and creates the engine's stand-ins.
+func setUpWorld(ctx context.Context, s *motoserver.Server) error {
 	p, err := faultproxy.Start(s.Endpoint)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-	defer p.Close()
 	world.moto, world.proxy = s, p
 	world.cfg = motoserver.Config(p.URL, s.Admin)
 	world.iam, world.ssm, world.sfn = iam.NewFromConfig(world.cfg), ssm.NewFromConfig(world.cfg), sfn.NewFromConfig(world.cfg)
-	key, err := kms.NewFromConfig(world.cfg).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("keyrotor test engine key")})
+	engine, err := testutil.CreateEngineStandIns(ctx, world.cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "create KMS key:", err)
-		return 1
+		return err
 	}
-	world.kmsKeyID = aws.ToString(key.KeyMetadata.KeyId)
-	sm, err := world.sfn.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
-		Name:       aws.String("keyrotor-rotate"),
-		Definition: aws.String(`{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":86400,"End":true}}}`),
-		RoleArn:    aws.String("arn:aws:iam::" + motoserver.AccountID + ":role/keyrotor-sfn"),
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "create state machine:", err)
-		return 1
-	}
-	world.stateMachine = aws.ToString(sm.StateMachineArn)
-	return m.Run()
+	world.kmsKeyID, world.stateMachine = engine.KMSKeyID, engine.StateMachineARN
+	return nil
 }
 
 // fixture is one managed user with its own Steps and captured logs.

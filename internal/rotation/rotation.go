@@ -196,8 +196,8 @@ func (c Config) withDefaults(r Rotation) (Rotation, error) {
 	case r.ParameterName == "":
 	case !strings.HasPrefix(r.ParameterName, c.ParameterPrefix):
 		problems = append(problems, fmt.Sprintf("parameterName %q must be under %s", r.ParameterName, c.ParameterPrefix))
-	case !paramNameRE.MatchString(r.ParameterName) || len(r.ParameterName) > 1000:
-		problems = append(problems, fmt.Sprintf("parameterName %q may use only a-z A-Z 0-9 _ . - /", r.ParameterName))
+	case !paramNameRE.MatchString(r.ParameterName) || len(r.ParameterName) > MaxParameterNameLength:
+		problems = append(problems, fmt.Sprintf("parameterName %q may use only a-z A-Z 0-9 _ . - / and at most %d characters", r.ParameterName, MaxParameterNameLength))
 	case strings.HasSuffix(r.ParameterName, "/") || strings.Contains(r.ParameterName, "//") ||
 		strings.Contains(r.ParameterName+"/", "/./") || strings.Contains(r.ParameterName+"/", "/../"):
 		problems = append(problems, fmt.Sprintf("parameterName %q must name a parameter under %s without empty, '.' or '..' path segments or a trailing '/'", r.ParameterName, c.ParameterPrefix))

@@ -33,6 +33,36 @@ func ValidUserName(name string) bool { return userNamePattern.MatchString(name) 
 // LockSuffix names a parameter's lock: <parameterName>.lock.
 const LockSuffix = ".lock"
 
+// MaxParameterNameLength bounds parameterName, wherever it is checked (Begin, the CLI). SSM
+// counts a parameter name's length with its full ARN, at most 1011 characters
+// (PutParameter's Name: "The maximum length for a parameter name, including the full length
+// of the parameter ARN, is 1011 characters";
+// https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html).
+// arn:<partition>:ssm:<region>:<account>:parameter is 55 characters in the longest partition
+// and region names (aws-us-gov, us-gov-west-1); 64 leaves room, and the lock adds LockSuffix.
+const MaxParameterNameLength = 1011 - 64 - len(LockSuffix)
+
+// The environment variables the engine module sets on the functions (and the CLI reads)
+// beside rotation.go's and fleet.go's.
+const (
+	// EnvStateMachineARN is the rotation state machine: the trigger starts it, the CLI's
+	// default --state-machine.
+	EnvStateMachineARN = "KEYROTOR_STATE_MACHINE_ARN"
+	// EnvFleetStateMachineARN is the fleet state machine: the CLI's default
+	// --fleet-state-machine.
+	EnvFleetStateMachineARN = "KEYROTOR_FLEET_STATE_MACHINE_ARN"
+)
+
+// ErrorNames are the names a rotation may fail with (errors.go, account.go): the errorType
+// of its Lambdas, which a person looks up in docs/steps.md. UnexpectedError names nothing and
+// UnknownKey no failure.
+var ErrorNames = []string{
+	InvalidInput, UserNotFound, UserNotManaged, RotationInProgress, TooManyActiveKeys,
+	ParameterConflict, ParameterMismatch, FormatMismatch, NotAuthorized, KeyNotYetValid,
+	VerificationFailed, AccessDenied, Throttled, ServiceUnavailable, AccountNotAllowed,
+	AssumeRoleDenied,
+}
+
 // TagPrefix begins every tag and marker keyrotor writes or reads.
 const TagPrefix = "keyrotor:"
 

@@ -17,7 +17,7 @@ import (
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 )
 
-func serve(t *testing.T, fns ...lambdahost.Function) (*httptest.Server, *logRecorder) {
+func serve(t *testing.T, fns ...lambdahost.Function) (*httptest.Server, *lambdahost.Recorder) {
 	t.Helper()
 	h, rec := newHost(t, lambdahost.Options{})
 	for _, fn := range fns {

@@ -44,45 +44,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// logRecorder is a LogSink that keeps every line.
-type logRecorder struct {
-	mu    sync.Mutex
-	lines []lambdahost.LogLine
-}
-
-func (r *logRecorder) sink(l lambdahost.LogLine) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.lines = append(r.lines, l)
-}
-
-func (r *logRecorder) forRequest(id string) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, l := range r.lines {
-		if l.RequestID == id {
-			out = append(out, l.Text)
-		}
-	}
-	return out
-}
-
-func (r *logRecorder) all() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var b strings.Builder
-	for _, l := range r.lines {
-		fmt.Fprintf(&b, "%s %s %s\n", l.Function, l.RequestID, l.Text)
-	}
-	return b.String()
-}
-
-func newHost(t *testing.T, opts lambdahost.Options) (*lambdahost.Host, *logRecorder) {
+func newHost(t *testing.T, opts lambdahost.Options) (*lambdahost.Host, *lambdahost.Recorder) {
 	t.Helper()
-	rec := &logRecorder{}
+	rec := &lambdahost.Recorder{}
 	if opts.LogSink == nil {
-		opts.LogSink = rec.sink
+		opts.LogSink = rec.Add
 	}
 	h := lambdahost.New(opts)
 	t.Cleanup(func() { _ = h.Close() })
@@ -245,7 +211,7 @@ func TestTimeoutKillsTheInstanceAndTheNextInvocationStartsCold(t *testing.T) {
 	if !processGone(warm) {
 		t.Errorf("timed-out instance (pid %d) is still running", warm)
 	}
-	report := strings.Join(rec.forRequest(res.RequestID), "\n")
+	report := strings.Join(rec.ForRequest(res.RequestID), "\n")
 	if !strings.Contains(report, wantMsg) || !strings.Contains(report, "Status: timeout") {
 		t.Errorf("logs of the timed-out request lack the timeout lines:\n%s", report)
 	}
@@ -335,7 +301,7 @@ func TestLogsAreTaggedWithRequestIDsAndCarryPlatformLines(t *testing.T) {
 	cold := invoke(t, h, "echo", `{"message":"one"}`)
 	warm := invoke(t, h, "echo", `{"message":"two"}`)
 
-	if init := rec.forRequest(""); len(init) == 0 || init[0] != "echo init" {
+	if init := rec.ForRequest(""); len(init) == 0 || init[0] != "echo init" {
 		t.Errorf("init output not captured untagged: %q", init)
 	}
 	for _, tc := range []struct {
@@ -344,7 +310,7 @@ func TestLogsAreTaggedWithRequestIDsAndCarryPlatformLines(t *testing.T) {
 		cold    bool
 	}{{cold, "one", true}, {warm, "two", false}} {
 		id := tc.res.RequestID
-		lines := rec.forRequest(id)
+		lines := rec.ForRequest(id)
 		joined := strings.Join(lines, "\n")
 		if len(lines) < 5 || lines[0] != "START RequestId: "+id+" Version: $LATEST" ||
 			lines[len(lines)-2] != "END RequestId: "+id || !strings.HasPrefix(lines[len(lines)-1], "REPORT RequestId: "+id+"\tDuration: ") {
@@ -394,7 +360,7 @@ func TestSecretEnvironmentValuesNeverReachLogs(t *testing.T) {
 		echoed(t, res)
 		tails = append(tails, res.Logs...)
 	}
-	captured := rec.all() + strings.Join(tails, "\n")
+	captured := rec.String() + strings.Join(tails, "\n")
 	for _, want := range []string{"AWS_SECRET_ACCESS_KEY=****", "API_TOKEN=****", "PLAIN=visible-value"} {
 		if !strings.Contains(captured, want) {
 			t.Errorf("logs lack %q (the function printed it)", want)

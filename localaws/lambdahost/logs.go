@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -28,6 +29,44 @@ func LogTo(logger *slog.Logger) func(LogLine) {
 		r.AddAttrs(slog.String("function", l.Function), slog.String("requestId", l.RequestID))
 		_ = logger.Handler().Handle(context.Background(), r)
 	}
+}
+
+// Recorder is a log sink (Options.LogSink = r.Add) that keeps every line, for a caller that
+// reads them while functions run. The zero value is ready to use.
+type Recorder struct {
+	mu    sync.Mutex
+	lines []LogLine
+}
+
+// Add keeps l.
+func (r *Recorder) Add(l LogLine) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, l)
+}
+
+// ForRequest returns the text of the lines of one request ("": init output), in order.
+func (r *Recorder) ForRequest(id string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, l := range r.lines {
+		if l.RequestID == id {
+			out = append(out, l.Text)
+		}
+	}
+	return out
+}
+
+// String is every line kept, one a line: function, request id, text.
+func (r *Recorder) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, l := range r.lines {
+		fmt.Fprintf(&b, "%s %s %s\n", l.Function, l.RequestID, l.Text)
+	}
+	return b.String()
 }
 
 // tail keeps the newest lines of one invocation within a byte bound.

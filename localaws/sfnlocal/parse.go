@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -131,21 +130,6 @@ type state struct {
 	child        *StateMachine // the ItemProcessor, run as each item's child execution
 	itemReader   *itemReaderSpec
 	resultWriter *payloadTemplate // ResultWriter.Parameters (Bucket, Prefix)
-}
-
-type retrier struct {
-	errorEquals []string
-	interval    float64 // seconds
-	maxAttempts int
-	backoffRate float64
-	maxDelay    float64 // seconds, 0: none
-	jitterFull  bool
-}
-
-type catcher struct {
-	errorEquals []string
-	next        string
-	resultPath  resultPathSpec
 }
 
 // ParseError says which state and field of a definition is wrong.
@@ -457,200 +441,8 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 		return nil, err
 	}
 
-	switch typ {
-	case "Pass":
-		st.result, st.hasResult = m["Result"]
-	case "Task":
-		res, ok := m["Resource"].(string)
-		if !ok || res == "" {
-			return nil, perr("Resource", "is missing (the ARN of the Lambda function or service integration)")
-		}
-		st.resource = res
-		st.kind = taskKindOf(res)
-		st.resourceType, st.resourceName = resourceTypeOf(res)
-		if st.timeoutSeconds, st.timeoutPath, err = p.intOrPath(name, m, "TimeoutSeconds", 1); err != nil {
-			return nil, err
-		}
-		if st.heartbeatSeconds, st.heartbeatPath, err = p.intOrPath(name, m, "HeartbeatSeconds", 1); err != nil {
-			return nil, err
-		}
-		if st.heartbeatSeconds > 0 && st.timeoutSeconds > 0 && st.heartbeatSeconds >= st.timeoutSeconds {
-			return nil, perr("HeartbeatSeconds", "must be smaller than TimeoutSeconds (%d)", st.timeoutSeconds)
-		}
-	case "Choice":
-		raw, ok := m["Choices"].([]any)
-		if !ok || len(raw) == 0 {
-			return nil, perr("Choices", "is missing or empty (a non-empty array of choice rules)")
-		}
-		for i, r := range raw {
-			rule, err := compileChoiceRule(r, true, fmt.Sprintf("Choices[%d]", i))
-			if err != nil {
-				return nil, &ParseError{State: name, Msg: err.Error()}
-			}
-			st.choices = append(st.choices, rule)
-		}
-		if v, ok := m["Default"]; ok {
-			s, ok := v.(string)
-			if !ok || s == "" {
-				return nil, perr("Default", "must be a state name")
-			}
-			st.defaultNext = s
-		}
-	case "Wait":
-		n := 0
-		if v, ok := m["Seconds"]; ok {
-			n++
-			s, err := nonNegativeInt(v)
-			if err != nil {
-				return nil, perr("Seconds", "%v", err)
-			}
-			st.waitSeconds, st.hasWaitSeconds = s, true
-		}
-		if v, ok := m["Timestamp"]; ok {
-			n++
-			s, _ := v.(string)
-			t, err := parseTimestamp(s)
-			if err != nil {
-				return nil, perr("Timestamp", "%q is not an RFC 3339 timestamp", s)
-			}
-			st.waitTimestamp, st.hasWaitTimestamp = t, true
-		}
-		if _, ok := m["SecondsPath"]; ok {
-			n++
-			if st.waitSecondsPath, err = p.path(name, m, "SecondsPath"); err != nil {
-				return nil, err
-			}
-		}
-		if _, ok := m["TimestampPath"]; ok {
-			n++
-			if st.waitTimestampPath, err = p.path(name, m, "TimestampPath"); err != nil {
-				return nil, err
-			}
-		}
-		if n != 1 {
-			return nil, perr("Seconds", "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath (found %d)", n)
-		}
-	case "Fail":
-		if err := p.exclusive(name, m, "Error", "ErrorPath"); err != nil {
-			return nil, err
-		}
-		if err := p.exclusive(name, m, "Cause", "CausePath"); err != nil {
-			return nil, err
-		}
-		if v, ok := m["Error"]; ok {
-			if st.errorName, ok = v.(string); !ok {
-				return nil, perr("Error", "must be a string")
-			}
-		}
-		if v, ok := m["Cause"]; ok {
-			if st.cause, ok = v.(string); !ok {
-				return nil, perr("Cause", "must be a string")
-			}
-		}
-		if _, ok := m["ErrorPath"]; ok {
-			if st.errorPath, err = p.pathOrIntrinsic(name, m, "ErrorPath"); err != nil {
-				return nil, err
-			}
-		}
-		if _, ok := m["CausePath"]; ok {
-			if st.causePath, err = p.pathOrIntrinsic(name, m, "CausePath"); err != nil {
-				return nil, err
-			}
-		}
-	case "Parallel":
-		raw, ok := m["Branches"].([]any)
-		if !ok || len(raw) == 0 {
-			return nil, perr("Branches", "is missing or empty (an array of {StartAt, States})")
-		}
-		for i, b := range raw {
-			bm, ok := b.(map[string]any)
-			if !ok {
-				return nil, perr(fmt.Sprintf("Branches[%d]", i), "must be an object with StartAt and States")
-			}
-			if err := p.allowed(name, bm, fmt.Sprintf("Branches[%d]", i), "StartAt", "States", "Comment"); err != nil {
-				return nil, err
-			}
-			p.ptr = fmt.Sprintf("%s/Branches/%d", statePtr, i)
-			sc, err := p.scope(bm, name)
-			if err != nil {
-				return nil, fmt.Errorf("in Branches[%d] of %q: %w", i, name, err)
-			}
-			st.branches = append(st.branches, sc)
-		}
-	case "Map":
-		if _, ok := m["ItemsPath"]; ok {
-			if st.itemsPath, err = p.path(name, m, "ItemsPath"); err != nil {
-				return nil, err
-			}
-		}
-		if err := p.exclusive(name, m, "ItemSelector", "Parameters"); err != nil {
-			return nil, err
-		}
-		// Parameters on a Map is the legacy name of ItemSelector.
-		if v, ok := m["ItemSelector"]; ok {
-			if st.itemSelector, err = compileTemplate(v, "ItemSelector"); err != nil {
-				return nil, perr("ItemSelector", "%v", err)
-			}
-		} else if st.parameters != nil {
-			st.itemSelector, st.parameters = st.parameters, nil
-		}
-		if err := p.exclusive(name, m, "ItemProcessor", "Iterator"); err != nil {
-			return nil, err
-		}
-		procField := "ItemProcessor"
-		proc, ok := m["ItemProcessor"].(map[string]any)
-		if !ok {
-			procField = "Iterator"
-			proc, ok = m["Iterator"].(map[string]any)
-		}
-		if !ok {
-			return nil, perr("ItemProcessor", "is missing (an object with StartAt and States)")
-		}
-		if err := p.allowed(name, proc, procField, "StartAt", "States", "Comment", "ProcessorConfig"); err != nil {
-			return nil, err
-		}
-		if err := p.mapMode(st, statePtr, procField, proc, m); err != nil {
-			return nil, err
-		}
-		p.ptr = statePtr + "/" + procField
-		if st.distributed {
-			// Each item runs as a child execution of the ItemProcessor as a state machine of
-			// its own, whose $$ is its own execution's.
-			outerCtx := p.usesContext
-			p.usesContext = false
-			sc, err := p.scope(proc, name)
-			if err != nil {
-				return nil, fmt.Errorf("in %s of %q: %w", procField, name, err)
-			}
-			def := map[string]any{"StartAt": proc["StartAt"], "States": proc["States"]}
-			st.child = &StateMachine{root: sc, StartAt: sc.startAt, definition: []byte(encodeJSON(def)), usesContext: p.usesContext}
-			st.processor = sc
-			p.usesContext = outerCtx
-		} else if st.processor, err = p.scope(proc, name); err != nil {
-			return nil, fmt.Errorf("in %s of %q: %w", procField, name, err)
-		}
-		if st.maxConcurrency, st.maxConcurrencyPath, err = p.intOrPath(name, m, "MaxConcurrency", 0); err != nil {
-			return nil, err
-		}
-		if err := p.exclusive(name, m, "ToleratedFailurePercentage", "ToleratedFailurePercentagePath"); err != nil {
-			return nil, err
-		}
-		if v, ok := m["ToleratedFailurePercentage"]; ok {
-			f, ok := v.(float64)
-			if !ok || f < 0 || f > 100 {
-				return nil, perr("ToleratedFailurePercentage", "must be a number from 0 to 100")
-			}
-			st.toleratedPct, st.hasToleratedPct = f, true
-		}
-		if _, ok := m["ToleratedFailurePercentagePath"]; ok {
-			if st.toleratedPctPath, err = p.path(name, m, "ToleratedFailurePercentagePath"); err != nil {
-				return nil, err
-			}
-		}
-		if st.toleratedCount, st.toleratedCountPath, err = p.intOrPath(name, m, "ToleratedFailureCount", 0); err != nil {
-			return nil, err
-		}
-		_, st.hasToleratedCount = m["ToleratedFailureCount"]
+	if err := p.byType(st, m, statePtr); err != nil {
+		return nil, err
 	}
 	if rp := st.resultPath.path; rp != nil && len(rp.segs) == 1 && rp.segs[0].kind == segName && plainMemberName(rp.segs[0].name) {
 		st.spliceKey = rp.segs[0].name
@@ -663,6 +455,33 @@ func (p *parser) state(name string, m map[string]any) (*state, error) {
 		st.passthrough = plainIO && st.parameters == nil && !st.hasResult && st.resultPath.path == nil
 	}
 	return st, nil
+}
+
+// byType parses the fields particular to st's type; parse_<type>.go holds each, as
+// <type>.go holds its execution.
+func (p *parser) byType(st *state, m map[string]any, statePtr string) error {
+	switch st.typ {
+	case "Pass":
+		st.result, st.hasResult = m["Result"]
+	case "Task":
+		return p.task(st, m)
+	case "Choice":
+		return p.choice(st, m)
+	case "Wait":
+		return p.wait(st, m)
+	case "Fail":
+		return p.fail(st, m)
+	case "Parallel":
+		return p.parallel(st, m, statePtr)
+	case "Map":
+		return p.mapState(st, m, statePtr)
+	}
+	return nil
+}
+
+// fieldError is a ParseError at one field of st.
+func (st *state) fieldError(field, format string, a ...any) error {
+	return &ParseError{State: st.name, Field: field, Msg: fmt.Sprintf(format, a...)}
 }
 
 func (p *parser) exclusive(name string, m map[string]any, a, b string) error {
@@ -794,142 +613,6 @@ func parseTimestamp(s string) (time.Time, error) {
 		return time.Time{}, errors.New("not a timestamp")
 	}
 	return time.Parse(time.RFC3339Nano, s)
-}
-
-func (p *parser) retriers(name string, m map[string]any) ([]*retrier, error) {
-	raw, err := p.objectList(name, m, "Retry", "retriers", "ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment")
-	if err != nil {
-		return nil, err
-	}
-	var out []*retrier
-	for i, rm := range raw {
-		field := fmt.Sprintf("Retry[%d]", i)
-		perr := func(f, format string, a ...any) error {
-			return &ParseError{State: name, Field: field + "." + f, Msg: fmt.Sprintf(format, a...)}
-		}
-		errs, err := errorEquals(rm["ErrorEquals"], i == len(raw)-1)
-		if err != nil {
-			return nil, perr("ErrorEquals", "%v", err)
-		}
-		rt := &retrier{errorEquals: errs, interval: 1, maxAttempts: 3, backoffRate: 2}
-		if v, ok := rm["IntervalSeconds"]; ok {
-			n, err := positiveInt(v)
-			if err != nil {
-				return nil, perr("IntervalSeconds", "%v", err)
-			}
-			rt.interval = float64(n)
-		}
-		if v, ok := rm["MaxAttempts"]; ok {
-			n, err := nonNegativeInt(v)
-			if err != nil {
-				return nil, perr("MaxAttempts", "%v", err)
-			}
-			rt.maxAttempts = n
-		}
-		if v, ok := rm["BackoffRate"]; ok {
-			f, ok := v.(float64)
-			if !ok || f < 1 || math.IsInf(f, 0) {
-				return nil, perr("BackoffRate", "must be a number of at least 1.0, got %s", encodeJSON(v))
-			}
-			rt.backoffRate = f
-		}
-		if v, ok := rm["MaxDelaySeconds"]; ok {
-			n, err := positiveInt(v)
-			if err != nil {
-				return nil, perr("MaxDelaySeconds", "%v", err)
-			}
-			rt.maxDelay = float64(n)
-		}
-		if v, ok := rm["JitterStrategy"]; ok {
-			switch v {
-			case "FULL":
-				rt.jitterFull = true
-			case "NONE":
-			default:
-				return nil, perr("JitterStrategy", "must be FULL or NONE, got %s", encodeJSON(v))
-			}
-		}
-		out = append(out, rt)
-	}
-	return out, nil
-}
-
-// objectList reads field (Retry, Catch) of state name: absent, or an array of objects (what
-// names them in errors) with only the allowed members.
-func (p *parser) objectList(name string, m map[string]any, field, what string, allowed ...string) ([]map[string]any, error) {
-	v, ok := m[field]
-	if !ok {
-		return nil, nil
-	}
-	raw, ok := v.([]any)
-	if !ok {
-		return nil, &ParseError{State: name, Field: field, Msg: "must be an array of " + what}
-	}
-	out := make([]map[string]any, len(raw))
-	for i, r := range raw {
-		at := fmt.Sprintf("%s[%d]", field, i)
-		if out[i], ok = r.(map[string]any); !ok {
-			return nil, &ParseError{State: name, Field: at, Msg: "must be an object"}
-		}
-		if err := p.allowed(name, out[i], at, allowed...); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-func (p *parser) catchers(name string, m map[string]any) ([]*catcher, error) {
-	raw, err := p.objectList(name, m, "Catch", "catchers", "ErrorEquals", "Next", "ResultPath", "Comment")
-	if err != nil {
-		return nil, err
-	}
-	var out []*catcher
-	for i, cm := range raw {
-		field := fmt.Sprintf("Catch[%d]", i)
-		errs, err := errorEquals(cm["ErrorEquals"], i == len(raw)-1)
-		if err != nil {
-			return nil, &ParseError{State: name, Field: field + ".ErrorEquals", Msg: err.Error()}
-		}
-		c := &catcher{errorEquals: errs}
-		next, ok := cm["Next"].(string)
-		if !ok || next == "" {
-			return nil, &ParseError{State: name, Field: field + ".Next", Msg: "is missing (the state to go to)"}
-		}
-		c.next = next
-		if v, ok := cm["ResultPath"]; ok {
-			if c.resultPath, err = resultPathOf(v); err != nil {
-				return nil, &ParseError{State: name, Field: field + ".ResultPath", Msg: err.Error()}
-			}
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
-func errorEquals(v any, last bool) ([]string, error) {
-	raw, ok := v.([]any)
-	if !ok || len(raw) == 0 {
-		return nil, errors.New("is missing or empty (a non-empty array of error names)")
-	}
-	var out []string
-	for _, e := range raw {
-		s, ok := e.(string)
-		if !ok || s == "" {
-			return nil, fmt.Errorf("%s is not an error name", encodeJSON(e))
-		}
-		out = append(out, s)
-	}
-	for _, s := range out {
-		if s == ErrAll {
-			if len(out) != 1 {
-				return nil, errors.New("States.ALL must appear alone in its ErrorEquals")
-			}
-			if !last {
-				return nil, errors.New("States.ALL must be in the last retrier/catcher")
-			}
-		}
-	}
-	return out, nil
 }
 
 // contextUse reports whether a state's definition text refers to the context object at all,

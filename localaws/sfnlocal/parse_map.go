@@ -27,17 +27,94 @@ type itemReaderSpec struct {
 	maxItems int              // 0: all
 }
 
+// mapState reads a Map state: where its items come from, how each is processed (inline, or
+// as a child execution when Distributed), and how many may fail.
+func (p *parser) mapState(st *state, m map[string]any, statePtr string) error {
+	var err error
+	if _, ok := m["ItemsPath"]; ok {
+		if st.itemsPath, err = p.path(st.name, m, "ItemsPath"); err != nil {
+			return err
+		}
+	}
+	if err := p.exclusive(st.name, m, "ItemSelector", "Parameters"); err != nil {
+		return err
+	}
+	// Parameters on a Map is the legacy name of ItemSelector.
+	if v, ok := m["ItemSelector"]; ok {
+		if st.itemSelector, err = compileTemplate(v, "ItemSelector"); err != nil {
+			return st.fieldError("ItemSelector", "%v", err)
+		}
+	} else if st.parameters != nil {
+		st.itemSelector, st.parameters = st.parameters, nil
+	}
+	if err := p.exclusive(st.name, m, "ItemProcessor", "Iterator"); err != nil {
+		return err
+	}
+	procField := "ItemProcessor"
+	proc, ok := m["ItemProcessor"].(map[string]any)
+	if !ok {
+		procField = "Iterator"
+		proc, ok = m["Iterator"].(map[string]any)
+	}
+	if !ok {
+		return st.fieldError("ItemProcessor", "is missing (an object with StartAt and States)")
+	}
+	if err := p.allowed(st.name, proc, procField, "StartAt", "States", "Comment", "ProcessorConfig"); err != nil {
+		return err
+	}
+	if err := p.mapMode(st, statePtr, procField, proc, m); err != nil {
+		return err
+	}
+	p.ptr = statePtr + "/" + procField
+	if st.distributed {
+		// Each item runs as a child execution of the ItemProcessor as a state machine of
+		// its own, whose $$ is its own execution's.
+		outerCtx := p.usesContext
+		p.usesContext = false
+		sc, err := p.scope(proc, st.name)
+		if err != nil {
+			return fmt.Errorf("in %s of %q: %w", procField, st.name, err)
+		}
+		def := map[string]any{"StartAt": proc["StartAt"], "States": proc["States"]}
+		st.child = &StateMachine{root: sc, StartAt: sc.startAt, definition: []byte(encodeJSON(def)), usesContext: p.usesContext}
+		st.processor = sc
+		p.usesContext = outerCtx
+	} else if st.processor, err = p.scope(proc, st.name); err != nil {
+		return fmt.Errorf("in %s of %q: %w", procField, st.name, err)
+	}
+	if st.maxConcurrency, st.maxConcurrencyPath, err = p.intOrPath(st.name, m, "MaxConcurrency", 0); err != nil {
+		return err
+	}
+	if err := p.exclusive(st.name, m, "ToleratedFailurePercentage", "ToleratedFailurePercentagePath"); err != nil {
+		return err
+	}
+	if v, ok := m["ToleratedFailurePercentage"]; ok {
+		f, ok := v.(float64)
+		if !ok || f < 0 || f > 100 {
+			return st.fieldError("ToleratedFailurePercentage", "must be a number from 0 to 100")
+		}
+		st.toleratedPct, st.hasToleratedPct = f, true
+	}
+	if _, ok := m["ToleratedFailurePercentagePath"]; ok {
+		if st.toleratedPctPath, err = p.path(st.name, m, "ToleratedFailurePercentagePath"); err != nil {
+			return err
+		}
+	}
+	if st.toleratedCount, st.toleratedCountPath, err = p.intOrPath(st.name, m, "ToleratedFailureCount", 0); err != nil {
+		return err
+	}
+	_, st.hasToleratedCount = m["ToleratedFailureCount"]
+	return nil
+}
+
 // mapMode reads ItemProcessor.ProcessorConfig and the fields that only a Distributed Map
 // has.
 func (p *parser) mapMode(st *state, statePtr, procField string, proc, m map[string]any) error {
-	perr := func(field, format string, a ...any) error {
-		return &ParseError{State: st.name, Field: field, Msg: fmt.Sprintf(format, a...)}
-	}
 	mode := "INLINE"
 	if raw, ok := proc["ProcessorConfig"]; ok {
 		pc, ok := raw.(map[string]any)
 		if !ok {
-			return perr(procField+".ProcessorConfig", "must be an object with Mode (INLINE or DISTRIBUTED) and, for DISTRIBUTED, ExecutionType")
+			return st.fieldError(procField+".ProcessorConfig", "must be an object with Mode (INLINE or DISTRIBUTED) and, for DISTRIBUTED, ExecutionType")
 		}
 		if err := p.allowed(st.name, pc, procField+".ProcessorConfig", "Mode", "ExecutionType"); err != nil {
 			return err
@@ -56,7 +133,7 @@ func (p *parser) mapMode(st *state, statePtr, procField string, proc, m map[stri
 					Msg: "The field 'ExecutionType' is supported only when Mode is DISTRIBUTED"}
 			}
 			if et != "STANDARD" {
-				return perr(procField+".ProcessorConfig.ExecutionType", "%v is not supported by the local engine (only STANDARD child executions)", et)
+				return st.fieldError(procField+".ProcessorConfig.ExecutionType", "%v is not supported by the local engine (only STANDARD child executions)", et)
 			}
 		}
 	}
@@ -71,7 +148,7 @@ func (p *parser) mapMode(st *state, statePtr, procField string, proc, m map[stri
 	}
 	st.distributed = true
 	if _, ok := m["ItemBatcher"]; ok {
-		return perr("ItemBatcher", "is not supported by the local engine (each item runs as its own child execution)")
+		return st.fieldError("ItemBatcher", "is not supported by the local engine (each item runs as its own child execution)")
 	}
 	if v, ok := m["Label"]; ok {
 		s, _ := v.(string)
@@ -87,34 +164,34 @@ func (p *parser) mapMode(st *state, statePtr, procField string, proc, m map[stri
 	if raw, ok := m["ItemReader"]; ok {
 		ir, ok := raw.(map[string]any)
 		if !ok {
-			return perr("ItemReader", "must be an object with Resource and Parameters")
+			return st.fieldError("ItemReader", "must be an object with Resource and Parameters")
 		}
 		if err := p.allowed(st.name, ir, "ItemReader", "Resource", "Parameters", "ReaderConfig"); err != nil {
 			return err
 		}
 		if ir["Resource"] != ResourceS3GetObject {
-			return perr("ItemReader.Resource", "%v is not supported by the local engine (only %s reading a JSON array)", ir["Resource"], ResourceS3GetObject)
+			return st.fieldError("ItemReader.Resource", "%v is not supported by the local engine (only %s reading a JSON array)", ir["Resource"], ResourceS3GetObject)
 		}
 		spec := &itemReaderSpec{}
 		if rc, ok := ir["ReaderConfig"].(map[string]any); ok {
 			if it, ok := rc["InputType"]; ok && it != "JSON" {
-				return perr("ItemReader.ReaderConfig.InputType", "%v is not supported by the local engine (only JSON)", it)
+				return st.fieldError("ItemReader.ReaderConfig.InputType", "%v is not supported by the local engine (only JSON)", it)
 			}
 			if v, ok := rc["MaxItems"]; ok {
 				n, err := nonNegativeInt(v)
 				if err != nil {
-					return perr("ItemReader.ReaderConfig.MaxItems", "%v", err)
+					return st.fieldError("ItemReader.ReaderConfig.MaxItems", "%v", err)
 				}
 				spec.maxItems = n
 			}
 		}
 		params, ok := ir["Parameters"].(map[string]any)
 		if !ok {
-			return perr("ItemReader.Parameters", "is missing (an object with Bucket and Key)")
+			return st.fieldError("ItemReader.Parameters", "is missing (an object with Bucket and Key)")
 		}
 		t, err := compileTemplate(params, "ItemReader.Parameters")
 		if err != nil {
-			return perr("ItemReader.Parameters", "%v", err)
+			return st.fieldError("ItemReader.Parameters", "%v", err)
 		}
 		spec.params = t
 		st.itemReader = spec
@@ -122,21 +199,21 @@ func (p *parser) mapMode(st *state, statePtr, procField string, proc, m map[stri
 	if raw, ok := m["ResultWriter"]; ok {
 		rw, ok := raw.(map[string]any)
 		if !ok {
-			return perr("ResultWriter", "must be an object with Resource and Parameters")
+			return st.fieldError("ResultWriter", "must be an object with Resource and Parameters")
 		}
 		if err := p.allowed(st.name, rw, "ResultWriter", "Resource", "Parameters"); err != nil {
 			return err
 		}
 		if rw["Resource"] != ResourceS3PutObject {
-			return perr("ResultWriter.Resource", "%v is not supported by the local engine (only %s)", rw["Resource"], ResourceS3PutObject)
+			return st.fieldError("ResultWriter.Resource", "%v is not supported by the local engine (only %s)", rw["Resource"], ResourceS3PutObject)
 		}
 		params, ok := rw["Parameters"].(map[string]any)
 		if !ok {
-			return perr("ResultWriter.Parameters", "is missing (an object with Bucket and Prefix)")
+			return st.fieldError("ResultWriter.Parameters", "is missing (an object with Bucket and Prefix)")
 		}
 		t, err := compileTemplate(params, "ResultWriter.Parameters")
 		if err != nil {
-			return perr("ResultWriter.Parameters", "%v", err)
+			return st.fieldError("ResultWriter.Parameters", "%v", err)
 		}
 		st.resultWriter = t
 	}

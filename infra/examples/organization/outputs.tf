@@ -10,10 +10,10 @@ output "member_target_role_arns" {
 
 output "access_key_ids" {
   description = "Each member user's current AccessKeyId (the secrets exist only in the members' parameters)."
-  value       = { member_a = module.key_a.access_key_id, member_b = module.key_b.access_key_id }
+  value       = { member_a = module.member_a.access_key_id, member_b = module.member_b.access_key_id }
 }
 
 output "parameter_arns" {
   description = "Each member user's SecureString parameter, in its own account."
-  value       = { member_a = module.key_a.parameter_arn, member_b = module.key_b.parameter_arn }
+  value       = { member_a = module.member_a.parameter_arn, member_b = module.member_b.parameter_arn }
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/keyrotor/keyrotor/internal/harness/aslrules"
+	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
@@ -111,7 +112,7 @@ func CreateFleet(ctx context.Context, env *localenv.Env, path string, n int) ([]
 	for i := range names {
 		names[i] = fmt.Sprintf("%s-%05d", strings.Trim(path, "/"), i)
 	}
-	return names, env.CreateFleetUsers(ctx, path, names, 1)
+	return names, testenv.CreateFleetUsers(ctx, env, path, names, 1)
 }
 
 // MeasureFleet runs the fleet over the users under path (grace and inactive 0), IAM held to
@@ -766,7 +767,7 @@ func unsafeText(runs []FleetRun) string {
 func throttledCreateKey(runs []FleetRun) bool {
 	for _, r := range runs {
 		for _, k := range r.FailedBy {
-			if k.Error == "Throttled" && strings.Contains(k.Cause, "CreateAccessKey") {
+			if k.Error == rotation.Throttled && strings.Contains(k.Cause, "CreateAccessKey") {
 				return true
 			}
 		}

@@ -11,11 +11,13 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 )
 
-// Functions are the Lambda packages `make build` produces (functions/<name>).
-var Functions = []string{"createkey", "storeparam", "verifykey", "deleteoldkeys", "trigger"}
+// Functions are the Lambda packages `make build` produces (functions/<name>): the engine's.
+var Functions = iampolicy.Functions
 
 // Function is one Lambda package: the arm64 bootstrap Terraform deploys and the cold-start
 // init duration of the same function built for this machine, under internal/lambdahost.
@@ -43,8 +45,8 @@ func initEnv() map[string]string {
 		"AWS_CONFIG_FILE":             os.DevNull,
 		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
 		"AWS_EC2_METADATA_DISABLED":   "true",
-		"KEYROTOR_KMS_KEY_ID":         "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
-		"KEYROTOR_STATE_MACHINE_ARN":  "arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor-rotate",
+		rotation.EnvKMSKeyID:          "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
+		rotation.EnvStateMachineARN:   "arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor-rotate",
 	}
 }
 

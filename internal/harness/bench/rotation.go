@@ -182,8 +182,8 @@ func rotate(ctx context.Context, env *localenv.Env, user string, d time.Duration
 }
 
 func isStepFunction(name string) bool {
-	for _, fn := range []string{"createkey", "storeparam", "verifykey", "deleteoldkeys"} {
-		if strings.HasSuffix(name, "-"+fn) {
+	for _, fn := range rotation.Functions() {
+		if strings.HasSuffix(name, "-"+fn.Name) {
 			return true
 		}
 	}

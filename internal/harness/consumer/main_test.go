@@ -10,12 +10,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
@@ -30,38 +29,19 @@ var moto struct {
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	ctx := context.Background()
-	srv, err := motoserver.Start(ctx, motoserver.Options{Auth: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer srv.Stop()
-	key, err := kms.NewFromConfig(srv.AdminConfig()).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("keyrotor test engine key")})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "create KMS key:", err)
-		return 1
-	}
-	moto.srv, moto.kmsKeyID = srv, aws.ToString(key.KeyMetadata.KeyId)
-	sm, err := sfn.NewFromConfig(srv.AdminConfig()).CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
-		Name:       aws.String("keyrotor-rotate"),
-		Definition: aws.String(`{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":86400,"End":true}}}`),
-		RoleArn:    aws.String("arn:aws:iam::" + motoserver.AccountID + ":role/keyrotor-sfn"),
+	code := testutil.RunWithMoto(m, motoserver.Options{Auth: true}, func(ctx context.Context, srv *motoserver.Server) error {
+		engine, err := testutil.CreateEngineStandIns(ctx, srv.AdminConfig())
+		if err != nil {
+			return err
+		}
+		moto.srv, moto.kmsKeyID, moto.stateMachine = srv, engine.KMSKeyID, engine.StateMachineARN
+		if err := prepareExample(ctx); err != nil {
+			return fmt.Errorf("prepare the example: %w", err)
+		}
+		return nil
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "create state machine:", err)
-		return 1
-	}
-	moto.stateMachine = aws.ToString(sm.StateMachineArn)
-	if err := prepareExample(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "prepare the example:", err)
-		return 1
-	}
-	return m.Run()
+	printResults()
+	os.Exit(code)
 }
 
 // prepareExample gives Example what a deployed consumer has: a default AWS configuration from

@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keyrotor/keyrotor/internal/harness/invariants"
+	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
@@ -45,6 +46,8 @@ type Bench struct {
 	ssm *ssm.Client
 	sts *sts.Client
 	seq atomic.Int64
+	// sessions is the AssumeRole session each function signs with (FunctionOf).
+	sessions *testenv.Sessions
 
 	// FunctionTimeout is the step functions' timeout as deployed.
 	FunctionTimeout time.Duration
@@ -63,10 +66,12 @@ func NewBench(ctx context.Context, opts Options) (*Bench, error) {
 	if opts.FunctionTimeout <= 0 {
 		opts.FunctionTimeout = 20 * time.Second
 	}
+	sessions := &testenv.Sessions{}
 	lopts := localenv.Options{
 		Clock:           sfnlocal.NewVirtualClock(time.Now()),
 		FunctionTimeout: opts.FunctionTimeout,
 		Accounts:        opts.Accounts,
+		OnCredentials:   sessions.Record,
 	}
 	env, err := localenv.Up(ctx, lopts)
 	if errors.Is(err, localenv.ErrNotBuilt) {
@@ -83,7 +88,7 @@ func NewBench(ctx context.Context, opts Options) (*Bench, error) {
 	}
 	admin := env.Moto.AdminConfig()
 	b := &Bench{
-		Env: env, Root: root, FunctionTimeout: opts.FunctionTimeout,
+		Env: env, Root: root, FunctionTimeout: opts.FunctionTimeout, sessions: sessions,
 		iam: iam.NewFromConfig(admin), ssm: ssm.NewFromConfig(admin), sts: sts.NewFromConfig(admin),
 	}
 	b.Checker = &invariants.Checker{
@@ -314,14 +319,7 @@ func (b *Bench) newMemberTarget(ctx context.Context, t invariants.Target, s Seed
 }
 
 // FunctionOf maps an access key id to the function that signs with it ("" if none).
-func (b *Bench) FunctionOf(accessKeyID string) string {
-	for _, fn := range localenv.Functions {
-		if id, _ := b.Env.FunctionCredentials(fn); id == accessKeyID {
-			return fn
-		}
-	}
-	return ""
-}
+func (b *Bench) FunctionOf(accessKeyID string) string { return b.sessions.Function(accessKeyID) }
 
 // Kill SIGKILLs every running process of fn's bootstrap that this process started: the
 // instance that made the call (and idle ones, which the host replaces on the next invoke).

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // TestEveryGrantedActionIsNeeded takes each action in turn out of each step function's role
@@ -32,7 +32,8 @@ func TestEveryGrantedActionIsNeeded(t *testing.T) {
 
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%-14s %-26s %-16s %-10s %-13s %s\n", "function", "action removed", "situation", "status", "error", "cause")
-	for _, fn := range iampolicy.StepFunctions {
+	for _, step := range rotation.Functions() {
+		fn := step.Name
 		actions, err := b.GrantedActions(fn)
 		if err != nil {
 			t.Fatal(err)

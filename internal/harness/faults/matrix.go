@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/keyrotor/keyrotor/internal/harness/invariants"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 )
 
@@ -249,12 +250,12 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 		if err != nil {
 			return res, err
 		}
-		res.Healed = heal.Error != "RotationInProgress" && !healed.StaleLock && len(healed.Violations) == 0
+		res.Healed = heal.Error != rotation.RotationInProgress && !healed.StaleLock && len(healed.Violations) == 0
 		for _, v := range healed.Violations {
 			v.Detail = fmt.Sprintf("after the next rotation (%s %s): %s", heal.Status, heal.Error, v.Detail)
 			res.Violations = append(res.Violations, v)
 		}
-		if heal.Error == "RotationInProgress" || healed.StaleLock {
+		if heal.Error == rotation.RotationInProgress || healed.StaleLock {
 			res.Violations = append(res.Violations, invariants.Violation{Invariant: "lock",
 				Detail: fmt.Sprintf("the run left lock %s.lock and the next rotation did not break and release it: %s %s: %s",
 					t.ParameterName, heal.Status, heal.Error, heal.Cause)})

@@ -7,52 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
-
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
-
-// logRecorder is a LogSink that keeps every line the host captured.
-type logRecorder struct {
-	mu    sync.Mutex
-	lines []lambdahost.LogLine
-}
-
-func (r *logRecorder) sink(l lambdahost.LogLine) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.lines = append(r.lines, l)
-}
-
-func (r *logRecorder) forRequest(id string) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, l := range r.lines {
-		if l.RequestID == id {
-			out = append(out, l.Text)
-		}
-	}
-	return out
-}
-
-func (r *logRecorder) all() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var b strings.Builder
-	for _, l := range r.lines {
-		b.WriteString(l.Text + "\n")
-	}
-	return b.String()
-}
 
 func invoke(t *testing.T, h *lambdahost.Host, name, payload string) *lambdahost.Result {
 	t.Helper()
@@ -69,25 +31,15 @@ func TestHostsKeyrotorCreateKeyAgainstMoto(t *testing.T) {
 	if _, err := exec.LookPath("moto_server"); err != nil {
 		t.Skip("moto_server not installed: " + motoserver.InstallHint)
 	}
-	ctx := context.Background()
-	moto, err := motoserver.Start(ctx, motoserver.Options{Auth: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(moto.Stop)
-	if _, err := iam.NewFromConfig(moto.AdminConfig()).CreateUser(ctx, &iam.CreateUserInput{
-		UserName: aws.String("signer"),
-		Tags:     []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	moto := testutil.Moto(t, motoserver.Options{Auth: true})
+	testutil.CreateUser(t, moto.AdminConfig(), "signer", 0, testutil.ManagedTag)
 	bin := filepath.Join(t.TempDir(), "bootstrap")
 	if out, err := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, "../../../functions/createkey").CombinedOutput(); err != nil {
 		t.Fatalf("build createkey: %v\n%s", err, out)
 	}
 
-	rec := &logRecorder{}
-	h := lambdahost.New(lambdahost.Options{LogSink: rec.sink})
+	rec := &lambdahost.Recorder{}
+	h := lambdahost.New(lambdahost.Options{LogSink: rec.Add})
 	t.Cleanup(func() { _ = h.Close() })
 	home := t.TempDir()
 	// Lambda's default 3 s timeout is too short for moto on a loaded machine; the engine
@@ -118,10 +70,10 @@ func TestHostsKeyrotorCreateKeyAgainstMoto(t *testing.T) {
 	if begun.InitDuration != 0 {
 		t.Errorf("second invocation was a cold start")
 	}
-	if logs := strings.Join(rec.forRequest(begun.RequestID), "\n"); !strings.Contains(logs, `"step":"begin"`) {
+	if logs := strings.Join(rec.ForRequest(begun.RequestID), "\n"); !strings.Contains(logs, `"step":"begin"`) {
 		t.Errorf("no JSON step log tagged with request %s:\n%s", begun.RequestID, logs)
 	}
-	if strings.Contains(rec.all(), moto.Admin.SecretAccessKey) {
+	if strings.Contains(rec.String(), moto.Admin.SecretAccessKey) {
 		t.Errorf("the function's secret access key reached the captured logs")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/keyrotor/keyrotor/infra/examples/s3-signer/consumer/presigner"
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/ssmcreds"
 )
 
@@ -227,7 +228,7 @@ func TestEngineBuildDirIsRequiredAndMustHoldTheZips(t *testing.T) {
 	}
 	empty := t.TempDir()
 	full := t.TempDir()
-	for _, fn := range []string{"createkey", "storeparam", "verifykey", "deleteoldkeys", "trigger", "listusers"} {
+	for _, fn := range iampolicy.Functions {
 		if err := os.WriteFile(filepath.Join(full, fn+".zip"), []byte("zip"), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -192,37 +192,56 @@ func TestEngineAssumesMemberRolesOnlyWhenAccountsAreListed(t *testing.T) {
 	}
 }
 
-// The example: the hub holds no member's user, and each member gets its module, its user and
-// its managed key through its own provider configuration.
+// The example: the hub holds no member's user. Each member is one call of the local module
+// member, with the hub's provider as aws and the member's as aws.member; inside it the
+// member-account module, the user and the consumer role use aws.member, and the managed key
+// (the hub's apply-time rotation and schedule) rotates the member's user without creating it.
 func TestOrganizationExampleKeepsEachMembersUserInTheMember(t *testing.T) {
 	_, mods := load(t)
 	m := mods[orgExampleDir]
-	for _, u := range m.Find("resource", "aws_iam_user") {
-		if p := attr(m, u, "provider"); !strings.HasPrefix(p, "aws.member_") {
-			t.Errorf("aws_iam_user.%s is created with provider %q, want a member's", u.Labels[1], p)
-		}
-	}
 	members := 0
 	for _, call := range m.Find("module") {
-		src := attr(m, call, "source")
-		switch src {
-		case `"../../modules/member-account"`:
+		switch src := attr(m, call, "source"); src {
+		case `"./member"`:
 			members++
-			if p := attr(m, call, "providers"); !strings.HasPrefix(p, "{ aws = aws.member_") {
-				t.Errorf("module %s must pass a member's provider as aws, got %q", call.Labels[0], p)
+			if p := attr(m, call, "providers"); !strings.HasPrefix(p, "{ aws = aws, aws.member = aws.member_") {
+				t.Errorf("module %s must pass the hub's provider as aws and a member's as aws.member, got %q", call.Labels[0], p)
 			}
-		case `"../../modules/managed-key"`:
-			if attr(m, call, "create_user") != "false" || !strings.HasPrefix(attr(m, call, "account_id"), "var.member_") {
-				t.Errorf("module %s must rotate a member's user: create_user = false, account_id = a member", call.Labels[0])
+			if !strings.HasPrefix(attr(m, call, "account_id"), "var.member_") {
+				t.Errorf("module %s must name a member account", call.Labels[0])
 			}
 		case `"../../modules/engine"`:
 			if got := attr(m, call, "member_account_ids"); got != "[var.member_a_account_id, var.member_b_account_id]" {
 				t.Errorf("the engine lists member accounts %s", got)
 			}
+		default:
+			t.Errorf("module %s (%s): the example calls the engine and ./member only", call.Labels[0], src)
 		}
 	}
 	if members != 2 {
-		t.Errorf("the example deploys %d member-account modules, want 2", members)
+		t.Errorf("the example deploys %d members, want 2", members)
+	}
+	if r := m.Find("resource"); len(r) != 0 {
+		t.Errorf("the example itself creates %d resources in the hub; members' resources belong in ./member", len(r))
+	}
+
+	member := mods[orgExampleDir+"/member"]
+	if member == nil {
+		t.Fatalf("module %s/member not found", orgExampleDir)
+	}
+	for _, r := range member.Find("resource") {
+		if p := attr(member, r, "provider"); p != "aws.member" {
+			t.Errorf("%s.%s is created with provider %q, want the member's (aws.member)", r.Labels[0], r.Labels[1], p)
+		}
+	}
+	account := onlyBlock(t, member, "module", "account")
+	if attr(member, account, "source") != `"../../../modules/member-account"` || attr(member, account, "providers") != "{ aws = aws.member }" {
+		t.Errorf("module account must be modules/member-account with the member's provider")
+	}
+	key := onlyBlock(t, member, "module", "key")
+	if attr(member, key, "source") != `"../../../modules/managed-key"` || attr(member, key, "providers") != "" ||
+		attr(member, key, "create_user") != "false" || attr(member, key, "account_id") != "var.account_id" {
+		t.Errorf("module key must be modules/managed-key with the hub's provider rotating the member's user: create_user = false, account_id = var.account_id")
 	}
 }
 

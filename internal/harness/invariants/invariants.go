@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // Target is one user's rotation: the IAM user and the parameter that holds its key.
@@ -213,18 +215,11 @@ type Outcome struct {
 	Running func(executionArn string) bool
 }
 
-// ErrorNames are the Errors a failed rotation may end with: keyrotor's named errors
-// (docs/steps.md) and the names AWS gives Lambda and Step Functions failures.
-var ErrorNames = []string{
-	"InvalidInput", "UserNotFound", "UserNotManaged", "RotationInProgress", "TooManyActiveKeys",
-	"ParameterConflict", "KeyNotYetValid", "VerificationFailed", "AccessDenied", "Throttled",
-	"ServiceUnavailable", "AccountNotAllowed", "AssumeRoleDenied",
-}
-
-// namedError reports whether name is one a person can look up: keyrotor's or AWS's own
-// Lambda/Step Functions failure names. UnexpectedError names nothing.
+// namedError reports whether name is one a person can look up: keyrotor's
+// (rotation.ErrorNames, docs/steps.md) or AWS's own Lambda/Step Functions failure names.
+// UnexpectedError names nothing.
 func namedError(name string) bool {
-	return slices.Contains(ErrorNames, name) || strings.HasPrefix(name, "Runtime.") ||
+	return slices.Contains(rotation.ErrorNames, name) || strings.HasPrefix(name, "Runtime.") ||
 		strings.HasPrefix(name, "Sandbox.") || strings.HasPrefix(name, "Lambda.")
 }
 

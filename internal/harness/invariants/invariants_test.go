@@ -16,20 +16,17 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/internal/harness/invariants"
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 var moto *motoserver.Server
 
 func TestMain(m *testing.M) {
-	var err error
-	if moto, err = motoserver.Start(context.Background(), motoserver.Options{Auth: true}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
+	os.Exit(testutil.RunWithMoto(m, motoserver.Options{Auth: true}, func(_ context.Context, s *motoserver.Server) error {
+		moto = s
+		return nil
+	}))
 }
 
 func checker() *invariants.Checker {

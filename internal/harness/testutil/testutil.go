@@ -1,6 +1,8 @@
 // Package testutil holds the helpers keyrotor's tests share: waiting on a condition with a
-// deadline, running the AWS CLI in an environment of its own, and the JSON and Lambda-error
-// shapes several suites compare. It is harness: no product package may import it.
+// deadline, running the AWS CLI in an environment of its own, the JSON and Lambda-error shapes
+// several suites compare, and the moto set-ups (a server per test or per package, the engine's
+// stand-ins, a managed user; moto.go). Tests that share a whole local engine use
+// internal/harness/testenv. It is harness: no product package may import it.
 package testutil
 
 import (

@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/infra/examples/s3-signer/consumer/presigner"
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
@@ -31,21 +31,10 @@ func TestBootstrapPresignsWithTheParameterKey(t *testing.T) {
 	ctx := context.Background()
 	// moto answers presigned URLs with a 500 when its auth is on; the presigner package's test
 	// checks the signature itself.
-	moto, err := motoserver.Start(ctx, motoserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer moto.Stop()
+	moto := testutil.Moto(t, motoserver.Options{})
 	admin := moto.AdminConfig()
-	iamc := iam.NewFromConfig(admin)
-	if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("s3-signer")}); err != nil {
-		t.Fatal(err)
-	}
-	key, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("s3-signer")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyID, secret := aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey)
+	key := testutil.CreateUser(t, admin, "s3-signer", 1)[0]
+	keyID, secret := key.AccessKeyID, key.SecretAccessKey
 	kmsKey, err := kms.NewFromConfig(admin).CreateKey(ctx, &kms.CreateKeyInput{})
 	if err != nil {
 		t.Fatal(err)

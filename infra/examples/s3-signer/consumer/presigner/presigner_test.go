@@ -3,14 +3,11 @@ package presigner
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 	"github.com/keyrotor/keyrotor/ssmcreds"
 )
@@ -106,10 +104,10 @@ func TestPresignedURLFetchesTheObjectAndFollowsARotation(t *testing.T) {
 		t.Fatal("the response carries the secret access key")
 	}
 
-	if err := verifyPresigned(got.URL, secret); err != nil {
+	if err := testutil.VerifyPresignedURL(got.URL, secret); err != nil {
 		t.Fatalf("presigned URL is not signed with the stored secret: %v", err)
 	}
-	if err := verifyPresigned(got.URL, "not-the-secret"); err == nil {
+	if err := testutil.VerifyPresignedURL(got.URL, "not-the-secret"); err == nil {
 		t.Fatal("verifyPresigned accepted a wrong secret")
 	}
 	resp, err := http.Get(got.URL)
@@ -139,44 +137,9 @@ func TestPresignedURLFetchesTheObjectAndFollowsARotation(t *testing.T) {
 	if next.AccessKeyID != newID {
 		t.Errorf("after the rotation signed with %s, want the new key %s", next.AccessKeyID, newID)
 	}
-	if err := verifyPresigned(next.URL, newSecret); err != nil {
+	if err := testutil.VerifyPresignedURL(next.URL, newSecret); err != nil {
 		t.Fatalf("URL after the rotation is not signed with the new secret: %v", err)
 	}
-}
-
-// verifyPresigned recomputes a SigV4 query signature (AWS General Reference, "Signature
-// Version 4 signing process", S3 flavour: path not re-escaped, UNSIGNED-PAYLOAD) with secret.
-func verifyPresigned(raw, secret string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return err
-	}
-	q := u.Query()
-	got := q.Get("X-Amz-Signature")
-	q.Del("X-Amz-Signature")
-	scope := strings.SplitN(q.Get("X-Amz-Credential"), "/", 2)
-	if len(scope) != 2 || q.Get("X-Amz-SignedHeaders") != "host" || q.Get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" {
-		return fmt.Errorf("unexpected presign parameters %v", q)
-	}
-	canonicalQuery := strings.ReplaceAll(q.Encode(), "+", "%20")
-	canonical := strings.Join([]string{"GET", u.EscapedPath(), canonicalQuery, "host:" + u.Host + "\n", "host", "UNSIGNED-PAYLOAD"}, "\n")
-	sum := sha256.Sum256([]byte(canonical))
-	stringToSign := strings.Join([]string{"AWS4-HMAC-SHA256", q.Get("X-Amz-Date"), scope[1], hex.EncodeToString(sum[:])}, "\n")
-	parts := strings.Split(scope[1], "/") // date/region/service/aws4_request
-	k := []byte("AWS4" + secret)
-	for _, p := range parts {
-		k = hmacSHA256(k, p)
-	}
-	if want := hex.EncodeToString(hmacSHA256(k, stringToSign)); want != got {
-		return fmt.Errorf("signature %s, recomputed %s", got, want)
-	}
-	return nil
-}
-
-func hmacSHA256(key []byte, data string) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(data))
-	return h.Sum(nil)
 }
 
 type parameterValue string
