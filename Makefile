@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/bin:$(PATH)
 GOTEST_TIMEOUT ?= 18m
 
-.PHONY: all tools build test checks go-test conformance consumers alarms vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
+.PHONY: all tools build test checks go-test conformance consumers transcripts alarms vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
 
 all: build
 
@@ -13,7 +13,9 @@ tools:
 # CLI_BUILD builds the CLI with the bootstraps' flags (scripts/build-functions.sh), so that it
 # reuses their compiled packages, the AWS SDK above all: with the default flags a cold build of
 # the CLI compiles its 350 packages again (349 compiles against 38, bench/BENCHMARKS.md §6).
-CLI_BUILD := CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -o bin/keyrotor ./cmd/keyrotor
+# VERSION is what `keyrotor --version` prints: the nearest tag and the commit.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+CLI_BUILD := CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/keyrotor ./cmd/keyrotor
 
 build:
 	@scripts/build-functions.sh
@@ -38,15 +40,29 @@ test:
 		echo $$(( $$(date +%s) - start )) > build/make-test.seconds && \
 		echo "make test: passed in $$(cat build/make-test.seconds) s"
 
-checks: tools build vet lint-asl check-terraform go-test conformance consumers alarms acceptance-local
+checks: tools build vet lint-asl check-terraform go-test conformance consumers transcripts alarms acceptance-local
 
 # go-test runs every package's tests except the conformance and consumer suites, which
 # `conformance` and `consumers` run so that their summary lines are shown (go test drops a
 # passing package's output in package-list mode).
+# Every request the tests send through the fault proxy, the Step Functions API and the Lambda
+# API is checked against AWS's API models (localaws/awsmodel); each endpoint writes its counts
+# to build/aws-models and `aws models: N operations, M requests checked, K refused` sums them.
+AWS_MODELS_TALLY := KEYROTOR_AWS_MODELS_TALLY=$(CURDIR)/build/aws-models
 go-test:
+	rm -rf build/aws-models
 	cd ssmcreds && go test -count=1 ./...
-	cd localaws && go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
-	go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v -e '/internal/harness/conformance$$' -e '/internal/harness/consumer$$' -e '/internal/harness/alarms$$')
+	cd localaws && $(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+	$(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) -skip '^$(TRANSCRIPT_TEST)$$' $$(go list ./... | grep -v -e '/internal/harness/conformance$$' -e '/internal/harness/consumer$$' -e '/internal/harness/alarms$$')
+	@cd localaws && go run ./awsmodel/cmd/awsmodels-summary $(CURDIR)/build/aws-models
+
+# transcripts runs the README's and docs' command transcripts and cmd/keyrotor/testdata's scripts
+# against the local engine (cmd/keyrotor/transcript_test.go) and prints
+# `transcripts: N commands checked`; KEYROTOR_UPDATE_TRANSCRIPTS=1 recaptures the documents' outputs.
+TRANSCRIPT_TEST := TestTranscriptsInTheDocsAndTheExitStatusOfEveryCommandHold
+transcripts: build
+	@mkdir -p build; go test -count=1 -v -run '^$(TRANSCRIPT_TEST)$$' ./cmd/keyrotor/ > build/transcripts.log 2>&1 \
+		|| { cat build/transcripts.log; exit 1; }; grep -E '^transcripts:' build/transcripts.log
 
 # conformance runs each scenario in localaws/sfnlocal and in aws-local-stepfunctions and prints
 # `conformance: N scenarios, M differences`, then the cases AWS recorded (internal/harness/conformance/recorded)

@@ -16,11 +16,14 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sts v1.51.9
 	github.com/aws/smithy-go v1.28.9
 	github.com/hashicorp/hcl/v2 v2.25.0
+	github.com/rogpeppe/go-internal v1.14.1
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9
 	github.com/zclconf/go-cty v1.19.0
 	golang.org/x/term v0.37.0
 )
+
+require github.com/dlclark/regexp2 v1.4.0 // indirect
 
 require (
 	github.com/agext/levenshtein v1.2.1 // indirect

@@ -12,6 +12,8 @@ require (
 	github.com/aws/smithy-go v1.28.9
 )
 
+require github.com/dlclark/regexp2 v1.4.0
+
 require (
 	github.com/aws/aws-lambda-go v1.55.1
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.11 // indirect

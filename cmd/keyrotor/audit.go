@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -24,25 +26,26 @@ func newAuditCmd(stdout, _ io.Writer) *cobra.Command {
 		asJSON               bool
 	)
 	cmd := &cobra.Command{
-		Use:   "audit [--account ID]... [--max-age 90d] [--json]",
+		Use:   "audit [--account ID]... [--max-age DAYS] [--json]",
 		Short: "List every IAM user's access keys (managed or not) and flag active keys older than --max-age",
 		Long: `Lists every IAM user's access keys in the account, whether keyrotor manages the user or not:
 status, age, last use, and which keyrotor parameter holds the key. Active keys older than
---max-age are flagged as AWS Config's access-keys-rotated rule flags them (default 90 days), and
-the command exits 1 when any is: usable as a CI or compliance gate. It reads no secret.
+--max-age days (as AWS Config's access-keys-rotated rule counts maxAccessKeyAge, default 90)
+are flagged in the OVER MAX AGE column, and the command exits 1 when any is: usable as a CI or
+compliance gate. Users with no key are listed after the keys. It reads no secret.
 
 --account (repeatable) audits those accounts instead, each read through --account-role
 (default OrganizationAccountAccessRole); the report is then grouped by account.`,
-		Args: cobra.NoArgs,
+		Example: `  keyrotor audit
+  keyrotor audit --max-age 30 --json
+  keyrotor audit --account 111111111111 --account 222222222222`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			secs, err := parseSeconds("max-age", maxAge, maxAuditAge)
+			secs, err := parseMaxAge(maxAge)
 			if err != nil {
 				return err
 			}
-			if secs == 0 {
-				return usagef("--max-age must be more than 0 (e.g. 90d)")
-			}
-			if err := checkParameter(prefix); err != nil {
+			if err := checkParameterPrefix(prefix); err != nil {
 				return err
 			}
 			for _, a := range accounts {
@@ -95,7 +98,7 @@ the command exits 1 when any is: usable as a CI or compliance gate. It reads no 
 			return overMaxAge(over, reports[0].MaxAgeDays)
 		},
 	}
-	cmd.Flags().StringVar(&maxAge, "max-age", "90d", "flag active keys older than this (days as 90d, or a duration)")
+	cmd.Flags().StringVar(&maxAge, "max-age", strconv.Itoa(int(audit.DefaultMaxAge.Hours()/24)), "flag active keys older than this many days (AWS Config's maxAccessKeyAge; 90, 90d, or a duration such as 36h)")
 	cmd.Flags().StringVar(&prefix, "parameter-prefix", rotation.DefaultParameterPrefix, "where keyrotor's parameters live")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.Flags().StringArrayVar(&accounts, "account", nil, "audit this account (12-digit id; repeatable; default: the account of your credentials)")
@@ -109,16 +112,50 @@ type accountAudit struct {
 	*audit.Report
 }
 
+// parseMaxAge reads --max-age: a number of days (90, as AWS Config's maxAccessKeyAge), days
+// with a unit (90d) or a duration (36h).
+func parseMaxAge(s string) (int, error) {
+	if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+		s = strconv.Itoa(n) + "d"
+	}
+	secs, err := parseSeconds("max-age", s, maxAuditAge)
+	if err != nil {
+		return 0, err
+	}
+	if secs == 0 {
+		return 0, usagef("--max-age must be more than 0 days (e.g. 90)")
+	}
+	return secs, nil
+}
+
+// daysText writes a maximum age in days as a person reads it: "90 days", "1.5 days".
+func daysText(days float64) string {
+	if days == 1 {
+		return "1 day"
+	}
+	return strconv.FormatFloat(days, 'f', -1, 64) + " days"
+}
+
 func overMaxAge(n int, days float64) error {
 	if n > 0 {
-		return &failedError{msg: fmt.Sprintf("%d active access key(s) older than %g days", n, days)}
+		return &failedError{msg: fmt.Sprintf("%d active access key(s) older than %s", n, daysText(days))}
 	}
 	return nil
 }
 
+// trimLines drops the spaces text/tabwriter pads a line's last cells with.
+func trimLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
+}
+
 func printAudit(w io.Writer, r *audit.Report) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "USER\tACCESS KEY\tSTATUS\tAGE (DAYS)\tLAST USED\tMANAGED\tHELD BY\t")
+	var table strings.Builder
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tACCESS KEY\tSTATUS\tAGE (DAYS)\tLAST USED\tMANAGED\tHELD BY\tOVER MAX AGE")
 	for _, k := range r.Keys {
 		used := "never"
 		if k.LastUsed != nil {
@@ -127,9 +164,9 @@ func printAudit(w io.Writer, r *audit.Report) {
 				used += " (" + k.LastService + ")"
 			}
 		}
-		flag := ""
+		flag := "-"
 		if k.OverMaxAge {
-			flag = "OVER MAX AGE"
+			flag = "yes"
 		}
 		held := k.HeldBy
 		if held == "" {
@@ -138,5 +175,9 @@ func printAudit(w io.Writer, r *audit.Report) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\t%t\t%s\t%s\n", k.User, k.AccessKeyID, k.Status, k.AgeDays, used, k.Managed, held, flag)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%d users, %d access keys, %d active keys older than %g days\n", r.Users, len(r.Keys), r.OverMaxAge, r.MaxAgeDays)
+	io.WriteString(w, trimLines(table.String()))
+	if len(r.UsersWithoutKeys) > 0 {
+		fmt.Fprintf(w, "users without access keys: %s\n", strings.Join(r.UsersWithoutKeys, ", "))
+	}
+	fmt.Fprintf(w, "%d users, %d access keys, %d active keys older than %s\n", r.Users, len(r.Keys), r.OverMaxAge, daysText(r.MaxAgeDays))
 }

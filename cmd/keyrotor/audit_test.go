@@ -33,7 +33,7 @@ func TestAuditIsAComplianceGate(t *testing.T) {
 	if code := run(ctx, []string{"audit"}, &out, &errOut); code != exitOK {
 		t.Fatalf("audit with a fresh key: exit %d, want 0\n%s%s", code, out.String(), errOut.String())
 	}
-	if !strings.Contains(out.String(), id) || strings.Contains(out.String(), "OVER MAX AGE") {
+	if !strings.Contains(out.String(), id) || strings.Contains(out.String(), " yes\n") {
 		t.Errorf("audit table should list %s unflagged:\n%s", id, out.String())
 	}
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,7 +44,49 @@ func loadAWS(ctx context.Context) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("no AWS region is configured: set AWS_REGION (or a region in your AWS profile)")
 	}
+	// Fail here, in words, rather than deep in the first call with the credential chain's
+	// last fallback (the EC2 instance metadata service) as the reason.
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return aws.Config{}, &hintedError{
+			hint: "no AWS credentials found: set AWS_PROFILE (after aws sso login / aws configure) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; " +
+				"or start `keyrotor local up` and run the export line it prints",
+			err: err,
+		}
+	}
 	return cfg, nil
+}
+
+// hintedError puts what to do before the AWS SDK's own text, which stays for the record.
+type hintedError struct {
+	hint string
+	err  error
+}
+
+func (e *hintedError) Error() string {
+	return e.hint + "\n  (AWS SDK: " + firstLine(e.err.Error()) + ")"
+}
+func (e *hintedError) Unwrap() error { return e.err }
+
+// explainAWS adds what to do to the AWS failures a CLI user meets first: nothing listening
+// at the endpoint, a role that may not be assumed, an account outside the organization.
+func explainAWS(err error) error {
+	var hinted *hintedError
+	if errors.As(err, &hinted) {
+		return err
+	}
+	var opErr *net.OpError
+	if errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &opErr) && opErr.Op == "dial") {
+		endpoint := os.Getenv("AWS_ENDPOINT_URL")
+		if e := os.Getenv("AWS_ENDPOINT_URL_SFN"); e != "" {
+			endpoint += ", " + e
+		}
+		if endpoint == "" {
+			return &hintedError{hint: "could not connect to AWS: check your network or proxy settings", err: err}
+		}
+		return &hintedError{hint: "nothing answers at " + endpoint + " (AWS_ENDPOINT_URL…): is `keyrotor local up` still running? " +
+			"Start it again and run the export line it prints, or unset AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_SFN to use AWS", err: err}
+	}
+	return err
 }
 
 // resolveStateMachine finds the rotation state machine: the flag, then
@@ -169,7 +213,11 @@ func accountConfig(ctx context.Context, hub aws.Config, account, role string) (a
 		o.RoleSessionName = "keyrotor-cli"
 	}))
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		return aws.Config{}, fmt.Errorf("assume %s to read account %s (pass --account-role to use another role): %w", roleARN, account, err)
+		return aws.Config{}, &hintedError{
+			hint: fmt.Sprintf("could not assume %s to read account %s: either %s is not an account of your organization, or the role does not exist there "+
+				"or does not trust you; pass --account-role with a role you may assume there (your credentials: %s)", roleARN, account, account, aws.ToString(me.Arn)),
+			err: err,
+		}
 	}
 	return cfg, nil
 }

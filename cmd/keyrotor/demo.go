@@ -63,7 +63,10 @@ type demoFlags struct {
 func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f demoFlags
 	cmd := &cobra.Command{
-		Use:   "demo [--json]",
+		Use: "demo [--json]",
+		Example: `  keyrotor demo
+  keyrotor demo --propagation-delay 2s --grace 3s
+  keyrotor demo --json | jq .verify_seconds`,
 		Short: "Start the local engine, rotate a demo user's key once, check it, stop everything",
 		Long: `Starts the local engine (as 'keyrotor local up'), creates the IAM user demo-signer tagged
 keyrotor:managed=true with an old key stored in /keyrotor/demo-signer, rotates it with short
@@ -155,7 +158,7 @@ func demoRotation(ctx context.Context, stdout io.Writer, env *localenv.Env, r *d
 	say("started %s", arn)
 	var update func(*timeline)
 	if !quiet {
-		update = newProgress(stdout).update
+		update = newProgress(stdout, waitSeconds(ctx, client, arn)).update
 	}
 	t, err := follow(ctx, client, arn, update)
 	if err != nil {
@@ -174,7 +177,7 @@ func demoRotation(ctx context.Context, stdout io.Writer, env *localenv.Env, r *d
 	o := parseOutput(t.Output)
 	r.NewAccessKeyID, r.ParameterVersion, r.DeletedAccessKeyIDs, r.STSCalls = o.NewAccessKeyID, o.ParameterVersion, o.DeletedAccessKeyIDs, o.STSCalls
 	if !quiet {
-		if err := reportEnd(stdout, t); err != nil {
+		if err := reportEnd(stdout, t, r.OldAccessKeyIDs); err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
@@ -27,8 +28,15 @@ import (
 var env *localenv.Env
 
 func TestMain(m *testing.M) {
-	// One member account: members_test.go.
-	os.Exit(testenv.Run(m, &env, localenv.Options{Accounts: 1}))
+	// The transcript scripts run this binary as keyrotor (transcript_test.go).
+	testscript.Main(engineM{m}, map[string]func(){"keyrotor": keyrotorMain})
+}
+
+// engineM runs the tests with the local engine up: one member account (members_test.go).
+type engineM struct{ m *testing.M }
+
+func (e engineM) Run() int {
+	return testenv.Run(e.m, &env, localenv.Options{Accounts: 1})
 }
 
 // useLocal points the in-process CLI at the local engine as `local up`'s export line does,
@@ -250,7 +258,17 @@ func TestBadCommandLinesAreRefusedBeforeAnythingStarts(t *testing.T) {
 		{[]string{"rotate", "--user", "u", "--format", "yaml"}, "want json"},
 		{[]string{"rotate", "--user", "u", "--parameter", "keyrotor/u"}, "absolute SSM parameter name"},
 		{[]string{"rotate", "--user", "u", "--parameter", "/keyrotor/../etc"}, "no '..'"},
-		{[]string{"rotate", "--user", "u", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"rotate", "--user", "u", "--bogus"}, "rotate: unknown flag --bogus"},
+		{[]string{"rotate", "--usr", "u"}, "unknown flag --usr; did you mean --user?"},
+		{[]string{"rotate", "--user", "u", "--max-concurrency", "3"}, "--max-concurrency only with --all"},
+		{[]string{"rotate", "--user", "u", "--state-machine", "notanarn"}, "is not a state machine ARN"},
+		{[]string{"rotate", "--all", "--organizational-unit", "bogus"}, "want an AWS Organizations OU id"},
+		{[]string{"status"}, "the IAM user whose keys to show"},
+		{[]string{"audit", "--parameter-prefix", "keyrotor"}, "--parameter-prefix \"keyrotor\""},
+		{[]string{"history", "notanarn"}, "is not an execution ARN"},
+		{[]string{"watch"}, "accepts 1 arg"},
+		{[]string{"stop"}, "the IAM user whose running rotation to stop"},
+		{[]string{"local", "up", "--user-account", "111111111111"}, "--user-account needs --user"},
 		{[]string{"rotate", "--user", "u", "--move"}, "--move needs --parameter"},
 		{[]string{"rotate", "--user", "u", "--change-format"}, "--change-format needs --format"},
 		{[]string{"rotate", "--all", "--move"}, "drop --user, --parameter, --format, --move and --change-format"},

@@ -29,13 +29,15 @@ const envFleetStateMachine = rotation.EnvFleetStateMachineARN
 type fleetFlags struct {
 	all                          bool
 	maxConcurrency, toleratedPct int
+	// concurrencySet and toleratedSet: the flags were given (else the listing's defaults).
+	concurrencySet, toleratedSet bool
 	path, stateMachine, ou       string
 }
 
 func addFleetFlags(fl *pflag.FlagSet, f *fleetFlags) {
 	fl.BoolVar(&f.all, "all", false, "rotate every user tagged keyrotor:managed=true with one fleet execution")
-	fl.IntVar(&f.maxConcurrency, "max-concurrency", 0, "with --all: rotations at once (default 10)")
-	fl.IntVar(&f.toleratedPct, "tolerated-failure-percentage", -1, "with --all: stop the fleet once more than this share of rotations failed (default 100)")
+	fl.IntVar(&f.maxConcurrency, "max-concurrency", rotation.DefaultFleetConcurrency, "with --all: rotations at once")
+	fl.IntVar(&f.toleratedPct, "tolerated-failure-percentage", rotation.DefaultToleratedFailurePercentage, "with --all: stop the fleet once more than this share of rotations failed")
 	fl.StringVar(&f.ou, "organizational-unit", "", "with --all: also every active account directly in this AWS Organizations OU (ou-…; each must be one of the engine's member accounts)")
 	fl.StringVar(&f.path, "path", "", "with --all: only users under this IAM path (e.g. /service-users/)")
 	fl.StringVar(&f.stateMachine, "fleet-state-machine", "", "with --all: ARN of the fleet state machine")
@@ -60,13 +62,13 @@ func (ff fleetFlags) input(f rotateFlags) (fleetInput, error) {
 	if f.user != "" || f.parameter != "" || f.format != "" || f.move || f.changeFormat {
 		return in, usagef("--all rotates every managed user with its own parameter: drop --user, --parameter, --format, --move and --change-format (tag a user keyrotor:parameter / keyrotor:format to change its own)")
 	}
-	if ff.maxConcurrency != 0 {
+	if ff.concurrencySet {
 		if ff.maxConcurrency < 1 || ff.maxConcurrency > rotation.MaxFleetConcurrency {
 			return in, usagef("--max-concurrency %d: want 1 to %d rotations at once", ff.maxConcurrency, rotation.MaxFleetConcurrency)
 		}
 		in.MaxConcurrency = &ff.maxConcurrency
 	}
-	if ff.toleratedPct != -1 {
+	if ff.toleratedSet {
 		if ff.toleratedPct < 0 || ff.toleratedPct > 100 {
 			return in, usagef("--tolerated-failure-percentage %d: want 0 to 100", ff.toleratedPct)
 		}
@@ -84,6 +86,9 @@ func (ff fleetFlags) input(f rotateFlags) (fleetInput, error) {
 		}
 	}
 	in.AccountIDs = f.accounts
+	if ff.ou != "" && !rotation.ValidParentID(ff.ou) {
+		return in, usagef("--organizational-unit %q: want an AWS Organizations OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)", ff.ou)
+	}
 	in.OrganizationalUnitID = ff.ou
 	var err error
 	in.GraceSeconds, in.InactiveSeconds, err = f.waits()
@@ -134,18 +139,30 @@ func rotateAll(ctx context.Context, stdout io.Writer, f rotateFlags, ff fleetFla
 	arn := aws.ToString(out.ExecutionArn)
 	fmt.Fprintf(stdout, "started %s\n", arn)
 	if !f.wait {
-		fmt.Fprintf(stdout, "follow it with: keyrotor history %s\n", arn)
+		fmt.Fprintf(stdout, "follow it with: keyrotor watch %s\n", arn)
 		return nil
 	}
+	return watchFleet(ctx, stdout, client, arn)
+}
+
+// watchFleet follows a fleet execution until it ends and reports its summary.
+func watchFleet(ctx context.Context, stdout io.Writer, client *sfn.Client, arn string) error {
 	w := &fleetWatch{out: stdout, tty: isTerminal(stdout), seen: map[string]bool{}}
 	end, err := w.follow(ctx, client, arn)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("stopped following; the fleet goes on: keyrotor history %s", arn)
+			return &interruptedError{msg: fmt.Sprintf("stopped following; the fleet goes on: keyrotor watch %s", arn)}
 		}
 		return err
 	}
 	return reportFleet(stdout, end)
+}
+
+// isFleetExecution says whether arn is an execution of a fleet state machine (named
+// <rotation machine>-fleet, as the engine module names it).
+func isFleetExecution(arn string) bool {
+	parts := strings.Split(arn, ":")
+	return len(parts) >= 8 && strings.HasSuffix(parts[6], "-fleet")
 }
 
 func reportFleet(stdout io.Writer, end *sfn.DescribeExecutionOutput) error {
@@ -157,8 +174,17 @@ func reportFleet(stdout io.Writer, end *sfn.DescribeExecutionOutput) error {
 		return fmt.Errorf("read the fleet's summary: %w", err)
 	}
 	took := aws.ToTime(end.StopDate).Sub(aws.ToTime(end.StartDate))
+	printFleetSummary(stdout, &s, took.Seconds())
+	if s.Counts.Failed > 0 {
+		return &failedError{msg: fmt.Sprintf("%d of %d rotations failed", s.Counts.Failed, s.Managed)}
+	}
+	return nil
+}
+
+// printFleetSummary writes a fleet's counts, skipped and failed users, and report.
+func printFleetSummary(stdout io.Writer, s *rotation.FleetSummary, seconds float64) {
 	fmt.Fprintf(stdout, "fleet done in %.1fs: %d managed users of %d listed; %d rotated, %d failed, %d skipped\n",
-		took.Seconds(), s.Managed, s.Listed, s.Counts.Rotated, s.Counts.Failed, s.Counts.Skipped)
+		seconds, s.Managed, s.Listed, s.Counts.Rotated, s.Counts.Failed, s.Counts.Skipped)
 	for _, a := range slices.Sorted(maps.Keys(s.ByAccount)) {
 		c := s.ByAccount[a]
 		fmt.Fprintf(stdout, "account %s: %d rotated, %d failed, %d skipped\n", a, c.Rotated, c.Failed, c.Skipped)
@@ -170,7 +196,7 @@ func reportFleet(stdout io.Writer, end *sfn.DescribeExecutionOutput) error {
 		fmt.Fprintf(stdout, "skipped %d more (see the report)\n", s.SkippedNotShown)
 	}
 	for _, fl := range s.Failed {
-		fmt.Fprintf(stdout, "failed %s: %s: %s\n", fl.User+inAccount(fl.AccountID), fl.Error, fl.Cause)
+		fmt.Fprintf(stdout, "failed %s: %s: %s\n", fl.User+inAccount(fl.AccountID), fl.Error, inFlags(fl.Cause))
 		if fl.Execution != "" {
 			fmt.Fprintf(stdout, "  keyrotor history %s\n", fl.Execution)
 		}
@@ -181,10 +207,6 @@ func reportFleet(stdout io.Writer, end *sfn.DescribeExecutionOutput) error {
 	if s.Report != "" {
 		fmt.Fprintf(stdout, "report: %s\n", s.Report)
 	}
-	if s.Counts.Failed > 0 {
-		return &failedError{msg: fmt.Sprintf("%d of %d rotations failed", s.Counts.Failed, s.Managed)}
-	}
-	return nil
 }
 
 // fleetWatch follows a fleet's Map Run: its counts (DescribeMapRun) and each user's rotation

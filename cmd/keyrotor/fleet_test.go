@@ -103,7 +103,7 @@ func TestFleetRotateAllSucceedsWhenEveryUserRotates(t *testing.T) {
 		t.Fatalf("rotate --all exited %d:\n%s\n%s", code, stdout, stderr)
 	}
 	code, stdout, _ = cli(t, "rotate", "--all", "--path", "/cli-fleet-ok/")
-	if code != exitOK || !strings.Contains(stdout, "follow it with: keyrotor history arn:aws:states:") || !strings.Contains(stdout, ":execution:keyrotor-rotate-fleet:cli-fleet-") {
+	if code != exitOK || !strings.Contains(stdout, "follow it with: keyrotor watch arn:aws:states:") || !strings.Contains(stdout, ":execution:keyrotor-rotate-fleet:cli-fleet-") {
 		t.Fatalf("rotate --all without --wait exited %d:\n%s", code, stdout)
 	}
 }

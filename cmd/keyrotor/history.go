@@ -19,31 +19,56 @@ import (
 )
 
 func newHistoryCmd(stdout, stderr io.Writer) *cobra.Command {
-	var stateMachine, account string
+	var stateMachine, account, user string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "history [EXECUTION_ARN] [--account ID] [--json]",
-		Short: "Show an execution's states with durations and retries (default: the latest rotation)",
+		Use:   "history [EXECUTION_ARN] [--user USER] [--account ID] [--json]",
+		Short: "Show an execution's states with durations and retries (default: the latest rotation), or a user's rotations",
 		Long: `Shows an execution's states with their durations, retries and the errors retried, its status
 and outcome: the new AccessKeyId on success, the error and cause otherwise (default: the latest
-rotation; with --account, the latest rotation of a user of that member account). --json prints
-the same as one JSON object.`,
+rotation; with --account, the latest rotation of a user of that member account). For a fleet
+execution it adds the fleet's counts and each failed user. --json prints the same as one JSON
+object. Exit 1 when the execution failed, timed out or was stopped, or a fleet's rotation failed.
+
+--user lists the user's rotations instead, newest first (among the newest 100 executions):
+when each started, how it ended, and its new key or error.`,
+		Example: `  keyrotor history
+  keyrotor history arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:cli-s3-signer-20261126T054240-148Z
+  keyrotor history --user s3-signer
+  keyrotor history --account 111111111111 --json`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := checkStateMachineARN("state-machine", stateMachine); err != nil {
+				return err
+			}
+			if len(args) == 1 {
+				if err := checkExecutionARN(args[0]); err != nil {
+					return err
+				}
+				if user != "" || account != "" {
+					return usagef("an execution ARN names one execution: drop --user and --account")
+				}
+			}
+			if err := (accountFlags{account: account}).check(); err != nil {
+				return err
+			}
+			if user != "" {
+				if err := checkUserFor(user, "the IAM user whose rotations to list"); err != nil {
+					return err
+				}
+			}
 			cfg, err := loadAWS(ctx)
 			if err != nil {
 				return err
 			}
 			client := sfn.NewFromConfig(cfg)
+			if user != "" {
+				return userHistory(ctx, stdout, client, stateMachine, account, user, asJSON)
+			}
 			var arn string
 			if len(args) == 1 {
 				arn = args[0]
-				if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":execution:") {
-					return usagef("%q is not an execution ARN (arn:aws:states:<region>:<account>:execution:<machine>:<name>)", arn)
-				}
-			} else if err := (accountFlags{account: account}).check(); err != nil {
-				return err
 			} else if arn, err = latestExecution(ctx, client, stateMachine, account); err != nil {
 				return err
 			}
@@ -53,17 +78,87 @@ the same as one JSON object.`,
 			}
 			t := &timeline{}
 			t.add(events)
-			if asJSON {
-				return printJSON(stdout, newHistoryReport(arn, t, time.Now()))
+			r := newHistoryReport(arn, t, time.Now())
+			if isFleetExecution(arn) && t.Status == "SUCCEEDED" {
+				var s rotation.FleetSummary
+				if json.Unmarshal([]byte(t.Output), &s) == nil {
+					r.Fleet = &s
+				}
 			}
-			printHistory(stdout, arn, t)
-			return nil
+			if asJSON {
+				if err := printJSON(stdout, r); err != nil {
+					return err
+				}
+			} else {
+				printHistory(stdout, r, t)
+			}
+			return r.exitError()
 		},
 	}
-	cmd.Flags().StringVar(&stateMachine, "state-machine", "", "ARN of the rotation state machine (for the latest execution)")
+	cmd.Flags().StringVar(&stateMachine, "state-machine", "", "ARN of the rotation state machine (for the latest execution or --user)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the history as one JSON object")
 	cmd.Flags().StringVar(&account, "account", "", "the latest rotation in this member account (its input's accountId)")
+	cmd.Flags().StringVar(&user, "user", "", "list this IAM user's rotations, newest first")
 	return cmd
+}
+
+// userRotation is one line of history --user.
+type userRotation struct {
+	ExecutionARN   string    `json:"execution_arn"`
+	Status         string    `json:"status"`
+	Started        time.Time `json:"started"`
+	Stopped        time.Time `json:"stopped,omitzero"`
+	NewAccessKeyID string    `json:"new_access_key_id,omitempty"`
+	Error          string    `json:"error,omitempty"`
+}
+
+// userHistory lists user's rotations among the machine's newest 100 executions (their input
+// names the user, and the account when given).
+func userHistory(ctx context.Context, stdout io.Writer, client *sfn.Client, flag, account, user string, asJSON bool) error {
+	machine, err := resolveStateMachine(ctx, client, flag)
+	if err != nil {
+		return err
+	}
+	out, err := client.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(machine), MaxResults: 100})
+	if err != nil {
+		return fmt.Errorf("list the executions of %s: %w", machine, err)
+	}
+	rotations := []userRotation{}
+	for _, e := range out.Executions {
+		d, err := client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: e.ExecutionArn})
+		if err != nil {
+			return fmt.Errorf("describe %s: %w", aws.ToString(e.ExecutionArn), err)
+		}
+		var in rotation.Input
+		if json.Unmarshal([]byte(aws.ToString(d.Input)), &in) != nil || !strings.EqualFold(in.UserName, user) || in.AccountID != account {
+			continue
+		}
+		r := userRotation{ExecutionARN: aws.ToString(d.ExecutionArn), Status: string(d.Status), Started: aws.ToTime(d.StartDate).UTC(), Stopped: aws.ToTime(d.StopDate).UTC(), Error: aws.ToString(d.Error)}
+		if d.Status == sfntypes.ExecutionStatusSucceeded {
+			r.NewAccessKeyID = parseOutput(aws.ToString(d.Output)).NewAccessKeyID
+		}
+		rotations = append(rotations, r)
+	}
+	slices.SortFunc(rotations, func(a, b userRotation) int { return b.Started.Compare(a.Started) })
+	if asJSON {
+		return printJSON(stdout, map[string]any{"user": user, "rotations": rotations})
+	}
+	if len(rotations) == 0 {
+		return &failedError{msg: fmt.Sprintf("no rotation of %s among the newest 100 executions of %s; start one with: keyrotor rotate --user %s --wait", user, machine, user)}
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STARTED\tSTATUS\tOUTCOME\tEXECUTION")
+	for _, r := range rotations {
+		outcome := r.NewAccessKeyID
+		if r.Error != "" {
+			outcome = r.Error
+		}
+		if outcome == "" {
+			outcome = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Started.Format(time.RFC3339), r.Status, outcome, r.ExecutionARN)
+	}
+	return tw.Flush()
 }
 
 // latestExecution is the newest execution of the rotation state machine; with account, the
@@ -116,6 +211,20 @@ type historyReport struct {
 	ParameterVersion  int64       `json:"parameter_version,omitempty"`
 	Error             string      `json:"error,omitempty"`
 	Cause             string      `json:"cause,omitempty"`
+	// Fleet is a fleet execution's summary: its counts and failed users.
+	Fleet *rotation.FleetSummary `json:"fleet,omitempty"`
+}
+
+// exitError is history's verdict: nil for a rotation that succeeded (or still runs), a
+// failedError for one that failed, timed out or was stopped, or a fleet with failures.
+func (r historyReport) exitError() error {
+	switch {
+	case r.Status == "SUCCEEDED" && r.Fleet != nil && r.Fleet.Counts.Failed > 0:
+		return &failedError{msg: fmt.Sprintf("%d of %d rotations of the fleet failed", r.Fleet.Counts.Failed, r.Fleet.Managed)}
+	case r.Status == "SUCCEEDED", r.Status == "RUNNING":
+		return nil
+	}
+	return &failedError{msg: fmt.Sprintf("the execution ended %s", r.Status)}
 }
 
 func newHistoryReport(arn string, t *timeline, now time.Time) historyReport {
@@ -138,9 +247,8 @@ func newHistoryReport(arn string, t *timeline, now time.Time) historyReport {
 	return r
 }
 
-func printHistory(w io.Writer, arn string, t *timeline) {
-	r := newHistoryReport(arn, t, time.Now())
-	fmt.Fprintf(w, "execution  %s\n", arn)
+func printHistory(w io.Writer, r historyReport, t *timeline) {
+	fmt.Fprintf(w, "execution  %s\n", r.ExecutionARN)
 	fmt.Fprintf(w, "status     %s, started %s, %.2fs\n", r.Status, r.Started.Format(time.RFC3339), r.DurationSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, run := range t.Runs {
@@ -154,8 +262,14 @@ func printHistory(w io.Writer, arn string, t *timeline) {
 	fmt.Fprintf(w, "%d states, %d state transitions, %d Lambda invocations\n", len(r.States), r.Transitions, r.LambdaInvocations)
 	if r.NewAccessKeyID != "" {
 		fmt.Fprintf(w, "new key    %s in %s (version %d)\n", r.NewAccessKeyID, r.Parameter, r.ParameterVersion)
+		for _, line := range parseOutput(t.Output).oldKeyLines(nil) {
+			fmt.Fprintf(w, "           %s\n", line)
+		}
+	}
+	if r.Fleet != nil {
+		printFleetSummary(w, r.Fleet, r.DurationSeconds)
 	}
 	if r.Error != "" || r.Cause != "" {
-		fmt.Fprintf(w, "error      %s\ncause      %s\n", r.Error, r.Cause)
+		fmt.Fprintf(w, "error      %s\ncause      %s\n", r.Error, inFlags(r.Cause))
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/spf13/cobra"
 
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/internal/schedule"
@@ -21,6 +23,14 @@ func newLocalCmd(stdout, stderr io.Writer) *cobra.Command {
 	local := &cobra.Command{
 		Use:   "local",
 		Short: "Run keyrotor's engine on this machine (moto as AWS, the real Lambdas and state machine)",
+		Long: `'keyrotor local up' runs the whole engine on this machine with no AWS account: moto plays IAM,
+STS, SSM and KMS (SigV4 and IAM authorization on), the real Lambda bootstraps run each under its
+own role, and the real state machine definitions run in keyrotor's local Step Functions. It
+prints the variables to export so that keyrotor, the AWS CLI and the SDKs use it, and says
+where it differs from a deployed engine on purpose. Nothing reaches AWS.`,
+		Example: `  keyrotor local up --user s3-signer
+  keyrotor local up --user s3-signer --propagation-delay 2s --logs
+  keyrotor local up --accounts 1 --user s3-signer --user-account 111111111111`,
 		// Runnable, so that an unknown subcommand is refused (exit 2) rather than answered
 		// with help.
 		Args: usageArgs(cobra.NoArgs),
@@ -28,6 +38,7 @@ func newLocalCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	var (
 		expr, user, delay, grace, inactive string
+		userAccount                        string
 		build, logs                        bool
 		accounts                           int
 	)
@@ -48,7 +59,14 @@ expression: rate(5 minutes), cron(0 3 * * ? *), at(2030-01-01T00:00:00), with --
 --accounts N adds N member accounts (111111111111, 222222222222, …), each with the
 keyrotor-target role the engine's functions assume (with the engine's external id) and the
 member KMS key alias/keyrotor-member, as infra/modules/member-account creates them, and an
-OrganizationAccountAccessRole that the printed credentials may assume (keyrotor --account).`,
+OrganizationAccountAccessRole that the printed credentials may assume (keyrotor --account);
+--user-account creates --user in one of them instead of the engine's account.
+
+--user is created under the deployed engine's managed_user_path (/keyrotor/ by default), as a
+deployed engine requires.`,
+		Example: `  keyrotor local up --user s3-signer
+  keyrotor local up --user s3-signer --schedule 'rate(5 minutes)' --grace 30s --inactive 1m
+  keyrotor local up --accounts 2 --user s3-signer --user-account 222222222222`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var sched schedule.Schedule
@@ -88,6 +106,22 @@ OrganizationAccountAccessRole that the printed credentials may assume (keyrotor 
 			if accounts < 0 || accounts > 20 {
 				return usagef("--accounts %d: want 0 to 20 member accounts", accounts)
 			}
+			if userAccount != "" {
+				if user == "" {
+					return usagef("--user-account needs --user: the user to create in that member account")
+				}
+				if err := (accountFlags{account: userAccount}).check(); err != nil {
+					return err
+				}
+				var ids []string
+				for i := range accounts {
+					ids = append(ids, localenv.MemberAccountID(i))
+				}
+				if !slices.Contains(ids, userAccount) {
+					return usagef("--user-account %s is not one of the %d member accounts --accounts creates (%s); raise --accounts", userAccount, accounts, strings.Join(ids, ", "))
+				}
+				in.AccountID = userAccount
+			}
 			return localUp(cmd.Context(), stdout, stderr, upOptions{input: in, sched: sched, build: build, logs: logs, propagation: propagation, accounts: accounts})
 		},
 	}
@@ -100,6 +134,7 @@ OrganizationAccountAccessRole that the printed credentials may assume (keyrotor 
 	fl.BoolVar(&build, "build", false, "build the Lambda bootstraps first (otherwise run 'make build')")
 	fl.BoolVar(&logs, "logs", false, "print the functions' log lines (JSON) on stderr")
 	fl.IntVar(&accounts, "accounts", 0, "member accounts to create besides the engine's own (each with keyrotor-target and its KMS key)")
+	fl.StringVar(&userAccount, "user-account", "", "create --user in this member account (one of --accounts) instead of the engine's")
 	local.AddCommand(up)
 	return local
 }
@@ -136,19 +171,28 @@ func localUp(ctx context.Context, stdout, stderr io.Writer, o upOptions) error {
 		return err
 	}
 	defer env.Close()
+	root, err := iampolicy.FindRoot(".")
+	if err != nil {
+		return err
+	}
+	defaults, err := iampolicy.ReadDefaults(root)
+	if err != nil {
+		return err
+	}
 	if user := o.input.UserName; user != "" {
-		exists, err := env.UserExists(ctx, user)
+		exists, err := env.UserExistsIn(ctx, o.input.AccountID, user)
 		if err != nil {
 			return err
 		}
 		if !exists {
-			if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1}); err != nil {
+			if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1, Account: o.input.AccountID, Path: defaults.ManagedUserPath}); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "created IAM user %s (tagged keyrotor:managed=true, one access key)\n", user)
+			fmt.Fprintf(stdout, "created IAM user %s%s%s (tagged keyrotor:managed=true, one access key)\n", defaults.ManagedUserPath, user, inAccount(o.input.AccountID))
 		}
 	}
-	printUp(stdout, env)
+	printUp(stdout, env, defaults)
+	printDifferences(stdout, env, defaults)
 	if o.sched != nil {
 		go runSchedule(ctx, stdout, env, o.sched, o.input)
 	}
@@ -157,7 +201,7 @@ func localUp(ctx context.Context, stdout, stderr io.Writer, o upOptions) error {
 	return nil
 }
 
-func printUp(w io.Writer, env *localenv.Env) {
+func printUp(w io.Writer, env *localenv.Env, d iampolicy.Defaults) {
 	fmt.Fprintf(w, "keyrotor local engine is up\n")
 	fmt.Fprintf(w, "  AWS (moto, through the fault proxy)  %s\n", env.AWSEndpoint)
 	fmt.Fprintf(w, "  Step Functions and Lambda            %s\n", env.Endpoint)
@@ -170,11 +214,24 @@ func printUp(w io.Writer, env *localenv.Env) {
 	fmt.Fprintf(w, "Use it from another shell (local moto credentials, not AWS ones):\n")
 	fmt.Fprintf(w, "export %s\n", strings.Join(env.Environ(), " "))
 	fmt.Fprintf(w, "then: keyrotor rotate --user USER --wait   (create a managed user with\n")
-	fmt.Fprintf(w, "  aws iam create-user --user-name USER --tags Key=%s,Value=%s)\n", rotation.ManagedTagKey, rotation.ManagedTagValue)
+	fmt.Fprintf(w, "  aws iam create-user --user-name USER --path %s --tags Key=%s,Value=%s)\n", d.ManagedUserPath, rotation.ManagedTagKey, rotation.ManagedTagValue)
 	if len(env.Members) > 0 {
 		fmt.Fprintf(w, "a member account's user: keyrotor rotate --account %s --user USER --wait\n", env.Members[0].AccountID)
 	}
 	fmt.Fprintf(w, "Press Ctrl-C to stop.\n")
+}
+
+// printDifferences says where the local engine differs from a deployed one with the engine
+// module's defaults, and why.
+func printDifferences(w io.Writer, env *localenv.Env, d iampolicy.Defaults) {
+	fnEnv := env.FunctionEnv("createkey")
+	fmt.Fprintf(w, "Where this local engine differs from a deployed one on purpose:\n")
+	fmt.Fprintf(w, "  wait floors   %ss grace, %ss inactive (deployed: min_grace_seconds %d, min_inactive_seconds %d), so that rotations with waits of seconds can be tried\n",
+		fnEnv[rotation.EnvMinGraceSeconds], fnEnv[rotation.EnvMinInactiveSeconds], d.MinGraceSeconds, d.MinInactiveSeconds)
+	fmt.Fprintf(w, "  user path     users under %s are rotated (deployed: managed_user_path %s; moto matches every IAM resource as *, so a deployed engine refuses a user outside it that this one accepts)\n",
+		env.Engine.UserPath, d.ManagedUserPath)
+	fmt.Fprintf(w, "  waits         unset --grace/--inactive default to %ds and %ds, as deployed; pass short ones here (--grace 5s --inactive 5s)\n",
+		d.GraceSeconds, d.InactiveSeconds)
 }
 
 // runSchedule starts a rotation with input at each fire time, as the deployed EventBridge

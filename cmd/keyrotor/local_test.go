@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
+	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/internal/schedule"
@@ -34,6 +35,33 @@ func TestScheduleRotatesTheUserAtItsFireTimeAndReportsTheOutcome(t *testing.T) {
 	for _, want := range []string{"next rotation of " + user + " at " + fire.Format(time.RFC3339), "started arn:aws:states:", "succeeded: new access key AKIA", "has no more fire times"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("schedule output lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// local up says where the local engine departs from a deployed one, with the deployed values
+// read from the Terraform variables.
+func TestLocalUpSaysWhereItDiffersFromADeployedEngine(t *testing.T) {
+	root, err := iampolicy.FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := iampolicy.ReadDefaults(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	printUp(&out, env, d)
+	printDifferences(&out, env, d)
+	got := out.String()
+	for _, want := range []string{
+		"--path /keyrotor/ --tags Key=keyrotor:managed,Value=true",
+		"wait floors   0s grace, 0s inactive (deployed: min_grace_seconds 300, min_inactive_seconds 3600)",
+		"user path     users under / are rotated (deployed: managed_user_path /keyrotor/;",
+		"default to 3600s and 86400s, as deployed",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("local up's banner lacks %q:\n%s", want, got)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -21,11 +22,13 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func newProgress(w io.Writer) progress {
+// newProgress shows states on w; waits are the definition's Wait states (nil: unknown), so
+// that a wait says how long it is and when it ends.
+func newProgress(w io.Writer, waits map[string]waitSpec) progress {
 	if isTerminal(w) {
-		return &screenProgress{w: w}
+		return &screenProgress{w: w, waits: waits}
 	}
-	return &lineProgress{w: w}
+	return &lineProgress{w: w, waits: waits}
 }
 
 // runColumns are one state's columns: name, type, duration, and the retries with the errors
@@ -55,6 +58,29 @@ func describeRun(r *stateRun, now time.Time) string {
 	return line
 }
 
+// waitNote says what a running Wait state waits for: its length, its end, and for the
+// grace extension why it happens.
+func waitNote(r *stateRun, waits map[string]waitSpec) string {
+	spec, ok := waits[r.Name]
+	if !ok {
+		return ""
+	}
+	secs, ok := spec.seconds(r.input)
+	if !ok {
+		return ""
+	}
+	end := r.Entered.Add(time.Duration(secs * float64(time.Second)))
+	note := fmt.Sprintf("waiting %s, until %s", time.Duration(secs*float64(time.Second)), end.UTC().Format("15:04:05Z"))
+	if d := end.Sub(time.Now()); d >= 48*time.Hour {
+		note = fmt.Sprintf("waiting %s, until %s", time.Duration(secs*float64(time.Second)), end.UTC().Format(time.RFC3339))
+	}
+	var doc struct{ Extensions int }
+	if json.Unmarshal([]byte(r.input), &doc) == nil && doc.Extensions > 0 {
+		note += fmt.Sprintf(": an old key was used during the grace period, so its deactivation waits (extension %d; after the last, it is deactivated anyway)", doc.Extensions)
+	}
+	return note
+}
+
 // countErrors writes ["A","A","B"] as "A ×2, B".
 func countErrors(errs []string) string {
 	var parts []string
@@ -73,10 +99,13 @@ func countErrors(errs []string) string {
 	return strings.Join(parts, ", ")
 }
 
-// lineProgress prints one line per state once the state is done (for logs and pipes).
+// lineProgress prints one line per state once the state is done, and a line when a Wait
+// starts with its length and end (for logs and pipes: nothing is redrawn).
 type lineProgress struct {
-	w       io.Writer
-	printed int
+	w         io.Writer
+	waits     map[string]waitSpec
+	printed   int
+	announced int // states whose start was announced (Waits), by index+1
 }
 
 func (p *lineProgress) update(t *timeline) {
@@ -84,35 +113,63 @@ func (p *lineProgress) update(t *timeline) {
 		fmt.Fprintln(p.w, describeRun(t.Runs[p.printed], time.Now()))
 		p.printed++
 	}
+	if p.printed < len(t.Runs) && p.announced <= p.printed {
+		r := t.Runs[p.printed]
+		if note := waitNote(r, p.waits); note != "" {
+			fmt.Fprintf(p.w, "%-22s %-8s %8s  %s\n", r.Name, r.Type, "…", note)
+		}
+		p.announced = p.printed + 1
+	}
 }
 
-// screenProgress redraws the list of states in place on a terminal, the running one with a
-// spinner and its time so far.
+// screenProgress prints each state once it is done and redraws only the running state's
+// line in place (a redrawn block taller than the terminal would leave copies in its
+// scrollback).
 type screenProgress struct {
-	w     io.Writer
-	lines int
-	tick  int
+	w       io.Writer
+	waits   map[string]waitSpec
+	printed int
+	status  bool
+	tick    int
 }
 
 var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
+// mark is a done state's sign: ✘ for a Fail state or a state whose last attempt failed.
+func mark(r *stateRun) string {
+	if r.Type == "Fail" || len(r.Errors) > r.Retries {
+		return "✘"
+	}
+	return "✔"
+}
+
 func (p *screenProgress) update(t *timeline) {
 	var b strings.Builder
-	if p.lines > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA\x1b[J", p.lines)
+	if p.status {
+		b.WriteString("\r\x1b[K")
+		p.status = false
 	}
 	now := time.Now()
-	p.tick++
-	for _, r := range t.Runs {
-		mark := "✔"
-		switch {
-		case !r.done():
-			mark = spinner[p.tick%len(spinner)]
-		case len(r.Errors) > r.Retries:
-			mark = "✘"
-		}
-		fmt.Fprintf(&b, "%s %s\n", mark, describeRun(r, now))
+	for p.printed < len(t.Runs) && t.Runs[p.printed].done() {
+		r := t.Runs[p.printed]
+		fmt.Fprintf(&b, "%s %s\n", mark(r), describeRun(r, now))
+		p.printed++
 	}
-	p.lines = len(t.Runs)
+	if p.printed < len(t.Runs) {
+		p.tick++
+		r := t.Runs[p.printed]
+		line := spinner[p.tick%len(spinner)] + " " + describeRun(r, now)
+		if note := waitNote(r, p.waits); note != "" {
+			line += "  " + note
+		}
+		// One screen line: a wrapped status line could not be redrawn with \r.
+		if f, ok := p.w.(*os.File); ok {
+			if width, _, err := term.GetSize(int(f.Fd())); err == nil && width > 1 && len([]rune(line)) >= width {
+				line = string([]rune(line)[:width-2]) + "…"
+			}
+		}
+		b.WriteString(line)
+		p.status = true
+	}
 	fmt.Fprint(p.w, b.String())
 }

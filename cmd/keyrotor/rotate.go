@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/spf13/cobra"
 
@@ -96,10 +97,23 @@ With --all it starts the fleet state machine instead (--fleet-state-machine, els
 $KEYROTOR_FLEET_STATE_MACHINE_ARN, else the rotation state machine's ARN + "-fleet"): every
 user tagged keyrotor:managed=true (under --path) is rotated by its own execution; --wait
 prints each user's outcome as it ends and the summary, and exits 1 if any rotation failed.`,
+		Example: `  keyrotor rotate --user s3-signer --wait
+  keyrotor rotate --user s3-signer --grace 15m --inactive 1d
+  keyrotor rotate --user s3-signer --parameter /keyrotor/signer --move --wait
+  keyrotor rotate --account 111111111111 --user s3-signer --wait
+  keyrotor rotate --all --path /keyrotor/ --max-concurrency 5 --wait`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkStateMachineARN("state-machine", f.stateMachine); err != nil {
+				return err
+			}
 			if ff.all {
+				ff.toleratedSet = cmd.Flags().Changed("tolerated-failure-percentage")
+				ff.concurrencySet = cmd.Flags().Changed("max-concurrency")
 				return rotateAll(cmd.Context(), stdout, f, ff)
+			}
+			if fleetOnly := changedFlags(cmd, fleetOnlyFlags...); len(fleetOnly) > 0 {
+				return usagef("%s only with --all (a fleet of every managed user); drop it to rotate --user %s alone", strings.Join(fleetOnly, ", "), f.user)
 			}
 			in, err := f.input()
 			if err != nil {
@@ -110,7 +124,7 @@ prints each user's outcome as it ends and the summary, and exits 1 if any rotati
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.user, "user", "", "IAM user to rotate (tagged keyrotor:managed=true)")
-	fl.StringVar(&f.parameter, "parameter", "", "SSM parameter that holds the key (default /keyrotor/<user>)")
+	fl.StringVar(&f.parameter, "parameter", "", "SSM parameter that holds the key (default: the user's keyrotor:parameter tag, else /keyrotor/<user>)")
 	fl.StringVar(&f.grace, "grace", "", "wait between verification and deactivating old keys (default 1h)")
 	fl.StringVar(&f.inactive, "inactive", "", "wait between deactivation and deletion of old keys (default 1d)")
 	fl.StringVar(&f.format, "format", "", "parameter value: json (default) or raw")
@@ -133,42 +147,73 @@ func rotate(ctx context.Context, stdout, stderr io.Writer, in rotation.Input, f 
 	if err != nil {
 		return err
 	}
+	// The keys before the rotation: CreateKey may delete an inactive one to make room, which
+	// the execution's output does not list (best effort: a caller without
+	// iam:ListAccessKeys is told nothing about it).
+	before := keysBefore(ctx, cfg, in)
 	arn, err := startRotation(ctx, client, machine, in)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "started %s\n", arn)
 	if !f.wait {
-		fmt.Fprintf(stdout, "follow it with: keyrotor history %s\n", arn)
+		fmt.Fprintf(stdout, "follow it with: keyrotor watch %s\n", arn)
 		return nil
 	}
-	t, err := follow(ctx, client, arn, newProgress(stdout).update)
+	return watchExecution(ctx, stdout, client, arn, before)
+}
+
+// watchExecution follows a rotation until it ends and reports it; before are the user's keys
+// before it started (nil: unknown).
+func watchExecution(ctx context.Context, stdout io.Writer, client *sfn.Client, arn string, before []string) error {
+	waits := waitSeconds(ctx, client, arn)
+	t, err := follow(ctx, client, arn, newProgress(stdout, waits).update)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("stopped following; the rotation goes on: keyrotor history %s", arn)
+			return &interruptedError{msg: fmt.Sprintf("stopped following; the rotation goes on: keyrotor watch %s (keyrotor stop %s stops it)", arn, arn)}
 		}
 		return err
 	}
-	return reportEnd(stdout, t)
+	return reportEnd(stdout, t, before)
 }
 
-// reportEnd prints the outcome: the new key on success, the Fail cause otherwise.
-func reportEnd(stdout io.Writer, t *timeline) error {
-	if t.Status == "SUCCEEDED" {
-		o := parseOutput(t.Output)
-		fmt.Fprintf(stdout, "rotated %s: new access key %s is in %s (version %d)", o.UserName, o.NewAccessKeyID, o.ParameterName, o.ParameterVersion)
-		if v := t.verifySeconds(); v >= 0 {
-			fmt.Fprintf(stdout, ", verified %.1fs after its creation", v)
-		}
-		fmt.Fprintln(stdout)
-		if len(o.DeletedAccessKeyIDs) > 0 {
-			fmt.Fprintf(stdout, "old keys deleted: %s\n", strings.Join(o.DeletedAccessKeyIDs, ", "))
-		}
-		fmt.Fprintf(stdout, "%d states, %d state transitions, %d Lambda invocations, %.1fs\n",
-			len(t.Runs), t.transitions(), t.Invocations, t.Stopped.Sub(t.Started).Seconds())
+// keysBefore lists the user's access key ids, nil if they cannot be read.
+func keysBefore(ctx context.Context, hub aws.Config, in rotation.Input) []string {
+	cfg := hub
+	if in.AccountID != "" {
+		// A member account's keys are read only through the engine's role there; the CLI
+		// does not assume a role just for this.
 		return nil
 	}
-	return &failedError{msg: fmt.Sprintf("rotation %s: %s\n%s", strings.ToLower(t.Status), t.Error, t.Cause)}
+	out, err := iam.NewFromConfig(cfg).ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(in.UserName)})
+	if err != nil {
+		return nil
+	}
+	ids := []string{}
+	for _, k := range out.AccessKeyMetadata {
+		ids = append(ids, aws.ToString(k.AccessKeyId))
+	}
+	return ids
+}
+
+// reportEnd prints the outcome: the new key and what became of each old key on success, the
+// Fail cause (in the CLI's words) otherwise.
+func reportEnd(stdout io.Writer, t *timeline, before []string) error {
+	if t.Status != "SUCCEEDED" {
+		return &failedError{msg: fmt.Sprintf("rotation %s: %s\n%s", strings.ToLower(t.Status), t.Error, inFlags(t.Cause))}
+	}
+	o := parseOutput(t.Output)
+	fmt.Fprintf(stdout, "rotated %s: new access key %s is in %s (version %d)", o.UserName, o.NewAccessKeyID, o.ParameterName, o.ParameterVersion)
+	if v := t.verifySeconds(); v >= 0 {
+		fmt.Fprintf(stdout, ", verified %.1fs after its creation", v)
+	}
+	fmt.Fprintln(stdout)
+	for _, line := range o.oldKeyLines(before) {
+		fmt.Fprintln(stdout, line)
+	}
+	fmt.Fprintf(stdout, "%d states, %d state transitions, %d Lambda invocations, %.1fs\n",
+		len(t.Runs), t.transitions(), t.Invocations, t.Stopped.Sub(t.Started).Seconds())
+	return nil
 }
 
 // executionNameRE keeps what Step Functions allows in an execution name.

@@ -34,9 +34,12 @@ is described, never read, and the key it holds comes from its description. --jso
 same as one JSON object. With --account it reads a member account's user and parameter
 (assuming --account-role there); the lock holder's execution is asked of your own account's
 Step Functions, where the engine runs.`,
+		Example: `  keyrotor status --user s3-signer
+  keyrotor status --user s3-signer --json
+  keyrotor status --account 111111111111 --user s3-signer`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkUser(user); err != nil {
+			if err := checkUserFor(user, "the IAM user whose keys to show"); err != nil {
 				return err
 			}
 			if err := af.check(); err != nil {
@@ -45,14 +48,11 @@ Step Functions, where the engine runs.`,
 			if err := checkParameter(parameter); err != nil {
 				return err
 			}
-			if parameter == "" {
-				parameter = rotation.DefaultParameterPrefix + user
-			}
 			return status(cmd.Context(), stdout, user, parameter, asJSON, af)
 		},
 	}
 	cmd.Flags().StringVar(&user, "user", "", "IAM user")
-	cmd.Flags().StringVar(&parameter, "parameter", "", "SSM parameter that holds the key (default /keyrotor/<user>)")
+	cmd.Flags().StringVar(&parameter, "parameter", "", "SSM parameter that holds the key (default: the user's keyrotor:parameter tag, else /keyrotor/<user>)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as one JSON object")
 	addAccountFlags(cmd.Flags(), &af, "the member account of the user")
 	return cmd
@@ -86,10 +86,11 @@ type userStatus struct {
 }
 
 // readStatus reads user and parameter with cfg (the user's account) and the lock holder's
-// execution with hub (the engine's account).
+// execution with hub (the engine's account). parameter "" is the one Begin would use: the
+// user's keyrotor:parameter tag, else the default name.
 func readStatus(ctx context.Context, cfg, hub aws.Config, user, parameter string) (*userStatus, error) {
 	iamc, ssmc := iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
-	s := &userStatus{User: user, Parameter: parameter}
+	s := &userStatus{User: user}
 	u, err := iamc.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
 	var noUser *iamtypes.NoSuchEntityException
 	if errors.As(err, &noUser) {
@@ -103,11 +104,23 @@ func readStatus(ctx context.Context, cfg, hub aws.Config, user, parameter string
 	if err != nil {
 		return nil, fmt.Errorf("read the tags of %s: %w", user, err)
 	}
+	tagged := ""
 	for _, t := range tags.Tags {
 		if aws.ToString(t.Key) == rotation.ManagedTagKey && aws.ToString(t.Value) == rotation.ManagedTagValue {
 			s.Managed = true
 		}
+		if aws.ToString(t.Key) == rotation.ParameterTagKey {
+			tagged = aws.ToString(t.Value)
+		}
 	}
+	switch {
+	case parameter != "":
+	case tagged != "":
+		parameter = tagged
+	default:
+		parameter = rotation.DefaultParameterPrefix + user
+	}
+	s.Parameter = parameter
 	keys, err := iamc.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(user)})
 	if err != nil {
 		return nil, fmt.Errorf("list the access keys of %s: %w", user, err)

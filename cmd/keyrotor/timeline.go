@@ -20,6 +20,9 @@ type stateRun struct {
 	Retries  int       `json:"retries"`
 	// Errors are the names of the failed attempts, in order (what Retry or Catch matched).
 	Errors []string `json:"errors,omitempty"`
+	// input and output are the state's (the rotation document): a Wait's length is read
+	// from its input, a step's result from its output.
+	input, output string
 }
 
 func (r *stateRun) done() bool { return !r.Exited.IsZero() }
@@ -63,11 +66,13 @@ func (t *timeline) add(events []sfntypes.HistoryEvent) {
 		case strings.HasSuffix(typ, "StateEntered") && ev.StateEnteredEventDetails != nil:
 			t.Runs = append(t.Runs, &stateRun{
 				Name: aws.ToString(ev.StateEnteredEventDetails.Name), Type: strings.TrimSuffix(typ, "StateEntered"), Entered: ts,
+				input: aws.ToString(ev.StateEnteredEventDetails.Input),
 			})
 		case strings.HasSuffix(typ, "StateExited") && ev.StateExitedEventDetails != nil:
 			if r := t.open(aws.ToString(ev.StateExitedEventDetails.Name)); r != nil {
 				r.Exited = ts
 				r.Seconds = ts.Sub(r.Entered).Seconds()
+				r.output = aws.ToString(ev.StateExitedEventDetails.Output)
 			}
 		case typ == "LambdaFunctionScheduled" || typ == "TaskScheduled":
 			t.Invocations++
@@ -172,15 +177,16 @@ func (t *timeline) verifySeconds() float64 {
 // rotationOutput is the part of the rotation document (docs/steps.md) the CLI reports. The
 // document never holds a secret; the sealed one is not even decoded.
 type rotationOutput struct {
-	UserName                string   `json:"userName"`
-	ParameterName           string   `json:"parameterName"`
-	NewAccessKeyID          string   `json:"newAccessKeyId"`
-	ParameterVersion        int64    `json:"parameterVersion"`
-	PreviousAccessKeyIDs    []string `json:"previousAccessKeyIds"`
-	DeactivatedAccessKeyIDs []string `json:"deactivatedAccessKeyIds"`
-	DeletedAccessKeyIDs     []string `json:"deletedAccessKeyIds"`
-	STSCalls                int      `json:"stsCalls"`
-	VerifiedAt              string   `json:"verifiedAt"`
+	UserName                 string   `json:"userName"`
+	ParameterName            string   `json:"parameterName"`
+	NewAccessKeyID           string   `json:"newAccessKeyId"`
+	ParameterVersion         int64    `json:"parameterVersion"`
+	PreviousAccessKeyIDs     []string `json:"previousAccessKeyIds"`
+	DeactivatedAccessKeyIDs  []string `json:"deactivatedAccessKeyIds"`
+	DeletedAccessKeyIDs      []string `json:"deletedAccessKeyIds"`
+	KeptInactiveAccessKeyIDs []string `json:"keptInactiveAccessKeyIds"`
+	STSCalls                 int      `json:"stsCalls"`
+	VerifiedAt               string   `json:"verifiedAt"`
 }
 
 func parseOutput(s string) rotationOutput {

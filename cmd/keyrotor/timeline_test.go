@@ -106,7 +106,7 @@ func TestParseSecondsAcceptsSecondsAndDurations(t *testing.T) {
 	}
 }
 
-func TestProgressPrintsDoneStatesOnceOrRedrawsOnATerminal(t *testing.T) {
+func TestProgressPrintsDoneStatesOnceAndRedrawsOnlyTheRunningOneOnATerminal(t *testing.T) {
 	events := history("ExecutionStarted",
 		"TaskStateEntered:Begin", "LambdaFunctionScheduled", "LambdaFunctionSucceeded", "TaskStateExited:Begin",
 		"TaskStateEntered:CreateKey", "LambdaFunctionScheduled")
@@ -125,7 +125,43 @@ func TestProgressPrintsDoneStatesOnceOrRedrawsOnATerminal(t *testing.T) {
 	s := &screenProgress{w: &screen}
 	s.update(tl)
 	s.update(tl)
-	if got := screen.String(); !strings.Contains(got, "\x1b[2A\x1b[J") || strings.Count(got, "CreateKey") != 2 || !strings.Contains(got, "✔ Begin") {
-		t.Errorf("screen progress did not redraw the two states in place: %q", got)
+	if got := screen.String(); strings.Contains(got, "\x1b[2A") || strings.Count(got, "CreateKey") != 2 || strings.Count(got, "✔ Begin") != 1 || !strings.Contains(got, "\r\x1b[K") {
+		t.Errorf("screen progress should print Begin once and redraw only the running CreateKey on its line: %q", got)
+	}
+}
+
+func TestAFailStateIsMarkedFailedAndAWaitSaysItsLengthAndEnd(t *testing.T) {
+	tl := &timeline{}
+	tl.add(history("ExecutionStarted", "FailStateEntered:RotationRejected", "ExecutionFailed"))
+	var screen bytes.Buffer
+	(&screenProgress{w: &screen}).update(tl)
+	if got := screen.String(); !strings.Contains(got, "✘ RotationRejected") {
+		t.Errorf("a Fail state must be marked ✘: %q", got)
+	}
+
+	grace := 5.0
+	waits := map[string]waitSpec{"GraceWait": {SecondsPath: "$.graceSeconds"}, "Fixed": {Seconds: &grace}}
+	for _, tc := range []struct {
+		run  stateRun
+		want string
+	}{
+		{stateRun{Name: "GraceWait", Entered: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), input: `{"graceSeconds":3600}`}, "waiting 1h0m0s, until 04:04:05Z"},
+		{stateRun{Name: "Fixed", Entered: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, "waiting 5s, until 03:04:10Z"},
+		{stateRun{Name: "GraceWait", Entered: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), input: `{"graceSeconds":60,"extensions":1}`}, "extension 1"},
+		{stateRun{Name: "Begin"}, ""},
+	} {
+		if got := waitNote(&tc.run, waits); !strings.Contains(got, tc.want) || (tc.want == "" && got != "") {
+			t.Errorf("waitNote(%s, %s) = %q; want it to contain %q", tc.run.Name, tc.run.input, got, tc.want)
+		}
+	}
+
+	var lines bytes.Buffer
+	lp := &lineProgress{w: &lines, waits: waits}
+	tl = &timeline{}
+	tl.add(history("ExecutionStarted", "WaitStateEntered:Fixed"))
+	lp.update(tl)
+	lp.update(tl)
+	if got := lines.String(); strings.Count(got, "waiting 5s") != 1 {
+		t.Errorf("without a terminal a Wait must be announced once when it starts: %q", got)
 	}
 }

@@ -71,7 +71,9 @@ type Report struct {
 	MaxAgeDays float64 `json:"max_age_days"`
 	Users      int     `json:"users"`
 	Keys       []Key   `json:"keys"`
-	OverMaxAge int     `json:"over_max_age"`
+	// UsersWithoutKeys are the users that have no access key (counted in Users).
+	UsersWithoutKeys []string `json:"users_without_keys"`
+	OverMaxAge       int      `json:"over_max_age"`
 }
 
 // Run audits every IAM user's access keys.
@@ -90,7 +92,7 @@ func Run(ctx context.Context, iamc IAM, ssmc SSM, opts Options) (*Report, error)
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{MaxAgeDays: opts.MaxAge.Hours() / 24}
+	r := &Report{MaxAgeDays: opts.MaxAge.Hours() / 24, UsersWithoutKeys: []string{}}
 	users := iam.NewListUsersPaginator(iamc, &iam.ListUsersInput{})
 	for users.HasMorePages() {
 		page, err := users.NextPage(ctx)
@@ -103,9 +105,13 @@ func Run(ctx context.Context, iamc IAM, ssmc SSM, opts Options) (*Report, error)
 			if err != nil {
 				return nil, err
 			}
+			if len(keys) == 0 {
+				r.UsersWithoutKeys = append(r.UsersWithoutKeys, aws.ToString(u.UserName))
+			}
 			r.Keys = append(r.Keys, keys...)
 		}
 	}
+	slices.Sort(r.UsersWithoutKeys)
 	slices.SortFunc(r.Keys, func(a, b Key) int {
 		return strings.Compare(a.User+"/"+a.AccessKeyID, b.User+"/"+b.AccessKeyID)
 	})

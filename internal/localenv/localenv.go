@@ -61,11 +61,13 @@ type Options struct {
 	PropagationDelay time.Duration
 	// PropagationSeconds is the functions' KEYROTOR_PROPAGATION_SECONDS (0: the default 120).
 	PropagationSeconds int
-	// Clock runs the executions' Waits, retry backoffs and timeouts (nil: the wall clock).
-	// sfnlocal.NewVirtualClock makes Wait states and backoffs cost no real time. IAM
-	// propagation (PropagationDelay) and the functions' own clocks stay on real time, so with
-	// a virtual clock VerifyKey's KeyNotYetValid retries are spent within milliseconds: use
-	// the wall clock when a propagation delay matters.
+	// Clock is the engine's AWS clock (nil: the wall clock, as `keyrotor local up` keeps). It
+	// runs the executions' Waits, retry backoffs, timeouts and history timestamps, and IAM's
+	// propagation windows in the proxy (PropagationDelay). With
+	// sfnlocal.NewVirtualClock(start) a rotation with the default waits (1 h grace, 1 d
+	// inactive) completes in seconds of real time, its history dated as AWS would date it,
+	// and one year is still the longest an execution may run. The functions' own clocks stay
+	// real: time stands still while a function runs.
 	Clock sfnlocal.Clock
 	// LogSink receives every line the functions write and every platform line. Lines are
 	// also kept in Env.Logs.
@@ -176,6 +178,9 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 		return nil, fmt.Errorf("local engine: fault proxy: %w", err)
 	}
 	e.Proxy.SetPropagationDelay(opts.PropagationDelay)
+	if opts.Clock != nil {
+		e.Proxy.SetConsistencyClock(opts.Clock.Now)
+	}
 	e.AWSEndpoint = e.Proxy.URL
 
 	// The endpoint's address must be known before the functions are deployed (it is their

@@ -334,11 +334,14 @@ func TestUpWithoutBuiltFunctionsSaysToRunMakeBuild(t *testing.T) {
 	}
 }
 
-// A virtual clock makes the rotation's day-long waits cost no real time.
-func TestVirtualClockRunsLongWaitsAtOnce(t *testing.T) {
+// On a virtual clock a real rotation with the default waits (3,600 s grace, 86,400 s
+// inactive) completes at once in real time, its history dated on the AWS clock: more than 25 h
+// between its first and last events. The new key's propagation delay passes on that clock too,
+// through VerifyKey's KeyNotYetValid retries.
+func TestVirtualClockRunsARotationWithDefaultWaitsAtOnce(t *testing.T) {
 	ctx := context.Background()
 	clock := sfnlocal.NewVirtualClock(time.Now())
-	venv, err := localenv.Up(ctx, localenv.Options{Clock: clock})
+	venv, err := localenv.Up(ctx, localenv.Options{Clock: clock, PropagationDelay: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,8 +349,9 @@ func TestVirtualClockRunsLongWaitsAtOnce(t *testing.T) {
 	if _, err := venv.CreateManagedUser(ctx, localenv.ManagedUser{Name: "le-virtual", Keys: 1, Parameter: "/keyrotor/le-virtual"}); err != nil {
 		t.Fatal(err)
 	}
+	began := time.Now()
 	start, err := venv.SFN().StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(venv.StateMachineARN),
-		Input: aws.String(`{"userName":"le-virtual","graceSeconds":3600,"inactiveSeconds":86400}`)})
+		Input: aws.String(`{"userName":"le-virtual"}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,12 +362,31 @@ func TestVirtualClockRunsLongWaitsAtOnce(t *testing.T) {
 		}
 		return out.Status != sfntypes.ExecutionStatusRunning
 	})
+	real := time.Since(began)
 	if out.Status != sfntypes.ExecutionStatusSucceeded {
 		t.Fatalf("rotation: %s %s %s", out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))
 	}
-	if slept := clock.Slept(); slept < 90000*time.Second {
-		t.Errorf("the virtual clock slept %v, want at least the 3600 s + 86400 s waits", slept)
+	hist, err := venv.SFN().GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: start.ExecutionArn, MaxResults: 1000})
+	if err != nil {
+		t.Fatal(err)
 	}
+	first, last := aws.ToTime(hist.Events[0].Timestamp), aws.ToTime(hist.Events[len(hist.Events)-1].Timestamp)
+	if span := last.Sub(first); span < 25*time.Hour {
+		t.Errorf("history spans %v of the AWS clock (%v to %v), want at least 25 h: the 3600 s and 86400 s waits", span, first, last)
+	}
+	retried := 0
+	for _, ev := range hist.Events {
+		switch {
+		case ev.TaskFailedEventDetails != nil && aws.ToString(ev.TaskFailedEventDetails.Error) == rotation.KeyNotYetValid,
+			ev.LambdaFunctionFailedEventDetails != nil && aws.ToString(ev.LambdaFunctionFailedEventDetails.Error) == rotation.KeyNotYetValid:
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Errorf("no %s retry in the history: the 10 s propagation delay was not seen", rotation.KeyNotYetValid)
+	}
+	t.Logf("virtual clock: a rotation spanning %v of the AWS clock (%d events, %d %s retries) took %v of real time",
+		last.Sub(first), len(hist.Events), retried, rotation.KeyNotYetValid, real.Round(time.Millisecond))
 }
 
 func TestRemovingAnActionFromARoleFailsTheRotationWithAccessDenied(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -429,5 +430,31 @@ func TestEveryMemberRoleActionIsNeeded(t *testing.T) {
 		if action := c.Service + ":" + c.Action; !slices.Contains(localenv.MemberRoleActions, action) {
 			t.Errorf("a member session called %s, which the keyrotor-target role does not list", action)
 		}
+	}
+}
+
+// IAM is eventually consistent: right after a role's permissions change, AssumeRole of it may
+// be refused for a while ("Changes that I make are not always immediately visible", IAM User
+// Guide). A rotation started right after the member's keyrotor-target role changed, under a
+// 5 s window of the proxy, succeeds: the state machine retries AssumeRoleDenied.
+func TestRotationRightAfterTheMemberRoleChangesSurvivesIAMsDelay(t *testing.T) {
+	ctx := context.Background()
+	account := env.MemberAccountIDs()[0]
+	user := fmt.Sprintf("consistency-%d", userSeq.Add(1))
+	if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1, Parameter: "/keyrotor/" + user, Account: account}); err != nil {
+		t.Fatal(err)
+	}
+	env.Proxy.SetRoleDelay(5 * time.Second)
+	t.Cleanup(func() { env.Proxy.SetRoleDelay(0) })
+	if err := env.SetMemberRoleActions(ctx, account, localenv.MemberRoleActions); err != nil {
+		t.Fatal(err)
+	}
+	arn := startRotation(t, map[string]any{"userName": user, "accountId": account, "graceSeconds": 0, "inactiveSeconds": 0})
+	out := waitExecution(t, arn)
+	if out.Status != sfntypes.ExecutionStatusSucceeded {
+		t.Fatalf("rotation right after the role changed: %s %s %s", out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))
+	}
+	if !strings.Contains(executionHistory(t, arn), rotation.AssumeRoleDenied) {
+		t.Errorf("no %s in the history: the rotation never met the role's propagation window", rotation.AssumeRoleDenied)
 	}
 }

@@ -28,6 +28,8 @@ type ManagedUser struct {
 	// Account is the member account the user is made in ("": the engine's own); its
 	// parameter is then encrypted with the member's key.
 	Account string
+	// Path is the user's IAM path ("": /).
+	Path string
 }
 
 // CreateManagedUser creates the user as the administrator (through the proxy) and returns the
@@ -49,6 +51,9 @@ func (e *Env) CreateManagedUser(ctx context.Context, u ManagedUser) ([]string, e
 	}
 	iamc := iam.NewFromConfig(cfg)
 	in := &iam.CreateUserInput{UserName: aws.String(u.Name)}
+	if u.Path != "" {
+		in.Path = aws.String(u.Path)
+	}
 	if !u.Unmanaged {
 		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
 	}

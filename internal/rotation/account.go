@@ -47,8 +47,9 @@ const (
 	// accounts (KEYROTOR_MEMBER_ACCOUNTS). Nothing was called.
 	AccountNotAllowed = "AccountNotAllowed"
 	// AssumeRoleDenied: sts:AssumeRole of the member account's keyrotor-target role was
-	// refused (missing role, trust policy, external id, or the hub role's permission). Never
-	// retried: it does not heal by itself.
+	// refused (missing role, trust policy, external id, or the hub role's permission). The
+	// state machine retries it for about a minute, as a role just created or changed propagates
+	// (IAM's eventual consistency; statemachine/README.md), then fails closed.
 	AssumeRoleDenied = "AssumeRoleDenied"
 )
 
@@ -237,8 +238,8 @@ func PartitionOf(resourceARN string) string {
 	return "aws"
 }
 
-// classifyAssumeRole names a failed sts:AssumeRole of role: refused → AssumeRoleDenied (not
-// retried; the message says what to check), throttled or unanswered → Throttled or
+// classifyAssumeRole names a failed sts:AssumeRole of role: refused → AssumeRoleDenied (retried
+// a bounded while by the state machine; the message says what to check), throttled or unanswered → Throttled or
 // ServiceUnavailable as any AWS call (retried by the state machine).
 func classifyAssumeRole(err error, role, account string) error {
 	var apiErr smithy.APIError

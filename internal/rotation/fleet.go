@@ -181,6 +181,9 @@ type OUAccountLister interface {
 // (https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccountsForParent.html).
 var ouIDPattern = regexp.MustCompile(`^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$`)
 
+// ValidParentID says whether id is an OU or root id ListAccountsForParent accepts.
+func ValidParentID(id string) bool { return ouIDPattern.MatchString(id) }
+
 // ouAccounts adds the ACTIVE accounts directly in f's OU to its AccountIDs (sorted, once each).
 func (l *Lister) ouAccounts(ctx context.Context, f Fleet) (Fleet, error) {
 	if f.OrganizationalUnitID == "" {

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keyrotor/keyrotor/localaws/awsmodel"
 )
 
 // Fault is what the proxy answers instead of (or after) forwarding a call.
@@ -73,6 +75,9 @@ type Call struct {
 	ErrorCode   string // AWS error code of the answer, "" on success
 	Fault       Fault  // the injected fault, "" if none
 	RateLimited bool   // Fault is Throttle because the service's rate limit was reached
+	// Refused is the message of a request the service's API model refuses (ValidationError,
+	// ValidationException, ...), "" if the request satisfies it.
+	Refused string
 }
 
 // Proxy is a running fault proxy.
@@ -93,7 +98,15 @@ type Proxy struct {
 	secrets []string             // secrets seen in CreateAccessKey responses, for redaction
 	delay   time.Duration
 	limits  map[string]*bucket // service → token bucket (ratelimit.go)
-	now     func() time.Time
+	models  *awsmodel.Checker  // AWS's API models: every request is checked before it is forwarded
+	// roleDelay, roleChanged and sessions play IAM's eventual consistency for roles (roles.go).
+	roleDelay   time.Duration
+	roleChanged map[string]time.Time // role name → when it was last created or changed
+	sessions    map[string]string    // session access key id → its role's name
+	now         func() time.Time
+	// iamNow is the clock of IAM's eventual-consistency windows (the propagation delay): the
+	// engine's clock, so that on a simulated clock the windows pass as its waits do.
+	iamNow func() time.Time
 }
 
 type ruleState struct {
@@ -101,11 +114,17 @@ type ruleState struct {
 	seen int
 }
 
-// Start listens on a free loopback port and forwards to backend (moto's endpoint).
+// Start listens on a free loopback port and forwards to backend (moto's endpoint). Every
+// request is first checked against its service's API model (awsmodel); one that breaks it is
+// refused as the service refuses it, and never reaches moto, which stores what AWS would refuse.
 func Start(backend string) (*Proxy, error) {
 	u, err := url.Parse(backend)
 	if err != nil {
 		return nil, fmt.Errorf("parse backend %q: %w", backend, err)
+	}
+	models, err := awsmodel.NewChecker("proxy")
+	if err != nil {
+		return nil, fmt.Errorf("fault proxy: %w", err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -118,6 +137,11 @@ func Start(backend string) (*Proxy, error) {
 		closing: make(chan struct{}),
 		keys:    map[string]time.Time{},
 		now:     time.Now,
+		iamNow:  time.Now,
+		models:  models,
+
+		roleChanged: map[string]time.Time{},
+		sessions:    map[string]string{},
 	}
 	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.server.Serve(l) }()
@@ -129,7 +153,25 @@ func (p *Proxy) Close() {
 	p.closeMux.Do(func() {
 		close(p.closing)
 		_ = p.server.Close()
+		_ = p.models.WriteTally()
 	})
+}
+
+// ModelCounts returns how many requests were checked against AWS's API models and how many
+// were refused.
+func (p *Proxy) ModelCounts() (checked, refused int64) { return p.models.Counts() }
+
+// Refusals returns the recorded calls the API models refused, oldest first.
+func (p *Proxy) Refusals() []Call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Call
+	for _, c := range p.calls {
+		if c.Refused != "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // SetPropagationDelay makes every key created through the proxy from now on fail with
@@ -138,6 +180,18 @@ func (p *Proxy) SetPropagationDelay(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.delay = d
+}
+
+// SetConsistencyClock sets the clock the propagation delay is measured on (nil: the wall
+// clock). A local engine on a simulated clock passes its Now: a key created at T is then valid
+// once the engine's clock passes T plus the delay, however little real time went by.
+func (p *Proxy) SetConsistencyClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.iamNow = now
 }
 
 // AddRule appends a rule; for each call the first rule that fires decides.
@@ -221,14 +275,30 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	rule := p.matchLocked(req)
 	notYetValid := p.notYetValidLocked(req.accessKeyID)
+	deniedRole := p.roleNotYetLocked(req)
 	faulted := rule != nil && rule.Fault != Pass && !rule.AfterBackend
 	overRate := !notYetValid && !faulted && p.overRateLocked(req.service)
 	p.mu.Unlock()
+
+	// AWS authenticates a request before it validates it, and validates it before it acts.
+	var refusal *awsmodel.Refusal
+	if !notYetValid {
+		if _, vs, _ := p.models.Check(req.service, awsmodel.FromHTTP(r, body)); len(vs) > 0 {
+			rf := p.models.Models.Service(req.service).Refuse(vs, "keyrotor-faultproxy")
+			refusal = &rf
+			call.Refused = rf.Message
+		}
+	}
 
 	var resp *response
 	switch {
 	case notYetValid:
 		resp = authError(req, "InvalidClientTokenId", "The security token included in the request is invalid.")
+	case refusal != nil:
+		resp = &response{status: refusal.Status, header: refusal.Header, body: refusal.Body, errorCode: refusal.Code}
+	case deniedRole != "":
+		call.Fault = AccessDenied
+		resp = roleDenied(req, deniedRole)
 	case rule != nil && rule.Fault == Hang && !rule.AfterBackend:
 		call.Fault = Hang
 		p.hang(r.Context())
@@ -253,6 +323,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.service == "iam" && req.action == "CreateAccessKey" && resp.status == http.StatusOK {
 			p.learnKey(resp.body)
+		}
+		if resp.status == http.StatusOK {
+			p.learnRole(req, resp.body)
 		}
 		if rule != nil && rule.AfterBackend && rule.Fault != Pass {
 			call.Fault = rule.Fault
@@ -284,6 +357,7 @@ func (p *Proxy) hang(ctx context.Context) {
 func (p *Proxy) record(req request, call Call, rule *ruleState) {
 	p.mu.Lock()
 	call.Params = p.redactLocked(req.params)
+	call.Refused = p.redactValueLocked(call.Refused).(string)
 	call.Seq = len(p.calls) + 1
 	p.calls = append(p.calls, call)
 	p.mu.Unlock()
@@ -308,7 +382,7 @@ func (p *Proxy) matchLocked(req request) *ruleState {
 
 func (p *Proxy) notYetValidLocked(accessKeyID string) bool {
 	created, ok := p.keys[accessKeyID]
-	return ok && p.now().Before(created.Add(p.delay))
+	return ok && p.iamNow().Before(created.Add(p.delay))
 }
 
 func (p *Proxy) learnKey(body []byte) {
@@ -321,7 +395,7 @@ func (p *Proxy) learnKey(body []byte) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.keys[out.ID] = p.now()
+	p.keys[out.ID] = p.iamNow()
 	if out.Secret != "" {
 		p.secrets = append(p.secrets, out.Secret, base64.StdEncoding.EncodeToString([]byte(out.Secret)))
 	}

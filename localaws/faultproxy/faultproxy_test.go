@@ -158,7 +158,8 @@ func TestAfterBackendDoesTheWorkThenReportsFailure(t *testing.T) {
 func TestNewKeyFailsUntilPropagated(t *testing.T) {
 	p, cfg := startProxy(t)
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	p.now = func() time.Time { return clock }
+	// The window runs on the consistency clock (an engine's simulated clock), not the wall clock.
+	p.SetConsistencyClock(func() time.Time { return clock })
 	p.SetPropagationDelay(5 * time.Second)
 	ctx := context.Background()
 	client := iam.NewFromConfig(cfg)

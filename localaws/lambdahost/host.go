@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keyrotor/keyrotor/localaws/awsmodel"
 )
 
 // Function is one deployed function's configuration.
@@ -87,6 +89,9 @@ type Host struct {
 	stop   chan struct{}
 	reaped sync.WaitGroup
 	live   sync.WaitGroup // one per running instance
+
+	models    *awsmodel.Checker // the Invoke API's requests against Lambda's model (Handler)
+	modelsErr error
 }
 
 // function is one deployment of a Function and its instances.
@@ -249,7 +254,11 @@ func (h *Host) Close() error {
 	}
 	h.closed = true
 	funcs := slices.Collect(maps.Values(h.funcs))
+	models := h.models
 	h.mu.Unlock()
+	if models != nil {
+		_ = models.WriteTally()
+	}
 	close(h.stop)
 	h.reaped.Wait()
 	for _, f := range funcs {

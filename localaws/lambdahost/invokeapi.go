@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/keyrotor/keyrotor/localaws/awsmodel"
 )
 
 // logTailBytes is how much of the log Invoke returns with X-Amz-Log-Type: Tail.
@@ -18,8 +20,25 @@ const logTailBytes = 4 * 1024
 
 // Handler serves the Lambda API subset the SDKs and the AWS CLI use against these functions:
 // Invoke (RequestResponse, Event, DryRun), GetFunction and ListFunctions. Any SigV4 signature
-// is accepted; nothing is checked against IAM.
+// is accepted; nothing is checked against IAM. Every request is first checked against
+// Lambda's API model (awsmodel) and refused ValidationException as Lambda refuses it; without
+// the models (botocore) every request is answered with an error saying how to install them.
 func (h *Host) Handler() http.Handler {
+	h.mu.Lock()
+	if h.models == nil && h.modelsErr == nil {
+		h.models, h.modelsErr = awsmodel.NewChecker("lambda")
+	}
+	models, modelsErr := h.models, h.modelsErr
+	h.mu.Unlock()
+	if modelsErr != nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			apiError(w, http.StatusInternalServerError, "ServiceException", "the local Lambda API checks requests against AWS's models: "+modelsErr.Error())
+		})
+	}
+	return models.Handler("lambda", h.routes())
+}
+
+func (h *Host) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", h.serveInvoke)
 	mux.HandleFunc("GET /2015-03-31/functions/{name}", h.serveGetFunction)
@@ -56,7 +75,7 @@ func (h *Host) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	switch typ := r.Header.Get("X-Amz-Invocation-Type"); typ {
+	switch r.Header.Get("X-Amz-Invocation-Type") {
 	case "", "RequestResponse":
 	case "DryRun":
 		w.WriteHeader(http.StatusNoContent)
@@ -66,11 +85,7 @@ func (h *Host) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Amz-Executed-Version", "$LATEST")
 		w.WriteHeader(http.StatusAccepted)
 		return
-	default:
-		apiError(w, http.StatusBadRequest, "InvalidParameterValueException",
-			fmt.Sprintf("X-Amz-Invocation-Type %q is not one of RequestResponse, Event, DryRun", typ))
-		return
-	}
+	} // any other type is refused by Lambda's API model before this handler (Handler)
 
 	res, err := h.Invoke(r.Context(), name, payload)
 	if err != nil {

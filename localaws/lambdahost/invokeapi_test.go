@@ -76,6 +76,13 @@ func TestInvokeAPIAnswersLikeLambda(t *testing.T) {
 			wantStatus: 202},
 		{name: "function ARN as the name", function: "arn:aws:lambda:us-east-1:123456789012:function:echo", body: `{"message":"arn"}`,
 			wantStatus: 200, wantBody: `"message":"arn"`},
+		// Lambda's API model: FunctionName's pattern, InvocationType's enum (awsmodel).
+		{name: "a name breaking Lambda's model is ValidationException", function: "bad%20name", body: `{}`,
+			wantStatus: 400, wantHeader: map[string]string{"X-Amzn-Errortype": "ValidationException"},
+			wantBody: `1 validation error detected: Value 'bad name' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern`},
+		{name: "an invocation type outside the model's enum is ValidationException", function: "echo", body: `{}`, header: map[string]string{"X-Amz-Invocation-Type": "Sometimes"},
+			wantStatus: 400, wantHeader: map[string]string{"X-Amzn-Errortype": "ValidationException"},
+			wantBody: `Value 'Sometimes' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -95,6 +95,7 @@ func stopDetails(ctx context.Context) *ErrorCauseDetails {
 
 var (
 	errExecutionTimedOut = errors.New("execution timed out")
+	errExecutionQuota    = errors.New("execution reached the maximum execution time")
 	errHistoryFull       = errors.New("execution history reached its quota")
 	errTaskTimedOut      = errors.New("task timed out")
 	errHeartbeatTimedOut = errors.New("task heartbeat timed out")

@@ -141,3 +141,56 @@ func TestHistoryQuotaFailsTheExecutionAtEvent25000(t *testing.T) {
 		wantFailed(t, ex, ErrRuntime, "maximum number of history events")
 	})
 }
+
+// A Standard execution ends TIMED_OUT with States.Timeout at one year on its clock, whatever
+// its Waits ask for ("Step Functions service quotas": maximum execution time; the Wait state's
+// page: one year is the longest wait of a Standard workflow); a shorter TimeoutSeconds ends it
+// first, and a wait just under the year completes.
+func TestStandardExecutionEndsAtOneYearOnItsClock(t *testing.T) {
+	const year = MaxExecutionDuration
+	cases := []struct {
+		name, def, input string
+		status           string
+		after            time.Duration
+		causePart        string
+	}{
+		{"Seconds at the ASL's maximum", `{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":99999999,"End":true}}}`, `{}`,
+			StatusTimedOut, year, "one year"},
+		{"SecondsPath beyond a year", `{"StartAt":"W","States":{"W":{"Type":"Wait","SecondsPath":"$.s","End":true}}}`, `{"s":40000000}`,
+			StatusTimedOut, year, "one year"},
+		{"Timestamp three years ahead", `{"StartAt":"W","States":{"W":{"Type":"Wait","Timestamp":"2029-03-01T12:00:00Z","End":true}}}`, `{}`,
+			StatusTimedOut, year, "one year"},
+		{"TimeoutSeconds beyond a year does not extend it", `{"StartAt":"W","TimeoutSeconds":99999999,"States":{"W":{"Type":"Wait","Seconds":99999999,"End":true}}}`, `{}`,
+			StatusTimedOut, year, "one year"},
+		{"TimeoutSeconds under a year ends it first", `{"StartAt":"W","TimeoutSeconds":86400,"States":{"W":{"Type":"Wait","Seconds":99999999,"End":true}}}`, `{}`,
+			StatusTimedOut, 24 * time.Hour, "TimeoutSeconds (86400)"},
+		{"a wait of 364 days completes", `{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":31449600,"End":true}}}`, `{}`,
+			StatusSucceeded, 364 * 24 * time.Hour, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ex, _ := runDef(t, tc.def, tc.input, echo)
+			wantStatus(t, ex, tc.status)
+			if got := ex.StopDate.Sub(ex.StartDate); got != tc.after {
+				t.Errorf("ended after %v of the clock, want %v", got, tc.after)
+			}
+			if last := ex.History[len(ex.History)-1]; !last.Timestamp.Equal(ex.StopDate) {
+				t.Errorf("last event at %v, execution stopped at %v", last.Timestamp, ex.StopDate)
+			}
+			if tc.status == StatusTimedOut {
+				if ex.Error != ErrTimeout || !strings.Contains(ex.Cause, tc.causePart) {
+					t.Errorf("error %q cause %q, want %s naming %q", ex.Error, ex.Cause, ErrTimeout, tc.causePart)
+				}
+				if n := countEvents(ex, "ExecutionTimedOut"); n != 1 {
+					t.Errorf("%d ExecutionTimedOut events, want 1: %v", n, eventTypes(ex))
+				}
+			}
+		})
+	}
+}
+
+// SecondsPath must give what Seconds takes, an integer from 0 to 99999999.
+func TestWaitSecondsPathOverTheASLMaximumFails(t *testing.T) {
+	ex, _ := runDef(t, `{"StartAt":"W","States":{"W":{"Type":"Wait","SecondsPath":"$.s","End":true}}}`, `{"s":100000000}`, echo)
+	wantFailed(t, ex, ErrRuntime, "from 0 to 99999999")
+}

@@ -15,6 +15,12 @@ import (
 // input after Parameters, task results and state output.
 const MaxPayloadBytes = 256 * 1024
 
+// MaxExecutionDuration is the maximum execution time of a Standard workflow, one year ("Step
+// Functions service quotas", quotas related to state machine executions: an execution that runs
+// longer fails with States.Timeout). It also bounds every Wait: "the maximum wait time that you
+// can specify for Standard Workflows ... is one year" (the Wait state's page). Taken as 365 days.
+const MaxExecutionDuration = 365 * 24 * time.Hour
+
 // runner holds what one execution shares across its states, branches and iterations.
 type runner struct {
 	sm     *StateMachine
@@ -113,10 +119,14 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 	r.hist.mu.Lock()
 	r.hist.onFull = func() { cancel(errHistoryFull) }
 	r.hist.mu.Unlock()
-	if sm.TimeoutSeconds > 0 {
-		stop := afterFunc(clock, time.Duration(sm.TimeoutSeconds)*time.Second, func() { cancel(errExecutionTimedOut) })
-		defer stop()
+	// Every execution ends at its machine's TimeoutSeconds or at Standard's one-year quota,
+	// whichever comes first, on the run's clock.
+	limit, limitCause := MaxExecutionDuration, errExecutionQuota
+	if sm.TimeoutSeconds > 0 && time.Duration(sm.TimeoutSeconds)*time.Second < limit {
+		limit, limitCause = time.Duration(sm.TimeoutSeconds)*time.Second, errExecutionTimedOut
 	}
+	stopTimer := afterFunc(clock, limit, func() { cancel(limitCause) })
+	defer stopTimer()
 
 	res, err := r.runScopeText(runCtx, th, sm.root, in, inputText)
 	var se *stateError
@@ -138,6 +148,11 @@ func Run(ctx context.Context, sm *StateMachine, input json.RawMessage, opts Opti
 	case errors.Is(context.Cause(runCtx), errExecutionTimedOut):
 		exec.Status, exec.Error = StatusTimedOut, ErrTimeout
 		exec.Cause = fmt.Sprintf("The execution ran longer than the state machine's TimeoutSeconds (%d)", sm.TimeoutSeconds)
+		r.hist.executionTimedOut(exec.Error, exec.Cause)
+		return finish()
+	case errors.Is(context.Cause(runCtx), errExecutionQuota):
+		exec.Status, exec.Error = StatusTimedOut, ErrTimeout
+		exec.Cause = fmt.Sprintf("The execution ran longer than Step Functions' maximum execution time for Standard workflows (one year, %d s)", int64(MaxExecutionDuration/time.Second))
 		r.hist.executionTimedOut(exec.Error, exec.Cause)
 		return finish()
 	case errors.As(err, &se):

@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// maxWaitSeconds is the largest Seconds a Wait state takes. Waits longer than a year end with
+// the execution at MaxExecutionDuration.
+const maxWaitSeconds = 99999999
+
 // runWait: a Wait state sleeps (in the run's clock) for Seconds[Path] or until
 // Timestamp[Path], then passes its input on. A stop while it sleeps ends it (the executor
 // records WaitStateAborted).
@@ -23,8 +27,10 @@ func (r *runner) runWait(ctx context.Context, st *state, raw any, ctxObj map[str
 	case st.waitSecondsPath != nil:
 		v, ok := st.waitSecondsPath.get(eff, ctxObj)
 		f, isNum := v.(float64)
-		if !ok || !isNum || !isInteger(f) || f < 0 {
-			return stateResult{}, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The SecondsPath parameter '%s' does not reference a non-negative integer in the input '%s'", st.waitSecondsPath.raw, encodeJSON(eff))}
+		// Seconds is "an integer value from 0 to 99999999" (the Wait state's page); a path
+		// must give one too.
+		if !ok || !isNum || !isInteger(f) || f < 0 || f > maxWaitSeconds {
+			return stateResult{}, &stateError{Name: ErrRuntime, Cause: fmt.Sprintf("The SecondsPath parameter '%s' does not reference an integer from 0 to %d in the input '%s'", st.waitSecondsPath.raw, maxWaitSeconds, encodeJSON(eff))}
 		}
 		d = time.Duration(f) * time.Second
 	case st.waitTimestampPath != nil:

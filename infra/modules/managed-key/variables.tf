@@ -16,7 +16,7 @@ variable "create_user" {
 
 variable "user_path" {
   type        = string
-  description = "IAM path of the user when create_user is true; it must fall under the engine's managed_user_path (default /keyrotor/, as the engine's)."
+  description = "IAM path of the user when create_user is true; it must fall under the engine's managed_user_path (both default to /keyrotor/)."
   default     = "/keyrotor/"
 
   validation {

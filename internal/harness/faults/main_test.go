@@ -20,6 +20,15 @@ var benches struct {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	for _, b := range benches.byTimeout {
+		// No test here expects a request AWS would refuse: the proxy checks each against AWS's
+		// API models, and one it refused is a defect even if the run recovered.
+		if _, refused := b.Env.Proxy.ModelCounts(); refused > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: %d requests broke AWS's API models (the service would refuse them):\n", refused)
+			for _, c := range b.Env.Proxy.Refusals() {
+				fmt.Fprintf(os.Stderr, "  %s %s: %s\n", c.Service, c.Action, c.Refused)
+			}
+			code = 1
+		}
 		_ = b.Close()
 	}
 	os.Exit(code)

@@ -261,6 +261,11 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 					t.ParameterName, heal.Status, heal.Error, heal.Cause)})
 		}
 	}
+	// No case expects a request AWS would refuse (the proxy checks each against AWS's models).
+	for _, r := range proxy.Refusals() {
+		res.Violations = append(res.Violations, invariants.Violation{Invariant: "aws-model",
+			Detail: fmt.Sprintf("%s %s by %s breaks %s's API model: %s", r.Service, r.Action, r.AccessKeyID, r.Service, r.Refused)})
+	}
 	return res, nil
 }
 

@@ -41,10 +41,12 @@ func TestErrorsDecodeAsTypedSDKErrors(t *testing.T) {
 			_, err := h.client.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("a/b"), Definition: aws.String(passDef), RoleArn: aws.String(roleArn)})
 			return err
 		}, new(*types.InvalidName), "a/b"},
-		{"create with an 81-character name is InvalidName", func() error {
+		// name is 1 to 80 characters in Step Functions' API model: refused before the service
+		// looks at it, ValidationException as every model constraint (awsmodel).
+		{"create with an 81-character name breaks the API model", func() error {
 			_, err := h.client.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String(strings.Repeat("n", 81)), Definition: aws.String(passDef), RoleArn: aws.String(roleArn)})
 			return err
-		}, new(*types.InvalidName), "80"},
+		}, new(*types.ValidationException), "Member must have length less than or equal to 80"},
 		{"create of an existing name with another definition is StateMachineAlreadyExists", func() error {
 			_, err := h.client.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("pass"), Definition: aws.String(chainDef), RoleArn: aws.String(roleArn)})
 			return err

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyrotor/keyrotor/localaws/awsmodel"
 	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
@@ -62,6 +63,10 @@ type Server struct {
 	machines   map[string]*machine   // by ARN
 	executions map[string]*execution // by ARN
 	mapRuns    map[string]*mapRun    // by ARN
+
+	// models checks each request of a served operation against Step Functions' API model.
+	models    *awsmodel.Checker
+	modelsErr error // botocore's models are missing: every request fails saying so
 }
 
 // maxBody bounds a request: a definition may be 1 MiB and an input 256 KiB, JSON-escaped.
@@ -90,6 +95,7 @@ func New(opts Options) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.tasks = &nestedInvoker{s: s, next: opts.Tasks}
+	s.models, s.modelsErr = awsmodel.NewChecker("sfnapi")
 	s.base, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -106,6 +112,9 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	if s.models != nil {
+		_ = s.models.WriteTally()
+	}
 }
 
 type handler func(s *Server, ctx context.Context, body []byte) (any, error)
@@ -126,7 +135,9 @@ var ops = map[string]handler{
 	"ListMapRuns":                      (*Server).httpListMapRuns,
 }
 
-// ServeHTTP implements the AWS JSON 1.0 protocol of Step Functions.
+// ServeHTTP implements the AWS JSON 1.0 protocol of Step Functions. Each request is first
+// checked against Step Functions' API model (awsmodel) and refused ValidationException, as
+// Step Functions refuses it, when it breaks a constraint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newUUID()
 	w.Header().Set("x-amzn-RequestId", reqID)
@@ -157,7 +168,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if len(strings.TrimSpace(string(body))) == 0 {
 				body = []byte("{}")
 			}
-			out, err = h(s, r.Context(), body)
+			out, err = s.checkModel(r, body)
+			if err == nil {
+				out, err = h(s, r.Context(), body)
+			}
 		}
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
@@ -187,6 +201,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write(b.Bytes())
+}
+
+// checkModel refuses a request that breaks Step Functions' API model as Step Functions does:
+// ValidationException, "1 validation error detected: Value ... failed to satisfy constraint".
+func (s *Server) checkModel(r *http.Request, body []byte) (any, error) {
+	if s.modelsErr != nil {
+		return nil, fmt.Errorf("the local Step Functions API checks requests against AWS's models: %w", s.modelsErr)
+	}
+	if _, vs, _ := s.models.Check("states", awsmodel.FromHTTP(r, body)); len(vs) > 0 {
+		return nil, apiErr(CodeValidationException, "%s", awsmodel.Message(vs))
+	}
+	return nil, nil
 }
 
 // decode reads an operation's request; fields it does not know are ignored, as AWS does.

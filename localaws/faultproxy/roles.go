@@ -1,0 +1,91 @@
+package faultproxy
+
+import (
+	"encoding/xml"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// IAM is eventually consistent: "Any change that you make in IAM ... takes time to become
+// visible from all possible endpoints", and a role just created or changed may not yet be
+// usable ("Changes that I make are not always immediately visible", IAM User Guide,
+// Troubleshoot IAM). SetRoleDelay plays that for roles: after CreateRole,
+// UpdateAssumeRolePolicy or PutRolePolicy of a role through the proxy, sts:AssumeRole of that
+// role and every call signed by a session of it are refused AccessDenied until d has passed
+// on the consistency clock (SetConsistencyClock). Roles are told apart by name: the local
+// accounts use one role name per account at most for each purpose.
+func (p *Proxy) SetRoleDelay(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.roleDelay = d
+}
+
+// roleChanges are the IAM actions after which a role's trust or permissions propagate.
+var roleChanges = map[string]bool{"CreateRole": true, "UpdateAssumeRolePolicy": true, "PutRolePolicy": true}
+
+// roleNotYetLocked reports the role whose recent change refuses req, or "".
+func (p *Proxy) roleNotYetLocked(req request) string {
+	if p.roleDelay <= 0 {
+		return ""
+	}
+	role := p.sessions[req.accessKeyID]
+	if req.service == "sts" && req.action == "AssumeRole" {
+		arn, _ := req.params["RoleArn"].(string)
+		role = roleName(arn)
+	}
+	changed, ok := p.roleChanged[role]
+	if role == "" || !ok || !p.iamNow().Before(changed.Add(p.roleDelay)) {
+		return ""
+	}
+	return role
+}
+
+// learnRole notes a successful call that changes a role or hands out a session of one.
+func (p *Proxy) learnRole(req request, body []byte) {
+	switch {
+	case req.service == "iam" && roleChanges[req.action]:
+		name, _ := req.params["RoleName"].(string)
+		if name == "" {
+			return
+		}
+		p.mu.Lock()
+		p.roleChanged[name] = p.iamNow()
+		p.mu.Unlock()
+	case req.service == "sts" && req.action == "AssumeRole":
+		var out struct {
+			KeyID string `xml:"AssumeRoleResult>Credentials>AccessKeyId"`
+			Arn   string `xml:"AssumeRoleResult>AssumedRoleUser>Arn"`
+		}
+		if xml.Unmarshal(body, &out) != nil || out.KeyID == "" {
+			return
+		}
+		// arn:aws:sts::111111111111:assumed-role/<role name>/<session name>
+		parts := strings.Split(out.Arn, "/")
+		if len(parts) < 3 {
+			return
+		}
+		p.mu.Lock()
+		p.sessions[out.KeyID] = parts[len(parts)-2]
+		p.mu.Unlock()
+	}
+}
+
+// roleName is the name of a role ARN (arn:aws:iam::123456789012:role/path/name).
+func roleName(arn string) string {
+	_, rest, ok := strings.Cut(arn, ":role/")
+	if !ok {
+		return ""
+	}
+	return rest[strings.LastIndex(rest, "/")+1:]
+}
+
+// roleDenied is IAM's answer to a call the role may not make yet.
+func roleDenied(req request, role string) *response {
+	what := req.service + ":" + req.action
+	if req.service == "sts" && req.action == "AssumeRole" {
+		arn, _ := req.params["RoleArn"].(string)
+		return authError(req, "AccessDenied", fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s", req.accessKeyID, what, arn))
+	}
+	return authError(req, "AccessDenied", fmt.Sprintf("User: assumed-role/%s is not authorized to perform: %s", role, what))
+}
