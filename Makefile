@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/bin:$(PATH)
 GOTEST_TIMEOUT ?= 18m
 
-.PHONY: all tools build test checks go-test conformance consumers transcripts vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
+.PHONY: all tools build test checks go-test conformance consumers transcripts alarms vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
 
 all: build
 
@@ -40,7 +40,7 @@ test:
 		echo $$(( $$(date +%s) - start )) > build/make-test.seconds && \
 		echo "make test: passed in $$(cat build/make-test.seconds) s"
 
-checks: tools build vet lint-asl check-terraform go-test conformance consumers transcripts acceptance-local
+checks: tools build vet lint-asl check-terraform go-test conformance consumers transcripts alarms acceptance-local
 
 # go-test runs every package's tests except the conformance and consumer suites, which
 # `conformance` and `consumers` run so that their summary lines are shown (go test drops a
@@ -53,7 +53,7 @@ go-test:
 	rm -rf build/aws-models
 	cd ssmcreds && go test -count=1 ./...
 	cd localaws && $(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
-	$(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) -skip '^$(TRANSCRIPT_TEST)$$' $$(go list ./... | grep -v -e '/internal/harness/conformance$$' -e '/internal/harness/consumer$$')
+	$(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) -skip '^$(TRANSCRIPT_TEST)$$' $$(go list ./... | grep -v -e '/internal/harness/conformance$$' -e '/internal/harness/consumer$$' -e '/internal/harness/alarms$$')
 	@cd localaws && go run ./awsmodel/cmd/awsmodels-summary $(CURDIR)/build/aws-models
 
 # transcripts runs the README's and docs' command transcripts and cmd/keyrotor/testdata's scripts
@@ -77,6 +77,14 @@ conformance: tools
 consumers: tools
 	@mkdir -p build; go test -count=1 -timeout $(GOTEST_TIMEOUT) -v ./internal/harness/consumer/ > build/consumers.log 2>&1 \
 		|| { cat build/consumers.log; exit 1; }; grep -E '^consumer (go|node|python):' build/consumers.log
+
+# alarms runs ordinary rotations (with IAM propagation delay), failures and rejections on the
+# local engine and feeds the functions' real log lines and the executions' status-change events
+# through every metric filter, alarm and the failure rule of infra/modules/engine
+# (internal/harness/alarms); prints `alarms: N scenarios, F false, M missed`.
+alarms: build
+	@mkdir -p build; go test -count=1 -v ./internal/harness/alarms/ > build/alarms.log 2>&1 \
+		|| { cat build/alarms.log; exit 1; }; grep -E '^alarms:' build/alarms.log
 
 # demo installs and builds only what the demo runs: moto, the host bootstraps and the CLI.
 demo:

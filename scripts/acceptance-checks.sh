@@ -15,6 +15,7 @@
 #                   documents the deploy adds to the scan; histories and logs are written here
 #   ACC_USER        the signer's IAM user          ACC_BUCKET, ACC_OBJECT_FILE  the object to fetch
 #   ACC_GRACE       the console rotation's graceSeconds
+#   ACC_INACTIVE    its inactiveSeconds (default 0; at least the engine's min_inactive_seconds)
 #   ACC_EXPIRES     the presigned URL's expiresSeconds
 #   ACC_FETCH_URL   0: check the URL's signing key only, do not fetch it (moto answers a
 #                   presigned URL with a 500 when its request authentication is on)
@@ -59,7 +60,7 @@ old_secret=$(secret_of)
 none_running() { [ "$("$AWS" stepfunctions list-executions --state-machine-arn "$state_machine" --status-filter RUNNING --query 'length(executions)' --output text)" = 0 ]; }
 wait_until 600 "the apply-time rotation to finish" none_running
 
-input=$(printf '{"userName": "%s", "graceSeconds": %d, "inactiveSeconds": 0}' "$ACC_USER" "$ACC_GRACE")
+input=$(printf '{"userName": "%s", "graceSeconds": %d, "inactiveSeconds": %d}' "$ACC_USER" "$ACC_GRACE" "${ACC_INACTIVE:-0}")
 echo "acceptance: starting a rotation with StartExecution, input $input"
 execution=$("$AWS" stepfunctions start-execution --state-machine-arn "$state_machine" --input "$input" --query executionArn --output text)
 ended() { [ "$("$AWS" stepfunctions describe-execution --execution-arn "$execution" --query status --output text)" != RUNNING ]; }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
@@ -110,9 +111,9 @@ func (e Engine) FunctionPolicyVars(fn string) Vars {
 }
 
 // FleetBucket is the engine's fleet bucket (infra/modules/engine/fleet.tf): the fleet's users
-// object and its Distributed Map's report.
+// object and its Distributed Map's report. S3 bucket names are lowercase, as the module's lower().
 func (e Engine) FleetBucket() string {
-	return fmt.Sprintf("%s-fleet-%s-%s", e.Name, e.AccountID, e.Region)
+	return fmt.Sprintf("%s-fleet-%s-%s", strings.ToLower(e.Name), e.AccountID, e.Region)
 }
 
 // FleetBucketARN is the fleet bucket's ARN.

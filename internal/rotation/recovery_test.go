@@ -391,6 +391,8 @@ func TestDeactivateComparesLastUseWithTheExactVerificationTime(t *testing.T) {
 				t.Errorf("verifiedAt %q (%v) does not name the verification instant %s", r.VerifiedAt, err, verified.Format(time.RFC3339Nano))
 			}
 			f.steps.IAM = lastUse{IAM: f.steps.IAM, at: tt.lastUsed}
+			// Checked once a use before verification is too old to hide later ones (inuse.go).
+			f.steps.Now = func() time.Time { return verified.Add(rotation.InUseWindow) }
 			r = f.mustRun("deactivate", exec, r)
 			wantStatus := iamtypes.StatusTypeInactive
 			if tt.stillInUse {

@@ -57,7 +57,7 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 			if err != nil {
 				return r, classify(err, "read last use of key "+id)
 			}
-			if used := out.AccessKeyLastUsed; used != nil && aws.ToTime(used.LastUsedDate).After(verifiedAt) {
+			if used := out.AccessKeyLastUsed; used != nil && keyStillInUse(used.LastUsedDate, verifiedAt, s.now()) {
 				r.StillInUse, r.Extensions = true, r.Extensions+1
 				r.ExtendSeconds = max(*defaulted(r.GraceSeconds, DefaultGraceSeconds), minExtendSeconds)
 				log.Info("old key still in use; extending grace", "oldAccessKeyId", id,

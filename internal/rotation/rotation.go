@@ -118,7 +118,7 @@ const (
 	EnvMinGraceSeconds    = "KEYROTOR_MIN_GRACE_SECONDS"
 	EnvMinInactiveSeconds = "KEYROTOR_MIN_INACTIVE_SECONDS"
 	// The floors when the environment does not set them: the engine module's defaults.
-	DefaultMinGraceSeconds    = 300
+	DefaultMinGraceSeconds    = int(InUseWindow / time.Second) // inuse.go: no grace shorter than IAM can show a use
 	DefaultMinInactiveSeconds = 3600
 	DefaultParameterPrefix    = "/keyrotor/"
 	defaultPropagation        = 120 * time.Second

@@ -26,6 +26,8 @@ locals {
     parameter_prefix      = module.engine.parameter_prefix
     user_path             = "/keyrotor/"
     rotation_schedule     = var.rotation_schedule
+    min_grace_seconds     = module.engine.min_grace_seconds
+    min_inactive_seconds  = module.engine.min_inactive_seconds
   }
 }
 

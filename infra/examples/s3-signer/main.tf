@@ -28,8 +28,10 @@ resource "aws_iam_user_policy" "signer" {
 module "engine" {
   source = "../../modules/engine"
 
-  name      = var.engine_name
-  build_dir = "${path.root}/../../../build"
+  name                 = var.engine_name
+  build_dir            = "${path.root}/../../../build"
+  min_grace_seconds    = var.min_grace_seconds
+  min_inactive_seconds = var.min_inactive_seconds
   # The consumer decrypts its own parameter only.
   parameter_readers = { (aws_iam_role.consumer.arn) = ["/keyrotor/${var.signer_user_name}"] }
 }
@@ -45,6 +47,8 @@ module "signer_key" {
   schedule_expression   = var.rotation_schedule
   grace_seconds         = var.grace_seconds
   inactive_seconds      = var.inactive_seconds
+  min_grace_seconds     = module.engine.min_grace_seconds
+  min_inactive_seconds  = module.engine.min_inactive_seconds
 
   depends_on = [aws_iam_user_policy.signer]
 }

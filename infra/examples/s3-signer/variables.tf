@@ -35,7 +35,7 @@ variable "rotation_schedule" {
 variable "grace_seconds" {
   type        = number
   description = "Seconds between verifying the signer's new key and deactivating the old one; at least signer_cache_ttl_seconds + url_max_expires_seconds, so every URL signed with the old key expires first."
-  default     = 1500
+  default     = 1800
 }
 
 variable "signer_cache_ttl_seconds" {
@@ -70,4 +70,16 @@ variable "engine_name" {
   type        = string
   description = "Prefix of the engine's resources (its functions are <engine_name>-<function>)."
   default     = "keyrotor"
+}
+
+variable "min_grace_seconds" {
+  type        = number
+  description = "The engine's floor of every rotation's graceSeconds (its min_grace_seconds; default as the engine's). make aws-acceptance lowers it, with inactive, so that a run takes minutes."
+  default     = 1800
+}
+
+variable "min_inactive_seconds" {
+  type        = number
+  description = "The engine's floor of every rotation's inactiveSeconds (its min_inactive_seconds; default as the engine's)."
+  default     = 3600
 }

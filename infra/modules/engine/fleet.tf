@@ -5,7 +5,8 @@
 # secret, and is of no use once read.
 
 locals {
-  fleet_bucket_name = "${var.name}-fleet-${local.account_id}-${local.region}"
+  # S3 bucket names are lowercase (var.name's validation keeps the rest within S3's rules).
+  fleet_bucket_name = "${lower(var.name)}-fleet-${local.account_id}-${local.region}"
   # Days after which the fleet's objects are deleted.
   fleet_object_days = 30
 }

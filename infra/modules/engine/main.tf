@@ -71,6 +71,27 @@ locals {
     }
   ]])
 
+  # The secrets key policy's variables but its role ARNs. One statement per (reader, parameter):
+  # each reader decrypts only the parameters it reads. SSM passes the parameter's ARN as the
+  # encryption context PARAMETER_ARN
+  # (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html).
+  key_policy_vars = {
+    partition             = local.partition
+    region                = local.region
+    account_id            = local.account_id
+    parameter_prefix      = var.parameter_prefix
+    state_machine_name    = local.state_machine_name
+    reader_arns           = [for g in local.reader_grants : g.reader]
+    reader_parameter_arns = [for g in local.reader_grants : g.parameter_arn]
+  }
+  # The same policy with the roles' ARNs as IAM forms them (path /), known at plan, so that its
+  # size is checked before anything is created.
+  key_policy_planned = templatefile("${path.module}/policies/secrets-key.json.tftpl", merge(local.key_policy_vars, {
+    createkey_role_arn  = "arn:${local.partition}:iam::${local.account_id}:role/${var.name}-createkey"
+    storeparam_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${var.name}-storeparam"
+    verifykey_role_arn  = "arn:${local.partition}:iam::${local.account_id}:role/${var.name}-verifykey"
+  }))
+
   # Member accounts (issue 15): every function may assume the keyrotor-target role of each
   # listed account, and reads the list and the external id from its environment
   # (internal/rotation: EnvMemberAccounts, EnvTargetExternalID).
@@ -88,7 +109,12 @@ locals {
 
   # Execution errors that raise no failure alert (aws_cloudwatch_event_rule.rotation_failed):
   # destroy's abort and Begin's rejections (statemachine/README.md, "Rollback paths").
-  unalerted_errors = ["keyrotor.Destroyed", "InvalidInput", "UserNotFound", "UserNotManaged", "RotationInProgress"]
+  rejection_errors = ["InvalidInput", "UserNotFound", "UserNotManaged", "RotationInProgress"]
+  unalerted_errors = concat(["keyrotor.Destroyed"], local.rejection_errors)
+  # Step errors that are no fault of the engine and count in no errors alarm
+  # (aws_cloudwatch_log_metric_filter.expected_errors): KeyNotYetValid, verifykey's answer while
+  # IAM propagates a new key, and Begin's rejections (a fleet skipping busy users raises many).
+  expected_step_errors = concat(["KeyNotYetValid"], local.rejection_errors)
 }
 
 # ---- KMS: one key for secrets (seal + SecureString), one for logs and alerts ----
@@ -97,22 +123,29 @@ resource "aws_kms_key" "secrets" {
   description             = "keyrotor ${var.name}: seals new secrets between steps and encrypts rotated SecureString parameters"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
-  policy = templatefile("${path.module}/policies/secrets-key.json.tftpl", {
-    partition           = local.partition
-    region              = local.region
-    account_id          = local.account_id
-    parameter_prefix    = var.parameter_prefix
-    state_machine_name  = local.state_machine_name
+  policy = templatefile("${path.module}/policies/secrets-key.json.tftpl", merge(local.key_policy_vars, {
     createkey_role_arn  = aws_iam_role.function["createkey"].arn
     storeparam_role_arn = aws_iam_role.function["storeparam"].arn
     verifykey_role_arn  = aws_iam_role.function["verifykey"].arn
-    # One statement per (reader, parameter): each reader decrypts only the parameters it
-    # reads. SSM passes the parameter's ARN as the encryption context PARAMETER_ARN
-    # (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html).
-    reader_arns           = [for g in local.reader_grants : g.reader]
-    reader_parameter_arns = [for g in local.reader_grants : g.parameter_arn]
-  })
+  }))
   tags = var.tags
+
+  lifecycle {
+    # A key policy holds at most 32,768 bytes (https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html);
+    # checked at plan on the policy as it will render (internal/harness/infracheck: kms_test.go).
+    precondition {
+      condition     = length(local.key_policy_planned) <= 32768
+      error_message = "parameter_readers: the engine's KMS key policy would hold ${length(local.key_policy_planned)} bytes with ${length(local.reader_grants)} (role, parameter) statements, above KMS's 32,768: each statement costs about 500 bytes, so about 60 fit. Give several consumers one role, or read fewer parameters per role."
+    }
+    # A Standard-tier parameter cannot be shared with another account
+    # (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-shared-parameters.html:
+    # only advanced-tier parameters can be shared), so a reader of another account could never
+    # read it, and granting its role this key would only widen the policy.
+    precondition {
+      condition     = alltrue([for arn in keys(var.parameter_readers) : split(":", arn)[4] == local.account_id])
+      error_message = "parameter_readers must be roles of the engine's account ${local.account_id}: keyrotor's parameters are Standard-tier, which AWS does not share across accounts. Rotate a member account's users with infra/modules/member-account, whose parameter_readers grant that account's roles."
+    }
+  }
 }
 
 resource "aws_kms_alias" "secrets" {
@@ -559,24 +592,26 @@ resource "aws_cloudwatch_metric_alarm" "executions" {
 }
 
 # KeyNotYetValid is verifykey's answer while IAM propagates a new key: the state machine retries
-# it about a dozen times per rotation, and Lambda counts each as an Error. Lambda's Errors metric
-# has no error-type dimension, so the functions' own JSON log line for a failed step
-# ({"level":"ERROR","msg":"step failed","error":"<name>"}, internal/rotation/lambda.go) is
-# counted by a metric filter, and the alarm subtracts it with metric math.
+# it about a dozen times per rotation, and Lambda counts each as an Error; Begin's rejections are
+# errors too. Lambda's Errors metric has no error-type dimension, so the functions' own JSON log
+# line for a failed invocation ({"level":"ERROR","msg":"failed","error":"<name>",...}, written by
+# internal/lambdamain's Adapt) is counted by a metric filter when its error is one of
+# local.expected_step_errors, and the alarm subtracts it with metric math. JSON terms match
+# exactly: internal/harness/alarms runs this pattern over the lines the functions really write.
 # Filter syntax: https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html
 # (JSON terms, https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/matching-terms-json-log-events.html);
 # alarms on metric math: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Create-alarm-on-metric-math-expression.html.
 # The log lines reach the group at application_log_level INFO because Lambda reads their
 # "level" field: https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
-resource "aws_cloudwatch_log_metric_filter" "key_not_yet_valid" {
+resource "aws_cloudwatch_log_metric_filter" "expected_errors" {
   for_each = local.functions
 
-  name           = "${var.name}-${each.key}-KeyNotYetValid"
+  name           = "${var.name}-${each.key}-ExpectedErrors"
   log_group_name = aws_cloudwatch_log_group.function[each.key].name
-  pattern        = "{ $.msg = \"step failed\" && $.error = \"KeyNotYetValid\" }"
+  pattern        = "{ $.msg = \"failed\" && (${join(" || ", [for e in local.expected_step_errors : "$.error = \"${e}\""])}) }"
 
   metric_transformation {
-    name      = "${each.key}-KeyNotYetValid"
+    name      = "${each.key}-ExpectedErrors"
     namespace = "keyrotor/${var.name}"
     value     = "1"
   }
@@ -586,7 +621,7 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   for_each = local.functions
 
   alarm_name          = "${var.name}-${each.key}-errors"
-  alarm_description   = "keyrotor: ${each.key} returned errors other than KeyNotYetValid"
+  alarm_description   = "keyrotor: ${each.key} returned errors other than KeyNotYetValid and rejections"
   evaluation_periods  = 1
   threshold           = var.function_error_alarm_threshold
   comparison_operator = "GreaterThanOrEqualToThreshold"
@@ -596,8 +631,8 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
 
   metric_query {
     id          = "failures"
-    expression  = "errors - FILL(notyetvalid, 0)"
-    label       = "Errors other than KeyNotYetValid"
+    expression  = "errors - FILL(expected, 0)"
+    label       = "Errors other than KeyNotYetValid and rejections"
     return_data = true
   }
 
@@ -613,10 +648,10 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   }
 
   metric_query {
-    id = "notyetvalid"
+    id = "expected"
     metric {
-      namespace   = aws_cloudwatch_log_metric_filter.key_not_yet_valid[each.key].metric_transformation[0].namespace
-      metric_name = aws_cloudwatch_log_metric_filter.key_not_yet_valid[each.key].metric_transformation[0].name
+      namespace   = aws_cloudwatch_log_metric_filter.expected_errors[each.key].metric_transformation[0].namespace
+      metric_name = aws_cloudwatch_log_metric_filter.expected_errors[each.key].metric_transformation[0].name
       stat        = "Sum"
       period      = 900
     }

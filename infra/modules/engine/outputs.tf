@@ -37,3 +37,15 @@ output "fleet_state_machine_arn" {
   description = "ARN of the fleet state machine: rotates every user tagged keyrotor:managed=true, one rotation execution each (keyrotor rotate --all)."
   value       = aws_sfn_state_machine.fleet.arn
 }
+
+# managed-key refuses at plan a grace or inactive period below these (the engine's Begin would
+# refuse the rotation with InvalidInput).
+output "min_grace_seconds" {
+  description = "The engine's floor of graceSeconds; pass it to managed-key's min_grace_seconds."
+  value       = var.min_grace_seconds
+}
+
+output "min_inactive_seconds" {
+  description = "The engine's floor of inactiveSeconds; pass it to managed-key's min_inactive_seconds."
+  value       = var.min_inactive_seconds
+}

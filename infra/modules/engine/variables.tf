@@ -1,11 +1,17 @@
 variable "name" {
   type        = string
-  description = "Prefix of every resource the engine creates: functions are <name>-<function>, the state machine <name>-rotate."
+  description = "Prefix of every resource the engine creates: functions are <name>-<function>, the state machine <name>-rotate, the fleet bucket <lowercased name>-fleet-<account>-<region>."
   default     = "keyrotor"
 
+  # The tightest name built from it is the fleet bucket, <name>-fleet-<account id>-<region>: S3
+  # bucket names are 3-63 lowercase letters, digits, dots or hyphens and must not start with
+  # xn--, sthree- or amzn-s3-demo- (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
+  # With the longest region name AWS has, us-isof-south-1 (15 characters; botocore's
+  # endpoints.json), 63 - 7 - 12 - 1 - 15 leaves 28. internal/harness/infracheck renders every
+  # name the modules compute from this variable at its limits (names_test.go).
   validation {
-    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,39}$", var.name))
-    error_message = "name must start with a letter and hold at most 40 letters, digits or hyphens (it prefixes IAM role names, which are limited to 64 characters)."
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,27}$", var.name)) && !can(regex("^(?i)(xn--|sthree-|amzn-s3-demo-)", var.name))
+    error_message = "name must start with a letter, hold at most 28 letters, digits or hyphens (it also names the fleet bucket <name>-fleet-<account>-<region>, at most 63 characters) and not start with xn--, sthree- or amzn-s3-demo- (prefixes S3 reserves)."
   }
 }
 
@@ -46,7 +52,7 @@ variable "managed_user_path" {
 
 variable "parameter_readers" {
   type        = map(list(string))
-  description = "Consumers of rotated parameters: IAM role ARN => the parameter names it reads (e.g. [\"/keyrotor/s3-signer\"]). The KMS key policy lets each role decrypt, through SSM only, exactly those parameters (encryption context PARAMETER_ARN), so that one application cannot decrypt another's key even with a broad SSM policy. Each (role, parameter) is one key policy statement; the key policy holds at most 32 KB (about 80 of them)."
+  description = "Consumers of rotated parameters: IAM role ARN => the parameter names it reads (e.g. [\"/keyrotor/s3-signer\"]). The KMS key policy lets each role decrypt, through SSM only, exactly those parameters (encryption context PARAMETER_ARN), so that one application cannot decrypt another's key even with a broad SSM policy. Roles of the engine's account only (Standard-tier parameters are not shared across accounts). Each (role, parameter) is one key policy statement of about 500 bytes; the key policy holds at most 32,768 bytes, so about 60 of them (checked at plan)."
   default     = {}
 
   validation {
@@ -184,8 +190,8 @@ variable "fleet_input" {
 
 variable "min_grace_seconds" {
   type        = number
-  description = "Floor of every rotation's graceSeconds (KEYROTOR_MIN_GRACE_SECONDS): no StartExecution caller can ask for a shorter overlap, which would break consumers that cache the key. The local engine and the demo set 0."
-  default     = 300
+  description = "Floor of every rotation's graceSeconds (KEYROTOR_MIN_GRACE_SECONDS): no StartExecution caller can ask for a shorter overlap, which would break consumers that cache the key. The default, 1800, is rotation.InUseWindow: IAM records a key's last use at most once per 15 minutes, so a shorter grace cannot yet tell a key still in use from one left at verification. Pass it to managed-key (module.engine.min_grace_seconds). The local engine and the demo set 0."
+  default     = 1800
 
   validation {
     condition     = var.min_grace_seconds >= 0 && var.min_grace_seconds <= 604800 && floor(var.min_grace_seconds) == var.min_grace_seconds

@@ -16,8 +16,12 @@ locals {
     data.aws_iam_user.existing[0].user_name
   )
   # Shared by the schedule, its role ("-scheduler") and its queue ("-dlq"): at most 50
-  # characters that all three accept (SQS allows only letters, digits, - and _).
-  schedule_name = substr("keyrotor-${replace(var.user_name, "/[^A-Za-z0-9_-]/", "-")}", 0, 50)
+  # characters that all three accept (SQS allows only letters, digits, - and _). A user name
+  # that had to be changed to fit (another character, or too long) gets a hash of itself, so
+  # that two users (a.b and a-b, or two long names alike at the start) never share these names.
+  schedule_base = "keyrotor-${replace(var.user_name, "/[^A-Za-z0-9_-]/", "-")}"
+  schedule_name = (local.schedule_base == "keyrotor-${var.user_name}" && length(local.schedule_base) <= 50 ? local.schedule_base :
+  "${substr(local.schedule_base, 0, 41)}-${substr(sha1(var.user_name), 0, 8)}")
 
   # The user's tags keyrotor reads: the opt-in, and the parameter and format the fleet uses.
   user_tags = {
@@ -58,6 +62,10 @@ resource "terraform_data" "checks" {
   input = local.parameter_name
 
   lifecycle {
+    precondition {
+      condition     = var.grace_seconds >= var.min_grace_seconds && var.inactive_seconds >= var.min_inactive_seconds
+      error_message = "grace_seconds ${var.grace_seconds} and inactive_seconds ${var.inactive_seconds} must be at least the engine's floors, min_grace_seconds ${var.min_grace_seconds} and min_inactive_seconds ${var.min_inactive_seconds} (pass module.engine.min_grace_seconds and min_inactive_seconds): the engine refuses shorter waits (InvalidInput) and the apply-time rotation would fail."
+    }
     precondition {
       condition     = startswith(local.parameter_name, var.parameter_prefix) && !endswith(local.parameter_name, ".lock")
       error_message = "parameter_name ${local.parameter_name} must lie under the engine's parameter_prefix ${var.parameter_prefix} (and not end with .lock): the engine's roles may touch no other parameter."

@@ -166,3 +166,17 @@ variable "account_id" {
     error_message = "account_id must be null or an AWS account id of 12 digits."
   }
 }
+
+# The engine's floors (module.engine.min_grace_seconds / min_inactive_seconds): Begin refuses a
+# rotation with shorter waits (InvalidInput), so the plan refuses them first (terraform_data.checks).
+variable "min_grace_seconds" {
+  type        = number
+  description = "The engine's min_grace_seconds (module.engine.min_grace_seconds): grace_seconds below it is refused at plan, as the engine would refuse the rotation."
+  default     = 1800
+}
+
+variable "min_inactive_seconds" {
+  type        = number
+  description = "The engine's min_inactive_seconds (module.engine.min_inactive_seconds): inactive_seconds below it is refused at plan, as the engine would refuse the rotation."
+  default     = 3600
+}

@@ -30,6 +30,22 @@ locals {
       parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${name}"
     }
   ]])
+
+  # The member key policy's variables but the target role's ARN, and the policy with that ARN as
+  # IAM forms it, known at plan for the size check (aws_kms_key.member).
+  key_policy_vars = {
+    partition             = local.partition
+    region                = local.region
+    account_id            = local.account_id
+    hub_account_id        = var.hub_account_id
+    parameter_prefix      = var.parameter_prefix
+    state_machine_name    = local.state_machine_name
+    reader_arns           = [for g in local.reader_grants : g.reader]
+    reader_parameter_arns = [for g in local.reader_grants : g.parameter_arn]
+  }
+  key_policy_planned = templatefile("${path.module}/policies/member-key.json.tftpl", merge(local.key_policy_vars, {
+    target_role_arn = "arn:${local.partition}:iam::${local.account_id}:role${local.target_role_path}${local.target_role_name}"
+  }))
 }
 
 # ---- The target role: assumed by the hub's function roles only, with the external id ----
@@ -87,18 +103,25 @@ resource "aws_kms_key" "member" {
   # (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html;
   # kms:EncryptionContext: https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-encryption-context).
   # One statement per (reader, parameter), as the engine's key.
-  policy = templatefile("${path.module}/policies/member-key.json.tftpl", {
-    partition             = local.partition
-    region                = local.region
-    account_id            = local.account_id
-    hub_account_id        = var.hub_account_id
-    parameter_prefix      = var.parameter_prefix
-    state_machine_name    = local.state_machine_name
-    target_role_arn       = aws_iam_role.target.arn
-    reader_arns           = [for g in local.reader_grants : g.reader]
-    reader_parameter_arns = [for g in local.reader_grants : g.parameter_arn]
-  })
+  policy = templatefile("${path.module}/policies/member-key.json.tftpl", merge(local.key_policy_vars, {
+    target_role_arn = aws_iam_role.target.arn
+  }))
   tags = var.tags
+
+  lifecycle {
+    # KMS's 32,768-byte key policy limit (https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html),
+    # checked at plan on the policy as it will render, as the engine's key.
+    precondition {
+      condition     = length(local.key_policy_planned) <= 32768
+      error_message = "parameter_readers: the member key policy would hold ${length(local.key_policy_planned)} bytes with ${length(local.reader_grants)} (role, parameter) statements, above KMS's 32,768: about 60 fit. Give several consumers one role, or read fewer parameters per role."
+    }
+    # Standard-tier parameters are not shared across accounts
+    # (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-shared-parameters.html).
+    precondition {
+      condition     = alltrue([for arn in keys(var.parameter_readers) : split(":", arn)[4] == local.account_id])
+      error_message = "parameter_readers must be roles of this member account ${local.account_id}: keyrotor's parameters are Standard-tier, which AWS does not share across accounts."
+    }
+  }
 }
 
 resource "aws_kms_alias" "member" {

@@ -14,8 +14,8 @@ variable "engine_name" {
   default     = "keyrotor"
 
   validation {
-    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,39}$", var.engine_name))
-    error_message = "engine_name must be the engine's name: a letter, then at most 39 letters, digits or hyphens."
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,27}$", var.engine_name)) && !can(regex("^(?i)(xn--|sthree-|amzn-s3-demo-)", var.engine_name))
+    error_message = "engine_name must be the engine's name, as its validation accepts it: a letter, then at most 27 letters, digits or hyphens, not starting with xn--, sthree- or amzn-s3-demo-."
   }
 }
 

@@ -41,6 +41,8 @@ module "key" {
   trigger_function_name = var.engine.trigger_function_name
   parameter_prefix      = var.engine.parameter_prefix
   schedule_expression   = var.engine.rotation_schedule
+  min_grace_seconds     = var.engine.min_grace_seconds
+  min_inactive_seconds  = var.engine.min_inactive_seconds
 
   # The target role and key must exist before the first rotation, and stay until the last
   # destroy has removed the keys and the parameter.

@@ -23,6 +23,8 @@ variable "engine" {
     parameter_prefix      = string # the user's key is kept in <parameter_prefix><user_name>
     user_path             = string # the engine's managed_user_path
     rotation_schedule     = string # EventBridge Scheduler expression
+    min_grace_seconds     = number # the engine's floors, which managed-key holds the waits to
+    min_inactive_seconds  = number
   })
   description = "The hub's engine, as every member sees it."
 }

@@ -27,7 +27,9 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 const (
@@ -62,7 +64,9 @@ func run(ctx context.Context) error {
 	}
 	defer logFile.Close()
 	var logMu sync.Mutex
-	env, err := localenv.Up(ctx, localenv.Options{Root: root, LogSink: func(l lambdahost.LogLine) {
+	// As an account runs it: the engine's default floors (grace 1800 s, inactive 3600 s), the
+	// waits on AWS's clock simulated so that they cost seconds, not hours.
+	env, err := localenv.Up(ctx, localenv.Options{Root: root, EngineFloors: true, Clock: sfnlocal.NewVirtualClock(time.Now()), LogSink: func(l lambdahost.LogLine) {
 		b, _ := json.Marshal(l)
 		logMu.Lock()
 		defer logMu.Unlock()
@@ -127,7 +131,7 @@ func run(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), env.Environ()...)
 	cmd.Env = append(cmd.Env, "ACC_WORK="+work, "ACC_USER="+signer, "ACC_BUCKET="+bucket, "ACC_OBJECT_FILE="+object,
-		"ACC_GRACE="+strconv.Itoa(ttl+1), "ACC_EXPIRES="+strconv.Itoa(expires), "ACC_LOG_GROUPS=", "ACC_FETCH_URL=0",
+		"ACC_GRACE="+strconv.Itoa(max(ttl+1, rotation.DefaultMinGraceSeconds)), "ACC_INACTIVE="+strconv.Itoa(rotation.DefaultMinInactiveSeconds), "ACC_EXPIRES="+strconv.Itoa(expires), "ACC_LOG_GROUPS=", "ACC_FETCH_URL=0",
 		"AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull, "AWS_EC2_METADATA_DISABLED=true")
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
