@@ -75,6 +75,14 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 			"IAM user %s is tagged %s=%s but this rotation names parameter %s; rotate into %s, or change the user's tag (the managed-key module's parameter_name) first",
 			r.UserName, ParameterTagKey, tagParameter, r.ParameterName, tagParameter)
 	}
+	// A first rotation lands only where the user's consumers are told to look: the default
+	// name or the user's keyrotor:parameter tag (checked above). Any other unused name under
+	// the prefix may have readers the user never chose.
+	if len(current) == 0 && tagParameter == "" && r.ParameterName != s.Config.ParameterPrefix+r.UserName {
+		return req.Rotation, newError(ParameterMismatch, nil,
+			"IAM user %s has no keyrotor parameter yet; its first rotation goes to %s%s, or to the name its %s tag gives (the managed-key module's parameter_name), not to %s",
+			r.UserName, s.Config.ParameterPrefix, r.UserName, ParameterTagKey, r.ParameterName)
+	}
 	if len(current) == 1 && r.ParameterName != current[0] {
 		if !r.Move {
 			return req.Rotation, newError(ParameterMismatch, nil,
@@ -157,13 +165,16 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 			}
 		}
 	}
-	if err := s.acquireLock(ctx, stepLogger(s.Logger, req), r.ParameterName, req.ExecutionID, keys, recordedKeys); err != nil {
+	r.LockID = req.ExecutionID
+	record := lock{ExecutionID: req.ExecutionID, AccountID: r.AccountID, UserName: r.UserName, UserID: r.UserID,
+		ParameterName: r.ParameterName, Format: r.Format, MovedFrom: r.MovedFrom, RecordedAccessKeyIDs: recordedKeys,
+		Step: "begin", Given: digest(req.Rotation), Returned: digest(r)}
+	if err := s.acquireLock(ctx, stepLogger(s.Logger, req), record, keys, owner.HeldKey); err != nil {
 		return req.Rotation, err
 	}
 	if r.MovedFrom != "" || r.ChangeFormat {
 		stepLogger(s.Logger, req).Info("rotation asked for explicitly", "movedFrom", r.MovedFrom, "parameter", r.ParameterName, "format", r.Format, "changeFormat", r.ChangeFormat)
 	}
-	r.LockID = req.ExecutionID
 	return r, nil
 }
 

@@ -23,9 +23,9 @@ var functionActions = map[string][]string{
 		"ssm:ListTagsForResource", "ssm:PutParameter", "states:DescribeExecution"},
 	"storeparam": {"kms:Decrypt", "ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory",
 		"ssm:PutParameter", "states:DescribeExecution"},
-	"verifykey": {"ssm:GetParameter"},
+	"verifykey": {"ssm:GetParameter", "ssm:PutParameter"},
 	"deleteoldkeys": {"iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:ListUserTags", "iam:UpdateAccessKey",
-		"ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory", "states:DescribeExecution"},
+		"ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter", "states:DescribeExecution"},
 }
 
 // functionOf says which Lambda serves each action (docs/steps.md).

@@ -50,7 +50,7 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 			req.Action, r.NewAccessKeyID, r.UserName, req.ExecutionID)
 	}
 	if ours {
-		if l, err = s.authorize(ctx, r.ParameterName, req.ExecutionID); err != nil {
+		if l, err = s.recordFor(ctx, req, true); err != nil {
 			return r, err
 		}
 	}
@@ -61,7 +61,7 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 	}
 	var created []string
 	if ours {
-		keys, err := listKeys(ctx, s.IAM, r.UserName)
+		keys, err := listKeys(ctx, s.IAM, l.UserName)
 		if err != nil {
 			return r, err
 		}
@@ -78,7 +78,7 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 			done = append(done, fmt.Sprintf("Kept the new key %s because parameter %s holds it; restore the parameter's previous version, then delete the key.", id, r.ParameterName))
 			continue
 		}
-		if err := deleteKey(ctx, s.IAM, r.UserName, id); err != nil {
+		if err := deleteKey(ctx, s.IAM, l.UserName, id); err != nil {
 			return r, err
 		}
 		log.Info("new key deleted", "accessKeyId", id)
