@@ -231,6 +231,7 @@ func allowedRequests(f fixture) []req {
 		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": f.engine.StateMachineARN()}},
 		{"trigger", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"trigger", "iam", "ListUserTags", user},
+		{"trigger", "iam", "GetUser", user},
 		{"trigger", "ssm", "GetParameter", lock},
 		{"trigger", "ssm", "GetParameterHistory", history},
 		{"trigger", "ssm", "ListTagsForResource", map[string]any{"ResourceType": "Parameter", "ResourceId": parameter}},
