@@ -70,6 +70,11 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 			r.ParameterName = tagParameter
 		}
 	}
+	if r.ParameterName == "" {
+		return req.Rotation, newError(InvalidInput, nil,
+			"IAM user %s's name has characters (+ = , @) that parameter names refuse, so it has no default parameter; tag the user %s=<name under %s> (the managed-key module's parameter_name) or pass parameterName",
+			r.UserName, ParameterTagKey, s.Config.ParameterPrefix)
+	}
 	if tagParameter != "" && r.ParameterName != tagParameter {
 		return req.Rotation, newError(ParameterMismatch, nil,
 			"IAM user %s is tagged %s=%s but this rotation names parameter %s; rotate into %s, or change the user's tag (the managed-key module's parameter_name) first",

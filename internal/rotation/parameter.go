@@ -180,7 +180,7 @@ func parameterConflict(name string) error {
 func candidateParameters(prefix, user string, tags map[string]string, more ...string) []string {
 	var names []string
 	for _, n := range append([]string{prefix + user, tags[ParameterTagKey]}, more...) {
-		if n != "" && strings.HasPrefix(n, prefix) && !strings.HasSuffix(n, LockSuffix) && !slices.Contains(names, n) {
+		if n != "" && strings.HasPrefix(n, prefix) && paramNameRE.MatchString(n) && !strings.HasSuffix(n, LockSuffix) && !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}

@@ -3,6 +3,7 @@ package rotation_test
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
@@ -256,4 +259,38 @@ func TestFinding9_RotationStoppedAtAnyStateIsFinishedByTheNext(t *testing.T) {
 			f.assertOneKeyHeld(fmt.Sprintf("rotation %d after the operator's deactivation", i+1))
 		}
 	})
+}
+
+// ssmTagValue is SSM's Tag.Value pattern (botocore data/ssm/2014-11-06/service-2.json).
+var ssmTagValue = regexp.MustCompile(`^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`)
+
+// Issue 20: the owner-user tag held the IAM user name, which may contain ',' that SSM refuses
+// in a tag value. Every tag keyrotor writes is valid, and the owner reads back as the user.
+func TestOwnershipTagsAreValidForEveryUserName(t *testing.T) {
+	f := newFixture(t)
+	f.param = rotation.DefaultParameterPrefix + "apps/" + f.user
+	f.user += ",ops=1@x"
+	f.createUser(iamtypes.Tag{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)},
+		iamtypes.Tag{Key: aws.String(rotation.ParameterTagKey), Value: aws.String(f.param)})
+	f.rotate(f.execution(), rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+	tags, err := world.ssm.ListTagsForResource(f.ctx, &ssm.ListTagsForResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(f.param)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range tags.TagList {
+		if !ssmTagValue.MatchString(aws.ToString(tag.Value)) {
+			t.Errorf("tag %s=%q is not a valid SSM tag value", aws.ToString(tag.Key), aws.ToString(tag.Value))
+		}
+	}
+	o, err := rotation.ReadOwner(f.ctx, world.ssm, f.param)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := world.iam.GetUser(f.ctx, &iam.GetUserInput{UserName: aws.String(f.user)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.User != f.user || o.UserID != aws.ToString(u.User.UserId) {
+		t.Errorf("owner reads back as %q (%s), want %q (%s)", o.User, o.UserID, f.user, aws.ToString(u.User.UserId))
+	}
 }
