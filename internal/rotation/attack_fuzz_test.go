@@ -1,0 +1,267 @@
+package rotation_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
+)
+
+// EnvAttacks sets how many forged requests TestAttackFuzzerHarmsNoBystander sends (make
+// attacks runs a long campaign); EnvAttackSeed replays one campaign.
+const (
+	EnvAttacks     = "KEYROTOR_ATTACKS"
+	EnvAttackSeed  = "KEYROTOR_ATTACK_SEED"
+	defaultAttacks = 60
+)
+
+// bystander is a managed user whose parameter must keep an Active key that authenticates as
+// it, in its format, whatever anyone sends the step functions.
+type bystander struct {
+	f      *fixture
+	id     string // IAM user id
+	format string
+}
+
+// genuine is a rotation document one of the steps returned to a real execution.
+type genuine struct {
+	execution string
+	doc       rotation.Rotation
+}
+
+// The attack fuzzer of issue 24: many random step requests built from the real records and
+// documents of other users and of running, stopped and ended executions, each sent to the
+// function serving its action (or to another); after each, every bystander's parameter holds
+// an Active key that authenticates as that user in its format, and no secret is in any output.
+// The executions are moto's, RUNNING until stopped (the local engine's virtual clock ends any
+// Wait at once, so it cannot hold a rotation in its grace period).
+func TestAttackFuzzerHarmsNoBystander(t *testing.T) {
+	n := defaultAttacks
+	if v := os.Getenv(EnvAttacks); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("%s=%q must be a positive number", EnvAttacks, v)
+		}
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv(EnvAttackSeed); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("%s=%q must be a number", EnvAttackSeed, v)
+		}
+	}
+	t.Logf("seed %d (replay with %s=%d)", seed, EnvAttackSeed, seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+
+	// Bystanders, each with a rotation left in a different place: running after each step,
+	// stopped (ABORTED, no Catch ran), ended.
+	var people []*bystander
+	var docs []genuine
+	var executions []string
+	for i, stopAfter := range []int{1, 2, 3, 4, 5, -2, -3, 6} {
+		f := newFixture(t)
+		f.user = fmt.Sprintf("%s-%d", f.user, i)
+		f.param = rotation.DefaultParameterPrefix + f.user
+		b := &bystander{f: f, format: rotation.FormatJSON}
+		if i == 2 {
+			b.format = rotation.FormatRaw
+			f.createUser(iamtypes.Tag{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)},
+				iamtypes.Tag{Key: aws.String(rotation.FormatTagKey), Value: aws.String(rotation.FormatRaw)})
+			id, secret := f.addKey(iamtypes.StatusTypeActive)
+			f.putParameter(secret, rotation.DescriptionPrefix+id)
+		} else {
+			f.userWithKey()
+		}
+		u, err := world.iam.GetUser(f.ctx, &iam.GetUserInput{UserName: aws.String(f.user)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.id = aws.ToString(u.User.UserId)
+		people = append(people, b)
+		exec := f.execution()
+		executions = append(executions, exec)
+		steps := stopAfter
+		if steps < 0 {
+			steps = -steps
+		}
+		r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
+		docs = append(docs, genuine{exec, r})
+		for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"}[:steps] {
+			r = f.mustRun(action, exec, r)
+			docs = append(docs, genuine{exec, r})
+		}
+		if stopAfter < 0 {
+			if _, err := world.sfn.StopExecution(f.ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(exec)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	executions = append(executions, strings.Replace(world.stateMachine, ":stateMachine:", ":execution:", 1)+":made-up")
+	attacker := people[0].f
+	functions := rotation.Functions()
+
+	harmed := 0
+	for i := range n {
+		g := docs[rng.IntN(len(docs))]
+		r := g.doc
+		exec := g.execution
+		if rng.IntN(3) > 0 {
+			exec = executions[rng.IntN(len(executions))]
+		}
+		other := people[rng.IntN(len(people))]
+		forged := rng.IntN(4)
+		for range forged {
+			switch rng.IntN(12) {
+			case 0:
+				r.UserName = other.f.user
+			case 1:
+				r.ParameterName = other.f.param
+			case 2:
+				r.UserID = other.id
+			case 3:
+				keys := other.f.keys()
+				for id := range keys {
+					r.NewAccessKeyID = id
+				}
+			case 4:
+				r.PreviousParameterVersion = int64(rng.IntN(3) + 1)
+			case 5:
+				r.VerifiedAt = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+			case 6:
+				r.Extensions = rotation.MaxExtensions
+			case 7:
+				r.Format = []string{rotation.FormatRaw, rotation.FormatJSON}[rng.IntN(2)]
+				r.ChangeFormat = true
+			case 8:
+				r.AccountID = "111111111111"
+			case 9:
+				r.MovedFrom, r.Move = other.f.param, true
+			case 10:
+				r.PreviousAccessKeyIDs = slices.Collect(func(yield func(string) bool) {
+					for id := range other.f.keys() {
+						if !yield(id) {
+							return
+						}
+					}
+				})
+			case 11:
+				r.SealedSecret = docs[rng.IntN(len(docs))].doc.SealedSecret
+			}
+		}
+		fn := functions[rng.IntN(len(functions))]
+		action := fn.Actions[rng.IntN(len(fn.Actions))]
+		if rng.IntN(5) == 0 {
+			action = []string{"begin", "create", "store", "restore", "verify", "deactivate", "delete", "rollback", "release"}[rng.IntN(9)]
+		}
+		out, err := attacker.steps.Dispatch(fn.Actions...)(attacker.ctx, rotation.Request{Action: action, ExecutionID: exec, Rotation: r})
+		b, _ := json.Marshal(out)
+		attacker.outputs = append(attacker.outputs, string(b))
+		if err != nil {
+			attacker.outputs = append(attacker.outputs, err.Error())
+		}
+		for _, p := range people {
+			if problem := p.harmed(); problem != "" {
+				harmed++
+				t.Errorf("request %d (%s %s for %s, %d forged fields, answer %v) harmed %s: %s",
+					i, fn.Name, action, exec, forged, err, p.f.user, problem)
+			}
+		}
+	}
+	// Nothing secret in any output, error or log line.
+	for _, p := range people {
+		for _, secret := range p.secrets() {
+			for _, o := range attacker.outputs {
+				if strings.Contains(o, secret) {
+					t.Errorf("a secret of %s is in a step's answer", p.f.user)
+				}
+			}
+			if strings.Contains(attacker.logs.String(), secret) {
+				t.Errorf("a secret of %s is in the logs", p.f.user)
+			}
+		}
+	}
+	fmt.Printf("attacks: %d forged requests, %d bystanders harmed\n", n, harmed)
+	t.Logf("attacks: %d forged requests, %d bystanders harmed", n, harmed)
+}
+
+// consumerKey reads the parameter as a consumer in the bystander's format.
+func (p *bystander) consumerKey() (id, secret string, err error) {
+	out, err := world.ssm.GetParameter(p.f.ctx, &ssm.GetParameterInput{Name: aws.String(p.f.param), WithDecryption: aws.Bool(true)})
+	if err != nil {
+		return "", "", err
+	}
+	value := aws.ToString(out.Parameter.Value)
+	if p.format == rotation.FormatRaw {
+		if strings.HasPrefix(value, "{") {
+			return "", "", fmt.Errorf("raw parameter now holds JSON")
+		}
+		return "", value, nil // the key id is in the version's Description (harmed reads it)
+	}
+	var k struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal([]byte(value), &k); err != nil || k.AccessKeyId == "" {
+		return "", "", fmt.Errorf("json parameter no longer parses as JSON")
+	}
+	return k.AccessKeyId, k.SecretAccessKey, nil
+}
+
+// harmed says what is wrong with the bystander's parameter ("" when nothing is).
+func (p *bystander) harmed() string {
+	id, secret, err := p.consumerKey()
+	if err != nil {
+		return err.Error()
+	}
+	if p.format == rotation.FormatRaw { // GetParameter has no Description: the history does
+		hist, err := world.ssm.GetParameterHistory(p.f.ctx, &ssm.GetParameterHistoryInput{Name: aws.String(p.f.param)})
+		if err != nil || len(hist.Parameters) == 0 {
+			return fmt.Sprintf("history unreadable: %v", err)
+		}
+		id = rotation.HeldAccessKeyID(aws.ToString(hist.Parameters[len(hist.Parameters)-1].Description))
+	}
+	if status, ok := p.f.keys()[id]; !ok || status != iamtypes.StatusTypeActive {
+		return fmt.Sprintf("the parameter's key %s is %q", id, status)
+	}
+	cfg := motoserver.Config(world.moto.Endpoint, aws.Credentials{AccessKeyID: id, SecretAccessKey: secret})
+	who, err := sts.NewFromConfig(cfg).GetCallerIdentity(p.f.ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return fmt.Sprintf("the parameter's key does not authenticate: %v", err)
+	}
+	if aws.ToString(who.UserId) != p.id || !strings.HasSuffix(aws.ToString(who.Arn), ":user/"+p.f.user) || aws.ToString(who.Account) != motoserver.AccountID {
+		return fmt.Sprintf("the parameter's key authenticates as %s (%s)", aws.ToString(who.Arn), aws.ToString(who.UserId))
+	}
+	return ""
+}
+
+// secrets are the bystander's secrets that any version of its parameter held.
+func (p *bystander) secrets() []string {
+	hist, err := world.ssm.GetParameterHistory(p.f.ctx, &ssm.GetParameterHistoryInput{Name: aws.String(p.f.param), WithDecryption: aws.Bool(true)})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, v := range hist.Parameters {
+		value := aws.ToString(v.Value)
+		var k struct{ SecretAccessKey string }
+		if json.Unmarshal([]byte(value), &k) == nil && k.SecretAccessKey != "" {
+			value = k.SecretAccessKey
+		}
+		if len(value) >= 20 {
+			out = append(out, value)
+		}
+	}
+	return out
+}
