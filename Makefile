@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/bin:$(PATH)
 GOTEST_TIMEOUT ?= 18m
 
-.PHONY: all tools build test checks go-test conformance vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
+.PHONY: all tools build test checks go-test conformance attacks attacks-long vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
 
 all: build
 
@@ -38,14 +38,24 @@ test:
 		echo $$(( $$(date +%s) - start )) > build/make-test.seconds && \
 		echo "make test: passed in $$(cat build/make-test.seconds) s"
 
-checks: tools build vet lint-asl check-terraform go-test conformance acceptance-local
+checks: tools build vet lint-asl check-terraform go-test conformance attacks acceptance-local
 
 # go-test runs every package's tests except the conformance suite, which `conformance` runs so
 # that its summary line is shown (go test drops a passing package's output in package-list mode).
 go-test:
 	cd ssmcreds && go test -count=1 ./...
 	cd localaws && go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
-	go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v '/internal/harness/conformance$$')
+	go test -count=1 -timeout $(GOTEST_TIMEOUT) -skip '^TestAttackFuzzerHarmsNoBystander$$' $$(go list ./... | grep -v '/internal/harness/conformance$$')
+
+# attacks sends forged step requests built from real records (internal/rotation, issue 24) and
+# prints `attacks: N forged requests, 0 bystanders harmed`; KEYROTOR_ATTACKS sets N (default 60),
+# KEYROTOR_ATTACK_SEED replays a campaign; attacks-long sends 2000.
+attacks:
+	@mkdir -p build; go test -count=1 -timeout 60m -v -run '^TestAttackFuzzerHarmsNoBystander$$' ./internal/rotation/ > build/attacks.log 2>&1 \
+		|| { grep -v '^=== RUN' build/attacks.log; exit 1; }; grep -E '^attacks:' build/attacks.log
+
+attacks-long:
+	KEYROTOR_ATTACKS=2000 $(MAKE) --no-print-directory attacks
 
 # conformance runs each scenario in localaws/sfnlocal and in aws-local-stepfunctions and prints
 # `conformance: N scenarios, M differences`, then the cases AWS recorded (internal/harness/conformance/recorded)

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 )
 
 type userTagLister interface {
@@ -170,6 +172,10 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 			}
 		}
 	}
+	// Every check passed: the record is taken only for what the execution was started to do.
+	if err := s.isExecutionInput(ctx, req); err != nil {
+		return req.Rotation, err
+	}
 	r.LockID = req.ExecutionID
 	record := lock{ExecutionID: req.ExecutionID, AccountID: r.AccountID, UserName: r.UserName, UserID: r.UserID,
 		ParameterName: r.ParameterName, Format: r.Format, MovedFrom: r.MovedFrom, RecordedAccessKeyIDs: recordedKeys,
@@ -236,4 +242,34 @@ func onlyInputFields(r Rotation) error {
 	return newError(InvalidInput, nil,
 		"invalid rotation input: %s belong to keyrotor's steps, not to the input; pass only userName, parameterName, graceSeconds, inactiveSeconds, format, move, changeFormat and accountId",
 		strings.Join(fields, ", "))
+}
+
+// isExecutionInput proves Begin's authority: the request is the input of its execution, which
+// is RUNNING (DescribeExecution returns both,
+// https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
+// Whoever may invoke createkey cannot take a record for another user under a running
+// execution's name: the record Begin writes says what the execution was started to do.
+func (s *Steps) isExecutionInput(ctx context.Context, req Request) error {
+	if s.Executions == nil {
+		return newError(NotAuthorized, nil, "this function cannot ask Step Functions for execution %s's input; nothing was changed", req.ExecutionID)
+	}
+	out, err := s.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(req.ExecutionID)})
+	var gone *sfntypes.ExecutionDoesNotExist
+	var invalid *sfntypes.InvalidArn
+	if errors.As(err, &gone) || errors.As(err, &invalid) {
+		return newError(NotAuthorized, nil, "execution %s does not exist; begin acts only for a running execution of the rotation state machine, so nothing was changed", req.ExecutionID)
+	}
+	if err != nil {
+		return classify(err, "read execution "+req.ExecutionID)
+	}
+	if out.Status != sfntypes.ExecutionStatusRunning {
+		return newError(NotAuthorized, nil, "execution %s is %s, not RUNNING; nothing was changed", req.ExecutionID, out.Status)
+	}
+	var input Rotation
+	if err := json.Unmarshal([]byte(aws.ToString(out.Input)), &input); err != nil || digest(input) != digest(req.Rotation) {
+		return newError(NotAuthorized, nil,
+			"begin for execution %s refused: the request is not the input the execution was started with; a rotation begins only what its execution was asked to do, so nothing was changed",
+			req.ExecutionID)
+	}
+	return nil
 }

@@ -50,6 +50,7 @@ func TestEachFunctionNeedsExactlyItsActions(t *testing.T) {
 	}
 	run := func(action, exec string, r rotation.Rotation) rotation.Rotation {
 		t.Helper()
+		f.started(exec, action, r)
 		out, err := steps[functionOf[action]].Actions()[action](f.ctx, rotation.Request{Action: action, ExecutionID: exec, Rotation: r})
 		if err != nil {
 			t.Fatalf("%s as %s: %v", action, functionOf[action], err)
@@ -76,6 +77,7 @@ func TestEachFunctionNeedsExactlyItsActions(t *testing.T) {
 		r = run(action, exec, r)
 	}
 	// A rotation released before a key exists.
+	exec = f.execution()
 	run("release", exec, run("begin", exec, rotation.Rotation{UserName: f.user}))
 
 	used := map[string]map[string]bool{}

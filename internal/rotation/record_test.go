@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -122,9 +121,7 @@ func TestFinding5_StoreForStoppedExecutionOrWithClaimedFormatIsRefused(t *testin
 		f.refused("store", exec, forged)
 		f.assertUnchanged(before, "store with "+name)
 	}
-	if _, err := world.sfn.StopExecution(f.ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(exec)}); err != nil {
-		t.Fatal(err)
-	}
+	f.stop(exec)
 	f.refused("store", exec, r)
 	f.assertUnchanged(before, "store for a stopped execution")
 }
@@ -200,9 +197,7 @@ func (f *fixture) stopAt(n int) string {
 	for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"}[:n] {
 		r = f.mustRun(action, exec, r)
 	}
-	if _, err := world.sfn.StopExecution(f.ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(exec)}); err != nil {
-		f.t.Fatal(err)
-	}
+	f.stop(exec)
 	return exec
 }
 
@@ -292,5 +287,27 @@ func TestOwnershipTagsAreValidForEveryUserName(t *testing.T) {
 	}
 	if o.User != f.user || o.UserID != aws.ToString(u.User.UserId) {
 		t.Errorf("owner reads back as %q (%s), want %q (%s)", o.User, o.UserID, f.user, aws.ToString(u.User.UserId))
+	}
+}
+
+// Begin writes a record only for what its execution was started to do: under a running
+// execution's name, a begin for another user (or with other waits) takes no lock.
+func TestBeginTakesARecordOnlyForItsExecutionsInput(t *testing.T) {
+	victim := newFixture(t)
+	victim.userWithKey()
+	f := newFixture(t)
+	f.userWithKey()
+	exec := f.execution()
+	f.mustRun("begin", exec, rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+	for _, forged := range []rotation.Rotation{
+		{UserName: victim.user, GraceSeconds: zero(), InactiveSeconds: zero()},
+		{UserName: f.user},
+	} {
+		before := victim.state()
+		f.refused("begin", exec, forged)
+		victim.assertUnchanged(before, "a forged begin")
+		if victim.lockHeld() {
+			t.Errorf("a begin for %s under %s's execution took its lock", victim.user, f.user)
+		}
 	}
 }
