@@ -76,7 +76,8 @@ func TestAttackFuzzerHarmsNoBystander(t *testing.T) {
 	var executions []string
 	// leave runs a fresh rotation of p to where it stays: running after that many steps,
 	// stopped after -that many, ended; its documents join the pool.
-	leave := func(p *bystander) {
+	// A rotation that fails here is harm too: an attack poisoned the user's next rotations.
+	leave := func(p *bystander) error {
 		f := p.f
 		exec := f.execution()
 		executions = append(executions, exec)
@@ -84,12 +85,17 @@ func TestAttackFuzzerHarmsNoBystander(t *testing.T) {
 		r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
 		docs = append(docs, genuine{exec, r})
 		for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"}[:steps] {
-			r = f.mustRun(action, exec, r)
+			var err error
+			if r, err = f.run(action, exec, r); err != nil {
+				p.stay = 6 // left as it is from now on
+				return fmt.Errorf("its next rotation fails at %s: %w", action, err)
+			}
 			docs = append(docs, genuine{exec, r})
 		}
 		if p.stay < 0 {
 			f.stop(exec)
 		}
+		return nil
 	}
 	for i, stay := range []int{1, 2, 3, 4, 5, -2, -3, 6} {
 		f := newFixture(t)
@@ -111,7 +117,9 @@ func TestAttackFuzzerHarmsNoBystander(t *testing.T) {
 		}
 		b.id = aws.ToString(u.User.UserId)
 		people = append(people, b)
-		leave(b)
+		if err := leave(b); err != nil {
+			t.Fatal(err)
+		}
 	}
 	executions = append(executions, strings.Replace(world.stateMachine, ":stateMachine:", ":execution:", 1)+":made-up")
 	attacker := people[0].f
@@ -181,10 +189,13 @@ func TestAttackFuzzerHarmsNoBystander(t *testing.T) {
 		for _, p := range people {
 			// A running or stopped rotation that a request ended (a genuine next step, a
 			// rollback) is left again, so that every kind of record stays in the pool.
-			if p.stay < 6 && !p.f.lockHeld() && p.harmed() == "" {
-				leave(p)
+			problem := p.harmed()
+			if p.stay < 6 && problem == "" && !p.f.lockHeld() {
+				if err := leave(p); err != nil {
+					problem = err.Error()
+				}
 			}
-			if problem := p.harmed(); problem != "" {
+			if problem != "" {
 				harmed++
 				t.Errorf("request %d (%s %s for %s, %d forged fields, answer %v) harmed %s: %s",
 					i, fn.Name, action, exec, forged, err, p.f.user, problem)

@@ -59,6 +59,15 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return r, err
 	}
+	// Never leave the user with the new key held and the lock gone (two active keys, nobody to
+	// finish): while the parameter holds this rotation's key, restore must put the previous
+	// version back first. Refused, the lock stays; once the execution ends, the next rotation
+	// adopts the key and finishes (lock.go).
+	if ours && l.NewAccessKeyID != "" && st.heldKey == l.NewAccessKeyID {
+		return r, newError(NotAuthorized, nil,
+			"%s for execution %s refused: parameter %s holds this rotation's new key %s, so it is kept with the lock; the next rotation of %s verifies it and retires the old keys. Nothing was changed",
+			req.Action, req.ExecutionID, l.ParameterName, l.NewAccessKeyID, l.UserName)
+	}
 	var created []string
 	if ours {
 		keys, err := listKeys(ctx, s.IAM, l.UserName)
