@@ -39,6 +39,13 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return req.Rotation, classify(err, "read IAM user "+r.UserName)
 	}
+	// IAM user names "are not distinguished by case" (CreateUser's UserName,
+	// https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateUser.html): a case variant
+	// reaches the same user under another default parameter name.
+	if name := aws.ToString(user.User.UserName); name != r.UserName {
+		return req.Rotation, newError(InvalidInput, nil,
+			"IAM user names are case-insensitive and %q is IAM user %q; name it as IAM spells it", r.UserName, name)
+	}
 	r.UserID = aws.ToString(user.User.UserId)
 	keys, err := listKeys(ctx, s.IAM, r.UserName)
 	if err != nil {

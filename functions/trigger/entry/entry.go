@@ -341,6 +341,9 @@ func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Resul
 	if err != nil {
 		return Result{}, err
 	}
+	if err := t.spelledAsIAM(ctx, in.UserName, exists); err != nil {
+		return Result{}, err
+	}
 	if err := t.checkOwner(ctx, in.UserName, in.ParameterName, exists, true); err != nil {
 		return Result{}, err
 	}
@@ -438,6 +441,26 @@ func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, us
 		return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
 			"%s: parameter %s is not %s's: its ownership record %s. Nothing was stopped or deleted; name the parameter's own user",
 			NotAuthorized, parameterName, user, named)}
+	}
+	return nil
+}
+
+// spelledAsIAM refuses a user name that IAM resolves to a user spelled otherwise: "names are
+// not distinguished by case" (CreateUser's UserName,
+// https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateUser.html), so
+// VICTIM reaches victim's keys while its default parameter /keyrotor/VICTIM is nobody's.
+func (t *Trigger) spelledAsIAM(ctx context.Context, user string, exists bool) error {
+	if !exists {
+		return nil
+	}
+	u, err := t.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
+	if err != nil {
+		return &Error{Name: AWSError, Message: fmt.Sprintf("read IAM user %s: %v", user, err), Err: err}
+	}
+	if name := aws.ToString(u.User.UserName); name != user {
+		return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
+			"%s: IAM user names are case-insensitive and %q is IAM user %q; name it as IAM spells it. Nothing was stopped or deleted",
+			NotAuthorized, user, name)}
 	}
 	return nil
 }
@@ -647,6 +670,9 @@ func (t *Trigger) removeMovedFrom(ctx context.Context, log *slog.Logger, prevInp
 	// before any of that user's keys or that parameter is deleted.
 	oldExists, err := at.checkManaged(ctx, old.UserName)
 	if err != nil && otherUser {
+		return err
+	}
+	if err := at.spelledAsIAM(ctx, old.UserName, oldExists); err != nil {
 		return err
 	}
 	if err := at.checkOwner(ctx, old.UserName, old.ParameterName, oldExists, otherUser); err != nil {

@@ -121,3 +121,45 @@ func TestFinding4_ReplayedDeleteAfterTheUserWasRecreatedIsRefused(t *testing.T) 
 		t.Errorf("the re-created bob has %d keys and /keyrotor/bob-v2 kept %v; want 1 and kept", n, parameterExists(ctx, ssmc, "/keyrotor/bob-v2"))
 	}
 }
+
+// caseInsensitiveIAM resolves user names as IAM does, "not distinguished by case" (CreateUser's
+// UserName, https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateUser.html), over
+// moto, which matches them exactly: every name is looked up as its lower-case spelling.
+type caseInsensitiveIAM struct{ *iam.Client }
+
+func (c caseInsensitiveIAM) ListUserTags(ctx context.Context, in *iam.ListUserTagsInput, opts ...func(*iam.Options)) (*iam.ListUserTagsOutput, error) {
+	in.UserName = aws.String(strings.ToLower(aws.ToString(in.UserName)))
+	return c.Client.ListUserTags(ctx, in, opts...)
+}
+
+func (c caseInsensitiveIAM) ListAccessKeys(ctx context.Context, in *iam.ListAccessKeysInput, opts ...func(*iam.Options)) (*iam.ListAccessKeysOutput, error) {
+	in.UserName = aws.String(strings.ToLower(aws.ToString(in.UserName)))
+	return c.Client.ListAccessKeys(ctx, in, opts...)
+}
+
+func (c caseInsensitiveIAM) GetUser(ctx context.Context, in *iam.GetUserInput, opts ...func(*iam.Options)) (*iam.GetUserOutput, error) {
+	in.UserName = aws.String(strings.ToLower(aws.ToString(in.UserName)))
+	return c.Client.GetUser(ctx, in, opts...)
+}
+
+func (c caseInsensitiveIAM) DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, opts ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error) {
+	in.UserName = aws.String(strings.ToLower(aws.ToString(in.UserName)))
+	return c.Client.DeleteAccessKey(ctx, in, opts...)
+}
+
+// The suspicion of issue 24: a delete naming VICTIM reaches victim's keys in IAM while the
+// parameter it names, /keyrotor/VICTIM, is nobody's.
+func TestDeleteNamingACaseVariantOfAUserIsRefused(t *testing.T) {
+	ctx := context.Background()
+	iamc, ssmc := startMoto(ctx, t)
+	userWithParameter(ctx, t, iamc, ssmc, "victim", "/keyrotor/victim")
+	tr := newTrigger(&scriptedExecutions{}, &bytes.Buffer{})
+	tr.IAM, tr.SSM = caseInsensitiveIAM{iamc}, ssmc
+	_, err := tr.Handle(ctx, Event{Rotation: Input{UserName: "VICTIM"}, TF: &TF{Action: "delete"}})
+	if rotation.ErrorName(err) != NotAuthorized || !strings.Contains(err.Error(), `"victim"`) {
+		t.Fatalf("delete naming VICTIM: %v, want NotAuthorized naming victim", err)
+	}
+	if n := keyCount(ctx, t, iamc, "victim"); n != 1 || !parameterExists(ctx, ssmc, "/keyrotor/victim") {
+		t.Errorf("victim has %d keys, parameter kept %v; want 1 and kept", n, parameterExists(ctx, ssmc, "/keyrotor/victim"))
+	}
+}
