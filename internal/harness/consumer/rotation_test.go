@@ -128,8 +128,9 @@ func TestConsumerFollowsThreeRotationsWithoutFailedRequests(t *testing.T) {
 				t.Helper()
 				zero := 0
 				r := rotation.Rotation{UserName: user, GraceSeconds: &zero, InactiveSeconds: &zero, Format: tt.format}
+				input, _ := json.Marshal(r) // Begin acts only for an execution started with its input
 				started, err := sfn.NewFromConfig(admin).StartExecution(ctx, &sfn.StartExecutionInput{
-					StateMachineArn: aws.String(moto.stateMachine), Name: aws.String(fmt.Sprintf("%s-%d", user, n)),
+					StateMachineArn: aws.String(moto.stateMachine), Name: aws.String(fmt.Sprintf("%s-%d", user, n)), Input: aws.String(string(input)),
 				})
 				if err != nil {
 					t.Fatal(err)
