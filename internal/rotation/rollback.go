@@ -60,13 +60,14 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 		return r, err
 	}
 	// Never leave the user with the new key held and the lock gone (two active keys, nobody to
-	// finish): while the parameter holds this rotation's key, restore must put the previous
-	// version back first. Refused, the lock stays; once the execution ends, the next rotation
-	// adopts the key and finishes (lock.go).
+	// finish): while the parameter holds this rotation's key, both stay. Once the execution
+	// ends, the next rotation adopts the key from the record and finishes (lock.go).
 	if ours && l.NewAccessKeyID != "" && st.heldKey == l.NewAccessKeyID {
-		return r, newError(NotAuthorized, nil,
-			"%s for execution %s refused: parameter %s holds this rotation's new key %s, so it is kept with the lock; the next rotation of %s verifies it and retires the old keys. Nothing was changed",
-			req.Action, req.ExecutionID, l.ParameterName, l.NewAccessKeyID, l.UserName)
+		log.Warn("parameter holds the new key; keeping it and the lock for the next rotation", "accessKeyId", l.NewAccessKeyID)
+		r.Failure = failureOf(r, []string{fmt.Sprintf(
+			"Kept the new key %s and the lock %s because parameter %s holds the key; the next rotation of %s verifies it again and retires the old keys, or restores the previous version if it fails.",
+			l.NewAccessKeyID, lockName(l.ParameterName), l.ParameterName, l.UserName)})
+		return r, nil
 	}
 	var created []string
 	if ours {
