@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/bin:$(PATH)
 GOTEST_TIMEOUT ?= 18m
 
-.PHONY: all tools build test checks go-test conformance consumers transcripts alarms vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
+.PHONY: all tools build test checks go-test conformance consumers transcripts alarms attacks attacks-long vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
 
 all: build
 
@@ -40,7 +40,7 @@ test:
 		echo $$(( $$(date +%s) - start )) > build/make-test.seconds && \
 		echo "make test: passed in $$(cat build/make-test.seconds) s"
 
-checks: tools build vet lint-asl check-terraform go-test conformance consumers transcripts alarms acceptance-local
+checks: tools build vet lint-asl check-terraform go-test conformance consumers transcripts alarms attacks acceptance-local
 
 # go-test runs every package's tests except the conformance and consumer suites, which
 # `conformance` and `consumers` run so that their summary lines are shown (go test drops a
@@ -53,7 +53,7 @@ go-test:
 	rm -rf build/aws-models
 	cd ssmcreds && go test -count=1 ./...
 	cd localaws && $(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
-	$(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) -skip '^$(TRANSCRIPT_TEST)$$' $$(go list ./... | grep -v -e '/internal/harness/conformance$$' -e '/internal/harness/consumer$$' -e '/internal/harness/alarms$$')
+	$(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) -skip '^($(TRANSCRIPT_TEST)|TestAttackFuzzerHarmsNoBystander)$$' $$(go list ./... | grep -v -e '/internal/harness/conformance$$' -e '/internal/harness/consumer$$' -e '/internal/harness/alarms$$')
 	@cd localaws && go run ./awsmodel/cmd/awsmodels-summary $(CURDIR)/build/aws-models
 
 # transcripts runs the README's and docs' command transcripts and cmd/keyrotor/testdata's scripts
@@ -63,6 +63,16 @@ TRANSCRIPT_TEST := TestTranscriptsInTheDocsAndTheExitStatusOfEveryCommandHold
 transcripts: build
 	@mkdir -p build; go test -count=1 -v -run '^$(TRANSCRIPT_TEST)$$' ./cmd/keyrotor/ > build/transcripts.log 2>&1 \
 		|| { cat build/transcripts.log; exit 1; }; grep -E '^transcripts:' build/transcripts.log
+
+# attacks sends forged step requests built from real records (internal/rotation, issue 24) and
+# prints `attacks: N forged requests, 0 bystanders harmed`; KEYROTOR_ATTACKS sets N (default 60),
+# KEYROTOR_ATTACK_SEED replays a campaign; attacks-long sends 2000.
+attacks:
+	@mkdir -p build; go test -count=1 -timeout 60m -v -run '^TestAttackFuzzerHarmsNoBystander$$' ./internal/rotation/ > build/attacks.log 2>&1 \
+		|| { grep -v '^=== RUN' build/attacks.log; exit 1; }; grep -E '^attacks:' build/attacks.log
+
+attacks-long:
+	KEYROTOR_ATTACKS=2000 $(MAKE) --no-print-directory attacks
 
 # conformance runs each scenario in localaws/sfnlocal and in aws-local-stepfunctions and prints
 # `conformance: N scenarios, M differences`, then the cases AWS recorded (internal/harness/conformance/recorded)

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 )
 
 type userTagLister interface {
@@ -36,6 +38,13 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 	user, err := s.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(r.UserName)})
 	if err != nil {
 		return req.Rotation, classify(err, "read IAM user "+r.UserName)
+	}
+	// IAM user names "are not distinguished by case" (CreateUser's UserName,
+	// https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateUser.html): a case variant
+	// reaches the same user under another default parameter name.
+	if name := aws.ToString(user.User.UserName); name != r.UserName {
+		return req.Rotation, newError(InvalidInput, nil,
+			"IAM user names are case-insensitive and %q is IAM user %q; name it as IAM spells it", r.UserName, name)
 	}
 	r.UserID = aws.ToString(user.User.UserId)
 	keys, err := listKeys(ctx, s.IAM, r.UserName)
@@ -70,10 +79,23 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 			r.ParameterName = tagParameter
 		}
 	}
+	if r.ParameterName == "" {
+		return req.Rotation, newError(InvalidInput, nil,
+			"IAM user %s's name has characters (+ = , @) that parameter names refuse, so it has no default parameter; tag the user %s=<name under %s> (the managed-key module's parameter_name) or pass parameterName",
+			r.UserName, ParameterTagKey, s.Config.ParameterPrefix)
+	}
 	if tagParameter != "" && r.ParameterName != tagParameter {
 		return req.Rotation, newError(ParameterMismatch, nil,
 			"IAM user %s is tagged %s=%s but this rotation names parameter %s; rotate into %s, or change the user's tag (the managed-key module's parameter_name) first",
 			r.UserName, ParameterTagKey, tagParameter, r.ParameterName, tagParameter)
+	}
+	// A first rotation lands only where the user's consumers are told to look: the default
+	// name or the user's keyrotor:parameter tag (checked above). Any other unused name under
+	// the prefix may have readers the user never chose.
+	if len(current) == 0 && tagParameter == "" && r.ParameterName != s.Config.ParameterPrefix+r.UserName {
+		return req.Rotation, newError(ParameterMismatch, nil,
+			"IAM user %s has no keyrotor parameter yet; its first rotation goes to %s%s, or to the name its %s tag gives (the managed-key module's parameter_name), not to %s",
+			r.UserName, s.Config.ParameterPrefix, r.UserName, ParameterTagKey, r.ParameterName)
 	}
 	if len(current) == 1 && r.ParameterName != current[0] {
 		if !r.Move {
@@ -157,13 +179,20 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 			}
 		}
 	}
-	if err := s.acquireLock(ctx, stepLogger(s.Logger, req), r.ParameterName, req.ExecutionID, keys, recordedKeys); err != nil {
+	// Every check passed: the record is taken only for what the execution was started to do.
+	if err := s.isExecutionInput(ctx, req); err != nil {
+		return req.Rotation, err
+	}
+	r.LockID = req.ExecutionID
+	record := lock{ExecutionID: req.ExecutionID, AccountID: r.AccountID, UserName: r.UserName, UserID: r.UserID,
+		ParameterName: r.ParameterName, Format: r.Format, MovedFrom: r.MovedFrom, RecordedAccessKeyIDs: recordedKeys,
+		Step: "begin", Given: digest(req.Rotation), Returned: digest(r)}
+	if err := s.acquireLock(ctx, stepLogger(s.Logger, req), record, keys, owner.HeldKey); err != nil {
 		return req.Rotation, err
 	}
 	if r.MovedFrom != "" || r.ChangeFormat {
 		stepLogger(s.Logger, req).Info("rotation asked for explicitly", "movedFrom", r.MovedFrom, "parameter", r.ParameterName, "format", r.Format, "changeFormat", r.ChangeFormat)
 	}
-	r.LockID = req.ExecutionID
 	return r, nil
 }
 
@@ -220,4 +249,34 @@ func onlyInputFields(r Rotation) error {
 	return newError(InvalidInput, nil,
 		"invalid rotation input: %s belong to keyrotor's steps, not to the input; pass only userName, parameterName, graceSeconds, inactiveSeconds, format, move, changeFormat and accountId",
 		strings.Join(fields, ", "))
+}
+
+// isExecutionInput proves Begin's authority: the request is the input of its execution, which
+// is RUNNING (DescribeExecution returns both,
+// https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
+// Whoever may invoke createkey cannot take a record for another user under a running
+// execution's name: the record Begin writes says what the execution was started to do.
+func (s *Steps) isExecutionInput(ctx context.Context, req Request) error {
+	if s.Executions == nil {
+		return newError(NotAuthorized, nil, "this function cannot ask Step Functions for execution %s's input; nothing was changed", req.ExecutionID)
+	}
+	out, err := s.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(req.ExecutionID)})
+	var gone *sfntypes.ExecutionDoesNotExist
+	var invalid *sfntypes.InvalidArn
+	if errors.As(err, &gone) || errors.As(err, &invalid) {
+		return newError(NotAuthorized, nil, "execution %s does not exist; begin acts only for a running execution of the rotation state machine, so nothing was changed", req.ExecutionID)
+	}
+	if err != nil {
+		return classify(err, "read execution "+req.ExecutionID)
+	}
+	if out.Status != sfntypes.ExecutionStatusRunning {
+		return newError(NotAuthorized, nil, "execution %s is %s, not RUNNING; nothing was changed", req.ExecutionID, out.Status)
+	}
+	var input Rotation
+	if err := json.Unmarshal([]byte(aws.ToString(out.Input)), &input); err != nil || digest(input) != digest(req.Rotation) {
+		return newError(NotAuthorized, nil,
+			"begin for execution %s refused: the request is not the input the execution was started with; a rotation begins only what its execution was asked to do, so nothing was changed",
+			req.ExecutionID)
+	}
+	return nil
 }

@@ -41,6 +41,7 @@ func TestFunctionConstructorsHaveEveryClientTheirActionsUse(t *testing.T) {
 	}
 	run := func(action, exec string, r rotation.Rotation) rotation.Rotation {
 		t.Helper()
+		f.started(exec, action, r)
 		out, err := handlers[action](rotation.Request{Action: action, ExecutionID: exec, Rotation: r})
 		if err != nil {
 			t.Fatalf("%s: %v", action, err)

@@ -27,8 +27,8 @@ const (
 	// FormatMismatch: format differs from the parameter's recorded format (or the user's
 	// keyrotor:format tag) and the input did not ask for a format change.
 	FormatMismatch = "FormatMismatch"
-	// NotAuthorized: a destructive step's request is not backed by a lock held by its
-	// execution, which must be RUNNING, or names keys that lock does not record.
+	// NotAuthorized: a step request its execution's record (the lock, record.go) does not back:
+	// not that execution's, not RUNNING, out of order, or claiming what the record does not say.
 	NotAuthorized = "NotAuthorized"
 	// UnknownKey names why an old key keyrotor never recorded creating is kept inactive.
 	UnknownKey         = "UnknownKey"

@@ -162,9 +162,7 @@ func (f *fixture) rotateAfterStaleLock(run func(action, exec string, r rotation.
 	f.seedParameter(old, oldSecret)
 	stale := f.execution()
 	run("begin", stale, rotation.Rotation{UserName: f.user})
-	if _, err := world.sfn.StopExecution(f.ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(stale)}); err != nil {
-		f.t.Fatal(err)
-	}
+	f.stop(stale)
 	exec := f.execution()
 	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
 	for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"} {
@@ -173,14 +171,46 @@ func (f *fixture) rotateAfterStaleLock(run func(action, exec string, r rotation.
 	return r
 }
 
-// execution starts a (forever RUNNING) execution in moto's Step Functions and returns its ARN.
+// pending are executions named but not yet started (ARN → name).
+var pending = map[string]string{}
+
+// execution names an execution of moto's (forever RUNNING) state machine and returns its ARN;
+// it starts when a step first names it (started), as Step Functions starts a rotation with
+// the input its Begin receives.
 func (f *fixture) execution() string {
 	f.t.Helper()
-	out, err := world.sfn.StartExecution(f.ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(world.stateMachine)})
-	if err != nil {
+	name := fmt.Sprintf("e%d-%d", time.Now().UnixNano(), userSeq.Add(1))
+	arn := strings.Replace(world.stateMachine, ":stateMachine:", ":execution:", 1) + ":" + name
+	pending[arn] = name
+	return arn
+}
+
+// started starts a pending execution: with r as its input when the first step is begin.
+func (f *fixture) started(exec, action string, r rotation.Rotation) {
+	f.t.Helper()
+	name, ok := pending[exec]
+	if !ok {
+		return
+	}
+	delete(pending, exec)
+	input := "{}"
+	if action == "begin" {
+		b, _ := json.Marshal(r)
+		input = string(b)
+	}
+	if _, err := world.sfn.StartExecution(f.ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(world.stateMachine),
+		Name: aws.String(name), Input: aws.String(input)}); err != nil {
 		f.t.Fatal(err)
 	}
-	return aws.ToString(out.ExecutionArn)
+}
+
+// stop stops an execution as StopExecution does (ABORTED: no Catch runs).
+func (f *fixture) stop(exec string) {
+	f.t.Helper()
+	f.started(exec, "", rotation.Rotation{})
+	if _, err := world.sfn.StopExecution(f.ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(exec)}); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 // run calls one step and keeps its output and error text for the secret scan.
@@ -190,6 +220,7 @@ func (f *fixture) run(action, execution string, r rotation.Rotation) (rotation.R
 	if !ok {
 		f.t.Fatalf("no action %q", action)
 	}
+	f.started(execution, action, r)
 	out, err := step(f.ctx, rotation.Request{Action: action, ExecutionID: execution, Rotation: r})
 	b, _ := json.Marshal(out)
 	f.outputs = append(f.outputs, string(b))

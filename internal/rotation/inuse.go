@@ -22,11 +22,19 @@ const (
 // keyStillInUse decides, at now, whether an old key whose last recorded use is lastUsed (nil:
 // never used) may still be in use by a consumer, after the new key was verified at verifiedAt.
 // It is in use when a use after verification is recorded, or when its last recorded use is so
-// recent that later uses may not be recorded yet (InUseWindow): a key used every few minutes
-// during grace is never judged unused, however short the grace.
-func keyStillInUse(lastUsed *time.Time, verifiedAt, now time.Time) bool {
+// recent (younger than window) that later uses may not be recorded yet: with window InUseWindow
+// a key used every few minutes during grace is never judged unused, however short the grace.
+func keyStillInUse(lastUsed *time.Time, verifiedAt, now time.Time, window time.Duration) bool {
 	if lastUsed == nil || lastUsed.IsZero() {
 		return false
 	}
-	return lastUsed.After(verifiedAt) || now.Sub(*lastUsed) < InUseWindow
+	return lastUsed.After(verifiedAt) || now.Sub(*lastUsed) < window
+}
+
+// inUseWindow is this engine's window for keyStillInUse: InUseWindow, unless the engine's grace
+// floor (MinGraceSeconds, whose default is InUseWindow) was set lower — an engine that lets
+// rotations retire sooner than IAM can show a use (the local engine's floor of 0 among them)
+// counts only the uses recorded after verification, as it cannot wait for the others.
+func (s *Steps) inUseWindow() time.Duration {
+	return min(InUseWindow, time.Duration(s.Config.MinGraceSeconds)*time.Second)
 }

@@ -43,7 +43,7 @@ func TestKeyUsedEveryFewMinutesDuringGraceIsNeverJudgedUnused(t *testing.T) {
 					now := verifiedAt.Add(grace)
 					uses := every(verifiedAt.Add(-2*time.Hour).Add(phase), now, period)
 					last := iamLastUsed(uses, delay, now)
-					if !keyStillInUse(last, verifiedAt, now) {
+					if !keyStillInUse(last, verifiedAt, now, InUseWindow) {
 						t.Fatalf("grace %v, used every %v, record delay %v, phase %v: last recorded use %v judged unused at %v",
 							grace, period, delay, phase, last, now)
 					}
@@ -77,7 +77,7 @@ func TestKeyLeftAtVerificationIsUnusedAfterTheDefaultGraceFloor(t *testing.T) {
 		{"used after verification, long ago", ptrTime(verifiedAt.Add(time.Minute)), verifiedAt.Add(24 * time.Hour), true},
 	}
 	for _, tt := range tests {
-		if got := keyStillInUse(tt.lastUsed, verifiedAt, tt.now); got != tt.want {
+		if got := keyStillInUse(tt.lastUsed, verifiedAt, tt.now, InUseWindow); got != tt.want {
 			t.Errorf("%s: in use %v, want %v", tt.name, got, tt.want)
 		}
 	}
@@ -87,3 +87,31 @@ func TestKeyLeftAtVerificationIsUnusedAfterTheDefaultGraceFloor(t *testing.T) {
 }
 
 func ptrTime(t time.Time) *time.Time { return &t }
+
+// An engine whose grace floor is below InUseWindow (the local engine's 0) cannot wait for
+// IAM's record: its window shrinks to the floor, so only uses after verification count there;
+// the default floor keeps the whole window.
+func TestInUseWindowFollowsTheEnginesGraceFloor(t *testing.T) {
+	for _, tt := range []struct {
+		floor int
+		want  time.Duration
+	}{
+		{DefaultMinGraceSeconds, InUseWindow},
+		{2 * DefaultMinGraceSeconds, InUseWindow},
+		{600, 10 * time.Minute},
+		{0, 0},
+	} {
+		s := &Steps{Config: Config{MinGraceSeconds: tt.floor}}
+		if got := s.inUseWindow(); got != tt.want {
+			t.Errorf("grace floor %d s: window %s, want %s", tt.floor, got, tt.want)
+		}
+	}
+	verifiedAt := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	usedBefore := verifiedAt.Add(-time.Minute)
+	if keyStillInUse(&usedBefore, verifiedAt, verifiedAt.Add(time.Minute), 0) {
+		t.Error("with a window of 0, a use recorded before verification counts as in use")
+	}
+	if !keyStillInUse(&usedBefore, verifiedAt, verifiedAt.Add(time.Minute), InUseWindow) {
+		t.Error("with the default window, a use recorded a minute before verification does not count")
+	}
+}

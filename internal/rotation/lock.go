@@ -26,13 +26,22 @@ type executionDescriber interface {
 	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, opts ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
 }
 
-// lock is the value of <parameterName>.lock. Besides the holder it records the keys the user
-// had when it was taken and what CreateKey made, so that a retried CreateKey returns the same
-// key instead of making another, and can tell a key it lost track of from anyone else's.
+// lock is the value of <parameterName>.lock: the rotation's record (record.go). Besides the
+// holder it records whose rotation it is, the keys the user had when it was taken and what each
+// step did, so that a retried CreateKey returns the same key instead of making another, a step
+// request is checked against it, and the next rotation can finish or undo a stopped one.
 type lock struct {
 	ExecutionID string    `json:"executionId"`
 	AcquiredAt  time.Time `json:"acquiredAt"`
-	// ExistingAccessKeyIDs is nil only in a lock whose keys are unknown.
+	// Whose rotation: written by Begin, never changed.
+	AccountID     string `json:"accountId,omitempty"`
+	UserName      string `json:"userName,omitempty"`
+	UserID        string `json:"userId,omitempty"`
+	ParameterName string `json:"parameterName,omitempty"`
+	Format        string `json:"format,omitempty"`
+	MovedFrom     string `json:"movedFrom,omitempty"`
+	// ExistingAccessKeyIDs is nil only in a lock whose keys are unknown. It lists every key
+	// the user had, abandoned ones included.
 	ExistingAccessKeyIDs []string   `json:"existingAccessKeyIds"`
 	NewAccessKeyID       string     `json:"newAccessKeyId,omitempty"`
 	SealedSecret         string     `json:"sealedSecret,omitempty"`
@@ -41,12 +50,28 @@ type lock struct {
 	// made a key it did not record, and only at or after that time.
 	CreateIntentAt *time.Time `json:"createIntentAt,omitempty"`
 	// AbandonedAccessKeyIDs are keys the execution of a broken stale lock created (recorded,
-	// or made between its intent and its end) that this execution cleans up.
+	// or made between its intent and its end, or abandoned to it in turn) that this execution
+	// cleans up.
 	AbandonedAccessKeyIDs []string `json:"abandonedAccessKeyIds,omitempty"`
+	// AdoptedFrom is the stopped execution whose stored key this rotation finishes.
+	AdoptedFrom string `json:"adoptedFrom,omitempty"`
 	// RecordedAccessKeyIDs are the user's keys that a version of the parameter (or of the one
 	// a move leaves) held when the lock was taken: the old keys keyrotor recorded, the only
 	// ones retiring may delete.
 	RecordedAccessKeyIDs []string `json:"recordedAccessKeyIds,omitempty"`
+	// What the steps did: the version Store replaced and wrote, when Verify verified, how
+	// often Deactivate extended the grace and when it last checked, when it deactivated.
+	PreviousParameterVersion int64      `json:"previousParameterVersion,omitempty"`
+	ParameterVersion         int64      `json:"parameterVersion,omitempty"`
+	VerifiedAt               *time.Time `json:"verifiedAt,omitempty"`
+	Extensions               int        `json:"extensions,omitempty"`
+	ExtendedAt               *time.Time `json:"extendedAt,omitempty"`
+	DeactivatedAt            *time.Time `json:"deactivatedAt,omitempty"`
+	// Step is the last action that advanced the record; Returned and Given are digests of the
+	// rotation document it returned and was given (record.go).
+	Step     string `json:"step,omitempty"`
+	Returned string `json:"returned,omitempty"`
+	Given    string `json:"given,omitempty"`
 }
 
 func lockName(parameterName string) string { return parameterName + LockSuffix }
@@ -84,15 +109,19 @@ func writeLock(ctx context.Context, store lockStore, parameterName string, l loc
 	return err
 }
 
-// acquireLock takes <parameterName>.lock for executionID. A lock held by the same execution is
-// ours already; one whose execution is no longer RUNNING (or never existed) is broken.
-func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, parameterName, executionID string, keys []iamtypes.AccessKeyMetadata, recorded []string) error {
-	mine := lock{ExecutionID: executionID, AcquiredAt: s.now().UTC().Truncate(time.Second),
-		ExistingAccessKeyIDs: append([]string{}, otherKeys(keys, "")...), RecordedAccessKeyIDs: recorded}
+// acquireLock takes <parameterName>.lock for mine's execution, writing mine, Begin's record.
+// A lock held by the same execution is ours already; one whose execution is no longer RUNNING
+// (or never existed) is broken, and the new record takes over what it left: a key it stored in
+// the parameter (heldKey) is adopted, so that this rotation finishes the stopped one; any other
+// key it created is abandoned to this rotation, which deletes it.
+func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, mine lock, keys []iamtypes.AccessKeyMetadata, heldKey string) error {
+	parameterName := mine.ParameterName
+	mine.AcquiredAt = s.now().UTC().Truncate(time.Second)
+	mine.ExistingAccessKeyIDs = append([]string{}, otherKeys(keys, "")...)
 	for attempt := 0; ; attempt++ {
 		err := writeLock(ctx, s.SSM, parameterName, mine, false)
 		if err == nil {
-			log.Info("lock acquired", "lock", lockName(parameterName))
+			log.Info("lock acquired", "lock", lockName(parameterName), "adoptedFrom", mine.AdoptedFrom, "abandonedAccessKeyIds", mine.AbandonedAccessKeyIDs)
 			return nil
 		}
 		var exists *ssmtypes.ParameterAlreadyExists
@@ -106,7 +135,12 @@ func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, parameterName
 		if held == nil {
 			continue // released between our write and read: try again
 		}
-		if held.ExecutionID == executionID {
+		if held.ExecutionID == mine.ExecutionID {
+			// Begin retried: the record it wrote stands; only the documents are new.
+			if held.Step == "begin" {
+				held.Given, held.Returned = mine.Given, mine.Returned
+				return writeLock(ctx, s.SSM, parameterName, *held, true)
+			}
 			return nil
 		}
 		ex, err := s.describeHolder(ctx, held.ExecutionID)
@@ -118,23 +152,43 @@ func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, parameterName
 				"another rotation (execution %s) holds %s; wait for it to finish or stop it, then start again",
 				held.ExecutionID, lockName(parameterName))
 		}
-		// Stale: its execution ended without releasing. Only what it recorded creating is
-		// cleaned up: the key in its lock, or one made between its recorded intent and its end
-		// (a crash between CreateAccessKey and recording it). A key made after it ended (by
-		// hand, say) is nobody's stray; the time the stale lock was taken is never inherited.
+		// Stale: its execution ended without releasing (stopped, timed out, or failed where no
+		// Catch ran). Only what it recorded creating is taken over: the key in its lock, one
+		// made between its recorded intent and its end (a crash between CreateAccessKey and
+		// recording it), and what it had taken over itself. A key made after it ended (by hand,
+		// say) is nobody's stray; the time the stale lock was taken is never inherited.
 		abandoned := abandonedKeys(held, ex.stoppedAt, keys)
-		mine.AbandonedAccessKeyIDs = abandoned
-		mine.ExistingAccessKeyIDs = nil
-		for _, id := range otherKeys(keys, "") {
-			if !slices.Contains(abandoned, id) {
-				mine.ExistingAccessKeyIDs = append(mine.ExistingAccessKeyIDs, id)
+		for _, id := range held.AbandonedAccessKeyIDs {
+			if containsKey(keys, id) && !slices.Contains(abandoned, id) {
+				abandoned = append(abandoned, id)
 			}
 		}
+		mine.AbandonedAccessKeyIDs, mine.AdoptedFrom = nil, ""
+		mine.NewAccessKeyID, mine.KeyCreatedAt, mine.PreviousParameterVersion, mine.ParameterVersion = "", nil, 0, 0
+		for _, id := range abandoned {
+			if id == heldKey && (held.UserID == "" || held.UserID == mine.UserID) {
+				// Stored by the stopped rotation: consumers may read it already. Adopted: this
+				// rotation verifies it, then retires the old keys (or, if it fails, restores
+				// the version before it and deletes it).
+				mine.AdoptedFrom, mine.NewAccessKeyID, mine.KeyCreatedAt = held.ExecutionID, id, held.KeyCreatedAt
+				mine.PreviousParameterVersion, mine.ParameterVersion = held.PreviousParameterVersion, held.ParameterVersion
+				if mine.KeyCreatedAt == nil {
+					if k := findKey(keys, id); k != nil {
+						mine.KeyCreatedAt = k.CreateDate
+					}
+				}
+				continue
+			}
+			mine.AbandonedAccessKeyIDs = append(mine.AbandonedAccessKeyIDs, id)
+		}
+		// Every key the user has stays listed as existing: an abandoned key is still the
+		// user's, and a key this rotation adopts is never retired (retirable skips it).
+		mine.ExistingAccessKeyIDs = otherKeys(keys, mine.NewAccessKeyID)
 		if mine.ExistingAccessKeyIDs == nil {
 			mine.ExistingAccessKeyIDs = []string{}
 		}
 		// Delete it and race for it once more.
-		log.Warn("breaking stale lock", "lock", lockName(parameterName), "holder", held.ExecutionID, "abandonedAccessKeyIds", abandoned)
+		log.Warn("breaking stale lock", "lock", lockName(parameterName), "holder", held.ExecutionID, "abandonedAccessKeyIds", mine.AbandonedAccessKeyIDs, "adoptedAccessKeyId", mine.NewAccessKeyID)
 		if _, err := s.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(lockName(parameterName))}); err != nil {
 			var notFound *ssmtypes.ParameterNotFound
 			if !errors.As(err, &notFound) {
@@ -184,25 +238,6 @@ func (s *Steps) describeHolder(ctx context.Context, executionID string) (holderS
 		return holderState{}, classify(err, "ask Step Functions whether lock holder "+executionID+" still runs")
 	}
 	return holderState{running: out.Status == sfntypes.ExecutionStatusRunning, stoppedAt: out.StopDate}, nil
-}
-
-// authorize proves a destructive step's authority: the lock on parameterName is held by the
-// request's execution, and Step Functions says that execution is RUNNING
-// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
-// A direct invocation with a made-up or ended executionId fails here and changes nothing.
-func (s *Steps) authorize(ctx context.Context, parameterName, executionID string) (*lock, error) {
-	l, err := ownLock(ctx, s.SSM, parameterName, executionID)
-	if err != nil {
-		var named *Error
-		if errors.As(err, &named) && named.Name == RotationInProgress {
-			return nil, newError(NotAuthorized, nil, "%s; a step deletes, deactivates or restores only under its own execution's lock", named.Message)
-		}
-		return nil, err
-	}
-	if _, err := s.describeRunning(ctx, parameterName, executionID); err != nil {
-		return nil, err
-	}
-	return l, nil
 }
 
 // describeRunning fails NotAuthorized unless executionID is a RUNNING execution.

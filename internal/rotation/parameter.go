@@ -59,7 +59,7 @@ func ReadOwner(ctx context.Context, client ownerReader, name string) (Owner, err
 	for _, t := range out.TagList {
 		switch aws.ToString(t.Key) {
 		case OwnerUserTagKey:
-			o.User = aws.ToString(t.Value)
+			o.User = decodeTagUserName(aws.ToString(t.Value))
 		case OwnerIDTagKey:
 			o.UserID = aws.ToString(t.Value)
 		case FormatTagKey:
@@ -78,9 +78,18 @@ func (o Owner) OwnedBy(user, userID string, keys []string) bool {
 	return o.HeldKey != "" && slices.Contains(keys, o.HeldKey)
 }
 
+// An IAM user name may contain ',' (https://docs.aws.amazon.com/IAM/latest/APIReference/API_User.html,
+// [\w+=,.@-]+), which an SSM tag value may not (Tag.Value pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$ in
+// botocore's data/ssm/2014-11-06/service-2.json). The owner-user tag writes each ',' as a space,
+// which no IAM user name contains, so the encoding is reversible. Identity itself is the
+// owner-id tag (the IAM user id); the name is what a person reads.
+func encodeTagUserName(user string) string { return strings.ReplaceAll(user, ",", " ") }
+
+func decodeTagUserName(value string) string { return strings.ReplaceAll(value, " ", ",") }
+
 // writeOwner tags the parameter with its owner and format.
 func writeOwner(ctx context.Context, client parameterTagger, name, user, userID, format string) error {
-	tags := []ssmtypes.Tag{{Key: aws.String(OwnerUserTagKey), Value: aws.String(user)}, {Key: aws.String(FormatTagKey), Value: aws.String(format)}}
+	tags := []ssmtypes.Tag{{Key: aws.String(OwnerUserTagKey), Value: aws.String(encodeTagUserName(user))}, {Key: aws.String(FormatTagKey), Value: aws.String(format)}}
 	if userID != "" {
 		tags = append(tags, ssmtypes.Tag{Key: aws.String(OwnerIDTagKey), Value: aws.String(userID)})
 	}
@@ -171,7 +180,7 @@ func parameterConflict(name string) error {
 func candidateParameters(prefix, user string, tags map[string]string, more ...string) []string {
 	var names []string
 	for _, n := range append([]string{prefix + user, tags[ParameterTagKey]}, more...) {
-		if n != "" && strings.HasPrefix(n, prefix) && !strings.HasSuffix(n, LockSuffix) && !slices.Contains(names, n) {
+		if n != "" && strings.HasPrefix(n, prefix) && paramNameRE.MatchString(n) && !strings.HasSuffix(n, LockSuffix) && !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}

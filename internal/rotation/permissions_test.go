@@ -23,9 +23,9 @@ var functionActions = map[string][]string{
 		"ssm:ListTagsForResource", "ssm:PutParameter", "states:DescribeExecution"},
 	"storeparam": {"kms:Decrypt", "ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory",
 		"ssm:PutParameter", "states:DescribeExecution"},
-	"verifykey": {"ssm:GetParameter"},
+	"verifykey": {"ssm:GetParameter", "ssm:PutParameter"},
 	"deleteoldkeys": {"iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:ListUserTags", "iam:UpdateAccessKey",
-		"ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory", "states:DescribeExecution"},
+		"ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter", "states:DescribeExecution"},
 }
 
 // functionOf says which Lambda serves each action (docs/steps.md).
@@ -50,6 +50,7 @@ func TestEachFunctionNeedsExactlyItsActions(t *testing.T) {
 	}
 	run := func(action, exec string, r rotation.Rotation) rotation.Rotation {
 		t.Helper()
+		f.started(exec, action, r)
 		out, err := steps[functionOf[action]].Actions()[action](f.ctx, rotation.Request{Action: action, ExecutionID: exec, Rotation: r})
 		if err != nil {
 			t.Fatalf("%s as %s: %v", action, functionOf[action], err)
@@ -76,6 +77,7 @@ func TestEachFunctionNeedsExactlyItsActions(t *testing.T) {
 		r = run(action, exec, r)
 	}
 	// A rotation released before a key exists.
+	exec = f.execution()
 	run("release", exec, run("begin", exec, rotation.Rotation{UserName: f.user}))
 
 	used := map[string]map[string]bool{}

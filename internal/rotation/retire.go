@@ -5,8 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
-	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -27,53 +25,58 @@ type keyStatusUpdater interface {
 // key was verified it sets stillInUse and an extension instead, at most MaxExtensions times.
 func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 	r := req.Rotation
-	if err := requireFields("deactivate", "userName", r.UserName, "parameterName", r.ParameterName, "newAccessKeyId", r.NewAccessKeyID, "verifiedAt", r.VerifiedAt); err != nil {
-		return r, err
-	}
-	verifiedAt, err := time.Parse(time.RFC3339, r.VerifiedAt)
-	if err != nil {
-		return r, newError(InvalidInput, err, "verifiedAt %q is not an RFC 3339 time", r.VerifiedAt)
-	}
-	log := stepLogger(s.Logger, req).With("accessKeyId", r.NewAccessKeyID)
-	l, err := s.authorize(ctx, r.ParameterName, req.ExecutionID)
+	l, err := s.recordFor(ctx, req, true)
 	if err != nil {
 		return r, err
 	}
-	tags, err := s.managedTags(ctx, r.UserName)
+	// When the key was verified and how often the grace was extended are the record's.
+	if err := s.waitOver(req, "of grace after the new key was verified", l.VerifiedAt, s.Config.MinGraceSeconds); err != nil {
+		return r, err
+	}
+	if l.ExtendedAt != nil {
+		if err := s.waitOver(req, "of grace after the last extension", l.ExtendedAt, s.Config.MinGraceSeconds); err != nil {
+			return r, err
+		}
+	}
+	verifiedAt := *l.VerifiedAt
+	log := stepLogger(s.Logger, req).With("accessKeyId", l.NewAccessKeyID)
+	tags, err := s.managedTags(ctx, l.UserName)
 	if err != nil {
 		return r, err
 	}
-	if err := s.removeMovedFrom(ctx, log, r, l); err != nil {
+	if err := s.removeMovedFrom(ctx, log, l); err != nil {
 		return r, err
 	}
 	retiring, err := s.retirable(ctx, r, l, tags)
 	if err != nil {
 		return r, err
 	}
-	if r.Extensions < MaxExtensions {
+	if l.Extensions < MaxExtensions {
 		for _, k := range retiring {
 			id := aws.ToString(k.AccessKeyId)
 			out, err := s.IAM.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(id)})
 			if err != nil {
 				return r, classify(err, "read last use of key "+id)
 			}
-			if used := out.AccessKeyLastUsed; used != nil && keyStillInUse(used.LastUsedDate, verifiedAt, s.now()) {
-				r.StillInUse, r.Extensions = true, r.Extensions+1
+			if used := out.AccessKeyLastUsed; used != nil && keyStillInUse(used.LastUsedDate, verifiedAt, s.now(), s.inUseWindow()) {
+				now := s.now().UTC()
+				l.Extensions, l.ExtendedAt = l.Extensions+1, &now
+				r.StillInUse, r.Extensions = true, l.Extensions
 				r.ExtendSeconds = max(*defaulted(r.GraceSeconds, DefaultGraceSeconds), minExtendSeconds)
 				log.Info("old key still in use; extending grace", "oldAccessKeyId", id,
 					"lastUsed", aws.ToTime(used.LastUsedDate), "extensions", r.Extensions, "extendSeconds", r.ExtendSeconds)
-				return r, nil
+				return r, s.advance(ctx, l, req.Action, req.Rotation, r)
 			}
 		}
 	} else {
-		log.Warn("grace extensions exhausted; deactivating anyway", "extensions", r.Extensions)
+		log.Warn("grace extensions exhausted; deactivating anyway", "extensions", l.Extensions)
 	}
 	r.StillInUse, r.ExtendSeconds = false, 0
 	for _, k := range retiring {
 		id := aws.ToString(k.AccessKeyId)
 		if k.Status != iamtypes.StatusTypeInactive {
 			if _, err := s.IAM.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{
-				UserName: aws.String(r.UserName), AccessKeyId: aws.String(id), Status: iamtypes.StatusTypeInactive,
+				UserName: aws.String(l.UserName), AccessKeyId: aws.String(id), Status: iamtypes.StatusTypeInactive,
 			}); err != nil {
 				return r, classify(err, "deactivate key "+id)
 			}
@@ -83,7 +86,11 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 		}
 		log.Info("old key deactivated", "oldAccessKeyId", id)
 	}
-	return r, nil
+	if l.DeactivatedAt == nil {
+		now := s.now().UTC()
+		l.DeactivatedAt = &now
+	}
+	return r, s.advance(ctx, l, req.Action, req.Rotation, r)
 }
 
 // Delete deletes the old keys that are inactive and not held by the parameter, then releases
@@ -100,11 +107,14 @@ func (s *Steps) Delete(ctx context.Context, req Request) (Rotation, error) {
 		// A retry after the lock was released (the answer was lost): everything was done.
 		return s.deletedBefore(ctx, log, req)
 	}
-	l, err := s.authorize(ctx, r.ParameterName, req.ExecutionID)
+	l, err := s.recordFor(ctx, req, true)
 	if err != nil {
 		return r, err
 	}
-	tags, err := s.managedTags(ctx, r.UserName)
+	if err := s.waitOver(req, "of inactivity after the old keys were deactivated", l.DeactivatedAt, s.Config.MinInactiveSeconds); err != nil {
+		return r, err
+	}
+	tags, err := s.managedTags(ctx, l.UserName)
 	if err != nil {
 		return r, err
 	}
@@ -127,7 +137,7 @@ func (s *Steps) Delete(ctx context.Context, req Request) (Rotation, error) {
 			}
 			continue
 		}
-		if err := deleteKey(ctx, s.IAM, r.UserName, id); err != nil {
+		if err := deleteKey(ctx, s.IAM, l.UserName, id); err != nil {
 			return r, err
 		}
 		log.Info("old key deleted", "oldAccessKeyId", id)
@@ -170,15 +180,15 @@ func (s *Steps) deletedBefore(ctx context.Context, log *slog.Logger, req Request
 // retirable are the user's existing keys among previousAccessKeyIds that the lock recorded as
 // existing when it was taken, except the new key and any key a keyrotor parameter holds.
 func (s *Steps) retirable(ctx context.Context, r Rotation, l *lock, tags map[string]string) ([]iamtypes.AccessKeyMetadata, error) {
-	st, err := readParameterState(ctx, s.SSM, r.ParameterName, false)
+	st, err := readParameterState(ctx, s.SSM, l.ParameterName, false)
 	if err != nil {
 		return nil, err
 	}
 	// Never a key a keyrotor parameter of this user holds: this one, the default or tagged
 	// name (Begin allows one; this holds even if another appeared since).
 	held := []string{st.heldKey}
-	for _, name := range candidateParameters(s.Config.ParameterPrefix, r.UserName, tags) {
-		if name == r.ParameterName {
+	for _, name := range candidateParameters(s.Config.ParameterPrefix, l.UserName, tags) {
+		if name == l.ParameterName {
 			continue
 		}
 		other, err := readParameterState(ctx, s.SSM, name, false)
@@ -187,14 +197,14 @@ func (s *Steps) retirable(ctx context.Context, r Rotation, l *lock, tags map[str
 		}
 		held = append(held, other.heldKey)
 	}
-	keys, err := listKeys(ctx, s.IAM, r.UserName)
+	keys, err := listKeys(ctx, s.IAM, l.UserName)
 	if err != nil {
 		return nil, err
 	}
 	var out []iamtypes.AccessKeyMetadata
 	for _, k := range keys {
 		id := aws.ToString(k.AccessKeyId)
-		if slices.Contains(r.PreviousAccessKeyIDs, id) && slices.Contains(l.ExistingAccessKeyIDs, id) && id != r.NewAccessKeyID && id != l.NewAccessKeyID && !slices.Contains(held, id) {
+		if slices.Contains(r.PreviousAccessKeyIDs, id) && slices.Contains(l.ExistingAccessKeyIDs, id) && id != l.NewAccessKeyID && !slices.Contains(held, id) {
 			out = append(out, k)
 		}
 	}
@@ -203,30 +213,27 @@ func (s *Steps) retirable(ctx context.Context, r Rotation, l *lock, tags map[str
 
 // removeMovedFrom ends a move: once the new key is verified in the new parameter, the old
 // parameter (still recorded as the user's) is deleted, so that its key can be retired.
-func (s *Steps) removeMovedFrom(ctx context.Context, log *slog.Logger, r Rotation, l *lock) error {
-	if r.MovedFrom == "" || r.MovedFrom == r.ParameterName {
+func (s *Steps) removeMovedFrom(ctx context.Context, log *slog.Logger, l *lock) error {
+	if l.MovedFrom == "" || l.MovedFrom == l.ParameterName {
 		return nil
 	}
-	if !strings.HasPrefix(r.MovedFrom, s.Config.ParameterPrefix) || strings.HasSuffix(r.MovedFrom, LockSuffix) {
-		return newError(InvalidInput, nil, "movedFrom %q is not a keyrotor parameter under %s", r.MovedFrom, s.Config.ParameterPrefix)
-	}
-	st, err := readParameterState(ctx, s.SSM, r.MovedFrom, false)
+	st, err := readParameterState(ctx, s.SSM, l.MovedFrom, false)
 	if err != nil || !st.exists {
 		return err
 	}
-	// Only the user's own parameter, holding a key this lock recorded, is deleted.
+	// Only the user's own parameter, holding a key this record lists, is deleted.
 	if !slices.Contains(l.ExistingAccessKeyIDs, st.heldKey) {
 		return newError(NotAuthorized, nil,
 			"the move asks to delete parameter %s, but it holds key %s, which is not a key IAM user %s had when this rotation began; nothing was deleted",
-			r.MovedFrom, st.heldKey, r.UserName)
+			l.MovedFrom, st.heldKey, l.UserName)
 	}
-	if _, err := s.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(r.MovedFrom)}); err != nil {
+	if _, err := s.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(l.MovedFrom)}); err != nil {
 		var notFound *ssmtypes.ParameterNotFound
 		if !errors.As(err, &notFound) {
-			return classify(err, "delete parameter "+r.MovedFrom+" that the key moved away from")
+			return classify(err, "delete parameter "+l.MovedFrom+" that the key moved away from")
 		}
 	}
-	log.Info("moved: old parameter deleted after the new key was verified", "movedFrom", r.MovedFrom, "parameter", r.ParameterName)
+	log.Info("moved: old parameter deleted after the new key was verified", "movedFrom", l.MovedFrom, "parameter", l.ParameterName)
 	return nil
 }
 

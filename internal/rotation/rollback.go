@@ -50,7 +50,7 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 			req.Action, r.NewAccessKeyID, r.UserName, req.ExecutionID)
 	}
 	if ours {
-		if l, err = s.authorize(ctx, r.ParameterName, req.ExecutionID); err != nil {
+		if l, err = s.recordFor(ctx, req, true); err != nil {
 			return r, err
 		}
 	}
@@ -59,9 +59,19 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return r, err
 	}
+	// Never leave the user with the new key held and the lock gone (two active keys, nobody to
+	// finish): while the parameter holds this rotation's key, both stay. Once the execution
+	// ends, the next rotation adopts the key from the record and finishes (lock.go).
+	if ours && l.NewAccessKeyID != "" && st.heldKey == l.NewAccessKeyID {
+		log.Warn("parameter holds the new key; keeping it and the lock for the next rotation", "accessKeyId", l.NewAccessKeyID)
+		r.Failure = failureOf(r, []string{fmt.Sprintf(
+			"Kept the new key %s and the lock %s because parameter %s holds the key; the next rotation of %s verifies it again and retires the old keys, or restores the previous version if it fails.",
+			l.NewAccessKeyID, lockName(l.ParameterName), l.ParameterName, l.UserName)})
+		return r, nil
+	}
 	var created []string
 	if ours {
-		keys, err := listKeys(ctx, s.IAM, r.UserName)
+		keys, err := listKeys(ctx, s.IAM, l.UserName)
 		if err != nil {
 			return r, err
 		}
@@ -78,7 +88,7 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 			done = append(done, fmt.Sprintf("Kept the new key %s because parameter %s holds it; restore the parameter's previous version, then delete the key.", id, r.ParameterName))
 			continue
 		}
-		if err := deleteKey(ctx, s.IAM, r.UserName, id); err != nil {
+		if err := deleteKey(ctx, s.IAM, l.UserName, id); err != nil {
 			return r, err
 		}
 		log.Info("new key deleted", "accessKeyId", id)

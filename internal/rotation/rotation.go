@@ -189,8 +189,10 @@ func (c Config) withDefaults(r Rotation) (Rotation, error) {
 	} else if !ValidUserName(r.UserName) {
 		problems = append(problems, fmt.Sprintf("userName %q is not a valid IAM user name", r.UserName))
 	}
-	if r.ParameterName == "" && r.UserName != "" {
-		r.ParameterName = c.ParameterPrefix + r.UserName
+	// The default name, when the user name makes one: IAM allows +=,@ in user names, which
+	// parameter names refuse; such a user's parameter is its keyrotor:parameter tag (Begin).
+	if def := c.ParameterPrefix + r.UserName; r.ParameterName == "" && r.UserName != "" && paramNameRE.MatchString(def) {
+		r.ParameterName = def
 	}
 	switch {
 	case r.ParameterName == "":

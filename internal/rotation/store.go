@@ -25,57 +25,58 @@ type storedKey struct {
 }
 
 // Store unseals the new secret and writes it to the parameter as a SecureString encrypted with
-// the engine's KMS key. If the current version already holds the new key, it returns that.
+// the engine's KMS key. If the current version already holds the new key, it returns that. The
+// key, the parameter, the format and the owner are the record's.
 func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 	r := req.Rotation
-	if err := requireFields("store", "parameterName", r.ParameterName, "newAccessKeyId", r.NewAccessKeyID, "sealedSecret", r.SealedSecret); err != nil {
-		return r, err
-	}
-	log := stepLogger(s.Logger, req).With("accessKeyId", r.NewAccessKeyID)
-	l, err := ownLock(ctx, s.SSM, r.ParameterName, req.ExecutionID)
+	l, err := s.recordFor(ctx, req, true)
 	if err != nil {
 		return r, err
 	}
-	if l.NewAccessKeyID != r.NewAccessKeyID {
-		return r, newError(NotAuthorized, nil, "store asks to write key %s, but the lock of execution %s records %q as its new key; nothing was written",
-			r.NewAccessKeyID, req.ExecutionID, l.NewAccessKeyID)
+	if l.NewAccessKeyID == "" {
+		return r, newError(NotAuthorized, nil, "store for execution %s refused: its record names no new key; nothing was written", req.ExecutionID)
 	}
-	st, err := readParameterState(ctx, s.SSM, r.ParameterName, false)
+	log := stepLogger(s.Logger, req).With("accessKeyId", l.NewAccessKeyID)
+	name := l.ParameterName
+	st, err := readParameterState(ctx, s.SSM, name, false)
 	if err != nil {
 		return r, err
 	}
 	if st.foreign() {
-		return r, parameterConflict(r.ParameterName)
+		return r, parameterConflict(name)
 	}
-	if st.heldKey == r.NewAccessKeyID {
+	if st.heldKey == l.NewAccessKeyID {
 		r.ParameterVersion = st.version
-		if prev := st.latestVersionNotHolding(r.NewAccessKeyID); prev != nil {
+		if prev := st.latestVersionNotHolding(l.NewAccessKeyID); prev != nil {
 			r.PreviousParameterVersion = prev.Version
 		}
 		log.Info("parameter already holds the new key", "version", r.ParameterVersion)
-		r.SealedSecret = "" // stored: the ciphertext goes no further than this step
-		return r, writeOwner(ctx, s.SSM, r.ParameterName, r.UserName, r.UserID, r.Format)
+		return s.stored(ctx, l, req, r)
 	}
-
-	secret, err := unseal(ctx, s.KMS, s.Config.KMSKeyID, r.SealedSecret, sealContext(r.UserName, r.NewAccessKeyID, req.ExecutionID))
+	if l.SealedSecret == "" {
+		return r, newError(NotAuthorized, nil,
+			"store for execution %s refused: its record holds no sealed secret for key %s (the key was taken over from a stopped rotation and the parameter no longer holds it); nothing was written",
+			req.ExecutionID, l.NewAccessKeyID)
+	}
+	secret, err := unseal(ctx, s.KMS, s.Config.KMSKeyID, l.SealedSecret, sealContext(l.UserName, l.NewAccessKeyID, req.ExecutionID))
 	if err != nil {
 		return r, err
 	}
 	value := secret.reveal()
-	if r.Format != FormatRaw {
-		b, err := json.Marshal(storedKey{AccessKeyID: r.NewAccessKeyID, SecretAccessKey: secret.reveal()})
+	if l.Format != FormatRaw {
+		b, err := json.Marshal(storedKey{AccessKeyID: l.NewAccessKeyID, SecretAccessKey: secret.reveal()})
 		if err != nil {
 			return r, err
 		}
 		value = string(b)
 	}
 	out, err := s.SSM.PutParameter(ctx, &ssm.PutParameterInput{
-		Name:        aws.String(r.ParameterName),
+		Name:        aws.String(name),
 		Value:       aws.String(value),
 		Type:        ssmtypes.ParameterTypeSecureString,
 		KeyId:       aws.String(s.Config.KMSKeyID),
 		Overwrite:   aws.Bool(true),
-		Description: aws.String(DescriptionPrefix + r.NewAccessKeyID),
+		Description: aws.String(DescriptionPrefix + l.NewAccessKeyID),
 		// Standard, pinned: an Advanced parameter is encrypted with a data key and would need
 		// kms:GenerateDataKey (Parameter Store tiers,
 		// https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html),
@@ -83,59 +84,59 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 		Tier: ssmtypes.ParameterTierStandard,
 	}, func(o *ssm.Options) { o.Retryer = aws.NopRetryer{} }) // a retried step finds this version; an SDK retry would add one
 	if err != nil {
-		return r, classify(err, "store the new key in parameter "+r.ParameterName)
+		return r, classify(err, "store the new key in parameter "+name)
 	}
 	r.PreviousParameterVersion, r.ParameterVersion = st.version, out.Version
 	log.Info("new key stored", "version", out.Version, "previousVersion", st.version)
-	// The ownership record follows the value; a retried Store writes it again.
-	if err := writeOwner(ctx, s.SSM, r.ParameterName, r.UserName, r.UserID, r.Format); err != nil {
+	return s.stored(ctx, l, req, r)
+}
+
+// stored ends Store: the ownership record follows the value (a retried Store writes it again),
+// and the record notes the versions and drops the ciphertext.
+func (s *Steps) stored(ctx context.Context, l *lock, req Request, r Rotation) (Rotation, error) {
+	if err := writeOwner(ctx, s.SSM, l.ParameterName, l.UserName, l.UserID, l.Format); err != nil {
 		return r, err
 	}
 	// Stored: later states, the execution's output and a fleet's Map Run child histories (whose
 	// TaskSucceeded event carries the whole output) need not carry even the ciphertext.
-	r.SealedSecret = ""
-	return r, nil
+	r.SealedSecret, l.SealedSecret = "", ""
+	l.PreviousParameterVersion, l.ParameterVersion = r.PreviousParameterVersion, r.ParameterVersion
+	return r, s.advance(ctx, l, req.Action, req.Rotation, r)
 }
 
 // Restore is the rollback of Store: if the parameter holds the new key, it puts the previous
 // version's value back (or deletes the parameter this rotation created).
 func (s *Steps) Restore(ctx context.Context, req Request) (Rotation, error) {
 	r := req.Rotation
-	if err := requireFields("restore", "parameterName", r.ParameterName); err != nil {
-		return r, err
-	}
-	log := stepLogger(s.Logger, req).With("accessKeyId", r.NewAccessKeyID)
-	l, err := s.authorize(ctx, r.ParameterName, req.ExecutionID)
+	l, err := s.recordFor(ctx, req, true)
 	if err != nil {
 		return r, err
 	}
-	if r.NewAccessKeyID != "" && r.NewAccessKeyID != l.NewAccessKeyID {
-		return r, newError(NotAuthorized, nil, "restore names key %s, but the lock of execution %s records %q as its new key; nothing was restored",
-			r.NewAccessKeyID, req.ExecutionID, l.NewAccessKeyID)
-	}
-	st, err := readParameterState(ctx, s.SSM, r.ParameterName, true)
+	log := stepLogger(s.Logger, req).With("accessKeyId", l.NewAccessKeyID)
+	st, err := readParameterState(ctx, s.SSM, l.ParameterName, true)
 	if err != nil {
 		return r, err
 	}
-	if r.NewAccessKeyID == "" || st.heldKey != r.NewAccessKeyID {
+	if l.NewAccessKeyID == "" || st.heldKey != l.NewAccessKeyID {
 		log.Info("parameter does not hold the new key; nothing to restore", "heldKey", st.heldKey)
-		return r, nil
+		return r, s.advance(ctx, l, req.Action, req.Rotation, r)
 	}
-	prev := st.at(r.PreviousParameterVersion)
-	if prev == nil || heldKeyOf(*prev) == r.NewAccessKeyID {
-		prev = st.latestVersionNotHolding(r.NewAccessKeyID)
+	// The version Store replaced, as the record says; never one holding the new key.
+	prev := st.at(l.PreviousParameterVersion)
+	if prev == nil || heldKeyOf(*prev) == l.NewAccessKeyID {
+		prev = st.latestVersionNotHolding(l.NewAccessKeyID)
 	}
 	if prev == nil {
-		_, err := s.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(r.ParameterName)})
+		_, err := s.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(l.ParameterName)})
 		var notFound *ssmtypes.ParameterNotFound
 		if err != nil && !errors.As(err, &notFound) {
-			return r, classify(err, "delete parameter "+r.ParameterName+" created by this rotation")
+			return r, classify(err, "delete parameter "+l.ParameterName+" created by this rotation")
 		}
 		log.Info("parameter created by this rotation deleted")
-		return r, nil
+		return r, s.advance(ctx, l, req.Action, req.Rotation, r)
 	}
 	in := &ssm.PutParameterInput{
-		Name:        aws.String(r.ParameterName),
+		Name:        aws.String(l.ParameterName),
 		Value:       prev.Value,
 		Type:        prev.Type,
 		Overwrite:   aws.Bool(true),
@@ -146,8 +147,8 @@ func (s *Steps) Restore(ctx context.Context, req Request) (Rotation, error) {
 	}
 	out, err := s.SSM.PutParameter(ctx, in)
 	if err != nil {
-		return r, classify(err, "restore parameter "+r.ParameterName)
+		return r, classify(err, "restore parameter "+l.ParameterName)
 	}
 	log.Info("parameter restored", "restoredFrom", prev.Version, "version", out.Version, "heldKey", heldKeyOf(*prev))
-	return r, nil
+	return r, s.advance(ctx, l, req.Action, req.Rotation, r)
 }

@@ -22,15 +22,18 @@ type parameterReader interface {
 // after its creation, VerificationFailed after it, or when it authenticates as someone else.
 func (s *Steps) Verify(ctx context.Context, req Request) (Rotation, error) {
 	r := req.Rotation
-	if err := requireFields("verify", "userName", r.UserName, "parameterName", r.ParameterName, "newAccessKeyId", r.NewAccessKeyID); err != nil {
-		return r, err
-	}
-	log := stepLogger(s.Logger, req).With("accessKeyId", r.NewAccessKeyID)
-	l, err := ownLock(ctx, s.SSM, r.ParameterName, req.ExecutionID)
+	// Not asked whether the execution runs (verifykey may not describe executions): verifying
+	// changes no key and no parameter, only the record's verifiedAt, which no later step takes
+	// from a stopped execution's record.
+	l, err := s.recordFor(ctx, req, false)
 	if err != nil {
 		return r, err
 	}
-	id, secret, err := s.readAsConsumer(ctx, r)
+	if l.NewAccessKeyID == "" {
+		return r, newError(NotAuthorized, nil, "verify for execution %s refused: its record names no new key", req.ExecutionID)
+	}
+	log := stepLogger(s.Logger, req).With("accessKeyId", l.NewAccessKeyID)
+	id, secret, err := s.readAsConsumer(ctx, l)
 	if err != nil {
 		return r, err
 	}
@@ -43,26 +46,32 @@ func (s *Steps) Verify(ctx context.Context, req Request) (Rotation, error) {
 		}
 		return r, newError(VerificationFailed, err,
 			"STS refuses key %s read from %s although it was created more than %s ago: the stored secret is wrong",
-			id, r.ParameterName, s.Config.PropagationWindow)
+			id, l.ParameterName, s.Config.PropagationWindow)
 	}
 	if err != nil {
 		return r, classify(err, "call sts:GetCallerIdentity with the new key")
 	}
-	if got := aws.ToString(out.Arn); !isUserARN(got, r.UserName) || aws.ToString(out.Account) != s.accountOf(r) && s.accountOf(r) != "" {
+	// Identity is the account and the IAM user id: GetCallerIdentity's UserId is the user's
+	// unique id for an IAM user (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
+	got := aws.ToString(out.Arn)
+	if !isUserARN(got, l.UserName) || l.AccountID != "" && aws.ToString(out.Account) != l.AccountID ||
+		l.UserID != "" && aws.ToString(out.UserId) != l.UserID {
 		return r, newError(VerificationFailed, nil,
-			"key %s read from %s authenticates as %s, not as IAM user %s%s", id, r.ParameterName, got, r.UserName, inAccount(r.AccountID))
+			"key %s read from %s authenticates as %s (user id %s), not as IAM user %s (user id %s)%s", id, l.ParameterName, got,
+			aws.ToString(out.UserId), l.UserName, l.UserID, inAccount(l.AccountID))
 	}
-	r.VerifiedAt = s.now().UTC().Format(time.RFC3339Nano) // to the nanosecond: a use just before it is not "after"
-	log.Info("new key verified", "arn", aws.ToString(out.Arn), "stsCalls", r.STSCalls)
+	now := s.now().UTC()
+	l.VerifiedAt = &now
+	r.VerifiedAt = now.Format(time.RFC3339Nano) // to the nanosecond: a use just before it is not "after"
+	if err := s.advance(ctx, l, req.Action, req.Rotation, r); err != nil {
+		return r, err
+	}
+	log.Info("new key verified", "arn", got, "stsCalls", r.STSCalls)
 	return r, nil
 }
 
-// accountOf is the account whose user r rotates, when known: its accountId (a member
-// account), else "" (the engine's own, whatever its id).
-func (s *Steps) accountOf(r Rotation) string { return r.AccountID }
-
 // readAsConsumer gets the parameter with decryption and parses it by format.
-func (s *Steps) readAsConsumer(ctx context.Context, r Rotation) (string, SecretKey, error) {
+func (s *Steps) readAsConsumer(ctx context.Context, r *lock) (string, SecretKey, error) {
 	out, err := s.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(r.ParameterName), WithDecryption: aws.Bool(true)})
 	var notFound *ssmtypes.ParameterNotFound
 	if errors.As(err, &notFound) {

@@ -212,8 +212,8 @@ func signedBy(key, service, action string) *http.Request {
 // passes it once in all.
 func TestPerAccountRateLimitPacesEachAccountByItsOwnRate(t *testing.T) {
 	answers := map[string]string{
-		"AssumeRole-A": `<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAMEMBERA</AccessKeyId></Credentials><AssumedRoleUser><Arn>arn:aws:sts::111111111111:assumed-role/keyrotor-target/x</Arn></AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>`,
-		"AssumeRole-B": `<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAMEMBERB</AccessKeyId></Credentials><AssumedRoleUser><Arn>arn:aws:sts::222222222222:assumed-role/keyrotor-target/x</Arn></AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>`,
+		"AssumeRole-A":    `<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAMEMBERA</AccessKeyId></Credentials><AssumedRoleUser><Arn>arn:aws:sts::111111111111:assumed-role/keyrotor-target/x</Arn></AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>`,
+		"AssumeRole-B":    `<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAMEMBERB</AccessKeyId></Credentials><AssumedRoleUser><Arn>arn:aws:sts::222222222222:assumed-role/keyrotor-target/x</Arn></AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>`,
 		"CreateAccessKey": `<CreateAccessKeyResponse><CreateAccessKeyResult><AccessKey><AccessKeyId>AKIANEWINB</AccessKeyId></AccessKey></CreateAccessKeyResult></CreateAccessKeyResponse>`,
 	}
 	tests := []struct {

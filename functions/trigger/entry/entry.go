@@ -69,6 +69,8 @@ type Executions interface {
 // KeyRemover is the part of the IAM client that destroy uses.
 type KeyRemover interface {
 	iam.ListUserTagsAPIClient
+	// GetUser gives the user's IAM user id: identity is the account and the id, not the name.
+	GetUser(ctx context.Context, in *iam.GetUserInput, opts ...func(*iam.Options)) (*iam.GetUserOutput, error)
 	iam.ListAccessKeysAPIClient
 	DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, opts ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
 }
@@ -139,6 +141,7 @@ func (t *Trigger) Handle(ctx context.Context, ev Event) (Result, error) {
 		return Result{}, err
 	}
 	log := t.Logger.With("user", in.UserName, "parameter", in.ParameterName, "action", action)
+	hub := t
 	if in.AccountID != "" {
 		log = log.With("account", in.AccountID)
 		member, err := t.inAccount(ctx, in.AccountID)
@@ -157,7 +160,7 @@ func (t *Trigger) Handle(ctx context.Context, ev Event) (Result, error) {
 			return Result{}, err
 		}
 		if action == "update" {
-			if err := t.removeMovedFrom(ctx, log, ev.TF.PrevInput, in); err != nil {
+			if err := hub.removeMovedFrom(ctx, log, ev.TF.PrevInput, in); err != nil {
 				return Result{}, err
 			}
 		}
@@ -338,6 +341,9 @@ func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Resul
 	if err != nil {
 		return Result{}, err
 	}
+	if err := t.spelledAsIAM(ctx, in.UserName, exists); err != nil {
+		return Result{}, err
+	}
 	if err := t.checkOwner(ctx, in.UserName, in.ParameterName, exists, true); err != nil {
 		return Result{}, err
 	}
@@ -412,7 +418,22 @@ func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, us
 			}
 		}
 	}
-	if !owner.OwnedBy(user, "", keys) {
+	// A user deleted and re-created under the same name is someone else: a parameter recorded
+	// for the old user's id is not the new user's, whatever its name says.
+	userID := ""
+	if owner.UserID != "" {
+		u, err := t.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
+		if err != nil {
+			return &Error{Name: AWSError, Message: fmt.Sprintf("read IAM user %s: %v", user, err), Err: err}
+		}
+		userID = aws.ToString(u.User.UserId)
+		if userID != owner.UserID {
+			return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
+				"%s: parameter %s was recorded for IAM user %s with user id %s, but %s now has user id %s (it was deleted and re-created); the parameter is a previous user's, so nothing was stopped or deleted",
+				NotAuthorized, parameterName, owner.User, owner.UserID, user, userID)}
+		}
+	}
+	if !owner.OwnedBy(user, userID, keys) {
 		named := fmt.Sprintf("names IAM user %q", owner.User)
 		if owner.User == "" {
 			named = fmt.Sprintf("holds key %q, not a key of %s", owner.HeldKey, user)
@@ -420,6 +441,26 @@ func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, us
 		return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
 			"%s: parameter %s is not %s's: its ownership record %s. Nothing was stopped or deleted; name the parameter's own user",
 			NotAuthorized, parameterName, user, named)}
+	}
+	return nil
+}
+
+// spelledAsIAM refuses a user name that IAM resolves to a user spelled otherwise: "names are
+// not distinguished by case" (CreateUser's UserName,
+// https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateUser.html), so
+// VICTIM reaches victim's keys while its default parameter /keyrotor/VICTIM is nobody's.
+func (t *Trigger) spelledAsIAM(ctx context.Context, user string, exists bool) error {
+	if !exists {
+		return nil
+	}
+	u, err := t.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
+	if err != nil {
+		return &Error{Name: AWSError, Message: fmt.Sprintf("read IAM user %s: %v", user, err), Err: err}
+	}
+	if name := aws.ToString(u.User.UserName); name != user {
+		return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
+			"%s: IAM user names are case-insensitive and %q is IAM user %q; name it as IAM spells it. Nothing was stopped or deleted",
+			NotAuthorized, user, name)}
 	}
 	return nil
 }
@@ -432,7 +473,7 @@ func (t *Trigger) explicitChanges(prevInput json.RawMessage, in Input) Input {
 		return in
 	}
 	old, err := t.defaulted(prev.Rotation)
-	if err != nil || old.UserName != in.UserName {
+	if err != nil || old.UserName != in.UserName || old.AccountID != in.AccountID {
 		return in
 	}
 	in.Move = in.Move || old.ParameterName != in.ParameterName
@@ -610,34 +651,42 @@ func (t *Trigger) removeMovedFrom(ctx context.Context, log *slog.Logger, prevInp
 	if err != nil {
 		return nil
 	}
-	renamed := old.ParameterName != in.ParameterName
-	if !renamed && old.UserName == in.UserName {
+	// Identity is the account and the user: the previous input's user lives in its own
+	// account (the hub's when it names none), and is acted on there and only there.
+	at := t
+	if old.AccountID != "" {
+		if at, err = t.inAccount(ctx, old.AccountID); err != nil {
+			return err
+		}
+		log = log.With("previousAccount", old.AccountID)
+	}
+	otherAccount := old.AccountID != in.AccountID
+	renamed := otherAccount || old.ParameterName != in.ParameterName
+	otherUser := otherAccount || old.UserName != in.UserName
+	if !renamed && !otherUser {
 		return nil
 	}
 	// prev_input is a claim: the old parameter's ownership record must name the old user
 	// before any of that user's keys or that parameter is deleted.
-	oldExists, err := t.checkManaged(ctx, old.UserName)
-	if err != nil && old.UserName != in.UserName {
+	oldExists, err := at.checkManaged(ctx, old.UserName)
+	if err != nil && otherUser {
 		return err
 	}
-	if renamed || old.UserName != in.UserName {
-		if err := t.checkOwner(ctx, old.UserName, old.ParameterName, oldExists, old.UserName != in.UserName); err != nil {
-			return err
-		}
+	if err := at.spelledAsIAM(ctx, old.UserName, oldExists); err != nil {
+		return err
 	}
-	if old.UserName != in.UserName {
+	if err := at.checkOwner(ctx, old.UserName, old.ParameterName, oldExists, otherUser); err != nil {
+		return err
+	}
+	if otherUser {
 		log.Info("user changed; deleting the previous user's keys", "previousUser", old.UserName)
-		exists, err := t.checkManaged(ctx, old.UserName)
-		if err != nil {
-			return err
-		}
 		// The old parameter's rotation (in its waits) would fail on the keys going away.
 		if renamed {
-			if err := t.stopHolder(ctx, log, old.ParameterName); err != nil {
+			if err := at.stopHolder(ctx, log, old.ParameterName); err != nil {
 				return err
 			}
 		}
-		if err := t.deleteKeys(ctx, log, old.UserName, exists); err != nil {
+		if err := at.deleteKeys(ctx, log, old.UserName, oldExists); err != nil {
 			return err
 		}
 	}
@@ -645,10 +694,10 @@ func (t *Trigger) removeMovedFrom(ctx context.Context, log *slog.Logger, prevInp
 		return nil
 	}
 	log.Info("parameter renamed; deleting the old one", "oldParameter", old.ParameterName)
-	if err := t.stopHolder(ctx, log, old.ParameterName); err != nil {
+	if err := at.stopHolder(ctx, log, old.ParameterName); err != nil {
 		return err
 	}
-	return t.deleteParameter(ctx, log, old.ParameterName)
+	return at.deleteParameter(ctx, log, old.ParameterName)
 }
 
 func (t *Trigger) now() time.Time {

@@ -60,7 +60,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "fleet" {
   }
 }
 
-# Only TLS requests reach the bucket.
+# Only TLS requests reach the bucket, and the fleet's items (each users object, read by the
+# Distributed Map's ItemReader as rotation inputs) are the listing's own: nobody but the
+# listusers role may write or delete them (issue 24, finding 7). An explicit Deny in a bucket
+# policy overrides any Allow in an identity policy of the account
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
 resource "aws_s3_bucket_policy" "fleet" {
   bucket = aws_s3_bucket.fleet.id
   policy = jsonencode({
@@ -72,6 +76,13 @@ resource "aws_s3_bucket_policy" "fleet" {
       Action    = "s3:*"
       Resource  = [aws_s3_bucket.fleet.arn, "${aws_s3_bucket.fleet.arn}/*"]
       Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      }, {
+      Sid       = "OnlyTheListingWritesItems"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = ["s3:PutObject", "s3:DeleteObject"]
+      Resource  = "${aws_s3_bucket.fleet.arn}/fleet/*/users.json"
+      Condition = { ArnNotEquals = { "aws:PrincipalArn" = aws_iam_role.function["listusers"].arn } }
     }]
   })
   depends_on = [aws_s3_bucket_public_access_block.fleet]

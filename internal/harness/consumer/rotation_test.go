@@ -100,8 +100,9 @@ func (f *rotationFixture) rotate(t *testing.T, n int, format string, after func(
 	admin := moto.srv.AdminConfig()
 	zero := 0
 	r := rotation.Rotation{UserName: f.user, GraceSeconds: &zero, InactiveSeconds: &zero, Format: format}
+	input, _ := json.Marshal(r) // Begin acts only for an execution started with its input
 	started, err := sfn.NewFromConfig(admin).StartExecution(ctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(moto.stateMachine), Name: aws.String(fmt.Sprintf("%s-%d", f.user, n)),
+		StateMachineArn: aws.String(moto.stateMachine), Name: aws.String(fmt.Sprintf("%s-%d", f.user, n)), Input: aws.String(string(input)),
 	})
 	if err != nil {
 		t.Fatal(err)

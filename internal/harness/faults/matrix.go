@@ -246,7 +246,7 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 		if err != nil {
 			return res, err
 		}
-		healed, err := b.Checker.Check(ctx, t, chk.After, heal.Outcome, invariants.Options{Strict: true, Secrets: before.Secrets()})
+		healed, err := b.Checker.Check(ctx, t, chk.After, heal.Outcome, invariants.Options{Strict: true, Secrets: before.Secrets(), Adopts: chk.StaleKey})
 		if err != nil {
 			return res, err
 		}

@@ -102,7 +102,7 @@ func TestMemberPathFaultsLeaveNoInvariantViolations(t *testing.T) {
 			if healed.Status != "SUCCEEDED" {
 				t.Fatalf("the next rotation ended %s %s: %s", healed.Status, healed.Error, healed.Cause)
 			}
-			strict, err := b.Checker.Check(ctx, tg, res.After, healed.Outcome, invariants.Options{Strict: true, Secrets: before.Secrets()})
+			strict, err := b.Checker.Check(ctx, tg, res.After, healed.Outcome, invariants.Options{Strict: true, Secrets: before.Secrets(), Adopts: res.StaleKey})
 			if err != nil {
 				t.Fatal(err)
 			}

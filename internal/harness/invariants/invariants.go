@@ -241,6 +241,10 @@ type Options struct {
 	StaleLockHeals bool
 	// Secrets learned otherwise (e.g. from earlier snapshots of the same parameter).
 	Secrets []string
+	// Adopts is the key a stale lock's execution stored (Result.StaleKey): the next rotation
+	// finishes that rotation with it instead of making another (docs/steps.md, "Stale
+	// records"), so a success holding it counts as rotated.
+	Adopts string
 }
 
 // Result is what Check found.
@@ -321,7 +325,8 @@ func (c *Checker) Check(ctx context.Context, t Target, before State, out Outcome
 	// The execution's end.
 	switch out.Status {
 	case "SUCCEEDED":
-		if cur == nil || cur.HeldKey() == "" || (prev != nil && cur.Version == prev.Version) {
+		adopted := opts.Adopts != "" && cur != nil && cur.HeldKey() == opts.Adopts
+		if !adopted && (cur == nil || cur.HeldKey() == "" || (prev != nil && cur.Version == prev.Version)) {
 			add("outcome", "execution SUCCEEDED but parameter %s holds no new key", t.ParameterName)
 		}
 	case "FAILED":

@@ -213,6 +213,10 @@ func allowedRequests(f fixture) []req {
 		// verifykey: own lock, read as a consumer (STS is called with the new key, not the role)
 		{"verifykey", "ssm", "GetParameter", lock},
 		{"verifykey", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
+		// verifykey and deleteoldkeys advance the rotation's record (verifiedAt, extensions,
+		// deactivatedAt), which is the lock
+		{"verifykey", "ssm", "PutParameter", map[string]any{"Name": lockParameter, "Type": "String", "Overwrite": true}},
+		{"deleteoldkeys", "ssm", "PutParameter", map[string]any{"Name": lockParameter, "Type": "String", "Overwrite": true}},
 		// deleteoldkeys: deactivate, delete, rollback, release
 		{"deleteoldkeys", "ssm", "GetParameter", lock},
 		{"deleteoldkeys", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
@@ -227,6 +231,7 @@ func allowedRequests(f fixture) []req {
 		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": f.engine.StateMachineARN()}},
 		{"trigger", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"trigger", "iam", "ListUserTags", user},
+		{"trigger", "iam", "GetUser", user},
 		{"trigger", "ssm", "GetParameter", lock},
 		{"trigger", "ssm", "GetParameterHistory", history},
 		{"trigger", "ssm", "ListTagsForResource", map[string]any{"ResourceType": "Parameter", "ResourceId": parameter}},
@@ -276,6 +281,9 @@ func deniedRequests(f fixture) []req {
 		{"createkey", "ssm", "DeleteParameter", map[string]any{"Name": "/keyrotor-other/lock"}},
 		{"storeparam", "ssm", "PutParameter", map[string]any{"Name": foreignParam, "Type": "SecureString", "KeyId": keyARN}},
 		{"verifykey", "ssm", "GetParameter", map[string]any{"Name": foreignParam, "WithDecryption": true}},
+		// the record's writers write locks only, never a key parameter
+		{"verifykey", "ssm", "PutParameter", map[string]any{"Name": parameter, "Type": "SecureString", "KeyId": keyARN, "Overwrite": true}},
+		{"deleteoldkeys", "ssm", "PutParameter", map[string]any{"Name": parameter, "Type": "SecureString", "KeyId": keyARN, "Overwrite": true}},
 		{"deleteoldkeys", "ssm", "DeleteParameter", map[string]any{"Name": foreignParam}},
 		{"trigger", "ssm", "DeleteParameter", map[string]any{"Name": foreignParam}},
 		// the trigger reads locks (their holder), never the key parameter itself

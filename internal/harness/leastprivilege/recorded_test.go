@@ -42,6 +42,7 @@ type recording struct {
 	keyOf   map[string]string // access key id → function
 	creds   map[string]aws.Credentials
 	machine string
+	pending map[string]string // executions named, not yet started: ARN → name
 }
 
 func startRecording(t *testing.T) (*recording, func()) {
@@ -57,7 +58,7 @@ func startRecording(t *testing.T) (*recording, func()) {
 		t.Fatal(err)
 	}
 	stop := func() { proxy.Close(); srv.Stop() }
-	r := &recording{t: t, ctx: ctx, proxy: proxy, admin: motoserver.Config(proxy.URL, srv.Admin),
+	r := &recording{t: t, ctx: ctx, proxy: proxy, pending: map[string]string{}, admin: motoserver.Config(proxy.URL, srv.Admin),
 		steps: map[string]*rotation.Steps{}, keyOf: map[string]string{}, creds: map[string]aws.Credentials{}}
 	key, err := kms.NewFromConfig(r.admin).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("keyrotor secrets")})
 	if err != nil {
@@ -108,18 +109,27 @@ func (r *recording) user(name string, managed bool, policy string) aws.Credentia
 	return aws.Credentials{AccessKeyID: aws.ToString(out.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(out.AccessKey.SecretAccessKey)}
 }
 
+// execution names an execution of moto's (forever RUNNING) machine; run starts it, as Step
+// Functions starts a rotation, with the input its begin receives.
 func (r *recording) execution() string {
 	r.t.Helper()
-	out, err := sfn.NewFromConfig(r.admin).StartExecution(r.ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(r.machine)})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return aws.ToString(out.ExecutionArn)
+	name := fmt.Sprintf("e%d", time.Now().UnixNano())
+	arn := strings.Replace(r.machine, ":stateMachine:", ":execution:", 1) + ":" + name
+	r.pending[arn] = name
+	return arn
 }
 
 // run runs the actions in order, each by the function that serves it.
 func (r *recording) run(exec string, doc rotation.Rotation, actions ...string) rotation.Rotation {
 	r.t.Helper()
+	if name, ok := r.pending[exec]; ok {
+		delete(r.pending, exec)
+		input, _ := json.Marshal(doc)
+		if _, err := sfn.NewFromConfig(r.admin).StartExecution(r.ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(r.machine),
+			Name: aws.String(name), Input: aws.String(string(input))}); err != nil {
+			r.t.Fatal(err)
+		}
+	}
 	for _, action := range actions {
 		fn := functionOf[action]
 		out, err := r.steps[fn].Actions()[action](r.ctx, rotation.Request{Action: action, ExecutionID: exec, Rotation: doc})
