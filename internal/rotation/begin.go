@@ -140,6 +140,9 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 			`parameter %s is recorded as format %s, not %s; its consumers parse %s. Omit format, or pass "changeFormat": true once the consumers read %s`,
 			r.ParameterName, recorded, r.Format, recorded, r.Format)
 	}
+	if err := resolveSESRegion(&r, tags); err != nil {
+		return req.Rotation, err
+	}
 	// The old keys keyrotor recorded: those a version of the parameter (or of the one a move
 	// leaves) held. Retiring deletes only these; any other old key is only deactivated.
 	var recordedKeys []string
@@ -201,7 +204,7 @@ func (s *Steps) managedTags(ctx context.Context, user string) (map[string]string
 // extensions, previousAccessKeyIds…): they would steer the rotation.
 func onlyInputFields(r Rotation) error {
 	r.UserName, r.ParameterName, r.GraceSeconds, r.InactiveSeconds, r.Format = "", "", nil, nil, ""
-	r.Move, r.ChangeFormat, r.AccountID = false, false, ""
+	r.Move, r.ChangeFormat, r.AccountID, r.SESRegion = false, false, "", ""
 	var set, unset map[string]json.RawMessage
 	got, _ := json.Marshal(r)
 	zero, _ := json.Marshal(Rotation{})
@@ -218,6 +221,6 @@ func onlyInputFields(r Rotation) error {
 	}
 	slices.Sort(fields)
 	return newError(InvalidInput, nil,
-		"invalid rotation input: %s belong to keyrotor's steps, not to the input; pass only userName, parameterName, graceSeconds, inactiveSeconds, format, move, changeFormat and accountId",
+		"invalid rotation input: %s belong to keyrotor's steps, not to the input; pass only userName, parameterName, graceSeconds, inactiveSeconds, format, sesRegion, move, changeFormat and accountId",
 		strings.Join(fields, ", "))
 }

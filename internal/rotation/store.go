@@ -2,7 +2,6 @@ package rotation
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,13 +60,9 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return r, err
 	}
-	value := secret.reveal()
-	if r.Format != FormatRaw {
-		b, err := json.Marshal(storedKey{AccessKeyID: r.NewAccessKeyID, SecretAccessKey: secret.reveal()})
-		if err != nil {
-			return r, err
-		}
-		value = string(b)
+	value, err := parameterValue(r, secret)
+	if err != nil {
+		return r, err
 	}
 	out, err := s.SSM.PutParameter(ctx, &ssm.PutParameterInput{
 		Name:        aws.String(r.ParameterName),

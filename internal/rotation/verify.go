@@ -87,6 +87,11 @@ func (s *Steps) readAsConsumer(ctx context.Context, r Rotation) (string, SecretK
 			"parameter %s holds key %s, not the new key %s: something else wrote it during the rotation",
 			r.ParameterName, k.AccessKeyID, r.NewAccessKeyID)
 	}
+	if r.Format == FormatSESSMTP {
+		if err := checkSMTPValue(r, value, SecretKey{value: k.SecretAccessKey}); err != nil {
+			return "", SecretKey{}, err
+		}
+	}
 	return k.AccessKeyID, SecretKey{value: k.SecretAccessKey}, nil
 }
 

@@ -20,11 +20,12 @@ locals {
   schedule_name = substr("keyrotor-${replace(var.user_name, "/[^A-Za-z0-9_-]/", "-")}", 0, 50)
 
   # The user's tags keyrotor reads: the opt-in, and the parameter and format the fleet uses.
-  user_tags = {
+  # keyrotor:ses-region names the region of a ses-smtp user's SMTP password.
+  user_tags = merge({
     "keyrotor:managed"   = "true"
     "keyrotor:parameter" = local.parameter_name
     "keyrotor:format"    = var.format
-  }
+  }, var.ses_region == null ? {} : { "keyrotor:ses-region" = var.ses_region })
   # An existing user must already carry them when they differ from the defaults the fleet
   # assumes (<parameter_prefix><user_name>, json); they may always be present.
   existing_tags = var.create_user || var.account_id != null ? {} : try(data.aws_iam_user.existing[0].tags, {})
@@ -37,7 +38,7 @@ locals {
     graceSeconds    = var.grace_seconds
     inactiveSeconds = var.inactive_seconds
     format          = var.format
-  }, var.account_id == null ? {} : { accountId = var.account_id })
+  }, var.account_id == null ? {} : { accountId = var.account_id }, var.ses_region == null ? {} : { sesRegion = var.ses_region })
 }
 
 resource "aws_iam_user" "managed" {
@@ -61,6 +62,10 @@ resource "terraform_data" "checks" {
     precondition {
       condition     = startswith(local.parameter_name, var.parameter_prefix) && !endswith(local.parameter_name, ".lock")
       error_message = "parameter_name ${local.parameter_name} must lie under the engine's parameter_prefix ${var.parameter_prefix} (and not end with .lock): the engine's roles may touch no other parameter."
+    }
+    precondition {
+      condition     = (var.format == "ses-smtp") == (var.ses_region != null)
+      error_message = "format = \"ses-smtp\" needs ses_region (the region whose SES SMTP endpoint the consumer uses), and ses_region is only for format = \"ses-smtp\"."
     }
     precondition {
       condition     = var.account_id == null || !var.create_user

@@ -64,12 +64,23 @@ variable "parameter_name" {
 
 variable "format" {
   type        = string
-  description = "Parameter value: \"json\" stores {\"AccessKeyId\",\"SecretAccessKey\"}, \"raw\" the secret alone."
+  description = "Parameter value: \"json\" stores {\"AccessKeyId\",\"SecretAccessKey\"}, \"raw\" the secret alone, \"ses-smtp\" adds SmtpUsername, SmtpPassword (derived for ses_region), SmtpRegion and SmtpEndpoint for an Amazon SES SMTP consumer."
   default     = "json"
 
   validation {
-    condition     = contains(["json", "raw"], var.format)
-    error_message = "format must be \"json\" or \"raw\"."
+    condition     = contains(["json", "raw", "ses-smtp"], var.format)
+    error_message = "format must be \"json\", \"raw\" or \"ses-smtp\"."
+  }
+}
+
+variable "ses_region" {
+  type        = string
+  description = "With format = \"ses-smtp\": the AWS Region whose SES SMTP endpoint (email-smtp.<region>.amazonaws.com) the consumer logs in to; the SMTP password is derived for it. Null otherwise."
+  default     = null
+
+  validation {
+    condition     = var.ses_region == null || can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$", var.ses_region))
+    error_message = "ses_region must be an AWS Region code such as \"eu-west-1\"."
   }
 }
 
