@@ -23,6 +23,8 @@ type rotateFlags struct {
 	// input's accountId); the fleet's accountIds with --all.
 	accounts                 []string
 	wait, move, changeFormat bool
+	// dryRun and json: `rotate --dry-run [--json]` (plan.go).
+	dryRun, json bool
 }
 
 func (f rotateFlags) input() (rotation.Input, error) {
@@ -101,6 +103,9 @@ user tagged keyrotor:managed=true (under --path) is rotated by its own execution
 prints each user's outcome as it ends and the summary, and exits 1 if any rotation failed.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.dryRun {
+				return dryRun(cmd.Context(), stdout, f, ff)
+			}
 			if ff.all {
 				return rotateAll(cmd.Context(), stdout, f, ff)
 			}
@@ -121,6 +126,8 @@ prints each user's outcome as it ends and the summary, and exits 1 if any rotati
 	fl.BoolVar(&f.move, "move", false, "move the key to --parameter (the user's keyrotor:parameter tag must name it); the old parameter is deleted once the new key is verified")
 	fl.BoolVar(&f.changeFormat, "change-format", false, "change the parameter's format to --format (its consumers must read the new one)")
 	fl.BoolVar(&f.wait, "wait", false, "follow the execution until it ends")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "start nothing: show what a rotation of --user (or of each user with --all) would do now, with read calls only; exit 1 if any would be refused")
+	fl.BoolVar(&f.json, "json", false, "with --dry-run: the plan as JSON")
 	fl.StringVar(&f.stateMachine, "state-machine", "", "ARN of the rotation state machine")
 	fl.StringArrayVar(&f.accounts, "account", nil, "member account of --user (12-digit id; the engine acts there through its keyrotor-target role; default: the engine's own); with --all, repeatable: the fleet's accounts")
 	addFleetFlags(fl, &ff)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -21,6 +22,13 @@ type userTagLister interface {
 // the user's one keyrotor parameter (or a move was asked for) in its recorded format (or a
 // format change was asked for), and takes the lock. Nothing changes if any check fails.
 func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
+	return s.begin(ctx, req, s.acquireLock)
+}
+
+// lockTaker takes the lock once Begin's checks passed: acquireLock, or a dry run's look (plan.go).
+type lockTaker func(ctx context.Context, log *slog.Logger, parameterName, executionID string, keys []iamtypes.AccessKeyMetadata, recorded []string) error
+
+func (s *Steps) begin(ctx context.Context, req Request, take lockTaker) (Rotation, error) {
 	if err := onlyInputFields(req.Rotation); err != nil {
 		return req.Rotation, err
 	}
@@ -160,7 +168,7 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 			}
 		}
 	}
-	if err := s.acquireLock(ctx, stepLogger(s.Logger, req), r.ParameterName, req.ExecutionID, keys, recordedKeys); err != nil {
+	if err := take(ctx, stepLogger(s.Logger, req), r.ParameterName, req.ExecutionID, keys, recordedKeys); err != nil {
 		return req.Rotation, err
 	}
 	if r.MovedFrom != "" || r.ChangeFormat {

@@ -114,9 +114,7 @@ func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, parameterName
 			return err
 		}
 		if ex.running || attempt > 0 {
-			return newError(RotationInProgress, nil,
-				"another rotation (execution %s) holds %s; wait for it to finish or stop it, then start again",
-				held.ExecutionID, lockName(parameterName))
+			return rotationInProgress(held.ExecutionID, parameterName)
 		}
 		// Stale: its execution ended without releasing. Only what it recorded creating is
 		// cleaned up: the key in its lock, or one made between its recorded intent and its end

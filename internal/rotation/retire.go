@@ -57,7 +57,7 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 			if err != nil {
 				return r, classify(err, "read last use of key "+id)
 			}
-			if used := out.AccessKeyLastUsed; used != nil && aws.ToTime(used.LastUsedDate).After(verifiedAt) {
+			if used := out.AccessKeyLastUsed; usedAfter(used, verifiedAt) {
 				r.StillInUse, r.Extensions = true, r.Extensions+1
 				r.ExtendSeconds = max(*defaulted(r.GraceSeconds, DefaultGraceSeconds), minExtendSeconds)
 				log.Info("old key still in use; extending grace", "oldAccessKeyId", id,
@@ -194,7 +194,7 @@ func (s *Steps) retirable(ctx context.Context, r Rotation, l *lock, tags map[str
 	var out []iamtypes.AccessKeyMetadata
 	for _, k := range keys {
 		id := aws.ToString(k.AccessKeyId)
-		if slices.Contains(r.PreviousAccessKeyIDs, id) && slices.Contains(l.ExistingAccessKeyIDs, id) && id != r.NewAccessKeyID && id != l.NewAccessKeyID && !slices.Contains(held, id) {
+		if retires(id, r.PreviousAccessKeyIDs, l.ExistingAccessKeyIDs, held, r.NewAccessKeyID, l.NewAccessKeyID) {
 			out = append(out, k)
 		}
 	}
