@@ -30,6 +30,13 @@ locals {
   # assumes (<parameter_prefix><user_name>, json); they may always be present.
   existing_tags = var.create_user || var.account_id != null ? {} : try(data.aws_iam_user.existing[0].tags, {})
 
+  # A rate() schedule's period in seconds (0 for cron() and at(), whose gaps vary): an old key
+  # stays active for the period, then the grace; the compliance precondition adds the inactive
+  # time too, as the key exists until it is deleted.
+  schedule_rate           = regexall("^rate\\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\\)$", var.schedule_expression)
+  schedule_period_seconds = length(local.schedule_rate) == 0 ? 0 : tonumber(local.schedule_rate[0][0]) * { minute = 60, minutes = 60, hour = 3600, hours = 3600, day = 86400, days = 86400 }[local.schedule_rate[0][1]]
+  oldest_key_seconds      = local.schedule_period_seconds + var.grace_seconds + var.inactive_seconds
+
   # The execution input of docs/steps.md; the schedule and the trigger start the same rotation.
   # accountId (issue 15) only for a member account's user: without it the engine's own.
   rotation = merge({
@@ -62,6 +69,10 @@ resource "terraform_data" "checks" {
     precondition {
       condition     = startswith(local.parameter_name, var.parameter_prefix) && !endswith(local.parameter_name, ".lock")
       error_message = "parameter_name ${local.parameter_name} must lie under the engine's parameter_prefix ${var.parameter_prefix} (and not end with .lock): the engine's roles may touch no other parameter."
+    }
+    precondition {
+      condition     = local.oldest_key_seconds <= var.max_key_age_days * 86400
+      error_message = "schedule_expression ${var.schedule_expression} + grace_seconds (${var.grace_seconds}) + inactive_seconds (${var.inactive_seconds}) lets a key live ${format("%.2f", local.oldest_key_seconds / 86400)} days, past max_key_age_days (${var.max_key_age_days}; AWS Config's access-keys-rotated flags an active key older than that): rotate more often, e.g. rate(${max(1, floor((var.max_key_age_days * 86400 - var.grace_seconds - var.inactive_seconds) / 86400))} days), or shorten the waits."
     }
     precondition {
       condition     = (var.format == "ses-smtp") == (var.ses_region != null)

@@ -177,3 +177,14 @@ variable "account_id" {
     error_message = "account_id must be null or an AWS account id of 12 digits."
   }
 }
+
+variable "max_key_age_days" {
+  type        = number
+  description = "Oldest an active access key may grow, in days: AWS Config's access-keys-rotated rule flags an active key older than its maxAccessKeyAge, 90 days by default (https://docs.aws.amazon.com/config/latest/developerguide/access-keys-rotated.html). A rate() schedule whose period + grace_seconds + inactive_seconds exceeds it is refused."
+  default     = 90
+
+  validation {
+    condition     = var.max_key_age_days >= 1 && floor(var.max_key_age_days) == var.max_key_age_days
+    error_message = "max_key_age_days must be a whole number of days, at least 1."
+  }
+}
