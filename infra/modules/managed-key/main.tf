@@ -37,6 +37,17 @@ locals {
   schedule_period_seconds = length(local.schedule_rate) == 0 ? 0 : tonumber(local.schedule_rate[0][0]) * { minute = 60, minutes = 60, hour = 3600, hours = 3600, day = 86400, days = 86400 }[local.schedule_rate[0][1]]
   oldest_key_seconds      = local.schedule_period_seconds + var.grace_seconds + var.inactive_seconds
 
+  # The rotation events of this key (internal/rotation/event.go): its user and parameter, and
+  # its member account when it has one.
+  event_pattern = {
+    source        = ["keyrotor"]
+    "detail-type" = ["keyrotor rotation"]
+    detail = merge({
+      userName      = [local.user_name]
+      parameterName = [local.parameter_name]
+    }, var.account_id == null ? {} : { account = [var.account_id] })
+  }
+
   # The execution input of docs/steps.md; the schedule and the trigger start the same rotation.
   # accountId (issue 15) only for a member account's user: without it the engine's own.
   rotation = merge({
@@ -69,6 +80,10 @@ resource "terraform_data" "checks" {
     precondition {
       condition     = startswith(local.parameter_name, var.parameter_prefix) && !endswith(local.parameter_name, ".lock")
       error_message = "parameter_name ${local.parameter_name} must lie under the engine's parameter_prefix ${var.parameter_prefix} (and not end with .lock): the engine's roles may touch no other parameter."
+    }
+    precondition {
+      condition     = length(var.notify_emails) == 0 || var.notify_topic_arn != null
+      error_message = "notify_emails are subscribed to notify_topic_arn: set it too (a topic whose policy lets events.amazonaws.com publish)."
     }
     precondition {
       condition     = local.oldest_key_seconds <= var.max_key_age_days * 86400
@@ -171,4 +186,30 @@ resource "aws_scheduler_schedule" "rotate" {
   }
 
   depends_on = [aws_iam_role_policy.scheduler, aws_lambda_invocation.rotate]
+}
+
+# ---- Rotation events: each outcome of this key's rotations, to the owners' topic ----
+
+resource "aws_cloudwatch_event_rule" "outcome" {
+  count = var.notify_topic_arn == null ? 0 : 1
+
+  name          = "${local.schedule_name}-outcome"
+  description   = "keyrotor: rotation outcomes of ${var.user_name} (rotated, rolled back, refused)"
+  event_pattern = jsonencode(local.event_pattern)
+  tags          = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "outcome" {
+  count = var.notify_topic_arn == null ? 0 : 1
+
+  rule = aws_cloudwatch_event_rule.outcome[0].name
+  arn  = var.notify_topic_arn
+}
+
+resource "aws_sns_topic_subscription" "outcome" {
+  for_each = var.notify_topic_arn == null ? toset([]) : toset(var.notify_emails)
+
+  topic_arn = var.notify_topic_arn
+  protocol  = "email"
+  endpoint  = each.value
 }

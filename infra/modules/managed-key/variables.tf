@@ -188,3 +188,25 @@ variable "max_key_age_days" {
     error_message = "max_key_age_days must be a whole number of days, at least 1."
   }
 }
+
+variable "notify_topic_arn" {
+  type        = string
+  description = "SNS topic that receives this key's rotation events (source keyrotor: rotated, rolled back, refused; docs/steps.md, \"Rotation events\"). Its access policy must let events.amazonaws.com publish (and, if it is KMS-encrypted, the key must let EventBridge use it). Null: no routing."
+  default     = null
+
+  validation {
+    condition     = var.notify_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.notify_topic_arn))
+    error_message = "notify_topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)."
+  }
+}
+
+variable "notify_emails" {
+  type        = list(string)
+  description = "E-mail addresses subscribed to notify_topic_arn for this key's rotation events (each confirms its subscription)."
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.notify_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "notify_emails must be e-mail addresses."
+  }
+}
