@@ -24,6 +24,8 @@ require (
 
 require github.com/aws/aws-sdk-go-v2/service/eventbridge v1.55.11
 
+require github.com/aws/aws-sdk-go-v2/service/sqs v1.53.0
+
 require (
 	github.com/agext/levenshtein v1.2.1 // indirect
 	github.com/apparentlymart/go-textseg/v15 v15.0.0 // indirect
