@@ -37,14 +37,14 @@ locals {
   schedule_period_seconds = length(local.schedule_rate) == 0 ? 0 : tonumber(local.schedule_rate[0][0]) * { minute = 60, minutes = 60, hour = 3600, hours = 3600, day = 86400, days = 86400 }[local.schedule_rate[0][1]]
   oldest_key_seconds      = local.schedule_period_seconds + var.grace_seconds + var.inactive_seconds
 
-  # The rotation events of this key (internal/rotation/event.go): its user and parameter, and
-  # its member account when it has one.
+  # The rotation events of this key (internal/rotation/event.go): its user's (a user has one
+  # keyrotor parameter; a refusal may come before the parameter is known), in its member
+  # account when it has one.
   event_pattern = {
     source        = ["keyrotor"]
     "detail-type" = ["keyrotor rotation"]
     detail = merge({
-      userName      = [local.user_name]
-      parameterName = [local.parameter_name]
+      userName = [local.user_name]
     }, var.account_id == null ? {} : { account = [var.account_id] })
   }
 
