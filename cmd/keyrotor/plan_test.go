@@ -311,7 +311,9 @@ func TestDryRunOfAFleetOf200MatchesWhatTheFleetThenDoes(t *testing.T) {
 	if code != exitFailed {
 		t.Fatalf("rotate --all exited %d, want %d:\n%s\n%s", code, exitFailed, stdout, stderr)
 	}
+	fmt.Printf("fleet: rotate --all --wait returned after %.1fs\n", time.Since(fleetStart).Seconds())
 	ends := childEnds(t, e, fleetStart, n)
+	fmt.Printf("fleet: every rotation ended %.1fs after the start\n", time.Since(fleetStart).Seconds())
 
 	differences := 0
 	differ := func(user, format string, args ...any) {
@@ -407,8 +409,10 @@ func childEnds(t *testing.T, e *localenv.Env, since time.Time, n int) map[string
 	t.Helper()
 	ctx := context.Background()
 	ends := map[string]childEnd{}
-	testutil.WaitFor(t, 5*time.Minute, "every rotation of the fleet to end", func() bool {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
 		var children []sfntypes.ExecutionListItem
+		running := 0
 		pages := sfn.NewListExecutionsPaginator(e.SFN(), &sfn.ListExecutionsInput{StateMachineArn: aws.String(e.StateMachineARN)})
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(ctx)
@@ -418,24 +422,38 @@ func childEnds(t *testing.T, e *localenv.Env, since time.Time, n int) map[string
 			for _, x := range page.Executions {
 				if !aws.ToTime(x.StartDate).Before(since) {
 					children = append(children, x)
+					if x.Status == sfntypes.ExecutionStatusRunning {
+						running++
+					}
 				}
 			}
 		}
-		if len(children) < n || slices.ContainsFunc(children, func(x sfntypes.ExecutionListItem) bool { return x.Status == sfntypes.ExecutionStatusRunning }) {
-			return false
-		}
-		for _, x := range children {
-			d, err := e.SFN().DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: x.ExecutionArn})
-			if err != nil {
-				t.Fatal(err)
+		done := len(children) >= n && running == 0
+		if done || time.Now().After(deadline) {
+			for _, x := range children {
+				d, err := e.SFN().DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: x.ExecutionArn})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var in rotation.Rotation
+				_ = json.Unmarshal([]byte(aws.ToString(d.Input)), &in)
+				end := childEnd{status: d.Status, err: aws.ToString(d.Error)}
+				_ = json.Unmarshal([]byte(aws.ToString(d.Output)), &end.out)
+				ends[in.UserName] = end
+				if d.Status == sfntypes.ExecutionStatusRunning {
+					hist, _ := e.StepFunctions.History(ctx, aws.ToString(x.ExecutionArn))
+					last := ""
+					if len(hist) > 0 {
+						last = hist[len(hist)-1].Type
+					}
+					t.Logf("%s still running; last event %s", in.UserName, last)
+				}
 			}
-			var in rotation.Rotation
-			_ = json.Unmarshal([]byte(aws.ToString(d.Input)), &in)
-			end := childEnd{status: d.Status, err: aws.ToString(d.Error)}
-			_ = json.Unmarshal([]byte(aws.ToString(d.Output)), &end.out)
-			ends[in.UserName] = end
+			if !done {
+				t.Errorf("after 5 minutes %d of the fleet's %d rotations started, %d still running", len(children), n, running)
+			}
+			return ends
 		}
-		return true
-	})
-	return ends
+		time.Sleep(time.Second)
+	}
 }
