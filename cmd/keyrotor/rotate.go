@@ -19,11 +19,13 @@ import (
 )
 
 type rotateFlags struct {
-	user, parameter, grace, inactive, format, stateMachine string
+	user, parameter, grace, inactive, format, sesRegion, stateMachine string
 	// accounts are the member accounts (--account): the user's, one, for a rotation (the
 	// input's accountId); the fleet's accountIds with --all.
 	accounts                 []string
 	wait, move, changeFormat bool
+	// dryRun and json: `rotate --dry-run [--json]` (plan.go).
+	dryRun, json bool
 }
 
 func (f rotateFlags) input() (rotation.Input, error) {
@@ -51,8 +53,11 @@ func (f rotateFlags) input() (rotation.Input, error) {
 	if err := checkParameter(f.parameter); err != nil {
 		return in, err
 	}
-	if f.format != "" && f.format != rotation.FormatJSON && f.format != rotation.FormatRaw {
-		return in, usagef("--format %q: want json ({\"AccessKeyId\",\"SecretAccessKey\"}) or raw (the secret alone)", f.format)
+	if f.format != "" && !rotation.ValidFormat(f.format) {
+		return in, usagef("--format %q: want json ({\"AccessKeyId\",\"SecretAccessKey\"}), raw (the secret alone) or ses-smtp (adds the SES SMTP user name and password for --ses-region)", f.format)
+	}
+	if in.SESRegion = f.sesRegion; f.sesRegion != "" && !rotation.ValidSESRegion(f.sesRegion) {
+		return in, usagef("--ses-region %q: want an AWS Region code such as eu-west-1 (the region of the consumer's SES SMTP endpoint)", f.sesRegion)
 	}
 	var err error
 	in.GraceSeconds, in.InactiveSeconds, err = f.waits()
@@ -104,6 +109,9 @@ prints each user's outcome as it ends and the summary, and exits 1 if any rotati
   keyrotor rotate --all --path /keyrotor/ --max-concurrency 5 --wait`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.dryRun {
+				return dryRun(cmd.Context(), stdout, f, ff)
+			}
 			if err := checkStateMachineARN("state-machine", f.stateMachine); err != nil {
 				return err
 			}
@@ -127,10 +135,13 @@ prints each user's outcome as it ends and the summary, and exits 1 if any rotati
 	fl.StringVar(&f.parameter, "parameter", "", "SSM parameter that holds the key (default: the user's keyrotor:parameter tag, else /keyrotor/<user>)")
 	fl.StringVar(&f.grace, "grace", "", "wait between verification and deactivating old keys (default 1h)")
 	fl.StringVar(&f.inactive, "inactive", "", "wait between deactivation and deletion of old keys (default 1d)")
-	fl.StringVar(&f.format, "format", "", "parameter value: json (default) or raw")
+	fl.StringVar(&f.format, "format", "", "parameter value: json (default), raw or ses-smtp")
+	fl.StringVar(&f.sesRegion, "ses-region", "", "with --format ses-smtp: the region whose SES SMTP endpoint the consumer uses (default: the user's keyrotor:ses-region tag)")
 	fl.BoolVar(&f.move, "move", false, "move the key to --parameter (the user's keyrotor:parameter tag must name it); the old parameter is deleted once the new key is verified")
 	fl.BoolVar(&f.changeFormat, "change-format", false, "change the parameter's format to --format (its consumers must read the new one)")
 	fl.BoolVar(&f.wait, "wait", false, "follow the execution until it ends")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "start nothing: show what a rotation of --user (or of each user with --all) would do now, with read calls only; exit 1 if any would be refused")
+	fl.BoolVar(&f.json, "json", false, "with --dry-run: the plan as JSON")
 	fl.StringVar(&f.stateMachine, "state-machine", "", "ARN of the rotation state machine")
 	fl.StringArrayVar(&f.accounts, "account", nil, "member account of --user (12-digit id; the engine acts there through its keyrotor-target role; default: the engine's own); with --all, repeatable: the fleet's accounts")
 	addFleetFlags(fl, &ff)

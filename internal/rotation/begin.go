@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -23,6 +24,20 @@ type userTagLister interface {
 // the user's one keyrotor parameter (or a move was asked for) in its recorded format (or a
 // format change was asked for), and takes the lock. Nothing changes if any check fails.
 func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
+	return s.begin(ctx, req, func(ctx context.Context, log *slog.Logger, record lock, keys []iamtypes.AccessKeyMetadata, heldKey string) error {
+		// Every check passed: the record is taken only for what the execution was started to do.
+		if err := s.isExecutionInput(ctx, req); err != nil {
+			return err
+		}
+		return s.acquireLock(ctx, log, record, keys, heldKey)
+	})
+}
+
+// lockTaker takes the lock (the record) once Begin's checks passed: Begin's acquireLock for
+// its execution, or a dry run's look (plan.go).
+type lockTaker func(ctx context.Context, log *slog.Logger, record lock, keys []iamtypes.AccessKeyMetadata, heldKey string) error
+
+func (s *Steps) begin(ctx context.Context, req Request, take lockTaker) (Rotation, error) {
 	if err := onlyInputFields(req.Rotation); err != nil {
 		return req.Rotation, err
 	}
@@ -162,6 +177,9 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 			`parameter %s is recorded as format %s, not %s; its consumers parse %s. Omit format, or pass "changeFormat": true once the consumers read %s`,
 			r.ParameterName, recorded, r.Format, recorded, r.Format)
 	}
+	if err := resolveSESRegion(&r, tags); err != nil {
+		return req.Rotation, err
+	}
 	// The old keys keyrotor recorded: those a version of the parameter (or of the one a move
 	// leaves) held. Retiring deletes only these; any other old key is only deactivated.
 	var recordedKeys []string
@@ -179,15 +197,11 @@ func (s *Steps) Begin(ctx context.Context, req Request) (Rotation, error) {
 			}
 		}
 	}
-	// Every check passed: the record is taken only for what the execution was started to do.
-	if err := s.isExecutionInput(ctx, req); err != nil {
-		return req.Rotation, err
-	}
 	r.LockID = req.ExecutionID
 	record := lock{ExecutionID: req.ExecutionID, AccountID: r.AccountID, UserName: r.UserName, UserID: r.UserID,
-		ParameterName: r.ParameterName, Format: r.Format, MovedFrom: r.MovedFrom, RecordedAccessKeyIDs: recordedKeys,
+		ParameterName: r.ParameterName, Format: r.Format, SESRegion: r.SESRegion, MovedFrom: r.MovedFrom, RecordedAccessKeyIDs: recordedKeys,
 		Step: "begin", Given: digest(req.Rotation), Returned: digest(r)}
-	if err := s.acquireLock(ctx, stepLogger(s.Logger, req), record, keys, owner.HeldKey); err != nil {
+	if err := take(ctx, stepLogger(s.Logger, req), record, keys, owner.HeldKey); err != nil {
 		return req.Rotation, err
 	}
 	if r.MovedFrom != "" || r.ChangeFormat {
@@ -230,7 +244,7 @@ func (s *Steps) managedTags(ctx context.Context, user string) (map[string]string
 // extensions, previousAccessKeyIds…): they would steer the rotation.
 func onlyInputFields(r Rotation) error {
 	r.UserName, r.ParameterName, r.GraceSeconds, r.InactiveSeconds, r.Format = "", "", nil, nil, ""
-	r.Move, r.ChangeFormat, r.AccountID = false, false, ""
+	r.Move, r.ChangeFormat, r.AccountID, r.SESRegion = false, false, "", ""
 	var set, unset map[string]json.RawMessage
 	got, _ := json.Marshal(r)
 	zero, _ := json.Marshal(Rotation{})
@@ -247,7 +261,7 @@ func onlyInputFields(r Rotation) error {
 	}
 	slices.Sort(fields)
 	return newError(InvalidInput, nil,
-		"invalid rotation input: %s belong to keyrotor's steps, not to the input; pass only userName, parameterName, graceSeconds, inactiveSeconds, format, move, changeFormat and accountId",
+		"invalid rotation input: %s belong to keyrotor's steps, not to the input; pass only userName, parameterName, graceSeconds, inactiveSeconds, format, sesRegion, move, changeFormat and accountId",
 		strings.Join(fields, ", "))
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -26,6 +27,7 @@ func NewCreateKeySteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps 
 		SSM:        ssm.NewFromConfig(cfg),
 		KMS:        kms.NewFromConfig(cfg),
 		Executions: sfn.NewFromConfig(cfg),
+		Events:     eventbridge.NewFromConfig(cfg), // begin refusing, delete, release and rollback end rotations
 		Logger:     logger,
 		Now:        time.Now,
 	}
@@ -70,7 +72,8 @@ func NewDeleteOldKeysSteps(cfg aws.Config, conf Config, logger *slog.Logger) *St
 		Config:     conf,
 		IAM:        iam.NewFromConfig(cfg),
 		SSM:        ssm.NewFromConfig(cfg),
-		Executions: sfn.NewFromConfig(cfg), // every destructive step proves its execution RUNNING
+		Executions: sfn.NewFromConfig(cfg),         // every destructive step proves its execution RUNNING
+		Events:     eventbridge.NewFromConfig(cfg), // begin refusing, delete, release and rollback end rotations
 		Logger:     logger,
 		Now:        time.Now,
 	}

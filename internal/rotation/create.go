@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -130,24 +129,15 @@ func (s *Steps) makeRoom(ctx context.Context, log *slog.Logger, user string, key
 	if len(keys) < maxKeysPerUser {
 		return keys, nil
 	}
-	for _, k := range keys {
-		id := aws.ToString(k.AccessKeyId)
-		if k.Status == iamtypes.StatusTypeInactive && id != held {
-			log.Info("deleting inactive key to make room", "accessKeyId", id)
-			if err := deleteKey(ctx, s.IAM, user, id); err != nil {
-				return nil, err
-			}
-			return withoutKey(keys, id), nil
-		}
+	id, err := roomFor(user, keys, held)
+	if err != nil {
+		return nil, err
 	}
-	ids := otherKeys(keys, "")
-	hint := "the parameter holds neither"
-	if held != "" {
-		hint = "the parameter holds " + held + "; deactivate the other one if nothing uses it"
+	log.Info("deleting inactive key to make room", "accessKeyId", id)
+	if err := deleteKey(ctx, s.IAM, user, id); err != nil {
+		return nil, err
 	}
-	return nil, newError(TooManyActiveKeys, nil,
-		"user %s already has %d active access keys (%s), the most IAM allows; %s, then run the rotation again",
-		user, len(keys), strings.Join(ids, ", "), hint)
+	return withoutKey(keys, id), nil
 }
 
 func otherKeys(keys []iamtypes.AccessKeyMetadata, except string) []string {

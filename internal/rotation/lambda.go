@@ -80,13 +80,16 @@ func (s *Steps) Dispatch(actions ...string) func(ctx context.Context, req Reques
 		}
 		steps, err := s.forRequest(ctx, req)
 		if err != nil {
+			s.announce(ctx, req, req.Rotation, err)
 			return req.Rotation, err
 		}
 		if steps != s {
 			step = steps.Actions()[req.Action]
 		}
 		r, err := step(ctx, req)
-		return r, steps.expiredSession(err)
+		err = steps.expiredSession(err)
+		s.announce(ctx, req, r, err) // the hub's bus, whichever account the step acted in
+		return r, err
 	}
 }
 

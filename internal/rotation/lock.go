@@ -39,6 +39,7 @@ type lock struct {
 	UserID        string `json:"userId,omitempty"`
 	ParameterName string `json:"parameterName,omitempty"`
 	Format        string `json:"format,omitempty"`
+	SESRegion     string `json:"sesRegion,omitempty"` // format ses-smtp: the SMTP password's region
 	MovedFrom     string `json:"movedFrom,omitempty"`
 	// ExistingAccessKeyIDs is nil only in a lock whose keys are unknown. It lists every key
 	// the user had, abandoned ones included.
@@ -148,9 +149,7 @@ func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, mine lock, ke
 			return err
 		}
 		if ex.running || attempt > 0 {
-			return newError(RotationInProgress, nil,
-				"another rotation (execution %s) holds %s; wait for it to finish or stop it, then start again",
-				held.ExecutionID, lockName(parameterName))
+			return rotationInProgress(held.ExecutionID, parameterName)
 		}
 		// Stale: its execution ended without releasing (stopped, timed out, or failed where no
 		// Catch ran). Only what it recorded creating is taken over: the key in its lock, one

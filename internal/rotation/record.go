@@ -91,6 +91,7 @@ func (l *lock) checkClaims(req Request) error {
 		{"userName", r.UserName, l.UserName},
 		{"userId", r.UserID, l.UserID},
 		{"format", r.Format, l.Format},
+		{"sesRegion", r.SESRegion, l.SESRegion},
 		{"movedFrom", r.MovedFrom, l.MovedFrom},
 	} {
 		if c.claimed != c.recorded {

@@ -204,7 +204,7 @@ func (s *Steps) retirable(ctx context.Context, r Rotation, l *lock, tags map[str
 	var out []iamtypes.AccessKeyMetadata
 	for _, k := range keys {
 		id := aws.ToString(k.AccessKeyId)
-		if slices.Contains(r.PreviousAccessKeyIDs, id) && slices.Contains(l.ExistingAccessKeyIDs, id) && id != l.NewAccessKeyID && !slices.Contains(held, id) {
+		if retires(id, r.PreviousAccessKeyIDs, l.ExistingAccessKeyIDs, held, r.NewAccessKeyID, l.NewAccessKeyID) {
 			out = append(out, k)
 		}
 	}

@@ -36,6 +36,8 @@ type Rotation struct {
 	ChangeFormat bool `json:"changeFormat,omitempty"`
 	// AccountID is the member account the rotation acts in (empty: the engine's own).
 	AccountID string `json:"accountId,omitempty"`
+	// SESRegion is the region of the SES SMTP password that format ses-smtp derives (smtp.go).
+	SESRegion string `json:"sesRegion,omitempty"`
 
 	// UserID is the IAM user id Begin read; MovedFrom the parameter a move leaves.
 	UserID                   string   `json:"userId,omitempty"`
@@ -220,9 +222,7 @@ func (c Config) withDefaults(r Rotation) (Rotation, error) {
 	if r.Format == "" {
 		r.Format = FormatJSON
 	}
-	if r.Format != FormatJSON && r.Format != FormatRaw {
-		problems = append(problems, fmt.Sprintf("format %q must be %q or %q", r.Format, FormatJSON, FormatRaw))
-	}
+	problems = append(problems, formatProblems(r)...)
 	if len(problems) > 0 {
 		return r, newError(InvalidInput, nil, "invalid rotation input: %s", strings.Join(problems, "; "))
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -50,6 +51,8 @@ type Steps struct {
 	CallerIdentity CallerIdentityFunc
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Events, when set, receives each rotation's outcome (event.go).
+	Events EventPublisher
 	// Members, when set, serves requests naming a member account (account.go).
 	Members *Members
 
@@ -68,6 +71,7 @@ func NewSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
 		KMS:            kms.NewFromConfig(cfg),
 		Executions:     sfn.NewFromConfig(cfg),
 		CallerIdentity: STSCallerIdentity(cfg),
+		Events:         eventbridge.NewFromConfig(cfg),
 		Logger:         logger,
 		Now:            time.Now,
 	}

@@ -2,7 +2,6 @@ package rotation
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -62,13 +61,10 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return r, err
 	}
-	value := secret.reveal()
-	if l.Format != FormatRaw {
-		b, err := json.Marshal(storedKey{AccessKeyID: l.NewAccessKeyID, SecretAccessKey: secret.reveal()})
-		if err != nil {
-			return r, err
-		}
-		value = string(b)
+	// The value is built from the record, not the request: format, key and region are its.
+	value, err := parameterValue(Rotation{Format: l.Format, NewAccessKeyID: l.NewAccessKeyID, SESRegion: l.SESRegion}, secret)
+	if err != nil {
+		return r, err
 	}
 	out, err := s.SSM.PutParameter(ctx, &ssm.PutParameterInput{
 		Name:        aws.String(name),

@@ -96,6 +96,11 @@ func (s *Steps) readAsConsumer(ctx context.Context, r *lock) (string, SecretKey,
 			"parameter %s holds key %s, not the new key %s: something else wrote it during the rotation",
 			r.ParameterName, k.AccessKeyID, r.NewAccessKeyID)
 	}
+	if r.Format == FormatSESSMTP {
+		if err := checkSMTPValue(Rotation{ParameterName: r.ParameterName, NewAccessKeyID: r.NewAccessKeyID, SESRegion: r.SESRegion}, value, SecretKey{value: k.SecretAccessKey}); err != nil {
+			return "", SecretKey{}, err
+		}
+	}
 	return k.AccessKeyID, SecretKey{value: k.SecretAccessKey}, nil
 }
 

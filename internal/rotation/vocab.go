@@ -21,6 +21,8 @@ type Input struct {
 	// AccountID is the member account whose user is rotated (12 digits); empty: the engine's
 	// own account. In a member account every step acts through its keyrotor-target role.
 	AccountID string `json:"accountId,omitempty"`
+	// SESRegion is the region of the SES SMTP password that format ses-smtp derives (smtp.go).
+	SESRegion string `json:"sesRegion,omitempty"`
 }
 
 // userNamePattern is IAM's pattern for user names: 1-64 of letters, digits and +=,.@_-

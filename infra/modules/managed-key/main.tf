@@ -24,14 +24,33 @@ locals {
   "${substr(local.schedule_base, 0, 41)}-${substr(sha1(var.user_name), 0, 8)}")
 
   # The user's tags keyrotor reads: the opt-in, and the parameter and format the fleet uses.
-  user_tags = {
+  # keyrotor:ses-region names the region of a ses-smtp user's SMTP password.
+  user_tags = merge({
     "keyrotor:managed"   = "true"
     "keyrotor:parameter" = local.parameter_name
     "keyrotor:format"    = var.format
-  }
+  }, var.ses_region == null ? {} : { "keyrotor:ses-region" = var.ses_region })
   # An existing user must already carry them when they differ from the defaults the fleet
   # assumes (<parameter_prefix><user_name>, json); they may always be present.
   existing_tags = var.create_user || var.account_id != null ? {} : try(data.aws_iam_user.existing[0].tags, {})
+
+  # A rate() schedule's period in seconds (0 for cron() and at(), whose gaps vary): an old key
+  # stays active for the period, then the grace; the compliance precondition adds the inactive
+  # time too, as the key exists until it is deleted.
+  schedule_rate           = regexall("^rate\\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\\)$", var.schedule_expression)
+  schedule_period_seconds = length(local.schedule_rate) == 0 ? 0 : tonumber(local.schedule_rate[0][0]) * { minute = 60, minutes = 60, hour = 3600, hours = 3600, day = 86400, days = 86400 }[local.schedule_rate[0][1]]
+  oldest_key_seconds      = local.schedule_period_seconds + var.grace_seconds + var.inactive_seconds
+
+  # The rotation events of this key (internal/rotation/event.go): its user's (a user has one
+  # keyrotor parameter; a refusal may come before the parameter is known), in its member
+  # account when it has one.
+  event_pattern = {
+    source        = ["keyrotor"]
+    "detail-type" = ["keyrotor rotation"]
+    detail = merge({
+      userName = [local.user_name]
+    }, var.account_id == null ? {} : { account = [var.account_id] })
+  }
 
   # The execution input of docs/steps.md; the schedule and the trigger start the same rotation.
   # accountId (issue 15) only for a member account's user: without it the engine's own.
@@ -41,7 +60,7 @@ locals {
     graceSeconds    = var.grace_seconds
     inactiveSeconds = var.inactive_seconds
     format          = var.format
-  }, var.account_id == null ? {} : { accountId = var.account_id })
+  }, var.account_id == null ? {} : { accountId = var.account_id }, var.ses_region == null ? {} : { sesRegion = var.ses_region })
 }
 
 resource "aws_iam_user" "managed" {
@@ -69,6 +88,18 @@ resource "terraform_data" "checks" {
     precondition {
       condition     = startswith(local.parameter_name, var.parameter_prefix) && !endswith(local.parameter_name, ".lock")
       error_message = "parameter_name ${local.parameter_name} must lie under the engine's parameter_prefix ${var.parameter_prefix} (and not end with .lock): the engine's roles may touch no other parameter."
+    }
+    precondition {
+      condition     = length(var.notify_emails) == 0 || var.notify_topic_arn != null
+      error_message = "notify_emails are subscribed to notify_topic_arn: set it too (a topic whose policy lets events.amazonaws.com publish)."
+    }
+    precondition {
+      condition     = local.oldest_key_seconds <= var.max_key_age_days * 86400
+      error_message = "schedule_expression ${var.schedule_expression} + grace_seconds (${var.grace_seconds}) + inactive_seconds (${var.inactive_seconds}) lets a key live ${format("%.2f", local.oldest_key_seconds / 86400)} days, past max_key_age_days (${var.max_key_age_days}; AWS Config's access-keys-rotated flags an active key older than that): rotate more often, e.g. rate(${max(1, floor((var.max_key_age_days * 86400 - var.grace_seconds - var.inactive_seconds) / 86400))} days), or shorten the waits."
+    }
+    precondition {
+      condition     = (var.format == "ses-smtp") == (var.ses_region != null)
+      error_message = "format = \"ses-smtp\" needs ses_region (the region whose SES SMTP endpoint the consumer uses), and ses_region is only for format = \"ses-smtp\"."
     }
     precondition {
       condition     = var.account_id == null || !var.create_user
@@ -163,4 +194,30 @@ resource "aws_scheduler_schedule" "rotate" {
   }
 
   depends_on = [aws_iam_role_policy.scheduler, aws_lambda_invocation.rotate]
+}
+
+# ---- Rotation events: each outcome of this key's rotations, to the owners' topic ----
+
+resource "aws_cloudwatch_event_rule" "outcome" {
+  count = var.notify_topic_arn == null ? 0 : 1
+
+  name          = "${local.schedule_name}-outcome"
+  description   = "keyrotor: rotation outcomes of ${var.user_name} (rotated, rolled back, refused)"
+  event_pattern = jsonencode(local.event_pattern)
+  tags          = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "outcome" {
+  count = var.notify_topic_arn == null ? 0 : 1
+
+  rule = aws_cloudwatch_event_rule.outcome[0].name
+  arn  = var.notify_topic_arn
+}
+
+resource "aws_sns_topic_subscription" "outcome" {
+  for_each = var.notify_topic_arn == null ? toset([]) : toset(var.notify_emails)
+
+  topic_arn = var.notify_topic_arn
+  protocol  = "email"
+  endpoint  = each.value
 }

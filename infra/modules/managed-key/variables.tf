@@ -64,12 +64,23 @@ variable "parameter_name" {
 
 variable "format" {
   type        = string
-  description = "Parameter value: \"json\" stores {\"AccessKeyId\",\"SecretAccessKey\"}, \"raw\" the secret alone."
+  description = "Parameter value: \"json\" stores {\"AccessKeyId\",\"SecretAccessKey\"}, \"raw\" the secret alone, \"ses-smtp\" adds SmtpUsername, SmtpPassword (derived for ses_region), SmtpRegion and SmtpEndpoint for an Amazon SES SMTP consumer."
   default     = "json"
 
   validation {
-    condition     = contains(["json", "raw"], var.format)
-    error_message = "format must be \"json\" or \"raw\"."
+    condition     = contains(["json", "raw", "ses-smtp"], var.format)
+    error_message = "format must be \"json\", \"raw\" or \"ses-smtp\"."
+  }
+}
+
+variable "ses_region" {
+  type        = string
+  description = "With format = \"ses-smtp\": the AWS Region whose SES SMTP endpoint (email-smtp.<region>.amazonaws.com) the consumer logs in to; the SMTP password is derived for it. Null otherwise."
+  default     = null
+
+  validation {
+    condition     = var.ses_region == null || can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$", var.ses_region))
+    error_message = "ses_region must be an AWS Region code such as \"eu-west-1\"."
   }
 }
 
@@ -179,4 +190,37 @@ variable "min_inactive_seconds" {
   type        = number
   description = "The engine's min_inactive_seconds (module.engine.min_inactive_seconds): inactive_seconds below it is refused at plan, as the engine would refuse the rotation."
   default     = 3600
+}
+
+variable "max_key_age_days" {
+  type        = number
+  description = "Oldest an active access key may grow, in days: AWS Config's access-keys-rotated rule flags an active key older than its maxAccessKeyAge, 90 days by default (https://docs.aws.amazon.com/config/latest/developerguide/access-keys-rotated.html). A rate() schedule whose period + grace_seconds + inactive_seconds exceeds it is refused."
+  default     = 90
+
+  validation {
+    condition     = var.max_key_age_days >= 1 && floor(var.max_key_age_days) == var.max_key_age_days
+    error_message = "max_key_age_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "notify_topic_arn" {
+  type        = string
+  description = "SNS topic that receives this key's rotation events (source keyrotor: rotated, rolled back, refused; docs/steps.md, \"Rotation events\"). Its access policy must let events.amazonaws.com publish (and, if it is KMS-encrypted, the key must let EventBridge use it). Null: no routing."
+  default     = null
+
+  validation {
+    condition     = var.notify_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.notify_topic_arn))
+    error_message = "notify_topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)."
+  }
+}
+
+variable "notify_emails" {
+  type        = list(string)
+  description = "E-mail addresses subscribed to notify_topic_arn for this key's rotation events (each confirms its subscription)."
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.notify_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "notify_emails must be e-mail addresses."
+  }
 }

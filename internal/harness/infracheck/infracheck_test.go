@@ -440,8 +440,8 @@ func TestScheduleRetriesDeadLettersAndStartsTheRotationInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// accountId only for a member account's user (issue 15).
-	if want := []string{"accountId", "format", "graceSeconds", "inactiveSeconds", "parameterName", "userName"}; !slices.Equal(keys, want) {
+	// accountId only for a member account's user (issue 15); sesRegion only for ses-smtp (issue 25).
+	if want := []string{"accountId", "format", "graceSeconds", "inactiveSeconds", "parameterName", "sesRegion", "userName"}; !slices.Equal(keys, want) {
 		t.Errorf("local.rotation has %v, the execution input is %v", keys, want)
 	}
 	inv := m.Find("resource", "aws_lambda_invocation", "rotate")[0]

@@ -99,6 +99,29 @@ func (a Account) FromRequest(principal, service, action string, params map[strin
 			}
 		}
 		return nil, fmt.Errorf("%s: no executionArn or stateMachineArn", call.Action)
+	case "events":
+		// PutEvents authorizes each entry on its bus, with events:source and events:detail-type
+		// (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html).
+		entries, _ := params["Entries"].([]any)
+		if action != "PutEvents" || len(entries) == 0 {
+			return nil, fmt.Errorf("%s: keyrotor only puts events", call.Action)
+		}
+		var calls []Call
+		for _, e := range entries {
+			entry, _ := e.(map[string]any)
+			bus := param(entry, "EventBusName")
+			if bus == "" {
+				bus = "default"
+			}
+			c := Call{Principal: principal, Action: call.Action, Context: map[string][]string{
+				"events:source": {param(entry, "Source")}, "events:detail-type": {param(entry, "DetailType")}}}
+			c.Resource = bus
+			if !strings.HasPrefix(bus, "arn:") {
+				c.Resource = fmt.Sprintf("arn:%s:events:%s:%s:event-bus/%s", a.Partition, a.Region, a.AccountID, bus)
+			}
+			calls = append(calls, c)
+		}
+		return calls, nil
 	case "sts":
 		call.Resource = "*"
 		return []Call{call}, nil
