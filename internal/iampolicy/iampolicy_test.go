@@ -160,9 +160,9 @@ func TestEngineNamesMatchTheModule(t *testing.T) {
 func TestAllowedActionsListWhatEachFunctionMayCall(t *testing.T) {
 	e := testEngine(t)
 	tests := map[string][]string{
-		"verifykey": {"kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter"},
+		"verifykey": {"kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameter", "ssm:PutParameter"},
 		"listusers": {"iam:ListUserTags", "iam:ListUsers", "logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:PutObject", "states:DescribeExecution", "states:GetExecutionHistory"},
-		"trigger": {"iam:DeleteAccessKey", "iam:ListAccessKeys", "iam:ListUserTags", "logs:CreateLogStream", "logs:PutLogEvents",
+		"trigger": {"iam:DeleteAccessKey", "iam:GetUser", "iam:ListAccessKeys", "iam:ListUserTags", "logs:CreateLogStream", "logs:PutLogEvents",
 			"ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:ListTagsForResource", "states:DescribeExecution", "states:GetExecutionHistory", "states:StartExecution", "states:StopExecution"},
 	}
 	for fn, want := range tests {

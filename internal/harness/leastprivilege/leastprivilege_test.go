@@ -182,6 +182,7 @@ func sealContext(f fixture, user, key, execution string) map[string]any {
 func allowedRequests(f fixture) []req {
 	keyARN := f.engine.KMSKeyARN()
 	user := map[string]any{"UserName": managedUser}
+	outcomeEvent := map[string]any{"Entries": []any{map[string]any{"Source": "keyrotor", "DetailType": "keyrotor rotation", "Detail": `{"outcome":"rotated"}`}}}
 	lock := map[string]any{"Name": lockParameter}
 	history := map[string]any{"Name": parameter, "WithDecryption": false}
 	return []req{
@@ -227,6 +228,9 @@ func allowedRequests(f fixture) []req {
 		{"deleteoldkeys", "iam", "ListAccessKeys", user},
 		{"deleteoldkeys", "iam", "DeleteAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": oldKey}},
 		{"deleteoldkeys", "ssm", "DeleteParameter", lock},
+		// the outcome event: createkey when Begin refuses, deleteoldkeys when a rotation ends
+		{"createkey", "events", "PutEvents", outcomeEvent},
+		{"deleteoldkeys", "events", "PutEvents", outcomeEvent},
 		// trigger: start and wait; on destroy remove the managed keys and the parameter
 		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": f.engine.StateMachineARN()}},
 		{"trigger", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},

@@ -132,7 +132,8 @@ func (r *recording) run(exec string, doc rotation.Rotation, actions ...string) r
 	}
 	for _, action := range actions {
 		fn := functionOf[action]
-		out, err := r.steps[fn].Actions()[action](r.ctx, rotation.Request{Action: action, ExecutionID: exec, Rotation: doc})
+		// Through the dispatcher, as the Lambda serves it: it also publishes the outcome event.
+		out, err := r.steps[fn].Dispatch(action)(r.ctx, rotation.Request{Action: action, ExecutionID: exec, Rotation: doc})
 		if err != nil {
 			r.t.Fatalf("%s (%s): %v", action, fn, err)
 		}
@@ -188,6 +189,15 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	// fresh: a first rotation rolled back, so restore deletes the parameter it created.
 	r.user("fresh", true, "")
 	r.run(r.execution(), rotation.Rotation{UserName: "fresh"}, "begin", "create", "store", "restore", "rollback")
+
+	// A refused Begin (the user did not opt in) publishes its outcome from createkey.
+	r.user("unmanaged", false, "")
+	refusedExec := r.execution()
+	delete(r.pending, refusedExec) // never started: Begin refuses before it asks for the execution
+	if _, err := r.steps["createkey"].Dispatch("begin")(ctx, rotation.Request{Action: "begin", ExecutionID: refusedExec,
+		Rotation: rotation.Rotation{UserName: "unmanaged"}}); rotation.ErrorName(err) != rotation.UserNotManaged {
+		t.Fatalf("begin for an unmanaged user: %v, want %s", err, rotation.UserNotManaged)
+	}
 
 	// fresh's next rotation holds the lock (moto keeps its execution RUNNING, as in a grace period).
 	holder := r.execution()
@@ -247,6 +257,17 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	store.objects[st.Page.Bucket+"/"+ref.ResultWriterDetails.Key] = []byte(`{"ResultFiles":{}}`)
 	if _, err := lister.Summarize(ctx, rotation.ListRequest{Action: "summarize", ExecutionID: "fleet-1", Page: &st.Page, Report: ref}); err != nil {
 		t.Fatal(err)
+	}
+	// A fleet child's cut-over check of a running rotation (moto keeps it RUNNING): listusers
+	// describes it and reads its newest history events.
+	lister.Executions = sfn.NewFromConfig(motoserver.Config(r.proxy.URL, r.creds["listusers"]))
+	running, err := sfn.NewFromConfig(r.admin).StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(r.machine),
+		Name: aws.String("fleet-1-child"), Input: aws.String(`{"userName":"s3-signer"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := lister.CheckCutOver(ctx, rotation.ListRequest{Action: "cutover", ExecutionID: "fleet-1", Rotation: aws.ToString(running.ExecutionArn)}); err != nil || c.Status != rotation.CutOverRunning {
+		t.Fatalf("cut-over check of a running rotation: %+v, %v, want %s", c, err, rotation.CutOverRunning)
 	}
 	var listed []string
 	for _, u := range users {
