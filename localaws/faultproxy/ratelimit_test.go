@@ -37,7 +37,11 @@ func stubProxy(t *testing.T) (*Proxy, *time.Time) {
 
 // signed is a query-protocol request to service, as far as the proxy reads it.
 func signed(service, action string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("Action="+action))
+	body := "Action=" + action
+	if action == "AssumeRole" { // the members AWS's model requires: the proxy refuses it without them
+		body += "&RoleArn=arn%3Aaws%3Aiam%3A%3A111111111111%3Arole%2Fkeyrotor-target&RoleSessionName=fleet"
+	}
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIATEST/20260101/us-east-1/"+service+"/aws4_request, SignedHeaders=host, Signature=x")
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return r
