@@ -56,7 +56,7 @@ func TestLocalUpSaysWhereItDiffersFromADeployedEngine(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		"--path /keyrotor/ --tags Key=keyrotor:managed,Value=true",
-		"wait floors   0s grace, 0s inactive (deployed: min_grace_seconds 300, min_inactive_seconds 3600)",
+		"wait floors   0s grace, 0s inactive (deployed: min_grace_seconds 1800, min_inactive_seconds 3600)",
 		"user path     users under / are rotated (deployed: managed_user_path /keyrotor/;",
 		"default to 3600s and 86400s, as deployed",
 	} {

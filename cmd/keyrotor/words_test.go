@@ -66,7 +66,7 @@ func TestAuditTableHasAHeaderForEveryColumnNoTrailingSpacesAndListsUsersWithoutK
 // that changed there would silently stop being rewritten.
 func TestCausesSpeakInFlagsAndEveryRewrittenPhraseExistsInTheEngine(t *testing.T) {
 	var src strings.Builder
-	for _, f := range []string{"begin.go", "account.go", "rotation.go", "create.go", "errors.go", "lock.go"} {
+	for _, f := range []string{"begin.go", "account.go", "rotation.go", "create.go", "errors.go", "lock.go", "plan.go"} {
 		b, err := os.ReadFile("../../internal/rotation/" + f)
 		if err != nil {
 			t.Fatal(err)

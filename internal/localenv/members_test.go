@@ -243,6 +243,9 @@ func TestRunNamingAnUnlistedAccountFailsClosed(t *testing.T) {
 				t.Errorf("got %s %q %q, want FAILED %s naming %s", out.Status, aws.ToString(out.Error), aws.ToString(out.Cause), tc.wantError, tc.account)
 			}
 			for _, c := range env.Proxy.Calls() {
+				if c.Service == "events" && c.Action == "PutEvents" && c.Account == "" {
+					continue // the refusal's outcome event, on the hub's own bus (docs/steps.md)
+				}
 				t.Errorf("a call was made for a refused account: %s:%s", c.Service, c.Action)
 			}
 		})

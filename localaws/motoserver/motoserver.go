@@ -5,7 +5,9 @@ package motoserver
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -53,8 +55,27 @@ type Server struct {
 	once   sync.Once
 }
 
-// Start runs `moto_server -H 127.0.0.1 -p <free port>` and waits until it answers.
+// Start runs `moto_server -H 127.0.0.1 -p <free port>` and waits until it answers. The port is
+// free when chosen but may be taken before moto binds it (tests start many servers at once):
+// then moto exits, or another server answers, and Start tries again on another port.
 func Start(ctx context.Context, opts Options) (*Server, error) {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var s *Server
+		if s, err = start(ctx, opts); err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, errPortLost) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// errPortLost: the chosen port was taken by another process before moto bound it.
+var errPortLost = errors.New("moto_server lost its port to another process")
+
+func start(ctx context.Context, opts Options) (*Server, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, fmt.Errorf("moto_server is not on PATH; install it with: %s", InstallHint)
@@ -90,10 +111,25 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Auth {
 		if err := s.bootstrapAdmin(ctx); err != nil {
 			s.Stop()
+			if s.exited() {
+				return nil, fmt.Errorf("%w: %v", errPortLost, err)
+			}
 			return nil, err
 		}
 	}
+	if s.exited() {
+		return nil, fmt.Errorf("%w (%s): %s", errPortLost, s.Endpoint, s.output.String())
+	}
 	return s, nil
+}
+
+func (s *Server) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // Stop ends the moto_server process; safe to call more than once.
@@ -131,12 +167,16 @@ func (s *Server) waitReady(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/moto-api/", nil)
 		resp, err := client.Do(req)
 		if err == nil {
+			// Only moto's own dashboard counts: another server on the port answers otherwise.
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 			resp.Body.Close()
-			return nil
+			if resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte("Moto")) && !s.exited() {
+				return nil
+			}
 		}
 		select {
 		case <-s.done:
-			return fmt.Errorf("moto_server exited before it was ready: %s", s.output.String())
+			return fmt.Errorf("%w: moto_server exited before it was ready: %s", errPortLost, s.output.String())
 		case <-ctx.Done():
 			return fmt.Errorf("moto_server at %s not ready: %w", s.Endpoint, ctx.Err())
 		case <-time.After(100 * time.Millisecond):

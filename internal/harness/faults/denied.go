@@ -55,6 +55,10 @@ var NotEnforcedLocally = map[string]string{
 	"states:DescribeExecution": "served by the local Step Functions API, which does not evaluate IAM",
 	"storeparam kms:Encrypt":   "SSM calls KMS for the SecureString on the caller's behalf; moto does not check it",
 	"verifykey kms:Decrypt":    "SSM calls KMS to decrypt on the caller's behalf; moto does not check it",
+	// A refused publish is logged and the rotation goes on by design: its outcome must not
+	// depend on its notice. cmd/keyrotor's TestRotationOutcomesArePublishedAndMatchTheModulesPattern
+	// proves the call is made and reaches the module's rule.
+	"events:PutEvents": "not fatal by design (the outcome event is a notice; a refused publish is logged)",
 }
 
 // NotEnforced returns why fn's action cannot be refused locally ("" if it can).
