@@ -66,7 +66,7 @@ execution=$("$AWS" stepfunctions start-execution --state-machine-arn "$state_mac
 ended() { [ "$("$AWS" stepfunctions describe-execution --execution-arn "$execution" --query status --output text)" != RUNNING ]; }
 wait_until 900 "the rotation $execution" ended
 status=$("$AWS" stepfunctions describe-execution --execution-arn "$execution" --query status --output text)
-[ "$status" = SUCCEEDED ] || fail "rotation $execution ended $status (see its history)"
+[ "$status" = SUCCEEDED ] || fail "rotation $execution ended $status: $("$AWS" stepfunctions describe-execution --execution-arn "$execution" --query '[error, cause]' --output text)"
 
 keys=$("$AWS" iam list-access-keys --user-name "$ACC_USER" --query 'AccessKeyMetadata[?Status==`Active`].AccessKeyId' --output text)
 [ "$(wc -w <<<"$keys")" = 1 ] || fail "user $ACC_USER has active keys [$keys], want exactly one after the rotation"

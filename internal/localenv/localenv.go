@@ -69,10 +69,6 @@ type Options struct {
 	// and one year is still the longest an execution may run. The functions' own clocks stay
 	// real: time stands still while a function runs.
 	Clock sfnlocal.Clock
-	// EngineFloors runs the functions with the engine module's default floors
-	// (rotation.DefaultMinGraceSeconds, DefaultMinInactiveSeconds), as a deployed engine does,
-	// instead of 0; with the wall clock a rotation then takes over a day.
-	EngineFloors bool
 	// LogSink receives every line the functions write and every platform line. Lines are
 	// also kept in Env.Logs.
 	LogSink func(lambdahost.LogLine)

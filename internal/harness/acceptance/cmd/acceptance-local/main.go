@@ -64,9 +64,13 @@ func run(ctx context.Context) error {
 	}
 	defer logFile.Close()
 	var logMu sync.Mutex
-	// As an account runs it: the engine's default floors (grace 1800 s, inactive 3600 s), the
-	// waits on AWS's clock simulated so that they cost seconds, not hours.
-	env, err := localenv.Up(ctx, localenv.Options{Root: root, EngineFloors: true, Clock: sfnlocal.NewVirtualClock(time.Now()), LogSink: func(l lambdahost.LogLine) {
+	// As an account runs it: the default waits (grace 1800 s, inactive 3600 s,
+	// scripts/acceptance-checks.sh), on AWS's clock simulated so that they cost seconds, not
+	// hours. The functions keep the local floors of 0: each step enforces the floors against the
+	// record's times on its own clock (docs/steps.md, "The record"), and a function's clock is
+	// the wall clock, which the simulated Waits do not move. That the plan inputs pass the
+	// engine's default floors is checked by internal/harness/infracheck (floors_test.go).
+	env, err := localenv.Up(ctx, localenv.Options{Root: root, Clock: sfnlocal.NewVirtualClock(time.Now()), LogSink: func(l lambdahost.LogLine) {
 		b, _ := json.Marshal(l)
 		logMu.Lock()
 		defer logMu.Unlock()
