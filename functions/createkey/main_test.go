@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,9 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -102,20 +98,7 @@ func TestBootstrapServesBeginThroughTheRuntimeAPI(t *testing.T) {
 		}
 	}
 	// Begin acts only for a RUNNING execution whose input is its request (docs/steps.md).
-	ctx := context.Background()
-	sfnc := sfn.NewFromConfig(moto.AdminConfig())
-	sm, err := sfnc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("keyrotor-rotate"),
-		Definition: aws.String(`{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":86400,"End":true}}}`),
-		RoleArn:    aws.String("arn:aws:iam::" + motoserver.AccountID + ":role/keyrotor-sfn")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	started, err := sfnc.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: sm.StateMachineArn, Name: aws.String("wire"),
-		Input: aws.String(`{"userName":"signer"}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	execution := aws.ToString(started.ExecutionArn)
+	execution := testutil.StartStandInExecution(t, moto.AdminConfig(), "wire", `{"userName":"signer"}`)
 
 	res := invoke(`{"action":"begin","executionId":"` + execution + `","rotation":{"userName":"nobody"}}`)
 	var lambdaErr struct{ ErrorType, ErrorMessage string }

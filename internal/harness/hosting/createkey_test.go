@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
-
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
@@ -58,20 +55,7 @@ func TestHostsKeyrotorCreateKeyAgainstMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Begin acts only for a RUNNING execution whose input is its request (docs/steps.md).
-	ctx := context.Background()
-	sfnc := sfn.NewFromConfig(moto.AdminConfig())
-	sm, err := sfnc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("keyrotor-rotate"),
-		Definition: aws.String(`{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":86400,"End":true}}}`),
-		RoleArn:    aws.String("arn:aws:iam::" + motoserver.AccountID + ":role/keyrotor-sfn")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	started, err := sfnc.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: sm.StateMachineArn, Name: aws.String("hosted"),
-		Input: aws.String(`{"userName":"signer"}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	execution := aws.ToString(started.ExecutionArn)
+	execution := testutil.StartStandInExecution(t, moto.AdminConfig(), "hosted", `{"userName":"signer"}`)
 
 	missing := invoke(t, h, "keyrotor-createkey", `{"action":"begin","executionId":"`+execution+`","rotation":{"userName":"nobody"}}`)
 	if missing.FunctionError != "Unhandled" || missing.ErrorType != rotation.UserNotFound {

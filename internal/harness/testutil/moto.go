@@ -61,15 +61,42 @@ func CreateEngineStandIns(ctx context.Context, cfg aws.Config) (EngineStandIns, 
 	if err != nil {
 		return EngineStandIns{}, fmt.Errorf("create KMS key: %w", err)
 	}
+	sm, err := CreateStandInStateMachine(ctx, cfg)
+	if err != nil {
+		return EngineStandIns{}, err
+	}
+	return EngineStandIns{KMSKeyID: aws.ToString(key.KeyMetadata.KeyId), StateMachineARN: sm}, nil
+}
+
+// CreateStandInStateMachine creates the stand-in for keyrotor-rotate through cfg and returns
+// its ARN: its executions stay RUNNING (one Wait of a day).
+func CreateStandInStateMachine(ctx context.Context, cfg aws.Config) (string, error) {
 	sm, err := sfn.NewFromConfig(cfg).CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
 		Name:       aws.String("keyrotor-rotate"),
 		Definition: aws.String(`{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":86400,"End":true}}}`),
 		RoleArn:    aws.String("arn:aws:iam::" + motoserver.AccountID + ":role/keyrotor-sfn"),
 	})
 	if err != nil {
-		return EngineStandIns{}, fmt.Errorf("create state machine: %w", err)
+		return "", fmt.Errorf("create state machine: %w", err)
 	}
-	return EngineStandIns{KMSKeyID: aws.ToString(key.KeyMetadata.KeyId), StateMachineARN: aws.ToString(sm.StateMachineArn)}, nil
+	return aws.ToString(sm.StateMachineArn), nil
+}
+
+// StartStandInExecution starts execution name of the stand-in state machine with input, as
+// Begin requires: it acts only for a RUNNING execution whose input is its request.
+func StartStandInExecution(t testing.TB, cfg aws.Config, name, input string) string {
+	t.Helper()
+	ctx := context.Background()
+	sm, err := CreateStandInStateMachine(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, err := sfn.NewFromConfig(cfg).StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(sm),
+		Name: aws.String(name), Input: aws.String(input)})
+	if err != nil {
+		t.Fatalf("start execution %s: %v", name, err)
+	}
+	return aws.ToString(started.ExecutionArn)
 }
 
 // ManagedTag is keyrotor's opt-in tag, keyrotor:managed=true.
