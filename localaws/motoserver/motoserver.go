@@ -5,6 +5,7 @@ package motoserver
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -55,7 +56,7 @@ type Server struct {
 	once   sync.Once
 }
 
-// Start runs `moto_server -H 127.0.0.1 -p <free port>` and waits until it answers. The port is
+// Start runs moto_server (launch.py) on 127.0.0.1 and a free port and waits until it answers. The port is
 // free when chosen but may be taken before moto binds it (tests start many servers at once):
 // then moto exits, or another server answers, and Start tries again on another port.
 func Start(ctx context.Context, opts Options) (*Server, error) {
@@ -75,16 +76,45 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 // errPortLost: the chosen port was taken by another process before moto bound it.
 var errPortLost = errors.New("moto_server lost its port to another process")
 
+// launcher is moto_server's own entry point with two per-request lookups memoized (launch.py
+// says which and why); it runs on the Python interpreter that moto_server runs on.
+//
+//go:embed launch.py
+var launcher string
+
+// interpreters remembers, per PATH, the Python that imports moto (moto_server's own). Starting
+// it directly also skips a version manager's shim, which costs more than Python's start.
+var interpreters sync.Map
+
+func interpreter() (string, error) {
+	path := os.Getenv("PATH")
+	if python, ok := interpreters.Load(path); ok {
+		return python.(string), nil
+	}
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		return "", fmt.Errorf("moto_server is not on PATH; install it with: %s", InstallHint)
+	}
+	for _, python := range []string{"python3", "python"} {
+		out, err := exec.Command(python, "-c", "import moto.server, sys; print(sys.executable)").Output()
+		if err == nil {
+			python := string(bytes.TrimSpace(out))
+			interpreters.Store(path, python)
+			return python, nil
+		}
+	}
+	return "", fmt.Errorf("moto_server is on PATH but no python3 on PATH imports moto; install it with: %s", InstallHint)
+}
+
 func start(ctx context.Context, opts Options) (*Server, error) {
-	bin, err := exec.LookPath("moto_server")
+	python, err := interpreter()
 	if err != nil {
-		return nil, fmt.Errorf("moto_server is not on PATH; install it with: %s", InstallHint)
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd := exec.Command(python, "-c", launcher, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.Env = os.Environ()
 	if opts.Auth {
 		// The first three actions (create admin user, its policy, its key) run unauthenticated.

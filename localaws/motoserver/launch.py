@@ -1,0 +1,29 @@
+# Runs moto's server exactly as the moto_server command does (moto.server.main), after
+# memoizing two lookups moto 5.2.1 repeats on every request although their answers cannot
+# change while the process runs: the list of moto's own backend packages (one stat per package
+# directory, about 180 per request: moto/backends.py list_of_moto_modules) and the method names of
+# a response class (inspect.getmembers: moto/core/utils.py method_names_from_class). Together
+# they were two thirds of moto's CPU per request. Nothing moto answers changes. If a later moto
+# lacks either name, it runs unchanged.
+import functools
+import logging
+import sys
+
+try:
+    import moto.backends
+    import moto.core.responses
+
+    _modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: _modules
+    moto.core.responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+        moto.core.responses.method_names_from_class
+    )
+except (AttributeError, ImportError):
+    pass
+
+# werkzeug writes a line per request; nothing reads them.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+from moto.server import main  # noqa: E402
+
+main(sys.argv[1:])
