@@ -159,7 +159,9 @@ func kindOf(i int) userKind {
 		return twoActive
 	case i%20 == 1:
 		return inactive
-	case i%20 == 2:
+	case i%40 == 2:
+		// Five, not ten: each consumer signs 20 requests a second for the whole fleet, and
+		// the local IAM serves them on the CPU the fleet needs.
 		return inUse
 	case i%20 == 3:
 		return unrecorded
