@@ -54,13 +54,23 @@ func (e *Error) Error() string { return e.Message }
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// newError names a failure; the cause's text ends the message.
+// newError names a failure; the cause's text ends the message, which ends as a sentence does
+// (the CLI and the Fail state's Cause show it to a person as it is).
 func newError(name string, cause error, format string, args ...any) *Error {
 	msg := fmt.Sprintf(format, args...)
 	if cause != nil {
 		msg += ": " + cause.Error()
 	}
-	return &Error{Name: name, Message: msg, Err: cause}
+	return &Error{Name: name, Message: sentence(msg), Err: cause}
+}
+
+// sentence ends msg with a full stop unless it already ends with one (or with ? or !).
+func sentence(msg string) string {
+	msg = strings.TrimRight(msg, " \n")
+	if msg == "" || strings.HasSuffix(msg, ".") || strings.HasSuffix(msg, "?") || strings.HasSuffix(msg, "!") {
+		return msg
+	}
+	return msg + "."
 }
 
 // ErrorName is the stable name of err: its *Error's Name, or UnexpectedError.
