@@ -35,12 +35,18 @@ check-terraform: tools
 	@if [ -x scripts/check-terraform.sh ]; then scripts/check-terraform.sh; fi
 
 # test runs every check and records its wall time in build/make-test.seconds (read by `make bench`).
+# The checks run CHECK_JOBS at a time (each target's output is shown whole when it ends): go-test
+# runs two packages at a time itself, and the suites after it are one test process each, which
+# left a core idle while they ran one after another (bench/BENCHMARKS.md §6).
+CHECK_JOBS ?= 2
 test:
-	@start=$$(date +%s); $(MAKE) --no-print-directory checks && mkdir -p build && \
+	@start=$$(date +%s); $(MAKE) --no-print-directory -j$(CHECK_JOBS) --output-sync=target checks && mkdir -p build && \
 		echo $$(( $$(date +%s) - start )) > build/make-test.seconds && \
 		echo "make test: passed in $$(cat build/make-test.seconds) s"
 
-checks: tools build vet lint-asl check-terraform go-test conformance consumers transcripts alarms attacks acceptance-local
+# checks lists every check, the longest first; each check names what it needs, so that they may
+# run side by side.
+checks: go-test tools build vet lint-asl check-terraform consumers alarms transcripts acceptance-local attacks conformance
 
 # go-test runs every package's tests except the conformance and consumer suites, which
 # `conformance` and `consumers` run so that their summary lines are shown (go test drops a
@@ -49,7 +55,7 @@ checks: tools build vet lint-asl check-terraform go-test conformance consumers t
 # API is checked against AWS's API models (localaws/awsmodel); each endpoint writes its counts
 # to build/aws-models and `aws models: N operations, M requests checked, K refused` sums them.
 AWS_MODELS_TALLY := KEYROTOR_AWS_MODELS_TALLY=$(CURDIR)/build/aws-models
-go-test:
+go-test: tools build
 	rm -rf build/aws-models
 	cd ssmcreds && go test -count=1 ./...
 	cd localaws && $(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
@@ -67,7 +73,7 @@ transcripts: build
 # attacks sends forged step requests built from real records (internal/rotation, issue 24) and
 # prints `attacks: N forged requests, 0 bystanders harmed`; KEYROTOR_ATTACKS sets N (default 60),
 # KEYROTOR_ATTACK_SEED replays a campaign; attacks-long sends 2000.
-attacks:
+attacks: build
 	@mkdir -p build; go test -count=1 -timeout 60m -v -run '^TestAttackFuzzerHarmsNoBystander$$' ./internal/rotation/ > build/attacks.log 2>&1 \
 		|| { grep -v '^=== RUN' build/attacks.log; exit 1; }; grep -E '^attacks:' build/attacks.log
 
@@ -84,7 +90,7 @@ conformance: tools
 # consumers runs the Go (ssmcreds), Node.js and Python (consumers/) consumers across three
 # rotations each and prints, one line each, `consumer go|node|python: N requests, F failed,
 # R rotations followed, E re-reads`.
-consumers: tools
+consumers: tools build
 	@mkdir -p build; go test -count=1 -timeout $(GOTEST_TIMEOUT) -v ./internal/harness/consumer/ > build/consumers.log 2>&1 \
 		|| { cat build/consumers.log; exit 1; }; grep -E '^consumer (go|node|python):' build/consumers.log
 
