@@ -22,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/keyrotor/keyrotor/functions/trigger/entry"
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
@@ -206,23 +205,23 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	// The trigger: start (moto never runs the machine, so it gives up at its deadline), then
 	// destroy fresh's keys and parameter, stopping the rotation that holds its lock first.
 	tc := motoserver.Config(r.proxy.URL, r.creds["trigger"])
-	trig := &entry.Trigger{StateMachineARN: r.machine, ParameterPrefix: "/keyrotor/", Executions: sfn.NewFromConfig(tc),
+	trig := &rotation.Trigger{StateMachineARN: r.machine, ParameterPrefix: "/keyrotor/", Executions: sfn.NewFromConfig(tc),
 		IAM: iam.NewFromConfig(tc), SSM: ssm.NewFromConfig(tc), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		PollInterval: time.Millisecond, MaxPollInterval: time.Millisecond, DeadlineMargin: time.Hour}
 	deadline, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	var still *entry.Error
-	if _, err := trig.Handle(deadline, entry.Event{Rotation: entry.Input{UserName: "s3-signer"}}); !errors.As(err, &still) || still.Name != entry.RotationStillRunning {
-		t.Fatalf("trigger create on moto: %v, want %s", err, entry.RotationStillRunning)
+	var still *rotation.Error
+	if _, err := trig.Handle(deadline, rotation.TriggerEvent{Rotation: rotation.Input{UserName: "s3-signer"}}); !errors.As(err, &still) || still.Name != rotation.RotationStillRunning {
+		t.Fatalf("trigger create on moto: %v, want %s", err, rotation.RotationStillRunning)
 	}
-	if _, err := trig.Handle(ctx, entry.Event{Rotation: entry.Input{UserName: "fresh"}, TF: &entry.TF{Action: "delete"}}); err != nil {
+	if _, err := trig.Handle(ctx, rotation.TriggerEvent{Rotation: rotation.Input{UserName: "fresh"}, TF: &rotation.TF{Action: "delete"}}); err != nil {
 		t.Fatal(err)
 	}
 	if d, err := sfn.NewFromConfig(r.admin).DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(holder)}); err != nil || d.Status != sfntypes.ExecutionStatusAborted {
 		t.Fatalf("the lock holder after destroy: %v %v, want ABORTED", d, err)
 	}
 	// Destroy s3-signer, whose parameter exists: the trigger reads its ownership record first.
-	if _, err := trig.Handle(ctx, entry.Event{Rotation: entry.Input{UserName: "s3-signer"}, TF: &entry.TF{Action: "delete"}}); err != nil {
+	if _, err := trig.Handle(ctx, rotation.TriggerEvent{Rotation: rotation.Input{UserName: "s3-signer"}, TF: &rotation.TF{Action: "delete"}}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -1,4 +1,4 @@
-package entry_test
+package main_test
 
 // These tests run the built trigger bootstrap (build/host/trigger/bootstrap) on the local
 // engine (internal/localenv: moto with IAM auth, the real step functions, the Step Functions

@@ -1,4 +1,4 @@
-package entry_test
+package main_test
 
 import (
 	"context"
