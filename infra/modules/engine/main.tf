@@ -107,6 +107,19 @@ locals {
 
   fleet_state_machine_name = "${var.name}-rotate-fleet"
 
+  # The trust policy of each role a service assumes: that service, acting for this account's
+  # resources only (aws:SourceAccount, against the confused deputy:
+  # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
+  service_trust_policies = { for service in ["lambda", "states", "scheduler"] : service => jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "${service}.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  }) }
+
   # Execution errors that raise no failure alert (aws_cloudwatch_event_rule.rotation_failed):
   # destroy's abort and Begin's rejections (statemachine/README.md, "Rollback paths").
   rejection_errors = ["InvalidInput", "UserNotFound", "UserNotManaged", "RotationInProgress"]
@@ -176,18 +189,10 @@ resource "aws_kms_alias" "observability" {
 resource "aws_iam_role" "function" {
   for_each = local.functions
 
-  name        = "${var.name}-${each.key}"
-  description = "keyrotor ${each.key} function"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "lambda.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
-  tags = var.tags
+  name               = "${var.name}-${each.key}"
+  description        = "keyrotor ${each.key} function"
+  assume_role_policy = local.service_trust_policies["lambda"]
+  tags               = var.tags
 }
 
 resource "aws_iam_role_policy" "function" {
@@ -301,18 +306,10 @@ resource "aws_lambda_function" "function" {
 # ---- The rotation state machine ----
 
 resource "aws_iam_role" "state_machine" {
-  name        = "${var.name}-state-machine"
-  description = "keyrotor rotation state machine"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "states.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
-  tags = var.tags
+  name               = "${var.name}-state-machine"
+  description        = "keyrotor rotation state machine"
+  assume_role_policy = local.service_trust_policies["states"]
+  tags               = var.tags
 }
 
 resource "aws_iam_role_policy" "state_machine" {
@@ -359,18 +356,10 @@ resource "aws_sfn_state_machine" "rotate" {
 # ---- The fleet state machine: every managed user, one rotation execution each ----
 
 resource "aws_iam_role" "fleet" {
-  name        = "${var.name}-fleet"
-  description = "keyrotor fleet state machine"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "states.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
-  tags = var.tags
+  name               = "${var.name}-fleet"
+  description        = "keyrotor fleet state machine"
+  assume_role_policy = local.service_trust_policies["states"]
+  tags               = var.tags
 }
 
 # Invoke listusers (which follows each rotation to its cut-over) and start rotation executions
@@ -424,18 +413,10 @@ resource "aws_sfn_state_machine" "fleet" {
 resource "aws_iam_role" "fleet_scheduler" {
   count = var.fleet_schedule == null ? 0 : 1
 
-  name        = "${var.name}-fleet-scheduler"
-  description = "keyrotor: EventBridge Scheduler starts the fleet state machine"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "scheduler.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
-  tags = var.tags
+  name               = "${var.name}-fleet-scheduler"
+  description        = "keyrotor: EventBridge Scheduler starts the fleet state machine"
+  assume_role_policy = local.service_trust_policies["scheduler"]
+  tags               = var.tags
 }
 
 resource "aws_iam_role_policy" "fleet_scheduler" {
