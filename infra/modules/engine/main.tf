@@ -64,25 +64,16 @@ locals {
     fleet_bucket_arn   = aws_s3_bucket.fleet.arn
   }
 
-  reader_grants = flatten([for reader in sort(keys(var.parameter_readers)) : [
-    for name in var.parameter_readers[reader] : {
-      reader        = reader
-      parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${name}"
-    }
-  ]])
-
-  # The secrets key policy's variables but its role ARNs. One statement per (reader, parameter):
-  # each reader decrypts only the parameters it reads. SSM passes the parameter's ARN as the
-  # encryption context PARAMETER_ARN
-  # (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html).
+  # The secrets key policy's variables but its role ARNs. One statement per (reader, parameter)
+  # (module.inputs).
   key_policy_vars = {
     partition             = local.partition
     region                = local.region
     account_id            = local.account_id
     parameter_prefix      = var.parameter_prefix
     state_machine_name    = local.state_machine_name
-    reader_arns           = [for g in local.reader_grants : g.reader]
-    reader_parameter_arns = [for g in local.reader_grants : g.parameter_arn]
+    reader_arns           = module.inputs.reader_arns
+    reader_parameter_arns = module.inputs.reader_parameter_arns
   }
   # The same policy with the roles' ARNs as IAM forms them (path /), known at plan, so that its
   # size is checked before anything is created.
@@ -130,6 +121,20 @@ locals {
   expected_step_errors = concat(["KeyNotYetValid"], local.rejection_errors)
 }
 
+# The inputs member-account takes too, validated once; the key policy's reader grants.
+module "inputs" {
+  source = "../inputs"
+
+  partition                = local.partition
+  region                   = local.region
+  account_id               = local.account_id
+  parameter_prefix         = var.parameter_prefix
+  managed_user_path        = var.managed_user_path
+  parameter_readers        = var.parameter_readers
+  kms_deletion_window_days = var.kms_deletion_window_days
+  external_id              = var.member_external_id
+}
+
 # ---- KMS: one key for secrets (seal + SecureString), one for logs and alerts ----
 
 resource "aws_kms_key" "secrets" {
@@ -148,14 +153,14 @@ resource "aws_kms_key" "secrets" {
     # checked at plan on the policy as it will render (internal/harness/infracheck: kms_test.go).
     precondition {
       condition     = length(local.key_policy_planned) <= 32768
-      error_message = "parameter_readers: the engine's KMS key policy would hold ${length(local.key_policy_planned)} bytes with ${length(local.reader_grants)} (role, parameter) statements, above KMS's 32,768: each statement costs about 500 bytes, so about 60 fit. Give several consumers one role, or read fewer parameters per role."
+      error_message = "parameter_readers: the engine's KMS key policy would hold ${length(local.key_policy_planned)} bytes with ${length(module.inputs.reader_arns)} (role, parameter) statements, above KMS's 32,768: each statement costs about 500 bytes, so about 60 fit. Give several consumers one role, or read fewer parameters per role."
     }
     # A Standard-tier parameter cannot be shared with another account
     # (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-shared-parameters.html:
     # only advanced-tier parameters can be shared), so a reader of another account could never
     # read it, and granting its role this key would only widen the policy.
     precondition {
-      condition     = alltrue([for arn in keys(var.parameter_readers) : split(":", arn)[4] == local.account_id])
+      condition     = module.inputs.readers_in_account
       error_message = "parameter_readers must be roles of the engine's account ${local.account_id}: keyrotor's parameters are Standard-tier, which AWS does not share across accounts. Rotate a member account's users with infra/modules/member-account, whose parameter_readers grant that account's roles."
     }
   }

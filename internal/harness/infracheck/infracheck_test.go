@@ -22,6 +22,7 @@ const (
 	engineDir     = "infra/modules/engine"
 	managedKeyDir = "infra/modules/managed-key"
 	memberDir     = "infra/modules/member-account"
+	inputsDir     = "infra/modules/inputs"
 	orgExampleDir = "infra/examples/organization"
 	rotationASL   = "statemachine/rotate.asl.json"
 )
