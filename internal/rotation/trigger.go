@@ -249,17 +249,11 @@ func (t *Trigger) awaitVerified(ctx context.Context, log *slog.Logger, execARN s
 		if id != "" {
 			return id, nil
 		}
-		if deadline, ok := ctx.Deadline(); ok && t.now().Add(wait+t.DeadlineMargin).After(deadline) {
-			return "", &Error{Name: RotationStillRunning, Message: fmt.Sprintf(
-				"rotation %s has not verified its key before this invocation's deadline; it continues — apply again once it has finished (Step Functions console)", execARN)}
-		}
 		log.Debug("waiting for verification", "wait", wait.String())
-		select {
-		case <-ctx.Done():
-			return "", &Error{Name: RotationStillRunning, Message: fmt.Sprintf("stopped waiting for rotation %s: %v", execARN, ctx.Err()), Err: ctx.Err()}
-		case <-time.After(wait):
+		if wait, err = t.pause(ctx, wait, "rotation "+execARN, fmt.Sprintf(
+			"rotation %s has not verified its key before this invocation's deadline; it continues — apply again once it has finished (Step Functions console)", execARN)); err != nil {
+			return "", err
 		}
-		wait = min(wait*2, t.MaxPollInterval)
 	}
 }
 
@@ -520,17 +514,26 @@ func (t *Trigger) stopHolder(ctx context.Context, log *slog.Logger, parameterNam
 			log.Info("stopping the rotation that holds the lock", "lock", lockName)
 			continue
 		}
-		if deadline, ok := ctx.Deadline(); ok && t.now().Add(wait+t.DeadlineMargin).After(deadline) {
-			return &Error{Name: RotationStillRunning, Message: fmt.Sprintf(
-				"rotation %s was stopped but has not ended before this invocation's deadline; nothing was deleted — destroy again", execARN)}
+		if wait, err = t.pause(ctx, wait, "rotation "+execARN+" to end", fmt.Sprintf(
+			"rotation %s was stopped but has not ended before this invocation's deadline; nothing was deleted — destroy again", execARN)); err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return &Error{Name: RotationStillRunning, Message: fmt.Sprintf("stopped waiting for rotation %s to end: %v", execARN, ctx.Err()), Err: ctx.Err()}
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, t.MaxPollInterval)
 	}
+}
+
+// pause waits wait before the next check of a running execution and returns the next wait,
+// doubled up to MaxPollInterval; it answers RotationStillRunning instead, saying late, when the
+// invocation's deadline (less DeadlineMargin) would pass first, or when ctx ends.
+func (t *Trigger) pause(ctx context.Context, wait time.Duration, waitingFor, late string) (time.Duration, error) {
+	if deadline, ok := ctx.Deadline(); ok && t.now().Add(wait+t.DeadlineMargin).After(deadline) {
+		return wait, newError(RotationStillRunning, nil, "%s", late)
+	}
+	select {
+	case <-ctx.Done():
+		return wait, newError(RotationStillRunning, ctx.Err(), "stopped waiting for %s", waitingFor)
+	case <-time.After(wait):
+	}
+	return min(wait*2, t.MaxPollInterval), nil
 }
 
 // ownExecution reports whether arn is an execution of the trigger's state machine.
