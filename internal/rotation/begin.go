@@ -217,8 +217,14 @@ func (s *Steps) checkManaged(ctx context.Context, user string) error {
 
 // managedTags returns the user's tags, or UserNotFound / UserNotManaged.
 func (s *Steps) managedTags(ctx context.Context, user string) (map[string]string, error) {
+	return readManagedTags(ctx, s.IAM, user)
+}
+
+// readManagedTags returns the user's tags, or UserNotFound / UserNotManaged: the opt-in check
+// of the steps and of the trigger's destroy.
+func readManagedTags(ctx context.Context, client iam.ListUserTagsAPIClient, user string) (map[string]string, error) {
 	tags := map[string]string{}
-	pages := iam.NewListUserTagsPaginator(s.IAM, &iam.ListUserTagsInput{UserName: aws.String(user)})
+	pages := iam.NewListUserTagsPaginator(client, &iam.ListUserTagsInput{UserName: aws.String(user)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		var noUser *iamtypes.NoSuchEntityException

@@ -37,6 +37,10 @@ const (
 	AccessDenied       = "AccessDenied"
 	Throttled          = "Throttled"
 	ServiceUnavailable = "ServiceUnavailable"
+	// RotationFailed and RotationStillRunning are the trigger's: the rotation it started ended
+	// without a verified key, or had not verified one before the invocation's deadline.
+	RotationFailed       = "RotationFailed"
+	RotationStillRunning = "RotationStillRunning"
 	// UnexpectedError names any other failure.
 	UnexpectedError = "UnexpectedError"
 )

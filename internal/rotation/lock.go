@@ -16,9 +16,14 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
-type lockStore interface {
-	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+// lockReader reads a lock (readLock): the trigger's destroy reads one to stop its holder.
+type lockReader interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+}
+
+type lockStore interface {
+	lockReader
+	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
 	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
 }
 
@@ -78,7 +83,7 @@ type lock struct {
 func lockName(parameterName string) string { return parameterName + LockSuffix }
 
 // readLock returns the lock, or nil if nobody holds it.
-func readLock(ctx context.Context, store lockStore, parameterName string) (*lock, error) {
+func readLock(ctx context.Context, store lockReader, parameterName string) (*lock, error) {
 	out, err := store.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(lockName(parameterName))})
 	var notFound *ssmtypes.ParameterNotFound
 	if errors.As(err, &notFound) {

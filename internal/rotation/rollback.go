@@ -117,7 +117,7 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 
 // failureOf explains the caught error and what the rollback did, for a person.
 func failureOf(r Rotation, done []string) *Failure {
-	name, msg := "RotationFailed", "the rotation failed"
+	name, msg := RotationFailed, "the rotation failed"
 	if r.Error != nil {
 		name, msg = r.Error.Error, causeMessage(r.Error.Cause)
 	}

@@ -55,14 +55,14 @@ const (
 	EnvFleetStateMachineARN = "KEYROTOR_FLEET_STATE_MACHINE_ARN"
 )
 
-// ErrorNames are the names a rotation may fail with (errors.go, account.go): the errorType
+// ErrorNames are the names a rotation or the trigger may fail with (errors.go, account.go): the errorType
 // of its Lambdas, which a person looks up in docs/steps.md. UnexpectedError names nothing and
 // UnknownKey no failure.
 var ErrorNames = []string{
 	InvalidInput, UserNotFound, UserNotManaged, RotationInProgress, TooManyActiveKeys,
 	ParameterConflict, ParameterMismatch, FormatMismatch, NotAuthorized, KeyNotYetValid,
 	VerificationFailed, AccessDenied, Throttled, ServiceUnavailable, AccountNotAllowed,
-	AssumeRoleDenied, CutOverNotSeen,
+	AssumeRoleDenied, CutOverNotSeen, RotationFailed, RotationStillRunning,
 }
 
 // TagPrefix begins every tag and marker keyrotor writes or reads.

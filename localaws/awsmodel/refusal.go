@@ -45,29 +45,17 @@ func (s *Service) Refuse(vs []Violation, requestID string) Refusal {
 	case s.Protocol == "query":
 		r.Code = "ValidationError"
 		h.Set("Content-Type", "text/xml")
-		var b bytes.Buffer
-		b.WriteString("<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>")
-		_ = xml.EscapeText(&b, []byte(msg))
-		b.WriteString("</Message></Error><RequestId>")
-		_ = xml.EscapeText(&b, []byte(requestID))
-		b.WriteString("</RequestId></ErrorResponse>")
-		r.Body = b.Bytes()
+		r.Body = QueryErrorBody(r.Code, msg, requestID)
 	case s.Protocol == "rest-xml":
 		r.Code = "InvalidArgument"
 		h.Set("Content-Type", "application/xml")
-		var b bytes.Buffer
-		b.WriteString("<Error><Code>InvalidArgument</Code><Message>")
-		_ = xml.EscapeText(&b, []byte(msg))
-		b.WriteString("</Message><RequestId>")
-		_ = xml.EscapeText(&b, []byte(requestID))
-		b.WriteString("</RequestId></Error>")
-		r.Body = b.Bytes()
+		r.Body = xmlErrorBody(false, r.Code, msg, requestID)
 	case s.SigningName == "organizations":
 		r.Code = "InvalidInputException"
 		r.Body, _ = json.Marshal(map[string]string{"__type": r.Code, "Message": msg, "Reason": organizationsReason(vs[0])})
 	default:
 		r.Code = "ValidationException"
-		r.Body, _ = json.Marshal(map[string]string{"__type": r.Code, "message": msg})
+		r.Body = JSONErrorBody(r.Code, msg)
 	}
 	if r.Header.Get("Content-Type") == "" {
 		ct := "application/x-amz-json-1.1"
@@ -80,6 +68,47 @@ func (s *Service) Refuse(vs []Violation, requestID string) Refusal {
 		h.Set("X-Amzn-ErrorType", r.Code)
 	}
 	return r
+}
+
+// QueryErrorBody is an error as the query protocol (IAM, STS) sends it:
+// <ErrorResponse><Error><Type>Sender</Type><Code>…</Code><Message>…</Message></Error><RequestId>…</RequestId></ErrorResponse>.
+func QueryErrorBody(code, message, requestID string) []byte {
+	return xmlErrorBody(true, code, message, requestID)
+}
+
+// JSONErrorBody is an error as the JSON protocols (SSM, KMS, Step Functions) send it:
+// {"__type": code, "message": message}.
+func JSONErrorBody(code, message string) []byte {
+	b, _ := json.Marshal(map[string]string{"__type": code, "message": message})
+	return b
+}
+
+// xmlErrorBody writes the query protocol's error document, or with query false S3's
+// (REST-XML): <Error><Code>…</Code><Message>…</Message><RequestId>…</RequestId></Error>.
+func xmlErrorBody(query bool, code, message, requestID string) []byte {
+	var b bytes.Buffer
+	elem := func(name, text string) {
+		b.WriteString("<" + name + ">")
+		_ = xml.EscapeText(&b, []byte(text))
+		b.WriteString("</" + name + ">")
+	}
+	if query {
+		b.WriteString("<ErrorResponse><Error><Type>Sender</Type>")
+	} else {
+		b.WriteString("<Error>")
+	}
+	elem("Code", code)
+	elem("Message", message)
+	if query {
+		b.WriteString("</Error>")
+	}
+	elem("RequestId", requestID)
+	if query {
+		b.WriteString("</ErrorResponse>")
+	} else {
+		b.WriteString("</Error>")
+	}
+	return b.Bytes()
 }
 
 // Write sends the refusal.

@@ -565,16 +565,10 @@ func errorResponse(req request, status int, code, message string) *response {
 	if req.json {
 		header.Set("Content-Type", "application/x-amz-json-1.1")
 		header.Set("X-Amzn-Errortype", code)
-		body, _ = json.Marshal(map[string]string{"__type": code, "message": message})
+		body = awsmodel.JSONErrorBody(code, message)
 	} else {
 		header.Set("Content-Type", "text/xml")
-		var b bytes.Buffer
-		b.WriteString("<ErrorResponse><Error><Type>Sender</Type><Code>")
-		_ = xml.EscapeText(&b, []byte(code))
-		b.WriteString("</Code><Message>")
-		_ = xml.EscapeText(&b, []byte(message))
-		b.WriteString("</Message></Error><RequestId>keyrotor-faultproxy</RequestId></ErrorResponse>")
-		body = b.Bytes()
+		body = awsmodel.QueryErrorBody(code, message, "keyrotor-faultproxy")
 	}
 	return &response{status: status, header: header, body: body, errorCode: code}
 }

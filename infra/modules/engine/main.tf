@@ -64,25 +64,16 @@ locals {
     fleet_bucket_arn   = aws_s3_bucket.fleet.arn
   }
 
-  reader_grants = flatten([for reader in sort(keys(var.parameter_readers)) : [
-    for name in var.parameter_readers[reader] : {
-      reader        = reader
-      parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${name}"
-    }
-  ]])
-
-  # The secrets key policy's variables but its role ARNs. One statement per (reader, parameter):
-  # each reader decrypts only the parameters it reads. SSM passes the parameter's ARN as the
-  # encryption context PARAMETER_ARN
-  # (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html).
+  # The secrets key policy's variables but its role ARNs. One statement per (reader, parameter)
+  # (module.inputs).
   key_policy_vars = {
     partition             = local.partition
     region                = local.region
     account_id            = local.account_id
     parameter_prefix      = var.parameter_prefix
     state_machine_name    = local.state_machine_name
-    reader_arns           = [for g in local.reader_grants : g.reader]
-    reader_parameter_arns = [for g in local.reader_grants : g.parameter_arn]
+    reader_arns           = module.inputs.reader_arns
+    reader_parameter_arns = module.inputs.reader_parameter_arns
   }
   # The same policy with the roles' ARNs as IAM forms them (path /), known at plan, so that its
   # size is checked before anything is created.
@@ -107,6 +98,19 @@ locals {
 
   fleet_state_machine_name = "${var.name}-rotate-fleet"
 
+  # The trust policy of each role a service assumes: that service, acting for this account's
+  # resources only (aws:SourceAccount, against the confused deputy:
+  # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
+  service_trust_policies = { for service in ["lambda", "states", "scheduler"] : service => jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "${service}.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  }) }
+
   # Execution errors that raise no failure alert (aws_cloudwatch_event_rule.rotation_failed):
   # destroy's abort and Begin's rejections (statemachine/README.md, "Rollback paths").
   rejection_errors = ["InvalidInput", "UserNotFound", "UserNotManaged", "RotationInProgress"]
@@ -115,6 +119,20 @@ locals {
   # (aws_cloudwatch_log_metric_filter.expected_errors): KeyNotYetValid, verifykey's answer while
   # IAM propagates a new key, and Begin's rejections (a fleet skipping busy users raises many).
   expected_step_errors = concat(["KeyNotYetValid"], local.rejection_errors)
+}
+
+# The inputs member-account takes too, validated once; the key policy's reader grants.
+module "inputs" {
+  source = "../inputs"
+
+  partition                = local.partition
+  region                   = local.region
+  account_id               = local.account_id
+  parameter_prefix         = var.parameter_prefix
+  managed_user_path        = var.managed_user_path
+  parameter_readers        = var.parameter_readers
+  kms_deletion_window_days = var.kms_deletion_window_days
+  external_id              = var.member_external_id
 }
 
 # ---- KMS: one key for secrets (seal + SecureString), one for logs and alerts ----
@@ -135,14 +153,14 @@ resource "aws_kms_key" "secrets" {
     # checked at plan on the policy as it will render (internal/harness/infracheck: kms_test.go).
     precondition {
       condition     = length(local.key_policy_planned) <= 32768
-      error_message = "parameter_readers: the engine's KMS key policy would hold ${length(local.key_policy_planned)} bytes with ${length(local.reader_grants)} (role, parameter) statements, above KMS's 32,768: each statement costs about 500 bytes, so about 60 fit. Give several consumers one role, or read fewer parameters per role."
+      error_message = "parameter_readers: the engine's KMS key policy would hold ${length(local.key_policy_planned)} bytes with ${length(module.inputs.reader_arns)} (role, parameter) statements, above KMS's 32,768: each statement costs about 500 bytes, so about 60 fit. Give several consumers one role, or read fewer parameters per role."
     }
     # A Standard-tier parameter cannot be shared with another account
     # (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-shared-parameters.html:
     # only advanced-tier parameters can be shared), so a reader of another account could never
     # read it, and granting its role this key would only widen the policy.
     precondition {
-      condition     = alltrue([for arn in keys(var.parameter_readers) : split(":", arn)[4] == local.account_id])
+      condition     = module.inputs.readers_in_account
       error_message = "parameter_readers must be roles of the engine's account ${local.account_id}: keyrotor's parameters are Standard-tier, which AWS does not share across accounts. Rotate a member account's users with infra/modules/member-account, whose parameter_readers grant that account's roles."
     }
   }
@@ -176,18 +194,10 @@ resource "aws_kms_alias" "observability" {
 resource "aws_iam_role" "function" {
   for_each = local.functions
 
-  name        = "${var.name}-${each.key}"
-  description = "keyrotor ${each.key} function"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "lambda.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
-  tags = var.tags
+  name               = "${var.name}-${each.key}"
+  description        = "keyrotor ${each.key} function"
+  assume_role_policy = local.service_trust_policies["lambda"]
+  tags               = var.tags
 }
 
 resource "aws_iam_role_policy" "function" {
@@ -301,18 +311,10 @@ resource "aws_lambda_function" "function" {
 # ---- The rotation state machine ----
 
 resource "aws_iam_role" "state_machine" {
-  name        = "${var.name}-state-machine"
-  description = "keyrotor rotation state machine"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "states.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
-  tags = var.tags
+  name               = "${var.name}-state-machine"
+  description        = "keyrotor rotation state machine"
+  assume_role_policy = local.service_trust_policies["states"]
+  tags               = var.tags
 }
 
 resource "aws_iam_role_policy" "state_machine" {
@@ -359,18 +361,10 @@ resource "aws_sfn_state_machine" "rotate" {
 # ---- The fleet state machine: every managed user, one rotation execution each ----
 
 resource "aws_iam_role" "fleet" {
-  name        = "${var.name}-fleet"
-  description = "keyrotor fleet state machine"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "states.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
-  tags = var.tags
+  name               = "${var.name}-fleet"
+  description        = "keyrotor fleet state machine"
+  assume_role_policy = local.service_trust_policies["states"]
+  tags               = var.tags
 }
 
 # Invoke listusers (which follows each rotation to its cut-over) and start rotation executions
@@ -424,18 +418,10 @@ resource "aws_sfn_state_machine" "fleet" {
 resource "aws_iam_role" "fleet_scheduler" {
   count = var.fleet_schedule == null ? 0 : 1
 
-  name        = "${var.name}-fleet-scheduler"
-  description = "keyrotor: EventBridge Scheduler starts the fleet state machine"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "scheduler.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
-  tags = var.tags
+  name               = "${var.name}-fleet-scheduler"
+  description        = "keyrotor: EventBridge Scheduler starts the fleet state machine"
+  assume_role_policy = local.service_trust_policies["scheduler"]
+  tags               = var.tags
 }
 
 resource "aws_iam_role_policy" "fleet_scheduler" {

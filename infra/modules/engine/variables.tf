@@ -1,3 +1,6 @@
+# parameter_prefix, managed_user_path, parameter_readers, kms_deletion_window_days and
+# member_external_id are validated where member-account's are too: ../inputs (module.inputs).
+
 variable "name" {
   type        = string
   description = "Prefix of every resource the engine creates: functions are <name>-<function>, the state machine <name>-rotate, the fleet bucket <lowercased name>-fleet-<account>-<region>."
@@ -32,35 +35,18 @@ variable "parameter_prefix" {
   type        = string
   description = "SSM parameter path under which keyrotor may write keys; every rotated parameter must start with it."
   default     = "/keyrotor/"
-
-  validation {
-    condition     = can(regex("^/([A-Za-z0-9_.-]+/)+$", var.parameter_prefix))
-    error_message = "parameter_prefix must be an SSM path that starts and ends with \"/\", such as \"/keyrotor/\"."
-  }
 }
 
 variable "managed_user_path" {
   type        = string
   description = "IAM path of the users whose keys keyrotor may manage (in addition to the keyrotor:managed=true tag). The default, /keyrotor/, keeps the engine's roles off every user outside it, so that tagging a user is not enough to hand its keys to keyrotor; \"/\" allows every path."
   default     = "/keyrotor/"
-
-  validation {
-    condition     = can(regex("^/([A-Za-z0-9_+=,.@-]+/)*$", var.managed_user_path))
-    error_message = "managed_user_path must be an IAM path that starts and ends with \"/\", such as \"/\" or \"/keyrotor/\"."
-  }
 }
 
 variable "parameter_readers" {
   type        = map(list(string))
   description = "Consumers of rotated parameters: IAM role ARN => the parameter names it reads (e.g. [\"/keyrotor/s3-signer\"]). The KMS key policy lets each role decrypt, through SSM only, exactly those parameters (encryption context PARAMETER_ARN), so that one application cannot decrypt another's key even with a broad SSM policy. Roles of the engine's account only (Standard-tier parameters are not shared across accounts). Each (role, parameter) is one key policy statement of about 500 bytes; the key policy holds at most 32,768 bytes, so about 60 of them (checked at plan)."
   default     = {}
-
-  validation {
-    condition = alltrue([for arn, names in var.parameter_readers :
-      can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn)) && length(names) > 0 &&
-    alltrue([for n in names : can(regex("^/[A-Za-z0-9_./-]+[A-Za-z0-9_-]$", n))])])
-    error_message = "parameter_readers maps IAM role ARNs (arn:aws:iam::<account>:role/<name>) to non-empty lists of parameter names (/keyrotor/<user>)."
-  }
 }
 
 variable "log_retention_days" {
@@ -106,11 +92,6 @@ variable "kms_deletion_window_days" {
   type        = number
   description = "Waiting period before the engine's KMS keys are deleted after destroy, in days."
   default     = 30
-
-  validation {
-    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30
-    error_message = "kms_deletion_window_days must be between 7 and 30."
-  }
 }
 
 variable "tags" {
@@ -244,13 +225,4 @@ variable "member_external_id" {
   type        = string
   description = "The ExternalId the functions pass to sts:AssumeRole of each member's keyrotor-target role (its trust policy requires it, sts:ExternalId). Required when member_account_ids is not empty."
   default     = null
-
-  validation {
-    # AssumeRole's ExternalId: 2 to 1224 characters of [\w+=,.@:/-]
-    # (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html; botocore's sts
-    # model, externalIdType). The length is checked apart: Go's regexp, Terraform's, refuses a
-    # repeat count above 1000 ({2,1224} would never match).
-    condition     = var.member_external_id == null ? true : (length(var.member_external_id) >= 2 && length(var.member_external_id) <= 1224 && can(regex("^[A-Za-z0-9_+=,.@:/-]+$", var.member_external_id)))
-    error_message = "member_external_id must be null or 2 to 1224 letters, digits or _+=,.@:/- characters, as sts:AssumeRole accepts for ExternalId."
-  }
 }

@@ -24,13 +24,6 @@ locals {
   hub_role_arns      = [for fn in local.hub_functions : "arn:${local.partition}:iam::${var.hub_account_id}:role/${var.engine_name}-${fn}"]
   state_machine_name = "${var.engine_name}-rotate"
 
-  reader_grants = flatten([for reader in sort(keys(var.parameter_readers)) : [
-    for name in var.parameter_readers[reader] : {
-      reader        = reader
-      parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${name}"
-    }
-  ]])
-
   # The member key policy's variables but the target role's ARN, and the policy with that ARN as
   # IAM forms it, known at plan for the size check (aws_kms_key.member).
   key_policy_vars = {
@@ -40,12 +33,26 @@ locals {
     hub_account_id        = var.hub_account_id
     parameter_prefix      = var.parameter_prefix
     state_machine_name    = local.state_machine_name
-    reader_arns           = [for g in local.reader_grants : g.reader]
-    reader_parameter_arns = [for g in local.reader_grants : g.parameter_arn]
+    reader_arns           = module.inputs.reader_arns
+    reader_parameter_arns = module.inputs.reader_parameter_arns
   }
   key_policy_planned = templatefile("${path.module}/policies/member-key.json.tftpl", merge(local.key_policy_vars, {
     target_role_arn = "arn:${local.partition}:iam::${local.account_id}:role${local.target_role_path}${local.target_role_name}"
   }))
+}
+
+# The inputs the engine takes too, validated once; the key policy's reader grants.
+module "inputs" {
+  source = "../inputs"
+
+  partition                = local.partition
+  region                   = local.region
+  account_id               = local.account_id
+  parameter_prefix         = var.parameter_prefix
+  managed_user_path        = var.managed_user_path
+  parameter_readers        = var.parameter_readers
+  kms_deletion_window_days = var.kms_deletion_window_days
+  external_id              = var.external_id
 }
 
 # ---- The target role: assumed by the hub's function roles only, with the external id ----
@@ -113,12 +120,12 @@ resource "aws_kms_key" "member" {
     # checked at plan on the policy as it will render, as the engine's key.
     precondition {
       condition     = length(local.key_policy_planned) <= 32768
-      error_message = "parameter_readers: the member key policy would hold ${length(local.key_policy_planned)} bytes with ${length(local.reader_grants)} (role, parameter) statements, above KMS's 32,768: about 60 fit. Give several consumers one role, or read fewer parameters per role."
+      error_message = "parameter_readers: the member key policy would hold ${length(local.key_policy_planned)} bytes with ${length(module.inputs.reader_arns)} (role, parameter) statements, above KMS's 32,768: about 60 fit. Give several consumers one role, or read fewer parameters per role."
     }
     # Standard-tier parameters are not shared across accounts
     # (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-shared-parameters.html).
     precondition {
-      condition     = alltrue([for arn in keys(var.parameter_readers) : split(":", arn)[4] == local.account_id])
+      condition     = module.inputs.readers_in_account
       error_message = "parameter_readers must be roles of this member account ${local.account_id}: keyrotor's parameters are Standard-tier, which AWS does not share across accounts."
     }
   }

@@ -1,3 +1,6 @@
+# parameter_prefix, managed_user_path, parameter_readers, kms_deletion_window_days and
+# external_id are validated where the engine's are too: ../inputs (module.inputs).
+
 variable "hub_account_id" {
   type        = string
   description = "The account of the hub engine (infra/modules/engine) whose functions rotate this account's managed users."
@@ -24,61 +27,31 @@ variable "engine_name" {
 variable "external_id" {
   type        = string
   description = "The ExternalId the hub's functions pass to sts:AssumeRole (the engine's member_external_id); the target role's trust policy requires it (sts:ExternalId)."
-
-  validation {
-    # AssumeRole's ExternalId: 2 to 1224 characters of [\w+=,.@:/-]
-    # (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html; botocore's sts
-    # model, externalIdType). The length is checked apart: Go's regexp, Terraform's, refuses a
-    # repeat count above 1000 ({2,1224} would never match).
-    condition     = length(var.external_id) >= 2 && length(var.external_id) <= 1224 && can(regex("^[A-Za-z0-9_+=,.@:/-]+$", var.external_id))
-    error_message = "external_id must be 2 to 1224 letters, digits or _+=,.@:/- characters, as sts:AssumeRole accepts for ExternalId."
-  }
+  nullable    = false
 }
 
 variable "parameter_prefix" {
   type        = string
   description = "The engine's parameter_prefix: the SSM path in this account under which the target role may write keys and locks."
   default     = "/keyrotor/"
-
-  validation {
-    condition     = can(regex("^/([A-Za-z0-9_.-]+/)+$", var.parameter_prefix))
-    error_message = "parameter_prefix must be an SSM path that starts and ends with \"/\", such as \"/keyrotor/\"."
-  }
 }
 
 variable "managed_user_path" {
   type        = string
   description = "The engine's managed_user_path: the IAM path of this account's users whose keys the target role may manage (in addition to the keyrotor:managed=true tag)."
   default     = "/keyrotor/"
-
-  validation {
-    condition     = can(regex("^/([A-Za-z0-9_+=,.@-]+/)*$", var.managed_user_path))
-    error_message = "managed_user_path must be an IAM path that starts and ends with \"/\", such as \"/\" or \"/keyrotor/\"."
-  }
 }
 
 variable "parameter_readers" {
   type        = map(list(string))
   description = "Consumers in this account of its rotated parameters: IAM role ARN => the parameter names it reads. The member key's policy lets each role decrypt, through SSM only, exactly those parameters (encryption context PARAMETER_ARN), as the engine's parameter_readers does for the engine's account."
   default     = {}
-
-  validation {
-    condition = alltrue([for arn, names in var.parameter_readers :
-      can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn)) && length(names) > 0 &&
-    alltrue([for n in names : can(regex("^/[A-Za-z0-9_./-]+[A-Za-z0-9_-]$", n))])])
-    error_message = "parameter_readers maps IAM role ARNs (arn:aws:iam::<account>:role/<name>) to non-empty lists of parameter names (/keyrotor/<user>)."
-  }
 }
 
 variable "kms_deletion_window_days" {
   type        = number
   description = "Waiting period before the member key is deleted after destroy, in days."
   default     = 30
-
-  validation {
-    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30
-    error_message = "kms_deletion_window_days must be between 7 and 30."
-  }
 }
 
 variable "tags" {

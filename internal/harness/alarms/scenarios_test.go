@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
-	"github.com/keyrotor/keyrotor/functions/trigger/entry"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -123,7 +122,7 @@ func scenarios() []scenario {
 			return []*sfn.DescribeExecutionOutput{stopInGrace(t, "")}
 		}},
 		{name: "rotation stopped by terraform destroy (keyrotor.Destroyed)", run: func(t *testing.T) []*sfn.DescribeExecutionOutput {
-			return []*sfn.DescribeExecutionOutput{stopInGrace(t, entry.DestroyedError)}
+			return []*sfn.DescribeExecutionOutput{stopInGrace(t, rotation.DestroyedError)}
 		}},
 	}
 }
@@ -274,7 +273,7 @@ func rotate(t *testing.T, user string, input map[string]any) *sfn.DescribeExecut
 }
 
 // stopInGrace stops a rotation once it waits in its grace period, as a person (error "") or
-// terraform destroy (entry.DestroyedError) does.
+// terraform destroy (rotation.DestroyedError) does.
 func stopInGrace(t *testing.T, errName string) *sfn.DescribeExecutionOutput {
 	t.Helper()
 	arn := start(t, newUser(t, false), map[string]any{"graceSeconds": 3600})

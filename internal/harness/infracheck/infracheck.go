@@ -43,6 +43,29 @@ func LoadModules(root string) (map[string]*Module, error) {
 		return nil, err
 	}
 	for _, path := range files {
+		dir := filepath.Dir(path)
+		rel, err := filepath.Rel(root, dir)
+		if err != nil {
+			return nil, fmt.Errorf("module path of %s: %w", path, err)
+		}
+		if mods[rel] != nil {
+			continue
+		}
+		if mods[rel], err = LoadModule(dir); err != nil {
+			return nil, err
+		}
+	}
+	return mods, nil
+}
+
+// LoadModule parses the .tf files of one directory, as LoadModules does each.
+func LoadModule(dir string) (*Module, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.tf"))
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	m := &Module{Dir: dir, src: map[string][]byte{}}
+	for _, path := range paths {
 		src, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", path, err)
@@ -51,20 +74,10 @@ func LoadModules(root string) (map[string]*Module, error) {
 		if diags.HasErrors() {
 			return nil, fmt.Errorf("parse %s: %w", path, diags)
 		}
-		dir := filepath.Dir(path)
-		rel, err := filepath.Rel(root, dir)
-		if err != nil {
-			return nil, fmt.Errorf("module path of %s: %w", path, err)
-		}
-		m := mods[rel]
-		if m == nil {
-			m = &Module{Dir: dir, src: map[string][]byte{}}
-			mods[rel] = m
-		}
 		m.src[path] = src
 		m.Blocks = append(m.Blocks, f.Body.(*hclsyntax.Body).Blocks...)
 	}
-	return mods, nil
+	return m, nil
 }
 
 // TerraformFiles lists every .tf file under root/infra, sorted.

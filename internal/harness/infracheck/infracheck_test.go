@@ -14,14 +14,15 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
-	"github.com/keyrotor/keyrotor/functions/trigger/entry"
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 const (
 	engineDir     = "infra/modules/engine"
 	managedKeyDir = "infra/modules/managed-key"
 	memberDir     = "infra/modules/member-account"
+	inputsDir     = "infra/modules/inputs"
 	orgExampleDir = "infra/examples/organization"
 	rotationASL   = "statemachine/rotate.asl.json"
 )
@@ -490,7 +491,7 @@ func TestDestroyStoppingARotationRaisesNoAlarm(t *testing.T) {
 		}
 	}
 	unalerted, _ := m.Local("unalerted_errors")
-	if unalerted == nil || !strings.Contains(m.Text(unalerted.Range()), `"`+entry.DestroyedError+`"`) {
-		t.Errorf("local.unalerted_errors must hold %s", entry.DestroyedError)
+	if unalerted == nil || !strings.Contains(m.Text(unalerted.Range()), `"`+rotation.DestroyedError+`"`) {
+		t.Errorf("local.unalerted_errors must hold %s", rotation.DestroyedError)
 	}
 }

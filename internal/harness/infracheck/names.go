@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -250,9 +251,9 @@ func (m *Module) EvalContext(d DeployContext) *hcl.EvalContext {
 		},
 		Functions: nameFunctions,
 	}
-	locals := map[string]cty.Value{}
+	locals, modules := map[string]cty.Value{}, map[string]cty.Value{}
 	for range 4 {
-		ctx.Variables["local"] = cty.ObjectVal(locals)
+		ctx.Variables["local"], ctx.Variables["module"] = cty.ObjectVal(locals), cty.ObjectVal(modules)
 		for _, b := range m.Find("locals") {
 			for name, a := range b.Body.Attributes {
 				if v, diags := a.Expr.Value(ctx); !diags.HasErrors() && v.IsWhollyKnown() {
@@ -260,9 +261,54 @@ func (m *Module) EvalContext(d DeployContext) *hcl.EvalContext {
 				}
 			}
 		}
+		for _, b := range m.Find("module") {
+			if outputs, ok := m.childOutputs(ctx, d, b); ok {
+				modules[b.Labels[0]] = outputs
+			}
+		}
 	}
-	ctx.Variables["local"] = cty.ObjectVal(locals)
+	ctx.Variables["local"], ctx.Variables["module"] = cty.ObjectVal(locals), cty.ObjectVal(modules)
 	return ctx
+}
+
+// childOutputs evaluates, as Terraform plans them, the outputs of a module call whose source
+// is a directory of this repository (../inputs): its arguments in ctx, its variables' defaults
+// for the rest. ok is false for another source or while an argument is not yet known.
+func (m *Module) childOutputs(ctx *hcl.EvalContext, d DeployContext, call *hclsyntax.Block) (outputs cty.Value, ok bool) {
+	src, diags := call.Body.Attributes["source"].Expr.Value(nil)
+	if diags.HasErrors() || !strings.HasPrefix(src.AsString(), "../") && !strings.HasPrefix(src.AsString(), "./") {
+		return cty.NilVal, false
+	}
+	child, err := LoadModule(filepath.Join(m.Dir, src.AsString()))
+	if err != nil {
+		return cty.NilVal, false
+	}
+	vars := map[string]cty.Value{}
+	for _, v := range child.Find("variable") {
+		name := v.Labels[0]
+		expr := v.Body.Attributes["default"]
+		if a, given := call.Body.Attributes[name]; given {
+			expr = a
+		}
+		if expr == nil {
+			return cty.NilVal, false
+		}
+		val, diags := expr.Expr.Value(ctx)
+		if diags.HasErrors() || !val.IsWhollyKnown() {
+			return cty.NilVal, false
+		}
+		vars[name] = val
+	}
+	cd := d
+	cd.Vars = vars
+	cctx := child.EvalContext(cd)
+	out := map[string]cty.Value{}
+	for _, o := range child.Find("output") {
+		if v, diags := o.Body.Attributes["value"].Expr.Value(cctx); !diags.HasErrors() && v.IsWhollyKnown() {
+			out[o.Labels[0]] = v
+		}
+	}
+	return cty.ObjectVal(out), true
 }
 
 // Preconditions evaluates the lifecycle preconditions of resource typ.name that ctx can

@@ -54,28 +54,28 @@ func TestOrganizationVariableValidationsAcceptGoodAndRejectBadValues(t *testing.
 		{engineDir, "member_account_ids", ids("*"), false},
 		{engineDir, "member_account_ids", many(100), true},
 		{engineDir, "member_account_ids", many(101), false},
-		{engineDir, "member_external_id", null, true},
-		{engineDir, "member_external_id", str("keyrotor-org-7f3a9c"), true},
-		{engineDir, "member_external_id", str("urn:org/keyrotor=1,a.b@c_d+e"), true},
-		{engineDir, "member_external_id", str(strings.Repeat("x", 1224)), true},
-		{engineDir, "member_external_id", str("x"), false},
-		{engineDir, "member_external_id", str(strings.Repeat("x", 1225)), false},
-		{engineDir, "member_external_id", str("has space"), false},
-		{engineDir, "member_external_id", str(`quote"d`), false},
+		{inputsDir, "external_id", null, true},
+		{inputsDir, "external_id", str("keyrotor-org-7f3a9c"), true},
+		{inputsDir, "external_id", str("urn:org/keyrotor=1,a.b@c_d+e"), true},
+		{inputsDir, "external_id", str(strings.Repeat("x", 1224)), true},
+		{inputsDir, "external_id", str("x"), false},
+		{inputsDir, "external_id", str(strings.Repeat("x", 1225)), false},
+		{inputsDir, "external_id", str("has space"), false},
+		{inputsDir, "external_id", str(`quote"d`), false},
 		{memberDir, "hub_account_id", str("111122223333"), true},
 		{memberDir, "hub_account_id", str("arn:aws:iam::111122223333:root"), false},
 		{memberDir, "engine_name", str("keyrotor"), true},
 		{memberDir, "engine_name", str("9lives"), false},
-		{memberDir, "external_id", str("keyrotor-org-7f3a9c"), true},
-		{memberDir, "external_id", str("a"), false},
-		{memberDir, "external_id", str("no spaces please"), false},
-		{memberDir, "parameter_prefix", str("/keyrotor/"), true},
-		{memberDir, "parameter_prefix", str("/keyrotor"), false},
-		{memberDir, "managed_user_path", str("/"), true},
-		{memberDir, "managed_user_path", str("keyrotor"), false},
-		{memberDir, "parameter_readers", cty.MapVal(map[string]cty.Value{"arn:aws:iam::444455556666:role/consumer": cty.ListVal([]cty.Value{str("/keyrotor/s3-signer")})}), true},
-		{memberDir, "parameter_readers", cty.MapVal(map[string]cty.Value{"arn:aws:iam::444455556666:user/bob": cty.ListVal([]cty.Value{str("/keyrotor/s3-signer")})}), false},
-		{memberDir, "kms_deletion_window_days", cty.NumberIntVal(31), false},
+		{inputsDir, "external_id", str("keyrotor-org-7f3a9c"), true},
+		{inputsDir, "external_id", str("a"), false},
+		{inputsDir, "external_id", str("no spaces please"), false},
+		{inputsDir, "parameter_prefix", str("/keyrotor/"), true},
+		{inputsDir, "parameter_prefix", str("/keyrotor"), false},
+		{inputsDir, "managed_user_path", str("/"), true},
+		{inputsDir, "managed_user_path", str("keyrotor"), false},
+		{inputsDir, "parameter_readers", cty.MapVal(map[string]cty.Value{"arn:aws:iam::444455556666:role/consumer": cty.ListVal([]cty.Value{str("/keyrotor/s3-signer")})}), true},
+		{inputsDir, "parameter_readers", cty.MapVal(map[string]cty.Value{"arn:aws:iam::444455556666:user/bob": cty.ListVal([]cty.Value{str("/keyrotor/s3-signer")})}), false},
+		{inputsDir, "kms_deletion_window_days", cty.NumberIntVal(31), false},
 		{managedKeyDir, "account_id", null, true},
 		{managedKeyDir, "account_id", str("444455556666"), true},
 		{managedKeyDir, "account_id", str("member-a"), false},
@@ -98,25 +98,33 @@ func TestOrganizationVariableValidationsAcceptGoodAndRejectBadValues(t *testing.
 	}
 }
 
-// A member's parameter_readers is the engine's, for the member's key: the same type and the
-// same validation, so that a value one accepts the other accepts too.
-func TestMemberParameterReadersIsDeclaredAsTheEngines(t *testing.T) {
+// The settings the engine and a member take alike are validated once, by infra/modules/inputs:
+// both pass each of them to it unchanged, declared with its type, so that a value one accepts
+// the other accepts too.
+func TestEngineAndMemberValidateTheirSharedInputsInOnePlace(t *testing.T) {
 	_, mods := load(t)
-	decl := func(dir string) (typ, cond, msg string) {
-		m := mods[dir]
-		v := onlyBlock(t, m, "variable", "parameter_readers")
-		typ = attr(m, v, "type")
-		for _, b := range v.Body.Blocks {
-			if b.Type == "validation" {
-				cond, msg = attr(m, b, "condition"), attr(m, b, "error_message")
+	inputs := mods[inputsDir]
+	for _, tt := range []struct {
+		dir        string
+		externalID string // the module's own name for the external id
+	}{{engineDir, "member_external_id"}, {memberDir, "external_id"}} {
+		m := mods[tt.dir]
+		call := onlyBlock(t, m, "module", "inputs")
+		if got := attr(m, call, "source"); got != `"../inputs"` {
+			t.Errorf("%s: module.inputs has source %s, want \"../inputs\"", tt.dir, got)
+		}
+		for _, name := range []string{"parameter_prefix", "managed_user_path", "parameter_readers", "kms_deletion_window_days", "external_id"} {
+			own := name
+			if name == "external_id" {
+				own = tt.externalID
+			}
+			if got := attr(m, call, name); got != "var."+own {
+				t.Errorf("%s: module.inputs gets %s = %s, want var.%s", tt.dir, name, got, own)
+			}
+			if mt, it := attr(m, onlyBlock(t, m, "variable", own), "type"), attr(inputs, onlyBlock(t, inputs, "variable", name), "type"); mt != it {
+				t.Errorf("%s: variable %s has type %s, infra/modules/inputs declares %s", tt.dir, own, mt, it)
 			}
 		}
-		return typ, cond, msg
-	}
-	et, ec, em := decl(engineDir)
-	mt, mc, mm := decl(memberDir)
-	if et != mt || ec != mc || em != mm {
-		t.Errorf("member-account's parameter_readers (%s, %s, %s) differs from the engine's (%s, %s, %s)", mt, mc, mm, et, ec, em)
 	}
 }
 

@@ -176,8 +176,8 @@ func sealContext(f fixture, user, key, execution string) map[string]any {
 }
 
 // allowedRequests are the requests each function makes in a rotation (internal/rotation: Begin,
-// Create, Store, Restore, Verify, Deactivate, Delete, Rollback, Release; functions/trigger/entry:
-// rotate, awaitVerified, remove),
+// Create, Store, Restore, Verify, Deactivate, Delete, Rollback, Release; its Trigger: rotate,
+// awaitVerified, remove),
 // plus a consumer reading the key and the deployer administering the key.
 func allowedRequests(f fixture) []req {
 	keyARN := f.engine.KMSKeyARN()

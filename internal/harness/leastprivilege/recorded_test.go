@@ -16,13 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/keyrotor/keyrotor/functions/trigger/entry"
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
@@ -48,34 +47,21 @@ type recording struct {
 func startRecording(t *testing.T) (*recording, func()) {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := motoserver.Start(ctx, motoserver.Options{Auth: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := testutil.Moto(t, motoserver.Options{Auth: true})
 	proxy, err := faultproxy.Start(srv.Endpoint)
 	if err != nil {
-		srv.Stop()
 		t.Fatal(err)
 	}
-	stop := func() { proxy.Close(); srv.Stop() }
+	stop := proxy.Close
 	r := &recording{t: t, ctx: ctx, proxy: proxy, pending: map[string]string{}, admin: motoserver.Config(proxy.URL, srv.Admin),
 		steps: map[string]*rotation.Steps{}, keyOf: map[string]string{}, creds: map[string]aws.Credentials{}}
-	key, err := kms.NewFromConfig(r.admin).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("keyrotor secrets")})
+	engine, err := testutil.CreateEngineStandIns(ctx, r.admin)
 	if err != nil {
 		stop()
 		t.Fatal(err)
 	}
-	sm, err := sfn.NewFromConfig(r.admin).CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
-		Name:       aws.String("keyrotor-rotate"),
-		Definition: aws.String(`{"StartAt":"Wait","States":{"Wait":{"Type":"Wait","Seconds":86400,"End":true}}}`),
-		RoleArn:    aws.String("arn:aws:iam::" + motoserver.AccountID + ":role/keyrotor-state-machine"),
-	})
-	if err != nil {
-		stop()
-		t.Fatal(err)
-	}
-	r.machine = aws.ToString(sm.StateMachineArn)
-	r.conf = rotation.Config{KMSKeyID: aws.ToString(key.KeyMetadata.KeyId), ParameterPrefix: "/keyrotor/", PropagationWindow: time.Minute}
+	r.machine = engine.StateMachineARN
+	r.conf = rotation.Config{KMSKeyID: engine.KMSKeyID, ParameterPrefix: "/keyrotor/", PropagationWindow: time.Minute}
 	logs := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	for _, fn := range iampolicy.Functions {
 		// moto checks only actions; the policies under test are evaluated exactly afterwards.
@@ -92,7 +78,7 @@ func (r *recording) user(name string, managed bool, policy string) aws.Credentia
 	client := iam.NewFromConfig(r.admin)
 	in := &iam.CreateUserInput{UserName: aws.String(name)}
 	if managed {
-		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
+		in.Tags = []iamtypes.Tag{testutil.ManagedTag}
 	}
 	if _, err := client.CreateUser(r.ctx, in); err != nil {
 		r.t.Fatal(err)
@@ -206,23 +192,23 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	// The trigger: start (moto never runs the machine, so it gives up at its deadline), then
 	// destroy fresh's keys and parameter, stopping the rotation that holds its lock first.
 	tc := motoserver.Config(r.proxy.URL, r.creds["trigger"])
-	trig := &entry.Trigger{StateMachineARN: r.machine, ParameterPrefix: "/keyrotor/", Executions: sfn.NewFromConfig(tc),
+	trig := &rotation.Trigger{StateMachineARN: r.machine, ParameterPrefix: "/keyrotor/", Executions: sfn.NewFromConfig(tc),
 		IAM: iam.NewFromConfig(tc), SSM: ssm.NewFromConfig(tc), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		PollInterval: time.Millisecond, MaxPollInterval: time.Millisecond, DeadlineMargin: time.Hour}
 	deadline, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	var still *entry.Error
-	if _, err := trig.Handle(deadline, entry.Event{Rotation: entry.Input{UserName: "s3-signer"}}); !errors.As(err, &still) || still.Name != entry.RotationStillRunning {
-		t.Fatalf("trigger create on moto: %v, want %s", err, entry.RotationStillRunning)
+	var still *rotation.Error
+	if _, err := trig.Handle(deadline, rotation.TriggerEvent{Rotation: rotation.Input{UserName: "s3-signer"}}); !errors.As(err, &still) || still.Name != rotation.RotationStillRunning {
+		t.Fatalf("trigger create on moto: %v, want %s", err, rotation.RotationStillRunning)
 	}
-	if _, err := trig.Handle(ctx, entry.Event{Rotation: entry.Input{UserName: "fresh"}, TF: &entry.TF{Action: "delete"}}); err != nil {
+	if _, err := trig.Handle(ctx, rotation.TriggerEvent{Rotation: rotation.Input{UserName: "fresh"}, TF: &rotation.TF{Action: "delete"}}); err != nil {
 		t.Fatal(err)
 	}
 	if d, err := sfn.NewFromConfig(r.admin).DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(holder)}); err != nil || d.Status != sfntypes.ExecutionStatusAborted {
 		t.Fatalf("the lock holder after destroy: %v %v, want ABORTED", d, err)
 	}
 	// Destroy s3-signer, whose parameter exists: the trigger reads its ownership record first.
-	if _, err := trig.Handle(ctx, entry.Event{Rotation: entry.Input{UserName: "s3-signer"}, TF: &entry.TF{Action: "delete"}}); err != nil {
+	if _, err := trig.Handle(ctx, rotation.TriggerEvent{Rotation: rotation.Input{UserName: "s3-signer"}, TF: &rotation.TF{Action: "delete"}}); err != nil {
 		t.Fatal(err)
 	}
 

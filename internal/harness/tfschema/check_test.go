@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rogpeppe/go-internal/txtar"
+
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
 )
 
@@ -38,16 +40,38 @@ func schemaFor(t *testing.T, dirs ...string) (string, *Schema) {
 	return root, s
 }
 
-func fixtureDirs(t *testing.T) []string {
+// fixtures writes out testdata/fixtures.txtar, one directory per fixture and the modules they
+// call, and returns the directory holding them.
+func fixtures(t *testing.T) string {
 	t.Helper()
-	entries, err := os.ReadDir("testdata")
+	ar, err := txtar.ParseFile(filepath.Join("testdata", "fixtures.txtar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	for _, f := range ar.Files {
+		path := filepath.Join(base, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return base
+}
+
+// fixtureDirs lists the fixtures under base, the modules they call left out.
+func fixtureDirs(t *testing.T, base string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var dirs []string
 	for _, e := range entries {
 		if e.IsDir() && e.Name() != "modules" {
-			dirs = append(dirs, filepath.Join("testdata", e.Name()))
+			dirs = append(dirs, filepath.Join(base, e.Name()))
 		}
 	}
 	return dirs
@@ -99,10 +123,11 @@ func TestRepositoryTerraformMatchesTheProviderSchema(t *testing.T) {
 	t.Log(Summary(r, s))
 }
 
-// Each fixture under testdata/ holds exactly one mistake; the checker must report it, once,
-// for the right reason. testdata/good breaks no rule and uses each construct the others break.
+// Each fixture of testdata/fixtures.txtar holds exactly one mistake; the checker must report
+// it, once, for the right reason. good/ breaks no rule and uses each construct the others break.
 func TestCheckerCatchesOneOfEachMistake(t *testing.T) {
-	root, _ := schemaFor(t, fixtureDirs(t)...)
+	base := fixtures(t)
+	root, _ := schemaFor(t, fixtureDirs(t, base)...)
 	tests := []struct {
 		fixture string
 		want    string
@@ -139,7 +164,7 @@ func TestCheckerCatchesOneOfEachMistake(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			r, _, err := CheckDirs(context.Background(), root, []string{filepath.Join("testdata", tt.fixture)})
+			r, _, err := CheckDirs(context.Background(), root, []string{filepath.Join(base, tt.fixture)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,10 +183,10 @@ func TestCheckerCatchesOneOfEachMistake(t *testing.T) {
 		})
 	}
 	// Every fixture is in the table.
-	for _, d := range fixtureDirs(t) {
+	for _, d := range fixtureDirs(t, base) {
 		found := false
 		for _, tt := range tests {
-			found = found || filepath.Join("testdata", tt.fixture) == d
+			found = found || filepath.Join(base, tt.fixture) == d
 		}
 		if !found {
 			t.Errorf("fixture %s has no test case", d)

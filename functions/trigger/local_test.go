@@ -1,4 +1,4 @@
-package entry_test
+package main_test
 
 // These tests run the built trigger bootstrap (build/host/trigger/bootstrap) on the local
 // engine (internal/localenv: moto with IAM auth, the real step functions, the Step Functions
@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -38,36 +39,14 @@ import (
 )
 
 var (
-	engineOnce sync.Once
-	engine     *localenv.Env
-	engineErr  error
-	userSeq    atomic.Int64
+	engine  *localenv.Env
+	userSeq atomic.Int64
 )
 
+// TestMain starts the one local engine of this package (the wall clock: IAM propagation and
+// the trigger's polling run in real time), with one member account: members_test.go.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if engine != nil {
-		engine.Close()
-	}
-	os.Exit(code)
-}
-
-// localEngine starts the one local engine of this package on first use (the wall clock: IAM
-// propagation and the trigger's polling run in real time).
-func localEngine(t *testing.T) *localenv.Env {
-	t.Helper()
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		t.Skip("moto_server is not installed")
-	}
-	engineOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		engine, engineErr = localenv.Up(ctx, localenv.Options{Accounts: 1}) // one member: members_test.go
-	})
-	if engineErr != nil {
-		t.Fatal(engineErr)
-	}
-	return engine
+	os.Exit(testenv.Run(m, &engine, localenv.Options{Accounts: 1}))
 }
 
 // tfRotation is the module's local.rotation: every field is always sent.
@@ -444,7 +423,7 @@ func TestTerraformLifecycleRunsOnTheLocalEngine(t *testing.T) {
 }
 
 func terraformLifecycle(t *testing.T, iv *invocations) {
-	env := localEngine(t)
+	env := engine
 	ctx := context.Background()
 	user := newUser(t, env, localenv.ManagedUser{}) // create_user = true: a new user, no key
 	in := tfInput{Rotation: tfRotation{
@@ -573,7 +552,7 @@ func TestUnmanagedUserIsRefusedAndLeftAsItWas(t *testing.T) {
 }
 
 func unmanagedUser(t *testing.T, iv *invocations) {
-	env := localEngine(t)
+	env := engine
 	user := newUser(t, env, localenv.ManagedUser{Unmanaged: true, Keys: 2, Parameter: "-"})
 	param := env.ParameterPrefix + user
 	in := tfInput{Rotation: tfRotation{UserName: user, ParameterName: param, Format: "json"}}
@@ -603,7 +582,7 @@ func unmanagedUser(t *testing.T, iv *invocations) {
 // refused with the holder named, changing nothing.
 func TestRotationDuringTheGracePeriodIsRefused(t *testing.T) {
 	t.Parallel() // its own user: it may overlap the other local tests
-	env := localEngine(t)
+	env := engine
 	ctx := context.Background()
 	// create_user = false: an adopted user whose key a previous rotation stored.
 	user := newUser(t, env, localenv.ManagedUser{Keys: 1, Parameter: "-"})
@@ -653,7 +632,7 @@ func TestRotationDuringTheGracePeriodIsRefused(t *testing.T) {
 // "retire by hand" alarm; then the keys, the parameter and the lock go, and nothing comes back.
 func TestDestroyDuringTheGracePeriodStopsTheRotationAndLeavesNothingBehind(t *testing.T) {
 	t.Parallel() // its own user: it may overlap the other local tests
-	env := localEngine(t)
+	env := engine
 	ctx := context.Background()
 	user := newUser(t, env, localenv.ManagedUser{Keys: 1, Parameter: "-"})
 	param := env.ParameterPrefix + user
@@ -702,7 +681,7 @@ func TestDestroyDuringTheGracePeriodStopsTheRotationAndLeavesNothingBehind(t *te
 // (its description, "keyrotor:<id>") and still carries no secret.
 func TestRawFormatCreateAnswersWithTheStoredKey(t *testing.T) {
 	t.Parallel() // its own user: it may overlap the other local tests
-	env := localEngine(t)
+	env := engine
 	ctx := context.Background()
 	user := newUser(t, env, localenv.ManagedUser{})
 	param := env.ParameterPrefix + user

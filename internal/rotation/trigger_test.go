@@ -1,4 +1,4 @@
-package entry
+package rotation
 
 import (
 	"bytes"
@@ -21,7 +21,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
-	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
@@ -120,7 +119,7 @@ func doc(key, verifiedAt string) string {
 	return string(b)
 }
 
-func newTrigger(ex Executions, logs *bytes.Buffer) *Trigger {
+func newTrigger(ex TriggerExecutions, logs *bytes.Buffer) *Trigger {
 	return &Trigger{
 		StateMachineARN: machine, ParameterPrefix: "/keyrotor/", Executions: ex,
 		Logger:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -128,7 +127,7 @@ func newTrigger(ex Executions, logs *bytes.Buffer) *Trigger {
 	}
 }
 
-func TestCreateReturnsOnceTheKeyIsVerified(t *testing.T) {
+func TestTriggerCreateReturnsOnceTheKeyIsVerified(t *testing.T) {
 	created := exited("CreateKey", doc("AKIANEW", ""))
 	stored := exited("StoreParameter", doc("AKIANEW", ""))
 	tests := []struct {
@@ -160,7 +159,7 @@ func TestCreateReturnsOnceTheKeyIsVerified(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ex := &scriptedExecutions{statuses: tt.statuses}
 			var logs bytes.Buffer
-			res, err := newTrigger(ex, &logs).Handle(context.Background(), Event{
+			res, err := newTrigger(ex, &logs).Handle(context.Background(), TriggerEvent{
 				Rotation: Input{UserName: "s3-signer"}, TF: &TF{Action: "create"},
 			})
 			if tt.wantErr != "" {
@@ -171,7 +170,7 @@ func TestCreateReturnsOnceTheKeyIsVerified(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := Result{AccessKeyID: tt.wantKey, ParameterName: "/keyrotor/s3-signer",
+				want := TriggerResult{AccessKeyID: tt.wantKey, ParameterName: "/keyrotor/s3-signer",
 					ParameterARN: "arn:aws:ssm:us-east-1:123456789012:parameter/keyrotor/s3-signer",
 					ExecutionARN: "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:" + aws.ToString(ex.started[0].Name)}
 				if res != want {
@@ -193,13 +192,13 @@ func TestCreateReturnsOnceTheKeyIsVerified(t *testing.T) {
 	}
 }
 
-func TestCreateGivesUpBeforeTheInvocationDeadline(t *testing.T) {
+func TestTriggerCreateGivesUpBeforeTheInvocationDeadline(t *testing.T) {
 	ex := &scriptedExecutions{statuses: []execution{{status: sfntypes.ExecutionStatusRunning}}}
 	var logs bytes.Buffer
 	// The margin (5s) exceeds what is left, so the first check that finds no verification answers.
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(2*time.Second))
 	defer cancel()
-	_, err := newTrigger(ex, &logs).Handle(ctx, Event{Rotation: Input{UserName: "s3-signer"}})
+	_, err := newTrigger(ex, &logs).Handle(ctx, TriggerEvent{Rotation: Input{UserName: "s3-signer"}})
 	var e *Error
 	if !errors.As(err, &e) || e.Name != RotationStillRunning || !strings.Contains(err.Error(), "it continues") {
 		t.Fatalf("got %v, want %s", err, RotationStillRunning)
@@ -209,17 +208,17 @@ func TestCreateGivesUpBeforeTheInvocationDeadline(t *testing.T) {
 	}
 }
 
-func TestBadInputIsRefusedBeforeAnythingStarts(t *testing.T) {
+func TestTriggerBadInputIsRefusedBeforeAnythingStarts(t *testing.T) {
 	tests := []struct {
 		name string
-		ev   Event
+		ev   TriggerEvent
 		want string
 	}{
-		{"no user", Event{}, "is not an IAM user name"},
-		{"user with a space", Event{Rotation: Input{UserName: "s3 signer"}}, "is not an IAM user name"},
-		{"parameter outside the prefix", Event{Rotation: Input{UserName: "s3-signer", ParameterName: "/app/key"}}, "must lie under /keyrotor/"},
-		{"parameter named like a lock", Event{Rotation: Input{UserName: "s3-signer", ParameterName: "/keyrotor/x.lock"}}, "not end in .lock"},
-		{"unknown tf action", Event{Rotation: Input{UserName: "s3-signer"}, TF: &TF{Action: "read"}}, "is not create, update or delete"},
+		{"no user", TriggerEvent{}, "is not an IAM user name"},
+		{"user with a space", TriggerEvent{Rotation: Input{UserName: "s3 signer"}}, "is not an IAM user name"},
+		{"parameter outside the prefix", TriggerEvent{Rotation: Input{UserName: "s3-signer", ParameterName: "/app/key"}}, "must lie under /keyrotor/"},
+		{"parameter named like a lock", TriggerEvent{Rotation: Input{UserName: "s3-signer", ParameterName: "/keyrotor/x.lock"}}, "not end in .lock"},
+		{"unknown tf action", TriggerEvent{Rotation: Input{UserName: "s3-signer"}, TF: &TF{Action: "read"}}, "is not create, update or delete"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,7 +238,7 @@ func TestBadInputIsRefusedBeforeAnythingStarts(t *testing.T) {
 
 // The destroy path runs against moto's IAM and SSM.
 // managedTag opts a user in.
-var managedTag = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
+var managedTag = []iamtypes.Tag{{Key: aws.String(ManagedTagKey), Value: aws.String(ManagedTagValue)}}
 
 // startMoto starts a moto server of the test's own (stopped when the test ends) and returns
 // admin IAM and SSM clients for it.
@@ -256,20 +255,20 @@ func startMoto(ctx context.Context, t *testing.T) (*iam.Client, *ssm.Client) {
 
 // Destroy and an update away from a user check keyrotor:managed=true themselves before deleting
 // anything (moto, like a policy without its tag condition, would let the deletes through).
-func TestDeleteOfAnUnmanagedUserIsRefusedAndDeletesNothing(t *testing.T) {
+func TestTriggerDeleteOfAnUnmanagedUserIsRefusedAndDeletesNothing(t *testing.T) {
 	ctx := context.Background()
 	iamc, ssmc := startMoto(ctx, t)
 	for _, tt := range []struct {
 		name, user string
 		tags       []iamtypes.Tag
-		event      func(Input) Event
+		event      func(Input) TriggerEvent
 	}{
-		{"destroy, untagged", "plain", nil, func(in Input) Event { return Event{Rotation: in, TF: &TF{Action: "delete"}} }},
-		{"destroy, tagged false", "opted-out", []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String("false")}},
-			func(in Input) Event { return Event{Rotation: in, TF: &TF{Action: "delete"}} }},
-		{"update away from an untagged user", "previous", nil, func(in Input) Event {
-			prev, _ := json.Marshal(Event{Rotation: in})
-			return Event{Rotation: Input{UserName: "next", ParameterName: in.ParameterName}, TF: &TF{Action: "update", PrevInput: prev}}
+		{"destroy, untagged", "plain", nil, func(in Input) TriggerEvent { return TriggerEvent{Rotation: in, TF: &TF{Action: "delete"}} }},
+		{"destroy, tagged false", "opted-out", []iamtypes.Tag{{Key: aws.String(ManagedTagKey), Value: aws.String("false")}},
+			func(in Input) TriggerEvent { return TriggerEvent{Rotation: in, TF: &TF{Action: "delete"}} }},
+		{"update away from an untagged user", "previous", nil, func(in Input) TriggerEvent {
+			prev, _ := json.Marshal(TriggerEvent{Rotation: in})
+			return TriggerEvent{Rotation: Input{UserName: "next", ParameterName: in.ParameterName}, TF: &TF{Action: "update", PrevInput: prev}}
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -309,7 +308,7 @@ func TestDeleteOfAnUnmanagedUserIsRefusedAndDeletesNothing(t *testing.T) {
 
 // Destroy first stops the rotation that holds the lock (so that it ends ABORTED instead of
 // failing on what destroy removes), and only a running execution of its own state machine.
-func TestDeleteStopsTheRotationHoldingTheLockFirst(t *testing.T) {
+func TestTriggerDeleteStopsTheRotationHoldingTheLockFirst(t *testing.T) {
 	ctx := context.Background()
 	iamc, ssmc := startMoto(ctx, t)
 	ours := "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:tf-u-1"
@@ -342,7 +341,7 @@ func TestDeleteStopsTheRotationHoldingTheLockFirst(t *testing.T) {
 			var logs bytes.Buffer
 			tr := newTrigger(ex, &logs)
 			tr.IAM, tr.SSM = iamc, ssmc
-			if _, err := tr.Handle(ctx, Event{Rotation: Input{UserName: user}, TF: &TF{Action: "delete"}}); err != nil {
+			if _, err := tr.Handle(ctx, TriggerEvent{Rotation: Input{UserName: user}, TF: &TF{Action: "delete"}}); err != nil {
 				t.Fatal(err)
 			}
 			if got := len(ex.stops) > 0; got != tt.wantStop {
@@ -366,7 +365,7 @@ func TestDeleteStopsTheRotationHoldingTheLockFirst(t *testing.T) {
 
 // An update that moves to a new parameter stops the rotation still waiting on the old one
 // before deleting the old parameter and lock, as destroy does.
-func TestUpdateStopsTheRotationOfTheParameterItMovesAwayFrom(t *testing.T) {
+func TestTriggerUpdateStopsTheRotationOfTheParameterItMovesAwayFrom(t *testing.T) {
 	ctx := context.Background()
 	iamc, ssmc := startMoto(ctx, t)
 	for _, u := range []string{"mover", "mover-new"} {
@@ -391,8 +390,8 @@ func TestUpdateStopsTheRotationOfTheParameterItMovesAwayFrom(t *testing.T) {
 				others: map[string]bool{waiting: true}}
 			tr := newTrigger(ex, &bytes.Buffer{})
 			tr.IAM, tr.SSM = iamc, ssmc
-			prev, _ := json.Marshal(Event{Rotation: Input{UserName: "mover"}})
-			if _, err := tr.Handle(ctx, Event{Rotation: tt.next, TF: &TF{Action: "update", PrevInput: prev}}); err != nil {
+			prev, _ := json.Marshal(TriggerEvent{Rotation: Input{UserName: "mover"}})
+			if _, err := tr.Handle(ctx, TriggerEvent{Rotation: tt.next, TF: &TF{Action: "update", PrevInput: prev}}); err != nil {
 				t.Fatal(err)
 			}
 			if len(ex.stops) != 1 || aws.ToString(ex.stops[0].ExecutionArn) != waiting || aws.ToString(ex.stops[0].Error) != DestroyedError {
@@ -405,7 +404,7 @@ func TestUpdateStopsTheRotationOfTheParameterItMovesAwayFrom(t *testing.T) {
 	}
 }
 
-func TestDeleteRemovesTheManagedKeysAndTheParameter(t *testing.T) {
+func TestTriggerDeleteRemovesTheManagedKeysAndTheParameter(t *testing.T) {
 	ctx := context.Background()
 	iamc, ssmc := startMoto(ctx, t)
 	if _, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("s3-signer"), Tags: managedTag}); err != nil {
@@ -425,7 +424,7 @@ func TestDeleteRemovesTheManagedKeysAndTheParameter(t *testing.T) {
 	var logs bytes.Buffer
 	tr := newTrigger(&scriptedExecutions{}, &logs)
 	tr.IAM, tr.SSM = iamc, ssmc
-	ev := Event{Rotation: Input{UserName: "s3-signer"}, TF: &TF{Action: "delete"}}
+	ev := TriggerEvent{Rotation: Input{UserName: "s3-signer"}, TF: &TF{Action: "delete"}}
 
 	for _, round := range []string{"first destroy", "repeated destroy"} {
 		res, err := tr.Handle(ctx, ev)
@@ -459,7 +458,7 @@ func TestDeleteRemovesTheManagedKeysAndTheParameter(t *testing.T) {
 
 // An update cleans up, after verification, what it moved away from: a renamed parameter, and
 // the keys of a previous user (against moto's IAM and SSM).
-func TestUpdateRemovesWhatItMovedAwayFrom(t *testing.T) {
+func TestTriggerUpdateRemovesWhatItMovedAwayFrom(t *testing.T) {
 	ctx := context.Background()
 	iamc, ssmc := startMoto(ctx, t)
 	tests := []struct {
@@ -502,8 +501,8 @@ func TestUpdateRemovesWhatItMovedAwayFrom(t *testing.T) {
 			ex := &scriptedExecutions{statuses: []execution{{status: sfntypes.ExecutionStatusSucceeded, output: doc("AKIANEW", "2026-11-24T12:00:00Z")}}}
 			tr := newTrigger(ex, &bytes.Buffer{})
 			tr.IAM, tr.SSM = iamc, ssmc
-			prevEvent, _ := json.Marshal(Event{Rotation: tt.prev})
-			res, err := tr.Handle(ctx, Event{Rotation: tt.next, TF: &TF{Action: "update", PrevInput: prevEvent}})
+			prevEvent, _ := json.Marshal(TriggerEvent{Rotation: tt.prev})
+			res, err := tr.Handle(ctx, TriggerEvent{Rotation: tt.next, TF: &TF{Action: "update", PrevInput: prevEvent}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -537,15 +536,15 @@ func defaults(in Input) Input {
 }
 
 // VerifyKey's output is internal/rotation's document; the trigger reads it by those names.
-func TestVerifiedKeyReadsTheRotationDocument(t *testing.T) {
+func TestTriggerVerifiedKeyReadsTheRotationDocument(t *testing.T) {
 	tests := []struct {
 		name string
-		doc  rotation.Rotation
+		doc  Rotation
 		want string
 	}{
-		{"verified", rotation.Rotation{UserName: "s3-signer", NewAccessKeyID: "AKIANEW", SealedSecret: sealedMarker, VerifiedAt: "2026-11-24T12:00:00Z"}, "AKIANEW"},
-		{"stored, not yet verified", rotation.Rotation{UserName: "s3-signer", NewAccessKeyID: "AKIANEW", SealedSecret: sealedMarker}, ""},
-		{"rolled back", rotation.Rotation{UserName: "s3-signer", NewAccessKeyID: "AKIANEW", Failure: &rotation.Failure{Error: "VerificationFailed"}}, ""},
+		{"verified", Rotation{UserName: "s3-signer", NewAccessKeyID: "AKIANEW", SealedSecret: sealedMarker, VerifiedAt: "2026-11-24T12:00:00Z"}, "AKIANEW"},
+		{"stored, not yet verified", Rotation{UserName: "s3-signer", NewAccessKeyID: "AKIANEW", SealedSecret: sealedMarker}, ""},
+		{"rolled back", Rotation{UserName: "s3-signer", NewAccessKeyID: "AKIANEW", Failure: &Failure{Error: "VerificationFailed"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -569,7 +568,7 @@ func ownedBy(ctx context.Context, t *testing.T, ssmc *ssm.Client, name, user str
 		t.Fatal(err)
 	}
 	if _, err := ssmc.AddTagsToResource(ctx, &ssm.AddTagsToResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(name),
-		Tags: []ssmtypes.Tag{{Key: aws.String(rotation.OwnerUserTagKey), Value: aws.String(user)}}}); err != nil {
+		Tags: []ssmtypes.Tag{{Key: aws.String(OwnerUserTagKey), Value: aws.String(user)}}}); err != nil {
 		t.Fatal(err)
 	}
 }

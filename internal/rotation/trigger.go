@@ -1,7 +1,11 @@
-// Package entry is keyrotor's entry for Terraform (aws_lambda_invocation with lifecycle_scope
-// CRUD) and the CLI: create/update start a rotation and return once its new key is verified;
-// delete removes the user's managed keys and the parameter. Only ids and names come back.
-package entry
+package rotation
+
+// The trigger: keyrotor's entry for Terraform (aws_lambda_invocation with lifecycle_scope CRUD)
+// and the CLI. Create and update start a rotation and return once its new key is verified;
+// delete removes the user's managed keys and the parameter. Only ids and names come back. It
+// uses the steps' own checks: the managed tag (managedTags), the ownership record (ReadOwner),
+// the lock (readLock), key listing and deletion (listKeys, deleteKey) and the classification of
+// AWS failures (classify).
 
 import (
 	"context"
@@ -11,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -24,21 +29,17 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-
-	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // VerifyStateName is the state whose successful exit means the new key works (docs/steps.md).
 const VerifyStateName = "VerifyKey"
 
-const lockSuffix = rotation.LockSuffix
+// DestroyedError is the error a rotation that destroy stopped ends ABORTED with.
+const DestroyedError = "keyrotor.Destroyed"
 
-// Input is the execution input of docs/steps.md.
-type Input = rotation.Input
-
-// Event is what Terraform sends: the module's input plus, with lifecycle_scope CRUD, "tf".
-// Without "tf" (the CLI), the action is create.
-type Event struct {
+// TriggerEvent is what Terraform sends: the module's input plus, with lifecycle_scope CRUD,
+// "tf". Without "tf" (the CLI), the action is create.
+type TriggerEvent struct {
 	Rotation      Input  `json:"rotation"`
 	RotationToken string `json:"rotationToken,omitempty"` // changed to force a rotation; unused otherwise
 	TF            *TF    `json:"tf,omitempty"`
@@ -50,16 +51,16 @@ type TF struct {
 	PrevInput json.RawMessage `json:"prev_input,omitempty"`
 }
 
-// Result is what Terraform stores: never a secret.
-type Result struct {
+// TriggerResult is what Terraform stores: never a secret.
+type TriggerResult struct {
 	AccessKeyID   string `json:"access_key_id"`
 	ParameterName string `json:"parameter_name"`
 	ParameterARN  string `json:"parameter_arn"`
 	ExecutionARN  string `json:"execution_arn,omitempty"`
 }
 
-// Executions is the part of the Step Functions client the trigger uses.
-type Executions interface {
+// TriggerExecutions is the part of the Step Functions client the trigger uses.
+type TriggerExecutions interface {
 	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, opts ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
 	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, opts ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
 	StopExecution(ctx context.Context, in *sfn.StopExecutionInput, opts ...func(*sfn.Options)) (*sfn.StopExecutionOutput, error)
@@ -68,21 +69,17 @@ type Executions interface {
 
 // KeyRemover is the part of the IAM client that destroy uses.
 type KeyRemover interface {
-	iam.ListUserTagsAPIClient
 	// GetUser gives the user's IAM user id: identity is the account and the id, not the name.
-	GetUser(ctx context.Context, in *iam.GetUserInput, opts ...func(*iam.Options)) (*iam.GetUserOutput, error)
-	iam.ListAccessKeysAPIClient
-	DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, opts ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
+	userTagLister
+	keyLister
+	keyDeleter
 }
 
-// ParameterRemover is the part of the SSM client that destroy uses: it reads the lock (its
-// holder) and deletes the parameter and the lock.
+// ParameterRemover is the part of the SSM client that destroy uses: it reads the parameter's
+// ownership record (ReadOwner) and the lock (its holder), and deletes the parameter and the lock.
 type ParameterRemover interface {
-	// GetParameterHistory (never decrypted) and ListTagsForResource read the parameter's
-	// ownership record (rotation.ReadOwner).
-	GetParameterHistory(ctx context.Context, in *ssm.GetParameterHistoryInput, opts ...func(*ssm.Options)) (*ssm.GetParameterHistoryOutput, error)
-	ListTagsForResource(ctx context.Context, in *ssm.ListTagsForResourceInput, opts ...func(*ssm.Options)) (*ssm.ListTagsForResourceOutput, error)
-	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	ownerReader
+	lockReader
 	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
 }
 
@@ -90,7 +87,7 @@ type ParameterRemover interface {
 type Trigger struct {
 	StateMachineARN string
 	ParameterPrefix string
-	Executions      Executions
+	Executions      TriggerExecutions
 	IAM             KeyRemover
 	SSM             ParameterRemover
 	Logger          *slog.Logger
@@ -108,37 +105,19 @@ type Trigger struct {
 	Member         func(ctx context.Context, account string) (KeyRemover, ParameterRemover, error)
 }
 
-// Error is a failure with a stable name (the Lambda errorType).
-type Error = rotation.Error
-
-// DestroyedError is the error a rotation that destroy stopped ends ABORTED with.
-const DestroyedError = "keyrotor.Destroyed"
-
-// Error names.
-const (
-	InvalidInput         = rotation.InvalidInput
-	RotationFailed       = "RotationFailed"
-	RotationStillRunning = "RotationStillRunning"
-	AWSError             = "AWSError"
-	UserNotManaged       = rotation.UserNotManaged
-	UserNotFound         = rotation.UserNotFound
-	// NotAuthorized: the parameter's ownership record does not name the user the event gives.
-	NotAuthorized = rotation.NotAuthorized
-)
-
 var (
 	executionNameBad = regexp.MustCompile(`[^A-Za-z0-9_-]`)
 )
 
 // Handle serves one invocation.
-func (t *Trigger) Handle(ctx context.Context, ev Event) (Result, error) {
+func (t *Trigger) Handle(ctx context.Context, ev TriggerEvent) (TriggerResult, error) {
 	action := "create"
 	if ev.TF != nil && ev.TF.Action != "" {
 		action = ev.TF.Action
 	}
 	in, err := t.defaulted(ev.Rotation)
 	if err != nil {
-		return Result{}, err
+		return TriggerResult{}, err
 	}
 	log := t.Logger.With("user", in.UserName, "parameter", in.ParameterName, "action", action)
 	hub := t
@@ -146,7 +125,7 @@ func (t *Trigger) Handle(ctx context.Context, ev Event) (Result, error) {
 		log = log.With("account", in.AccountID)
 		member, err := t.inAccount(ctx, in.AccountID)
 		if err != nil {
-			return Result{}, err
+			return TriggerResult{}, err
 		}
 		t = member
 	}
@@ -157,28 +136,28 @@ func (t *Trigger) Handle(ctx context.Context, ev Event) (Result, error) {
 		}
 		res, err := t.rotate(ctx, log, in)
 		if err != nil {
-			return Result{}, err
+			return TriggerResult{}, err
 		}
 		if action == "update" {
 			if err := hub.removeMovedFrom(ctx, log, ev.TF.PrevInput, in); err != nil {
-				return Result{}, err
+				return TriggerResult{}, err
 			}
 		}
 		return res, nil
 	case "delete":
 		return t.remove(ctx, log, in)
 	}
-	return Result{}, &Error{Name: InvalidInput, Message: fmt.Sprintf("tf.action %q is not create, update or delete", action)}
+	return TriggerResult{}, &Error{Name: InvalidInput, Message: fmt.Sprintf("tf.action %q is not create, update or delete", action)}
 }
 
 // inAccount returns a Trigger whose IAM and SSM clients act in member account (Step Functions
 // stays the hub's), or AccountNotAllowed before any call for an account that is not a member.
 func (t *Trigger) inAccount(ctx context.Context, account string) (*Trigger, error) {
-	if !rotation.ValidAccountID(account) {
-		return nil, &Error{Name: InvalidInput, Message: fmt.Sprintf("rotation.accountId %q is not a 12-digit AWS account id; omit it for the engine's own account", account)}
+	if !ValidAccountID(account) {
+		return nil, &Error{Name: InvalidInput, Message: fmt.Sprintf("accountId %q is not a 12-digit AWS account id; omit it for the engine's own account", account)}
 	}
 	if !slices.Contains(t.MemberAccounts, account) || t.Member == nil {
-		return nil, rotation.AccountNotAllowedError(t.MemberAccounts, account)
+		return nil, AccountNotAllowedError(t.MemberAccounts, account)
 	}
 	iamc, ssmc, err := t.Member(ctx, account)
 	if err != nil {
@@ -190,46 +169,46 @@ func (t *Trigger) inAccount(ctx context.Context, account string) (*Trigger, erro
 }
 
 func (t *Trigger) defaulted(in Input) (Input, error) {
-	if !rotation.ValidUserName(in.UserName) {
-		return in, &Error{Name: InvalidInput, Message: fmt.Sprintf(`rotation.userName %q is not an IAM user name; send {"rotation": {"userName": "s3-signer"}}`, in.UserName)}
+	if !ValidUserName(in.UserName) {
+		return in, &Error{Name: InvalidInput, Message: fmt.Sprintf(`userName %q is not an IAM user name; send {"rotation": {"userName": "s3-signer"}}`, in.UserName)}
 	}
 	if in.ParameterName == "" {
 		in.ParameterName = t.ParameterPrefix + in.UserName
 	}
-	if !strings.HasPrefix(in.ParameterName, t.ParameterPrefix) || strings.HasSuffix(in.ParameterName, lockSuffix) {
-		return in, &Error{Name: InvalidInput, Message: fmt.Sprintf("rotation.parameterName %q must lie under %s and not end in %s", in.ParameterName, t.ParameterPrefix, lockSuffix)}
+	if !strings.HasPrefix(in.ParameterName, t.ParameterPrefix) || strings.HasSuffix(in.ParameterName, LockSuffix) {
+		return in, &Error{Name: InvalidInput, Message: fmt.Sprintf("parameterName %q must lie under %s and not end in %s", in.ParameterName, t.ParameterPrefix, LockSuffix)}
 	}
 	return in, nil
 }
 
-func (t *Trigger) rotate(ctx context.Context, log *slog.Logger, in Input) (Result, error) {
+func (t *Trigger) rotate(ctx context.Context, log *slog.Logger, in Input) (TriggerResult, error) {
 	input, err := json.Marshal(in)
 	if err != nil {
-		return Result{}, fmt.Errorf("encode execution input: %w", err)
+		return TriggerResult{}, fmt.Errorf("encode execution input: %w", err)
 	}
 	name, err := t.executionName(in.UserName)
 	if err != nil {
-		return Result{}, err
+		return TriggerResult{}, err
 	}
 	out, err := t.Executions.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(t.StateMachineARN), Name: aws.String(name), Input: aws.String(string(input)),
 	})
 	if err != nil {
-		return Result{}, &Error{Name: AWSError, Message: fmt.Sprintf("start rotation of %s on %s: %v", in.UserName, t.StateMachineARN, err), Err: err}
+		return TriggerResult{}, classify(err, fmt.Sprintf("start rotation of %s on %s", in.UserName, t.StateMachineARN))
 	}
 	execARN := aws.ToString(out.ExecutionArn)
 	log = log.With("execution", execARN)
 	log.Info("rotation started")
 	id, err := t.awaitVerified(ctx, log, execARN)
 	if err != nil {
-		return Result{}, err
+		return TriggerResult{}, err
 	}
 	log.Info("new key verified", "accessKeyId", id)
 	paramARN, err := t.parameterARN(in.AccountID, in.ParameterName)
 	if err != nil {
-		return Result{}, err
+		return TriggerResult{}, err
 	}
-	return Result{AccessKeyID: id, ParameterName: in.ParameterName, ParameterARN: paramARN, ExecutionARN: execARN}, nil
+	return TriggerResult{AccessKeyID: id, ParameterName: in.ParameterName, ParameterARN: paramARN, ExecutionARN: execARN}, nil
 }
 
 func (t *Trigger) executionName(user string) (string, error) {
@@ -251,7 +230,7 @@ func (t *Trigger) awaitVerified(ctx context.Context, log *slog.Logger, execARN s
 	for {
 		d, err := t.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(execARN)})
 		if err != nil {
-			return "", &Error{Name: AWSError, Message: fmt.Sprintf("describe rotation %s: %v", execARN, err), Err: err}
+			return "", classify(err, fmt.Sprintf("describe rotation %s", execARN))
 		}
 		switch d.Status {
 		case sfntypes.ExecutionStatusSucceeded:
@@ -270,17 +249,11 @@ func (t *Trigger) awaitVerified(ctx context.Context, log *slog.Logger, execARN s
 		if id != "" {
 			return id, nil
 		}
-		if deadline, ok := ctx.Deadline(); ok && t.now().Add(wait+t.DeadlineMargin).After(deadline) {
-			return "", &Error{Name: RotationStillRunning, Message: fmt.Sprintf(
-				"rotation %s has not verified its key before this invocation's deadline; it continues — apply again once it has finished (Step Functions console)", execARN)}
-		}
 		log.Debug("waiting for verification", "wait", wait.String())
-		select {
-		case <-ctx.Done():
-			return "", &Error{Name: RotationStillRunning, Message: fmt.Sprintf("stopped waiting for rotation %s: %v", execARN, ctx.Err()), Err: ctx.Err()}
-		case <-time.After(wait):
+		if wait, err = t.pause(ctx, wait, "rotation "+execARN, fmt.Sprintf(
+			"rotation %s has not verified its key before this invocation's deadline; it continues — apply again once it has finished (Step Functions console)", execARN)); err != nil {
+			return "", err
 		}
-		wait = min(wait*2, t.MaxPollInterval)
 	}
 }
 
@@ -292,7 +265,7 @@ func (t *Trigger) verifiedInHistory(ctx context.Context, execARN string) (string
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return "", &Error{Name: AWSError, Message: fmt.Sprintf("read history of rotation %s: %v", execARN, err), Err: err}
+			return "", classify(err, fmt.Sprintf("read history of rotation %s", execARN))
 		}
 		for _, e := range page.Events {
 			x := e.StateExitedEventDetails
@@ -334,33 +307,33 @@ func (t *Trigger) parameterARN(account, name string) (string, error) {
 // remove deletes every key of the (managed) user, the parameter and its lock, once the
 // parameter's ownership record names that user. What is already gone is skipped, so a repeated
 // destroy succeeds.
-func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Result, error) {
+func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (TriggerResult, error) {
 	// Checked here, before anything is deleted: the role's tag condition is the only other
 	// guard (defence in depth; moto, locally, ignores conditions).
 	exists, err := t.checkManaged(ctx, in.UserName)
 	if err != nil {
-		return Result{}, err
+		return TriggerResult{}, err
 	}
 	if err := t.spelledAsIAM(ctx, in.UserName, exists); err != nil {
-		return Result{}, err
+		return TriggerResult{}, err
 	}
 	if err := t.checkOwner(ctx, in.UserName, in.ParameterName, exists, true); err != nil {
-		return Result{}, err
+		return TriggerResult{}, err
 	}
 	if err := t.stopHolder(ctx, log, in.ParameterName); err != nil {
-		return Result{}, err
+		return TriggerResult{}, err
 	}
 	if err := t.deleteKeys(ctx, log, in.UserName, exists); err != nil {
-		return Result{}, err
+		return TriggerResult{}, err
 	}
 	if err := t.deleteParameter(ctx, log, in.ParameterName); err != nil {
-		return Result{}, err
+		return TriggerResult{}, err
 	}
 	paramARN, err := t.parameterARN(in.AccountID, in.ParameterName)
 	if err != nil {
-		return Result{}, err
+		return TriggerResult{}, err
 	}
-	return Result{ParameterName: in.ParameterName, ParameterARN: paramARN}, nil
+	return TriggerResult{ParameterName: in.ParameterName, ParameterARN: paramARN}, nil
 }
 
 // checkOwner fails closed unless the parameter is absent or its ownership record (tags, or for
@@ -369,9 +342,9 @@ func (t *Trigger) remove(ctx context.Context, log *slog.Logger, in Input) (Resul
 // are deleted too (a destroy, or an update away from the user): then an absent parameter is
 // no licence while another of the user's parameters holds its key.
 func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, userExists, keysGo bool) error {
-	owner, err := rotation.ReadOwner(ctx, t.SSM, parameterName)
+	owner, err := ReadOwner(ctx, t.SSM, parameterName)
 	if err != nil {
-		return &Error{Name: AWSError, Message: fmt.Sprintf("read the ownership record of %s: %v", parameterName, err), Err: err}
+		return err
 	}
 	if !owner.Exists {
 		if !userExists || !keysGo {
@@ -384,13 +357,13 @@ func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, us
 		if err != nil {
 			return err
 		}
-		for _, other := range []string{t.ParameterPrefix + user, tags[rotation.ParameterTagKey]} {
+		for _, other := range []string{t.ParameterPrefix + user, tags[ParameterTagKey]} {
 			if other == "" || other == parameterName {
 				continue
 			}
-			o, err := rotation.ReadOwner(ctx, t.SSM, other)
+			o, err := ReadOwner(ctx, t.SSM, other)
 			if err != nil {
-				return &Error{Name: AWSError, Message: fmt.Sprintf("read the ownership record of %s: %v", other, err), Err: err}
+				return err
 			}
 			if o.Exists && (o.User == user || o.User == "" && o.HeldKey != "") {
 				return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
@@ -402,20 +375,17 @@ func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, us
 	}
 	if !userExists {
 		return &Error{Name: UserNotFound, Message: fmt.Sprintf(
-			"%s: IAM user %s does not exist, so it owns no parameter; %s (recorded owner %q) is left as it is, with its lock and any rotation. Delete it by hand if it is truly orphaned",
+			"%s: IAM user %s does not exist, so it owns no parameter; %s (recorded owner %q) is left as it is, with its lock and any  Delete it by hand if it is truly orphaned",
 			UserNotFound, user, parameterName, owner.User)}
 	}
 	var keys []string
 	if owner.User == "" {
-		pages := iam.NewListAccessKeysPaginator(t.IAM, &iam.ListAccessKeysInput{UserName: aws.String(user)})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
-			if err != nil {
-				return &Error{Name: AWSError, Message: fmt.Sprintf("list keys of %s: %v", user, err), Err: err}
-			}
-			for _, k := range page.AccessKeyMetadata {
-				keys = append(keys, aws.ToString(k.AccessKeyId))
-			}
+		all, err := listKeys(ctx, t.IAM, user)
+		if err != nil {
+			return err
+		}
+		for _, k := range all {
+			keys = append(keys, aws.ToString(k.AccessKeyId))
 		}
 	}
 	// A user deleted and re-created under the same name is someone else: a parameter recorded
@@ -424,7 +394,7 @@ func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, us
 	if owner.UserID != "" {
 		u, err := t.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
 		if err != nil {
-			return &Error{Name: AWSError, Message: fmt.Sprintf("read IAM user %s: %v", user, err), Err: err}
+			return classify(err, fmt.Sprintf("read IAM user %s", user))
 		}
 		userID = aws.ToString(u.User.UserId)
 		if userID != owner.UserID {
@@ -455,7 +425,7 @@ func (t *Trigger) spelledAsIAM(ctx context.Context, user string, exists bool) er
 	}
 	u, err := t.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
 	if err != nil {
-		return &Error{Name: AWSError, Message: fmt.Sprintf("read IAM user %s: %v", user, err), Err: err}
+		return classify(err, fmt.Sprintf("read IAM user %s", user))
 	}
 	if name := aws.ToString(u.User.UserName); name != user {
 		return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
@@ -468,7 +438,7 @@ func (t *Trigger) spelledAsIAM(ctx context.Context, user string, exists bool) er
 // explicitChanges marks an update that Terraform made to the parameter name or format as a
 // move or format change; Begin still checks both against the parameter's records.
 func (t *Trigger) explicitChanges(prevInput json.RawMessage, in Input) Input {
-	var prev Event
+	var prev TriggerEvent
 	if len(prevInput) == 0 || json.Unmarshal(prevInput, &prev) != nil {
 		return in
 	}
@@ -482,14 +452,14 @@ func (t *Trigger) explicitChanges(prevInput json.RawMessage, in Input) Input {
 }
 
 func (t *Trigger) deleteParameter(ctx context.Context, log *slog.Logger, name string) error {
-	for _, n := range []string{name, name + lockSuffix} {
+	for _, n := range []string{name, name + LockSuffix} {
 		_, err := t.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(n)})
 		var gone *ssmtypes.ParameterNotFound
 		if errors.As(err, &gone) {
 			continue
 		}
 		if err != nil {
-			return &Error{Name: AWSError, Message: fmt.Sprintf("delete parameter %s: %v", n, err), Err: err}
+			return classify(err, fmt.Sprintf("delete parameter %s", n))
 		}
 		log.Info("parameter deleted", "deleted", n)
 	}
@@ -502,19 +472,12 @@ func (t *Trigger) deleteParameter(ctx context.Context, log *slog.Logger, name st
 // destroy that went as asked; stopped, it ends ABORTED, which the alarms do not count and the
 // alert rule skips by its error, DestroyedError.
 func (t *Trigger) stopHolder(ctx context.Context, log *slog.Logger, parameterName string) error {
-	lockName := parameterName + lockSuffix
-	out, err := t.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(lockName)})
-	var gone *ssmtypes.ParameterNotFound
-	if errors.As(err, &gone) {
-		return nil
+	lockName := lockName(parameterName)
+	held, err := readLock(ctx, t.SSM, parameterName)
+	if err != nil || held == nil {
+		return err
 	}
-	if err != nil {
-		return &Error{Name: AWSError, Message: fmt.Sprintf("read lock %s to stop its rotation: %v", lockName, err), Err: err}
-	}
-	var held struct {
-		ExecutionID string `json:"executionId"`
-	}
-	if json.Unmarshal([]byte(aws.ToString(out.Parameter.Value)), &held) != nil || !t.ownExecution(held.ExecutionID) {
+	if !t.ownExecution(held.ExecutionID) {
 		// Nothing of this state machine holds it; deleting it can fail no rotation of ours.
 		log.Warn("lock names no rotation of this state machine; deleting it", "lock", lockName)
 		return nil
@@ -530,7 +493,7 @@ func (t *Trigger) stopHolder(ctx context.Context, log *slog.Logger, parameterNam
 			return nil
 		}
 		if err != nil {
-			return &Error{Name: AWSError, Message: fmt.Sprintf("describe rotation %s that holds %s: %v", execARN, lockName, err), Err: err}
+			return classify(err, fmt.Sprintf("describe rotation %s that holds %s", execARN, lockName))
 		}
 		if d.Status != sfntypes.ExecutionStatusRunning {
 			if stopped {
@@ -545,23 +508,32 @@ func (t *Trigger) stopHolder(ctx context.Context, log *slog.Logger, parameterNam
 				Cause:        aws.String(fmt.Sprintf("keyrotor's trigger removes %s and %s (terraform destroy, or an update away from them); this rotation stops so that it does not fail on what is gone", parameterName, lockName)),
 			})
 			if err != nil {
-				return &Error{Name: AWSError, Message: fmt.Sprintf("stop rotation %s that holds %s (destroy deletes nothing while it runs): %v", execARN, lockName, err), Err: err}
+				return classify(err, fmt.Sprintf("stop rotation %s that holds %s (destroy deletes nothing while it runs)", execARN, lockName))
 			}
 			stopped = true
 			log.Info("stopping the rotation that holds the lock", "lock", lockName)
 			continue
 		}
-		if deadline, ok := ctx.Deadline(); ok && t.now().Add(wait+t.DeadlineMargin).After(deadline) {
-			return &Error{Name: RotationStillRunning, Message: fmt.Sprintf(
-				"rotation %s was stopped but has not ended before this invocation's deadline; nothing was deleted — destroy again", execARN)}
+		if wait, err = t.pause(ctx, wait, "rotation "+execARN+" to end", fmt.Sprintf(
+			"rotation %s was stopped but has not ended before this invocation's deadline; nothing was deleted — destroy again", execARN)); err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return &Error{Name: RotationStillRunning, Message: fmt.Sprintf("stopped waiting for rotation %s to end: %v", execARN, ctx.Err()), Err: ctx.Err()}
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, t.MaxPollInterval)
 	}
+}
+
+// pause waits wait before the next check of a running execution and returns the next wait,
+// doubled up to MaxPollInterval; it answers RotationStillRunning instead, saying late, when the
+// invocation's deadline (less DeadlineMargin) would pass first, or when ctx ends.
+func (t *Trigger) pause(ctx context.Context, wait time.Duration, waitingFor, late string) (time.Duration, error) {
+	if deadline, ok := ctx.Deadline(); ok && t.now().Add(wait+t.DeadlineMargin).After(deadline) {
+		return wait, newError(RotationStillRunning, nil, "%s", late)
+	}
+	select {
+	case <-ctx.Done():
+		return wait, newError(RotationStillRunning, ctx.Err(), "stopped waiting for %s", waitingFor)
+	case <-time.After(wait):
+	}
+	return min(wait*2, t.MaxPollInterval), nil
 }
 
 // ownExecution reports whether arn is an execution of the trigger's state machine.
@@ -571,64 +543,49 @@ func (t *Trigger) ownExecution(execARN string) bool {
 }
 
 // checkManaged refuses a user without keyrotor:managed=true; a user that is gone (exists
-// false) has no keys left to protect. It returns the user's tags.
+// false) has no keys left to protect.
 func (t *Trigger) checkManaged(ctx context.Context, user string) (exists bool, err error) {
 	exists, _, err = t.managedTags(ctx, user)
 	return exists, err
 }
 
+// managedTags is the steps' check (readManagedTags) as destroy needs it: a user that is gone
+// is no error, and an unmanaged one is refused with what destroy can do about it.
 func (t *Trigger) managedTags(ctx context.Context, user string) (exists bool, tags map[string]string, err error) {
-	tags = map[string]string{}
-	pages := iam.NewListUserTagsPaginator(t.IAM, &iam.ListUserTagsInput{UserName: aws.String(user)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		var gone *iamtypes.NoSuchEntityException
-		if errors.As(err, &gone) {
-			return false, nil, nil
-		}
-		if err != nil {
-			return false, nil, &Error{Name: AWSError, Message: fmt.Sprintf("read tags of user %s: %v", user, err), Err: err}
-		}
-		for _, tag := range page.Tags {
-			tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
-		}
-	}
-	if tags[rotation.ManagedTagKey] == rotation.ManagedTagValue {
+	tags, err = readManagedTags(ctx, t.IAM, user)
+	if err == nil {
 		return true, tags, nil
 	}
-	return true, tags, &Error{Name: UserNotManaged, Message: fmt.Sprintf(
-		"%s: IAM user %s is not tagged %s=%s, so keyrotor deletes none of its keys and parameters; tag the user to let destroy remove them, or drop the module from state (terraform state rm) to leave them",
-		UserNotManaged, user, rotation.ManagedTagKey, rotation.ManagedTagValue)}
+	switch ErrorName(err) {
+	case UserNotFound:
+		return false, nil, nil
+	case UserNotManaged:
+		return true, nil, newError(UserNotManaged, nil,
+			"%s: IAM user %s is not tagged %s=%s, so keyrotor deletes none of its keys and parameters; tag the user to let destroy remove them, or drop the module from state (terraform state rm) to leave them",
+			UserNotManaged, user, ManagedTagKey, ManagedTagValue)
+	}
+	return false, nil, err
 }
 
 // deleteKeys deletes every access key of a user that checkManaged let through; a user that is
 // gone has none.
 func (t *Trigger) deleteKeys(ctx context.Context, log *slog.Logger, user string, exists bool) error {
-	if !exists {
+	var keys []iamtypes.AccessKeyMetadata
+	var err error
+	if exists {
+		keys, err = listKeys(ctx, t.IAM, user)
+	}
+	if !exists || ErrorName(err) == UserNotFound {
 		log.Info("user already deleted", "deletedUser", user)
 		return nil
 	}
-	pages := iam.NewListAccessKeysPaginator(t.IAM, &iam.ListAccessKeysInput{UserName: aws.String(user)})
-	var ids []string
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		var gone *iamtypes.NoSuchEntityException
-		if errors.As(err, &gone) {
-			log.Info("user already deleted", "deletedUser", user)
-			break
-		}
-		if err != nil {
-			return &Error{Name: AWSError, Message: fmt.Sprintf("list keys of %s (it must still carry keyrotor:managed=true): %v", user, err), Err: err}
-		}
-		for _, k := range page.AccessKeyMetadata {
-			ids = append(ids, aws.ToString(k.AccessKeyId))
-		}
+	if err != nil {
+		return err
 	}
-	for _, id := range ids {
-		_, err := t.IAM.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(user), AccessKeyId: aws.String(id)})
-		var gone *iamtypes.NoSuchEntityException
-		if err != nil && !errors.As(err, &gone) {
-			return &Error{Name: AWSError, Message: fmt.Sprintf("delete key %s of %s: %v", id, user, err), Err: err}
+	for _, k := range keys {
+		id := aws.ToString(k.AccessKeyId)
+		if err := deleteKey(ctx, t.IAM, user, id); err != nil {
+			return err
 		}
 		log.Info("managed key deleted", "keyUser", user, "accessKeyId", id)
 	}
@@ -643,7 +600,7 @@ func (t *Trigger) removeMovedFrom(ctx context.Context, log *slog.Logger, prevInp
 	if len(prevInput) == 0 {
 		return nil
 	}
-	var prev Event
+	var prev TriggerEvent
 	if err := json.Unmarshal(prevInput, &prev); err != nil {
 		return nil // not an input this trigger wrote: nothing of ours to clean up
 	}
@@ -705,4 +662,42 @@ func (t *Trigger) now() time.Time {
 		return t.Now()
 	}
 	return time.Now()
+}
+
+// NewTrigger configures the trigger Lambda from its environment (ConfigFromEnv and
+// KEYROTOR_STATE_MACHINE_ARN): the engine's own clients, and in a member account that
+// account's keyrotor-target role, for destroy and update.
+func NewTrigger(cfg aws.Config, log *slog.Logger) (*Trigger, error) {
+	conf, err := ConfigFromEnv(false)
+	if err != nil {
+		return nil, err
+	}
+	machine := os.Getenv(EnvStateMachineARN)
+	if machine == "" {
+		return nil, fmt.Errorf("%s is not set; set it to the rotation state machine's ARN", EnvStateMachineARN)
+	}
+	t := &Trigger{
+		StateMachineARN: machine,
+		ParameterPrefix: conf.ParameterPrefix,
+		Executions:      sfn.NewFromConfig(cfg),
+		IAM:             iam.NewFromConfig(cfg),
+		SSM:             ssm.NewFromConfig(cfg),
+		Logger:          log,
+		PollInterval:    time.Second,
+		MaxPollInterval: 10 * time.Second,
+		DeadlineMargin:  5 * time.Second,
+		MemberAccounts:  conf.MemberAccounts,
+	}
+	if members := NewMembers(cfg, conf, nil); members != nil {
+		// No execution acts, so the member session is named after the trigger.
+		partition := PartitionOf(machine)
+		t.Member = func(ctx context.Context, account string) (KeyRemover, ParameterRemover, error) {
+			mcfg, err := members.Config(ctx, account, partition, "keyrotor-trigger")
+			if err != nil {
+				return nil, nil, err
+			}
+			return iam.NewFromConfig(mcfg), ssm.NewFromConfig(mcfg), nil
+		}
+	}
+	return t, nil
 }

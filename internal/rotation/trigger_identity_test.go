@@ -1,4 +1,4 @@
-package entry
+package rotation
 
 import (
 	"bytes"
@@ -13,8 +13,6 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-
-	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // Identity is the account and the IAM user id (issue 24, findings 3 and 4).
@@ -33,11 +31,11 @@ func userWithParameter(ctx context.Context, t *testing.T, iamc *iam.Client, ssmc
 	}
 	id := aws.ToString(k.AccessKey.AccessKeyId)
 	if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(param), Value: aws.String(`{"AccessKeyId":"` + id + `","SecretAccessKey":"y"}`),
-		Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true), Description: aws.String(rotation.DescriptionPrefix + id)}); err != nil {
+		Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true), Description: aws.String(DescriptionPrefix + id)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ssmc.AddTagsToResource(ctx, &ssm.AddTagsToResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(param),
-		Tags: []ssmtypes.Tag{{Key: aws.String(rotation.OwnerUserTagKey), Value: aws.String(user)}, {Key: aws.String(rotation.OwnerIDTagKey), Value: u.User.UserId}}}); err != nil {
+		Tags: []ssmtypes.Tag{{Key: aws.String(OwnerUserTagKey), Value: aws.String(user)}, {Key: aws.String(OwnerIDTagKey), Value: u.User.UserId}}}); err != nil {
 		t.Fatal(err)
 	}
 	return aws.ToString(u.User.UserId)
@@ -59,7 +57,7 @@ func parameterExists(ctx context.Context, ssmc *ssm.Client, name string) bool {
 
 // Finding 3: moving a managed-key module from a member account's user to a hub user of the
 // same name deleted the hub user's keys and parameter, and left the member's.
-func TestFinding3_UpdateAwayFromAMemberAccountsUserActsInThatAccount(t *testing.T) {
+func TestTriggerFinding3_UpdateAwayFromAMemberAccountsUserActsInThatAccount(t *testing.T) {
 	ctx := context.Background()
 	hubIAM, hubSSM := startMoto(ctx, t)
 	memberIAM, memberSSM := startMoto(ctx, t)
@@ -75,8 +73,8 @@ func TestFinding3_UpdateAwayFromAMemberAccountsUserActsInThatAccount(t *testing.
 	tr.Member = func(_ context.Context, account string) (KeyRemover, ParameterRemover, error) {
 		return memberIAM, memberSSM, nil
 	}
-	prev, _ := json.Marshal(Event{Rotation: Input{UserName: "victim", AccountID: member}})
-	if _, err := tr.Handle(ctx, Event{Rotation: Input{UserName: "hub-user"}, TF: &TF{Action: "update", PrevInput: prev}}); err != nil {
+	prev, _ := json.Marshal(TriggerEvent{Rotation: Input{UserName: "victim", AccountID: member}})
+	if _, err := tr.Handle(ctx, TriggerEvent{Rotation: Input{UserName: "hub-user"}, TF: &TF{Action: "update", PrevInput: prev}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := keyCount(ctx, t, hubIAM, "victim"); n != 1 || !parameterExists(ctx, hubSSM, "/keyrotor/victim") {
@@ -90,7 +88,7 @@ func TestFinding3_UpdateAwayFromAMemberAccountsUserActsInThatAccount(t *testing.
 // Finding 4: a replayed delete naming a user that was deleted and re-created (a new IAM user
 // id), whose key now lives in another parameter, passed on the stale default parameter and
 // deleted the key the new parameter holds.
-func TestFinding4_ReplayedDeleteAfterTheUserWasRecreatedIsRefused(t *testing.T) {
+func TestTriggerFinding4_ReplayedDeleteAfterTheUserWasRecreatedIsRefused(t *testing.T) {
 	ctx := context.Background()
 	iamc, ssmc := startMoto(ctx, t)
 	oldID := userWithParameter(ctx, t, iamc, ssmc, "bob", "/keyrotor/bob")
@@ -107,14 +105,14 @@ func TestFinding4_ReplayedDeleteAfterTheUserWasRecreatedIsRefused(t *testing.T) 
 		t.Fatal(err)
 	}
 	newID := userWithParameter(ctx, t, iamc, ssmc, "bob", "/keyrotor/bob-v2",
-		iamtypes.Tag{Key: aws.String(rotation.ParameterTagKey), Value: aws.String("/keyrotor/bob-v2")})
+		iamtypes.Tag{Key: aws.String(ParameterTagKey), Value: aws.String("/keyrotor/bob-v2")})
 	if newID == oldID {
 		t.Fatalf("the re-created user kept id %s; the test needs IAM's new id", oldID)
 	}
 	tr := newTrigger(&scriptedExecutions{}, &bytes.Buffer{})
 	tr.IAM, tr.SSM = iamc, ssmc
-	_, err = tr.Handle(ctx, Event{Rotation: Input{UserName: "bob"}, TF: &TF{Action: "delete"}})
-	if rotation.ErrorName(err) != NotAuthorized || !strings.Contains(err.Error(), newID) {
+	_, err = tr.Handle(ctx, TriggerEvent{Rotation: Input{UserName: "bob"}, TF: &TF{Action: "delete"}})
+	if ErrorName(err) != NotAuthorized || !strings.Contains(err.Error(), newID) {
 		t.Fatalf("replayed delete: %v, want NotAuthorized naming the new user id %s", err, newID)
 	}
 	if n := keyCount(ctx, t, iamc, "bob"); n != 1 || !parameterExists(ctx, ssmc, "/keyrotor/bob-v2") {
@@ -149,14 +147,14 @@ func (c caseInsensitiveIAM) DeleteAccessKey(ctx context.Context, in *iam.DeleteA
 
 // The suspicion of issue 24: a delete naming VICTIM reaches victim's keys in IAM while the
 // parameter it names, /keyrotor/VICTIM, is nobody's.
-func TestDeleteNamingACaseVariantOfAUserIsRefused(t *testing.T) {
+func TestTriggerDeleteNamingACaseVariantOfAUserIsRefused(t *testing.T) {
 	ctx := context.Background()
 	iamc, ssmc := startMoto(ctx, t)
 	userWithParameter(ctx, t, iamc, ssmc, "victim", "/keyrotor/victim")
 	tr := newTrigger(&scriptedExecutions{}, &bytes.Buffer{})
 	tr.IAM, tr.SSM = caseInsensitiveIAM{iamc}, ssmc
-	_, err := tr.Handle(ctx, Event{Rotation: Input{UserName: "VICTIM"}, TF: &TF{Action: "delete"}})
-	if rotation.ErrorName(err) != NotAuthorized || !strings.Contains(err.Error(), `"victim"`) {
+	_, err := tr.Handle(ctx, TriggerEvent{Rotation: Input{UserName: "VICTIM"}, TF: &TF{Action: "delete"}})
+	if ErrorName(err) != NotAuthorized || !strings.Contains(err.Error(), `"victim"`) {
 		t.Fatalf("delete naming VICTIM: %v, want NotAuthorized naming victim", err)
 	}
 	if n := keyCount(ctx, t, iamc, "victim"); n != 1 || !parameterExists(ctx, ssmc, "/keyrotor/victim") {

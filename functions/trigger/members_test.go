@@ -1,4 +1,4 @@
-package entry_test
+package main_test
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func memberEvent(t *testing.T, action, user, param, account string) []byte {
 // with the member's parameter ARN; destroy removes the member user's keys and parameter; an
 // account that is not a member is refused before any call.
 func TestTriggerManagesAKeyOfAMemberAccountsUser(t *testing.T) {
-	env := localEngine(t)
+	env := engine
 	ctx := context.Background()
 	account := env.MemberAccountIDs()[0]
 	u := localenv.ManagedUser{Keys: 1, Parameter: "-", Account: account}

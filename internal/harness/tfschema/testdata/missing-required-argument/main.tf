@@ -1,3 +1,0 @@
-resource "aws_iam_role" "r" {
-  name = "r"
-}

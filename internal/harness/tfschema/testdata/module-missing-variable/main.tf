@@ -1,4 +1,0 @@
-module "callee" {
-  source        = "../modules/callee"
-  optional_tags = {}
-}

@@ -1,5 +1,0 @@
-module "callee" {
-  source        = "../modules/callee"
-  required_name = "x"
-  tag           = { a = "b" }
-}

@@ -1,3 +1,0 @@
-output "arn" {
-  value = module.engine.arn
-}

@@ -1,8 +1,0 @@
-module "callee" {
-  source        = "../modules/callee"
-  required_name = "x"
-}
-
-output "arn" {
-  value = module.callee.state_machine_arn
-}

@@ -1,3 +1,0 @@
-resource "aws_lambda_functon" "f" {
-  function_name = "f"
-}
