@@ -33,7 +33,7 @@ step() { # name, make target, extra GOFLAGS
   # CPU seconds of make and everything it ran (user + system); bash's time keyword counts the
   # children it waited for.
   cpu=$( { TIMEFORMAT='%U %S'; time GOFLAGS="-modcacherw $flags" make "$target" >"$tmp/$name.log" 2>&1; } 2>&1 | tail -1 | awk '{print $1 + $2}') ||
-    { tail -40 "$tmp/$name.log"; echo "newcomer-times: make $target failed ($name)" >&2; exit 1; }
+    { tail -40 "$tmp/$name.log"; echo "setup-times: make $target failed ($name)" >&2; exit 1; }
   e=$(date +%s.%N); l1=$(load)
   rows+=$(printf '| %s | `make %s` | %.0f s | %.0f s | %s → %s |\\n' "$name" "$target" "$(echo "$e - $s" | bc)" "$cpu" "$l0" "$l1")
 }
