@@ -72,8 +72,8 @@ var fleetWritten = []string{"userName", "parameterName", "format", "accountId"}
 func checkFleetItem(claimed Rotation, user *iamtypes.User, tags map[string]string) error {
 	f := claimed.Fleet
 	refuse := func(name, format string, args ...any) error {
-		return newError(name, nil, "the rotation of IAM user %s%s was started by fleet %s, whose listing did not write this item: %s. Nothing was changed; something other than listusers wrote the fleet's users object — check the fleet bucket's policy (OnlyTheListingWritesItems) and who wrote the object (CloudTrail data events)",
-			claimed.UserName, inAccount(claimed.AccountID), f.Execution, fmt.Sprintf(format, args...))
+		return newError(name, nil, "the fleet's listing did not write this item of IAM user %s%s: %s. Nothing was changed; something other than listusers wrote the users object of fleet %s — check the fleet bucket's policy (OnlyTheListingWritesItems) and who wrote the object (CloudTrail data events)",
+			claimed.UserName, inAccount(claimed.AccountID), fmt.Sprintf(format, args...), f.Execution)
 	}
 	var foreign []string
 	for _, c := range []struct {
