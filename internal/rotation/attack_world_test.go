@@ -73,6 +73,7 @@ func memberAccount(ctx context.Context, t *testing.T) *awsAccount {
 	}
 	c := out.Credentials
 	admin := aws.Credentials{AccessKeyID: aws.ToString(c.AccessKeyId), SecretAccessKey: aws.ToString(c.SecretAccessKey), SessionToken: aws.ToString(c.SessionToken)}
+	world.proxy.AddCredentials(admin)
 	direct := iam.NewFromConfig(motoserver.Config(world.moto.Endpoint, admin))
 	trustHub := func(principal string) *string {
 		b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
