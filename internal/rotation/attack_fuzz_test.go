@@ -38,7 +38,7 @@ const (
 type bystander struct {
 	f      *fixture
 	acct   *awsAccount // where the user, its keys and its parameter live
-	id     string   // IAM user id
+	id     string      // IAM user id
 	format string
 	stay   int // where its rotation stays: running after n steps, stopped after -n, ended (6)
 }
@@ -51,8 +51,10 @@ type genuine struct {
 
 // The attack fuzzer of issue 24: many random step requests built from the real records and
 // documents of other users and of running, stopped and ended executions, each sent to the
-// function serving its action (or to another); after each, every bystander's parameter holds
-// an Active key that authenticates as that user in its format, and no secret is in any output.
+// function serving its action (or to another), and trigger requests as Terraform sends them
+// (forgeTriggerEvent), over bystanders in the hub and in a member account; after each, every
+// bystander's parameter holds an Active key that authenticates as that user in that account in
+// its format, and no secret is in any output.
 // The executions are moto's, RUNNING until stopped (the local engine's virtual clock ends any
 // Wait at once, so it cannot hold a rotation in its grace period).
 func TestAttackFuzzerHarmsNoBystander(t *testing.T) {

@@ -137,17 +137,17 @@ func (l *Lister) notListed(ctx context.Context, page FleetPage, ran []string) (i
 		return 0, "", classify(err, "read the fleet's users object s3://"+page.Bucket+"/"+page.Key)
 	}
 	changed := page.unchanged(body) != nil
-	n := 0
-	if changed {
-		// Which items the listing wrote is lost with its object: count what ran beyond it.
-		n = max(0, len(ran)-page.Managed)
-	} else {
+	// n: items run that the listing did not write; missing: items it wrote that were not run.
+	n, missing := max(0, len(ran)-page.Managed), max(0, page.Managed-len(ran))
+	if !changed {
+		// The object is the listing's: match each item run with one it wrote.
 		var items []json.RawMessage
 		_ = json.Unmarshal(body, &items)
 		listed := map[string]int{}
 		for _, it := range items {
 			listed[itemKey(it)]++
 		}
+		n, missing = 0, 0
 		for _, in := range ran {
 			var child struct {
 				Input json.RawMessage `json:"input"`
@@ -162,14 +162,17 @@ func (l *Lister) notListed(ctx context.Context, page FleetPage, ran []string) (i
 			}
 			n++
 		}
+		for _, left := range listed {
+			missing += left
+		}
 	}
-	if !changed && n == 0 && len(ran) == page.Managed {
+	if !changed && n == 0 && missing == 0 {
 		return 0, "", nil
 	}
 	what := fmt.Sprintf("the Map ran %d items but the listing wrote %d", len(ran), page.Managed)
 	if changed {
 		what += fmt.Sprintf(", and the users object s3://%s/%s is not the one the listing wrote", page.Bucket, page.Key)
 	}
-	return n, fmt.Sprintf("%s: %d items the listing did not write were run. Each rotation rechecks its item (one that is not the listing's fails NotAuthorized or InvalidInput, see failed), but something other than listusers wrote the fleet bucket: check its policy (OnlyTheListingWritesItems) and who wrote the object (CloudTrail data events)",
-		what, n), nil
+	return n, fmt.Sprintf("%s: %d items the listing did not write were run, %d it wrote were not. Each rotation rechecks its item (one that is not the listing's fails NotAuthorized or InvalidInput, see failed), but something other than listusers wrote the fleet bucket: check its policy (OnlyTheListingWritesItems) and who wrote the object (CloudTrail data events), and start the fleet again for the users it did not rotate",
+		what, n, missing), nil
 }

@@ -147,8 +147,9 @@ func TestSummaryFlagsItemsTheListingDidNotWrite(t *testing.T) {
 		says      string // "" when nothing is flagged
 	}{
 		{"every item the listing's", "", []string{`{"userName":"a"}`, `{"userName":"b","format":"raw"}`}, 0, ""},
-		{"an item added and the object restored", "", []string{`{"userName":"a"}`, `{"userName":"b","format":"raw"}`, `{"userName":"outsider"}`}, 1, "the Map ran 3 items but the listing wrote 2: 1 items"},
-		{"an item changed and the object restored", "", []string{`{"userName":"a"}`, `{"userName":"b","format":"raw","changeFormat":true}`}, 1, "the Map ran 2 items but the listing wrote 2: 1 items"},
+		{"an item added and the object restored", "", []string{`{"userName":"a"}`, `{"userName":"b","format":"raw"}`, `{"userName":"outsider"}`}, 1, "the Map ran 3 items but the listing wrote 2: 1 items the listing did not write were run, 0 it wrote were not"},
+		{"an item changed and the object restored", "", []string{`{"userName":"a"}`, `{"userName":"b","format":"raw","changeFormat":true}`}, 1, "the Map ran 2 items but the listing wrote 2: 1 items the listing did not write were run, 1 it wrote were not"},
+		{"a listed item removed", "", []string{`{"userName":"a"}`}, 0, "the Map ran 1 items but the listing wrote 2: 0 items the listing did not write were run, 1 it wrote were not"},
 		{"the object changed", `[{"userName":"a"},{"userName":"b","format":"raw"},{"userName":"outsider"}]`,
 			[]string{`{"userName":"a"}`, `{"userName":"b","format":"raw"}`, `{"userName":"outsider"}`}, 1, "is not the one the listing wrote"},
 	}
