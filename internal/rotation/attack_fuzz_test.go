@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,11 +224,25 @@ func TestAttackFuzzerHarmsNoBystander(t *testing.T) {
 				attacker.outputs = append(attacker.outputs, err.Error())
 			}
 		}
-		for _, p := range people {
+		// Every bystander is read at once (reads only; moto serves them side by side).
+		problems, held := make([]string, len(people)), make([]bool, len(people))
+		var wg sync.WaitGroup
+		for j, p := range people {
+			wg.Go(func() {
+				if problems[j] = p.harmed(); problems[j] == "" && p.stay < 6 {
+					var err error
+					if held[j], err = p.lockHeld(); err != nil {
+						problems[j] = err.Error()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for j, p := range people {
 			// A running or stopped rotation that a request ended (a genuine next step, a
 			// rollback) is left again, so that every kind of record stays in the pool.
-			problem := p.harmed()
-			if p.stay < 6 && problem == "" && !p.lockHeld() {
+			problem := problems[j]
+			if p.stay < 6 && problem == "" && !held[j] {
 				if err := leave(p); err != nil {
 					problem = err.Error()
 				}
@@ -289,7 +304,11 @@ func (p *bystander) harmed() string {
 		}
 		id = rotation.HeldAccessKeyID(aws.ToString(hist.Parameters[len(hist.Parameters)-1].Description))
 	}
-	if status, ok := p.keys()[id]; !ok || status != iamtypes.StatusTypeActive {
+	keys, err := p.keysOrError()
+	if err != nil {
+		return err.Error()
+	}
+	if status, ok := keys[id]; !ok || status != iamtypes.StatusTypeActive {
 		return fmt.Sprintf("the parameter's key %s is %q", id, status)
 	}
 	cfg := motoserver.Config(world.moto.Endpoint, aws.Credentials{AccessKeyID: id, SecretAccessKey: secret})
@@ -376,28 +395,33 @@ func (p *bystander) run(action, exec string, r rotation.Rotation) (rotation.Rota
 
 // keys are the bystander's keys, id → status.
 func (p *bystander) keys() map[string]iamtypes.StatusType {
-	out, err := p.acct.iam.ListAccessKeys(p.f.ctx, &iam.ListAccessKeysInput{UserName: aws.String(p.f.user)})
+	keys, err := p.keysOrError()
 	if err != nil {
 		p.f.t.Fatal(err)
+	}
+	return keys
+}
+
+func (p *bystander) keysOrError() (map[string]iamtypes.StatusType, error) {
+	out, err := p.acct.iam.ListAccessKeys(p.f.ctx, &iam.ListAccessKeysInput{UserName: aws.String(p.f.user)})
+	if err != nil {
+		return nil, err
 	}
 	keys := map[string]iamtypes.StatusType{}
 	for _, k := range out.AccessKeyMetadata {
 		keys[aws.ToString(k.AccessKeyId)] = k.Status
 	}
-	return keys
+	return keys, nil
 }
 
 // lockHeld says whether the bystander's parameter is locked (a rotation holds its record).
-func (p *bystander) lockHeld() bool {
+func (p *bystander) lockHeld() (bool, error) {
 	_, err := p.acct.ssm.GetParameter(p.f.ctx, &ssm.GetParameterInput{Name: aws.String(p.f.param + rotation.LockSuffix)})
 	var notFound *ssmtypes.ParameterNotFound
 	if errors.As(err, &notFound) {
-		return false
+		return false, nil
 	}
-	if err != nil {
-		p.f.t.Fatal(err)
-	}
-	return true
+	return err == nil, err
 }
 
 // forgeTriggerEvent builds a trigger request as Terraform's aws_lambda_invocation sends one,
