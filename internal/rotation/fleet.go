@@ -558,9 +558,10 @@ type FleetSummary struct {
 	// the fleet let it go (at the cut-over); Retirement says where their outcome shows.
 	Retiring   int    `json:"retiring,omitempty"`
 	Retirement string `json:"retirement,omitempty"`
-	// NotListed counts the items the Map ran that the fleet's listing did not write, and
-	// ItemsNotListed says so in words (fleet_items.go); both are empty when every item was the
-	// listing's.
+	// NotListed counts the items the Map ran that the fleet's listing did not write;
+	// ItemsNotListed says in words how the items run differ from those listed (run but not
+	// listed, listed but not run; fleet_items.go). Both are empty when the Map ran exactly the
+	// listing's items.
 	NotListed      int    `json:"notListed,omitempty"`
 	ItemsNotListed string `json:"itemsNotListed,omitempty"`
 }
