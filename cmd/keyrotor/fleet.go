@@ -185,6 +185,9 @@ func reportFleet(stdout io.Writer, end *sfn.DescribeExecutionOutput) error {
 func printFleetSummary(stdout io.Writer, s *rotation.FleetSummary, seconds float64) {
 	fmt.Fprintf(stdout, "fleet done in %.1fs: %d managed users of %d listed; %d rotated, %d failed, %d skipped\n",
 		seconds, s.Managed, s.Listed, s.Counts.Rotated, s.Counts.Failed, s.Counts.Skipped)
+	if s.ItemsNotListed != "" {
+		fmt.Fprintf(stdout, "WARNING: %s\n", s.ItemsNotListed) // the users object was written by something else
+	}
 	for _, a := range slices.Sorted(maps.Keys(s.ByAccount)) {
 		c := s.ByAccount[a]
 		fmt.Fprintf(stdout, "account %s: %d rotated, %d failed, %d skipped\n", a, c.Rotated, c.Failed, c.Skipped)

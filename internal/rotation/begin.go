@@ -61,6 +61,11 @@ func (s *Steps) begin(ctx context.Context, req Request, take lockTaker) (Rotatio
 		return req.Rotation, newError(InvalidInput, nil,
 			"IAM user names are case-insensitive and %q is IAM user %q; name it as IAM spells it", r.UserName, name)
 	}
+	if req.Rotation.Fleet != nil {
+		if err := checkFleetItem(req.Rotation, user.User, tags); err != nil {
+			return req.Rotation, err
+		}
+	}
 	r.UserID = aws.ToString(user.User.UserId)
 	keys, err := listKeys(ctx, s.IAM, r.UserName)
 	if err != nil {
@@ -250,7 +255,7 @@ func readManagedTags(ctx context.Context, client iam.ListUserTagsAPIClient, user
 // extensions, previousAccessKeyIds…): they would steer the rotation.
 func onlyInputFields(r Rotation) error {
 	r.UserName, r.ParameterName, r.GraceSeconds, r.InactiveSeconds, r.Format = "", "", nil, nil, ""
-	r.Move, r.ChangeFormat, r.AccountID, r.SESRegion = false, false, "", ""
+	r.Move, r.ChangeFormat, r.AccountID, r.SESRegion, r.Fleet = false, false, "", "", nil
 	var set, unset map[string]json.RawMessage
 	got, _ := json.Marshal(r)
 	zero, _ := json.Marshal(Rotation{})

@@ -70,6 +70,9 @@ type FleetPage struct {
 	// Account is the member account being listed ("": the engine's own); the listing goes on
 	// to the next of the configuration's accountIds once it is done.
 	Account string `json:"account,omitempty"`
+	// Digest is the SHA-256 of the users object as the listing last wrote it: the next page
+	// and the summary find out whether anything else wrote it since (fleet_items.go).
+	Digest string `json:"digest,omitempty"`
 }
 
 // FleetState is what the list action returns: the validated configuration and the listing's
@@ -79,10 +82,15 @@ type FleetState struct {
 	Page   FleetPage `json:"page"`
 }
 
-// FleetRotation is the input every rotation of a fleet shares.
+// FleetRotation is the input every rotation of a fleet shares. The Map merges it over each
+// item (States.JsonMerge, its fields winning), so Fleet reaches every child whatever the item
+// says.
 type FleetRotation struct {
 	GraceSeconds    int `json:"graceSeconds"`
 	InactiveSeconds int `json:"inactiveSeconds"`
+	// Fleet is what the listing covered, set by the list action alone (an input's is
+	// replaced): each child's Begin rechecks its item against it (fleet_items.go).
+	Fleet *FleetScope `json:"fleet,omitempty"`
 }
 
 // FleetUser is the per-user part of a rotation input. ParameterName and Format are set only
@@ -257,6 +265,7 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 		if len(st.Config.AccountIDs) > 0 {
 			st.Page.Account = st.Config.AccountIDs[0]
 		}
+		st.Config.Rotation.Fleet = scopeOf(req.ExecutionID, st.Config)
 	} else {
 		if err := json.Unmarshal(req.Fleet, &st.Config); err != nil {
 			return st, newError(InvalidInput, nil, "the fleet's configuration is not the list action's own: %s", err)
@@ -270,13 +279,16 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 		if err := l.S3.PutObject(ctx, st.Page.Bucket, st.Page.Key, body); err != nil {
 			return st, classify(err, "write the fleet's users to s3://"+st.Page.Bucket+"/"+st.Page.Key)
 		}
-		st.Page.More = false
+		st.Page.More, st.Page.Digest = false, itemsDigest(body)
 		return st, nil
 	}
 	if st.Page.Managed > 0 {
 		body, err := l.S3.GetObject(ctx, st.Page.Bucket, st.Page.Key)
 		if err != nil {
 			return st, classify(err, "read the users listed so far from s3://"+st.Page.Bucket+"/"+st.Page.Key)
+		}
+		if err := st.Page.unchanged(body); err != nil {
+			return st, err
 		}
 		if err := json.Unmarshal(body, &users); err != nil {
 			return st, newError(UnexpectedError, err, "s3://%s/%s is not the fleet's users object", st.Page.Bucket, st.Page.Key)
@@ -343,6 +355,7 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 	if err := l.S3.PutObject(ctx, st.Page.Bucket, st.Page.Key, body); err != nil {
 		return st, classify(err, "write the fleet's users to s3://"+st.Page.Bucket+"/"+st.Page.Key)
 	}
+	st.Page.Digest = itemsDigest(body)
 	st.Page.Managed = len(users)
 	st.Page.Listed += len(page.Users)
 	st.Page.More = page.IsTruncated
@@ -545,6 +558,12 @@ type FleetSummary struct {
 	// the fleet let it go (at the cut-over); Retirement says where their outcome shows.
 	Retiring   int    `json:"retiring,omitempty"`
 	Retirement string `json:"retirement,omitempty"`
+	// NotListed counts the items the Map ran that the fleet's listing did not write;
+	// ItemsNotListed says in words how the items run differ from those listed (run but not
+	// listed, listed but not run; fleet_items.go). Both are empty when the Map ran exactly the
+	// listing's items.
+	NotListed      int    `json:"notListed,omitempty"`
+	ItemsNotListed string `json:"itemsNotListed,omitempty"`
 }
 
 // retirementNote is the summary's word on the retirements the fleet does not wait for.
@@ -622,6 +641,7 @@ func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, 
 			*notShown++
 		}
 	}
+	var ran []string // every item's child input
 	for _, kind := range []string{"SUCCEEDED", "FAILED", "PENDING"} {
 		for _, f := range m.ResultFiles[kind] {
 			body, err := l.S3.GetObject(ctx, ref.Bucket, f.Key)
@@ -633,6 +653,7 @@ func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, 
 				return sum, newError(UnexpectedError, err, "s3://%s/%s is not a ResultWriter results file", ref.Bucket, f.Key)
 			}
 			for _, e := range entries {
+				ran = append(ran, e.Input)
 				var in struct {
 					UserName string `json:"userName"`
 					Input    struct {
@@ -682,6 +703,12 @@ func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, 
 	}
 	if sum.Retiring > 0 {
 		sum.Retirement = fmt.Sprintf(retirementNote, sum.Retiring)
+	}
+	if sum.NotListed, sum.ItemsNotListed, err = l.notListed(ctx, *req.Page, ran); err != nil {
+		return sum, err
+	}
+	if sum.ItemsNotListed != "" {
+		l.logger().Error("fleet ran items its listing did not write", "execution", req.ExecutionID, "notListed", sum.NotListed, "ran", len(ran), "managed", sum.Managed)
 	}
 	l.logger().Info("fleet summarized", "execution", req.ExecutionID, "rotated", sum.Counts.Rotated, "retiring", sum.Retiring, "skipped", sum.Counts.Skipped, "failed", sum.Counts.Failed)
 	return sum, nil

@@ -230,19 +230,22 @@ func TestSummarizeCountsTheReportAndListsFailuresOnOneLine(t *testing.T) {
 	}
 	put("r/id/manifest.json", `{"DestinationBucket":"fb","MapRunArn":"arn:mr","ResultFiles":{"SUCCEEDED":[{"Key":"r/id/SUCCEEDED_0.json","Size":1}],"FAILED":[{"Key":"r/id/FAILED_0.json","Size":1}],"PENDING":[]}}`)
 	put("r/id/SUCCEEDED_0.json", `[
-		{"ExecutionArn":"c1","Status":"SUCCEEDED","Input":"{\"userName\":\"a\"}","Output":"{\"user\":\"a\",\"status\":\"rotated\"}"},
-		{"ExecutionArn":"c2","Status":"SUCCEEDED","Input":"{\"userName\":\"b\"}","Output":"{\"user\":\"b\",\"status\":\"skipped\",\"error\":\"RotationInProgress\",\"cause\":\"locked\"}"}]`)
+		{"ExecutionArn":"c1","Status":"SUCCEEDED","Input":"{\"userName\":\"a\",\"input\":{\"userName\":\"a\",\"graceSeconds\":0}}","Output":"{\"user\":\"a\",\"status\":\"rotated\"}"},
+		{"ExecutionArn":"c2","Status":"SUCCEEDED","Input":"{\"userName\":\"b\",\"input\":{\"userName\":\"b\",\"graceSeconds\":0}}","Output":"{\"user\":\"b\",\"status\":\"skipped\",\"error\":\"RotationInProgress\",\"cause\":\"locked\"}"}]`)
 	put("r/id/FAILED_0.json", `[
-		{"ExecutionArn":"c3","Status":"FAILED","Input":"{\"userName\":\"c\"}","Error":"TooManyActiveKeys","Cause":"user c has two active keys\nsecond line"},
-		{"ExecutionArn":"c4","Status":"ABORTED","Input":"{\"userName\":\"d\"}"}]`)
+		{"ExecutionArn":"c3","Status":"FAILED","Input":"{\"userName\":\"c\",\"input\":{\"userName\":\"c\",\"graceSeconds\":0}}","Error":"TooManyActiveKeys","Cause":"user c has two active keys\nsecond line"},
+		{"ExecutionArn":"c4","Status":"ABORTED","Input":"{\"userName\":\"d\",\"input\":{\"userName\":\"d\",\"graceSeconds\":0}}"}]`)
+	users := `[{"userName":"a"},{"userName":"b"},{"userName":"c"},{"userName":"d"}]`
+	put("fleet/id/users.json", users)
 	l := &rotation.Lister{IAM: world.iam, S3: store, Bucket: "fb"}
 	ref := &rotation.FleetReportRef{MapRunArn: "arn:mr"}
 	ref.ResultWriterDetails.Bucket, ref.ResultWriterDetails.Key = "fb", "r/id/manifest.json"
-	sum, err := l.Summarize(ctx, rotation.ListRequest{Action: "summarize", Page: &rotation.FleetPage{Listed: 5, Managed: 4}, Report: ref})
+	page := &rotation.FleetPage{Bucket: "fb", Key: "fleet/id/users.json", Listed: 5, Managed: 4, Digest: rotation.ItemsDigest([]byte(users))}
+	sum, err := l.Summarize(ctx, rotation.ListRequest{Action: "summarize", Page: page, Report: ref})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Counts != (rotation.FleetCounts{Rotated: 1, Skipped: 1, Failed: 2}) || sum.Listed != 5 || sum.Managed != 4 || sum.Report != "s3://fb/r/id/manifest.json" {
+	if sum.Counts != (rotation.FleetCounts{Rotated: 1, Skipped: 1, Failed: 2}) || sum.Listed != 5 || sum.Managed != 4 || sum.Report != "s3://fb/r/id/manifest.json" || sum.ItemsNotListed != "" {
 		t.Fatalf("summary %+v", sum)
 	}
 	wantFailed := []rotation.FleetOutcome{{User: "c", Error: "TooManyActiveKeys", Cause: "user c has two active keys", Execution: "c3"}, {User: "d", Error: "ABORTED", Execution: "c4"}}

@@ -38,6 +38,9 @@ type Rotation struct {
 	AccountID string `json:"accountId,omitempty"`
 	// SESRegion is the region of the SES SMTP password that format ses-smtp derives (smtp.go).
 	SESRegion string `json:"sesRegion,omitempty"`
+	// Fleet is the scope of the fleet that started this rotation (set by the fleet's Map, not
+	// by a person): Begin rechecks the rotation against it (fleet_items.go).
+	Fleet *FleetScope `json:"fleet,omitempty"`
 
 	// UserID is the IAM user id Begin read; MovedFrom the parameter a move leaves.
 	UserID                   string   `json:"userId,omitempty"`

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/keyrotor/keyrotor/localaws/awsmodel"
 )
 
@@ -112,6 +114,8 @@ type Proxy struct {
 	// account of each key the proxy saw made (ratelimit.go).
 	accountLimits map[string]*bucket
 	accountOf     map[string]string
+	// creds are the callers the proxy may sign as (iamnames.go), by access key id.
+	creds map[string]aws.Credentials
 }
 
 type ruleState struct {
@@ -145,6 +149,7 @@ func Start(backend string) (*Proxy, error) {
 		iamNow:    time.Now,
 		models:    models,
 		accountOf: map[string]string{},
+		creds:     map[string]aws.Credentials{},
 
 		roleChanged: map[string]time.Time{},
 		sessions:    map[string]string{},
@@ -319,12 +324,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call.Fault, call.RateLimited = Throttle, true
 		resp = faultResponse(req, Throttle)
 	default:
+		if req.service == "iam" && req.action == "CreateUser" {
+			if taken, _ := p.otherCaseUser(r.Context(), r, req, body); taken != nil {
+				resp = taken // iamnames.go: IAM's names are case-insensitive
+				break
+			}
+		}
 		resp, err = p.forward(r, body)
 		if err != nil {
 			resp = &response{status: http.StatusBadGateway, header: http.Header{}, body: []byte(err.Error())}
 			break
 		}
 		resp = normalizeAuthError(req, resp)
+		if req.service == "iam" && resp.errorCode == "NoSuchEntity" {
+			if again, _ := p.otherCaseUser(r.Context(), r, req, body); again != nil {
+				resp = again
+			}
+		}
 		if req.service == "iam" && req.action == "ListUsers" && resp.status == http.StatusOK {
 			resp.body = pageListUsers(req, resp.body) // paging.go: moto answers every user at once
 		}
@@ -333,6 +349,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.service == "sts" && req.action == "AssumeRole" && resp.status == http.StatusOK {
 			p.learnAssumedRole(resp.body)
+			p.learnSessionCredentials(resp.body)
 		}
 		if resp.status == http.StatusOK {
 			p.learnRole(req, resp.body)
@@ -411,6 +428,7 @@ func (p *Proxy) learnKey(body []byte, account string) {
 	}
 	if out.Secret != "" {
 		p.secrets = append(p.secrets, out.Secret, base64.StdEncoding.EncodeToString([]byte(out.Secret)))
+		p.creds[out.ID] = aws.Credentials{AccessKeyID: out.ID, SecretAccessKey: out.Secret}
 	}
 }
 

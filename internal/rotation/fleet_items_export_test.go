@@ -1,0 +1,4 @@
+package rotation
+
+// ItemsDigest is the digest the listing records for a users object (tests only).
+var ItemsDigest = itemsDigest
