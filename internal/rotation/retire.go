@@ -29,14 +29,15 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return r, err
 	}
-	// When the key was verified and how often the grace was extended are the record's.
-	if err := s.waitOver(req, "of grace after the new key was verified", l.VerifiedAt, s.Config.MinGraceSeconds); err != nil {
-		return r, err
+	// When the key was verified and how often the grace was extended are the record's. The
+	// grace floor runs from the newest: an extension ends after the verification, so the floor
+	// since it implies the one since the verification (one history page either way).
+	what, since, from := "of grace after the new key was verified", l.VerifiedAt, VerifyState
+	if l.VerifiedAt != nil && l.ExtendedAt != nil {
+		what, since, from = "of grace after the last extension", l.ExtendedAt, DeactivateState
 	}
-	if l.ExtendedAt != nil {
-		if err := s.waitOver(req, "of grace after the last extension", l.ExtendedAt, s.Config.MinGraceSeconds); err != nil {
-			return r, err
-		}
+	if err := s.waitOver(ctx, req, what, since, from, s.Config.MinGraceSeconds); err != nil {
+		return r, err
 	}
 	verifiedAt := *l.VerifiedAt
 	log := stepLogger(s.Logger, req).With("accessKeyId", l.NewAccessKeyID)
@@ -111,7 +112,7 @@ func (s *Steps) Delete(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return r, err
 	}
-	if err := s.waitOver(req, "of inactivity after the old keys were deactivated", l.DeactivatedAt, s.Config.MinInactiveSeconds); err != nil {
+	if err := s.waitOver(ctx, req, "of inactivity after the old keys were deactivated", l.DeactivatedAt, DeactivateState, s.Config.MinInactiveSeconds); err != nil {
 		return r, err
 	}
 	tags, err := s.managedTags(ctx, l.UserName)
