@@ -29,7 +29,10 @@ const (
 // the state a floor runs from: from the current Task back to VerifyKey's end lie at most 4
 // DeactivateOldKeys runs (3 extensions) of at most 12 attempts each (1 + the Retries' 5 + 6, 3
 // events an attempt) and their Choice and Wait states, under 200 events. The call costs no
-// state transition (Step Functions bills transitions).
+// state transition (Step Functions bills transitions); GetExecutionHistory is throttled per
+// account and Region by a token bucket (Step Functions quotas, "API action throttling"), and
+// a throttled call is Throttled, which every Task retries. It is made only with a floor above 0,
+// once per deactivate or delete.
 const historyPageSize = 1000
 
 // clockSlack is how much earlier than its Seconds a Wait may appear to end in the history:
