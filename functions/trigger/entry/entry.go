@@ -29,7 +29,7 @@ import (
 )
 
 // VerifyStateName is the state whose successful exit means the new key works (docs/steps.md).
-const VerifyStateName = "VerifyKey"
+const VerifyStateName = rotation.VerifyState
 
 const lockSuffix = rotation.LockSuffix
 
