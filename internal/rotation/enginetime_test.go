@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
@@ -131,4 +132,42 @@ func TestFloorStatesAreTheTasksOfTheirActions(t *testing.T) {
 			t.Errorf("after %s comes %s (%+v), want the Wait %s on %s", tt.state, next, w, tt.wait, tt.seconds)
 		}
 	}
+}
+
+// A deactivate that extended the grace and whose answer was lost (the Task retries it with the
+// same document) gives the record's answer again: measured from that extension, the floor
+// would refuse it, as its state never ended; and it does not extend twice.
+func TestDeactivateRetriedAfterALostExtensionGivesTheRecordsAnswer(t *testing.T) {
+	f := newFixture(t)
+	f.steps.Config.MinGraceSeconds, f.steps.Config.MinInactiveSeconds = 3000, 3000
+	h := newEngineHistory()
+	f.steps.Executions = h
+	old, _ := f.userWithKey()
+	exec := f.execution()
+	wait := 3000
+	r := rotation.Rotation{UserName: f.user, GraceSeconds: &wait, InactiveSeconds: &wait}
+	for _, s := range []struct{ state, action string }{{"Begin", "begin"}, {"CreateKey", "create"}, {"StoreParameter", "store"}, {rotation.VerifyState, "verify"}} {
+		r = h.task(f, exec, s.state, s.action, r)
+	}
+	h.wait(exec, "GraceWait", 3000*time.Second)
+	// A consumer used the old key after the verification: the grace is extended.
+	f.steps.IAM = lastUse{IAM: f.steps.IAM, at: time.Now().Add(time.Minute)}
+	h.add(exec, sfntypes.HistoryEventTypeTaskStateEntered, rotation.DeactivateState)
+	first := f.mustRun("deactivate", exec, r)
+	if !first.StillInUse || first.Extensions != 1 {
+		t.Fatalf("first deactivate: stillInUse %v, extensions %d; want an extension", first.StillInUse, first.Extensions)
+	}
+	// Its answer is lost; the Task's Retry runs it again with the same document.
+	again := f.mustRun("deactivate", exec, r)
+	a, _ := json.Marshal(first)
+	b, _ := json.Marshal(again)
+	if string(a) != string(b) {
+		t.Errorf("the retry answered %s, want the first answer %s", b, a)
+	}
+	if f.keys()[old] != iamtypes.StatusTypeActive {
+		t.Errorf("old key %s is %s during the extended grace, want Active", old, f.keys()[old])
+	}
+	// The next genuine deactivate, sent before the extension's wait, is still held to the floor.
+	h.add(exec, sfntypes.HistoryEventTypeTaskStateExited, rotation.DeactivateState)
+	f.refused("deactivate", exec, again)
 }

@@ -29,6 +29,9 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return r, err
 	}
+	if again, ok := extendedBefore(req, l); ok {
+		return again, nil
+	}
 	// When the key was verified and how often the grace was extended are the record's. The
 	// grace floor runs from the newest: an extension ends after the verification, so the floor
 	// since it implies the one since the verification (one history page either way).
@@ -62,8 +65,7 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 			if used := out.AccessKeyLastUsed; used != nil && keyStillInUse(used.LastUsedDate, verifiedAt, s.now(), s.inUseWindow()) {
 				now := s.now().UTC()
 				l.Extensions, l.ExtendedAt = l.Extensions+1, &now
-				r.StillInUse, r.Extensions = true, l.Extensions
-				r.ExtendSeconds = max(*defaulted(r.GraceSeconds, DefaultGraceSeconds), minExtendSeconds)
+				r = extended(r, l)
 				log.Info("old key still in use; extending grace", "oldAccessKeyId", id,
 					"lastUsed", aws.ToTime(used.LastUsedDate), "extensions", r.Extensions, "extendSeconds", r.ExtendSeconds)
 				return r, s.advance(ctx, l, req.Action, req.Rotation, r)
@@ -92,6 +94,25 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 		l.DeactivatedAt = &now
 	}
 	return r, s.advance(ctx, l, req.Action, req.Rotation, r)
+}
+
+// extended is the answer of a deactivate that extends the grace, as the record counts it.
+func extended(r Rotation, l *lock) Rotation {
+	r.StillInUse, r.Extensions = true, l.Extensions
+	r.ExtendSeconds = max(*defaulted(r.GraceSeconds, DefaultGraceSeconds), minExtendSeconds)
+	return r
+}
+
+// extendedBefore answers a deactivate retried by its Task after it extended the grace and its
+// answer was lost (same document, record advanced by it): the record's answer again. Measuring
+// the floor since that extension would refuse it — its state never ended — and it must not
+// extend twice.
+func extendedBefore(req Request, l *lock) (Rotation, bool) {
+	if l.Step != req.Action || l.ExtendedAt == nil || digest(req.Rotation) != l.Given {
+		return req.Rotation, false
+	}
+	r := extended(req.Rotation, l)
+	return r, digest(r) == l.Returned
 }
 
 // Delete deletes the old keys that are inactive and not held by the parameter, then releases
