@@ -67,6 +67,19 @@ ended() { [ "$("$AWS" stepfunctions describe-execution --execution-arn "$executi
 wait_until 900 "the rotation $execution" ended
 status=$("$AWS" stepfunctions describe-execution --execution-arn "$execution" --query status --output text)
 [ "$status" = SUCCEEDED ] || fail "rotation $execution ended $status: $("$AWS" stepfunctions describe-execution --execution-arn "$execution" --query '[error, cause]' --output text)"
+# The waits ran on the engine's clock (AWS's, or the local engine's simulated one): the
+# execution's own start and stop dates span at least grace + inactive.
+span=$("$AWS" stepfunctions describe-execution --execution-arn "$execution" --query '[startDate, stopDate]' --output json |
+  python3 -c '
+import json, sys
+from datetime import datetime
+# AWS CLI v2 prints ISO 8601; v1 may print the wire value, epoch seconds.
+t = lambda v: float(v) if isinstance(v, (int, float)) else datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+a, b = json.load(sys.stdin)
+print(int(t(b) - t(a)))')
+waits=$((ACC_GRACE + ${ACC_INACTIVE:-0}))
+[ "$span" -ge "$waits" ] || fail "rotation $execution spanned $span s of the engine's clock, less than its waits ($waits s)"
+echo "acceptance: the rotation spanned $span s of the engine's clock (waits: grace $ACC_GRACE s + inactive ${ACC_INACTIVE:-0} s)"
 
 keys=$("$AWS" iam list-access-keys --user-name "$ACC_USER" --query 'AccessKeyMetadata[?Status==`Active`].AccessKeyId' --output text)
 [ "$(wc -w <<<"$keys")" = 1 ] || fail "user $ACC_USER has active keys [$keys], want exactly one after the rotation"

@@ -110,14 +110,17 @@ func (e *Env) FunctionEnv(fn string) map[string]string {
 		"AWS_ENDPOINT_URL_LAMBDA":   e.Endpoint,
 		rotation.EnvParameterPrefix: e.ParameterPrefix,
 		// The local engine (tests, demo) waits on a virtual or short clock: its floors are 0,
-		// set explicitly (the steps enforce floors on their own wall clock, which a virtual
-		// clock's Waits do not move).
+		// set explicitly, unless Options.EngineFloors asks for a deployed engine's defaults.
 		rotation.EnvMinGraceSeconds:    "0",
 		rotation.EnvMinInactiveSeconds: "0",
 		// Files that do not exist: the user's ~/.aws must not leak into a function.
 		"AWS_CONFIG_FILE":             filepath.Join(e.home, "config"),
 		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(e.home, "credentials"),
 		"AWS_EC2_METADATA_DISABLED":   "true",
+	}
+	if e.opts.EngineFloors {
+		env[rotation.EnvMinGraceSeconds] = strconv.Itoa(rotation.DefaultMinGraceSeconds)
+		env[rotation.EnvMinInactiveSeconds] = strconv.Itoa(rotation.DefaultMinInactiveSeconds)
 	}
 	if e.opts.Accounts > 0 {
 		env[rotation.EnvMemberAccounts] = strings.Join(e.MemberAccountIDs(), ",")

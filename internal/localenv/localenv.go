@@ -69,6 +69,12 @@ type Options struct {
 	// and one year is still the longest an execution may run. The functions' own clocks stay
 	// real: time stands still while a function runs.
 	Clock sfnlocal.Clock
+	// EngineFloors runs the functions with the engine module's default floors
+	// (rotation.DefaultMinGraceSeconds, DefaultMinInactiveSeconds), as a deployed engine does,
+	// instead of 0. The functions measure them on the engine's clock (between the execution
+	// history's timestamps), so on a virtual Clock a rotation with them takes seconds; on the
+	// wall clock its waits take at least their sum, 1.5 h.
+	EngineFloors bool
 	// LogSink receives every line the functions write and every platform line. Lines are
 	// also kept in Env.Logs.
 	LogSink func(lambdahost.LogLine)

@@ -133,16 +133,29 @@ func (s *Steps) advance(ctx context.Context, l *lock, action string, given, retu
 	return nil
 }
 
-// waitOver fails NotAuthorized unless floor seconds passed since the recorded time: the
-// engine's floors hold even for a step invoked directly with a genuine document. Waits above
-// the floors are the state machine's Wait states.
-func (s *Steps) waitOver(req Request, what string, since *time.Time, floor int) error {
+// waitOver fails NotAuthorized unless the record has the time what runs from and floor
+// seconds have passed on the engine's clock since state (the Task that recorded it) last
+// ended: the engine's floors hold even for a step invoked directly with a genuine document,
+// whatever the function's own clock says (enginetime.go). Waits above the floors are the
+// state machine's Wait states.
+func (s *Steps) waitOver(ctx context.Context, req Request, what string, since *time.Time, state string, floor int) error {
 	if since == nil {
 		return newError(NotAuthorized, nil, "%s for execution %s refused: the record has no time %s; nothing was changed", req.Action, req.ExecutionID, what)
 	}
-	if until := since.Add(time.Duration(floor) * time.Second); s.now().Before(until) {
-		return newError(NotAuthorized, nil, "%s for execution %s refused: the engine's floor of %d s %s ends at %s; nothing was changed",
-			req.Action, req.ExecutionID, floor, what, until.UTC().Format(time.RFC3339))
+	if floor <= 0 {
+		return nil
+	}
+	elapsed, found, err := s.sinceStateEnded(ctx, req.ExecutionID, state)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return newError(NotAuthorized, nil, "%s for execution %s refused: the execution's history shows no end of its %s state, from which the engine's floor of %d s %s runs; nothing was changed",
+			req.Action, req.ExecutionID, state, floor, what)
+	}
+	if elapsed+clockSlack < time.Duration(floor)*time.Second {
+		return newError(NotAuthorized, nil, "%s for execution %s refused: the engine's floor of %d s %s has not passed: the execution's history (the engine's clock) shows %s since %s ended; nothing was changed",
+			req.Action, req.ExecutionID, floor, what, elapsed.Round(time.Millisecond), state)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -128,33 +129,50 @@ func TestFinding5_StoreForStoppedExecutionOrWithClaimedFormatIsRefused(t *testin
 
 // Finding 6: deactivate and delete with a running execution's id, verifiedAt in the future and
 // extensions 3 retired the old key 10 s into a 3,000 s grace. The times are the record's, and
-// the engine's floors hold even for a genuine document sent early.
+// the engine's floors hold even for a genuine document sent early: they are measured on the
+// engine's clock, between the execution history's own timestamps, whatever the function's
+// clock says (a function's clock stands still under a simulated one, and runs ahead here).
 func TestFinding6_WaitsAreTheRecordsAndTheFloorsHold(t *testing.T) {
 	f := newFixture(t)
 	f.steps.Config.MinGraceSeconds, f.steps.Config.MinInactiveSeconds = 3000, 3000
+	h := newEngineHistory()
+	f.steps.Executions = h
 	f.userWithKey()
 	exec := f.execution()
 	wait := 3000
-	r := f.mustRun("begin", exec, rotation.Rotation{UserName: f.user, GraceSeconds: &wait, InactiveSeconds: &wait})
-	for _, action := range []string{"create", "store", "verify"} {
-		r = f.mustRun(action, exec, r)
+	r := rotation.Rotation{UserName: f.user, GraceSeconds: &wait, InactiveSeconds: &wait}
+	for _, s := range []struct{ state, action string }{{"Begin", "begin"}, {"CreateKey", "create"}, {"StoreParameter", "store"}} {
+		r = h.task(f, exec, s.state, s.action, r)
 	}
+	// verify's answer is not back yet: its state has not ended, so no floor has begun.
+	h.add(exec, sfntypes.HistoryEventTypeTaskStateEntered, rotation.VerifyState)
+	r = f.mustRun("verify", exec, r)
 	before := f.state()
+	f.steps.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	f.refused("deactivate", exec, r)
+	h.add(exec, sfntypes.HistoryEventTypeTaskStateExited, rotation.VerifyState)
+
 	forged := r
 	forged.VerifiedAt = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	forged.Extensions = rotation.MaxExtensions
 	f.refused("deactivate", exec, forged)
 	f.refused("delete", exec, forged)
-	f.refused("deactivate", exec, r) // genuine, but 3,000 s have not passed
+	// Genuine, sent directly 10 s into the execution's GraceWait, with the function's clock
+	// 2 hours ahead: the history shows no time passed since VerifyKey ended.
+	h.add(exec, sfntypes.HistoryEventTypeWaitStateEntered, "GraceWait")
+	h.advance(10 * time.Second)
+	f.refused("deactivate", exec, r)
 	f.refused("delete", exec, r)
 	f.assertUnchanged(before, "an early deactivate or delete")
 
-	// On the engine's clock an hour later, the same genuine document is served.
-	f.steps.Now = func() time.Time { return time.Now().Add(time.Hour) }
-	r = f.mustRun("deactivate", exec, r)
+	// The engine's Wait ends 3,000 s after VerifyKey's; the function's clock has not moved.
+	f.steps.Now = time.Now
+	h.advance(2990 * time.Second)
+	h.add(exec, sfntypes.HistoryEventTypeWaitStateExited, "GraceWait")
+	r = h.task(f, exec, rotation.DeactivateState, "deactivate", r)
 	f.refused("delete", exec, r) // deactivated just now: the inactive floor runs
-	f.steps.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
-	r = f.mustRun("delete", exec, r)
+	h.wait(exec, "InactiveWait", 3000*time.Second)
+	r = h.task(f, exec, "DeleteOldKeys", "delete", r)
 	if got := f.keys(); len(got) != 1 || got[r.NewAccessKeyID] != iamtypes.StatusTypeActive {
 		t.Errorf("keys = %v, want only %s", got, r.NewAccessKeyID)
 	}

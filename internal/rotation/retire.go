@@ -29,14 +29,18 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return r, err
 	}
-	// When the key was verified and how often the grace was extended are the record's.
-	if err := s.waitOver(req, "of grace after the new key was verified", l.VerifiedAt, s.Config.MinGraceSeconds); err != nil {
-		return r, err
+	if again, ok := extendedBefore(req, l); ok {
+		return again, nil
 	}
-	if l.ExtendedAt != nil {
-		if err := s.waitOver(req, "of grace after the last extension", l.ExtendedAt, s.Config.MinGraceSeconds); err != nil {
-			return r, err
-		}
+	// When the key was verified and how often the grace was extended are the record's. The
+	// grace floor runs from the newest: an extension ends after the verification, so the floor
+	// since it implies the one since the verification (one history page either way).
+	what, since, from := "of grace after the new key was verified", l.VerifiedAt, VerifyState
+	if l.VerifiedAt != nil && l.ExtendedAt != nil {
+		what, since, from = "of grace after the last extension", l.ExtendedAt, DeactivateState
+	}
+	if err := s.waitOver(ctx, req, what, since, from, s.Config.MinGraceSeconds); err != nil {
+		return r, err
 	}
 	verifiedAt := *l.VerifiedAt
 	log := stepLogger(s.Logger, req).With("accessKeyId", l.NewAccessKeyID)
@@ -61,8 +65,7 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 			if used := out.AccessKeyLastUsed; used != nil && keyStillInUse(used.LastUsedDate, verifiedAt, s.now(), s.inUseWindow()) {
 				now := s.now().UTC()
 				l.Extensions, l.ExtendedAt = l.Extensions+1, &now
-				r.StillInUse, r.Extensions = true, l.Extensions
-				r.ExtendSeconds = max(*defaulted(r.GraceSeconds, DefaultGraceSeconds), minExtendSeconds)
+				r = extended(r, l)
 				log.Info("old key still in use; extending grace", "oldAccessKeyId", id,
 					"lastUsed", aws.ToTime(used.LastUsedDate), "extensions", r.Extensions, "extendSeconds", r.ExtendSeconds)
 				return r, s.advance(ctx, l, req.Action, req.Rotation, r)
@@ -93,6 +96,25 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 	return r, s.advance(ctx, l, req.Action, req.Rotation, r)
 }
 
+// extended is the answer of a deactivate that extends the grace, as the record counts it.
+func extended(r Rotation, l *lock) Rotation {
+	r.StillInUse, r.Extensions = true, l.Extensions
+	r.ExtendSeconds = max(*defaulted(r.GraceSeconds, DefaultGraceSeconds), minExtendSeconds)
+	return r
+}
+
+// extendedBefore answers a deactivate retried by its Task after it extended the grace and its
+// answer was lost (same document, record advanced by it): the record's answer again. Measuring
+// the floor since that extension would refuse it — its state never ended — and it must not
+// extend twice.
+func extendedBefore(req Request, l *lock) (Rotation, bool) {
+	if l.Step != req.Action || l.ExtendedAt == nil || digest(req.Rotation) != l.Given {
+		return req.Rotation, false
+	}
+	r := extended(req.Rotation, l)
+	return r, digest(r) == l.Returned
+}
+
 // Delete deletes the old keys that are inactive and not held by the parameter, then releases
 // the lock. A key someone re-activated is left alone.
 func (s *Steps) Delete(ctx context.Context, req Request) (Rotation, error) {
@@ -111,7 +133,7 @@ func (s *Steps) Delete(ctx context.Context, req Request) (Rotation, error) {
 	if err != nil {
 		return r, err
 	}
-	if err := s.waitOver(req, "of inactivity after the old keys were deactivated", l.DeactivatedAt, s.Config.MinInactiveSeconds); err != nil {
+	if err := s.waitOver(ctx, req, "of inactivity after the old keys were deactivated", l.DeactivatedAt, DeactivateState, s.Config.MinInactiveSeconds); err != nil {
 		return r, err
 	}
 	tags, err := s.managedTags(ctx, l.UserName)

@@ -47,7 +47,7 @@ type Steps struct {
 	IAM            IAM
 	SSM            SSM
 	KMS            KMS
-	Executions     executionDescriber
+	Executions     executionReader
 	CallerIdentity CallerIdentityFunc
 	Logger         *slog.Logger
 	Now            func() time.Time

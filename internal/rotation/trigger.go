@@ -32,7 +32,7 @@ import (
 )
 
 // VerifyStateName is the state whose successful exit means the new key works (docs/steps.md).
-const VerifyStateName = "VerifyKey"
+const VerifyStateName = rotation.VerifyState
 
 // DestroyedError is the error a rotation that destroy stopped ends ABORTED with.
 const DestroyedError = "keyrotor.Destroyed"

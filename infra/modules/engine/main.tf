@@ -37,7 +37,11 @@ locals {
     deleteoldkeys = {
       description = "keyrotor: deactivate and delete old keys, roll back a new key, release the lock"
       timeout     = 60
-      environment = {}
+      # Deactivate and delete hold the floors too (measured in the execution's history).
+      environment = {
+        KEYROTOR_MIN_GRACE_SECONDS    = tostring(var.min_grace_seconds)
+        KEYROTOR_MIN_INACTIVE_SECONDS = tostring(var.min_inactive_seconds)
+      }
     }
     trigger = {
       description = "keyrotor: Terraform and CLI entry; start a rotation and wait until the key is verified, or remove the managed keys"

@@ -21,6 +21,7 @@ import (
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 var env *localenv.Env
@@ -50,6 +51,8 @@ func runTests(m *testing.M) int {
 type outcome struct {
 	Alarms []string
 	Alert  bool
+	// Alerted are the executions whose status-change event the rule matched.
+	Alerted []string
 }
 
 // recorded is what a scenario left behind: its executions and the functions' log lines.
@@ -63,11 +66,17 @@ var userSeq atomic.Int64
 // scenario runs its rotations and returns their ended executions.
 type scenario struct {
 	name string
-	run  func(t *testing.T) []*sfn.DescribeExecutionOutput
-	// want: the alarms (by function) and alert the module documents for this class
-	// (infra/modules/engine/README.md, "Alerts").
+	// setup, if set, runs the scenario elsewhere than on the shared engine (onVirtualClock);
+	// its result puts the shared engine back.
+	setup func(t *testing.T) (restore func())
+	run   func(t *testing.T) []*sfn.DescribeExecutionOutput
+	// want: the alarms (errors alarms by function, others by name) and alert the module
+	// documents for this class (infra/modules/engine/README.md, "Alerts"); wantFleetAlert:
+	// the fleet execution's own event is alerted.
 	wantErrorsAlarm []string
+	wantAlarms      []string
 	wantAlert       bool
+	wantFleetAlert  bool
 }
 
 const ordinaryRotations = 4
@@ -124,7 +133,142 @@ func scenarios() []scenario {
 		{name: "rotation stopped by terraform destroy (keyrotor.Destroyed)", run: func(t *testing.T) []*sfn.DescribeExecutionOutput {
 			return []*sfn.DescribeExecutionOutput{stopInGrace(t, rotation.DestroyedError)}
 		}},
+		// The rotation's own waits end within 58 days (grace, 3 extensions and inactive at
+		// their maxima), so only a Task that never returns reaches Standard's one-year limit:
+		// a CreateAccessKey that hangs while the simulated clock passes the year.
+		{name: "rotation past Standard's one-year limit on the simulated clock (a Task that never returns)", setup: onVirtualClock,
+			wantAlarms: []string{timedOutAlarm()}, wantAlert: true, run: func(t *testing.T) []*sfn.DescribeExecutionOutput {
+				return []*sfn.DescribeExecutionOutput{timeOut(t)}
+			}},
+		{name: "fleet of 3, one child fails (TooManyActiveKeys) within the fleet's tolerance", wantAlert: true, run: func(t *testing.T) []*sfn.DescribeExecutionOutput {
+			return fleet(t, 2, nil, sfntypes.ExecutionStatusSucceeded)
+		}},
+		{name: "fleet of 3 stopped by its one failing child (toleratedFailurePercentage 0)", wantAlert: true, wantFleetAlert: true, run: func(t *testing.T) []*sfn.DescribeExecutionOutput {
+			return fleet(t, 2, map[string]any{"toleratedFailurePercentage": 0}, sfntypes.ExecutionStatusFailed)
+		}},
 	}
+}
+
+// timedOutAlarm is the engine's ExecutionsTimedOut alarm ("${var.name}-rotate-ExecutionsTimedOut").
+func timedOutAlarm() string { return env.Engine.StateMachineName() + "-ExecutionsTimedOut" }
+
+// clock is the simulated clock of the engine a scenario runs on, if it has one.
+var clock *sfnlocal.VirtualClock
+
+// onVirtualClock runs a scenario on a second local engine whose AWS clock is simulated.
+func onVirtualClock(t *testing.T) func() {
+	t.Helper()
+	c := sfnlocal.NewVirtualClock(time.Now())
+	v, err := localenv.Up(context.Background(), localenv.Options{Clock: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := env
+	env, clock = v, c
+	return func() {
+		env, clock = shared, nil
+		if err := v.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// timeOut starts a rotation whose CreateAccessKey never answers and moves the simulated clock
+// past Standard's one-year limit under it: the execution ends TIMED_OUT.
+func timeOut(t *testing.T) *sfn.DescribeExecutionOutput {
+	t.Helper()
+	user := newUser(t, false)
+	env.Proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "CreateAccessKey", Times: 1, Fault: faultproxy.Hang})
+	defer env.Proxy.ClearRules()
+	arn := start(t, user, nil)
+	testutil.WaitFor(t, time.Minute, "CreateKey of "+arn+" to run", func() bool {
+		h, err := env.SFN().GetExecutionHistory(context.Background(), &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(arn), MaxResults: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(h.Events, func(e sfntypes.HistoryEvent) bool {
+			return e.StateEnteredEventDetails != nil && aws.ToString(e.StateEnteredEventDetails.Name) == "CreateKey"
+		})
+	})
+	clock.Advance(sfnlocal.MaxExecutionDuration + time.Hour)
+	var out *sfn.DescribeExecutionOutput
+	testutil.WaitFor(t, time.Minute, "execution "+arn+" to end", func() bool {
+		out = describe(t, arn)
+		return out.Status != sfntypes.ExecutionStatusRunning
+	})
+	if out.Status != sfntypes.ExecutionStatusTimedOut {
+		t.Fatalf("the rotation past a year ended %s %s, want TIMED_OUT", out.Status, aws.ToString(out.Error))
+	}
+	return out
+}
+
+// fleet runs the fleet state machine over healthy users and one user with two active keys
+// (its rotation fails TooManyActiveKeys), and returns the fleet's execution and its children's.
+func fleet(t *testing.T, healthy int, input map[string]any, want sfntypes.ExecutionStatus) []*sfn.DescribeExecutionOutput {
+	t.Helper()
+	ctx := context.Background()
+	path := fmt.Sprintf("/al-fleet-%d/", userSeq.Add(1))
+	for i := range healthy + 1 {
+		user := fmt.Sprintf("al-fleet-user-%d", userSeq.Add(1))
+		keys := 1
+		if i == healthy {
+			keys = 2
+		}
+		if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: keys, Parameter: "/keyrotor/" + user, Path: path}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := rotations(t)
+	in := map[string]any{"pathPrefix": path, "graceSeconds": 0, "inactiveSeconds": 0}
+	for k, v := range input {
+		in[k] = v
+	}
+	b, _ := json.Marshal(in)
+	started, err := env.SFN().StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(env.FleetStateMachineARN()), Input: aws.String(string(b))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x *sfn.DescribeExecutionOutput
+	testutil.WaitFor(t, 3*time.Minute, "fleet "+aws.ToString(started.ExecutionArn)+" to end", func() bool {
+		x = describe(t, aws.ToString(started.ExecutionArn))
+		return x.Status != sfntypes.ExecutionStatusRunning
+	})
+	if x.Status != want {
+		t.Fatalf("fleet ended %s %s %s, want %s", x.Status, aws.ToString(x.Error), aws.ToString(x.Cause), want)
+	}
+	out := []*sfn.DescribeExecutionOutput{x}
+	for _, arn := range rotations(t) {
+		if slices.Contains(before, arn) {
+			continue
+		}
+		var c *sfn.DescribeExecutionOutput
+		testutil.WaitFor(t, time.Minute, "fleet child "+arn+" to end", func() bool {
+			c = describe(t, arn)
+			return c.Status != sfntypes.ExecutionStatusRunning
+		})
+		out = append(out, c)
+	}
+	if len(out) < 2 {
+		t.Fatalf("the fleet started no rotation")
+	}
+	return out
+}
+
+// rotations are the rotation state machine's executions so far.
+func rotations(t *testing.T) []string {
+	t.Helper()
+	var arns []string
+	p := sfn.NewListExecutionsPaginator(env.SFN(), &sfn.ListExecutionsInput{StateMachineArn: aws.String(env.StateMachineARN)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Executions {
+			arns = append(arns, aws.ToString(e.ExecutionArn))
+		}
+	}
+	return arns
 }
 
 // TestAlarmsOnRealLogLinesAndEvents runs each scenario on the local engine, feeds the log lines
@@ -140,6 +284,9 @@ func TestAlarmsOnRealLogLinesAndEvents(t *testing.T) {
 	all := scenarios()
 	for _, sc := range all {
 		t.Run(sc.name, func(t *testing.T) {
+			if sc.setup != nil {
+				defer sc.setup(t)()
+			}
 			rec := record(t, sc.run)
 			for _, ex := range rec.executions {
 				t.Logf("%s: %s %s", aws.ToString(ex.Name), ex.Status, aws.ToString(ex.Error))
@@ -148,7 +295,7 @@ func TestAlarmsOnRealLogLinesAndEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var want []string
+			want := slices.Clone(sc.wantAlarms)
 			for _, fn := range sc.wantErrorsAlarm {
 				want = append(want, env.Engine.FunctionName(fn)+"-errors")
 			}
@@ -171,6 +318,19 @@ func TestAlarmsOnRealLogLinesAndEvents(t *testing.T) {
 					missed++
 				}
 				t.Errorf("failure alert %v, want %v", got.Alert, sc.wantAlert)
+			}
+			for _, ex := range rec.executions {
+				if aws.ToString(ex.StateMachineArn) != env.FleetStateMachineARN() {
+					continue
+				}
+				if alerted := slices.Contains(got.Alerted, aws.ToString(ex.ExecutionArn)); alerted != sc.wantFleetAlert {
+					if alerted {
+						false_++
+					} else {
+						missed++
+					}
+					t.Errorf("fleet %s %s: alert %v, want %v", aws.ToString(ex.Name), ex.Status, alerted, sc.wantFleetAlert)
+				}
 			}
 		})
 	}
@@ -324,6 +484,7 @@ func evaluate(inf *Infra, rec recorded) (outcome, error) {
 		}
 		if MatchEvent(inf.EventRule, statusChangeEvent(ex)) {
 			got.Alert = true
+			got.Alerted = append(got.Alerted, aws.ToString(ex.ExecutionArn))
 		}
 	}
 	alarms, err := inf.Firing(points)

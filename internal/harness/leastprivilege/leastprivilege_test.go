@@ -221,6 +221,8 @@ func allowedRequests(f fixture) []req {
 		// deleteoldkeys: deactivate, delete, rollback, release
 		{"deleteoldkeys", "ssm", "GetParameter", lock},
 		{"deleteoldkeys", "states", "DescribeExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
+		// deleteoldkeys: deactivate and delete measure the floors in the execution's history
+		{"deleteoldkeys", "states", "GetExecutionHistory", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"deleteoldkeys", "iam", "ListUserTags", user},
 		{"deleteoldkeys", "iam", "GetAccessKeyLastUsed", map[string]any{"AccessKeyId": oldKey}},
 		{"deleteoldkeys", "iam", "UpdateAccessKey", map[string]any{"UserName": managedUser, "AccessKeyId": oldKey, "Status": "Inactive"}},
@@ -320,6 +322,8 @@ func deniedRequests(f fixture) []req {
 		{"listusers", "kms", "Decrypt", sealed},
 		{"listusers", "states", "StopExecution", map[string]any{"executionArn": f.engine.ExecutionARN("exec-1")}},
 		{"listusers", "states", "GetExecutionHistory", map[string]any{"executionArn": "arn:aws:states:eu-west-1:111122223333:execution:payments:x"}},
+		{"deleteoldkeys", "states", "GetExecutionHistory", map[string]any{"executionArn": "arn:aws:states:eu-west-1:111122223333:execution:payments:x"}},
+		{"deleteoldkeys", "states", "GetExecutionHistory", map[string]any{"executionArn": "arn:aws:states:eu-west-1:111122223333:execution:keyrotor-rotate-fleet:x"}},
 		// other state machines
 		{"trigger", "states", "StartExecution", map[string]any{"stateMachineArn": "arn:aws:states:eu-west-1:111122223333:stateMachine:payments"}},
 		{"trigger", "states", "StopExecution", map[string]any{"executionArn": "arn:aws:states:eu-west-1:111122223333:execution:payments:x"}},

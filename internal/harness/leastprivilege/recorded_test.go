@@ -263,6 +263,19 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 		t.Errorf("listusers found %v, want the managed users %v", listed, want)
 	}
 
+	// With the engine's floors, deactivate measures the grace on the engine's clock: it reads
+	// its execution's history (moto's is a fixed sample without VerifyKey, so the step is
+	// refused; the call is what is recorded).
+	r.user("floored", true, "")
+	early := r.execution()
+	doc := r.run(early, rotation.Rotation{UserName: "floored"}, "begin", "create", "store", "verify")
+	floors := r.conf
+	floors.MinGraceSeconds, floors.MinInactiveSeconds = rotation.DefaultMinGraceSeconds, rotation.DefaultMinInactiveSeconds
+	floored := rotation.NewSteps(motoserver.Config(r.proxy.URL, r.creds["deleteoldkeys"]), floors, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if _, err := floored.Dispatch("deactivate")(ctx, rotation.Request{Action: "deactivate", ExecutionID: early, Rotation: doc}); rotation.ErrorName(err) != rotation.NotAuthorized {
+		t.Fatalf("deactivate with the default floors on moto's fixed history: %v, want %s", err, rotation.NotAuthorized)
+	}
+
 	var calls []Call
 	byFunction := map[string]int{}
 	for _, c := range r.proxy.Calls() {

@@ -64,13 +64,11 @@ func run(ctx context.Context) error {
 	}
 	defer logFile.Close()
 	var logMu sync.Mutex
-	// As an account runs it: the default waits (grace 1800 s, inactive 3600 s,
-	// scripts/acceptance-checks.sh), on AWS's clock simulated so that they cost seconds, not
-	// hours. The functions keep the local floors of 0: each step enforces the floors against the
-	// record's times on its own clock (docs/steps.md, "The record"), and a function's clock is
-	// the wall clock, which the simulated Waits do not move. That the plan inputs pass the
-	// engine's default floors is checked by internal/harness/infracheck (floors_test.go).
-	env, err := localenv.Up(ctx, localenv.Options{Root: root, Clock: sfnlocal.NewVirtualClock(time.Now()), LogSink: func(l lambdahost.LogLine) {
+	// As an account runs it: the engine's default floors (grace 1800 s, inactive 3600 s) and
+	// a rotation's default waits (3600 s, 86400 s; scripts/acceptance-checks.sh), on AWS's clock
+	// simulated so that they cost seconds, not hours. The functions measure the floors on that
+	// clock, in the execution's history, as they do on AWS's (internal/rotation/enginetime.go).
+	env, err := localenv.Up(ctx, localenv.Options{Root: root, EngineFloors: true, Clock: sfnlocal.NewVirtualClock(time.Now()), LogSink: func(l lambdahost.LogLine) {
 		b, _ := json.Marshal(l)
 		logMu.Lock()
 		defer logMu.Unlock()
@@ -135,7 +133,7 @@ func run(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), env.Environ()...)
 	cmd.Env = append(cmd.Env, "ACC_WORK="+work, "ACC_USER="+signer, "ACC_BUCKET="+bucket, "ACC_OBJECT_FILE="+object,
-		"ACC_GRACE="+strconv.Itoa(max(ttl+1, rotation.DefaultMinGraceSeconds)), "ACC_INACTIVE="+strconv.Itoa(rotation.DefaultMinInactiveSeconds), "ACC_EXPIRES="+strconv.Itoa(expires), "ACC_LOG_GROUPS=", "ACC_FETCH_URL=0",
+		"ACC_GRACE="+strconv.Itoa(max(ttl+1, rotation.DefaultGraceSeconds)), "ACC_INACTIVE="+strconv.Itoa(rotation.DefaultInactiveSeconds), "ACC_EXPIRES="+strconv.Itoa(expires), "ACC_LOG_GROUPS=", "ACC_FETCH_URL=0",
 		"AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull, "AWS_EC2_METADATA_DISABLED=true")
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
