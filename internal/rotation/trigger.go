@@ -31,9 +31,6 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
-// VerifyStateName is the state whose successful exit means the new key works (docs/steps.md).
-const VerifyStateName = rotation.VerifyState
-
 // DestroyedError is the error a rotation that destroy stopped ends ABORTED with.
 const DestroyedError = "keyrotor.Destroyed"
 
@@ -269,7 +266,7 @@ func (t *Trigger) verifiedInHistory(ctx context.Context, execARN string) (string
 		}
 		for _, e := range page.Events {
 			x := e.StateExitedEventDetails
-			if x == nil || aws.ToString(x.Name) != VerifyStateName {
+			if x == nil || aws.ToString(x.Name) != VerifyState {
 				continue
 			}
 			if id := verifiedKey(aws.ToString(x.Output)); id != "" {

@@ -139,7 +139,7 @@ func TestTriggerCreateReturnsOnceTheKeyIsVerified(t *testing.T) {
 		{"verified while the grace period runs", []execution{
 			{status: sfntypes.ExecutionStatusRunning, history: []sfntypes.HistoryEvent{created}},
 			{status: sfntypes.ExecutionStatusRunning, history: []sfntypes.HistoryEvent{created, stored}},
-			{status: sfntypes.ExecutionStatusRunning, history: []sfntypes.HistoryEvent{created, stored, exited(VerifyStateName, doc("AKIANEW", "2026-11-24T12:00:00Z"))}},
+			{status: sfntypes.ExecutionStatusRunning, history: []sfntypes.HistoryEvent{created, stored, exited(VerifyState, doc("AKIANEW", "2026-11-24T12:00:00Z"))}},
 		}, "AKIANEW", ""},
 		{"finished before the first look", []execution{
 			{status: sfntypes.ExecutionStatusSucceeded, output: doc("AKIANEW", "2026-11-24T12:00:00Z")},
