@@ -51,6 +51,12 @@ const (
 	// state machine retries it for about a minute, as a role just created or changed propagates
 	// (IAM's eventual consistency; statemachine/README.md), then fails closed.
 	AssumeRoleDenied = "AssumeRoleDenied"
+	// MemberAccessDenied: a call made with the member account's role session was refused: the
+	// keyrotor-target role lacks the grant, or a grant just created or changed has not
+	// propagated yet (IAM's eventual consistency). The state machine retries it as it retries
+	// AssumeRoleDenied, then fails closed naming the action to grant. A denial of the hub's own
+	// calls (Step Functions) stays AccessDenied: retrying cannot grant it.
+	MemberAccessDenied = "MemberAccessDenied"
 )
 
 // Members builds, per member account and execution, the Steps that act in that account.
@@ -254,6 +260,13 @@ func classifyAssumeRole(err error, role, account string) error {
 	return classify(err, "assume "+role+" in member account "+account)
 }
 
+// hubCall reports whether err is of a call the member Steps make with the hub function's own
+// credentials: Step Functions (Executions), never the member session.
+func hubCall(err error) bool {
+	var opErr *smithy.OperationError
+	return errors.As(err, &opErr) && opErr.ServiceID == "SFN"
+}
+
 // expiredSession turns a failure caused by an expired or no longer valid member session
 // (ExpiredToken, ExpiredTokenException, InvalidClientTokenId: AWS's common errors,
 // https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html) into a retried
@@ -264,11 +277,11 @@ func (s *Steps) expiredSession(err error) error {
 		return err
 	}
 	var named *Error
-	if errors.As(err, &named) && named.Name == AccessDenied {
+	if errors.As(err, &named) && named.Name == AccessDenied && !hubCall(err) {
 		// A member call was refused: the grant is missing from the member's role, not from the
-		// function's.
-		return &Error{Name: AccessDenied, Err: named.Err, Message: strings.ReplaceAll(named.Message, "this function's role",
-			"the "+TargetRoleName+" role of account "+s.account+" (infra/modules/member-account)")}
+		// function's, or has not propagated yet.
+		return &Error{Name: MemberAccessDenied, Err: named.Err, Message: strings.ReplaceAll(named.Message, "this function's role",
+			"the "+TargetRoleName+" role of account "+s.account+" (infra/modules/member-account); a grant just added is retried for about a minute while IAM propagates it")}
 	}
 	if ErrorName(err) != UnexpectedError || !hasCode(err, "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId") {
 		return err

@@ -163,3 +163,48 @@ func TestExpiredMemberSessionIsRetriedWithANewOne(t *testing.T) {
 		t.Errorf("AssumeRole called %d times, want 2: the expired session is assumed anew", n)
 	}
 }
+
+// A call refused with the member session is MemberAccessDenied (retried while a grant just
+// made propagates), naming the action and the member's role; the hub's own Step Functions
+// call refused stays AccessDenied (the function's role lacks it: no retry helps); other named
+// errors keep their names.
+func TestMemberCallDeniedIsMemberAccessDeniedAndTheHubsStaysAccessDenied(t *testing.T) {
+	hub := memberSteps(&fakeAssumer{})
+	member, err := hub.forRequest(context.Background(), Request{ExecutionID: execARN, Rotation: Rotation{UserName: "u", AccountID: "111111111111"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	denied := func(service, operation string) error {
+		return classify(&smithy.OperationError{ServiceID: service, OperationName: operation,
+			Err: &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized"}}, "step")
+	}
+	for _, tc := range []struct {
+		name     string
+		err      error
+		want     string
+		mentions []string
+	}{
+		{"IAM call of the member session", denied("IAM", "CreateAccessKey"), MemberAccessDenied,
+			[]string{"iam:CreateAccessKey", "keyrotor-target role of account 111111111111", "retried"}},
+		{"KMS call of the member session", denied("KMS", "Decrypt"), MemberAccessDenied, []string{"kms:Decrypt", "keyrotor-target role"}},
+		{"SSM call of the member session", denied("SSM", "PutParameter"), MemberAccessDenied, []string{"ssm:PutParameter"}},
+		{"the hub's Step Functions call", denied("SFN", "DescribeExecution"), AccessDenied, []string{"states:DescribeExecution", "this function's role"}},
+		{"another named error", newError(TooManyActiveKeys, nil, "two active keys"), TooManyActiveKeys, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := member.expiredSession(tc.err)
+			if ErrorName(got) != tc.want {
+				t.Fatalf("%v: named %s, want %s", got, ErrorName(got), tc.want)
+			}
+			for _, m := range tc.mentions {
+				if !strings.Contains(got.Error(), m) {
+					t.Errorf("%q does not say %q", got.Error(), m)
+				}
+			}
+		})
+	}
+	// The hub's own steps are not renamed.
+	if got := hub.expiredSession(denied("IAM", "CreateAccessKey")); ErrorName(got) != AccessDenied {
+		t.Errorf("a hub step's denial is %s, want AccessDenied", ErrorName(got))
+	}
+}

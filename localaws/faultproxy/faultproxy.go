@@ -102,8 +102,8 @@ type Proxy struct {
 	models  *awsmodel.Checker  // AWS's API models: every request is checked before it is forwarded
 	// roleDelay, roleChanged and sessions play IAM's eventual consistency for roles (roles.go).
 	roleDelay   time.Duration
-	roleChanged map[string]time.Time // role name → when it was last created or changed
-	sessions    map[string]string    // session access key id → its role's name
+	roleChanged map[string]roleChange // role name → when its trust and permissions last changed
+	sessions    map[string]string     // session access key id → its role's name
 	now         func() time.Time
 	// iamNow is the clock of IAM's eventual-consistency windows (the propagation delay): the
 	// engine's clock, so that on a simulated clock the windows pass as its waits do.
@@ -146,7 +146,7 @@ func Start(backend string) (*Proxy, error) {
 		models:    models,
 		accountOf: map[string]string{},
 
-		roleChanged: map[string]time.Time{},
+		roleChanged: map[string]roleChange{},
 		sessions:    map[string]string{},
 	}
 	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
