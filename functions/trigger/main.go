@@ -21,7 +21,7 @@ import (
 
 func main() {
 	lambdamain.Main(lambdamain.Function[entry.Event, entry.Result]{
-		Name:  "trigger",
+		Name:  rotation.TriggerFunction,
 		Event: "a trigger event ({\"rotation\": {\"userName\": ...}}, plus \"tf\" from Terraform)",
 		Setup: setup,
 	})
@@ -48,7 +48,7 @@ func setup(_ context.Context, cfg aws.Config, log *slog.Logger) (lambdamain.Hand
 		DeadlineMargin:  5 * time.Second,
 		MemberAccounts:  conf.MemberAccounts,
 	}
-	if members := rotation.NewMembers(cfg, conf, nil); members != nil {
+	if members := rotation.NewMembers(cfg, conf, rotation.TriggerFunction, nil); members != nil {
 		// Destroy and update act in a member account through its keyrotor-target role; no
 		// execution acts, so the session is named after the trigger.
 		partition := rotation.PartitionOf(machine)

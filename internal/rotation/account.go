@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -59,6 +60,14 @@ const (
 	MemberAccessDenied = "MemberAccessDenied"
 )
 
+// FunctionTagKey is the session tag each hub function puts on its member role session
+// (sts:AssumeRole Tags; https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html):
+// its name, e.g. keyrotor:function=storeparam. The member role's trust policy lets a hub role
+// tag a session only with its own name, and the member key and role policy grant the seal's
+// Decrypt to storeparam's sessions only (aws:PrincipalTag), so in a member account, as in the
+// hub, only storeparam can unseal (infra/modules/member-account).
+const FunctionTagKey = TagPrefix + "function"
+
 // Members builds, per member account and execution, the Steps that act in that account.
 type Members struct {
 	// Allowed are the accounts whose role may be assumed; ExternalID is passed with it.
@@ -72,6 +81,9 @@ type Members struct {
 	// New builds the function's Steps over a member account's config (the function's
 	// constructor, so a member's Steps have the same clients as the hub's).
 	New func(aws.Config) *Steps
+	// Function is the hub function's name, the FunctionTagKey session tag of its member role
+	// sessions ("": none, for callers that are no hub function).
+	Function string
 	// Duration of a role session (0: 15 minutes, the SDK's default, which also is the
 	// least AssumeRole accepts: https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
 	Duration time.Duration
@@ -86,13 +98,14 @@ type sessionKey struct{ account, session string }
 // emptied (a session costs one AssumeRole to remake).
 const maxSessions = 256
 
-// NewMembers returns the member accounts of conf, each served by Steps made with newSteps
-// from the hub's cfg; nil when conf lists none.
-func NewMembers(cfg aws.Config, conf Config, newSteps func(aws.Config) *Steps) *Members {
+// NewMembers returns the member accounts of conf for the hub function named function, each
+// served by Steps made with newSteps from the hub's cfg; nil when conf lists none.
+func NewMembers(cfg aws.Config, conf Config, function string, newSteps func(aws.Config) *Steps) *Members {
 	if len(conf.MemberAccounts) == 0 {
 		return nil
 	}
-	return &Members{Allowed: conf.MemberAccounts, ExternalID: conf.TargetExternalID, STS: sts.NewFromConfig(cfg), Base: cfg, New: newSteps}
+	return &Members{Allowed: conf.MemberAccounts, ExternalID: conf.TargetExternalID, STS: sts.NewFromConfig(cfg), Base: cfg,
+		Function: function, New: newSteps}
 }
 
 // forRequest returns the Steps that serve req: s itself for the engine's own account, else
@@ -206,6 +219,10 @@ func (m *Members) credentials(account, partition, session string) *aws.Credentia
 			}
 			if m.Duration > 0 {
 				o.Duration = m.Duration
+			}
+			if m.Function != "" {
+				// Not transitive: a session of the member role assumes no further role.
+				o.Tags = []ststypes.Tag{{Key: aws.String(FunctionTagKey), Value: aws.String(m.Function)}}
 			}
 		})
 	c := aws.NewCredentialsCache(provider)
