@@ -208,3 +208,32 @@ func TestMemberCallDeniedIsMemberAccessDeniedAndTheHubsStaysAccessDenied(t *test
 		t.Errorf("a hub step's denial is %s, want AccessDenied", ErrorName(got))
 	}
 }
+
+// Each hub function's member session carries its own name as the keyrotor:function session
+// tag (the member role's trust and KMS grants key on it), not transitive; a caller that is no
+// function (Function "") tags nothing.
+func TestMemberSessionCarriesTheFunctionsTag(t *testing.T) {
+	for _, tc := range []struct{ function string }{{StoreParamFunction}, {CreateKeyFunction}, {""}} {
+		t.Run("function "+tc.function, func(t *testing.T) {
+			assumer := &fakeAssumer{}
+			hub := memberSteps(assumer)
+			hub.Members.Function = tc.function
+			if _, err := hub.forRequest(context.Background(), Request{ExecutionID: execARN, Rotation: Rotation{UserName: "u", AccountID: "111111111111"}}); err != nil {
+				t.Fatal(err)
+			}
+			in := assumer.last
+			if tc.function == "" {
+				if len(in.Tags) != 0 {
+					t.Errorf("tags %v, want none", in.Tags)
+				}
+				return
+			}
+			if len(in.Tags) != 1 || aws.ToString(in.Tags[0].Key) != FunctionTagKey || aws.ToString(in.Tags[0].Value) != tc.function {
+				t.Errorf("tags %+v, want %s=%s", in.Tags, FunctionTagKey, tc.function)
+			}
+			if len(in.TransitiveTagKeys) != 0 {
+				t.Errorf("transitive tag keys %v, want none", in.TransitiveTagKeys)
+			}
+		})
+	}
+}
