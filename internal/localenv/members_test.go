@@ -484,8 +484,12 @@ func TestRotationRightAfterTheMemberRoleChangesSurvivesIAMsDelay(t *testing.T) {
 		want   string // the refusal the rotation met and survived
 	}{
 		{"new trust policy", func() error {
-			_, err := iam.NewFromConfig(admin).UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
-				RoleName: aws.String(rotation.TargetRoleName), PolicyDocument: aws.String(env.TargetTrustPolicy())})
+			trust, err := env.TargetTrustPolicy()
+			if err != nil {
+				return err
+			}
+			_, err = iam.NewFromConfig(admin).UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
+				RoleName: aws.String(rotation.TargetRoleName), PolicyDocument: aws.String(trust)})
 			return err
 		}, rotation.AssumeRoleDenied},
 		{"new permissions policy", func() error { return env.SetMemberRoleActions(ctx, account, localenv.MemberRoleActions) },

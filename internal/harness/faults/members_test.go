@@ -218,6 +218,9 @@ func TestMemberCallDeniedForGoodFailsClosedAndDelayedIsSurvived(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.window > 0 {
+				// The role's creation (its trust) is older than the window: only the new
+				// permissions policy propagates.
+				b.Clock.Advance(tc.window)
 				b.Env.Proxy.SetRoleDelay(tc.window)
 				t.Cleanup(func() { b.Env.Proxy.SetRoleDelay(0) })
 				// The member's deployer puts the role's policy anew (as a re-applied member module).
@@ -276,6 +279,74 @@ func TestMemberCallDeniedForGoodFailsClosedAndDelayedIsSurvived(t *testing.T) {
 			}
 			if len(strict.Violations) > 0 {
 				t.Errorf("%d invariant violations after the next rotation:%s", len(strict.Violations), describe(strict.Violations))
+			}
+		})
+	}
+}
+
+// A member role whose trust policy does not admit the hub's function refuses its AssumeRole
+// on the local engine as on AWS (moto checks no cross-account trust; the fault proxy evaluates
+// it with iam-simulate): the rotation fails AssumeRoleDenied after its retries, changes nothing,
+// and with the module's trust policy put back the next rotation succeeds. A trust policy
+// without sts:TagSession (the member module before the per-function session tag) is refused
+// too: every hub function tags its session.
+func TestMemberRoleWhoseTrustDoesNotAdmitTheHubRefusesItLocally(t *testing.T) {
+	b, account := memberBench(t)
+	ctx := ctxFor(t, 3*time.Minute)
+	admin, err := b.Env.AccountConfig(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := b.Env.TargetTrustPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	setTrust := func(t *testing.T, doc string) {
+		t.Helper()
+		if _, err := iam.NewFromConfig(admin).UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
+			RoleName: aws.String(rotation.TargetRoleName), PolicyDocument: aws.String(doc)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hub := "arn:aws:iam::" + b.Env.Engine.AccountID + ":root"
+	for _, tc := range []struct{ name, trust string }{
+		{"trust naming another principal", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + hub + `"},` +
+			`"Action":["sts:AssumeRole","sts:TagSession"],"Condition":{"StringEquals":{"aws:PrincipalArn":"arn:aws:iam::` + b.Env.Engine.AccountID + `:role/someone-else"}}}]}`},
+		{"trust without sts:TagSession", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + hub + `"},` +
+			`"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"` + localenv.ExternalID + `"}}}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			withoutFaults(t, b)
+			tg, err := b.NewTarget(ctx, "member-trust", Seed{Account: account})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := b.Checker.Snapshot(ctx, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			setTrust(t, tc.trust)
+			run, err := b.Rotate(ctx, "", Input(tg))
+			setTrust(t, good)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.Status != "FAILED" || run.Error != rotation.AssumeRoleDenied || !strings.Contains(run.Cause, rotation.TargetRoleName) {
+				t.Errorf("ended %s %s (%s), want FAILED %s naming the role", run.Status, run.Error, run.Cause, rotation.AssumeRoleDenied)
+			}
+			res, err := b.Checker.Check(ctx, tg, before, run.Outcome, invariants.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Violations) > 0 || !before.Equal(res.After) {
+				t.Errorf("the refused run: %d violations%s; changed: %s", len(res.Violations), describe(res.Violations), before.Diff(res.After))
+			}
+			healed, err := b.Rotate(ctx, "", Input(tg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if healed.Status != "SUCCEEDED" {
+				t.Errorf("with the module's trust policy back: %s %s %s", healed.Status, healed.Error, healed.Cause)
 			}
 		})
 	}
