@@ -15,7 +15,7 @@ import (
 
 func main() {
 	lambdamain.Main(lambdamain.Function[rotation.TriggerEvent, rotation.TriggerResult]{
-		Name:  "trigger",
+		Name:  rotation.TriggerFunction,
 		Event: "a trigger event ({\"rotation\": {\"userName\": ...}}, plus \"tf\" from Terraform)",
 		Setup: func(_ context.Context, cfg aws.Config, log *slog.Logger) (lambdamain.Handler[rotation.TriggerEvent, rotation.TriggerResult], error) {
 			t, err := rotation.NewTrigger(cfg, log)

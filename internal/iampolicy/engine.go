@@ -21,7 +21,7 @@ var Functions = func() []string {
 	for _, f := range rotation.Functions() {
 		names = append(names, f.Name)
 	}
-	return append(names, "trigger", "listusers")
+	return append(names, rotation.TriggerFunction, rotation.ListUsersFunction)
 }()
 
 // Engine describes one deployment of the engine module; its methods name resources exactly as

@@ -47,16 +47,6 @@ func (m Member) PolicyDir() string {
 // TargetRoleARN is this member's keyrotor-target role.
 func (m Member) TargetRoleARN() string { return rotation.TargetRoleARN(m.Partition, m.AccountID) }
 
-// HubRoleARNs are the engine's function roles, the only principals the target role trusts.
-func (m Member) HubRoleARNs() []string {
-	hub := Engine{Name: m.EngineName, Partition: m.Partition, AccountID: m.HubAccountID}
-	out := make([]string, len(Functions))
-	for i, fn := range Functions {
-		out[i] = hub.RoleARN(fn)
-	}
-	return out
-}
-
 // KMSKeyARN is the member key's ARN.
 func (m Member) KMSKeyARN() string {
 	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", m.Partition, m.Region, m.AccountID, m.KMSKeyID)
@@ -77,7 +67,8 @@ func (m Member) TrustPolicyVars() Vars {
 	return Vars{
 		"partition":      m.Partition,
 		"hub_account_id": m.HubAccountID,
-		"hub_role_arns":  m.HubRoleARNs(),
+		"engine_name":    m.EngineName,
+		"hub_functions":  Functions,
 		"external_id":    m.ExternalID,
 	}
 }

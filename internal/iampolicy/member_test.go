@@ -44,8 +44,8 @@ func TestAssumeTargetPolicyNamesExactlyEachListedMembersTargetRole(t *testing.T)
 				t.Fatalf("want one statement, got %+v", doc.Statement)
 			}
 			s := doc.Statement[0]
-			if !slices.Equal(s.Action, StringList{"sts:AssumeRole"}) || !slices.Equal([]string(s.Resource), tt.want) {
-				t.Errorf("statement grants %v on %v, want sts:AssumeRole on %v", s.Action, s.Resource, tt.want)
+			if !slices.Equal(s.Action, StringList{"sts:AssumeRole", "sts:TagSession"}) || !slices.Equal([]string(s.Resource), tt.want) {
+				t.Errorf("statement grants %v on %v, want sts:AssumeRole and sts:TagSession (the function's session tag) on %v", s.Action, s.Resource, tt.want)
 			}
 			for _, r := range s.Resource {
 				if strings.Contains(r, "*") || r != rotation.TargetRoleARN("aws", strings.Split(r, ":")[4]) {
@@ -56,32 +56,42 @@ func TestAssumeTargetPolicyNamesExactlyEachListedMembersTargetRole(t *testing.T)
 	}
 }
 
-func TestTargetRoleTrustPolicyNamesTheHubsFunctionRolesAndTheExternalID(t *testing.T) {
+// The trust policy admits the hub account's principals narrowed to the function roles by the
+// session tag each must carry: sts:AssumeRole with the external id, sts:TagSession with the
+// keyrotor:function tag only, its value one of the functions and naming the caller's own role.
+// (iam-simulate decides the calls: internal/harness/leastprivilege.)
+func TestTargetRoleTrustPolicyBindsEachFunctionRoleToItsSessionTag(t *testing.T) {
 	m := testMember(t)
 	doc, err := m.TrustPolicy()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Statement) != 1 {
-		t.Fatalf("want one statement, got %d", len(doc.Statement))
+	if len(doc.Statement) != 2 {
+		t.Fatalf("want two statements (AssumeRole, TagSession), got %d", len(doc.Statement))
 	}
-	s := doc.Statement[0]
-	var p struct{ AWS string }
-	if err := json.Unmarshal(s.Principal, &p); err != nil || p.AWS != "arn:aws:iam::111122223333:root" {
-		t.Errorf("principal %s, want the hub account (narrowed by aws:PrincipalArn)", s.Principal)
+	binding := "arn:aws:iam::111122223333:role/keyrotor-${aws:RequestTag/" + rotation.FunctionTagKey + "}"
+	for i, action := range []string{"sts:AssumeRole", "sts:TagSession"} {
+		s := doc.Statement[i]
+		var p struct{ AWS string }
+		if err := json.Unmarshal(s.Principal, &p); err != nil || p.AWS != "arn:aws:iam::111122223333:root" {
+			t.Errorf("%s: principal %s, want the hub account (narrowed by aws:PrincipalArn)", action, s.Principal)
+		}
+		if !slices.Equal(s.Action, StringList{action}) {
+			t.Errorf("statement %d grants %v, want %s only", i, s.Action, action)
+		}
+		eq := s.Condition["StringEquals"]
+		if got := eq["aws:RequestTag/"+rotation.FunctionTagKey]; !slices.Equal([]string(got), Functions) {
+			t.Errorf("%s: the tag's values %v, want the functions %v", action, got, Functions)
+		}
+		if got := eq["aws:PrincipalArn"]; !slices.Equal(got, StringList{binding}) {
+			t.Errorf("%s: aws:PrincipalArn %v, want %s", action, got, binding)
+		}
 	}
-	if got := s.Condition["StringEquals"]["sts:ExternalId"]; !slices.Equal(got, StringList{"keyrotor-org-7f3a9c"}) {
+	if got := doc.Statement[0].Condition["StringEquals"]["sts:ExternalId"]; !slices.Equal(got, StringList{"keyrotor-org-7f3a9c"}) {
 		t.Errorf("sts:ExternalId %v", got)
 	}
-	var want []string
-	for _, fn := range Functions {
-		want = append(want, "arn:aws:iam::111122223333:role/keyrotor-"+fn)
-	}
-	if got := s.Condition["ArnEquals"]["aws:PrincipalArn"]; !slices.Equal([]string(got), want) {
-		t.Errorf("aws:PrincipalArn %v, want the six function roles %v", got, want)
-	}
-	if !slices.Equal(s.Action, StringList{"sts:AssumeRole"}) {
-		t.Errorf("actions %v, want sts:AssumeRole only", s.Action)
+	if got := doc.Statement[1].Condition["ForAllValues:StringEquals"]["aws:TagKeys"]; !slices.Equal(got, StringList{rotation.FunctionTagKey}) {
+		t.Errorf("aws:TagKeys %v, want only %s", got, rotation.FunctionTagKey)
 	}
 }
 

@@ -120,7 +120,7 @@ const (
 // KEYROTOR_USER_PATH.
 func ListUsers() Function[rotation.ListRequest, any] {
 	return Function[rotation.ListRequest, any]{
-		Name:  "listusers",
+		Name:  rotation.ListUsersFunction,
 		Event: "a fleet listing request",
 		Setup: func(_ context.Context, cfg aws.Config, log *slog.Logger) (Handler[rotation.ListRequest, any], error) {
 			path, err := rotation.UserPathFromEnv()
@@ -141,7 +141,7 @@ func ListUsers() Function[rotation.ListRequest, any] {
 				// organizationalUnitId: the OU's accounts, read with the function's own role.
 				l.Organizations = organizations.NewFromConfig(cfg)
 			}
-			if members := rotation.NewMembers(cfg, conf, nil); members != nil {
+			if members := rotation.NewMembers(cfg, conf, rotation.ListUsersFunction, nil); members != nil {
 				// A fleet over accountIds lists each member account's users through its
 				// keyrotor-target role, in a session named after the fleet execution.
 				l.MemberIAM = func(ctx context.Context, account, executionID string) (rotation.FleetIAM, error) {

@@ -28,8 +28,9 @@ import (
 // providing an opportunity to switch accounts": moto's sts backend, assume_role). With
 // authorization on, every call in the member account is checked against the policies of the
 // assumed role there, so the member role's action list is enforced live. moto checks a trust
-// policy only for a role of the caller's own account: the trust policy and its external id
-// condition are evaluated by internal/harness/leastprivilege (iam-simulate), not here.
+// policy only for a role of the caller's own account; the fault proxy evaluates the hub's
+// cross-account AssumeRole (and its session tag) against the keyrotor-target role's trust
+// policy, the member module's own (faultproxy.EnableTrustPolicies, with iam-simulate).
 
 // MemberAdminRole is the administrator role of each local member account, named as the role
 // AWS Organizations creates in the accounts it makes
@@ -151,19 +152,17 @@ func (e *Env) createMembers(ctx context.Context, n int) error {
 	return nil
 }
 
-// TargetTrustPolicy is the keyrotor-target role's trust policy: the hub's step and listing
-// functions' roles, with the engine's external id (sts:ExternalId,
-// https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_common-scenarios_third-party.html).
-func (e *Env) TargetTrustPolicy() string {
-	var principals []string
-	for _, fn := range iampolicy.Functions {
-		principals = append(principals, e.Engine.RoleARN(fn))
+// TargetTrustPolicy is the keyrotor-target role's trust policy as infra/modules/member-account
+// renders it for this engine: the hub's function roles, each with the engine's external id
+// (sts:ExternalId) and its own keyrotor:function session tag.
+func (e *Env) TargetTrustPolicy() (string, error) {
+	m := iampolicy.Member{Root: e.Engine.Root, Partition: e.Engine.Partition, HubAccountID: e.Engine.AccountID, EngineName: e.Engine.Name, ExternalID: ExternalID}
+	doc, err := m.TrustPolicy()
+	if err != nil {
+		return "", fmt.Errorf("local engine: the member role's trust policy: %w", err)
 	}
-	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
-		"Effect": "Allow", "Principal": map[string]any{"AWS": principals}, "Action": "sts:AssumeRole",
-		"Condition": map[string]any{"StringEquals": map[string]any{"sts:ExternalId": ExternalID}},
-	}}})
-	return string(b)
+	b, err := json.Marshal(doc)
+	return string(b), err
 }
 
 // TargetRolePolicy is the keyrotor-target role's policy locally: MemberRoleActions on "*".
@@ -178,10 +177,15 @@ func TargetRolePolicy(actions []string) string {
 
 func (e *Env) setUpMember(ctx context.Context, m *Member) error {
 	cfg := motoserver.Config(e.Moto.Endpoint, m.Admin)
-	client := iam.NewFromConfig(cfg)
-	if _, err := client.CreateRole(ctx, &iam.CreateRoleInput{
+	trust, err := e.TargetTrustPolicy()
+	if err != nil {
+		return err
+	}
+	// Through the proxy, which learns the trust policy it evaluates the hub's AssumeRole with.
+	e.Proxy.SetPrincipal(m.Admin.AccessKeyID, "arn:aws:iam::"+m.AccountID+":role/"+MemberAdminRole)
+	if _, err := iam.NewFromConfig(motoserver.Config(e.AWSEndpoint, m.Admin)).CreateRole(ctx, &iam.CreateRoleInput{
 		RoleName: aws.String(rotation.TargetRoleName), Path: aws.String(rotation.TargetRolePath),
-		AssumeRolePolicyDocument: aws.String(e.TargetTrustPolicy()), Description: aws.String("keyrotor: the hub's functions act here"),
+		AssumeRolePolicyDocument: aws.String(trust), Description: aws.String("keyrotor: the hub's functions act here"),
 	}); err != nil {
 		return fmt.Errorf("local engine: member %s: create %s: %w", m.AccountID, rotation.TargetRoleName, err)
 	}

@@ -95,6 +95,8 @@ func (e *Env) assume(ctx context.Context, fn string) (aws.Credentials, error) {
 		return aws.Credentials{}, fmt.Errorf("local engine: assume role %s: %w", e.Engine.RoleARN(fn), err)
 	}
 	c := out.Credentials
+	// The proxy evaluates the function's AssumeRole of member roles as this role (aws:PrincipalArn).
+	e.Proxy.SetPrincipal(aws.ToString(c.AccessKeyId), e.Engine.RoleARN(fn))
 	return aws.Credentials{
 		AccessKeyID: aws.ToString(c.AccessKeyId), SecretAccessKey: aws.ToString(c.SecretAccessKey),
 		SessionToken: aws.ToString(c.SessionToken), CanExpire: true, Expires: aws.ToTime(c.Expiration),

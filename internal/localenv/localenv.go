@@ -188,6 +188,16 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 		e.Proxy.SetConsistencyClock(opts.Clock.Now)
 	}
 	e.AWSEndpoint = e.Proxy.URL
+	// A cross-account AssumeRole is decided by the role's trust policy, as on AWS (moto does
+	// not): evaluated with iam-simulate when `make tools` has installed it.
+	dir := filepath.Join(root, "scripts", "npm", "node_modules", "@cloud-copilot", "iam-simulate")
+	if _, statErr := os.Stat(filepath.Join(dir, "package.json")); statErr == nil {
+		if err := e.Proxy.EnableTrustPolicies(dir); err != nil {
+			return nil, fmt.Errorf("local engine: %w", err)
+		}
+	} else {
+		log.Warn("trust policies of member roles are not evaluated: @cloud-copilot/iam-simulate is not installed (make tools)", "dir", dir)
+	}
 
 	// The endpoint's address must be known before the functions are deployed (it is their
 	// AWS_ENDPOINT_URL_SFN); it starts serving once everything is in place.

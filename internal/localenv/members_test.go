@@ -22,6 +22,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/keyrotor/keyrotor/internal/harness/testenv"
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -388,14 +389,15 @@ func TestEveryMemberRoleActionIsNeeded(t *testing.T) {
 	ctx := context.Background()
 	account := env.MemberAccountIDs()[1]
 	t.Cleanup(func() { _ = env.SetMemberRoleActions(context.Background(), account, localenv.MemberRoleActions) })
-	rotate := func(t *testing.T) *sfn.DescribeExecutionOutput {
+	start := func(t *testing.T) string {
 		t.Helper()
 		user := fmt.Sprintf("org-needs-%d", userSeq.Add(1))
 		if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1, Parameter: "/keyrotor/" + user, Account: account}); err != nil {
 			t.Fatal(err)
 		}
-		return waitExecution(t, startRotation(t, map[string]any{"userName": user, "accountId": account, "graceSeconds": 0, "inactiveSeconds": 0}))
+		return startRotation(t, map[string]any{"userName": user, "accountId": account, "graceSeconds": 0, "inactiveSeconds": 0})
 	}
+	rotate := func(t *testing.T) *sfn.DescribeExecutionOutput { t.Helper(); return waitExecution(t, start(t)) }
 	for _, action := range localenv.MemberRoleActions {
 		if action == "iam:ListUsers" {
 			continue // the fleet's listing: TestFleetRotatesTheManagedUsersOfEachListedAccount
@@ -404,10 +406,17 @@ func TestEveryMemberRoleActionIsNeeded(t *testing.T) {
 			if err := env.SetMemberRoleActions(ctx, account, slices.DeleteFunc(slices.Clone(localenv.MemberRoleActions), func(a string) bool { return a == action })); err != nil {
 				t.Fatal(err)
 			}
-			out := rotate(t)
-			if out.Status != sfntypes.ExecutionStatusFailed || !strings.Contains(aws.ToString(out.Cause), action) ||
-				!strings.Contains(aws.ToString(out.Cause), "keyrotor-target role of account "+account) {
-				t.Errorf("without %s: %s %s %s", action, out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))
+			// The step is refused MemberAccessDenied naming the action and the role. The state
+			// machine retries it for about a minute (a grant may be propagating) before the
+			// rotation fails with that Error and Cause (faults/TestMemberCallDeniedForGoodFails…);
+			// here the first refusal is the evidence, and the run is stopped.
+			arn := start(t)
+			t.Cleanup(func() {
+				_, _ = env.SFN().StopExecution(context.Background(), &sfn.StopExecutionInput{ExecutionArn: aws.String(arn)})
+			})
+			cause := firstFailure(t, arn, rotation.MemberAccessDenied)
+			if !strings.Contains(cause, action) || !strings.Contains(cause, "keyrotor-target role of account "+account) {
+				t.Errorf("without %s: the step was refused with %q", action, cause)
 			}
 		})
 	}
@@ -436,28 +445,75 @@ func TestEveryMemberRoleActionIsNeeded(t *testing.T) {
 	}
 }
 
-// IAM is eventually consistent: right after a role's permissions change, AssumeRole of it may
-// be refused for a while ("Changes that I make are not always immediately visible", IAM User
-// Guide). A rotation started right after the member's keyrotor-target role changed, under a
-// 5 s window of the proxy, succeeds: the state machine retries AssumeRoleDenied.
+// firstFailure waits for arn's first failed attempt named name and returns its cause.
+func firstFailure(t *testing.T, arn, name string) string {
+	t.Helper()
+	var cause string
+	testutil.WaitFor(t, time.Minute, "a "+name+" in the history of "+arn, func() bool {
+		out, err := env.SFN().GetExecutionHistory(context.Background(), &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(arn)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range out.Events {
+			if d := e.LambdaFunctionFailedEventDetails; d != nil && aws.ToString(d.Error) == name {
+				cause = aws.ToString(d.Cause)
+				return true
+			}
+		}
+		return false
+	})
+	return cause
+}
+
+// IAM is eventually consistent: right after a role's trust or permissions change, AssumeRole of
+// it or its sessions' calls may be refused for a while ("Changes that I make are not always
+// immediately visible", IAM User Guide). A rotation started right after the member's
+// keyrotor-target role changed, under a 5 s window of the proxy, succeeds: after a new trust
+// policy the state machine retries AssumeRoleDenied, after a new permissions policy (AssumeRole
+// still succeeds) MemberAccessDenied.
 func TestRotationRightAfterTheMemberRoleChangesSurvivesIAMsDelay(t *testing.T) {
 	ctx := context.Background()
 	account := env.MemberAccountIDs()[0]
-	user := fmt.Sprintf("consistency-%d", userSeq.Add(1))
-	if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1, Parameter: "/keyrotor/" + user, Account: account}); err != nil {
+	admin, err := env.AccountConfig(account)
+	if err != nil {
 		t.Fatal(err)
 	}
-	env.Proxy.SetRoleDelay(5 * time.Second)
-	t.Cleanup(func() { env.Proxy.SetRoleDelay(0) })
-	if err := env.SetMemberRoleActions(ctx, account, localenv.MemberRoleActions); err != nil {
-		t.Fatal(err)
-	}
-	arn := startRotation(t, map[string]any{"userName": user, "accountId": account, "graceSeconds": 0, "inactiveSeconds": 0})
-	out := waitExecution(t, arn)
-	if out.Status != sfntypes.ExecutionStatusSucceeded {
-		t.Fatalf("rotation right after the role changed: %s %s %s", out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))
-	}
-	if !strings.Contains(executionHistory(t, arn), rotation.AssumeRoleDenied) {
-		t.Errorf("no %s in the history: the rotation never met the role's propagation window", rotation.AssumeRoleDenied)
+	for _, tc := range []struct {
+		name   string
+		change func() error
+		want   string // the refusal the rotation met and survived
+	}{
+		{"new trust policy", func() error {
+			trust, err := env.TargetTrustPolicy()
+			if err != nil {
+				return err
+			}
+			_, err = iam.NewFromConfig(admin).UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
+				RoleName: aws.String(rotation.TargetRoleName), PolicyDocument: aws.String(trust)})
+			return err
+		}, rotation.AssumeRoleDenied},
+		{"new permissions policy", func() error { return env.SetMemberRoleActions(ctx, account, localenv.MemberRoleActions) },
+			rotation.MemberAccessDenied},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			user := fmt.Sprintf("consistency-%d", userSeq.Add(1))
+			if _, err := env.CreateManagedUser(ctx, localenv.ManagedUser{Name: user, Keys: 1, Parameter: "/keyrotor/" + user, Account: account}); err != nil {
+				t.Fatal(err)
+			}
+			env.Proxy.SetRoleDelay(5 * time.Second)
+			t.Cleanup(func() { env.Proxy.SetRoleDelay(0) })
+			if err := tc.change(); err != nil {
+				t.Fatal(err)
+			}
+			arn := startRotation(t, map[string]any{"userName": user, "accountId": account, "graceSeconds": 0, "inactiveSeconds": 0})
+			out := waitExecution(t, arn)
+			if out.Status != sfntypes.ExecutionStatusSucceeded {
+				t.Fatalf("rotation right after the role changed: %s %s %s", out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))
+			}
+			if !strings.Contains(executionHistory(t, arn), tc.want) {
+				t.Errorf("no %s in the history: the rotation never met the role's propagation window", tc.want)
+			}
+			consumerSecret(t, account, "/keyrotor/"+user, user)
+		})
 	}
 }

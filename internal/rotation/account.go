@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -51,7 +52,21 @@ const (
 	// state machine retries it for about a minute, as a role just created or changed propagates
 	// (IAM's eventual consistency; statemachine/README.md), then fails closed.
 	AssumeRoleDenied = "AssumeRoleDenied"
+	// MemberAccessDenied: a call made with the member account's role session was refused: the
+	// keyrotor-target role lacks the grant, or a grant just created or changed has not
+	// propagated yet (IAM's eventual consistency). The state machine retries it as it retries
+	// AssumeRoleDenied, then fails closed naming the action to grant. A denial of the hub's own
+	// calls (Step Functions) stays AccessDenied: retrying cannot grant it.
+	MemberAccessDenied = "MemberAccessDenied"
 )
+
+// FunctionTagKey is the session tag each hub function puts on its member role session
+// (sts:AssumeRole Tags; https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html):
+// its name, e.g. keyrotor:function=storeparam. The member role's trust policy lets a hub role
+// tag a session only with its own name, and the member key and role policy grant the seal's
+// Decrypt to storeparam's sessions only (aws:PrincipalTag), so in a member account, as in the
+// hub, only storeparam can unseal (infra/modules/member-account).
+const FunctionTagKey = TagPrefix + "function"
 
 // Members builds, per member account and execution, the Steps that act in that account.
 type Members struct {
@@ -66,6 +81,9 @@ type Members struct {
 	// New builds the function's Steps over a member account's config (the function's
 	// constructor, so a member's Steps have the same clients as the hub's).
 	New func(aws.Config) *Steps
+	// Function is the hub function's name, the FunctionTagKey session tag of its member role
+	// sessions ("": none, for callers that are no hub function).
+	Function string
 	// Duration of a role session (0: 15 minutes, the SDK's default, which also is the
 	// least AssumeRole accepts: https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
 	Duration time.Duration
@@ -80,13 +98,14 @@ type sessionKey struct{ account, session string }
 // emptied (a session costs one AssumeRole to remake).
 const maxSessions = 256
 
-// NewMembers returns the member accounts of conf, each served by Steps made with newSteps
-// from the hub's cfg; nil when conf lists none.
-func NewMembers(cfg aws.Config, conf Config, newSteps func(aws.Config) *Steps) *Members {
+// NewMembers returns the member accounts of conf for the hub function named function, each
+// served by Steps made with newSteps from the hub's cfg; nil when conf lists none.
+func NewMembers(cfg aws.Config, conf Config, function string, newSteps func(aws.Config) *Steps) *Members {
 	if len(conf.MemberAccounts) == 0 {
 		return nil
 	}
-	return &Members{Allowed: conf.MemberAccounts, ExternalID: conf.TargetExternalID, STS: sts.NewFromConfig(cfg), Base: cfg, New: newSteps}
+	return &Members{Allowed: conf.MemberAccounts, ExternalID: conf.TargetExternalID, STS: sts.NewFromConfig(cfg), Base: cfg,
+		Function: function, New: newSteps}
 }
 
 // forRequest returns the Steps that serve req: s itself for the engine's own account, else
@@ -201,6 +220,10 @@ func (m *Members) credentials(account, partition, session string) *aws.Credentia
 			if m.Duration > 0 {
 				o.Duration = m.Duration
 			}
+			if m.Function != "" {
+				// Not transitive: a session of the member role assumes no further role.
+				o.Tags = []ststypes.Tag{{Key: aws.String(FunctionTagKey), Value: aws.String(m.Function)}}
+			}
 		})
 	c := aws.NewCredentialsCache(provider)
 	m.cache[key] = c
@@ -254,6 +277,13 @@ func classifyAssumeRole(err error, role, account string) error {
 	return classify(err, "assume "+role+" in member account "+account)
 }
 
+// hubCall reports whether err is of a call the member Steps make with the hub function's own
+// credentials: Step Functions (Executions), never the member session.
+func hubCall(err error) bool {
+	var opErr *smithy.OperationError
+	return errors.As(err, &opErr) && opErr.ServiceID == "SFN"
+}
+
 // expiredSession turns a failure caused by an expired or no longer valid member session
 // (ExpiredToken, ExpiredTokenException, InvalidClientTokenId: AWS's common errors,
 // https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html) into a retried
@@ -264,11 +294,11 @@ func (s *Steps) expiredSession(err error) error {
 		return err
 	}
 	var named *Error
-	if errors.As(err, &named) && named.Name == AccessDenied {
+	if errors.As(err, &named) && named.Name == AccessDenied && !hubCall(err) {
 		// A member call was refused: the grant is missing from the member's role, not from the
-		// function's.
-		return &Error{Name: AccessDenied, Err: named.Err, Message: strings.ReplaceAll(named.Message, "this function's role",
-			"the "+TargetRoleName+" role of account "+s.account+" (infra/modules/member-account)")}
+		// function's, or has not propagated yet.
+		return &Error{Name: MemberAccessDenied, Err: named.Err, Message: strings.ReplaceAll(named.Message, "this function's role",
+			"the "+TargetRoleName+" role of account "+s.account+" (infra/modules/member-account); a grant just added is retried for about a minute while IAM propagates it")}
 	}
 	if ErrorName(err) != UnexpectedError || !hasCode(err, "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId") {
 		return err

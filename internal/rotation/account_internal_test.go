@@ -163,3 +163,77 @@ func TestExpiredMemberSessionIsRetriedWithANewOne(t *testing.T) {
 		t.Errorf("AssumeRole called %d times, want 2: the expired session is assumed anew", n)
 	}
 }
+
+// A call refused with the member session is MemberAccessDenied (retried while a grant just
+// made propagates), naming the action and the member's role; the hub's own Step Functions
+// call refused stays AccessDenied (the function's role lacks it: no retry helps); other named
+// errors keep their names.
+func TestMemberCallDeniedIsMemberAccessDeniedAndTheHubsStaysAccessDenied(t *testing.T) {
+	hub := memberSteps(&fakeAssumer{})
+	member, err := hub.forRequest(context.Background(), Request{ExecutionID: execARN, Rotation: Rotation{UserName: "u", AccountID: "111111111111"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	denied := func(service, operation string) error {
+		return classify(&smithy.OperationError{ServiceID: service, OperationName: operation,
+			Err: &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized"}}, "step")
+	}
+	for _, tc := range []struct {
+		name     string
+		err      error
+		want     string
+		mentions []string
+	}{
+		{"IAM call of the member session", denied("IAM", "CreateAccessKey"), MemberAccessDenied,
+			[]string{"iam:CreateAccessKey", "keyrotor-target role of account 111111111111", "retried"}},
+		{"KMS call of the member session", denied("KMS", "Decrypt"), MemberAccessDenied, []string{"kms:Decrypt", "keyrotor-target role"}},
+		{"SSM call of the member session", denied("SSM", "PutParameter"), MemberAccessDenied, []string{"ssm:PutParameter"}},
+		{"the hub's Step Functions call", denied("SFN", "DescribeExecution"), AccessDenied, []string{"states:DescribeExecution", "this function's role"}},
+		{"another named error", newError(TooManyActiveKeys, nil, "two active keys"), TooManyActiveKeys, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := member.expiredSession(tc.err)
+			if ErrorName(got) != tc.want {
+				t.Fatalf("%v: named %s, want %s", got, ErrorName(got), tc.want)
+			}
+			for _, m := range tc.mentions {
+				if !strings.Contains(got.Error(), m) {
+					t.Errorf("%q does not say %q", got.Error(), m)
+				}
+			}
+		})
+	}
+	// The hub's own steps are not renamed.
+	if got := hub.expiredSession(denied("IAM", "CreateAccessKey")); ErrorName(got) != AccessDenied {
+		t.Errorf("a hub step's denial is %s, want AccessDenied", ErrorName(got))
+	}
+}
+
+// Each hub function's member session carries its own name as the keyrotor:function session
+// tag (the member role's trust and KMS grants key on it), not transitive; a caller that is no
+// function (Function "") tags nothing.
+func TestMemberSessionCarriesTheFunctionsTag(t *testing.T) {
+	for _, tc := range []struct{ function string }{{StoreParamFunction}, {CreateKeyFunction}, {""}} {
+		t.Run("function "+tc.function, func(t *testing.T) {
+			assumer := &fakeAssumer{}
+			hub := memberSteps(assumer)
+			hub.Members.Function = tc.function
+			if _, err := hub.forRequest(context.Background(), Request{ExecutionID: execARN, Rotation: Rotation{UserName: "u", AccountID: "111111111111"}}); err != nil {
+				t.Fatal(err)
+			}
+			in := assumer.last
+			if tc.function == "" {
+				if len(in.Tags) != 0 {
+					t.Errorf("tags %v, want none", in.Tags)
+				}
+				return
+			}
+			if len(in.Tags) != 1 || aws.ToString(in.Tags[0].Key) != FunctionTagKey || aws.ToString(in.Tags[0].Value) != tc.function {
+				t.Errorf("tags %+v, want %s=%s", in.Tags, FunctionTagKey, tc.function)
+			}
+			if len(in.TransitiveTagKeys) != 0 {
+				t.Errorf("transitive tag keys %v, want none", in.TransitiveTagKeys)
+			}
+		})
+	}
+}

@@ -17,6 +17,17 @@ import (
 // callers running every action in one process). A field left nil is never reached: Dispatch
 // serves only the function's own actions.
 
+// The hub's function names (functions/<name>, the engine's <engine>-<name> roles), which
+// their member role sessions carry as the FunctionTagKey session tag.
+const (
+	CreateKeyFunction     = "createkey"
+	StoreParamFunction    = "storeparam"
+	VerifyKeyFunction     = "verifykey"
+	DeleteOldKeysFunction = "deleteoldkeys"
+	TriggerFunction       = "trigger"
+	ListUsersFunction     = "listusers"
+)
+
 // NewCreateKeySteps builds Steps for createkey (begin, create): IAM and SSM for keys, lock and
 // parameter, KMS to seal the new secret, and Step Functions for begin to ask whether the
 // execution holding a lock is still running.
@@ -31,7 +42,7 @@ func NewCreateKeySteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps 
 		Logger:     logger,
 		Now:        time.Now,
 	}
-	s.Members = NewMembers(cfg, conf, func(c aws.Config) *Steps { return NewCreateKeySteps(c, conf, logger) })
+	s.Members = NewMembers(cfg, conf, CreateKeyFunction, func(c aws.Config) *Steps { return NewCreateKeySteps(c, conf, logger) })
 	return s
 }
 
@@ -46,7 +57,7 @@ func NewStoreParamSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps
 		Logger:     logger,
 		Now:        time.Now,
 	}
-	s.Members = NewMembers(cfg, conf, func(c aws.Config) *Steps { return NewStoreParamSteps(c, conf, logger) })
+	s.Members = NewMembers(cfg, conf, StoreParamFunction, func(c aws.Config) *Steps { return NewStoreParamSteps(c, conf, logger) })
 	return s
 }
 
@@ -60,7 +71,7 @@ func NewVerifyKeySteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps 
 		Logger:         logger,
 		Now:            time.Now,
 	}
-	s.Members = NewMembers(cfg, conf, func(c aws.Config) *Steps { return NewVerifyKeySteps(c, conf, logger) })
+	s.Members = NewMembers(cfg, conf, VerifyKeyFunction, func(c aws.Config) *Steps { return NewVerifyKeySteps(c, conf, logger) })
 	return s
 }
 
@@ -77,6 +88,6 @@ func NewDeleteOldKeysSteps(cfg aws.Config, conf Config, logger *slog.Logger) *St
 		Logger:     logger,
 		Now:        time.Now,
 	}
-	s.Members = NewMembers(cfg, conf, func(c aws.Config) *Steps { return NewDeleteOldKeysSteps(c, conf, logger) })
+	s.Members = NewMembers(cfg, conf, DeleteOldKeysFunction, func(c aws.Config) *Steps { return NewDeleteOldKeysSteps(c, conf, logger) })
 	return s
 }

@@ -42,10 +42,10 @@ type Function struct {
 
 // The rotation Lambdas; together they serve every action once.
 var (
-	CreateKey     = Function{Name: "createkey", Actions: []string{"begin", "create"}, NeedKMS: true, New: NewCreateKeySteps}
-	StoreParam    = Function{Name: "storeparam", Actions: []string{"store", "restore"}, NeedKMS: true, New: NewStoreParamSteps}
-	VerifyKey     = Function{Name: "verifykey", Actions: []string{"verify"}, New: NewVerifyKeySteps}
-	DeleteOldKeys = Function{Name: "deleteoldkeys", Actions: []string{"deactivate", "delete", "rollback", "release"}, New: NewDeleteOldKeysSteps}
+	CreateKey     = Function{Name: CreateKeyFunction, Actions: []string{"begin", "create"}, NeedKMS: true, New: NewCreateKeySteps}
+	StoreParam    = Function{Name: StoreParamFunction, Actions: []string{"store", "restore"}, NeedKMS: true, New: NewStoreParamSteps}
+	VerifyKey     = Function{Name: VerifyKeyFunction, Actions: []string{"verify"}, New: NewVerifyKeySteps}
+	DeleteOldKeys = Function{Name: DeleteOldKeysFunction, Actions: []string{"deactivate", "delete", "rollback", "release"}, New: NewDeleteOldKeysSteps}
 )
 
 // Functions lists the rotation Lambdas.

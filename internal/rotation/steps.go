@@ -75,7 +75,8 @@ func NewSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
 		Logger:         logger,
 		Now:            time.Now,
 	}
-	s.Members = NewMembers(cfg, conf, func(c aws.Config) *Steps { return NewSteps(c, conf, logger) })
+	// Every action in one process is no hub function: its member sessions carry no function tag.
+	s.Members = NewMembers(cfg, conf, "", func(c aws.Config) *Steps { return NewSteps(c, conf, logger) })
 	return s
 }
 

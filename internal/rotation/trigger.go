@@ -685,7 +685,7 @@ func NewTrigger(cfg aws.Config, log *slog.Logger) (*Trigger, error) {
 		DeadlineMargin:  5 * time.Second,
 		MemberAccounts:  conf.MemberAccounts,
 	}
-	if members := NewMembers(cfg, conf, nil); members != nil {
+	if members := NewMembers(cfg, conf, TriggerFunction, nil); members != nil {
 		// No execution acts, so the member session is named after the trigger.
 		partition := PartitionOf(machine)
 		t.Member = func(ctx context.Context, account string) (KeyRemover, ParameterRemover, error) {

@@ -62,7 +62,7 @@ var ErrorNames = []string{
 	InvalidInput, UserNotFound, UserNotManaged, RotationInProgress, TooManyActiveKeys,
 	ParameterConflict, ParameterMismatch, FormatMismatch, NotAuthorized, KeyNotYetValid,
 	VerificationFailed, AccessDenied, Throttled, ServiceUnavailable, AccountNotAllowed,
-	AssumeRoleDenied, CutOverNotSeen, RotationFailed, RotationStillRunning,
+	AssumeRoleDenied, MemberAccessDenied, CutOverNotSeen, RotationFailed, RotationStillRunning,
 }
 
 // TagPrefix begins every tag and marker keyrotor writes or reads.

@@ -104,9 +104,13 @@ type Proxy struct {
 	models  *awsmodel.Checker  // AWS's API models: every request is checked before it is forwarded
 	// roleDelay, roleChanged and sessions play IAM's eventual consistency for roles (roles.go).
 	roleDelay   time.Duration
-	roleChanged map[string]time.Time // role name → when it was last created or changed
-	sessions    map[string]string    // session access key id → its role's name
-	now         func() time.Time
+	roleChanged map[string]roleChange // role name → when its trust and permissions last changed
+	sessions    map[string]string     // session access key id → its role's name
+	// trust, principals and trustEval evaluate cross-account AssumeRole (trust.go).
+	trust      map[string]string // role ARN → its trust policy
+	principals map[string]string // access key id → its principal's ARN
+	trustEval  *trustEvaluator
+	now        func() time.Time
 	// iamNow is the clock of IAM's eventual-consistency windows (the propagation delay): the
 	// engine's clock, so that on a simulated clock the windows pass as its waits do.
 	iamNow func() time.Time
@@ -151,8 +155,10 @@ func Start(backend string) (*Proxy, error) {
 		accountOf: map[string]string{},
 		creds:     map[string]aws.Credentials{},
 
-		roleChanged: map[string]time.Time{},
+		roleChanged: map[string]roleChange{},
 		sessions:    map[string]string{},
+		trust:       map[string]string{},
+		principals:  map[string]string{},
 	}
 	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.server.Serve(l) }()
@@ -165,6 +171,12 @@ func (p *Proxy) Close() {
 		close(p.closing)
 		_ = p.server.Close()
 		_ = p.models.WriteTally()
+		p.mu.Lock()
+		eval := p.trustEval
+		p.mu.Unlock()
+		if eval != nil {
+			eval.close()
+		}
 	})
 }
 
@@ -302,6 +314,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	var untrusted *response
+	if !notYetValid && refusal == nil && deniedRole == "" && !faulted {
+		untrusted = p.trustRefusal(req)
+	}
+
 	var resp *response
 	switch {
 	case notYetValid:
@@ -311,6 +328,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case deniedRole != "":
 		call.Fault = AccessDenied
 		resp = roleDenied(req, deniedRole)
+	case untrusted != nil:
+		call.Fault = AccessDenied
+		resp = untrusted
 	case rule != nil && rule.Fault == Hang && !rule.AfterBackend:
 		call.Fault = Hang
 		p.hang(r.Context())
@@ -353,6 +373,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if resp.status == http.StatusOK {
 			p.learnRole(req, resp.body)
+			p.learnTrust(req, resp.body)
 		}
 		if rule != nil && rule.AfterBackend && rule.Fault != Pass {
 			call.Fault = rule.Fault

@@ -12,8 +12,9 @@ import (
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
-// After a role's trust or permissions change, AssumeRole of it and calls by its sessions are
-// refused AccessDenied for the window, then succeed, as IAM's eventual consistency does.
+// After a role's trust changes, AssumeRole of it is refused AccessDenied for the window; after
+// its permissions change, the calls of its sessions are; then they succeed, as IAM's eventual
+// consistency does.
 func TestRoleChangesPropagateAfterTheWindow(t *testing.T) {
 	p, cfg := startProxy(t)
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -54,8 +55,27 @@ func TestRoleChangesPropagateAfterTheWindow(t *testing.T) {
 	if _, err := byRole.ListRoles(ctx, &iam.ListRolesInput{}); errorCodeOf(err) != "AccessDenied" {
 		t.Errorf("a call by the session right after PutRolePolicy: err = %v, want AccessDenied", err)
 	}
+	// The trust policy did not change: AssumeRole is decided by it alone and goes on succeeding.
+	if _, err := assume(); err != nil {
+		t.Errorf("AssumeRole right after PutRolePolicy: %v", err)
+	}
 	clock = clock.Add(10 * time.Second)
 	if _, err := byRole.ListRoles(ctx, &iam.ListRolesInput{}); err != nil {
 		t.Errorf("a call by the session after the window: %v", err)
+	}
+	// A new trust policy: AssumeRole is refused until it propagates; the permissions did not
+	// change, so the session already held goes on working.
+	if _, err := admin.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String("propagating-role"), PolicyDocument: aws.String(trust)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := assume(); errorCodeOf(err) != "AccessDenied" {
+		t.Errorf("AssumeRole right after UpdateAssumeRolePolicy: err = %v, want AccessDenied", err)
+	}
+	if _, err := byRole.ListRoles(ctx, &iam.ListRolesInput{}); err != nil {
+		t.Errorf("a call by the session right after UpdateAssumeRolePolicy: %v", err)
+	}
+	clock = clock.Add(10 * time.Second)
+	if _, err := assume(); err != nil {
+		t.Errorf("AssumeRole after the trust's window: %v", err)
 	}
 }

@@ -18,10 +18,9 @@ locals {
   target_role_name = "keyrotor-target"
   target_role_path = "/keyrotor/"
 
-  # The hub's function roles (the engine module names them <engine_name>-<function>, path /),
+  # The hub's functions (the engine module names their roles <engine_name>-<function>, path /),
   # and its rotation state machine, whose execution ARN the seal's encryption context carries.
   hub_functions      = ["createkey", "storeparam", "verifykey", "deleteoldkeys", "trigger", "listusers"]
-  hub_role_arns      = [for fn in local.hub_functions : "arn:${local.partition}:iam::${var.hub_account_id}:role/${var.engine_name}-${fn}"]
   state_machine_name = "${var.engine_name}-rotate"
 
   # The member key policy's variables but the target role's ARN, and the policy with that ARN as
@@ -36,6 +35,13 @@ locals {
     reader_arns           = module.inputs.reader_arns
     reader_parameter_arns = module.inputs.reader_parameter_arns
   }
+  trust_policy = templatefile("${path.module}/policies/trust.json.tftpl", {
+    partition      = local.partition
+    hub_account_id = var.hub_account_id
+    engine_name    = var.engine_name
+    hub_functions  = local.hub_functions
+    external_id    = var.external_id
+  })
   key_policy_planned = templatefile("${path.module}/policies/member-key.json.tftpl", merge(local.key_policy_vars, {
     target_role_arn = "arn:${local.partition}:iam::${local.account_id}:role${local.target_role_path}${local.target_role_name}"
   }))
@@ -70,13 +76,23 @@ resource "aws_iam_role" "target" {
   # sts:ExternalId must equal the engine's member_external_id
   # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#ck_externalid,
   # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_common-scenarios_third-party.html).
-  assume_role_policy = templatefile("${path.module}/policies/trust.json.tftpl", {
-    partition      = local.partition
-    hub_account_id = var.hub_account_id
-    hub_role_arns  = local.hub_role_arns
-    external_id    = var.external_id
-  })
-  tags = var.tags
+  # Each hub function tags its session keyrotor:function=<its name> (sts:TagSession), and only
+  # with its own: aws:PrincipalArn must be the role named after the tag's value (a policy
+  # variable in a string condition, https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html;
+  # session tags: https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html). The
+  # member key and the policy below grant the seal's Decrypt to the storeparam session only.
+  assume_role_policy = local.trust_policy
+  tags               = var.tags
+
+  lifecycle {
+    # IAM's role trust policy length, 2,048 characters without white space by default (4,096 on
+    # request; https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html):
+    # external_id may be 1,224 characters, which with the longest engine_name renders ~2,170.
+    precondition {
+      condition     = length(replace(local.trust_policy, "/\\s+/", "")) <= 2048
+      error_message = "external_id: the target role's trust policy would hold ${length(replace(local.trust_policy, "/\\s+/", ""))} characters, above IAM's 2,048 for a role trust policy. Use a shorter external_id (a few dozen characters is plenty)."
+    }
+  }
 }
 
 # What the hub's functions do in this account (internal/rotation/account.go lists the calls):

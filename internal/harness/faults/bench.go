@@ -51,6 +51,8 @@ type Bench struct {
 
 	// FunctionTimeout is the step functions' timeout as deployed.
 	FunctionTimeout time.Duration
+	// Clock is the engine's virtual clock (also the proxy's clock of IAM's propagation windows).
+	Clock *sfnlocal.VirtualClock
 }
 
 // Options configure a Bench.
@@ -67,8 +69,9 @@ func NewBench(ctx context.Context, opts Options) (*Bench, error) {
 		opts.FunctionTimeout = 20 * time.Second
 	}
 	sessions := &testenv.Sessions{}
+	clock := sfnlocal.NewVirtualClock(time.Now())
 	lopts := localenv.Options{
-		Clock:           sfnlocal.NewVirtualClock(time.Now()),
+		Clock:           clock,
 		FunctionTimeout: opts.FunctionTimeout,
 		Accounts:        opts.Accounts,
 		OnCredentials:   sessions.Record,
@@ -88,7 +91,7 @@ func NewBench(ctx context.Context, opts Options) (*Bench, error) {
 	}
 	admin := env.Moto.AdminConfig()
 	b := &Bench{
-		Env: env, Root: root, FunctionTimeout: opts.FunctionTimeout, sessions: sessions,
+		Env: env, Root: root, FunctionTimeout: opts.FunctionTimeout, sessions: sessions, Clock: clock,
 		iam: iam.NewFromConfig(admin), ssm: ssm.NewFromConfig(admin), sts: sts.NewFromConfig(admin),
 	}
 	b.Checker = &invariants.Checker{

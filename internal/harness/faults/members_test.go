@@ -2,8 +2,12 @@ package faults
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/keyrotor/keyrotor/internal/harness/invariants"
 	"github.com/keyrotor/keyrotor/internal/localenv"
@@ -173,6 +177,176 @@ func TestHostileMemberInputsChangeNothing(t *testing.T) {
 				if !before[i].Equal(after[i]) {
 					t.Errorf("%s (account %q) changed: %s", tg.UserName, tg.AccountID, before[i].Diff(after[i]))
 				}
+			}
+		})
+	}
+}
+
+// IAM is eventually consistent ("Changes that I make are not always immediately visible", IAM
+// User Guide, Troubleshoot IAM): right after the member's keyrotor-target role gets a new
+// permissions policy, the calls of its sessions are refused AccessDenied for a while
+// (faultproxy.SetRoleDelay, on the bench's virtual clock). A window the retrier outlasts (about
+// a minute: 2, 4, 8, 16, 30 s) is survived; one it does not, or a grant that is missing for
+// good, fails the rotation closed with MemberAccessDenied naming the role and, for a missing
+// grant, the action; every invariant holds (the parameter still authenticates, no
+// unaccounted key) and the next rotation ends clean.
+func TestMemberCallDeniedForGoodFailsClosedAndDelayedIsSurvived(t *testing.T) {
+	b, account := memberBench(t)
+	for _, tc := range []struct {
+		name   string
+		window time.Duration    // the role's propagation window after its new policy
+		rule   *faultproxy.Rule // a grant missing for good
+		want   string           // status
+		cause  []string         // what the Cause names, when FAILED
+	}{
+		{"permissions propagating for 20 s", 20 * time.Second, nil, "SUCCEEDED", nil},
+		{"permissions propagating for 10 minutes", 10 * time.Minute, nil, "FAILED", []string{"keyrotor-target role of account " + account}},
+		{"kms:Decrypt missing when unsealing", 0, &faultproxy.Rule{Service: "kms", Action: "Decrypt", Fault: faultproxy.AccessDenied}, "FAILED",
+			[]string{"kms:Decrypt", "keyrotor-target role of account " + account}},
+		{"iam:CreateAccessKey missing", 0, &faultproxy.Rule{Service: "iam", Action: "CreateAccessKey", Fault: faultproxy.AccessDenied}, "FAILED",
+			[]string{"iam:CreateAccessKey", "keyrotor-target role of account " + account}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := ctxFor(t, 3*time.Minute)
+			withoutFaults(t, b)
+			tg, err := b.NewTarget(ctx, "member-denied", Seed{Account: account})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := b.Checker.Snapshot(ctx, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.window > 0 {
+				// The role's creation (its trust) is older than the window: only the new
+				// permissions policy propagates.
+				b.Clock.Advance(tc.window)
+				b.Env.Proxy.SetRoleDelay(tc.window)
+				t.Cleanup(func() { b.Env.Proxy.SetRoleDelay(0) })
+				// The member's deployer puts the role's policy anew (as a re-applied member module).
+				admin, err := b.Env.AccountConfig(account)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := iam.NewFromConfig(admin).PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+					RoleName: aws.String(rotation.TargetRoleName), PolicyName: aws.String(rotation.TargetRoleName),
+					PolicyDocument: aws.String(localenv.TargetRolePolicy(localenv.MemberRoleActions)),
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.rule != nil {
+				b.Env.Proxy.AddRule(*tc.rule)
+			}
+			run, err := b.Rotate(ctx, "", Input(tg))
+			b.Env.Proxy.ClearRules()
+			b.Env.Proxy.SetRoleDelay(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			history, _ := json.Marshal(run.History)
+			if !strings.Contains(string(history), rotation.MemberAccessDenied) {
+				t.Errorf("no %s in the history: the rotation met no refusal", rotation.MemberAccessDenied)
+			}
+			if run.Status != tc.want {
+				t.Fatalf("ended %s %s (%s), want %s", run.Status, run.Error, run.Cause, tc.want)
+			}
+			if tc.want == "FAILED" && run.Error != rotation.MemberAccessDenied {
+				t.Errorf("failed with %s (%s), want %s", run.Error, run.Cause, rotation.MemberAccessDenied)
+			}
+			for _, c := range tc.cause {
+				if !strings.Contains(run.Cause, c) {
+					t.Errorf("the Cause %q does not name %q", run.Cause, c)
+				}
+			}
+			res, err := b.Checker.Check(ctx, tg, before, run.Outcome, invariants.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Violations) > 0 {
+				t.Errorf("%d invariant violations after the run:%s", len(res.Violations), describe(res.Violations))
+			}
+			healed, err := b.Rotate(ctx, "", Input(tg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if healed.Status != "SUCCEEDED" {
+				t.Fatalf("the next rotation ended %s %s: %s", healed.Status, healed.Error, healed.Cause)
+			}
+			strict, err := b.Checker.Check(ctx, tg, res.After, healed.Outcome, invariants.Options{Strict: true, Secrets: before.Secrets(), Adopts: res.StaleKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(strict.Violations) > 0 {
+				t.Errorf("%d invariant violations after the next rotation:%s", len(strict.Violations), describe(strict.Violations))
+			}
+		})
+	}
+}
+
+// A member role whose trust policy does not admit the hub's function refuses its AssumeRole
+// on the local engine as on AWS (moto checks no cross-account trust; the fault proxy evaluates
+// it with iam-simulate): the rotation fails AssumeRoleDenied after its retries, changes nothing,
+// and with the module's trust policy put back the next rotation succeeds. A trust policy
+// without sts:TagSession (the member module before the per-function session tag) is refused
+// too: every hub function tags its session.
+func TestMemberRoleWhoseTrustDoesNotAdmitTheHubRefusesItLocally(t *testing.T) {
+	b, account := memberBench(t)
+	ctx := ctxFor(t, 3*time.Minute)
+	admin, err := b.Env.AccountConfig(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := b.Env.TargetTrustPolicy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	setTrust := func(t *testing.T, doc string) {
+		t.Helper()
+		if _, err := iam.NewFromConfig(admin).UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
+			RoleName: aws.String(rotation.TargetRoleName), PolicyDocument: aws.String(doc)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hub := "arn:aws:iam::" + b.Env.Engine.AccountID + ":root"
+	for _, tc := range []struct{ name, trust string }{
+		{"trust naming another principal", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + hub + `"},` +
+			`"Action":["sts:AssumeRole","sts:TagSession"],"Condition":{"StringEquals":{"aws:PrincipalArn":"arn:aws:iam::` + b.Env.Engine.AccountID + `:role/someone-else"}}}]}`},
+		{"trust without sts:TagSession", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + hub + `"},` +
+			`"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"` + localenv.ExternalID + `"}}}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			withoutFaults(t, b)
+			tg, err := b.NewTarget(ctx, "member-trust", Seed{Account: account})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := b.Checker.Snapshot(ctx, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			setTrust(t, tc.trust)
+			run, err := b.Rotate(ctx, "", Input(tg))
+			setTrust(t, good)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.Status != "FAILED" || run.Error != rotation.AssumeRoleDenied || !strings.Contains(run.Cause, rotation.TargetRoleName) {
+				t.Errorf("ended %s %s (%s), want FAILED %s naming the role", run.Status, run.Error, run.Cause, rotation.AssumeRoleDenied)
+			}
+			res, err := b.Checker.Check(ctx, tg, before, run.Outcome, invariants.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Violations) > 0 || !before.Equal(res.After) {
+				t.Errorf("the refused run: %d violations%s; changed: %s", len(res.Violations), describe(res.Violations), before.Diff(res.After))
+			}
+			healed, err := b.Rotate(ctx, "", Input(tg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if healed.Status != "SUCCEEDED" {
+				t.Errorf("with the module's trust policy back: %s %s %s", healed.Status, healed.Error, healed.Cause)
 			}
 		})
 	}

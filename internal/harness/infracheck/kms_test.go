@@ -115,3 +115,36 @@ func TestMemberKeyPolicyRefusesOversizeAndOtherAccounts(t *testing.T) {
 		t.Errorf("a reader of another account: %q, want the Standard-tier refusal", failed)
 	}
 }
+
+// The member's target role trust policy is checked at plan against IAM's 2,048-character
+// limit for a role trust policy (reference_iam-quotas.html): the external id the variable
+// accepts (up to 1,224 characters) with the longest engine_name does not fit.
+func TestMemberTrustPolicySizeIsCheckedAtPlan(t *testing.T) {
+	_, mods := load(t)
+	m := mods[memberDir]
+	plan := func(externalID, engine string) []string {
+		vars := moduleVars(t, m, map[string]cty.Value{"hub_account_id": cty.StringVal("999988887777"), "external_id": cty.StringVal(externalID),
+			"engine_name": cty.StringVal(engine)})
+		failed, err := m.Preconditions(m.EvalContext(DeployContext{Region: "us-gov-west-1", Partition: "aws-us-gov", AccountID: "111122223333", Vars: vars}), "aws_iam_role", "target")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return failed
+	}
+	longest := "E" + strings.Repeat("e", 27)
+	for _, tc := range []struct {
+		name, externalID string
+		refused          bool
+	}{
+		{"an ordinary external id", "keyrotor-external-id", false},
+		{"a 500-character external id", strings.Repeat("x", 500), false},
+		{"the longest external id the variable accepts", strings.Repeat("x", 1224), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			failed := plan(tc.externalID, longest)
+			if refused := len(failed) == 1 && strings.Contains(failed[0], "2,048"); refused != tc.refused || (!tc.refused && len(failed) > 0) {
+				t.Errorf("preconditions failed: %q, want refused = %v", failed, tc.refused)
+			}
+		})
+	}
+}

@@ -14,6 +14,14 @@ package leastprivilege
 //   - aws:PrincipalArn of a role session is the role's ARN, path included, not the session's
 //     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn):
 //     iam-simulate does not derive it, so roleCall sets it as IAM would.
+//   - Session tags (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html): an
+//     AssumeRole with Tags also needs sts:TagSession, allowed by the caller's policy and the
+//     role's trust policy; the request's tags are aws:RequestTag/<key> and aws:TagKeys there,
+//     and the session's tags are aws:PrincipalTag/<key> of every call it makes, also of the
+//     calls a service makes on its behalf (forward access sessions pass "session attributes":
+//     https://docs.aws.amazon.com/IAM/latest/UserGuide/access_forward_access_sessions.html), so
+//     SSM's KMS calls for a SecureString carry them. iam-simulate does not derive them either:
+//     assumeTarget and memberCall set them as IAM would.
 //   - KMS: a key's own account must be allowed by the key policy; kms:ViaService and the
 //     encryption context PARAMETER_ARN are what SSM sends for a SecureString
 //     (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html,
@@ -127,12 +135,43 @@ func roleCall(role, action, resource string, context map[string][]string) Call {
 	return c
 }
 
-func assumeTarget(role, account, extID string) Call {
+// assumeTarget is the AssumeRole of account's target role by role with the external id and
+// the session tag keyrotor:function=tag ("": neither, as passed).
+func assumeTarget(role, account, extID, tag string) Call {
 	ctx := map[string][]string{"sts:RoleSessionName": {"exec-1"}}
 	if extID != "" {
 		ctx["sts:ExternalId"] = []string{extID}
 	}
+	if tag != "" {
+		ctx["aws:RequestTag/"+rotation.FunctionTagKey] = []string{tag}
+		ctx["aws:TagKeys"] = []string{rotation.FunctionTagKey}
+	}
 	return roleCall(role, "sts:AssumeRole", rotation.TargetRoleARN("aws", account), ctx)
+}
+
+// tagSession is the sts:TagSession that the same AssumeRole needs for its tags (keyrotor's
+// function tag, plus any extra keys).
+func tagSession(role, account, tag string, extra ...string) Call {
+	ctx := map[string][]string{"aws:RequestTag/" + rotation.FunctionTagKey: {tag}, "aws:TagKeys": append([]string{rotation.FunctionTagKey}, extra...)}
+	for _, k := range extra {
+		ctx["aws:RequestTag/"+k] = []string{"x"}
+	}
+	return roleCall(role, "sts:TagSession", rotation.TargetRoleARN("aws", account), ctx)
+}
+
+// hubFunction is the function a hub role of the engine "keyrotor" serves (its tag value).
+func hubFunction(role string) string {
+	return strings.TrimPrefix(role[strings.LastIndex(role, "/")+1:], "keyrotor-")
+}
+
+// memberCall is a call by the target role's session that the hub function fn assumed: its
+// aws:PrincipalTag/keyrotor:function is fn ("": an untagged session).
+func memberCall(target, fn, action, resource string, context map[string][]string) Call {
+	c := roleCall(target, action, resource, context)
+	if fn != "" {
+		c.Context["aws:PrincipalTag/"+rotation.FunctionTagKey] = []string{fn}
+	}
+	return c
 }
 
 func (o org) evaluate(t *testing.T, calls []Call) []Decision {
@@ -179,9 +218,11 @@ func TestHubFunctionRolesAssumeTheTargetRoleOfListedMembersOnly(t *testing.T) {
 	for _, fn := range iampolicy.Functions {
 		role := o.hub.RoleARN(fn)
 		tests = append(tests,
-			allowCase{fn + " assumes member A's target role", assumeTarget(role, memberA, externalID), true},
-			allowCase{fn + " assumes member B's target role", assumeTarget(role, memberB, externalID), true},
-			allowCase{fn + " cannot assume the target role of an unlisted account that trusts the hub", assumeTarget(role, unlisted, externalID), false},
+			allowCase{fn + " assumes member A's target role", assumeTarget(role, memberA, externalID, fn), true},
+			allowCase{fn + " tags its session in member A", tagSession(role, memberA, fn), true},
+			allowCase{fn + " assumes member B's target role", assumeTarget(role, memberB, externalID, fn), true},
+			allowCase{fn + " cannot assume the target role of an unlisted account that trusts the hub", assumeTarget(role, unlisted, externalID, fn), false},
+			allowCase{fn + " cannot tag a session of an unlisted account's target role", tagSession(role, unlisted, fn), false},
 		)
 	}
 	createkey := o.hub.RoleARN("createkey")
@@ -210,7 +251,7 @@ func TestHubWithoutMemberAccountsAssumesNoTargetRole(t *testing.T) {
 	}
 	var tests []allowCase
 	for _, fn := range iampolicy.Functions {
-		tests = append(tests, allowCase{fn + " in member A", assumeTarget(o.hub.RoleARN(fn), memberA, externalID), false})
+		tests = append(tests, allowCase{fn + " in member A", assumeTarget(o.hub.RoleARN(fn), memberA, externalID, fn), false})
 	}
 	o.run(t, tests)
 }
@@ -225,17 +266,30 @@ func TestTargetRoleTrustAdmitsOnlyTheHubFunctionRolesWithTheExternalID(t *testin
 	}}}}
 	var tests []allowCase
 	for _, fn := range iampolicy.Functions {
-		tests = append(tests, allowCase{fn + " with the external id", assumeTarget(o.hub.RoleARN(fn), memberA, externalID), true})
+		tests = append(tests,
+			allowCase{fn + " with the external id and its own tag", assumeTarget(o.hub.RoleARN(fn), memberA, externalID, fn), true},
+			allowCase{fn + " tags its session with its own name", tagSession(o.hub.RoleARN(fn), memberA, fn), true},
+		)
 	}
+	storeparam := rotation.StoreParamFunction
 	tests = append(tests,
-		allowCase{"a hub function without an external id", assumeTarget(createkey, memberA, ""), false},
-		allowCase{"a hub function with a wrong external id", assumeTarget(createkey, memberA, "keyrotor-org-other"), false},
-		allowCase{"a hub function with the external id in another case", assumeTarget(createkey, memberA, strings.ToUpper(externalID)), false},
-		allowCase{"a hub administrator with the external id", assumeTarget("arn:aws:iam::"+hubAccount+":role/administrator", memberA, externalID), false},
-		allowCase{"the hub's fleet state machine role", assumeTarget("arn:aws:iam::"+hubAccount+":role/keyrotor-fleet", memberA, externalID), false},
-		allowCase{"the hub's rotation state machine role", assumeTarget("arn:aws:iam::"+hubAccount+":role/keyrotor-state-machine", memberA, externalID), false},
-		allowCase{"a role named like a hub function in another account", assumeTarget("arn:aws:iam::"+unlisted+":role/keyrotor-createkey", memberA, externalID), false},
-		allowCase{"another member's target role", assumeTarget(targetB, memberA, externalID), false},
+		allowCase{"a hub function without an external id", assumeTarget(createkey, memberA, "", "createkey"), false},
+		allowCase{"a hub function with a wrong external id", assumeTarget(createkey, memberA, "keyrotor-org-other", "createkey"), false},
+		allowCase{"a hub function with the external id in another case", assumeTarget(createkey, memberA, strings.ToUpper(externalID), "createkey"), false},
+		allowCase{"a hub function without its session tag", assumeTarget(createkey, memberA, externalID, ""), false},
+		// The seal split: no other function can have a session that storeparam's grants serve.
+		allowCase{"createkey assumes with storeparam's tag", assumeTarget(createkey, memberA, externalID, storeparam), false},
+		allowCase{"createkey tags its session as storeparam", tagSession(createkey, memberA, storeparam), false},
+		allowCase{"verifykey tags its session as storeparam", tagSession(o.hub.RoleARN("verifykey"), memberA, storeparam), false},
+		allowCase{"createkey tags its session with a wildcard", tagSession(createkey, memberA, "*"), false},
+		allowCase{"createkey assumes with a wildcard tag", assumeTarget(createkey, memberA, externalID, "*"), false},
+		allowCase{"createkey adds a tag key of its own", tagSession(createkey, memberA, "createkey", "team"), false},
+		allowCase{"a hub administrator with the external id", assumeTarget("arn:aws:iam::"+hubAccount+":role/administrator", memberA, externalID, "createkey"), false},
+		allowCase{"a hub administrator tagging as storeparam", tagSession("arn:aws:iam::"+hubAccount+":role/administrator", memberA, storeparam), false},
+		allowCase{"the hub's fleet state machine role", assumeTarget("arn:aws:iam::"+hubAccount+":role/keyrotor-fleet", memberA, externalID, "fleet"), false},
+		allowCase{"the hub's rotation state machine role", assumeTarget("arn:aws:iam::"+hubAccount+":role/keyrotor-state-machine", memberA, externalID, "state-machine"), false},
+		allowCase{"a role named like a hub function in another account", assumeTarget("arn:aws:iam::"+unlisted+":role/keyrotor-createkey", memberA, externalID, "createkey"), false},
+		allowCase{"another member's target role", assumeTarget(targetB, memberA, externalID, "createkey"), false},
 	)
 	o.run(t, tests)
 }
@@ -263,25 +317,36 @@ func (o org) memberCalls() []Call {
 			"kms:EncryptionContextKeys":           {"PARAMETER_ARN"},
 		}
 	}
+	const (
+		createkey, storeparam, verifykey  = rotation.CreateKeyFunction, rotation.StoreParamFunction, rotation.VerifyKeyFunction
+		deleteoldkeys, trigger, listusers = rotation.DeleteOldKeysFunction, rotation.TriggerFunction, rotation.ListUsersFunction
+	)
 	var calls []Call
 	for _, a := range []string{"iam:ListUserTags", "iam:GetUser"} {
-		calls = append(calls, roleCall(target, a, user, tag))
+		calls = append(calls, memberCall(target, createkey, a, user, tag))
 	}
-	calls = append(calls, roleCall(target, "iam:ListUsers", "*", nil))
-	for _, a := range []string{"iam:ListAccessKeys", "iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed"} {
-		calls = append(calls, roleCall(target, a, user, tag))
+	calls = append(calls, memberCall(target, listusers, "iam:ListUsers", "*", nil))
+	for _, c := range []struct{ fn, action string }{
+		{createkey, "iam:ListAccessKeys"}, {createkey, "iam:CreateAccessKey"}, {deleteoldkeys, "iam:UpdateAccessKey"},
+		{deleteoldkeys, "iam:DeleteAccessKey"}, {deleteoldkeys, "iam:GetAccessKeyLastUsed"},
+	} {
+		calls = append(calls, memberCall(target, c.fn, c.action, user, tag))
 	}
 	for _, a := range []string{"ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"} {
-		calls = append(calls, roleCall(target, a, m.ParameterARN(lockParameter), nil))
+		calls = append(calls, memberCall(target, createkey, a, m.ParameterARN(lockParameter), nil))
 	}
-	for _, a := range []string{"ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource", "ssm:ListTagsForResource"} {
-		calls = append(calls, roleCall(target, a, m.ParameterARN(parameter), nil))
+	for _, c := range []struct{ fn, action string }{
+		{verifykey, "ssm:GetParameter"}, {storeparam, "ssm:GetParameterHistory"}, {storeparam, "ssm:PutParameter"},
+		{trigger, "ssm:DeleteParameter"}, {storeparam, "ssm:AddTagsToResource"}, {createkey, "ssm:ListTagsForResource"},
+	} {
+		calls = append(calls, memberCall(target, c.fn, c.action, m.ParameterARN(parameter), nil))
 	}
 	calls = append(calls,
-		roleCall(target, "kms:Encrypt", key, seal), // createkey seals
-		roleCall(target, "kms:Decrypt", key, seal), // storeparam unseals
-		roleCall(target, "kms:Encrypt", key, viaSSM(parameter)),
-		roleCall(target, "kms:Decrypt", key, viaSSM(parameter)),
+		memberCall(target, createkey, "kms:Encrypt", key, seal),               // createkey seals
+		memberCall(target, storeparam, "kms:Decrypt", key, seal),              // storeparam unseals
+		memberCall(target, storeparam, "kms:Encrypt", key, viaSSM(parameter)), // storeparam writes the SecureString
+		memberCall(target, storeparam, "kms:Decrypt", key, viaSSM(parameter)), // restore reads the previous version
+		memberCall(target, verifykey, "kms:Decrypt", key, viaSSM(parameter)),  // verifykey reads it as a consumer
 		Call{Principal: o.reader, Action: "ssm:GetParameter", Resource: m.ParameterARN(parameter), Note: "consumer"},
 		Call{Principal: o.reader, Action: "kms:Decrypt", Resource: key, Context: viaSSM(parameter), Note: "consumer, via SSM"},
 		Call{Principal: "arn:aws:iam::" + memberA + ":role/administrator", Action: "kms:DescribeKey", Resource: key, Note: "deployer"},
@@ -416,4 +481,44 @@ func TestTargetPolicyAllowsExactlyTheActionsOfTheRuntimesMemberCalls(t *testing.
 	if got := doc.AllowedActions(); !slices.Equal(got, actions) {
 		t.Errorf("the target policy allows %v, the runtime's member calls are %v", got, actions)
 	}
+}
+
+// The seal split holds in a member account (issue 24): the member's keyrotor-target role serves
+// every hub function, but each session carries its function's tag, which only that function's
+// role can set (TestTargetRoleTrustAdmitsOnlyTheHubFunctionRolesWithTheExternalID). By the
+// target policy and the member key's policy together, only storeparam's session unseals the new
+// secret or writes the SecureString, only verifykey's and storeparam's read the parameter (a
+// consumer's read, and restore's), and only createkey's seals. An untagged session uses the key
+// for nothing.
+func TestOnlyTheStoreParamSessionUnsealsInAMember(t *testing.T) {
+	o := newOrg(t)
+	m := o.members[memberA]
+	target, key := m.TargetRoleARN(), m.KMSKeyARN()
+	seal := map[string][]string{
+		"kms:EncryptionContext:user":        {managedUser},
+		"kms:EncryptionContext:accessKeyId": {newKey},
+		"kms:EncryptionContext:execution":   {o.hub.ExecutionARN("exec-1")},
+		"kms:EncryptionContextKeys":         {"accessKeyId", "execution", "user"},
+	}
+	viaSSM := map[string][]string{
+		"kms:ViaService":                      {"ssm." + m.Region + ".amazonaws.com"},
+		"kms:CallerAccount":                   {memberA},
+		"kms:EncryptionContext:PARAMETER_ARN": {m.ParameterARN(parameter)},
+		"kms:EncryptionContextKeys":           {"PARAMETER_ARN"},
+	}
+	var tests []allowCase
+	for _, fn := range append(slices.Clone(iampolicy.Functions), "") {
+		who := fn + "'s session"
+		if fn == "" {
+			who = "an untagged session"
+		}
+		tests = append(tests,
+			allowCase{who + " unseals the new secret", memberCall(target, fn, "kms:Decrypt", key, seal), fn == rotation.StoreParamFunction},
+			allowCase{who + " seals a new secret", memberCall(target, fn, "kms:Encrypt", key, seal), fn == rotation.CreateKeyFunction},
+			allowCase{who + " writes the SecureString", memberCall(target, fn, "kms:Encrypt", key, viaSSM), fn == rotation.StoreParamFunction},
+			allowCase{who + " decrypts the parameter", memberCall(target, fn, "kms:Decrypt", key, viaSSM),
+				fn == rotation.StoreParamFunction || fn == rotation.VerifyKeyFunction},
+		)
+	}
+	o.run(t, tests)
 }
