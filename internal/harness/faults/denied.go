@@ -50,11 +50,12 @@ var DenialSetups = map[string]string{
 // NotEnforcedLocally explains the granted actions no local rotation can be refused: moto
 // does not serve or does not check them. internal/harness/leastprivilege proves them with iam-simulate.
 var NotEnforcedLocally = map[string]string{
-	"logs:CreateLogStream":     "Lambda's own log delivery; the local host captures logs itself",
-	"logs:PutLogEvents":        "Lambda's own log delivery; the local host captures logs itself",
-	"states:DescribeExecution": "served by the local Step Functions API, which does not evaluate IAM",
-	"storeparam kms:Encrypt":   "SSM calls KMS for the SecureString on the caller's behalf; moto does not check it",
-	"verifykey kms:Decrypt":    "SSM calls KMS to decrypt on the caller's behalf; moto does not check it",
+	"logs:CreateLogStream":       "Lambda's own log delivery; the local host captures logs itself",
+	"logs:PutLogEvents":          "Lambda's own log delivery; the local host captures logs itself",
+	"states:DescribeExecution":   "served by the local Step Functions API, which does not evaluate IAM",
+	"states:GetExecutionHistory": "served by the local Step Functions API, which does not evaluate IAM",
+	"storeparam kms:Encrypt":     "SSM calls KMS for the SecureString on the caller's behalf; moto does not check it",
+	"verifykey kms:Decrypt":      "SSM calls KMS to decrypt on the caller's behalf; moto does not check it",
 	// A refused publish is logged and the rotation goes on by design: its outcome must not
 	// depend on its notice. cmd/keyrotor's TestRotationOutcomesArePublishedAndMatchTheModulesPattern
 	// proves the call is made and reaches the module's rule.
