@@ -65,8 +65,10 @@ type FleetRun struct {
 	// failed and rolled back has no parameter yet: a violation, but not an unsafe one (null:
 	// measured before this was counted).
 	UnsafeViolations *int `json:"unsafe_violations,omitempty"`
-	Events           int  `json:"parent_history_events"`
-	MaxState         int  `json:"max_state_bytes"`
+	// ViolationExamples say what was wrong with the first few violating users.
+	ViolationExamples []string `json:"violation_examples,omitempty"`
+	Events            int      `json:"parent_history_events"`
+	MaxState          int      `json:"max_state_bytes"`
 
 	// Ratio is Seconds / FloorS.
 	Ratio *float64 `json:"seconds_over_floor"`
@@ -286,11 +288,11 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 			verified[c.AccessKeyID] = c.Time
 		}
 	}
-	held, violations, unsafe, err := fleetViolations(ctx, env, plan.Accounts, users, verified)
+	held, violations, unsafe, examples, err := fleetViolations(ctx, env, plan.Accounts, users, verified)
 	if err != nil {
 		return run, err
 	}
-	run.Violated, run.UnsafeViolations = violations, &unsafe
+	run.Violated, run.UnsafeViolations, run.ViolationExamples = violations, &unsafe, examples
 	for _, id := range held {
 		if t, ok := verified[id]; ok {
 			run.VerifiedS = max(run.VerifiedS, t.Sub(start).Seconds())
@@ -302,15 +304,16 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 // fleetViolations checks every user (a few at a time) and counts those that do not end with
 // at most two keys, exactly one of them active, held by their parameter and verified with STS
 // (a successful GetCallerIdentity signed by it in verified), and no lock; and among them the
-// unsafe ones (see FleetRun.UnsafeViolations). It returns the held key ids.
-func fleetViolations(ctx context.Context, env *localenv.Env, accounts, names []string, verified map[string]time.Time) ([]string, int, int, error) {
+// unsafe ones (see FleetRun.UnsafeViolations). It returns the held key ids and what was wrong
+// with the first few violating users.
+func fleetViolations(ctx context.Context, env *localenv.Env, accounts, names []string, verified map[string]time.Time) ([]string, int, int, []string, error) {
 	if len(accounts) == 0 {
 		accounts = []string{""}
 	}
 	type member struct {
-		iam  *iam.Client
-		ssm  *ssm.Client
-		name string
+		iam           *iam.Client
+		ssm           *ssm.Client
+		account, name string
 	}
 	var users []member
 	for _, a := range accounts {
@@ -318,17 +321,18 @@ func fleetViolations(ctx context.Context, env *localenv.Env, accounts, names []s
 		if a != "" {
 			var err error
 			if cfg, err = env.AccountConfig(a); err != nil {
-				return nil, 0, 0, err
+				return nil, 0, 0, nil, err
 			}
 		}
 		ic, sc := iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
 		for _, n := range names {
-			users = append(users, member{ic, sc, n})
+			users = append(users, member{ic, sc, a, n})
 		}
 	}
 	held := make([]string, len(users))
 	bad := make([]bool, len(users))
 	unsafe := make([]bool, len(users))
+	why := make([]string, len(users))
 	errs := make([]error, len(users))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -360,22 +364,28 @@ func fleetViolations(ctx context.Context, env *localenv.Env, accounts, names []s
 			_, wasVerified := verified[value.AccessKeyId]
 			unsafe[i] = len(keys.AccessKeyMetadata) > 2 || len(active) != 1 || lockErr == nil || (value.AccessKeyId != "" && value.AccessKeyId != active[0])
 			bad[i] = unsafe[i] || value.AccessKeyId != active[0] || !wasVerified
+			why[i] = fmt.Sprintf("%s %s: %d keys, active %v, parameter holds %q (verified %v), lock left %v",
+				m.account, u, len(keys.AccessKeyMetadata), active, value.AccessKeyId, wasVerified, lockErr == nil)
 		}()
 	}
 	wg.Wait()
 	n, u := 0, 0
+	var examples []string
 	for i := range users {
 		if errs[i] != nil {
-			return nil, 0, 0, fmt.Errorf("check %s: %w", users[i].name, errs[i])
+			return nil, 0, 0, nil, fmt.Errorf("check %s: %w", users[i].name, errs[i])
 		}
 		if bad[i] {
 			n++
+			if len(examples) < 5 {
+				examples = append(examples, why[i])
+			}
 		}
 		if unsafe[i] {
 			u++
 		}
 	}
-	return held, n, u, nil
+	return held, n, u, examples, nil
 }
 
 // FleetSpec is one line of the fleet plan: Repeats runs over Users users (in each of Accounts
@@ -527,7 +537,7 @@ func measureFleets(ctx context.Context, root string, shared *localenv.Env, specs
 				return runs, fmt.Errorf("fleet %s, run %d: %w", spec, i+1, err)
 			}
 			log("bench: fleet done", "users", run.Users, "seconds", run.Seconds, "floorSeconds", run.FloorS, "failed", run.Failed,
-				"violations", run.Violated, "iamCallsPerRotation", run.IAMCallsPerRotation, "iamThrottled", run.IAMThrottled, "motoShare", run.MotoShare)
+				"violations", run.Violated, "iamCallsPerRotation", run.IAMCallsPerRotation, "iamThrottled", run.IAMThrottled, "motoShare", run.MotoShare, "violationExamples", run.ViolationExamples)
 			runs = append(runs, run)
 		}
 		closeEnv()
