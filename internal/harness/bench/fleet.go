@@ -65,6 +65,9 @@ type FleetRun struct {
 	// failed and rolled back has no parameter yet: a violation, but not an unsafe one (null:
 	// measured before this was counted).
 	UnsafeViolations *int `json:"unsafe_violations,omitempty"`
+	// AccountPace is each account's share of IAM over member accounts: whether the accounts
+	// ran side by side, each at its own rate, shows in when each one's IAM calls ended.
+	AccountPace []AccountPace `json:"account_pace,omitempty"`
 	// ViolationExamples say what was wrong with the first few violating users.
 	ViolationExamples []string `json:"violation_examples,omitempty"`
 	Events            int      `json:"parent_history_events"`
@@ -215,19 +218,34 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 	calls := env.Proxy.Calls()
 	env.Proxy.ResetCalls()
 	byAccount := map[string]int{}
+	pace := map[string]*AccountPace{}
 	run.IAMCallsByAction = map[string]float64{}
 	for _, c := range calls {
 		if c.Service != "iam" || c.Time.After(start.Add(time.Duration(run.Seconds*float64(time.Second)))) {
 			continue
 		}
+		ap := pace[c.Account]
+		if ap == nil {
+			ap = &AccountPace{Account: c.Account}
+			pace[c.Account] = ap
+		}
 		switch {
 		case c.RateLimited:
 			run.IAMThrottled++
+			ap.IAMThrottled++
 		case c.Fault == "":
 			run.IAMCalls++
 			byAccount[c.Account]++
 			run.IAMCallsByAction[c.Action]++
+			ap.IAMCalls++
+			ap.IAMEndSeconds = max(ap.IAMEndSeconds, math.Round(c.Time.Sub(start).Seconds()*10)/10)
 		}
+	}
+	if len(plan.Accounts) > 0 {
+		for _, ap := range pace {
+			run.AccountPace = append(run.AccountPace, *ap)
+		}
+		slices.SortFunc(run.AccountPace, func(a, b AccountPace) int { return strings.Compare(a.Account, b.Account) })
 	}
 	for a := range run.IAMCallsByAction {
 		run.IAMCallsByAction[a] = math.Round(run.IAMCallsByAction[a]/float64(max(1, run.Users))*100) / 100
@@ -299,6 +317,14 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 		}
 	}
 	return run, nil
+}
+
+// AccountPace is one account's IAM calls in a fleet run.
+type AccountPace struct {
+	Account       string  `json:"account"`
+	IAMCalls      int     `json:"iam_calls"`
+	IAMThrottled  int     `json:"iam_throttled"`
+	IAMEndSeconds float64 `json:"iam_end_seconds"` // its last IAM call that reached moto, after the start
 }
 
 // fleetViolations checks every user (a few at a time) and counts those that do not end with
@@ -537,7 +563,7 @@ func measureFleets(ctx context.Context, root string, shared *localenv.Env, specs
 				return runs, fmt.Errorf("fleet %s, run %d: %w", spec, i+1, err)
 			}
 			log("bench: fleet done", "users", run.Users, "seconds", run.Seconds, "floorSeconds", run.FloorS, "failed", run.Failed,
-				"violations", run.Violated, "iamCallsPerRotation", run.IAMCallsPerRotation, "iamThrottled", run.IAMThrottled, "motoShare", run.MotoShare, "violationExamples", run.ViolationExamples)
+				"violations", run.Violated, "iamCallsPerRotation", run.IAMCallsPerRotation, "iamThrottled", run.IAMThrottled, "motoShare", run.MotoShare, "violationExamples", run.ViolationExamples, "accountPace", run.AccountPace)
 			runs = append(runs, run)
 		}
 		closeEnv()
