@@ -68,6 +68,11 @@ type FleetRun struct {
 	// AccountPace is each account's share of IAM over member accounts: whether the accounts
 	// ran side by side, each at its own rate, shows in when each one's IAM calls ended.
 	AccountPace []AccountPace `json:"account_pace,omitempty"`
+	// RotationsFailed counts the rotations started in the run that ended FAILED or ABORTED,
+	// those that failed after their cut-over included (the fleet's summary counts them only
+	// until the cut-over); RotationFailures are the first few, as Error: Cause.
+	RotationsFailed  int      `json:"rotations_failed"`
+	RotationFailures []string `json:"rotation_failures,omitempty"`
 	// ViolationExamples say what was wrong with the first few violating users.
 	ViolationExamples []string `json:"violation_examples,omitempty"`
 	Events            int      `json:"parent_history_events"`
@@ -203,6 +208,25 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 		return run, err
 	}
 	run.Seconds = time.Since(start).Seconds()
+	for _, status := range []string{sfnlocal.StatusFailed, sfnlocal.StatusAborted, sfnlocal.StatusTimedOut} {
+		ended, err := env.StepFunctions.ListExecutions(ctx, env.StateMachineARN, status)
+		if err != nil {
+			return run, fmt.Errorf("list %s rotations: %w", status, err)
+		}
+		for _, e := range ended {
+			if e.StartDate.Before(start) {
+				continue
+			}
+			run.RotationsFailed++
+			if len(run.RotationFailures) < 5 {
+				cause := e.Cause
+				if len(cause) > 300 {
+					cause = cause[:300] + "…"
+				}
+				run.RotationFailures = append(run.RotationFailures, status+" "+e.Error+": "+cause)
+			}
+		}
+	}
 	if plan.Clock != nil {
 		aws := run.Seconds + plan.Clock.Now().Sub(virtualStart).Seconds()
 		run.AWSClockSeconds = &aws
@@ -563,7 +587,7 @@ func measureFleets(ctx context.Context, root string, shared *localenv.Env, specs
 				return runs, fmt.Errorf("fleet %s, run %d: %w", spec, i+1, err)
 			}
 			log("bench: fleet done", "users", run.Users, "seconds", run.Seconds, "floorSeconds", run.FloorS, "failed", run.Failed,
-				"violations", run.Violated, "iamCallsPerRotation", run.IAMCallsPerRotation, "iamThrottled", run.IAMThrottled, "motoShare", run.MotoShare, "violationExamples", run.ViolationExamples, "accountPace", run.AccountPace)
+				"violations", run.Violated, "iamCallsPerRotation", run.IAMCallsPerRotation, "iamThrottled", run.IAMThrottled, "motoShare", run.MotoShare, "violationExamples", run.ViolationExamples, "rotationsFailed", run.RotationsFailed, "rotationFailures", run.RotationFailures, "accountPace", run.AccountPace)
 			runs = append(runs, run)
 		}
 		closeEnv()
