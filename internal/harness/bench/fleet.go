@@ -1130,8 +1130,19 @@ func awsClockMarkdown(runs []FleetRun) string {
 				w("- %s users on AWS's clock: the waits are %.0f s of %.0f s; the work alone took %.1f s against its IAM floor of %.1f s (%.2f×), the fleet itself %.1f s.\n",
 					commas(int64(r.Users)), waits, *r.AWSClockSeconds, *r.AWSClockSeconds-waits, *r.FloorS-waits, (*r.AWSClockSeconds-waits)/(*r.FloorS-waits), r.FleetSeconds)
 			}
+			if len(r.AccountPace) > 0 {
+				var ends, calls, throttled []string
+				for _, a := range r.AccountPace {
+					ends = append(ends, fmt.Sprintf("%.1f", a.IAMEndSeconds))
+					calls = append(calls, commas(int64(a.IAMCalls)))
+					throttled = append(throttled, commas(int64(a.IAMThrottled)))
+				}
+				w("- %s users over %d accounts at %s, round %d (%s): each account's last IAM call at %s s of %.1f s; IAM calls %s, throttled %s, by account.\n",
+					commas(int64(r.Users)), r.Accounts, rateName(r.IAMRate), r.Round, r.Date, strings.Join(ends, " / "), r.Seconds, strings.Join(calls, " / "), strings.Join(throttled, " / "))
+			}
 		}
 		w("\n")
+		w("%s", orgFindingsMarkdown)
 	}
 	var last *FleetRun
 	for i := range runs {
@@ -1148,3 +1159,14 @@ func awsClockMarkdown(runs []FleetRun) string {
 	}
 	return b.String()
 }
+
+// orgFindingsMarkdown is what the runs over member accounts of 2026-12-07 showed (commits
+// de5ba39 and after; the rows and bullets above hold each run's figures).
+const orgFindingsMarkdown = "**Why an organization ran slower than one account's floor** (measured 2026-12-07 on the shared 2-core machine, 1-min load 8.8–29.1; each figure one run, rounds 1 and 2 of the same users). " +
+	"*At 40 calls/s per account the machine, not IAM, set the pace:* the 3-account runs were throttled 0 times in all (90 users) and 6 and 16 times (180 users); 90 users made 1,263 and 1,443 IAM calls in 48.9 and 33.1 s (load 20.7–29.1), 26 and 44 calls/s for the three accounts together, against the 120 calls/s their three buckets allowed — more than this engine serves even alone and unthrottled (63.6–78.2 IAM calls/s at 1,000 users, one moto for every account). " +
+	"Their 3.0–8.8× measures the machine's load, not the pacing. " +
+	"*At 10 calls/s per account (30 together, within the machine) the accounts ran side by side, each at its own bucket:* one account of 30 users at maxConcurrency 10 took 45.8 and 68.0 s (1.03× and 1.11× its floor); three accounts of 30 users at maxConcurrency 30 took 53.4 and 58.5 s (round 1), 77.6 and 77.7 s (round 2) — three times the work in 1.17–1.28× (round 1) and 1.14× (round 2) one account's time — and each account's last IAM call came within 1.6 and 3.1 s of the others' (the bullets above, `account_pace` in results.json). " +
+	"So the listing's interleaving, the Map's slots, sfnlocal's scheduling and the Lambda host's instances (60 per function) did not hold the accounts back, and the per-account buckets of `localaws/faultproxy/ratelimit.go` paced each by its own rate; nothing in them was changed. " +
+	"*What is left above the floor (1.15–1.47×) is throttling's cost at small sizes, and one unsafe user:* each account's IAM sat unused about a quarter of the run (412–437 calls in 58 s at 10 calls/s), at the head (the listing ends before the Map starts) and the tail (the last rotations' steps wait out the state machine's backoff, up to 20 s), which a 30-user fleet cannot amortize; and calls are wasted: a step whose SDK attempts (3) are spent fails `Throttled` and the state machine retries it whole, reading again what it had read — round 2 made 22.1 IAM calls a rotation (GetUser 3.07 where Begin and CreateKey need 2, ListUserTags 8.42 where 5 do), so the floor itself grew. In 3 of these 6 throttled runs one user was left unsafe (its lock and both keys active): its rotation failed `Throttled` at ListAccessKeys while retiring, after the cut-over, so the fleet's summary (which counts until the cut-over) said 0 failed; `rotations_failed` now counts such rotations. Retiring is not this change's either (internal/rotation/retire.go); the next rotation of that user finishes it. " +
+	"The rotation steps' IAM client (`internal/rotation` NewSteps, `internal/lambdamain`) is not this change's: giving their idempotent reads the listing's retryer (many attempts, no retry quota) would stop those repeats. " +
+	"The goal's run, 10 accounts × 500 users at 40 calls/s each, needs 400 IAM calls/s from one moto: it cannot be measured on this machine.\n\n"
