@@ -31,8 +31,8 @@ func (s *Steps) Create(ctx context.Context, req Request) (Rotation, error) {
 	}
 	user := l.UserName
 	// The opt-in tag may have been removed since Begin, or the user deleted and re-created
-	// under the same name: re-checked before a key is made or deleted, unless Begin read all
-	// of it moments ago (beginReadsStand).
+	// under the same name: re-checked before a key is made or deleted, unless Begin read them
+	// moments ago (beginReadsStand).
 	fresh := l.beginReadsStand(s.now())
 	if !fresh {
 		if err := s.checkManaged(ctx, user); err != nil {
@@ -50,7 +50,8 @@ func (s *Steps) Create(ctx context.Context, req Request) (Rotation, error) {
 		return r, parameterConflict(l.ParameterName)
 	}
 	var keys []iamtypes.AccessKeyMetadata
-	if fresh {
+	if fresh && len(l.ExistingAccessKeyIDs) < maxKeysPerUser {
+		// Making room deletes a key: only a fresh list may show which one is inactive.
 		keys = l.beginKeys()
 	} else if keys, err = listKeys(ctx, s.IAM, user); err != nil {
 		return r, err
@@ -145,14 +146,14 @@ const beginReadsWindow = 10 * time.Second
 
 // beginReadsStand says whether Begin's reads answer CreateKey's questions: this is the step's
 // first attempt (no intent recorded, so no key of ours can exist; no key adopted or abandoned
-// to clean up), the user had room for a key (none to delete, which needs a fresh list), and
-// the lock was taken within beginReadsWindow. A key added meanwhile by someone else makes
-// CreateAccessKey fail LimitExceeded (TooManyActiveKeys) or is not among the keys retired.
+// to clean up) and the lock was taken within beginReadsWindow. Its keys stand only while the
+// user had room for a key (Create lists them again to make room). A key added meanwhile by
+// someone else makes CreateAccessKey fail LimitExceeded (TooManyActiveKeys) or is not among
+// the keys retired.
 func (l *lock) beginReadsStand(now time.Time) bool {
 	return l.CreateIntentAt == nil && l.NewAccessKeyID == "" && l.AdoptedFrom == "" &&
 		len(l.AbandonedAccessKeyIDs) == 0 && l.ExistingAccessKeyIDs != nil &&
-		len(l.ExistingAccessKeyIDs) < maxKeysPerUser && !l.AcquiredAt.IsZero() &&
-		now.Sub(l.AcquiredAt) <= beginReadsWindow
+		!l.AcquiredAt.IsZero() && now.Sub(l.AcquiredAt) <= beginReadsWindow
 }
 
 // beginKeys are the keys Begin recorded, as a listing gives them (in creation order).
