@@ -119,7 +119,12 @@ func (s *Steps) Create(ctx context.Context, req Request) (Rotation, error) {
 // createThrottledAttempts is how often CreateKey sends CreateAccessKey while IAM answers
 // throttling. Under a fleet that keeps IAM's rate spent, the state machine's retries of the
 // whole step alone lost about one CreateAccessKey in a hundred (bench/BENCHMARKS.md §7).
-const createThrottledAttempts = 6
+// Each wait is at most createThrottledBackoff (full jitter, doubling from 1 s): at most 17 s
+// in all, well within the function's 60 s timeout (infra/modules/engine).
+const (
+	createThrottledAttempts = 6
+	createThrottledBackoff  = 5 * time.Second
+)
 
 // createRetryer retries CreateAccessKey only after IAM answered throttling: that answer says
 // the request "was denied due to request throttling" (ThrottlingException, HTTP 400, in the
@@ -130,7 +135,7 @@ const createThrottledAttempts = 6
 // by earlier throttled calls, would end the retries early.
 func createRetryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts = createThrottledAttempts
+		o.MaxAttempts, o.MaxBackoff = createThrottledAttempts, createThrottledBackoff
 		o.RateLimiter = ratelimit.None
 		throttled := retry.ThrottleErrorCode{Codes: retry.DefaultThrottleErrorCodes}
 		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(throttled.IsErrorThrottle)}
