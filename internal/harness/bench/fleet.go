@@ -71,7 +71,7 @@ type FleetRun struct {
 	// RotationsFailed counts the rotations started in the run that ended FAILED or ABORTED,
 	// those that failed after their cut-over included (the fleet's summary counts them only
 	// until the cut-over); RotationFailures are the first few, as Error: Cause.
-	RotationsFailed  int      `json:"rotations_failed"`
+	RotationsFailed  *int     `json:"rotations_failed,omitempty"` // nil: not counted (runs before it was)
 	RotationFailures []string `json:"rotation_failures,omitempty"`
 	// ViolationExamples say what was wrong with the first few violating users.
 	ViolationExamples []string `json:"violation_examples,omitempty"`
@@ -208,6 +208,8 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 		return run, err
 	}
 	run.Seconds = time.Since(start).Seconds()
+	rotationsFailed := 0
+	run.RotationsFailed = &rotationsFailed
 	for _, status := range []string{sfnlocal.StatusFailed, sfnlocal.StatusAborted, sfnlocal.StatusTimedOut} {
 		ended, err := env.StepFunctions.ListExecutions(ctx, env.StateMachineARN, status)
 		if err != nil {
@@ -217,7 +219,7 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 			if e.StartDate.Before(start) {
 				continue
 			}
-			run.RotationsFailed++
+			rotationsFailed++
 			if len(run.RotationFailures) < 5 {
 				cause := e.Cause
 				if len(cause) > 300 {
@@ -587,7 +589,7 @@ func measureFleets(ctx context.Context, root string, shared *localenv.Env, specs
 				return runs, fmt.Errorf("fleet %s, run %d: %w", spec, i+1, err)
 			}
 			log("bench: fleet done", "users", run.Users, "seconds", run.Seconds, "floorSeconds", run.FloorS, "failed", run.Failed,
-				"violations", run.Violated, "iamCallsPerRotation", run.IAMCallsPerRotation, "iamThrottled", run.IAMThrottled, "motoShare", run.MotoShare, "violationExamples", run.ViolationExamples, "rotationsFailed", run.RotationsFailed, "rotationFailures", run.RotationFailures, "accountPace", run.AccountPace)
+				"violations", run.Violated, "iamCallsPerRotation", run.IAMCallsPerRotation, "iamThrottled", run.IAMThrottled, "motoShare", run.MotoShare, "violationExamples", run.ViolationExamples, "rotationsFailed", *run.RotationsFailed, "rotationFailures", run.RotationFailures, "accountPace", run.AccountPace)
 			runs = append(runs, run)
 		}
 		closeEnv()
@@ -1137,7 +1139,7 @@ func awsClockMarkdown(runs []FleetRun) string {
 					calls = append(calls, commas(int64(a.IAMCalls)))
 					throttled = append(throttled, commas(int64(a.IAMThrottled)))
 				}
-				w("- %s users over %d accounts at %s, round %d (%s): each account's last IAM call at %s s of %.1f s; IAM calls %s, throttled %s, by account.\n",
+				w("- %s users over %d accounts, %s, round %d (%s): each account's last IAM call at %s s of %.1f s; IAM calls %s, throttled %s, by account.\n",
 					commas(int64(r.Users)), r.Accounts, rateName(r.IAMRate), r.Round, r.Date, strings.Join(ends, " / "), r.Seconds, strings.Join(calls, " / "), strings.Join(throttled, " / "))
 			}
 		}
@@ -1155,7 +1157,7 @@ func awsClockMarkdown(runs []FleetRun) string {
 		for _, a := range slices.Sorted(maps.Keys(last.IAMCallsByAction)) {
 			w("| %s | %.2f | %s |\n", a, last.IAMCallsByAction[a], iamCallPurpose[a])
 		}
-		w("\nThe fleet's floor is IAM calls × users ÷ rate, so each call cut is fleet time saved. Cut: CreateKey's ListUserTags, GetUser and ListAccessKeys repeated Begin's a few seconds earlier in the same execution, under the lock Begin took — 3 of the 13–15 calls. CreateKey now takes them from the record when it is the step's first try (no intent recorded, so no key of its own can exist; nothing adopted or abandoned) and Begin took the lock at most 10 s before — the keys only if the user had fewer than 2 (making room deletes a key, and that needs a fresh list) (`beginReadsStand`, internal/rotation/create.go; IAM is eventually consistent — \"changes ... are not always immediately visible\", https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency — so a read seconds later promised no more); otherwise it reads all three again (internal/rotation TestCreateRereadsTheUserUnlessBeginJustDid: an opt-out between Begin and a later CreateKey still stops it, `UserNotManaged`). A key added meanwhile by someone else makes CreateAccessKey fail `LimitExceeded` (`TooManyActiveKeys`) or is not among the keys retired. Rows before that change count the calls it cut; with it, 30 users unthrottled made 11.03 IAM calls a rotation in round 1 (14.03 before, commit de5ba39) and 16.03 in round 2, whose users have 2 keys (round 1 kept their unrecorded key inactive) — measured before CreateKey also kept Begin's tag and user id when it makes room, which saves 2 more there (the last pair at 10 calls/s: 19.59 calls a rotation in round 2, against 21.00–22.09 before). The tag checks before DeactivateOldKeys and DeleteOldKeys, 25 h later, and their key lists are what keep a user untagged or a key added meanwhile out of reach, and stay.\n\n")
+		w("\nThe fleet's floor is IAM calls × users ÷ rate, so each call cut is fleet time saved. Cut: CreateKey's ListUserTags, GetUser and ListAccessKeys repeated Begin's a few seconds earlier in the same execution, under the lock Begin took — 3 of the 13–15 calls. CreateKey now takes them from the record when it is the step's first try (no intent recorded, so no key of its own can exist; nothing adopted or abandoned) and Begin took the lock at most 10 s before — the keys only if the user had fewer than 2 (making room deletes a key, and that needs a fresh list) (`beginReadsStand`, internal/rotation/create.go; IAM is eventually consistent — \"changes ... are not always immediately visible\", https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency — so a read seconds later promised no more); otherwise it reads all three again (internal/rotation TestCreateRereadsTheUserUnlessBeginJustDid: an opt-out between Begin and a later CreateKey still stops it, `UserNotManaged`). A key added meanwhile by someone else makes CreateAccessKey fail `LimitExceeded` (`TooManyActiveKeys`) or is not among the keys retired. Rows before that change count the calls it cut; with it, 30 users unthrottled made 11.03 IAM calls a rotation in round 1 (14.03 before, commit de5ba39) and 16.03 in round 2 (one run each, 2026-12-07T08:10:58Z, load 11.8–16.8; not in the tables, where 30 users would replace the 1,000-user runs as the unthrottled reference), whose users have 2 keys (round 1 kept their unrecorded key inactive) — measured before CreateKey also kept Begin's tag and user id when it makes room, which saves 2 more there (the last pair at 10 calls/s: 19.59 calls a rotation in round 2, against 21.00–22.09 before). The tag checks before DeactivateOldKeys and DeleteOldKeys, 25 h later, and their key lists are what keep a user untagged or a key added meanwhile out of reach, and stay.\n\n")
 	}
 	return b.String()
 }
