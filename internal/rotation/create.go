@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 )
@@ -28,12 +31,16 @@ func (s *Steps) Create(ctx context.Context, req Request) (Rotation, error) {
 	}
 	user := l.UserName
 	// The opt-in tag may have been removed since Begin, or the user deleted and re-created
-	// under the same name: re-checked before a key is made or deleted.
-	if err := s.checkManaged(ctx, user); err != nil {
-		return r, err
-	}
-	if err := s.sameUser(ctx, l); err != nil {
-		return r, err
+	// under the same name: re-checked before a key is made or deleted, unless Begin read them
+	// moments ago (beginReadsStand).
+	fresh := l.beginReadsStand(s.now())
+	if !fresh {
+		if err := s.checkManaged(ctx, user); err != nil {
+			return r, err
+		}
+		if err := s.sameUser(ctx, l); err != nil {
+			return r, err
+		}
 	}
 	st, err := readParameterState(ctx, s.SSM, l.ParameterName, false)
 	if err != nil {
@@ -42,8 +49,11 @@ func (s *Steps) Create(ctx context.Context, req Request) (Rotation, error) {
 	if st.foreign() {
 		return r, parameterConflict(l.ParameterName)
 	}
-	keys, err := listKeys(ctx, s.IAM, user)
-	if err != nil {
+	var keys []iamtypes.AccessKeyMetadata
+	if fresh && len(l.ExistingAccessKeyIDs) < maxKeysPerUser {
+		// Making room deletes a key: only a fresh list may show which one is inactive.
+		keys = l.beginKeys()
+	} else if keys, err = listKeys(ctx, s.IAM, user); err != nil {
 		return r, err
 	}
 
@@ -74,10 +84,8 @@ func (s *Steps) Create(ctx context.Context, req Request) (Rotation, error) {
 			return r, classify(err, "record the intent to create a key in "+lockName(l.ParameterName))
 		}
 	}
-	// No SDK retry: a retried CreateAccessKey whose first answer was lost makes a second key.
-	// The state machine retries the step instead, and the step cleans up what was lost.
 	out, err := s.IAM.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)},
-		func(o *iam.Options) { o.Retryer = aws.NopRetryer{} })
+		func(o *iam.Options) { o.Retryer = createRetryer() })
 	var limit *iamtypes.LimitExceededException
 	if errors.As(err, &limit) {
 		return r, newError(TooManyActiveKeys, err, "user %s reached the 2-key limit while keyrotor was making room; run the rotation again", user)
@@ -106,6 +114,60 @@ func (s *Steps) Create(ctx context.Context, req Request) (Rotation, error) {
 	}
 	log.Info("secret sealed", "previousAccessKeyIds", r.PreviousAccessKeyIDs)
 	return r, nil
+}
+
+// createThrottledAttempts is how often CreateKey sends CreateAccessKey while IAM answers
+// throttling. Under a fleet that keeps IAM's rate spent, the state machine's retries of the
+// whole step alone lost about one CreateAccessKey in a hundred (bench/BENCHMARKS.md §7).
+// Each wait is at most createThrottledBackoff (full jitter, doubling from 1 s): at most 17 s
+// in all, well within the function's 60 s timeout (infra/modules/engine).
+const (
+	createThrottledAttempts = 6
+	createThrottledBackoff  = 5 * time.Second
+)
+
+// createRetryer retries CreateAccessKey only after IAM answered throttling: that answer says
+// the request "was denied due to request throttling" (ThrottlingException, HTTP 400, in the
+// errors common to every AWS API, https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html),
+// so no key was made and sending it again cannot make a second one. Any other failure, a lost
+// answer above all, is not retried here: the state machine retries the step, which deletes a
+// key made after the recorded intent (strayKeys). No retry quota: a warm Lambda's quota, spent
+// by earlier throttled calls, would end the retries early.
+func createRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts, o.MaxBackoff = createThrottledAttempts, createThrottledBackoff
+		o.RateLimiter = ratelimit.None
+		throttled := retry.ThrottleErrorCode{Codes: retry.DefaultThrottleErrorCodes}
+		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(throttled.IsErrorThrottle)}
+	})
+}
+
+// beginReadsWindow is how long after Begin took the lock its reads of the user — the opt-in
+// tag, the IAM user id, the keys — stand for CreateKey. IAM itself is eventually consistent
+// ("changes ... are not always immediately visible", https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency),
+// so reading them again seconds later promises nothing more; each read skipped is IAM rate
+// the fleet keeps (3 of the 13–15 calls a rotation makes).
+const beginReadsWindow = 10 * time.Second
+
+// beginReadsStand says whether Begin's reads answer CreateKey's questions: this is the step's
+// first attempt (no intent recorded, so no key of ours can exist; no key adopted or abandoned
+// to clean up) and the lock was taken within beginReadsWindow. Its keys stand only while the
+// user had room for a key (Create lists them again to make room). A key added meanwhile by
+// someone else makes CreateAccessKey fail LimitExceeded (TooManyActiveKeys) or is not among
+// the keys retired.
+func (l *lock) beginReadsStand(now time.Time) bool {
+	return l.CreateIntentAt == nil && l.NewAccessKeyID == "" && l.AdoptedFrom == "" &&
+		len(l.AbandonedAccessKeyIDs) == 0 && l.ExistingAccessKeyIDs != nil &&
+		!l.AcquiredAt.IsZero() && now.Sub(l.AcquiredAt) <= beginReadsWindow
+}
+
+// beginKeys are the keys Begin recorded, as a listing gives them (in creation order).
+func (l *lock) beginKeys() []iamtypes.AccessKeyMetadata {
+	keys := make([]iamtypes.AccessKeyMetadata, 0, len(l.ExistingAccessKeyIDs))
+	for _, id := range l.ExistingAccessKeyIDs {
+		keys = append(keys, iamtypes.AccessKeyMetadata{AccessKeyId: aws.String(id), UserName: aws.String(l.UserName)})
+	}
+	return keys
 }
 
 // sameUser fails NotAuthorized unless the user named in the record still has the IAM user id
