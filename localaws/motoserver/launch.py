@@ -21,6 +21,13 @@ try:
 except (AttributeError, ImportError):
     pass
 
+# The process goes by moto_server's name (ps, top, /proc/<pid>/stat), as when moto_server runs it.
+try:
+    with open("/proc/self/comm", "w") as comm:
+        comm.write("moto_server")
+except OSError:
+    pass
+
 # werkzeug writes a line per request; nothing reads them.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 

@@ -3,6 +3,8 @@ package motoserver
 import (
 	"context"
 	"errors"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -43,5 +45,22 @@ func TestStartWithoutMotoNamesTheInstallCommand(t *testing.T) {
 	_, err := Start(context.Background(), Options{})
 	if err == nil || !strings.Contains(err.Error(), InstallHint) {
 		t.Fatalf("err = %v, want it to name %q", err, InstallHint)
+	}
+}
+
+// Tools that find moto by its process name (ps, top, CPU accounting) still find it when it
+// runs through the launcher.
+func TestTheServerGoesByMotoServersName(t *testing.T) {
+	s, err := Start(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/comm")
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	if got := strings.TrimSpace(string(comm)); got != "moto_server" {
+		t.Errorf("process name %q, want moto_server", got)
 	}
 }
