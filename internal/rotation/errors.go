@@ -92,7 +92,7 @@ var accessDeniedCodes = map[string]bool{
 }
 
 // iamPrefixes maps SDK service ids to IAM action prefixes, so AccessDenied names what to grant.
-var iamPrefixes = map[string]string{"IAM": "iam", "SSM": "ssm", "KMS": "kms", "STS": "sts", "SFN": "states", "Organizations": "organizations", "S3": "s3"}
+var iamPrefixes = map[string]string{"IAM": "iam", "SSM": "ssm", "KMS": "kms", "STS": "sts", "SFN": "states", "Organizations": "organizations", "S3": "s3", "EventBridge": "events"}
 
 // classify turns an AWS SDK error into a named Error when it is throttling, a server-side or
 // network failure, or a missing permission; other errors are wrapped with what was being done.
