@@ -10,7 +10,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 branch=$(git -C "$root" rev-parse --abbrev-ref HEAD)
 tmp=$(mktemp -d /tmp/keyrotor-setup.XXXX)
-trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
+# Each step's log is kept in build/setup-times/ (a failed step is read there).
+logs=$root/build/setup-times
+rm -rf "$logs"; mkdir -p "$logs"
+trap 'cp "$tmp"/*.log "$logs"/ 2>/dev/null || true; chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
 git clone -q --branch "$branch" "$root" "$tmp/keyrotor"
 export GOCACHE=$tmp/gocache GOMODCACHE=$tmp/gomod npm_config_cache=$tmp/npm GOFLAGS="-modcacherw"
 cd "$tmp/keyrotor"
@@ -33,7 +36,8 @@ step() { # name, make target, extra GOFLAGS
   # CPU seconds of make and everything it ran (user + system); bash's time keyword counts the
   # children it waited for.
   cpu=$( { TIMEFORMAT='%U %S'; time GOFLAGS="-modcacherw $flags" make "$target" >"$tmp/$name.log" 2>&1; } 2>&1 | tail -1 | awk '{print $1 + $2}') ||
-    { tail -40 "$tmp/$name.log"; echo "setup-times: make $target failed ($name)" >&2; exit 1; }
+    { grep -E -- '^(--- FAIL|FAIL|make(\[[0-9]+\])?: \*\*\*)' "$tmp/$name.log" | head -20
+      echo "setup-times: make $target failed ($name); its log: build/setup-times/$name.log" >&2; exit 1; }
   e=$(date +%s.%N); l1=$(load)
   rows+=$(printf '| %s | `make %s` | %.0f s | %.0f s | %s → %s |\\n' "$name" "$target" "$(echo "$e - $s" | bc)" "$cpu" "$l0" "$l1")
 }
