@@ -92,11 +92,12 @@ func scenarios() []scenario {
 			}
 			return out
 		}},
-		{name: "CreateAccessKey throttled 5 times, absorbed by CreateKey's Retry", wantErrorsAlarm: []string{"createkey"}, run: func(t *testing.T) []*sfn.DescribeExecutionOutput {
+		{name: "CreateAccessKey throttled 5 times, absorbed inside CreateKey", run: func(t *testing.T) []*sfn.DescribeExecutionOutput {
 			user := newUser(t, false)
-			// Each invocation makes one attempt (the handler leaves retries to the state
-			// machine), so 5 throttles are 5 Throttled errors, which the errors alarm counts
-			// (function_error_alarm_threshold: "other retried errors ... are").
+			// CreateKey sends a throttled CreateAccessKey again itself, up to 6 attempts
+			// (internal/rotation/create.go): 5 throttles end in one successful invocation, no
+			// function error and so no alarm. Errors the state machine retries still count
+			// (function_error_alarm_threshold), as the denied scenario below shows.
 			env.Proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "CreateAccessKey", Times: 5, Fault: faultproxy.Throttle})
 			defer env.Proxy.ClearRules()
 			return []*sfn.DescribeExecutionOutput{rotate(t, user, nil)}
