@@ -294,10 +294,10 @@ func TestPropagationDelayIsRetriedAsKeyNotYetValid(t *testing.T) {
 }
 
 func TestFaultRulesReachTheFunctions(t *testing.T) {
-	// CreateAccessKey throttled for the SDK's three attempts: CreateKey fails Throttled once and
-	// the state machine's Retry succeeds. Skip lets the test's own CreateAccessKey (the user's
-	// old key) through.
-	env.Proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "CreateAccessKey", Skip: 1, Times: 3, Fault: faultproxy.Throttle})
+	// ListUserTags throttled for the SDK's three attempts: Begin fails Throttled once and the
+	// state machine's Retry succeeds. (Not CreateAccessKey: CreateKey resends a throttled one
+	// itself, so its throttles never reach the state machine.)
+	env.Proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "ListUserTags", Times: 3, Fault: faultproxy.Throttle})
 	defer env.Proxy.ClearRules()
 	_, out := rotateUser(t, nil)
 	if out.Status != sfntypes.ExecutionStatusSucceeded {
