@@ -157,7 +157,12 @@ func (b *Bench) NewTarget(ctx context.Context, prefix string, s Seed) (invariant
 		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
 	}
 	if _, err := b.iam.CreateUser(ctx, in); err != nil {
-		return t, fmt.Errorf("create user %s: %w", user, err)
+		// The name is this bench's own (a fresh sequence number), so "already exists" can only
+		// be the SDK's retry of a CreateUser whose first answer was lost: the user is there.
+		var exists *iamtypes.EntityAlreadyExistsException
+		if !errors.As(err, &exists) {
+			return t, fmt.Errorf("create user %s: %w", user, err)
+		}
 	}
 	if s.NoKey {
 		return t, nil
