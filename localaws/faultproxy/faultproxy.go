@@ -519,7 +519,12 @@ func (p *Proxy) forward(r *http.Request, body []byte) (*response, error) {
 	}
 	// SigV4 signs the Host header; moto must see the one the client signed.
 	out.Host = r.Host
-	resp, err := p.client.Do(out)
+	return p.roundTrip(out)
+}
+
+// roundTrip sends a request to moto and keeps its answer, less the headers the proxy sets anew.
+func (p *Proxy) roundTrip(req *http.Request) (*response, error) {
+	resp, err := p.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}

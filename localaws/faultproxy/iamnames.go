@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -123,17 +122,5 @@ func (p *Proxy) signed(ctx context.Context, creds aws.Credentials, region string
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "iam", region, time.Now()); err != nil {
 		return nil, fmt.Errorf("sign %s: %w", values.Get("Action"), err)
 	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("backend: %w", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read backend response: %w", err)
-	}
-	header := resp.Header.Clone()
-	header.Del("Content-Length")
-	header.Del("Connection")
-	return &response{status: resp.StatusCode, header: header, body: data, errorCode: errorCode(data)}, nil
+	return p.roundTrip(req)
 }
