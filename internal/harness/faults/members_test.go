@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -99,20 +100,7 @@ func TestMemberPathFaultsLeaveNoInvariantViolations(t *testing.T) {
 				t.Errorf("the refused run changed the member account: %s", before.Diff(res.After))
 			}
 			// The next rotation, without faults, ends clean.
-			healed, err := b.Rotate(ctx, "", Input(tg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if healed.Status != "SUCCEEDED" {
-				t.Fatalf("the next rotation ended %s %s: %s", healed.Status, healed.Error, healed.Cause)
-			}
-			strict, err := b.Checker.Check(ctx, tg, res.After, healed.Outcome, invariants.Options{Strict: true, Secrets: before.Secrets(), Adopts: res.StaleKey})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(strict.Violations) > 0 {
-				t.Errorf("%d invariant violations after the next rotation:%s", len(strict.Violations), describe(strict.Violations))
-			}
+			nextRotationEndsClean(ctx, t, b, tg, before, res)
 		})
 	}
 }
@@ -266,20 +254,7 @@ func TestMemberCallDeniedForGoodFailsClosedAndDelayedIsSurvived(t *testing.T) {
 			if len(res.Violations) > 0 {
 				t.Errorf("%d invariant violations after the run:%s", len(res.Violations), describe(res.Violations))
 			}
-			healed, err := b.Rotate(ctx, "", Input(tg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if healed.Status != "SUCCEEDED" {
-				t.Fatalf("the next rotation ended %s %s: %s", healed.Status, healed.Error, healed.Cause)
-			}
-			strict, err := b.Checker.Check(ctx, tg, res.After, healed.Outcome, invariants.Options{Strict: true, Secrets: before.Secrets(), Adopts: res.StaleKey})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(strict.Violations) > 0 {
-				t.Errorf("%d invariant violations after the next rotation:%s", len(strict.Violations), describe(strict.Violations))
-			}
+			nextRotationEndsClean(ctx, t, b, tg, before, res)
 		})
 	}
 }
@@ -349,5 +324,25 @@ func TestMemberRoleWhoseTrustDoesNotAdmitTheHubRefusesItLocally(t *testing.T) {
 				t.Errorf("with the module's trust policy back: %s %s %s", healed.Status, healed.Error, healed.Cause)
 			}
 		})
+	}
+}
+
+// nextRotationEndsClean rotates tg again without faults after a faulted or refused run (whose
+// check was res, from before): it must succeed and keep the strict invariants.
+func nextRotationEndsClean(ctx context.Context, t *testing.T, b *Bench, tg invariants.Target, before invariants.State, res invariants.Result) {
+	t.Helper()
+	healed, err := b.Rotate(ctx, "", Input(tg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if healed.Status != "SUCCEEDED" {
+		t.Fatalf("the next rotation ended %s %s: %s", healed.Status, healed.Error, healed.Cause)
+	}
+	strict, err := b.Checker.Check(ctx, tg, res.After, healed.Outcome, invariants.Options{Strict: true, Secrets: before.Secrets(), Adopts: res.StaleKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(strict.Violations) > 0 {
+		t.Errorf("%d invariant violations after the next rotation:%s", len(strict.Violations), describe(strict.Violations))
 	}
 }
