@@ -59,9 +59,7 @@ func dryRun(ctx context.Context, stdout io.Writer, f rotateFlags, ff fleetFlags)
 		if err != nil {
 			return err
 		}
-		inputs = append(inputs, rotation.Rotation{UserName: in.UserName, ParameterName: in.ParameterName,
-			GraceSeconds: in.GraceSeconds, InactiveSeconds: in.InactiveSeconds, Format: in.Format, SESRegion: in.SESRegion,
-			Move: in.Move, ChangeFormat: in.ChangeFormat, AccountID: in.AccountID})
+		inputs = append(inputs, rotation.Rotation{Input: in})
 	} else {
 		if inputs, err = fleetPlanInputs(ctx, cfg, f, ff); err != nil {
 			return err
@@ -164,8 +162,9 @@ func fleetPlanInputs(ctx context.Context, cfg aws.Config, f rotateFlags, ff flee
 			return nil, fmt.Errorf("list the managed users%s: %w", inAccount(account), err)
 		}
 		for _, u := range users {
-			inputs = append(inputs, rotation.Rotation{UserName: u.UserName, ParameterName: u.ParameterName, Format: u.Format,
-				GraceSeconds: in.GraceSeconds, InactiveSeconds: in.InactiveSeconds, AccountID: account})
+			inputs = append(inputs, rotation.Rotation{
+				Input: rotation.Input{UserName: u.UserName, ParameterName: u.ParameterName, Format: u.Format, GraceSeconds: in.GraceSeconds, InactiveSeconds: in.InactiveSeconds, AccountID: account},
+			})
 		}
 	}
 	return inputs, nil

@@ -67,7 +67,7 @@ func TestRequestNamingAnAccountIsServedOnlyForMemberAccounts(t *testing.T) {
 			if !tc.members {
 				hub.Members = nil
 			}
-			got, err := hub.forRequest(context.Background(), Request{ExecutionID: execARN, Rotation: Rotation{UserName: "u", AccountID: tc.account}})
+			got, err := hub.forRequest(context.Background(), Request{ExecutionID: execARN, Rotation: Rotation{Input: Input{UserName: "u", AccountID: tc.account}}})
 			if assumer.calls.Load() != tc.wantCalls {
 				t.Errorf("AssumeRole called %d times, want %d", assumer.calls.Load(), tc.wantCalls)
 			}
@@ -112,7 +112,7 @@ func TestRoleSessionIsCachedPerAccountAndExecution(t *testing.T) {
 		{"111111111111", "arn:aws:states:us-east-1:123456789012:execution:sm:b"},
 		{"222222222222", "arn:aws:states:us-east-1:123456789012:execution:sm:a"},
 	} {
-		if _, err := hub.forRequest(ctx, Request{ExecutionID: r.execution, Rotation: Rotation{UserName: "u", AccountID: r.account}}); err != nil {
+		if _, err := hub.forRequest(ctx, Request{ExecutionID: r.execution, Rotation: Rotation{Input: Input{UserName: "u", AccountID: r.account}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -143,7 +143,7 @@ func TestExpiredMemberSessionIsRetriedWithANewOne(t *testing.T) {
 	assumer := &fakeAssumer{}
 	hub := memberSteps(assumer)
 	ctx := context.Background()
-	req := Request{ExecutionID: execARN, Rotation: Rotation{UserName: "u", AccountID: "111111111111"}}
+	req := Request{ExecutionID: execARN, Rotation: Rotation{Input: Input{UserName: "u", AccountID: "111111111111"}}}
 	member, err := hub.forRequest(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestExpiredMemberSessionIsRetriedWithANewOne(t *testing.T) {
 // errors keep their names.
 func TestMemberCallDeniedIsMemberAccessDeniedAndTheHubsStaysAccessDenied(t *testing.T) {
 	hub := memberSteps(&fakeAssumer{})
-	member, err := hub.forRequest(context.Background(), Request{ExecutionID: execARN, Rotation: Rotation{UserName: "u", AccountID: "111111111111"}})
+	member, err := hub.forRequest(context.Background(), Request{ExecutionID: execARN, Rotation: Rotation{Input: Input{UserName: "u", AccountID: "111111111111"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestMemberSessionCarriesTheFunctionsTag(t *testing.T) {
 			assumer := &fakeAssumer{}
 			hub := memberSteps(assumer)
 			hub.Members.Function = tc.function
-			if _, err := hub.forRequest(context.Background(), Request{ExecutionID: execARN, Rotation: Rotation{UserName: "u", AccountID: "111111111111"}}); err != nil {
+			if _, err := hub.forRequest(context.Background(), Request{ExecutionID: execARN, Rotation: Rotation{Input: Input{UserName: "u", AccountID: "111111111111"}}}); err != nil {
 				t.Fatal(err)
 			}
 			in := assumer.last

@@ -89,7 +89,7 @@ func TestAttackFuzzerHarmsNoBystander(t *testing.T) {
 		exec := f.execution()
 		executions = append(executions, exec)
 		steps := max(p.stay, -p.stay)
-		r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero(), AccountID: p.acct.id}
+		r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero(), AccountID: p.acct.id}}
 		docs = append(docs, genuine{exec, r})
 		for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"}[:steps] {
 			var err error

@@ -20,7 +20,7 @@ func awsCLI(t *testing.T, creds aws.Credentials, args ...string) []byte {
 func TestIndependentClientReadsParameterAndAuthenticatesWithIt(t *testing.T) {
 	f := newFixture(t)
 	f.createUser()
-	r := f.rotate(f.execution(), rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+	r := f.rotate(f.execution(), rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 
 	var got struct{ Parameter struct{ Value, Type string } }
 	if err := json.Unmarshal(awsCLI(t, world.moto.Admin, "ssm", "get-parameter", "--name", f.param, "--with-decryption"), &got); err != nil {

@@ -56,13 +56,13 @@ func TestFunctionConstructorsHaveEveryClientTheirActionsUse(t *testing.T) {
 	}
 	// Rolled back after store: restore the previous version, delete the key.
 	exec := f.execution()
-	r = rotation.Rotation{UserName: f.user}
+	r = rotation.Rotation{Input: rotation.Input{UserName: f.user}}
 	for _, action := range []string{"begin", "create", "store", "restore", "rollback"} {
 		r = run(action, exec, r)
 	}
 	// Released before a key exists.
 	exec = f.execution()
-	run("release", exec, run("begin", exec, rotation.Rotation{UserName: f.user}))
+	run("release", exec, run("begin", exec, rotation.Rotation{Input: rotation.Input{UserName: f.user}}))
 	if f.lockHeld() {
 		t.Error("the lock is still held after release")
 	}

@@ -52,7 +52,7 @@ func TestCreateRetriesOnlyThrottledCreateAccessKeyItself(t *testing.T) {
 			f := newFixture(t)
 			f.createUser()
 			exec := f.execution()
-			r := f.mustRun("begin", exec, rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+			r := f.mustRun("begin", exec, rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 			world.proxy.ResetCalls()
 			world.proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "CreateAccessKey", Fault: faultproxy.Throttle, Times: tt.throttles})
 			t.Cleanup(world.proxy.ClearRules)
@@ -109,7 +109,7 @@ func TestCreateRereadsTheUserUnlessBeginJustDid(t *testing.T) {
 				f.addKey(iamtypes.StatusTypeInactive)
 			}
 			exec := f.execution()
-			r := f.mustRun("begin", exec, rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+			r := f.mustRun("begin", exec, rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 			before := f.keys()
 			if tt.untag {
 				if _, err := world.iam.UntagUser(f.ctx, &iam.UntagUserInput{UserName: aws.String(f.user), TagKeys: []string{rotation.ManagedTagKey}}); err != nil {

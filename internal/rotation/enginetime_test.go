@@ -145,7 +145,7 @@ func TestDeactivateRetriedAfterALostExtensionGivesTheRecordsAnswer(t *testing.T)
 	old, _ := f.userWithKey()
 	exec := f.execution()
 	wait := 3000
-	r := rotation.Rotation{UserName: f.user, GraceSeconds: &wait, InactiveSeconds: &wait}
+	r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: &wait, InactiveSeconds: &wait}}
 	for _, s := range []struct{ state, action string }{{"Begin", "begin"}, {"CreateKey", "create"}, {"StoreParameter", "store"}, {rotation.VerifyState, "verify"}} {
 		r = h.task(f, exec, s.state, s.action, r)
 	}

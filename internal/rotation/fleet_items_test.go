@@ -60,7 +60,7 @@ func TestFleetChildRotatesOnlyWhatTheListingWrote(t *testing.T) {
 			id, secret := f.addKey(iamtypes.StatusTypeActive)
 			f.seedParameter(id, secret)
 			before := f.keys()
-			r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero(), Fleet: scope(nil)}
+			r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}, Fleet: scope(nil)}
 			tt.item(&r)
 			out, err := f.run("begin", f.execution(), r)
 			if tt.want == "" {

@@ -164,10 +164,10 @@ func (f *fixture) rotateAfterStaleLock(run func(action, exec string, r rotation.
 	f.addKey(iamtypes.StatusTypeInactive)
 	f.seedParameter(old, oldSecret)
 	stale := f.execution()
-	run("begin", stale, rotation.Rotation{UserName: f.user})
+	run("begin", stale, rotation.Rotation{Input: rotation.Input{UserName: f.user}})
 	f.stop(stale)
 	exec := f.execution()
-	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
+	r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}}
 	for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"} {
 		r = run(action, exec, r)
 	}

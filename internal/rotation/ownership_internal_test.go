@@ -27,7 +27,7 @@ func TestEngineFloorsRefuseShorterWaits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := c.withDefaults(Rotation{UserName: "s3-signer", GraceSeconds: tt.grace, InactiveSeconds: tt.inactive})
+			_, err := c.withDefaults(Rotation{Input: Input{UserName: "s3-signer", GraceSeconds: tt.grace, InactiveSeconds: tt.inactive}})
 			if tt.says == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

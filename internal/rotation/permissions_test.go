@@ -64,7 +64,7 @@ func TestEachFunctionNeedsExactlyItsActions(t *testing.T) {
 	r := f.rotateAfterStaleLock(run)
 	// A rotation rolled back after StoreParameter: restore the previous version, delete the key.
 	exec := f.execution()
-	r = rotation.Rotation{UserName: f.user}
+	r = rotation.Rotation{Input: rotation.Input{UserName: f.user}}
 	for _, action := range []string{"begin", "create", "store", "restore", "rollback"} {
 		r = run(action, exec, r)
 	}
@@ -72,13 +72,13 @@ func TestEachFunctionNeedsExactlyItsActions(t *testing.T) {
 	g := newFixture(t)
 	g.createUser()
 	exec = g.execution()
-	r = rotation.Rotation{UserName: g.user}
+	r = rotation.Rotation{Input: rotation.Input{UserName: g.user}}
 	for _, action := range []string{"begin", "create", "store", "restore", "rollback"} {
 		r = run(action, exec, r)
 	}
 	// A rotation released before a key exists.
 	exec = f.execution()
-	run("release", exec, run("begin", exec, rotation.Rotation{UserName: f.user}))
+	run("release", exec, run("begin", exec, rotation.Rotation{Input: rotation.Input{UserName: f.user}}))
 
 	used := map[string]map[string]bool{}
 	for _, c := range world.proxy.Calls() {

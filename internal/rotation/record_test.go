@@ -62,7 +62,7 @@ func TestFinding1_StepNamingAnotherUserUnderARunningExecutionIsRefused(t *testin
 	f := newFixture(t)
 	f.userWithKey()
 	exec := f.execution()
-	r := f.mustRun("begin", exec, rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+	r := f.mustRun("begin", exec, rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 	r = f.mustRun("create", exec, r)
 	before := victim.state()
 	for _, action := range []string{"create", "rollback", "release", "store", "deactivate", "delete"} {
@@ -86,9 +86,9 @@ func TestFinding1_StepNamingAnotherUserUnderARunningExecutionIsRefused(t *testin
 func TestFinding2_RestoreToAnotherVersionIsRefused(t *testing.T) {
 	f := newFixture(t)
 	f.userWithKey()
-	f.rotate(f.execution(), rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+	f.rotate(f.execution(), rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 	exec := f.execution()
-	r := f.mustRun("begin", exec, rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+	r := f.mustRun("begin", exec, rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 	r = f.mustRun("create", exec, r)
 	r = f.mustRun("store", exec, r)
 	before := f.state()
@@ -109,7 +109,7 @@ func TestFinding5_StoreForStoppedExecutionOrWithClaimedFormatIsRefused(t *testin
 	f := newFixture(t)
 	f.userWithKey()
 	exec := f.execution()
-	r := f.mustRun("begin", exec, rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+	r := f.mustRun("begin", exec, rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 	r = f.mustRun("create", exec, r)
 	before := f.state()
 	for name, forge := range map[string]func(*rotation.Rotation){
@@ -140,7 +140,7 @@ func TestFinding6_WaitsAreTheRecordsAndTheFloorsHold(t *testing.T) {
 	f.userWithKey()
 	exec := f.execution()
 	wait := 3000
-	r := rotation.Rotation{UserName: f.user, GraceSeconds: &wait, InactiveSeconds: &wait}
+	r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: &wait, InactiveSeconds: &wait}}
 	for _, s := range []struct{ state, action string }{{"Begin", "begin"}, {"CreateKey", "create"}, {"StoreParameter", "store"}} {
 		r = h.task(f, exec, s.state, s.action, r)
 	}
@@ -185,7 +185,7 @@ func TestFinding8_FirstRotationLandsOnlyInTheDefaultOrTaggedName(t *testing.T) {
 	f.createUser()
 	f.addKey(iamtypes.StatusTypeActive)
 	before := f.state()
-	_, err := f.run("begin", f.execution(), rotation.Rotation{UserName: f.user, ParameterName: rotation.DefaultParameterPrefix + "anywhere/" + f.user})
+	_, err := f.run("begin", f.execution(), rotation.Rotation{Input: rotation.Input{UserName: f.user, ParameterName: rotation.DefaultParameterPrefix + "anywhere/" + f.user}})
 	if errorName(err) != rotation.ParameterMismatch || !strings.Contains(err.Error(), rotation.ParameterTagKey) {
 		t.Fatalf("first rotation into an untagged name: %v, want ParameterMismatch naming %s", err, rotation.ParameterTagKey)
 	}
@@ -200,7 +200,7 @@ func TestFinding8_FirstRotationLandsOnlyInTheDefaultOrTaggedName(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.param = tagged
-	f.rotate(f.execution(), rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+	f.rotate(f.execution(), rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 	if _, v := f.parameter(); v != 1 {
 		t.Errorf("tagged parameter at version %d, want 1", v)
 	}
@@ -211,7 +211,7 @@ func TestFinding8_FirstRotationLandsOnlyInTheDefaultOrTaggedName(t *testing.T) {
 func (f *fixture) stopAt(n int) string {
 	f.t.Helper()
 	exec := f.execution()
-	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
+	r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}}
 	for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"}[:n] {
 		r = f.mustRun(action, exec, r)
 	}
@@ -248,14 +248,14 @@ func TestFinding9_RotationStoppedAtAnyStateIsFinishedByTheNext(t *testing.T) {
 			f := newFixture(t)
 			f.userWithKey()
 			f.stopAt(steps)
-			f.rotate(f.execution(), rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+			f.rotate(f.execution(), rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 			f.assertOneKeyHeld("the rotation after the stopped one")
 			// Stopped twice in a row, then once more rotated.
 			f.stopAt(steps)
 			f.stopAt(min(steps, 2))
-			f.rotate(f.execution(), rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+			f.rotate(f.execution(), rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 			f.assertOneKeyHeld("the rotation after two stopped ones")
-			f.rotate(f.execution(), rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+			f.rotate(f.execution(), rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 			f.assertOneKeyHeld("the next ordinary rotation")
 		})
 	}
@@ -268,7 +268,7 @@ func TestFinding9_RotationStoppedAtAnyStateIsFinishedByTheNext(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range 2 {
-			f.rotate(f.execution(), rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+			f.rotate(f.execution(), rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 			f.assertOneKeyHeld(fmt.Sprintf("rotation %d after the operator's deactivation", i+1))
 		}
 	})
@@ -285,7 +285,7 @@ func TestOwnershipTagsAreValidForEveryUserName(t *testing.T) {
 	f.user += ",ops=1@x"
 	f.createUser(iamtypes.Tag{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)},
 		iamtypes.Tag{Key: aws.String(rotation.ParameterTagKey), Value: aws.String(f.param)})
-	f.rotate(f.execution(), rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+	f.rotate(f.execution(), rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 	tags, err := world.ssm.ListTagsForResource(f.ctx, &ssm.ListTagsForResourceInput{ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(f.param)})
 	if err != nil {
 		t.Fatal(err)
@@ -316,10 +316,10 @@ func TestBeginTakesARecordOnlyForItsExecutionsInput(t *testing.T) {
 	f := newFixture(t)
 	f.userWithKey()
 	exec := f.execution()
-	f.mustRun("begin", exec, rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+	f.mustRun("begin", exec, rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 	for _, forged := range []rotation.Rotation{
-		{UserName: victim.user, GraceSeconds: zero(), InactiveSeconds: zero()},
-		{UserName: f.user},
+		{Input: rotation.Input{UserName: victim.user, GraceSeconds: zero(), InactiveSeconds: zero()}},
+		{Input: rotation.Input{UserName: f.user}},
 	} {
 		before := victim.state()
 		f.refused("begin", exec, forged)

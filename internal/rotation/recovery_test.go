@@ -23,7 +23,7 @@ func TestEveryStepRunTwiceYieldsOneKeyAndOneParameterVersion(t *testing.T) {
 	f := newFixture(t)
 	f.userWithKey()
 	exec := f.execution()
-	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
+	r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}}
 	for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"} {
 		first := f.mustRun(action, exec, r)
 		second := f.mustRun(action, exec, r) // the same input again, as a Retry sends it
@@ -49,7 +49,7 @@ func TestCreateAfterLostCreateAccessKeyAnswerLeavesOneKey(t *testing.T) {
 	f := newFixture(t)
 	f.createUser()
 	exec := f.execution()
-	r := f.mustRun("begin", exec, rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()})
+	r := f.mustRun("begin", exec, rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}})
 
 	// IAM creates the key but the answer is lost: the step fails and the secret is gone.
 	world.proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "CreateAccessKey", Fault: faultproxy.ServerError, AfterBackend: true, Times: 1})
@@ -79,7 +79,7 @@ func TestVerifyRetriesThroughPropagationDelay(t *testing.T) {
 	world.proxy.SetPropagationDelay(5 * time.Second)
 	t.Cleanup(func() { world.proxy.SetPropagationDelay(0) })
 	exec := f.execution()
-	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
+	r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}}
 	for _, action := range []string{"begin", "create", "store"} {
 		r = f.mustRun(action, exec, r)
 	}
@@ -123,7 +123,7 @@ func TestWrongSecretFailsVerificationAndRollbackRestores(t *testing.T) {
 	old, oldSecret := f.userWithKey()
 	oldValue, _ := f.parameter()
 	exec := f.execution()
-	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
+	r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}}
 	for _, action := range []string{"begin", "create", "store"} {
 		r = f.mustRun(action, exec, r)
 	}
@@ -162,7 +162,7 @@ func TestRollbackAfterFailedStoreDeletesNewKeyAndParameterStaysAbsent(t *testing
 	f := newFixture(t)
 	f.createUser()
 	exec := f.execution()
-	r := rotation.Rotation{UserName: f.user}
+	r := rotation.Rotation{Input: rotation.Input{UserName: f.user}}
 	for _, action := range []string{"begin", "create"} {
 		r = f.mustRun(action, exec, r)
 	}
@@ -190,7 +190,7 @@ func TestRestoreDeletesParameterThisRotationCreated(t *testing.T) {
 	f := newFixture(t)
 	f.createUser()
 	exec := f.execution()
-	r := rotation.Rotation{UserName: f.user}
+	r := rotation.Rotation{Input: rotation.Input{UserName: f.user}}
 	for _, action := range []string{"begin", "create", "store"} {
 		r = f.mustRun(action, exec, r)
 	}
@@ -225,7 +225,7 @@ func TestLock(t *testing.T) {
 			f.createUser()
 			holder := tt.holder(f)
 			if _, named := pending[holder]; named || holder != "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate:gone" {
-				f.mustRun("begin", holder, rotation.Rotation{UserName: f.user})
+				f.mustRun("begin", holder, rotation.Rotation{Input: rotation.Input{UserName: f.user}})
 			} else {
 				// Begin runs only for an execution that exists: a lock whose holder never
 				// existed is one written by hand (or by an execution since deleted).
@@ -238,7 +238,7 @@ func TestLock(t *testing.T) {
 				tt.afterHold(f, holder)
 			}
 			second := f.execution()
-			r, err := f.run("begin", second, rotation.Rotation{UserName: f.user})
+			r, err := f.run("begin", second, rotation.Rotation{Input: rotation.Input{UserName: f.user}})
 			if (tt.wantName == "") != (err == nil) || (err != nil && errorName(err) != tt.wantName) {
 				t.Fatalf("second begin: %v, want %q", err, tt.wantName)
 			}
@@ -253,7 +253,7 @@ func TestLock(t *testing.T) {
 				t.Errorf("lock = %v, error %q; want holder %s kept and named", lock, err, holder)
 			}
 			// The holder still owns it and can go on.
-			f.mustRun("create", holder, f.mustRun("begin", holder, rotation.Rotation{UserName: f.user}))
+			f.mustRun("create", holder, f.mustRun("begin", holder, rotation.Rotation{Input: rotation.Input{UserName: f.user}}))
 		})
 	}
 }
@@ -275,7 +275,7 @@ func TestDeactivateExtendsGraceWhileOldKeyIsUsed(t *testing.T) {
 	f := newFixture(t)
 	old, oldSecret := f.userWithKey()
 	exec := f.execution()
-	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
+	r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}}
 	for _, action := range []string{"begin", "create", "store", "verify"} {
 		r = f.mustRun(action, exec, r)
 	}
@@ -319,7 +319,7 @@ func TestAWSFailuresAreNamed(t *testing.T) {
 				defer cancel()
 				f.ctx = ctx
 			}
-			_, err := f.run("begin", exec, rotation.Rotation{UserName: f.user})
+			_, err := f.run("begin", exec, rotation.Rotation{Input: rotation.Input{UserName: f.user}})
 			if errorName(err) != tt.wantName || !strings.Contains(err.Error(), tt.wantText) {
 				t.Errorf("begin: %v (%s), want %s mentioning %q", err, errorName(err), tt.wantName, tt.wantText)
 			}
@@ -350,7 +350,7 @@ func TestHandlerReturnsNamedLambdaErrors(t *testing.T) {
 			}
 		})
 	}
-	f.started(exec, "begin", rotation.Rotation{UserName: f.user})
+	f.started(exec, "begin", rotation.Rotation{Input: rotation.Input{UserName: f.user}})
 	out, err := handler(context.Background(), json.RawMessage(`{"action":"begin","executionId":"`+exec+`","rotation":{"userName":"`+f.user+`"}}`))
 	if err != nil || out.LockID != exec || *out.GraceSeconds != rotation.DefaultGraceSeconds || out.Format != "json" {
 		t.Errorf("begin through the handler: %+v, %v", out, err)
@@ -386,7 +386,7 @@ func TestDeactivateComparesLastUseWithTheExactVerificationTime(t *testing.T) {
 			f := newFixture(t)
 			old, _ := f.userWithKey()
 			exec := f.execution()
-			r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}
+			r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero()}}
 			for _, action := range []string{"begin", "create", "store"} {
 				r = f.mustRun(action, exec, r)
 			}

@@ -24,20 +24,9 @@ type Request struct {
 // Rotation is the rotation document that travels through the state machine; each step returns
 // it updated. It never holds a plaintext secret.
 type Rotation struct {
-	UserName        string `json:"userName"`
-	ParameterName   string `json:"parameterName,omitempty"`
-	GraceSeconds    *int   `json:"graceSeconds,omitempty"`
-	InactiveSeconds *int   `json:"inactiveSeconds,omitempty"`
-	Format          string `json:"format,omitempty"`
-	// Move lets a run store the key in a parameterName other than the user's existing
-	// parameter; the old parameter is deleted once the new key is verified (before the old
-	// keys are retired). ChangeFormat lets a run change the parameter's format.
-	Move         bool `json:"move,omitempty"`
-	ChangeFormat bool `json:"changeFormat,omitempty"`
-	// AccountID is the member account the rotation acts in (empty: the engine's own).
-	AccountID string `json:"accountId,omitempty"`
-	// SESRegion is the region of the SES SMTP password that format ses-smtp derives (smtp.go).
-	SESRegion string `json:"sesRegion,omitempty"`
+	// Input is what the execution was started with: Begin reads the input as a Rotation, so the
+	// document begins with it (embedded: the same JSON names, at the top level).
+	Input
 	// Fleet is the scope of the fleet that started this rotation (set by the fleet's Map, not
 	// by a person): Begin rechecks the rotation against it (fleet_items.go).
 	Fleet *FleetScope `json:"fleet,omitempty"`

@@ -41,7 +41,7 @@ func TestRotationReplacesOldKeysWithOneVerifiedKey(t *testing.T) {
 			_, versionBefore := f.parameter()
 
 			exec := f.execution()
-			r := f.rotate(exec, rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero(), Format: tt.format})
+			r := f.rotate(exec, rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero(), Format: tt.format}})
 
 			if r.LockID != exec || r.ParameterName != f.param {
 				t.Errorf("lockId/parameterName = %s/%s", r.LockID, r.ParameterName)
@@ -102,7 +102,7 @@ func TestCreateWithTwoActiveKeysFailsAndChangesNothing(t *testing.T) {
 			keysBefore := f.keys()
 			_, versionBefore := f.parameter()
 			exec := f.execution()
-			r := f.mustRun("begin", exec, rotation.Rotation{UserName: f.user})
+			r := f.mustRun("begin", exec, rotation.Rotation{Input: rotation.Input{UserName: f.user}})
 			_, err := f.run("create", exec, r)
 			if errorName(err) != rotation.TooManyActiveKeys {
 				t.Fatalf("create: %v, want TooManyActiveKeys", err)
@@ -147,19 +147,19 @@ func TestBeginRefusesWithoutChangingAnything(t *testing.T) {
 			nil, rotation.ParameterConflict},
 		{"parameter outside the prefix", func(f *fixture) { f.createUser() },
 			func(f *fixture) rotation.Rotation {
-				return rotation.Rotation{UserName: f.user, ParameterName: "/other/x"}
+				return rotation.Rotation{Input: rotation.Input{UserName: f.user, ParameterName: "/other/x"}}
 			}, rotation.InvalidInput},
 		{"grace out of range and unknown format", func(f *fixture) { f.createUser() },
 			func(f *fixture) rotation.Rotation {
 				g := -1
-				return rotation.Rotation{UserName: f.user, GraceSeconds: &g, Format: "yaml"}
+				return rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: &g, Format: "yaml"}}
 			}, rotation.InvalidInput},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			tt.setup(f)
-			in := rotation.Rotation{UserName: f.user}
+			in := rotation.Rotation{Input: rotation.Input{UserName: f.user}}
 			if tt.input != nil {
 				in = tt.input(f)
 			}

@@ -37,8 +37,9 @@ func sign(key []byte, msg string) []byte {
 func TestSESSMTPRotationStoresTheDerivedPasswordAndProvesTheKeyWithSTS(t *testing.T) {
 	f := newFixture(t)
 	old, oldSecret := f.userWithKey()
-	r := f.rotate(f.execution(), rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero(),
-		Format: rotation.FormatSESSMTP, SESRegion: "eu-west-1", ChangeFormat: true})
+	r := f.rotate(f.execution(), rotation.Rotation{
+		Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero(), Format: rotation.FormatSESSMTP, SESRegion: "eu-west-1", ChangeFormat: true},
+	})
 	v := f.smtpValue()
 	// Derived again here from the documented steps (smtp_internal_test.go checks smtp.go against Python).
 	sig := sign([]byte("AWS4"+v.SecretAccessKey), "11111111")
@@ -66,7 +67,7 @@ func TestVerifyRefusesASESSMTPValueWhosePasswordIsNotTheKeys(t *testing.T) {
 	f := newFixture(t)
 	f.createUser()
 	exec := f.execution()
-	r := rotation.Rotation{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero(), Format: rotation.FormatSESSMTP, SESRegion: "us-east-1"}
+	r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: zero(), InactiveSeconds: zero(), Format: rotation.FormatSESSMTP, SESRegion: "us-east-1"}}
 	for _, action := range []string{"begin", "create", "store"} {
 		r = f.mustRun(action, exec, r)
 	}
@@ -108,7 +109,7 @@ func TestBeginSettlesTheSESRegionOrRefusesItClearly(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.createUser(append(tt.tags, managed)...)
-			r, err := f.run("begin", f.execution(), rotation.Rotation{UserName: f.user, Format: tt.format, SESRegion: tt.sesRegion})
+			r, err := f.run("begin", f.execution(), rotation.Rotation{Input: rotation.Input{UserName: f.user, Format: tt.format, SESRegion: tt.sesRegion}})
 			if tt.wantErr != "" {
 				if errorName(err) != tt.wantErr || f.lockHeld() {
 					t.Fatalf("begin: %v (%s), lock held %v; want %s and no lock", err, errorName(err), f.lockHeld(), tt.wantErr)

@@ -62,7 +62,7 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 		return r, err
 	}
 	// The value is built from the record, not the request: format, key and region are its.
-	value, err := parameterValue(Rotation{Format: l.Format, NewAccessKeyID: l.NewAccessKeyID, SESRegion: l.SESRegion}, secret)
+	value, err := parameterValue(Rotation{Input: Input{Format: l.Format, SESRegion: l.SESRegion}, NewAccessKeyID: l.NewAccessKeyID}, secret)
 	if err != nil {
 		return r, err
 	}

@@ -542,9 +542,9 @@ func TestTriggerVerifiedKeyReadsTheRotationDocument(t *testing.T) {
 		doc  Rotation
 		want string
 	}{
-		{"verified", Rotation{UserName: "s3-signer", NewAccessKeyID: "AKIANEW", SealedSecret: sealedMarker, VerifiedAt: "2026-11-24T12:00:00Z"}, "AKIANEW"},
-		{"stored, not yet verified", Rotation{UserName: "s3-signer", NewAccessKeyID: "AKIANEW", SealedSecret: sealedMarker}, ""},
-		{"rolled back", Rotation{UserName: "s3-signer", NewAccessKeyID: "AKIANEW", Failure: &Failure{Error: "VerificationFailed"}}, ""},
+		{"verified", Rotation{Input: Input{UserName: "s3-signer"}, NewAccessKeyID: "AKIANEW", SealedSecret: sealedMarker, VerifiedAt: "2026-11-24T12:00:00Z"}, "AKIANEW"},
+		{"stored, not yet verified", Rotation{Input: Input{UserName: "s3-signer"}, NewAccessKeyID: "AKIANEW", SealedSecret: sealedMarker}, ""},
+		{"rolled back", Rotation{Input: Input{UserName: "s3-signer"}, NewAccessKeyID: "AKIANEW", Failure: &Failure{Error: "VerificationFailed"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

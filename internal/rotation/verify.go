@@ -97,7 +97,7 @@ func (s *Steps) readAsConsumer(ctx context.Context, r *lock) (string, SecretKey,
 			r.ParameterName, k.AccessKeyID, r.NewAccessKeyID)
 	}
 	if r.Format == FormatSESSMTP {
-		if err := checkSMTPValue(Rotation{ParameterName: r.ParameterName, NewAccessKeyID: r.NewAccessKeyID, SESRegion: r.SESRegion}, value, SecretKey{value: k.SecretAccessKey}); err != nil {
+		if err := checkSMTPValue(Rotation{Input: Input{ParameterName: r.ParameterName, SESRegion: r.SESRegion}, NewAccessKeyID: r.NewAccessKeyID}, value, SecretKey{value: k.SecretAccessKey}); err != nil {
 			return "", SecretKey{}, err
 		}
 	}

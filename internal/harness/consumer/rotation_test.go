@@ -99,7 +99,7 @@ func (f *rotationFixture) rotate(t *testing.T, n int, format string, after func(
 	ctx := context.Background()
 	admin := moto.srv.AdminConfig()
 	zero := 0
-	r := rotation.Rotation{UserName: f.user, GraceSeconds: &zero, InactiveSeconds: &zero, Format: format}
+	r := rotation.Rotation{Input: rotation.Input{UserName: f.user, GraceSeconds: &zero, InactiveSeconds: &zero, Format: format}}
 	input, _ := json.Marshal(r) // Begin acts only for an execution started with its input
 	started, err := sfn.NewFromConfig(admin).StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(moto.stateMachine), Name: aws.String(fmt.Sprintf("%s-%d", f.user, n)), Input: aws.String(string(input)),

@@ -161,33 +161,33 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	r.proxy.ResetCalls()
 
 	stale := r.execution()
-	r.run(stale, rotation.Rotation{UserName: "s3-signer"}, "begin")
+	r.run(stale, rotation.Rotation{Input: rotation.Input{UserName: "s3-signer"}}, "begin")
 	if _, err := sfn.NewFromConfig(r.admin).StopExecution(ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(stale)}); err != nil {
 		t.Fatal(err)
 	}
 	zero := 0
 	// A whole rotation, then one rolled back after StoreParameter, then one released early.
-	r.run(r.execution(), rotation.Rotation{UserName: "s3-signer", GraceSeconds: &zero, InactiveSeconds: &zero},
+	r.run(r.execution(), rotation.Rotation{Input: rotation.Input{UserName: "s3-signer", GraceSeconds: &zero, InactiveSeconds: &zero}},
 		"begin", "create", "store", "verify", "deactivate", "delete")
-	r.run(r.execution(), rotation.Rotation{UserName: "s3-signer"}, "begin", "create", "store", "restore", "rollback")
+	r.run(r.execution(), rotation.Rotation{Input: rotation.Input{UserName: "s3-signer"}}, "begin", "create", "store", "restore", "rollback")
 	exec := r.execution()
-	r.run(exec, r.run(exec, rotation.Rotation{UserName: "s3-signer"}, "begin"), "release")
+	r.run(exec, r.run(exec, rotation.Rotation{Input: rotation.Input{UserName: "s3-signer"}}, "begin"), "release")
 	// fresh: a first rotation rolled back, so restore deletes the parameter it created.
 	r.user("fresh", true, "")
-	r.run(r.execution(), rotation.Rotation{UserName: "fresh"}, "begin", "create", "store", "restore", "rollback")
+	r.run(r.execution(), rotation.Rotation{Input: rotation.Input{UserName: "fresh"}}, "begin", "create", "store", "restore", "rollback")
 
 	// A refused Begin (the user did not opt in) publishes its outcome from createkey.
 	r.user("unmanaged", false, "")
 	refusedExec := r.execution()
 	delete(r.pending, refusedExec) // never started: Begin refuses before it asks for the execution
 	if _, err := r.steps["createkey"].Dispatch("begin")(ctx, rotation.Request{Action: "begin", ExecutionID: refusedExec,
-		Rotation: rotation.Rotation{UserName: "unmanaged"}}); rotation.ErrorName(err) != rotation.UserNotManaged {
+		Rotation: rotation.Rotation{Input: rotation.Input{UserName: "unmanaged"}}}); rotation.ErrorName(err) != rotation.UserNotManaged {
 		t.Fatalf("begin for an unmanaged user: %v, want %s", err, rotation.UserNotManaged)
 	}
 
 	// fresh's next rotation holds the lock (moto keeps its execution RUNNING, as in a grace period).
 	holder := r.execution()
-	r.run(holder, rotation.Rotation{UserName: "fresh"}, "begin")
+	r.run(holder, rotation.Rotation{Input: rotation.Input{UserName: "fresh"}}, "begin")
 
 	// The trigger: start (moto never runs the machine, so it gives up at its deadline), then
 	// destroy fresh's keys and parameter, stopping the rotation that holds its lock first.
@@ -268,7 +268,7 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	// refused; the call is what is recorded).
 	r.user("floored", true, "")
 	early := r.execution()
-	doc := r.run(early, rotation.Rotation{UserName: "floored"}, "begin", "create", "store", "verify")
+	doc := r.run(early, rotation.Rotation{Input: rotation.Input{UserName: "floored"}}, "begin", "create", "store", "verify")
 	floors := r.conf
 	floors.MinGraceSeconds, floors.MinInactiveSeconds = rotation.DefaultMinGraceSeconds, rotation.DefaultMinInactiveSeconds
 	floored := rotation.NewSteps(motoserver.Config(r.proxy.URL, r.creds["deleteoldkeys"]), floors, slog.New(slog.NewJSONHandler(io.Discard, nil)))
