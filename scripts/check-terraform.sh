@@ -2,7 +2,7 @@
 # Checks keyrotor's Terraform without Terraform (the AWS provider cannot be downloaded offline):
 #   1. Go tests over the parsed HCL (internal/harness/infracheck): terraform fmt form via hclwrite,
 #      no secret in state or outputs, one role per Lambda, the ASL deployed, templatefile vars;
-#      the policy templates themselves (internal/iampolicy); and least privilege: every call
+#      the policy templates themselves (internal/deployed); and least privilege: every call
 #      each function makes allowed, every statement needed, out-of-scope calls denied, evaluated
 #      by @cloud-copilot/iam-simulate (internal/harness/leastprivilege).
 #   2. The hashicorp/aws 6.25.0 schema (from @cdktf/provider-aws, internal/harness/tfschema):
@@ -17,8 +17,8 @@ for tool in bin/tflint bin/tfsec; do
   [ -x "$tool" ] || { echo "check-terraform: $tool is missing; run: make tools" >&2; exit 1; }
 done
 
-echo "check-terraform: go test ./internal/harness/infracheck ./internal/harness/tfschema ./internal/iampolicy ./internal/leastprivilege"
-go test -count=1 ./internal/harness/infracheck/ ./internal/harness/tfschema/ ./internal/iampolicy/ ./internal/harness/leastprivilege/
+echo "check-terraform: go test ./internal/harness/infracheck ./internal/harness/tfschema ./internal/deployed ./internal/leastprivilege"
+go test -count=1 ./internal/harness/infracheck/ ./internal/harness/tfschema/ ./internal/deployed/ ./internal/harness/leastprivilege/
 
 # Prints `terraform schema (hashicorp/aws 6.25.0): N resources, M arguments checked, 0 problems`.
 go run ./internal/harness/tfschema/cmd/check-tf-schema

@@ -19,9 +19,9 @@ import (
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/harness/infracheck"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
@@ -31,7 +31,7 @@ import (
 // parameter of the engine's own account, as Terraform's jsonencode renders it.
 func modulePattern(t *testing.T, user, parameter string) string {
 	t.Helper()
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/spf13/cobra"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/internal/schedule"
@@ -171,11 +171,11 @@ func localUp(ctx context.Context, stdout, stderr io.Writer, o upOptions) error {
 		return err
 	}
 	defer env.Close()
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		return err
 	}
-	defaults, err := iampolicy.ReadDefaults(root)
+	defaults, err := deployed.ReadDefaults(root)
 	if err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ func localUp(ctx context.Context, stdout, stderr io.Writer, o upOptions) error {
 	return nil
 }
 
-func printUp(w io.Writer, env *localenv.Env, d iampolicy.Defaults) {
+func printUp(w io.Writer, env *localenv.Env, d deployed.Defaults) {
 	fmt.Fprintf(w, "keyrotor local engine is up\n")
 	fmt.Fprintf(w, "  AWS (moto, through the fault proxy)  %s\n", env.AWSEndpoint)
 	fmt.Fprintf(w, "  Step Functions and Lambda            %s\n", env.Endpoint)
@@ -223,7 +223,7 @@ func printUp(w io.Writer, env *localenv.Env, d iampolicy.Defaults) {
 
 // printDifferences says where the local engine differs from a deployed one with the engine
 // module's defaults, and why.
-func printDifferences(w io.Writer, env *localenv.Env, d iampolicy.Defaults) {
+func printDifferences(w io.Writer, env *localenv.Env, d deployed.Defaults) {
 	fnEnv := env.FunctionEnv("createkey")
 	fmt.Fprintf(w, "Where this local engine differs from a deployed one on purpose:\n")
 	fmt.Fprintf(w, "  wait floors   %ss grace, %ss inactive (deployed: min_grace_seconds %d, min_inactive_seconds %d), so that rotations with waits of seconds can be tried\n",

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/internal/schedule"
@@ -42,11 +42,11 @@ func TestScheduleRotatesTheUserAtItsFireTimeAndReportsTheOutcome(t *testing.T) {
 // local up says where the local engine departs from a deployed one, with the deployed values
 // read from the Terraform variables.
 func TestLocalUpSaysWhereItDiffersFromADeployedEngine(t *testing.T) {
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := iampolicy.ReadDefaults(root)
+	d, err := deployed.ReadDefaults(root)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/rogpeppe/go-internal/txtar"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 )
 
@@ -238,7 +238,7 @@ func scriptParams(t *testing.T, files []string) testscript.Params {
 		Files: files,
 		Setup: func(e *testscript.Env) error {
 			e.Vars = append(e.Vars, env.Environ()...)
-			root, err := iampolicy.FindRoot(".")
+			root, err := deployed.FindRoot(".")
 			if err != nil {
 				return err
 			}
@@ -357,11 +357,11 @@ func scriptParams(t *testing.T, files []string) testscript.Params {
 // deployedUserPath is the engine module's managed_user_path, where `user` creates users (as
 // `keyrotor local up --user` does).
 func deployedUserPath(t *testing.T) string {
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := iampolicy.ReadDefaults(root)
+	d, err := deployed.ReadDefaults(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +369,7 @@ func deployedUserPath(t *testing.T) string {
 }
 
 func TestTranscriptsInTheDocsAndTheExitStatusOfEveryCommandHold(t *testing.T) {
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -17,8 +17,8 @@ const FleetASLPath = "statemachine/rotate-fleet.asl.json"
 
 // FleetDefinitionVars are the variables infra/modules/engine passes to templatefile for the
 // fleet definition.
-func FleetDefinitionVars(engine iampolicy.Engine) iampolicy.Vars {
-	return iampolicy.Vars{
+func FleetDefinitionVars(engine deployed.Engine) deployed.Vars {
+	return deployed.Vars{
 		"list_users_function_arn":  engine.FunctionARN("listusers"),
 		"rotate_state_machine_arn": engine.StateMachineARN(),
 	}
@@ -26,8 +26,8 @@ func FleetDefinitionVars(engine iampolicy.Engine) iampolicy.Vars {
 
 // RenderFleetDefinition renders statemachine/rotate-fleet.asl.json the way Terraform's
 // templatefile does.
-func RenderFleetDefinition(root string, engine iampolicy.Engine) (string, error) {
-	def, err := iampolicy.RenderFile(filepath.Join(root, FleetASLPath), FleetDefinitionVars(engine))
+func RenderFleetDefinition(root string, engine deployed.Engine) (string, error) {
+	def, err := deployed.RenderFile(filepath.Join(root, FleetASLPath), FleetDefinitionVars(engine))
 	if err != nil {
 		return "", fmt.Errorf("render %s: %w", FleetASLPath, err)
 	}

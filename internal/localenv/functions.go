@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
@@ -65,7 +65,7 @@ func (e *Env) putRolePolicy(ctx context.Context, fn, policy string) error {
 
 func (e *Env) createRoles(ctx context.Context) error {
 	client := iam.NewFromConfig(e.Moto.AdminConfig())
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		policy, err := e.RolePolicy(fn)
 		if err != nil {
 			return fmt.Errorf("local engine: role of %s: %w", fn, err)
@@ -171,7 +171,7 @@ func (e *Env) deploy(fn string, creds aws.Credentials) error {
 }
 
 func (e *Env) deployAll(ctx context.Context) error {
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		creds, err := e.assume(ctx, fn)
 		if err != nil {
 			return err

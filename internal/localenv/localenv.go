@@ -26,7 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/logging"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
@@ -117,7 +117,7 @@ type Env struct {
 	// KMSKeyID and KMSKeyARN are the engine's secrets key.
 	KMSKeyID, KMSKeyARN string
 	// Engine names every resource as infra/modules/engine does.
-	Engine iampolicy.Engine
+	Engine deployed.Engine
 	// FunctionARNs maps each function (createkey, …, trigger) to its ARN.
 	FunctionARNs map[string]string
 	// ParameterPrefix is the functions' KEYROTOR_PARAMETER_PREFIX.
@@ -207,7 +207,7 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 	}
 	e.Endpoint = "http://" + l.Addr().String()
 
-	e.Engine = iampolicy.Engine{
+	e.Engine = deployed.Engine{
 		Root: root, Name: Name, Partition: "aws", Region: Region, AccountID: AccountID,
 		ParameterPrefix: e.ParameterPrefix, UserPath: "/",
 	}
@@ -385,7 +385,7 @@ func findRoot(root string) (string, error) {
 		}
 		root = wd
 	}
-	found, err := iampolicy.FindRoot(root)
+	found, err := deployed.FindRoot(root)
 	if err != nil {
 		return "", fmt.Errorf("local engine: %w", err)
 	}
@@ -402,7 +402,7 @@ var ErrNotBuilt = errors.New("the Lambda bootstraps are not built")
 
 func checkBuilt(root string) error {
 	var missing []string
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		st, err := os.Stat(BootstrapPath(root, fn))
 		if err != nil || st.IsDir() || st.Mode().Perm()&0o111 == 0 {
 			missing = append(missing, filepath.Join("build", "host", fn, "bootstrap"))
@@ -417,7 +417,7 @@ func checkBuilt(root string) error {
 // Build compiles each function's bootstrap for this machine as scripts/build-functions.sh
 // does (build/host/<fn>/bootstrap); the arm64 packages Terraform deploys are `make build`'s.
 func Build(ctx context.Context, root string) error {
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w",
 			"-o", BootstrapPath(root, fn), "./functions/"+fn)
 		cmd.Dir = root

@@ -19,9 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
@@ -131,7 +131,7 @@ func TestFunctionsCallAWSOnlyWithTheirOwnRolesActions(t *testing.T) {
 		t.Fatalf("rotation: %s %s", aws.ToString(out.Error), aws.ToString(out.Cause))
 	}
 	byKey := map[string]string{}
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		id, expires := sessions.Of(fn)
 		if !strings.HasPrefix(id, "ASIA") || time.Until(expires) < 10*time.Minute {
 			t.Errorf("%s signs with %s expiring %v, want an AssumeRole session", fn, id, expires)
@@ -162,7 +162,7 @@ func TestFunctionsCallAWSOnlyWithTheirOwnRolesActions(t *testing.T) {
 
 func TestRolesCarryTheEngineModulesActions(t *testing.T) {
 	client := iam.NewFromConfig(env.AdminConfig())
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		out, err := client.GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{
 			RoleName: aws.String(env.Engine.FunctionName(fn)), PolicyName: aws.String(env.Engine.FunctionName(fn)),
 		})

@@ -21,9 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
@@ -424,7 +424,7 @@ func TestEveryMemberRoleActionIsNeeded(t *testing.T) {
 		t.Fatal(err)
 	}
 	hubKeys := map[string]bool{}
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		id, _ := sessions.Of(fn)
 		hubKeys[id] = true
 	}

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
@@ -72,8 +72,8 @@ func (e *Env) InvokeTask(ctx context.Context, req sfnlocal.TaskRequest) (json.Ra
 
 // DefinitionVars are the variables infra/modules/engine passes to templatefile for the
 // rotation definition.
-func DefinitionVars(engine iampolicy.Engine) iampolicy.Vars {
-	return iampolicy.Vars{
+func DefinitionVars(engine deployed.Engine) deployed.Vars {
+	return deployed.Vars{
 		"create_key_function_arn":      engine.FunctionARN("createkey"),
 		"store_parameter_function_arn": engine.FunctionARN("storeparam"),
 		"verify_key_function_arn":      engine.FunctionARN("verifykey"),
@@ -82,8 +82,8 @@ func DefinitionVars(engine iampolicy.Engine) iampolicy.Vars {
 }
 
 // RenderDefinition renders statemachine/rotate.asl.json the way Terraform's templatefile does.
-func RenderDefinition(root string, engine iampolicy.Engine) (string, error) {
-	def, err := iampolicy.RenderFile(filepath.Join(root, ASLPath), DefinitionVars(engine))
+func RenderDefinition(root string, engine deployed.Engine) (string, error) {
+	def, err := deployed.RenderFile(filepath.Join(root, ASLPath), DefinitionVars(engine))
 	if err != nil {
 		return "", fmt.Errorf("render %s: %w", ASLPath, err)
 	}

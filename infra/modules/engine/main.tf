@@ -56,7 +56,7 @@ locals {
   }
   step_functions = ["createkey", "storeparam", "verifykey", "deleteoldkeys"]
 
-  # Variables of every policies/<function>.json.tftpl; internal/iampolicy passes the same set.
+  # Variables of every policies/<function>.json.tftpl; internal/deployed passes the same set.
   function_policy_vars = {
     partition          = local.partition
     region             = local.region

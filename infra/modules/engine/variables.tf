@@ -205,7 +205,7 @@ variable "member_account_ids" {
   # caps at 10,240 characters per role (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html),
   # and its id to KEYROTOR_MEMBER_ACCOUNTS, within Lambda's 4 KB of environment variables
   # (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); 100 fit both
-  # (internal/iampolicy: TestHundredMemberAccountsFitIAMAndLambdaQuotas).
+  # (internal/deployed: TestHundredMemberAccountsFitIAMAndLambdaQuotas).
   validation {
     condition     = length(var.member_account_ids) <= 100
     error_message = "member_account_ids may list at most 100 accounts: more would not fit IAM's 10,240 characters of inline policy per role or Lambda's 4 KB of environment variables."

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 )
 
 const (
@@ -15,7 +15,7 @@ const (
 
 func loadTestInfra(t *testing.T) *Infra {
 	t.Helper()
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 )
 
@@ -405,7 +405,7 @@ func findRoot(root string) (string, error) {
 		}
 		root = wd
 	}
-	found, err := iampolicy.FindRoot(root)
+	found, err := deployed.FindRoot(root)
 	if err != nil {
 		return "", fmt.Errorf("bench: %w", err)
 	}

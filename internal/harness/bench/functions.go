@@ -11,13 +11,13 @@ import (
 	"slices"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 )
 
 // Functions are the Lambda packages `make build` produces (functions/<name>): the engine's.
-var Functions = iampolicy.Functions
+var Functions = deployed.Functions
 
 // Function is one Lambda package: the arm64 bootstrap Terraform deploys and the cold-start
 // init duration of the same function built for this machine, under internal/lambdahost.

@@ -27,7 +27,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/localaws/logbuffer"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
@@ -239,7 +239,7 @@ type processRun struct {
 // consumerCommand is how a language's loop is run from the repository root.
 func consumerCommand(t *testing.T, lang string) (*exec.Cmd, error) {
 	t.Helper()
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		return nil, err
 	}
@@ -455,7 +455,7 @@ func createUserKey(ctx context.Context, user, policy string) (aws.Credentials, e
 // cover what a loop against moto cannot reach in seconds: the refresh window on a mocked clock,
 // a failed re-read, every malformed value.
 func TestConsumerPackagesUnitTests(t *testing.T) {
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +490,7 @@ func TestConsumerPackagesUnitTests(t *testing.T) {
 // same error codes, each of which ssmcreds treats as a refused key too (the list is retyped
 // per language, so this test holds the three together).
 func TestConsumersAgreeOnAuthFailureCodes(t *testing.T) {
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/localaws/logbuffer"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
@@ -33,7 +33,7 @@ func TestS3SignerNodeConsumerPresignsWithTheRotatedKey(t *testing.T) {
 	f := newRotationFixture(t, "node-s3-signer", "json")
 	first := f.rotate(t, 0, "json", func(string) {})
 
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/keyrotor/keyrotor/infra/examples/s3-signer/consumer/presigner"
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/ssmcreds"
 )
 
@@ -231,7 +231,7 @@ func TestEngineBuildDirIsRequiredAndMustHoldTheZips(t *testing.T) {
 	}
 	empty := t.TempDir()
 	full := t.TempDir()
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		if err := os.WriteFile(filepath.Join(full, fn+".zip"), []byte("zip"), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/schedule"
 )
 
@@ -101,14 +101,14 @@ func TestFleetStateMachineIsTheFleetASLWithItsOwnRole(t *testing.T) {
 func TestFleetASLRendersToJSONWithItsPlaceholdersOnly(t *testing.T) {
 	root, _ := load(t)
 	path := filepath.Join(root, fleetASL)
-	refs, err := iampolicy.TemplateVariables(path)
+	refs, err := deployed.TemplateVariables(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"list_users_function_arn", "rotate_state_machine_arn"}; !slices.Equal(slices.Sorted(slices.Values(refs)), want) {
 		t.Errorf("%s uses %v, docs/steps.md pins %v", fleetASL, refs, want)
 	}
-	out, err := iampolicy.RenderFile(path, iampolicy.Vars{
+	out, err := deployed.RenderFile(path, deployed.Vars{
 		"list_users_function_arn":  "arn:aws:lambda:eu-west-1:111122223333:function:keyrotor-listusers",
 		"rotate_state_machine_arn": "arn:aws:states:eu-west-1:111122223333:stateMachine:keyrotor-rotate",
 	})

@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -29,7 +29,7 @@ const (
 
 func load(t *testing.T) (string, map[string]*Module) {
 	t.Helper()
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,13 +223,13 @@ func TestEveryFunctionIsDeployedWithAPolicyTemplate(t *testing.T) {
 	if !ok {
 		t.Fatal("engine has no local.functions")
 	}
-	deployed, err := m.ObjectKeys(fns)
+	inModule, err := m.ObjectKeys(fns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	known := slices.Sorted(slices.Values(iampolicy.Functions))
-	if !slices.Equal(dirs, deployed) || !slices.Equal(dirs, known) {
-		t.Fatalf("functions/ holds %v, the engine deploys %v, iampolicy.Functions lists %v: all three must agree", dirs, deployed, known)
+	known := slices.Sorted(slices.Values(deployed.Functions))
+	if !slices.Equal(dirs, inModule) || !slices.Equal(dirs, known) {
+		t.Fatalf("functions/ holds %v, the engine deploys %v, deployed.Functions lists %v: all three must agree", dirs, inModule, known)
 	}
 	for _, fn := range dirs {
 		if _, err := os.Stat(filepath.Join(root, engineDir, "policies", fn+".json.tftpl")); err != nil {
@@ -265,18 +265,18 @@ func TestStateMachineIsTheRotationASL(t *testing.T) {
 
 // templatefile fails at apply time when a template refers to a variable the call does not set;
 // without terraform validate this test is what catches it. The engine's function and key policy
-// calls must also set exactly what internal/iampolicy sets, so both render the same documents.
+// calls must also set exactly what internal/deployed sets, so both render the same documents.
 func TestEveryTemplatefileCallSetsWhatItsTemplateUses(t *testing.T) {
 	root, mods := load(t)
-	e := iampolicy.Engine{Root: root}
+	e := deployed.Engine{Root: root}
 	goVars := map[string][]string{}
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		goVars[filepath.Join(e.PolicyDir(), fn+".json.tftpl")] = keys(e.FunctionPolicyVars(fn))
 	}
 	goVars[filepath.Join(e.PolicyDir(), "secrets-key.json.tftpl")] = keys(e.SecretsKeyPolicyVars())
 	goVars[filepath.Join(e.PolicyDir(), "fleet.json.tftpl")] = keys(e.FleetPolicyVars())
 	goVars[filepath.Join(e.PolicyDir(), "assume-target.json.tftpl")] = keys(e.AssumeTargetPolicyVars())
-	member := iampolicy.Member{Root: root}
+	member := deployed.Member{Root: root}
 	goVars[filepath.Join(member.PolicyDir(), "trust.json.tftpl")] = keys(member.TrustPolicyVars())
 	goVars[filepath.Join(member.PolicyDir(), "target.json.tftpl")] = keys(member.TargetPolicyVars())
 	goVars[filepath.Join(member.PolicyDir(), "member-key.json.tftpl")] = keys(member.KeyPolicyVars())
@@ -296,7 +296,7 @@ func TestEveryTemplatefileCallSetsWhatItsTemplateUses(t *testing.T) {
 					continue
 				}
 			}
-			refs, err := iampolicy.TemplateVariables(path)
+			refs, err := deployed.TemplateVariables(path)
 			if err != nil {
 				t.Errorf("%s: %v", c.At, err)
 				continue
@@ -307,7 +307,7 @@ func TestEveryTemplatefileCallSetsWhatItsTemplateUses(t *testing.T) {
 				}
 			}
 			if want, ok := goVars[path]; ok && !slices.Equal(c.Vars, want) {
-				t.Errorf("%s: Terraform sets %v for %s, internal/iampolicy sets %v", c.At, c.Vars, filepath.Base(path), want)
+				t.Errorf("%s: Terraform sets %v for %s, internal/deployed sets %v", c.At, c.Vars, filepath.Base(path), want)
 			}
 		}
 	}
@@ -324,11 +324,11 @@ func TestRotationASLRendersToJSONWithFunctionARNs(t *testing.T) {
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		t.Skipf("%s does not exist yet", rotationASL)
 	}
-	vars := iampolicy.Vars{}
+	vars := deployed.Vars{}
 	for _, v := range []string{"create_key_function_arn", "store_parameter_function_arn", "verify_key_function_arn", "delete_old_keys_function_arn"} {
 		vars[v] = "arn:aws:lambda:eu-west-1:111122223333:function:keyrotor-" + v
 	}
-	out, err := iampolicy.RenderFile(path, vars)
+	out, err := deployed.RenderFile(path, vars)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func readAttributes(tr hcl.Traversal) []string {
 	return names
 }
 
-func keys(v iampolicy.Vars) []string { return slices.Sorted(maps.Keys(v)) }
+func keys(v deployed.Vars) []string { return slices.Sorted(maps.Keys(v)) }
 
 func TestScheduleRetriesDeadLettersAndStartsTheRotationInput(t *testing.T) {
 	_, mods := load(t)

@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -159,7 +159,7 @@ func TestMemberModuleCreatesTheRoleAndKeyTheFunctionsName(t *testing.T) {
 	if attr(m, key, "enable_key_rotation") != "true" {
 		t.Error("aws_kms_key.member must enable key rotation")
 	}
-	want := `["` + strings.Join(iampolicy.Functions, `", "`) + `"]`
+	want := `["` + strings.Join(deployed.Functions, `", "`) + `"]`
 	if got := local("hub_functions"); got != want {
 		t.Errorf("local.hub_functions = %s, want every function the engine deploys: %s", got, want)
 	}

@@ -11,12 +11,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // One vocabulary: each list, limit, environment variable and error name keyrotor's code shares
-// is defined once (internal/rotation's vocab.go and errors.go, iampolicy.Functions) and imported
+// is defined once (internal/rotation's vocab.go and errors.go, deployed.Functions) and imported
 // everywhere else. These tests read every Go file of the module and fail where a second
 // definition appears.
 
@@ -81,7 +81,7 @@ func (f goFile) at(p token.Pos) string {
 	return f.path + ":" + strconv.Itoa(f.fset.Position(p).Line)
 }
 
-// TestTheEngineFunctionsAreListedOnce: the list of the engine's Lambdas is iampolicy.Functions
+// TestTheEngineFunctionsAreListedOnce: the list of the engine's Lambdas is deployed.Functions
 // (built on rotation.Functions); any other slice literal naming two or more of them is a copy
 // that will drift (a seventh function, a rename).
 func TestTheEngineFunctionsAreListedOnce(t *testing.T) {
@@ -93,12 +93,12 @@ func TestTheEngineFunctionsAreListedOnce(t *testing.T) {
 			}
 			named := 0
 			for _, e := range lit.Elts {
-				if s, ok := stringLit(e); ok && slices.Contains(iampolicy.Functions, s) {
+				if s, ok := stringLit(e); ok && slices.Contains(deployed.Functions, s) {
 					named++
 				}
 			}
 			if named >= 2 {
-				t.Errorf("%s lists %d of the engine's functions again; range over iampolicy.Functions (or rotation.Functions() for the step Lambdas)", f.at(lit.Pos()), named)
+				t.Errorf("%s lists %d of the engine's functions again; range over deployed.Functions (or rotation.Functions() for the step Lambdas)", f.at(lit.Pos()), named)
 			}
 			return true
 		})

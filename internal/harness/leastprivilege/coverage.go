@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 )
 
 // Use is what allowed calls a statement decided.
@@ -89,7 +89,7 @@ type stmt struct {
 	actions     []string
 }
 
-func statements(in []iampolicy.Statement) []stmt {
+func statements(in []deployed.Statement) []stmt {
 	out := make([]stmt, 0, len(in))
 	for _, s := range in {
 		out = append(out, stmt{sid: s.Sid, effect: s.Effect, actions: s.Action})

@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 )
 
 //go:embed evaluate.cjs
@@ -34,14 +34,14 @@ type Call struct {
 // NamedPolicy is an identity policy attached to a principal.
 type NamedPolicy struct {
 	Name     string
-	Document iampolicy.Document
+	Document deployed.Document
 }
 
 // Policies are what authorizes calls: identity policies per principal ARN and resource
 // policies (the KMS key policy) per resource ARN.
 type Policies struct {
 	Identity map[string][]NamedPolicy
-	Resource map[string]iampolicy.Document
+	Resource map[string]deployed.Document
 }
 
 // ResourcePolicyName names the resource policy in StatementRef.Policy.
@@ -92,18 +92,18 @@ func NewEvaluator(root string) (*Evaluator, error) {
 }
 
 type request struct {
-	Principal        string              `json:"principal"`
-	Action           string              `json:"action"`
-	Resource         string              `json:"resource"`
-	AccountID        string              `json:"accountId"`
-	Context          map[string]any      `json:"context"`
-	IdentityPolicies []namedDocument     `json:"identityPolicies"`
-	ResourcePolicy   *iampolicy.Document `json:"resourcePolicy,omitempty"`
+	Principal        string             `json:"principal"`
+	Action           string             `json:"action"`
+	Resource         string             `json:"resource"`
+	AccountID        string             `json:"accountId"`
+	Context          map[string]any     `json:"context"`
+	IdentityPolicies []namedDocument    `json:"identityPolicies"`
+	ResourcePolicy   *deployed.Document `json:"resourcePolicy,omitempty"`
 }
 
 type namedDocument struct {
-	Name   string             `json:"name"`
-	Policy iampolicy.Document `json:"policy"`
+	Name   string            `json:"name"`
+	Policy deployed.Document `json:"policy"`
 }
 
 type result struct {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 )
 
 const (
@@ -25,7 +25,7 @@ const (
 )
 
 type fixture struct {
-	engine   iampolicy.Engine
+	engine   deployed.Engine
 	account  Account
 	policies Policies
 	reader   string // a consumer role listed in parameter_readers for parameter
@@ -38,18 +38,18 @@ type fixture struct {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	return newFixtureWith(t, func(*iampolicy.Engine) {})
+	return newFixtureWith(t, func(*deployed.Engine) {})
 }
 
 // newFixtureWith renders the policies of an engine adjusted from the default one.
-func newFixtureWith(t *testing.T, adjust func(*iampolicy.Engine)) fixture {
+func newFixtureWith(t *testing.T, adjust func(*deployed.Engine)) fixture {
 	t.Helper()
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var f fixture
-	f.engine = iampolicy.Engine{Root: root, Name: "keyrotor", Partition: "aws", Region: "eu-west-1", AccountID: "111122223333",
+	f.engine = deployed.Engine{Root: root, Name: "keyrotor", Partition: "aws", Region: "eu-west-1", AccountID: "111122223333",
 		ParameterPrefix: "/keyrotor/", UserPath: "/", KMSKeyID: "1234abcd-12ab-34cd-56ef-1234567890ab"}
 	adjust(&f.engine)
 	f.reader = "arn:aws:iam::" + f.engine.AccountID + ":role/s3-signer-consumer"
@@ -78,8 +78,8 @@ func newFixtureWith(t *testing.T, adjust func(*iampolicy.Engine)) fixture {
 			return keyARN
 		},
 	}
-	f.policies = Policies{Identity: map[string][]NamedPolicy{}, Resource: map[string]iampolicy.Document{}}
-	for _, fn := range iampolicy.Functions {
+	f.policies = Policies{Identity: map[string][]NamedPolicy{}, Resource: map[string]deployed.Document{}}
+	for _, fn := range deployed.Functions {
 		doc, err := f.engine.FunctionPolicy(fn)
 		if err != nil {
 			t.Fatal(err)
@@ -92,18 +92,18 @@ func newFixtureWith(t *testing.T, adjust func(*iampolicy.Engine)) fixture {
 	}
 	f.policies.Resource[keyARN] = keyPolicy
 	// The example consumer's policy (infra/examples/s3-signer) and an all-powerful administrator.
-	f.policies.Identity[f.reader] = []NamedPolicy{{Name: "consumer", Document: iampolicy.Document{Version: "2012-10-17", Statement: []iampolicy.Statement{
-		{Sid: "ReadSigningKey", Effect: "Allow", Action: iampolicy.StringList{"ssm:GetParameter"}, Resource: iampolicy.StringList{f.engine.ParameterARN(parameter)}},
-		{Sid: "DecryptSigningKey", Effect: "Allow", Action: iampolicy.StringList{"kms:Decrypt"}, Resource: iampolicy.StringList{keyARN},
-			Condition: map[string]map[string]iampolicy.StringList{"StringEquals": {"kms:EncryptionContext:PARAMETER_ARN": {f.engine.ParameterARN(parameter)}}}},
+	f.policies.Identity[f.reader] = []NamedPolicy{{Name: "consumer", Document: deployed.Document{Version: "2012-10-17", Statement: []deployed.Statement{
+		{Sid: "ReadSigningKey", Effect: "Allow", Action: deployed.StringList{"ssm:GetParameter"}, Resource: deployed.StringList{f.engine.ParameterARN(parameter)}},
+		{Sid: "DecryptSigningKey", Effect: "Allow", Action: deployed.StringList{"kms:Decrypt"}, Resource: deployed.StringList{keyARN},
+			Condition: map[string]map[string]deployed.StringList{"StringEquals": {"kms:EncryptionContext:PARAMETER_ARN": {f.engine.ParameterARN(parameter)}}}},
 	}}}}
 	// A consumer whose own policy allows every read and decryption: the key policy alone
 	// confines it to otherParameter (kms:EncryptionContext:PARAMETER_ARN).
-	f.policies.Identity[f.broadReader] = []NamedPolicy{{Name: "consumer", Document: iampolicy.Document{Version: "2012-10-17", Statement: []iampolicy.Statement{
-		{Sid: "ReadEverything", Effect: "Allow", Action: iampolicy.StringList{"ssm:GetParameter", "kms:Decrypt"}, Resource: iampolicy.StringList{"*"}},
+	f.policies.Identity[f.broadReader] = []NamedPolicy{{Name: "consumer", Document: deployed.Document{Version: "2012-10-17", Statement: []deployed.Statement{
+		{Sid: "ReadEverything", Effect: "Allow", Action: deployed.StringList{"ssm:GetParameter", "kms:Decrypt"}, Resource: deployed.StringList{"*"}},
 	}}}}
-	f.policies.Identity[f.deployer] = []NamedPolicy{{Name: "administrator", Document: iampolicy.Document{Version: "2012-10-17", Statement: []iampolicy.Statement{
-		{Sid: "Everything", Effect: "Allow", Action: iampolicy.StringList{"*"}, Resource: iampolicy.StringList{"*"}},
+	f.policies.Identity[f.deployer] = []NamedPolicy{{Name: "administrator", Document: deployed.Document{Version: "2012-10-17", Statement: []deployed.Statement{
+		{Sid: "Everything", Effect: "Allow", Action: deployed.StringList{"*"}, Resource: deployed.StringList{"*"}},
 	}}}}
 	return f
 }
@@ -162,7 +162,7 @@ func (f fixture) callsOf(t *testing.T, reqs []req) ([]Call, []int) {
 // runtimeLogs are the calls the Lambda runtime makes with each function's role.
 func (f fixture) runtimeLogs() []Call {
 	var out []Call
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		stream := f.engine.LogGroupARN(fn) + ":log-stream:2026/11/24/[$LATEST]0123456789abcdef"
 		for _, action := range []string{"logs:CreateLogStream", "logs:PutLogEvents"} {
 			out = append(out, Call{Principal: f.engine.RoleARN(fn), Action: action, Resource: stream, Note: fn + ", Lambda runtime"})
@@ -509,8 +509,8 @@ func TestSchedulerMayOnlyStartTheRotationMachineAndDeadLetter(t *testing.T) {
 		role = "arn:aws:iam::111122223333:role/keyrotor-s3-signer-scheduler"
 		dlq  = "arn:aws:sqs:eu-west-1:111122223333:keyrotor-s3-signer-dlq"
 	)
-	doc, err := iampolicy.RenderDocument(filepath.Join(f.engine.Root, "infra", "modules", "managed-key", "policies", "scheduler.json.tftpl"),
-		iampolicy.Vars{"state_machine_arn": f.engine.StateMachineARN(), "dead_letter_queue_arn": dlq})
+	doc, err := deployed.RenderDocument(filepath.Join(f.engine.Root, "infra", "modules", "managed-key", "policies", "scheduler.json.tftpl"),
+		deployed.Vars{"state_machine_arn": f.engine.StateMachineARN(), "dead_letter_queue_arn": dlq})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +539,7 @@ func TestSchedulerMayOnlyStartTheRotationMachineAndDeadLetter(t *testing.T) {
 }
 
 func TestManagedUserPathNarrowsWhichUsersKeysMayBeTouched(t *testing.T) {
-	f := newFixtureWith(t, func(e *iampolicy.Engine) { e.UserPath = "/service-users/" })
+	f := newFixtureWith(t, func(e *deployed.Engine) { e.UserPath = "/service-users/" })
 	ev, err := NewEvaluator(f.engine.Root)
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -52,8 +52,8 @@ const (
 // unlisted account.
 type org struct {
 	root    string
-	hub     iampolicy.Engine
-	members map[string]iampolicy.Member
+	hub     deployed.Engine
+	members map[string]deployed.Member
 	// policies: the hub's function roles with their assume-target policy, each member's target
 	// role with its policy, the trust policies (resource policies of the target roles) and the
 	// member keys' policies, plus the test's own principals.
@@ -64,15 +64,15 @@ type org struct {
 func newOrg(t *testing.T) org {
 	t.Helper()
 	f := newFixture(t)
-	o := org{root: f.engine.Root, hub: f.engine, members: map[string]iampolicy.Member{}}
+	o := org{root: f.engine.Root, hub: f.engine, members: map[string]deployed.Member{}}
 	o.hub.MemberAccountIDs = []string{memberA, memberB}
 	o.reader = "arn:aws:iam::" + memberA + ":role/reports-consumer"
-	o.policies = Policies{Identity: map[string][]NamedPolicy{}, Resource: map[string]iampolicy.Document{}}
+	o.policies = Policies{Identity: map[string][]NamedPolicy{}, Resource: map[string]deployed.Document{}}
 	assume, err := o.hub.AssumeTargetPolicy()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		own, err := o.hub.FunctionPolicy(fn)
 		if err != nil {
 			t.Fatal(err)
@@ -86,13 +86,13 @@ func newOrg(t *testing.T) org {
 	}
 	o.policies.Resource[o.hub.KMSKeyARN()] = hubKey
 	for _, account := range []string{memberA, memberB, unlisted} {
-		m := iampolicy.Member{Root: o.root, Partition: "aws", Region: o.hub.Region, AccountID: account, HubAccountID: hubAccount,
+		m := deployed.Member{Root: o.root, Partition: "aws", Region: o.hub.Region, AccountID: account, HubAccountID: hubAccount,
 			EngineName: o.hub.Name, ExternalID: externalID, ParameterPrefix: "/keyrotor/", UserPath: memberUserPath, KMSKeyID: memberKeyID}
 		if account == memberA {
 			m.Readers = map[string][]string{o.reader: {parameter}}
 		}
 		o.members[account] = m
-		for name, render := range map[string]func() (iampolicy.Document, error){"trust": m.TrustPolicy, "target": m.TargetPolicy, "member-key": m.KeyPolicy} {
+		for name, render := range map[string]func() (deployed.Document, error){"trust": m.TrustPolicy, "target": m.TargetPolicy, "member-key": m.KeyPolicy} {
 			doc, err := render()
 			if err != nil {
 				t.Fatalf("member %s %s policy: %v", account, name, err)
@@ -107,8 +107,8 @@ func newOrg(t *testing.T) org {
 			}
 		}
 	}
-	everything := iampolicy.Document{Version: "2012-10-17", Statement: []iampolicy.Statement{
-		{Sid: "Everything", Effect: "Allow", Action: iampolicy.StringList{"*"}, Resource: iampolicy.StringList{"*"}},
+	everything := deployed.Document{Version: "2012-10-17", Statement: []deployed.Statement{
+		{Sid: "Everything", Effect: "Allow", Action: deployed.StringList{"*"}, Resource: deployed.StringList{"*"}},
 	}}
 	for _, admin := range []string{
 		"arn:aws:iam::" + hubAccount + ":role/administrator",
@@ -119,8 +119,8 @@ func newOrg(t *testing.T) org {
 	} {
 		o.policies.Identity[admin] = []NamedPolicy{{Name: "administrator", Document: everything}}
 	}
-	o.policies.Identity[o.reader] = []NamedPolicy{{Name: "consumer", Document: iampolicy.Document{Version: "2012-10-17", Statement: []iampolicy.Statement{
-		{Sid: "ReadEverything", Effect: "Allow", Action: iampolicy.StringList{"ssm:GetParameter", "kms:Decrypt"}, Resource: iampolicy.StringList{"*"}},
+	o.policies.Identity[o.reader] = []NamedPolicy{{Name: "consumer", Document: deployed.Document{Version: "2012-10-17", Statement: []deployed.Statement{
+		{Sid: "ReadEverything", Effect: "Allow", Action: deployed.StringList{"ssm:GetParameter", "kms:Decrypt"}, Resource: deployed.StringList{"*"}},
 	}}}}
 	return o
 }
@@ -215,7 +215,7 @@ func (o org) run(t *testing.T, tests []allowCase) []Decision {
 func TestHubFunctionRolesAssumeTheTargetRoleOfListedMembersOnly(t *testing.T) {
 	o := newOrg(t)
 	var tests []allowCase
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		role := o.hub.RoleARN(fn)
 		tests = append(tests,
 			allowCase{fn + " assumes member A's target role", assumeTarget(role, memberA, externalID, fn), true},
@@ -246,11 +246,11 @@ func TestHubFunctionRolesAssumeTheTargetRoleOfListedMembersOnly(t *testing.T) {
 // assume any member's role, trusted or not.
 func TestHubWithoutMemberAccountsAssumesNoTargetRole(t *testing.T) {
 	o := newOrg(t)
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		o.policies.Identity[o.hub.RoleARN(fn)] = o.policies.Identity[o.hub.RoleARN(fn)][:1]
 	}
 	var tests []allowCase
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		tests = append(tests, allowCase{fn + " in member A", assumeTarget(o.hub.RoleARN(fn), memberA, externalID, fn), false})
 	}
 	o.run(t, tests)
@@ -261,11 +261,11 @@ func TestTargetRoleTrustAdmitsOnlyTheHubFunctionRolesWithTheExternalID(t *testin
 	createkey := o.hub.RoleARN("createkey")
 	targetB := rotation.TargetRoleARN("aws", memberB)
 	// Member B's target role, given every permission here so that only A's trust decides.
-	o.policies.Identity[targetB] = []NamedPolicy{{Name: "administrator", Document: iampolicy.Document{Version: "2012-10-17", Statement: []iampolicy.Statement{
-		{Sid: "Everything", Effect: "Allow", Action: iampolicy.StringList{"*"}, Resource: iampolicy.StringList{"*"}},
+	o.policies.Identity[targetB] = []NamedPolicy{{Name: "administrator", Document: deployed.Document{Version: "2012-10-17", Statement: []deployed.Statement{
+		{Sid: "Everything", Effect: "Allow", Action: deployed.StringList{"*"}, Resource: deployed.StringList{"*"}},
 	}}}}
 	var tests []allowCase
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		tests = append(tests,
 			allowCase{fn + " with the external id and its own tag", assumeTarget(o.hub.RoleARN(fn), memberA, externalID, fn), true},
 			allowCase{fn + " tags its session with its own name", tagSession(o.hub.RoleARN(fn), memberA, fn), true},
@@ -372,7 +372,7 @@ func TestTargetRoleMayMakeEveryCallTheRuntimeMakesInAMember(t *testing.T) {
 	// it lists is needed.
 	keyARN := o.members[memberA].KMSKeyARN()
 	p := Policies{Identity: map[string][]NamedPolicy{o.members[memberA].TargetRoleARN(): o.policies.Identity[o.members[memberA].TargetRoleARN()]},
-		Resource: map[string]iampolicy.Document{keyARN: o.policies.Resource[keyARN]}}
+		Resource: map[string]deployed.Document{keyARN: o.policies.Resource[keyARN]}}
 	for _, u := range Coverage(decisions, p) {
 		if !u.Decisive() {
 			t.Errorf("statement %s decides no call: remove it or add the call that needs it", u.Statement)
@@ -507,7 +507,7 @@ func TestOnlyTheStoreParamSessionUnsealsInAMember(t *testing.T) {
 		"kms:EncryptionContextKeys":           {"PARAMETER_ARN"},
 	}
 	var tests []allowCase
-	for _, fn := range append(slices.Clone(iampolicy.Functions), "") {
+	for _, fn := range append(slices.Clone(deployed.Functions), "") {
 		who := fn + "'s session"
 		if fn == "" {
 			who = "an untagged session"

@@ -21,8 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
@@ -63,7 +63,7 @@ func startRecording(t *testing.T) (*recording, func()) {
 	r.machine = engine.StateMachineARN
 	r.conf = rotation.Config{KMSKeyID: engine.KMSKeyID, ParameterPrefix: "/keyrotor/", PropagationWindow: time.Minute}
 	logs := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		// moto checks only actions; the policies under test are evaluated exactly afterwards.
 		creds := r.user("fn-"+fn, false, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)
 		r.keyOf[creds.AccessKeyID], r.creds[fn] = fn, creds
@@ -215,7 +215,7 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	// The fleet's listing, page by page: the managed users, not the functions' own users. (Its
 	// users object goes to an in-memory store: the recorded calls are IAM's; the S3 object
 	// calls are held to the fleet bucket by the request table of leastprivilege_test.go.)
-	f := newFixtureWith(t, func(e *iampolicy.Engine) {
+	f := newFixtureWith(t, func(e *deployed.Engine) {
 		e.Region, e.AccountID, e.KMSKeyID = motoserver.Region, motoserver.AccountID, r.conf.KMSKeyID
 	})
 	store := &memStore{objects: map[string][]byte{}}
@@ -297,7 +297,7 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 		calls = append(calls, cs...)
 		byFunction[fn]++
 	}
-	for _, fn := range iampolicy.Functions {
+	for _, fn := range deployed.Functions {
 		if byFunction[fn] == 0 {
 			t.Errorf("no call of %s was recorded", fn)
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/txtar"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 )
 
 // schemaFor generates (or reads from build/) the schema of every type the repository and the
@@ -17,7 +17,7 @@ import (
 // and lib/<resource>/index.js, generated from hashicorp/aws 6.25.0).
 func schemaFor(t *testing.T, dirs ...string) (string, *Schema) {
 	t.Helper()
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
@@ -48,7 +48,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		return err
 	}

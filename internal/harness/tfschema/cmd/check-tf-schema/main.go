@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/harness/tfschema"
-	"github.com/keyrotor/keyrotor/internal/iampolicy"
 )
 
 func main() {
@@ -20,7 +20,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	root, err := iampolicy.FindRoot(".")
+	root, err := deployed.FindRoot(".")
 	if err != nil {
 		return err
 	}

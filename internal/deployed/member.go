@@ -1,4 +1,4 @@
-package iampolicy
+package deployed
 
 import (
 	"fmt"

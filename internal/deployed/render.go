@@ -1,7 +1,9 @@
-// Package iampolicy renders keyrotor's IAM and KMS policy templates
-// (infra/modules/*/policies/*.json.tftpl) exactly as Terraform's templatefile does, so that
-// Terraform, the Go tests and the local engine all use one source of truth.
-package iampolicy
+// Package deployed is the engine and its member accounts as infra/ deploys them, read from
+// the Terraform itself so that Terraform, the Go tests and the local engine have one source of
+// truth: the IAM and KMS policy templates (infra/modules/*/policies/*.json.tftpl) rendered
+// exactly as Terraform's templatefile does, the resources' names and ARNs, the functions, the
+// variables' defaults, and the repository root they are found from.
+package deployed
 
 import (
 	"encoding/json"
