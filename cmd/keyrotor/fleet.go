@@ -17,6 +17,7 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/spf13/pflag"
 
+	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -36,8 +37,8 @@ type fleetFlags struct {
 
 func addFleetFlags(fl *pflag.FlagSet, f *fleetFlags) {
 	fl.BoolVar(&f.all, "all", false, "rotate every user tagged keyrotor:managed=true with one fleet execution")
-	fl.IntVar(&f.maxConcurrency, "max-concurrency", rotation.DefaultFleetConcurrency, "with --all: rotations at once")
-	fl.IntVar(&f.toleratedPct, "tolerated-failure-percentage", rotation.DefaultToleratedFailurePercentage, "with --all: stop the fleet once more than this share of rotations failed")
+	fl.IntVar(&f.maxConcurrency, "max-concurrency", fleet.DefaultFleetConcurrency, "with --all: rotations at once")
+	fl.IntVar(&f.toleratedPct, "tolerated-failure-percentage", fleet.DefaultToleratedFailurePercentage, "with --all: stop the fleet once more than this share of rotations failed")
 	fl.StringVar(&f.ou, "organizational-unit", "", "with --all: also every active account directly in this AWS Organizations OU (ou-…; each must be one of the engine's member accounts)")
 	fl.StringVar(&f.path, "path", "", "with --all: only users under this IAM path (e.g. /service-users/)")
 	fl.StringVar(&f.stateMachine, "fleet-state-machine", "", "with --all: ARN of the fleet state machine")
@@ -63,8 +64,8 @@ func (ff fleetFlags) input(f rotateFlags) (fleetInput, error) {
 		return in, usagef("--all rotates every managed user with its own parameter: drop --user, --parameter, --format, --move and --change-format (tag a user keyrotor:parameter / keyrotor:format to change its own)")
 	}
 	if ff.concurrencySet {
-		if ff.maxConcurrency < 1 || ff.maxConcurrency > rotation.MaxFleetConcurrency {
-			return in, usagef("--max-concurrency %d: want 1 to %d rotations at once", ff.maxConcurrency, rotation.MaxFleetConcurrency)
+		if ff.maxConcurrency < 1 || ff.maxConcurrency > fleet.MaxFleetConcurrency {
+			return in, usagef("--max-concurrency %d: want 1 to %d rotations at once", ff.maxConcurrency, fleet.MaxFleetConcurrency)
 		}
 		in.MaxConcurrency = &ff.maxConcurrency
 	}
@@ -86,7 +87,7 @@ func (ff fleetFlags) input(f rotateFlags) (fleetInput, error) {
 		}
 	}
 	in.AccountIDs = f.accounts
-	if ff.ou != "" && !rotation.ValidParentID(ff.ou) {
+	if ff.ou != "" && !fleet.ValidParentID(ff.ou) {
 		return in, usagef("--organizational-unit %q: want an AWS Organizations OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)", ff.ou)
 	}
 	in.OrganizationalUnitID = ff.ou
@@ -169,7 +170,7 @@ func reportFleet(stdout io.Writer, end *sfn.DescribeExecutionOutput) error {
 	if end.Status != sfntypes.ExecutionStatusSucceeded {
 		return &failedError{msg: fmt.Sprintf("fleet %s: %s\n%s", strings.ToLower(string(end.Status)), aws.ToString(end.Error), aws.ToString(end.Cause))}
 	}
-	var s rotation.FleetSummary
+	var s fleet.Summary
 	if err := json.Unmarshal([]byte(aws.ToString(end.Output)), &s); err != nil {
 		return fmt.Errorf("read the fleet's summary: %w", err)
 	}
@@ -182,7 +183,7 @@ func reportFleet(stdout io.Writer, end *sfn.DescribeExecutionOutput) error {
 }
 
 // printFleetSummary writes a fleet's counts, skipped and failed users, and report.
-func printFleetSummary(stdout io.Writer, s *rotation.FleetSummary, seconds float64) {
+func printFleetSummary(stdout io.Writer, s *fleet.Summary, seconds float64) {
 	fmt.Fprintf(stdout, "fleet done in %.1fs: %d managed users of %d listed; %d rotated, %d failed, %d skipped\n",
 		seconds, s.Managed, s.Listed, s.Counts.Rotated, s.Counts.Failed, s.Counts.Skipped)
 	if s.ItemsNotListed != "" {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/internal/fleet"
 )
 
 // A fleet whose Map ran items its listing did not write says so on the CLI, not only in the
@@ -13,11 +13,11 @@ import (
 func TestFleetSummaryWarnsOfItemsTheListingDidNotWrite(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		sum  rotation.FleetSummary
+		sum  fleet.Summary
 		warn bool
 	}{
-		{"every item the listing's", rotation.FleetSummary{Managed: 1, Counts: rotation.FleetCounts{Rotated: 1}}, false},
-		{"an item not listed", rotation.FleetSummary{Managed: 1, Counts: rotation.FleetCounts{Rotated: 1, Failed: 1}, NotListed: 1,
+		{"every item the listing's", fleet.Summary{Managed: 1, Counts: fleet.Counts{Rotated: 1}}, false},
+		{"an item not listed", fleet.Summary{Managed: 1, Counts: fleet.Counts{Rotated: 1, Failed: 1}, NotListed: 1,
 			ItemsNotListed: "the Map ran 2 items but the listing wrote 1: 1 items the listing did not write were run"}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

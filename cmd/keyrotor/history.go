@@ -15,6 +15,7 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/spf13/cobra"
 
+	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -80,7 +81,7 @@ when each started, how it ended, and its new key or error.`,
 			t.add(events)
 			r := newHistoryReport(arn, t, time.Now())
 			if isFleetExecution(arn) && t.Status == "SUCCEEDED" {
-				var s rotation.FleetSummary
+				var s fleet.Summary
 				if json.Unmarshal([]byte(t.Output), &s) == nil {
 					r.Fleet = &s
 				}
@@ -212,7 +213,7 @@ type historyReport struct {
 	Error             string      `json:"error,omitempty"`
 	Cause             string      `json:"cause,omitempty"`
 	// Fleet is a fleet execution's summary: its counts and failed users.
-	Fleet *rotation.FleetSummary `json:"fleet,omitempty"`
+	Fleet *fleet.Summary `json:"fleet,omitempty"`
 }
 
 // exitError is history's verdict: nil for a rotation that succeeded (or still runs), a

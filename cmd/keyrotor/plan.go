@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
+	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -141,13 +142,13 @@ func fleetPlanInputs(ctx context.Context, cfg aws.Config, f rotateFlags, ff flee
 	}
 	path := in.PathPrefix
 	if path == "" {
-		if path = os.Getenv(rotation.EnvUserPath); path == "" {
+		if path = os.Getenv(fleet.EnvUserPath); path == "" {
 			path = "/"
 		}
 	}
 	accounts := []string{""}
 	if len(in.AccountIDs) > 0 || in.OrganizationalUnitID != "" {
-		if accounts, err = rotation.FleetAccounts(ctx, organizations.NewFromConfig(cfg), in.AccountIDs, in.OrganizationalUnitID); err != nil {
+		if accounts, err = fleet.FleetAccounts(ctx, organizations.NewFromConfig(cfg), in.AccountIDs, in.OrganizationalUnitID); err != nil {
 			return nil, err
 		}
 	}
@@ -157,7 +158,7 @@ func fleetPlanInputs(ctx context.Context, cfg aws.Config, f rotateFlags, ff flee
 		if err != nil {
 			return nil, err
 		}
-		users, err := rotation.ManagedUsers(ctx, iam.NewFromConfig(c), path)
+		users, err := fleet.ManagedUsers(ctx, iam.NewFromConfig(c), path)
 		if err != nil {
 			return nil, fmt.Errorf("list the managed users%s: %w", inAccount(account), err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -104,12 +105,12 @@ func Rotation(fn rotation.Function) Function[rotation.Request, rotation.Rotation
 
 // ListUsers describes the listusers Lambda: the fleet's Lister, over the IAM users under
 // KEYROTOR_USER_PATH.
-func ListUsers() Function[rotation.ListRequest, any] {
-	return Function[rotation.ListRequest, any]{
+func ListUsers() Function[fleet.ListRequest, any] {
+	return Function[fleet.ListRequest, any]{
 		Name:  rotation.ListUsersFunction,
 		Event: "a fleet listing request",
-		Setup: func(_ context.Context, cfg aws.Config, log *slog.Logger) (Handler[rotation.ListRequest, any], error) {
-			path, err := rotation.UserPathFromEnv()
+		Setup: func(_ context.Context, cfg aws.Config, log *slog.Logger) (Handler[fleet.ListRequest, any], error) {
+			path, err := fleet.UserPathFromEnv()
 			if err != nil {
 				return nil, err
 			}
@@ -117,7 +118,7 @@ func ListUsers() Function[rotation.ListRequest, any] {
 			if err != nil {
 				return nil, err
 			}
-			return rotation.NewLister(cfg, conf, path, log).Serve, nil
+			return fleet.NewLister(cfg, conf, path, log).Serve, nil
 		},
 	}
 }

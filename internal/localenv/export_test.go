@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/internal/fleet"
 )
 
 // What only this package's tests do to a running engine: they are not the engine's API.
@@ -44,4 +44,4 @@ func (e *Env) SetMemberRoleActions(ctx context.Context, account string, actions 
 func (e *Env) RefreshCredentials(ctx context.Context) error { return e.deployAll(ctx) }
 
 // FleetObjects is the fleet bucket's store, as the fleet Map reads and writes it.
-func (e *Env) FleetObjects() rotation.S3Store { return e.fleetObjects() }
+func (e *Env) FleetObjects() fleet.S3Store { return e.fleetObjects() }

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/keyrotor/keyrotor/internal/deployed"
-	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/internal/fleet"
 )
 
 // FleetASLPath is the fleet definition, relative to the repository root.
@@ -60,8 +60,8 @@ func (e *Env) FleetBucket() string { return e.Engine.FleetBucket() }
 
 // fleetObjects reads and writes moto's S3 as the administrator: the fleet's users object, its
 // report.
-func (e *Env) fleetObjects() rotation.S3Store {
-	return rotation.S3Store{Client: s3.NewFromConfig(e.Moto.AdminConfig(), func(o *s3.Options) { o.UsePathStyle = true })}
+func (e *Env) fleetObjects() fleet.S3Store {
+	return fleet.S3Store{Client: s3.NewFromConfig(e.Moto.AdminConfig(), func(o *s3.Options) { o.UsePathStyle = true })}
 }
 
 func (e *Env) createFleetBucket(ctx context.Context) error {

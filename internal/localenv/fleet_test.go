@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
@@ -24,7 +25,7 @@ import (
 )
 
 // fleetSummary is the fleet state machine's output.
-type fleetSummary = rotation.FleetSummary
+type fleetSummary = fleet.Summary
 
 func fleetUsers(prefix string, n int) []string {
 	names := make([]string, n)
@@ -288,7 +289,7 @@ func TestFleetWithoutManagedUsersSucceedsWithAnEmptySummary(t *testing.T) {
 	}
 	x, _ := runFleet(t, map[string]any{"pathPrefix": "/fleet-none/"})
 	s := decodeSummary(t, x)
-	if s.Listed != 1 || s.Managed != 0 || s.Counts != (rotation.FleetCounts{}) || len(s.Failed) != 0 || len(s.Skipped) != 0 {
+	if s.Listed != 1 || s.Managed != 0 || s.Counts != (fleet.Counts{}) || len(s.Failed) != 0 || len(s.Skipped) != 0 {
 		t.Fatalf("summary %+v, want 1 user listed and none rotated", s)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keyrotor/keyrotor/internal/deployed"
+	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
@@ -138,7 +139,7 @@ func (e *Env) FunctionEnv(fn string) map[string]string {
 	case "trigger":
 		env[rotation.EnvStateMachineARN] = e.Engine.StateMachineARN()
 	case "listusers":
-		env[rotation.EnvFleetBucket] = e.Engine.FleetBucket()
+		env[fleet.EnvBucket] = e.Engine.FleetBucket()
 	}
 	return env
 }

@@ -118,7 +118,7 @@ func (s *Steps) forRequest(ctx context.Context, req Request) (*Steps, error) {
 		return s, nil
 	}
 	if !ValidAccountID(account) {
-		return nil, newError(InvalidInput, nil, "invalid rotation input: accountId %q must be a 12-digit AWS account id (omit it for the engine's own account)", account)
+		return nil, NewError(InvalidInput, nil, "invalid rotation input: accountId %q must be a 12-digit AWS account id (omit it for the engine's own account)", account)
 	}
 	var (
 		member *Steps
@@ -152,7 +152,7 @@ func AccountNotAllowedError(allowed []string, account string) error {
 	if len(allowed) > 0 {
 		list = strings.Join(allowed, ", ")
 	}
-	return newError(AccountNotAllowed, nil,
+	return NewError(AccountNotAllowed, nil,
 		"account %s is not one of this engine's member accounts (%s: %s); add it to the engine's member accounts (and deploy infra/modules/member-account there) or omit accountId to rotate a user of the engine's own account. Nothing was called",
 		account, EnvMemberAccounts, list)
 }
@@ -269,12 +269,12 @@ func classifyAssumeRole(err error, role, account string) error {
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode() {
 		case "AccessDenied", "AccessDeniedException", "InvalidClientTokenId", "RegionDisabledException":
-			return newError(AssumeRoleDenied, err,
+			return NewError(AssumeRoleDenied, err,
 				"the engine may not assume %s in member account %s: deploy infra/modules/member-account there with this engine's function roles trusted and its external id (%s), and grant the function sts:AssumeRole on that role (the engine's member accounts)",
 				role, account, EnvTargetExternalID)
 		}
 	}
-	return classify(err, "assume "+role+" in member account "+account)
+	return Classify(err, "assume "+role+" in member account "+account)
 }
 
 // hubCall reports whether err is of a call the member Steps make with the hub function's own
@@ -304,5 +304,5 @@ func (s *Steps) expiredSession(err error) error {
 		return err
 	}
 	s.session.Invalidate()
-	return newError(ServiceUnavailable, err, "the session of %s in member account %s is no longer valid; it is assumed again on retry", s.role, s.account)
+	return NewError(ServiceUnavailable, err, "the session of %s in member account %s is no longer valid; it is assumed again on retry", s.role, s.account)
 }

@@ -148,11 +148,11 @@ func TestExpiredMemberSessionIsRetriedWithANewOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired := member.expiredSession(classify(&smithy.GenericAPIError{Code: "ExpiredToken", Message: "The security token included in the request is expired"}, "list keys"))
+	expired := member.expiredSession(Classify(&smithy.GenericAPIError{Code: "ExpiredToken", Message: "The security token included in the request is expired"}, "list keys"))
 	if ErrorName(expired) != ServiceUnavailable {
 		t.Fatalf("expired session: %v (%s), want ServiceUnavailable (retried)", expired, ErrorName(expired))
 	}
-	kept := member.expiredSession(newError(KeyNotYetValid, errors.New("InvalidClientTokenId"), "new key"))
+	kept := member.expiredSession(NewError(KeyNotYetValid, errors.New("InvalidClientTokenId"), "new key"))
 	if ErrorName(kept) != KeyNotYetValid {
 		t.Errorf("a named error was renamed: %s", ErrorName(kept))
 	}
@@ -175,7 +175,7 @@ func TestMemberCallDeniedIsMemberAccessDeniedAndTheHubsStaysAccessDenied(t *test
 		t.Fatal(err)
 	}
 	denied := func(service, operation string) error {
-		return classify(&smithy.OperationError{ServiceID: service, OperationName: operation,
+		return Classify(&smithy.OperationError{ServiceID: service, OperationName: operation,
 			Err: &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized"}}, "step")
 	}
 	for _, tc := range []struct {
@@ -189,7 +189,7 @@ func TestMemberCallDeniedIsMemberAccessDeniedAndTheHubsStaysAccessDenied(t *test
 		{"KMS call of the member session", denied("KMS", "Decrypt"), MemberAccessDenied, []string{"kms:Decrypt", "keyrotor-target role"}},
 		{"SSM call of the member session", denied("SSM", "PutParameter"), MemberAccessDenied, []string{"ssm:PutParameter"}},
 		{"the hub's Step Functions call", denied("SFN", "DescribeExecution"), AccessDenied, []string{"states:DescribeExecution", "this function's role"}},
-		{"another named error", newError(TooManyActiveKeys, nil, "two active keys"), TooManyActiveKeys, nil},
+		{"another named error", NewError(TooManyActiveKeys, nil, "two active keys"), TooManyActiveKeys, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := member.expiredSession(tc.err)

@@ -52,13 +52,13 @@ func (s *Steps) begin(ctx context.Context, req Request, take lockTaker) (Rotatio
 	}
 	user, err := s.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(r.UserName)})
 	if err != nil {
-		return req.Rotation, classify(err, "read IAM user "+r.UserName)
+		return req.Rotation, Classify(err, "read IAM user "+r.UserName)
 	}
 	// IAM user names "are not distinguished by case" (CreateUser's UserName,
 	// https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateUser.html): a case variant
 	// reaches the same user under another default parameter name.
 	if name := aws.ToString(user.User.UserName); name != r.UserName {
-		return req.Rotation, newError(InvalidInput, nil,
+		return req.Rotation, NewError(InvalidInput, nil,
 			"IAM user names are case-insensitive and %q is IAM user %q; name it as IAM spells it", r.UserName, name)
 	}
 	if req.Rotation.Fleet != nil {
@@ -86,7 +86,7 @@ func (s *Steps) begin(ctx context.Context, req Request, take lockTaker) (Rotatio
 		}
 	}
 	if len(current) > 1 {
-		return req.Rotation, newError(ParameterConflict, nil,
+		return req.Rotation, NewError(ParameterConflict, nil,
 			"IAM user %s has keys in %d keyrotor parameters (%s); a user has one — delete all but the one its consumers read, then rotate again",
 			r.UserName, len(current), strings.Join(current, ", "))
 	}
@@ -100,12 +100,12 @@ func (s *Steps) begin(ctx context.Context, req Request, take lockTaker) (Rotatio
 		}
 	}
 	if r.ParameterName == "" {
-		return req.Rotation, newError(InvalidInput, nil,
+		return req.Rotation, NewError(InvalidInput, nil,
 			"IAM user %s's name has characters (+ = , @) that parameter names refuse, so it has no default parameter; tag the user %s=<name under %s> (the managed-key module's parameter_name) or pass parameterName",
 			r.UserName, ParameterTagKey, s.Config.ParameterPrefix)
 	}
 	if tagParameter != "" && r.ParameterName != tagParameter {
-		return req.Rotation, newError(ParameterMismatch, nil,
+		return req.Rotation, NewError(ParameterMismatch, nil,
 			"IAM user %s is tagged %s=%s but this rotation names parameter %s; rotate into %s, or change the user's tag (the managed-key module's parameter_name) first",
 			r.UserName, ParameterTagKey, tagParameter, r.ParameterName, tagParameter)
 	}
@@ -113,13 +113,13 @@ func (s *Steps) begin(ctx context.Context, req Request, take lockTaker) (Rotatio
 	// name or the user's keyrotor:parameter tag (checked above). Any other unused name under
 	// the prefix may have readers the user never chose.
 	if len(current) == 0 && tagParameter == "" && r.ParameterName != s.Config.ParameterPrefix+r.UserName {
-		return req.Rotation, newError(ParameterMismatch, nil,
+		return req.Rotation, NewError(ParameterMismatch, nil,
 			"IAM user %s has no keyrotor parameter yet; its first rotation goes to %s%s, or to the name its %s tag gives (the managed-key module's parameter_name), not to %s",
 			r.UserName, s.Config.ParameterPrefix, r.UserName, ParameterTagKey, r.ParameterName)
 	}
 	if len(current) == 1 && r.ParameterName != current[0] {
 		if !r.Move {
-			return req.Rotation, newError(ParameterMismatch, nil,
+			return req.Rotation, NewError(ParameterMismatch, nil,
 				"the key of IAM user %s is in parameter %s, not %s; rotating into %s would retire the key %s holds and break its consumers. "+
 					`Omit parameterName to rotate %s, or pass "move": true to move the key to %s (the old parameter is deleted once the new key is verified)`,
 				r.UserName, current[0], r.ParameterName, r.ParameterName, current[0], current[0], r.ParameterName)
@@ -127,7 +127,7 @@ func (s *Steps) begin(ctx context.Context, req Request, take lockTaker) (Rotatio
 		// A move hands the key to whoever reads the new parameter: it also needs the consent
 		// of whoever may tag the user (the managed-key module writes the tag).
 		if tagParameter == "" {
-			return req.Rotation, newError(ParameterMismatch, nil,
+			return req.Rotation, NewError(ParameterMismatch, nil,
 				"a move takes the key of IAM user %s from %s to %s only when the user's %s tag names %s; tag the user (the managed-key module's parameter_name does) and start again",
 				r.UserName, current[0], r.ParameterName, ParameterTagKey, r.ParameterName)
 		}
@@ -143,7 +143,7 @@ func (s *Steps) begin(ctx context.Context, req Request, take lockTaker) (Rotatio
 	// A parameter holding a key that is not this user's belongs to someone else (or its key
 	// was deleted by hand): overwriting it would hand this user's key to another's consumers.
 	if owner.Exists && (owner.User != "" && !owner.OwnedBy(r.UserName, r.UserID, keyIDs) || findKey(keys, owner.HeldKey) == nil) {
-		return req.Rotation, newError(ParameterConflict, nil,
+		return req.Rotation, NewError(ParameterConflict, nil,
 			"parameter %s holds key %s, which is not an access key of IAM user %s (it is another user's, or was deleted); "+
 				"use %s's own parameter, or delete %s if its key was deleted by hand", r.ParameterName, owner.HeldKey, r.UserName, r.UserName, r.ParameterName)
 	}
@@ -173,12 +173,12 @@ func (s *Steps) begin(ctx context.Context, req Request, take lockTaker) (Rotatio
 		}
 	}
 	if tagFormat != "" && r.Format != tagFormat {
-		return req.Rotation, newError(FormatMismatch, nil,
+		return req.Rotation, NewError(FormatMismatch, nil,
 			"IAM user %s is tagged %s=%s but this rotation asks for format %s; omit format, or change the user's tag (the managed-key module's format) first",
 			r.UserName, FormatTagKey, tagFormat, r.Format)
 	}
 	if recorded != "" && r.Format != recorded && !r.ChangeFormat {
-		return req.Rotation, newError(FormatMismatch, nil,
+		return req.Rotation, NewError(FormatMismatch, nil,
 			`parameter %s is recorded as format %s, not %s; its consumers parse %s. Omit format, or pass "changeFormat": true once the consumers read %s`,
 			r.ParameterName, recorded, r.Format, recorded, r.Format)
 	}
@@ -234,17 +234,17 @@ func readManagedTags(ctx context.Context, client iam.ListUserTagsAPIClient, user
 		page, err := pages.NextPage(ctx)
 		var noUser *iamtypes.NoSuchEntityException
 		if errors.As(err, &noUser) {
-			return nil, newError(UserNotFound, err, "IAM user %s does not exist; check userName", user)
+			return nil, NewError(UserNotFound, err, "IAM user %s does not exist; check userName", user)
 		}
 		if err != nil {
-			return nil, classify(err, "read tags of user "+user)
+			return nil, Classify(err, "read tags of user "+user)
 		}
 		for _, t := range page.Tags {
 			tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 		}
 	}
 	if tags[ManagedTagKey] != ManagedTagValue {
-		return nil, newError(UserNotManaged, nil,
+		return nil, NewError(UserNotManaged, nil,
 			"IAM user %s is not tagged %s=%s; keyrotor rotates only users that opted in — tag the user to allow it",
 			user, ManagedTagKey, ManagedTagValue)
 	}
@@ -271,7 +271,7 @@ func onlyInputFields(r Rotation) error {
 		return nil
 	}
 	slices.Sort(fields)
-	return newError(InvalidInput, nil,
+	return NewError(InvalidInput, nil,
 		"invalid rotation input: %s belong to keyrotor's steps, not to the input; pass only userName, parameterName, graceSeconds, inactiveSeconds, format, sesRegion, move, changeFormat and accountId",
 		strings.Join(fields, ", "))
 }
@@ -283,23 +283,23 @@ func onlyInputFields(r Rotation) error {
 // execution's name: the record Begin writes says what the execution was started to do.
 func (s *Steps) isExecutionInput(ctx context.Context, req Request) error {
 	if s.Executions == nil {
-		return newError(NotAuthorized, nil, "this function cannot ask Step Functions for execution %s's input; nothing was changed", req.ExecutionID)
+		return NewError(NotAuthorized, nil, "this function cannot ask Step Functions for execution %s's input; nothing was changed", req.ExecutionID)
 	}
 	out, err := s.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(req.ExecutionID)})
 	var gone *sfntypes.ExecutionDoesNotExist
 	var invalid *sfntypes.InvalidArn
 	if errors.As(err, &gone) || errors.As(err, &invalid) {
-		return newError(NotAuthorized, nil, "execution %s does not exist; begin acts only for a running execution of the rotation state machine, so nothing was changed", req.ExecutionID)
+		return NewError(NotAuthorized, nil, "execution %s does not exist; begin acts only for a running execution of the rotation state machine, so nothing was changed", req.ExecutionID)
 	}
 	if err != nil {
-		return classify(err, "read execution "+req.ExecutionID)
+		return Classify(err, "read execution "+req.ExecutionID)
 	}
 	if out.Status != sfntypes.ExecutionStatusRunning {
-		return newError(NotAuthorized, nil, "execution %s is %s, not RUNNING; nothing was changed", req.ExecutionID, out.Status)
+		return NewError(NotAuthorized, nil, "execution %s is %s, not RUNNING; nothing was changed", req.ExecutionID, out.Status)
 	}
 	var input Rotation
 	if err := json.Unmarshal([]byte(aws.ToString(out.Input)), &input); err != nil || digest(input) != digest(req.Rotation) {
-		return newError(NotAuthorized, nil,
+		return NewError(NotAuthorized, nil,
 			"begin for execution %s refused: the request is not the input the execution was started with; a rotation begins only what its execution was asked to do, so nothing was changed",
 			req.ExecutionID)
 	}

@@ -81,17 +81,17 @@ func (s *Steps) Create(ctx context.Context, req Request) (Rotation, error) {
 		intent := s.now().UTC()
 		l.CreateIntentAt = &intent
 		if err := writeLock(ctx, s.SSM, l.ParameterName, *l, true); err != nil {
-			return r, classify(err, "record the intent to create a key in "+lockName(l.ParameterName))
+			return r, Classify(err, "record the intent to create a key in "+lockName(l.ParameterName))
 		}
 	}
 	out, err := s.IAM.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)},
 		func(o *iam.Options) { o.Retryer = createRetryer() })
 	var limit *iamtypes.LimitExceededException
 	if errors.As(err, &limit) {
-		return r, newError(TooManyActiveKeys, err, "user %s reached the 2-key limit while keyrotor was making room; run the rotation again", user)
+		return r, NewError(TooManyActiveKeys, err, "user %s reached the 2-key limit while keyrotor was making room; run the rotation again", user)
 	}
 	if err != nil {
-		return r, classify(err, "create an access key for "+user)
+		return r, Classify(err, "create an access key for "+user)
 	}
 	id := aws.ToString(out.AccessKey.AccessKeyId)
 	secret := SecretKey{value: aws.ToString(out.AccessKey.SecretAccessKey)}
@@ -175,10 +175,10 @@ func (l *lock) beginKeys() []iamtypes.AccessKeyMetadata {
 func (s *Steps) sameUser(ctx context.Context, l *lock) error {
 	user, err := s.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(l.UserName)})
 	if err != nil {
-		return classify(err, "read IAM user "+l.UserName)
+		return Classify(err, "read IAM user "+l.UserName)
 	}
 	if id := aws.ToString(user.User.UserId); id != l.UserID {
-		return newError(NotAuthorized, nil,
+		return NewError(NotAuthorized, nil,
 			"IAM user %s now has user id %s, not %s as when this rotation began: it was deleted and re-created, so this rotation stops; nothing was changed",
 			l.UserName, id, l.UserID)
 	}
@@ -226,7 +226,7 @@ func withoutKey(keys []iamtypes.AccessKeyMetadata, id string) []iamtypes.AccessK
 func requireFields(step string, nameValues ...string) error {
 	for i := 0; i+1 < len(nameValues); i += 2 {
 		if nameValues[i+1] == "" {
-			return newError(InvalidInput, nil, "%s needs %s in the rotation document; pass the document of the previous step unchanged", step, nameValues[i])
+			return NewError(InvalidInput, nil, "%s needs %s in the rotation document; pass the document of the previous step unchanged", step, nameValues[i])
 		}
 	}
 	return nil

@@ -62,7 +62,7 @@ func (s *Steps) sinceStateEnded(ctx context.Context, executionID, state string) 
 	for {
 		out, err := s.Executions.GetExecutionHistory(ctx, in)
 		if err != nil {
-			return 0, false, classify(err, "read the history of execution "+executionID+" to measure the engine's floor")
+			return 0, false, Classify(err, "read the history of execution "+executionID+" to measure the engine's floor")
 		}
 		for _, e := range out.Events {
 			if newest == nil {

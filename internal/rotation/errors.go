@@ -41,6 +41,9 @@ const (
 	// without a verified key, or had not verified one before the invocation's deadline.
 	RotationFailed       = "RotationFailed"
 	RotationStillRunning = "RotationStillRunning"
+	// CutOverNotSeen is the error of a fleet child that stopped waiting for its rotation's
+	// cut-over (internal/fleet cutover.go); the rotation itself goes on.
+	CutOverNotSeen = "CutOverNotSeen"
 	// UnexpectedError names any other failure.
 	UnexpectedError = "UnexpectedError"
 )
@@ -58,9 +61,9 @@ func (e *Error) Error() string { return e.Message }
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// newError names a failure; the cause's text ends the message, which ends as a sentence does
+// NewError names a failure; the cause's text ends the message, which ends as a sentence does
 // (the CLI and the Fail state's Cause show it to a person as it is).
-func newError(name string, cause error, format string, args ...any) *Error {
+func NewError(name string, cause error, format string, args ...any) *Error {
 	msg := fmt.Sprintf(format, args...)
 	if cause != nil {
 		msg += ": " + cause.Error()
@@ -94,9 +97,9 @@ var accessDeniedCodes = map[string]bool{
 // iamPrefixes maps SDK service ids to IAM action prefixes, so AccessDenied names what to grant.
 var iamPrefixes = map[string]string{"IAM": "iam", "SSM": "ssm", "KMS": "kms", "STS": "sts", "SFN": "states", "Organizations": "organizations", "S3": "s3", "EventBridge": "events"}
 
-// classify turns an AWS SDK error into a named Error when it is throttling, a server-side or
+// Classify turns an AWS SDK error into a named Error when it is throttling, a server-side or
 // network failure, or a missing permission; other errors are wrapped with what was being done.
-func classify(err error, doing string) error {
+func Classify(err error, doing string) error {
 	if err == nil {
 		return nil
 	}
@@ -113,20 +116,20 @@ func classify(err error, doing string) error {
 	if errors.As(err, &apiErr) {
 		code := apiErr.ErrorCode()
 		if _, ok := retry.DefaultThrottleErrorCodes[code]; ok {
-			return newError(Throttled, err, "%s: AWS throttled %s", doing, action)
+			return NewError(Throttled, err, "%s: AWS throttled %s", doing, action)
 		}
 		if accessDeniedCodes[code] {
-			return newError(AccessDenied, err, "%s: not allowed to call %s; grant %s to this function's role", doing, action, action)
+			return NewError(AccessDenied, err, "%s: not allowed to call %s; grant %s to this function's role", doing, action, action)
 		}
 	}
 	var respErr *awstransport.ResponseError
 	if errors.As(err, &respErr) && respErr.HTTPStatusCode() >= 500 {
-		return newError(ServiceUnavailable, err, "%s: AWS failed (HTTP %d) on %s", doing, respErr.HTTPStatusCode(), action)
+		return NewError(ServiceUnavailable, err, "%s: AWS failed (HTTP %d) on %s", doing, respErr.HTTPStatusCode(), action)
 	}
 	var netErr net.Error
 	var sendErr *smithyhttp.RequestSendError
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) || errors.As(err, &sendErr) {
-		return newError(ServiceUnavailable, err, "%s: no answer from AWS for %s", doing, action)
+		return NewError(ServiceUnavailable, err, "%s: no answer from AWS for %s", doing, action)
 	}
 	return fmt.Errorf("%s: %w", doing, err)
 }

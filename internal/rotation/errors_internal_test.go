@@ -34,7 +34,7 @@ func TestEveryErrorMessageEndsWithAFullStop(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := newError(InvalidInput, tt.cause, tt.format, "bob").Error(); got != tt.want {
+			if got := NewError(InvalidInput, tt.cause, tt.format, "bob").Error(); got != tt.want {
 				t.Errorf("message %q, want %q", got, tt.want)
 			}
 		})
@@ -50,7 +50,7 @@ func TestAccessDeniedNamesTheActionToGrantForEveryServiceTheStepsCall(t *testing
 	} {
 		t.Run(serviceID, func(t *testing.T) {
 			err := &smithy.OperationError{ServiceID: serviceID, OperationName: "DoIt", Err: &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized"}}
-			got := classify(err, "do it")
+			got := Classify(err, "do it")
 			if ErrorName(got) != AccessDenied || !strings.Contains(got.Error(), "grant "+prefix+":DoIt to this function's role") {
 				t.Errorf("%s: %v, want AccessDenied saying grant %s:DoIt", ErrorName(got), got, prefix)
 			}

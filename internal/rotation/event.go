@@ -117,7 +117,7 @@ func (s *Steps) announce(ctx context.Context, req Request, r Rotation, err error
 		perr = errors.New(aws.ToString(out.Entries[0].ErrorCode) + ": " + aws.ToString(out.Entries[0].ErrorMessage))
 	}
 	if perr != nil {
-		log.Warn("rotation event not published", append(req.LogAttrs(), "outcome", d.Outcome, "error", classify(perr, "publish the rotation event"))...)
+		log.Warn("rotation event not published", append(req.LogAttrs(), "outcome", d.Outcome, "error", Classify(perr, "publish the rotation event"))...)
 		return
 	}
 	log.Info("rotation event published", append(req.LogAttrs(), "outcome", d.Outcome)...)

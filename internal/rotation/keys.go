@@ -29,9 +29,9 @@ func listKeys(ctx context.Context, client keyLister, user string) ([]iamtypes.Ac
 		if err != nil {
 			var noUser *iamtypes.NoSuchEntityException
 			if errors.As(err, &noUser) {
-				return nil, newError(UserNotFound, err, "IAM user %s does not exist", user)
+				return nil, NewError(UserNotFound, err, "IAM user %s does not exist", user)
 			}
-			return nil, classify(err, "list access keys of "+user)
+			return nil, Classify(err, "list access keys of "+user)
 		}
 		keys = append(keys, page.AccessKeyMetadata...)
 	}
@@ -46,7 +46,7 @@ func deleteKey(ctx context.Context, client keyDeleter, user, id string) error {
 	_, err := client.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(user), AccessKeyId: aws.String(id)})
 	var gone *iamtypes.NoSuchEntityException
 	if err != nil && !errors.As(err, &gone) {
-		return classify(err, "delete access key "+id+" of "+user)
+		return Classify(err, "delete access key "+id+" of "+user)
 	}
 	return nil
 }

@@ -2,10 +2,8 @@ package rotation
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -71,11 +69,11 @@ func (s *Steps) Dispatch(actions ...string) func(ctx context.Context, req Reques
 			defer cancel()
 		}
 		if req.ExecutionID == "" {
-			return req.Rotation, newError(InvalidInput, nil, `the event has no executionId; the Task must pass "executionId.$": "$$.Execution.Id"`)
+			return req.Rotation, NewError(InvalidInput, nil, `the event has no executionId; the Task must pass "executionId.$": "$$.Execution.Id"`)
 		}
 		step, ok := served[req.Action]
 		if !ok {
-			return req.Rotation, newError(InvalidInput, nil, "action %q is not served by this function (it serves %s)",
+			return req.Rotation, NewError(InvalidInput, nil, "action %q is not served by this function (it serves %s)",
 				req.Action, strings.Join(slices.Sorted(maps.Keys(served)), ", "))
 		}
 		steps, err := s.forRequest(ctx, req)
@@ -100,33 +98,4 @@ func (req Request) LogAttrs() []any {
 		attrs = append(attrs, "account", req.Rotation.AccountID)
 	}
 	return attrs
-}
-
-// Serve answers the fleet's list, cutover and summarize actions (the listusers Lambda).
-func (l *Lister) Serve(ctx context.Context, req ListRequest) (any, error) {
-	switch req.Action {
-	case "list":
-		return l.List(ctx, req)
-	case "summarize":
-		return l.Summarize(ctx, req)
-	case "cutover":
-		return l.CheckCutOver(ctx, req)
-	}
-	return nil, newError(InvalidInput, nil, "action %q is not served by this function (it serves list, cutover and summarize)", req.Action)
-}
-
-// LogAttrs are the fields a log line about the request carries.
-func (req ListRequest) LogAttrs() []any { return []any{"execution", req.ExecutionID} }
-
-// UserPathFromEnv reads KEYROTOR_USER_PATH, the IAM path under which the fleet lists users
-// (default "/").
-func UserPathFromEnv() (string, error) {
-	path := os.Getenv(EnvUserPath)
-	if path == "" {
-		path = "/"
-	}
-	if !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, "/") {
-		return "", fmt.Errorf("%s=%q must start and end with '/', e.g. /", EnvUserPath, path)
-	}
-	return path, nil
 }

@@ -90,7 +90,7 @@ func readLock(ctx context.Context, store lockReader, parameterName string) (*loc
 		return nil, nil
 	}
 	if err != nil {
-		return nil, classify(err, "read lock "+lockName(parameterName))
+		return nil, Classify(err, "read lock "+lockName(parameterName))
 	}
 	var l lock
 	if err := json.Unmarshal([]byte(aws.ToString(out.Parameter.Value)), &l); err != nil || l.ExecutionID == "" {
@@ -132,7 +132,7 @@ func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, mine lock, ke
 		}
 		var exists *ssmtypes.ParameterAlreadyExists
 		if !errors.As(err, &exists) {
-			return classify(err, "acquire lock "+lockName(parameterName))
+			return Classify(err, "acquire lock "+lockName(parameterName))
 		}
 		held, err := readLock(ctx, s.SSM, parameterName)
 		if err != nil {
@@ -196,7 +196,7 @@ func (s *Steps) acquireLock(ctx context.Context, log *slog.Logger, mine lock, ke
 		if _, err := s.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(lockName(parameterName))}); err != nil {
 			var notFound *ssmtypes.ParameterNotFound
 			if !errors.As(err, &notFound) {
-				return classify(err, "break stale lock "+lockName(parameterName))
+				return Classify(err, "break stale lock "+lockName(parameterName))
 			}
 		}
 	}
@@ -239,7 +239,7 @@ func (s *Steps) describeHolder(ctx context.Context, executionID string) (holderS
 		return holderState{}, nil
 	}
 	if err != nil {
-		return holderState{}, classify(err, "ask Step Functions whether lock holder "+executionID+" still runs")
+		return holderState{}, Classify(err, "ask Step Functions whether lock holder "+executionID+" still runs")
 	}
 	return holderState{running: out.Status == sfntypes.ExecutionStatusRunning, stoppedAt: out.StopDate}, nil
 }
@@ -247,14 +247,14 @@ func (s *Steps) describeHolder(ctx context.Context, executionID string) (holderS
 // describeRunning fails NotAuthorized unless executionID is a RUNNING execution.
 func (s *Steps) describeRunning(ctx context.Context, parameterName, executionID string) (holderState, error) {
 	if s.Executions == nil {
-		return holderState{}, newError(NotAuthorized, nil, "this function cannot ask Step Functions whether execution %s runs; it changes nothing", executionID)
+		return holderState{}, NewError(NotAuthorized, nil, "this function cannot ask Step Functions whether execution %s runs; it changes nothing", executionID)
 	}
 	ex, err := s.describeHolder(ctx, executionID)
 	if err != nil {
 		return ex, err
 	}
 	if !ex.running {
-		return ex, newError(NotAuthorized, nil,
+		return ex, NewError(NotAuthorized, nil,
 			"execution %s, named by this request to act on %s, is not a RUNNING execution of the rotation state machine; a step acts only for a running execution, so nothing was changed",
 			executionID, parameterName)
 	}
@@ -272,7 +272,7 @@ func ownLock(ctx context.Context, store lockStore, parameterName, executionID st
 		if l != nil {
 			holder = "execution " + l.ExecutionID
 		}
-		return nil, newError(RotationInProgress, nil,
+		return nil, NewError(RotationInProgress, nil,
 			"%s is held by %s, not by this execution %s; the lock was broken or released, so this rotation stops",
 			lockName(parameterName), holder, executionID)
 	}
@@ -288,7 +288,7 @@ func releaseLock(ctx context.Context, store lockStore, parameterName, executionI
 	_, err = store.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(lockName(parameterName))})
 	var notFound *ssmtypes.ParameterNotFound
 	if err != nil && !errors.As(err, &notFound) {
-		return false, classify(err, "release lock "+lockName(parameterName))
+		return false, Classify(err, "release lock "+lockName(parameterName))
 	}
 	return true, nil
 }

@@ -21,7 +21,7 @@ import (
 const (
 	OwnerUserTagKey = "keyrotor:owner-user"
 	OwnerIDTagKey   = "keyrotor:owner-id"
-	// FormatTagKey (fleet.go) also records the parameter's format.
+	// FormatTagKey (read by the fleet's listing too) also records the parameter's format.
 )
 
 // Owner is a parameter's ownership record.
@@ -54,7 +54,7 @@ func ReadOwner(ctx context.Context, client ownerReader, name string) (Owner, err
 		ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(name),
 	})
 	if err != nil {
-		return o, classify(err, "read the ownership tags of parameter "+name)
+		return o, Classify(err, "read the ownership tags of parameter "+name)
 	}
 	for _, t := range out.TagList {
 		switch aws.ToString(t.Key) {
@@ -97,7 +97,7 @@ func writeOwner(ctx context.Context, client parameterTagger, name, user, userID,
 		ResourceType: ssmtypes.ResourceTypeForTaggingParameter, ResourceId: aws.String(name), Tags: tags,
 	})
 	if err != nil {
-		return classify(err, "record the owner of parameter "+name)
+		return Classify(err, "record the owner of parameter "+name)
 	}
 	return nil
 }
@@ -132,7 +132,7 @@ func readParameterState(ctx context.Context, client parameterHistoryReader, name
 			return parameterState{}, nil
 		}
 		if err != nil {
-			return parameterState{}, classify(err, "read history of parameter "+name)
+			return parameterState{}, Classify(err, "read history of parameter "+name)
 		}
 		st.versions = append(st.versions, page.Parameters...)
 	}
@@ -168,7 +168,7 @@ func (st parameterState) at(version int64) *ssmtypes.ParameterHistory {
 }
 
 func parameterConflict(name string) error {
-	return newError(ParameterConflict, nil,
+	return NewError(ParameterConflict, nil,
 		"parameter %s exists but was not written by keyrotor (its Description does not name the key it holds); "+
 			"delete it or choose another parameterName", name)
 }

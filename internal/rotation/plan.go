@@ -179,7 +179,7 @@ func (s *Steps) plan(ctx context.Context, req Request, p *Plan) error {
 		}
 		out, err := s.IAM.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(id)})
 		if err != nil {
-			return classify(err, "read last use of key "+id)
+			return Classify(err, "read last use of key "+id)
 		}
 		// Delete deletes only keys the lock records (RecordedAccessKeyIDs); others are kept.
 		rp := RetirePlan{AccessKeyID: id, Status: string(k.Status), Delete: slices.Contains(recorded, id)}
@@ -210,7 +210,7 @@ func roomFor(user string, keys []iamtypes.AccessKeyMetadata, held string) (strin
 	if held != "" {
 		hint = "the parameter holds " + held + "; deactivate the other one if nothing uses it"
 	}
-	return "", newError(TooManyActiveKeys, nil,
+	return "", NewError(TooManyActiveKeys, nil,
 		"user %s already has %d active access keys (%s), the most IAM allows; %s, then run the rotation again",
 		user, len(keys), strings.Join(otherKeys(keys, ""), ", "), hint)
 }
@@ -227,43 +227,7 @@ func usedAfter(used *iamtypes.AccessKeyLastUsed, t time.Time) bool {
 }
 
 func rotationInProgress(holder, parameterName string) error {
-	return newError(RotationInProgress, nil,
+	return NewError(RotationInProgress, nil,
 		"another rotation (execution %s) holds %s; wait for it to finish or stop it, then start again",
 		holder, lockName(parameterName))
-}
-
-// ManagedUsers lists the users under path tagged keyrotor:managed=true, each with the
-// parameter and format its tags name, as the fleet's listing does (managedUser), without
-// writing the listing's users object.
-func ManagedUsers(ctx context.Context, client FleetIAM, path string) ([]FleetUser, error) {
-	if !iamPathRE.MatchString(path) {
-		return nil, newError(InvalidInput, nil, "path %q is not an IAM path (starting and ending with /)", path)
-	}
-	var l Lister
-	var users []FleetUser
-	pages := iam.NewListUsersPaginator(client, &iam.ListUsersInput{PathPrefix: aws.String(path)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, classify(err, "list IAM users under "+path)
-		}
-		for _, u := range page.Users {
-			fu, err := l.managedUser(ctx, client, aws.ToString(u.UserName))
-			if err != nil {
-				return nil, err
-			}
-			if fu != nil {
-				users = append(users, *fu)
-			}
-		}
-	}
-	return users, nil
-}
-
-// FleetAccounts are the member accounts a fleet names: accounts, plus the active accounts
-// directly in the OU ou (as the fleet's listing adds them).
-func FleetAccounts(ctx context.Context, orgs OUAccountLister, accounts []string, ou string) ([]string, error) {
-	l := Lister{Organizations: orgs}
-	f, err := l.ouAccounts(ctx, Fleet{AccountIDs: accounts, OrganizationalUnitID: ou})
-	return f.AccountIDs, err
 }

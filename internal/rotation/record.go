@@ -59,7 +59,7 @@ func (s *Steps) recordFor(ctx context.Context, req Request, running bool) (*lock
 	if err != nil {
 		var named *Error
 		if errors.As(err, &named) && named.Name == RotationInProgress {
-			return nil, newError(NotAuthorized, nil, "%s; a step acts only under its own execution's record", named.Message)
+			return nil, NewError(NotAuthorized, nil, "%s; a step acts only under its own execution's record", named.Message)
 		}
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (s *Steps) recordFor(ctx context.Context, req Request, running bool) (*lock
 func (l *lock) checkClaims(req Request) error {
 	r := req.Rotation
 	refuse := func(format string, args ...any) error {
-		return newError(NotAuthorized, nil, "%s %s for execution %s refused: %s; the record in %s is the truth and nothing was changed",
+		return NewError(NotAuthorized, nil, "%s %s for execution %s refused: %s; the record in %s is the truth and nothing was changed",
 			req.Action, r.ParameterName, req.ExecutionID, fmt.Sprintf(format, args...), lockName(r.ParameterName))
 	}
 	if l.Step == "" {
@@ -128,7 +128,7 @@ func (l *lock) checkClaims(req Request) error {
 func (s *Steps) advance(ctx context.Context, l *lock, action string, given, returned Rotation) error {
 	l.Step, l.Given, l.Returned = action, digest(given), digest(returned)
 	if err := writeLock(ctx, s.SSM, l.ParameterName, *l, true); err != nil {
-		return classify(err, "record step "+action+" in "+lockName(l.ParameterName))
+		return Classify(err, "record step "+action+" in "+lockName(l.ParameterName))
 	}
 	return nil
 }
@@ -140,7 +140,7 @@ func (s *Steps) advance(ctx context.Context, l *lock, action string, given, retu
 // state machine's Wait states.
 func (s *Steps) waitOver(ctx context.Context, req Request, what string, since *time.Time, state string, floor int) error {
 	if since == nil {
-		return newError(NotAuthorized, nil, "%s for execution %s refused: the record has no time %s; nothing was changed", req.Action, req.ExecutionID, what)
+		return NewError(NotAuthorized, nil, "%s for execution %s refused: the record has no time %s; nothing was changed", req.Action, req.ExecutionID, what)
 	}
 	if floor <= 0 {
 		return nil
@@ -150,11 +150,11 @@ func (s *Steps) waitOver(ctx context.Context, req Request, what string, since *t
 		return err
 	}
 	if !found {
-		return newError(NotAuthorized, nil, "%s for execution %s refused: the execution's history shows no end of its %s state, from which the engine's floor of %d s %s runs; nothing was changed",
+		return NewError(NotAuthorized, nil, "%s for execution %s refused: the execution's history shows no end of its %s state, from which the engine's floor of %d s %s runs; nothing was changed",
 			req.Action, req.ExecutionID, state, floor, what)
 	}
 	if elapsed+clockSlack < time.Duration(floor)*time.Second {
-		return newError(NotAuthorized, nil, "%s for execution %s refused: the engine's floor of %d s %s has not passed: the execution's history (the engine's clock) shows %s since %s ended; nothing was changed",
+		return NewError(NotAuthorized, nil, "%s for execution %s refused: the engine's floor of %d s %s has not passed: the execution's history (the engine's clock) shows %s since %s ended; nothing was changed",
 			req.Action, req.ExecutionID, floor, what, elapsed.Round(time.Millisecond), state)
 	}
 	return nil

@@ -60,7 +60,7 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 			id := aws.ToString(k.AccessKeyId)
 			out, err := s.IAM.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(id)})
 			if err != nil {
-				return r, classify(err, "read last use of key "+id)
+				return r, Classify(err, "read last use of key "+id)
 			}
 			if used := out.AccessKeyLastUsed; used != nil && keyStillInUse(used.LastUsedDate, verifiedAt, s.now(), s.inUseWindow()) {
 				now := s.now().UTC()
@@ -81,7 +81,7 @@ func (s *Steps) Deactivate(ctx context.Context, req Request) (Rotation, error) {
 			if _, err := s.IAM.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{
 				UserName: aws.String(l.UserName), AccessKeyId: aws.String(id), Status: iamtypes.StatusTypeInactive,
 			}); err != nil {
-				return r, classify(err, "deactivate key "+id)
+				return r, Classify(err, "deactivate key "+id)
 			}
 		}
 		if !slices.Contains(r.DeactivatedAccessKeyIDs, id) {
@@ -245,14 +245,14 @@ func (s *Steps) removeMovedFrom(ctx context.Context, log *slog.Logger, l *lock) 
 	}
 	// Only the user's own parameter, holding a key this record lists, is deleted.
 	if !slices.Contains(l.ExistingAccessKeyIDs, st.heldKey) {
-		return newError(NotAuthorized, nil,
+		return NewError(NotAuthorized, nil,
 			"the move asks to delete parameter %s, but it holds key %s, which is not a key IAM user %s had when this rotation began; nothing was deleted",
 			l.MovedFrom, st.heldKey, l.UserName)
 	}
 	if _, err := s.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(l.MovedFrom)}); err != nil {
 		var notFound *ssmtypes.ParameterNotFound
 		if !errors.As(err, &notFound) {
-			return classify(err, "delete parameter "+l.MovedFrom+" that the key moved away from")
+			return Classify(err, "delete parameter "+l.MovedFrom+" that the key moved away from")
 		}
 	}
 	log.Info("moved: old parameter deleted after the new key was verified", "movedFrom", l.MovedFrom, "parameter", l.ParameterName)

@@ -45,7 +45,7 @@ func (s *Steps) abandon(ctx context.Context, req Request) (Rotation, error) {
 		released = true
 	}
 	if r.NewAccessKeyID != "" && !released && (!ours || l.NewAccessKeyID != r.NewAccessKeyID) {
-		return r, newError(NotAuthorized, nil,
+		return r, NewError(NotAuthorized, nil,
 			"%s asks to delete key %s of %s, but no lock of execution %s records creating it; keyrotor deletes only keys its running execution recorded, so nothing was deleted",
 			req.Action, r.NewAccessKeyID, r.UserName, req.ExecutionID)
 	}

@@ -216,7 +216,7 @@ func (c Config) withDefaults(r Rotation) (Rotation, error) {
 	}
 	problems = append(problems, formatProblems(r)...)
 	if len(problems) > 0 {
-		return r, newError(InvalidInput, nil, "invalid rotation input: %s", strings.Join(problems, "; "))
+		return r, NewError(InvalidInput, nil, "invalid rotation input: %s", strings.Join(problems, "; "))
 	}
 	return r, nil
 }

@@ -28,7 +28,7 @@ func seal(ctx context.Context, k sealer, kmsKeyID string, secret SecretKey, encC
 		KeyId: aws.String(kmsKeyID), Plaintext: []byte(secret.reveal()), EncryptionContext: encCtx,
 	})
 	if err != nil {
-		return "", classify(err, "seal the new secret with KMS")
+		return "", Classify(err, "seal the new secret with KMS")
 	}
 	return base64.StdEncoding.EncodeToString(out.CiphertextBlob), nil
 }
@@ -36,17 +36,17 @@ func seal(ctx context.Context, k sealer, kmsKeyID string, secret SecretKey, encC
 func unseal(ctx context.Context, k unsealer, kmsKeyID, sealed string, encCtx map[string]string) (SecretKey, error) {
 	blob, err := base64.StdEncoding.DecodeString(sealed)
 	if err != nil {
-		return SecretKey{}, newError(InvalidInput, err, "sealedSecret is not base64; pass the rotation document from CreateKey unchanged")
+		return SecretKey{}, NewError(InvalidInput, err, "sealedSecret is not base64; pass the rotation document from CreateKey unchanged")
 	}
 	out, err := k.Decrypt(ctx, &kms.DecryptInput{
 		KeyId: aws.String(kmsKeyID), CiphertextBlob: blob, EncryptionContext: encCtx,
 	})
 	if hasCode(err, "InvalidCiphertextException") {
-		return SecretKey{}, newError(InvalidInput, err, "sealedSecret does not belong to user %s, key %s and execution %s",
+		return SecretKey{}, NewError(InvalidInput, err, "sealedSecret does not belong to user %s, key %s and execution %s",
 			encCtx["user"], encCtx["accessKeyId"], encCtx["execution"])
 	}
 	if err != nil {
-		return SecretKey{}, classify(err, "unseal the new secret with KMS")
+		return SecretKey{}, Classify(err, "unseal the new secret with KMS")
 	}
 	return SecretKey{value: string(out.Plaintext)}, nil
 }

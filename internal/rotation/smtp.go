@@ -99,21 +99,21 @@ func resolveSESRegion(r *Rotation, tags map[string]string) error {
 	tagRegion := tags[SESRegionTagKey]
 	if r.Format != FormatSESSMTP {
 		if r.SESRegion != "" {
-			return newError(InvalidInput, nil, "invalid rotation input: sesRegion %q is only for format %s, and this rotation's format is %s; omit sesRegion", r.SESRegion, FormatSESSMTP, r.Format)
+			return NewError(InvalidInput, nil, "invalid rotation input: sesRegion %q is only for format %s, and this rotation's format is %s; omit sesRegion", r.SESRegion, FormatSESSMTP, r.Format)
 		}
 		return nil
 	}
 	switch {
 	case r.SESRegion == "" && tagRegion == "":
-		return newError(InvalidInput, nil, "invalid rotation input: format %s needs sesRegion, the region whose SES SMTP endpoint the consumer uses (e.g. \"sesRegion\": \"eu-west-1\"), or the user's %s tag", FormatSESSMTP, SESRegionTagKey)
+		return NewError(InvalidInput, nil, "invalid rotation input: format %s needs sesRegion, the region whose SES SMTP endpoint the consumer uses (e.g. \"sesRegion\": \"eu-west-1\"), or the user's %s tag", FormatSESSMTP, SESRegionTagKey)
 	case r.SESRegion == "":
 		r.SESRegion = tagRegion
 	case tagRegion != "" && r.SESRegion != tagRegion:
-		return newError(FormatMismatch, nil, "IAM user %s is tagged %s=%s but this rotation asks for sesRegion %s; omit sesRegion, or change the user's tag (the managed-key module's ses_region) first",
+		return NewError(FormatMismatch, nil, "IAM user %s is tagged %s=%s but this rotation asks for sesRegion %s; omit sesRegion, or change the user's tag (the managed-key module's ses_region) first",
 			r.UserName, SESRegionTagKey, tagRegion, r.SESRegion)
 	}
 	if !ValidSESRegion(r.SESRegion) {
-		return newError(InvalidInput, nil, "invalid rotation input: sesRegion %q (from the user's %s tag) is not an AWS Region code such as us-east-1", r.SESRegion, SESRegionTagKey)
+		return NewError(InvalidInput, nil, "invalid rotation input: sesRegion %q (from the user's %s tag) is not an AWS Region code such as us-east-1", r.SESRegion, SESRegionTagKey)
 	}
 	return nil
 }
@@ -146,16 +146,16 @@ func parameterValue(r Rotation, secret SecretKey) (string, error) {
 func checkSMTPValue(r Rotation, value string, secret SecretKey) error {
 	var k smtpKey
 	if err := json.Unmarshal([]byte(value), &k); err != nil {
-		return newError(VerificationFailed, nil, "parameter %s is not JSON as format %s requires", r.ParameterName, FormatSESSMTP)
+		return NewError(VerificationFailed, nil, "parameter %s is not JSON as format %s requires", r.ParameterName, FormatSESSMTP)
 	}
 	want := SMTPPassword(secret, r.SESRegion).reveal()
 	switch {
 	case k.SMTPUsername != r.NewAccessKeyID:
-		return newError(VerificationFailed, nil, "parameter %s: SmtpUsername is %q, not the new key %s", r.ParameterName, k.SMTPUsername, r.NewAccessKeyID)
+		return NewError(VerificationFailed, nil, "parameter %s: SmtpUsername is %q, not the new key %s", r.ParameterName, k.SMTPUsername, r.NewAccessKeyID)
 	case k.SMTPRegion != r.SESRegion || k.SMTPEndpoint != SMTPEndpoint(r.SESRegion):
-		return newError(VerificationFailed, nil, "parameter %s: SmtpRegion/SmtpEndpoint are %q/%q, not %s/%s", r.ParameterName, k.SMTPRegion, k.SMTPEndpoint, r.SESRegion, SMTPEndpoint(r.SESRegion))
+		return NewError(VerificationFailed, nil, "parameter %s: SmtpRegion/SmtpEndpoint are %q/%q, not %s/%s", r.ParameterName, k.SMTPRegion, k.SMTPEndpoint, r.SESRegion, SMTPEndpoint(r.SESRegion))
 	case !hmac.Equal([]byte(k.SMTPPassword), []byte(want)):
-		return newError(VerificationFailed, nil, "parameter %s: SmtpPassword is not the SES SMTP password of key %s for %s", r.ParameterName, r.NewAccessKeyID, r.SESRegion)
+		return NewError(VerificationFailed, nil, "parameter %s: SmtpPassword is not the SES SMTP password of key %s for %s", r.ParameterName, r.NewAccessKeyID, r.SESRegion)
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 		return r, err
 	}
 	if l.NewAccessKeyID == "" {
-		return r, newError(NotAuthorized, nil, "store for execution %s refused: its record names no new key; nothing was written", req.ExecutionID)
+		return r, NewError(NotAuthorized, nil, "store for execution %s refused: its record names no new key; nothing was written", req.ExecutionID)
 	}
 	log := stepLogger(s.Logger, req).With("accessKeyId", l.NewAccessKeyID)
 	name := l.ParameterName
@@ -53,7 +53,7 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 		return s.stored(ctx, l, req, r)
 	}
 	if l.SealedSecret == "" {
-		return r, newError(NotAuthorized, nil,
+		return r, NewError(NotAuthorized, nil,
 			"store for execution %s refused: its record holds no sealed secret for key %s (the key was taken over from a stopped rotation and the parameter no longer holds it); nothing was written",
 			req.ExecutionID, l.NewAccessKeyID)
 	}
@@ -80,7 +80,7 @@ func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 		Tier: ssmtypes.ParameterTierStandard,
 	}, func(o *ssm.Options) { o.Retryer = aws.NopRetryer{} }) // a retried step finds this version; an SDK retry would add one
 	if err != nil {
-		return r, classify(err, "store the new key in parameter "+name)
+		return r, Classify(err, "store the new key in parameter "+name)
 	}
 	r.PreviousParameterVersion, r.ParameterVersion = st.version, out.Version
 	log.Info("new key stored", "version", out.Version, "previousVersion", st.version)
@@ -126,7 +126,7 @@ func (s *Steps) Restore(ctx context.Context, req Request) (Rotation, error) {
 		_, err := s.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(l.ParameterName)})
 		var notFound *ssmtypes.ParameterNotFound
 		if err != nil && !errors.As(err, &notFound) {
-			return r, classify(err, "delete parameter "+l.ParameterName+" created by this rotation")
+			return r, Classify(err, "delete parameter "+l.ParameterName+" created by this rotation")
 		}
 		log.Info("parameter created by this rotation deleted")
 		return r, s.advance(ctx, l, req.Action, req.Rotation, r)
@@ -143,7 +143,7 @@ func (s *Steps) Restore(ctx context.Context, req Request) (Rotation, error) {
 	}
 	out, err := s.SSM.PutParameter(ctx, in)
 	if err != nil {
-		return r, classify(err, "restore parameter "+l.ParameterName)
+		return r, Classify(err, "restore parameter "+l.ParameterName)
 	}
 	log.Info("parameter restored", "restoredFrom", prev.Version, "version", out.Version, "heldKey", heldKeyOf(*prev))
 	return r, s.advance(ctx, l, req.Action, req.Rotation, r)

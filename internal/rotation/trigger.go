@@ -5,7 +5,7 @@ package rotation
 // delete removes the user's managed keys and the parameter. Only ids and names come back. It
 // uses the steps' own checks: the managed tag (managedTags), the ownership record (ReadOwner),
 // the lock (readLock), key listing and deletion (listKeys, deleteKey) and the classification of
-// AWS failures (classify).
+// AWS failures (Classify).
 
 import (
 	"context"
@@ -120,7 +120,7 @@ func (t *Trigger) Handle(ctx context.Context, ev TriggerEvent) (TriggerResult, e
 	hub := t
 	if in.AccountID != "" {
 		log = log.With("account", in.AccountID)
-		member, err := t.inAccount(ctx, in.AccountID)
+		member, err := t.InAccount(ctx, in.AccountID)
 		if err != nil {
 			return TriggerResult{}, err
 		}
@@ -149,7 +149,7 @@ func (t *Trigger) Handle(ctx context.Context, ev TriggerEvent) (TriggerResult, e
 
 // inAccount returns a Trigger whose IAM and SSM clients act in member account (Step Functions
 // stays the hub's), or AccountNotAllowed before any call for an account that is not a member.
-func (t *Trigger) inAccount(ctx context.Context, account string) (*Trigger, error) {
+func (t *Trigger) InAccount(ctx context.Context, account string) (*Trigger, error) {
 	if !ValidAccountID(account) {
 		return nil, &Error{Name: InvalidInput, Message: fmt.Sprintf("accountId %q is not a 12-digit AWS account id; omit it for the engine's own account", account)}
 	}
@@ -191,7 +191,7 @@ func (t *Trigger) rotate(ctx context.Context, log *slog.Logger, in Input) (Trigg
 		StateMachineArn: aws.String(t.StateMachineARN), Name: aws.String(name), Input: aws.String(string(input)),
 	})
 	if err != nil {
-		return TriggerResult{}, classify(err, fmt.Sprintf("start rotation of %s on %s", in.UserName, t.StateMachineARN))
+		return TriggerResult{}, Classify(err, fmt.Sprintf("start rotation of %s on %s", in.UserName, t.StateMachineARN))
 	}
 	execARN := aws.ToString(out.ExecutionArn)
 	log = log.With("execution", execARN)
@@ -227,7 +227,7 @@ func (t *Trigger) awaitVerified(ctx context.Context, log *slog.Logger, execARN s
 	for {
 		d, err := t.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(execARN)})
 		if err != nil {
-			return "", classify(err, fmt.Sprintf("describe rotation %s", execARN))
+			return "", Classify(err, fmt.Sprintf("describe rotation %s", execARN))
 		}
 		switch d.Status {
 		case sfntypes.ExecutionStatusSucceeded:
@@ -262,7 +262,7 @@ func (t *Trigger) verifiedInHistory(ctx context.Context, execARN string) (string
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return "", classify(err, fmt.Sprintf("read history of rotation %s", execARN))
+			return "", Classify(err, fmt.Sprintf("read history of rotation %s", execARN))
 		}
 		for _, e := range page.Events {
 			x := e.StateExitedEventDetails
@@ -391,7 +391,7 @@ func (t *Trigger) checkOwner(ctx context.Context, user, parameterName string, us
 	if owner.UserID != "" {
 		u, err := t.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
 		if err != nil {
-			return classify(err, fmt.Sprintf("read IAM user %s", user))
+			return Classify(err, fmt.Sprintf("read IAM user %s", user))
 		}
 		userID = aws.ToString(u.User.UserId)
 		if userID != owner.UserID {
@@ -422,7 +422,7 @@ func (t *Trigger) spelledAsIAM(ctx context.Context, user string, exists bool) er
 	}
 	u, err := t.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
 	if err != nil {
-		return classify(err, fmt.Sprintf("read IAM user %s", user))
+		return Classify(err, fmt.Sprintf("read IAM user %s", user))
 	}
 	if name := aws.ToString(u.User.UserName); name != user {
 		return &Error{Name: NotAuthorized, Message: fmt.Sprintf(
@@ -456,7 +456,7 @@ func (t *Trigger) deleteParameter(ctx context.Context, log *slog.Logger, name st
 			continue
 		}
 		if err != nil {
-			return classify(err, fmt.Sprintf("delete parameter %s", n))
+			return Classify(err, fmt.Sprintf("delete parameter %s", n))
 		}
 		log.Info("parameter deleted", "deleted", n)
 	}
@@ -490,7 +490,7 @@ func (t *Trigger) stopHolder(ctx context.Context, log *slog.Logger, parameterNam
 			return nil
 		}
 		if err != nil {
-			return classify(err, fmt.Sprintf("describe rotation %s that holds %s", execARN, lockName))
+			return Classify(err, fmt.Sprintf("describe rotation %s that holds %s", execARN, lockName))
 		}
 		if d.Status != sfntypes.ExecutionStatusRunning {
 			if stopped {
@@ -505,7 +505,7 @@ func (t *Trigger) stopHolder(ctx context.Context, log *slog.Logger, parameterNam
 				Cause:        aws.String(fmt.Sprintf("keyrotor's trigger removes %s and %s (terraform destroy, or an update away from them); this rotation stops so that it does not fail on what is gone", parameterName, lockName)),
 			})
 			if err != nil {
-				return classify(err, fmt.Sprintf("stop rotation %s that holds %s (destroy deletes nothing while it runs)", execARN, lockName))
+				return Classify(err, fmt.Sprintf("stop rotation %s that holds %s (destroy deletes nothing while it runs)", execARN, lockName))
 			}
 			stopped = true
 			log.Info("stopping the rotation that holds the lock", "lock", lockName)
@@ -523,11 +523,11 @@ func (t *Trigger) stopHolder(ctx context.Context, log *slog.Logger, parameterNam
 // invocation's deadline (less DeadlineMargin) would pass first, or when ctx ends.
 func (t *Trigger) pause(ctx context.Context, wait time.Duration, waitingFor, late string) (time.Duration, error) {
 	if deadline, ok := ctx.Deadline(); ok && t.now().Add(wait+t.DeadlineMargin).After(deadline) {
-		return wait, newError(RotationStillRunning, nil, "%s", late)
+		return wait, NewError(RotationStillRunning, nil, "%s", late)
 	}
 	select {
 	case <-ctx.Done():
-		return wait, newError(RotationStillRunning, ctx.Err(), "stopped waiting for %s", waitingFor)
+		return wait, NewError(RotationStillRunning, ctx.Err(), "stopped waiting for %s", waitingFor)
 	case <-time.After(wait):
 	}
 	return min(wait*2, t.MaxPollInterval), nil
@@ -557,7 +557,7 @@ func (t *Trigger) managedTags(ctx context.Context, user string) (exists bool, ta
 	case UserNotFound:
 		return false, nil, nil
 	case UserNotManaged:
-		return true, nil, newError(UserNotManaged, nil,
+		return true, nil, NewError(UserNotManaged, nil,
 			"%s: IAM user %s is not tagged %s=%s, so keyrotor deletes none of its keys and parameters; tag the user to let destroy remove them, or drop the module from state (terraform state rm) to leave them",
 			UserNotManaged, user, ManagedTagKey, ManagedTagValue)
 	}
@@ -609,7 +609,7 @@ func (t *Trigger) removeMovedFrom(ctx context.Context, log *slog.Logger, prevInp
 	// account (the hub's when it names none), and is acted on there and only there.
 	at := t
 	if old.AccountID != "" {
-		if at, err = t.inAccount(ctx, old.AccountID); err != nil {
+		if at, err = t.InAccount(ctx, old.AccountID); err != nil {
 			return err
 		}
 		log = log.With("previousAccount", old.AccountID)

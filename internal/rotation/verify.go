@@ -30,7 +30,7 @@ func (s *Steps) Verify(ctx context.Context, req Request) (Rotation, error) {
 		return r, err
 	}
 	if l.NewAccessKeyID == "" {
-		return r, newError(NotAuthorized, nil, "verify for execution %s refused: its record names no new key", req.ExecutionID)
+		return r, NewError(NotAuthorized, nil, "verify for execution %s refused: its record names no new key", req.ExecutionID)
 	}
 	log := stepLogger(s.Logger, req).With("accessKeyId", l.NewAccessKeyID)
 	id, secret, err := s.readAsConsumer(ctx, l)
@@ -42,23 +42,23 @@ func (s *Steps) Verify(ctx context.Context, req Request) (Rotation, error) {
 	if hasCode(err, "InvalidClientTokenId", "SignatureDoesNotMatch") {
 		if l.KeyCreatedAt != nil && s.now().Before(l.KeyCreatedAt.Add(s.Config.PropagationWindow)) {
 			log.Info("new key not yet accepted by STS", "stsCalls", r.STSCalls)
-			return r, newError(KeyNotYetValid, err, "STS does not accept key %s yet (IAM propagation); retry", id)
+			return r, NewError(KeyNotYetValid, err, "STS does not accept key %s yet (IAM propagation); retry", id)
 		}
-		return r, newError(VerificationFailed, err,
+		return r, NewError(VerificationFailed, err,
 			"STS refuses key %s read from %s although it was created more than %s ago: the stored secret is wrong",
 			id, l.ParameterName, s.Config.PropagationWindow)
 	}
 	if err != nil {
-		return r, classify(err, "call sts:GetCallerIdentity with the new key")
+		return r, Classify(err, "call sts:GetCallerIdentity with the new key")
 	}
 	// Identity is the account and the IAM user id: GetCallerIdentity's UserId is the user's
 	// unique id for an IAM user (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
 	got := aws.ToString(out.Arn)
 	if !isUserARN(got, l.UserName) || l.AccountID != "" && aws.ToString(out.Account) != l.AccountID ||
 		l.UserID != "" && aws.ToString(out.UserId) != l.UserID {
-		return r, newError(VerificationFailed, nil,
+		return r, NewError(VerificationFailed, nil,
 			"key %s read from %s authenticates as %s (user id %s), not as IAM user %s (user id %s)%s", id, l.ParameterName, got,
-			aws.ToString(out.UserId), l.UserName, l.UserID, inAccount(l.AccountID))
+			aws.ToString(out.UserId), l.UserName, l.UserID, InAccount(l.AccountID))
 	}
 	now := s.now().UTC()
 	l.VerifiedAt = &now
@@ -75,10 +75,10 @@ func (s *Steps) readAsConsumer(ctx context.Context, r *lock) (string, SecretKey,
 	out, err := s.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(r.ParameterName), WithDecryption: aws.Bool(true)})
 	var notFound *ssmtypes.ParameterNotFound
 	if errors.As(err, &notFound) {
-		return "", SecretKey{}, newError(VerificationFailed, err, "parameter %s does not exist; it was deleted after StoreParameter", r.ParameterName)
+		return "", SecretKey{}, NewError(VerificationFailed, err, "parameter %s does not exist; it was deleted after StoreParameter", r.ParameterName)
 	}
 	if err != nil {
-		return "", SecretKey{}, classify(err, "read parameter "+r.ParameterName+" as a consumer")
+		return "", SecretKey{}, Classify(err, "read parameter "+r.ParameterName+" as a consumer")
 	}
 	value := aws.ToString(out.Parameter.Value)
 	if r.Format == FormatRaw {
@@ -87,12 +87,12 @@ func (s *Steps) readAsConsumer(ctx context.Context, r *lock) (string, SecretKey,
 	var k storedKey
 	if err := json.Unmarshal([]byte(value), &k); err != nil || k.AccessKeyID == "" || k.SecretAccessKey == "" {
 		// The value may be a secret: never include it or the parser's message about it.
-		return "", SecretKey{}, newError(VerificationFailed, nil,
+		return "", SecretKey{}, NewError(VerificationFailed, nil,
 			`parameter %s (version %d) is not JSON {"AccessKeyId","SecretAccessKey"} as format %q requires`,
 			r.ParameterName, out.Parameter.Version, r.Format)
 	}
 	if k.AccessKeyID != r.NewAccessKeyID {
-		return "", SecretKey{}, newError(VerificationFailed, nil,
+		return "", SecretKey{}, NewError(VerificationFailed, nil,
 			"parameter %s holds key %s, not the new key %s: something else wrote it during the rotation",
 			r.ParameterName, k.AccessKeyID, r.NewAccessKeyID)
 	}
@@ -113,8 +113,8 @@ func isUserARN(s, user string) bool {
 	return a.Resource[strings.LastIndex(a.Resource, "/")+1:] == user
 }
 
-// inAccount says " of account A" for a member account, "" for the engine's own.
-func inAccount(account string) string {
+// InAccount says " of account A" for a member account, "" for the engine's own.
+func InAccount(account string) string {
 	if account == "" {
 		return ""
 	}

@@ -45,7 +45,7 @@ const LockSuffix = ".lock"
 const MaxParameterNameLength = 1011 - 64 - len(LockSuffix)
 
 // The environment variables the engine module sets on the functions (and the CLI reads)
-// beside rotation.go's and fleet.go's.
+// beside rotation.go's (and the fleet's, internal/fleet).
 const (
 	// EnvStateMachineARN is the rotation state machine: the trigger starts it, the CLI's
 	// default --state-machine.

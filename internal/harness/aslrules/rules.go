@@ -12,7 +12,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/internal/fleet"
 )
 
 // AWS figures the rules hold definitions to.
@@ -130,10 +130,10 @@ var KeyrotorLoops = map[string]Bound{
 	"ListMoreUsers": {(FleetUsers+99)/100 - 1, "listusers reads 100 users a call"},
 	"MoreUsers":     {(FleetUsers + 99) / 100, "listusers reads 100 users a call"},
 	// rotate-fleet.asl.json's child: AwaitCutOver → CutOverYet → WaitForCutOver → AwaitCutOver
-	// until the rotation is verified; listusers gives up after rotation.MaxCutOverChecks.
-	"AwaitCutOver":   {rotation.MaxCutOverChecks, "listusers' cutover action answers failed (CutOverNotSeen) at its 240th check"},
-	"CutOverYet":     {rotation.MaxCutOverChecks, "listusers' cutover action answers failed (CutOverNotSeen) at its 240th check"},
-	"WaitForCutOver": {rotation.MaxCutOverChecks - 1, "listusers' cutover action answers failed (CutOverNotSeen) at its 240th check"},
+	// until the rotation is verified; listusers gives up after fleet.MaxCutOverChecks.
+	"AwaitCutOver":   {fleet.MaxCutOverChecks, "listusers' cutover action answers failed (CutOverNotSeen) at its 240th check"},
+	"CutOverYet":     {fleet.MaxCutOverChecks, "listusers' cutover action answers failed (CutOverNotSeen) at its 240th check"},
+	"WaitForCutOver": {fleet.MaxCutOverChecks - 1, "listusers' cutover action answers failed (CutOverNotSeen) at its 240th check"},
 }
 
 // Check applies every rule to one definition (placeholders already filled).

@@ -21,6 +21,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/harness/aslrules"
 	"github.com/keyrotor/keyrotor/internal/harness/testenv"
 	"github.com/keyrotor/keyrotor/internal/localenv"
@@ -299,7 +300,7 @@ func MeasureFleet(ctx context.Context, env *localenv.Env, path string, users []s
 	if x.Status != sfnlocal.StatusSucceeded {
 		return run, fmt.Errorf("fleet ended %s: %s %s", x.Status, x.Error, x.Cause)
 	}
-	var sum rotation.FleetSummary
+	var sum fleet.Summary
 	if err := json.Unmarshal(x.Output, &sum); err != nil {
 		return run, fmt.Errorf("fleet output: %w", err)
 	}
@@ -571,7 +572,7 @@ func measureFleets(ctx context.Context, root string, shared *localenv.Env, specs
 		case spec.AWSClock || spec.Accounts > 0:
 			// The fleet's own default, per account: the goals on AWS's clock are stated at it,
 			// and the listing interleaves the accounts so that they run side by side.
-			plan.Concurrency = rotation.DefaultFleetConcurrency * max(1, spec.Accounts)
+			plan.Concurrency = fleet.DefaultFleetConcurrency * max(1, spec.Accounts)
 		case spec.IAMRate > 0:
 			plan.Concurrency = DefaultThrottledFleetConcurrency
 		default:

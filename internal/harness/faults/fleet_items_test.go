@@ -16,6 +16,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/harness/invariants"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
@@ -95,15 +96,15 @@ func TestFinding7_ItemsWrittenBesideTheListingAreNotRotated(t *testing.T) {
 	if run.Status != "SUCCEEDED" {
 		t.Fatalf("fleet ended %s %s: %s", run.Status, run.Error, run.Cause)
 	}
-	var sum rotation.FleetSummary
+	var sum fleet.Summary
 	if err := json.Unmarshal(run.Output, &sum); err != nil {
 		t.Fatalf("fleet output %s: %v", run.Output, err)
 	}
 	t.Logf("summary: %s", run.Output)
-	if sum.Managed != 1 || sum.Counts != (rotation.FleetCounts{Rotated: 1, Failed: 2}) {
+	if sum.Managed != 1 || sum.Counts != (fleet.Counts{Rotated: 1, Failed: 2}) {
 		t.Errorf("managed %d, counts %+v; want 1 listed, 1 rotated, the 2 forged items failed", sum.Managed, sum.Counts)
 	}
-	failed := map[string]rotation.FleetOutcome{}
+	failed := map[string]fleet.Outcome{}
 	for _, f := range sum.Failed {
 		failed[f.User+"/"+f.Error] = f
 	}

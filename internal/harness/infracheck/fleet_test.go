@@ -219,7 +219,7 @@ func TestFleetVariablesValidate(t *testing.T) {
 
 // The module refuses at plan time a fleet_input that listusers would refuse at the fleet's
 // first run: accounts that are not members, an OU without member_organizational_units; the
-// same values pass listusers' own validation (rotation.Lister.List) exactly when they pass here.
+// same values pass listusers' own validation (fleet.Lister.List) exactly when they pass here.
 func TestScheduledFleetInputIsCheckedAgainstTheMemberAccounts(t *testing.T) {
 	_, mods := load(t)
 	m := mods[engineDir]

@@ -89,11 +89,11 @@ func TestArchitecturePathsExist(t *testing.T) {
 	}
 }
 
-// TestArchitectureGoNamesAreDeclared: a span pkg.Name (rotation.Lister, lambdamain.Main) names
+// TestArchitectureGoNamesAreDeclared: a span pkg.Name (fleet.Lister, lambdamain.Main) names
 // an exported top-level declaration of that keyrotor package.
 func TestArchitectureGoNamesAreDeclared(t *testing.T) {
 	root := repoRoot(t)
-	dirs := map[string]string{"rotation": "internal/rotation", "lambdamain": "internal/lambdamain", "deployed": "internal/deployed", "localenv": "internal/localenv", "audit": "internal/audit"}
+	dirs := map[string]string{"rotation": "internal/rotation", "lambdamain": "internal/lambdamain", "deployed": "internal/deployed", "fleet": "internal/fleet", "localenv": "internal/localenv", "audit": "internal/audit"}
 	declared := map[string][]string{}
 	for pkg, dir := range dirs {
 		pkgs, err := parser.ParseDir(token.NewFileSet(), filepath.Join(root, dir), func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)

@@ -22,6 +22,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/internal/deployed"
+	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
@@ -219,9 +220,9 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 		e.Region, e.AccountID, e.KMSKeyID = motoserver.Region, motoserver.AccountID, r.conf.KMSKeyID
 	})
 	store := &memStore{objects: map[string][]byte{}}
-	lister := &rotation.Lister{IAM: iam.NewFromConfig(motoserver.Config(r.proxy.URL, r.creds["listusers"])), S3: store, Bucket: f.engine.FleetBucket(), UserPath: "/", PageSize: 2}
-	lreq := rotation.ListRequest{Action: "list", ExecutionID: "fleet-1"}
-	var st rotation.FleetState
+	lister := &fleet.Lister{IAM: iam.NewFromConfig(motoserver.Config(r.proxy.URL, r.creds["listusers"])), S3: store, Bucket: f.engine.FleetBucket(), UserPath: "/", PageSize: 2}
+	lreq := fleet.ListRequest{Action: "list", ExecutionID: "fleet-1"}
+	var st fleet.State
 	for {
 		var err error
 		if st, err = lister.List(ctx, lreq); err != nil {
@@ -233,15 +234,15 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 		config, _ := json.Marshal(st.Config)
 		lreq.Fleet, lreq.Page = config, &st.Page
 	}
-	var users []rotation.FleetUser
+	var users []fleet.User
 	if err := json.Unmarshal(store.objects[st.Page.Bucket+"/"+st.Page.Key], &users); err != nil {
 		t.Fatal(err)
 	}
 	// The summary reads the report the fleet's Map wrote (here: an empty one).
-	ref := &rotation.FleetReportRef{MapRunArn: "arn:aws:states:us-east-1:123456789012:mapRun:keyrotor-rotate-fleet/rotations:1"}
+	ref := &fleet.ReportRef{MapRunArn: "arn:aws:states:us-east-1:123456789012:mapRun:keyrotor-rotate-fleet/rotations:1"}
 	ref.ResultWriterDetails.Bucket, ref.ResultWriterDetails.Key = st.Page.Bucket, st.Page.ReportPrefix+"/1/manifest.json"
 	store.objects[st.Page.Bucket+"/"+ref.ResultWriterDetails.Key] = []byte(`{"ResultFiles":{}}`)
-	if _, err := lister.Summarize(ctx, rotation.ListRequest{Action: "summarize", ExecutionID: "fleet-1", Page: &st.Page, Report: ref}); err != nil {
+	if _, err := lister.Summarize(ctx, fleet.ListRequest{Action: "summarize", ExecutionID: "fleet-1", Page: &st.Page, Report: ref}); err != nil {
 		t.Fatal(err)
 	}
 	// A fleet child's cut-over check of a running rotation (moto keeps it RUNNING): listusers
@@ -252,8 +253,8 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, err := lister.CheckCutOver(ctx, rotation.ListRequest{Action: "cutover", ExecutionID: "fleet-1", Rotation: aws.ToString(running.ExecutionArn)}); err != nil || c.Status != rotation.CutOverRunning {
-		t.Fatalf("cut-over check of a running rotation: %+v, %v, want %s", c, err, rotation.CutOverRunning)
+	if c, err := lister.CheckCutOver(ctx, fleet.ListRequest{Action: "cutover", ExecutionID: "fleet-1", Rotation: aws.ToString(running.ExecutionArn)}); err != nil || c.Status != fleet.CutOverRunning {
+		t.Fatalf("cut-over check of a running rotation: %+v, %v, want %s", c, err, fleet.CutOverRunning)
 	}
 	var listed []string
 	for _, u := range users {
@@ -322,7 +323,7 @@ func motoAdminKey(r *recording) string {
 	return creds.AccessKeyID
 }
 
-// memStore is an in-memory rotation.FleetStore that remembers the object calls made of it.
+// memStore is an in-memory fleet.Store that remembers the object calls made of it.
 type memStore struct {
 	mu      sync.Mutex
 	objects map[string][]byte

@@ -1,4 +1,4 @@
-package rotation
+package fleet
 
 import (
 	"context"
@@ -13,27 +13,28 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // NewLister builds the fleet's Lister over SDK clients made from cfg, as NewSteps builds the
 // steps: the users under userPath, the fleet bucket of KEYROTOR_FLEET_BUCKET, and, where conf
 // names member accounts, their users through each one's keyrotor-target role.
-func NewLister(cfg aws.Config, conf Config, userPath string, logger *slog.Logger) *Lister {
+func NewLister(cfg aws.Config, conf rotation.Config, userPath string, logger *slog.Logger) *Lister {
 	// Path-style requests when an endpoint override points S3 at a local stand-in (moto): its
 	// address takes no bucket subdomain. AWS itself gets virtual-hosted requests.
 	pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 	l := &Lister{IAM: listingIAM(cfg), S3: S3Store{Client: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })},
-		Bucket: os.Getenv(EnvFleetBucket), UserPath: userPath, Logger: logger, MemberAccounts: conf.MemberAccounts,
+		Bucket: os.Getenv(EnvBucket), UserPath: userPath, Logger: logger, MemberAccounts: conf.MemberAccounts,
 		Executions: sfn.NewFromConfig(cfg)}
 	if len(conf.MemberAccounts) > 0 {
 		// organizationalUnitId: the OU's accounts, read with the function's own role.
 		l.Organizations = organizations.NewFromConfig(cfg)
 	}
-	if members := NewMembers(cfg, conf, ListUsersFunction, nil); members != nil {
+	if members := rotation.NewMembers(cfg, conf, rotation.ListUsersFunction, nil); members != nil {
 		// A fleet over accountIds lists each member account's users through its
 		// keyrotor-target role, in a session named after the fleet execution.
-		l.MemberIAM = func(ctx context.Context, account, executionID string) (FleetIAM, error) {
-			mcfg, err := members.Config(ctx, account, PartitionOf(executionID), SessionName(executionID))
+		l.MemberIAM = func(ctx context.Context, account, executionID string) (IAM, error) {
+			mcfg, err := members.Config(ctx, account, rotation.PartitionOf(executionID), rotation.SessionName(executionID))
 			if err != nil {
 				return nil, err
 			}

@@ -1,4 +1,4 @@
-package rotation_test
+package fleet_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -70,16 +71,16 @@ func TestCutOverStatesAreThoseAfterVerifyKey(t *testing.T) {
 		return out
 	}
 	after := reach(def.States["VerifyKey"].Next)
-	want := slices.Sorted(slices.Values(rotation.CutOverStates))
+	want := slices.Sorted(slices.Values(fleet.CutOverStates))
 	if !slices.Equal(after, want) {
-		t.Errorf("states after VerifyKey %v, rotation.CutOverStates %v", after, want)
+		t.Errorf("states after VerifyKey %v, fleet.CutOverStates %v", after, want)
 	}
 	// None of them is reachable without VerifyKey's success (its Catch leads elsewhere).
 	verify := def.States["VerifyKey"]
 	verify.Next = ""
 	def.States["VerifyKey"] = verify
 	for _, n := range reach("CheckInput") {
-		if slices.Contains(rotation.CutOverStates, n) {
+		if slices.Contains(fleet.CutOverStates, n) {
 			t.Errorf("%s is reachable without VerifyKey succeeding", n)
 		}
 	}
@@ -120,19 +121,19 @@ func TestCutOverCheckFreesTheSlotOnceTheKeyIsVerified(t *testing.T) {
 		cause   string
 		wait    int
 	}{
-		{"still creating", fakeWatcher{status: sfntypes.ExecutionStatusRunning, newestEntered: []string{"CreateKey", "Begin"}}, 0, rotation.CutOverRunning, false, "", "", 1},
-		{"verifying, later checks slower", fakeWatcher{status: sfntypes.ExecutionStatusRunning, newestEntered: []string{"VerifyKey"}}, 100, rotation.CutOverRunning, false, "", "", 10},
-		{"in its grace wait", fakeWatcher{status: sfntypes.ExecutionStatusRunning, newestEntered: []string{"GraceWait", "VerifyKey"}}, 3, rotation.CutOverRotated, true, "", "", 0},
-		{"extending the grace", fakeWatcher{status: sfntypes.ExecutionStatusRunning, newestEntered: []string{"ExtendGrace"}}, 3, rotation.CutOverRotated, true, "", "", 0},
-		{"ended rotated (no waits)", fakeWatcher{status: sfntypes.ExecutionStatusSucceeded}, 1, rotation.CutOverRotated, false, "", "", 0},
-		{"failed its verification", fakeWatcher{status: sfntypes.ExecutionStatusFailed, errName: "VerificationFailed", why: "the ARN differs"}, 2, rotation.CutOverFailed, false, "VerificationFailed", "the ARN differs", 0},
-		{"stopped", fakeWatcher{status: sfntypes.ExecutionStatusAborted}, 2, rotation.CutOverFailed, false, "ABORTED", "next rotation", 0},
-		{"never verified", fakeWatcher{status: sfntypes.ExecutionStatusRunning, newestEntered: []string{"VerifyKey"}}, rotation.MaxCutOverChecks - 1, rotation.CutOverFailed, false, rotation.CutOverNotSeen, "goes on by itself", 0},
+		{"still creating", fakeWatcher{status: sfntypes.ExecutionStatusRunning, newestEntered: []string{"CreateKey", "Begin"}}, 0, fleet.CutOverRunning, false, "", "", 1},
+		{"verifying, later checks slower", fakeWatcher{status: sfntypes.ExecutionStatusRunning, newestEntered: []string{"VerifyKey"}}, 100, fleet.CutOverRunning, false, "", "", 10},
+		{"in its grace wait", fakeWatcher{status: sfntypes.ExecutionStatusRunning, newestEntered: []string{"GraceWait", "VerifyKey"}}, 3, fleet.CutOverRotated, true, "", "", 0},
+		{"extending the grace", fakeWatcher{status: sfntypes.ExecutionStatusRunning, newestEntered: []string{"ExtendGrace"}}, 3, fleet.CutOverRotated, true, "", "", 0},
+		{"ended rotated (no waits)", fakeWatcher{status: sfntypes.ExecutionStatusSucceeded}, 1, fleet.CutOverRotated, false, "", "", 0},
+		{"failed its verification", fakeWatcher{status: sfntypes.ExecutionStatusFailed, errName: "VerificationFailed", why: "the ARN differs"}, 2, fleet.CutOverFailed, false, "VerificationFailed", "the ARN differs", 0},
+		{"stopped", fakeWatcher{status: sfntypes.ExecutionStatusAborted}, 2, fleet.CutOverFailed, false, "ABORTED", "next rotation", 0},
+		{"never verified", fakeWatcher{status: sfntypes.ExecutionStatusRunning, newestEntered: []string{"VerifyKey"}}, fleet.MaxCutOverChecks - 1, fleet.CutOverFailed, false, rotation.CutOverNotSeen, "goes on by itself", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := &rotation.Lister{Executions: tt.w}
-			c, err := l.CheckCutOver(context.Background(), rotation.ListRequest{Action: "cutover", Rotation: arn, Checks: tt.checks})
+			l := &fleet.Lister{Executions: tt.w}
+			c, err := l.CheckCutOver(context.Background(), fleet.ListRequest{Action: "cutover", Rotation: arn, Checks: tt.checks})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +142,7 @@ func TestCutOverCheckFreesTheSlotOnceTheKeyIsVerified(t *testing.T) {
 			}
 		})
 	}
-	if _, err := (&rotation.Lister{Executions: fakeWatcher{}}).CheckCutOver(context.Background(), rotation.ListRequest{Rotation: "child-1"}); err == nil || !strings.Contains(err.Error(), "execution ARN") {
+	if _, err := (&fleet.Lister{Executions: fakeWatcher{}}).CheckCutOver(context.Background(), fleet.ListRequest{Rotation: "child-1"}); err == nil || !strings.Contains(err.Error(), "execution ARN") {
 		t.Errorf("a rotation that is no execution ARN: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package rotation_test
+package fleet_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
+	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
@@ -72,7 +73,7 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name      string
-		in        rotation.Fleet
+		in        fleet.Input
 		ouHas     []orgtypes.Account
 		want      []string // "account/user", in listing order
 		wantError string
@@ -80,34 +81,34 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 	}{
 		// IAM's rate is per account: the Map takes items in order, so the users object
 		// interleaves the accounts and they run side by side.
-		{"several users per account, interleaved", rotation.Fleet{AccountIDs: []string{"222222222222", "111111111111"}}, nil,
+		{"several users per account, interleaved", fleet.Input{AccountIDs: []string{"222222222222", "111111111111"}}, nil,
 			[]string{"222222222222/app-222-0", "111111111111/app-111-0", "222222222222/app-222-1", "111111111111/app-111-1", "222222222222/app-222-2", "111111111111/app-111-2"}, "", 3},
-		{"listed accounts in their order", rotation.Fleet{AccountIDs: []string{"222222222222", "111111111111"}}, nil,
+		{"listed accounts in their order", fleet.Input{AccountIDs: []string{"222222222222", "111111111111"}}, nil,
 			[]string{"222222222222/app-222222222222", "111111111111/app-111111111111"}, "", 0},
-		{"no accounts: the engine's own", rotation.Fleet{}, nil, []string{"/app-hub"}, "", 0},
-		{"an OU's active accounts", rotation.Fleet{OrganizationalUnitID: ou}, org,
+		{"no accounts: the engine's own", fleet.Input{}, nil, []string{"/app-hub"}, "", 0},
+		{"an OU's active accounts", fleet.Input{OrganizationalUnitID: ou}, org,
 			[]string{"111111111111/app-111111111111", "333333333333/app-333333333333"}, "", 0},
-		{"an OU and a listed account, each once", rotation.Fleet{OrganizationalUnitID: ou, AccountIDs: []string{"333333333333"}}, org,
+		{"an OU and a listed account, each once", fleet.Input{OrganizationalUnitID: ou, AccountIDs: []string{"333333333333"}}, org,
 			[]string{"333333333333/app-333333333333", "111111111111/app-111111111111"}, "", 0},
-		{"an empty OU rotates nobody", rotation.Fleet{OrganizationalUnitID: ou}, nil, nil, "", 0},
-		{"a listed account that is not a member", rotation.Fleet{AccountIDs: []string{"111111111111", "444444444444"}}, nil, nil, rotation.AccountNotAllowed, 0},
-		{"an OU holding an account that is not a member", rotation.Fleet{OrganizationalUnitID: ou},
+		{"an empty OU rotates nobody", fleet.Input{OrganizationalUnitID: ou}, nil, nil, "", 0},
+		{"a listed account that is not a member", fleet.Input{AccountIDs: []string{"111111111111", "444444444444"}}, nil, nil, rotation.AccountNotAllowed, 0},
+		{"an OU holding an account that is not a member", fleet.Input{OrganizationalUnitID: ou},
 			append(slices.Clone(org), account("444444444444", orgtypes.AccountStateActive, "")), nil, rotation.AccountNotAllowed, 0},
-		{"not an OU id", rotation.Fleet{OrganizationalUnitID: "engineering"}, nil, nil, rotation.InvalidInput, 0},
-		{"a malformed account id", rotation.Fleet{AccountIDs: []string{"1111"}}, nil, nil, rotation.InvalidInput, 0},
+		{"not an OU id", fleet.Input{OrganizationalUnitID: "engineering"}, nil, nil, rotation.InvalidInput, 0},
+		{"a malformed account id", fleet.Input{AccountIDs: []string{"1111"}}, nil, nil, rotation.InvalidInput, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hubCalls, memberCalls := 0, 0
 			orgs := &fakeOU{id: ou, accounts: tc.ouHas}
-			l := &rotation.Lister{
+			l := &fleet.Lister{
 				IAM: accountIAM{account: "hub", calls: &hubCalls}, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/",
 				MemberAccounts: members, Organizations: orgs,
-				MemberIAM: func(_ context.Context, account, _ string) (rotation.FleetIAM, error) {
+				MemberIAM: func(_ context.Context, account, _ string) (fleet.IAM, error) {
 					return accountIAM{account: account, calls: &memberCalls, users: tc.usersEach}, nil
 				},
 			}
 			if tc.wantError != "" {
-				_, err := l.List(context.Background(), rotation.ListRequest{Action: "list", ExecutionID: "arn:aws:states:us-east-1:123456789012:execution:f:x", Fleet: fleetJSON(t, tc.in)})
+				_, err := l.List(context.Background(), fleet.ListRequest{Action: "list", ExecutionID: "arn:aws:states:us-east-1:123456789012:execution:f:x", Fleet: fleetJSON(t, tc.in)})
 				if rotation.ErrorName(err) != tc.wantError {
 					t.Fatalf("error %v (%s), want %s", err, rotation.ErrorName(err), tc.wantError)
 				}
@@ -145,16 +146,16 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 func TestScheduledFleetInputWithNullsIsTheInputWithoutThem(t *testing.T) {
 	const scheduled = `{"maxConcurrency":null,"toleratedFailurePercentage":null,"graceSeconds":null,"inactiveSeconds":null,"pathPrefix":null,"accountIds":["111111111111"],"organizationalUnitId":null}`
 	calls := 0
-	l := &rotation.Lister{IAM: accountIAM{account: "hub", calls: &calls}, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/",
+	l := &fleet.Lister{IAM: accountIAM{account: "hub", calls: &calls}, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/",
 		MemberAccounts: []string{"111111111111"},
-		MemberIAM: func(_ context.Context, account, _ string) (rotation.FleetIAM, error) {
+		MemberIAM: func(_ context.Context, account, _ string) (fleet.IAM, error) {
 			return accountIAM{account: account, calls: &calls}, nil
 		}}
-	st, err := l.List(context.Background(), rotation.ListRequest{Action: "list", ExecutionID: "arn:aws:states:us-east-1:123456789012:execution:f:x", Fleet: []byte(scheduled)})
+	st, err := l.List(context.Background(), fleet.ListRequest{Action: "list", ExecutionID: "arn:aws:states:us-east-1:123456789012:execution:f:x", Fleet: []byte(scheduled)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := st.Config; *c.MaxConcurrency != rotation.DefaultFleetConcurrency || c.Rotation.GraceSeconds != rotation.DefaultGraceSeconds ||
+	if c := st.Config; *c.MaxConcurrency != fleet.DefaultFleetConcurrency || c.Rotation.GraceSeconds != rotation.DefaultGraceSeconds ||
 		c.Rotation.InactiveSeconds != rotation.DefaultInactiveSeconds || c.PathPrefix != "/" || !slices.Equal(c.AccountIDs, []string{"111111111111"}) {
 		t.Errorf("config %+v (rotation %+v), want the defaults over account 111111111111", c, c.Rotation)
 	}

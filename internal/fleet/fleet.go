@@ -1,9 +1,11 @@
-package rotation
+package fleet
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,16 +17,18 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // The fleet's input (statemachine/rotate-fleet.asl.json) configures it; every field is
 // optional. The list action defaults and validates it on the first call, and each call adds one
 // page of managed users to the fleet's users object in S3, which the fleet's Distributed Map
 // reads (ItemReader); the fleet's own progress travels beside the configuration as Page.
-type Fleet struct {
+type Input struct {
 	// MaxConcurrency is how many rotations run at once (default 10, 1 … 1000).
 	MaxConcurrency *int `json:"maxConcurrency,omitempty"`
 	// ToleratedFailurePercentage is the share of failed rotations above which the fleet stops
@@ -34,7 +38,7 @@ type Fleet struct {
 	// (default: the engine's managed user path).
 	PathPrefix string `json:"pathPrefix,omitempty"`
 	// Rotation is the part of every child execution's input that the fleet sets.
-	Rotation *FleetRotation `json:"rotation,omitempty"`
+	Rotation *Shared `json:"rotation,omitempty"`
 	// GraceSeconds and InactiveSeconds are input shorthands, moved into Rotation.
 	GraceSeconds    *int `json:"graceSeconds,omitempty"`
 	InactiveSeconds *int `json:"inactiveSeconds,omitempty"`
@@ -54,9 +58,9 @@ var (
 	fleetOwnedFields = []string{"users", "marker", "more", "listed", "managed", "page", "config", "results", "report", "error", "failure", "reason", "summary"}
 )
 
-// FleetPage is the listing's progress, which the fleet's states own.
-type FleetPage struct {
-	// Bucket and Key locate the users object (a JSON array of FleetUser) the Map reads;
+// Page is the listing's progress, which the fleet's states own.
+type Page struct {
+	// Bucket and Key locate the users object (a JSON array of User) the Map reads;
 	// ReportPrefix is where its ResultWriter writes the report.
 	Bucket       string `json:"bucket"`
 	Key          string `json:"key"`
@@ -71,31 +75,31 @@ type FleetPage struct {
 	// to the next of the configuration's accountIds once it is done.
 	Account string `json:"account,omitempty"`
 	// Digest is the SHA-256 of the users object as the listing last wrote it: the next page
-	// and the summary find out whether anything else wrote it since (fleet_items.go).
+	// and the summary find out whether anything else wrote it since (items.go).
 	Digest string `json:"digest,omitempty"`
 }
 
-// FleetState is what the list action returns: the validated configuration and the listing's
+// State is what the list action returns: the validated configuration and the listing's
 // progress.
-type FleetState struct {
-	Config Fleet     `json:"config"`
-	Page   FleetPage `json:"page"`
+type State struct {
+	Config Input `json:"config"`
+	Page   Page  `json:"page"`
 }
 
-// FleetRotation is the input every rotation of a fleet shares. The Map merges it over each
+// Shared is the input every rotation of a fleet shares. The Map merges it over each
 // item (States.JsonMerge, its fields winning), so Fleet reaches every child whatever the item
 // says.
-type FleetRotation struct {
+type Shared struct {
 	GraceSeconds    int `json:"graceSeconds"`
 	InactiveSeconds int `json:"inactiveSeconds"`
 	// Fleet is what the listing covered, set by the list action alone (an input's is
-	// replaced): each child's Begin rechecks its item against it (fleet_items.go).
-	Fleet *FleetScope `json:"fleet,omitempty"`
+	// replaced): each child's Begin rechecks its item against it (internal/rotation fleet_items.go).
+	Fleet *rotation.FleetScope `json:"fleet,omitempty"`
 }
 
-// FleetUser is the per-user part of a rotation input. ParameterName and Format are set only
+// User is the per-user part of a rotation input. ParameterName and Format are set only
 // from the user's tags; left out, the rotation's Begin defaults them.
-type FleetUser struct {
+type User struct {
 	UserName      string `json:"userName"`
 	ParameterName string `json:"parameterName,omitempty"`
 	Format        string `json:"format,omitempty"`
@@ -110,17 +114,17 @@ type ListRequest struct {
 	Action      string          `json:"action"`
 	ExecutionID string          `json:"executionId"`
 	Fleet       json.RawMessage `json:"fleet,omitempty"`
-	Page        *FleetPage      `json:"page,omitempty"`
-	Report      *FleetReportRef `json:"report,omitempty"`
+	Page        *Page           `json:"page,omitempty"`
+	Report      *ReportRef      `json:"report,omitempty"`
 	// Rotation and Checks are the cutover action's: the rotation execution a fleet child
 	// started, and how often it has been checked.
 	Rotation string `json:"rotation,omitempty"`
 	Checks   int    `json:"checks,omitempty"`
 }
 
-// FleetReportRef is a Distributed Map's output with ResultWriter: its Map Run and manifest
+// ReportRef is a Distributed Map's output with ResultWriter: its Map Run and manifest
 // (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html).
-type FleetReportRef struct {
+type ReportRef struct {
 	MapRunArn           string `json:"MapRunArn"`
 	ResultWriterDetails struct {
 		Bucket string `json:"Bucket"`
@@ -128,14 +132,14 @@ type FleetReportRef struct {
 	} `json:"ResultWriterDetails"`
 }
 
-// FleetStore is the part of S3 the fleet's users object and report need.
-type FleetStore interface {
+// Store is the part of S3 the fleet's users object and report need.
+type Store interface {
 	GetObject(ctx context.Context, bucket, key string) ([]byte, error)
 	PutObject(ctx context.Context, bucket, key string, body []byte) error
 }
 
-// EnvFleetBucket names the engine's fleet bucket (the engine module's aws_s3_bucket.fleet).
-const EnvFleetBucket = "KEYROTOR_FLEET_BUCKET"
+// EnvBucket names the engine's fleet bucket (the engine module's aws_s3_bucket.fleet).
+const EnvBucket = "KEYROTOR_FLEET_BUCKET"
 
 // Fleet defaults and bounds.
 const (
@@ -159,17 +163,17 @@ type userLister interface {
 	iam.ListUsersAPIClient
 }
 
-// FleetIAM is what listing managed users needs of the IAM client.
-type FleetIAM interface {
+// IAM is what listing managed users needs of the IAM client.
+type IAM interface {
 	userLister
-	userTagLister
+	iam.ListUserTagsAPIClient
 }
 
 // Lister lists the users tagged keyrotor:managed=true for the fleet state machine into S3, and
 // summarizes the fleet's report.
 type Lister struct {
-	IAM      FleetIAM
-	S3       FleetStore
+	IAM      IAM
+	S3       Store
 	Bucket   string // the fleet bucket
 	UserPath string
 	Logger   *slog.Logger
@@ -179,7 +183,7 @@ type Lister struct {
 	// MemberAccounts may be listed (accountIds); MemberIAM gives the IAM client acting in
 	// one of them for an execution (its keyrotor-target role).
 	MemberAccounts []string
-	MemberIAM      func(ctx context.Context, account, executionID string) (FleetIAM, error)
+	MemberIAM      func(ctx context.Context, account, executionID string) (IAM, error)
 	// Organizations lists an OU's accounts (organizationalUnitId), with the hub's credentials.
 	Organizations OUAccountLister
 	// Executions follows the rotations a fleet started, up to their cut-over (cutover action).
@@ -199,22 +203,22 @@ var ouIDPattern = regexp.MustCompile(`^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0
 func ValidParentID(id string) bool { return ouIDPattern.MatchString(id) }
 
 // ouAccounts adds the ACTIVE accounts directly in f's OU to its AccountIDs (sorted, once each).
-func (l *Lister) ouAccounts(ctx context.Context, f Fleet) (Fleet, error) {
+func (l *Lister) ouAccounts(ctx context.Context, f Input) (Input, error) {
 	if f.OrganizationalUnitID == "" {
 		return f, nil
 	}
 	if !ouIDPattern.MatchString(f.OrganizationalUnitID) {
-		return f, newError(InvalidInput, nil, "invalid fleet input: organizationalUnitId %q is not an AWS Organizations OU id (ou-…-…) or root id (r-…)", f.OrganizationalUnitID)
+		return f, rotation.NewError(rotation.InvalidInput, nil, "invalid fleet input: organizationalUnitId %q is not an AWS Organizations OU id (ou-…-…) or root id (r-…)", f.OrganizationalUnitID)
 	}
 	if l.Organizations == nil {
-		return f, newError(InvalidInput, nil, "invalid fleet input: this listing cannot read AWS Organizations; pass accountIds instead of organizationalUnitId")
+		return f, rotation.NewError(rotation.InvalidInput, nil, "invalid fleet input: this listing cannot read AWS Organizations; pass accountIds instead of organizationalUnitId")
 	}
 	var found []string
 	pages := organizations.NewListAccountsForParentPaginator(l.Organizations, &organizations.ListAccountsForParentInput{ParentId: aws.String(f.OrganizationalUnitID)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return f, classify(err, "list the accounts of "+f.OrganizationalUnitID)
+			return f, rotation.Classify(err, "list the accounts of "+f.OrganizationalUnitID)
 		}
 		for _, a := range page.Accounts {
 			active := a.State == orgtypes.AccountStateActive || (a.State == "" && a.Status == orgtypes.AccountStatusActive)
@@ -231,12 +235,12 @@ func (l *Lister) ouAccounts(ctx context.Context, f Fleet) (Fleet, error) {
 // List defaults and validates the fleet's configuration on the first call (and writes an empty
 // users object), then reads one page of IAM users under the path and appends those tagged
 // keyrotor:managed=true to the users object.
-func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) {
+func (l *Lister) List(ctx context.Context, req ListRequest) (State, error) {
 	path := l.UserPath
 	if path == "" {
 		path = "/"
 	}
-	var st FleetState
+	var st State
 	if req.Page == nil {
 		f, err := decodeFleetInput(req.Fleet)
 		if err != nil {
@@ -255,29 +259,29 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 			}
 		}
 		if len(notMembers) > 0 {
-			return st, AccountNotAllowedError(l.MemberAccounts, strings.Join(notMembers, ", "))
+			return st, rotation.AccountNotAllowedError(l.MemberAccounts, strings.Join(notMembers, ", "))
 		}
 		if l.Bucket == "" || l.S3 == nil {
-			return st, newError(InvalidInput, nil, "the fleet has no bucket to list its users into: set %s on the listusers function (the engine module does)", EnvFleetBucket)
+			return st, rotation.NewError(rotation.InvalidInput, nil, "the fleet has no bucket to list its users into: set %s on the listusers function (the engine module does)", EnvBucket)
 		}
 		dir := "fleet/" + executionName(req.ExecutionID)
-		st.Page = FleetPage{Bucket: l.Bucket, Key: dir + "/users.json", ReportPrefix: dir + "/report"}
+		st.Page = Page{Bucket: l.Bucket, Key: dir + "/users.json", ReportPrefix: dir + "/report"}
 		if len(st.Config.AccountIDs) > 0 {
 			st.Page.Account = st.Config.AccountIDs[0]
 		}
 		st.Config.Rotation.Fleet = scopeOf(req.ExecutionID, st.Config)
 	} else {
 		if err := json.Unmarshal(req.Fleet, &st.Config); err != nil {
-			return st, newError(InvalidInput, nil, "the fleet's configuration is not the list action's own: %s", err)
+			return st, rotation.NewError(rotation.InvalidInput, nil, "the fleet's configuration is not the list action's own: %s", err)
 		}
 		st.Page = *req.Page
 	}
-	users := []FleetUser{}
+	users := []User{}
 	if st.Config.OrganizationalUnitID != "" && len(st.Config.AccountIDs) == 0 {
 		// An OU without active accounts: nobody to rotate (not the engine's own account).
 		body, _ := json.Marshal(users)
 		if err := l.S3.PutObject(ctx, st.Page.Bucket, st.Page.Key, body); err != nil {
-			return st, classify(err, "write the fleet's users to s3://"+st.Page.Bucket+"/"+st.Page.Key)
+			return st, rotation.Classify(err, "write the fleet's users to s3://"+st.Page.Bucket+"/"+st.Page.Key)
 		}
 		st.Page.More, st.Page.Digest = false, itemsDigest(body)
 		return st, nil
@@ -285,13 +289,13 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 	if st.Page.Managed > 0 {
 		body, err := l.S3.GetObject(ctx, st.Page.Bucket, st.Page.Key)
 		if err != nil {
-			return st, classify(err, "read the users listed so far from s3://"+st.Page.Bucket+"/"+st.Page.Key)
+			return st, rotation.Classify(err, "read the users listed so far from s3://"+st.Page.Bucket+"/"+st.Page.Key)
 		}
 		if err := st.Page.unchanged(body); err != nil {
 			return st, err
 		}
 		if err := json.Unmarshal(body, &users); err != nil {
-			return st, newError(UnexpectedError, err, "s3://%s/%s is not the fleet's users object", st.Page.Bucket, st.Page.Key)
+			return st, rotation.NewError(rotation.UnexpectedError, err, "s3://%s/%s is not the fleet's users object", st.Page.Bucket, st.Page.Key)
 		}
 	}
 	size := l.PageSize
@@ -305,7 +309,7 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 	client := l.IAM
 	if a := st.Page.Account; a != "" {
 		if !slices.Contains(st.Config.AccountIDs, a) || !slices.Contains(l.MemberAccounts, a) || l.MemberIAM == nil {
-			return st, AccountNotAllowedError(l.MemberAccounts, a)
+			return st, rotation.AccountNotAllowedError(l.MemberAccounts, a)
 		}
 		member, err := l.MemberIAM(ctx, a, req.ExecutionID)
 		if err != nil {
@@ -315,9 +319,9 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 	}
 	page, err := client.ListUsers(ctx, in)
 	if err != nil {
-		return st, classify(err, "list IAM users under "+st.Config.PathPrefix+inAccount(st.Page.Account))
+		return st, rotation.Classify(err, "list IAM users under "+st.Config.PathPrefix+rotation.InAccount(st.Page.Account))
 	}
-	found := make([]*FleetUser, len(page.Users))
+	found := make([]*User, len(page.Users))
 	errs := make([]error, len(page.Users))
 	sem := make(chan struct{}, tagReaders)
 	var wg sync.WaitGroup
@@ -350,10 +354,10 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 	}
 	body, err := json.Marshal(users)
 	if err != nil {
-		return st, newError(UnexpectedError, err, "encode the fleet's users")
+		return st, rotation.NewError(rotation.UnexpectedError, err, "encode the fleet's users")
 	}
 	if err := l.S3.PutObject(ctx, st.Page.Bucket, st.Page.Key, body); err != nil {
-		return st, classify(err, "write the fleet's users to s3://"+st.Page.Bucket+"/"+st.Page.Key)
+		return st, rotation.Classify(err, "write the fleet's users to s3://"+st.Page.Bucket+"/"+st.Page.Key)
 	}
 	st.Page.Digest = itemsDigest(body)
 	st.Page.Managed = len(users)
@@ -372,16 +376,16 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (FleetState, error) 
 
 // interleaveAccounts orders users round-robin by account (first-listed account first), each
 // account's users in their listed order.
-func interleaveAccounts(users []FleetUser) []FleetUser {
+func interleaveAccounts(users []User) []User {
 	var order []string
-	by := map[string][]FleetUser{}
+	by := map[string][]User{}
 	for _, u := range users {
 		if _, ok := by[u.AccountID]; !ok {
 			order = append(order, u.AccountID)
 		}
 		by[u.AccountID] = append(by[u.AccountID], u)
 	}
-	out := make([]FleetUser, 0, len(users))
+	out := make([]User, 0, len(users))
 	for i := 0; len(out) < len(users); i++ {
 		for _, a := range order {
 			if i < len(by[a]) {
@@ -394,14 +398,14 @@ func interleaveAccounts(users []FleetUser) []FleetUser {
 
 // decodeFleetInput reads the fleet's execution input, refusing the fields its own states set
 // and any it does not know, each by name.
-func decodeFleetInput(raw json.RawMessage) (Fleet, error) {
-	var f Fleet
+func decodeFleetInput(raw json.RawMessage) (Input, error) {
+	var f Input
 	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 		return f, nil
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
-		return f, newError(InvalidInput, nil, "invalid fleet input: it must be a JSON object with any of %s", strings.Join(fleetInputFields, ", "))
+		return f, rotation.NewError(rotation.InvalidInput, nil, "invalid fleet input: it must be a JSON object with any of %s", strings.Join(fleetInputFields, ", "))
 	}
 	var owned, unknown []string
 	for k := range fields {
@@ -416,14 +420,14 @@ func decodeFleetInput(raw json.RawMessage) (Fleet, error) {
 	slices.Sort(unknown)
 	switch {
 	case len(owned) > 0:
-		return f, newError(InvalidInput, nil, "invalid fleet input: %s set by the fleet itself (it lists the managed users into S3 and runs one rotation per user); remove %s. The input may set %s",
+		return f, rotation.NewError(rotation.InvalidInput, nil, "invalid fleet input: %s set by the fleet itself (it lists the managed users into S3 and runs one rotation per user); remove %s. The input may set %s",
 			quoteJoin(owned), map[bool]string{true: "it", false: "them"}[len(owned) == 1], strings.Join(fleetInputFields, ", "))
 	case len(unknown) > 0:
-		return f, newError(InvalidInput, nil, "invalid fleet input: %s not a fleet setting; the input may set %s", quoteJoin(unknown), strings.Join(fleetInputFields, ", "))
+		return f, rotation.NewError(rotation.InvalidInput, nil, "invalid fleet input: %s not a fleet setting; the input may set %s", quoteJoin(unknown), strings.Join(fleetInputFields, ", "))
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&f); err != nil {
-		return f, newError(InvalidInput, nil, "invalid fleet input: %s", err)
+		return f, rotation.NewError(rotation.InvalidInput, nil, "invalid fleet input: %s", err)
 	}
 	return f, nil
 }
@@ -453,25 +457,25 @@ func executionName(id string) string {
 
 // managedUser reads the user's tags: nil if the user has not opted in (or was deleted since the
 // listing), else the per-user part of its rotation input.
-func (l *Lister) managedUser(ctx context.Context, client FleetIAM, name string) (*FleetUser, error) {
-	u := &FleetUser{UserName: name}
+func (l *Lister) managedUser(ctx context.Context, client IAM, name string) (*User, error) {
+	u := &User{UserName: name}
 	managed := false
 	pages := iam.NewListUserTagsPaginator(client, &iam.ListUserTagsInput{UserName: aws.String(name)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
-		if hasCode(err, "NoSuchEntity") {
+		if _, gone := errors.AsType[*iamtypes.NoSuchEntityException](err); gone {
 			return nil, nil
 		}
 		if err != nil {
-			return nil, classify(err, "read tags of user "+name)
+			return nil, rotation.Classify(err, "read tags of user "+name)
 		}
 		for _, t := range page.Tags {
 			switch aws.ToString(t.Key) {
-			case ManagedTagKey:
-				managed = aws.ToString(t.Value) == ManagedTagValue
-			case ParameterTagKey:
+			case rotation.ManagedTagKey:
+				managed = aws.ToString(t.Value) == rotation.ManagedTagValue
+			case rotation.ParameterTagKey:
 				u.ParameterName = aws.ToString(t.Value)
-			case FormatTagKey:
+			case rotation.FormatTagKey:
 				u.Format = aws.ToString(t.Value)
 			}
 		}
@@ -484,7 +488,7 @@ func (l *Lister) managedUser(ctx context.Context, client FleetIAM, name string) 
 
 // fleetDefaults fills in and checks the fleet's configuration; the rotation's own fields are
 // checked again by each rotation's Begin.
-func fleetDefaults(f Fleet, userPath string) (Fleet, error) {
+func fleetDefaults(f Input, userPath string) (Input, error) {
 	var problems []string
 	if f.PathPrefix == "" {
 		f.PathPrefix = userPath
@@ -492,16 +496,16 @@ func fleetDefaults(f Fleet, userPath string) (Fleet, error) {
 	if !strings.HasPrefix(f.PathPrefix, userPath) || !iamPathRE.MatchString(f.PathPrefix) {
 		problems = append(problems, fmt.Sprintf("pathPrefix %q must be an IAM path (starting and ending with /) under the engine's managed user path %s", f.PathPrefix, userPath))
 	}
-	f.MaxConcurrency = defaulted(f.MaxConcurrency, DefaultFleetConcurrency)
+	f.MaxConcurrency = cmp.Or(f.MaxConcurrency, ptr(DefaultFleetConcurrency))
 	if n := *f.MaxConcurrency; n < 1 || n > MaxFleetConcurrency {
 		problems = append(problems, fmt.Sprintf("maxConcurrency %d must be between 1 and %d", n, MaxFleetConcurrency))
 	}
-	f.ToleratedFailurePercentage = defaulted(f.ToleratedFailurePercentage, DefaultToleratedFailurePercentage)
+	f.ToleratedFailurePercentage = cmp.Or(f.ToleratedFailurePercentage, ptr(DefaultToleratedFailurePercentage))
 	if p := *f.ToleratedFailurePercentage; p < 0 || p > 100 {
 		problems = append(problems, fmt.Sprintf("toleratedFailurePercentage %d must be between 0 and 100", p))
 	}
 	if f.Rotation == nil {
-		f.Rotation = &FleetRotation{GraceSeconds: DefaultGraceSeconds, InactiveSeconds: DefaultInactiveSeconds}
+		f.Rotation = &Shared{GraceSeconds: rotation.DefaultGraceSeconds, InactiveSeconds: rotation.DefaultInactiveSeconds}
 	}
 	if f.GraceSeconds != nil {
 		f.Rotation.GraceSeconds, f.GraceSeconds = *f.GraceSeconds, nil
@@ -509,15 +513,15 @@ func fleetDefaults(f Fleet, userPath string) (Fleet, error) {
 	if f.InactiveSeconds != nil {
 		f.Rotation.InactiveSeconds, f.InactiveSeconds = *f.InactiveSeconds, nil
 	}
-	if g := f.Rotation.GraceSeconds; g < 0 || g > MaxGraceSeconds {
-		problems = append(problems, fmt.Sprintf("graceSeconds %d must be between 0 and %d", g, MaxGraceSeconds))
+	if g := f.Rotation.GraceSeconds; g < 0 || g > rotation.MaxGraceSeconds {
+		problems = append(problems, fmt.Sprintf("graceSeconds %d must be between 0 and %d", g, rotation.MaxGraceSeconds))
 	}
-	if s := f.Rotation.InactiveSeconds; s < 0 || s > MaxInactiveSeconds {
-		problems = append(problems, fmt.Sprintf("inactiveSeconds %d must be between 0 and %d", s, MaxInactiveSeconds))
+	if s := f.Rotation.InactiveSeconds; s < 0 || s > rotation.MaxInactiveSeconds {
+		problems = append(problems, fmt.Sprintf("inactiveSeconds %d must be between 0 and %d", s, rotation.MaxInactiveSeconds))
 	}
 	seen := map[string]bool{}
 	for _, a := range f.AccountIDs {
-		if !ValidAccountID(a) {
+		if !rotation.ValidAccountID(a) {
 			problems = append(problems, fmt.Sprintf("accountIds lists %q, which is not a 12-digit AWS account id", a))
 		} else if seen[a] {
 			problems = append(problems, fmt.Sprintf("accountIds lists %s twice", a))
@@ -525,7 +529,7 @@ func fleetDefaults(f Fleet, userPath string) (Fleet, error) {
 		seen[a] = true
 	}
 	if len(problems) > 0 {
-		return f, newError(InvalidInput, nil, "invalid fleet input: %s", strings.Join(problems, "; "))
+		return f, rotation.NewError(rotation.InvalidInput, nil, "invalid fleet input: %s", strings.Join(problems, "; "))
 	}
 	return f, nil
 }
@@ -537,20 +541,20 @@ func (l *Lister) logger() *slog.Logger {
 	return l.Logger
 }
 
-// FleetSummary is the fleet's output: counts, the failed (and skipped) users with their error
+// Summary is the fleet's output: counts, the failed (and skipped) users with their error
 // and a one-line cause, and where the full report is. At most maxListed users are listed per
 // kind so that it stays far under Step Functions' 256 KiB at IAM's 5,000 users per account.
-type FleetSummary struct {
-	Listed          int            `json:"listed"`
-	Managed         int            `json:"managed"`
-	Counts          FleetCounts    `json:"counts"`
-	Failed          []FleetOutcome `json:"failed"`
-	FailedNotShown  int            `json:"failedNotShown,omitempty"`
-	Skipped         []FleetOutcome `json:"skipped"`
-	SkippedNotShown int            `json:"skippedNotShown,omitempty"`
-	MapRunArn       string         `json:"mapRunArn"`
+type Summary struct {
+	Listed          int       `json:"listed"`
+	Managed         int       `json:"managed"`
+	Counts          Counts    `json:"counts"`
+	Failed          []Outcome `json:"failed"`
+	FailedNotShown  int       `json:"failedNotShown,omitempty"`
+	Skipped         []Outcome `json:"skipped"`
+	SkippedNotShown int       `json:"skippedNotShown,omitempty"`
+	MapRunArn       string    `json:"mapRunArn"`
 	// ByAccount counts the rotations of each member account (a fleet over accountIds).
-	ByAccount map[string]FleetCounts `json:"byAccount,omitempty"`
+	ByAccount map[string]Counts `json:"byAccount,omitempty"`
 	// Report is the s3:// URL of the ResultWriter's manifest, which names the files holding
 	// every rotation's outcome.
 	Report string `json:"report"`
@@ -560,7 +564,7 @@ type FleetSummary struct {
 	Retirement string `json:"retirement,omitempty"`
 	// NotListed counts the items the Map ran that the fleet's listing did not write;
 	// ItemsNotListed says in words how the items run differ from those listed (run but not
-	// listed, listed but not run; fleet_items.go). Both are empty when the Map ran exactly the
+	// listed, listed but not run; items.go). Both are empty when the Map ran exactly the
 	// listing's items.
 	NotListed      int    `json:"notListed,omitempty"`
 	ItemsNotListed string `json:"itemsNotListed,omitempty"`
@@ -569,15 +573,15 @@ type FleetSummary struct {
 // retirementNote is the summary's word on the retirements the fleet does not wait for.
 const retirementNote = "%d rotated users' old keys are retired by their own rotation executions (same name as the user's Map Run child execution) after graceSeconds and inactiveSeconds, with the usual last-use check; the fleet does not wait for them. A retirement that fails ends its execution RetireFailed with the commands to finish it (ListExecutions --status-filter FAILED, or keyrotor status), and `keyrotor audit` shows the old key as one no parameter holds."
 
-// FleetCounts counts the fleet's rotations by outcome.
-type FleetCounts struct {
+// Counts counts the fleet's rotations by outcome.
+type Counts struct {
 	Rotated int `json:"rotated"`
 	Skipped int `json:"skipped"`
 	Failed  int `json:"failed"`
 }
 
-// FleetOutcome is one user's failed or skipped rotation.
-type FleetOutcome struct {
+// Outcome is one user's failed or skipped rotation.
+type Outcome struct {
 	User      string `json:"user"`
 	AccountID string `json:"accountId,omitempty"`
 	Error     string `json:"error"`
@@ -618,23 +622,23 @@ type childResult struct {
 
 // Summarize reads the fleet Map's report (manifest and results files) and returns the
 // summary.
-func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, error) {
-	sum := FleetSummary{Failed: []FleetOutcome{}, Skipped: []FleetOutcome{}}
+func (l *Lister) Summarize(ctx context.Context, req ListRequest) (Summary, error) {
+	sum := Summary{Failed: []Outcome{}, Skipped: []Outcome{}}
 	if req.Page == nil || req.Report == nil || req.Report.ResultWriterDetails.Key == "" {
-		return sum, newError(InvalidInput, nil, "summarize needs the fleet's page and the Map's ResultWriter output (report)")
+		return sum, rotation.NewError(rotation.InvalidInput, nil, "summarize needs the fleet's page and the Map's ResultWriter output (report)")
 	}
 	sum.Listed, sum.Managed, sum.MapRunArn = req.Page.Listed, req.Page.Managed, req.Report.MapRunArn
 	ref := req.Report.ResultWriterDetails
 	sum.Report = "s3://" + ref.Bucket + "/" + ref.Key
 	body, err := l.S3.GetObject(ctx, ref.Bucket, ref.Key)
 	if err != nil {
-		return sum, classify(err, "read the fleet report's manifest "+sum.Report)
+		return sum, rotation.Classify(err, "read the fleet report's manifest "+sum.Report)
 	}
 	var m resultManifest
 	if err := json.Unmarshal(body, &m); err != nil {
-		return sum, newError(UnexpectedError, err, "%s is not a ResultWriter manifest", sum.Report)
+		return sum, rotation.NewError(rotation.UnexpectedError, err, "%s is not a ResultWriter manifest", sum.Report)
 	}
-	add := func(list *[]FleetOutcome, notShown *int, o FleetOutcome) {
+	add := func(list *[]Outcome, notShown *int, o Outcome) {
 		if len(*list) < maxListed {
 			*list = append(*list, o)
 		} else {
@@ -646,11 +650,11 @@ func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, 
 		for _, f := range m.ResultFiles[kind] {
 			body, err := l.S3.GetObject(ctx, ref.Bucket, f.Key)
 			if err != nil {
-				return sum, classify(err, "read the fleet report's "+kind+" results s3://"+ref.Bucket+"/"+f.Key)
+				return sum, rotation.Classify(err, "read the fleet report's "+kind+" results s3://"+ref.Bucket+"/"+f.Key)
 			}
 			var entries []resultEntry
 			if err := json.Unmarshal(body, &entries); err != nil {
-				return sum, newError(UnexpectedError, err, "s3://%s/%s is not a ResultWriter results file", ref.Bucket, f.Key)
+				return sum, rotation.NewError(rotation.UnexpectedError, err, "s3://%s/%s is not a ResultWriter results file", ref.Bucket, f.Key)
 			}
 			for _, e := range entries {
 				ran = append(ran, e.Input)
@@ -662,12 +666,12 @@ func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, 
 				}
 				_ = json.Unmarshal([]byte(e.Input), &in)
 				account := in.Input.AccountID
-				count := func(f func(*FleetCounts)) {
+				count := func(f func(*Counts)) {
 					if account == "" {
 						return
 					}
 					if sum.ByAccount == nil {
-						sum.ByAccount = map[string]FleetCounts{}
+						sum.ByAccount = map[string]Counts{}
 					}
 					c := sum.ByAccount[account]
 					f(&c)
@@ -676,15 +680,15 @@ func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, 
 				if e.Status == "SUCCEEDED" {
 					var r childResult
 					if err := json.Unmarshal([]byte(e.Output), &r); err != nil {
-						return sum, newError(UnexpectedError, err, "the output of %s is not a fleet rotation result", e.ExecutionArn)
+						return sum, rotation.NewError(rotation.UnexpectedError, err, "the output of %s is not a fleet rotation result", e.ExecutionArn)
 					}
 					if r.Status == "skipped" {
 						sum.Counts.Skipped++
-						count(func(c *FleetCounts) { c.Skipped++ })
-						add(&sum.Skipped, &sum.SkippedNotShown, FleetOutcome{User: r.User, AccountID: account, Error: r.Error, Cause: oneLine(r.Cause), Execution: e.ExecutionArn})
+						count(func(c *Counts) { c.Skipped++ })
+						add(&sum.Skipped, &sum.SkippedNotShown, Outcome{User: r.User, AccountID: account, Error: r.Error, Cause: oneLine(r.Cause), Execution: e.ExecutionArn})
 					} else {
 						sum.Counts.Rotated++
-						count(func(c *FleetCounts) { c.Rotated++ })
+						count(func(c *Counts) { c.Rotated++ })
 						if r.Retiring {
 							sum.Retiring++
 						}
@@ -696,8 +700,8 @@ func (l *Lister) Summarize(ctx context.Context, req ListRequest) (FleetSummary, 
 					errName = e.Status // stopped or timed out without an error name
 				}
 				sum.Counts.Failed++
-				count(func(c *FleetCounts) { c.Failed++ })
-				add(&sum.Failed, &sum.FailedNotShown, FleetOutcome{User: in.UserName, AccountID: account, Error: errName, Cause: oneLine(e.Cause), Execution: e.ExecutionArn})
+				count(func(c *Counts) { c.Failed++ })
+				add(&sum.Failed, &sum.FailedNotShown, Outcome{User: in.UserName, AccountID: account, Error: errName, Cause: oneLine(e.Cause), Execution: e.ExecutionArn})
 			}
 		}
 	}
@@ -733,7 +737,7 @@ func oneLine(cause string) string {
 	return cause
 }
 
-// S3Store is a FleetStore on the S3 API.
+// S3Store is a Store on the S3 API.
 type S3Store struct{ Client *s3.Client }
 
 // GetObject reads an object's body.
@@ -758,3 +762,6 @@ func (s S3Store) PutObject(ctx context.Context, bucket, key string, body []byte)
 	}
 	return nil
 }
+
+// ptr is a pointer to a copy of v (a default for an optional field).
+func ptr[T any](v T) *T { return &v }

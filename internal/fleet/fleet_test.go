@@ -1,4 +1,4 @@
-package rotation_test
+package fleet_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
+	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/lambdamain"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
@@ -49,7 +50,7 @@ func (p *pagingIAM) ListUsers(ctx context.Context, in *iam.ListUsersInput, opts 
 
 func tag(k, v string) iamtypes.Tag { return iamtypes.Tag{Key: aws.String(k), Value: aws.String(v)} }
 
-// memStore is an in-memory FleetStore.
+// memStore is an in-memory Store.
 type memStore struct {
 	mu      sync.Mutex
 	objects map[string][]byte
@@ -74,7 +75,7 @@ func (m *memStore) PutObject(_ context.Context, bucket, key string, body []byte)
 	return nil
 }
 
-func fleetJSON(t *testing.T, f rotation.Fleet) json.RawMessage {
+func fleetJSON(t *testing.T, f fleet.Input) json.RawMessage {
 	t.Helper()
 	b, err := json.Marshal(f)
 	if err != nil {
@@ -85,10 +86,10 @@ func fleetJSON(t *testing.T, f rotation.Fleet) json.RawMessage {
 
 // listAll calls List until the listing is complete, as the fleet state machine loops, and
 // returns the final state and the users object.
-func listAll(t *testing.T, l *rotation.Lister, in rotation.Fleet) (rotation.FleetState, []rotation.FleetUser, int) {
+func listAll(t *testing.T, l *fleet.Lister, in fleet.Input) (fleet.State, []fleet.User, int) {
 	t.Helper()
 	calls := 0
-	req := rotation.ListRequest{Action: "list", ExecutionID: "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate-fleet:fleet-test", Fleet: fleetJSON(t, in)}
+	req := fleet.ListRequest{Action: "list", ExecutionID: "arn:aws:states:us-east-1:123456789012:execution:keyrotor-rotate-fleet:fleet-test", Fleet: fleetJSON(t, in)}
 	for {
 		st, err := l.List(context.Background(), req)
 		calls++
@@ -100,7 +101,7 @@ func listAll(t *testing.T, l *rotation.Lister, in rotation.Fleet) (rotation.Flee
 			if err != nil {
 				t.Fatal(err)
 			}
-			var users []rotation.FleetUser
+			var users []fleet.User
 			if err := json.Unmarshal(body, &users); err != nil {
 				t.Fatal(err)
 			}
@@ -130,10 +131,10 @@ func TestListPagesThroughUsersAndKeepsOnlyTheManagedOnes(t *testing.T) {
 		}
 	}
 	paging := &pagingIAM{Client: world.iam}
-	l := &rotation.Lister{IAM: paging, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/", PageSize: 2}
-	got, listed, calls := listAll(t, l, rotation.Fleet{PathPrefix: "/fleet-list/"})
-	want := []rotation.FleetUser{{UserName: "fl-a"}, {UserName: "fl-b", ParameterName: "/keyrotor/apps/b", Format: "raw"}, {UserName: "fl-c"}}
-	slices.SortFunc(listed, func(a, b rotation.FleetUser) int { return strings.Compare(a.UserName, b.UserName) })
+	l := &fleet.Lister{IAM: paging, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/", PageSize: 2}
+	got, listed, calls := listAll(t, l, fleet.Input{PathPrefix: "/fleet-list/"})
+	want := []fleet.User{{UserName: "fl-a"}, {UserName: "fl-b", ParameterName: "/keyrotor/apps/b", Format: "raw"}, {UserName: "fl-c"}}
+	slices.SortFunc(listed, func(a, b fleet.User) int { return strings.Compare(a.UserName, b.UserName) })
 	if !slices.Equal(listed, want) {
 		t.Errorf("listed %+v, want %+v", listed, want)
 	}
@@ -144,14 +145,14 @@ func TestListPagesThroughUsersAndKeepsOnlyTheManagedOnes(t *testing.T) {
 		t.Errorf("page %+v", got.Page)
 	}
 	c := got.Config
-	if *c.MaxConcurrency != rotation.DefaultFleetConcurrency || *c.ToleratedFailurePercentage != rotation.DefaultToleratedFailurePercentage ||
+	if *c.MaxConcurrency != fleet.DefaultFleetConcurrency || *c.ToleratedFailurePercentage != fleet.DefaultToleratedFailurePercentage ||
 		c.Rotation.GraceSeconds != rotation.DefaultGraceSeconds || c.Rotation.InactiveSeconds != rotation.DefaultInactiveSeconds {
 		t.Errorf("defaults %+v %+v", c, c.Rotation)
 	}
 }
 
 func TestListValidatesTheFleetInput(t *testing.T) {
-	l := &rotation.Lister{IAM: world.iam, S3: newMemStore(), Bucket: "b", UserPath: "/service/"}
+	l := &fleet.Lister{IAM: world.iam, S3: newMemStore(), Bucket: "b", UserPath: "/service/"}
 	n := func(v int) *int { return &v }
 	tests := []struct {
 		name string
@@ -160,10 +161,10 @@ func TestListValidatesTheFleetInput(t *testing.T) {
 	}{
 		{"defaults", `{}`, ""},
 		{"no input", ``, ""},
-		{"waits move into the rotation", string(fleetJSON(t, rotation.Fleet{GraceSeconds: n(0), InactiveSeconds: n(60)})), ""},
+		{"waits move into the rotation", string(fleetJSON(t, fleet.Input{GraceSeconds: n(0), InactiveSeconds: n(60)})), ""},
 		{"concurrency 0", `{"maxConcurrency":0}`, "maxConcurrency 0 must be between 1 and 1000"},
 		{"percentage 101", `{"toleratedFailurePercentage":101}`, "toleratedFailurePercentage 101"},
-		{"grace too long", string(fleetJSON(t, rotation.Fleet{GraceSeconds: n(rotation.MaxGraceSeconds + 1)})), "graceSeconds"},
+		{"grace too long", string(fleetJSON(t, fleet.Input{GraceSeconds: n(rotation.MaxGraceSeconds + 1)})), "graceSeconds"},
 		{"path outside the engine's", `{"pathPrefix":"/other/"}`, `pathPrefix "/other/" must be an IAM path`},
 		{"path without slash", `{"pathPrefix":"/service/team"}`, `pathPrefix "/service/team"`},
 		// Issue 17 finding 4: the fields the fleet's own states set are refused by name.
@@ -174,7 +175,7 @@ func TestListValidatesTheFleetInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := l.List(context.Background(), rotation.ListRequest{Action: "list", ExecutionID: "x", Fleet: json.RawMessage(tt.in)})
+			out, err := l.List(context.Background(), fleet.ListRequest{Action: "list", ExecutionID: "x", Fleet: json.RawMessage(tt.in)})
 			if tt.want == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -192,7 +193,7 @@ func TestListValidatesTheFleetInput(t *testing.T) {
 }
 
 func TestListHandlerRefusesOtherEventsByName(t *testing.T) {
-	h := lambdamain.Adapt(slog.New(slog.DiscardHandler), "a fleet listing request", (&rotation.Lister{IAM: world.iam}).Serve)
+	h := lambdamain.Adapt(slog.New(slog.DiscardHandler), "a fleet listing request", (&fleet.Lister{IAM: world.iam}).Serve)
 	for _, event := range []string{`{"action":"create","executionId":"x","fleet":{}}`, `{"action":"list","fleet":{"userName":"x"}}`, `{"action":"list","users":[]}`} {
 		_, err := h(context.Background(), json.RawMessage(event))
 		if err == nil || !strings.Contains(err.Error(), rotation.InvalidInput) {
@@ -204,14 +205,14 @@ func TestListHandlerRefusesOtherEventsByName(t *testing.T) {
 // The engine module's schedule sends fleet_input as Terraform encodes an object with optional
 // attributes: unset ones are null.
 func TestListAcceptsTheScheduleInputWithNulls(t *testing.T) {
-	h := lambdamain.Adapt(slog.New(slog.DiscardHandler), "a fleet listing request", (&rotation.Lister{IAM: world.iam, S3: newMemStore(), Bucket: "b", UserPath: "/"}).Serve)
+	h := lambdamain.Adapt(slog.New(slog.DiscardHandler), "a fleet listing request", (&fleet.Lister{IAM: world.iam, S3: newMemStore(), Bucket: "b", UserPath: "/"}).Serve)
 	event := `{"action":"list","executionId":"x","fleet":{"graceSeconds":0,"inactiveSeconds":null,"maxConcurrency":null,"pathPrefix":null,"toleratedFailurePercentage":5}}`
 	res, err := h(context.Background(), json.RawMessage(event))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := (*res).(rotation.FleetState).Config
-	if *out.MaxConcurrency != rotation.DefaultFleetConcurrency || *out.ToleratedFailurePercentage != 5 || out.PathPrefix != "/" ||
+	out := (*res).(fleet.State).Config
+	if *out.MaxConcurrency != fleet.DefaultFleetConcurrency || *out.ToleratedFailurePercentage != 5 || out.PathPrefix != "/" ||
 		out.Rotation.GraceSeconds != 0 || out.Rotation.InactiveSeconds != rotation.DefaultInactiveSeconds {
 		t.Fatalf("fleet %+v rotation %+v", out, out.Rotation)
 	}
@@ -237,18 +238,18 @@ func TestSummarizeCountsTheReportAndListsFailuresOnOneLine(t *testing.T) {
 		{"ExecutionArn":"c4","Status":"ABORTED","Input":"{\"userName\":\"d\",\"input\":{\"userName\":\"d\",\"graceSeconds\":0}}"}]`)
 	users := `[{"userName":"a"},{"userName":"b"},{"userName":"c"},{"userName":"d"}]`
 	put("fleet/id/users.json", users)
-	l := &rotation.Lister{IAM: world.iam, S3: store, Bucket: "fb"}
-	ref := &rotation.FleetReportRef{MapRunArn: "arn:mr"}
+	l := &fleet.Lister{IAM: world.iam, S3: store, Bucket: "fb"}
+	ref := &fleet.ReportRef{MapRunArn: "arn:mr"}
 	ref.ResultWriterDetails.Bucket, ref.ResultWriterDetails.Key = "fb", "r/id/manifest.json"
-	page := &rotation.FleetPage{Bucket: "fb", Key: "fleet/id/users.json", Listed: 5, Managed: 4, Digest: rotation.ItemsDigest([]byte(users))}
-	sum, err := l.Summarize(ctx, rotation.ListRequest{Action: "summarize", Page: page, Report: ref})
+	page := &fleet.Page{Bucket: "fb", Key: "fleet/id/users.json", Listed: 5, Managed: 4, Digest: fleet.ItemsDigest([]byte(users))}
+	sum, err := l.Summarize(ctx, fleet.ListRequest{Action: "summarize", Page: page, Report: ref})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Counts != (rotation.FleetCounts{Rotated: 1, Skipped: 1, Failed: 2}) || sum.Listed != 5 || sum.Managed != 4 || sum.Report != "s3://fb/r/id/manifest.json" || sum.ItemsNotListed != "" {
+	if sum.Counts != (fleet.Counts{Rotated: 1, Skipped: 1, Failed: 2}) || sum.Listed != 5 || sum.Managed != 4 || sum.Report != "s3://fb/r/id/manifest.json" || sum.ItemsNotListed != "" {
 		t.Fatalf("summary %+v", sum)
 	}
-	wantFailed := []rotation.FleetOutcome{{User: "c", Error: "TooManyActiveKeys", Cause: "user c has two active keys", Execution: "c3"}, {User: "d", Error: "ABORTED", Execution: "c4"}}
+	wantFailed := []fleet.Outcome{{User: "c", Error: "TooManyActiveKeys", Cause: "user c has two active keys", Execution: "c3"}, {User: "d", Error: "ABORTED", Execution: "c4"}}
 	if !slices.Equal(sum.Failed, wantFailed) || len(sum.Skipped) != 1 || sum.Skipped[0].User != "b" {
 		t.Fatalf("failed %+v skipped %+v", sum.Failed, sum.Skipped)
 	}

@@ -1,4 +1,4 @@
-package rotation
+package fleet
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // A fleet child holds its Map slot only until its user's new key is verified (the cut-over),
@@ -43,10 +44,6 @@ const (
 	cutOverHistoryPage = 100
 )
 
-// CutOverNotSeen is the error of a fleet child that stopped waiting for its rotation's
-// cut-over; the rotation itself goes on.
-const CutOverNotSeen = "CutOverNotSeen"
-
 // Cut-over statuses.
 const (
 	CutOverRunning = "running" // not verified yet: check again after WaitSeconds
@@ -68,7 +65,7 @@ type CutOver struct {
 
 // RotationWatcher is what the cutover action uses of the Step Functions client.
 type RotationWatcher interface {
-	executionDescriber
+	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, opts ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
 	GetExecutionHistory(ctx context.Context, in *sfn.GetExecutionHistoryInput, opts ...func(*sfn.Options)) (*sfn.GetExecutionHistoryOutput, error)
 }
 
@@ -76,14 +73,14 @@ type RotationWatcher interface {
 func (l *Lister) CheckCutOver(ctx context.Context, req ListRequest) (CutOver, error) {
 	c := CutOver{Rotation: req.Rotation, Checks: req.Checks + 1}
 	if !strings.Contains(req.Rotation, ":execution:") {
-		return c, newError(InvalidInput, nil, "cutover needs the rotation's execution ARN (rotation), not %q", req.Rotation)
+		return c, rotation.NewError(rotation.InvalidInput, nil, "cutover needs the rotation's execution ARN (rotation), not %q", req.Rotation)
 	}
 	if l.Executions == nil {
-		return c, newError(InvalidInput, nil, "this listing has no Step Functions client to follow rotations with")
+		return c, rotation.NewError(rotation.InvalidInput, nil, "this listing has no Step Functions client to follow rotations with")
 	}
 	x, err := l.Executions.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(req.Rotation)})
 	if err != nil {
-		return c, classify(err, "describe rotation "+req.Rotation)
+		return c, rotation.Classify(err, "describe rotation "+req.Rotation)
 	}
 	switch x.Status {
 	case sfntypes.ExecutionStatusSucceeded:
@@ -106,7 +103,7 @@ func (l *Lister) CheckCutOver(ctx context.Context, req ListRequest) (CutOver, er
 	h, err := l.Executions.GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(req.Rotation),
 		ReverseOrder: true, MaxResults: cutOverHistoryPage, IncludeExecutionData: aws.Bool(false)})
 	if err != nil {
-		return c, classify(err, "read the history of rotation "+req.Rotation)
+		return c, rotation.Classify(err, "read the history of rotation "+req.Rotation)
 	}
 	for _, e := range h.Events {
 		if d := e.StateEnteredEventDetails; d != nil && slices.Contains(CutOverStates, aws.ToString(d.Name)) {
@@ -116,7 +113,7 @@ func (l *Lister) CheckCutOver(ctx context.Context, req ListRequest) (CutOver, er
 	}
 	if c.Checks >= MaxCutOverChecks {
 		waited := time.Duration(cutOverFastChecks*cutOverFastSeconds+(MaxCutOverChecks-cutOverFastChecks)*cutOverSlowSeconds) * time.Second
-		c.Status, c.Error = CutOverFailed, CutOverNotSeen
+		c.Status, c.Error = CutOverFailed, rotation.CutOverNotSeen
 		c.Cause = fmt.Sprintf("The rotation execution %s has not verified the new key after %d checks (about %s); the fleet stopped waiting for it, and it goes on by itself: see its history (keyrotor history, or the console).", req.Rotation, c.Checks, waited)
 		return c, nil
 	}
