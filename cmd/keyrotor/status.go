@@ -39,13 +39,7 @@ Step Functions, where the engine runs.`,
   keyrotor status --account 111111111111 --user s3-signer`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkUserFor(user, "the IAM user whose keys to show"); err != nil {
-				return err
-			}
-			if err := af.check(); err != nil {
-				return err
-			}
-			if err := checkParameter(parameter); err != nil {
+			if err := checkUserIn(user, "the IAM user whose keys to show", af, parameter); err != nil {
 				return err
 			}
 			return status(cmd.Context(), stdout, user, parameter, asJSON, af)

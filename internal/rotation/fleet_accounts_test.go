@@ -14,6 +14,7 @@ import (
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // accountIAM is one account's IAM: one managed user named after the account.
@@ -100,7 +101,7 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 			hubCalls, memberCalls := 0, 0
 			orgs := &fakeOU{id: ou, accounts: tc.ouHas}
 			l := &rotation.Lister{
-				IAM: accountIAM{account: "hub", calls: &hubCalls}, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/",
+				IAM: accountIAM{account: "hub", calls: &hubCalls}, S3: sfnlocal.NewMemoryObjects(), Bucket: "fleet-bucket", UserPath: "/",
 				MemberAccounts: members, Organizations: orgs,
 				MemberIAM: func(_ context.Context, account, _ string) (rotation.FleetIAM, error) {
 					return accountIAM{account: account, calls: &memberCalls, users: tc.usersEach}, nil
@@ -145,7 +146,7 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 func TestScheduledFleetInputWithNullsIsTheInputWithoutThem(t *testing.T) {
 	const scheduled = `{"maxConcurrency":null,"toleratedFailurePercentage":null,"graceSeconds":null,"inactiveSeconds":null,"pathPrefix":null,"accountIds":["111111111111"],"organizationalUnitId":null}`
 	calls := 0
-	l := &rotation.Lister{IAM: accountIAM{account: "hub", calls: &calls}, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/",
+	l := &rotation.Lister{IAM: accountIAM{account: "hub", calls: &calls}, S3: sfnlocal.NewMemoryObjects(), Bucket: "fleet-bucket", UserPath: "/",
 		MemberAccounts: []string{"111111111111"},
 		MemberIAM: func(_ context.Context, account, _ string) (rotation.FleetIAM, error) {
 			return accountIAM{account: account, calls: &calls}, nil

@@ -12,6 +12,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // Issue 24, finding 7: an item written into the fleet's users object by anything but the
@@ -91,7 +92,7 @@ func TestFleetChildRotatesOnlyWhatTheListingWrote(t *testing.T) {
 // The listing's scope reaches every child: it is set by the list action whatever the input
 // says, and the Map merges it over each item.
 func TestListSetsTheFleetsScopeItself(t *testing.T) {
-	l := &rotation.Lister{IAM: world.iam, S3: newMemStore(), Bucket: "b", UserPath: "/service/"}
+	l := &rotation.Lister{IAM: world.iam, S3: sfnlocal.NewMemoryObjects(), Bucket: "b", UserPath: "/service/"}
 	forged := `{"pathPrefix":"/service/team/","rotation":{"graceSeconds":0,"inactiveSeconds":0,"fleet":{"execution":"x","pathPrefix":"/","ownAccount":true,"accountIds":["111111111111"]}}}`
 	st, err := l.List(context.Background(), rotation.ListRequest{Action: "list", ExecutionID: "arn:fleet", Fleet: json.RawMessage(forged)})
 	if err != nil {
@@ -112,7 +113,7 @@ func TestListRefusesAUsersObjectChangedBetweenPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	store := newMemStore()
+	store := sfnlocal.NewMemoryObjects()
 	l := &rotation.Lister{IAM: &pagingIAM{Client: world.iam}, S3: store, Bucket: "fb", UserPath: "/", PageSize: 2}
 	st, err := l.List(ctx, rotation.ListRequest{Action: "list", ExecutionID: "arn:pages", Fleet: fleetJSON(t, rotation.Fleet{PathPrefix: "/fleet-pages/"})})
 	if err != nil || !st.Page.More || st.Page.Managed != 2 {
@@ -155,7 +156,7 @@ func TestSummaryFlagsItemsTheListingDidNotWrite(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			store := newMemStore()
+			store := sfnlocal.NewMemoryObjects()
 			page := &rotation.FleetPage{Bucket: "fb", Key: "fleet/f/users.json", Listed: 2, Managed: 2}
 			// The listing's digest, as List records it.
 			lister := &rotation.Lister{IAM: world.iam, S3: store, Bucket: "fb"}
@@ -187,7 +188,7 @@ func TestSummaryFlagsItemsTheListingDidNotWrite(t *testing.T) {
 }
 
 // digestOf is the digest List records for the users object as it is now.
-func digestOf(t *testing.T, store *memStore, page *rotation.FleetPage) string {
+func digestOf(t *testing.T, store *sfnlocal.MemoryObjects, page *rotation.FleetPage) string {
 	t.Helper()
 	body, err := store.GetObject(context.Background(), page.Bucket, page.Key)
 	if err != nil {
