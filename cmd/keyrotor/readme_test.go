@@ -30,11 +30,7 @@ func TestReadmeDiagramDrawsEveryTransitionOfTheDefinition(t *testing.T) {
 		}
 	}
 
-	asl, err := os.ReadFile("../../statemachine/rotate.asl.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	states, err := aslrules.Transitions(asl)
+	states, err := aslrules.Transitions("../../statemachine/rotate.asl.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package rotation_test
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -18,11 +17,7 @@ import (
 // The cut-over states are exactly those the rotation machine can reach from VerifyKey's
 // success: entering one means the new key is stored and verified, and no other state does.
 func TestCutOverStatesAreThoseAfterVerifyKey(t *testing.T) {
-	b, err := os.ReadFile("../../statemachine/rotate.asl.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	states, err := aslrules.Transitions(b)
+	states, err := aslrules.Transitions("../../statemachine/rotate.asl.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package aslrules
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 )
 
 // Successors are the states one state of a machine may go to next.
@@ -24,9 +25,13 @@ func (s Successors) All() []string {
 	return out
 }
 
-// Transitions reads the top-level states of an ASL definition and returns each one's
-// successors: the edges a diagram of the machine draws and a reachability check walks.
-func Transitions(def []byte) (map[string]Successors, error) {
+// Transitions reads the top-level states of the ASL definition in file path and returns each
+// one's successors: the edges a diagram of the machine draws and a reachability check walks.
+func Transitions(path string) (map[string]Successors, error) {
+	def, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the state machine definition: %w", err)
+	}
 	var m struct {
 		States map[string]struct {
 			Next, Default string
@@ -35,7 +40,7 @@ func Transitions(def []byte) (map[string]Successors, error) {
 		}
 	}
 	if err := json.Unmarshal(def, &m); err != nil {
-		return nil, fmt.Errorf("reading the definition's states: %w", err)
+		return nil, fmt.Errorf("reading the states of %s: %w", path, err)
 	}
 	out := make(map[string]Successors, len(m.States))
 	for name, st := range m.States {
