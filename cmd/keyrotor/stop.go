@@ -53,11 +53,7 @@ are left and says what the next rotation will do. Exit 1 if nothing was running.
 			if len(args) == 1 {
 				arn = args[0]
 			} else {
-				cfg, err := accountConfig(ctx, hub, af.account, af.role)
-				if err != nil {
-					return err
-				}
-				s, err := readStatus(ctx, cfg, hub, user, parameter)
+				s, err := readStatus(ctx, hub, af, user, parameter)
 				if err != nil {
 					return err
 				}
