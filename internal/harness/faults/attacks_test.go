@@ -53,6 +53,20 @@ func consumerAuthenticates(ctx context.Context, t *testing.T, b *Bench, tg invar
 	}
 }
 
+// victimUnchanged checks that what an attacker did left the victim's keys and parameter as
+// they were before, and its consumer authenticating.
+func victimUnchanged(ctx context.Context, t *testing.T, b *Bench, victim invariants.Target, before invariants.State, what string) {
+	t.Helper()
+	after, err := b.Checker.Snapshot(ctx, victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !before.Equal(after) {
+		t.Errorf("%s changed the victim's keys or parameter: %s", what, before.Diff(after))
+	}
+	consumerAuthenticates(ctx, t, b, victim)
+}
+
 // failedClosed checks a run ended FAILED with errName and a Cause in words naming what.
 func failedClosed(t *testing.T, run Run, errName, says string) {
 	t.Helper()
@@ -290,14 +304,7 @@ func TestAttack2_TriggerDeletesAnotherUsersParameter(t *testing.T) {
 			if errType != c.wantErr || !strings.Contains(msg, victim.ParameterName) && !strings.Contains(msg, attacker.ParameterName) {
 				t.Errorf("trigger answered %q (%s); want %s naming the parameter", errType, msg, c.wantErr)
 			}
-			after, err := b.Checker.Snapshot(ctx, victim)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !before.Equal(after) {
-				t.Errorf("the victim's keys or parameter changed: %s", before.Diff(after))
-			}
-			consumerAuthenticates(ctx, t, b, victim)
+			victimUnchanged(ctx, t, b, victim, before, "the trigger")
 		})
 	}
 }
@@ -326,14 +333,7 @@ func TestAttack7_DirectInvokeDeletesLiveKey(t *testing.T) {
 			if res.ErrorType != "NotAuthorized" || !strings.Contains(res.ErrorMessage, "made-up") {
 				t.Errorf("%s %s answered %q %s; want NotAuthorized naming the execution", c.fn, c.action, res.ErrorType, res.Payload)
 			}
-			after, err := b.Checker.Snapshot(ctx, victim)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !before.Equal(after) {
-				t.Errorf("the direct invocation changed the victim: %s", before.Diff(after))
-			}
-			consumerAuthenticates(ctx, t, b, victim)
+			victimUnchanged(ctx, t, b, victim, before, "the direct invocation")
 		})
 	}
 }
