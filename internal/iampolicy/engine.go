@@ -81,17 +81,17 @@ func (e Engine) ExecutionARN(name string) string {
 
 // KMSKeyARN is the secrets key's ARN.
 func (e Engine) KMSKeyARN() string {
-	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", e.Partition, e.Region, e.AccountID, e.KMSKeyID)
+	return KMSKeyARN(e.Partition, e.Region, e.AccountID, e.KMSKeyID)
 }
 
 // ParameterARN is the ARN of the SSM parameter name (which starts with "/").
 func (e Engine) ParameterARN(name string) string {
-	return fmt.Sprintf("arn:%s:ssm:%s:%s:parameter%s", e.Partition, e.Region, e.AccountID, name)
+	return ParameterARN(e.Partition, e.Region, e.AccountID, name)
 }
 
 // UserARN is the ARN of a managed user under UserPath.
 func (e Engine) UserARN(name string) string {
-	return fmt.Sprintf("arn:%s:iam::%s:user%s%s", e.Partition, e.AccountID, e.UserPath, name)
+	return UserARN(e.Partition, e.AccountID, e.UserPath, name)
 }
 
 // FunctionPolicyVars are the variables the engine module passes to every function policy

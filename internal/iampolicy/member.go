@@ -1,7 +1,6 @@
 package iampolicy
 
 import (
-	"fmt"
 	"path/filepath"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -49,17 +48,17 @@ func (m Member) TargetRoleARN() string { return rotation.TargetRoleARN(m.Partiti
 
 // KMSKeyARN is the member key's ARN.
 func (m Member) KMSKeyARN() string {
-	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", m.Partition, m.Region, m.AccountID, m.KMSKeyID)
+	return KMSKeyARN(m.Partition, m.Region, m.AccountID, m.KMSKeyID)
 }
 
 // ParameterARN is the ARN of a parameter of this account.
 func (m Member) ParameterARN(name string) string {
-	return fmt.Sprintf("arn:%s:ssm:%s:%s:parameter%s", m.Partition, m.Region, m.AccountID, name)
+	return ParameterARN(m.Partition, m.Region, m.AccountID, name)
 }
 
 // UserARN is the ARN of a user of this account under UserPath.
 func (m Member) UserARN(name string) string {
-	return fmt.Sprintf("arn:%s:iam::%s:user%s%s", m.Partition, m.AccountID, m.UserPath, name)
+	return UserARN(m.Partition, m.AccountID, m.UserPath, name)
 }
 
 // TrustPolicyVars are the variables of policies/trust.json.tftpl.
