@@ -41,7 +41,10 @@ func (e engineM) Run() int {
 
 // useLocal points the in-process CLI at the local engine as `local up`'s export line does,
 // and keeps the user's own AWS configuration out.
-func useLocal(t *testing.T) {
+func useLocal(t *testing.T) { useEngine(t, env) }
+
+// useEngine points the in-process CLI at e, keeping the user's own AWS configuration out.
+func useEngine(t *testing.T, e *localenv.Env) {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
@@ -50,7 +53,7 @@ func useLocal(t *testing.T) {
 	os.Unsetenv("AWS_PROFILE")
 	t.Setenv("AWS_SESSION_TOKEN", "")
 	os.Unsetenv("AWS_SESSION_TOKEN")
-	for _, kv := range env.Environ() {
+	for _, kv := range e.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}

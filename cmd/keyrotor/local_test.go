@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/deployed"
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -42,14 +41,7 @@ func TestScheduleRotatesTheUserAtItsFireTimeAndReportsTheOutcome(t *testing.T) {
 // local up says where the local engine departs from a deployed one, with the deployed values
 // read from the Terraform variables.
 func TestLocalUpSaysWhereItDiffersFromADeployedEngine(t *testing.T) {
-	root, err := deployed.FindRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := deployed.ReadDefaults(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := deployedDefaults(t)
 	var out strings.Builder
 	printUp(&out, env, d)
 	printDifferences(&out, env, d)

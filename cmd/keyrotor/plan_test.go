@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -66,15 +64,7 @@ func lastSeq(p *faultproxy.Proxy) int {
 // engine's floors, which the dry run reads from the same variables as the functions.
 func useEnv(t *testing.T, e *localenv.Env) {
 	t.Helper()
-	dir := t.TempDir()
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_PROFILE", "")
-	os.Unsetenv("AWS_PROFILE")
-	for _, kv := range e.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	useEngine(t, e)
 	fenv := e.FunctionEnv("createkey")
 	for _, k := range []string{rotation.EnvMinGraceSeconds, rotation.EnvMinInactiveSeconds, rotation.EnvParameterPrefix} {
 		t.Setenv(k, fenv[k])

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/keyrotor/keyrotor/internal/harness/aslrules"
 )
 
 // The README's mermaid diagram must draw exactly the transitions of statemachine/rotate.asl.json.
@@ -29,32 +30,14 @@ func TestReadmeDiagramDrawsEveryTransitionOfTheDefinition(t *testing.T) {
 		}
 	}
 
-	asl, err := os.ReadFile("../../statemachine/rotate.asl.json")
+	states, err := aslrules.Transitions("../../statemachine/rotate.asl.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var def struct {
-		States map[string]struct {
-			Next, Default string
-			Choices       []struct{ Next string }
-			Catch         []struct{ Next string }
-		}
-	}
-	if err := json.Unmarshal(asl, &def); err != nil {
-		t.Fatal(err)
-	}
 	defined := map[string]bool{}
-	for name, s := range def.States {
-		for _, next := range []string{s.Next, s.Default} {
-			if next != "" {
-				defined[name+" -> "+next] = true
-			}
-		}
-		for _, c := range s.Choices {
-			defined[name+" -> "+c.Next] = true
-		}
-		for _, c := range s.Catch {
-			defined[name+" -> "+c.Next] = true
+	for name, s := range states {
+		for _, next := range s.All() {
+			defined[name+" -> "+next] = true
 		}
 	}
 	for e := range defined {

@@ -194,6 +194,18 @@ func checkUserFor(user, purpose string) error {
 	return nil
 }
 
+// checkUserIn checks the flags that name one user's rotation: --user (whose purpose the
+// message gives), --account and --parameter.
+func checkUserIn(user, purpose string, af accountFlags, parameter string) error {
+	if err := checkUserFor(user, purpose); err != nil {
+		return err
+	}
+	if err := af.check(); err != nil {
+		return err
+	}
+	return checkParameter(parameter)
+}
+
 func checkParameter(p string) error {
 	if p != "" && (!strings.HasPrefix(p, "/") || strings.Contains(p, "..") || len(p) > rotation.MaxParameterNameLength) {
 		return usagef("--parameter %q must be an absolute SSM parameter name such as /keyrotor/<user> (no '..', at most %d characters)", p, rotation.MaxParameterNameLength)

@@ -39,13 +39,7 @@ Step Functions, where the engine runs.`,
   keyrotor status --account 111111111111 --user s3-signer`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkUserFor(user, "the IAM user whose keys to show"); err != nil {
-				return err
-			}
-			if err := af.check(); err != nil {
-				return err
-			}
-			if err := checkParameter(parameter); err != nil {
+			if err := checkUserIn(user, "the IAM user whose keys to show", af, parameter); err != nil {
 				return err
 			}
 			return status(cmd.Context(), stdout, user, parameter, asJSON, af)
@@ -85,10 +79,14 @@ type userStatus struct {
 	RotationRunning  bool        `json:"rotation_running"`
 }
 
-// readStatus reads user and parameter with cfg (the user's account) and the lock holder's
-// execution with hub (the engine's account). parameter "" is the one Begin would use: the
-// user's keyrotor:parameter tag, else the default name.
-func readStatus(ctx context.Context, cfg, hub aws.Config, user, parameter string) (*userStatus, error) {
+// readStatus reads user and parameter in af's account (hub's own when none is given) and the
+// lock holder's execution with hub (the engine's account). parameter "" is the one Begin would
+// use: the user's keyrotor:parameter tag, else the default name.
+func readStatus(ctx context.Context, hub aws.Config, af accountFlags, user, parameter string) (*userStatus, error) {
+	cfg, err := accountConfig(ctx, hub, af.account, af.role)
+	if err != nil {
+		return nil, err
+	}
 	iamc, ssmc := iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
 	s := &userStatus{User: user}
 	u, err := iamc.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
@@ -186,11 +184,7 @@ func status(ctx context.Context, stdout io.Writer, user, parameter string, asJSO
 	if err != nil {
 		return err
 	}
-	cfg, err := accountConfig(ctx, hub, af.account, af.role)
-	if err != nil {
-		return err
-	}
-	s, err := readStatus(ctx, cfg, hub, user, parameter)
+	s, err := readStatus(ctx, hub, af, user, parameter)
 	if err != nil {
 		return err
 	}

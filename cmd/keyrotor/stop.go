@@ -40,13 +40,7 @@ are left and says what the next rotation will do. Exit 1 if nothing was running.
 					return err
 				}
 			} else {
-				if err := checkUserFor(user, "the IAM user whose running rotation to stop"); err != nil {
-					return err
-				}
-				if err := af.check(); err != nil {
-					return err
-				}
-				if err := checkParameter(parameter); err != nil {
+				if err := checkUserIn(user, "the IAM user whose running rotation to stop", af, parameter); err != nil {
 					return err
 				}
 			}
@@ -59,11 +53,7 @@ are left and says what the next rotation will do. Exit 1 if nothing was running.
 			if len(args) == 1 {
 				arn = args[0]
 			} else {
-				cfg, err := accountConfig(ctx, hub, af.account, af.role)
-				if err != nil {
-					return err
-				}
-				s, err := readStatus(ctx, cfg, hub, user, parameter)
+				s, err := readStatus(ctx, hub, af, user, parameter)
 				if err != nil {
 					return err
 				}

@@ -289,7 +289,7 @@ func scriptParams(t *testing.T, files []string) testscript.Params {
 				if len(args) < 1 || len(args) > 3 {
 					ts.Fatalf("usage: user NAME [ACCOUNT] [PATH]")
 				}
-				u := localenv.ManagedUser{Name: args[0], Keys: 1, Path: deployedUserPath(t)}
+				u := localenv.ManagedUser{Name: args[0], Keys: 1, Path: deployedDefaults(t).ManagedUserPath}
 				for _, a := range args[1:] {
 					if strings.HasPrefix(a, "/") {
 						u.Path = a
@@ -354,9 +354,9 @@ func scriptParams(t *testing.T, files []string) testscript.Params {
 	}
 }
 
-// deployedUserPath is the engine module's managed_user_path, where `user` creates users (as
-// `keyrotor local up --user` does).
-func deployedUserPath(t *testing.T) string {
+// deployedDefaults are the engine module's defaults, a deployed engine's settings.
+func deployedDefaults(t *testing.T) deployed.Defaults {
+	t.Helper()
 	root, err := deployed.FindRoot(".")
 	if err != nil {
 		t.Fatal(err)
@@ -365,7 +365,7 @@ func deployedUserPath(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d.ManagedUserPath
+	return d
 }
 
 func TestTranscriptsInTheDocsAndTheExitStatusOfEveryCommandHold(t *testing.T) {

@@ -75,3 +75,19 @@ func (d Document) AllowedActions() []string {
 	sort.Strings(out)
 	return out
 }
+
+// KMSKeyARN is the ARN of KMS key id in an account and region.
+func KMSKeyARN(partition, region, accountID, id string) string {
+	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", partition, region, accountID, id)
+}
+
+// ParameterARN is the ARN of the SSM parameter name (which starts with "/") in an account
+// and region.
+func ParameterARN(partition, region, accountID, name string) string {
+	return fmt.Sprintf("arn:%s:ssm:%s:%s:parameter%s", partition, region, accountID, name)
+}
+
+// UserARN is the ARN of the IAM user name under path (which starts and ends with "/").
+func UserARN(partition, accountID, path, name string) string {
+	return fmt.Sprintf("arn:%s:iam::%s:user%s%s", partition, accountID, path, name)
+}

@@ -81,33 +81,42 @@ func (e Engine) ExecutionARN(name string) string {
 
 // KMSKeyARN is the secrets key's ARN.
 func (e Engine) KMSKeyARN() string {
-	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", e.Partition, e.Region, e.AccountID, e.KMSKeyID)
+	return KMSKeyARN(e.Partition, e.Region, e.AccountID, e.KMSKeyID)
 }
 
 // ParameterARN is the ARN of the SSM parameter name (which starts with "/").
 func (e Engine) ParameterARN(name string) string {
-	return fmt.Sprintf("arn:%s:ssm:%s:%s:parameter%s", e.Partition, e.Region, e.AccountID, name)
+	return ParameterARN(e.Partition, e.Region, e.AccountID, name)
 }
 
 // UserARN is the ARN of a managed user under UserPath.
 func (e Engine) UserARN(name string) string {
-	return fmt.Sprintf("arn:%s:iam::%s:user%s%s", e.Partition, e.AccountID, e.UserPath, name)
+	return UserARN(e.Partition, e.AccountID, e.UserPath, name)
 }
 
 // FunctionPolicyVars are the variables the engine module passes to every function policy
 // template (locals.function_policy_vars merged with the function's log_group_arn).
 func (e Engine) FunctionPolicyVars(fn string) Vars {
-	return Vars{
+	return e.policyVars(Vars{
+		"user_path":        e.UserPath,
+		"kms_key_arn":      e.KMSKeyARN(),
+		"log_group_arn":    e.LogGroupARN(fn),
+		"fleet_bucket_arn": e.FleetBucketARN(),
+	})
+}
+
+// policyVars are the variables the function policies and the secrets key policy share, as the
+// module's local.policy_vars.
+func (e Engine) policyVars(more Vars) Vars {
+	v := Vars{
 		"partition":          e.Partition,
 		"region":             e.Region,
 		"account_id":         e.AccountID,
 		"parameter_prefix":   e.ParameterPrefix,
-		"user_path":          e.UserPath,
-		"kms_key_arn":        e.KMSKeyARN(),
 		"state_machine_name": e.StateMachineName(),
-		"log_group_arn":      e.LogGroupARN(fn),
-		"fleet_bucket_arn":   e.FleetBucketARN(),
 	}
+	maps.Copy(v, more)
+	return v
 }
 
 // FleetBucket is the engine's fleet bucket (infra/modules/engine/fleet.tf): the fleet's users
@@ -153,18 +162,13 @@ func (e Engine) FleetPolicy() (Document, error) {
 // SecretsKeyPolicyVars are the variables of the secrets key policy template.
 func (e Engine) SecretsKeyPolicyVars() Vars {
 	readers, parameterARNs := readerPairs(e.Readers, e.ParameterARN)
-	return Vars{
-		"partition":             e.Partition,
-		"region":                e.Region,
-		"account_id":            e.AccountID,
-		"parameter_prefix":      e.ParameterPrefix,
-		"state_machine_name":    e.StateMachineName(),
+	return e.policyVars(Vars{
 		"createkey_role_arn":    e.RoleARN("createkey"),
 		"storeparam_role_arn":   e.RoleARN("storeparam"),
 		"verifykey_role_arn":    e.RoleARN("verifykey"),
 		"reader_arns":           readers,
 		"reader_parameter_arns": parameterARNs,
-	}
+	})
 }
 
 // FunctionPolicy renders fn's execution role policy.

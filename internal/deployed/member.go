@@ -1,7 +1,7 @@
 package deployed
 
 import (
-	"fmt"
+	"maps"
 	"path/filepath"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -49,17 +49,17 @@ func (m Member) TargetRoleARN() string { return rotation.TargetRoleARN(m.Partiti
 
 // KMSKeyARN is the member key's ARN.
 func (m Member) KMSKeyARN() string {
-	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", m.Partition, m.Region, m.AccountID, m.KMSKeyID)
+	return KMSKeyARN(m.Partition, m.Region, m.AccountID, m.KMSKeyID)
 }
 
 // ParameterARN is the ARN of a parameter of this account.
 func (m Member) ParameterARN(name string) string {
-	return fmt.Sprintf("arn:%s:ssm:%s:%s:parameter%s", m.Partition, m.Region, m.AccountID, name)
+	return ParameterARN(m.Partition, m.Region, m.AccountID, name)
 }
 
 // UserARN is the ARN of a user of this account under UserPath.
 func (m Member) UserARN(name string) string {
-	return fmt.Sprintf("arn:%s:iam::%s:user%s%s", m.Partition, m.AccountID, m.UserPath, name)
+	return UserARN(m.Partition, m.AccountID, m.UserPath, name)
 }
 
 // TrustPolicyVars are the variables of policies/trust.json.tftpl.
@@ -73,34 +73,30 @@ func (m Member) TrustPolicyVars() Vars {
 	}
 }
 
-// TargetPolicyVars are the variables of policies/target.json.tftpl.
-func (m Member) TargetPolicyVars() Vars {
-	return Vars{
+// policyVars are the variables the target policy and the member key policy share, as the
+// module's local.policy_vars.
+func (m Member) policyVars(more Vars) Vars {
+	v := Vars{
 		"partition":          m.Partition,
 		"region":             m.Region,
 		"account_id":         m.AccountID,
 		"hub_account_id":     m.HubAccountID,
 		"parameter_prefix":   m.ParameterPrefix,
-		"user_path":          m.UserPath,
-		"kms_key_arn":        m.KMSKeyARN(),
 		"state_machine_name": m.EngineName + "-rotate",
 	}
+	maps.Copy(v, more)
+	return v
+}
+
+// TargetPolicyVars are the variables of policies/target.json.tftpl.
+func (m Member) TargetPolicyVars() Vars {
+	return m.policyVars(Vars{"user_path": m.UserPath, "kms_key_arn": m.KMSKeyARN()})
 }
 
 // KeyPolicyVars are the variables of policies/member-key.json.tftpl.
 func (m Member) KeyPolicyVars() Vars {
 	readers, parameterARNs := readerPairs(m.Readers, m.ParameterARN)
-	return Vars{
-		"partition":             m.Partition,
-		"region":                m.Region,
-		"account_id":            m.AccountID,
-		"hub_account_id":        m.HubAccountID,
-		"parameter_prefix":      m.ParameterPrefix,
-		"state_machine_name":    m.EngineName + "-rotate",
-		"target_role_arn":       m.TargetRoleARN(),
-		"reader_arns":           readers,
-		"reader_parameter_arns": parameterARNs,
-	}
+	return m.policyVars(Vars{"target_role_arn": m.TargetRoleARN(), "reader_arns": readers, "reader_parameter_arns": parameterARNs})
 }
 
 // TrustPolicy renders the target role's trust policy.

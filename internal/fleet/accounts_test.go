@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // accountIAM is one account's IAM: one managed user named after the account.
@@ -101,7 +102,7 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 			hubCalls, memberCalls := 0, 0
 			orgs := &fakeOU{id: ou, accounts: tc.ouHas}
 			l := &fleet.Lister{
-				IAM: accountIAM{account: "hub", calls: &hubCalls}, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/",
+				IAM: accountIAM{account: "hub", calls: &hubCalls}, S3: sfnlocal.NewMemoryObjects(), Bucket: "fleet-bucket", UserPath: "/",
 				MemberAccounts: members, Organizations: orgs,
 				MemberIAM: func(_ context.Context, account, _ string) (fleet.IAM, error) {
 					return accountIAM{account: account, calls: &memberCalls, users: tc.usersEach}, nil
@@ -146,7 +147,7 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 func TestScheduledFleetInputWithNullsIsTheInputWithoutThem(t *testing.T) {
 	const scheduled = `{"maxConcurrency":null,"toleratedFailurePercentage":null,"graceSeconds":null,"inactiveSeconds":null,"pathPrefix":null,"accountIds":["111111111111"],"organizationalUnitId":null}`
 	calls := 0
-	l := &fleet.Lister{IAM: accountIAM{account: "hub", calls: &calls}, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/",
+	l := &fleet.Lister{IAM: accountIAM{account: "hub", calls: &calls}, S3: sfnlocal.NewMemoryObjects(), Bucket: "fleet-bucket", UserPath: "/",
 		MemberAccounts: []string{"111111111111"},
 		MemberIAM: func(_ context.Context, account, _ string) (fleet.IAM, error) {
 			return accountIAM{account: account, calls: &calls}, nil

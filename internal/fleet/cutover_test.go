@@ -2,8 +2,6 @@ package fleet_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -13,43 +11,16 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyrotor/keyrotor/internal/fleet"
+	"github.com/keyrotor/keyrotor/internal/harness/aslrules"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 )
 
 // The cut-over states are exactly those the rotation machine can reach from VerifyKey's
 // success: entering one means the new key is stored and verified, and no other state does.
 func TestCutOverStatesAreThoseAfterVerifyKey(t *testing.T) {
-	b, err := os.ReadFile("../../statemachine/rotate.asl.json")
+	states, err := aslrules.Transitions("../../statemachine/rotate.asl.json")
 	if err != nil {
 		t.Fatal(err)
-	}
-	var def struct {
-		States map[string]struct {
-			Next, Default string
-			Choices       []struct{ Next string }
-			Catch         []struct{ Next string }
-		}
-	}
-	if err := json.Unmarshal(b, &def); err != nil {
-		t.Fatal(err)
-	}
-	next := func(name string) []string {
-		s := def.States[name]
-		var out []string
-		for _, n := range append([]string{s.Next, s.Default}, func() (ns []string) {
-			for _, c := range s.Choices {
-				ns = append(ns, c.Next)
-			}
-			for _, c := range s.Catch {
-				ns = append(ns, c.Next)
-			}
-			return
-		}()...) {
-			if n != "" {
-				out = append(out, n)
-			}
-		}
-		return out
 	}
 	reach := func(from ...string) []string {
 		seen := map[string]bool{}
@@ -61,7 +32,7 @@ func TestCutOverStatesAreThoseAfterVerifyKey(t *testing.T) {
 				continue
 			}
 			seen[n] = true
-			todo = append(todo, next(n)...)
+			todo = append(todo, states[n].All()...)
 		}
 		var out []string
 		for n := range seen {
@@ -70,15 +41,15 @@ func TestCutOverStatesAreThoseAfterVerifyKey(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	after := reach(def.States["VerifyKey"].Next)
+	after := reach(states["VerifyKey"].Next)
 	want := slices.Sorted(slices.Values(fleet.CutOverStates))
 	if !slices.Equal(after, want) {
 		t.Errorf("states after VerifyKey %v, fleet.CutOverStates %v", after, want)
 	}
 	// None of them is reachable without VerifyKey's success (its Catch leads elsewhere).
-	verify := def.States["VerifyKey"]
+	verify := states["VerifyKey"]
 	verify.Next = ""
-	def.States["VerifyKey"] = verify
+	states["VerifyKey"] = verify
 	for _, n := range reach("CheckInput") {
 		if slices.Contains(fleet.CutOverStates, n) {
 			t.Errorf("%s is reachable without VerifyKey succeeding", n)

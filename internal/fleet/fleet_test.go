@@ -3,12 +3,10 @@ package fleet_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,6 +16,7 @@ import (
 	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/lambdamain"
 	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // pagingIAM pages ListUsers as IAM does (MaxItems, Marker, IsTruncated): moto 5.2 answers
@@ -49,31 +48,6 @@ func (p *pagingIAM) ListUsers(ctx context.Context, in *iam.ListUsersInput, opts 
 }
 
 func tag(k, v string) iamtypes.Tag { return iamtypes.Tag{Key: aws.String(k), Value: aws.String(v)} }
-
-// memStore is an in-memory Store.
-type memStore struct {
-	mu      sync.Mutex
-	objects map[string][]byte
-}
-
-func newMemStore() *memStore { return &memStore{objects: map[string][]byte{}} }
-
-func (m *memStore) GetObject(_ context.Context, bucket, key string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, ok := m.objects[bucket+"/"+key]
-	if !ok {
-		return nil, fmt.Errorf("NoSuchKey: s3://%s/%s", bucket, key)
-	}
-	return b, nil
-}
-
-func (m *memStore) PutObject(_ context.Context, bucket, key string, body []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.objects[bucket+"/"+key] = append([]byte(nil), body...)
-	return nil
-}
 
 func fleetJSON(t *testing.T, f fleet.Input) json.RawMessage {
 	t.Helper()
@@ -131,7 +105,7 @@ func TestListPagesThroughUsersAndKeepsOnlyTheManagedOnes(t *testing.T) {
 		}
 	}
 	paging := &pagingIAM{Client: world.iam}
-	l := &fleet.Lister{IAM: paging, S3: newMemStore(), Bucket: "fleet-bucket", UserPath: "/", PageSize: 2}
+	l := &fleet.Lister{IAM: paging, S3: sfnlocal.NewMemoryObjects(), Bucket: "fleet-bucket", UserPath: "/", PageSize: 2}
 	got, listed, calls := listAll(t, l, fleet.Input{PathPrefix: "/fleet-list/"})
 	want := []fleet.User{{UserName: "fl-a"}, {UserName: "fl-b", ParameterName: "/keyrotor/apps/b", Format: "raw"}, {UserName: "fl-c"}}
 	slices.SortFunc(listed, func(a, b fleet.User) int { return strings.Compare(a.UserName, b.UserName) })
@@ -152,7 +126,7 @@ func TestListPagesThroughUsersAndKeepsOnlyTheManagedOnes(t *testing.T) {
 }
 
 func TestListValidatesTheFleetInput(t *testing.T) {
-	l := &fleet.Lister{IAM: world.iam, S3: newMemStore(), Bucket: "b", UserPath: "/service/"}
+	l := &fleet.Lister{IAM: world.iam, S3: sfnlocal.NewMemoryObjects(), Bucket: "b", UserPath: "/service/"}
 	n := func(v int) *int { return &v }
 	tests := []struct {
 		name string
@@ -205,7 +179,7 @@ func TestListHandlerRefusesOtherEventsByName(t *testing.T) {
 // The engine module's schedule sends fleet_input as Terraform encodes an object with optional
 // attributes: unset ones are null.
 func TestListAcceptsTheScheduleInputWithNulls(t *testing.T) {
-	h := lambdamain.Adapt(slog.New(slog.DiscardHandler), "a fleet listing request", (&fleet.Lister{IAM: world.iam, S3: newMemStore(), Bucket: "b", UserPath: "/"}).Serve)
+	h := lambdamain.Adapt(slog.New(slog.DiscardHandler), "a fleet listing request", (&fleet.Lister{IAM: world.iam, S3: sfnlocal.NewMemoryObjects(), Bucket: "b", UserPath: "/"}).Serve)
 	event := `{"action":"list","executionId":"x","fleet":{"graceSeconds":0,"inactiveSeconds":null,"maxConcurrency":null,"pathPrefix":null,"toleratedFailurePercentage":5}}`
 	res, err := h(context.Background(), json.RawMessage(event))
 	if err != nil {
@@ -222,7 +196,7 @@ func TestListAcceptsTheScheduleInputWithNulls(t *testing.T) {
 // (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html) into
 // counts and the failed and skipped users, each cause on one line.
 func TestSummarizeCountsTheReportAndListsFailuresOnOneLine(t *testing.T) {
-	store := newMemStore()
+	store := sfnlocal.NewMemoryObjects()
 	ctx := context.Background()
 	put := func(key, body string) {
 		if err := store.PutObject(ctx, "fb", key, []byte(body)); err != nil {

@@ -12,12 +12,13 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // The listing's scope reaches every child: it is set by the list action whatever the input
 // says, and the Map merges it over each item.
 func TestListSetsTheFleetsScopeItself(t *testing.T) {
-	l := &fleet.Lister{IAM: world.iam, S3: newMemStore(), Bucket: "b", UserPath: "/service/"}
+	l := &fleet.Lister{IAM: world.iam, S3: sfnlocal.NewMemoryObjects(), Bucket: "b", UserPath: "/service/"}
 	forged := `{"pathPrefix":"/service/team/","rotation":{"graceSeconds":0,"inactiveSeconds":0,"fleet":{"execution":"x","pathPrefix":"/","ownAccount":true,"accountIds":["111111111111"]}}}`
 	st, err := l.List(context.Background(), fleet.ListRequest{Action: "list", ExecutionID: "arn:fleet", Fleet: json.RawMessage(forged)})
 	if err != nil {
@@ -38,7 +39,7 @@ func TestListRefusesAUsersObjectChangedBetweenPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	store := newMemStore()
+	store := sfnlocal.NewMemoryObjects()
 	l := &fleet.Lister{IAM: &pagingIAM{Client: world.iam}, S3: store, Bucket: "fb", UserPath: "/", PageSize: 2}
 	st, err := l.List(ctx, fleet.ListRequest{Action: "list", ExecutionID: "arn:pages", Fleet: fleetJSON(t, fleet.Input{PathPrefix: "/fleet-pages/"})})
 	if err != nil || !st.Page.More || st.Page.Managed != 2 {
@@ -81,7 +82,7 @@ func TestSummaryFlagsItemsTheListingDidNotWrite(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			store := newMemStore()
+			store := sfnlocal.NewMemoryObjects()
 			page := &fleet.Page{Bucket: "fb", Key: "fleet/f/users.json", Listed: 2, Managed: 2}
 			// The listing's digest, as List records it.
 			lister := &fleet.Lister{IAM: world.iam, S3: store, Bucket: "fb"}
@@ -113,7 +114,7 @@ func TestSummaryFlagsItemsTheListingDidNotWrite(t *testing.T) {
 }
 
 // digestOf is the digest List records for the users object as it is now.
-func digestOf(t *testing.T, store *memStore, page *fleet.Page) string {
+func digestOf(t *testing.T, store *sfnlocal.MemoryObjects, page *fleet.Page) string {
 	t.Helper()
 	body, err := store.GetObject(context.Background(), page.Bucket, page.Key)
 	if err != nil {

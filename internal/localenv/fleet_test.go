@@ -68,17 +68,7 @@ func decodeSummary(t testing.TB, x sfnapi.Execution) fleetSummary {
 // activeKeys returns the ids of the user's active keys.
 func activeKeys(t testing.TB, user string) []string {
 	t.Helper()
-	out, err := iam.NewFromConfig(env.AdminConfig()).ListAccessKeys(context.Background(), &iam.ListAccessKeysInput{UserName: aws.String(user)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, k := range out.AccessKeyMetadata {
-		if k.Status == iamtypes.StatusTypeActive {
-			ids = append(ids, aws.ToString(k.AccessKeyId))
-		}
-	}
-	return ids
+	return activeKeysIn(context.Background(), t, env, user)
 }
 
 // rotateFleetOf creates n managed users with one key each under path and rotates them with one

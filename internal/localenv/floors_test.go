@@ -100,7 +100,8 @@ func TestEngineFloorsAreMeasuredOnTheEnginesClock(t *testing.T) {
 	t.Logf("with the default floors, the rest of the rotation (grace and inactive waits) took %v of real time", time.Since(began).Round(time.Millisecond))
 }
 
-func activeKeysIn(ctx context.Context, t *testing.T, env *localenv.Env, user string) []string {
+// activeKeysIn returns the ids of the user's active keys in env.
+func activeKeysIn(ctx context.Context, t testing.TB, env *localenv.Env, user string) []string {
 	t.Helper()
 	out, err := iam.NewFromConfig(env.AdminConfig()).ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(user)})
 	if err != nil {

@@ -71,16 +71,7 @@ func formatTemplate(c *intrinsicCall, tmpl string, escaped bool, args []any) (an
 			if n >= len(args) {
 				return nil, intrinsicFailure(c, "the template has more {} than the %d arguments given", len(args))
 			}
-			switch v := args[n].(type) {
-			case string:
-				sb.WriteString(v)
-			case float64:
-				sb.WriteString(formatNumber(v))
-			case bool:
-				sb.WriteString(strconv.FormatBool(v))
-			default:
-				writeFormatted(&sb, v)
-			}
+			writeFormatted(&sb, args[n])
 			n++
 			i++
 			continue

@@ -56,29 +56,27 @@ locals {
   }
   step_functions = ["createkey", "storeparam", "verifykey", "deleteoldkeys"]
 
-  # Variables of every policies/<function>.json.tftpl; internal/deployed passes the same set.
-  function_policy_vars = {
+  # The variables the function policies and the secrets key policy share.
+  policy_vars = {
     partition          = local.partition
     region             = local.region
     account_id         = local.account_id
     parameter_prefix   = var.parameter_prefix
-    user_path          = var.managed_user_path
-    kms_key_arn        = aws_kms_key.secrets.arn
     state_machine_name = local.state_machine_name
-    fleet_bucket_arn   = aws_s3_bucket.fleet.arn
   }
+  # Variables of every policies/<function>.json.tftpl; internal/deployed passes the same set.
+  function_policy_vars = merge(local.policy_vars, {
+    user_path        = var.managed_user_path
+    kms_key_arn      = aws_kms_key.secrets.arn
+    fleet_bucket_arn = aws_s3_bucket.fleet.arn
+  })
 
   # The secrets key policy's variables but its role ARNs. One statement per (reader, parameter)
   # (module.inputs).
-  key_policy_vars = {
-    partition             = local.partition
-    region                = local.region
-    account_id            = local.account_id
-    parameter_prefix      = var.parameter_prefix
-    state_machine_name    = local.state_machine_name
+  key_policy_vars = merge(local.policy_vars, {
     reader_arns           = module.inputs.reader_arns
     reader_parameter_arns = module.inputs.reader_parameter_arns
-  }
+  })
   # The same policy with the roles' ARNs as IAM forms them (path /), known at plan, so that its
   # size is checked before anything is created.
   key_policy_planned = templatefile("${path.module}/policies/secrets-key.json.tftpl", merge(local.key_policy_vars, {

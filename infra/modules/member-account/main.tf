@@ -23,18 +23,21 @@ locals {
   hub_functions      = ["createkey", "storeparam", "verifykey", "deleteoldkeys", "trigger", "listusers"]
   state_machine_name = "${var.engine_name}-rotate"
 
+  # The variables the target policy and the member key policy share.
+  policy_vars = {
+    partition          = local.partition
+    region             = local.region
+    account_id         = local.account_id
+    hub_account_id     = var.hub_account_id
+    parameter_prefix   = var.parameter_prefix
+    state_machine_name = local.state_machine_name
+  }
   # The member key policy's variables but the target role's ARN, and the policy with that ARN as
   # IAM forms it, known at plan for the size check (aws_kms_key.member).
-  key_policy_vars = {
-    partition             = local.partition
-    region                = local.region
-    account_id            = local.account_id
-    hub_account_id        = var.hub_account_id
-    parameter_prefix      = var.parameter_prefix
-    state_machine_name    = local.state_machine_name
+  key_policy_vars = merge(local.policy_vars, {
     reader_arns           = module.inputs.reader_arns
     reader_parameter_arns = module.inputs.reader_parameter_arns
-  }
+  })
   trust_policy = templatefile("${path.module}/policies/trust.json.tftpl", {
     partition      = local.partition
     hub_account_id = var.hub_account_id
@@ -101,16 +104,10 @@ resource "aws_iam_role" "target" {
 resource "aws_iam_role_policy" "target" {
   name = local.target_role_name
   role = aws_iam_role.target.id
-  policy = templatefile("${path.module}/policies/target.json.tftpl", {
-    partition          = local.partition
-    region             = local.region
-    account_id         = local.account_id
-    hub_account_id     = var.hub_account_id
-    parameter_prefix   = var.parameter_prefix
-    user_path          = var.managed_user_path
-    kms_key_arn        = aws_kms_key.member.arn
-    state_machine_name = local.state_machine_name
-  })
+  policy = templatefile("${path.module}/policies/target.json.tftpl", merge(local.policy_vars, {
+    user_path   = var.managed_user_path
+    kms_key_arn = aws_kms_key.member.arn
+  }))
 }
 
 # ---- The member key: seals new secrets between steps and encrypts the parameters ----

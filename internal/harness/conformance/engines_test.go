@@ -48,6 +48,24 @@ func executionName(name string) string {
 	return string(b)
 }
 
+// runStubbed runs sm in sfnlocal as the execution name, its tasks answered by stubs of
+// tasks, on a virtual clock and with fixed randomness, so that every run is the same.
+func runStubbed(ctx context.Context, sm *sfnlocal.StateMachine, name string, input json.RawMessage, tasks map[string][]Result) (*sfnlocal.Execution, *stubs) {
+	st := newStubs(tasks)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return sfnlocal.Run(ctx, sm, input, sfnlocal.Options{
+		Tasks:           st,
+		Clock:           sfnlocal.NewVirtualClock(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)),
+		ExecutionArn:    executionArn(name),
+		StateMachineArn: stateMachineArn,
+		Name:            executionName(name),
+		RoleArn:         roleArn,
+		Rand:            rand.New(rand.NewPCG(1, 2)),
+		Region:          region,
+	}), st
+}
+
 // runSfnlocal runs sc in internal/sfnlocal on a virtual clock.
 func runSfnlocal(ctx context.Context, sc Scenario) outcome {
 	o := outcome{Name: sc.Name}
@@ -56,19 +74,7 @@ func runSfnlocal(ctx context.Context, sc Scenario) outcome {
 		o.Status, o.Problem = "INVALID", err.Error()
 		return o
 	}
-	st := newStubs(sc.Tasks)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	ex := sfnlocal.Run(ctx, sm, sc.Input, sfnlocal.Options{
-		Tasks:           st,
-		Clock:           sfnlocal.NewVirtualClock(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)),
-		ExecutionArn:    executionArn(sc.Name),
-		StateMachineArn: stateMachineArn,
-		Name:            executionName(sc.Name),
-		RoleArn:         roleArn,
-		Rand:            rand.New(rand.NewPCG(1, 2)),
-		Region:          region,
-	})
+	ex, st := runStubbed(ctx, sm, sc.Name, sc.Input, sc.Tasks)
 	o.Status, o.Output, o.Error, o.Cause = ex.Status, ex.Output, ex.Error, ex.Cause
 	o.Path = ex.StatePath()
 	st.mu.Lock()

@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
@@ -135,19 +133,7 @@ func runRecorded(c RecordedCase) []string {
 	if err != nil {
 		return []string{fmt.Sprintf("sfnlocal refused the definition AWS ran: %v", err)}
 	}
-	st := newStubs(c.Tasks)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ex := sfnlocal.Run(ctx, sm, c.Input, sfnlocal.Options{
-		Tasks:           st,
-		Clock:           sfnlocal.NewVirtualClock(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)),
-		ExecutionArn:    executionArn(c.Name),
-		StateMachineArn: stateMachineArn,
-		Name:            executionName(c.Name),
-		RoleArn:         roleArn,
-		Rand:            rand.New(rand.NewPCG(1, 2)),
-		Region:          region,
-	})
+	ex, _ := runStubbed(context.Background(), sm, c.Name, c.Input, c.Tasks)
 	var diffs []string
 	if ex.Status != c.Want.Status {
 		diffs = append(diffs, fmt.Sprintf("status %s, AWS %s (error %q, cause %q)", ex.Status, c.Want.Status, ex.Error, ex.Cause))

@@ -53,6 +53,35 @@ func consumerAuthenticates(ctx context.Context, t *testing.T, b *Bench, tg invar
 	}
 }
 
+// victimUnchanged checks that what an attacker did left the victim's keys and parameter as
+// they were before, and its consumer authenticating.
+func victimUnchanged(ctx context.Context, t *testing.T, b *Bench, victim invariants.Target, before invariants.State, what string) {
+	t.Helper()
+	after, err := b.Checker.Snapshot(ctx, victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !before.Equal(after) {
+		t.Errorf("%s changed the victim's keys or parameter: %s", what, before.Diff(after))
+	}
+	consumerAuthenticates(ctx, t, b, victim)
+}
+
+// refusedRun starts machine (the rotation's when "") with input and checks that the run failed
+// closed with errName and a Cause naming says, changed nothing in the account, and left the
+// victim's consumer authenticating.
+func refusedRun(ctx context.Context, t *testing.T, b *Bench, machine, input, errName, says string, victim invariants.Target) {
+	t.Helper()
+	changesNothing(ctx, t, b, "the refused run", func() {
+		run, err := b.Rotate(ctx, machine, input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		failedClosed(t, run, errName, says)
+	})
+	consumerAuthenticates(ctx, t, b, victim)
+}
+
 // failedClosed checks a run ended FAILED with errName and a Cause in words naming what.
 func failedClosed(t *testing.T, run Run, errName, says string) {
 	t.Helper()
@@ -78,31 +107,10 @@ func TestAttack1_OtherParameterRetiresLiveKey(t *testing.T) {
 	withoutFaults(t, b)
 	victim, _ := seededTarget(ctx, t, b, "attack1")
 	drop := b.Env.ParameterPrefix + "attacker-drop-" + victim.UserName
-	before, err := b.World(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := b.Rotate(ctx, "", rotationInput(map[string]any{"userName": victim.UserName, "parameterName": drop, "graceSeconds": 0, "inactiveSeconds": 0}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	failedClosed(t, run, "ParameterMismatch", victim.ParameterName)
-	after, err := b.World(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := before.Diff(after); d != "" {
-		t.Errorf("the refused run changed the account: %s", d)
-	}
-	consumerAuthenticates(ctx, t, b, victim)
+	refusedRun(ctx, t, b, "", rotationInput(map[string]any{"userName": victim.UserName, "parameterName": drop, "graceSeconds": 0, "inactiveSeconds": 0}), "ParameterMismatch", victim.ParameterName, victim)
 
 	// "move" alone is not enough: the user's keyrotor:parameter tag must name the target.
-	run, err = b.Rotate(ctx, "", rotationInput(map[string]any{"userName": victim.UserName, "parameterName": drop, "move": true, "graceSeconds": 0, "inactiveSeconds": 0}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	failedClosed(t, run, "ParameterMismatch", "keyrotor:parameter")
-	consumerAuthenticates(ctx, t, b, victim)
+	refusedRun(ctx, t, b, "", rotationInput(map[string]any{"userName": victim.UserName, "parameterName": drop, "move": true, "graceSeconds": 0, "inactiveSeconds": 0}), "ParameterMismatch", "keyrotor:parameter", victim)
 
 	// Asked for explicitly and tagged, the move happens: the new key in the new parameter, the
 	// old parameter gone once the new key was verified, the old key retired.
@@ -110,7 +118,7 @@ func TestAttack1_OtherParameterRetiresLiveKey(t *testing.T) {
 		Tags: []iamtypes.Tag{{Key: aws.String("keyrotor:parameter"), Value: aws.String(drop)}}}); err != nil {
 		t.Fatal(err)
 	}
-	run, err = b.Rotate(ctx, "", rotationInput(map[string]any{"userName": victim.UserName, "parameterName": drop, "move": true, "graceSeconds": 0, "inactiveSeconds": 0}))
+	run, err := b.Rotate(ctx, "", rotationInput(map[string]any{"userName": victim.UserName, "parameterName": drop, "move": true, "graceSeconds": 0, "inactiveSeconds": 0}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,26 +158,10 @@ func TestAttack4_FleetInputAndTagsRedirectRotations(t *testing.T) {
 	drop := b.Env.ParameterPrefix + "attacker-drop-" + user
 
 	t.Run("users injected into the fleet's input", func(t *testing.T) {
-		before, err := b.World(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		run, err := b.Rotate(ctx, b.Env.FleetStateMachineARN(), rotationInput(map[string]any{
+		refusedRun(ctx, t, b, b.Env.FleetStateMachineARN(), rotationInput(map[string]any{
 			"pathPrefix": "/nobody-here/", "graceSeconds": 0, "inactiveSeconds": 0,
 			"users": []any{map[string]any{"userName": user, "parameterName": drop}}, "more": false,
-		}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		failedClosed(t, run, "InvalidInput", "set by the fleet itself")
-		after, err := b.World(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := before.Diff(after); d != "" {
-			t.Errorf("the refused fleet changed the account: %s", d)
-		}
-		consumerAuthenticates(ctx, t, b, victim)
+		}), "InvalidInput", "set by the fleet itself", victim)
 	})
 
 	t.Run("keyrotor:parameter retagged by a user tagger", func(t *testing.T) {
@@ -218,23 +210,7 @@ func TestAttack5_FormatSwitchBreaksConsumers(t *testing.T) {
 					t.Fatalf("setup rotation: %v %s %s", err, run.Status, run.Cause)
 				}
 			}
-			before, err := b.World(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run, err := b.Rotate(ctx, "", rotationInput(map[string]any{"userName": victim.UserName, "format": "raw", "graceSeconds": 0, "inactiveSeconds": 0}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			failedClosed(t, run, "FormatMismatch", "changeFormat")
-			after, err := b.World(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := before.Diff(after); d != "" {
-				t.Errorf("the refused run changed the account: %s", d)
-			}
-			consumerAuthenticates(ctx, t, b, victim)
+			refusedRun(ctx, t, b, "", rotationInput(map[string]any{"userName": victim.UserName, "format": "raw", "graceSeconds": 0, "inactiveSeconds": 0}), "FormatMismatch", "changeFormat", victim)
 		})
 	}
 }
@@ -290,14 +266,7 @@ func TestAttack2_TriggerDeletesAnotherUsersParameter(t *testing.T) {
 			if errType != c.wantErr || !strings.Contains(msg, victim.ParameterName) && !strings.Contains(msg, attacker.ParameterName) {
 				t.Errorf("trigger answered %q (%s); want %s naming the parameter", errType, msg, c.wantErr)
 			}
-			after, err := b.Checker.Snapshot(ctx, victim)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !before.Equal(after) {
-				t.Errorf("the victim's keys or parameter changed: %s", before.Diff(after))
-			}
-			consumerAuthenticates(ctx, t, b, victim)
+			victimUnchanged(ctx, t, b, victim, before, "the trigger")
 		})
 	}
 }
@@ -326,14 +295,7 @@ func TestAttack7_DirectInvokeDeletesLiveKey(t *testing.T) {
 			if res.ErrorType != "NotAuthorized" || !strings.Contains(res.ErrorMessage, "made-up") {
 				t.Errorf("%s %s answered %q %s; want NotAuthorized naming the execution", c.fn, c.action, res.ErrorType, res.Payload)
 			}
-			after, err := b.Checker.Snapshot(ctx, victim)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !before.Equal(after) {
-				t.Errorf("the direct invocation changed the victim: %s", before.Diff(after))
-			}
-			consumerAuthenticates(ctx, t, b, victim)
+			victimUnchanged(ctx, t, b, victim, before, "the direct invocation")
 		})
 	}
 }
@@ -405,23 +367,7 @@ func TestAttack3_TagsOfManagedKeyContradicted(t *testing.T) {
 		{"other format", "FormatMismatch", "keyrotor:format", rotationInput(map[string]any{"userName": user, "format": "raw", "graceSeconds": 0, "inactiveSeconds": 0})},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			before, err := b.World(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run, err := b.Rotate(ctx, "", c.input)
-			if err != nil {
-				t.Fatal(err)
-			}
-			failedClosed(t, run, c.errName, c.says)
-			after, err := b.World(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := before.Diff(after); d != "" {
-				t.Errorf("the refused run changed the account: %s", d)
-			}
-			consumerAuthenticates(ctx, t, b, victim)
+			refusedRun(ctx, t, b, "", c.input, c.errName, c.says, victim)
 		})
 	}
 	// Without parameterName the run follows the tag.

@@ -88,18 +88,9 @@ func TestHostileInputsChangeNothing(t *testing.T) {
 	)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before, err := b.World(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run, err := b.Rotate(ctx, "", c.input)
-			after, werr := b.World(ctx)
-			if werr != nil {
-				t.Fatal(werr)
-			}
-			if d := before.Diff(after); d != "" {
-				t.Errorf("input changed the account: %s", d)
-			}
+			var run Run
+			var err error
+			changesNothing(ctx, t, b, "input", func() { run, err = b.Rotate(ctx, "", c.input) })
 			if err != nil {
 				t.Logf("StartExecution refused it: %v", err)
 				if !strings.Contains(err.Error(), "nput") {
@@ -157,22 +148,12 @@ func TestCLIRefusesBadArguments(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before, err := b.World(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
 			cmd := exec.CommandContext(ctx, bin, c.args...)
 			cmd.Env = append(os.Environ(), b.Env.Environ()...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err = cmd.Run()
-			after, werr := b.World(ctx)
-			if werr != nil {
-				t.Fatal(werr)
-			}
-			if d := before.Diff(after); d != "" {
-				t.Errorf("keyrotor %v changed the account: %s", c.args, d)
-			}
+			var err error
+			changesNothing(ctx, t, b, "keyrotor "+strings.Join(c.args, " "), func() { err = cmd.Run() })
 			out := stdout.String() + stderr.String()
 			if err == nil {
 				t.Errorf("keyrotor %v exited 0:\n%s", c.args, out)

@@ -70,6 +70,24 @@ func seededTarget(ctx context.Context, t *testing.T, b *Bench, prefix string) (i
 	return tg, before
 }
 
+// changesNothing runs do and checks that the account (users, keys, parameters, locks) is as it
+// was before; what names do in the error.
+func changesNothing(ctx context.Context, t *testing.T, b *Bench, what string, do func()) {
+	t.Helper()
+	before, err := b.World(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do()
+	after, err := b.World(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := before.Diff(after); d != "" {
+		t.Errorf("%s changed the account: %s", what, d)
+	}
+}
+
 // rotateAndCheck runs one rotation of tg's user to its end and checks the invariants against
 // before, the state the test snapshotted.
 func rotateAndCheck(ctx context.Context, t *testing.T, b *Bench, tg invariants.Target, before invariants.State, opts invariants.Options) (Run, invariants.Result) {

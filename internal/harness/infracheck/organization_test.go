@@ -41,11 +41,7 @@ func TestOrganizationVariableValidationsAcceptGoodAndRejectBadValues(t *testing.
 		}
 		return ids(v...)
 	}
-	tests := []struct {
-		module, variable string
-		value            cty.Value
-		valid            bool
-	}{
+	tests := []validationCase{
 		{engineDir, "member_account_ids", ids(), true},
 		{engineDir, "member_account_ids", ids("444455556666", "777788889999"), true},
 		{engineDir, "member_account_ids", ids("44445555666"), false},
@@ -80,22 +76,7 @@ func TestOrganizationVariableValidationsAcceptGoodAndRejectBadValues(t *testing.
 		{managedKeyDir, "account_id", str("444455556666"), true},
 		{managedKeyDir, "account_id", str("member-a"), false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.module+"/"+tt.variable+"="+tt.value.GoString(), func(t *testing.T) {
-			failed, err := mods[tt.module].Validate(tt.variable, tt.value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if valid := len(failed) == 0; valid != tt.valid {
-				t.Fatalf("valid = %v (messages %q), want %v", valid, failed, tt.valid)
-			}
-			for _, msg := range failed {
-				if !strings.Contains(msg, tt.variable) {
-					t.Errorf("message %q does not name %s", msg, tt.variable)
-				}
-			}
-		})
-	}
+	checkValidations(t, mods, tests)
 }
 
 // The settings the engine and a member take alike are validated once, by infra/modules/inputs:

@@ -9,15 +9,40 @@ import (
 	"github.com/keyrotor/keyrotor/internal/schedule"
 )
 
+// validationCase is one value for one module's variable, and whether its validations accept it.
+type validationCase struct {
+	module, variable string
+	value            cty.Value
+	valid            bool
+}
+
+// checkValidations runs each case's variable validations: a rejected value's every message
+// must name the variable, so that the person who set it knows which one to fix.
+func checkValidations(t *testing.T, mods map[string]*Module, tests []validationCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.module+"/"+tt.variable+"="+tt.value.GoString(), func(t *testing.T) {
+			failed, err := mods[tt.module].Validate(tt.variable, tt.value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if valid := len(failed) == 0; valid != tt.valid {
+				t.Fatalf("valid = %v (messages %q), want %v", valid, failed, tt.valid)
+			}
+			for _, msg := range failed {
+				if !strings.Contains(msg, tt.variable) {
+					t.Errorf("message %q does not name %s", msg, tt.variable)
+				}
+			}
+		})
+	}
+}
+
 func TestVariableValidationsAcceptGoodAndRejectBadValues(t *testing.T) {
 	_, mods := load(t)
 	str := cty.StringVal
 	num := cty.NumberIntVal
-	tests := []struct {
-		module, variable string
-		value            cty.Value
-		valid            bool
-	}{
+	tests := []validationCase{
 		{engineDir, "name", str("keyrotor"), true},
 		{engineDir, "name", str("9lives"), false},
 		{engineDir, "name", str(strings.Repeat("a", 41)), false},
@@ -60,22 +85,7 @@ func TestVariableValidationsAcceptGoodAndRejectBadValues(t *testing.T) {
 		{managedKeyDir, "retry_max_attempts", num(186), false},
 		{managedKeyDir, "maximum_event_age_seconds", num(59), false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.module+"/"+tt.variable+"="+tt.value.GoString(), func(t *testing.T) {
-			failed, err := mods[tt.module].Validate(tt.variable, tt.value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if valid := len(failed) == 0; valid != tt.valid {
-				t.Fatalf("valid = %v (messages %q), want %v", valid, failed, tt.valid)
-			}
-			for _, msg := range failed {
-				if !strings.Contains(msg, tt.variable) {
-					t.Errorf("message %q does not name %s", msg, tt.variable)
-				}
-			}
-		})
-	}
+	checkValidations(t, mods, tests)
 }
 
 // The module's schedule_expression check and the local engine's parser (internal/schedule)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/keyrotor/keyrotor/internal/deployed"
 )
 
 // Account describes where calls are made and what authorization needs to know beyond a
@@ -157,7 +159,7 @@ func (a Account) userARN(user string) string {
 	if p == "" {
 		p = "/"
 	}
-	return fmt.Sprintf("arn:%s:iam::%s:user%s%s", a.Partition, a.AccountID, p, user)
+	return deployed.UserARN(a.Partition, a.AccountID, p, user)
 }
 
 func (a Account) parameterARN(name string) string {
@@ -167,14 +169,14 @@ func (a Account) parameterARN(name string) string {
 	if !strings.HasPrefix(name, "/") {
 		name = "/" + name
 	}
-	return fmt.Sprintf("arn:%s:ssm:%s:%s:parameter%s", a.Partition, a.Region, a.AccountID, name)
+	return deployed.ParameterARN(a.Partition, a.Region, a.AccountID, name)
 }
 
 func (a Account) keyARN(key string) string {
 	if strings.HasPrefix(key, "arn:") {
 		return key
 	}
-	return fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", a.Partition, a.Region, a.AccountID, key)
+	return deployed.KMSKeyARN(a.Partition, a.Region, a.AccountID, key)
 }
 
 // param reads a request parameter: a string (or one-element list) from a query, or a JSON

@@ -232,14 +232,7 @@ func TestHubFunctionRolesAssumeTheTargetRoleOfListedMembersOnly(t *testing.T) {
 		allowCase{"createkey cannot assume a role of its own account", roleCall(createkey, "sts:AssumeRole", "arn:aws:iam::"+hubAccount+":role/keyrotor/keyrotor-target", map[string][]string{"sts:ExternalId": {externalID}}), false},
 	)
 	decisions := o.run(t, tests)
-	for _, u := range Coverage(decisions, o.policies) {
-		if u.Statement.Policy != "assume-target" {
-			continue
-		}
-		if !u.Decisive() || len(u.UnusedActions()) > 0 {
-			t.Errorf("statement %s: decisive %v, unused %v", u.Statement, u.Decisive(), u.UnusedActions())
-		}
-	}
+	everyStatementNeeded(t, decisions, o.policies, func(s StatementRef) bool { return s.Policy == "assume-target" })
 }
 
 // Without member accounts the engine attaches no assume-target policy: its roles cannot
@@ -373,18 +366,7 @@ func TestTargetRoleMayMakeEveryCallTheRuntimeMakesInAMember(t *testing.T) {
 	keyARN := o.members[memberA].KMSKeyARN()
 	p := Policies{Identity: map[string][]NamedPolicy{o.members[memberA].TargetRoleARN(): o.policies.Identity[o.members[memberA].TargetRoleARN()]},
 		Resource: map[string]deployed.Document{keyARN: o.policies.Resource[keyARN]}}
-	for _, u := range Coverage(decisions, p) {
-		if !u.Decisive() {
-			t.Errorf("statement %s decides no call: remove it or add the call that needs it", u.Statement)
-			continue
-		}
-		if u.Statement.Sid == "KeyAdministration" {
-			continue
-		}
-		if unused := u.UnusedActions(); len(unused) > 0 {
-			t.Errorf("statement %s grants %v, which no call needs", u.Statement, unused)
-		}
-	}
+	everyStatementNeeded(t, decisions, p, allStatements)
 	if t.Failed() {
 		var table strings.Builder
 		for _, d := range decisions {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
+	"github.com/keyrotor/keyrotor/localaws/sfnlocal"
 )
 
 // recording runs keyrotor's real steps and trigger against moto behind the fault proxy, each
@@ -219,7 +219,7 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	f := newFixtureWith(t, func(e *deployed.Engine) {
 		e.Region, e.AccountID, e.KMSKeyID = motoserver.Region, motoserver.AccountID, r.conf.KMSKeyID
 	})
-	store := &memStore{objects: map[string][]byte{}}
+	store := sfnlocal.NewMemoryObjects()
 	lister := &fleet.Lister{IAM: iam.NewFromConfig(motoserver.Config(r.proxy.URL, r.creds["listusers"])), S3: store, Bucket: f.engine.FleetBucket(), UserPath: "/", PageSize: 2}
 	lreq := fleet.ListRequest{Action: "list", ExecutionID: "fleet-1"}
 	var st fleet.State
@@ -235,13 +235,14 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 		lreq.Fleet, lreq.Page = config, &st.Page
 	}
 	var users []fleet.User
-	if err := json.Unmarshal(store.objects[st.Page.Bucket+"/"+st.Page.Key], &users); err != nil {
+	object, _ := store.Get(st.Page.Bucket, st.Page.Key)
+	if err := json.Unmarshal(object, &users); err != nil {
 		t.Fatal(err)
 	}
 	// The summary reads the report the fleet's Map wrote (here: an empty one).
 	ref := &fleet.ReportRef{MapRunArn: "arn:aws:states:us-east-1:123456789012:mapRun:keyrotor-rotate-fleet/rotations:1"}
 	ref.ResultWriterDetails.Bucket, ref.ResultWriterDetails.Key = st.Page.Bucket, st.Page.ReportPrefix+"/1/manifest.json"
-	store.objects[st.Page.Bucket+"/"+ref.ResultWriterDetails.Key] = []byte(`{"ResultFiles":{}}`)
+	store.Put(st.Page.Bucket, ref.ResultWriterDetails.Key, []byte(`{"ResultFiles":{}}`))
 	if _, err := lister.Summarize(ctx, fleet.ListRequest{Action: "summarize", ExecutionID: "fleet-1", Page: &st.Page, Report: ref}); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func TestRecordedCallsOfRealRotationsAreAllowedAndNeedEveryStatement(t *testing.
 	t.Logf("recorded calls per function: %v", byFunction)
 	calls = append(calls, f.runtimeLogs()...)
 	// listusers' S3 object calls, as the store saw them.
-	calls = append(calls, f.calls(t, store.requests("listusers"))...)
+	calls = append(calls, f.calls(t, objectRequests(store, "listusers"))...)
 	calls = append(calls, f.calls(t, []req{
 		{"reader", "ssm", "GetParameter", map[string]any{"Name": parameter, "WithDecryption": true}},
 		{"broadreader", "ssm", "GetParameter", map[string]any{"Name": otherParameter, "WithDecryption": true}},
@@ -323,39 +324,11 @@ func motoAdminKey(r *recording) string {
 	return creds.AccessKeyID
 }
 
-// memStore is an in-memory fleet.Store that remembers the object calls made of it.
-type memStore struct {
-	mu      sync.Mutex
-	objects map[string][]byte
-	ops     [][3]string // action, bucket, key
-}
-
-// requests are the calls made of the store, as who's S3 requests.
-func (m *memStore) requests(who string) []req {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]req, len(m.ops))
-	for i, op := range m.ops {
-		out[i] = req{who, "s3", op[0], map[string]any{"Bucket": op[1], "Key": op[2]}}
+// objectRequests are the calls made of store, as who's S3 requests.
+func objectRequests(store *sfnlocal.MemoryObjects, who string) []req {
+	var out []req
+	for _, c := range store.Calls() {
+		out = append(out, req{who, "s3", c.Action, map[string]any{"Bucket": c.Bucket, "Key": c.Key}})
 	}
 	return out
-}
-
-func (m *memStore) GetObject(_ context.Context, bucket, key string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.ops = append(m.ops, [3]string{"GetObject", bucket, key})
-	b, ok := m.objects[bucket+"/"+key]
-	if !ok {
-		return nil, fmt.Errorf("NoSuchKey: s3://%s/%s", bucket, key)
-	}
-	return b, nil
-}
-
-func (m *memStore) PutObject(_ context.Context, bucket, key string, body []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.ops = append(m.ops, [3]string{"PutObject", bucket, key})
-	m.objects[bucket+"/"+key] = body
-	return nil
 }

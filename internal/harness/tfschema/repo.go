@@ -3,33 +3,24 @@ package tfschema
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"path/filepath"
+	"slices"
 	"sort"
-	"strings"
+
+	"github.com/keyrotor/keyrotor/internal/harness/infracheck"
 )
 
 // ModuleDirs lists every directory under root/infra that holds .tf files, sorted.
 func ModuleDirs(root string) ([]string, error) {
-	seen := map[string]bool{}
-	err := filepath.WalkDir(filepath.Join(root, "infra"), func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && strings.HasPrefix(d.Name(), ".terraform") {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && strings.HasSuffix(path, ".tf") {
-			seen[filepath.Dir(path)] = true
-		}
-		return nil
-	})
+	files, err := infracheck.TerraformFiles(root)
 	if err != nil {
 		return nil, fmt.Errorf("list Terraform modules: %w", err)
 	}
-	dirs := make([]string, 0, len(seen))
-	for d := range seen {
-		dirs = append(dirs, d)
+	var dirs []string
+	for _, f := range files {
+		if d := filepath.Dir(f); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
 	}
 	sort.Strings(dirs)
 	return dirs, nil

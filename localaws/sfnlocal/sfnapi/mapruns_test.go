@@ -3,10 +3,8 @@ package sfnapi_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -185,27 +183,11 @@ func TestStoppingTheParentStopsTheMapRunAndItsChildren(t *testing.T) {
 	}
 }
 
-// memS3 is an in-memory ObjectStore.
-type memS3 struct {
-	mu      sync.Mutex
-	objects map[string][]byte
-}
-
-func (m *memS3) GetObject(_ context.Context, bucket, key string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, ok := m.objects[bucket+"/"+key]
-	if !ok {
-		return nil, fmt.Errorf("NoSuchKey: s3://%s/%s", bucket, key)
-	}
-	return b, nil
-}
-
-func (m *memS3) PutObject(_ context.Context, bucket, key string, body []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.objects[bucket+"/"+key] = body
-	return nil
+// objectsHolding is an in-memory ObjectStore holding one object.
+func objectsHolding(bucket, key, body string) *sfnlocal.MemoryObjects {
+	s3 := sfnlocal.NewMemoryObjects()
+	s3.Put(bucket, key, []byte(body))
+	return s3
 }
 
 // ItemReader reads the items from a JSON array in S3, ItemSelector shapes each child's input,
@@ -214,7 +196,7 @@ func (m *memS3) PutObject(_ context.Context, bucket, key string, body []byte) er
 // (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html,
 // input-output-resultwriter.html; output recorded in test_map_state_result_writer).
 func TestDistributedMapReadsItemsFromS3AndWritesResultsToS3(t *testing.T) {
-	s3 := &memS3{objects: map[string][]byte{"in/users.json": []byte(`[{"u":"a"},{"u":"b","bad":true},{"u":"c"}]`)}}
+	s3 := objectsHolding("in", "users.json", `[{"u":"a"},{"u":"b","bad":true},{"u":"c"}]`)
 	srv := sfnapi.New(sfnapi.Options{Objects: s3, Clock: sfnlocal.NewVirtualClock(start), Tasks: sfnlocal.TaskInvokerFunc(func(ctx context.Context, req sfnlocal.TaskRequest) (json.RawMessage, error) {
 		return nil, sfnlocal.NewTaskFailure("VerificationFailed", "bad item")
 	})})
@@ -282,7 +264,7 @@ func TestDistributedMapReadsItemsFromS3AndWritesResultsToS3(t *testing.T) {
 // tests/aws/services/stepfunctions/v2/scenarios/test_base_scenarios.snapshot.json,
 // test_map_item_reader_json_no_json_list_object).
 func TestDistributedMapItemReaderOfANonArrayFailsTheMapRun(t *testing.T) {
-	s3 := &memS3{objects: map[string][]byte{"in/obj.json": []byte(`{"not":"a list"}`)}}
+	s3 := objectsHolding("in", "obj.json", `{"not":"a list"}`)
 	srv := sfnapi.New(sfnapi.Options{Objects: s3, Clock: sfnlocal.NewVirtualClock(start)})
 	t.Cleanup(srv.Close)
 	def := `{"StartAt":"Each","States":{"Each":{"Type":"Map",
