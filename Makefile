@@ -3,6 +3,20 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/bin:$(PATH)
 GOTEST_TIMEOUT ?= 18m
 
+# One build configuration for every go command make runs (tests, vet, go run, the CLI, the host
+# bootstraps and the tests' own `go build`s): the bootstraps' CGO_ENABLED=0 -trimpath
+# -tags=lambda.norpc. With the default flags for the tests and vet, a fresh clone compiled the
+# AWS SDK's tree once more for them (bench/BENCHMARKS.md §6). Nothing here needs cgo or -race.
+export CGO_ENABLED := 0
+export GOFLAGS += -trimpath -tags=lambda.norpc
+
+# TESTFLAGS goes to every go test make runs. Go's test cache reuses a passing package's result
+# while its test binary, the environment variables it read and the files it opened or stat'ed
+# are unchanged (the harness stats what its subprocesses run: bootstraps, CLI sources, Node and
+# Python consumers; internal/harness/testutil/inputs.go). `make test TESTFLAGS=-count=1` runs
+# everything again.
+TESTFLAGS ?=
+
 .PHONY: all tools build test checks go-test conformance consumers transcripts alarms attacks attacks-long vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
 
 all: build
@@ -50,31 +64,48 @@ checks: go-test tools build vet lint-asl check-terraform consumers alarms transc
 
 # go-test runs every package's tests except the conformance and consumer suites, which
 # `conformance` and `consumers` run so that their summary lines are shown (go test drops a
-# passing package's output in package-list mode).
+# passing package's output in package-list mode), and the Terraform checks' packages, which
+# check-terraform runs.
 # Every request the tests send through the fault proxy, the Step Functions API and the Lambda
 # API is checked against AWS's API models (localaws/awsmodel); each endpoint writes its counts
-# to build/aws-models and `aws models: N operations, M requests checked, K refused` sums them.
-AWS_MODELS_TALLY := KEYROTOR_AWS_MODELS_TALLY=$(CURDIR)/build/aws-models
+# to AWS_MODELS_DIR and `aws models: N operations, M requests checked, K refused` sums them. The
+# directory is outside the tree and the same on every run: a test that wrote into the tree, or
+# read a variable whose value changed each run, would never be cached; a cached package writes
+# nothing, so the line counts the packages that ran.
+# UNCACHED packages run with -count=1 on every `make test`, as what they test is outside what
+# Go's test cache sees: layout reads the whole tree through `go list` and `git ls-files`;
+# lambdahost runs test Lambdas it builds from sources outside its test binary; faultproxy's
+# trust-policy check runs Node on scripts/npm's packages, outside its module.
+AWS_MODELS_DIR := $(or $(TMPDIR),/tmp)/keyrotor-aws-models-$(shell printf %s "$(CURDIR)" | cksum | cut -d' ' -f1)
+AWS_MODELS_TALLY := KEYROTOR_AWS_MODELS_TALLY=$(AWS_MODELS_DIR)
+TERRAFORM_PACKAGES := internal/harness/infracheck internal/harness/tfschema internal/deployed internal/harness/leastprivilege
+SUITE_PACKAGES := internal/harness/conformance internal/harness/consumer internal/harness/alarms
+UNCACHED_LOCALAWS := ./lambdahost ./faultproxy
+UNCACHED := ./internal/harness/layout
 go-test: tools build
-	rm -rf build/aws-models
-	cd ssmcreds && go test -count=1 ./...
-	cd localaws && $(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
-	$(AWS_MODELS_TALLY) go test -count=1 -timeout $(GOTEST_TIMEOUT) -skip '^($(TRANSCRIPT_TEST)|TestAttackFuzzerHarmsNoBystander)$$' $$(go list ./... | grep -v -e '/internal/harness/conformance$$' -e '/internal/harness/consumer$$' -e '/internal/harness/alarms$$')
-	@cd localaws && go run ./awsmodel/cmd/awsmodels-summary $(CURDIR)/build/aws-models
+	rm -rf $(AWS_MODELS_DIR)
+	cd ssmcreds && go test $(TESTFLAGS) ./...
+	cd localaws && $(AWS_MODELS_TALLY) go test $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v $(foreach p,$(UNCACHED_LOCALAWS),-e '/localaws/$(p:./%=%)$$'))
+	cd localaws && $(AWS_MODELS_TALLY) go test -count=1 $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) $(UNCACHED_LOCALAWS)
+	$(AWS_MODELS_TALLY) go test $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) -skip '^($(TRANSCRIPT_TEST)|TestAttackFuzzerHarmsNoBystander)$$' \
+		$$(go list ./... | grep -v $(foreach p,$(TERRAFORM_PACKAGES) $(SUITE_PACKAGES) $(UNCACHED:./%=%),-e '/$(p)$$'))
+	go test -count=1 $(TESTFLAGS) $(UNCACHED)
+	@if ls $(AWS_MODELS_DIR)/*.json >/dev/null 2>&1; then cd localaws && go run ./awsmodel/cmd/awsmodels-summary $(AWS_MODELS_DIR); \
+		else echo "aws models: no request checked in this run (the packages that send them were cached; make test TESTFLAGS=-count=1 runs them)"; fi
 
 # transcripts runs the README's and docs' command transcripts and cmd/keyrotor/testdata's scripts
 # against the local engine (cmd/keyrotor/transcript_test.go) and prints
 # `transcripts: N commands checked`; KEYROTOR_UPDATE_TRANSCRIPTS=1 recaptures the documents' outputs.
 TRANSCRIPT_TEST := TestTranscriptsInTheDocsAndTheExitStatusOfEveryCommandHold
 transcripts: build
-	@mkdir -p build; go test -count=1 -v -run '^$(TRANSCRIPT_TEST)$$' ./cmd/keyrotor/ > build/transcripts.log 2>&1 \
+	@mkdir -p build; go test $(TESTFLAGS) -v -run '^$(TRANSCRIPT_TEST)$$' ./cmd/keyrotor/ > build/transcripts.log 2>&1 \
 		|| { cat build/transcripts.log; exit 1; }; grep -E '^transcripts:' build/transcripts.log
 
 # attacks sends forged step requests built from real records (internal/rotation, issue 24) and
 # prints `attacks: N forged requests, 0 bystanders harmed`; KEYROTOR_ATTACKS sets N (default 60),
 # KEYROTOR_ATTACK_SEED replays a campaign; attacks-long sends 2000.
 attacks: build
-	@mkdir -p build; go test -count=1 -timeout 60m -v -run '^TestAttackFuzzerHarmsNoBystander$$' ./internal/rotation/ > build/attacks.log 2>&1 \
+	@mkdir -p build; go test -count=1 $(TESTFLAGS) -timeout 60m -v -run '^TestAttackFuzzerHarmsNoBystander$$' ./internal/rotation/ > build/attacks.log 2>&1 \
 		|| { grep -v '^=== RUN' build/attacks.log; exit 1; }; grep -E '^attacks:' build/attacks.log
 
 attacks-long:
@@ -84,14 +115,14 @@ attacks-long:
 # `conformance: N scenarios, M differences`, then the cases AWS recorded (internal/harness/conformance/recorded)
 # in sfnlocal: `aws recorded: N cases, M differences`.
 conformance: tools
-	@mkdir -p build; go test -count=1 -v ./internal/harness/conformance/ > build/conformance.log 2>&1 \
+	@mkdir -p build; go test -count=1 $(TESTFLAGS) -v ./internal/harness/conformance/ > build/conformance.log 2>&1 \
 		|| { cat build/conformance.log; exit 1; }; grep -E '^(conformance|aws recorded):' build/conformance.log
 
 # consumers runs the Go (ssmcreds), Node.js and Python (consumers/) consumers across three
 # rotations each and prints, one line each, `consumer go|node|python: N requests, F failed,
 # R rotations followed, E re-reads`.
 consumers: tools build
-	@mkdir -p build; go test -count=1 -timeout $(GOTEST_TIMEOUT) -v ./internal/harness/consumer/ > build/consumers.log 2>&1 \
+	@mkdir -p build; go test $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) -v ./internal/harness/consumer/ > build/consumers.log 2>&1 \
 		|| { cat build/consumers.log; exit 1; }; grep -E '^consumer (go|node|python):' build/consumers.log
 
 # alarms runs ordinary rotations (with IAM propagation delay), failures and rejections on the
@@ -99,7 +130,7 @@ consumers: tools build
 # through every metric filter, alarm and the failure rule of infra/modules/engine
 # (internal/harness/alarms); prints `alarms: N scenarios, F false, M missed`.
 alarms: build
-	@mkdir -p build; go test -count=1 -v ./internal/harness/alarms/ > build/alarms.log 2>&1 \
+	@mkdir -p build; go test $(TESTFLAGS) -v ./internal/harness/alarms/ > build/alarms.log 2>&1 \
 		|| { cat build/alarms.log; exit 1; }; grep -E '^alarms:' build/alarms.log
 
 # demo installs and builds only what the demo runs: moto, the host bootstraps and the CLI.

@@ -64,6 +64,13 @@ type instance struct {
 
 // startInstance starts the function's bootstrap with a Runtime API of its own on 127.0.0.1.
 func startInstance(fn *function) (*instance, error) {
+	// Lambda loads the code at each cold start, so does the host: a bootstrap removed since
+	// Deploy fails here naming its path. The stat also keys the result of a Go test that
+	// invoked the function on the bootstrap's size and mtime (go test's cache records the files
+	// a test stats, not the programs it executes), so a rebuilt bootstrap runs the test again.
+	if _, err := os.Stat(fn.cfg.Path); err != nil {
+		return nil, fmt.Errorf("start %s: bootstrap binary: %w", fn.cfg.Name, err)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for the Runtime API of %s: %w", fn.cfg.Name, err)

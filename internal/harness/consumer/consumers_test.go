@@ -28,6 +28,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/keyrotor/keyrotor/internal/deployed"
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 	"github.com/keyrotor/keyrotor/localaws/logbuffer"
 	"github.com/keyrotor/keyrotor/localaws/motoserver"
@@ -236,6 +237,14 @@ type processRun struct {
 	summary    *consumerSummary
 }
 
+// trackConsumers keys the test cache on what node and python3 read here: the packages, their
+// tests and the example's consumer, and the lockfile their node_modules were installed from.
+func trackConsumers(t *testing.T, root string) {
+	t.Helper()
+	testutil.TrackFiles(t, filepath.Join(root, "consumers"), filepath.Join(root, "infra", "examples", "s3-signer", "consumer-node"),
+		filepath.Join(root, "consumers", "node", "node_modules", ".keyrotor-stamp"))
+}
+
 // consumerCommand is how a language's loop is run from the repository root.
 func consumerCommand(t *testing.T, lang string) (*exec.Cmd, error) {
 	t.Helper()
@@ -243,6 +252,7 @@ func consumerCommand(t *testing.T, lang string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
+	trackConsumers(t, root)
 	switch lang {
 	case "node":
 		dir := filepath.Join(root, "consumers", "node")
@@ -494,6 +504,7 @@ func TestConsumersAgreeOnAuthFailureCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	trackConsumers(t, root)
 	lists := map[string][]string{}
 	for lang, args := range map[string][]string{
 		"node":   {"node", "-e", `console.log(JSON.stringify([...require("./consumers/node").AUTH_FAILURE_CODES].sort()))`},

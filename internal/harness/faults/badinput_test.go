@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 )
 
 // rejections are the Errors a refused execution input may end with.
@@ -118,6 +120,7 @@ func TestCLIRefusesBadArguments(t *testing.T) {
 	b := bench(t, generalTimeout)
 	ctx := ctxFor(t, 5*time.Minute)
 	bin := filepath.Join(t.TempDir(), "keyrotor")
+	testutil.TrackGoPackages(t, b.Root, "./cmd/keyrotor")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/keyrotor")
 	build.Dir = b.Root
 	if out, err := build.CombinedOutput(); err != nil {

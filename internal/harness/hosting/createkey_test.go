@@ -34,6 +34,7 @@ func TestHostsKeyrotorCreateKeyAgainstMoto(t *testing.T) {
 	moto := testutil.Moto(t, motoserver.Options{Auth: true})
 	testutil.CreateUser(t, moto.AdminConfig(), "signer", 0, testutil.ManagedTag)
 	bin := filepath.Join(t.TempDir(), "bootstrap")
+	testutil.TrackGoPackages(t, ".", "../../../functions/createkey")
 	if out, err := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, "../../../functions/createkey").CombinedOutput(); err != nil {
 		t.Fatalf("build createkey: %v\n%s", err, out)
 	}
