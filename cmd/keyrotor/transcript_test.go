@@ -151,9 +151,10 @@ var normalizers = []struct {
 	{regexp.MustCompile(`\b(\d+h)?(\d+m)?\d+(\.\d+)?s\b|\b\d+[mhd]\b`), "<T>"}, // durations and ages
 	{regexp.MustCompile(`\b\d+\.\d+\b`), "<F>"},                                // ages in days
 	// How often VerifyKey meets a key IAM has not propagated yet depends on the machine's
-	// pace, not on keyrotor: the retries it took and the transitions and invocations they
+	// pace, not on keyrotor (on a loaded machine the 2 s delay may pass before VerifyKey runs,
+	// and it retries none): the retries it took go, and the transitions and invocations they
 	// added are placeholders (the states themselves, and every other count, stay).
-	{regexp.MustCompile(`retries \d+ \(KeyNotYetValid( ×\d+)?\)`), "retries <N> (KeyNotYetValid)"},
+	{regexp.MustCompile(`[ \t]+retries \d+ \(KeyNotYetValid( ×\d+)?\)`), ""},
 	{regexp.MustCompile(`\b\d+ state transitions, \d+ Lambda invocations`), "<N> state transitions, <N> Lambda invocations"},
 	{regexp.MustCompile(`[ \t]+`), " "},
 }
@@ -453,8 +454,11 @@ func updateTranscripts(path string, blocks []block) error {
 func TestNormalizingKeepsWhatATranscriptClaims(t *testing.T) {
 	a := "VerifyKey Task 3.16s retries 2 (KeyNotYetValid ×2)\nrotated s3-signer: new access key AKIAAAAAAAAAAAAAAAAA is in /keyrotor/s3-signer (version 1), verified 3.1s after its creation\nold key AKIABBBBBBBBBBBBBBBB kept inactive\n11 states, 13 state transitions, 8 Lambda invocations, 13.3s\n"
 	same := "VerifyKey Task 2.01s retries 1 (KeyNotYetValid)\nrotated s3-signer: new access key AKIACCCCCCCCCCCCCCCC is in /keyrotor/s3-signer (version 1), verified 2.9s after its creation\nold key AKIADDDDDDDDDDDDDDDD kept inactive   \n11 states, 12 state transitions, 7 Lambda invocations, 12.1s\n"
-	if normalize(a) != normalize(same) {
-		t.Errorf("two runs of one transcript differ after normalizing:\n%s\n%s", normalize(a), normalize(same))
+	none := strings.Replace(strings.Replace(same, " retries 1 (KeyNotYetValid)", "", 1), "12 state transitions, 7 Lambda", "11 state transitions, 6 Lambda", 1)
+	for _, b := range []string{same, none} {
+		if normalize(a) != normalize(b) {
+			t.Errorf("two runs of one transcript differ after normalizing:\n%s\n%s", normalize(a), normalize(b))
+		}
 	}
 	for name, drifted := range map[string]string{
 		"another version":    strings.Replace(a, "version 1", "version 2", 1),
