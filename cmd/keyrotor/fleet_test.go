@@ -66,16 +66,22 @@ func TestFleetRotateAllRotatesEveryManagedUserAndShowsEachOutcome(t *testing.T) 
 	// replaced); nothing secret was printed.
 	iamc, ssmc := iam.NewFromConfig(env.AdminConfig()), ssm.NewFromConfig(env.AdminConfig())
 	for _, u := range healthy {
-		keys, err := iamc.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(u)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		// The fleet ends at each user's cut-over; the rotation retires the old key after it.
+		var keys *iam.ListAccessKeysOutput
 		var active []string
-		for _, k := range keys.AccessKeyMetadata {
-			if k.Status == "Active" {
-				active = append(active, aws.ToString(k.AccessKeyId))
+		testutil.WaitFor(t, 30*time.Second, u+"'s rotation to retire the seeded key", func() bool {
+			var err error
+			if keys, err = iamc.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(u)}); err != nil {
+				t.Fatal(err)
 			}
-		}
+			active = active[:0]
+			for _, k := range keys.AccessKeyMetadata {
+				if k.Status == "Active" {
+					active = append(active, aws.ToString(k.AccessKeyId))
+				}
+			}
+			return len(active) == 1
+		})
 		if len(active) != 1 || len(keys.AccessKeyMetadata) != 2 {
 			t.Fatalf("%s: %d keys, active %v; want the new key active and the seeded one kept inactive", u, len(keys.AccessKeyMetadata), active)
 		}

@@ -85,6 +85,7 @@ func rotateFleetOf(t testing.TB, path string, n, concurrency int) time.Duration 
 		before[u] = activeKeys(t, u)[0]
 	}
 	x, took := runFleet(t, map[string]any{"pathPrefix": path, "graceSeconds": 0, "inactiveSeconds": 0, "maxConcurrency": concurrency})
+	waitRotationsEnded(t, names)
 	s := decodeSummary(t, x)
 	if s.Managed != n || s.Counts.Rotated != n || len(s.Failed) != 0 || len(s.Skipped) != 0 {
 		t.Fatalf("summary: managed %d, rotated %d, failed %+v, skipped %+v; want all %d rotated", s.Managed, s.Counts.Rotated, s.Failed, s.Skipped, n)
@@ -284,11 +285,9 @@ func TestFleetWithoutManagedUsersSucceedsWithAnEmptySummary(t *testing.T) {
 	}
 }
 
-// checkUsersHold checks what must hold for every user of a fleet, whatever became of its
-// rotation: no rotation of it still running once the stops have taken effect (a stopped
-// child stops its .sync rotation, which then ends on its own), at most two active keys, and
-// its parameter (if any was written) holding one of its active keys.
-func checkUsersHold(t *testing.T, users []string) {
+// waitRotationsEnded waits until no rotation of users runs: a fleet ends at its last child's
+// cut-over, and each rotation retires its old keys after that, on its own.
+func waitRotationsEnded(t testing.TB, users []string) {
 	t.Helper()
 	ctx := context.Background()
 	mine := map[string]bool{}
@@ -311,6 +310,16 @@ func checkUsersHold(t *testing.T, users []string) {
 		}
 		return len(running) == 0
 	})
+}
+
+// checkUsersHold checks what must hold for every user of a fleet, whatever became of its
+// rotation: no rotation of it still running once the stops have taken effect (a stopped
+// child stops its .sync rotation, which then ends on its own), at most two active keys, and
+// its parameter (if any was written) holding one of its active keys.
+func checkUsersHold(t *testing.T, users []string) {
+	t.Helper()
+	ctx := context.Background()
+	waitRotationsEnded(t, users)
 	client := ssm.NewFromConfig(env.AdminConfig())
 	for _, u := range users {
 		keys := activeKeys(t, u)

@@ -343,6 +343,11 @@ func TestFleetRotatesTheManagedUsersOfEachListedAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	x, _ := runFleet(t, map[string]any{"pathPrefix": path, "accountIds": accounts, "graceSeconds": 0, "inactiveSeconds": 0})
+	var listed []string
+	for _, a := range accounts {
+		listed = append(listed, fleetUsers("org-fleet-"+a[:3], want[a])...)
+	}
+	waitRotationsEnded(t, listed) // the fleet ends at the cut-overs; each rotation then retires its old key
 	s := decodeSummary(t, x)
 	if s.Counts.Rotated != 5 || s.Counts.Failed != 0 || s.Managed != 5 {
 		t.Errorf("fleet over %v: %+v (managed %d), want 5 rotated", accounts, s.Counts, s.Managed)
