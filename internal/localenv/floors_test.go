@@ -81,13 +81,7 @@ func TestEngineFloorsAreMeasuredOnTheEnginesClock(t *testing.T) {
 
 	began := time.Now()
 	release()
-	var out *sfn.DescribeExecutionOutput
-	testutil.WaitFor(t, time.Minute, "the rotation to end", func() bool {
-		if out, err = venv.SFN().DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: start.ExecutionArn}); err != nil {
-			t.Fatal(err)
-		}
-		return out.Status != sfntypes.ExecutionStatusRunning
-	})
+	out := waitExecutionIn(t, venv, aws.ToString(start.ExecutionArn), time.Minute)
 	if out.Status != sfntypes.ExecutionStatusSucceeded {
 		t.Fatalf("rotation with the default floors: %s %s %s", out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))
 	}

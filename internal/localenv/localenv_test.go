@@ -67,10 +67,16 @@ func rotateUser(t *testing.T, input map[string]any) (string, *sfn.DescribeExecut
 
 func waitExecution(t *testing.T, arn string) *sfn.DescribeExecutionOutput {
 	t.Helper()
+	return waitExecutionIn(t, env, arn, time.Minute)
+}
+
+// waitExecutionIn waits until execution arn of engine e has ended and describes it.
+func waitExecutionIn(t *testing.T, e *localenv.Env, arn string, timeout time.Duration) *sfn.DescribeExecutionOutput {
+	t.Helper()
 	var out *sfn.DescribeExecutionOutput
-	testutil.WaitFor(t, time.Minute, "execution "+arn+" to end", func() bool {
+	testutil.WaitFor(t, timeout, "execution "+arn+" to end", func() bool {
 		var err error
-		if out, err = env.SFN().DescribeExecution(context.Background(), &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)}); err != nil {
+		if out, err = e.SFN().DescribeExecution(context.Background(), &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)}); err != nil {
 			t.Fatal(err)
 		}
 		return out.Status != sfntypes.ExecutionStatusRunning
@@ -355,13 +361,7 @@ func TestVirtualClockRunsARotationWithDefaultWaitsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out *sfn.DescribeExecutionOutput
-	testutil.WaitFor(t, time.Minute, "the rotation on the virtual clock to end", func() bool {
-		if out, err = venv.SFN().DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: start.ExecutionArn}); err != nil {
-			t.Fatal(err)
-		}
-		return out.Status != sfntypes.ExecutionStatusRunning
-	})
+	out := waitExecutionIn(t, venv, aws.ToString(start.ExecutionArn), time.Minute)
 	real := time.Since(began)
 	if out.Status != sfntypes.ExecutionStatusSucceeded {
 		t.Fatalf("rotation: %s %s %s", out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))

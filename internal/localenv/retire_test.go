@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
-	"github.com/keyrotor/keyrotor/internal/harness/testutil"
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
@@ -42,13 +41,7 @@ func TestRetirementWaitsOutSustainedThrottling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out *sfn.DescribeExecutionOutput
-	testutil.WaitFor(t, 3*time.Minute, "the rotation to end", func() bool {
-		if out, err = venv.SFN().DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: start.ExecutionArn}); err != nil {
-			t.Fatal(err)
-		}
-		return out.Status != sfntypes.ExecutionStatusRunning
-	})
+	out := waitExecutionIn(t, venv, aws.ToString(start.ExecutionArn), 3*time.Minute)
 	if out.Status != sfntypes.ExecutionStatusSucceeded {
 		t.Fatalf("rotation with its old key's last use throttled for %d attempts of DeactivateOldKeys: %s %s %s",
 			stepAttempts, out.Status, aws.ToString(out.Error), aws.ToString(out.Cause))
