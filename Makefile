@@ -9,6 +9,10 @@ GOTEST_TIMEOUT ?= 18m
 # AWS SDK's tree once more for them (bench/BENCHMARKS.md §6). Nothing here needs cgo or -race.
 export CGO_ENABLED := 0
 export GOFLAGS += -trimpath -tags=lambda.norpc
+# go test vets each package it tests with a subset of vet's analyzers, the same work again as
+# `make vet`'s full vet of every package and its tests (about half of a fresh clone's 269 s of
+# vet runs, bench/BENCHMARKS.md §6). GOFLAGS applies -vet=off to go test only.
+export GOFLAGS += -vet=off
 
 # TESTFLAGS goes to every go test make runs. Go's test cache reuses a passing package's result
 # while its test binary, the environment variables it read and the files it opened or stat'ed
@@ -17,7 +21,7 @@ export GOFLAGS += -trimpath -tags=lambda.norpc
 # everything again.
 TESTFLAGS ?=
 
-.PHONY: all tools build test checks go-test conformance consumers transcripts alarms attacks attacks-long vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
+.PHONY: all tools build host test checks go-test conformance consumers transcripts alarms attacks attacks-long vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
 
 all: build
 
@@ -34,6 +38,14 @@ CLI_BUILD := CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags "-X ma
 build:
 	@scripts/build-functions.sh
 	@if [ -f cmd/keyrotor/main.go ]; then $(CLI_BUILD); fi
+
+# host builds what the local engine runs: the bootstraps for this machine and the CLI. The
+# checks need no more: the arm64 packages Terraform deploys are `make build`'s, and layout's
+# TestFunctionsCompileTheSameFilesForTheDeployedArchitecture holds that they compile the same
+# keyrotor files as the host build the checks run.
+host:
+	@scripts/build-functions.sh host
+	$(CLI_BUILD)
 
 vet:
 	go vet ./...
@@ -60,7 +72,7 @@ test:
 
 # checks lists every check, the longest first; each check names what it needs, so that they may
 # run side by side.
-checks: go-test tools build vet lint-asl check-terraform consumers alarms transcripts acceptance-local attacks conformance
+checks: go-test tools host vet lint-asl check-terraform consumers alarms transcripts acceptance-local attacks conformance
 
 # go-test runs every package's tests except the conformance and consumer suites, which
 # `conformance` and `consumers` run so that their summary lines are shown (go test drops a
@@ -82,7 +94,7 @@ TERRAFORM_PACKAGES := internal/harness/infracheck internal/harness/tfschema inte
 SUITE_PACKAGES := internal/harness/conformance internal/harness/consumer internal/harness/alarms
 UNCACHED_LOCALAWS := ./lambdahost ./faultproxy
 UNCACHED := ./internal/harness/layout
-go-test: tools build
+go-test: tools host
 	rm -rf $(AWS_MODELS_DIR)
 	cd ssmcreds && go test $(TESTFLAGS) ./...
 	cd localaws && $(AWS_MODELS_TALLY) go test $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v $(foreach p,$(UNCACHED_LOCALAWS),-e '/localaws/$(p:./%=%)$$'))
@@ -97,14 +109,14 @@ go-test: tools build
 # against the local engine (cmd/keyrotor/transcript_test.go) and prints
 # `transcripts: N commands checked`; KEYROTOR_UPDATE_TRANSCRIPTS=1 recaptures the documents' outputs.
 TRANSCRIPT_TEST := TestTranscriptsInTheDocsAndTheExitStatusOfEveryCommandHold
-transcripts: build
+transcripts: host
 	@mkdir -p build; go test $(TESTFLAGS) -v -run '^$(TRANSCRIPT_TEST)$$' ./cmd/keyrotor/ > build/transcripts.log 2>&1 \
 		|| { cat build/transcripts.log; exit 1; }; grep -E '^transcripts:' build/transcripts.log
 
 # attacks sends forged step requests built from real records (internal/rotation, issue 24) and
 # prints `attacks: N forged requests, 0 bystanders harmed`; KEYROTOR_ATTACKS sets N (default 60),
 # KEYROTOR_ATTACK_SEED replays a campaign; attacks-long sends 2000.
-attacks: build
+attacks: host
 	@mkdir -p build; go test -count=1 $(TESTFLAGS) -timeout 60m -v -run '^TestAttackFuzzerHarmsNoBystander$$' ./internal/rotation/ > build/attacks.log 2>&1 \
 		|| { grep -v '^=== RUN' build/attacks.log; exit 1; }; grep -E '^attacks:' build/attacks.log
 
@@ -121,7 +133,7 @@ conformance: tools
 # consumers runs the Go (ssmcreds), Node.js and Python (consumers/) consumers across three
 # rotations each and prints, one line each, `consumer go|node|python: N requests, F failed,
 # R rotations followed, E re-reads`.
-consumers: tools build
+consumers: tools host
 	@mkdir -p build; go test $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) -v ./internal/harness/consumer/ > build/consumers.log 2>&1 \
 		|| { cat build/consumers.log; exit 1; }; grep -E '^consumer (go|node|python):' build/consumers.log
 
@@ -129,15 +141,14 @@ consumers: tools build
 # local engine and feeds the functions' real log lines and the executions' status-change events
 # through every metric filter, alarm and the failure rule of infra/modules/engine
 # (internal/harness/alarms); prints `alarms: N scenarios, F false, M missed`.
-alarms: build
+alarms: host
 	@mkdir -p build; go test $(TESTFLAGS) -v ./internal/harness/alarms/ > build/alarms.log 2>&1 \
 		|| { cat build/alarms.log; exit 1; }; grep -E '^alarms:' build/alarms.log
 
 # demo installs and builds only what the demo runs: moto, the host bootstraps and the CLI.
-demo:
+demo: host
 	@scripts/install-tools.sh demo
-	@scripts/build-functions.sh host
-	$(CLI_BUILD) && bin/keyrotor demo
+	bin/keyrotor demo
 
 # bench measures keyrotor on this machine and writes bench/results.json, bench/BENCHMARKS.md and
 # bench/verify-latency.svg (about an hour, most of it the fleet plan 5000@40,1000x2,1000@40x2; `go run
@@ -148,7 +159,7 @@ bench: tools build
 # faults injects every fault kind (throttling, 500, AccessDenied, timeout, crash of the Lambda
 # process) at every AWS call site of every function, through the state machine, and checks the
 # invariants after each rotation; `make test` runs a reduced matrix (AccessDenied and crash).
-faults: tools build
+faults: tools host
 	@set -o pipefail; KEYROTOR_FAULTS=full go test -count=1 -timeout 40m -run '^TestFaultMatrix$$' -v ./internal/harness/faults/ | grep -v '^=== RUN'
 
 # aws-acceptance deploys infra/examples/s3-signer into the account of the current AWS
@@ -160,7 +171,7 @@ aws-acceptance:
 # acceptance-local runs what aws-acceptance runs after its deploy (scripts/acceptance-checks.sh:
 # StartExecution with the AWS CLI, the consumer's new key, the secret scan) against the local
 # engine, so that the shared part is tested on every `make test`.
-acceptance-local: build
+acceptance-local: host
 	@scripts/acceptance-local.sh
 
 clean:

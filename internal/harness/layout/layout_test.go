@@ -159,3 +159,46 @@ func TestLocalAWSModuleImportsNoKeyrotorPackage(t *testing.T) {
 		t.Fatalf("go list -deps listed only %d localaws packages", n)
 	}
 }
+
+// TestFunctionsCompileTheSameFilesForTheDeployedArchitecture: Terraform deploys the functions
+// built for linux/arm64 (`make build`), while `make test` builds, vets and runs them for the host
+// only; a cold arm64 build of the SDK's tree cost about 176 CPU-s of a newcomer's first
+// `make test` (bench/BENCHMARKS.md §6). That stands in for the arm64 build because every
+// keyrotor package the functions link compiles the same files for both architectures, and every
+// dependency resolves for arm64 (no package without files or with a missing import there).
+func TestFunctionsCompileTheSameFilesForTheDeployedArchitecture(t *testing.T) {
+	files := func(goarch string) map[string]string {
+		cmd := exec.Command("go", "list", "-deps", "-e", "-f",
+			`{{.ImportPath}} {{join .GoFiles ","}} {{join .EmbedFiles ","}}{{with .Error}} ERROR {{.}}{{end}}{{range .DepsErrors}} ERROR {{.}}{{end}}`,
+			"./functions/...")
+		cmd.Dir = repoRoot(t)
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps for linux/%s: %v", goarch, err)
+		}
+		got := map[string]string{}
+		for line := range strings.Lines(string(out)) {
+			pkg, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
+			if strings.Contains(rest, " ERROR ") || strings.HasPrefix(rest, "ERROR ") {
+				t.Errorf("linux/%s: %s does not build: %s", goarch, pkg, rest)
+			}
+			got[pkg] = rest
+		}
+		return got
+	}
+	arm, host := files("arm64"), files("amd64")
+	ours := 0
+	for pkg, armFiles := range arm {
+		if pkg != module && !strings.HasPrefix(pkg, module+"/") {
+			continue
+		}
+		ours++
+		if hostFiles, ok := host[pkg]; !ok || hostFiles != armFiles {
+			t.Errorf("%s compiles %q for linux/arm64 but %q for linux/amd64: an architecture-specific file is built and tested only by `make build`; make it portable", pkg, armFiles, hostFiles)
+		}
+	}
+	if ours < 5 {
+		t.Fatalf("go list -deps listed only %d keyrotor packages of the functions", ours)
+	}
+}
