@@ -127,7 +127,8 @@ var KeyrotorLoops = map[string]Bound{
 	// rotate-fleet.asl.json: ListManagedUsers reads the first page, then MoreUsers → ListMoreUsers
 	// → MoreUsers one page of ListUsers (MaxItems 100) per call (docs/steps.md): 5,000 users are
 	// 50 pages, so at most 49 more. A fleet over up to 20 member accounts reads a page of each
-	// in every call, so its bound is its largest account's pages: the same 50.
+	// in every call, so its bound is its largest account's pages, the same 50 (plus one call
+	// per page a throttled account reads again, internal/fleet fleet.go: a few, not counted).
 	"ListMoreUsers": {(FleetUsers+99)/100 - 1, "listusers reads 100 users a call"},
 	"MoreUsers":     {(FleetUsers + 99) / 100, "listusers reads 100 users a call"},
 	// rotate-fleet.asl.json's child: AwaitCutOver → CutOverYet → WaitForCutOver → AwaitCutOver
