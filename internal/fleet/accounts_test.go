@@ -23,7 +23,7 @@ import (
 type accountIAM struct {
 	account string
 	calls   *atomic.Int32 // shared by the accounts, which are read side by side
-	users   int // 0: one user, app-<account>; else app-<account>-<i>
+	users   int           // 0: one user, app-<account>; else app-<account>-<i>
 }
 
 func (a accountIAM) ListUsers(_ context.Context, _ *iam.ListUsersInput, _ ...func(*iam.Options)) (*iam.ListUsersOutput, error) {
