@@ -302,6 +302,9 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (State, error) {
 		st.Page.Accounts, st.Page.More, st.Page.Digest = nil, false, itemsDigest(body)
 		return st, nil
 	}
+	if len(st.Page.Accounts) == 0 {
+		return st, rotation.NewError(rotation.InvalidInput, nil, "the fleet's page has no account left to list (its listing had ended); the list action is not called again after more is false")
+	}
 	window := st.Page.Accounts[:min(len(st.Page.Accounts), accountsAtOnce)]
 	clients := make([]IAM, len(window))
 	for i, c := range window {
@@ -316,9 +319,6 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (State, error) {
 		if !slices.Contains(st.Config.AccountIDs, c.Account) || !slices.Contains(l.MemberAccounts, c.Account) || l.MemberIAM == nil {
 			return st, rotation.AccountNotAllowedError(l.MemberAccounts, c.Account)
 		}
-	}
-	if len(window) == 0 {
-		return st, rotation.NewError(rotation.InvalidInput, nil, "the fleet's page has no account left to list (its listing had ended); the list action is not called again after more is false")
 	}
 	if st.Page.Managed > 0 {
 		body, err := l.S3.GetObject(ctx, st.Page.Bucket, st.Page.Key)

@@ -214,3 +214,33 @@ func TestListKeepsTheOtherAccountsPagesWhenOneIsBusy(t *testing.T) {
 		})
 	}
 }
+
+// The page travels in the fleet's state, which only its states write; one that names no
+// account to list, the engine's own beside accountIds, or an account the configuration does not
+// list is refused before any IAM call.
+func TestListRefusesAPageThatIsNotItsOwn(t *testing.T) {
+	accounts := accountIDs(2)
+	for _, tc := range []struct {
+		name      string
+		left      []fleet.Cursor
+		wantError string
+	}{
+		{"no account left to list", nil, rotation.InvalidInput},
+		{"the engine's own account beside accountIds", []fleet.Cursor{{Account: accounts[0]}, {}}, rotation.InvalidInput},
+		{"an account the fleet does not list", []fleet.Cursor{{Account: accounts[1]}, {Account: "999999999999"}}, rotation.AccountNotAllowed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newOrg(0, map[string]int{accounts[0]: 1, accounts[1]: 1})
+			l := o.lister(append(slices.Clone(accounts), "999999999999"), 2)
+			config := fleetJSON(t, fleet.Input{AccountIDs: accounts, PathPrefix: "/"})
+			page := fleet.Page{Bucket: "fleet-bucket", Key: "fleet/x/users.json", ReportPrefix: "fleet/x/report", Accounts: tc.left, More: true}
+			_, err := l.List(context.Background(), fleet.ListRequest{Action: "list", ExecutionID: "arn:aws:states:us-east-1:123456789012:execution:f:x", Fleet: config, Page: &page})
+			if rotation.ErrorName(err) != tc.wantError {
+				t.Fatalf("%v (%s), want %s", err, rotation.ErrorName(err), tc.wantError)
+			}
+			if len(o.reads) > 0 {
+				t.Errorf("IAM read before the refusal: %v", o.reads)
+			}
+		})
+	}
+}
