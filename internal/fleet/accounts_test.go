@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,12 +22,12 @@ import (
 // accountIAM is one account's IAM: one managed user named after the account.
 type accountIAM struct {
 	account string
-	calls   *int
-	users   int // 0: one user, app-<account>; else app-<account>-<i>
+	calls   *atomic.Int32 // shared by the accounts, which are read side by side
+	users   int           // 0: one user, app-<account>; else app-<account>-<i>
 }
 
 func (a accountIAM) ListUsers(_ context.Context, _ *iam.ListUsersInput, _ ...func(*iam.Options)) (*iam.ListUsersOutput, error) {
-	*a.calls++
+	a.calls.Add(1)
 	if a.users == 0 {
 		return &iam.ListUsersOutput{Users: []iamtypes.User{{UserName: aws.String("app-" + a.account)}}}, nil
 	}
@@ -99,7 +100,7 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 		{"a malformed account id", fleet.Input{AccountIDs: []string{"1111"}}, nil, nil, rotation.InvalidInput, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			hubCalls, memberCalls := 0, 0
+			var hubCalls, memberCalls atomic.Int32
 			orgs := &fakeOU{id: ou, accounts: tc.ouHas}
 			l := &fleet.Lister{
 				IAM: accountIAM{account: "hub", calls: &hubCalls}, S3: sfnlocal.NewMemoryObjects(), Bucket: "fleet-bucket", UserPath: "/",
@@ -116,8 +117,8 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 				if tc.wantError == rotation.AccountNotAllowed && !strings.Contains(err.Error(), "444444444444") {
 					t.Errorf("AccountNotAllowed does not name the account: %v", err)
 				}
-				if hubCalls+memberCalls > 0 {
-					t.Errorf("%d IAM calls before the refusal", hubCalls+memberCalls)
+				if n := hubCalls.Load() + memberCalls.Load(); n > 0 {
+					t.Errorf("%d IAM calls before the refusal", n)
 				}
 				return
 			}
@@ -132,7 +133,7 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 			if tc.in.OrganizationalUnitID != "" && orgs.calls != 1 {
 				t.Errorf("the OU was read %d times, want once", orgs.calls)
 			}
-			if len(tc.want) == 0 && hubCalls > 0 {
+			if len(tc.want) == 0 && hubCalls.Load() > 0 {
 				t.Errorf("an empty OU listed the engine's own account")
 			}
 			if st.Page.Managed != len(tc.want) {
@@ -146,7 +147,7 @@ func TestFleetListsTheManagedUsersOfEachMemberAccountOrOU(t *testing.T) {
 // arrives as null. The listing takes that input as the same input without the fields.
 func TestScheduledFleetInputWithNullsIsTheInputWithoutThem(t *testing.T) {
 	const scheduled = `{"maxConcurrency":null,"toleratedFailurePercentage":null,"graceSeconds":null,"inactiveSeconds":null,"pathPrefix":null,"accountIds":["111111111111"],"organizationalUnitId":null}`
-	calls := 0
+	var calls atomic.Int32
 	l := &fleet.Lister{IAM: accountIAM{account: "hub", calls: &calls}, S3: sfnlocal.NewMemoryObjects(), Bucket: "fleet-bucket", UserPath: "/",
 		MemberAccounts: []string{"111111111111"},
 		MemberIAM: func(_ context.Context, account, _ string) (fleet.IAM, error) {

@@ -65,18 +65,24 @@ type Page struct {
 	Bucket       string `json:"bucket"`
 	Key          string `json:"key"`
 	ReportPrefix string `json:"reportPrefix"`
-	// Marker continues the IAM listing; More says whether another page follows.
-	Marker string `json:"marker,omitempty"`
-	More   bool   `json:"more"`
+	// Accounts are the accounts whose listing has not reached its end, in the configuration's
+	// order, each with the IAM marker it continues at; More says whether another call follows.
+	Accounts []Cursor `json:"accounts,omitempty"`
+	More     bool     `json:"more"`
 	// Listed counts the IAM users seen (managed or not), Managed those written to Key.
 	Listed  int `json:"listed"`
 	Managed int `json:"managed"`
-	// Account is the member account being listed ("": the engine's own); the listing goes on
-	// to the next of the configuration's accountIds once it is done.
-	Account string `json:"account,omitempty"`
 	// Digest is the SHA-256 of the users object as the listing last wrote it: the next page
 	// and the summary find out whether anything else wrote it since (items.go).
 	Digest string `json:"digest,omitempty"`
+}
+
+// Cursor is where the listing of one account stands.
+type Cursor struct {
+	// Account is a member account of the configuration's accountIds ("": the engine's own).
+	Account string `json:"account,omitempty"`
+	// Marker continues the account's IAM listing ("": its first page is still to be read).
+	Marker string `json:"marker,omitempty"`
 }
 
 // State is what the list action returns: the validated configuration and the listing's
@@ -149,8 +155,15 @@ const (
 	// elsewhere, a missing tag) says nothing about the others.
 	DefaultToleratedFailurePercentage = 100
 	listPageSize                      = 100
-	// tagReaders bounds the concurrent ListUserTags calls of one page.
+	// tagReaders bounds the concurrent ListUserTags calls of one account's page.
 	tagReaders = 8
+	// accountsAtOnce is how many accounts one list call reads a page of, side by side. IAM's
+	// rate is per account, so a page of each takes about as long as a page of one; the bound
+	// keeps a call's requests (accountsAtOnce × tagReaders at once) and its memory those of a
+	// small function. Up to accountsAtOnce accounts, a fleet's listing takes as many calls as
+	// its largest account has pages: at most 50 at IAM's 5,000 users per account, which the
+	// fleet definition's history budget counts (internal/harness/aslrules).
+	accountsAtOnce = 20
 )
 
 // EnvUserPath is the IAM path under which the fleet lists users (the engine module's
@@ -265,9 +278,12 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (State, error) {
 			return st, rotation.NewError(rotation.InvalidInput, nil, "the fleet has no bucket to list its users into: set %s on the listusers function (the engine module does)", EnvBucket)
 		}
 		dir := "fleet/" + executionName(req.ExecutionID)
-		st.Page = Page{Bucket: l.Bucket, Key: dir + "/users.json", ReportPrefix: dir + "/report"}
+		st.Page = Page{Bucket: l.Bucket, Key: dir + "/users.json", ReportPrefix: dir + "/report", Accounts: []Cursor{{}}}
 		if len(st.Config.AccountIDs) > 0 {
-			st.Page.Account = st.Config.AccountIDs[0]
+			st.Page.Accounts = make([]Cursor, len(st.Config.AccountIDs))
+			for i, a := range st.Config.AccountIDs {
+				st.Page.Accounts[i].Account = a
+			}
 		}
 		st.Config.Rotation.Fleet = scopeOf(req.ExecutionID, st.Config)
 	} else {
@@ -283,8 +299,26 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (State, error) {
 		if err := l.S3.PutObject(ctx, st.Page.Bucket, st.Page.Key, body); err != nil {
 			return st, rotation.Classify(err, "write the fleet's users to s3://"+st.Page.Bucket+"/"+st.Page.Key)
 		}
-		st.Page.More, st.Page.Digest = false, itemsDigest(body)
+		st.Page.Accounts, st.Page.More, st.Page.Digest = nil, false, itemsDigest(body)
 		return st, nil
+	}
+	if len(st.Page.Accounts) == 0 {
+		return st, rotation.NewError(rotation.InvalidInput, nil, "the fleet's page has no account left to list (its listing had ended); the list action is not called again after more is false")
+	}
+	window := st.Page.Accounts[:min(len(st.Page.Accounts), accountsAtOnce)]
+	clients := make([]IAM, len(window))
+	for i, c := range window {
+		// Every account of the window is checked before any is read.
+		if c.Account == "" {
+			if len(st.Config.AccountIDs) > 0 {
+				return st, rotation.NewError(rotation.InvalidInput, nil, "the fleet's page lists the engine's own account, but the fleet rotates accountIds %s", strings.Join(st.Config.AccountIDs, ", "))
+			}
+			clients[i] = l.IAM
+			continue
+		}
+		if !slices.Contains(st.Config.AccountIDs, c.Account) || !slices.Contains(l.MemberAccounts, c.Account) || l.MemberIAM == nil {
+			return st, rotation.AccountNotAllowedError(l.MemberAccounts, c.Account)
+		}
 	}
 	if st.Page.Managed > 0 {
 		body, err := l.S3.GetObject(ctx, st.Page.Bucket, st.Page.Key)
@@ -302,52 +336,46 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (State, error) {
 	if size <= 0 {
 		size = listPageSize
 	}
-	in := &iam.ListUsersInput{PathPrefix: aws.String(st.Config.PathPrefix), MaxItems: aws.Int32(size)}
-	if st.Page.Marker != "" {
-		in.Marker = aws.String(st.Page.Marker)
-	}
-	client := l.IAM
-	if a := st.Page.Account; a != "" {
-		if !slices.Contains(st.Config.AccountIDs, a) || !slices.Contains(l.MemberAccounts, a) || l.MemberIAM == nil {
-			return st, rotation.AccountNotAllowedError(l.MemberAccounts, a)
-		}
-		member, err := l.MemberIAM(ctx, a, req.ExecutionID)
-		if err != nil {
-			return st, err
-		}
-		client = member
-	}
-	page, err := client.ListUsers(ctx, in)
-	if err != nil {
-		return st, rotation.Classify(err, "list IAM users under "+st.Config.PathPrefix+rotation.InAccount(st.Page.Account))
-	}
-	found := make([]*User, len(page.Users))
-	errs := make([]error, len(page.Users))
-	sem := make(chan struct{}, tagReaders)
+	// One page of each account of the window, side by side: each account's IAM has a rate of
+	// its own, so reading them one after another made the listing the sum of theirs.
+	pages := make([]accountPage, len(window))
 	var wg sync.WaitGroup
-	for i, u := range page.Users {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			found[i], errs[i] = l.managedUser(ctx, client, aws.ToString(u.UserName))
-			if found[i] != nil {
-				found[i].AccountID = st.Page.Account
-			}
-		}()
+	for i, c := range window {
+		wg.Go(func() {
+			pages[i] = l.accountPage(ctx, req.ExecutionID, st.Config.PathPrefix, c, clients[i], size)
+		})
 	}
 	wg.Wait()
-	for i := range found {
-		if errs[i] != nil {
-			return st, errs[i]
+	var next []Cursor
+	var deferred []string
+	progressed := false
+	var retryable error
+	for i, p := range pages {
+		if p.err != nil {
+			if n := rotation.ErrorName(p.err); n != rotation.Throttled && n != rotation.ServiceUnavailable {
+				return st, p.err
+			}
+			// A busy or failing IAM in one account: the others' pages are kept, and this
+			// account's page is read again by the next call (the step's Retry, when no
+			// account got on).
+			retryable = cmp.Or(retryable, p.err)
+			deferred = append(deferred, window[i].Account)
+			next = append(next, window[i])
+			continue
 		}
-		if found[i] != nil {
-			users = append(users, *found[i])
+		progressed = true
+		users = append(users, p.users...)
+		st.Page.Listed += p.listed
+		if p.more {
+			next = append(next, p.next)
 		}
 	}
-	lastPage := !page.IsTruncated && (st.Page.Account == "" || slices.Index(st.Config.AccountIDs, st.Page.Account) == len(st.Config.AccountIDs)-1)
-	if lastPage && len(st.Config.AccountIDs) > 1 {
+	if !progressed {
+		return st, retryable
+	}
+	st.Page.Accounts = append(next, st.Page.Accounts[len(window):]...)
+	st.Page.More = len(st.Page.Accounts) > 0
+	if !st.Page.More && len(st.Config.AccountIDs) > 1 {
 		// IAM's rate is per account: the Map takes items in order, so accounts interleaved
 		// run side by side instead of one after the other.
 		users = interleaveAccounts(users)
@@ -361,17 +389,66 @@ func (l *Lister) List(ctx context.Context, req ListRequest) (State, error) {
 	}
 	st.Page.Digest = itemsDigest(body)
 	st.Page.Managed = len(users)
-	st.Page.Listed += len(page.Users)
-	st.Page.More = page.IsTruncated
-	st.Page.Marker = ""
-	if page.IsTruncated {
-		st.Page.Marker = aws.ToString(page.Marker)
-	} else if i := slices.Index(st.Config.AccountIDs, st.Page.Account); st.Page.Account != "" && i+1 < len(st.Config.AccountIDs) {
-		// This account is listed: the next one follows.
-		st.Page.Account, st.Page.More = st.Config.AccountIDs[i+1], true
+	if len(deferred) > 0 {
+		l.logger().Warn("an account's page is read again by the next call", "execution", req.ExecutionID, "accounts", deferred, "error", retryable)
 	}
-	l.logger().Info("listed managed users", "execution", req.ExecutionID, "account", st.Page.Account, "page", len(page.Users), "managed", st.Page.Managed, "listed", st.Page.Listed, "more", st.Page.More)
+	l.logger().Info("listed managed users", "execution", req.ExecutionID, "accounts", len(window), "pending", len(st.Page.Accounts),
+		"managed", st.Page.Managed, "listed", st.Page.Listed, "more", st.Page.More)
 	return st, nil
+}
+
+// accountPage is one page of one account's listing.
+type accountPage struct {
+	users  []User // the page's managed users
+	listed int    // the page's users, managed or not
+	next   Cursor // where the account's listing continues, when more
+	more   bool
+	err    error
+}
+
+// accountPage reads the page of users at cursor c (up to size) and each one's tags, with the
+// IAM client acting in c's account (nil: through its keyrotor-target role for execution).
+func (l *Lister) accountPage(ctx context.Context, execution, path string, c Cursor, client IAM, size int32) accountPage {
+	if client == nil {
+		member, err := l.MemberIAM(ctx, c.Account, execution)
+		if err != nil {
+			return accountPage{err: err}
+		}
+		client = member
+	}
+	in := &iam.ListUsersInput{PathPrefix: aws.String(path), MaxItems: aws.Int32(size)}
+	if c.Marker != "" {
+		in.Marker = aws.String(c.Marker)
+	}
+	page, err := client.ListUsers(ctx, in)
+	if err != nil {
+		return accountPage{err: rotation.Classify(err, "list IAM users under "+path+rotation.InAccount(c.Account))}
+	}
+	found := make([]*User, len(page.Users))
+	errs := make([]error, len(page.Users))
+	sem := make(chan struct{}, tagReaders)
+	var wg sync.WaitGroup
+	for i, u := range page.Users {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			found[i], errs[i] = l.managedUser(ctx, client, aws.ToString(u.UserName))
+			if found[i] != nil {
+				found[i].AccountID = c.Account
+			}
+		})
+	}
+	wg.Wait()
+	out := accountPage{listed: len(page.Users), more: page.IsTruncated, next: Cursor{Account: c.Account, Marker: aws.ToString(page.Marker)}}
+	for i := range found {
+		if errs[i] != nil {
+			return accountPage{err: errs[i]}
+		}
+		if found[i] != nil {
+			out.users = append(out.users, *found[i])
+		}
+	}
+	return out
 }
 
 // interleaveAccounts orders users round-robin by account (first-listed account first), each

@@ -348,6 +348,18 @@ func TestFleetRotatesTheManagedUsersOfEachListedAccount(t *testing.T) {
 		listed = append(listed, fleetUsers("org-fleet-"+a[:3], want[a])...)
 	}
 	waitRotationsEnded(t, listed) // the fleet ends at the cut-overs; each rotation then retires its old key
+	// IAM's rate is per account, so the listing reads them side by side: one page of each in
+	// the first call, and no further call (ListMoreUsers) for accounts of one page each.
+	h, err := env.SFN().GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x.Arn), MaxResults: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range h.Events {
+		if d := ev.StateEnteredEventDetails; d != nil && aws.ToString(d.Name) == "ListMoreUsers" {
+			t.Errorf("the fleet over %v entered ListMoreUsers: its accounts of one page each were listed one after another", accounts)
+			break
+		}
+	}
 	s := decodeSummary(t, x)
 	if s.Counts.Rotated != 5 || s.Counts.Failed != 0 || s.Managed != 5 {
 		t.Errorf("fleet over %v: %+v (managed %d), want 5 rotated", accounts, s.Counts, s.Managed)

@@ -126,7 +126,9 @@ var KeyrotorLoops = map[string]Bound{
 	"ExtendGrace":       {3, "deleteoldkeys allows at most 3 grace extensions"},
 	// rotate-fleet.asl.json: ListManagedUsers reads the first page, then MoreUsers → ListMoreUsers
 	// → MoreUsers one page of ListUsers (MaxItems 100) per call (docs/steps.md): 5,000 users are
-	// 50 pages, so at most 49 more.
+	// 50 pages, so at most 49 more. A fleet over up to 20 member accounts reads a page of each
+	// in every call, so its bound is its largest account's pages, the same 50 (plus one call
+	// per page a throttled account reads again, internal/fleet fleet.go: a few, not counted).
 	"ListMoreUsers": {(FleetUsers+99)/100 - 1, "listusers reads 100 users a call"},
 	"MoreUsers":     {(FleetUsers + 99) / 100, "listusers reads 100 users a call"},
 	// rotate-fleet.asl.json's child: AwaitCutOver → CutOverYet → WaitForCutOver → AwaitCutOver
