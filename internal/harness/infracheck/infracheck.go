@@ -23,6 +23,7 @@ type Module struct {
 	Dir    string // absolute
 	Blocks []*hclsyntax.Block
 	src    map[string][]byte // file name → source
+	static *hcl.EvalContext  // built by staticValue on first use
 }
 
 // Text returns the source text of rng.
