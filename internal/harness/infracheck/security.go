@@ -43,15 +43,15 @@ var SecurityRules = []Rule{
 	{ID: "aws-sns-topic-encryption-use-cmk", Severity: High, Enforced: true, Check: keyAttr("aws_sns_topic", "kms_master_key_id", "alias/aws/sns", false)},
 	{ID: "aws-sqs-enable-queue-encryption", Severity: High, Enforced: true, Check: keyAttr("aws_sqs_queue", "kms_master_key_id", "", true)},
 	{ID: "aws-sqs-queue-encryption-use-cmk", Severity: High, Enforced: true, Check: keyAttr("aws_sqs_queue", "kms_master_key_id", "alias/aws/sqs", false)},
-	{ID: "aws-sqs-no-wildcards-in-policy-documents", Severity: High, Enforced: true, Check: sqsNoWildcards}, // AVD-AWS-0097
-	{ID: "aws-lambda-restrict-source-arn", Severity: Critical, Enforced: true, Check: lambdaSourceARN},      // AVD-AWS-0067
-	{ID: "aws-kms-auto-rotate-keys", Severity: Medium, Enforced: true, Check: kmsRotation},                  // AVD-AWS-0065
-	{ID: "aws-s3-enable-bucket-logging", Severity: Medium, Check: s3Companion("aws_s3_bucket_logging", "logging", "has no access logging: add an aws_s3_bucket_logging")},                                                // AVD-AWS-0089
-	{ID: "aws-s3-enable-versioning", Severity: Medium, Check: s3Companion("aws_s3_bucket_versioning", "versioning", "has no versioning: add an aws_s3_bucket_versioning with status Enabled")},                            // AVD-AWS-0090
+	{ID: "aws-sqs-no-wildcards-in-policy-documents", Severity: High, Enforced: true, Check: sqsNoWildcards},                                                                                                                // AVD-AWS-0097
+	{ID: "aws-lambda-restrict-source-arn", Severity: Critical, Enforced: true, Check: lambdaSourceARN},                                                                                                                     // AVD-AWS-0067
+	{ID: "aws-kms-auto-rotate-keys", Severity: Medium, Enforced: true, Check: kmsRotation},                                                                                                                                 // AVD-AWS-0065
+	{ID: "aws-s3-enable-bucket-logging", Severity: Medium, Check: s3Companion("aws_s3_bucket_logging", "logging", "has no access logging: add an aws_s3_bucket_logging")},                                                  // AVD-AWS-0089
+	{ID: "aws-s3-enable-versioning", Severity: Medium, Check: s3Companion("aws_s3_bucket_versioning", "versioning", "has no versioning: add an aws_s3_bucket_versioning with status Enabled")},                             // AVD-AWS-0090
 	{ID: "aws-s3-specify-public-access-block", Severity: Low, Enforced: true, Check: s3Companion("aws_s3_bucket_public_access_block", "", "has no aws_s3_bucket_public_access_block: add one blocking all public access")}, // AVD-AWS-0094
-	{ID: "aws-cloudwatch-log-group-customer-key", Severity: Low, Check: keyAttr("aws_cloudwatch_log_group", "kms_key_id", "", false)},                                                                                    // AVD-AWS-0017
-	{ID: "aws-iam-no-user-attached-policies", Severity: Low, Check: userAttachedPolicies},                                                                                                                                // AVD-AWS-0143
-	{ID: "aws-lambda-enable-tracing", Severity: Low, Check: lambdaTracing},                                                                                                                                               // AVD-AWS-0066
+	{ID: "aws-cloudwatch-log-group-customer-key", Severity: Low, Check: keyAttr("aws_cloudwatch_log_group", "kms_key_id", "", false)},                                                                                      // AVD-AWS-0017
+	{ID: "aws-iam-no-user-attached-policies", Severity: Low, Check: userAttachedPolicies},                                                                                                                                  // AVD-AWS-0143
+	{ID: "aws-lambda-enable-tracing", Severity: Low, Check: lambdaTracing},                                                                                                                                                 // AVD-AWS-0066
 }
 
 // AVD IDs of the keyAttr checks above: sns-enable-topic-encryption AVD-AWS-0095,
