@@ -2,7 +2,6 @@ package infracheck
 
 import (
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -269,12 +268,4 @@ func refersTo(expr hclsyntax.Expression, typ, name string) bool {
 		}
 	}
 	return false
-}
-
-// rel names a file relative to the module's directory's parent chain, for messages.
-func rel(m *Module, path string) string {
-	if r, err := filepath.Rel(m.Dir, path); err == nil {
-		return r
-	}
-	return path
 }

@@ -281,22 +281,10 @@ type policyDoc struct {
 	block *hclsyntax.Block
 	at    hcl.Range
 	doc   map[string]any
-	err   error // not rendered: reported by PolicyDocuments' callers, not as a finding
+	err   error // not rendered: TestTheTreePassesTheRulesOfTflintAndTfsec fails on it
 }
 
 const unknownValue = "⟨unknown⟩"
-
-// PolicyDocumentsNotRendered lists the IAM policy documents of m that the security rules could
-// not render, so that tests can say what they did not see.
-func PolicyDocumentsNotRendered(m *Module) []string {
-	var out []string
-	for _, d := range policyDocuments(m) {
-		if d.err != nil {
-			out = append(out, fmt.Sprintf("%s: %s: %v", d.at, addr(d.block), d.err))
-		}
-	}
-	return out
-}
 
 func policyDocuments(m *Module) []policyDoc {
 	var out []policyDoc
@@ -311,13 +299,59 @@ func policyDocuments(m *Module) []policyDoc {
 				if a == nil {
 					continue
 				}
-				d := policyDoc{block: b, at: a.Expr.Range()}
-				d.doc, d.err = m.renderPolicy(b, a.Expr)
-				out = append(out, d)
+				// A for_each block is rendered once per key, each.key standing for it.
+				keys := []string{""}
+				if fe := attrOf(b, "for_each"); fe != nil {
+					if k, err := m.ObjectKeys(fe.Expr); err == nil && len(k) > 0 {
+						keys = k
+					}
+				}
+				for _, key := range keys {
+					m.eachKey = key
+					docs, err := m.renderPolicies(b, a.Expr)
+					if err != nil {
+						out = append(out, policyDoc{block: b, at: a.Expr.Range(), err: err})
+					}
+					for _, doc := range docs {
+						out = append(out, policyDoc{block: b, at: a.Expr.Range(), doc: doc})
+					}
+				}
+				m.eachKey = ""
 			}
 		}
 	}
 	return out
+}
+
+// renderPolicies renders a policy expression; one indexed by each.key in a map of documents
+// (local.policies[each.key]) renders every document of the map.
+func (m *Module) renderPolicies(b *hclsyntax.Block, expr hclsyntax.Expression) ([]map[string]any, error) {
+	ix, ok := expr.(*hclsyntax.IndexExpr)
+	if !ok {
+		doc, err := m.renderPolicy(b, expr)
+		return []map[string]any{doc}, err
+	}
+	coll, ok := m.lenient(b, ix.Collection).(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("cannot render %s", m.Text(expr.Range()))
+	}
+	want, _ := m.lenient(b, ix.Key).(string)
+	var docs []map[string]any
+	for k, v := range coll {
+		if want != unknownValue && want != k {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s[%q] is not a JSON string", m.Text(ix.Collection.Range()), k)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(s), &doc); err != nil {
+			return nil, fmt.Errorf("%s[%q] does not render to JSON: %w", m.Text(ix.Collection.Range()), k, err)
+		}
+		docs = append(docs, doc)
+	}
+	return docs, nil
 }
 
 // renderPolicy renders a policy expression: jsonencode({...}), templatefile(path, vars), a
@@ -427,6 +461,9 @@ func (m *Module) lenient(b *hclsyntax.Block, expr hclsyntax.Expression) any {
 		}
 		return nil
 	case *hclsyntax.ScopeTraversalExpr:
+		if e.Traversal.RootName() == "each" && m.eachKey != "" && len(e.Traversal) == 2 && e.Traversal[1].(hcl.TraverseAttr).Name == "key" {
+			return m.eachKey
+		}
 		if e.Traversal.RootName() == "local" && len(e.Traversal) == 2 {
 			if local, ok := m.Local(e.Traversal[1].(hcl.TraverseAttr).Name); ok {
 				return m.lenient(b, local)
@@ -458,14 +495,8 @@ func (m *Module) lenientTemplate(b *hclsyntax.Block, call *hclsyntax.FunctionCal
 	if !ok {
 		return "", fmt.Errorf("templatefile path is not a string")
 	}
-	if strings.Contains(path, unknownValue) && attrOf(b, "for_each") != nil {
-		// ${each.key} in the path: render the first key's template; the others are the same
-		// shape and are rendered by their own blocks' instances in TemplateCalls' tests.
-		keys, err := m.ObjectKeys(attrOf(b, "for_each").Expr)
-		if err != nil || len(keys) == 0 {
-			return "", fmt.Errorf("templatefile path %s depends on unknown for_each keys", path)
-		}
-		path = strings.Replace(path, unknownValue, keys[0], 1)
+	if strings.Contains(path, unknownValue) {
+		return "", fmt.Errorf("templatefile path %s depends on a value the module does not know", path)
 	}
 	vars, ok := m.lenient(b, call.Args[1]).(map[string]any)
 	if !ok {
@@ -566,7 +597,7 @@ func statements(doc map[string]any) []map[string]any {
 // iamNoPolicyWildcards is tfsec's aws-iam-no-policy-wildcards: in an Allow statement, no action
 // with "*", no "*" principal, and no resource "*" for an action that can name its resource.
 // Two differences, both ways: tfsec renders no templatefile document (it saw none of the
-// engine's eleven role policies: `tfsec --include-passed` lists results for the inline
+// engine's role policies: `tfsec --include-passed` lists results for the inline
 // documents only); this rule renders them. tfsec fails any "*" inside a resource ARN; this
 // rule fails a resource that is "*" or ends its service part with "*" (arn:aws:s3:::*), and
 // lets a wildcard after a fixed path or name (user/keyrotor/*, :log-stream:*) stand, which is

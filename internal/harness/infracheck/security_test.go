@@ -49,7 +49,9 @@ func TestSecurityRulesReportEachSeededDefectWithItsFix(t *testing.T) {
 	if err := IAMDataError(); err != nil {
 		t.Fatal(err)
 	}
-	main := func(extra string) map[string]string { return map[string]string{"main.tf": baseModule["main.tf"] + extra} }
+	main := func(extra string) map[string]string {
+		return map[string]string{"main.tf": baseModule["main.tf"] + extra}
+	}
 	checkCases(t, SecurityRules, []lintCase{
 		{"action * on *", main(rolePolicy(`{ Effect = "Allow", Action = "*", Resource = "*" }`)), "aws-iam-no-policy-wildcards", `wildcard action "*": list the actions`},
 		{"service wildcard action", main(rolePolicy(`{ Effect = "Allow", Action = "s3:*", Resource = "arn:aws:s3:::b/*" }`)), "aws-iam-no-policy-wildcards", `wildcard action "s3:*"`},
@@ -60,6 +62,29 @@ func TestSecurityRulesReportEachSeededDefectWithItsFix(t *testing.T) {
     Version   = "2012-10-17"
     Statement = []
   })`, `templatefile("${path.module}/p.json.tftpl", { arn = aws_iam_role.r.arn })`, 1), "p.json.tftpl": `{"Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "${arn}"}]}`}, "aws-iam-no-policy-wildcards", `wildcard action "iam:*"`},
+		{"second of per-key templated policies", map[string]string{"main.tf": baseModule["main.tf"] + `resource "aws_iam_role" "r" {
+  for_each           = { a = 1, b = 2 }
+  name               = each.key
+  assume_role_policy = "{}"
+}
+resource "aws_iam_role_policy" "p" {
+  for_each = { a = 1, b = 2 }
+  role     = aws_iam_role.r[each.key].id
+  policy   = templatefile("${path.module}/${each.key}.json.tftpl", {})
+}
+`, "a.json.tftpl": `{"Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}]}`, "b.json.tftpl": `{"Statement": [{"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}]}`}, "aws-iam-no-policy-wildcards", `wildcard action "ssm:*"`},
+		{"map of policies indexed by each.key", main(`locals {
+  policies = {
+    a = jsonencode({ Statement = [{ Effect = "Allow", Action = "sts:GetCallerIdentity", Resource = "*" }] })
+    b = jsonencode({ Statement = [{ Effect = "Allow", Action = "kms:*", Resource = "*" }] })
+  }
+}
+resource "aws_iam_role_policy" "p" {
+  for_each = local.policies
+  role     = each.key
+  policy   = local.policies[each.key]
+}
+`), "aws-iam-no-policy-wildcards", `wildcard action "kms:*"`},
 		{"policy document data source", main(`data "aws_iam_policy_document" "d" {
   statement {
     actions   = ["kms:*"]

@@ -93,7 +93,9 @@ func checkCases(t *testing.T, rules []Rule, cases []lintCase) {
 }
 
 func TestStyleRulesReportEachSeededDefectWithItsFix(t *testing.T) {
-	main := func(extra string) map[string]string { return map[string]string{"main.tf": baseModule["main.tf"] + extra} }
+	main := func(extra string) map[string]string {
+		return map[string]string{"main.tf": baseModule["main.tf"] + extra}
+	}
 	checkCases(t, StyleRules, []lintCase{
 		{"slash comment", main("// a comment\n"), "terraform_comment_syntax", "write # here"},
 		{"legacy index", main("locals {\n  first = var.name.0\n}\noutput \"x\" {\n  description = \"x\"\n  value       = local.first\n}\n"), "terraform_deprecated_index", "write [0]"},
