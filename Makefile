@@ -21,7 +21,7 @@ export GOFLAGS += -vet=off
 # everything again.
 TESTFLAGS ?=
 
-.PHONY: all tools build host test checks go-test conformance consumers transcripts alarms attacks attacks-long vet lint-asl check-terraform demo faults bench aws-acceptance acceptance-local clean
+.PHONY: all tools build host test checks go-test conformance consumers transcripts alarms attacks attacks-long vet lint-asl check-terraform lint-terraform demo faults bench aws-acceptance acceptance-local clean
 
 all: build
 
@@ -57,8 +57,16 @@ vet:
 lint-asl: tools
 	@scripts/lint-asl.sh
 
+# check-terraform runs the Terraform checks (scripts/check-terraform.sh), tflint's and tfsec's
+# rules among them in Go (internal/harness/infracheck); prints `infracheck lint: ...`.
 check-terraform: tools
 	@if [ -x scripts/check-terraform.sh ]; then scripts/check-terraform.sh; fi
+
+# lint-terraform builds tflint and tfsec (pinned; minutes of CPU on a fresh machine, which is why
+# make test does not) and runs their full rule sets over infra/, tfsec failing on HIGH/CRITICAL.
+lint-terraform:
+	@scripts/install-tools.sh terraform-linters
+	@scripts/check-terraform.sh linters
 
 # test runs every check and records its wall time in build/make-test.seconds (read by `make bench`).
 # The checks run CHECK_JOBS at a time (each target's output is shown whole when it ends): go-test

@@ -23,6 +23,9 @@ type Module struct {
 	Dir    string // absolute
 	Blocks []*hclsyntax.Block
 	src    map[string][]byte // file name → source
+	static *hcl.EvalContext  // built by staticValue on first use
+	// eachKey is the for_each key the security rules render a block's policy for.
+	eachKey string
 }
 
 // Text returns the source text of rng.

@@ -214,7 +214,7 @@ var templateFileFunc = function.New(&function.Spec{
 		if diags.HasErrors() {
 			return cty.NilVal, fmt.Errorf("templatefile %s: %w", path, diags)
 		}
-		v, diags := expr.Value(&hcl.EvalContext{Variables: args[1].AsValueMap(), Functions: map[string]function.Function{"jsonencode": stdlib.JSONEncodeFunc}})
+		v, diags := expr.Value(&hcl.EvalContext{Variables: args[1].AsValueMap(), Functions: map[string]function.Function{"jsonencode": stdlib.JSONEncodeFunc, "flatten": stdlib.FlattenFunc}})
 		if diags.HasErrors() {
 			return cty.NilVal, fmt.Errorf("templatefile %s: %w", path, diags)
 		}
