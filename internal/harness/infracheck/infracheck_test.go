@@ -241,8 +241,8 @@ func TestEveryFunctionIsDeployedWithAPolicyTemplate(t *testing.T) {
 func TestStateMachineIsTheRotationASL(t *testing.T) {
 	root, mods := load(t)
 	m := mods[engineDir]
-	sm := onlyBlock(t, m, "resource", "aws_sfn_state_machine", "rotate")
-	checkDefinition(t, root, m, sm, rotationASL,
+	sm, def := stateMachine(t, m, "rotate")
+	checkDefinition(t, root, m, "the rotation state machine", def, rotationASL,
 		[]string{"create_key_function_arn", "delete_old_keys_function_arn", "store_parameter_function_arn", "verify_key_function_arn"})
 
 	logging := sm.Body.Blocks

@@ -426,6 +426,9 @@ func (c *checker) references(m *Module, d decls) {
 		switch b.Type {
 		case "terraform":
 			continue // settings: configuration_aliases name provider configurations, not objects
+		case "moved":
+			c.moved(b, d)
+			continue
 		case "resource", "data":
 			skip = "provider"
 			if a, ok := b.Body.Attributes["provider"]; ok {
@@ -683,5 +686,62 @@ func (c *checker) typed(a *hclsyntax.Attribute, want cty.Type, what string) {
 	}
 	if _, err := convert.Convert(v, want); err != nil {
 		c.problem(a.Expr.Range(), "%s must be %s, not %s (%s)", what, want.FriendlyName(), v.Type().FriendlyName(), err)
+	}
+}
+
+// moved checks a moved block (https://developer.hashicorp.com/terraform/language/modules/develop/refactoring).
+// As Terraform's plan refuses them (terraform validate does not): from still declared, unless
+// from and to are instances of one resource or call (a new or changed key); a resource moved
+// to another type (which the AWS provider does not support). Beyond Terraform: to must be
+// declared, or the plan destroys the object it has just moved, which a moved block is there
+// to prevent.
+func (c *checker) moved(b *hclsyntax.Block, d decls) {
+	addr := func(name string) (hcl.Traversal, bool) {
+		a, ok := b.Body.Attributes[name]
+		if !ok {
+			c.problem(b.DefRange(), "moved block without %s", name)
+			return nil, false
+		}
+		tr, diags := hcl.AbsTraversalForExpr(a.Expr)
+		if diags.HasErrors() || len(tr) < 2 {
+			c.problem(a.Expr.Range(), "moved %s must be a resource or module address", name)
+			return nil, false
+		}
+		return tr, true
+	}
+	from, okFrom := addr("from")
+	to, okTo := addr("to")
+	if !okFrom || !okTo {
+		return
+	}
+	// object is the resource ("type.name") or module call ("module.name") an address names
+	// first, whether this module declares it, and the type of the resource it moves (in a
+	// module call for module.<call>.<type>.<name>; "" for a whole module call).
+	object := func(tr hcl.Traversal) (obj string, declared bool, typ string) {
+		var names []string
+		for _, step := range tr[1:] {
+			if a, ok := step.(hcl.TraverseAttr); ok {
+				names = append(names, a.Name)
+			}
+		}
+		if tr.RootName() != "module" {
+			_, declared = d.resources[tr.RootName()+"."+names[0]]
+			return tr.RootName() + "." + names[0], declared, tr.RootName()
+		}
+		_, declared = d.modules[names[0]]
+		if len(names) >= 3 {
+			typ = names[1]
+		}
+		return "module." + names[0], declared, typ
+	}
+	fromObj, fromDeclared, fromType := object(from)
+	toObj, toDeclared, toType := object(to)
+	switch {
+	case !toDeclared:
+		c.problem(to.SourceRange(), "moved to %s, which the module does not declare: the plan would destroy what it moves there", toObj)
+	case fromDeclared && fromObj != toObj:
+		c.problem(from.SourceRange(), "moved from %s, which the module still declares: Terraform refuses the move", fromObj)
+	case fromType != toType:
+		c.problem(b.DefRange(), "moved from %s to %s: a resource moves to a resource of its type, a module call to a module call", fromObj, toObj)
 	}
 }
