@@ -14,14 +14,18 @@ locals {
   state_machine_name = "${var.name}-rotate"
   state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
 
+  # The engine's floors of every rotation's waits, for the functions whose actions hold them:
+  # Begin refuses shorter waits, deactivate and delete measure them (internal/rotation).
+  floors_environment = {
+    KEYROTOR_MIN_GRACE_SECONDS    = tostring(var.min_grace_seconds)
+    KEYROTOR_MIN_INACTIVE_SECONDS = tostring(var.min_inactive_seconds)
+  }
+
   functions = {
     createkey = {
       description = "keyrotor: validate input, take the lock, create the new access key and seal its secret"
       timeout     = 60
-      environment = {
-        KEYROTOR_MIN_GRACE_SECONDS    = tostring(var.min_grace_seconds)
-        KEYROTOR_MIN_INACTIVE_SECONDS = tostring(var.min_inactive_seconds)
-      }
+      environment = local.floors_environment
     }
     storeparam = {
       description = "keyrotor: unseal the new secret and store it as a SecureString parameter; restore on rollback"
@@ -37,10 +41,7 @@ locals {
       description = "keyrotor: deactivate and delete old keys, roll back a new key, release the lock"
       timeout     = 60
       # Deactivate and delete hold the floors too (measured in the execution's history).
-      environment = {
-        KEYROTOR_MIN_GRACE_SECONDS    = tostring(var.min_grace_seconds)
-        KEYROTOR_MIN_INACTIVE_SECONDS = tostring(var.min_inactive_seconds)
-      }
+      environment = local.floors_environment
     }
     trigger = {
       description = "keyrotor: Terraform and CLI entry; start a rotation and wait until the key is verified, or remove the managed keys"

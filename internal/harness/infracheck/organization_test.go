@@ -196,11 +196,11 @@ func TestOrganizationExampleKeepsEachMembersUserInTheMember(t *testing.T) {
 			if p := attr(m, call, "providers"); !strings.HasPrefix(p, "{ aws = aws, aws.member = aws.member_") {
 				t.Errorf("module %s must pass the hub's provider as aws and a member's as aws.member, got %q", call.Labels[0], p)
 			}
-			if !strings.HasPrefix(attr(m, call, "account_id"), "var.member_") {
-				t.Errorf("module %s must name a member account", call.Labels[0])
+			if got, want := attr(m, call, "member"), "local.members."+call.Labels[0]; got != want {
+				t.Errorf("module %s must get its member as %s, got %q", call.Labels[0], want, got)
 			}
 		case `"../../modules/engine"`:
-			if got := attr(m, call, "member_account_ids"); got != "[var.member_a_account_id, var.member_b_account_id]" {
+			if got := attr(m, call, "member_account_ids"); got != "values(var.member_account_ids)" {
 				t.Errorf("the engine lists member accounts %s", got)
 			}
 		default:
@@ -229,8 +229,8 @@ func TestOrganizationExampleKeepsEachMembersUserInTheMember(t *testing.T) {
 	}
 	key := onlyBlock(t, member, "module", "key")
 	if attr(member, key, "source") != `"../../../modules/managed-key"` || attr(member, key, "providers") != "" ||
-		attr(member, key, "create_user") != "false" || attr(member, key, "account_id") != "var.account_id" {
-		t.Errorf("module key must be modules/managed-key with the hub's provider rotating the member's user: create_user = false, account_id = var.account_id")
+		attr(member, key, "create_user") != "false" || attr(member, key, "account_id") != "var.member.account_id" {
+		t.Errorf("module key must be modules/managed-key with the hub's provider rotating the member's user: create_user = false, account_id = var.member.account_id")
 	}
 }
 
