@@ -107,15 +107,10 @@ locals {
 
   # The trust policy of each role a service assumes: that service, acting for this account's
   # resources only (aws:SourceAccount, against the confused deputy:
-  # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
-  service_trust_policies = { for service in ["lambda", "states", "scheduler"] : service => jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "${service}.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
+  # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html; infra/policies).
+  service_trust_policies = { for service in ["lambda", "states", "scheduler"] : service => templatefile("${path.module}/../../policies/service-trust.json.tftpl", {
+    service    = service
+    account_id = local.account_id
   }) }
 
   # Execution errors that raise no failure alert (aws_cloudwatch_event_rule.rotation_failed):

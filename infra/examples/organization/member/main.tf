@@ -53,14 +53,9 @@ resource "aws_iam_role" "consumer" {
   provider = aws.member
 
   name = var.member.consumer_role_name
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "lambda.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = var.member.account_id } }
-    }]
+  assume_role_policy = templatefile("${path.module}/../../../policies/service-trust.json.tftpl", {
+    service    = "lambda"
+    account_id = var.member.account_id
   })
 }
 
