@@ -127,6 +127,7 @@ locals {
 module "inputs" {
   source = "../inputs"
 
+  engine_name              = var.name
   partition                = local.partition
   region                   = local.region
   account_id               = local.account_id

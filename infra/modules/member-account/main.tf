@@ -54,6 +54,7 @@ locals {
 module "inputs" {
   source = "../inputs"
 
+  engine_name              = var.engine_name
   partition                = local.partition
   region                   = local.region
   account_id               = local.account_id

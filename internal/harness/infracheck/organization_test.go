@@ -86,18 +86,21 @@ func TestEngineAndMemberValidateTheirSharedInputsInOnePlace(t *testing.T) {
 	_, mods := load(t)
 	inputs := mods[inputsDir]
 	for _, tt := range []struct {
-		dir        string
-		externalID string // the module's own name for the external id
-	}{{engineDir, "member_external_id"}, {memberDir, "external_id"}} {
+		dir string
+		own map[string]string // the module's own names of the shared settings
+	}{
+		{engineDir, map[string]string{"external_id": "member_external_id", "engine_name": "name"}},
+		{memberDir, map[string]string{}},
+	} {
 		m := mods[tt.dir]
 		call := onlyBlock(t, m, "module", "inputs")
 		if got := attr(m, call, "source"); got != `"../inputs"` {
 			t.Errorf("%s: module.inputs has source %s, want \"../inputs\"", tt.dir, got)
 		}
-		for _, name := range []string{"parameter_prefix", "managed_user_path", "parameter_readers", "kms_deletion_window_days", "external_id"} {
+		for _, name := range []string{"engine_name", "parameter_prefix", "managed_user_path", "parameter_readers", "kms_deletion_window_days", "external_id"} {
 			own := name
-			if name == "external_id" {
-				own = tt.externalID
+			if o, ok := tt.own[name]; ok {
+				own = o
 			}
 			if got := attr(m, call, name); got != "var."+own {
 				t.Errorf("%s: module.inputs gets %s = %s, want var.%s", tt.dir, name, got, own)
