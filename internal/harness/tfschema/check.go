@@ -245,7 +245,99 @@ func (c *checker) module(dir string) error {
 		}
 	}
 	c.references(m, d)
+	c.cycles(m)
 	return nil
+}
+
+// cycles reports each dependency cycle among the module's resources, data sources, locals and
+// module calls, which Terraform refuses before planning anything (terraform validate: "Error:
+// Cycle: ..."). As in Terraform's graph, a local is one node however many values it holds, and
+// a resource one node for its for_each or count and its arguments alike: a for_each over a
+// local that refers to a resource refers to that resource. A module call is one node here
+// (Terraform splits it by variable and output), so a cycle through a call may be reported that
+// Terraform would not; none inside a module is missed, and each called module is checked too.
+func (c *checker) cycles(m *Module) {
+	deps := map[string][]string{}
+	at := map[string]hcl.Range{}
+	node := func(tr hcl.Traversal) string {
+		first, ok := attrName(tr, 1)
+		if !ok {
+			return ""
+		}
+		switch root := tr.RootName(); root {
+		case "local", "module":
+			return root + "." + first
+		case "data":
+			second, _ := attrName(tr, 2)
+			return "data." + first + "." + second
+		case "var", "each", "count", "self", "path", "terraform":
+			return ""
+		default:
+			return root + "." + first
+		}
+	}
+	refs := func(name string, body *hclsyntax.Body, rng hcl.Range, skip ...string) {
+		at[name] = rng
+		c.walk(body, map[string]bool{}, func(tr hcl.Traversal, roots map[string]bool) {
+			if n := node(tr); n != "" && !roots[tr.RootName()] && !slices.Contains(deps[name], n) {
+				deps[name] = append(deps[name], n)
+			}
+		}, skip...)
+	}
+	for _, b := range m.Blocks {
+		switch {
+		case b.Type == "resource" && len(b.Labels) == 2:
+			refs(b.Labels[0]+"."+b.Labels[1], b.Body, b.DefRange(), "provider")
+		case b.Type == "data" && len(b.Labels) == 2:
+			refs("data."+b.Labels[0]+"."+b.Labels[1], b.Body, b.DefRange(), "provider")
+		case b.Type == "module" && len(b.Labels) == 1:
+			refs("module."+b.Labels[0], b.Body, b.DefRange(), "providers")
+		case b.Type == "locals":
+			for name, a := range b.Body.Attributes {
+				body := &hclsyntax.Body{Attributes: hclsyntax.Attributes{name: a}}
+				refs("local."+name, body, a.SrcRange)
+			}
+		}
+	}
+	nodes := slices.Sorted(maps.Keys(deps))
+	const (
+		unseen = iota
+		open
+		done
+	)
+	state := map[string]int{}
+	var path []string
+	reported := map[string]bool{}
+	var visit func(n string)
+	visit = func(n string) {
+		state[n] = open
+		path = append(path, n)
+		next := slices.Clone(deps[n])
+		slices.Sort(next)
+		for _, d := range next {
+			if _, declared := deps[d]; !declared {
+				continue // a reference to nothing declared: references() reports it
+			}
+			switch state[d] {
+			case unseen:
+				visit(d)
+			case open:
+				cycle := slices.Clone(path[slices.Index(path, d):])
+				key := slices.Sorted(slices.Values(cycle))
+				if k := strings.Join(key, " "); !reported[k] {
+					reported[k] = true
+					c.problem(at[d], "dependency cycle, each refers to the next: %s -> %s (Terraform plans nothing: terraform validate reports Error: Cycle)", strings.Join(cycle, " -> "), d)
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[n] = done
+	}
+	for _, n := range nodes {
+		if state[n] == unseen {
+			visit(n)
+		}
+	}
 }
 
 func (c *checker) blockSchema(kind, typ string) *Block {
