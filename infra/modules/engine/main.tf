@@ -78,13 +78,17 @@ locals {
 
   # The secrets key policy's variables but its role ARNs. One statement per (reader, parameter)
   # (module.inputs).
+  # (module.inputs). The engine is its own hub, and each function has its own role
+  # (session_tags false).
   key_policy_vars = merge(local.policy_vars, {
+    hub_account_id        = local.account_id
+    session_tags          = false
     reader_arns           = module.inputs.reader_arns
     reader_parameter_arns = module.inputs.reader_parameter_arns
   })
   # The same policy with the roles' ARNs as IAM forms them (path /), known at plan, so that its
   # size is checked before anything is created.
-  key_policy_planned = templatefile("${path.module}/policies/secrets-key.json.tftpl", merge(local.key_policy_vars, {
+  key_policy_planned = templatefile("${path.module}/../../policies/rotation-key.json.tftpl", merge(local.key_policy_vars, {
     createkey_role_arn  = "arn:${local.partition}:iam::${local.account_id}:role/${var.name}-createkey"
     storeparam_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${var.name}-storeparam"
     verifykey_role_arn  = "arn:${local.partition}:iam::${local.account_id}:role/${var.name}-verifykey"
@@ -144,7 +148,7 @@ resource "aws_kms_key" "secrets" {
   description             = "keyrotor ${var.name}: seals new secrets between steps and encrypts rotated SecureString parameters"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
-  policy = templatefile("${path.module}/policies/secrets-key.json.tftpl", merge(local.key_policy_vars, {
+  policy = templatefile("${path.module}/../../policies/rotation-key.json.tftpl", merge(local.key_policy_vars, {
     createkey_role_arn  = aws_iam_role.function["createkey"].arn
     storeparam_role_arn = aws_iam_role.function["storeparam"].arn
     verifykey_role_arn  = aws_iam_role.function["verifykey"].arn
