@@ -163,6 +163,8 @@ func (e Engine) FleetPolicy() (Document, error) {
 func (e Engine) SecretsKeyPolicyVars() Vars {
 	readers, parameterARNs := readerPairs(e.Readers, e.ParameterARN)
 	return e.policyVars(Vars{
+		"hub_account_id":        e.AccountID,
+		"session_tags":          false,
 		"createkey_role_arn":    e.RoleARN("createkey"),
 		"storeparam_role_arn":   e.RoleARN("storeparam"),
 		"verifykey_role_arn":    e.RoleARN("verifykey"),
@@ -179,7 +181,14 @@ func (e Engine) FunctionPolicy(fn string) (Document, error) {
 // SecretsKeyPolicy renders the key policy of the KMS key that seals secrets and encrypts the
 // SecureString parameters.
 func (e Engine) SecretsKeyPolicy() (Document, error) {
-	return RenderDocument(filepath.Join(e.PolicyDir(), "secrets-key.json.tftpl"), e.SecretsKeyPolicyVars())
+	return RenderDocument(RotationKeyTemplate(e.Root), e.SecretsKeyPolicyVars())
+}
+
+// RotationKeyTemplate is the key policy template of the KMS key that seals new secrets and
+// encrypts the parameters, which the engine's secrets key and each member's key share
+// (infra/policies).
+func RotationKeyTemplate(root string) string {
+	return filepath.Join(root, "infra", "policies", "rotation-key.json.tftpl")
 }
 
 // FindRoot walks up from dir to the repository root: the directory holding go.mod and

@@ -93,10 +93,12 @@ func (m Member) TargetPolicyVars() Vars {
 	return m.policyVars(Vars{"user_path": m.UserPath, "kms_key_arn": m.KMSKeyARN()})
 }
 
-// KeyPolicyVars are the variables of policies/member-key.json.tftpl.
+// KeyPolicyVars are the variables of the member key's policy (RotationKeyTemplate).
 func (m Member) KeyPolicyVars() Vars {
 	readers, parameterARNs := readerPairs(m.Readers, m.ParameterARN)
-	return m.policyVars(Vars{"target_role_arn": m.TargetRoleARN(), "reader_arns": readers, "reader_parameter_arns": parameterARNs})
+	role := m.TargetRoleARN() // every step's principal, its sessions told apart by their tag
+	return m.policyVars(Vars{"createkey_role_arn": role, "storeparam_role_arn": role, "verifykey_role_arn": role,
+		"session_tags": true, "reader_arns": readers, "reader_parameter_arns": parameterARNs})
 }
 
 // TrustPolicy renders the target role's trust policy.
@@ -111,5 +113,5 @@ func (m Member) TargetPolicy() (Document, error) {
 
 // KeyPolicy renders the member key's policy.
 func (m Member) KeyPolicy() (Document, error) {
-	return RenderDocument(filepath.Join(m.PolicyDir(), "member-key.json.tftpl"), m.KeyPolicyVars())
+	return RenderDocument(RotationKeyTemplate(m.Root), m.KeyPolicyVars())
 }

@@ -11,7 +11,7 @@ module "engine" {
 
   name               = var.engine_name
   build_dir          = "${path.root}/../../../build"
-  member_account_ids = [var.member_a_account_id, var.member_b_account_id]
+  member_account_ids = values(var.member_account_ids)
   member_external_id = var.external_id
 }
 
@@ -29,24 +29,30 @@ locals {
     min_grace_seconds     = module.engine.min_grace_seconds
     min_inactive_seconds  = module.engine.min_inactive_seconds
   }
+
+  # Each member: its account, the user the hub rotates there and the role that reads its key.
+  # A module call takes its providers from the configuration, not from data, so each member is
+  # one call below with its own provider.
+  members = {
+    member_a = { account_id = var.member_account_ids.member_a, user_name = "reports-exporter", consumer_role_name = "keyrotor-example-reports-consumer" }
+    member_b = { account_id = var.member_account_ids.member_b, user_name = "s3-signer", consumer_role_name = "keyrotor-example-signer-consumer" }
+  }
+  # The member calls, by the keys of local.members, for the outputs.
+  member_modules = { member_a = module.member_a, member_b = module.member_b }
 }
 
 module "member_a" {
   source    = "./member"
   providers = { aws = aws, aws.member = aws.member_a }
 
-  account_id         = var.member_a_account_id
-  user_name          = "reports-exporter"
-  consumer_role_name = "keyrotor-example-reports-consumer"
-  engine             = local.engine
+  member = local.members.member_a
+  engine = local.engine
 }
 
 module "member_b" {
   source    = "./member"
   providers = { aws = aws, aws.member = aws.member_b }
 
-  account_id         = var.member_b_account_id
-  user_name          = "s3-signer"
-  consumer_role_name = "keyrotor-example-signer-consumer"
-  engine             = local.engine
+  member = local.members.member_b
+  engine = local.engine
 }

@@ -4,23 +4,15 @@ variable "region" {
   default     = "eu-west-1"
 }
 
-variable "member_a_account_id" {
-  type        = string
-  description = "First member account: its user reports-exporter is rotated by the hub."
+variable "member_account_ids" {
+  type        = object({ member_a = string, member_b = string })
+  description = "The two member accounts: member_a's user reports-exporter and member_b's user s3-signer are rotated by the hub."
 
+  # Checked here too, before the engine's member_account_ids: the member providers assume a
+  # role in each account as soon as they are configured.
   validation {
-    condition     = can(regex("^[0-9]{12}$", var.member_a_account_id))
-    error_message = "member_a_account_id must be an AWS account id of 12 digits."
-  }
-}
-
-variable "member_b_account_id" {
-  type        = string
-  description = "Second member account: its user s3-signer is rotated by the hub."
-
-  validation {
-    condition     = can(regex("^[0-9]{12}$", var.member_b_account_id))
-    error_message = "member_b_account_id must be an AWS account id of 12 digits."
+    condition     = alltrue([for id in values(var.member_account_ids) : can(regex("^[0-9]{12}$", id))])
+    error_message = "member_account_ids must give member_a and member_b an AWS account id of 12 digits each."
   }
 }
 
@@ -30,15 +22,10 @@ variable "deployer_role_name" {
   default     = "OrganizationAccountAccessRole"
 }
 
+# Validated by the engine (infra/modules/inputs), which takes it as member_external_id.
 variable "external_id" {
   type        = string
   description = "ExternalId the engine's functions pass when they assume each member's keyrotor-target role (configuration, not a secret; pick one per organization)."
-
-  validation {
-    # AssumeRole's ExternalId (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
-    condition     = length(var.external_id) >= 2 && length(var.external_id) <= 1224 && can(regex("^[A-Za-z0-9_+=,.@:/-]+$", var.external_id))
-    error_message = "external_id must be 2 to 1224 letters, digits or _+=,.@:/- characters."
-  }
 }
 
 variable "engine_name" {

@@ -23,7 +23,7 @@ provider "aws" {
   region = var.region
 
   assume_role {
-    role_arn     = "arn:aws:iam::${var.member_a_account_id}:role/${var.deployer_role_name}"
+    role_arn     = "arn:aws:iam::${var.member_account_ids.member_a}:role/${var.deployer_role_name}"
     session_name = "keyrotor-terraform"
   }
 }
@@ -33,7 +33,7 @@ provider "aws" {
   region = var.region
 
   assume_role {
-    role_arn     = "arn:aws:iam::${var.member_b_account_id}:role/${var.deployer_role_name}"
+    role_arn     = "arn:aws:iam::${var.member_account_ids.member_b}:role/${var.deployer_role_name}"
     session_name = "keyrotor-terraform"
   }
 }

@@ -1,4 +1,5 @@
 data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
 
 locals {
   consumer_zip  = coalesce(var.consumer_zip, "${path.module}/../../../build/s3-signer-consumer.zip")
@@ -56,13 +57,10 @@ module "signer_key" {
 # The consumer: a Lambda that reads the parameter at run time and presigns GET URLs.
 resource "aws_iam_role" "consumer" {
   name = local.consumer_name
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "lambda.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
+  # Lambda acting for this account only (infra/policies).
+  assume_role_policy = templatefile("${path.module}/../../policies/service-trust.json.tftpl", {
+    service    = "lambda"
+    account_id = data.aws_caller_identity.current.account_id
   })
 }
 

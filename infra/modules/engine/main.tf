@@ -14,20 +14,23 @@ locals {
   state_machine_name = "${var.name}-rotate"
   state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
 
+  # The engine's floors of every rotation's waits, for the functions whose actions hold them:
+  # Begin refuses shorter waits, deactivate and delete measure them (internal/rotation).
+  floors_environment = {
+    KEYROTOR_MIN_GRACE_SECONDS    = tostring(var.min_grace_seconds)
+    KEYROTOR_MIN_INACTIVE_SECONDS = tostring(var.min_inactive_seconds)
+  }
+
   functions = {
     createkey = {
       description = "keyrotor: validate input, take the lock, create the new access key and seal its secret"
       timeout     = 60
-      environment = {
-        KEYROTOR_KMS_KEY_ID           = aws_kms_key.secrets.arn
-        KEYROTOR_MIN_GRACE_SECONDS    = tostring(var.min_grace_seconds)
-        KEYROTOR_MIN_INACTIVE_SECONDS = tostring(var.min_inactive_seconds)
-      }
+      environment = local.floors_environment
     }
     storeparam = {
       description = "keyrotor: unseal the new secret and store it as a SecureString parameter; restore on rollback"
       timeout     = 60
-      environment = { KEYROTOR_KMS_KEY_ID = aws_kms_key.secrets.arn }
+      environment = {}
     }
     verifykey = {
       description = "keyrotor: read the parameter as a consumer does and verify the new key with STS"
@@ -38,10 +41,7 @@ locals {
       description = "keyrotor: deactivate and delete old keys, roll back a new key, release the lock"
       timeout     = 60
       # Deactivate and delete hold the floors too (measured in the execution's history).
-      environment = {
-        KEYROTOR_MIN_GRACE_SECONDS    = tostring(var.min_grace_seconds)
-        KEYROTOR_MIN_INACTIVE_SECONDS = tostring(var.min_inactive_seconds)
-      }
+      environment = local.floors_environment
     }
     trigger = {
       description = "keyrotor: Terraform and CLI entry; start a rotation and wait until the key is verified, or remove the managed keys"
@@ -55,6 +55,11 @@ locals {
     }
   }
   step_functions = ["createkey", "storeparam", "verifykey", "deleteoldkeys"]
+  # The functions that seal or store secrets get the secrets key (KEYROTOR_KMS_KEY_ID), outside
+  # local.functions: the roles' for_each reads it, and the key's policy names those roles, so a
+  # reference to the key there would be a cycle (terraform validate: "Cycle: aws_kms_key.secrets,
+  # local.functions (expand), aws_iam_role.function").
+  kms_functions = ["createkey", "storeparam"]
 
   # The variables the function policies and the secrets key policy share.
   policy_vars = {
@@ -73,13 +78,17 @@ locals {
 
   # The secrets key policy's variables but its role ARNs. One statement per (reader, parameter)
   # (module.inputs).
+  # (module.inputs). The engine is its own hub, and each function has its own role
+  # (session_tags false).
   key_policy_vars = merge(local.policy_vars, {
+    hub_account_id        = local.account_id
+    session_tags          = false
     reader_arns           = module.inputs.reader_arns
     reader_parameter_arns = module.inputs.reader_parameter_arns
   })
   # The same policy with the roles' ARNs as IAM forms them (path /), known at plan, so that its
   # size is checked before anything is created.
-  key_policy_planned = templatefile("${path.module}/policies/secrets-key.json.tftpl", merge(local.key_policy_vars, {
+  key_policy_planned = templatefile("${path.module}/../../policies/rotation-key.json.tftpl", merge(local.key_policy_vars, {
     createkey_role_arn  = "arn:${local.partition}:iam::${local.account_id}:role/${var.name}-createkey"
     storeparam_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${var.name}-storeparam"
     verifykey_role_arn  = "arn:${local.partition}:iam::${local.account_id}:role/${var.name}-verifykey"
@@ -96,21 +105,16 @@ locals {
 
   create_topic = var.alarm_topic_arn == null
   topic_arn    = local.create_topic ? one(aws_sns_topic.alerts[*].arn) : var.alarm_topic_arn
-  traced_roles = var.tracing_enabled ? toset(concat(keys(local.functions), ["state-machine", "fleet"])) : toset([])
+  traced_roles = var.tracing_enabled ? toset(concat(keys(local.functions), keys(local.state_machines))) : toset([])
 
   fleet_state_machine_name = "${var.name}-rotate-fleet"
 
   # The trust policy of each role a service assumes: that service, acting for this account's
   # resources only (aws:SourceAccount, against the confused deputy:
-  # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html).
-  service_trust_policies = { for service in ["lambda", "states", "scheduler"] : service => jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "${service}.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
+  # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html; infra/policies).
+  service_trust_policies = { for service in ["lambda", "states", "scheduler"] : service => templatefile("${path.module}/../../policies/service-trust.json.tftpl", {
+    service    = service
+    account_id = local.account_id
   }) }
 
   # Execution errors that raise no failure alert (aws_cloudwatch_event_rule.rotation_failed):
@@ -127,6 +131,7 @@ locals {
 module "inputs" {
   source = "../inputs"
 
+  engine_name              = var.name
   partition                = local.partition
   region                   = local.region
   account_id               = local.account_id
@@ -143,7 +148,7 @@ resource "aws_kms_key" "secrets" {
   description             = "keyrotor ${var.name}: seals new secrets between steps and encrypts rotated SecureString parameters"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
-  policy = templatefile("${path.module}/policies/secrets-key.json.tftpl", merge(local.key_policy_vars, {
+  policy = templatefile("${path.module}/../../policies/rotation-key.json.tftpl", merge(local.key_policy_vars, {
     createkey_role_arn  = aws_iam_role.function["createkey"].arn
     storeparam_role_arn = aws_iam_role.function["storeparam"].arn
     verifykey_role_arn  = aws_iam_role.function["verifykey"].arn
@@ -264,7 +269,7 @@ resource "aws_iam_role_policy" "xray" {
   for_each = local.traced_roles
 
   name   = "${var.name}-xray"
-  role   = each.key == "state-machine" ? aws_iam_role.state_machine.id : each.key == "fleet" ? aws_iam_role.fleet.id : aws_iam_role.function[each.key].id
+  role   = merge(aws_iam_role.function, aws_iam_role.state_machine)[each.key].id
   policy = templatefile("${path.module}/policies/xray.json.tftpl", {})
 }
 
@@ -292,7 +297,11 @@ resource "aws_lambda_function" "function" {
   timeout          = each.value.timeout
 
   environment {
-    variables = merge({ KEYROTOR_PARAMETER_PREFIX = var.parameter_prefix }, each.value.environment, local.member_environment)
+    variables = merge(
+      { KEYROTOR_PARAMETER_PREFIX = var.parameter_prefix },
+      contains(local.kms_functions, each.key) ? { KEYROTOR_KMS_KEY_ID = aws_kms_key.secrets.arn } : {},
+      each.value.environment, local.member_environment,
+    )
   }
 
   logging_config {
@@ -312,44 +321,95 @@ resource "aws_lambda_function" "function" {
   depends_on = [aws_iam_role_policy.function, aws_iam_role_policy.xray, aws_iam_role_policy.assume_target, aws_iam_role_policy.list_organization]
 }
 
-# ---- The rotation state machine ----
+# ---- The state machines: the rotation (one user) and the fleet (every managed user, one
+# rotation execution each), each with its own role, policy and log group ----
+
+locals {
+  state_machines = {
+    rotate = {
+      name        = local.state_machine_name
+      role_name   = "${var.name}-state-machine"
+      description = "keyrotor rotation state machine"
+    }
+    fleet = {
+      name        = local.fleet_state_machine_name
+      role_name   = "${var.name}-fleet"
+      description = "keyrotor fleet state machine"
+    }
+  }
+  # Their policies and definitions refer to the functions, so they stand apart from
+  # local.state_machines, whose keys the roles' for_each (and the X-Ray policies') read.
+  state_machine_policies = {
+    # Invoke the four steps.
+    rotate = templatefile("${path.module}/policies/statemachine.json.tftpl", {
+      step_function_arns = [for fn in local.step_functions : aws_lambda_function.function[fn].arn]
+    })
+    # Invoke listusers (which follows each rotation to its cut-over) and start rotation
+    # executions (the plain integration: no .sync, so no Describe/Stop on them and no managed
+    # EventBridge rule).
+    fleet = templatefile("${path.module}/policies/fleet.json.tftpl", {
+      partition                = local.partition
+      region                   = local.region
+      account_id               = local.account_id
+      list_users_function_arn  = aws_lambda_function.function["listusers"].arn
+      state_machine_name       = local.state_machine_name
+      fleet_state_machine_name = local.fleet_state_machine_name
+      fleet_bucket_arn         = aws_s3_bucket.fleet.arn
+    })
+  }
+  state_machine_definitions = {
+    rotate = templatefile("${path.module}/../../../statemachine/rotate.asl.json", {
+      create_key_function_arn      = aws_lambda_function.function["createkey"].arn
+      store_parameter_function_arn = aws_lambda_function.function["storeparam"].arn
+      verify_key_function_arn      = aws_lambda_function.function["verifykey"].arn
+      delete_old_keys_function_arn = aws_lambda_function.function["deleteoldkeys"].arn
+    })
+    # The rotation state machine's ARN as built from its name: both are instances of one
+    # resource, which cannot refer to itself.
+    fleet = templatefile("${path.module}/../../../statemachine/rotate-fleet.asl.json", {
+      list_users_function_arn  = aws_lambda_function.function["listusers"].arn
+      rotate_state_machine_arn = local.state_machine_arn
+    })
+  }
+}
 
 resource "aws_iam_role" "state_machine" {
-  name               = "${var.name}-state-machine"
-  description        = "keyrotor rotation state machine"
+  for_each = local.state_machines
+
+  name               = each.value.role_name
+  description        = each.value.description
   assume_role_policy = local.service_trust_policies["states"]
   tags               = var.tags
 }
 
 resource "aws_iam_role_policy" "state_machine" {
-  name = "${var.name}-state-machine"
-  role = aws_iam_role.state_machine.id
-  policy = templatefile("${path.module}/policies/statemachine.json.tftpl", {
-    step_function_arns = [for fn in local.step_functions : aws_lambda_function.function[fn].arn]
-  })
+  for_each = local.state_machines
+
+  name   = each.value.role_name
+  role   = aws_iam_role.state_machine[each.key].id
+  policy = local.state_machine_policies[each.key]
 }
 
 resource "aws_cloudwatch_log_group" "state_machine" {
-  name              = "/aws/vendedlogs/states/${local.state_machine_name}"
+  for_each = local.state_machines
+
+  name              = "/aws/vendedlogs/states/${each.value.name}"
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.observability.arn
   tags              = var.tags
 }
 
-resource "aws_sfn_state_machine" "rotate" {
-  name     = local.state_machine_name
-  role_arn = aws_iam_role.state_machine.arn
-  type     = "STANDARD"
-  definition = templatefile("${path.module}/../../../statemachine/rotate.asl.json", {
-    create_key_function_arn      = aws_lambda_function.function["createkey"].arn
-    store_parameter_function_arn = aws_lambda_function.function["storeparam"].arn
-    verify_key_function_arn      = aws_lambda_function.function["verifykey"].arn
-    delete_old_keys_function_arn = aws_lambda_function.function["deleteoldkeys"].arn
-  })
+resource "aws_sfn_state_machine" "state_machine" {
+  for_each = local.state_machines
+
+  name       = each.value.name
+  role_arn   = aws_iam_role.state_machine[each.key].arn
+  type       = "STANDARD"
+  definition = local.state_machine_definitions[each.key]
 
   # ERROR level without execution data: history and logs never carry state, sealed or not.
   logging_configuration {
-    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    log_destination        = "${aws_cloudwatch_log_group.state_machine[each.key].arn}:*"
     include_execution_data = false
     level                  = "ERROR"
   }
@@ -360,62 +420,6 @@ resource "aws_sfn_state_machine" "rotate" {
 
   tags       = var.tags
   depends_on = [aws_iam_role_policy.state_machine]
-}
-
-# ---- The fleet state machine: every managed user, one rotation execution each ----
-
-resource "aws_iam_role" "fleet" {
-  name               = "${var.name}-fleet"
-  description        = "keyrotor fleet state machine"
-  assume_role_policy = local.service_trust_policies["states"]
-  tags               = var.tags
-}
-
-# Invoke listusers (which follows each rotation to its cut-over) and start rotation executions
-# (the plain integration: no .sync, so no Describe/Stop on them and no managed EventBridge rule).
-resource "aws_iam_role_policy" "fleet" {
-  name = "${var.name}-fleet"
-  role = aws_iam_role.fleet.id
-  policy = templatefile("${path.module}/policies/fleet.json.tftpl", {
-    partition                = local.partition
-    region                   = local.region
-    account_id               = local.account_id
-    list_users_function_arn  = aws_lambda_function.function["listusers"].arn
-    state_machine_name       = local.state_machine_name
-    fleet_state_machine_name = local.fleet_state_machine_name
-    fleet_bucket_arn         = aws_s3_bucket.fleet.arn
-  })
-}
-
-resource "aws_cloudwatch_log_group" "fleet" {
-  name              = "/aws/vendedlogs/states/${local.fleet_state_machine_name}"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.observability.arn
-  tags              = var.tags
-}
-
-resource "aws_sfn_state_machine" "fleet" {
-  name     = local.fleet_state_machine_name
-  role_arn = aws_iam_role.fleet.arn
-  type     = "STANDARD"
-  definition = templatefile("${path.module}/../../../statemachine/rotate-fleet.asl.json", {
-    list_users_function_arn  = aws_lambda_function.function["listusers"].arn
-    rotate_state_machine_arn = aws_sfn_state_machine.rotate.arn
-  })
-
-  # ERROR level without execution data, as the rotation state machine.
-  logging_configuration {
-    log_destination        = "${aws_cloudwatch_log_group.fleet.arn}:*"
-    include_execution_data = false
-    level                  = "ERROR"
-  }
-
-  tracing_configuration {
-    enabled = var.tracing_enabled
-  }
-
-  tags       = var.tags
-  depends_on = [aws_iam_role_policy.fleet]
 }
 
 # The optional schedule: EventBridge Scheduler starts the fleet with fleet_input.
@@ -439,7 +443,7 @@ resource "aws_iam_role_policy" "fleet_scheduler" {
       Sid      = "StartFleet"
       Effect   = "Allow"
       Action   = "states:StartExecution"
-      Resource = aws_sfn_state_machine.fleet.arn
+      Resource = aws_sfn_state_machine.state_machine["fleet"].arn
     }]
   })
 }
@@ -457,7 +461,7 @@ resource "aws_scheduler_schedule" "fleet" {
   }
 
   target {
-    arn      = aws_sfn_state_machine.fleet.arn
+    arn      = aws_sfn_state_machine.state_machine["fleet"].arn
     role_arn = aws_iam_role.fleet_scheduler[0].arn
     input    = jsonencode(var.fleet_input)
 
@@ -526,7 +530,7 @@ resource "aws_cloudwatch_event_rule" "rotation_failed" {
     "detail-type" = ["Step Functions Execution Status Change"]
     detail = {
       status          = ["FAILED", "TIMED_OUT", "ABORTED"]
-      stateMachineArn = [aws_sfn_state_machine.rotate.arn, aws_sfn_state_machine.fleet.arn]
+      stateMachineArn = [for sm in aws_sfn_state_machine.state_machine : sm.arn]
       # Not alerted: terraform destroy stops the rotation of the key it removes with
       # keyrotor.Destroyed (the trigger's DestroyedError), an abort that was asked for; and the
       # rejections, which end in the RotationRejected Fail state with Begin's error name and
@@ -570,7 +574,7 @@ resource "aws_cloudwatch_metric_alarm" "executions" {
   alarm_description   = "keyrotor: rotation ${each.key} on ${local.state_machine_name}"
   namespace           = "AWS/States"
   metric_name         = each.key
-  dimensions          = { StateMachineArn = aws_sfn_state_machine.rotate.arn }
+  dimensions          = { StateMachineArn = aws_sfn_state_machine.state_machine["rotate"].arn }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1

@@ -1,6 +1,6 @@
 output "state_machine_arn" {
   description = "ARN of the rotation state machine (start it by hand with the execution input of docs/steps.md)."
-  value       = aws_sfn_state_machine.rotate.arn
+  value       = aws_sfn_state_machine.state_machine["rotate"].arn
 }
 
 output "function_arns" {
@@ -35,7 +35,7 @@ output "managed_user_path" {
 
 output "fleet_state_machine_arn" {
   description = "ARN of the fleet state machine: rotates every user tagged keyrotor:managed=true, one rotation execution each (keyrotor rotate --all)."
-  value       = aws_sfn_state_machine.fleet.arn
+  value       = aws_sfn_state_machine.state_machine["fleet"].arn
 }
 
 # managed-key refuses at plan a grace or inactive period below these (the engine's Begin would

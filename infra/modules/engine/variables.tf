@@ -1,21 +1,10 @@
-# parameter_prefix, managed_user_path, parameter_readers, kms_deletion_window_days and
+# name, parameter_prefix, managed_user_path, parameter_readers, kms_deletion_window_days and
 # member_external_id are validated where member-account's are too: ../inputs (module.inputs).
 
 variable "name" {
   type        = string
   description = "Prefix of every resource the engine creates: functions are <name>-<function>, the state machine <name>-rotate, the fleet bucket <lowercased name>-fleet-<account>-<region>."
   default     = "keyrotor"
-
-  # The tightest name built from it is the fleet bucket, <name>-fleet-<account id>-<region>: S3
-  # bucket names are 3-63 lowercase letters, digits, dots or hyphens and must not start with
-  # xn--, sthree- or amzn-s3-demo- (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
-  # With the longest region name AWS has, us-isof-south-1 (15 characters; botocore's
-  # endpoints.json), 63 - 7 - 12 - 1 - 15 leaves 28. internal/harness/infracheck renders every
-  # name the modules compute from this variable at its limits (names_test.go).
-  validation {
-    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,27}$", var.name)) && !can(regex("^(?i)(xn--|sthree-|amzn-s3-demo-)", var.name))
-    error_message = "name must start with a letter, hold at most 28 letters, digits or hyphens (it also names the fleet bucket <name>-fleet-<account>-<region>, at most 63 characters) and not start with xn--, sthree- or amzn-s3-demo- (prefixes S3 reserves)."
-  }
 }
 
 # Required, without a default: a module used from git lives in .terraform/modules/<name>/, where

@@ -1,6 +1,6 @@
 # The settings the engine and each member account take alike, validated here once; the calling
 # module declares each (its description and default), passes it on unchanged and uses its own
-# variable: a value refused here fails the caller's plan. So parameter_prefix,
+# variable: a value refused here fails the caller's plan. So engine_name, parameter_prefix,
 # managed_user_path, kms_deletion_window_days and external_id are only validated here, which
 # tflint would report as unused.
 
@@ -17,6 +17,23 @@ variable "region" {
 variable "account_id" {
   type        = string
   description = "The calling module's account: the one whose parameters its readers read."
+}
+
+# tflint-ignore: terraform_unused_declarations
+variable "engine_name" {
+  type        = string
+  description = "The engine's name (the engine's name, a member's engine_name): the prefix of the engine's resources."
+
+  # The tightest name built from it is the fleet bucket, <name>-fleet-<account id>-<region>: S3
+  # bucket names are 3-63 lowercase letters, digits, dots or hyphens and must not start with
+  # xn--, sthree- or amzn-s3-demo- (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
+  # With the longest region name AWS has, us-isof-south-1 (15 characters; botocore's
+  # endpoints.json), 63 - 7 - 12 - 1 - 15 leaves 28. internal/harness/infracheck renders every
+  # name the modules compute from this variable at its limits (names_test.go).
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,27}$", var.engine_name)) && !can(regex("^(?i)(xn--|sthree-|amzn-s3-demo-)", var.engine_name))
+    error_message = "engine_name (the engine's name) must start with a letter, hold at most 28 letters, digits or hyphens (it also names the fleet bucket <name>-fleet-<account>-<region>, at most 63 characters) and not start with xn--, sthree- or amzn-s3-demo- (prefixes S3 reserves)."
+  }
 }
 
 # tflint-ignore: terraform_unused_declarations

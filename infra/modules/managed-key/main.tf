@@ -146,14 +146,10 @@ resource "aws_sqs_queue" "dead_letter" {
 resource "aws_iam_role" "scheduler" {
   name        = "${local.schedule_name}-scheduler"
   description = "keyrotor: lets EventBridge Scheduler start rotations of ${var.user_name}"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "scheduler.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = split(":", var.state_machine_arn)[4] } }
-    }]
+  # EventBridge Scheduler acting for the engine's account only (infra/policies).
+  assume_role_policy = templatefile("${path.module}/../../policies/service-trust.json.tftpl", {
+    service    = "scheduler"
+    account_id = split(":", var.state_machine_arn)[4]
   })
   tags = var.tags
 }

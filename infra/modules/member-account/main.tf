@@ -34,7 +34,10 @@ locals {
   }
   # The member key policy's variables but the target role's ARN, and the policy with that ARN as
   # IAM forms it, known at plan for the size check (aws_kms_key.member).
+  # The target role is the seal's, the store's and the verification's principal: its sessions
+  # are told apart by their keyrotor:function tag (session_tags).
   key_policy_vars = merge(local.policy_vars, {
+    session_tags          = true
     reader_arns           = module.inputs.reader_arns
     reader_parameter_arns = module.inputs.reader_parameter_arns
   })
@@ -45,8 +48,11 @@ locals {
     hub_functions  = local.hub_functions
     external_id    = var.external_id
   })
-  key_policy_planned = templatefile("${path.module}/policies/member-key.json.tftpl", merge(local.key_policy_vars, {
-    target_role_arn = "arn:${local.partition}:iam::${local.account_id}:role${local.target_role_path}${local.target_role_name}"
+  target_role_arn_planned = "arn:${local.partition}:iam::${local.account_id}:role${local.target_role_path}${local.target_role_name}"
+  key_policy_planned = templatefile("${path.module}/../../policies/rotation-key.json.tftpl", merge(local.key_policy_vars, {
+    createkey_role_arn  = local.target_role_arn_planned
+    storeparam_role_arn = local.target_role_arn_planned
+    verifykey_role_arn  = local.target_role_arn_planned
   }))
 }
 
@@ -54,6 +60,7 @@ locals {
 module "inputs" {
   source = "../inputs"
 
+  engine_name              = var.engine_name
   partition                = local.partition
   region                   = local.region
   account_id               = local.account_id
@@ -123,8 +130,10 @@ resource "aws_kms_key" "member" {
   # (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html;
   # kms:EncryptionContext: https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-encryption-context).
   # One statement per (reader, parameter), as the engine's key.
-  policy = templatefile("${path.module}/policies/member-key.json.tftpl", merge(local.key_policy_vars, {
-    target_role_arn = aws_iam_role.target.arn
+  policy = templatefile("${path.module}/../../policies/rotation-key.json.tftpl", merge(local.key_policy_vars, {
+    createkey_role_arn  = aws_iam_role.target.arn
+    storeparam_role_arn = aws_iam_role.target.arn
+    verifykey_role_arn  = aws_iam_role.target.arn
   }))
   tags = var.tags
 

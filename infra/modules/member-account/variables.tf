@@ -1,5 +1,5 @@
-# parameter_prefix, managed_user_path, parameter_readers, kms_deletion_window_days and
-# external_id are validated where the engine's are too: ../inputs (module.inputs).
+# engine_name, parameter_prefix, managed_user_path, parameter_readers, kms_deletion_window_days
+# and external_id are validated where the engine's are too: ../inputs (module.inputs).
 
 variable "hub_account_id" {
   type        = string
@@ -15,11 +15,6 @@ variable "engine_name" {
   type        = string
   description = "The hub engine's name variable: its function roles are <engine_name>-<function> (the only principals the target role trusts) and its state machine <engine_name>-rotate (whose executions the seal names)."
   default     = "keyrotor"
-
-  validation {
-    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,27}$", var.engine_name)) && !can(regex("^(?i)(xn--|sthree-|amzn-s3-demo-)", var.engine_name))
-    error_message = "engine_name must be the engine's name, as its validation accepts it: a letter, then at most 27 letters, digits or hyphens, not starting with xn--, sthree- or amzn-s3-demo-."
-  }
 }
 
 # The engine's member_external_id. Not a secret: it guards against a confused deputy, and the

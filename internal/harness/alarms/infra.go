@@ -125,10 +125,10 @@ func Load(root string, d Deployment) (*Infra, error) {
 	ctx.Variables["aws_cloudwatch_log_group"] = cty.ObjectVal(map[string]cty.Value{"function": cty.MapVal(mapOf(functions, func(fn string) cty.Value {
 		return cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("/aws/lambda/" + name + "-" + fn)})
 	}))})
-	ctx.Variables["aws_sfn_state_machine"] = cty.ObjectVal(map[string]cty.Value{
+	ctx.Variables["aws_sfn_state_machine"] = cty.ObjectVal(map[string]cty.Value{"state_machine": cty.MapVal(map[string]cty.Value{
 		"rotate": cty.ObjectVal(map[string]cty.Value{"arn": cty.StringVal(d.RotateStateMachineARN)}),
 		"fleet":  cty.ObjectVal(map[string]cty.Value{"arn": cty.StringVal(d.FleetStateMachineARN)}),
-	})
+	})})
 
 	inf := &Infra{}
 	filterObjs := map[string]map[string]cty.Value{}

@@ -38,12 +38,34 @@ func onlyBlock(t *testing.T, m *Module, typ string, labels ...string) *hclsyntax
 	return found[0]
 }
 
-// checkDefinition checks that state machine sm's definition is templatefile(...) of asl (below
-// root) setting exactly vars, the placeholders docs/steps.md pins.
-func checkDefinition(t *testing.T, root string, m *Module, sm *hclsyntax.Block, asl string, vars []string) {
+// stateMachine returns the engine's state machine resource, one instance per key of
+// local.state_machines, and the definition of instance key: the item key of
+// local.state_machine_definitions, which the resource reads by each.key.
+func stateMachine(t *testing.T, m *Module, key string) (*hclsyntax.Block, hclsyntax.Expression) {
 	t.Helper()
-	name := strings.Join(sm.Labels, ".")
-	def, ok := sm.Body.Attributes["definition"].Expr.(*hclsyntax.FunctionCallExpr)
+	sm := onlyBlock(t, m, "resource", "aws_sfn_state_machine", "state_machine")
+	if got := attr(m, sm, "for_each"); got != "local.state_machines" {
+		t.Fatalf("aws_sfn_state_machine.state_machine.for_each = %s, want local.state_machines", got)
+	}
+	if got := attr(m, sm, "definition"); got != "local.state_machine_definitions[each.key]" {
+		t.Fatalf("aws_sfn_state_machine.state_machine.definition = %s, want local.state_machine_definitions[each.key]", got)
+	}
+	defs, ok := m.Local("state_machine_definitions")
+	if !ok {
+		t.Fatal("engine has no local.state_machine_definitions")
+	}
+	def := item(defs, key)
+	if def == nil {
+		t.Fatalf("local.state_machine_definitions has no %s", key)
+	}
+	return sm, def
+}
+
+// checkDefinition checks that state machine name's definition is templatefile(...) of asl
+// (below root) setting exactly vars, the placeholders docs/steps.md pins.
+func checkDefinition(t *testing.T, root string, m *Module, name string, definition hclsyntax.Expression, asl string, vars []string) {
+	t.Helper()
+	def, ok := definition.(*hclsyntax.FunctionCallExpr)
 	if !ok || def.Name != "templatefile" {
 		t.Fatalf("%s's definition must be templatefile(...) of %s", name, asl)
 	}
@@ -71,30 +93,32 @@ func child(b *hclsyntax.Block, typ string) *hclsyntax.Block {
 func TestFleetStateMachineIsTheFleetASLWithItsOwnRole(t *testing.T) {
 	root, mods := load(t)
 	m := mods[engineDir]
-	sm := onlyBlock(t, m, "resource", "aws_sfn_state_machine", "fleet")
-	checkDefinition(t, root, m, sm, fleetASL, []string{"list_users_function_arn", "rotate_state_machine_arn"})
+	sm, def := stateMachine(t, m, "fleet")
+	checkDefinition(t, root, m, "the fleet", def, fleetASL, []string{"list_users_function_arn", "rotate_state_machine_arn"})
 	for attrName, want := range map[string]string{
-		"role_arn": "aws_iam_role.fleet.arn",
+		"role_arn": "aws_iam_role.state_machine[each.key].arn",
 		"type":     `"STANDARD"`,
 	} {
 		if got := attr(m, sm, attrName); got != want {
-			t.Errorf("aws_sfn_state_machine.fleet.%s = %s, want %s", attrName, got, want)
+			t.Errorf("aws_sfn_state_machine.state_machine.%s = %s, want %s", attrName, got, want)
 		}
 	}
 	logging := child(sm, "logging_configuration")
 	if logging == nil || attr(m, logging, "level") != `"ERROR"` || attr(m, logging, "include_execution_data") != "false" {
 		t.Error(`the fleet needs logging_configuration with level "ERROR" and include_execution_data false`)
 	}
-	if !hasRolePolicy(m, "fleet", false) {
-		t.Error("aws_iam_role.fleet has no aws_iam_role_policy")
+	// The fleet's role is its own, not the rotation machine's, which may invoke the steps: one
+	// role, with its policy, per state machine.
+	role := onlyBlock(t, m, "resource", "aws_iam_role", "state_machine")
+	if attr(m, role, "for_each") != attr(m, sm, "for_each") {
+		t.Error("aws_iam_role.state_machine must have the state machines' for_each: one role each")
 	}
-	// The fleet's role is its own: not the rotation machine's, which may invoke the steps.
-	if attr(m, sm, "role_arn") == attr(m, m.Find("resource", "aws_sfn_state_machine", "rotate")[0], "role_arn") {
-		t.Error("the fleet and the rotation state machine share a role")
+	if !hasRolePolicy(m, "state_machine", true) {
+		t.Error("aws_iam_role.state_machine has no aws_iam_role_policy")
 	}
 	outs := m.Find("output", "fleet_state_machine_arn")
-	if len(outs) != 1 || attr(m, outs[0], "value") != "aws_sfn_state_machine.fleet.arn" {
-		t.Error("the engine must output fleet_state_machine_arn = aws_sfn_state_machine.fleet.arn")
+	if want := `aws_sfn_state_machine.state_machine["fleet"].arn`; len(outs) != 1 || attr(m, outs[0], "value") != want {
+		t.Errorf("the engine must output fleet_state_machine_arn = %s", want)
 	}
 }
 
@@ -139,7 +163,7 @@ func TestFleetScheduleIsOptionalAndStartsTheFleet(t *testing.T) {
 	if target == nil {
 		t.Fatal("the fleet schedule has no target")
 	}
-	for a, want := range map[string]string{"arn": "aws_sfn_state_machine.fleet.arn", "input": "jsonencode(var.fleet_input)", "role_arn": "aws_iam_role.fleet_scheduler[0].arn"} {
+	for a, want := range map[string]string{"arn": `aws_sfn_state_machine.state_machine["fleet"].arn`, "input": "jsonencode(var.fleet_input)", "role_arn": "aws_iam_role.fleet_scheduler[0].arn"} {
 		if got := attr(m, target, a); got != want {
 			t.Errorf("fleet schedule target.%s = %s, want %s", a, got, want)
 		}

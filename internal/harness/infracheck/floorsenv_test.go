@@ -36,7 +36,11 @@ func TestEveryFunctionHoldingTheFloorsGetsTheEngines(t *testing.T) {
 		}
 		env := map[string]string{}
 		if f := item(functions, fn.Name); f != nil {
-			if e, ok := item(f, "environment").(*hclsyntax.ObjectConsExpr); ok {
+			e := item(f, "environment")
+			if ref, ok := e.(*hclsyntax.ScopeTraversalExpr); ok && len(ref.Traversal) == 2 && ref.Traversal.RootName() == "local" {
+				e, _ = mods[engineDir].Local(ref.Traversal[1].(hcl.TraverseAttr).Name) // environment = local.<name>
+			}
+			if e, ok := e.(*hclsyntax.ObjectConsExpr); ok {
 				for _, it := range e.Items {
 					env[keyName(it.KeyExpr)] = mods[engineDir].Text(it.ValueExpr.Range())
 				}

@@ -241,8 +241,8 @@ func TestEveryFunctionIsDeployedWithAPolicyTemplate(t *testing.T) {
 func TestStateMachineIsTheRotationASL(t *testing.T) {
 	root, mods := load(t)
 	m := mods[engineDir]
-	sm := onlyBlock(t, m, "resource", "aws_sfn_state_machine", "rotate")
-	checkDefinition(t, root, m, sm, rotationASL,
+	sm, def := stateMachine(t, m, "rotate")
+	checkDefinition(t, root, m, "the rotation state machine", def, rotationASL,
 		[]string{"create_key_function_arn", "delete_old_keys_function_arn", "store_parameter_function_arn", "verify_key_function_arn"})
 
 	logging := sm.Body.Blocks
@@ -273,13 +273,15 @@ func TestEveryTemplatefileCallSetsWhatItsTemplateUses(t *testing.T) {
 	for _, fn := range deployed.Functions {
 		goVars[filepath.Join(e.PolicyDir(), fn+".json.tftpl")] = keys(e.FunctionPolicyVars(fn))
 	}
-	goVars[filepath.Join(e.PolicyDir(), "secrets-key.json.tftpl")] = keys(e.SecretsKeyPolicyVars())
+	goVars[deployed.RotationKeyTemplate(root)] = keys(e.SecretsKeyPolicyVars())
 	goVars[filepath.Join(e.PolicyDir(), "fleet.json.tftpl")] = keys(e.FleetPolicyVars())
 	goVars[filepath.Join(e.PolicyDir(), "assume-target.json.tftpl")] = keys(e.AssumeTargetPolicyVars())
 	member := deployed.Member{Root: root}
 	goVars[filepath.Join(member.PolicyDir(), "trust.json.tftpl")] = keys(member.TrustPolicyVars())
 	goVars[filepath.Join(member.PolicyDir(), "target.json.tftpl")] = keys(member.TargetPolicyVars())
-	goVars[filepath.Join(member.PolicyDir(), "member-key.json.tftpl")] = keys(member.KeyPolicyVars())
+	if member := keys(member.KeyPolicyVars()); !slices.Equal(member, goVars[deployed.RotationKeyTemplate(root)]) {
+		t.Errorf("internal/deployed sets %v for the member key's policy and %v for the engine's; the template is one", member, goVars[deployed.RotationKeyTemplate(root)])
+	}
 
 	used := map[string]bool{}
 	for dir, m := range mods {

@@ -358,7 +358,11 @@ func (m *Module) Names(d DeployContext, rules []NameRule) ([]RenderedName, error
 				continue
 			}
 			keys := []string{""}
+			values := cty.NilVal // the for_each collection, when it evaluates: each.value
 			if fe, ok := b.Body.Attributes["for_each"]; ok {
+				if v, diags := fe.Expr.Value(ctx); !diags.HasErrors() && v.IsWhollyKnown() && (v.Type().IsMapType() || v.Type().IsObjectType()) {
+					values = v
+				}
 				k, err := m.ObjectKeys(fe.Expr)
 				if err != nil {
 					// toset([...]) and the like: the evaluated collection's elements.
@@ -381,7 +385,7 @@ func (m *Module) Names(d DeployContext, rules []NameRule) ([]RenderedName, error
 			}
 			for _, k := range keys {
 				ectx := ctx.NewChild()
-				ectx.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{"key": cty.StringVal(k)})}
+				ectx.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{"key": cty.StringVal(k), "value": eachValue(values, k)})}
 				v, diags := a.Expr.Value(ectx)
 				if diags.HasErrors() {
 					return nil, fmt.Errorf("%s.%s %s: %w", r.Resource, b.Labels[1], r.Attribute, diags)
@@ -394,4 +398,17 @@ func (m *Module) Names(d DeployContext, rules []NameRule) ([]RenderedName, error
 		}
 	}
 	return out, nil
+}
+
+// eachValue is each.value for key k of a for_each collection (unknown when the collection did
+// not evaluate or does not hold k).
+func eachValue(collection cty.Value, k string) cty.Value {
+	switch {
+	case collection == cty.NilVal:
+	case collection.Type().IsObjectType() && collection.Type().HasAttribute(k):
+		return collection.GetAttr(k)
+	case collection.Type().IsMapType() && collection.HasIndex(cty.StringVal(k)).True():
+		return collection.Index(cty.StringVal(k))
+	}
+	return cty.DynamicVal
 }

@@ -86,18 +86,21 @@ func TestEngineAndMemberValidateTheirSharedInputsInOnePlace(t *testing.T) {
 	_, mods := load(t)
 	inputs := mods[inputsDir]
 	for _, tt := range []struct {
-		dir        string
-		externalID string // the module's own name for the external id
-	}{{engineDir, "member_external_id"}, {memberDir, "external_id"}} {
+		dir string
+		own map[string]string // the module's own names of the shared settings
+	}{
+		{engineDir, map[string]string{"external_id": "member_external_id", "engine_name": "name"}},
+		{memberDir, map[string]string{}},
+	} {
 		m := mods[tt.dir]
 		call := onlyBlock(t, m, "module", "inputs")
 		if got := attr(m, call, "source"); got != `"../inputs"` {
 			t.Errorf("%s: module.inputs has source %s, want \"../inputs\"", tt.dir, got)
 		}
-		for _, name := range []string{"parameter_prefix", "managed_user_path", "parameter_readers", "kms_deletion_window_days", "external_id"} {
+		for _, name := range []string{"engine_name", "parameter_prefix", "managed_user_path", "parameter_readers", "kms_deletion_window_days", "external_id"} {
 			own := name
-			if name == "external_id" {
-				own = tt.externalID
+			if o, ok := tt.own[name]; ok {
+				own = o
 			}
 			if got := attr(m, call, name); got != "var."+own {
 				t.Errorf("%s: module.inputs gets %s = %s, want var.%s", tt.dir, name, got, own)
@@ -196,11 +199,11 @@ func TestOrganizationExampleKeepsEachMembersUserInTheMember(t *testing.T) {
 			if p := attr(m, call, "providers"); !strings.HasPrefix(p, "{ aws = aws, aws.member = aws.member_") {
 				t.Errorf("module %s must pass the hub's provider as aws and a member's as aws.member, got %q", call.Labels[0], p)
 			}
-			if !strings.HasPrefix(attr(m, call, "account_id"), "var.member_") {
-				t.Errorf("module %s must name a member account", call.Labels[0])
+			if got, want := attr(m, call, "member"), "local.members."+call.Labels[0]; got != want {
+				t.Errorf("module %s must get its member as %s, got %q", call.Labels[0], want, got)
 			}
 		case `"../../modules/engine"`:
-			if got := attr(m, call, "member_account_ids"); got != "[var.member_a_account_id, var.member_b_account_id]" {
+			if got := attr(m, call, "member_account_ids"); got != "values(var.member_account_ids)" {
 				t.Errorf("the engine lists member accounts %s", got)
 			}
 		default:
@@ -229,8 +232,8 @@ func TestOrganizationExampleKeepsEachMembersUserInTheMember(t *testing.T) {
 	}
 	key := onlyBlock(t, member, "module", "key")
 	if attr(member, key, "source") != `"../../../modules/managed-key"` || attr(member, key, "providers") != "" ||
-		attr(member, key, "create_user") != "false" || attr(member, key, "account_id") != "var.account_id" {
-		t.Errorf("module key must be modules/managed-key with the hub's provider rotating the member's user: create_user = false, account_id = var.account_id")
+		attr(member, key, "create_user") != "false" || attr(member, key, "account_id") != "var.member.account_id" {
+		t.Errorf("module key must be modules/managed-key with the hub's provider rotating the member's user: create_user = false, account_id = var.member.account_id")
 	}
 }
 

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
@@ -72,8 +75,39 @@ var allTrueFunc = function.New(&function.Spec{
 })
 
 // Validate evaluates the validation blocks of variable name with value, as Terraform does at
-// plan time, and returns the error messages of the conditions that fail.
+// plan time, and returns the error messages of the conditions that fail: the variable's own,
+// and those of every variable of this repository's modules that a module call passes it to
+// unchanged (var.<name>), where settings several modules take are validated once (../inputs).
 func (m *Module) Validate(name string, value cty.Value) ([]string, error) {
+	failed, err := m.validateOwn(name, value)
+	if err != nil {
+		return nil, err
+	}
+	for _, call := range m.Find("module") {
+		src, diags := call.Body.Attributes["source"].Expr.Value(nil)
+		if diags.HasErrors() || !strings.HasPrefix(src.AsString(), "./") && !strings.HasPrefix(src.AsString(), "../") {
+			continue
+		}
+		for arg, a := range call.Body.Attributes {
+			ref, ok := a.Expr.(*hclsyntax.ScopeTraversalExpr)
+			if !ok || len(ref.Traversal) != 2 || ref.Traversal.RootName() != "var" || ref.Traversal[1].(hcl.TraverseAttr).Name != name {
+				continue
+			}
+			child, err := LoadModule(filepath.Join(m.Dir, src.AsString()))
+			if err != nil {
+				return nil, fmt.Errorf("variable %s: module %s: %w", name, call.Labels[0], err)
+			}
+			msgs, err := child.Validate(arg, value)
+			if err != nil {
+				return nil, fmt.Errorf("variable %s: module %s: %w", name, call.Labels[0], err)
+			}
+			failed = append(failed, msgs...)
+		}
+	}
+	return failed, nil
+}
+
+func (m *Module) validateOwn(name string, value cty.Value) ([]string, error) {
 	vars := m.Find("variable", name)
 	if len(vars) != 1 {
 		return nil, fmt.Errorf("variable %s is declared %d times", name, len(vars))

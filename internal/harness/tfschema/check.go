@@ -245,7 +245,99 @@ func (c *checker) module(dir string) error {
 		}
 	}
 	c.references(m, d)
+	c.cycles(m)
 	return nil
+}
+
+// cycles reports each dependency cycle among the module's resources, data sources, locals and
+// module calls, which Terraform refuses before planning anything (terraform validate: "Error:
+// Cycle: ..."). As in Terraform's graph, a local is one node however many values it holds, and
+// a resource one node for its for_each or count and its arguments alike: a for_each over a
+// local that refers to a resource refers to that resource. A module call is one node here
+// (Terraform splits it by variable and output), so a cycle through a call may be reported that
+// Terraform would not; none inside a module is missed, and each called module is checked too.
+func (c *checker) cycles(m *Module) {
+	deps := map[string][]string{}
+	at := map[string]hcl.Range{}
+	node := func(tr hcl.Traversal) string {
+		first, ok := attrName(tr, 1)
+		if !ok {
+			return ""
+		}
+		switch root := tr.RootName(); root {
+		case "local", "module":
+			return root + "." + first
+		case "data":
+			second, _ := attrName(tr, 2)
+			return "data." + first + "." + second
+		case "var", "each", "count", "self", "path", "terraform":
+			return ""
+		default:
+			return root + "." + first
+		}
+	}
+	refs := func(name string, body *hclsyntax.Body, rng hcl.Range, skip ...string) {
+		at[name] = rng
+		c.walk(body, map[string]bool{}, func(tr hcl.Traversal, roots map[string]bool) {
+			if n := node(tr); n != "" && !roots[tr.RootName()] && !slices.Contains(deps[name], n) {
+				deps[name] = append(deps[name], n)
+			}
+		}, skip...)
+	}
+	for _, b := range m.Blocks {
+		switch {
+		case b.Type == "resource" && len(b.Labels) == 2:
+			refs(b.Labels[0]+"."+b.Labels[1], b.Body, b.DefRange(), "provider")
+		case b.Type == "data" && len(b.Labels) == 2:
+			refs("data."+b.Labels[0]+"."+b.Labels[1], b.Body, b.DefRange(), "provider")
+		case b.Type == "module" && len(b.Labels) == 1:
+			refs("module."+b.Labels[0], b.Body, b.DefRange(), "providers")
+		case b.Type == "locals":
+			for name, a := range b.Body.Attributes {
+				body := &hclsyntax.Body{Attributes: hclsyntax.Attributes{name: a}}
+				refs("local."+name, body, a.SrcRange)
+			}
+		}
+	}
+	nodes := slices.Sorted(maps.Keys(deps))
+	const (
+		unseen = iota
+		open
+		done
+	)
+	state := map[string]int{}
+	var path []string
+	reported := map[string]bool{}
+	var visit func(n string)
+	visit = func(n string) {
+		state[n] = open
+		path = append(path, n)
+		next := slices.Clone(deps[n])
+		slices.Sort(next)
+		for _, d := range next {
+			if _, declared := deps[d]; !declared {
+				continue // a reference to nothing declared: references() reports it
+			}
+			switch state[d] {
+			case unseen:
+				visit(d)
+			case open:
+				cycle := slices.Clone(path[slices.Index(path, d):])
+				key := slices.Sorted(slices.Values(cycle))
+				if k := strings.Join(key, " "); !reported[k] {
+					reported[k] = true
+					c.problem(at[d], "dependency cycle, each refers to the next: %s -> %s (Terraform plans nothing: terraform validate reports Error: Cycle)", strings.Join(cycle, " -> "), d)
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[n] = done
+	}
+	for _, n := range nodes {
+		if state[n] == unseen {
+			visit(n)
+		}
+	}
 }
 
 func (c *checker) blockSchema(kind, typ string) *Block {
@@ -426,6 +518,9 @@ func (c *checker) references(m *Module, d decls) {
 		switch b.Type {
 		case "terraform":
 			continue // settings: configuration_aliases name provider configurations, not objects
+		case "moved":
+			c.moved(b, d)
+			continue
 		case "resource", "data":
 			skip = "provider"
 			if a, ok := b.Body.Attributes["provider"]; ok {
@@ -683,5 +778,62 @@ func (c *checker) typed(a *hclsyntax.Attribute, want cty.Type, what string) {
 	}
 	if _, err := convert.Convert(v, want); err != nil {
 		c.problem(a.Expr.Range(), "%s must be %s, not %s (%s)", what, want.FriendlyName(), v.Type().FriendlyName(), err)
+	}
+}
+
+// moved checks a moved block (https://developer.hashicorp.com/terraform/language/modules/develop/refactoring).
+// As Terraform's plan refuses them (terraform validate does not): from still declared, unless
+// from and to are instances of one resource or call (a new or changed key); a resource moved
+// to another type (which the AWS provider does not support). Beyond Terraform: to must be
+// declared, or the plan destroys the object it has just moved, which a moved block is there
+// to prevent.
+func (c *checker) moved(b *hclsyntax.Block, d decls) {
+	addr := func(name string) (hcl.Traversal, bool) {
+		a, ok := b.Body.Attributes[name]
+		if !ok {
+			c.problem(b.DefRange(), "moved block without %s", name)
+			return nil, false
+		}
+		tr, diags := hcl.AbsTraversalForExpr(a.Expr)
+		if diags.HasErrors() || len(tr) < 2 {
+			c.problem(a.Expr.Range(), "moved %s must be a resource or module address", name)
+			return nil, false
+		}
+		return tr, true
+	}
+	from, okFrom := addr("from")
+	to, okTo := addr("to")
+	if !okFrom || !okTo {
+		return
+	}
+	// object is the resource ("type.name") or module call ("module.name") an address names
+	// first, whether this module declares it, and the type of the resource it moves (in a
+	// module call for module.<call>.<type>.<name>; "" for a whole module call).
+	object := func(tr hcl.Traversal) (obj string, declared bool, typ string) {
+		var names []string
+		for _, step := range tr[1:] {
+			if a, ok := step.(hcl.TraverseAttr); ok {
+				names = append(names, a.Name)
+			}
+		}
+		if tr.RootName() != "module" {
+			_, declared = d.resources[tr.RootName()+"."+names[0]]
+			return tr.RootName() + "." + names[0], declared, tr.RootName()
+		}
+		_, declared = d.modules[names[0]]
+		if len(names) >= 3 {
+			typ = names[1]
+		}
+		return "module." + names[0], declared, typ
+	}
+	fromObj, fromDeclared, fromType := object(from)
+	toObj, toDeclared, toType := object(to)
+	switch {
+	case !toDeclared:
+		c.problem(to.SourceRange(), "moved to %s, which the module does not declare: the plan would destroy what it moves there", toObj)
+	case fromDeclared && fromObj != toObj:
+		c.problem(from.SourceRange(), "moved from %s, which the module still declares: Terraform refuses the move", fromObj)
+	case fromType != toType:
+		c.problem(b.DefRange(), "moved from %s to %s: a resource moves to a resource of its type, a module call to a module call", fromObj, toObj)
 	}
 }

@@ -160,6 +160,10 @@ func TestCheckerCatchesOneOfEachMistake(t *testing.T) {
 		{"variable-default-wrong-type", "variable grace_seconds default must be number, not string"},
 		{"undeclared-provider", "provider configuration aws.member_b is not declared"},
 		{"module-unknown-provider", "module callee: the module receives no provider configuration aws.member"},
+		{"dependency-cycle", "dependency cycle, each refers to the next: aws_iam_role.r -> local.functions -> aws_kms_key.k -> aws_iam_role.r"},
+		{"moved-to-undeclared", "moved to aws_iam_role.missing, which the module does not declare"},
+		{"moved-from-declared", "moved from aws_iam_role.r, which the module still declares"},
+		{"moved-across-types", "a resource moves to a resource of its type"},
 		{"module-missing-provider-alias", "module aliased: the module declares configuration_aliases aws.member, which the call must pass in providers"},
 	}
 	for _, tt := range tests {

@@ -5,7 +5,7 @@
 # the hub.
 
 locals {
-  parameter_name = "${var.engine.parameter_prefix}${var.user_name}"
+  parameter_name = "${var.engine.parameter_prefix}${var.member.user_name}"
 }
 
 module "account" {
@@ -21,7 +21,7 @@ module "account" {
 resource "aws_iam_user" "this" {
   provider = aws.member
 
-  name = var.user_name
+  name = var.member.user_name
   path = var.engine.user_path
   # The user's tags keyrotor reads (modules/managed-key sets the same on users it creates).
   tags = {
@@ -36,7 +36,7 @@ module "key" {
 
   user_name             = aws_iam_user.this.name
   create_user           = false
-  account_id            = var.account_id
+  account_id            = var.member.account_id
   state_machine_arn     = var.engine.state_machine_arn
   trigger_function_name = var.engine.trigger_function_name
   parameter_prefix      = var.engine.parameter_prefix
@@ -52,22 +52,17 @@ module "key" {
 resource "aws_iam_role" "consumer" {
   provider = aws.member
 
-  name = var.consumer_role_name
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "lambda.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
-    }]
+  name = var.member.consumer_role_name
+  assume_role_policy = templatefile("${path.module}/../../../policies/service-trust.json.tftpl", {
+    service    = "lambda"
+    account_id = var.member.account_id
   })
 }
 
 resource "aws_iam_role_policy" "consumer" {
   provider = aws.member
 
-  name = "read-${var.user_name}-key"
+  name = "read-${var.member.user_name}-key"
   role = aws_iam_role.consumer.id
   policy = jsonencode({
     Version = "2012-10-17"

@@ -1,16 +1,10 @@
-variable "account_id" {
-  type        = string
-  description = "The member account (12 digits); aws.member must reach it."
-}
-
-variable "user_name" {
-  type        = string
-  description = "The member's IAM user whose key the hub rotates."
-}
-
-variable "consumer_role_name" {
-  type        = string
-  description = "Name of the role in the member that reads the user's key (a Lambda's role)."
+variable "member" {
+  type = object({
+    account_id         = string # 12 digits; aws.member must reach it
+    user_name          = string # the IAM user whose key the hub rotates
+    consumer_role_name = string # the role in the member that reads the user's key (a Lambda's)
+  })
+  description = "The member account, its user and the consumer role."
 }
 
 variable "engine" {
