@@ -24,7 +24,7 @@ build() { # arch dir [env...]: every function's bootstrap into build/<dir>/<name
     # A copy renamed into place: a bootstrap that a running Lambda host executes cannot be
     # written over (ETXTBSY), but it can be replaced.
     mkdir -p "build/$dir/$name"; cp "$bin" "$out.new"; mv -f "$out.new" "$out"
-    [ "$dir" = arm64 ] && rm -f "build/$name.zip"
+    if [ "$dir" = arm64 ]; then rm -f "build/$name.zip"; fi
   done
 }
 build host host
