@@ -72,6 +72,10 @@ type Options struct {
 	// Root is the repository root; empty: found from the working directory.
 	Root string
 	Size Size
+	// Packages is the build whose Lambda packages are sized: "" or "arm64", what Terraform
+	// deploys (`make build`: build/arm64 and build/<fn>.zip); "host", the bootstraps `make test`
+	// builds (build/host, zipped in memory), for a check of the measurement, not a figure.
+	Packages string
 	// OutDir receives results.json, BENCHMARKS.md and verify-latency.svg; empty: <Root>/bench.
 	OutDir string
 	// Logger receives progress records (nil: discarded).
@@ -215,7 +219,7 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	}
 
 	log.Info("bench: Lambda packages and init durations")
-	if r.Functions, err = measureFunctions(ctx, root, p.initSamples); err != nil {
+	if r.Functions, err = measureFunctions(ctx, root, opts.Packages, p.initSamples); err != nil {
 		return nil, err
 	}
 	if r.SizeFloors, err = measureSizeFloors(ctx, root); err != nil {

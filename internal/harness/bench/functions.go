@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"debug/elf"
 	"errors"
@@ -22,11 +24,13 @@ var Functions = deployed.Functions
 // Function is one Lambda package: the arm64 bootstrap Terraform deploys and the cold-start
 // init duration of the same function built for this machine, under internal/lambdahost.
 type Function struct {
-	Name      string `json:"name"`
+	Name string `json:"name"`
+	// Packages is the build sized: "arm64" (what Terraform deploys) or "host" (Options.Packages).
+	Packages  string `json:"packages"`
 	SizeBytes int64  `json:"size_bytes"`
-	// ZipBytes is build/<fn>.zip, the deployment package.
+	// ZipBytes is build/<fn>.zip, the deployment package (host: the bootstrap zipped in memory).
 	ZipBytes int64 `json:"zip_bytes"`
-	// Stripped says the arm64 ELF has no symbol table (built with -ldflags "-s -w").
+	// Stripped says the ELF has no symbol table (built with -ldflags "-s -w").
 	Stripped bool    `json:"stripped"`
 	InitMS   float64 `json:"init_ms"` // median over InitSamples cold starts
 	InitMin  float64 `json:"init_min_ms"`
@@ -50,31 +54,45 @@ func initEnv() map[string]string {
 	}
 }
 
-// measureFunctions reads each arm64 package's size and measures samples cold starts of the
-// host build through the Runtime API (a fresh deployment each time, so each start is cold).
-func measureFunctions(ctx context.Context, root string, samples int) ([]Function, error) {
+// measureFunctions reads each package's size (packages: "" or "arm64", what Terraform deploys;
+// "host", the host build) and measures samples cold starts of the host build through the
+// Runtime API (a fresh deployment each time, so each start is cold).
+func measureFunctions(ctx context.Context, root, packages string, samples int) ([]Function, error) {
+	if packages == "" {
+		packages = "arm64"
+	}
+	if packages != "arm64" && packages != "host" {
+		return nil, fmt.Errorf("packages %q: want arm64 or host", packages)
+	}
 	host := lambdahost.New(lambdahost.Options{InitTimeout: 10 * time.Second})
 	defer host.Close()
 	var out []Function
 	for _, name := range Functions {
-		f := Function{Name: name, Samples: samples}
-		arm := filepath.Join(root, "build", "arm64", name, "bootstrap")
-		st, err := os.Stat(arm)
-		if err != nil {
-			return nil, fmt.Errorf("function %s: %w (run `make build`)", name, err)
-		}
-		f.SizeBytes = st.Size()
-		zip, err := os.Stat(filepath.Join(root, "build", name+".zip"))
-		if err != nil {
-			return nil, fmt.Errorf("function %s: %w (run `make build`)", name, err)
-		}
-		f.ZipBytes = zip.Size()
-		if f.Stripped, err = stripped(arm); err != nil {
-			return nil, fmt.Errorf("function %s: %w", name, err)
-		}
+		f := Function{Name: name, Packages: packages, Samples: samples}
 		hostBin := filepath.Join(root, "build", "host", name, "bootstrap")
 		if _, err := os.Stat(hostBin); err != nil {
-			return nil, fmt.Errorf("function %s: %w (run `make build`)", name, err)
+			return nil, fmt.Errorf("function %s: %w (run `make host`)", name, err)
+		}
+		bin, hint := hostBin, "make host"
+		if packages == "arm64" {
+			bin, hint = filepath.Join(root, "build", "arm64", name, "bootstrap"), "make build"
+		}
+		st, err := os.Stat(bin)
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w (run `%s`)", name, err, hint)
+		}
+		f.SizeBytes = st.Size()
+		if packages == "arm64" {
+			zip, err := os.Stat(filepath.Join(root, "build", name+".zip"))
+			if err != nil {
+				return nil, fmt.Errorf("function %s: %w (run `make build`)", name, err)
+			}
+			f.ZipBytes = zip.Size()
+		} else if f.ZipBytes, err = zippedSize(bin); err != nil {
+			return nil, fmt.Errorf("function %s: %w", name, err)
+		}
+		if f.Stripped, err = stripped(bin); err != nil {
+			return nil, fmt.Errorf("function %s: %w", name, err)
 		}
 		var inits []float64
 		for i := range samples {
@@ -101,6 +119,28 @@ func measureFunctions(ctx context.Context, root string, samples int) ([]Function
 }
 
 // stripped reports whether an ELF binary carries no symbol table.
+// zippedSize is the size of a zip holding path as `bootstrap`, deflated as build-functions.sh's
+// `python3 -m zipfile -c` does.
+func zippedSize(path string) (int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: "bootstrap", Method: zip.Deflate})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return 0, err
+	}
+	if err := zw.Close(); err != nil {
+		return 0, err
+	}
+	return int64(buf.Len()), nil
+}
+
 func stripped(path string) (bool, error) {
 	f, err := elf.Open(path)
 	if err != nil {
