@@ -104,18 +104,7 @@ func Load(root string, d Deployment) (*Infra, error) {
 		Functions: map[string]function.Function{"jsonencode": stdlib.JSONEncodeFunc, "join": stdlib.JoinFunc, "concat": stdlib.ConcatFunc},
 	}
 	// The locals that evaluate from variables alone (names, lists); the rest refer to resources.
-	locals := map[string]cty.Value{}
-	for range 3 { // locals referring to locals: a few rounds
-		ctx.Variables["local"] = cty.ObjectVal(locals)
-		for _, b := range m.Find("locals") {
-			for name, a := range b.Body.Attributes {
-				if v, diags := a.Expr.Value(ctx); !diags.HasErrors() && v.IsWhollyKnown() {
-					locals[name] = v
-				}
-			}
-		}
-	}
-	ctx.Variables["local"] = cty.ObjectVal(locals)
+	m.ResolveLocals(ctx, nil)
 	name := vars["name"].AsString()
 	fnObjs := map[string]cty.Value{}
 	for _, fn := range functions {

@@ -207,18 +207,7 @@ func (m *Module) staticValue(expr hclsyntax.Expression) (v cty.Value, known bool
 			},
 			Functions: nameFunctions,
 		}
-		locals := map[string]cty.Value{}
-		for range 4 {
-			ctx.Variables["local"] = cty.ObjectVal(locals)
-			for _, b := range m.Find("locals") {
-				for name, a := range b.Body.Attributes {
-					if v, diags := a.Expr.Value(ctx); !diags.HasErrors() && v.IsWhollyKnown() {
-						locals[name] = v
-					}
-				}
-			}
-		}
-		ctx.Variables["local"] = cty.ObjectVal(locals)
+		m.ResolveLocals(ctx, nil)
 		m.static = ctx
 	}
 	v, diags := expr.Value(m.static)

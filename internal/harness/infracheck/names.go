@@ -251,9 +251,27 @@ func (m *Module) EvalContext(d DeployContext) *hcl.EvalContext {
 		},
 		Functions: nameFunctions,
 	}
-	locals, modules := map[string]cty.Value{}, map[string]cty.Value{}
+	modules := map[string]cty.Value{}
+	ctx.Variables["module"] = cty.ObjectVal(modules)
+	m.ResolveLocals(ctx, func() {
+		for _, b := range m.Find("module") {
+			if outputs, ok := m.childOutputs(ctx, d, b); ok {
+				modules[b.Labels[0]] = outputs
+			}
+		}
+		ctx.Variables["module"] = cty.ObjectVal(modules)
+	})
+	return ctx
+}
+
+// ResolveLocals sets ctx's `local` to every local of m that evaluates in ctx to a known value
+// (locals that refer to resources are left out). It evaluates them in rounds, so that a local
+// built from other locals resolves; after each round, then (if not nil) may add to ctx what the
+// next round can use.
+func (m *Module) ResolveLocals(ctx *hcl.EvalContext, then func()) {
+	locals := map[string]cty.Value{}
 	for range 4 {
-		ctx.Variables["local"], ctx.Variables["module"] = cty.ObjectVal(locals), cty.ObjectVal(modules)
+		ctx.Variables["local"] = cty.ObjectVal(locals)
 		for _, b := range m.Find("locals") {
 			for name, a := range b.Body.Attributes {
 				if v, diags := a.Expr.Value(ctx); !diags.HasErrors() && v.IsWhollyKnown() {
@@ -261,14 +279,11 @@ func (m *Module) EvalContext(d DeployContext) *hcl.EvalContext {
 				}
 			}
 		}
-		for _, b := range m.Find("module") {
-			if outputs, ok := m.childOutputs(ctx, d, b); ok {
-				modules[b.Labels[0]] = outputs
-			}
+		if then != nil {
+			then()
 		}
 	}
-	ctx.Variables["local"], ctx.Variables["module"] = cty.ObjectVal(locals), cty.ObjectVal(modules)
-	return ctx
+	ctx.Variables["local"] = cty.ObjectVal(locals)
 }
 
 // childOutputs evaluates, as Terraform plans them, the outputs of a module call whose source
