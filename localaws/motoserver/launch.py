@@ -31,6 +31,24 @@ except OSError:
 # werkzeug writes a line per request; nothing reads them.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+# "--listen-fd N": serve on the listening socket the parent bound and passed as descriptor N
+# instead of binding -p's port here. A port chosen free and bound later can be taken in between
+# by another process; a socket handed over cannot. werkzeug's make_server takes an fd for this
+# (its reloader hands its socket to the reloaded process the same way).
+args = sys.argv[1:]
+if "--listen-fd" in args:
+    at = args.index("--listen-fd")
+    listen_fd = int(args[at + 1])
+    del args[at : at + 2]
+    import werkzeug.serving  # noqa: E402
+
+    _make_server = werkzeug.serving.make_server
+
+    def _make_server_on_fd(*args, fd=None, **kwargs):
+        return _make_server(*args, fd=listen_fd if fd is None else fd, **kwargs)
+
+    werkzeug.serving.make_server = _make_server_on_fd
+
 from moto.server import main  # noqa: E402
 
-main(sys.argv[1:])
+main(args)

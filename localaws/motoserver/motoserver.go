@@ -6,9 +6,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -56,25 +54,59 @@ type Server struct {
 	once   sync.Once
 }
 
-// Start runs moto_server (launch.py) on 127.0.0.1 and a free port and waits until it answers. The port is
-// free when chosen but may be taken before moto binds it (tests start many servers at once):
-// then moto exits, or another server answers, and Start tries again on another port.
+// Start runs moto_server (launch.py) on 127.0.0.1 and a free port and waits until it answers.
+// The port is bound here and its listening socket handed to moto, so no other process can take
+// it between choosing and binding (tests start many servers at once).
 func Start(ctx context.Context, opts Options) (*Server, error) {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		var s *Server
-		if s, err = start(ctx, opts); err == nil {
-			return s, nil
-		}
-		if !errors.Is(err, errPortLost) {
+	python, err := interpreter()
+	if err != nil {
+		return nil, err
+	}
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("bind a loopback port for moto_server: %w", err)
+	}
+	defer listener.Close()
+	socket, err := listener.(*net.TCPListener).File()
+	if err != nil {
+		return nil, fmt.Errorf("hand the listening socket to moto_server: %w", err)
+	}
+	defer socket.Close()
+	port := listener.Addr().(*net.TCPAddr).Port
+	// ExtraFiles[0] is descriptor 3 in the child.
+	cmd := exec.Command(python, "-c", launcher, "--listen-fd", "3", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.ExtraFiles = []*os.File{socket}
+	cmd.Env = os.Environ()
+	if opts.Auth {
+		// The first three actions (create admin user, its policy, its key) run unauthenticated.
+		cmd.Env = append(cmd.Env, "INITIAL_NO_AUTH_ACTION_COUNT=3")
+	}
+	// moto logs request lines only; kept to explain a failed start.
+	out := &lockedWriter{w: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start moto_server: %w", err)
+	}
+	s := &Server{
+		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
+		Admin:    aws.Credentials{AccessKeyID: "AKIAKEYROTORTEST", SecretAccessKey: "test", Source: "motoserver"},
+		cmd:      cmd,
+		output:   out,
+		done:     make(chan struct{}),
+	}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	if err := s.waitReady(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if opts.Auth {
+		if err := s.bootstrapAdmin(ctx); err != nil {
+			s.Stop()
 			return nil, err
 		}
 	}
-	return nil, err
+	return s, nil
 }
-
-// errPortLost: the chosen port was taken by another process before moto bound it.
-var errPortLost = errors.New("moto_server lost its port to another process")
 
 // launcher is moto_server's own entry point with two per-request lookups memoized (launch.py
 // says which and why); it runs on the Python interpreter that moto_server runs on.
@@ -103,63 +135,6 @@ func interpreter() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("moto_server is on PATH but no python3 on PATH imports moto; install it with: %s", InstallHint)
-}
-
-func start(ctx context.Context, opts Options) (*Server, error) {
-	python, err := interpreter()
-	if err != nil {
-		return nil, err
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(python, "-c", launcher, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.Env = os.Environ()
-	if opts.Auth {
-		// The first three actions (create admin user, its policy, its key) run unauthenticated.
-		cmd.Env = append(cmd.Env, "INITIAL_NO_AUTH_ACTION_COUNT=3")
-	}
-	// moto logs request lines only; kept to explain a failed start.
-	out := &lockedWriter{w: &bytes.Buffer{}}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start moto_server: %w", err)
-	}
-	s := &Server{
-		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
-		Admin:    aws.Credentials{AccessKeyID: "AKIAKEYROTORTEST", SecretAccessKey: "test", Source: "motoserver"},
-		cmd:      cmd,
-		output:   out,
-		done:     make(chan struct{}),
-	}
-	go func() { _ = cmd.Wait(); close(s.done) }()
-	if err := s.waitReady(ctx); err != nil {
-		s.Stop()
-		return nil, err
-	}
-	if opts.Auth {
-		if err := s.bootstrapAdmin(ctx); err != nil {
-			s.Stop()
-			if s.exited() {
-				return nil, fmt.Errorf("%w: %v", errPortLost, err)
-			}
-			return nil, err
-		}
-	}
-	if s.exited() {
-		return nil, fmt.Errorf("%w (%s): %s", errPortLost, s.Endpoint, s.output.String())
-	}
-	return s, nil
-}
-
-func (s *Server) exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // Stop ends the moto_server process; safe to call more than once.
@@ -197,16 +172,14 @@ func (s *Server) waitReady(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/moto-api/", nil)
 		resp, err := client.Do(req)
 		if err == nil {
-			// Only moto's own dashboard counts: another server on the port answers otherwise.
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte("Moto")) && !s.exited() {
+			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
 		}
 		select {
 		case <-s.done:
-			return fmt.Errorf("%w: moto_server exited before it was ready: %s", errPortLost, s.output.String())
+			return fmt.Errorf("moto_server exited before it was ready: %s", s.output.String())
 		case <-ctx.Done():
 			return fmt.Errorf("moto_server at %s not ready: %w", s.Endpoint, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
@@ -234,15 +207,6 @@ func (s *Server) bootstrapAdmin(ctx context.Context) error {
 		Source: "motoserver",
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // lockedWriter lets stdout and stderr of the process share one buffer.

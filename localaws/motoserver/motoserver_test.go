@@ -3,9 +3,11 @@ package motoserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -63,4 +65,73 @@ func TestTheServerGoesByMotoServersName(t *testing.T) {
 	if got := strings.TrimSpace(string(comm)); got != "moto_server" {
 		t.Errorf("process name %q, want moto_server", got)
 	}
+}
+
+// Servers started side by side each listen on a socket their own process holds: the endpoint
+// a caller gets can never be another server's (the port is bound before moto starts and its
+// socket handed over, so there is no moment in which another process could take it).
+func TestServersStartedTogetherEachServeTheirOwnEndpoint(t *testing.T) {
+	const n = 4
+	servers := make([]*Server, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			servers[i], errs[i] = Start(context.Background(), Options{})
+		}()
+	}
+	wg.Wait()
+	for i, s := range servers {
+		if errs[i] != nil {
+			t.Fatalf("server %d: %v", i, errs[i])
+		}
+		defer s.Stop()
+	}
+	for _, s := range servers {
+		port, err := strconv.Atoi(s.Endpoint[strings.LastIndex(s.Endpoint, ":")+1:])
+		if err != nil {
+			t.Fatalf("endpoint %s: %v", s.Endpoint, err)
+		}
+		inode, err := listeningInode(port)
+		if err != nil {
+			t.Skipf("no /proc/net/tcp here: %v", err)
+		}
+		if !holdsSocket(t, s.cmd.Process.Pid, inode) {
+			t.Errorf("%s: the listening socket (inode %s) is not held by moto_server pid %d", s.Endpoint, inode, s.cmd.Process.Pid)
+		}
+	}
+}
+
+// listeningInode finds the socket inode listening on 127.0.0.1:port in /proc/net/tcp
+// (columns: sl local_address rem_address st ... inode; state 0A is LISTEN).
+func listeningInode(port int) (string, error) {
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return "", err
+	}
+	local := fmt.Sprintf("0100007F:%04X", port)
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 9 && f[1] == local && f[3] == "0A" {
+			return f[9], nil
+		}
+	}
+	return "", fmt.Errorf("nothing listens on %s", local)
+}
+
+func holdsSocket(t *testing.T, pid int, inode string) bool {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("read %s: %v", dir, err)
+	}
+	for _, e := range entries {
+		if link, err := os.Readlink(dir + "/" + e.Name()); err == nil && link == "socket:["+inode+"]" {
+			return true
+		}
+	}
+	return false
 }
