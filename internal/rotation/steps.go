@@ -8,7 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -66,7 +65,7 @@ type Steps struct {
 func NewSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
 	s := &Steps{
 		Config:         conf,
-		IAM:            iam.NewFromConfig(cfg),
+		IAM:            stepIAM(cfg),
 		SSM:            ssm.NewFromConfig(cfg),
 		KMS:            kms.NewFromConfig(cfg),
 		Executions:     sfn.NewFromConfig(cfg),
