@@ -29,7 +29,8 @@ const (
 // changes are safe to send again too, being idempotent — UpdateAccessKey sets a status, DeleteAccessKey of a key already gone is
 // treated as deleted (keys.go), TagUser and UntagUser set tags — and CreateAccessKey, the one
 // that is not, has a retryer of its own (createRetryer). No retry quota: a warm Lambda's
-// quota, spent by earlier throttled calls, would end the retries early.
+// quota, spent by earlier throttled calls, would end the retries early, and the SDK's
+// quota error drops the throttling answer, so the step would not fail Throttled.
 func stepIAM(cfg aws.Config) *iam.Client {
 	return iam.NewFromConfig(cfg, func(o *iam.Options) {
 		o.Retryer = retry.NewStandard(func(s *retry.StandardOptions) {
