@@ -300,10 +300,10 @@ func TestPropagationDelayIsRetriedAsKeyNotYetValid(t *testing.T) {
 }
 
 func TestFaultRulesReachTheFunctions(t *testing.T) {
-	// ListUserTags throttled for every attempt of the steps' IAM client: Begin fails Throttled
-	// once and the state machine's Retry succeeds. (Not CreateAccessKey: CreateKey resends a throttled one
+	// ListUserTags throttled for the SDK's three attempts: Begin fails Throttled once and the
+	// state machine's Retry succeeds. (Not CreateAccessKey: CreateKey resends a throttled one
 	// itself, so its throttles never reach the state machine.)
-	env.Proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "ListUserTags", Times: rotation.IAMAttempts, Fault: faultproxy.Throttle})
+	env.Proxy.AddRule(faultproxy.Rule{Service: "iam", Action: "ListUserTags", Times: 3, Fault: faultproxy.Throttle})
 	defer env.Proxy.ClearRules()
 	_, out := rotateUser(t, nil)
 	if out.Status != sfntypes.ExecutionStatusSucceeded {

@@ -17,9 +17,8 @@ import (
 )
 
 // Each throttling case holds one IAM action throttled for eight whole attempts of a step (the
-// steps' IAM client's rotation.IAMAttempts tries each), one more than the transient retrier
-// allows (6 retries).
-const stepAttempts = 8
+// SDK's three tries each), one more than the transient retrier allows (6 retries).
+const sdkTries, stepAttempts = 3, 8
 
 // Retirement comes after the cut-over, so it has hours to spare and no reason to give up on
 // a busy IAM: a fleet keeps an account's IAM rate full, and a retirement that failed
@@ -67,7 +66,7 @@ func virtualClockEnv(t *testing.T) *localenv.Env {
 }
 
 // rotateThroughThrottling rotates a new managed user with one key while iam:action is
-// throttled for rotation.IAMAttempts × stepAttempts calls. It fails the test unless the rotation succeeds
+// throttled for sdkTries × stepAttempts calls. It fails the test unless the rotation succeeds
 // and leaves only a new active key, and returns how often each state's Lambda failed Throttled.
 func rotateThroughThrottling(t *testing.T, venv *localenv.Env, user, action string) map[string]int {
 	t.Helper()
@@ -76,7 +75,7 @@ func rotateThroughThrottling(t *testing.T, venv *localenv.Env, user, action stri
 		t.Fatal(err)
 	}
 	before := activeKeysIn(ctx, t, venv, user)
-	venv.Proxy.AddRule(faultproxy.Rule{Service: "iam", Action: action, Times: rotation.IAMAttempts * stepAttempts, Fault: faultproxy.Throttle})
+	venv.Proxy.AddRule(faultproxy.Rule{Service: "iam", Action: action, Times: sdkTries * stepAttempts, Fault: faultproxy.Throttle})
 	defer venv.Proxy.ClearRules()
 	start, err := venv.SFN().StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(venv.StateMachineARN),
 		Input: aws.String(`{"userName":"` + user + `"}`)})

@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -69,7 +70,7 @@ func functionSteps(cfg aws.Config, conf Config, logger *slog.Logger, name string
 	return s
 }
 
-func withIAM(s *Steps, cfg aws.Config)            { s.IAM = stepIAM(cfg) }
+func withIAM(s *Steps, cfg aws.Config)            { s.IAM = iam.NewFromConfig(cfg) }
 func withSSM(s *Steps, cfg aws.Config)            { s.SSM = ssm.NewFromConfig(cfg) }
 func withKMS(s *Steps, cfg aws.Config)            { s.KMS = kms.NewFromConfig(cfg) }
 func withExecutions(s *Steps, cfg aws.Config)     { s.Executions = sfn.NewFromConfig(cfg) }

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -65,7 +66,7 @@ type Steps struct {
 func NewSteps(cfg aws.Config, conf Config, logger *slog.Logger) *Steps {
 	s := &Steps{
 		Config:         conf,
-		IAM:            stepIAM(cfg),
+		IAM:            iam.NewFromConfig(cfg),
 		SSM:            ssm.NewFromConfig(cfg),
 		KMS:            kms.NewFromConfig(cfg),
 		Executions:     sfn.NewFromConfig(cfg),

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-
 	"github.com/keyrotor/keyrotor/internal/harness/invariants"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/faultproxy"
@@ -19,11 +17,10 @@ import (
 type Kind string
 
 const (
-	// Throttled answers Throttling to as many calls in a row as the step's SDK client makes
-	// (sdkAttempts): its own retries are used up and the step fails Throttled, which the state
-	// machine retries.
+	// Throttled answers Throttling to three calls in a row: the SDK's own retries are used up
+	// and the step fails Throttled, which the state machine retries.
 	Throttled Kind = "throttle"
-	// ServerError answers HTTP 500 to as many calls in a row as the step's SDK client makes.
+	// ServerError answers HTTP 500 to three calls in a row.
 	ServerError Kind = "http500"
 	// Denied answers AccessDenied once.
 	Denied Kind = "denied"
@@ -190,9 +187,9 @@ func (b *Bench) RunCase(ctx context.Context, c Case) (CaseResult, error) {
 		Report: func(faultproxy.Call) { fired.Store(true) }}
 	switch c.Kind {
 	case Throttled:
-		rule.Fault, rule.Times = faultproxy.Throttle, sdkAttempts(c.Point.Service)
+		rule.Fault, rule.Times = faultproxy.Throttle, 3
 	case ServerError:
-		rule.Fault, rule.Times = faultproxy.ServerError, sdkAttempts(c.Point.Service)
+		rule.Fault, rule.Times = faultproxy.ServerError, 3
 	case Denied:
 		rule.Fault = faultproxy.AccessDenied
 	case Timeout:
@@ -311,13 +308,4 @@ func Table(results []CaseResult) string {
 		}
 	}
 	return sb.String()
-}
-
-// sdkAttempts is how often the steps' client of service sends a call that fails throttled or
-// with a 5xx: the steps' IAM client's own count, the SDK's default for the others.
-func sdkAttempts(service string) int {
-	if service == "iam" {
-		return rotation.IAMAttempts
-	}
-	return retry.DefaultMaxAttempts
 }

@@ -9,9 +9,7 @@ import (
 )
 
 // matrixTimeout is the step functions' timeout in the full matrix: a hung call costs this much.
-// It outlasts the waits of a throttled IAM call's rotation.IAMAttempts (at most 4 s), so a
-// throttled step fails Throttled, as on AWS, rather than at its deadline.
-const matrixTimeout = 6 * time.Second
+const matrixTimeout = 3 * time.Second
 
 // TestFaultMatrix injects every kind of fault at every AWS call site of every function (found
 // by recording runs of each scenario through the proxy) and checks the invariants after each
