@@ -343,6 +343,7 @@ func checkUsersHold(t *testing.T, users []string) {
 // rest; every user ends with exactly one active key, a new one, held by its parameter. On a
 // virtual clock with the default waits (3,600 s + 86,400 s).
 func TestAStoppedFleetFollowedByANewOneRotatesEveryUser(t *testing.T) {
+	t.Parallel() // its own engine: it overlaps only the other tests that have theirs
 	ctx := context.Background()
 	clock := sfnlocal.NewVirtualClock(time.Now())
 	venv, err := localenv.Up(ctx, localenv.Options{Clock: clock})

@@ -28,6 +28,7 @@ import (
 // hold: deleteoldkeys invoked directly with the rotation's genuine document while the
 // execution waits in GraceWait is refused, and nothing changes.
 func TestEngineFloorsAreMeasuredOnTheEnginesClock(t *testing.T) {
+	t.Parallel() // its own engine: it overlaps only the other tests that have theirs
 	ctx := context.Background()
 	clock := sfnlocal.NewVirtualClock(time.Now())
 	venv, err := localenv.Up(ctx, localenv.Options{Clock: clock, EngineFloors: true})

@@ -345,6 +345,7 @@ func TestUpWithoutBuiltFunctionsSaysToRunMakeBuild(t *testing.T) {
 // between its first and last events. The new key's propagation delay passes on that clock too,
 // through VerifyKey's KeyNotYetValid retries.
 func TestVirtualClockRunsARotationWithDefaultWaitsAtOnce(t *testing.T) {
+	t.Parallel() // its own engine: it overlaps only the other tests that have theirs
 	ctx := context.Background()
 	clock := sfnlocal.NewVirtualClock(time.Now())
 	venv, err := localenv.Up(ctx, localenv.Options{Clock: clock, PropagationDelay: 10 * time.Second})

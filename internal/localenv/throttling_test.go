@@ -26,6 +26,7 @@ const sdkTries, stepAttempts = 3, 8
 // reads each old key's last use; here that read is throttled. On the AWS clock the rotation
 // still ends with the old key gone and one active key.
 func TestRetirementWaitsOutSustainedThrottling(t *testing.T) {
+	t.Parallel() // its own engine: it overlaps only the other tests that have theirs
 	venv := virtualClockEnv(t)
 	throttled := rotateThroughThrottling(t, venv, "le-retire-throttled", "GetAccessKeyLastUsed")
 	if throttled["DeactivateOldKeys"] != stepAttempts || len(throttled) != 1 {
@@ -38,6 +39,7 @@ func TestRetirementWaitsOutSustainedThrottling(t *testing.T) {
 // failed Throttled at Begin after the transient retrier's 6 retries. Here each of Begin's IAM
 // reads is throttled in turn. On the AWS clock the rotation still ends rotated.
 func TestBeginWaitsOutSustainedThrottling(t *testing.T) {
+	t.Parallel() // its own engine: it overlaps only the other tests that have theirs
 	venv := virtualClockEnv(t)
 	for _, tc := range []struct{ user, action string }{
 		{"le-begin-tags-throttled", "ListUserTags"},

@@ -42,6 +42,7 @@ var world struct {
 
 func TestMain(m *testing.M) {
 	code := testutil.RunWithMoto(m, motoserver.Options{Auth: true}, setUpWorld)
+	rotation.StopTriggerMotos()
 	if world.proxy != nil {
 		world.proxy.Close()
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -242,15 +243,73 @@ var managedTag = []iamtypes.Tag{{Key: aws.String(ManagedTagKey), Value: aws.Stri
 
 // startMoto starts a moto server of the test's own (stopped when the test ends) and returns
 // admin IAM and SSM clients for it.
+// triggerMotos are the moto servers (authorization off) the trigger tests take turns on. A
+// moto start-up is seconds of Python, a reset of its state milliseconds (moto's reset API,
+// POST /moto-api/reset: moto/moto_api/_internal/urls.py), so a test takes an idle server,
+// emptied, and starts one only when none is idle (Finding 3 holds two at once); its cleanup
+// gives the server back. TestMain stops them all (StopTriggerMotos).
+var triggerMotos struct {
+	sync.Mutex
+	idle, all []*motoserver.Server
+}
+
+// startMoto gives the test a moto server holding nothing, as a fresh one does, and clients of
+// its administrator.
 func startMoto(ctx context.Context, t *testing.T) (*iam.Client, *ssm.Client) {
 	t.Helper()
-	srv, err := motoserver.Start(ctx, motoserver.Options{})
-	if err != nil {
-		t.Fatal(err)
+	triggerMotos.Lock()
+	var srv *motoserver.Server
+	if n := len(triggerMotos.idle); n > 0 {
+		srv, triggerMotos.idle = triggerMotos.idle[n-1], triggerMotos.idle[:n-1]
 	}
-	t.Cleanup(srv.Stop)
+	triggerMotos.Unlock()
+	if srv != nil {
+		if err := resetMoto(ctx, srv); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		var err error
+		if srv, err = motoserver.Start(ctx, motoserver.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		triggerMotos.Lock()
+		triggerMotos.all = append(triggerMotos.all, srv)
+		triggerMotos.Unlock()
+	}
+	t.Cleanup(func() {
+		triggerMotos.Lock()
+		defer triggerMotos.Unlock()
+		triggerMotos.idle = append(triggerMotos.idle, srv)
+	})
 	cfg := srv.AdminConfig()
 	return iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
+}
+
+// resetMoto empties every service of srv.
+func resetMoto(ctx context.Context, srv *motoserver.Server) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.Endpoint+"/moto-api/reset", nil)
+	if err != nil {
+		return fmt.Errorf("reset moto: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reset moto at %s: %w", srv.Endpoint, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reset moto at %s: %s", srv.Endpoint, resp.Status)
+	}
+	return nil
+}
+
+// StopTriggerMotos stops the trigger tests' moto servers; the package's TestMain calls it.
+func StopTriggerMotos() {
+	triggerMotos.Lock()
+	defer triggerMotos.Unlock()
+	for _, srv := range triggerMotos.all {
+		srv.Stop()
+	}
+	triggerMotos.all, triggerMotos.idle = nil, nil
 }
 
 // Destroy and an update away from a user check keyrotor:managed=true themselves before deleting

@@ -288,7 +288,7 @@ func TestAlarmsOnRealLogLinesAndEvents(t *testing.T) {
 			if sc.setup != nil {
 				defer sc.setup(t)()
 			}
-			rec := record(t, sc.run)
+			rec := recordScenario(t, sc)
 			for _, ex := range rec.executions {
 				t.Logf("%s: %s %s", aws.ToString(ex.Name), ex.Status, aws.ToString(ex.Error))
 			}
@@ -347,7 +347,7 @@ func TestTodaysFilterCountsNoLogLine(t *testing.T) {
 		t.Skip("moto_server not installed")
 	}
 	inf := load(t)
-	rec := record(t, scenarios()[0].run)
+	rec := recordScenario(t, scenarios()[0])
 	old, err := ParsePattern(`{ $.msg = "step failed" && $.error = "KeyNotYetValid" }`)
 	if err != nil {
 		t.Fatal(err)
@@ -456,6 +456,23 @@ func stopInGrace(t *testing.T, errName string) *sfn.DescribeExecutionOutput {
 }
 
 // record runs a scenario and keeps the log lines the functions wrote meanwhile.
+// recordings are the scenarios recorded so far in this test binary, by name: the ordinary
+// rotations that TestAlarmsOnRealLogLinesAndEvents evaluates are the log lines that
+// TestTodaysFilterCountsNoLogLine feeds to the old pattern, and running them twice cost 15 s
+// of IAM propagation delay and four rotations more. The package's tests run one at a time.
+var recordings = map[string]recorded{}
+
+// recordScenario records sc once (record) and returns that recording from then on.
+func recordScenario(t *testing.T, sc scenario) recorded {
+	t.Helper()
+	if rec, ok := recordings[sc.name]; ok {
+		return rec
+	}
+	rec := record(t, sc.run)
+	recordings[sc.name] = rec
+	return rec
+}
+
 func record(t *testing.T, run func(t *testing.T) []*sfn.DescribeExecutionOutput) recorded {
 	t.Helper()
 	before := len(env.Logs())
