@@ -241,8 +241,6 @@ func TestTriggerBadInputIsRefusedBeforeAnythingStarts(t *testing.T) {
 // managedTag opts a user in.
 var managedTag = []iamtypes.Tag{{Key: aws.String(ManagedTagKey), Value: aws.String(ManagedTagValue)}}
 
-// startMoto starts a moto server of the test's own (stopped when the test ends) and returns
-// admin IAM and SSM clients for it.
 // triggerMotos are the moto servers (authorization off) the trigger tests take turns on. A
 // moto start-up is seconds of Python, a reset of its state milliseconds (moto's reset API,
 // POST /moto-api/reset: moto/moto_api/_internal/urls.py), so a test takes an idle server,
