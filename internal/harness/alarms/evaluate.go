@@ -197,36 +197,22 @@ func arith(op byte, l, r *float64) *float64 {
 	return &v
 }
 
-func (p *mathParser) sum() (*float64, error) {
-	l, err := p.product()
-	if err != nil {
-		return nil, err
-	}
-	for c := p.peek(); c == '+' || c == '-'; c = p.peek() {
-		p.pos++
-		r, err := p.product()
-		if err != nil {
-			return nil, err
-		}
-		l = arith(c, l, r)
-	}
-	return l, nil
-}
+// sum and product are the two precedence levels of metric math's arithmetic, each a
+// left-associative chain of the level below (leftChain).
+func (p *mathParser) sum() (*float64, error) { return leftChain(p.product, p.operator("+-"), arith) }
 
-func (p *mathParser) product() (*float64, error) {
-	l, err := p.atom()
-	if err != nil {
-		return nil, err
-	}
-	for c := p.peek(); c == '*' || c == '/'; c = p.peek() {
-		p.pos++
-		r, err := p.atom()
-		if err != nil {
-			return nil, err
+func (p *mathParser) product() (*float64, error) { return leftChain(p.atom, p.operator("*/"), arith) }
+
+// operator consumes the next byte if it is one of ops.
+func (p *mathParser) operator(ops string) func() (byte, bool) {
+	return func() (byte, bool) {
+		c := p.peek()
+		if c == 0 || !strings.ContainsRune(ops, rune(c)) {
+			return 0, false
 		}
-		l = arith(c, l, r)
+		p.pos++
+		return c, true
 	}
-	return l, nil
 }
 
 func (p *mathParser) atom() (*float64, error) {
