@@ -207,10 +207,9 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 	}
 	e.Endpoint = "http://" + l.Addr().String()
 
-	e.Engine = deployed.Engine{
-		Root: root, Name: Name, Partition: "aws", Region: Region, AccountID: AccountID,
-		ParameterPrefix: e.ParameterPrefix, UserPath: "/",
-	}
+	e.Engine = deployed.Engine{Root: root, Name: Name, Account: deployed.Account{
+		Partition: "aws", Region: Region, AccountID: AccountID, ParameterPrefix: e.ParameterPrefix, UserPath: "/",
+	}}
 	if err := e.createKMSKey(ctx); err != nil {
 		l.Close()
 		return nil, err
