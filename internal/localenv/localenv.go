@@ -141,9 +141,9 @@ type Env struct {
 // Up starts a local engine. ctx bounds the start only; Close stops it. On error, everything
 // started so far is stopped again.
 func Up(ctx context.Context, opts Options) (_ *Env, err error) {
-	root, err := findRoot(opts.Root)
+	root, err := deployed.FindRoot(opts.Root)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("local engine: %w", err)
 	}
 	if opts.Build {
 		if err := Build(ctx, root); err != nil {
@@ -373,22 +373,6 @@ func (e *Env) createKMSKey(ctx context.Context) error {
 		return fmt.Errorf("local engine: alias the secrets KMS key: %w", err)
 	}
 	return nil
-}
-
-// findRoot resolves the repository root.
-func findRoot(root string) (string, error) {
-	if root == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", fmt.Errorf("local engine: %w", err)
-		}
-		root = wd
-	}
-	found, err := deployed.FindRoot(root)
-	if err != nil {
-		return "", fmt.Errorf("local engine: %w", err)
-	}
-	return found, nil
 }
 
 // BootstrapPath is where `make build` puts fn's binary for this machine.
