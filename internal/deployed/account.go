@@ -35,6 +35,21 @@ func (a Account) UserARN(name string) string {
 	return UserARN(a.Partition, a.AccountID, a.UserPath, name)
 }
 
+// policyVars are the variables the engine's and a member's policies share (the modules'
+// local.policy_vars), with more added: the account, its parameter prefix and the rotation
+// state machine of the engine engineName.
+func (a Account) policyVars(engineName string, more Vars) Vars {
+	v := Vars{
+		"partition":          a.Partition,
+		"region":             a.Region,
+		"account_id":         a.AccountID,
+		"parameter_prefix":   a.ParameterPrefix,
+		"state_machine_name": stateMachineName(engineName),
+	}
+	maps.Copy(v, more)
+	return v
+}
+
 // readerGrants flattens Readers as the modules' inputs do: one (reader role, parameter ARN)
 // pair per parameter, the roles in sorted order (Terraform's map order), each role's names as
 // listed.

@@ -3,7 +3,6 @@ package deployed
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,7 +58,10 @@ func (e Engine) LogGroupARN(fn string) string {
 }
 
 // StateMachineName is the rotation state machine's name.
-func (e Engine) StateMachineName() string { return e.Name + "-rotate" }
+func (e Engine) StateMachineName() string { return stateMachineName(e.Name) }
+
+// stateMachineName is the rotation state machine's name in the engine named engineName.
+func stateMachineName(engineName string) string { return engineName + "-rotate" }
 
 // StateMachineARN is the rotation state machine's ARN.
 func (e Engine) StateMachineARN() string {
@@ -84,17 +86,7 @@ func (e Engine) FunctionPolicyVars(fn string) Vars {
 
 // policyVars are the variables the function policies and the secrets key policy share, as the
 // module's local.policy_vars.
-func (e Engine) policyVars(more Vars) Vars {
-	v := Vars{
-		"partition":          e.Partition,
-		"region":             e.Region,
-		"account_id":         e.AccountID,
-		"parameter_prefix":   e.ParameterPrefix,
-		"state_machine_name": e.StateMachineName(),
-	}
-	maps.Copy(v, more)
-	return v
-}
+func (e Engine) policyVars(more Vars) Vars { return e.Account.policyVars(e.Name, more) }
 
 // FleetBucket is the engine's fleet bucket (infra/modules/engine/fleet.tf): the fleet's users
 // object and its Distributed Map's report. S3 bucket names are lowercase, as the module's lower().
@@ -168,8 +160,8 @@ func RotationKeyTemplate(root string) string {
 	return filepath.Join(root, "infra", "policies", "rotation-key.json.tftpl")
 }
 
-// FindRoot walks up from dir to the repository root: the directory holding go.mod and
-// infra/modules/engine.
+// FindRoot walks up from dir ("" is the working directory, as for filepath.Abs) to the
+// repository root: the directory holding go.mod and infra/modules/engine.
 func FindRoot(dir string) (string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {

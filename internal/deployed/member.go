@@ -55,16 +55,9 @@ func (m Member) TrustPolicyVars() Vars {
 // policyVars are the variables the target policy and the member key policy share, as the
 // module's local.policy_vars.
 func (m Member) policyVars(more Vars) Vars {
-	v := Vars{
-		"partition":          m.Partition,
-		"region":             m.Region,
-		"account_id":         m.AccountID,
-		"hub_account_id":     m.HubAccountID,
-		"parameter_prefix":   m.ParameterPrefix,
-		"state_machine_name": m.EngineName + "-rotate",
-	}
+	v := Vars{"hub_account_id": m.HubAccountID}
 	maps.Copy(v, more)
-	return v
+	return m.Account.policyVars(m.EngineName, v)
 }
 
 // TargetPolicyVars are the variables of policies/target.json.tftpl.
