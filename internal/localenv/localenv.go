@@ -206,37 +206,38 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 		return nil, fmt.Errorf("local engine: listen: %w", err)
 	}
 	e.Endpoint = "http://" + l.Addr().String()
+	// Until the server takes it over (and Close closes it), a failed step closes it here.
+	serving := false
+	defer func() {
+		if !serving {
+			l.Close()
+		}
+	}()
 
 	e.Engine = deployed.Engine{Root: root, Name: Name, Account: deployed.Account{
 		Partition: "aws", Region: Region, AccountID: AccountID, ParameterPrefix: e.ParameterPrefix, UserPath: "/",
 	}}
 	if err := e.createKMSKey(ctx); err != nil {
-		l.Close()
 		return nil, err
 	}
 	if err := e.createRoles(ctx); err != nil {
-		l.Close()
 		return nil, err
 	}
 	if err := e.createMembers(ctx, opts.Accounts); err != nil {
-		l.Close()
 		return nil, err
 	}
 	// moto loads SSM's public parameters on the first SSM call (about a second); take that
 	// here rather than in the first rotation's Begin.
 	if _, err := ssm.NewFromConfig(e.Moto.AdminConfig()).DescribeParameters(ctx, &ssm.DescribeParametersInput{MaxResults: aws.Int32(1)}); err != nil {
-		l.Close()
 		return nil, fmt.Errorf("local engine: warm up SSM: %w", err)
 	}
 
 	e.Lambda = lambdahost.New(lambdahost.Options{Region: Region, AccountID: AccountID, LogSink: e.sinkLine})
 	if err := e.deployAll(ctx); err != nil {
-		l.Close()
 		return nil, err
 	}
 
 	if err := e.createFleetBucket(ctx); err != nil {
-		l.Close()
 		return nil, err
 	}
 	e.StepFunctions = sfnapi.New(sfnapi.Options{
@@ -247,6 +248,7 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 		Objects: e.fleetObjects(),
 	})
 	e.http = &http.Server{Handler: e.handler(), ReadHeaderTimeout: 10 * time.Second}
+	serving = true
 	go func() { _ = e.http.Serve(l) }()
 
 	if err := e.createStateMachine(ctx); err != nil {
