@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -298,13 +297,9 @@ func (s *Server) ListExecutions(ctx context.Context, stateMachineArn, status str
 	if _, err := s.machineLocked(stateMachineArn); err != nil {
 		return nil, err
 	}
-	var all []*execution
-	for _, e := range s.executions {
-		if e.machine.arn == stateMachineArn && (status == "" || e.status == status) {
-			all = append(all, e)
-		}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].seq > all[j].seq })
+	all := listed(s.executions, newestFirst, func(e *execution) bool {
+		return e.machine.arn == stateMachineArn && (status == "" || e.status == status)
+	})
 	out := make([]Execution, len(all))
 	for i, e := range all {
 		out[i] = e.snapshotLocked()
@@ -482,14 +477,9 @@ func (s *Server) httpListExecutions(ctx context.Context, body []byte) (any, erro
 	if _, err := s.machineLocked(in.StateMachineArn); err != nil {
 		return nil, err
 	}
-	var all []*execution
-	for _, e := range s.executions {
-		if e.machine.arn == in.StateMachineArn && (in.StatusFilter == "" || e.status == in.StatusFilter) && (from < 0 || e.seq <= from) {
-			all = append(all, e)
-		}
-	}
-	// Newest first, as AWS lists them.
-	sort.Slice(all, func(i, j int) bool { return all[i].seq > all[j].seq })
+	all := listed(s.executions, newestFirst, func(e *execution) bool {
+		return e.machine.arn == in.StateMachineArn && (in.StatusFilter == "" || e.status == in.StatusFilter) && (from < 0 || e.seq <= from)
+	})
 	out := struct {
 		Executions []executionListItem `json:"executions"`
 		NextToken  string              `json:"nextToken,omitempty"`

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -309,13 +308,7 @@ func (s *Server) httpListStateMachines(ctx context.Context, body []byte) (any, e
 		CreationDate    epoch  `json:"creationDate"`
 	}
 	s.mu.Lock()
-	all := make([]*machine, 0, len(s.machines))
-	for _, m := range s.machines {
-		if m.seq >= from {
-			all = append(all, m)
-		}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].seq < all[j].seq })
+	all := listed(s.machines, oldestFirst, func(m *machine) bool { return m.seq >= from })
 	out := struct {
 		StateMachines []item `json:"stateMachines"`
 		NextToken     string `json:"nextToken,omitempty"`

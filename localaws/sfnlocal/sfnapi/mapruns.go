@@ -2,7 +2,6 @@ package sfnapi
 
 import (
 	"context"
-	"sort"
 	"strings"
 	"time"
 
@@ -170,13 +169,7 @@ func (s *Server) ListMapRuns(ctx context.Context, executionArn string) ([]MapRun
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var runs []*mapRun
-	for _, mr := range s.mapRuns {
-		if mr.start.ExecutionArn == executionArn {
-			runs = append(runs, mr)
-		}
-	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].seq > runs[j].seq })
+	runs := listed(s.mapRuns, newestFirst, func(mr *mapRun) bool { return mr.start.ExecutionArn == executionArn })
 	out := make([]MapRun, len(runs))
 	for i, mr := range runs {
 		out[i] = mr.snapshotLocked()
