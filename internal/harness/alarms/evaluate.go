@@ -1,6 +1,7 @@
 package alarms
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -215,20 +216,26 @@ func (p *mathParser) operator(ops string) func() (byte, bool) {
 	}
 }
 
+// sumThen parses a sum that must be followed by end (a closing parenthesis or an argument's
+// comma), which it consumes; missing says what is wrong when end does not follow.
+func (p *mathParser) sumThen(end byte, missing string) (*float64, error) {
+	v, err := p.sum()
+	if err != nil {
+		return nil, err
+	}
+	if p.peek() != end {
+		return nil, errors.New(missing)
+	}
+	p.pos++
+	return v, nil
+}
+
 func (p *mathParser) atom() (*float64, error) {
 	c := p.peek()
 	switch {
 	case c == '(':
 		p.pos++
-		v, err := p.sum()
-		if err != nil {
-			return nil, err
-		}
-		if p.peek() != ')' {
-			return nil, fmt.Errorf("missing )")
-		}
-		p.pos++
-		return v, nil
+		return p.sumThen(')', "missing )")
 	case c >= '0' && c <= '9':
 		start := p.pos
 		for p.pos < len(p.src) && (p.src[p.pos] == '.' || (p.src[p.pos] >= '0' && p.src[p.pos] <= '9')) {
@@ -253,22 +260,14 @@ func (p *mathParser) atom() (*float64, error) {
 			return nil, fmt.Errorf("function %s is not evaluated here", name)
 		}
 		p.pos++
-		v, err := p.sum()
+		v, err := p.sumThen(',', "FILL needs two arguments")
 		if err != nil {
 			return nil, err
 		}
-		if p.peek() != ',' {
-			return nil, fmt.Errorf("FILL needs two arguments")
-		}
-		p.pos++
-		fill, err := p.sum()
+		fill, err := p.sumThen(')', "missing ) after FILL")
 		if err != nil {
 			return nil, err
 		}
-		if p.peek() != ')' {
-			return nil, fmt.Errorf("missing ) after FILL")
-		}
-		p.pos++
 		if v == nil {
 			return fill, nil
 		}
