@@ -234,9 +234,7 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 		failErr  *stateError
 		failures int
 	)
-	exceeded := func() bool {
-		return float64(failures) > tolCount || (len(items) > 0 && float64(failures)*100/float64(len(items)) > tolPct)
-	}
+	tolerated := failureTolerance{count: tolCount, pct: tolPct, items: len(items)}
 	childArn := ChildStateMachineArn(r.opts.StateMachineArn, labelOrID)
 	runChild := func(i int) {
 		name := r.uuid()
@@ -253,7 +251,7 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 			return // stopped because the Map Run ended: not a failure of its own
 		}
 		failures++
-		if failErr == nil && exceeded() {
+		if failErr == nil && tolerated.exceededBy(failures) {
 			failErr = &stateError{Name: ErrExceedToleratedFailureThreshold, Cause: exceededCause}
 			cancel(errSiblingFailed)
 		}

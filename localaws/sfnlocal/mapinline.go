@@ -57,12 +57,7 @@ func (r *runner) runInlineMap(ctx context.Context, th *thread, st *state, raw an
 		failures int
 		lasts    = make([]int64, len(items))
 	)
-	exceeded := func() bool {
-		if float64(failures) > tolCount {
-			return true
-		}
-		return len(items) > 0 && float64(failures)*100/float64(len(items)) > tolPct
-	}
+	tolerated := failureTolerance{count: tolCount, pct: tolPct, items: len(items)}
 	iterate := func(i int) {
 		it := th.child(i, st.processor)
 		it.mapIterationStarted(st, i)
@@ -89,7 +84,7 @@ func (r *runner) runInlineMap(ctx context.Context, th *thread, st *state, raw an
 		switch {
 		case !tolerance:
 			failErr = se
-		case exceeded():
+		case tolerated.exceededBy(failures):
 			failErr = &stateError{Name: ErrExceedToleratedFailureThreshold, Cause: fmt.Sprintf("The Map state %q failed because %d of %d iterations failed, more than it tolerates", st.name, failures, len(items))}
 		default:
 			return
