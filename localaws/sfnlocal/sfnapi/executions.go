@@ -357,14 +357,13 @@ func toDescribeOut(x Execution) describeExecutionOut {
 	return out
 }
 
-func (s *Server) httpStartExecution(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		StateMachineArn, Name string
-		Input                 *string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+// startExecutionInput is the StartExecution request body.
+type startExecutionInput struct {
+	StateMachineArn, Name string
+	Input                 *string
+}
+
+func (s *Server) httpStartExecution(ctx context.Context, in startExecutionInput) (any, error) {
 	input := "{}"
 	if in.Input != nil {
 		input = *in.Input
@@ -379,11 +378,7 @@ func (s *Server) httpStartExecution(ctx context.Context, body []byte) (any, erro
 	}{e.arn, epoch(e.start)}, nil
 }
 
-func (s *Server) httpDescribeExecution(ctx context.Context, body []byte) (any, error) {
-	var in struct{ ExecutionArn string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpDescribeExecution(ctx context.Context, in struct{ ExecutionArn string }) (any, error) {
 	x, err := s.DescribeExecution(ctx, in.ExecutionArn)
 	if err != nil {
 		return nil, err
@@ -391,11 +386,7 @@ func (s *Server) httpDescribeExecution(ctx context.Context, body []byte) (any, e
 	return toDescribeOut(x), nil
 }
 
-func (s *Server) httpStopExecution(ctx context.Context, body []byte) (any, error) {
-	var in struct{ ExecutionArn, Error, Cause string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpStopExecution(ctx context.Context, in struct{ ExecutionArn, Error, Cause string }) (any, error) {
 	d, err := s.StopExecution(ctx, in.ExecutionArn, in.Error, in.Cause)
 	if err != nil {
 		return nil, err
@@ -405,11 +396,7 @@ func (s *Server) httpStopExecution(ctx context.Context, body []byte) (any, error
 	}{epoch(d)}, nil
 }
 
-func (s *Server) httpDescribeStateMachineForExecution(ctx context.Context, body []byte) (any, error) {
-	var in struct{ ExecutionArn string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpDescribeStateMachineForExecution(ctx context.Context, in struct{ ExecutionArn string }) (any, error) {
 	e, err := s.execution(in.ExecutionArn)
 	if err != nil {
 		return nil, err
@@ -427,14 +414,13 @@ func (s *Server) httpDescribeStateMachineForExecution(ctx context.Context, body 
 var statusFilters = []string{sfnlocal.StatusRunning, sfnlocal.StatusSucceeded, sfnlocal.StatusFailed,
 	sfnlocal.StatusTimedOut, sfnlocal.StatusAborted, "PENDING_REDRIVE"}
 
-func (s *Server) httpListExecutions(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		StateMachineArn, StatusFilter, NextToken, MapRunArn string
-		MaxResults                                          int32
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+// listExecutionsInput is the ListExecutions request body.
+type listExecutionsInput struct {
+	StateMachineArn, StatusFilter, NextToken, MapRunArn string
+	MaxResults                                          int32
+}
+
+func (s *Server) httpListExecutions(ctx context.Context, in listExecutionsInput) (any, error) {
 	if in.MapRunArn != "" && in.StateMachineArn != "" {
 		return nil, apiErr(CodeValidationException, "Must provide a StateMachine ARN or MapRun ARN, not both")
 	}
@@ -498,16 +484,15 @@ func (s *Server) httpListExecutions(ctx context.Context, body []byte) (any, erro
 // them.
 var dataKeys = []string{"input", "output", "parameters", "inputDetails", "outputDetails"}
 
-func (s *Server) httpGetExecutionHistory(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		ExecutionArn, NextToken string
-		MaxResults              int32
-		ReverseOrder            bool
-		IncludeExecutionData    *bool
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+// getExecutionHistoryInput is the GetExecutionHistory request body.
+type getExecutionHistoryInput struct {
+	ExecutionArn, NextToken string
+	MaxResults              int32
+	ReverseOrder            bool
+	IncludeExecutionData    *bool
+}
+
+func (s *Server) httpGetExecutionHistory(ctx context.Context, in getExecutionHistoryInput) (any, error) {
 	size, aerr := pageSize(in.MaxResults)
 	if aerr != nil {
 		return nil, aerr

@@ -212,13 +212,12 @@ var (
 	tracingOff = &tracingConfiguration{}
 )
 
-func (s *Server) httpCreateStateMachine(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		Name, Definition, RoleArn, Type string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+// createStateMachineInput is the CreateStateMachine request body.
+type createStateMachineInput struct {
+	Name, Definition, RoleArn, Type string
+}
+
+func (s *Server) httpCreateStateMachine(ctx context.Context, in createStateMachineInput) (any, error) {
 	m, err := s.createStateMachine(in.Name, in.Definition, in.RoleArn, in.Type)
 	if err != nil {
 		return nil, err
@@ -229,13 +228,12 @@ func (s *Server) httpCreateStateMachine(ctx context.Context, body []byte) (any, 
 	}{m.arn, epoch(m.created)}, nil
 }
 
-func (s *Server) httpUpdateStateMachine(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		StateMachineArn, Definition, RoleArn string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+// updateStateMachineInput is the UpdateStateMachine request body.
+type updateStateMachineInput struct {
+	StateMachineArn, Definition, RoleArn string
+}
+
+func (s *Server) httpUpdateStateMachine(ctx context.Context, in updateStateMachineInput) (any, error) {
 	m, err := s.updateStateMachine(in.StateMachineArn, in.Definition, in.RoleArn)
 	if err != nil {
 		return nil, err
@@ -262,11 +260,7 @@ type describeStateMachineOut struct {
 	TracingConfiguration *tracingConfiguration `json:"tracingConfiguration"`
 }
 
-func (s *Server) httpDescribeStateMachine(ctx context.Context, body []byte) (any, error) {
-	var in struct{ StateMachineArn string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpDescribeStateMachine(ctx context.Context, in struct{ StateMachineArn string }) (any, error) {
 	if err := required("stateMachineArn", in.StateMachineArn); err != nil {
 		return nil, err
 	}
@@ -281,14 +275,13 @@ func (s *Server) httpDescribeStateMachine(ctx context.Context, body []byte) (any
 	}, nil
 }
 
-func (s *Server) httpListStateMachines(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		MaxResults int32
-		NextToken  string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+// listStateMachinesInput is the ListStateMachines request body.
+type listStateMachinesInput struct {
+	MaxResults int32
+	NextToken  string
+}
+
+func (s *Server) httpListStateMachines(ctx context.Context, in listStateMachinesInput) (any, error) {
 	size, aerr := pageSize(in.MaxResults)
 	if aerr != nil {
 		return nil, aerr
@@ -324,10 +317,6 @@ func (s *Server) httpListStateMachines(ctx context.Context, body []byte) (any, e
 	return out, nil
 }
 
-func (s *Server) httpDeleteStateMachine(ctx context.Context, body []byte) (any, error) {
-	var in struct{ StateMachineArn string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpDeleteStateMachine(ctx context.Context, in struct{ StateMachineArn string }) (any, error) {
 	return struct{}{}, s.DeleteStateMachine(ctx, in.StateMachineArn)
 }

@@ -177,11 +177,7 @@ func (s *Server) ListMapRuns(ctx context.Context, executionArn string) ([]MapRun
 	return out, nil
 }
 
-func (s *Server) httpDescribeMapRun(ctx context.Context, body []byte) (any, error) {
-	var in struct{ MapRunArn string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpDescribeMapRun(ctx context.Context, in struct{ MapRunArn string }) (any, error) {
 	x, err := s.DescribeMapRun(ctx, in.MapRunArn)
 	if err != nil {
 		return nil, err
@@ -207,11 +203,7 @@ func (s *Server) httpDescribeMapRun(ctx context.Context, body []byte) (any, erro
 	return out, nil
 }
 
-func (s *Server) httpListMapRuns(ctx context.Context, body []byte) (any, error) {
-	var in struct{ ExecutionArn string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpListMapRuns(ctx context.Context, in struct{ ExecutionArn string }) (any, error) {
 	runs, err := s.ListMapRuns(ctx, in.ExecutionArn)
 	if err != nil {
 		return nil, err
