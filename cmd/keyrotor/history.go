@@ -103,14 +103,20 @@ when each started, how it ended, and its new key or error.`,
 	return cmd
 }
 
+// execution is what every history report says of an execution first: which, its status and
+// when it ran (Stopped zero while it runs).
+type execution struct {
+	ExecutionARN string    `json:"execution_arn"`
+	Status       string    `json:"status"`
+	Started      time.Time `json:"started"`
+	Stopped      time.Time `json:"stopped,omitzero"`
+}
+
 // userRotation is one line of history --user.
 type userRotation struct {
-	ExecutionARN   string    `json:"execution_arn"`
-	Status         string    `json:"status"`
-	Started        time.Time `json:"started"`
-	Stopped        time.Time `json:"stopped,omitzero"`
-	NewAccessKeyID string    `json:"new_access_key_id,omitempty"`
-	Error          string    `json:"error,omitempty"`
+	execution
+	NewAccessKeyID string `json:"new_access_key_id,omitempty"`
+	Error          string `json:"error,omitempty"`
 }
 
 // userHistory lists user's rotations among the machine's newest 100 executions (their input
@@ -134,7 +140,7 @@ func userHistory(ctx context.Context, stdout io.Writer, client *sfn.Client, flag
 		if json.Unmarshal([]byte(aws.ToString(d.Input)), &in) != nil || !strings.EqualFold(in.UserName, user) || in.AccountID != account {
 			continue
 		}
-		r := userRotation{ExecutionARN: aws.ToString(d.ExecutionArn), Status: string(d.Status), Started: aws.ToTime(d.StartDate).UTC(), Stopped: aws.ToTime(d.StopDate).UTC(), Error: aws.ToString(d.Error)}
+		r := userRotation{execution: execution{ExecutionARN: aws.ToString(d.ExecutionArn), Status: string(d.Status), Started: aws.ToTime(d.StartDate).UTC(), Stopped: aws.ToTime(d.StopDate).UTC()}, Error: aws.ToString(d.Error)}
 		if d.Status == sfntypes.ExecutionStatusSucceeded {
 			r.NewAccessKeyID = parseOutput(aws.ToString(d.Output)).NewAccessKeyID
 		}
@@ -199,10 +205,7 @@ func latestExecution(ctx context.Context, client *sfn.Client, flag, account stri
 // historyReport is `history --json`: the execution's states and outcome. No field can hold a
 // secret (the rotation document is read for ids and names only).
 type historyReport struct {
-	ExecutionARN      string      `json:"execution_arn"`
-	Status            string      `json:"status"`
-	Started           time.Time   `json:"started"`
-	Stopped           time.Time   `json:"stopped,omitzero"`
+	execution
 	DurationSeconds   float64     `json:"duration_seconds"`
 	States            []*stateRun `json:"states"`
 	Transitions       int         `json:"transitions"`
@@ -234,7 +237,7 @@ func newHistoryReport(arn string, t *timeline, now time.Time) historyReport {
 		end = now
 	}
 	r := historyReport{
-		ExecutionARN: arn, Status: t.Status, Started: t.Started.UTC(), Stopped: t.Stopped.UTC(),
+		execution:       execution{ExecutionARN: arn, Status: t.Status, Started: t.Started.UTC(), Stopped: t.Stopped.UTC()},
 		DurationSeconds: end.Sub(t.Started).Seconds(), States: t.Runs, Transitions: t.transitions(),
 		LambdaInvocations: t.Invocations, Error: t.Error, Cause: t.Cause,
 	}

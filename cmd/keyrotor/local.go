@@ -171,11 +171,7 @@ func localUp(ctx context.Context, stdout, stderr io.Writer, o upOptions) error {
 		return err
 	}
 	defer env.Close()
-	root, err := deployed.FindRoot(".")
-	if err != nil {
-		return err
-	}
-	defaults, err := deployed.ReadDefaults(root)
+	defaults, err := deployed.ReadDefaults(env.Engine.Root)
 	if err != nil {
 		return err
 	}

@@ -166,7 +166,7 @@ func isManaged(ctx context.Context, iamc IAM, user string) (bool, error) {
 			return false, fmt.Errorf("audit: tags of %s (iam:ListUserTags): %w", user, err)
 		}
 		for _, t := range page.Tags {
-			if aws.ToString(t.Key) == rotation.ManagedTagKey && aws.ToString(t.Value) == "true" {
+			if aws.ToString(t.Key) == rotation.ManagedTagKey && aws.ToString(t.Value) == rotation.ManagedTagValue {
 				return true, nil
 			}
 		}

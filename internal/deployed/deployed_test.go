@@ -16,8 +16,8 @@ func testEngine(t *testing.T) Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Engine{Root: root, Name: "keyrotor", Partition: "aws", Region: "eu-west-1", AccountID: "111122223333",
-		ParameterPrefix: "/keyrotor/", UserPath: "/", KMSKeyID: "1234abcd-12ab-34cd-56ef-1234567890ab"}
+	return Engine{Root: root, Name: "keyrotor", Account: Account{Partition: "aws", Region: "eu-west-1", AccountID: "111122223333",
+		ParameterPrefix: "/keyrotor/", UserPath: "/", KMSKeyID: "1234abcd-12ab-34cd-56ef-1234567890ab"}}
 }
 
 func TestFunctionPoliciesRenderToDocumentsWithNamedStatements(t *testing.T) {

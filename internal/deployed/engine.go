@@ -3,10 +3,8 @@ package deployed
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -27,17 +25,10 @@ var Functions = func() []string {
 // Engine describes one deployment of the engine module; its methods name resources exactly as
 // infra/modules/engine does.
 type Engine struct {
-	Root            string // repository root (holds infra/); see FindRoot
-	Name            string // the module's name variable, e.g. "keyrotor"
-	Partition       string // e.g. "aws"
-	Region          string // e.g. "us-east-1"
-	AccountID       string // 12 digits
-	ParameterPrefix string // e.g. "/keyrotor/"
-	UserPath        string // managed users' IAM path, e.g. "/"
-	KMSKeyID        string // the secrets key's id
-	// Readers maps each consumer role to the parameter names it may decrypt (the engine
-	// module's parameter_readers).
-	Readers map[string][]string
+	Root string // repository root (holds infra/); see FindRoot
+	Name string // the module's name variable, e.g. "keyrotor"
+	// Account is the engine's own: its managed users, parameters and secrets key.
+	Account
 	// MemberAccountIDs are the accounts whose keyrotor-target role the functions may assume
 	// (the engine module's member_account_ids).
 	MemberAccountIDs []string
@@ -67,7 +58,10 @@ func (e Engine) LogGroupARN(fn string) string {
 }
 
 // StateMachineName is the rotation state machine's name.
-func (e Engine) StateMachineName() string { return e.Name + "-rotate" }
+func (e Engine) StateMachineName() string { return stateMachineName(e.Name) }
+
+// stateMachineName is the rotation state machine's name in the engine named engineName.
+func stateMachineName(engineName string) string { return engineName + "-rotate" }
 
 // StateMachineARN is the rotation state machine's ARN.
 func (e Engine) StateMachineARN() string {
@@ -77,21 +71,6 @@ func (e Engine) StateMachineARN() string {
 // ExecutionARN is the ARN of an execution of the rotation state machine.
 func (e Engine) ExecutionARN(name string) string {
 	return fmt.Sprintf("arn:%s:states:%s:%s:execution:%s:%s", e.Partition, e.Region, e.AccountID, e.StateMachineName(), name)
-}
-
-// KMSKeyARN is the secrets key's ARN.
-func (e Engine) KMSKeyARN() string {
-	return KMSKeyARN(e.Partition, e.Region, e.AccountID, e.KMSKeyID)
-}
-
-// ParameterARN is the ARN of the SSM parameter name (which starts with "/").
-func (e Engine) ParameterARN(name string) string {
-	return ParameterARN(e.Partition, e.Region, e.AccountID, name)
-}
-
-// UserARN is the ARN of a managed user under UserPath.
-func (e Engine) UserARN(name string) string {
-	return UserARN(e.Partition, e.AccountID, e.UserPath, name)
 }
 
 // FunctionPolicyVars are the variables the engine module passes to every function policy
@@ -107,17 +86,7 @@ func (e Engine) FunctionPolicyVars(fn string) Vars {
 
 // policyVars are the variables the function policies and the secrets key policy share, as the
 // module's local.policy_vars.
-func (e Engine) policyVars(more Vars) Vars {
-	v := Vars{
-		"partition":          e.Partition,
-		"region":             e.Region,
-		"account_id":         e.AccountID,
-		"parameter_prefix":   e.ParameterPrefix,
-		"state_machine_name": e.StateMachineName(),
-	}
-	maps.Copy(v, more)
-	return v
-}
+func (e Engine) policyVars(more Vars) Vars { return e.Account.policyVars(e.Name, more) }
 
 // FleetBucket is the engine's fleet bucket (infra/modules/engine/fleet.tf): the fleet's users
 // object and its Distributed Map's report. S3 bucket names are lowercase, as the module's lower().
@@ -161,7 +130,7 @@ func (e Engine) FleetPolicy() (Document, error) {
 
 // SecretsKeyPolicyVars are the variables of the secrets key policy template.
 func (e Engine) SecretsKeyPolicyVars() Vars {
-	readers, parameterARNs := readerPairs(e.Readers, e.ParameterARN)
+	readers, parameterARNs := e.readerGrants()
 	return e.policyVars(Vars{
 		"hub_account_id":        e.AccountID,
 		"session_tags":          false,
@@ -191,8 +160,8 @@ func RotationKeyTemplate(root string) string {
 	return filepath.Join(root, "infra", "policies", "rotation-key.json.tftpl")
 }
 
-// FindRoot walks up from dir to the repository root: the directory holding go.mod and
-// infra/modules/engine.
+// FindRoot walks up from dir ("" is the working directory, as for filepath.Abs) to the
+// repository root: the directory holding go.mod and infra/modules/engine.
 func FindRoot(dir string) (string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -217,17 +186,4 @@ func isRoot(dir string) bool {
 		}
 	}
 	return true
-}
-
-// readerPairs flattens parameter_readers as the engine and member-account modules do: one
-// (reader role, parameter ARN) pair per parameter, the roles in sorted order (Terraform's map
-// order), each role's names as listed.
-func readerPairs(readers map[string][]string, parameterARN func(name string) string) (roles, parameterARNs []string) {
-	roles, parameterARNs = []string{}, []string{}
-	for _, r := range slices.Sorted(maps.Keys(readers)) {
-		for _, name := range readers[r] {
-			roles, parameterARNs = append(roles, r), append(parameterARNs, parameterARN(name))
-		}
-	}
-	return roles, parameterARNs
 }

@@ -25,18 +25,12 @@ func (e Engine) AssumeTargetPolicy() (Document, error) {
 // Member describes one deployment of infra/modules/member-account; its methods name resources
 // exactly as the module does.
 type Member struct {
-	Root            string // repository root (holds infra/)
-	Partition       string
-	Region          string // the member's region: the engine's
-	AccountID       string // the member account
-	HubAccountID    string // the engine's account
-	EngineName      string // the engine's name variable
-	ExternalID      string
-	ParameterPrefix string
-	UserPath        string
-	KMSKeyID        string // the member key's id
-	// Readers maps each consumer role of this account to the parameter names it may decrypt.
-	Readers map[string][]string
+	Root         string // repository root (holds infra/)
+	HubAccountID string // the engine's account
+	EngineName   string // the engine's name variable
+	ExternalID   string
+	// Account is the member account: its managed users, parameters and member key.
+	Account
 }
 
 // PolicyDir is the member-account module's policy template directory.
@@ -46,21 +40,6 @@ func (m Member) PolicyDir() string {
 
 // TargetRoleARN is this member's keyrotor-target role.
 func (m Member) TargetRoleARN() string { return rotation.TargetRoleARN(m.Partition, m.AccountID) }
-
-// KMSKeyARN is the member key's ARN.
-func (m Member) KMSKeyARN() string {
-	return KMSKeyARN(m.Partition, m.Region, m.AccountID, m.KMSKeyID)
-}
-
-// ParameterARN is the ARN of a parameter of this account.
-func (m Member) ParameterARN(name string) string {
-	return ParameterARN(m.Partition, m.Region, m.AccountID, name)
-}
-
-// UserARN is the ARN of a user of this account under UserPath.
-func (m Member) UserARN(name string) string {
-	return UserARN(m.Partition, m.AccountID, m.UserPath, name)
-}
 
 // TrustPolicyVars are the variables of policies/trust.json.tftpl.
 func (m Member) TrustPolicyVars() Vars {
@@ -76,16 +55,9 @@ func (m Member) TrustPolicyVars() Vars {
 // policyVars are the variables the target policy and the member key policy share, as the
 // module's local.policy_vars.
 func (m Member) policyVars(more Vars) Vars {
-	v := Vars{
-		"partition":          m.Partition,
-		"region":             m.Region,
-		"account_id":         m.AccountID,
-		"hub_account_id":     m.HubAccountID,
-		"parameter_prefix":   m.ParameterPrefix,
-		"state_machine_name": m.EngineName + "-rotate",
-	}
+	v := Vars{"hub_account_id": m.HubAccountID}
 	maps.Copy(v, more)
-	return v
+	return m.Account.policyVars(m.EngineName, v)
 }
 
 // TargetPolicyVars are the variables of policies/target.json.tftpl.
@@ -95,7 +67,7 @@ func (m Member) TargetPolicyVars() Vars {
 
 // KeyPolicyVars are the variables of the member key's policy (RotationKeyTemplate).
 func (m Member) KeyPolicyVars() Vars {
-	readers, parameterARNs := readerPairs(m.Readers, m.ParameterARN)
+	readers, parameterARNs := m.readerGrants()
 	role := m.TargetRoleARN() // every step's principal, its sessions told apart by their tag
 	return m.policyVars(Vars{"createkey_role_arn": role, "storeparam_role_arn": role, "verifykey_role_arn": role,
 		"session_tags": true, "reader_arns": readers, "reader_parameter_arns": parameterARNs})

@@ -17,9 +17,9 @@ func testMember(t *testing.T) Member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Member{Root: root, Partition: "aws", Region: "eu-west-1", AccountID: "444455556666", HubAccountID: "111122223333",
-		EngineName: "keyrotor", ExternalID: "keyrotor-org-7f3a9c", ParameterPrefix: "/keyrotor/", UserPath: "/keyrotor/",
-		KMSKeyID: "5678abcd-12ab-34cd-56ef-1234567890ab"}
+	return Member{Root: root, HubAccountID: "111122223333", EngineName: "keyrotor", ExternalID: "keyrotor-org-7f3a9c",
+		Account: Account{Partition: "aws", Region: "eu-west-1", AccountID: "444455556666", ParameterPrefix: "/keyrotor/",
+			UserPath: "/keyrotor/", KMSKeyID: "5678abcd-12ab-34cd-56ef-1234567890ab"}}
 }
 
 func TestAssumeTargetPolicyNamesExactlyEachListedMembersTargetRole(t *testing.T) {

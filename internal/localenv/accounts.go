@@ -156,7 +156,7 @@ func (e *Env) createMembers(ctx context.Context, n int) error {
 // renders it for this engine: the hub's function roles, each with the engine's external id
 // (sts:ExternalId) and its own keyrotor:function session tag.
 func (e *Env) TargetTrustPolicy() (string, error) {
-	m := deployed.Member{Root: e.Engine.Root, Partition: e.Engine.Partition, HubAccountID: e.Engine.AccountID, EngineName: e.Engine.Name, ExternalID: ExternalID}
+	m := deployed.Member{Root: e.Engine.Root, Account: deployed.Account{Partition: e.Engine.Partition}, HubAccountID: e.Engine.AccountID, EngineName: e.Engine.Name, ExternalID: ExternalID}
 	doc, err := m.TrustPolicy()
 	if err != nil {
 		return "", fmt.Errorf("local engine: the member role's trust policy: %w", err)

@@ -3,7 +3,6 @@ package localenv
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -24,30 +23,15 @@ func FleetDefinitionVars(engine deployed.Engine) deployed.Vars {
 	}
 }
 
-// RenderFleetDefinition renders statemachine/rotate-fleet.asl.json the way Terraform's
-// templatefile does.
-func RenderFleetDefinition(root string, engine deployed.Engine) (string, error) {
-	def, err := deployed.RenderFile(filepath.Join(root, FleetASLPath), FleetDefinitionVars(engine))
-	if err != nil {
-		return "", fmt.Errorf("render %s: %w", FleetASLPath, err)
-	}
-	return def, nil
-}
-
 // FleetStateMachineARN is the fleet state machine (<name>-rotate-fleet), which Up deploys next
 // to the rotation state machine; its Map runs the rotation machine per user as .sync:2 child
 // executions, which the Step Functions server serves itself.
 func (e *Env) FleetStateMachineARN() string { return e.Engine.FleetStateMachineARN() }
 
 func (e *Env) createFleetStateMachine(ctx context.Context) error {
-	def, err := RenderFleetDefinition(e.root, e.Engine)
+	arn, _, err := e.deployStateMachine(ctx, e.Engine.FleetStateMachineName(), FleetASLPath, FleetDefinitionVars(e.Engine), "fleet")
 	if err != nil {
-		return fmt.Errorf("local engine: %w", err)
-	}
-	roleArn := fmt.Sprintf("arn:aws:iam::%s:role/%s-fleet", AccountID, Name)
-	arn, err := e.StepFunctions.CreateStateMachine(ctx, e.Engine.FleetStateMachineName(), def, roleArn)
-	if err != nil {
-		return fmt.Errorf("local engine: create state machine %s from %s: %w", e.Engine.FleetStateMachineName(), FleetASLPath, err)
+		return err
 	}
 	if arn != e.FleetStateMachineARN() {
 		return fmt.Errorf("local engine: fleet state machine is %s, expected %s", arn, e.FleetStateMachineARN())

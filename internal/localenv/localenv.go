@@ -141,9 +141,9 @@ type Env struct {
 // Up starts a local engine. ctx bounds the start only; Close stops it. On error, everything
 // started so far is stopped again.
 func Up(ctx context.Context, opts Options) (_ *Env, err error) {
-	root, err := findRoot(opts.Root)
+	root, err := deployed.FindRoot(opts.Root)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("local engine: %w", err)
 	}
 	if opts.Build {
 		if err := Build(ctx, root); err != nil {
@@ -206,38 +206,38 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 		return nil, fmt.Errorf("local engine: listen: %w", err)
 	}
 	e.Endpoint = "http://" + l.Addr().String()
+	// Until the server takes it over (and Close closes it), a failed step closes it here.
+	serving := false
+	defer func() {
+		if !serving {
+			l.Close()
+		}
+	}()
 
-	e.Engine = deployed.Engine{
-		Root: root, Name: Name, Partition: "aws", Region: Region, AccountID: AccountID,
-		ParameterPrefix: e.ParameterPrefix, UserPath: "/",
-	}
+	e.Engine = deployed.Engine{Root: root, Name: Name, Account: deployed.Account{
+		Partition: "aws", Region: Region, AccountID: AccountID, ParameterPrefix: e.ParameterPrefix, UserPath: "/",
+	}}
 	if err := e.createKMSKey(ctx); err != nil {
-		l.Close()
 		return nil, err
 	}
 	if err := e.createRoles(ctx); err != nil {
-		l.Close()
 		return nil, err
 	}
 	if err := e.createMembers(ctx, opts.Accounts); err != nil {
-		l.Close()
 		return nil, err
 	}
 	// moto loads SSM's public parameters on the first SSM call (about a second); take that
 	// here rather than in the first rotation's Begin.
 	if _, err := ssm.NewFromConfig(e.Moto.AdminConfig()).DescribeParameters(ctx, &ssm.DescribeParametersInput{MaxResults: aws.Int32(1)}); err != nil {
-		l.Close()
 		return nil, fmt.Errorf("local engine: warm up SSM: %w", err)
 	}
 
 	e.Lambda = lambdahost.New(lambdahost.Options{Region: Region, AccountID: AccountID, LogSink: e.sinkLine})
 	if err := e.deployAll(ctx); err != nil {
-		l.Close()
 		return nil, err
 	}
 
 	if err := e.createFleetBucket(ctx); err != nil {
-		l.Close()
 		return nil, err
 	}
 	e.StepFunctions = sfnapi.New(sfnapi.Options{
@@ -248,6 +248,7 @@ func Up(ctx context.Context, opts Options) (_ *Env, err error) {
 		Objects: e.fleetObjects(),
 	})
 	e.http = &http.Server{Handler: e.handler(), ReadHeaderTimeout: 10 * time.Second}
+	serving = true
 	go func() { _ = e.http.Serve(l) }()
 
 	if err := e.createStateMachine(ctx); err != nil {
@@ -374,22 +375,6 @@ func (e *Env) createKMSKey(ctx context.Context) error {
 		return fmt.Errorf("local engine: alias the secrets KMS key: %w", err)
 	}
 	return nil
-}
-
-// findRoot resolves the repository root.
-func findRoot(root string) (string, error) {
-	if root == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", fmt.Errorf("local engine: %w", err)
-		}
-		root = wd
-	}
-	found, err := deployed.FindRoot(root)
-	if err != nil {
-		return "", fmt.Errorf("local engine: %w", err)
-	}
-	return found, nil
 }
 
 // BootstrapPath is where `make build` puts fn's binary for this machine.

@@ -81,25 +81,26 @@ func DefinitionVars(engine deployed.Engine) deployed.Vars {
 	}
 }
 
-// RenderDefinition renders statemachine/rotate.asl.json the way Terraform's templatefile does.
-func RenderDefinition(root string, engine deployed.Engine) (string, error) {
-	def, err := deployed.RenderFile(filepath.Join(root, ASLPath), DefinitionVars(engine))
-	if err != nil {
-		return "", fmt.Errorf("render %s: %w", ASLPath, err)
-	}
-	return def, nil
-}
-
 func (e *Env) createStateMachine(ctx context.Context) error {
-	def, err := RenderDefinition(e.root, e.Engine)
+	arn, def, err := e.deployStateMachine(ctx, e.Engine.StateMachineName(), ASLPath, DefinitionVars(e.Engine), "state-machine")
 	if err != nil {
-		return fmt.Errorf("local engine: %w", err)
-	}
-	roleArn := fmt.Sprintf("arn:aws:iam::%s:role/%s-state-machine", AccountID, Name)
-	arn, err := e.StepFunctions.CreateStateMachine(ctx, e.Engine.StateMachineName(), def, roleArn)
-	if err != nil {
-		return fmt.Errorf("local engine: create state machine %s from %s: %w", e.Engine.StateMachineName(), ASLPath, err)
+		return err
 	}
 	e.StateMachineARN, e.Definition = arn, def
 	return nil
+}
+
+// deployStateMachine renders the definition at aslPath (relative to the repository root) with
+// vars, as Terraform's templatefile does, and creates the state machine name with the role
+// <Name>-<role>, as infra/modules/engine does.
+func (e *Env) deployStateMachine(ctx context.Context, name, aslPath string, vars deployed.Vars, role string) (arn, def string, err error) {
+	def, err = deployed.RenderFile(filepath.Join(e.root, aslPath), vars)
+	if err != nil {
+		return "", "", fmt.Errorf("local engine: render %s: %w", aslPath, err)
+	}
+	roleArn := fmt.Sprintf("arn:aws:iam::%s:role/%s-%s", AccountID, Name, role)
+	if arn, err = e.StepFunctions.CreateStateMachine(ctx, name, def, roleArn); err != nil {
+		return "", "", fmt.Errorf("local engine: create state machine %s from %s: %w", name, aslPath, err)
+	}
+	return arn, def, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 )
@@ -45,6 +46,20 @@ func digest(r Rotation) string {
 	b, _ := json.Marshal(r) // a struct of strings, numbers and slices always marshals
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// recordOfNewKey is recordFor for a step (store, verify) that acts on the new key the record
+// names: a record that names none refuses the step, NotAuthorized, before it does anything.
+// The logger it returns names the key.
+func (s *Steps) recordOfNewKey(ctx context.Context, req Request, running bool, step string) (*lock, *slog.Logger, error) {
+	l, err := s.recordFor(ctx, req, running)
+	if err != nil {
+		return nil, nil, err
+	}
+	if l.NewAccessKeyID == "" {
+		return nil, nil, NewError(NotAuthorized, nil, "%s for execution %s refused: its record names no new key; nothing was changed", step, req.ExecutionID)
+	}
+	return l, stepLogger(s.Logger, req).With("accessKeyId", l.NewAccessKeyID), nil
 }
 
 // recordFor returns the record of req's execution after checking the request against it: the

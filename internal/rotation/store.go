@@ -28,14 +28,10 @@ type storedKey struct {
 // key, the parameter, the format and the owner are the record's.
 func (s *Steps) Store(ctx context.Context, req Request) (Rotation, error) {
 	r := req.Rotation
-	l, err := s.recordFor(ctx, req, true)
+	l, log, err := s.recordOfNewKey(ctx, req, true, "store")
 	if err != nil {
 		return r, err
 	}
-	if l.NewAccessKeyID == "" {
-		return r, NewError(NotAuthorized, nil, "store for execution %s refused: its record names no new key; nothing was written", req.ExecutionID)
-	}
-	log := stepLogger(s.Logger, req).With("accessKeyId", l.NewAccessKeyID)
 	name := l.ParameterName
 	st, err := readParameterState(ctx, s.SSM, name, false)
 	if err != nil {

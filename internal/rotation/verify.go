@@ -25,14 +25,10 @@ func (s *Steps) Verify(ctx context.Context, req Request) (Rotation, error) {
 	// Not asked whether the execution runs (verifykey may not describe executions): verifying
 	// changes no key and no parameter, only the record's verifiedAt, which no later step takes
 	// from a stopped execution's record.
-	l, err := s.recordFor(ctx, req, false)
+	l, log, err := s.recordOfNewKey(ctx, req, false, "verify")
 	if err != nil {
 		return r, err
 	}
-	if l.NewAccessKeyID == "" {
-		return r, NewError(NotAuthorized, nil, "verify for execution %s refused: its record names no new key", req.ExecutionID)
-	}
-	log := stepLogger(s.Logger, req).With("accessKeyId", l.NewAccessKeyID)
 	id, secret, err := s.readAsConsumer(ctx, l)
 	if err != nil {
 		return r, err

@@ -115,21 +115,40 @@ func (p *Proxy) overRateLocked(service, account string) bool {
 	return !b.take(p.now())
 }
 
-// learnAssumedRole records the account of the temporary key an AssumeRole answer gives: the
-// account in its AssumedRoleUser ARN (arn:aws:sts::<account>:assumed-role/<role>/<session>).
+// learnAssumedRole records the account of the temporary key an AssumeRole answer gives.
 func (p *Proxy) learnAssumedRole(body []byte) {
-	var out struct {
-		ID  string `xml:"AssumeRoleResult>Credentials>AccessKeyId"`
-		Arn string `xml:"AssumeRoleResult>AssumedRoleUser>Arn"`
-	}
-	if xml.Unmarshal(body, &out) != nil || out.ID == "" {
-		return
-	}
-	parts := strings.Split(out.Arn, ":")
-	if len(parts) < 5 || parts[4] == "" {
+	s, ok := parseAssumeRoleAnswer(body)
+	if !ok || s.account == "" {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.accountOf[out.ID] = parts[4]
+	p.accountOf[s.keyID] = s.account
+}
+
+// assumedSession is what an AssumeRole answer says of the session it hands out: its temporary
+// key, and the account and role of its AssumedRoleUser ARN
+// (arn:aws:sts::<account>:assumed-role/<role name>/<session name>,
+// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumedRoleUser.html).
+type assumedSession struct {
+	keyID, account, role string
+}
+
+// parseAssumeRoleAnswer reads an AssumeRole answer's body; ok is false when it holds no key.
+func parseAssumeRoleAnswer(body []byte) (s assumedSession, ok bool) {
+	var out struct {
+		KeyID string `xml:"AssumeRoleResult>Credentials>AccessKeyId"`
+		Arn   string `xml:"AssumeRoleResult>AssumedRoleUser>Arn"`
+	}
+	if xml.Unmarshal(body, &out) != nil || out.KeyID == "" {
+		return s, false
+	}
+	s.keyID = out.KeyID
+	if parts := strings.Split(out.Arn, ":"); len(parts) >= 5 {
+		s.account = parts[4]
+	}
+	if parts := strings.Split(out.Arn, "/"); len(parts) >= 3 {
+		s.role = parts[len(parts)-2]
+	}
+	return s, true
 }

@@ -1,7 +1,6 @@
 package faultproxy
 
 import (
-	"encoding/xml"
 	"fmt"
 	"strings"
 	"time"
@@ -73,20 +72,12 @@ func (p *Proxy) learnRole(req request, body []byte) {
 		p.roleChanged[name] = change
 		p.mu.Unlock()
 	case req.service == "sts" && req.action == "AssumeRole":
-		var out struct {
-			KeyID string `xml:"AssumeRoleResult>Credentials>AccessKeyId"`
-			Arn   string `xml:"AssumeRoleResult>AssumedRoleUser>Arn"`
-		}
-		if xml.Unmarshal(body, &out) != nil || out.KeyID == "" {
-			return
-		}
-		// arn:aws:sts::111111111111:assumed-role/<role name>/<session name>
-		parts := strings.Split(out.Arn, "/")
-		if len(parts) < 3 {
+		s, ok := parseAssumeRoleAnswer(body)
+		if !ok || s.role == "" {
 			return
 		}
 		p.mu.Lock()
-		p.sessions[out.KeyID] = parts[len(parts)-2]
+		p.sessions[s.keyID] = s.role
 		p.mu.Unlock()
 	}
 }

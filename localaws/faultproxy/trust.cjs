@@ -1,25 +1,13 @@
 // The fault proxy's trust-policy evaluator (trust.go): reads one JSON request a line on stdin,
 // evaluates it with @cloud-copilot/iam-simulate (its package directory is the one argument)
 // and writes one JSON result a line: {"result": "Allowed"|…} or {"error": "…"}.
-// A request: {principal, action, resource, accountId, context, identityPolicies, resourcePolicy}.
-'use strict';
+// A request is a SimulationRequest; simulationOf (simulation.cjs) comes before this script.
 const path = require('path');
 const readline = require('readline');
 const { runSimulation } = require(path.join(process.argv[2], 'dist', 'cjs', 'index.js'));
 
 async function evaluate(req) {
-  const run = await runSimulation({
-    request: {
-      principal: req.principal,
-      action: req.action,
-      resource: { resource: req.resource, accountId: req.accountId },
-      contextVariables: req.context || {},
-    },
-    identityPolicies: req.identityPolicies || [],
-    serviceControlPolicies: [],
-    resourceControlPolicies: [],
-    resourcePolicy: req.resourcePolicy,
-  }, {});
+  const run = await runSimulation(simulationOf(req), {});
   if (run.resultType === 'error') return { error: JSON.stringify(run.errors) };
   if (run.resultType !== 'single') return { error: 'not a single resource: ' + req.resource };
   return { result: run.result.analysis.result };

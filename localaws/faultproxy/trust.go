@@ -28,7 +28,7 @@ import (
 // The caller's own identity policies are moto's to check (they are not evaluated here).
 
 //go:embed trust.cjs
-var trustScript []byte
+var trustScript string
 
 // EnableTrustPolicies turns trust-policy evaluation on; iamSimulateDir is the package
 // directory of @cloud-copilot/iam-simulate (node_modules/@cloud-copilot/iam-simulate), run
@@ -129,7 +129,7 @@ func (p *Proxy) trustRefusal(req request) *response {
 		assume["sts:RoleSessionName"] = name
 	}
 	tags := requestTags(req.params)
-	checks := []trustRequest{{Action: "sts:AssumeRole", Context: assume}}
+	checks := []SimulationRequest{{Action: "sts:AssumeRole", Context: assume}}
 	if len(tags) > 0 {
 		tagging := map[string]any{}
 		for k, v := range base {
@@ -142,11 +142,11 @@ func (p *Proxy) trustRefusal(req request) *response {
 		}
 		sort.Strings(keys)
 		assume["aws:TagKeys"], tagging["aws:TagKeys"] = keys, keys
-		checks = append(checks, trustRequest{Action: "sts:TagSession", Context: tagging})
+		checks = append(checks, SimulationRequest{Action: "sts:TagSession", Context: tagging})
 	}
 	for _, c := range checks {
 		c.Principal, c.Resource, c.AccountID = principal, role, accountOfARN(role)
-		c.IdentityPolicies = []namedPolicy{{Name: "caller", Policy: json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)}}
+		c.IdentityPolicies = []NamedPolicy{{Name: "caller", Policy: json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)}}
 		c.ResourcePolicy = json.RawMessage(doc)
 		result, err := eval.evaluate(c)
 		if err != nil {
@@ -181,21 +181,6 @@ func accountOfARN(arn string) string {
 	return ""
 }
 
-type namedPolicy struct {
-	Name   string          `json:"name"`
-	Policy json.RawMessage `json:"policy"`
-}
-
-type trustRequest struct {
-	Principal        string          `json:"principal"`
-	Action           string          `json:"action"`
-	Resource         string          `json:"resource"`
-	AccountID        string          `json:"accountId"`
-	Context          map[string]any  `json:"context"`
-	IdentityPolicies []namedPolicy   `json:"identityPolicies"`
-	ResourcePolicy   json.RawMessage `json:"resourcePolicy"`
-}
-
 // trustEvaluator runs trust.cjs once, lazily, and asks it one request at a time.
 type trustEvaluator struct {
 	node, lib string
@@ -207,7 +192,7 @@ type trustEvaluator struct {
 	out    *bufio.Reader
 }
 
-func (e *trustEvaluator) evaluate(req trustRequest) (string, error) {
+func (e *trustEvaluator) evaluate(req SimulationRequest) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.cmd == nil {
@@ -246,7 +231,7 @@ func (e *trustEvaluator) start() error {
 	if err != nil {
 		return err
 	}
-	if _, err := script.Write(trustScript); err != nil {
+	if _, err := script.WriteString(SimulationScript + trustScript); err != nil {
 		script.Close()
 		os.Remove(script.Name())
 		return err

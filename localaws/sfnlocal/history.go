@@ -17,6 +17,17 @@ type HistoryEvent struct {
 	Details         any // one of the *EventDetails types below, or nil
 }
 
+// StateName is the state an entered or exited event names; "" for any other event.
+func (e HistoryEvent) StateName() string {
+	switch d := e.Details.(type) {
+	case *StateEnteredEventDetails:
+		return d.Name
+	case *StateExitedEventDetails:
+		return d.Name
+	}
+	return ""
+}
+
 // DetailsKey returns the JSON member AWS puts this event's details under, e.g.
 // "stateEnteredEventDetails" for TaskStateEntered or "lambdaFunctionScheduledEventDetails".
 func (e HistoryEvent) DetailsKey() string { return detailsKey(e.Type) }

@@ -66,6 +66,43 @@ func (r *runner) itemInput(st *state, eff any, ctxObj map[string]any, i int, ite
 	return st.itemSelector.eval(r.env(eff, ic), "ItemSelector")
 }
 
+// failureTolerance is what a Map of items tolerates: count failed items, or pct percent of them
+// (the values tolerance reads).
+type failureTolerance struct {
+	count, pct float64
+	items      int
+}
+
+// exceededBy says whether failures are more than the Map tolerates: more than count, or more
+// than pct percent of its items.
+func (t failureTolerance) exceededBy(failures int) bool {
+	return float64(failures) > t.count || (t.items > 0 && float64(failures)*100/float64(t.items) > t.pct)
+}
+
+// mapFailures counts the failed items of a running Map and keeps the error that ends it: the
+// first one decide returns in add, upon which stop stops the other items.
+type mapFailures struct {
+	failureTolerance
+	stop func()
+
+	mu    sync.Mutex
+	count int
+	err   *stateError
+}
+
+// add counts one more failed item. While no error has ended the Map, decide says from the
+// count so far whether this one does (nil: the Map goes on).
+func (f *mapFailures) add(decide func(failures int) *stateError) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count++
+	if f.err == nil {
+		if f.err = decide(f.count); f.err != nil {
+			f.stop()
+		}
+	}
+}
+
 // tolerance reads ToleratedFailureCount/Percentage[Path]; without any it tolerates none in
 // Distributed mode (DescribeMapRun reports toleratedFailureCount 0 and percentage 0.0) and
 // every failure is fatal in Inline mode.

@@ -229,14 +229,8 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 	mctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	outcomes := make([]ChildOutcome, len(items))
-	var (
-		mu       sync.Mutex
-		failErr  *stateError
-		failures int
-	)
-	exceeded := func() bool {
-		return float64(failures) > tolCount || (len(items) > 0 && float64(failures)*100/float64(len(items)) > tolPct)
-	}
+	failed := &mapFailures{failureTolerance: failureTolerance{count: tolCount, pct: tolPct, items: len(items)},
+		stop: func() { cancel(errSiblingFailed) }}
 	childArn := ChildStateMachineArn(r.opts.StateMachineArn, labelOrID)
 	runChild := func(i int) {
 		name := r.uuid()
@@ -247,16 +241,15 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 		if out.Status == StatusSucceeded {
 			return
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		if mctx.Err() != nil && out.Status == StatusAborted {
 			return // stopped because the Map Run ended: not a failure of its own
 		}
-		failures++
-		if failErr == nil && exceeded() {
-			failErr = &stateError{Name: ErrExceedToleratedFailureThreshold, Cause: exceededCause}
-			cancel(errSiblingFailed)
-		}
+		failed.add(func(n int) *stateError {
+			if failed.exceededBy(n) {
+				return &stateError{Name: ErrExceedToleratedFailureThreshold, Cause: exceededCause}
+			}
+			return nil
+		})
 	}
 	r.forEachItem(mctx, limit, len(items), runChild)
 	if ctx.Err() != nil {
@@ -271,9 +264,9 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 		res, err := r.writeResults(ctx, st, eff, ctxObj, mapRunArn, start.ID, childArn, outcomes)
 		if err != nil {
 			var se *stateError
-			if failErr == nil && errors.As(err, &se) {
-				failErr = se
-			} else if failErr == nil {
+			if failed.err == nil && errors.As(err, &se) {
+				failed.err = se
+			} else if failed.err == nil {
 				return nil, err
 			}
 		}
@@ -303,8 +296,8 @@ func (r *runner) runDistributedMap(ctx context.Context, th *thread, st *state, r
 		}
 		result = outputs
 	}
-	if failErr != nil {
-		return runFailed(failErr)
+	if failed.err != nil {
+		return runFailed(failed.err)
 	}
 	runs.EndMapRun(mapRunArn, MapRunEnd{Status: StatusSucceeded, ResultsWritten: written})
 	endID := th.mapRunSucceeded()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 )
 
 // inlineMapConcurrency bounds an inline Map whatever its MaxConcurrency says: AWS runs at
@@ -51,18 +50,9 @@ func (r *runner) runInlineMap(ctx context.Context, th *thread, st *state, raw an
 	mctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	outputs := make([]any, len(items))
-	var (
-		mu       sync.Mutex
-		failErr  *stateError
-		failures int
-		lasts    = make([]int64, len(items))
-	)
-	exceeded := func() bool {
-		if float64(failures) > tolCount {
-			return true
-		}
-		return len(items) > 0 && float64(failures)*100/float64(len(items)) > tolPct
-	}
+	lasts := make([]int64, len(items))
+	failed := &mapFailures{failureTolerance: failureTolerance{count: tolCount, pct: tolPct, items: len(items)},
+		stop: func() { cancel(errSiblingFailed) }}
 	iterate := func(i int) {
 		it := th.child(i, st.processor)
 		it.mapIterationStarted(st, i)
@@ -79,22 +69,16 @@ func (r *runner) runInlineMap(ctx context.Context, th *thread, st *state, raw an
 			return
 		}
 		it.mapIterationFailed(st, i)
-		mu.Lock()
-		defer mu.Unlock()
-		failures++
 		outputs[i] = map[string]any{"Error": se.Name, "Cause": se.Cause}
-		if failErr != nil {
-			return
-		}
-		switch {
-		case !tolerance:
-			failErr = se
-		case exceeded():
-			failErr = &stateError{Name: ErrExceedToleratedFailureThreshold, Cause: fmt.Sprintf("The Map state %q failed because %d of %d iterations failed, more than it tolerates", st.name, failures, len(items))}
-		default:
-			return
-		}
-		cancel(errSiblingFailed)
+		failed.add(func(n int) *stateError {
+			switch {
+			case !tolerance:
+				return se
+			case failed.exceededBy(n):
+				return &stateError{Name: ErrExceedToleratedFailureThreshold, Cause: fmt.Sprintf("The Map state %q failed because %d of %d iterations failed, more than it tolerates", st.name, n, len(items))}
+			}
+			return nil
+		})
 	}
 	// None starts after the state has failed (mctx is cancelled).
 	r.forEachItem(mctx, limit, len(items), iterate)
@@ -102,9 +86,9 @@ func (r *runner) runInlineMap(ctx context.Context, th *thread, st *state, raw an
 	if ctx.Err() != nil {
 		return nil, ctx.Err() // the executor records the abort
 	}
-	if failErr != nil {
+	if failed.err != nil {
 		th.mapStateFailedLater() // recorded by the executor unless a retrier runs the Map again
-		return nil, failErr
+		return nil, failed.err
 	}
 	th.mapStateSucceeded()
 	return r.finishResult(st, raw, outputs, ctxObj)

@@ -185,13 +185,9 @@ func (p *parser) mapMode(st *state, statePtr, procField string, proc, m map[stri
 				spec.maxItems = n
 			}
 		}
-		params, ok := ir["Parameters"].(map[string]any)
-		if !ok {
-			return st.fieldError("ItemReader.Parameters", "is missing (an object with Bucket and Key)")
-		}
-		t, err := compileTemplate(params, "ItemReader.Parameters")
+		t, err := st.s3Parameters(ir, "ItemReader", "Key")
 		if err != nil {
-			return st.fieldError("ItemReader.Parameters", "%v", err)
+			return err
 		}
 		spec.params = t
 		st.itemReader = spec
@@ -207,15 +203,26 @@ func (p *parser) mapMode(st *state, statePtr, procField string, proc, m map[stri
 		if rw["Resource"] != ResourceS3PutObject {
 			return st.fieldError("ResultWriter.Resource", "%v is not supported by the local engine (only %s)", rw["Resource"], ResourceS3PutObject)
 		}
-		params, ok := rw["Parameters"].(map[string]any)
-		if !ok {
-			return st.fieldError("ResultWriter.Parameters", "is missing (an object with Bucket and Prefix)")
-		}
-		t, err := compileTemplate(params, "ResultWriter.Parameters")
+		t, err := st.s3Parameters(rw, "ResultWriter", "Prefix")
 		if err != nil {
-			return st.fieldError("ResultWriter.Parameters", "%v", err)
+			return err
 		}
 		st.resultWriter = t
 	}
 	return nil
+}
+
+// s3Parameters compiles the Parameters object of the ItemReader or ResultWriter field f, which
+// names an S3 object or prefix: Bucket and key (Key or Prefix).
+func (st *state) s3Parameters(f map[string]any, field, key string) (*payloadTemplate, error) {
+	where := field + ".Parameters"
+	params, ok := f["Parameters"].(map[string]any)
+	if !ok {
+		return nil, st.fieldError(where, "is missing (an object with Bucket and %s)", key)
+	}
+	t, err := compileTemplate(params, where)
+	if err != nil {
+		return nil, st.fieldError(where, "%v", err)
+	}
+	return t, nil
 }

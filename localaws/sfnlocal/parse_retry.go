@@ -39,19 +39,23 @@ func (p *parser) retriers(name string, m map[string]any) ([]*retrier, error) {
 			return nil, perr("ErrorEquals", "%v", err)
 		}
 		rt := &retrier{errorEquals: errs, interval: 1, maxAttempts: 3, backoffRate: 2}
-		if v, ok := rm["IntervalSeconds"]; ok {
-			n, err := positiveInt(v)
-			if err != nil {
-				return nil, perr("IntervalSeconds", "%v", err)
+		// The integer fields: each present one must parse, then sets its part of rt.
+		for _, f := range []struct {
+			name  string
+			parse func(any) (int, error)
+			set   func(n int)
+		}{
+			{"IntervalSeconds", positiveInt, func(n int) { rt.interval = float64(n) }},
+			{"MaxAttempts", nonNegativeInt, func(n int) { rt.maxAttempts = n }},
+			{"MaxDelaySeconds", positiveInt, func(n int) { rt.maxDelay = float64(n) }},
+		} {
+			if v, ok := rm[f.name]; ok {
+				n, err := f.parse(v)
+				if err != nil {
+					return nil, perr(f.name, "%v", err)
+				}
+				f.set(n)
 			}
-			rt.interval = float64(n)
-		}
-		if v, ok := rm["MaxAttempts"]; ok {
-			n, err := nonNegativeInt(v)
-			if err != nil {
-				return nil, perr("MaxAttempts", "%v", err)
-			}
-			rt.maxAttempts = n
 		}
 		if v, ok := rm["BackoffRate"]; ok {
 			f, ok := v.(float64)
@@ -59,13 +63,6 @@ func (p *parser) retriers(name string, m map[string]any) ([]*retrier, error) {
 				return nil, perr("BackoffRate", "must be a number of at least 1.0, got %s", encodeJSON(v))
 			}
 			rt.backoffRate = f
-		}
-		if v, ok := rm["MaxDelaySeconds"]; ok {
-			n, err := positiveInt(v)
-			if err != nil {
-				return nil, perr("MaxDelaySeconds", "%v", err)
-			}
-			rt.maxDelay = float64(n)
 		}
 		if v, ok := rm["JitterStrategy"]; ok {
 			switch v {

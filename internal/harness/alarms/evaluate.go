@@ -1,6 +1,7 @@
 package alarms
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -197,36 +198,36 @@ func arith(op byte, l, r *float64) *float64 {
 	return &v
 }
 
-func (p *mathParser) sum() (*float64, error) {
-	l, err := p.product()
-	if err != nil {
-		return nil, err
-	}
-	for c := p.peek(); c == '+' || c == '-'; c = p.peek() {
-		p.pos++
-		r, err := p.product()
-		if err != nil {
-			return nil, err
+// sum and product are the two precedence levels of metric math's arithmetic, each a
+// left-associative chain of the level below (leftChain).
+func (p *mathParser) sum() (*float64, error) { return leftChain(p.product, p.operator("+-"), arith) }
+
+func (p *mathParser) product() (*float64, error) { return leftChain(p.atom, p.operator("*/"), arith) }
+
+// operator consumes the next byte if it is one of ops.
+func (p *mathParser) operator(ops string) func() (byte, bool) {
+	return func() (byte, bool) {
+		c := p.peek()
+		if c == 0 || !strings.ContainsRune(ops, rune(c)) {
+			return 0, false
 		}
-		l = arith(c, l, r)
+		p.pos++
+		return c, true
 	}
-	return l, nil
 }
 
-func (p *mathParser) product() (*float64, error) {
-	l, err := p.atom()
+// sumThen parses a sum that must be followed by end (a closing parenthesis or an argument's
+// comma), which it consumes; missing says what is wrong when end does not follow.
+func (p *mathParser) sumThen(end byte, missing string) (*float64, error) {
+	v, err := p.sum()
 	if err != nil {
 		return nil, err
 	}
-	for c := p.peek(); c == '*' || c == '/'; c = p.peek() {
-		p.pos++
-		r, err := p.atom()
-		if err != nil {
-			return nil, err
-		}
-		l = arith(c, l, r)
+	if p.peek() != end {
+		return nil, errors.New(missing)
 	}
-	return l, nil
+	p.pos++
+	return v, nil
 }
 
 func (p *mathParser) atom() (*float64, error) {
@@ -234,15 +235,7 @@ func (p *mathParser) atom() (*float64, error) {
 	switch {
 	case c == '(':
 		p.pos++
-		v, err := p.sum()
-		if err != nil {
-			return nil, err
-		}
-		if p.peek() != ')' {
-			return nil, fmt.Errorf("missing )")
-		}
-		p.pos++
-		return v, nil
+		return p.sumThen(')', "missing )")
 	case c >= '0' && c <= '9':
 		start := p.pos
 		for p.pos < len(p.src) && (p.src[p.pos] == '.' || (p.src[p.pos] >= '0' && p.src[p.pos] <= '9')) {
@@ -267,22 +260,14 @@ func (p *mathParser) atom() (*float64, error) {
 			return nil, fmt.Errorf("function %s is not evaluated here", name)
 		}
 		p.pos++
-		v, err := p.sum()
+		v, err := p.sumThen(',', "FILL needs two arguments")
 		if err != nil {
 			return nil, err
 		}
-		if p.peek() != ',' {
-			return nil, fmt.Errorf("FILL needs two arguments")
-		}
-		p.pos++
-		fill, err := p.sum()
+		fill, err := p.sumThen(')', "missing ) after FILL")
 		if err != nil {
 			return nil, err
 		}
-		if p.peek() != ')' {
-			return nil, fmt.Errorf("missing ) after FILL")
-		}
-		p.pos++
 		if v == nil {
 			return fill, nil
 		}

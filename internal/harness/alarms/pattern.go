@@ -249,32 +249,34 @@ func (p *jsonParser) accept(tok string) bool {
 	return false
 }
 
+// or and and are the pattern's two boolean levels, && binding tighter (leftChain).
 func (p *jsonParser) or() (node, error) {
-	l, err := p.and()
-	if err != nil {
-		return nil, err
-	}
-	for p.accept("||") {
-		r, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		l = orNode{l, r}
-	}
-	return l, nil
+	return leftChain(p.and, p.token("||"), func(_ byte, l, r node) node { return orNode{l, r} })
 }
 
 func (p *jsonParser) and() (node, error) {
-	l, err := p.unary()
+	return leftChain(p.unary, p.token("&&"), func(_ byte, l, r node) node { return andNode{l, r} })
+}
+
+// token consumes tok if it comes next.
+func (p *jsonParser) token(tok string) func() (byte, bool) {
+	return func() (byte, bool) { return 0, p.accept(tok) }
+}
+
+// leftChain parses operand (op operand)* and joins it from the left, as both parsers'
+// binary operators associate: op consumes the next operator if there is one.
+func leftChain[T any](operand func() (T, error), op func() (byte, bool), join func(op byte, l, r T) T) (T, error) {
+	l, err := operand()
 	if err != nil {
-		return nil, err
+		return l, err
 	}
-	for p.accept("&&") {
-		r, err := p.unary()
+	for c, ok := op(); ok; c, ok = op() {
+		r, err := operand()
 		if err != nil {
-			return nil, err
+			var zero T
+			return zero, err
 		}
-		l = andNode{l, r}
+		l = join(c, l, r)
 	}
 	return l, nil
 }

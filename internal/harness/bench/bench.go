@@ -197,9 +197,9 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	if opts.Size == "" {
 		opts.Size = Full
 	}
-	root, err := findRoot(opts.Root)
+	root, err := deployed.FindRoot(opts.Root)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	out := opts.OutDir
 	if out == "" {
@@ -399,21 +399,6 @@ func write(dir string, r *Results) error {
 		}
 	}
 	return nil
-}
-
-func findRoot(root string) (string, error) {
-	if root == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", fmt.Errorf("bench: %w", err)
-		}
-		root = wd
-	}
-	found, err := deployed.FindRoot(root)
-	if err != nil {
-		return "", fmt.Errorf("bench: %w", err)
-	}
-	return found, nil
 }
 
 func machine() Machine {

@@ -13,13 +13,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/keyrotor/keyrotor/internal/fleet"
 	"github.com/keyrotor/keyrotor/internal/harness/aslrules"
@@ -386,20 +386,14 @@ func fleetViolations(ctx context.Context, env *localenv.Env, accounts, names []s
 	bad := make([]bool, len(users))
 	unsafe := make([]bool, len(users))
 	why := make([]string, len(users))
-	errs := make([]error, len(users))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(8)
 	for i, m := range users {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			admin, params, u := m.iam, m.ssm, m.name
 			keys, err := admin.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(u)})
 			if err != nil {
-				errs[i] = err
-				return
+				return fmt.Errorf("check %s: %w", u, err)
 			}
 			var active []string
 			for _, k := range keys.AccessKeyMetadata {
@@ -419,15 +413,15 @@ func fleetViolations(ctx context.Context, env *localenv.Env, accounts, names []s
 			bad[i] = unsafe[i] || value.AccessKeyId != active[0] || !wasVerified
 			why[i] = fmt.Sprintf("%s %s: %d keys, active %v, parameter holds %q (verified %v), lock left %v",
 				m.account, u, len(keys.AccessKeyMetadata), active, value.AccessKeyId, wasVerified, lockErr == nil)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, 0, 0, nil, err
+	}
 	n, u := 0, 0
 	var examples []string
 	for i := range users {
-		if errs[i] != nil {
-			return nil, 0, 0, nil, fmt.Errorf("check %s: %w", users[i].name, errs[i])
-		}
 		if bad[i] {
 			n++
 			if len(examples) < 5 {

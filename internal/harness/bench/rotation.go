@@ -236,7 +236,7 @@ func countHistory(events []sfnlocal.HistoryEvent) historyCounts {
 		switch {
 		case strings.HasSuffix(ev.Type, "StateEntered"):
 			c.transitions++
-			c.path = append(c.path, fmt.Sprintf("%s (%s)", enteredName(ev), strings.TrimSuffix(ev.Type, "StateEntered")))
+			c.path = append(c.path, fmt.Sprintf("%s (%s)", ev.StateName(), strings.TrimSuffix(ev.Type, "StateEntered")))
 			if ev.Type == "TaskStateEntered" {
 				taskEntries++
 			}
@@ -245,7 +245,7 @@ func countHistory(events []sfnlocal.HistoryEvent) historyCounts {
 			if ev.Type == "LambdaFunctionScheduled" {
 				c.lambdaInvocations++
 			}
-		case ev.Type == "TaskStateExited" && exitedName(ev) == "VerifyKey":
+		case ev.Type == "TaskStateExited" && ev.StateName() == "VerifyKey":
 			c.verifyExit = ev.Timestamp
 		}
 	}
@@ -253,26 +253,6 @@ func countHistory(events []sfnlocal.HistoryEvent) historyCounts {
 		c.transitions += scheduled - taskEntries
 	}
 	return c
-}
-
-func enteredName(ev sfnlocal.HistoryEvent) string {
-	switch d := ev.Details.(type) {
-	case *sfnlocal.StateEnteredEventDetails:
-		return d.Name
-	case sfnlocal.StateEnteredEventDetails:
-		return d.Name
-	}
-	return "?"
-}
-
-func exitedName(ev sfnlocal.HistoryEvent) string {
-	switch d := ev.Details.(type) {
-	case *sfnlocal.StateExitedEventDetails:
-		return d.Name
-	case sfnlocal.StateExitedEventDetails:
-		return d.Name
-	}
-	return ""
 }
 
 // warmAWS makes one call to each service a rotation uses, so moto has loaded its backends

@@ -82,15 +82,47 @@ func startConsumer(t *testing.T, tt consumerCase, f *rotationFixture) consumerRu
 
 // goRun is ssmcreds in this process, the loop the package has always run.
 type goRun struct {
-	reader     *countingSSM
-	logs       *logbuffer.Buffer
-	creds      *aws.CredentialsCache
-	mu         sync.Mutex
-	s          consumerSummary
+	reader *countingSSM
+	logs   *logbuffer.Buffer
+	creds  *aws.CredentialsCache
+	mu     sync.Mutex
+	s      consumerSummary
+	stopCh chan struct{}
+	loopProgress
+}
+
+// loopProgress is how far a consumer loop has come, in iterations, and whether it has ended:
+// progress waits on it.
+type loopProgress struct {
 	iterations atomic.Int64
-	progressed chan struct{}
-	stopCh     chan struct{}
-	stopped    chan struct{}
+	progressed chan struct{} // signalled (without blocking) after each iteration
+	ended      chan struct{} // closed when the loop has ended
+}
+
+func newLoopProgress() loopProgress {
+	return loopProgress{progressed: make(chan struct{}, 1), ended: make(chan struct{})}
+}
+
+// signal wakes waitFor after iterations changed.
+func (l *loopProgress) signal() {
+	select {
+	case l.progressed <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until the loop has run n more iterations, failing the test with why() if it
+// ends first.
+func (l *loopProgress) waitFor(t *testing.T, n int64, why func() string) {
+	t.Helper()
+	target := l.iterations.Load() + n
+	for l.iterations.Load() < target {
+		select {
+		case <-l.progressed:
+		case <-l.ended:
+			t.Fatalf("consumer %s after %d iterations", why(), l.iterations.Load())
+		}
+	}
 }
 
 // countingSSM counts the parameter reads the provider makes.
@@ -108,7 +140,7 @@ func startGoConsumer(t *testing.T, tt consumerCase, f *rotationFixture) consumer
 	ctx := context.Background()
 	g := &goRun{
 		reader: &countingSSM{Client: ssm.NewFromConfig(moto.srv.AdminConfig())}, logs: &logbuffer.Buffer{},
-		progressed: make(chan struct{}, 1), stopCh: make(chan struct{}), stopped: make(chan struct{}),
+		stopCh: make(chan struct{}), loopProgress: newLoopProgress(),
 	}
 	g.creds = ssmcreds.New(g.reader, f.param, func(o *ssmcreds.Options) {
 		o.Format = ssmcreds.Format(tt.format)
@@ -176,45 +208,35 @@ func startGoConsumer(t *testing.T, tt consumerCase, f *rotationFixture) consumer
 				g.mu.Unlock()
 			}
 			g.iterations.Add(1)
-			select {
-			case g.progressed <- struct{}{}:
-			default:
-			}
+			g.signal()
 		}
 	}
 	var workers sync.WaitGroup
 	for w := range tt.workers {
 		workers.Go(func() { work(w) })
 	}
-	go func() { workers.Wait(); close(g.stopped) }()
+	go func() { workers.Wait(); close(g.ended) }()
 	t.Cleanup(func() {
 		select {
 		case <-g.stopCh:
 		default:
 			close(g.stopCh)
 		}
-		<-g.stopped
+		<-g.ended
 	})
 	return g
 }
 
 func (g *goRun) progress(t *testing.T, n int64) {
 	t.Helper()
-	target := g.iterations.Load() + n
-	for g.iterations.Load() < target {
-		select {
-		case <-g.progressed:
-		case <-g.stopped:
-			t.Fatalf("consumer stopped after %d iterations", g.iterations.Load())
-		}
-	}
+	g.waitFor(t, n, func() string { return "stopped" })
 }
 
 func (g *goRun) reads() int { return int(g.reader.n.Load()) }
 
 func (g *goRun) stop(t *testing.T) consumerSummary {
 	close(g.stopCh)
-	<-g.stopped
+	<-g.ended
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s := g.s
@@ -225,16 +247,14 @@ func (g *goRun) stop(t *testing.T) consumerSummary {
 
 // processRun is a consumers/node or consumers/python loop in a child process.
 type processRun struct {
-	cmd        *exec.Cmd
-	stdin      io.WriteCloser
-	stderr     *logbuffer.Buffer
-	iterations atomic.Int64
-	nreads     atomic.Int64
-	progressed chan struct{}
-	done       chan struct{}
-	mu         sync.Mutex
-	stdout     strings.Builder
-	summary    *consumerSummary
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr *logbuffer.Buffer
+	nreads atomic.Int64
+	loopProgress
+	mu      sync.Mutex
+	stdout  strings.Builder
+	summary *consumerSummary
 }
 
 // trackConsumers keys the test cache on what node and python3 read here: the packages, their
@@ -289,7 +309,7 @@ func startProcessConsumer(t *testing.T, tt consumerCase, param, bucket, endpoint
 		"KEYROTOR_TTL_SECONDS="+strconv.FormatFloat(tt.ttl.Seconds(), 'f', -1, 64),
 		"KEYROTOR_WORKERS="+strconv.Itoa(tt.workers), "KEYROTOR_MODE="+mode,
 	)
-	p := &processRun{cmd: cmd, stderr: &logbuffer.Buffer{}, progressed: make(chan struct{}, 1), done: make(chan struct{})}
+	p := &processRun{cmd: cmd, stderr: &logbuffer.Buffer{}, loopProgress: newLoopProgress()}
 	cmd.Stderr = p.stderr
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -302,7 +322,7 @@ func startProcessConsumer(t *testing.T, tt consumerCase, param, bucket, endpoint
 		t.Fatalf("start the %s consumer: %v", tt.lang, err)
 	}
 	go func() {
-		defer close(p.done)
+		defer close(p.ended)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			line := sc.Text()
@@ -323,12 +343,9 @@ func startProcessConsumer(t *testing.T, tt consumerCase, param, bucket, endpoint
 				p.mu.Unlock()
 			}
 			if msg.Iterations != nil {
-				p.iterations.Store(*msg.Iterations)
 				p.nreads.Store(msg.Reads)
-				select {
-				case p.progressed <- struct{}{}:
-				default:
-				}
+				p.iterations.Store(*msg.Iterations)
+				p.signal()
 			}
 		}
 		_ = cmd.Wait()
@@ -336,10 +353,10 @@ func startProcessConsumer(t *testing.T, tt consumerCase, param, bucket, endpoint
 	t.Cleanup(func() {
 		p.stdin.Close()
 		select {
-		case <-p.done:
+		case <-p.ended:
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-p.done
+			<-p.ended
 		}
 	})
 	return p
@@ -347,14 +364,7 @@ func startProcessConsumer(t *testing.T, tt consumerCase, param, bucket, endpoint
 
 func (p *processRun) progress(t *testing.T, n int64) {
 	t.Helper()
-	target := p.iterations.Load() + n
-	for p.iterations.Load() < target {
-		select {
-		case <-p.progressed:
-		case <-p.done:
-			t.Fatalf("consumer process ended after %d iterations: %s\n%s", p.iterations.Load(), p.cmd.ProcessState, p.output())
-		}
-	}
+	p.waitFor(t, n, func() string { return fmt.Sprintf("process ended (%s: %s)", p.cmd.ProcessState, p.output()) })
 }
 
 func (p *processRun) reads() int { return int(p.nreads.Load()) }
@@ -369,10 +379,10 @@ func (p *processRun) stop(t *testing.T) consumerSummary {
 	t.Helper()
 	p.stdin.Close()
 	select {
-	case <-p.done:
+	case <-p.ended:
 	case <-time.After(60 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-p.done
+		<-p.ended
 	}
 	p.mu.Lock()
 	s := p.summary

@@ -84,14 +84,9 @@ func NewBench(ctx context.Context, opts Options) (*Bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := findRoot()
-	if err != nil {
-		env.Close()
-		return nil, err
-	}
 	admin := env.Moto.AdminConfig()
 	b := &Bench{
-		Env: env, Root: root, FunctionTimeout: opts.FunctionTimeout, sessions: sessions, Clock: clock,
+		Env: env, Root: env.Engine.Root, FunctionTimeout: opts.FunctionTimeout, sessions: sessions, Clock: clock,
 		iam: iam.NewFromConfig(admin), ssm: ssm.NewFromConfig(admin), sts: sts.NewFromConfig(admin),
 	}
 	b.Checker = &invariants.Checker{
@@ -112,23 +107,6 @@ func NewBench(ctx context.Context, opts Options) (*Bench, error) {
 
 // Close stops the engine.
 func (b *Bench) Close() error { return b.Env.Close() }
-
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
 
 // Seed describes a user to create for one rotation.
 type Seed struct {

@@ -61,11 +61,15 @@ func LoadModules(root string) (map[string]*Module, error) {
 	return mods, nil
 }
 
-// LoadModule parses the .tf files of one directory, as LoadModules does each.
+// LoadModule parses the .tf files of one directory, as LoadModules does each, in name order.
+// A directory without one is an error: a module source that names it would be wrong.
 func LoadModule(dir string) (*Module, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.tf"))
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("%s holds no .tf file", dir)
 	}
 	m := &Module{Dir: dir, src: map[string][]byte{}}
 	for _, path := range paths {

@@ -2,15 +2,15 @@
 // @cloud-copilot/iam-simulate and writes {"results": [...]} on stdout. Run by Go
 // (internal/leastprivilege) with the iam-simulate package directory as its one argument.
 //
-// Each request: {principal, action, resource, accountId, context, identityPolicies: [{name,
-// policy}], resourcePolicy}. Each result: {result, decisive: [{policy, sid, effect}], error}.
+// Each request is a faultproxy.SimulationRequest, which simulationOf (localaws/faultproxy/
+// simulation.cjs, put before this script) turns into runSimulation's argument. Each result:
+// {result, decisive: [{policy, sid, effect}], error}.
 //
 // runSimulation validates everything (policies, action, resource type, context keys). It drops
 // kms:EncryptionContext:<key> context keys, which its key matcher does not recognise (it only
 // expands variable keys written with a "/"); such requests are evaluated again by the same core
 // engine runSimulation uses, with those keys restored. Any other dropped key is an error: the
 // call table would be claiming context that does not apply to the action.
-'use strict';
 const path = require('path');
 const lib = process.argv[1];
 const cjs = (p) => require(path.join(lib, 'dist', 'cjs', p));
@@ -25,18 +25,7 @@ const { loadPolicy } = require(require.resolve('@cloud-copilot/iam-policy', { pa
 const encryptionContextKey = /^kms:encryptioncontext:/i;
 
 async function evaluate(req) {
-  const simulation = {
-    request: {
-      principal: req.principal,
-      action: req.action,
-      resource: { resource: req.resource, accountId: req.accountId },
-      contextVariables: req.context || {},
-    },
-    identityPolicies: req.identityPolicies || [],
-    serviceControlPolicies: [],
-    resourceControlPolicies: [],
-    resourcePolicy: req.resourcePolicy || undefined,
-  };
+  const simulation = simulationOf(req);
   const run = await runSimulation(simulation, {});
   if (run.resultType === 'error') {
     return { error: JSON.stringify(run.errors) };

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/keyrotor/keyrotor/internal/deployed"
+	"github.com/keyrotor/keyrotor/localaws/faultproxy"
 )
 
 //go:embed evaluate.cjs
@@ -91,21 +92,6 @@ func NewEvaluator(root string) (*Evaluator, error) {
 	return &Evaluator{Node: node, Library: lib}, nil
 }
 
-type request struct {
-	Principal        string             `json:"principal"`
-	Action           string             `json:"action"`
-	Resource         string             `json:"resource"`
-	AccountID        string             `json:"accountId"`
-	Context          map[string]any     `json:"context"`
-	IdentityPolicies []namedDocument    `json:"identityPolicies"`
-	ResourcePolicy   *deployed.Document `json:"resourcePolicy,omitempty"`
-}
-
-type namedDocument struct {
-	Name   string            `json:"name"`
-	Policy deployed.Document `json:"policy"`
-}
-
 type result struct {
 	Result   string `json:"result"`
 	Error    string `json:"error"`
@@ -119,7 +105,7 @@ type result struct {
 // resource of the wrong type, context key that does not apply, invalid policy) is an error:
 // the call table, not the policy, is then wrong.
 func (e *Evaluator) Evaluate(ctx context.Context, calls []Call, p Policies) ([]Decision, error) {
-	reqs := make([]request, len(calls))
+	reqs := make([]faultproxy.SimulationRequest, len(calls))
 	for i, c := range calls {
 		r, err := buildRequest(c, p)
 		if err != nil {
@@ -131,7 +117,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, calls []Call, p Policies) ([]D
 	if err != nil {
 		return nil, fmt.Errorf("encode evaluation requests: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, e.Node, "-e", evaluatorScript, e.Library)
+	cmd := exec.CommandContext(ctx, e.Node, "-e", faultproxy.SimulationScript+evaluatorScript, e.Library)
 	cmd.Stdin = bytes.NewReader(in)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -166,15 +152,15 @@ func (e *Evaluator) Evaluate(ctx context.Context, calls []Call, p Policies) ([]D
 	return decisions, nil
 }
 
-func buildRequest(c Call, p Policies) (request, error) {
+func buildRequest(c Call, p Policies) (faultproxy.SimulationRequest, error) {
 	account := accountOf(c.Resource)
 	if account == "" {
 		account = accountOf(c.Principal)
 	}
 	if account == "" {
-		return request{}, fmt.Errorf("call %s on %s: neither the resource nor the principal names an account", c.Action, c.Resource)
+		return faultproxy.SimulationRequest{}, fmt.Errorf("call %s on %s: neither the resource nor the principal names an account", c.Action, c.Resource)
 	}
-	r := request{
+	r := faultproxy.SimulationRequest{
 		Principal: sessionOf(c.Principal),
 		Action:    c.Action,
 		Resource:  c.Resource,
@@ -189,10 +175,18 @@ func buildRequest(c Call, p Policies) (request, error) {
 		}
 	}
 	for _, np := range p.Identity[c.Principal] {
-		r.IdentityPolicies = append(r.IdentityPolicies, namedDocument{Name: np.Name, Policy: np.Document})
+		doc, err := json.Marshal(np.Document)
+		if err != nil {
+			return r, fmt.Errorf("encode policy %s: %w", np.Name, err)
+		}
+		r.IdentityPolicies = append(r.IdentityPolicies, faultproxy.NamedPolicy{Name: np.Name, Policy: doc})
 	}
 	if rp, ok := p.Resource[c.Resource]; ok {
-		r.ResourcePolicy = &rp
+		doc, err := json.Marshal(rp)
+		if err != nil {
+			return r, fmt.Errorf("encode the resource policy of %s: %w", c.Resource, err)
+		}
+		r.ResourcePolicy = doc
 	}
 	return r, nil
 }

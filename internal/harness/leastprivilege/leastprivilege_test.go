@@ -49,8 +49,8 @@ func newFixtureWith(t *testing.T, adjust func(*deployed.Engine)) fixture {
 		t.Fatal(err)
 	}
 	var f fixture
-	f.engine = deployed.Engine{Root: root, Name: "keyrotor", Partition: "aws", Region: "eu-west-1", AccountID: "111122223333",
-		ParameterPrefix: "/keyrotor/", UserPath: "/", KMSKeyID: "1234abcd-12ab-34cd-56ef-1234567890ab"}
+	f.engine = deployed.Engine{Root: root, Name: "keyrotor", Account: deployed.Account{Partition: "aws", Region: "eu-west-1",
+		AccountID: "111122223333", ParameterPrefix: "/keyrotor/", UserPath: "/", KMSKeyID: "1234abcd-12ab-34cd-56ef-1234567890ab"}}
 	adjust(&f.engine)
 	f.reader = "arn:aws:iam::" + f.engine.AccountID + ":role/s3-signer-consumer"
 	f.deployer = "arn:aws:iam::" + f.engine.AccountID + ":role/administrator"

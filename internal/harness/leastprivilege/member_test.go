@@ -86,8 +86,9 @@ func newOrg(t *testing.T) org {
 	}
 	o.policies.Resource[o.hub.KMSKeyARN()] = hubKey
 	for _, account := range []string{memberA, memberB, unlisted} {
-		m := deployed.Member{Root: o.root, Partition: "aws", Region: o.hub.Region, AccountID: account, HubAccountID: hubAccount,
-			EngineName: o.hub.Name, ExternalID: externalID, ParameterPrefix: "/keyrotor/", UserPath: memberUserPath, KMSKeyID: memberKeyID}
+		m := deployed.Member{Root: o.root, HubAccountID: hubAccount, EngineName: o.hub.Name, ExternalID: externalID,
+			Account: deployed.Account{Partition: "aws", Region: o.hub.Region, AccountID: account, ParameterPrefix: "/keyrotor/",
+				UserPath: memberUserPath, KMSKeyID: memberKeyID}}
 		if account == memberA {
 			m.Readers = map[string][]string{o.reader: {parameter}}
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
@@ -39,37 +40,25 @@ func CreateFleetUsersIn(ctx context.Context, env *localenv.Env, account, path st
 		return err
 	}
 	client := iam.NewFromConfig(cfg)
-	errs := make([]error, len(names))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i, name := range names {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+	var g errgroup.Group
+	g.SetLimit(8)
+	for _, name := range names {
+		g.Go(func() error {
 			if _, err := client.CreateUser(ctx, &iam.CreateUserInput{
 				UserName: aws.String(name), Path: aws.String(path),
 				Tags: []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}},
 			}); err != nil {
-				errs[i] = fmt.Errorf("create user %s: %w", name, err)
-				return
+				return fmt.Errorf("create user %s: %w", name, err)
 			}
 			for range keys {
 				if _, err := client.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)}); err != nil {
-					errs[i] = fmt.Errorf("create access key of %s: %w", name, err)
-					return
+					return fmt.Errorf("create access key of %s: %w", name, err)
 				}
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return g.Wait()
 }
 
 // Sessions records the AssumeRole session each function of a local engine signs with. Pass

@@ -3,7 +3,6 @@ package tfschema
 import (
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/keyrotor/keyrotor/internal/harness/infracheck"
 )
 
 // Module is one directory of .tf files.
@@ -21,29 +22,13 @@ type Module struct {
 	Blocks []*hclsyntax.Block
 }
 
-// LoadModule parses every .tf file of dir.
+// LoadModule parses every .tf file of dir, as infracheck does.
 func LoadModule(dir string) (*Module, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.tf"))
+	m, err := infracheck.LoadModule(dir)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", dir, err)
+		return nil, err
 	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("%s holds no .tf file", dir)
-	}
-	slices.Sort(files)
-	m := &Module{Dir: dir}
-	for _, f := range files {
-		src, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", f, err)
-		}
-		file, diags := hclsyntax.ParseConfig(src, f, hcl.Pos{Line: 1, Column: 1})
-		if diags.HasErrors() {
-			return nil, fmt.Errorf("parse %s: %w", f, diags)
-		}
-		m.Blocks = append(m.Blocks, file.Body.(*hclsyntax.Body).Blocks...)
-	}
-	return m, nil
+	return &Module{Dir: dir, Blocks: m.Blocks}, nil
 }
 
 // Types lists the "resource:<type>" and "data:<type>" a module declares.

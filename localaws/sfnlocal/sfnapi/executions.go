@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -298,13 +297,9 @@ func (s *Server) ListExecutions(ctx context.Context, stateMachineArn, status str
 	if _, err := s.machineLocked(stateMachineArn); err != nil {
 		return nil, err
 	}
-	var all []*execution
-	for _, e := range s.executions {
-		if e.machine.arn == stateMachineArn && (status == "" || e.status == status) {
-			all = append(all, e)
-		}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].seq > all[j].seq })
+	all := listed(s.executions, newestFirst, func(e *execution) bool {
+		return e.machine.arn == stateMachineArn && (status == "" || e.status == status)
+	})
 	out := make([]Execution, len(all))
 	for i, e := range all {
 		out[i] = e.snapshotLocked()
@@ -362,14 +357,13 @@ func toDescribeOut(x Execution) describeExecutionOut {
 	return out
 }
 
-func (s *Server) httpStartExecution(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		StateMachineArn, Name string
-		Input                 *string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+// startExecutionInput is the StartExecution request body.
+type startExecutionInput struct {
+	StateMachineArn, Name string
+	Input                 *string
+}
+
+func (s *Server) httpStartExecution(ctx context.Context, in startExecutionInput) (any, error) {
 	input := "{}"
 	if in.Input != nil {
 		input = *in.Input
@@ -384,11 +378,7 @@ func (s *Server) httpStartExecution(ctx context.Context, body []byte) (any, erro
 	}{e.arn, epoch(e.start)}, nil
 }
 
-func (s *Server) httpDescribeExecution(ctx context.Context, body []byte) (any, error) {
-	var in struct{ ExecutionArn string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpDescribeExecution(ctx context.Context, in struct{ ExecutionArn string }) (any, error) {
 	x, err := s.DescribeExecution(ctx, in.ExecutionArn)
 	if err != nil {
 		return nil, err
@@ -396,11 +386,7 @@ func (s *Server) httpDescribeExecution(ctx context.Context, body []byte) (any, e
 	return toDescribeOut(x), nil
 }
 
-func (s *Server) httpStopExecution(ctx context.Context, body []byte) (any, error) {
-	var in struct{ ExecutionArn, Error, Cause string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpStopExecution(ctx context.Context, in struct{ ExecutionArn, Error, Cause string }) (any, error) {
 	d, err := s.StopExecution(ctx, in.ExecutionArn, in.Error, in.Cause)
 	if err != nil {
 		return nil, err
@@ -410,11 +396,7 @@ func (s *Server) httpStopExecution(ctx context.Context, body []byte) (any, error
 	}{epoch(d)}, nil
 }
 
-func (s *Server) httpDescribeStateMachineForExecution(ctx context.Context, body []byte) (any, error) {
-	var in struct{ ExecutionArn string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpDescribeStateMachineForExecution(ctx context.Context, in struct{ ExecutionArn string }) (any, error) {
 	e, err := s.execution(in.ExecutionArn)
 	if err != nil {
 		return nil, err
@@ -432,14 +414,13 @@ func (s *Server) httpDescribeStateMachineForExecution(ctx context.Context, body 
 var statusFilters = []string{sfnlocal.StatusRunning, sfnlocal.StatusSucceeded, sfnlocal.StatusFailed,
 	sfnlocal.StatusTimedOut, sfnlocal.StatusAborted, "PENDING_REDRIVE"}
 
-func (s *Server) httpListExecutions(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		StateMachineArn, StatusFilter, NextToken, MapRunArn string
-		MaxResults                                          int32
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+// listExecutionsInput is the ListExecutions request body.
+type listExecutionsInput struct {
+	StateMachineArn, StatusFilter, NextToken, MapRunArn string
+	MaxResults                                          int32
+}
+
+func (s *Server) httpListExecutions(ctx context.Context, in listExecutionsInput) (any, error) {
 	if in.MapRunArn != "" && in.StateMachineArn != "" {
 		return nil, apiErr(CodeValidationException, "Must provide a StateMachine ARN or MapRun ARN, not both")
 	}
@@ -482,14 +463,9 @@ func (s *Server) httpListExecutions(ctx context.Context, body []byte) (any, erro
 	if _, err := s.machineLocked(in.StateMachineArn); err != nil {
 		return nil, err
 	}
-	var all []*execution
-	for _, e := range s.executions {
-		if e.machine.arn == in.StateMachineArn && (in.StatusFilter == "" || e.status == in.StatusFilter) && (from < 0 || e.seq <= from) {
-			all = append(all, e)
-		}
-	}
-	// Newest first, as AWS lists them.
-	sort.Slice(all, func(i, j int) bool { return all[i].seq > all[j].seq })
+	all := listed(s.executions, newestFirst, func(e *execution) bool {
+		return e.machine.arn == in.StateMachineArn && (in.StatusFilter == "" || e.status == in.StatusFilter) && (from < 0 || e.seq <= from)
+	})
 	out := struct {
 		Executions []executionListItem `json:"executions"`
 		NextToken  string              `json:"nextToken,omitempty"`
@@ -508,16 +484,15 @@ func (s *Server) httpListExecutions(ctx context.Context, body []byte) (any, erro
 // them.
 var dataKeys = []string{"input", "output", "parameters", "inputDetails", "outputDetails"}
 
-func (s *Server) httpGetExecutionHistory(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		ExecutionArn, NextToken string
-		MaxResults              int32
-		ReverseOrder            bool
-		IncludeExecutionData    *bool
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+// getExecutionHistoryInput is the GetExecutionHistory request body.
+type getExecutionHistoryInput struct {
+	ExecutionArn, NextToken string
+	MaxResults              int32
+	ReverseOrder            bool
+	IncludeExecutionData    *bool
+}
+
+func (s *Server) httpGetExecutionHistory(ctx context.Context, in getExecutionHistoryInput) (any, error) {
 	size, aerr := pageSize(in.MaxResults)
 	if aerr != nil {
 		return nil, aerr

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -213,13 +212,12 @@ var (
 	tracingOff = &tracingConfiguration{}
 )
 
-func (s *Server) httpCreateStateMachine(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		Name, Definition, RoleArn, Type string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+// createStateMachineInput is the CreateStateMachine request body.
+type createStateMachineInput struct {
+	Name, Definition, RoleArn, Type string
+}
+
+func (s *Server) httpCreateStateMachine(ctx context.Context, in createStateMachineInput) (any, error) {
 	m, err := s.createStateMachine(in.Name, in.Definition, in.RoleArn, in.Type)
 	if err != nil {
 		return nil, err
@@ -230,13 +228,12 @@ func (s *Server) httpCreateStateMachine(ctx context.Context, body []byte) (any, 
 	}{m.arn, epoch(m.created)}, nil
 }
 
-func (s *Server) httpUpdateStateMachine(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		StateMachineArn, Definition, RoleArn string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+// updateStateMachineInput is the UpdateStateMachine request body.
+type updateStateMachineInput struct {
+	StateMachineArn, Definition, RoleArn string
+}
+
+func (s *Server) httpUpdateStateMachine(ctx context.Context, in updateStateMachineInput) (any, error) {
 	m, err := s.updateStateMachine(in.StateMachineArn, in.Definition, in.RoleArn)
 	if err != nil {
 		return nil, err
@@ -263,11 +260,7 @@ type describeStateMachineOut struct {
 	TracingConfiguration *tracingConfiguration `json:"tracingConfiguration"`
 }
 
-func (s *Server) httpDescribeStateMachine(ctx context.Context, body []byte) (any, error) {
-	var in struct{ StateMachineArn string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpDescribeStateMachine(ctx context.Context, in struct{ StateMachineArn string }) (any, error) {
 	if err := required("stateMachineArn", in.StateMachineArn); err != nil {
 		return nil, err
 	}
@@ -282,14 +275,13 @@ func (s *Server) httpDescribeStateMachine(ctx context.Context, body []byte) (any
 	}, nil
 }
 
-func (s *Server) httpListStateMachines(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		MaxResults int32
-		NextToken  string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+// listStateMachinesInput is the ListStateMachines request body.
+type listStateMachinesInput struct {
+	MaxResults int32
+	NextToken  string
+}
+
+func (s *Server) httpListStateMachines(ctx context.Context, in listStateMachinesInput) (any, error) {
 	size, aerr := pageSize(in.MaxResults)
 	if aerr != nil {
 		return nil, aerr
@@ -309,13 +301,7 @@ func (s *Server) httpListStateMachines(ctx context.Context, body []byte) (any, e
 		CreationDate    epoch  `json:"creationDate"`
 	}
 	s.mu.Lock()
-	all := make([]*machine, 0, len(s.machines))
-	for _, m := range s.machines {
-		if m.seq >= from {
-			all = append(all, m)
-		}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].seq < all[j].seq })
+	all := listed(s.machines, oldestFirst, func(m *machine) bool { return m.seq >= from })
 	out := struct {
 		StateMachines []item `json:"stateMachines"`
 		NextToken     string `json:"nextToken,omitempty"`
@@ -331,10 +317,6 @@ func (s *Server) httpListStateMachines(ctx context.Context, body []byte) (any, e
 	return out, nil
 }
 
-func (s *Server) httpDeleteStateMachine(ctx context.Context, body []byte) (any, error) {
-	var in struct{ StateMachineArn string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpDeleteStateMachine(ctx context.Context, in struct{ StateMachineArn string }) (any, error) {
 	return struct{}{}, s.DeleteStateMachine(ctx, in.StateMachineArn)
 }

@@ -2,7 +2,6 @@ package sfnapi
 
 import (
 	"context"
-	"sort"
 	"strings"
 	"time"
 
@@ -170,13 +169,7 @@ func (s *Server) ListMapRuns(ctx context.Context, executionArn string) ([]MapRun
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var runs []*mapRun
-	for _, mr := range s.mapRuns {
-		if mr.start.ExecutionArn == executionArn {
-			runs = append(runs, mr)
-		}
-	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].seq > runs[j].seq })
+	runs := listed(s.mapRuns, newestFirst, func(mr *mapRun) bool { return mr.start.ExecutionArn == executionArn })
 	out := make([]MapRun, len(runs))
 	for i, mr := range runs {
 		out[i] = mr.snapshotLocked()
@@ -184,11 +177,7 @@ func (s *Server) ListMapRuns(ctx context.Context, executionArn string) ([]MapRun
 	return out, nil
 }
 
-func (s *Server) httpDescribeMapRun(ctx context.Context, body []byte) (any, error) {
-	var in struct{ MapRunArn string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpDescribeMapRun(ctx context.Context, in struct{ MapRunArn string }) (any, error) {
 	x, err := s.DescribeMapRun(ctx, in.MapRunArn)
 	if err != nil {
 		return nil, err
@@ -214,11 +203,7 @@ func (s *Server) httpDescribeMapRun(ctx context.Context, body []byte) (any, erro
 	return out, nil
 }
 
-func (s *Server) httpListMapRuns(ctx context.Context, body []byte) (any, error) {
-	var in struct{ ExecutionArn string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Server) httpListMapRuns(ctx context.Context, in struct{ ExecutionArn string }) (any, error) {
 	runs, err := s.ListMapRuns(ctx, in.ExecutionArn)
 	if err != nil {
 		return nil, err

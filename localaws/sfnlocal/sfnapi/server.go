@@ -119,20 +119,32 @@ func (s *Server) Close() {
 
 type handler func(s *Server, ctx context.Context, body []byte) (any, error)
 
+// withInput is the handler of an operation whose request body decodes into In: every operation reads
+// its body the same way (decode) before f sees it.
+func withInput[In any](f func(s *Server, ctx context.Context, in In) (any, error)) handler {
+	return func(s *Server, ctx context.Context, body []byte) (any, error) {
+		var in In
+		if err := decode(body, &in); err != nil {
+			return nil, err
+		}
+		return f(s, ctx, in)
+	}
+}
+
 var ops = map[string]handler{
-	"CreateStateMachine":               (*Server).httpCreateStateMachine,
-	"UpdateStateMachine":               (*Server).httpUpdateStateMachine,
-	"DescribeStateMachine":             (*Server).httpDescribeStateMachine,
-	"ListStateMachines":                (*Server).httpListStateMachines,
-	"DeleteStateMachine":               (*Server).httpDeleteStateMachine,
-	"StartExecution":                   (*Server).httpStartExecution,
-	"DescribeExecution":                (*Server).httpDescribeExecution,
-	"ListExecutions":                   (*Server).httpListExecutions,
-	"GetExecutionHistory":              (*Server).httpGetExecutionHistory,
-	"StopExecution":                    (*Server).httpStopExecution,
-	"DescribeStateMachineForExecution": (*Server).httpDescribeStateMachineForExecution,
-	"DescribeMapRun":                   (*Server).httpDescribeMapRun,
-	"ListMapRuns":                      (*Server).httpListMapRuns,
+	"CreateStateMachine":               withInput((*Server).httpCreateStateMachine),
+	"UpdateStateMachine":               withInput((*Server).httpUpdateStateMachine),
+	"DescribeStateMachine":             withInput((*Server).httpDescribeStateMachine),
+	"ListStateMachines":                withInput((*Server).httpListStateMachines),
+	"DeleteStateMachine":               withInput((*Server).httpDeleteStateMachine),
+	"StartExecution":                   withInput((*Server).httpStartExecution),
+	"DescribeExecution":                withInput((*Server).httpDescribeExecution),
+	"ListExecutions":                   withInput((*Server).httpListExecutions),
+	"GetExecutionHistory":              withInput((*Server).httpGetExecutionHistory),
+	"StopExecution":                    withInput((*Server).httpStopExecution),
+	"DescribeStateMachineForExecution": withInput((*Server).httpDescribeStateMachineForExecution),
+	"DescribeMapRun":                   withInput((*Server).httpDescribeMapRun),
+	"ListMapRuns":                      withInput((*Server).httpListMapRuns),
 }
 
 // ServeHTTP implements the AWS JSON 1.0 protocol of Step Functions. Each request is first
