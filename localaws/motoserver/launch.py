@@ -1,10 +1,10 @@
 # Runs moto's server exactly as the moto_server command does (moto.server.main), after
-# memoizing two lookups moto 5.2.1 repeats on every request although their answers cannot
-# change while the process runs: the list of moto's own backend packages (one stat per package
+# memoizing lookups that moto 5.2.1 repeats although their answers cannot change while the
+# process runs. Per request: the list of moto's own backend packages (one stat per package
 # directory, about 180 per request: moto/backends.py list_of_moto_modules) and the method names of
-# a response class (inspect.getmembers: moto/core/utils.py method_names_from_class). Together
-# they were two thirds of moto's CPU per request. Nothing moto answers changes. If a later moto
-# lacks either name, it runs unchanged.
+# a response class (inspect.getmembers: moto/core/utils.py method_names_from_class) were together
+# two thirds of moto's CPU per request; below them, the others each say what they cost. Nothing
+# moto answers changes. If a later moto lacks a name, that memo is skipped and moto runs as is.
 import functools
 import logging
 import sys
@@ -21,12 +21,86 @@ try:
 except (AttributeError, ImportError):
     pass
 
+# boto3 Session.get_available_regions: the regions botocore's bundled endpoints.json lists for a
+# service and partition. moto asks it on a new Session each time (moto/ec2/models/
+# availability_zones_and_regions.py three times as moto.ssm imports moto.ec2, moto/iam/config.py,
+# moto/s3control/config.py), and each new Session parses endpoints.json again: 0.2-0.3 CPU-s a
+# call, over a second of every server's first SSM request. The files do not change while the
+# process runs; each caller gets its own list.
+try:
+    import boto3.session
+
+    _get_available_regions = boto3.session.Session.get_available_regions
+    _regions = {}
+
+    def _memo_get_available_regions(self, service_name, partition_name="aws", allow_non_regional=False):
+        key = (service_name, partition_name, allow_non_regional)
+        if key not in _regions:
+            _regions[key] = tuple(_get_available_regions(self, service_name, partition_name, allow_non_regional))
+        return list(_regions[key])
+
+    boto3.session.Session.get_available_regions = _memo_get_available_regions
+except (AttributeError, ImportError):
+    pass
+
+# moto/moto_server/werkzeug_app.py DomainDispatcherApplication.get_backend_for_host: which
+# backend serves a Host, found by trying about 150 url regexes of moto/backend_index.py in turn on
+# every request. The patterns are fixed at import. Only hosts that found a backend are kept (an
+# unknown amazonaws.com host is still reported each time), at most 1,024 of them.
+try:
+    import moto.moto_server.werkzeug_app as _werkzeug_app
+
+    _get_backend_for_host = _werkzeug_app.DomainDispatcherApplication.get_backend_for_host
+    _backends_by_host = {}
+
+    def _memo_get_backend_for_host(self, host):
+        backend = _backends_by_host.get(host)
+        if backend is None:
+            backend = _get_backend_for_host(self, host)
+            if backend is not None and len(_backends_by_host) < 1024:
+                _backends_by_host[host] = backend
+        return backend
+
+    _werkzeug_app.DomainDispatcherApplication.get_backend_for_host = _memo_get_backend_for_host
+except (AttributeError, ImportError):
+    pass
+
+# moto/core/responses.py call_action turns each request's action name into a method name with
+# moto/core/utils.py camelcase_to_underscores, a character-by-character loop: a pure function of
+# the name.
+try:
+    moto.core.responses.camelcase_to_underscores = functools.lru_cache(maxsize=1024)(
+        moto.core.responses.camelcase_to_underscores
+    )
+except (AttributeError, NameError):
+    pass
+
+# moto/core/errors.py get_error_model builds a new ErrorLookupFactory for every error response,
+# so the cache of error shapes it keeps by serviceId starts empty each time and every error walks
+# all of its service's error shapes again (botocore's service-2.json, which does not change while
+# the process runs). One cache shared by every factory is the one moto meant.
+try:
+    import moto.core.errors
+
+    _error_luts = {}
+    _error_lookup_factory_init = moto.core.errors.ErrorLookupFactory.__init__
+
+    def _shared_error_lut_cache(self):
+        _error_lookup_factory_init(self)
+        self._error_lut_cache = _error_luts
+
+    if hasattr(moto.core.errors.ErrorLookupFactory(), "_error_lut_cache"):
+        moto.core.errors.ErrorLookupFactory.__init__ = _shared_error_lut_cache
+except (AttributeError, ImportError):
+    pass
+
 # The process goes by moto_server's name (ps, top, /proc/<pid>/stat), as when moto_server runs it.
 try:
     with open("/proc/self/comm", "w") as comm:
         comm.write("moto_server")
 except OSError:
     pass
+
 
 # werkzeug writes a line per request; nothing reads them.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
