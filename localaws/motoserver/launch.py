@@ -22,21 +22,26 @@ except (AttributeError, ImportError):
     pass
 
 # boto3 Session.get_available_regions: the regions botocore's bundled endpoints.json lists for a
-# service and partition. moto asks it on a new Session each time (moto/ec2/models/
+# service and partition. moto asks it on a new Session() each time (moto/ec2/models/
 # availability_zones_and_regions.py three times as moto.ssm imports moto.ec2, moto/iam/config.py,
-# moto/s3control/config.py), and each new Session parses endpoints.json again: 0.2-0.3 CPU-s a
-# call, over a second of every server's first SSM request. The files do not change while the
-# process runs; each caller gets its own list.
+# moto/s3control/config.py), and each new Session parses endpoints.json again (0.2-0.3 CPU-s).
+# The answer depends only on botocore's data files, which do not change while the process runs,
+# so one Session answers for all; each caller gets its own list.
 try:
     import boto3.session
 
     _get_available_regions = boto3.session.Session.get_available_regions
     _regions = {}
+    _regions_session = []
 
     def _memo_get_available_regions(self, service_name, partition_name="aws", allow_non_regional=False):
         key = (service_name, partition_name, allow_non_regional)
         if key not in _regions:
-            _regions[key] = tuple(_get_available_regions(self, service_name, partition_name, allow_non_regional))
+            if not _regions_session:
+                _regions_session.append(self)
+            _regions[key] = tuple(
+                _get_available_regions(_regions_session[0], service_name, partition_name, allow_non_regional)
+            )
         return list(_regions[key])
 
     boto3.session.Session.get_available_regions = _memo_get_available_regions
