@@ -108,7 +108,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// launcher is moto_server's own entry point with two per-request lookups memoized (launch.py
+// launcher is moto_server's own entry point with lookups whose answers cannot change memoized (launch.py
 // says which and why); it runs on the Python interpreter that moto_server runs on.
 //
 //go:embed launch.py
