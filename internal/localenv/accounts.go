@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -115,8 +114,8 @@ func (e *Env) createMembers(ctx context.Context, n int) error {
 	if n == 0 {
 		return nil
 	}
-	if err := e.resetAuth(ctx, 3*n); err != nil {
-		return err
+	if err := e.Moto.ResetAuth(ctx, 3*n); err != nil {
+		return fmt.Errorf("local engine: %w", err)
 	}
 	hubSTS := sts.NewFromConfig(e.Moto.AdminConfig())
 	adminTrust := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:user/%s"},"Action":"sts:AssumeRole"}]}`,
@@ -220,23 +219,6 @@ func (e *Env) setMemberRoleActions(ctx context.Context, account string, actions 
 		PolicyDocument: aws.String(TargetRolePolicy(actions)),
 	}); err != nil {
 		return fmt.Errorf("local engine: member %s: policy of %s: %w", account, rotation.TargetRoleName, err)
-	}
-	return nil
-}
-
-// resetAuth lets the next n calls to moto through without authorization.
-func (e *Env) resetAuth(ctx context.Context, n int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.Moto.Endpoint+"/moto-api/reset-auth", strings.NewReader(strconv.Itoa(n)))
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("local engine: moto reset-auth: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("local engine: moto reset-auth: HTTP %d", resp.StatusCode)
 	}
 	return nil
 }

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -55,15 +53,9 @@ func memberAccount(ctx context.Context, t *testing.T) *awsAccount {
 	if member != nil {
 		return member
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, world.moto.Endpoint+"/moto-api/reset-auth", strings.NewReader("3"))
-	if err != nil {
+	if err := world.moto.ResetAuth(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
 	out, err := sts.NewFromConfig(world.moto.AdminConfig()).AssumeRole(ctx, &sts.AssumeRoleInput{
 		RoleArn: aws.String("arn:aws:iam::" + attackMember + ":role/" + localenv.MemberAdminRole), RoleSessionName: aws.String("attack-fuzzer"),
 		DurationSeconds: aws.Int32(43200),

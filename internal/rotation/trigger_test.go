@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -242,8 +241,7 @@ func TestTriggerBadInputIsRefusedBeforeAnythingStarts(t *testing.T) {
 var managedTag = []iamtypes.Tag{{Key: aws.String(ManagedTagKey), Value: aws.String(ManagedTagValue)}}
 
 // triggerMotos are the moto servers (authorization off) the trigger tests take turns on. A
-// moto start-up is seconds of Python, a reset of its state milliseconds (moto's reset API,
-// POST /moto-api/reset: moto/moto_api/_internal/urls.py), so a test takes an idle server,
+// moto start-up is seconds of Python, a reset of its state milliseconds (Server.Reset), so a test takes an idle server,
 // emptied, and starts one only when none is idle (Finding 3 holds two at once); its cleanup
 // gives the server back. TestMain stops them all (StopTriggerMotos).
 var triggerMotos struct {
@@ -262,7 +260,7 @@ func startMoto(ctx context.Context, t *testing.T) (*iam.Client, *ssm.Client) {
 	}
 	triggerMotos.Unlock()
 	if srv != nil {
-		if err := resetMoto(ctx, srv); err != nil {
+		if err := srv.Reset(ctx); err != nil {
 			t.Fatal(err)
 		}
 	} else {
@@ -281,23 +279,6 @@ func startMoto(ctx context.Context, t *testing.T) (*iam.Client, *ssm.Client) {
 	})
 	cfg := srv.AdminConfig()
 	return iam.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
-}
-
-// resetMoto empties every service of srv.
-func resetMoto(ctx context.Context, srv *motoserver.Server) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.Endpoint+"/moto-api/reset", nil)
-	if err != nil {
-		return fmt.Errorf("reset moto: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("reset moto at %s: %w", srv.Endpoint, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("reset moto at %s: %s", srv.Endpoint, resp.Status)
-	}
-	return nil
 }
 
 // StopTriggerMotos stops the trigger tests' moto servers; the package's TestMain calls it.

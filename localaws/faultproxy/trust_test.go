@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -122,16 +120,10 @@ func credsOf(c *ststypes.Credentials) aws.Credentials {
 	return aws.Credentials{AccessKeyID: aws.ToString(c.AccessKeyId), SecretAccessKey: aws.ToString(c.SecretAccessKey), SessionToken: aws.ToString(c.SessionToken)}
 }
 
-// resetAuth lets the next n calls to moto through without authorization (moto's
-// /moto-api/reset-auth).
+// resetAuth lets the next n calls to moto through without authorization.
 func resetAuth(t *testing.T, n int) {
 	t.Helper()
-	resp, err := http.Post(moto.Endpoint+"/moto-api/reset-auth", "text/plain", strings.NewReader(strconv.Itoa(n)))
-	if err != nil {
+	if err := moto.ResetAuth(context.Background(), n); err != nil {
 		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("moto reset-auth: HTTP %d", resp.StatusCode)
 	}
 }

@@ -124,8 +124,8 @@ if "--listen-fd" in args:
 
     _make_server = werkzeug.serving.make_server
 
-    def _make_server_on_fd(*args, fd=None, **kwargs):
-        return _make_server(*args, fd=listen_fd if fd is None else fd, **kwargs)
+    def _make_server_on_fd(*positional, fd=None, **kwargs):
+        return _make_server(*positional, fd=listen_fd if fd is None else fd, **kwargs)
 
     werkzeug.serving.make_server = _make_server_on_fd
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,13 +67,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bind a loopback port for moto_server: %w", err)
 	}
-	defer listener.Close()
+	port := listener.Addr().(*net.TCPAddr).Port
 	socket, err := listener.(*net.TCPListener).File()
+	// The socket is moto's alone once it has started: if moto dies, callers are refused at once
+	// instead of waiting in the backlog of a socket this process still holds.
+	listener.Close()
 	if err != nil {
 		return nil, fmt.Errorf("hand the listening socket to moto_server: %w", err)
 	}
 	defer socket.Close()
-	port := listener.Addr().(*net.TCPAddr).Port
 	// ExtraFiles[0] is descriptor 3 in the child.
 	cmd := exec.Command(python, "-c", launcher, "--listen-fd", "3", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.ExtraFiles = []*os.File{socket}
@@ -84,7 +87,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	// moto logs request lines only; kept to explain a failed start.
 	out := &lockedWriter{w: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	socket.Close()
+	if err != nil {
 		return nil, fmt.Errorf("start moto_server: %w", err)
 	}
 	s := &Server{
@@ -162,6 +167,33 @@ func Config(endpoint string, creds aws.Credentials) aws.Config {
 		Credentials:  credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken),
 		HTTPClient:   &http.Client{Timeout: 30 * time.Second},
 	}
+}
+
+// Reset empties every service of the server, as a new one starts (moto's POST /moto-api/reset:
+// moto/moto_api/_internal/urls.py).
+func (s *Server) Reset(ctx context.Context) error { return s.motoAPI(ctx, "reset", "") }
+
+// ResetAuth lets the next n requests through without authorization, as
+// INITIAL_NO_AUTH_ACTION_COUNT does at start (moto's POST /moto-api/reset-auth).
+func (s *Server) ResetAuth(ctx context.Context, n int) error {
+	return s.motoAPI(ctx, "reset-auth", strconv.Itoa(n))
+}
+
+// motoAPI posts body to moto's own API at /moto-api/<path>.
+func (s *Server) motoAPI(ctx context.Context, path, body string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Endpoint+"/moto-api/"+path, strings.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("moto %s: %w", path, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("moto %s at %s: %w", path, s.Endpoint, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("moto %s at %s: %s", path, s.Endpoint, resp.Status)
+	}
+	return nil
 }
 
 func (s *Server) waitReady(ctx context.Context) error {
