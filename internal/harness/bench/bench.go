@@ -7,6 +7,7 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -218,11 +219,15 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		Machine: machine(), Commit: gitCommit(ctx, root),
 	}
 
+	packages := cmp.Or(opts.Packages, "arm64")
+	if packages != "arm64" && packages != "host" {
+		return nil, fmt.Errorf("bench: packages %q: want arm64 or host", opts.Packages)
+	}
 	log.Info("bench: Lambda packages and init durations")
-	if r.Functions, err = measureFunctions(ctx, root, opts.Packages, p.initSamples); err != nil {
+	if r.Functions, err = measureFunctions(ctx, root, packages, p.initSamples); err != nil {
 		return nil, err
 	}
-	if r.SizeFloors, err = measureSizeFloors(ctx, root); err != nil {
+	if r.SizeFloors, err = measureSizeFloors(ctx, root, packages); err != nil {
 		return nil, err
 	}
 	log.Info("bench: engine speed, sfnlocal and aws-local-stepfunctions")

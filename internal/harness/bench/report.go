@@ -72,7 +72,8 @@ func markdown(r *Results) string {
 	for _, f := range r.Functions {
 		w("| %s | %s | %.2f | %v | %.2f | %.1f | %.1f–%.1f |\n", f.Name, commas(f.SizeBytes), float64(f.SizeBytes)/(1<<20), f.Stripped, float64(f.ZipBytes)/(1<<20), f.InitMS, f.InitMin, f.InitMax)
 	}
-	w("\nFloors: minimal Lambdas (`internal/harness/bench/testdata/sizefloor/`) built with the same flags for linux/arm64 in this run.\n\n| minimal Lambda | size (bytes) | size (MB) |\n| --- | --- | --- |\n")
+	w("\nFloors: minimal Lambdas (`internal/harness/bench/testdata/sizefloor/`) built with the same flags for %s in this run.\n\n", floorsBuiltFor(r.SizeFloors))
+	w("| minimal Lambda | size (bytes) | size (MB) |\n| --- | --- | --- |\n")
 	for _, f := range r.SizeFloors {
 		w("| %s: %s | %s | %.2f |\n", f.Name, f.Description, commas(f.SizeBytes), float64(f.SizeBytes)/(1<<20))
 	}
@@ -336,4 +337,13 @@ func transitionsByDelay(vs []VerifyPoint) string {
 		parts[i] = fmt.Sprintf("%d at D = %g s", v.Transitions, v.DelayS)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// floorsBuiltFor names the platform the size floors were built for; results.json files written
+// before SizeFloor.Packages was recorded hold arm64 floors.
+func floorsBuiltFor(floors []SizeFloor) string {
+	if len(floors) > 0 && floors[0].Packages == "host" {
+		return "this machine (the host build: a check of the measurement, not a figure)"
+	}
+	return "linux/arm64"
 }
