@@ -26,7 +26,7 @@ export GOFLAGS += -ldflags=-w
 # everything again.
 TESTFLAGS ?=
 
-.PHONY: all tools build host test checks go-test conformance consumers transcripts alarms attacks attacks-long vet lint-asl check-terraform lint-terraform demo faults bench aws-acceptance acceptance-local clean
+.PHONY: all tools build host test checks go-test go-test-root go-test-localaws go-test-ssmcreds layout aws-models-reset conformance consumers transcripts alarms attacks attacks-long vet lint-asl check-terraform lint-terraform demo faults bench aws-acceptance acceptance-local clean
 
 all: build
 
@@ -74,10 +74,10 @@ lint-terraform:
 	@scripts/check-terraform.sh linters
 
 # test runs every check and records its wall time in build/make-test.seconds (read by `make bench`).
-# The checks run CHECK_JOBS at a time (each target's output is shown whole when it ends): go-test
-# runs two packages at a time itself, and the suites after it are one test process each, which
-# left a core idle while they ran one after another (bench/BENCHMARKS.md §6).
-CHECK_JOBS ?= 2
+# The checks run CHECK_JOBS at a time (each target's output is shown whole when it ends): go-test-root
+# runs two packages at a time itself, and the suites beside it are one test process each, much of
+# it waiting on moto and the Lambdas, which left a core idle at two (bench/BENCHMARKS.md §6).
+CHECK_JOBS ?= 3
 test:
 	@start=$$(date +%s); $(MAKE) --no-print-directory -j$(CHECK_JOBS) --output-sync=target checks && mkdir -p build && \
 		echo $$(( $$(date +%s) - start )) > build/make-test.seconds && \
@@ -85,7 +85,7 @@ test:
 
 # checks lists every check, the longest first; each check names what it needs, so that they may
 # run side by side.
-checks: go-test tools host vet lint-asl check-terraform consumers alarms transcripts acceptance-local attacks conformance
+checks: go-test-root tools host go-test-localaws vet lint-asl check-terraform consumers alarms transcripts acceptance-local attacks conformance layout go-test-ssmcreds go-test
 
 # go-test runs every package's tests except the conformance and consumer suites, which
 # `conformance` and `consumers` run so that their summary lines are shown (go test drops a
@@ -97,26 +97,44 @@ checks: go-test tools host vet lint-asl check-terraform consumers alarms transcr
 # directory is outside the tree and the same on every run: a test that wrote into the tree, or
 # read a variable whose value changed each run, would never be cached; a cached package writes
 # nothing, so the line counts the packages that ran.
-# UNCACHED packages run with -count=1 on every `make test`, as what they test is outside what
-# Go's test cache sees: layout reads the whole tree through `go list` and `git ls-files`;
-# lambdahost runs test Lambdas it builds from sources outside its test binary; faultproxy's
-# trust-policy check runs Node on scripts/npm's packages, outside its module.
+# UNCACHED_LOCALAWS packages run with -count=1 on every `make test`, as what they test is outside
+# what Go's test cache sees: lambdahost runs test Lambdas it builds from sources outside its test
+# binary; faultproxy's trust-policy check runs Node on scripts/npm's packages, outside its module
+# (and `layout`, below).
 AWS_MODELS_DIR := $(or $(TMPDIR),/tmp)/keyrotor-aws-models-$(shell printf %s "$(CURDIR)" | cksum | cut -d' ' -f1)
 AWS_MODELS_TALLY := KEYROTOR_AWS_MODELS_TALLY=$(AWS_MODELS_DIR)
 TERRAFORM_PACKAGES := internal/harness/infracheck internal/harness/tfschema internal/deployed internal/harness/leastprivilege
 SUITE_PACKAGES := internal/harness/conformance internal/harness/consumer internal/harness/alarms
 UNCACHED_LOCALAWS := ./lambdahost ./faultproxy
-UNCACHED := ./internal/harness/layout
-go-test: tools host
-	rm -rf $(AWS_MODELS_DIR)
-	cd ssmcreds && go test $(TESTFLAGS) ./...
-	cd localaws && $(AWS_MODELS_TALLY) go test $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v $(foreach p,$(UNCACHED_LOCALAWS),-e '/localaws/$(p:./%=%)$$'))
-	cd localaws && $(AWS_MODELS_TALLY) go test -count=1 $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) $(UNCACHED_LOCALAWS)
-	$(AWS_MODELS_TALLY) go test $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) -skip '^($(TRANSCRIPT_TEST)|TestAttackFuzzerHarmsNoBystander)$$' \
-		$$(go list ./... | grep -v $(foreach p,$(TERRAFORM_PACKAGES) $(SUITE_PACKAGES) $(UNCACHED:./%=%),-e '/$(p)$$'))
-	go test -count=1 $(TESTFLAGS) $(UNCACHED)
+# SLOW_FIRST are the root module's packages whose tests run longest, much of it waiting (the SDK's
+# real backoffs inside the Lambdas, moto's answers), listed first so that go test starts them
+# first and the other checks overlap them: listed in go list's order they ran last, and a fresh
+# `make test` spent its last two minutes at about one core of two (bench/BENCHMARKS.md §6).
+SLOW_FIRST := internal/localenv internal/rotation internal/harness/faults cmd/keyrotor functions/trigger
+go-test: go-test-root go-test-localaws go-test-ssmcreds layout
 	@if ls $(AWS_MODELS_DIR)/*.json >/dev/null 2>&1; then cd localaws && go run ./awsmodel/cmd/awsmodels-summary $(AWS_MODELS_DIR); \
 		else echo "aws models: no request checked in this run (the packages that send them were cached; make test TESTFLAGS=-count=1 runs them)"; fi
+
+# The go-test parts run side by side with the other checks; each that sends AWS requests tallies
+# them into AWS_MODELS_DIR, emptied once before any of them starts.
+aws-models-reset:
+	rm -rf $(AWS_MODELS_DIR)
+
+go-test-root: tools host aws-models-reset
+	$(AWS_MODELS_TALLY) go test $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) -skip '^($(TRANSCRIPT_TEST)|TestAttackFuzzerHarmsNoBystander)$$' \
+		$$( { printf 'github.com/keyrotor/keyrotor/%s\n' $(SLOW_FIRST); go list ./... | grep -v $(foreach p,$(TERRAFORM_PACKAGES) $(SUITE_PACKAGES) layout,-e '/$(p)$$'); } | awk '!seen[$$0]++')
+
+go-test-localaws: tools host aws-models-reset
+	cd localaws && $(AWS_MODELS_TALLY) go test $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v $(foreach p,$(UNCACHED_LOCALAWS),-e '/localaws/$(p:./%=%)$$'))
+	cd localaws && $(AWS_MODELS_TALLY) go test -count=1 $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) $(UNCACHED_LOCALAWS)
+
+go-test-ssmcreds:
+	cd ssmcreds && go test $(TESTFLAGS) ./...
+
+# layout reads the whole tree through `go list` and `git ls-files`, which Go's test cache does
+# not see: it runs every time.
+layout:
+	go test -count=1 $(TESTFLAGS) ./internal/harness/layout
 
 # transcripts runs the README's and docs' command transcripts and cmd/keyrotor/testdata's scripts
 # against the local engine (cmd/keyrotor/transcript_test.go) and prints
