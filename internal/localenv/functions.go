@@ -72,10 +72,15 @@ func (e *Env) createRoles(ctx context.Context) error {
 			return fmt.Errorf("local engine: role of %s: %w", fn, err)
 		}
 		role := e.Engine.FunctionName(fn)
-		if _, err := client.CreateRole(ctx, &iam.CreateRoleInput{
+		attempts := motoserver.NewAttempts()
+		_, err = client.CreateRole(ctx, &iam.CreateRoleInput{
 			RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(trustPolicy()),
 			Description: aws.String("keyrotor " + fn + " function"),
-		}); err != nil {
+		}, func(o *iam.Options) { o.Retryer = attempts })
+		switch {
+		case attempts.MadeByEarlierAttempt(err):
+			e.log.Warn("local engine: CreateRole was sent again; its first attempt made the role", "role", role, "attempts", attempts.Why())
+		case err != nil:
 			return fmt.Errorf("local engine: create role %s: %w", role, err)
 		}
 		if err := e.putRolePolicy(ctx, fn, policy); err != nil {

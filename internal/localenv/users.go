@@ -13,6 +13,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 // ManagedUser describes a user CreateManagedUser makes.
@@ -57,7 +58,12 @@ func (e *Env) CreateManagedUser(ctx context.Context, u ManagedUser) ([]string, e
 	if !u.Unmanaged {
 		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
 	}
-	if _, err := iamc.CreateUser(ctx, in); err != nil {
+	attempts := motoserver.NewAttempts()
+	_, err = iamc.CreateUser(ctx, in, func(o *iam.Options) { o.Retryer = attempts })
+	switch {
+	case attempts.MadeByEarlierAttempt(err):
+		e.log.Warn("local engine: CreateUser was sent again; its first attempt made the user", "user", u.Name, "attempts", attempts.Why())
+	case err != nil:
 		return nil, fmt.Errorf("create user %s: %w", u.Name, err)
 	}
 	var ids []string

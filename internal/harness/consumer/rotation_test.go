@@ -3,7 +3,6 @@ package consumer_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/logbuffer"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 // consumerSummary is what a consumer loop saw, in any language.
@@ -80,16 +79,14 @@ func newRotationFixture(t *testing.T, id, format string) *rotationFixture {
 	// call means its first attempt made the user and its answer was lost (seen once in a make
 	// test: a subtest's first CreateUser answered EntityAlreadyExists within 0.06 s); before any
 	// resend it is a real failure.
-	attempts := &attemptCounter{RetryerV2: retry.NewStandard()}
+	attempts := motoserver.NewAttempts()
 	_, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(f.user), Tags: []iamtypes.Tag{
 		{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)},
 	}}, func(o *iam.Options) { o.Retryer = attempts })
-	var exists *iamtypes.EntityAlreadyExistsException
 	switch {
-	case err == nil:
-	case errors.As(err, &exists) && attempts.n > 1:
-		t.Logf("create user %s: %v after %d attempts: the first attempt made it", f.user, err, attempts.n)
-	default:
+	case attempts.MadeByEarlierAttempt(err):
+		t.Logf("create user %s: %v; the SDK sent it again after: %s", f.user, err, attempts.Why())
+	case err != nil:
 		t.Fatal(err)
 	}
 	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject","s3:GetObject"],"Resource":"arn:aws:s3:::%s/*"}]}`, f.bucket)
@@ -264,15 +261,4 @@ func storedSecret(t *testing.T, cfg aws.Config, param, format string) string {
 		t.Fatalf("parameter %s does not hold a JSON key", param)
 	}
 	return k.SecretAccessKey
-}
-
-// attemptCounter counts the attempts the SDK makes of one call.
-type attemptCounter struct {
-	aws.RetryerV2
-	n int
-}
-
-func (a *attemptCounter) GetAttemptToken(ctx context.Context) (func(error) error, error) {
-	a.n++
-	return a.RetryerV2.GetAttemptToken(ctx)
 }
