@@ -75,9 +75,11 @@ lint-terraform:
 
 # test runs every check and records its wall time in build/make-test.seconds (read by `make bench`).
 # The checks run CHECK_JOBS at a time (each target's output is shown whole when it ends): go-test-root
-# runs two packages at a time itself, and the suites beside it are one test process each, much of
-# it waiting on moto and the Lambdas, which left a core idle at two (bench/BENCHMARKS.md §6).
-CHECK_JOBS ?= 3
+# runs two packages at a time itself, and the suites beside it are one test process each. Three at
+# a time ran a warm `make test TESTFLAGS=-count=1` in 341 s instead of about 410 s, but a fresh
+# clone's first `make test`, which keeps both cores busy anyway, then took 18% more CPU
+# (bench/BENCHMARKS.md §6); `make test CHECK_JOBS=3` is there for a warm tree.
+CHECK_JOBS ?= 2
 test:
 	@start=$$(date +%s); $(MAKE) --no-print-directory -j$(CHECK_JOBS) --output-sync=target checks && mkdir -p build && \
 		echo $$(( $$(date +%s) - start )) > build/make-test.seconds && \

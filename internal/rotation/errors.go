@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 
@@ -126,9 +127,12 @@ func Classify(err error, doing string) error {
 	if errors.As(err, &respErr) && respErr.HTTPStatusCode() >= 500 {
 		return NewError(ServiceUnavailable, err, "%s: AWS failed (HTTP %d) on %s", doing, respErr.HTTPStatusCode(), action)
 	}
+	// No answer, or an answer whose connection failed before it was read whole: the call's
+	// outcome is unknown, as after a 5xx, and every step is retried on ServiceUnavailable from
+	// its record (a make test once had GetCallerIdentity's 200 cut off by a closed connection).
 	var netErr net.Error
 	var sendErr *smithyhttp.RequestSendError
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) || errors.As(err, &sendErr) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) || errors.As(err, &sendErr) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return NewError(ServiceUnavailable, err, "%s: no answer from AWS for %s", doing, action)
 	}
 	return fmt.Errorf("%s: %w", doing, err)

@@ -1,8 +1,12 @@
 package rotation
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -53,6 +57,38 @@ func TestAccessDeniedNamesTheActionToGrantForEveryServiceTheStepsCall(t *testing
 			got := Classify(err, "do it")
 			if ErrorName(got) != AccessDenied || !strings.Contains(got.Error(), "grant "+prefix+":DoIt to this function's role") {
 				t.Errorf("%s: %v, want AccessDenied saying grant %s:DoIt", ErrorName(got), got, prefix)
+			}
+		})
+	}
+}
+
+// An answer that never arrives whole leaves the call's outcome unknown: the step fails
+// ServiceUnavailable, which every state retries. A request AWS refused keeps its own name.
+func TestLostAnswersAreServiceUnavailable(t *testing.T) {
+	op := func(err error) error {
+		return &smithy.OperationError{ServiceID: "STS", OperationName: "GetCallerIdentity", Err: err}
+	}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"connection closed while the 200's body was read", op(&smithy.DeserializationError{Err: &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}}), ServiceUnavailable},
+		{"connection reset while the body was read", op(&smithy.DeserializationError{Err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}}), ServiceUnavailable},
+		{"body cut short", op(&smithy.DeserializationError{Err: io.ErrUnexpectedEOF}), ServiceUnavailable},
+		{"no answer before the deadline", op(context.DeadlineExceeded), ServiceUnavailable},
+		{"a body that is not XML is no lost answer", op(&smithy.DeserializationError{Err: errors.New("expected element type <GetCallerIdentityResponse>")}), ""},
+		{"refused", op(&smithy.GenericAPIError{Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid."}), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ""
+			var named *Error
+			if errors.As(Classify(tt.err, "verify"), &named) {
+				got = named.Name
+			}
+			if got != tt.want {
+				t.Errorf("Classify(%v) is named %q, want %q", tt.err, got, tt.want)
 			}
 		})
 	}

@@ -14,9 +14,12 @@ import (
 // Attempts is the retryer of one create call (the SDK's standard one) that counts the attempts
 // the SDK makes and keeps how each failed attempt ended. A create whose first attempt made the
 // entity and whose answer was lost is sent again and answered EntityAlreadyExists, which is no
-// conflict when the caller alone knows the name (seen twice in make test: a consumer fixture's
-// CreateUser and a local engine's CreateRole, each in a moto of its own; the lost answer's
-// cause was not recorded then, and Why now says it).
+// conflict when the caller alone knows the name. Seen three times in make test, each against a
+// moto of its own: a consumer fixture's CreateUser, a local engine's CreateRole, and (without
+// SDK retries, so the error itself showed) a 200 to GetCallerIdentity whose body could not be
+// read: "use of closed network connection", which the SDK's standard retryer retries
+// (aws/retry/retryable_error.go). What closes the connection is not known yet; Why says how
+// each attempt ended.
 type Attempts struct {
 	aws.RetryerV2
 	mu     sync.Mutex

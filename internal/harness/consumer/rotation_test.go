@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -119,8 +120,16 @@ func (f *rotationFixture) rotate(t *testing.T, n int, format string, after func(
 	}
 	exec := aws.ToString(started.ExecutionArn)
 	for _, action := range []string{"begin", "create", "store", "verify", "deactivate", "delete"} {
-		for {
+		for lost := 0; ; {
 			out, err := f.steps.Actions()[action](ctx, rotation.Request{Action: action, ExecutionID: exec, Rotation: r})
+			// The state machine retries a step that failed ServiceUnavailable (an answer lost
+			// or a 5xx), and so does this driver, a few times.
+			var named *rotation.Error
+			if errors.As(err, &named) && named.Name == rotation.ServiceUnavailable && lost < 3 {
+				lost++
+				t.Logf("rotation %d, %s: %v; retried as the state machine does", n, action, err)
+				continue
+			}
 			if err != nil {
 				f.errTexts = append(f.errTexts, fmt.Sprintf("%+v", err))
 				t.Fatalf("rotation %d, %s: %v", n, action, err)
