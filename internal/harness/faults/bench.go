@@ -134,13 +134,11 @@ func (b *Bench) NewTarget(ctx context.Context, prefix string, s Seed) (invariant
 	if !s.Unmanaged {
 		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
 	}
-	if _, err := b.iam.CreateUser(ctx, in); err != nil {
-		// The name is this bench's own (a fresh sequence number), so "already exists" can only
-		// be the SDK's retry of a CreateUser whose first answer was lost: the user is there.
-		var exists *iamtypes.EntityAlreadyExistsException
-		if !errors.As(err, &exists) {
-			return t, fmt.Errorf("create user %s: %w", user, err)
-		}
+	// The name is this bench's own (a fresh sequence number): EntityAlreadyExists after the SDK
+	// resent the call means its first attempt made the user (motoserver.Attempts).
+	attempts := motoserver.NewAttempts()
+	if _, err := b.iam.CreateUser(ctx, in, func(o *iam.Options) { o.Retryer = attempts }); err != nil && !attempts.MadeByEarlierAttempt(err) {
+		return t, fmt.Errorf("create user %s: %w", user, err)
 	}
 	if s.NoKey {
 		return t, nil
@@ -286,7 +284,10 @@ func (b *Bench) newMemberTarget(ctx context.Context, t invariants.Target, s Seed
 		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
 	}
 	client := iam.NewFromConfig(cfg)
-	if _, err := client.CreateUser(ctx, in); err != nil {
+	// The name is this bench's own (a fresh sequence number): EntityAlreadyExists after the SDK
+	// resent the call means its first attempt made the user (motoserver.Attempts).
+	attempts := motoserver.NewAttempts()
+	if _, err := client.CreateUser(ctx, in, func(o *iam.Options) { o.Retryer = attempts }); err != nil && !attempts.MadeByEarlierAttempt(err) {
 		return fmt.Errorf("create user %s in %s: %w", t.UserName, s.Account, err)
 	}
 	k, err := client.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(t.UserName)})

@@ -108,7 +108,14 @@ func CreateUser(t testing.TB, cfg aws.Config, name string, keys int, tags ...iam
 	t.Helper()
 	ctx := context.Background()
 	client := iam.NewFromConfig(cfg)
-	if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name), Tags: tags}); err != nil {
+	// A test's user names are its own: EntityAlreadyExists after the SDK resent the call means
+	// its first attempt made the user (motoserver.Attempts).
+	attempts := motoserver.NewAttempts()
+	_, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name), Tags: tags}, func(o *iam.Options) { o.Retryer = attempts })
+	switch {
+	case attempts.MadeByEarlierAttempt(err):
+		t.Logf("create user %s: %v; the SDK sent it again after: %s", name, err, attempts.Why())
+	case err != nil:
 		t.Fatalf("create user %s: %v", name, err)
 	}
 	var out []aws.Credentials
