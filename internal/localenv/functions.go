@@ -72,16 +72,18 @@ func (e *Env) createRoles(ctx context.Context) error {
 			return fmt.Errorf("local engine: role of %s: %w", fn, err)
 		}
 		role := e.Engine.FunctionName(fn)
-		attempts := motoserver.NewAttempts()
-		_, err = client.CreateRole(ctx, &iam.CreateRoleInput{
-			RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(trustPolicy()),
-			Description: aws.String("keyrotor " + fn + " function"),
-		}, func(o *iam.Options) { o.Retryer = attempts })
-		switch {
-		case attempts.MadeByEarlierAttempt(err):
-			e.log.Warn("local engine: CreateRole was sent again; its first attempt made the role", "role", role, "attempts", attempts.Why())
-		case err != nil:
+		resent, err := motoserver.CreateOnce(func(opt func(*iam.Options)) error {
+			_, err := client.CreateRole(ctx, &iam.CreateRoleInput{
+				RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(trustPolicy()),
+				Description: aws.String("keyrotor " + fn + " function"),
+			}, opt)
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("local engine: create role %s: %w", role, err)
+		}
+		if resent != "" {
+			e.log.Warn("local engine: CreateRole was sent again; its first attempt made the role", "role", role, "attempts", resent)
 		}
 		if err := e.putRolePolicy(ctx, fn, policy); err != nil {
 			return fmt.Errorf("local engine: %w", err)

@@ -58,13 +58,15 @@ func (e *Env) CreateManagedUser(ctx context.Context, u ManagedUser) ([]string, e
 	if !u.Unmanaged {
 		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
 	}
-	attempts := motoserver.NewAttempts()
-	_, err = iamc.CreateUser(ctx, in, func(o *iam.Options) { o.Retryer = attempts })
-	switch {
-	case attempts.MadeByEarlierAttempt(err):
-		e.log.Warn("local engine: CreateUser was sent again; its first attempt made the user", "user", u.Name, "attempts", attempts.Why())
-	case err != nil:
+	resent, err := motoserver.CreateOnce(func(opt func(*iam.Options)) error {
+		_, err := iamc.CreateUser(ctx, in, opt)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("create user %s: %w", u.Name, err)
+	}
+	if resent != "" {
+		e.log.Warn("local engine: CreateUser was sent again; its first attempt made the user", "user", u.Name, "attempts", resent)
 	}
 	var ids []string
 	for i := range u.Keys {

@@ -105,15 +105,16 @@ func (f *fixture) createUser(tags ...iamtypes.Tag) {
 	if tags == nil {
 		tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
 	}
-	// The fixture's user name is its own: EntityAlreadyExists after the SDK resent the call
-	// means its first attempt made the user (motoserver.Attempts).
-	attempts := motoserver.NewAttempts()
-	_, err := world.iam.CreateUser(f.ctx, &iam.CreateUserInput{UserName: aws.String(f.user), Tags: tags}, func(o *iam.Options) { o.Retryer = attempts })
-	switch {
-	case attempts.MadeByEarlierAttempt(err):
-		f.t.Logf("create user %s: %v; the SDK sent it again after: %s", f.user, err, attempts.Why())
-	case err != nil:
+	// The fixture's user name is its own (motoserver.CreateOnce).
+	resent, err := motoserver.CreateOnce(func(opt func(*iam.Options)) error {
+		_, err := world.iam.CreateUser(f.ctx, &iam.CreateUserInput{UserName: aws.String(f.user), Tags: tags}, opt)
+		return err
+	})
+	if err != nil {
 		f.t.Fatal(err)
+	}
+	if resent != "" {
+		f.t.Logf("create user %s: the SDK sent it again after: %s", f.user, resent)
 	}
 }
 

@@ -76,19 +76,18 @@ func newRotationFixture(t *testing.T, id, format string) *rotationFixture {
 	f := &rotationFixture{user: "signer-" + id, bucket: "reports-" + id, stepLogs: &logbuffer.Buffer{}}
 	f.param = rotation.DefaultParameterPrefix + f.user
 	iamc := iam.NewFromConfig(admin)
-	// The user's name is this fixture's alone, so EntityAlreadyExists after the SDK resent the
-	// call means its first attempt made the user and its answer was lost (seen once in a make
-	// test: a subtest's first CreateUser answered EntityAlreadyExists within 0.06 s); before any
-	// resend it is a real failure.
-	attempts := motoserver.NewAttempts()
-	_, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(f.user), Tags: []iamtypes.Tag{
-		{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)},
-	}}, func(o *iam.Options) { o.Retryer = attempts })
-	switch {
-	case attempts.MadeByEarlierAttempt(err):
-		t.Logf("create user %s: %v; the SDK sent it again after: %s", f.user, err, attempts.Why())
-	case err != nil:
+	// The user's name is this fixture's alone (motoserver.CreateOnce).
+	resent, err := motoserver.CreateOnce(func(opt func(*iam.Options)) error {
+		_, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(f.user), Tags: []iamtypes.Tag{
+			{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)},
+		}}, opt)
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if resent != "" {
+		t.Logf("create user %s: the SDK sent it again after: %s", f.user, resent)
 	}
 	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject","s3:GetObject"],"Resource":"arn:aws:s3:::%s/*"}]}`, f.bucket)
 	if _, err := iamc.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(f.user), PolicyName: aws.String("objects"), PolicyDocument: aws.String(policy)}); err != nil {

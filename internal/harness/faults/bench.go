@@ -134,10 +134,11 @@ func (b *Bench) NewTarget(ctx context.Context, prefix string, s Seed) (invariant
 	if !s.Unmanaged {
 		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
 	}
-	// The name is this bench's own (a fresh sequence number): EntityAlreadyExists after the SDK
-	// resent the call means its first attempt made the user (motoserver.Attempts).
-	attempts := motoserver.NewAttempts()
-	if _, err := b.iam.CreateUser(ctx, in, func(o *iam.Options) { o.Retryer = attempts }); err != nil && !attempts.MadeByEarlierAttempt(err) {
+	// The name is this bench's own, a fresh sequence number (motoserver.CreateOnce).
+	if _, err := motoserver.CreateOnce(func(opt func(*iam.Options)) error {
+		_, err := b.iam.CreateUser(ctx, in, opt)
+		return err
+	}); err != nil {
 		return t, fmt.Errorf("create user %s: %w", user, err)
 	}
 	if s.NoKey {
@@ -284,10 +285,11 @@ func (b *Bench) newMemberTarget(ctx context.Context, t invariants.Target, s Seed
 		in.Tags = []iamtypes.Tag{{Key: aws.String(rotation.ManagedTagKey), Value: aws.String(rotation.ManagedTagValue)}}
 	}
 	client := iam.NewFromConfig(cfg)
-	// The name is this bench's own (a fresh sequence number): EntityAlreadyExists after the SDK
-	// resent the call means its first attempt made the user (motoserver.Attempts).
-	attempts := motoserver.NewAttempts()
-	if _, err := client.CreateUser(ctx, in, func(o *iam.Options) { o.Retryer = attempts }); err != nil && !attempts.MadeByEarlierAttempt(err) {
+	// The name is this bench's own, a fresh sequence number (motoserver.CreateOnce).
+	if _, err := motoserver.CreateOnce(func(opt func(*iam.Options)) error {
+		_, err := client.CreateUser(ctx, in, opt)
+		return err
+	}); err != nil {
 		return fmt.Errorf("create user %s in %s: %w", t.UserName, s.Account, err)
 	}
 	k, err := client.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(t.UserName)})

@@ -108,15 +108,16 @@ func CreateUser(t testing.TB, cfg aws.Config, name string, keys int, tags ...iam
 	t.Helper()
 	ctx := context.Background()
 	client := iam.NewFromConfig(cfg)
-	// A test's user names are its own: EntityAlreadyExists after the SDK resent the call means
-	// its first attempt made the user (motoserver.Attempts).
-	attempts := motoserver.NewAttempts()
-	_, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name), Tags: tags}, func(o *iam.Options) { o.Retryer = attempts })
-	switch {
-	case attempts.MadeByEarlierAttempt(err):
-		t.Logf("create user %s: %v; the SDK sent it again after: %s", name, err, attempts.Why())
-	case err != nil:
+	// A test's user names are its own (motoserver.CreateOnce).
+	resent, err := motoserver.CreateOnce(func(opt func(*iam.Options)) error {
+		_, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name), Tags: tags}, opt)
+		return err
+	})
+	if err != nil {
 		t.Fatalf("create user %s: %v", name, err)
+	}
+	if resent != "" {
+		t.Logf("create user %s: the SDK sent it again after: %s", name, resent)
 	}
 	var out []aws.Credentials
 	for range keys {
