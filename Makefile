@@ -124,7 +124,7 @@ aws-models-reset:
 
 go-test-root: tools host aws-models-reset
 	$(AWS_MODELS_TALLY) go test $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) -skip '^($(TRANSCRIPT_TEST)|TestAttackFuzzerHarmsNoBystander)$$' \
-		$$( { printf 'github.com/keyrotor/keyrotor/%s\n' $(SLOW_FIRST); go list ./... | grep -v $(foreach p,$(TERRAFORM_PACKAGES) $(SUITE_PACKAGES) layout,-e '/$(p)$$'); } | awk '!seen[$$0]++')
+		$$( { go list $(SLOW_FIRST:%=./%); go list ./... | grep -v $(foreach p,$(TERRAFORM_PACKAGES) $(SUITE_PACKAGES) layout,-e '/$(p)$$'); } | awk '!seen[$$0]++')
 
 go-test-localaws: tools host aws-models-reset
 	cd localaws && $(AWS_MODELS_TALLY) go test $(TESTFLAGS) -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v $(foreach p,$(UNCACHED_LOCALAWS),-e '/localaws/$(p:./%=%)$$'))
