@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -134,4 +139,59 @@ func holdsSocket(t *testing.T, pid int, inode string) bool {
 		}
 	}
 	return false
+}
+
+// moto keeps a connection open across requests, as AWS's endpoints do, whatever part of a body
+// moto reads; a request that asks to close still closes.
+func TestConnectionsAreKeptAliveAcrossRequests(t *testing.T) {
+	ctx := context.Background()
+	s, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+
+	var dials atomic.Int32
+	transport := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
+	send := func(method, path, body string, close bool) *http.Response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, method, s.Endpoint+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Close = close
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			t.Fatalf("%s %s: read the answer: %v", method, path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %s", method, path, resp.Status)
+		}
+		return resp
+	}
+
+	identity := "Action=GetCallerIdentity&Version=2011-06-15"
+	for range 3 {
+		if resp := send(http.MethodPost, "/", identity, false); resp.Close {
+			t.Fatalf("moto answered a keep-alive request with Connection: close")
+		}
+		// moto's dashboard reads no body: what it leaves must not be taken for the next request.
+		send(http.MethodGet, "/moto-api/", "a body the dashboard does not read", false)
+	}
+	if got := dials.Load(); got != 1 {
+		t.Errorf("six requests took %d connections, want 1", got)
+	}
+	if resp := send(http.MethodPost, "/", identity, true); !resp.Close {
+		t.Errorf("a request with Connection: close was answered without it")
+	}
 }
