@@ -13,11 +13,13 @@ export GOFLAGS += -trimpath -tags=lambda.norpc
 # `make vet`'s full vet of every package and its tests (about half of a fresh clone's 269 s of
 # vet runs, bench/BENCHMARKS.md §6). GOFLAGS applies -vet=off to go test only.
 export GOFLAGS += -vet=off
-# No DWARF in what go links for make (test binaries, `go run` tools, the tests' own builds): no
-# check runs a debugger, and a stack trace needs only the symbol table. It took a third off each
-# link (cmd/keyrotor's test binary: 2.7 → 1.8 CPU-s, 2 runs), and a fresh `make test` links 77
-# times (bench/BENCHMARKS.md §6). A command's own -ldflags (the CLI's, the bootstraps') wins.
-export GOFLAGS += -ldflags=-w
+# No DWARF and no ELF symbol table in what go links for make (test binaries, `go run` tools, the
+# tests' own builds; -s implies -w): no check runs a debugger or reads symbols, and a stack trace
+# needs only the runtime's own tables. DWARF took a third off each link (cmd/keyrotor's test
+# binary: 2.7 → 1.8 CPU-s, 2 runs), the symbol table a further tenth (2.37-2.66 → 2.08-2.13
+# CPU-s, 3 runs each), and a fresh `make test` links 77 times (bench/BENCHMARKS.md §6). A
+# command's own -ldflags (the CLI's, the bootstraps') wins.
+export GOFLAGS += -ldflags=-s
 
 # TESTFLAGS goes to every go test make runs. Go's test cache reuses a passing package's result
 # while its test binary, the environment variables it read and the files it opened or stat'ed
