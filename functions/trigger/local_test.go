@@ -36,6 +36,7 @@ import (
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 var (
@@ -148,7 +149,8 @@ func (iv *invocations) invoke(t *testing.T, env *localenv.Env, payload []byte) *
 // logged: it could hold a secret.
 func invokeAPI(t *testing.T, env *localenv.Env, payload []byte) *lambdahost.Result {
 	t.Helper()
-	if _, err := exec.LookPath("aws"); err != nil {
+	bin, err := motoserver.Program("aws")
+	if err != nil {
 		t.Skip("the AWS CLI (aws) is not installed")
 	}
 	dir := t.TempDir()
@@ -156,7 +158,7 @@ func invokeAPI(t *testing.T, env *localenv.Env, payload []byte) *lambdahost.Resu
 	if err := os.WriteFile(event, payload, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("aws", "lambda", "invoke", "--function-name", env.Engine.FunctionName("trigger"),
+	cmd := exec.Command(bin, "lambda", "invoke", "--function-name", env.Engine.FunctionName("trigger"),
 		"--invocation-type", "RequestResponse", "--log-type", "Tail", "--payload", "fileb://"+event,
 		"--cli-read-timeout", "900", "--output", "json", answer)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir,

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 func serve(t *testing.T, fns ...lambdahost.Function) (*httptest.Server, *lambdahost.Recorder) {
@@ -159,7 +160,8 @@ func TestGetFunctionAndListFunctionsDescribeWithoutEnvironment(t *testing.T) {
 // TestAWSCLIInvokesThroughTheEndpoint drives Handler with the real AWS CLI. v1 sends --payload as
 // raw bytes and rejects --cli-binary-format; v2 needs that flag to do the same.
 func TestAWSCLIInvokesThroughTheEndpoint(t *testing.T) {
-	if _, err := exec.LookPath("aws"); err != nil {
+	bin, err := motoserver.Program("aws")
+	if err != nil {
 		t.Skip("aws CLI not installed; skipping the awscli invoke check")
 	}
 	srv, _ := serve(t, lambdahost.Function{Name: "echo"}, lambdahost.Function{Name: "namederror"})
@@ -171,7 +173,7 @@ func TestAWSCLIInvokesThroughTheEndpoint(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	version, err := exec.Command("aws", "--version").CombinedOutput()
+	version, err := exec.Command(bin, "--version").CombinedOutput()
 	if err != nil {
 		t.Fatalf("aws --version: %v\n%s", err, version)
 	}
@@ -179,7 +181,7 @@ func TestAWSCLIInvokesThroughTheEndpoint(t *testing.T) {
 		if bytes.HasPrefix(version, []byte("aws-cli/2")) && args[1] == "invoke" {
 			args = append(args, "--cli-binary-format", "raw-in-base64-out")
 		}
-		cmd := exec.Command("aws", append([]string{"--endpoint-url", srv.URL, "--region", "us-east-1", "--output", "json"}, args...)...)
+		cmd := exec.Command(bin, append([]string{"--endpoint-url", srv.URL, "--region", "us-east-1", "--output", "json"}, args...)...)
 		cmd.Env = env
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr

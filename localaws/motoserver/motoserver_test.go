@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -193,5 +194,20 @@ func TestConnectionsAreKeptAliveAcrossRequests(t *testing.T) {
 	}
 	if resp := send(http.MethodPost, "/", identity, true); !resp.Close {
 		t.Errorf("a request with Connection: close was answered without it")
+	}
+}
+
+// Program finds the AWS CLI that pip installed with moto, and the path it gives runs it.
+func TestProgramFindsTheAWSCLI(t *testing.T) {
+	bin, err := Program("aws")
+	if err != nil {
+		t.Skipf("no AWS CLI on PATH: %v", err)
+	}
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "aws-cli/") {
+		t.Fatalf("%s --version: %v: %s", bin, err, out)
+	}
+	if _, err := Program("no-such-program-keyrotor"); err == nil {
+		t.Error("Program found a program that does not exist")
 	}
 }

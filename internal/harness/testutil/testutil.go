@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 // WaitFor calls cond until it returns true, at intervals growing from 10 ms to 250 ms, and
@@ -40,7 +42,7 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // redacted.
 func AWSCLI(t testing.TB, env []string, creds *aws.Credentials, args ...string) []byte {
 	t.Helper()
-	bin, err := exec.LookPath("aws")
+	bin, err := motoserver.Program("aws")
 	if err != nil {
 		t.Skip("the AWS CLI (aws) is not on PATH; install it with: pip install awscli")
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 // awsCLI runs `aws stepfunctions <args> --endpoint-url <url>` with dummy credentials and no
@@ -26,7 +28,7 @@ type cliResult struct {
 
 func newAWSCLI(t *testing.T, url string) *awsCLI {
 	t.Helper()
-	bin, err := exec.LookPath("aws")
+	bin, err := motoserver.Program("aws")
 	if err != nil {
 		t.Fatalf("the AWS CLI (`aws`) is not on PATH; install it with `pip install awscli` (scripts/install-tools.sh does): %v", err)
 	}
