@@ -211,3 +211,63 @@ func TestProgramFindsTheAWSCLI(t *testing.T) {
 		t.Error("Program found a program that does not exist")
 	}
 }
+
+// closingBody is a request body that, like the SDK's, cannot be read once its owner closed it.
+type closingBody struct {
+	r      *strings.Reader
+	closed atomic.Bool
+}
+
+func (b *closingBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, errors.New("read after close")
+	}
+	return b.r.Read(p)
+}
+
+func (b *closingBody) Close() error { b.closed.Store(true); return nil }
+
+// The transport under Config's client gets a body of its own, in memory: what it reads after
+// the SDK has closed the SDK's body (as the SDK does when the answer's headers arrive) is the
+// whole request, and it is written in one flush with the headers.
+func TestConfigsClientSendsRequestBodiesFromMemory(t *testing.T) {
+	const payload = "Action=CreateAccessKey&UserName=u&Version=2010-05-08"
+	sdkBody := &closingBody{r: strings.NewReader(payload)}
+	var sent string
+	var inMemory bool
+	transport := roundTripper(func(req *http.Request) (*http.Response, error) {
+		sdkBody.Close()
+		_, inMemory = req.Body.(interface {
+			WriteTo(io.Writer) (int64, error)
+		})
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		sent = string(b)
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+	})
+	req, err := http.NewRequest(http.MethodPost, "http://127.0.0.1:1/", sdkBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(len(payload))
+	resp, err := (bufferedBodies{transport}).RoundTrip(req)
+	if err != nil {
+		t.Fatalf("round trip: %v", err)
+	}
+	resp.Body.Close()
+	if sent != payload {
+		t.Errorf("the transport read %q, want %q", sent, payload)
+	}
+	if !inMemory {
+		t.Errorf("the transport's body is not an in-memory reader")
+	}
+	if client.Transport.(bufferedBodies).next != http.DefaultTransport {
+		t.Errorf("Config's client does not send through bufferedBodies")
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
