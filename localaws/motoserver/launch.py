@@ -117,11 +117,10 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 # selector for the client to hang up. Every request thus paid for a TCP connection, a thread and
 # an epoll instance on both sides: 900 SDK requests (IAM, SSM, STS) cost moto 2.8-3.5 CPU-s that
 # way against 1.8-2.5 kept alive, and the Go client 0.7-1.0 CPU-s against 0.4-0.6 (6 runs each,
-# alternating). Here a
-# request that says exactly how long its body is (Content-Length, HTTP/1.1, no Expect or
-# Transfer-Encoding, no "Connection: close") has its body read first and handed to moto from
-# memory, so the socket stands at the next request line whatever moto reads; the response keeps
-# the connection open. Every other request is served as werkzeug does, closing. TCP_NODELAY
+# alternating). Here a request that says exactly how long its body is (Content-Length, HTTP/1.1,
+# no Expect or Transfer-Encoding, no "Connection: close") has its body read first and handed to
+# moto from memory, so the socket stands at the next request line whatever moto reads; the
+# response keeps the connection open. Every other request is served as werkzeug does, closing. TCP_NODELAY
 # keeps the response's header and body writes from waiting on the client's delayed ACK, which a
 # reused connection would otherwise meet.
 try:
@@ -150,8 +149,9 @@ try:
             or not length.isdigit()
         ):
             return _run_wsgi(self)
-        body = self.rfile.read(int(length)) if int(length) else b""
-        if len(body) != int(length):  # the client hung up mid-body
+        length = int(length)
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:  # the client hung up mid-body
             self.close_connection = True
             return None
         connection_reader, self.rfile = self.rfile, io.BufferedReader(io.BytesIO(body))
