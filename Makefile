@@ -94,10 +94,11 @@ checks: go-test-root tools host go-test-localaws vet lint-asl check-terraform co
 # Every check but vet starts after tools, so that the longest (go-test-root) starts as soon as
 # npm's downloads are done, with vet beside them. make -j starts the first check it reaches that
 # can run and waits for a free slot to do so: on a fresh clone (commit b454353) it reached the
-# short checks that did not need tools first, and go-test-root started at 152 s of 410 instead of
-# 57. alarms, transcripts and acceptance-local need tools anyway: their local engines evaluate
-# member roles' trust policies with scripts/npm's iam-simulate (internal/localenv), and on a fresh
-# clone they could start while npm ci was still writing it.
+# short checks that did not need tools first, and go-test-root started at 152 s of 410; waiting,
+# they let it start at 48 s (bench/setup-notes.md, one run each). alarms, transcripts and
+# acceptance-local need tools anyway: their local engines evaluate member roles' trust policies
+# with scripts/npm's iam-simulate (internal/localenv), and on a fresh clone they could start while
+# npm ci was still writing it.
 alarms transcripts acceptance-local attacks layout go-test-ssmcreds: | tools
 
 # go-test runs every package's tests except the conformance and consumer suites, which
