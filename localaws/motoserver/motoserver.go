@@ -61,7 +61,7 @@ type Server struct {
 // The port is bound here and its listening socket handed to moto, so no other process can take
 // it between choosing and binding (tests start many servers at once).
 func Start(ctx context.Context, opts Options) (*Server, error) {
-	python, err := interpreter()
+	moto, err := interpreter()
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	defer socket.Close()
 	// ExtraFiles[0] is descriptor 3 in the child.
-	cmd := exec.Command(python, "-c", launcher, "--listen-fd", "3", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd := exec.Command(moto.executable, "-c", launcher, "--listen-fd", "3", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.ExtraFiles = []*os.File{socket}
 	cmd.Env = os.Environ()
 	if opts.Auth {
@@ -121,67 +121,63 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 //go:embed launch.py
 var launcher string
 
-// findMoto prints the interpreter's path if it can import moto, and fails if not.
-const findMoto = `import importlib.util, sys
+// findMoto prints the interpreter's path and its console scripts' directory if it can import
+// moto, and fails if not.
+const findMoto = `import importlib.util, sys, sysconfig
 if importlib.util.find_spec("moto") is None:
     sys.exit(1)
-print(sys.executable)`
+print(sys.executable)
+print(sysconfig.get_path("scripts"))`
 
-// interpreters remembers, per PATH, the Python that imports moto (moto_server's own). Starting
-// it directly also skips a version manager's shim, which costs more than Python's start.
+// motoPython is the Python that imports moto (moto_server's own) and the directory where pip
+// put its console scripts (moto_server, and the AWS CLI scripts/install-tools.sh installs with
+// moto).
+type motoPython struct{ executable, scripts string }
+
+// interpreters remembers motoPython per PATH. Starting it directly also skips a version
+// manager's shim, which costs more than Python's start.
 var interpreters sync.Map
 
-func interpreter() (string, error) {
+func interpreter() (motoPython, error) {
 	path := os.Getenv("PATH")
-	if python, ok := interpreters.Load(path); ok {
-		return python.(string), nil
+	if found, ok := interpreters.Load(path); ok {
+		return found.(motoPython), nil
 	}
 	if _, err := exec.LookPath("moto_server"); err != nil {
-		return "", fmt.Errorf("moto_server is not on PATH; install it with: %s", InstallHint)
+		return motoPython{}, fmt.Errorf("moto_server is not on PATH; install it with: %s", InstallHint)
 	}
 	for _, python := range []string{"python3", "python"} {
 		// find_spec locates moto without importing it: an import of moto.server costs about
 		// half a CPU-second, paid once per test process.
 		out, err := exec.Command(python, "-c", findMoto).Output()
-		if err == nil {
-			python := string(bytes.TrimSpace(out))
-			interpreters.Store(path, python)
-			return python, nil
+		if executable, scripts, ok := strings.Cut(strings.TrimSpace(string(out)), "\n"); err == nil && ok {
+			found := motoPython{executable: strings.TrimSpace(executable), scripts: strings.TrimSpace(scripts)}
+			interpreters.Store(path, found)
+			return found, nil
 		}
 	}
-	return "", fmt.Errorf("moto_server is on PATH but no python3 on PATH imports moto; install it with: %s", InstallHint)
+	return motoPython{}, fmt.Errorf("moto_server is on PATH but no python3 on PATH imports moto; install it with: %s", InstallHint)
 }
 
 // Program returns the path of the console script name (the AWS CLI's aws) that pip installed
-// beside moto, in moto's Python's scripts directory (scripts/install-tools.sh installs the AWS CLI
-// with moto), or name as found on PATH when that Python has none. Started from there it skips a
-// version manager's shim: pyenv's runs about fifteen shell processes, 0.27 CPU-s, before every
-// call (aws --version, 3 runs each).
+// beside moto, in moto's Python's scripts directory, or name as found on PATH when that Python
+// has none. Started from there it skips a version manager's shim: pyenv's runs about fifteen
+// shell processes, 0.27 CPU-s, before every call (aws --version, 3 runs each).
 func Program(name string) (string, error) {
 	onPath, err := exec.LookPath(name)
 	if err != nil {
 		return "", err
 	}
-	python, err := interpreter()
+	moto, err := interpreter()
 	if err != nil {
 		return onPath, nil
 	}
-	if p, ok := programs.Load(python + "/" + name); ok {
-		return p.(string), nil
+	p := filepath.Join(moto.scripts, name)
+	if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
+		return p, nil
 	}
-	program := onPath
-	if out, err := exec.Command(python, "-c", "import sysconfig; print(sysconfig.get_path('scripts'))").Output(); err == nil {
-		p := filepath.Join(strings.TrimSpace(string(out)), name)
-		if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
-			program = p
-		}
-	}
-	programs.Store(python+"/"+name, program)
-	return program, nil
+	return onPath, nil
 }
-
-// programs remembers Program's answers per interpreter and name.
-var programs sync.Map
 
 // Stop ends the moto_server process; safe to call more than once.
 func (s *Server) Stop() {
