@@ -36,7 +36,6 @@ import (
 	"github.com/keyrotor/keyrotor/internal/localenv"
 	"github.com/keyrotor/keyrotor/internal/rotation"
 	"github.com/keyrotor/keyrotor/localaws/lambdahost"
-	"github.com/keyrotor/keyrotor/localaws/motoserver"
 )
 
 var (
@@ -149,32 +148,20 @@ func (iv *invocations) invoke(t *testing.T, env *localenv.Env, payload []byte) *
 // logged: it could hold a secret.
 func invokeAPI(t *testing.T, env *localenv.Env, payload []byte) *lambdahost.Result {
 	t.Helper()
-	bin, err := motoserver.Program("aws")
-	if err != nil {
-		t.Skip("the AWS CLI (aws) is not installed")
-	}
 	dir := t.TempDir()
 	event, answer := filepath.Join(dir, "event.json"), filepath.Join(dir, "answer.json")
 	if err := os.WriteFile(event, payload, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "lambda", "invoke", "--function-name", env.Engine.FunctionName("trigger"),
+	stdout := testutil.AWSCLI(t, env.Environ(), nil, "lambda", "invoke", "--function-name", env.Engine.FunctionName("trigger"),
 		"--invocation-type", "RequestResponse", "--log-type", "Tail", "--payload", "fileb://"+event,
-		"--cli-read-timeout", "900", "--output", "json", answer)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
-		"AWS_CONFIG_FILE=" + filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
-		"AWS_PAGER="}, env.Environ()...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("aws lambda invoke: %v\n%s", err, stderr.String())
-	}
+		"--cli-read-timeout", "900", answer)
 	var meta struct {
 		StatusCode    int
 		FunctionError string
 		LogResult     string
 	}
-	if err := json.Unmarshal([]byte(stdout.String()), &meta); err != nil || meta.StatusCode != 200 {
+	if err := json.Unmarshal(stdout, &meta); err != nil || meta.StatusCode != 200 {
 		t.Fatalf("aws lambda invoke answered status %d (%v)", meta.StatusCode, err)
 	}
 	body, err := os.ReadFile(answer)
